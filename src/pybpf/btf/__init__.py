@@ -1,0 +1,1 @@
+"""pybpf.btf (see DESIGN.md)."""

@@ -1,0 +1,62 @@
+"""Entry point of the `pybpf` command: discovers verb modules and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+import pybpf.cli
+from pybpf.errors import BpfError
+
+# Exit codes: 0 success, 1 a check failed (verifier rejection, failing tests), 2 unusable input.
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"pybpf: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every verb module under pybpf.cli registered."""
+    parser = _Parser(prog="pybpf", description="The eBPF platform in Python.")
+    parser.add_argument("--version", action="version", version=f"pybpf {pybpf.__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    for info in sorted(pkgutil.iter_modules(pybpf.cli.__path__), key=lambda m: m.name):
+        if info.name in ("main", "plugin") or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"pybpf.cli.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the pybpf command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        status = func(args)
+    except BpfError as exc:
+        print(f"pybpf {args.verb}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"pybpf {args.verb}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

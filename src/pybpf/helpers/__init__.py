@@ -1,0 +1,1 @@
+"""pybpf.helpers (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""pybpf.hooks (see DESIGN.md)."""

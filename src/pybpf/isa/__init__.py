@@ -1,0 +1,41 @@
+"""The eBPF instruction set (RFC 9669) as data: opcodes, Instruction, bytecode decode/encode."""
+
+from pybpf.isa.instruction import (
+    VALID_OPCODES,
+    Instruction,
+    decode,
+    encode,
+    is_valid_opcode,
+    iter_slots,
+    slot_count,
+)
+from pybpf.isa.opcodes import (
+    AluOp,
+    AtomicOp,
+    CallSrc,
+    InsnClass,
+    JmpOp,
+    Mode,
+    PseudoSrc,
+    Size,
+    Source,
+)
+
+__all__ = [
+    "VALID_OPCODES",
+    "AluOp",
+    "AtomicOp",
+    "CallSrc",
+    "InsnClass",
+    "Instruction",
+    "JmpOp",
+    "Mode",
+    "PseudoSrc",
+    "Size",
+    "Source",
+    "decode",
+    "encode",
+    "is_valid_opcode",
+    "iter_slots",
+    "slot_count",
+]

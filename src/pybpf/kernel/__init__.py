@@ -1,0 +1,1 @@
+"""pybpf.kernel (see DESIGN.md)."""

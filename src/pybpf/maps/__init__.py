@@ -1,0 +1,1 @@
+"""pybpf.maps (see DESIGN.md)."""

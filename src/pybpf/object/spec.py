@@ -1,0 +1,91 @@
+"""Immutable specs: what an object or assembly file describes, before any engine makes it live."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from pybpf.abi import AttachType, MapType, ProgramType
+from pybpf.isa.instruction import Instruction
+
+
+@dataclass(frozen=True, slots=True)
+class MapReference:
+    """An lddw at slot `pc` that must be patched with a map (fd) or a pointer into a map's value.
+
+    kind is "fd" (BPF_PSEUDO_MAP_FD: the map itself) or "value" (BPF_PSEUDO_MAP_VALUE:
+    the address of byte `offset` of the map's single value, used for global data).
+    """
+
+    pc: int
+    map_name: str
+    kind: str = "fd"
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MapSpec:
+    """A map as an object declares it; global data sections are single-entry arrays."""
+
+    name: str
+    type: MapType
+    key_size: int
+    value_size: int
+    max_entries: int
+    flags: int = 0
+    pinning: int = 0  # 0 none, 1 LIBBPF_PIN_BY_NAME
+    inner_map: MapSpec | None = None
+    # Initial contents as (key, value) byte pairs; for global data one entry with key 0.
+    contents: tuple[tuple[bytes, bytes], ...] = ()
+    # True for .rodata-style maps that are frozen after being filled.
+    frozen: bool = False
+    # BTF type ids of key and value inside the object's BTF (0 when unknown).
+    key_type_id: int = 0
+    value_type_id: int = 0
+    # The section the map came from (".maps", "maps", ".bss", ".rodata", ...).
+    section: str = ""
+    # For prog_array / map-in-map static initialisation: slot -> program or map name.
+    initial_slots: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramSpec:
+    """One program, linked with its bpf-to-bpf sub-programs, ready for an engine."""
+
+    name: str
+    instructions: tuple[Instruction, ...]
+    type: ProgramType = ProgramType.UNSPEC
+    section: str = ""
+    attach_type: AttachType | None = None
+    attach_to: str = ""
+    license: str = "GPL"
+    kernel_version: int = 0
+    map_references: tuple[MapReference, ...] = ()
+    # Optional BTF information carried from the object (types are pybpf.btf objects).
+    btf: Any = None
+    func_infos: tuple[Any, ...] = ()
+    line_infos: tuple[Any, ...] = ()
+    core_relos: tuple[Any, ...] = ()
+    # Whether the program may sleep (".s" sections such as "uprobe.s/...").
+    sleepable: bool = False
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """Programs and maps of one object or assembly file, keyed by name."""
+
+    programs: Mapping[str, ProgramSpec] = field(default_factory=dict)
+    maps: Mapping[str, MapSpec] = field(default_factory=dict)
+    license: str = ""
+    btf: Any = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "programs", MappingProxyType(dict(self.programs)))
+        object.__setattr__(self, "maps", MappingProxyType(dict(self.maps)))
+
+    @classmethod
+    def single(cls, program: ProgramSpec, maps: Mapping[str, MapSpec] | None = None) -> CollectionSpec:
+        """A collection that holds one program (and the maps it references)."""
+        return cls(programs={program.name: program}, maps=dict(maps or {}), license=program.license)

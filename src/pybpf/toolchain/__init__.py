@@ -1,0 +1,1 @@
+"""pybpf.toolchain (see DESIGN.md)."""

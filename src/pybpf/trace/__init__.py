@@ -1,0 +1,1 @@
+"""pybpf.trace (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""pybpf.verifier (see DESIGN.md)."""

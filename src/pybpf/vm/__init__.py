@@ -1,0 +1,1 @@
+"""pybpf.vm (see DESIGN.md)."""
