@@ -32,9 +32,9 @@ class Runtime:
         if isinstance(spec, ProgramSpec):
             spec = CollectionSpec.single(spec)
         if self.verify:
-            from pybpf.verifier import verify_collection
+            from pybpf import verifier
 
-            verify_collection(spec)
+            verifier.verify_collection(spec)  # type: ignore[attr-defined]
         module = importlib.import_module(ENGINES[self.engine])
         collection: Collection = module.load_collection(spec, **self.options)
         return collection

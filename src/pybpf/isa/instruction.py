@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pybpf.errors import AssemblyError
 from pybpf.isa.opcodes import (
     LDDW,
+    SIZE_BYTES,
     AluOp,
     InsnClass,
     JmpOp,
@@ -76,7 +77,7 @@ class Instruction:
     @property
     def size(self) -> int:
         """Access size in bytes of a load or store."""
-        return {Size.W: 4, Size.H: 2, Size.B: 1, Size.DW: 8}[self.opcode & 0x18]
+        return SIZE_BYTES[self.opcode & 0x18]
 
     @property
     def is_exit(self) -> bool:
