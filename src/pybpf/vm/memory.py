@@ -1,0 +1,268 @@
+"""The user-space runtime's memory model: bounds-checked regions at native (ctypes) addresses.
+
+Every byte a program may touch belongs to a `Region` (address, size, writable, name) backed by
+ctypes memory: the context, the packet, one 512-byte stack per call frame, map values and memory
+helpers hand out. Pointers are the real native addresses, so the JIT and native map storage see
+the same numbers. Every access is checked against the regions; an access that is out of bounds,
+unmapped, or a write to a read-only region raises `RuntimeFault` naming the pc, the address and
+the size, and never touches host memory outside the regions.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+import struct
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pybpf.errors import RuntimeFault
+from pybpf.isa.opcodes import MAX_CALL_FRAMES, STACK_SIZE
+
+MASK64 = 0xFFFFFFFFFFFFFFFF
+
+# Unsigned little-endian codecs by access size, shared by the interpreter's fast paths.
+UNPACK: dict[int, Callable[[Any, int], tuple[int, ...]]] = {
+    1: struct.Struct("<B").unpack_from,
+    2: struct.Struct("<H").unpack_from,
+    4: struct.Struct("<I").unpack_from,
+    8: struct.Struct("<Q").unpack_from,
+}
+PACK: dict[int, Callable[..., None]] = {
+    1: struct.Struct("<B").pack_into,
+    2: struct.Struct("<H").pack_into,
+    4: struct.Struct("<I").pack_into,
+    8: struct.Struct("<Q").pack_into,
+}
+SIZE_MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF, 8: MASK64}
+
+# A frame's stack sits in a slot of twice its size: the upper half is the stack, the lower half
+# an unmapped guard, so running off the bottom of one frame's stack faults instead of landing
+# in the next frame's.
+_FRAME_STRIDE = 2 * STACK_SIZE
+
+
+class Region:
+    """A contiguous range of program-visible memory at a native address.
+
+    `buffer` is a ctypes object (or any writable buffer) whose first byte is at `address`;
+    `owner` keeps the memory it views alive for as long as the region exists.
+    """
+
+    __slots__ = ("address", "size", "end", "writable", "name", "buffer", "owner")
+
+    def __init__(
+        self,
+        buffer: Any,
+        *,
+        name: str,
+        writable: bool = True,
+        size: int | None = None,
+        owner: Any = None,
+    ) -> None:
+        self.buffer = buffer
+        self.address: int = ctypes.addressof(buffer)
+        self.size: int = ctypes.sizeof(buffer) if size is None else size
+        self.end = self.address + self.size
+        self.writable = writable
+        self.name = name
+        self.owner = owner
+
+    @classmethod
+    def allocate(cls, size: int, *, name: str, writable: bool = True, init: bytes = b"") -> Region:
+        """A new zeroed region of `size` bytes (optionally starting with `init`)."""
+        buf = (ctypes.c_ubyte * max(size, 1))()
+        if init:
+            ctypes.memmove(buf, init, min(len(init), size))
+        return cls(buf, name=name, writable=writable, size=size)
+
+    @classmethod
+    def at(
+        cls, address: int, size: int, *, name: str, writable: bool = True, owner: Any = None
+    ) -> Region:
+        """A region viewing `size` bytes of existing native memory kept alive by `owner`."""
+        buf = (ctypes.c_ubyte * max(size, 1)).from_address(address)
+        return cls(buf, name=name, writable=writable, size=size, owner=owner)
+
+    def contains(self, address: int, size: int = 1) -> bool:
+        return self.address <= address and address + size <= self.end
+
+    def read(self, offset: int, size: int) -> bytes:
+        return bytes(memoryview(self.buffer).cast("B")[offset : offset + size])
+
+    def write(self, offset: int, data: bytes) -> None:
+        memoryview(self.buffer).cast("B")[offset : offset + len(data)] = data
+
+    def __repr__(self) -> str:
+        mode = "rw" if self.writable else "ro"
+        return f"<Region {self.name} {self.address:#x}+{self.size} {mode}>"
+
+
+# A provider resolves addresses the memory does not know (e.g. a map's value storage) to a region.
+RegionProvider = Callable[[int], "Region | None"]
+
+
+class Memory:
+    """The set of regions a running program may access, with bounds-checked loads and stores."""
+
+    def __init__(self, regions: Iterable[Region] = ()) -> None:
+        self._regions: list[Region] = []
+        self._starts: list[int] = []
+        self._providers: list[RegionProvider] = []
+        self.last: Region | None = None  # the most recently used region (fast path)
+        for region in regions:
+            self.add(region)
+
+    # --- the region table ------------------------------------------------------------
+    def add(self, region: Region) -> Region:
+        """Make `region` accessible (it must not overlap a region already present)."""
+        index = bisect.bisect_right(self._starts, region.address)
+        if index and self._regions[index - 1].end > region.address:
+            prev = self._regions[index - 1]
+            if prev.address == region.address and prev.size == region.size:
+                return prev  # the same memory exposed twice: keep the first
+            raise ValueError(f"{region!r} overlaps {prev!r}")
+        if index < len(self._regions) and self._regions[index].address < region.end:
+            raise ValueError(f"{region!r} overlaps {self._regions[index]!r}")
+        self._regions.insert(index, region)
+        self._starts.insert(index, region.address)
+        return region
+
+    def remove(self, region: Region) -> None:
+        """Make `region` inaccessible again (no-op when absent)."""
+        index = bisect.bisect_left(self._starts, region.address)
+        while index < len(self._regions) and self._regions[index].address == region.address:
+            if self._regions[index] is region:
+                del self._regions[index]
+                del self._starts[index]
+                if self.last is region:
+                    self.last = None
+                return
+            index += 1
+
+    def add_provider(self, provider: RegionProvider) -> None:
+        """Consult `provider(address)` for addresses no region covers (map storage, ...)."""
+        self._providers.append(provider)
+
+    @property
+    def regions(self) -> tuple[Region, ...]:
+        return tuple(self._regions)
+
+    def region_at(self, address: int) -> Region | None:
+        """The region containing `address`, or None."""
+        index = bisect.bisect_right(self._starts, address) - 1
+        if index >= 0:
+            region = self._regions[index]
+            if address < region.end:
+                return region
+        for provider in self._providers:
+            found = provider(address)
+            if found is not None and found.address <= address < found.end:
+                return found
+        return None
+
+    # --- checked access ------------------------------------------------------------------
+    def find(self, address: int, size: int, pc: int | None = None, *, write: bool = False) -> Region:
+        """The region that holds all of [address, address+size), or RuntimeFault."""
+        region = self.last
+        if region is None or not (region.address <= address and address + size <= region.end):
+            found = self.region_at(address)
+            if found is None:
+                raise RuntimeFault(
+                    f"invalid memory access: {size} bytes at {address:#x} (unmapped)",
+                    pc=pc,
+                    address=address,
+                    size=size,
+                )
+            if address + size > found.end:
+                raise RuntimeFault(
+                    f"out of bounds memory access: {size} bytes at {address:#x}"
+                    f" ({found.name} is {found.address:#x}+{found.size})",
+                    pc=pc,
+                    address=address,
+                    size=size,
+                )
+            region = found
+            self.last = region
+        if write and not region.writable:
+            raise RuntimeFault(
+                f"write to read-only memory: {size} bytes at {address:#x} ({region.name})",
+                pc=pc,
+                address=address,
+                size=size,
+            )
+        return region
+
+    def load(self, address: int, size: int, pc: int | None = None) -> int:
+        """Load an unsigned little-endian integer of `size` (1/2/4/8) bytes."""
+        region = self.find(address, size, pc)
+        return UNPACK[size](region.buffer, address - region.address)[0]
+
+    def store(self, address: int, size: int, value: int, pc: int | None = None) -> None:
+        """Store the low `size` bytes of `value`, little-endian."""
+        region = self.find(address, size, pc, write=True)
+        PACK[size](region.buffer, address - region.address, value & SIZE_MASK[size])
+
+    def read(self, address: int, size: int, pc: int | None = None) -> bytes:
+        """Read `size` bytes (size 0 is allowed anywhere and reads nothing)."""
+        if size < 0:
+            raise RuntimeFault(f"negative size {size}", pc=pc, address=address, size=size)
+        if size == 0:
+            return b""
+        region = self.find(address, size, pc)
+        return region.read(address - region.address, size)
+
+    def write(self, address: int, data: bytes, pc: int | None = None) -> None:
+        """Write `data` at `address` into a writable region."""
+        if not data:
+            return
+        region = self.find(address, len(data), pc, write=True)
+        region.write(address - region.address, bytes(data))
+
+    def read_str(self, address: int, max_len: int, pc: int | None = None) -> bytes:
+        """A NUL-terminated string of at most `max_len` bytes (the terminator excluded)."""
+        if max_len <= 0:
+            return b""
+        region = self.find(address, 1, pc)
+        offset = address - region.address
+        chunk = region.read(offset, min(max_len, region.size - offset))
+        nul = chunk.find(b"\0")
+        if nul >= 0:
+            return chunk[:nul]
+        if len(chunk) < max_len:
+            end = region.end
+            raise RuntimeFault(
+                f"unterminated string at {address:#x} runs past {region.name} (ends {end:#x})",
+                pc=pc,
+                address=end,
+                size=1,
+            )
+        return chunk
+
+
+class Stack:
+    """Call-frame stacks: STACK_SIZE bytes per frame, separated by unmapped guards.
+
+    Frame k's stack is the region [top(k) - STACK_SIZE, top(k)); r10 = top(k).
+    """
+
+    def __init__(self, memory: Memory, frames: int = MAX_CALL_FRAMES) -> None:
+        self.frames = frames
+        self._buffer = (ctypes.c_ubyte * (_FRAME_STRIDE * frames))()
+        base = ctypes.addressof(self._buffer)
+        self.regions: list[Region] = []
+        self.tops: list[int] = []
+        for k in range(frames):
+            start = base + k * _FRAME_STRIDE + STACK_SIZE
+            region = Region.at(start, STACK_SIZE, name=f"stack[{k}]", owner=self._buffer)
+            memory.add(region)
+            self.regions.append(region)
+            self.tops.append(start + STACK_SIZE)
+
+    def top(self, frame: int) -> int:
+        """r10 of call frame `frame` (0 = the program's own frame)."""
+        return self.tops[frame]
+
+    def clear(self) -> None:
+        """Zero every frame (programs must not see a previous run's stack)."""
+        ctypes.memset(self._buffer, 0, ctypes.sizeof(self._buffer))
