@@ -1,5 +1,6 @@
 """The eBPF instruction set (RFC 9669) as data: opcodes, Instruction, bytecode decode/encode."""
 
+from pybpf.isa.assembler import assemble, detect_syntax
 from pybpf.isa.instruction import (
     VALID_OPCODES,
     Instruction,
@@ -23,6 +24,8 @@ from pybpf.isa.opcodes import (
 
 __all__ = [
     "VALID_OPCODES",
+    "assemble",
+    "detect_syntax",
     "AluOp",
     "AtomicOp",
     "CallSrc",

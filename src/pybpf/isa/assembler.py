@@ -1,0 +1,62 @@
+"""`assemble(text, syntax=...)`: eBPF assembly text (uBPF or LLVM/kernel style) to Instructions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from pybpf.errors import AssemblyError
+from pybpf.isa import asm_llvm, asm_ubpf
+from pybpf.isa.asm_common import Program, resolve
+from pybpf.isa.instruction import Instruction
+from pybpf.isa.lexer import Cursor, Tok, tokenize
+
+SYNTAXES = ("auto", "ubpf", "llvm")
+
+LineParser = Callable[[Cursor, Program, Mapping[str, int] | None], None]
+_PARSERS: dict[str, LineParser] = {"ubpf": asm_ubpf.parse_line, "llvm": asm_llvm.parse_line}
+
+
+def assemble(
+    text: str, syntax: str = "auto", helper_ids: Mapping[str, int] | None = None
+) -> list[Instruction]:
+    """Assemble a program; AssemblyError (with 1-based line and column) on any bad input.
+
+    syntax: "ubpf" (`mov %r0, 1`), "llvm" (`r0 = 1`, also llvm-objdump and kernel verifier log
+    lines), or "auto" to detect it from the program. helper_ids maps helper names to ids for
+    `call bpf_map_lookup_elem` in the LLVM syntax.
+    """
+    if not isinstance(text, str):
+        raise AssemblyError(f"assembly must be text, not {type(text).__name__}")
+    if syntax not in SYNTAXES:
+        raise AssemblyError(f"unknown assembly syntax {syntax!r} (choose from {', '.join(SYNTAXES)})")
+    lines = text.splitlines()
+    if syntax == "auto":
+        syntax = detect_syntax(lines)
+    parse_line = _PARSERS[syntax]
+    program = Program()
+    for lineno, raw in enumerate(lines, start=1):
+        line: str | None = asm_llvm.preprocess(raw) if syntax == "llvm" else raw
+        if line is None:
+            continue
+        cursor = Cursor(tokenize(line, lineno), lineno)
+        parse_line(cursor, program, helper_ids)
+    return resolve(program)
+
+
+def detect_syntax(lines: list[str]) -> str:
+    """'llvm' or 'ubpf' from the first line whose shape only one syntax has ('ubpf' if none)."""
+    for lineno, raw in enumerate(lines, start=1):
+        if asm_llvm.looks_like_llvm(raw):
+            return "llvm"
+        try:
+            tokens = tokenize(raw, lineno)
+        except AssemblyError:
+            continue
+        words = [t for t in tokens if t.kind is Tok.IDENT]
+        if any(t.text.startswith("%") for t in words) or any(t.text == "[" for t in tokens):
+            return "ubpf"
+        first = tokens[0]
+        name = first.text.lower()
+        if first.kind is Tok.IDENT and name in asm_ubpf.FORMS and name not in ("exit", "call"):
+            return "ubpf"
+    return "ubpf"
