@@ -1,0 +1,60 @@
+"""Hand-assembled programs and specs shared by the kernel tests (no assembler or compiler needed)."""
+
+from __future__ import annotations
+
+from pybpf.abi import MapType, ProgramType
+from pybpf.isa.instruction import Instruction as I
+from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
+
+EXIT = I(0x95)
+
+
+def mov(dst: int, imm: int) -> I:
+    return I(0xB7, dst, 0, 0, imm)
+
+
+def movr(dst: int, src: int) -> I:
+    return I(0xBF, dst, src)
+
+
+def lddw(dst: int, imm: int = 0) -> I:
+    return I(0x18, dst, 0, 0, imm)
+
+
+def call(helper: int) -> I:
+    return I(0x85, 0, 0, 0, helper)
+
+
+def ret(value: int) -> list[I]:
+    return [mov(0, value), EXIT]
+
+
+def counter_program(name: str = "count", ptype: ProgramType = ProgramType.XDP, retval: int = 2,
+                    map_name: str = "counts") -> ProgramSpec:
+    """counts[0] += 1 (atomically) and return `retval`."""
+    insns = [
+        I(0x62, 10, 0, -4, 0),  # *(u32 *)(r10 - 4) = 0
+        movr(2, 10), I(0x07, 2, 0, 0, -4),  # r2 = r10 - 4
+        lddw(1),  # r1 = map (patched), slot 3
+        call(1),  # bpf_map_lookup_elem
+        I(0x15, 0, 0, 2, 0),  # if r0 == 0 goto +2
+        mov(1, 1),
+        I(0xDB, 0, 1, 0, 0),  # lock *(u64 *)(r0 + 0) += r1
+        mov(0, retval), EXIT,
+    ]
+    return ProgramSpec(name=name, instructions=tuple(insns), type=ptype,
+                       map_references=(MapReference(pc=3, map_name=map_name),))
+
+
+def counter_map(name: str = "counts", entries: int = 1, mtype: MapType = MapType.ARRAY) -> MapSpec:
+    return MapSpec(name=name, type=mtype, key_size=4, value_size=8, max_entries=entries)
+
+
+def counter_collection(ptype: ProgramType = ProgramType.XDP, retval: int = 2) -> CollectionSpec:
+    return CollectionSpec(programs={"count": counter_program(ptype=ptype, retval=retval)},
+                          maps={"counts": counter_map()})
+
+
+def packet(size: int = 64, fill: int = 0xAB) -> bytes:
+    """An Ethernet frame of `size` bytes (IPv4 ethertype) for test runs."""
+    return b"\xff" * 6 + b"\x02" * 6 + b"\x08\x00" + bytes([fill]) * (size - 14)
