@@ -1,1 +1,81 @@
-"""pybpf.helpers (see DESIGN.md)."""
+"""The kernel helper catalogue: every helper id and name, prototypes, and map/program compatibility.
+
+    >>> from pybpf.helpers import HELPERS, by_name
+    >>> by_name("map_lookup_elem").ret.name
+    'RET_PTR_TO_MAP_VALUE_OR_NULL'
+
+`HELPERS` holds every id of the kernel's enum bpf_func_id (0..211 on Linux 6.18). Helpers whose
+prototype pybpf does not describe have `known=False`: a verifier must treat a call to them
+conservatively (pybpf's verifier rejects them as the kernel does an unknown function).
+"""
+
+from __future__ import annotations
+
+from pybpf.abi import ProgramType
+from pybpf.helpers.compat import MAP_TYPE_HELPERS, map_compatible
+from pybpf.helpers.ids import HELPER_NAMES, MAX_HELPER_ID
+from pybpf.helpers.protos_base import BASE_PROTOS
+from pybpf.helpers.protos_net import NET_PROTOS
+from pybpf.helpers.types import ArgType, Callback, HelperProto, RetType
+
+__all__ = [
+    "HELPERS",
+    "allowed",
+    "HELPER_NAMES",
+    "MAP_TYPE_HELPERS",
+    "MAX_HELPER_ID",
+    "ArgType",
+    "Callback",
+    "HelperProto",
+    "RetType",
+    "by_name",
+    "get",
+    "helper_name",
+    "map_compatible",
+]
+
+
+def _build() -> dict[int, HelperProto]:
+    table: dict[int, HelperProto] = {}
+    for p in BASE_PROTOS + NET_PROTOS:
+        if p.id in table:
+            raise AssertionError(f"helper {p.id} described twice")
+        table[p.id] = p
+    for helper_id, name in enumerate(HELPER_NAMES):
+        if helper_id not in table:
+            table[helper_id] = HelperProto(id=helper_id, name=name, known=False)
+    return dict(sorted(table.items()))
+
+
+HELPERS: dict[int, HelperProto] = _build()
+_BY_NAME: dict[str, HelperProto] = {p.name: p for p in HELPERS.values()}
+
+
+def by_name(name: str) -> HelperProto:
+    """The helper called `name` ("map_lookup_elem", "bpf_map_lookup_elem" or "BPF_FUNC_map_lookup_elem").
+
+    Raises KeyError for a name the kernel does not have.
+    """
+    key = name
+    for prefix in ("BPF_FUNC_", "bpf_"):
+        if key.startswith(prefix):
+            key = key[len(prefix) :]
+            break
+    return _BY_NAME[key]
+
+
+def get(helper_id: int) -> HelperProto | None:
+    """The helper with kernel id `helper_id`, or None if the kernel has no such helper."""
+    return HELPERS.get(helper_id)
+
+
+def helper_name(helper_id: int) -> str:
+    """The C name (bpf_map_lookup_elem) of a helper id, or "#N" for an id the kernel does not have."""
+    p = HELPERS.get(helper_id)
+    return p.full_name if p is not None else f"#{helper_id}"
+
+
+def allowed(helper_id: int, program_type: ProgramType | int) -> bool:
+    """Whether a program of `program_type` may call helper `helper_id` (unknown ids: False)."""
+    p = HELPERS.get(helper_id)
+    return p is not None and p.allowed_in(program_type)
