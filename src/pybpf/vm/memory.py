@@ -98,6 +98,15 @@ class Region:
         return f"<Region {self.name} {self.address:#x}+{self.size} {mode}>"
 
 
+def _nowhere() -> Region:
+    """An empty region no access fits in: the initial value of the fast-path caches."""
+    region = Region.allocate(1, name="nowhere", writable=False)
+    region.address = region.end = region.size = 0
+    return region
+
+
+NOWHERE = _nowhere()
+
 # A provider resolves addresses the memory does not know (e.g. a map's value storage) to a region.
 RegionProvider = Callable[[int], "Region | None"]
 
@@ -109,7 +118,9 @@ class Memory:
         self._regions: list[Region] = []
         self._starts: list[int] = []
         self._providers: list[RegionProvider] = []
-        self.last: Region | None = None  # the most recently used region (fast path)
+        # The most recently used region, and writable region (the interpreter's fast paths).
+        self.last: Region = NOWHERE
+        self.last_w: Region = NOWHERE
         for region in regions:
             self.add(region)
 
@@ -135,10 +146,14 @@ class Memory:
             if self._regions[index] is region:
                 del self._regions[index]
                 del self._starts[index]
-                if self.last is region:
-                    self.last = None
+                self.forget()
                 return
             index += 1
+
+    def forget(self) -> None:
+        """Reset the fast-path caches (after regions change)."""
+        self.last = NOWHERE
+        self.last_w = NOWHERE
 
     def add_provider(self, provider: RegionProvider) -> None:
         """Consult `provider(address)` for addresses no region covers (map storage, ...)."""
@@ -165,7 +180,7 @@ class Memory:
     def find(self, address: int, size: int, pc: int | None = None, *, write: bool = False) -> Region:
         """The region that holds all of [address, address+size), or RuntimeFault."""
         region = self.last
-        if region is None or not (region.address <= address and address + size <= region.end):
+        if not (region.address <= address and address + size <= region.end):
             found = self.region_at(address)
             if found is None:
                 raise RuntimeFault(
@@ -184,13 +199,15 @@ class Memory:
                 )
             region = found
             self.last = region
-        if write and not region.writable:
-            raise RuntimeFault(
-                f"write to read-only memory: {size} bytes at {address:#x} ({region.name})",
-                pc=pc,
-                address=address,
-                size=size,
-            )
+        if write:
+            if not region.writable:
+                raise RuntimeFault(
+                    f"write to read-only memory: {size} bytes at {address:#x} ({region.name})",
+                    pc=pc,
+                    address=address,
+                    size=size,
+                )
+            self.last_w = region
         return region
 
     def load(self, address: int, size: int, pc: int | None = None) -> int:

@@ -37,6 +37,9 @@ class RunEnv:
         self.context: Any = None
         # Set by the engine: the interpreter running now (tail calls, bpf_loop callbacks).
         self.machine: Any = None
+        # The instruction budget left in the current run, and tail calls taken (max 33).
+        self.budget_left = 0
+        self.tail_calls = 0
         # Extra per-engine data (program arrays, redirect target, ...).
         self.extra: dict[str, Any] = {}
 
@@ -103,7 +106,7 @@ class RunEnv:
         for region in self._run_regions:
             self.memory.remove(region)
         self._run_regions.clear()
-        self.memory.last = None
+        self.memory.forget()
         self.context = None
 
     def _pc(self) -> int | None:
