@@ -7,11 +7,18 @@
 `HELPERS` holds every id of the kernel's enum bpf_func_id (0..211 on Linux 6.18). Helpers whose
 prototype pybpf does not describe have `known=False`: a verifier must treat a call to them
 conservatively (pybpf's verifier rejects them as the kernel does an unknown function).
+
+`HelperProto.program_types` says which program types may call a helper: for the program types
+the generator could load (see availability.py) it is what the Linux kernel answered; for the
+others (TRACING, LSM, EXT, STRUCT_OPS, LIRC_MODE2) it is the prototype's documented family.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pybpf.abi import ProgramType
+from pybpf.helpers.availability import AVAILABLE, PROBED
 from pybpf.helpers.compat import MAP_TYPE_HELPERS, map_compatible
 from pybpf.helpers.ids import HELPER_NAMES, MAX_HELPER_ID
 from pybpf.helpers.protos_base import BASE_PROTOS
@@ -35,15 +42,26 @@ __all__ = [
 ]
 
 
+def _program_types(p: HelperProto) -> frozenset[ProgramType]:
+    """Program types that may call `p`: the kernel's answer where probed, the prototype's elsewhere."""
+    probed = frozenset(ProgramType[name] for name in PROBED)
+    kernel_says = frozenset(ProgramType[name] for name in AVAILABLE.get(p.id, ()))
+    unprobed = frozenset(ProgramType) - probed - {ProgramType.UNSPEC}
+    static = unprobed if p.program_types is None else p.program_types & unprobed
+    return kernel_says | static
+
+
 def _build() -> dict[int, HelperProto]:
     table: dict[int, HelperProto] = {}
     for p in BASE_PROTOS + NET_PROTOS:
         if p.id in table:
             raise AssertionError(f"helper {p.id} described twice")
-        table[p.id] = p
+        table[p.id] = replace(p, program_types=_program_types(p))
     for helper_id, name in enumerate(HELPER_NAMES):
         if helper_id not in table:
-            table[helper_id] = HelperProto(id=helper_id, name=name, known=False)
+            table[helper_id] = HelperProto(
+                id=helper_id, name=name, known=False, program_types=frozenset()
+            )
     return dict(sorted(table.items()))
 
 
