@@ -35,7 +35,9 @@ def test_ubpf_asm_raw_pairs_match() -> None:
     for path in _data_files("ubpf-tests"):
         parts = sections(path)
         if "asm" in parts and "raw" in parts:
-            assert encode(assemble(parts["asm"], syntax="ubpf")) == raw_words(parts["raw"]), path.name
+            assert encode(assemble(parts["asm"], syntax="ubpf")) == raw_words(parts["raw"]), (
+                path.name
+            )
             pairs += 1
     assert pairs >= 6
 
@@ -82,8 +84,8 @@ def _hex(text: str) -> str:
         ("call %r2", "8d02000000000000"),
         ("call local +2", "8510000002000000"),
         ("exit", "9500000000000000"),
-        ("lddw %r0, 0x1122334455667788", "1800000088776655" "0000000044332211"),
-        ("lddw %r1, -2", "18010000feffffff" "00000000ffffffff"),
+        ("lddw %r0, 0x1122334455667788", "18000000887766550000000044332211"),
+        ("lddw %r1, -2", "18010000feffffff00000000ffffffff"),
         ("lock add [%r10-8], %r1", "db1af8ff00000000"),
         ("lock fetch add32 [%r10-4], %r1", "c31afcff01000000"),
         ("lock fetch xor [%r1], %r2", "db210000a1000000"),
@@ -142,7 +144,9 @@ def test_label_and_instruction_on_one_line() -> None:
         ("exit ?", 1, 6, "'?'"),
     ],
 )
-def test_errors_name_line_column_and_token(text: str, line: int, column: int, fragment: str) -> None:
+def test_errors_name_line_column_and_token(
+    text: str, line: int, column: int, fragment: str
+) -> None:
     with pytest.raises(AssemblyError) as info:
         assemble(text, syntax="ubpf")
     assert (info.value.line, info.value.column) == (line, column)

@@ -11,7 +11,9 @@ from pybpf.isa.instruction import Instruction
 from pybpf.isa.lexer import Cursor, Tok, Token
 from pybpf.isa.opcodes import EXIT, LDDW, PseudoSrc
 
-MAX_REG = 15  # the field holds 4 bits; r11-r15 assemble (to build invalid programs), loaders reject them
+MAX_REG = (
+    15  # the field holds 4 bits; r11-r15 assemble (to build invalid programs), loaders reject them
+)
 INT32_MIN, UINT32_MAX = -(1 << 31), (1 << 32) - 1
 INT64_MIN, UINT64_MAX = -(1 << 63), (1 << 64) - 1
 
@@ -26,6 +28,8 @@ class Target:
     label: str | None
     relative: int
     token: Token
+    helper: int | None = None  # `call NAME`: the helper id to use when NAME is not a label
+    by_name: bool = False  # `call NAME`: an undefined NAME is a helper name, not a missing label
 
 
 @dataclass(slots=True)
@@ -153,7 +157,9 @@ def pseudo_lddw(cursor: Cursor) -> tuple[int, int] | None:
         cursor.expect("[")
         kind = cursor.next()
         if kind.text.lower() not in ("id", "fd", "idx"):
-            raise cursor.error(f"expected 'id', 'fd' or 'idx' in map[...], got {kind.describe()}", kind)
+            raise cursor.error(
+                f"expected 'id', 'fd' or 'idx' in map[...], got {kind.describe()}", kind
+            )
         cursor.expect(":")
         ident, _ = cursor.signed_number("a map id")
         cursor.expect("]")
@@ -200,7 +206,9 @@ def resolve(program: Program) -> list[Instruction]:
     for item in program.items:
         pcs.append(pc)
         pc += item.slots
-    label_pcs = {name: (pcs[index] if index < len(pcs) else pc) for name, index in program.labels.items()}
+    label_pcs = {
+        name: (pcs[index] if index < len(pcs) else pc) for name, index in program.labels.items()
+    }
     if "exit" not in label_pcs:
         first_exit = next((pcs[i] for i, it in enumerate(program.items) if it.opcode == EXIT), None)
         if first_exit is not None:
@@ -213,8 +221,20 @@ def resolve(program: Program) -> list[Instruction]:
                 relative = tgt.relative
             elif tgt.label in label_pcs:
                 relative = label_pcs[tgt.label] - (item_pc + 1)
+            elif tgt.by_name:
+                if tgt.helper is None:
+                    raise AssemblyError(
+                        f"unknown helper or label {tgt.label!r}",
+                        line=item.line,
+                        column=tgt.token.column,
+                    )
+                item.src, item.imm, item.target = 0, tgt.helper, None
+                insns.append(Instruction(item.opcode, item.dst, item.src, item.off, item.imm))
+                continue
             else:
-                raise AssemblyError(f"undefined label {tgt.label!r}", line=item.line, column=tgt.token.column)
+                raise AssemblyError(
+                    f"undefined label {tgt.label!r}", line=item.line, column=tgt.token.column
+                )
             if item.target_field == "off":
                 if not -0x8000 <= relative <= 0x7FFF:
                     raise AssemblyError(

@@ -95,7 +95,9 @@ def _build_forms() -> list[Form]:
         for width, cls in (("32", InsnClass.ALU), ("64", InsnClass.ALU64)):
             if bits == 32 and cls == InsnClass.ALU:
                 continue
-            forms.append(Form(f"movsx{bits}{width}", cls | Source.X | AluOp.MOV, Shape.ALU_REG, off=bits))
+            forms.append(
+                Form(f"movsx{bits}{width}", cls | Source.X | AluOp.MOV, Shape.ALU_REG, off=bits)
+            )
     for bits in (16, 32, 64):
         forms.append(Form(f"le{bits}", InsnClass.ALU | Source.K | AluOp.END, Shape.UNARY, imm=bits))
         forms.append(Form(f"be{bits}", InsnClass.ALU | Source.X | AluOp.END, Shape.UNARY, imm=bits))
@@ -126,7 +128,9 @@ def _build_forms() -> list[Form]:
         forms.append(Form(f"lock cmpxchg{suffix}", opcode, Shape.ATOMIC, imm=AtomicOp.CMPXCHG))
         # `lock fetch xchg` is accepted too: xchg always fetches.
         forms.append(Form(f"lock fetch xchg{suffix}", opcode, Shape.ATOMIC, imm=AtomicOp.XCHG))
-        forms.append(Form(f"lock fetch cmpxchg{suffix}", opcode, Shape.ATOMIC, imm=AtomicOp.CMPXCHG))
+        forms.append(
+            Form(f"lock fetch cmpxchg{suffix}", opcode, Shape.ATOMIC, imm=AtomicOp.CMPXCHG)
+        )
     return forms
 
 
@@ -162,7 +166,9 @@ def _mnemonic(cursor: Cursor) -> tuple[str, Token]:
             words.append("fetch")
         op = cursor.next()
         if op.kind is not Tok.IDENT:
-            raise cursor.error(f"expected an atomic operation after 'lock', got {op.describe()}", op)
+            raise cursor.error(
+                f"expected an atomic operation after 'lock', got {op.describe()}", op
+            )
         words.append(op.text.lower())
         name = " ".join(words)
         if name not in FORMS:

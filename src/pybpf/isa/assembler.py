@@ -28,7 +28,9 @@ def assemble(
     if not isinstance(text, str):
         raise AssemblyError(f"assembly must be text, not {type(text).__name__}")
     if syntax not in SYNTAXES:
-        raise AssemblyError(f"unknown assembly syntax {syntax!r} (choose from {', '.join(SYNTAXES)})")
+        raise AssemblyError(
+            f"unknown assembly syntax {syntax!r} (choose from {', '.join(SYNTAXES)})"
+        )
     lines = text.splitlines()
     if syntax == "auto":
         syntax = detect_syntax(lines)

@@ -76,7 +76,9 @@ def tokenize(line: str, lineno: int) -> list[Token]:
             try:
                 value = int(word, 0) if word[1:2] in "xXbBoO" and word[1:2] else int(word, 10)
             except ValueError:
-                raise AssemblyError(f"invalid number {word!r}", line=lineno, column=column) from None
+                raise AssemblyError(
+                    f"invalid number {word!r}", line=lineno, column=column
+                ) from None
             tokens.append(Token(Tok.NUMBER, word, column, value))
             pos = end
             continue
