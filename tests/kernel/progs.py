@@ -58,3 +58,19 @@ def counter_collection(ptype: ProgramType = ProgramType.XDP, retval: int = 2) ->
 def packet(size: int = 64, fill: int = 0xAB) -> bytes:
     """An Ethernet frame of `size` bytes (IPv4 ethertype) for test runs."""
     return b"\xff" * 6 + b"\x02" * 6 + b"\x08\x00" + bytes([fill]) * (size - 14)
+
+
+def pid_counter_program(name: str, ptype: ProgramType, pid: int, map_name: str = "counts",
+                        attach_type: object = None) -> ProgramSpec:
+    """counts[0] += 1 when the current process is `pid`; returns 0."""
+    body = list(counter_program(name, ptype, 0, map_name).instructions)
+    insns = [
+        call(14),  # bpf_get_current_pid_tgid
+        I(0x77, 0, 0, 0, 32),  # r0 >>= 32 (tgid)
+        I(0x55, 0, 0, sum(i.slots for i in body[:-2]), pid),  # if r0 != pid goto the final r0 = 0
+    ]
+    # the body ends with "r0 = 0; exit": jumping over all but those two lands on them.
+    insns += body
+    return ProgramSpec(name=name, instructions=tuple(insns), type=ptype,
+                       attach_type=attach_type,  # type: ignore[arg-type]
+                       map_references=(MapReference(pc=3 + 3, map_name=map_name),))

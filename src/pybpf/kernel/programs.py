@@ -142,8 +142,11 @@ def _raise_load_error(name: str, prog_type: int, err: int, log: str) -> None:
         exc.errno = err  # type: ignore[attr-defined]
         raise exc
     if err in (errno.EPERM, errno.EACCES):
-        raise KernelError(f"cannot load program {name!r}: {errno_name(err)}: run as root or grant CAP_BPF",
-                          errno=err)
+        import os
+
+        why = ("the kernel refuses this program type here (lockdown or a security policy?)"
+               if os.geteuid() == 0 else "run as root or grant CAP_BPF (and CAP_PERFMON for tracing)")
+        raise KernelError(f"cannot load program {name!r} ({kind}): {errno_name(err)}: {why}", errno=err)
     if err == errno.EINVAL:
         raise KernelError(
             f"cannot load program {name!r} ({kind}): EINVAL without a verifier log (program type, attach "

@@ -1,0 +1,451 @@
+"""Attaching programs to hooks; every attachment is a Link (a context manager that detaches on close)."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import socket
+from typing import Any, Protocol, Self
+
+from pybpf.abi import AttachType, ProgramType
+from pybpf.errors import KernelError, LoadError
+from pybpf.kernel import perf
+from pybpf.kernel.attr import LinkCreateAttr, LinkDetachAttr, ProgAttachAttr, RawTracepointAttr, ptr
+from pybpf.kernel.fd import FD
+from pybpf.kernel.syscall import Cmd, bpf
+
+XDP_FLAGS_UPDATE_IF_NOEXIST = 1
+XDP_FLAGS_SKB_MODE = 2
+XDP_FLAGS_DRV_MODE = 4
+SO_ATTACH_BPF = 50
+SO_DETACH_BPF = 27
+
+CGROUP_ATTACH = {
+    "ingress": AttachType.CGROUP_INET_INGRESS, "egress": AttachType.CGROUP_INET_EGRESS,
+    "sock_create": AttachType.CGROUP_INET_SOCK_CREATE, "sock_release": AttachType.CGROUP_INET_SOCK_RELEASE,
+    "sock_ops": AttachType.CGROUP_SOCK_OPS, "device": AttachType.CGROUP_DEVICE,
+    "bind4": AttachType.CGROUP_INET4_BIND, "bind6": AttachType.CGROUP_INET6_BIND,
+    "connect4": AttachType.CGROUP_INET4_CONNECT, "connect6": AttachType.CGROUP_INET6_CONNECT,
+    "post_bind4": AttachType.CGROUP_INET4_POST_BIND, "post_bind6": AttachType.CGROUP_INET6_POST_BIND,
+    "sendmsg4": AttachType.CGROUP_UDP4_SENDMSG, "sendmsg6": AttachType.CGROUP_UDP6_SENDMSG,
+    "recvmsg4": AttachType.CGROUP_UDP4_RECVMSG, "recvmsg6": AttachType.CGROUP_UDP6_RECVMSG,
+    "sysctl": AttachType.CGROUP_SYSCTL, "getsockopt": AttachType.CGROUP_GETSOCKOPT,
+    "setsockopt": AttachType.CGROUP_SETSOCKOPT,
+}
+
+
+class HasFd(Protocol):
+    @property
+    def fd(self) -> int: ...
+
+
+ProgLike = HasFd | int
+
+
+def _fd(prog: ProgLike) -> int:
+    return prog if isinstance(prog, int) else prog.fd
+
+
+def ifindex(interface: str | int) -> int:
+    """The index of a network interface given by name or index."""
+    if isinstance(interface, int):
+        return interface
+    try:
+        return socket.if_nametoindex(interface)
+    except OSError:
+        raise LoadError(f"no network interface {interface!r}") from None
+
+
+class Link:
+    """An attachment of a program to a hook; close() (or leaving a with-block) detaches it."""
+
+    kind = "link"
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+
+    @property
+    def closed(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Detach the program from the hook."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.description}{' closed' if self.closed else ''}>"
+
+
+class BpfLink(Link):
+    """A kernel bpf_link (LINK_CREATE or RAW_TRACEPOINT_OPEN): detached when its last fd closes."""
+
+    kind = "bpf_link"
+
+    def __init__(self, fd: FD, description: str, owned: tuple[FD, ...] = ()) -> None:
+        super().__init__(description)
+        self._fd = fd
+        self._owned = owned
+
+    @property
+    def fd(self) -> int:
+        return self._fd.fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd.closed
+
+    def detach(self) -> None:
+        """BPF_LINK_DETACH: detach now, even if the link is pinned or shared."""
+        bpf(Cmd.LINK_DETACH, LinkDetachAttr(link_fd=self.fd).raw())
+
+    def pin(self, path: str) -> None:
+        from pybpf.kernel.pin import pin_object
+
+        pin_object(self.fd, path)
+
+    def info(self) -> Any:
+        from pybpf.kernel.info import link_info
+
+        return link_info(self.fd)
+
+    def close(self) -> None:
+        self._fd.close()
+        for fd in self._owned:
+            fd.close()
+
+
+class PerfEventLink(Link):
+    """A program on a perf event (tracepoint, uprobe, sampling): via a bpf_link or PERF_EVENT_IOC_SET_BPF."""
+
+    kind = "perf_event"
+
+    def __init__(self, perf_fd: FD, link_fd: FD | None, description: str) -> None:
+        super().__init__(description)
+        self._perf = perf_fd
+        self._link = link_fd
+
+    @property
+    def closed(self) -> bool:
+        return self._perf.closed
+
+    @property
+    def perf_fd(self) -> int:
+        return self._perf.fd
+
+    def close(self) -> None:
+        if self._perf.closed:
+            return
+        if self._link is not None:
+            self._link.close()
+        else:
+            try:
+                perf.ioctl(self._perf.fd, perf.PERF_EVENT_IOC_DISABLE)
+            except KernelError:
+                pass
+        self._perf.close()
+
+
+class ProgAttachLink(Link):
+    """A legacy BPF_PROG_ATTACH attachment; close() runs BPF_PROG_DETACH."""
+
+    kind = "prog_attach"
+
+    def __init__(self, target: FD, prog_fd: int, attach_type: int, description: str) -> None:
+        super().__init__(description)
+        self._target = target
+        self._prog_fd = prog_fd
+        self._attach_type = attach_type
+
+    @property
+    def closed(self) -> bool:
+        return self._target.closed
+
+    def close(self) -> None:
+        if self._target.closed:
+            return
+        a = ProgAttachAttr(target_fd=self._target.fd, attach_bpf_fd=self._prog_fd, attach_type=self._attach_type)
+        try:
+            bpf(Cmd.PROG_DETACH, a.raw())
+        except KernelError:
+            pass
+        self._target.close()
+
+
+class SocketFilterLink(Link):
+    """A program attached to a socket with SO_ATTACH_BPF; close() detaches it (the socket stays open)."""
+
+    kind = "socket_filter"
+
+    def __init__(self, sock: socket.socket, description: str) -> None:
+        super().__init__(description)
+        self.socket = sock
+        self._attached = True
+
+    @property
+    def closed(self) -> bool:
+        return not self._attached
+
+    def close(self) -> None:
+        if self._attached:
+            self._attached = False
+            if self.socket.fileno() >= 0:
+                try:
+                    self.socket.setsockopt(socket.SOL_SOCKET, SO_DETACH_BPF, 0)
+                except OSError:
+                    pass
+
+
+class MultiLink(Link):
+    """Several links that belong together (e.g. one perf event per CPU)."""
+
+    kind = "multi"
+
+    def __init__(self, links: list[Link], description: str) -> None:
+        super().__init__(description)
+        self.links = links
+
+    @property
+    def closed(self) -> bool:
+        return all(link.closed for link in self.links)
+
+    def close(self) -> None:
+        for link in self.links:
+            link.close()
+
+
+def link_create(prog: ProgLike, target_fd: int, attach_type: int, *, flags: int = 0,
+                extra: tuple[int, ...] = (), description: str = "") -> FD:
+    """BPF_LINK_CREATE; `extra` fills the per-kind union as u64 words."""
+    a = LinkCreateAttr(prog_fd=_fd(prog), target_fd=target_fd, attach_type=attach_type, flags=flags)
+    for i, word in enumerate(extra):
+        a.extra[i] = word
+    try:
+        return FD(bpf(Cmd.LINK_CREATE, a.raw()))
+    except KernelError as exc:
+        try:
+            kind = AttachType(attach_type).name.lower()
+        except ValueError:
+            kind = str(attach_type)
+        hint = ""
+        if exc.errno == errno.EINVAL:
+            hint = " (attach type not supported by this kernel or not matching the program's)"
+        raise KernelError(f"cannot attach {description or kind}: {exc}{hint}", errno=exc.errno) from None
+
+
+def attach_xdp(prog: ProgLike, interface: str | int, *, mode: str = "") -> BpfLink:
+    """XDP on an interface through a bpf_link (mode "skb"/"generic", "drv"/"native" or default)."""
+    flags = {"": 0, "skb": XDP_FLAGS_SKB_MODE, "generic": XDP_FLAGS_SKB_MODE, "drv": XDP_FLAGS_DRV_MODE,
+             "native": XDP_FLAGS_DRV_MODE}.get(mode)
+    if flags is None:
+        raise LoadError(f"unknown XDP mode {mode!r}")
+    idx = ifindex(interface)
+    fd = link_create(prog, idx, AttachType.XDP, flags=flags, description=f"xdp on {interface}")
+    return BpfLink(fd, f"xdp on {interface}")
+
+
+def attach_tc(prog: ProgLike, interface: str | int, direction: str = "ingress") -> BpfLink:
+    """tc (tcx) ingress/egress through a bpf_link (Linux 6.6+)."""
+    types = {"ingress": AttachType.TCX_INGRESS, "egress": AttachType.TCX_EGRESS}
+    if direction not in types:
+        raise LoadError(f"tc direction must be ingress or egress, not {direction!r}")
+    idx = ifindex(interface)
+    try:
+        fd = link_create(prog, idx, types[direction], description=f"tcx {direction} on {interface}")
+    except KernelError as exc:
+        if exc.errno == errno.EINVAL:
+            raise KernelError(f"tcx {direction} links are not supported by this kernel (Linux 6.6+ needed)",
+                              errno=exc.errno) from None
+        raise
+    return BpfLink(fd, f"tc {direction} on {interface}")
+
+
+def attach_raw_tracepoint(prog: ProgLike, name: str | None) -> BpfLink:
+    """BPF_RAW_TRACEPOINT_OPEN: a raw tracepoint by name, or (name None) a tracing/LSM/tp_btf program."""
+    buf = ctypes.create_string_buffer(name.encode()) if name else None
+    a = RawTracepointAttr(name=ptr(buf), prog_fd=_fd(prog))
+    what = f"raw tracepoint {name}" if name else "tracing program"
+    try:
+        return BpfLink(FD(bpf(Cmd.RAW_TRACEPOINT_OPEN, a.raw())), what)
+    except KernelError as exc:
+        if exc.errno == errno.ENOENT and name:
+            raise LoadError(f"no raw tracepoint {name!r} in this kernel") from None
+        raise KernelError(f"cannot attach {what}: {exc}", errno=exc.errno) from None
+
+
+def attach_tracing(prog: ProgLike) -> BpfLink:
+    """fentry/fexit/fmod_ret/LSM/tp_btf: the target was fixed at load time (attach_btf_id)."""
+    return attach_raw_tracepoint(prog, None)
+
+
+def attach_perf_event(prog: ProgLike, perf_fd: FD, description: str) -> PerfEventLink:
+    """Run `prog` on a perf event: a bpf_link when the kernel allows, else PERF_EVENT_IOC_SET_BPF."""
+    try:
+        link = link_create(prog, perf_fd.fd, AttachType.PERF_EVENT, description=description)
+        return PerfEventLink(perf_fd, link, description)
+    except KernelError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+            perf_fd.close()
+            raise
+    try:
+        perf.ioctl(perf_fd.fd, perf.PERF_EVENT_IOC_SET_BPF, _fd(prog))
+        perf.ioctl(perf_fd.fd, perf.PERF_EVENT_IOC_ENABLE)
+    except KernelError:
+        perf_fd.close()
+        raise
+    return PerfEventLink(perf_fd, None, description)
+
+
+def attach_tracepoint(prog: ProgLike, category: str, name: str | None = None) -> PerfEventLink:
+    """A tracepoint CATEGORY/NAME: perf_event_open on its tracefs id, then the program on that event."""
+    from pybpf.kernel.tracefs import _split, tracepoint_id
+
+    category, name = _split(category, name)
+    attr = perf.PerfEventAttr(type=perf.PerfType.TRACEPOINT, config=tracepoint_id(category, name),
+                              sample_period=1, wakeup_events=1)
+    pfd = perf.perf_event_open(attr, pid=-1, cpu=0)
+    return attach_perf_event(prog, pfd, f"tracepoint {category}/{name}")
+
+
+def attach_uprobe(prog: ProgLike, binary: str, symbol: str | None = None, *, offset: int | None = None,
+                  retprobe: bool = False, pid: int = -1) -> PerfEventLink:
+    """A uprobe (or uretprobe) on SYMBOL[+OFF] or a file offset of a binary or shared library."""
+    from pybpf.kernel.uprobe import resolve_binary, symbol_offset
+
+    path = resolve_binary(binary)
+    if offset is None:
+        if not symbol:
+            raise LoadError("a uprobe needs a symbol or an offset")
+        offset = symbol_offset(path, symbol)
+    pmu = perf.pmu_type("uprobe")
+    config = (1 << perf.pmu_retprobe_bit("uprobe")) if retprobe else 0
+    cpath = ctypes.create_string_buffer(os.fsencode(path))
+    attr = perf.PerfEventAttr(type=pmu, config=config, config1=ctypes.addressof(cpath), config2=offset,
+                              sample_period=1, wakeup_events=1)
+    pfd = perf.perf_event_open(attr, pid=pid, cpu=0 if pid == -1 else -1)
+    kind = "uretprobe" if retprobe else "uprobe"
+    return attach_perf_event(prog, pfd, f"{kind} {path}:{symbol or hex(offset)}")
+
+
+def kprobes_supported() -> bool:
+    """True when this kernel has the kprobe PMU."""
+    return os.path.exists("/sys/bus/event_source/devices/kprobe/type")
+
+
+def attach_kprobe(prog: ProgLike, function: str, *, retprobe: bool = False) -> PerfEventLink:
+    """A kprobe/kretprobe on a kernel function (reports clearly when kprobes are not configured)."""
+    if not kprobes_supported():
+        raise KernelError("kprobes are not supported by this kernel (CONFIG_KPROBE_EVENTS is off: no kprobe "
+                          "PMU); use fentry/fexit or a tracepoint instead", errno=errno.EOPNOTSUPP)
+    pmu = perf.pmu_type("kprobe")
+    config = (1 << perf.pmu_retprobe_bit("kprobe")) if retprobe else 0
+    cname = ctypes.create_string_buffer(function.encode())
+    attr = perf.PerfEventAttr(type=pmu, config=config, config1=ctypes.addressof(cname), sample_period=1,
+                              wakeup_events=1)
+    pfd = perf.perf_event_open(attr, pid=-1, cpu=0)
+    return attach_perf_event(prog, pfd, f"{'kretprobe' if retprobe else 'kprobe'} {function}")
+
+
+def attach_sampling(prog: ProgLike, *, frequency: int = 0, period: int = 0,
+                    event_type: int = perf.PerfType.SOFTWARE, config: int = perf.SwEvent.CPU_CLOCK,
+                    cpus: list[int] | None = None) -> MultiLink:
+    """A perf_event program sampling on every CPU (e.g. 99 Hz of cpu-clock)."""
+    from pybpf.kernel.maps import possible_cpus
+
+    if not frequency and not period:
+        raise LoadError("a sampling link needs a frequency or a period")
+    links: list[Link] = []
+    try:
+        for cpu in cpus if cpus is not None else _online_cpus(possible_cpus()):
+            attr = perf.PerfEventAttr(type=event_type, config=config, sample_period=frequency or period,
+                                      flags=perf.FLAG_FREQ if frequency else 0)
+            pfd = perf.perf_event_open(attr, pid=-1, cpu=cpu)
+            links.append(attach_perf_event(prog, pfd, f"perf_event cpu {cpu}"))
+    except BaseException:
+        for link in links:
+            link.close()
+        raise
+    return MultiLink(links, f"perf_event sampling on {len(links)} CPUs")
+
+
+def _online_cpus(count: int) -> list[int]:
+    try:
+        text = open("/sys/devices/system/cpu/online").read().strip()
+    except OSError:
+        return list(range(count))
+    cpus: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def attach_cgroup(prog: ProgLike, cgroup: str, attach: str | int) -> BpfLink:
+    """A cgroup v2 hook (ingress, egress, sock_create, sysctl, connect4, ...) on the cgroup at `cgroup`."""
+    if isinstance(attach, str):
+        if attach not in CGROUP_ATTACH:
+            raise LoadError(f"unknown cgroup attach point {attach!r} (choose from {', '.join(CGROUP_ATTACH)})")
+        attach_type = int(CGROUP_ATTACH[attach])
+    else:
+        attach_type = attach
+    try:
+        cg = FD(os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    except OSError as exc:
+        raise LoadError(f"cannot open cgroup {cgroup}: {exc.strerror}") from None
+    with cg:
+        fd = link_create(prog, cg.fd, attach_type, description=f"cgroup {cgroup} {attach}")
+    return BpfLink(fd, f"cgroup {attach} on {cgroup}")
+
+
+def prog_attach(prog: ProgLike, target: str | int, attach_type: int, *, flags: int = 0) -> ProgAttachLink:
+    """Legacy BPF_PROG_ATTACH to a cgroup directory (path) or another target fd."""
+    if isinstance(target, str):
+        try:
+            tfd = FD(os.open(target, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError as exc:
+            raise LoadError(f"cannot open {target}: {exc.strerror}") from None
+    else:
+        tfd = FD(os.dup(target))
+    a = ProgAttachAttr(target_fd=tfd.fd, attach_bpf_fd=_fd(prog), attach_type=attach_type, attach_flags=flags)
+    try:
+        bpf(Cmd.PROG_ATTACH, a.raw())
+    except KernelError:
+        tfd.close()
+        raise
+    return ProgAttachLink(tfd, _fd(prog), attach_type, f"attach type {attach_type} on {target}")
+
+
+def attach_socket(prog: ProgLike, sock: socket.socket) -> SocketFilterLink:
+    """A socket filter program on a socket (SO_ATTACH_BPF)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_BPF, _fd(prog))
+    except OSError as exc:
+        raise KernelError(f"SO_ATTACH_BPF failed: {exc.strerror}", errno=exc.errno or 0) from None
+    return SocketFilterLink(sock, f"socket filter on fd {sock.fileno()}")
+
+
+def attach_auto(prog: Any, target: str = "") -> Link:
+    """Attach a loaded program where its section says (tracepoint/..., raw_tp/..., fentry/..., uprobe/...)."""
+    spec = prog.spec
+    section: str = spec.section or ""
+    kind, _, rest = section.partition("/")
+    kind = kind.removesuffix(".s")
+    rest = target or spec.attach_to or rest
+    ptype = spec.type
+    if ptype == ProgramType.TRACEPOINT or kind in ("tracepoint", "tp"):
+        return attach_tracepoint(prog, rest)
+    if ptype in (ProgramType.RAW_TRACEPOINT, ProgramType.RAW_TRACEPOINT_WRITABLE):
+        return attach_raw_tracepoint(prog, rest)
+    if ptype in (ProgramType.TRACING, ProgramType.LSM):
+        return attach_tracing(prog)
+    if ptype == ProgramType.KPROBE and kind in ("uprobe", "uretprobe"):
+        binary, _, symbol = rest.rpartition(":")
+        return attach_uprobe(prog, binary, symbol, retprobe=kind == "uretprobe")
+    if ptype == ProgramType.KPROBE:
+        return attach_kprobe(prog, rest, retprobe=kind == "kretprobe")
+    raise LoadError(f"program {spec.name!r} (section {section!r}) needs an explicit attach target")

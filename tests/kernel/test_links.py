@@ -1,0 +1,189 @@
+"""Links on real hooks: tracepoint, raw tracepoint, fentry, uprobe on a gcc-built binary, socket filter, cgroup."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pybpf.abi import AttachType, ProgramType
+from pybpf.errors import KernelError, LoadError
+from pybpf.kernel import info
+from pybpf.kernel.engine import load_collection
+from pybpf.kernel.links import (
+    attach_cgroup,
+    attach_kprobe,
+    attach_raw_tracepoint,
+    attach_socket,
+    attach_tracepoint,
+    attach_tracing,
+    attach_uprobe,
+    kprobes_supported,
+)
+from pybpf.kernel.uprobe import symbol_offset
+from pybpf.object.spec import CollectionSpec, ProgramSpec
+
+from .progs import counter_map, pid_counter_program, ret
+
+pytestmark = pytest.mark.kernel
+
+
+def _load(prog: ProgramSpec) -> object:
+    return load_collection(CollectionSpec(programs={prog.name: prog}, maps={"counts": counter_map()}))
+
+
+def _count(coll: object) -> int:
+    return int.from_bytes(coll.maps["counts"][0], "little")  # type: ignore[attr-defined]
+
+
+def test_tracepoint_counts_own_syscalls() -> None:
+    prog = pid_counter_program("getppid", ProgramType.TRACEPOINT, os.getpid())
+    with _load(prog) as coll:  # type: ignore[attr-defined]
+        with attach_tracepoint(coll.programs["getppid"], "syscalls/sys_enter_getppid") as link:
+            for _ in range(25):
+                os.getppid()
+            assert not link.closed
+        assert _count(coll) == 25
+        for _ in range(5):
+            os.getppid()  # detached: no longer counted
+        assert _count(coll) == 25
+
+
+def test_raw_tracepoint_link_info() -> None:
+    prog = pid_counter_program("rawenter", ProgramType.RAW_TRACEPOINT, os.getpid())
+    with _load(prog) as coll:  # type: ignore[attr-defined]
+        with attach_raw_tracepoint(coll.programs["rawenter"], "sys_enter") as link:
+            linfo = link.info()
+            assert linfo.type_name == "raw_tracepoint"
+            assert linfo.id in {i.id for i in info.list_links()}
+            for _ in range(10):
+                os.getppid()
+        n = _count(coll)
+        assert n >= 10  # every syscall of this process, the getppid calls included
+    with pytest.raises(LoadError):
+        with _load(prog) as coll:  # type: ignore[attr-defined]
+            attach_raw_tracepoint(coll.programs["rawenter"], "no_such_tracepoint_xyz")
+
+
+def test_fentry_on_kernel_function() -> None:
+    prog = pid_counter_program("fentry_getppid", ProgramType.TRACING, os.getpid(),
+                               attach_type=AttachType.TRACE_FENTRY)
+    prog = ProgramSpec(**{**{f: getattr(prog, f) for f in prog.__slots__}, "attach_to": "__do_sys_getppid"})
+    if os.uname().machine != "x86_64":
+        pytest.skip("the syscall wrapper name is x86-64 specific")
+    try:
+        coll = _load(prog)
+    except KernelError as exc:
+        pytest.skip(f"this kernel refuses fentry programs: {exc}")
+    with coll:  # type: ignore[attr-defined]
+        with attach_tracing(coll.programs["fentry_getppid"]):
+            for _ in range(7):
+                os.getppid()
+        assert _count(coll) == 7
+
+
+def test_kprobes_reported_clearly() -> None:
+    if kprobes_supported():
+        pytest.skip("this kernel has kprobes")
+    with pytest.raises(KernelError) as exc:
+        attach_kprobe(0, "do_sys_open")
+    assert "kprobes are not supported by this kernel" in str(exc.value)
+
+
+UPROBE_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((noinline)) int target_function(int x) { __asm__ volatile(""); return x * 2; }
+int main(int argc, char **argv) {
+    int n = atoi(argv[1]), s = 0;
+    for (int i = 0; i < n; i++) s += target_function(i);
+    printf("%d\n", s);
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def uprobe_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is not installed")
+    d = tmp_path_factory.mktemp("uprobe")
+    (d / "t.c").write_text(UPROBE_C)
+    subprocess.run(["gcc", "-O1", "-o", str(d / "t"), str(d / "t.c")], check=True)
+    return d / "t"
+
+
+def test_symbol_offset_matches_nm(uprobe_binary: Path) -> None:
+    out = subprocess.run(["nm", str(uprobe_binary)], capture_output=True, text=True).stdout
+    addr = next(int(line.split()[0], 16) for line in out.splitlines() if line.endswith(" target_function"))
+    # a PIE built by gcc maps .text with vaddr == file offset
+    assert symbol_offset(str(uprobe_binary), "target_function") == addr
+    with pytest.raises(LoadError):
+        symbol_offset(str(uprobe_binary), "no_such_symbol")
+
+
+@pytest.mark.parametrize("retprobe", [False, True])
+def test_uprobe_counts_calls(uprobe_binary: Path, retprobe: bool) -> None:
+    # count every hit (no pid filter: only the child runs this binary)
+    from .progs import counter_program
+
+    prog = counter_program("uprobe_count", ProgramType.KPROBE, 0)
+    with _load(prog) as coll:  # type: ignore[attr-defined]
+        with attach_uprobe(coll.programs["uprobe_count"], str(uprobe_binary), "target_function",
+                           retprobe=retprobe):
+            out = subprocess.run([str(uprobe_binary), "37"], capture_output=True, text=True, check=True)
+            assert out.stdout.strip() == str(sum(2 * i for i in range(37)))
+        assert _count(coll) == 37
+
+
+def test_socket_filter_drops_everything() -> None:
+    # A socket filter returning 0 truncates every packet to nothing: the socket receives none.
+    with load_collection(ProgramSpec(name="drop", instructions=tuple(ret(0)),
+                                     type=ProgramType.SOCKET_FILTER)) as coll:
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            rx.bind(("127.0.0.1", 0))
+            rx.settimeout(0.2)
+            with attach_socket(coll.programs["drop"], rx):
+                tx.sendto(b"dropped", rx.getsockname())
+                with pytest.raises(TimeoutError):
+                    rx.recv(100)
+            tx.sendto(b"passes", rx.getsockname())
+            assert rx.recv(100) == b"passes"
+        finally:
+            rx.close()
+            tx.close()
+
+
+def _cgroup2_root() -> str | None:
+    for line in open("/proc/self/mounts"):
+        parts = line.split()
+        if parts[2] == "cgroup2":
+            return parts[1]
+    return None
+
+
+def test_cgroup_sock_create_denies_sockets() -> None:
+    root = _cgroup2_root()
+    if root is None:
+        pytest.skip("no cgroup2 hierarchy mounted")
+    prog = ProgramSpec(name="nosock", instructions=tuple(ret(0)), type=ProgramType.CGROUP_SOCK,
+                       attach_type=AttachType.CGROUP_INET_SOCK_CREATE)
+    cg = os.path.join(root, f"pybpf_test_{os.getpid()}")
+    os.mkdir(cg)
+    try:
+        with load_collection(prog) as coll:
+            with attach_cgroup(coll.programs["nosock"], cg, "sock_create"):
+                code = ("import os,socket,sys\n"
+                        f"open('{cg}/cgroup.procs','w').write(str(os.getpid()))\n"
+                        "try:\n socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nexcept PermissionError:\n"
+                        " sys.exit(3)\nsys.exit(0)\n")
+                assert subprocess.run(["python3", "-c", code]).returncode == 3
+            assert subprocess.run(["python3", "-c", code]).returncode == 0
+    finally:
+        os.rmdir(cg)
