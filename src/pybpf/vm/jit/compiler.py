@@ -1,0 +1,174 @@
+"""Compile translated programs to host machine code with LLVM (llvmlite MCJIT), with a code cache.
+
+Compiled code is keyed by a hash of the program bytes, its relocation slots and the translation
+options, plus the host CPU and LLVM version. The in-process cache makes repeated loads instant;
+with a cache directory (argument or $PYBPF_JIT_CACHE) the object code also persists on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import llvmlite
+import llvmlite.binding as llvm
+
+from pybpf.isa.instruction import Instruction, encode
+from pybpf.vm.jit.irgen import ModuleTranslator, NativeHelper, TranslateOptions
+
+_LOCK = threading.Lock()
+_TARGET: llvm.TargetMachine | None = None
+_CACHE: dict[str, CompiledCode] = {}
+ENTRY_SYMBOL = "bpf_entry"
+MAIN_SYMBOL = "bpf_fn_0"
+
+
+@dataclass
+class CompiledCode:
+    """Native code of one program: entry points and how long it took to build."""
+
+    key: str
+    entry: int  # i64 bpf_entry(u64 *jctx, u64 r1, u64 r2)
+    main: int  # i64 bpf_fn_0(u64 *jctx, fp, depth, r1..r5), the tail-call target
+    engine: llvm.ExecutionEngine
+    compile_seconds: float
+    from_cache: str  # "", "memory" or "disk"
+    object_size: int
+    ir_text: str = ""
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+
+def target_machine(opt: int = 3) -> llvm.TargetMachine:
+    """The host target machine (created once)."""
+    global _TARGET
+    if _TARGET is None:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        target = llvm.Target.from_default_triple()
+        _TARGET = target.create_target_machine(
+            cpu=llvm.get_host_cpu_name(),
+            features=llvm.get_host_cpu_features().flatten(),
+            opt=opt,
+            codemodel="jitdefault",
+            jit=True,
+        )
+    return _TARGET
+
+
+def cache_key(
+    insns: Sequence[Instruction],
+    relocations: Mapping[int, int],
+    options: TranslateOptions,
+    opt_level: int,
+) -> str:
+    h = hashlib.sha256()
+    h.update(encode(insns))
+    h.update(repr(sorted(relocations.items())).encode())
+    h.update(repr(options).encode())
+    h.update(f"O{opt_level}|{llvmlite.__version__}|{llvm.get_process_triple()}".encode())
+    h.update(llvm.get_host_cpu_name().encode())
+    h.update(llvm.get_host_cpu_features().flatten().encode())
+    return h.hexdigest()
+
+
+def default_cache_dir() -> Path | None:
+    value = os.environ.get("PYBPF_JIT_CACHE")
+    return Path(value) if value else None
+
+
+def optimize(module: llvm.ModuleRef, opt_level: int) -> None:
+    tm = target_machine()
+    pto = llvm.create_pipeline_tuning_options(speed_level=opt_level)
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(module, pb)
+
+
+def _load_object(key: str, obj: bytes) -> tuple[llvm.ExecutionEngine, int, int]:
+    empty = llvm.parse_assembly(f'; ModuleID = "holder_{key[:12]}"\n')
+    engine = llvm.create_mcjit_compiler(empty, target_machine())
+    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    engine.finalize_object()
+    entry = engine.get_function_address(ENTRY_SYMBOL)
+    main = engine.get_function_address(MAIN_SYMBOL)
+    if not entry:
+        raise RuntimeError("compiled object has no bpf_entry")
+    return engine, entry, main
+
+
+def compile_program(
+    insns: Sequence[Instruction],
+    *,
+    relocations: Mapping[int, int] | None = None,
+    options: TranslateOptions | None = None,
+    native_helpers: Mapping[int, NativeHelper] | None = None,
+    opt_level: int = 3,
+    cache_dir: Path | str | None = None,
+    keep_ir: bool = False,
+) -> CompiledCode:
+    """Translate, optimise and compile `insns` (or fetch them from the cache)."""
+    relocations = dict(relocations or {})
+    options = options or TranslateOptions()
+    key = cache_key(insns, relocations, options, opt_level)
+    with _LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None and (cached.ir_text or not keep_ir):
+            return CompiledCode(
+                key, cached.entry, cached.main, cached.engine, 0.0, "memory",
+                cached.object_size, cached.ir_text,
+            )
+        start = time.perf_counter()
+        directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        path = directory / f"{key}.o" if directory is not None else None
+        if path is not None and path.is_file() and not keep_ir:
+            obj = path.read_bytes()
+            engine, entry, main = _load_object(key, obj)
+            code = CompiledCode(
+                key, entry, main, engine, time.perf_counter() - start, "disk", len(obj)
+            )
+            _CACHE[key] = code
+            return code
+        module_ir = ModuleTranslator(insns, options, relocations, native_helpers).translate()
+        module_ir.triple = llvm.get_process_triple()
+        text = str(module_ir)
+        module = llvm.parse_assembly(text)
+        module.verify()
+        optimize(module, opt_level)
+        obj = target_machine().emit_object(module)
+        engine, entry, main = _load_object(key, obj)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_bytes(obj)
+                tmp.replace(path)
+            except OSError:
+                pass  # a read-only cache directory only costs the next load a compile
+        code = CompiledCode(
+            key, entry, main, engine, time.perf_counter() - start, "", len(obj),
+            text if keep_ir else "",
+        )
+        _CACHE[key] = code
+        return code
+
+
+def optimized_ir(insns: Sequence[Instruction], options: TranslateOptions | None = None) -> str:
+    """The optimised LLVM IR of a program (for inspection and tests)."""
+    module_ir = ModuleTranslator(insns, options or TranslateOptions()).translate()
+    module_ir.triple = llvm.get_process_triple()
+    module = llvm.parse_assembly(str(module_ir))
+    module.verify()
+    optimize(module, 3)
+    return str(module)
+
+
+def clear_cache() -> None:
+    """Forget in-process compiled code (engines stay alive while programs use them)."""
+    with _LOCK:
+        _CACHE.clear()

@@ -1,0 +1,196 @@
+"""LLVM IR for the data-flow instructions: ALU/ALU64, byte swaps, jumps' conditions, loads and atomics.
+
+Everything here follows RFC 9669 exactly as the interpreter does: 32-bit operations zero-extend,
+shift counts are masked, division by zero yields 0 and modulo by zero leaves the dividend
+(truncated to 32 bits for the 32-bit forms), sdiv/smod of INT_MIN by -1 give INT_MIN and 0,
+immediates are sign-extended to 64 bits.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from pybpf.isa.instruction import Instruction
+from pybpf.isa.opcodes import AluOp, AtomicOp, InsnClass, JmpOp
+
+I1 = ir.IntType(1)
+I8 = ir.IntType(8)
+I16 = ir.IntType(16)
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+INT_BY_SIZE = {1: I8, 2: I16, 4: I32, 8: I64}
+
+
+def c64(value: int) -> ir.Constant:
+    return ir.Constant(I64, value & 0xFFFFFFFFFFFFFFFF)
+
+
+def c32(value: int) -> ir.Constant:
+    return ir.Constant(I32, value & 0xFFFFFFFF)
+
+
+def sext_imm(imm: int) -> int:
+    """The 32-bit immediate sign-extended to 64 bits (as an unsigned value)."""
+    imm &= 0xFFFFFFFF
+    return imm - (1 << 32) if imm & 0x80000000 else imm
+
+
+class UnsupportedInstruction(Exception):
+    """Raised while translating an undefined instruction (the caller emits a run-time fault)."""
+
+
+def _bswap(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    return b.bswap(value)
+
+
+def emit_byteswap(b: ir.IRBuilder, insn: Instruction, x: ir.Value) -> ir.Value:
+    """END (0xd4 to-le, 0xdc to-be) and ALU64 bswap (0xd7) of width imm; returns the 64-bit result."""
+    width = insn.imm
+    if width not in (16, 32, 64):
+        raise UnsupportedInstruction(f"byte swap width {width}")
+    narrow = {16: I16, 32: I32, 64: I64}[width]
+    value = x if width == 64 else b.trunc(x, narrow)
+    to_le = insn.cls == InsnClass.ALU and not insn.opcode & 0x08
+    if not to_le:
+        value = _bswap(b, value)
+    return value if width == 64 else b.zext(value, I64)
+
+
+def _safe_divisor(b: ir.IRBuilder, y: ir.Value, ty: ir.IntType) -> tuple[ir.Value, ir.Value]:
+    zero = b.icmp_unsigned("==", y, ir.Constant(ty, 0))
+    return zero, b.select(zero, ir.Constant(ty, 1), y)
+
+
+def emit_alu(b: ir.IRBuilder, insn: Instruction, x64: ir.Value, y64: ir.Value) -> ir.Value:
+    """The 64-bit result of ALU/ALU64 operation `insn` on dst `x64` and source `y64`."""
+    is64 = insn.cls == InsnClass.ALU64
+    op = insn.opcode & 0xF0
+    ty = I64 if is64 else I32
+    bits = 64 if is64 else 32
+    if op == AluOp.MOV:
+        if insn.off in (8, 16, 32) and insn.opcode & 0x08:
+            if insn.off == 32 and not is64:
+                raise UnsupportedInstruction("movsx32 of 32 bits")
+            narrow = b.trunc(y64, INT_BY_SIZE[insn.off // 8])
+            wide = b.sext(narrow, ty)
+            return wide if is64 else b.zext(wide, I64)
+        if insn.off != 0:
+            raise UnsupportedInstruction(f"mov with offset {insn.off}")
+        return y64 if is64 else b.zext(b.trunc(y64, I32), I64)
+    x = x64 if is64 else b.trunc(x64, I32)
+    y = y64 if is64 else b.trunc(y64, I32)
+    if op == AluOp.ADD:
+        r = b.add(x, y)
+    elif op == AluOp.SUB:
+        r = b.sub(x, y)
+    elif op == AluOp.MUL:
+        r = b.mul(x, y)
+    elif op == AluOp.OR:
+        r = b.or_(x, y)
+    elif op == AluOp.AND:
+        r = b.and_(x, y)
+    elif op == AluOp.XOR:
+        r = b.xor(x, y)
+    elif op == AluOp.LSH:
+        r = b.shl(x, b.and_(y, ir.Constant(ty, bits - 1)))
+    elif op == AluOp.RSH:
+        r = b.lshr(x, b.and_(y, ir.Constant(ty, bits - 1)))
+    elif op == AluOp.ARSH:
+        r = b.ashr(x, b.and_(y, ir.Constant(ty, bits - 1)))
+    elif op == AluOp.NEG:
+        r = b.neg(x)
+    elif op in (AluOp.DIV, AluOp.MOD):
+        if insn.off not in (0, 1):
+            raise UnsupportedInstruction(f"div/mod with offset {insn.off}")
+        zero, d = _safe_divisor(b, y, ty)
+        if insn.off == 1:
+            int_min = ir.Constant(ty, 1 << (bits - 1))
+            overflow = b.and_(
+                b.icmp_unsigned("==", x, int_min), b.icmp_unsigned("==", y, ir.Constant(ty, -1))
+            )
+            d = b.select(overflow, ir.Constant(ty, 1), d)
+            q = b.sdiv(x, d) if op == AluOp.DIV else b.srem(x, d)
+        else:
+            q = b.udiv(x, d) if op == AluOp.DIV else b.urem(x, d)
+        r = b.select(zero, ir.Constant(ty, 0) if op == AluOp.DIV else x, q)
+    else:
+        raise UnsupportedInstruction(f"ALU operation {op:#x}")
+    return r if is64 else b.zext(r, I64)
+
+
+_CONDITIONS = {
+    JmpOp.JEQ: ("u", "=="),
+    JmpOp.JNE: ("u", "!="),
+    JmpOp.JGT: ("u", ">"),
+    JmpOp.JGE: ("u", ">="),
+    JmpOp.JLT: ("u", "<"),
+    JmpOp.JLE: ("u", "<="),
+    JmpOp.JSGT: ("s", ">"),
+    JmpOp.JSGE: ("s", ">="),
+    JmpOp.JSLT: ("s", "<"),
+    JmpOp.JSLE: ("s", "<="),
+}
+
+
+def emit_condition(b: ir.IRBuilder, insn: Instruction, x64: ir.Value, y64: ir.Value) -> ir.Value:
+    """The i1 condition of a conditional JMP/JMP32."""
+    op = insn.opcode & 0xF0
+    if insn.cls == InsnClass.JMP32:
+        x, y = b.trunc(x64, I32), b.trunc(y64, I32)
+    else:
+        x, y = x64, y64
+    if op == JmpOp.JSET:
+        return b.icmp_unsigned("!=", b.and_(x, y), ir.Constant(x.type, 0))
+    if op not in _CONDITIONS:
+        raise UnsupportedInstruction(f"jump operation {op:#x}")
+    kind, pred = _CONDITIONS[JmpOp(op)]
+    return b.icmp_signed(pred, x, y) if kind == "s" else b.icmp_unsigned(pred, x, y)
+
+
+def emit_load(b: ir.IRBuilder, address: ir.Value, size: int, signed: bool) -> ir.Value:
+    """Load `size` bytes little-endian (unaligned) at an integer address; 64-bit result."""
+    ty = INT_BY_SIZE[size]
+    ptr = b.inttoptr(address, ty.as_pointer())
+    value = b.load(ptr, align=1)
+    if size == 8:
+        return value
+    return b.sext(value, I64) if signed else b.zext(value, I64)
+
+
+def emit_store(b: ir.IRBuilder, address: ir.Value, size: int, value64: ir.Value) -> None:
+    ty = INT_BY_SIZE[size]
+    ptr = b.inttoptr(address, ty.as_pointer())
+    value = value64 if size == 8 else b.trunc(value64, ty)
+    b.store(value, ptr, align=1)
+
+
+_RMW = {AtomicOp.ADD: "add", AtomicOp.OR: "or", AtomicOp.AND: "and", AtomicOp.XOR: "xor"}
+
+
+def emit_atomic(
+    b: ir.IRBuilder, insn: Instruction, address: ir.Value, src64: ir.Value, r0: ir.Value
+) -> tuple[ir.Value | None, ir.Value | None]:
+    """An atomic at `address`; returns (new src register or None, new r0 or None)."""
+    size = insn.size
+    ty = INT_BY_SIZE[size]
+    ptr = b.inttoptr(address, ty.as_pointer())
+    value = src64 if size == 8 else b.trunc(src64, ty)
+
+    def widen(v: ir.Value) -> ir.Value:
+        return v if size == 8 else b.zext(v, I64)
+
+    imm = insn.imm
+    if imm == AtomicOp.CMPXCHG:
+        expected = r0 if size == 8 else b.trunc(r0, ty)
+        pair = b.cmpxchg(ptr, expected, value, "seq_cst", "seq_cst")
+        old = b.extract_value(pair, 0)
+        return None, widen(old)
+    if imm == AtomicOp.XCHG:
+        old = b.atomic_rmw("xchg", ptr, value, "seq_cst")
+        return widen(old), None
+    fetch = bool(imm & 0x01)
+    base = imm & ~0x01
+    if base not in _RMW or imm & ~0xF1:
+        raise UnsupportedInstruction(f"atomic operation {imm:#x}")
+    old = b.atomic_rmw(_RMW[AtomicOp(base)], ptr, value, "seq_cst")
+    return (widen(old) if fetch else None), None

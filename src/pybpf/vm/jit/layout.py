@@ -1,0 +1,103 @@
+"""The native run context shared by JIT-compiled code and Python: field slots and fault codes.
+
+Compiled programs receive a pointer to a `JitContext` (an array of u64 slots) and read
+everything they need at run time from it: the region table used by bounds checks, the
+instruction budget, the callbacks into Python, the packet for legacy loads and the relocation
+table (map pointers, global data addresses) so compiled code does not depend on the addresses
+of one load and can be cached by program hash.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from enum import IntEnum
+
+
+class Slot(IntEnum):
+    """Index of each u64 slot of the JitContext."""
+
+    REGIONS = 0  # pointer to the region table: MAX_REGIONS x (start, end, flags)
+    NREGIONS = 1  # entries in use
+    BUDGET = 2  # instructions the program may still execute (signed)
+    FAULT = 3  # non-zero once the run faulted (a FaultCode)
+    FAULT_PC = 4  # the slot pc the fault happened at
+    FAULT_AUX = 5  # fault detail (budget: instructions left when the block was entered)
+    HELPER = 6  # address of the helper trampoline (Python callback)
+    RESOLVE = 7  # address of the slow-path region resolver (Python callback)
+    STACK_TOP = 8  # r10 of frame 0
+    PKT_DATA = 9  # packet start for legacy ld_abs/ld_ind
+    PKT_LEN = 10  # packet length for legacy loads
+    TAILCALL = 11  # entry of the tail-call target a helper chose (0: none)
+    RELOCS = 12  # pointer to the relocation table (one u64 per lddw reference)
+    TAIL_RET = 13  # reserved
+    PRANDOM = 14  # xorshift state of the native bpf_get_prandom_u32
+    CPU = 15  # bpf_get_smp_processor_id
+    KTIME_BASE = 16  # reserved
+    HELPER_PC = 17  # pc of the helper call in progress (for faults raised by Python helpers)
+    CALLX = 18  # reserved
+    SCRATCH = 19  # scratch for batch runners
+    TAIL_JCTX = 20  # JitContext of the tail-call target (set with TAILCALL)
+    HELPER_DEPTH = 21  # call depth of the helper call in progress
+
+
+NSLOTS = 24
+MAX_REGIONS = 64
+REGION_WRITABLE = 1
+
+
+class FaultCode(IntEnum):
+    """Why a compiled program stopped early (FAULT slot)."""
+
+    NONE = 0
+    PYTHON = 1  # a Python callback raised; the exception is kept by the runner
+    BUDGET = 2  # instruction budget exhausted at block entry (FAULT_AUX = budget left)
+    CALL_DEPTH = 3  # more than MAX_CALL_FRAMES nested bpf-to-bpf calls
+    BAD_JUMP = 4  # control reached a pc outside the program or inside an lddw
+    BAD_INSN = 5  # an undefined instruction was reached
+    LD_ABS = 6  # a legacy packet load was out of bounds: the program returns 0
+    BAD_CALLX = 7  # callx to something that is not a function
+    EXIT = 8  # a helper ended the program at once (FAULT_AUX = r0)
+    NO_PACKET = 9  # a legacy packet load ran without a packet
+
+
+class JitContext(ctypes.Structure):
+    """The native run context; `slots[Slot.X]` is what compiled code reads."""
+
+    _fields_ = [("slots", ctypes.c_uint64 * NSLOTS)]
+
+
+class RegionTable(ctypes.Structure):
+    """MAX_REGIONS (start, end, flags) triples the native bounds check scans."""
+
+    _fields_ = [("entries", ctypes.c_uint64 * (3 * MAX_REGIONS))]
+
+
+# Python callbacks compiled code calls (all take the JitContext address first).
+# helper(jctx, helper_id, r1..r5) -> r0
+HELPER_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_uint64,
+    ctypes.c_void_p,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+)
+# resolve(jctx, address, size, write, pc) -> 1 if the access is allowed (region cached), else 0
+RESOLVE_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_uint64,
+    ctypes.c_void_p,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+)
+# tailcall(jctx, ctx, prog_array, index) -> entry address of the target (0: the call fails)
+TAILCALL_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64
+)
+# callx(jctx, target, pc) -> entry address of a local function, 0 for "call helper `target`"
+CALLX_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64
+)

@@ -1,0 +1,267 @@
+"""Run JIT-compiled code from Python: the JitContext, region table, callbacks and fault conversion.
+
+A `NativeMachine` is the JIT's counterpart of the interpreter's `Machine`: it owns the native
+run context of one loaded program, shares the collection's `RunEnv` (memory model, maps,
+helper state) and turns fault codes left by compiled code into the same `RuntimeFault`s the
+interpreter raises. It also offers the interpreter's hooks helpers rely on (`pc`,
+`call_function`, `function_pc`) so Python helpers such as bpf_loop work unchanged.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Mapping, Sequence
+
+from pybpf.errors import BpfError, RuntimeFault
+from pybpf.isa.instruction import Instruction, iter_slots
+from pybpf.isa.opcodes import MAX_CALL_FRAMES
+from pybpf.vm.env import REGISTRY, HelperFn
+from pybpf.vm.interpreter import DEFAULT_BUDGET, ProgramExit, TailCall
+from pybpf.vm.jit.compiler import CompiledCode
+from pybpf.vm.jit.irgen import find_functions
+from pybpf.vm.jit.layout import (
+    HELPER_CALLBACK,
+    MAX_REGIONS,
+    REGION_WRITABLE,
+    RESOLVE_CALLBACK,
+    FaultCode,
+    JitContext,
+    RegionTable,
+    Slot,
+)
+from pybpf.vm.memory import Region
+from pybpf.vm.runenv import RunEnv
+
+M64 = 0xFFFFFFFFFFFFFFFF
+ENTRY_CFUNC = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
+FN_CFUNC = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, *([ctypes.c_uint64] * 7))
+
+
+class NativeMachine:
+    """One compiled program bound to a RunEnv; `run(r1, r2)` returns r0 or raises RuntimeFault."""
+
+    def __init__(
+        self,
+        insns: Sequence[Instruction],
+        code: CompiledCode,
+        env: RunEnv,
+        *,
+        relocation_values: Sequence[int] = (),
+        helpers: Mapping[int, HelperFn] | None = None,
+        name: str = "",
+    ) -> None:
+        self.name = name
+        self.code = code
+        self.env = env
+        self.memory = env.memory
+        self.helpers: Mapping[int, HelperFn] = REGISTRY if helpers is None else helpers
+        self.slots_by_pc = dict(iter_slots(list(insns)))
+        self.jctx = JitContext()
+        self.jctx_address = ctypes.addressof(self.jctx)
+        self.s = self.jctx.slots
+        self.table = RegionTable()
+        self.entries = self.table.entries
+        self._relocs = (ctypes.c_uint64 * max(1, len(relocation_values)))(*relocation_values)
+        self.pending: BaseException | None = None
+        self.instructions = 0
+        self.packet: tuple[int, int] | None = None
+        self.tail_target: NativeMachine | None = None
+        # the interpreter-compatible view helpers use
+        self.frames: list[int] = []
+        self.depth0 = 0
+        tops = [env.stack.top(k) for k in range(MAX_CALL_FRAMES)]
+        self.frame_stride = tops[1] - tops[0]
+        if any(tops[k] - tops[0] != k * self.frame_stride for k in range(MAX_CALL_FRAMES)):
+            raise BpfError("the JIT needs evenly spaced stack frames")
+        self._helper_cb = HELPER_CALLBACK(self._helper)
+        self._resolve_cb = RESOLVE_CALLBACK(self._resolve)
+        s = self.s
+        s[Slot.REGIONS] = ctypes.addressof(self.table)
+        s[Slot.HELPER] = ctypes.cast(self._helper_cb, ctypes.c_void_p).value or 0
+        s[Slot.RESOLVE] = ctypes.cast(self._resolve_cb, ctypes.c_void_p).value or 0
+        s[Slot.STACK_TOP] = tops[0]
+        s[Slot.RELOCS] = ctypes.addressof(self._relocs)
+        s[Slot.CPU] = env.cpu
+        s[Slot.PRANDOM] = 0x9E3779B97F4A7C15
+        self._entry = ENTRY_CFUNC(code.entry)
+        self.function_addresses: dict[int, int] = {}
+        for fpc in find_functions(list(insns)):
+            addr = code.engine.get_function_address(f"bpf_fn_{fpc}")
+            if addr:
+                self.function_addresses[addr] = fpc
+        self.persistent = 0
+
+    # --- the interpreter-compatible surface helpers use -----------------------------------
+    @property
+    def pc(self) -> int:
+        return int(self.s[Slot.HELPER_PC])
+
+    def function_pc(self, pointer: int) -> int | None:
+        return self.function_addresses.get(pointer & M64)
+
+    def call_function(self, pointer: int, args: Sequence[int]) -> int:
+        """Call function `pointer` (from lddw rX, func) on behalf of a helper; returns r0."""
+        if self.function_pc(pointer) is None:
+            raise RuntimeFault(f"{pointer:#x} is not a function of this program", pc=self.pc)
+        depth = int(self.s[Slot.HELPER_DEPTH]) + 1
+        if depth >= MAX_CALL_FRAMES:
+            raise RuntimeFault(f"call depth exceeds {MAX_CALL_FRAMES} frames", pc=self.pc)
+        values = [a & M64 for a in args][:5]
+        values += [0] * (5 - len(values))
+        saved_pc = self.s[Slot.HELPER_PC]
+        fn = FN_CFUNC(pointer)
+        top = self.s[Slot.STACK_TOP] + depth * self.frame_stride
+        r0 = fn(self.jctx_address, top, depth, *values)
+        self.s[Slot.HELPER_PC] = saved_pc
+        self._raise_fault_if_any()
+        return int(r0)
+
+    # --- runs ------------------------------------------------------------------------
+    def set_regions(self, regions: Sequence[Region]) -> None:
+        """Regions every run of this machine may use without asking Python (filled once)."""
+        entries = self.entries
+        n = 0
+        for region in regions[:MAX_REGIONS]:
+            entries[3 * n] = region.address
+            entries[3 * n + 1] = region.end
+            entries[3 * n + 2] = REGION_WRITABLE if region.writable else 0
+            n += 1
+        self.persistent = n
+        self.s[Slot.NREGIONS] = n
+
+    def prepare(self, budget: int) -> None:
+        s = self.s
+        s[Slot.NREGIONS] = self.persistent
+        s[Slot.BUDGET] = budget
+        s[Slot.FAULT] = 0
+        s[Slot.TAILCALL] = 0
+        self.pending = None
+        self.tail_target = None
+        if self.packet is not None:
+            s[Slot.PKT_DATA], s[Slot.PKT_LEN] = self.packet
+        else:
+            s[Slot.PKT_DATA] = s[Slot.PKT_LEN] = 0
+
+    def run(self, r1: int = 0, r2: int = 0, *, budget: int = DEFAULT_BUDGET) -> int:
+        """Run from pc 0 with r1, r2; returns r0 (unsigned) or raises the interpreter's fault."""
+        env = self.env
+        env.budget_left = budget
+        env.tail_calls = 0
+        saved_machine = env.machine
+        env.machine = self
+        self.memory.forget()
+        self.prepare(budget)
+        try:
+            retval = int(self._entry(self.jctx_address, r1 & M64, r2 & M64))
+            if self.s[Slot.FAULT]:
+                retval = self._finish_fault()
+        finally:
+            left = int(ctypes.c_int64(self.s[Slot.BUDGET]).value)
+            self.instructions = budget - max(left, 0)
+            env.machine = saved_machine
+        return retval
+
+    # --- faults ------------------------------------------------------------------------
+    def _finish_fault(self) -> int:
+        """Turn the fault left in the JitContext into a return value or an exception."""
+        target = self.tail_target
+        if target is not None and target.s[Slot.FAULT]:
+            self.tail_target = None
+            return target._finish_fault()
+        s = self.s
+        code = int(s[Slot.FAULT])
+        pc = int(s[Slot.FAULT_PC])
+        if code == FaultCode.LD_ABS:
+            return 0
+        if code == FaultCode.EXIT:
+            return int(s[Slot.FAULT_AUX])
+        if code == FaultCode.PYTHON and self.pending is not None:
+            exc = self.pending
+            self.pending = None
+            raise exc
+        if code == FaultCode.BUDGET:
+            left = int(ctypes.c_int64(s[Slot.FAULT_AUX]).value)
+            s[Slot.BUDGET] = 0
+            raise RuntimeFault("instruction budget exhausted", pc=self._pc_after(pc, left))
+        if code == FaultCode.CALL_DEPTH:
+            raise RuntimeFault(f"call depth exceeds {MAX_CALL_FRAMES} frames", pc=pc)
+        if code == FaultCode.NO_PACKET:
+            raise RuntimeFault("legacy packet load without a packet", pc=pc)
+        if code == FaultCode.BAD_JUMP:
+            raise RuntimeFault("execution fell off the end of the program", pc=pc)
+        raise RuntimeFault(f"invalid instruction (fault code {code})", pc=pc)
+
+    def _raise_fault_if_any(self) -> None:
+        if self.s[Slot.FAULT]:
+            value = self._finish_fault()
+            raise ProgramExit(value)
+
+    def _pc_after(self, start: int, count: int) -> int:
+        pc = start
+        for _ in range(max(count, 0)):
+            insn = self.slots_by_pc.get(pc)
+            if insn is None:
+                break
+            pc += insn.slots
+        return pc
+
+    def _fail(self, exc: BaseException) -> None:
+        self.pending = exc
+        self.s[Slot.FAULT] = FaultCode.PYTHON
+
+    # --- callbacks from compiled code ------------------------------------------------------
+    def _resolve(self, _jctx: int, address: int, size: int, write: int, pc: int) -> int:
+        try:
+            region = self.memory.find(address, size, pc, write=bool(write))
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a fault
+            self._fail(exc if isinstance(exc, BpfError) else RuntimeFault(str(exc), pc=pc))
+            return 0
+        n = int(self.s[Slot.NREGIONS])
+        if n < MAX_REGIONS:
+            e = self.entries
+            e[3 * n] = region.address
+            e[3 * n + 1] = region.end
+            e[3 * n + 2] = REGION_WRITABLE if region.writable else 0
+            self.s[Slot.NREGIONS] = n + 1
+        return 1
+
+    def _helper(self, _jctx: int, helper_id: int, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+        pc = int(self.s[Slot.HELPER_PC])
+        env = self.env
+        try:
+            fn = self.helpers.get(helper_id)
+            if fn is None:
+                raise RuntimeFault(
+                    f"callx to {helper_id:#x}: neither a function nor a helper", pc=pc
+                )
+            env.budget_left = int(ctypes.c_int64(self.s[Slot.BUDGET]).value)
+            env.machine = self
+            result = fn(env, r1, r2, r3, r4, r5)
+            self.s[Slot.BUDGET] = env.budget_left & M64
+            return int(result) & M64
+        except TailCall as call:
+            target = call.target
+            entry = getattr(target, "code", None)
+            if not isinstance(target, NativeMachine) or entry is None:
+                self._fail(RuntimeFault("tail call target is not a JIT program", pc=pc))
+                return 0
+            self.tail_target = target
+            target.packet = self.packet
+            target.prepare(int(self.s[Slot.BUDGET]))
+            target.tail_target = None
+            self.s[Slot.TAILCALL] = target.code.main
+            self.s[Slot.TAIL_JCTX] = target.jctx_address
+            return 0
+        except ProgramExit as stop:
+            self.s[Slot.FAULT] = FaultCode.EXIT
+            self.s[Slot.FAULT_AUX] = stop.retval & M64
+            return 0
+        except BpfError as exc:
+            if isinstance(exc, RuntimeFault) and exc.pc is None:
+                exc = RuntimeFault(exc.reason, pc=pc, address=exc.address, size=exc.size)
+            self._fail(exc)
+            return 0
+        except BaseException as exc:  # noqa: BLE001 - a helper bug must not kill the host
+            self._fail(RuntimeFault(f"helper #{helper_id} failed: {exc!r}", pc=pc))
+            return 0
+
