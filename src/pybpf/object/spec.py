@@ -48,6 +48,9 @@ class MapSpec:
     section: str = ""
     # For prog_array / map-in-map static initialisation: slot -> program or map name.
     initial_slots: tuple[tuple[int, str], ...] = ()
+    # NUMA node to allocate on (BPF_F_NUMA_NODE) and map_extra (bloom filter hashes, arena address).
+    numa_node: int = 0
+    map_extra: int = 0
 
 
 @dataclass(frozen=True, slots=True)

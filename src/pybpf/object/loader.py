@@ -1,0 +1,229 @@
+"""Turn an eBPF ELF relocatable object into a CollectionSpec: programs, maps, global data, BTF."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from pybpf.btf.btf import Btf
+from pybpf.btf.ext import BtfExt, parse_btf_ext
+from pybpf.errors import BpfError, ObjectError
+from pybpf.object.elf import (
+    SHT_REL,
+    SHT_RELA,
+    STB_LOCAL,
+    STT_FUNC,
+    ElfFile,
+    Section,
+)
+from pybpf.object.linker import CodeSection, Function, link
+from pybpf.object.maps import (
+    MapLayout,
+    btf_maps,
+    data_section_map,
+    initial_slots,
+    is_data_section,
+    legacy_maps,
+)
+from pybpf.object.relocations import Resolver
+from pybpf.object.sections import classify_section
+from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
+
+MAX_OBJECT_SIZE = 1 << 30
+
+
+def load_file(path: str | Path) -> CollectionSpec:
+    """Load an ELF object file; ObjectError (or OSError for an unreadable file) on failure."""
+    p = Path(path)
+    size = p.stat().st_size
+    if size > MAX_OBJECT_SIZE:
+        raise ObjectError(f"{p}: file too large for an eBPF object ({size} bytes)")
+    return load_bytes(p.read_bytes(), name=str(p))
+
+
+def load_bytes(data: bytes, name: str = "") -> CollectionSpec:
+    """Load an ELF object from bytes; every problem is an ObjectError saying what and where."""
+    try:
+        return _Loader(ElfFile(data, name)).load()
+    except ObjectError:
+        raise
+    except BpfError as exc:
+        raise ObjectError(f"{name or '<bytes>'}: {exc}") from None
+    except (IndexError, KeyError, ValueError, struct.error, RecursionError, OverflowError,
+            UnicodeDecodeError) as exc:
+        # A safety net: the parsers check offsets explicitly, but never let garbage escape.
+        raise ObjectError(f"{name or '<bytes>'}: malformed object ({type(exc).__name__}: {exc})") from None
+
+
+class _Loader:
+    def __init__(self, elf: ElfFile) -> None:
+        self.elf = elf
+        self.btf: Btf | None = None
+        self.ext: BtfExt | None = None
+
+    def load(self) -> CollectionSpec:
+        elf = self.elf
+        self._load_btf()
+        license_, version = self._license_and_version()
+        maps: dict[str, MapSpec] = {}
+        layouts: dict[int, list[MapLayout]] = {}
+        data_sections: dict[int, str] = {}
+        code: dict[int, CodeSection] = {}
+        for sec in elf.sections:
+            if sec.is_exec and sec.size:
+                code[sec.index] = CodeSection.decode(sec, elf.section_data(sec), elf.name)
+            elif sec.name == ".maps":
+                specs, lays = btf_maps(elf, sec, self.btf)
+                self._add_maps(maps, specs)
+                layouts[sec.index] = lays
+            elif sec.name == "maps" or sec.name.startswith("maps/"):
+                specs, lays = legacy_maps(elf, sec)
+                self._add_maps(maps, specs)
+                layouts[sec.index] = lays
+            elif is_data_section(sec) and sec.size:
+                spec = data_section_map(elf, sec, self.btf)
+                self._add_maps(maps, [spec])
+                data_sections[sec.index] = spec.name
+        self._fix_map_sizes(layouts)
+        self._find_functions(code)
+        resolver = Resolver(elf, set(code), layouts, data_sections)
+        maps_relocs = []
+        for rel_sec, target in elf.relocation_sections():
+            if target.index in code:
+                cs = code[target.index]
+                for r in elf.relocations(rel_sec):
+                    if r.offset >= target.size:
+                        raise ObjectError(f"{elf.name}: relocation at {target.name}+{r.offset} is past the section end")
+                    idx = cs.slot_index.get(r.offset // 8) if r.offset % 8 == 0 else None
+                    t = resolver.resolve(target, r, cs.insns[idx] if idx is not None else None)
+                    if t is not None:
+                        cs.targets[r.offset // 8] = t
+            elif target.index in layouts and target.name == ".maps":
+                maps_relocs.extend(elf.relocations(rel_sec))
+        programs = self._programs(code, license_, version)
+        if maps_relocs:
+            names = {(f.section, f.start * 8): f.name for cs in code.values() for f in cs.functions}
+            maps = initial_slots(elf, maps, layouts[next(i for i in layouts if elf.sections[i].name == ".maps")],
+                                 maps_relocs, names)
+        for prog in programs.values():
+            for ref in prog.map_references:
+                if ref.map_name not in maps:
+                    raise ObjectError(f"{elf.name}: program {prog.name!r} refers to unknown map {ref.map_name!r}")
+        return CollectionSpec(programs=programs, maps=maps, license=license_, btf=self.btf)
+
+    # -- pieces ---------------------------------------------------------------------------
+
+    def _load_btf(self) -> None:
+        sec = self.elf.section_by_name(".BTF")
+        if sec is None:
+            return
+        try:
+            self.btf = Btf.parse(self.elf.section_data(sec), name=f"{self.elf.name}: .BTF")
+            ext = self.elf.section_by_name(".BTF.ext")
+            if ext is not None:
+                self.ext = parse_btf_ext(self.elf.section_data(ext), self.btf)
+        except ObjectError as exc:
+            if str(exc).startswith(self.elf.name):
+                raise
+            raise ObjectError(f"{self.elf.name}: {exc}") from None
+
+    def _fix_map_sizes(self, layouts: dict[int, list[MapLayout]]) -> None:
+        """A map symbol's size covers initialised `values` slots past the BTF struct's flexible array."""
+        for index, lays in layouts.items():
+            sizes = {s.name: s.size for s in self.elf.symbols if s.shndx == index}
+            for lay in lays:
+                lay.size = max(lay.size, sizes.get(lay.name, 0))
+
+    def _license_and_version(self) -> tuple[str, int]:
+        license_ = ""
+        version = 0
+        sec = self.elf.section_by_name("license")
+        if sec is not None:
+            license_ = self.elf.section_data(sec).split(b"\0", 1)[0].decode("utf-8", "replace")
+        sec = self.elf.section_by_name("version")
+        if sec is not None:
+            data = self.elf.section_data(sec)
+            if len(data) != 4:
+                raise ObjectError(f"{self.elf.name}: 'version' section is {len(data)} bytes, expected 4")
+            (version,) = struct.unpack("<I", data)
+        return license_, version
+
+    def _add_maps(self, maps: dict[str, MapSpec], specs: list[MapSpec]) -> None:
+        for spec in specs:
+            if spec.name in maps:
+                raise ObjectError(f"{self.elf.name}: map {spec.name!r} is defined twice")
+            maps[spec.name] = spec
+
+    def _find_functions(self, code: dict[int, CodeSection]) -> None:
+        for sym in self.elf.symbols:
+            if sym.type != STT_FUNC or sym.shndx not in code:
+                continue
+            cs = code[sym.shndx]
+            if sym.value % 8 or sym.size % 8:
+                raise ObjectError(f"{self.elf.name}: function {sym.name!r} is not instruction aligned")
+            start, length = sym.value // 8, sym.size // 8
+            if start + length > cs.nslots:
+                raise ObjectError(
+                    f"{self.elf.name}: function {sym.name!r} ({sym.value}+{sym.size}) runs past the end of "
+                    f"{cs.section.name!r} ({cs.section.size} bytes)"
+                )
+            if length == 0:
+                length = cs.nslots - start  # size unknown: up to the next function (trimmed below)
+            cs.functions.append(Function(sym.name, sym.shndx, start, length, sym.bind != STB_LOCAL))
+        for cs in code.values():
+            cs.functions.sort(key=lambda f: (f.start, -f.length))
+            dedup: list[Function] = []
+            for f in cs.functions:
+                if dedup and dedup[-1].start == f.start:
+                    continue  # aliases of one function
+                if dedup and dedup[-1].start + dedup[-1].length > f.start:
+                    dedup[-1].length = f.start - dedup[-1].start
+                dedup.append(f)
+            cs.functions = dedup
+            if not cs.functions:
+                cs.functions = [Function(cs.section.name, cs.section.index, 0, cs.nslots)]
+
+    def _programs(self, code: dict[int, CodeSection], license_: str, version: int) -> dict[str, ProgramSpec]:
+        called: set[tuple[int, int]] = set()
+        for cs in code.values():
+            for t in cs.targets.values():
+                if hasattr(t, "slot"):
+                    called.add((t.section, t.slot))  # type: ignore[union-attr]
+        entries: list[tuple[CodeSection, Function]] = []
+        others = [cs for cs in code.values() if cs.section.name != ".text"]
+        for cs in others:
+            entries.extend((cs, f) for f in cs.functions)
+        if not others:  # an object of only .text functions: each uncalled function is a program
+            for cs in code.values():
+                entries.extend((cs, f) for f in cs.functions if (cs.section.index, f.start) not in called)
+        programs: dict[str, ProgramSpec] = {}
+        for cs, func in entries:
+            info = classify_section(cs.section.name)
+            linked = link(func, code, self.ext, self.elf.name)
+            name = func.name
+            n = 2
+            while name in programs:
+                name = f"{func.name}#{n}"
+                n += 1
+            programs[name] = ProgramSpec(
+                name=name,
+                instructions=tuple(linked.instructions),
+                type=info.type,
+                section=cs.section.name,
+                attach_type=info.attach_type,
+                attach_to=info.attach_to,
+                license=license_,
+                kernel_version=version,
+                map_references=tuple(linked.map_references),
+                btf=self.btf,
+                func_infos=tuple(linked.func_infos),
+                line_infos=tuple(linked.line_infos),
+                core_relos=tuple(linked.core_relos),
+                sleepable=info.sleepable,
+            )
+        return programs
+
+
+def relocation_section_names(elf: ElfFile) -> list[Section]:
+    """The REL/RELA sections of an object (for `pybpf inspect`)."""
+    return [s for s in elf.sections if s.type in (SHT_REL, SHT_RELA)]

@@ -1,0 +1,122 @@
+"""Relocations of program code: classify each one as a call, a function address, a map or a global-data pointer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pybpf.errors import ObjectError
+from pybpf.isa.instruction import Instruction
+from pybpf.isa.opcodes import CALL, LDDW
+from pybpf.object.elf import (
+    R_BPF_64_32,
+    R_BPF_64_64,
+    R_BPF_NONE,
+    SHN_LORESERVE,
+    SHN_UNDEF,
+    STT_SECTION,
+    ElfFile,
+    Relocation,
+    Section,
+)
+from pybpf.object.maps import MapLayout
+
+# lddw source kinds (BPF_PSEUDO_*) and call source kinds.
+PSEUDO_MAP_FD = 1
+PSEUDO_MAP_VALUE = 2
+PSEUDO_FUNC = 4
+PSEUDO_CALL = 1
+PSEUDO_KFUNC_CALL = 2
+
+KNOWN_RELOCATION_TYPES = {0: "R_BPF_NONE", 1: "R_BPF_64_64", 2: "R_BPF_64_ABS64", 3: "R_BPF_64_ABS32",
+                          4: "R_BPF_64_NODYLD32", 10: "R_BPF_64_32"}
+
+
+@dataclass(frozen=True, slots=True)
+class CodeTarget:
+    """A call or function-address relocation: instruction slot `slot` of section `section`."""
+
+    kind: str  # "call" or "func"
+    section: int
+    slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class MapTarget:
+    """An lddw of a map (kind "fd") or of a pointer into a map's value (kind "value")."""
+
+    map_name: str
+    kind: str
+    offset: int = 0
+
+
+Target = CodeTarget | MapTarget
+
+
+@dataclass
+class Resolver:
+    """What the object defines, for resolving relocations in its code sections."""
+
+    elf: ElfFile
+    code_sections: set[int]
+    map_layouts: dict[int, list[MapLayout]]  # maps section index -> layouts
+    data_sections: dict[int, str]  # data section index -> map name
+
+    def resolve(self, code: Section, rel: Relocation, insn: Instruction | None) -> Target | None:
+        """Classify one relocation applying to `insn` in `code`; ObjectError when it makes no sense."""
+        where = f"{self.elf.name}: relocation at {code.name}+{rel.offset}"
+        if rel.type not in KNOWN_RELOCATION_TYPES:
+            raise ObjectError(f"{where}: unknown relocation type {rel.type}")
+        if rel.type == R_BPF_NONE:
+            return None
+        if rel.offset % 8:
+            raise ObjectError(f"{where}: offset is not a multiple of 8")
+        if insn is None:
+            raise ObjectError(f"{where}: does not point at the start of an instruction")
+        sym = rel.symbol
+        if insn.opcode == CALL:
+            if rel.type not in (R_BPF_64_32, R_BPF_64_64):
+                raise ObjectError(f"{where}: {KNOWN_RELOCATION_TYPES[rel.type]} on a call")
+            if sym.shndx == SHN_UNDEF:
+                # An extern function (kfunc or an unresolved libc call such as memset): the call is
+                # left as compiled; the verifier or the kernel rejects it if it is reachable.
+                return None
+            if sym.shndx not in self.code_sections:
+                raise ObjectError(f"{where}: call target {sym.name!r} is not in a code section")
+            if sym.value % 8:
+                raise ObjectError(f"{where}: call target {sym.name!r} offset {sym.value} is not instruction aligned")
+            return CodeTarget("call", sym.shndx, sym.value // 8 + insn.imm + 1)
+        if insn.opcode != LDDW:
+            raise ObjectError(f"{where}: relocation on an instruction that is neither lddw nor call (opcode {insn.opcode:#04x})")
+        if rel.type != R_BPF_64_64:
+            raise ObjectError(f"{where}: {KNOWN_RELOCATION_TYPES[rel.type]} on lddw (expected R_BPF_64_64)")
+        if sym.shndx == SHN_UNDEF:
+            raise ObjectError(f"{where}: reference to undefined symbol {sym.name!r} (externs are not supported)")
+        if sym.shndx >= SHN_LORESERVE:
+            raise ObjectError(f"{where}: reference to special symbol {sym.name!r} (section {sym.shndx:#x})")
+        imm = insn.imm & 0xFFFFFFFF
+        if imm >= 1 << 31:
+            imm -= 1 << 32
+        if sym.shndx in self.code_sections:
+            off = sym.value + imm
+            if off % 8:
+                raise ObjectError(f"{where}: function address {sym.name!r}+{imm} is not instruction aligned")
+            return CodeTarget("func", sym.shndx, off // 8)
+        if sym.shndx in self.map_layouts:
+            layouts = self.map_layouts[sym.shndx]
+            if sym.type == STT_SECTION or not sym.name:
+                off = sym.value + imm
+                found = next((m for m in layouts if m.offset == off), None)
+            else:
+                found = next((m for m in layouts if m.name == sym.name), None)
+            if found is None:
+                raise ObjectError(f"{where}: no map at {sym.name or 'section'}+{imm}")
+            return MapTarget(found.name, "fd")
+        if sym.shndx in self.data_sections:
+            name = self.data_sections[sym.shndx]
+            off = sym.value + imm
+            size = self.elf.section(sym.shndx).size
+            if not 0 <= off <= size:
+                raise ObjectError(f"{where}: offset {off} is outside global data section {name!r} ({size} bytes)")
+            return MapTarget(name, "value", off)
+        target = self.elf.section(sym.shndx, "relocation target section")
+        raise ObjectError(f"{where}: reference to {sym.name or target.name!r} in unsupported section {target.name!r}")
