@@ -68,14 +68,11 @@ class _Exit(Exception):  # noqa: N818
 
 def _helper_name(helper_id: int) -> str:
     try:
-        from pybpf.helpers import HELPERS  # type: ignore[attr-defined]
-
-        proto = HELPERS.get(helper_id)
-        if proto is not None:
-            return f"{proto.name} (#{helper_id})"
+        from pybpf.helpers import helper_name
     except ImportError:
-        pass
-    return f"#{helper_id}"
+        return f"#{helper_id}"
+    name = helper_name(helper_id)
+    return name if name.startswith("#") else f"{name} (#{helper_id})"
 
 
 class Machine:

@@ -188,8 +188,8 @@ def _check_jump(
             if insn.imm not in helpers:
                 name = helper_name(insn.imm) if helper_name else f"#{insn.imm}"
                 raise LoadError(
-                    f"call to unknown helper {name} at pc {pc}: the user-space runtime"
-                    " does not provide it"
+                    f"program calls helper {name} at pc {pc}, which the user-space runtime"
+                    " does not provide"
                 )
             return
         if insn.src != CallSrc.LOCAL:
