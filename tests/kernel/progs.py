@@ -74,3 +74,26 @@ def pid_counter_program(name: str, ptype: ProgramType, pid: int, map_name: str =
     return ProgramSpec(name=name, instructions=tuple(insns), type=ptype,
                        attach_type=attach_type,  # type: ignore[arg-type]
                        map_references=(MapReference(pc=3 + 3, map_name=map_name),))
+
+
+def udp_port_filter(port: int, map_name: str = "counts") -> ProgramSpec:
+    """XDP: drop IPv4/UDP to `port` counting counts[1], pass everything else counting counts[0]."""
+    be_port = int.from_bytes(port.to_bytes(2, "big"), "little")
+    insns = [
+        movr(6, 1),
+        I(0x61, 2, 6, 0, 0), I(0x61, 3, 6, 4, 0),  # r2 = data, r3 = data_end
+        movr(4, 2), I(0x07, 4, 0, 0, 38),
+        I(0x2D, 4, 3, 9, 0),  # 5: if r4 > r3 goto PASS
+        I(0x69, 5, 2, 12, 0), I(0x55, 5, 0, 7, 0x0008),  # ethertype != IPv4
+        I(0x71, 5, 2, 23, 0), I(0x55, 5, 0, 5, 17),  # protocol != UDP
+        I(0x69, 5, 2, 36, 0), I(0x55, 5, 0, 3, be_port),  # dport != port
+        mov(7, 1), mov(8, 1), I(0x05, 0, 0, 2, 0),  # drop: key 1, XDP_DROP; goto COUNT
+        mov(7, 0), mov(8, 2),  # PASS: key 0, XDP_PASS
+        I(0x63, 10, 7, -4, 0),  # COUNT: *(u32 *)(r10 - 4) = r7
+        movr(2, 10), I(0x07, 2, 0, 0, -4),
+        lddw(1), call(1),  # slot 20
+        I(0x15, 0, 0, 2, 0), mov(1, 1), I(0xDB, 0, 1, 0, 0),
+        movr(0, 8), EXIT,
+    ]
+    return ProgramSpec(name="udp_filter", instructions=tuple(insns), type=ProgramType.XDP,
+                       map_references=(MapReference(pc=20, map_name=map_name),))
