@@ -97,3 +97,28 @@ def udp_port_filter(port: int, map_name: str = "counts") -> ProgramSpec:
     ]
     return ProgramSpec(name="udp_filter", instructions=tuple(insns), type=ProgramType.XDP,
                        map_references=(MapReference(pc=20, map_name=map_name),))
+
+
+def ringbuf_producer(ring: str = "events", counter: str = "counts", ptype: ProgramType = ProgramType.XDP,
+                     helper: int = 130) -> ProgramSpec:
+    """Each run emits one 8-byte record holding a sequence number (counts[0]++, fetched atomically).
+
+    helper 130 is bpf_ringbuf_output(map, data, size, flags); helper 25 bpf_perf_event_output(ctx, map,
+    BPF_F_CURRENT_CPU, data, size) is used for perf buffers.
+    """
+    head = [
+        movr(6, 1),  # keep ctx
+        I(0x62, 10, 0, -4, 0), movr(2, 10), I(0x07, 2, 0, 0, -4),
+        lddw(1), call(1),  # slot 4
+    ]
+    if helper == 130:
+        tail = [movr(2, 10), I(0x07, 2, 0, 0, -16), lddw(1), mov(3, 8), mov(4, 0), call(130)]
+        ring_pc = 13
+    else:
+        tail = [movr(1, 6), lddw(2), lddw(3, 0xFFFFFFFF), movr(4, 10), I(0x07, 4, 0, 0, -16), mov(5, 8), call(25)]
+        ring_pc = 12
+    body = [mov(1, 1), I(0xDB, 0, 1, 0, 0x01), I(0x7B, 10, 1, -16, 0)] + tail
+    skip = sum(i.slots for i in body)
+    insns = head + [I(0x15, 0, 0, skip, 0)] + body + [mov(0, 2), EXIT]
+    return ProgramSpec(name="produce", instructions=tuple(insns), type=ptype,
+                       map_references=(MapReference(pc=4, map_name=counter), MapReference(pc=ring_pc, map_name=ring)))

@@ -1,0 +1,164 @@
+"""BPF ring buffer reader: the map's consumer and producer pages over mmap, busy/discard bits, epoll waits."""
+
+from __future__ import annotations
+
+import mmap
+import select
+import struct
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Self
+
+from pybpf.abi import MapType
+from pybpf.errors import KernelError
+
+BUSY_BIT = 1 << 31
+DISCARD_BIT = 1 << 30
+HDR_SIZE = 8
+_U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
+
+
+class RingBuffer:
+    """Reads records that BPF programs submit to a BPF_MAP_TYPE_RINGBUF map.
+
+    `poll(timeout)` waits (epoll) and consumes, calling `callback(bytes)` per record, or iterate:
+    `for record in rb:` blocks until a record arrives; `read_available()` returns what is there now.
+    With `decode`, records are passed through it first (e.g. a BTF type's decoder).
+    """
+
+    def __init__(self, ringbuf_map: Any, callback: Callable[[Any], object] | None = None, *,
+                 decode: Callable[[bytes], Any] | None = None) -> None:
+        spec = getattr(ringbuf_map, "spec", None)
+        if spec is not None and spec.type != MapType.RINGBUF:
+            raise KernelError(f"map {spec.name!r} is not a ring buffer ({spec.type.name.lower()})")
+        fd = ringbuf_map if isinstance(ringbuf_map, int) else ringbuf_map.fd
+        if spec is not None:
+            size = spec.max_entries
+        else:
+            from pybpf.kernel.info import map_info
+
+            size = map_info(fd).max_entries
+        self.size = size
+        self.mask = size - 1
+        self.callback = callback
+        self.decode = decode
+        page = mmap.PAGESIZE
+        self._page = page
+        try:
+            self._cons = mmap.mmap(fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+            self._prod = mmap.mmap(fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
+        except OSError as exc:
+            raise KernelError(f"cannot mmap ring buffer: {exc.strerror}", errno=exc.errno or 0) from None
+        self._data = memoryview(self._prod)[page:]
+        self._epoll = select.epoll()
+        self._epoll.register(fd, select.EPOLLIN)
+        self.consumed = 0
+
+    @property
+    def consumer_pos(self) -> int:
+        return int(_U64.unpack_from(self._cons, 0)[0])
+
+    @property
+    def producer_pos(self) -> int:
+        return int(_U64.unpack_from(self._prod, 0)[0])
+
+    def pending_bytes(self) -> int:
+        """Bytes submitted (or reserved) and not yet consumed."""
+        return self.producer_pos - self.consumer_pos
+
+    def read_available(self, limit: int = 0) -> list[Any]:
+        """Consume every committed record available now (up to `limit` when > 0) and return them."""
+        out: list[Any] = []
+        cons = _U64.unpack_from(self._cons, 0)[0]
+        prod = _U64.unpack_from(self._prod, 0)[0]
+        data, mask, unpack = self._data, self.mask, _U32.unpack_from
+        decode = self.decode
+        append = out.append
+        while cons < prod:
+            off = cons & mask
+            length = unpack(data, off)[0]
+            if length & BUSY_BIT:
+                break  # reserved but not yet submitted: stop here, keep order
+            size = length & ~(BUSY_BIT | DISCARD_BIT)
+            if not length & DISCARD_BIT:
+                rec = bytes(data[off + HDR_SIZE:off + HDR_SIZE + size])  # double-mapped: never wraps
+                append(decode(rec) if decode else rec)
+            cons += (size + HDR_SIZE + 7) & ~7
+            if limit and len(out) >= limit:
+                break
+        _U64.pack_into(self._cons, 0, cons)
+        self.consumed += len(out)
+        return out
+
+    def consume(self) -> int:
+        """Hand every available record to the callback; returns how many."""
+        records = self.read_available()
+        if self.callback is not None:
+            for rec in records:
+                self.callback(rec)
+        return len(records)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait (epoll) until data is available or `timeout` seconds pass; True if data is there."""
+        if self.pending_bytes() > 0:
+            return True
+        try:
+            events = self._epoll.poll(-1 if timeout is None else timeout)
+        except InterruptedError:
+            return self.pending_bytes() > 0
+        return bool(events) or self.pending_bytes() > 0
+
+    def poll(self, timeout: float | None = None) -> int:
+        """Wait up to `timeout` seconds for records, then consume them; returns how many."""
+        self.wait(timeout)
+        return self.consume()
+
+    def drain(self, timeout: float = 0.0) -> list[Any]:
+        """Records until none arrive for `timeout` seconds."""
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.read_available()
+            out.extend(got)
+            if got:
+                deadline = time.monotonic() + timeout
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.wait(left):
+                return out
+
+    def __iter__(self) -> Iterator[Any]:
+        while not self.closed:
+            records = self.read_available()
+            if not records:
+                self.wait(None)
+                continue
+            yield from records
+
+    @property
+    def closed(self) -> bool:
+        return self._epoll.closed
+
+    def close(self) -> None:
+        if self._epoll.closed:
+            return
+        self._epoll.close()
+        self._data.release()
+        self._prod.close()
+        self._cons.close()
+
+    def fileno(self) -> int:
+        return self._epoll.fileno()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finaliser
+            pass
