@@ -1,6 +1,14 @@
 """The eBPF instruction set (RFC 9669) as data: opcodes, Instruction, bytecode decode/encode."""
 
 from pybpf.isa.assembler import assemble, detect_syntax
+from pybpf.isa.disasm import (
+    DisasmLine,
+    disassemble,
+    disassembly,
+    format_instruction,
+    jump_target,
+)
+from pybpf.isa.encoding_rules import field_problem
 from pybpf.isa.instruction import (
     VALID_OPCODES,
     Instruction,
@@ -24,7 +32,13 @@ from pybpf.isa.opcodes import (
 
 __all__ = [
     "VALID_OPCODES",
+    "DisasmLine",
     "assemble",
+    "disassemble",
+    "disassembly",
+    "field_problem",
+    "format_instruction",
+    "jump_target",
     "detect_syntax",
     "AluOp",
     "AtomicOp",

@@ -183,7 +183,7 @@ def pseudo_lddw(cursor: Cursor) -> tuple[int, int] | None:
         cursor.expect(")")
         if rel.label is not None:
             raise cursor.error("func(...) takes a relative slot count such as +3", rel.token)
-        return src, rel.relative & UINT64_MAX
+        return src, rel.relative & 0xFFFFFFFF
     first, _ = cursor.signed_number("a number")
     second = 0
     if src in _TWO_ARG_PSEUDO:
@@ -229,7 +229,7 @@ def resolve(program: Program) -> list[Instruction]:
                         column=tgt.token.column,
                     )
                 item.src, item.imm, item.target = 0, tgt.helper, None
-                insns.append(Instruction(item.opcode, item.dst, item.src, item.off, item.imm))
+                insns.append(Instruction(int(item.opcode), item.dst, 0, item.off, item.imm))
                 continue
             else:
                 raise AssemblyError(
@@ -245,7 +245,7 @@ def resolve(program: Program) -> list[Instruction]:
                 item.off = relative
             else:
                 item.imm = s32(relative)
-        insns.append(Instruction(item.opcode, item.dst, item.src, item.off, item.imm))
+        insns.append(Instruction(int(item.opcode), item.dst, int(item.src), item.off, item.imm))
     return insns
 
 

@@ -125,7 +125,10 @@ def looks_like_llvm(line: str) -> bool:
     if _OBJDUMP_PREFIX.match(line) or _KERNEL_PREFIX.match(line) or _OBJDUMP_SYMBOL.match(line):
         return True
     code = re.split(r"#|;|//", line, maxsplit=1)[0].strip()
-    if re.match(r"(if|goto|gotol|lock|callx)\b|\*\s*\(", code, re.IGNORECASE):
+    if re.match(r"(if|goto|gotol|callx)\b|lock\s*\*|\*\s*\(", code, re.IGNORECASE):
+        return True
+    call = re.match(r"call\s+([A-Za-z_][\w.$]*|pc\b)", code, re.IGNORECASE)
+    if call and call.group(1).lower() not in ("local", "helper", "runtime"):
         return True
     return bool(re.match(r"[rw]\d+\s*(s?[-+*/%&|^<>]*=|\s=)", code))
 

@@ -12,6 +12,7 @@ from pybpf.isa.asm_common import (
     imm32,
     imm64,
     is_register,
+    lookup_helper,
     offset16,
     pseudo_lddw,
     raw_insn,
@@ -178,7 +179,6 @@ def _mnemonic(cursor: Cursor) -> tuple[str, Token]:
 
 def parse_line(cursor: Cursor, program: Program, helper_ids: Mapping[str, int] | None) -> None:
     """Parse one line (labels and at most one instruction) into program."""
-    del helper_ids  # uBPF syntax calls helpers by number only
     while (
         cursor.peek.kind is Tok.IDENT
         and cursor.peek_at(1).text == ":"
@@ -200,13 +200,13 @@ def parse_line(cursor: Cursor, program: Program, helper_ids: Mapping[str, int] |
         form = FORMS.get(name)
         if form is None:
             raise cursor.error(f"unknown mnemonic {token.text!r}", token)
-        item = _operands(cursor, form)
+        item = _operands(cursor, form, helper_ids)
     item.line = cursor.lineno
     cursor.expect_end()
     program.items.append(item)
 
 
-def _operands(cursor: Cursor, form: Form) -> Pending:
+def _operands(cursor: Cursor, form: Form, helper_ids: Mapping[str, int] | None) -> Pending:
     item = Pending(form.opcode, off=form.off or 0, imm=form.imm or 0)
     shape = form.shape
     if shape is Shape.ALU or shape is Shape.JCC:
@@ -258,11 +258,11 @@ def _operands(cursor: Cursor, form: Form) -> Pending:
         _comma(cursor)
         item.imm = imm32(cursor)
     elif shape is Shape.CALL:
-        _call(cursor, item)
+        _call(cursor, item, helper_ids)
     return item
 
 
-def _call(cursor: Cursor, item: Pending) -> None:
+def _call(cursor: Cursor, item: Pending, helper_ids: Mapping[str, int] | None) -> None:
     """`call N`, `call helper N`, `call local T`, `call runtime N`, `call %rN` (callx: reg in dst)."""
     if is_register(cursor.peek):
         item.opcode |= Source.X
@@ -280,7 +280,13 @@ def _call(cursor: Cursor, item: Pending) -> None:
         cursor.next()
         item.src = CallSrc.HELPER if word == "helper" else CallSrc.KFUNC
     elif kind.kind is Tok.IDENT:
-        raise cursor.error(
-            f"expected a helper number, 'local', 'helper', 'runtime' or a register, got {kind.describe()}"
-        )
+        helper = lookup_helper(helper_ids, kind.text)
+        if helper is None:
+            raise cursor.error(
+                "expected a helper number, 'local', 'helper', 'runtime' or a register,"
+                f" got {kind.describe()}"
+            )
+        cursor.next()
+        item.imm = s32(helper)
+        return
     item.imm = s32(imm32(cursor, "a helper number"))

@@ -1,0 +1,313 @@
+"""Disassembler: Instructions to LLVM/kernel-style or uBPF-style text that assembles back identically."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from pybpf.errors import AssemblyError
+from pybpf.isa.asm_llvm import ASSIGN_OPS, CMP_OPS, ENDIAN_OPS, FETCH_OPS, LOCK_OPS
+from pybpf.isa.asm_ubpf import ALU_NAMES, ATOMIC_NAMES, JCC_NAMES, SIZE_SUFFIX
+from pybpf.isa.encoding_rules import field_problem
+from pybpf.isa.instruction import Instruction, iter_slots
+from pybpf.isa.opcodes import (
+    FETCH,
+    LDDW,
+    SIZE_BYTES,
+    AluOp,
+    AtomicOp,
+    CallSrc,
+    InsnClass,
+    JmpOp,
+    Mode,
+    PseudoSrc,
+    Source,
+)
+
+DISASM_SYNTAXES = ("llvm", "ubpf")
+
+# Reverse tables, derived from the assemblers' tables so the two directions cannot drift apart.
+_LLVM_ALU = {(op, off): text for text, (op, off) in ASSIGN_OPS.items()}
+_LLVM_CMP = {int(op): text for text, op in CMP_OPS.items()}
+_LLVM_ENDIAN = {opcode: name for name, opcode in ENDIAN_OPS.items()}
+_LLVM_LOCK = {imm: text for text, imm in LOCK_OPS.items()}
+_LLVM_FETCH = {imm | FETCH: name for name, imm in FETCH_OPS.items()}
+_UBPF_ALU = {int(op): name for name, op in ALU_NAMES.items()}
+_UBPF_JCC = {int(op): name for name, op in JCC_NAMES.items()}
+_UBPF_SIZE = {int(size): suffix for suffix, size in SIZE_SUFFIX.items()}
+_UBPF_ATOMIC = {imm: name for name, imm in ATOMIC_NAMES.items()}
+_UBPF_ENDIAN = {
+    InsnClass.ALU | Source.K | AluOp.END: "le",
+    InsnClass.ALU | Source.X | AluOp.END: "be",
+    InsnClass.ALU64 | Source.K | AluOp.END: "bswap",
+}
+_PSEUDO_NAMES = {
+    PseudoSrc.MAP_FD: "map_fd",
+    PseudoSrc.MAP_VALUE: "map_value",
+    PseudoSrc.BTF_ID: "btf_id",
+    PseudoSrc.FUNC: "func",
+    PseudoSrc.MAP_IDX: "map_idx",
+    PseudoSrc.MAP_IDX_VALUE: "map_idx_value",
+}
+_MEM_TYPE = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}
+
+
+@dataclass(frozen=True, slots=True)
+class DisasmLine:
+    """One disassembled instruction: slot pc, the instruction, its text, and its jump/call target."""
+
+    pc: int
+    insn: Instruction
+    text: str
+    target: int | None = None  # absolute slot pc of a jump or local call target
+
+    @property
+    def opcode_hex(self) -> str:
+        return f"{self.insn.opcode:02x}"
+
+
+def _s32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def _hex(value: int) -> str:
+    """Signed hex as llvm-objdump prints immediates: 0x1, -0x8."""
+    return f"-{-value:#x}" if value < 0 else f"{value:#x}"
+
+
+def _rel(value: int) -> str:
+    return f"+{value}" if value >= 0 else str(value)
+
+
+def jump_target(pc: int, insn: Instruction) -> int | None:
+    """Absolute slot pc that a jump or local call at pc goes to (None for other instructions)."""
+    cls, op = insn.opcode & 0x07, insn.opcode & 0xF0
+    if insn.opcode == InsnClass.JMP32 | JmpOp.JA:
+        return pc + 1 + _s32(insn.imm)
+    if insn.opcode == InsnClass.JMP | JmpOp.CALL and insn.src == CallSrc.LOCAL:
+        return pc + 1 + _s32(insn.imm)
+    if cls in (InsnClass.JMP, InsnClass.JMP32) and op not in (JmpOp.CALL, JmpOp.EXIT):
+        return pc + 1 + insn.off
+    return None
+
+
+def format_instruction(
+    insn: Instruction,
+    pc: int = 0,
+    syntax: str = "llvm",
+    helper_names: Mapping[int, str] | None = None,
+) -> str:
+    """One instruction as text; anything not well-formed becomes a `.insn` line with the reason."""
+    if syntax not in DISASM_SYNTAXES:
+        raise AssemblyError(f"unknown disassembly syntax {syntax!r} (choose from llvm, ubpf)")
+    del pc  # offsets are printed relative, as both syntaxes write them; kept for API symmetry
+    problem = field_problem(insn)
+    if problem is not None:
+        return _raw(insn, problem, syntax)
+    if syntax == "llvm":
+        return _llvm(insn, helper_names)
+    return _ubpf(insn)
+
+
+def _raw(insn: Instruction, problem: str, syntax: str) -> str:
+    imm = insn.imm & 0xFFFFFFFFFFFFFFFF if insn.opcode == LDDW else _s32(insn.imm)
+    comment = ";" if syntax == "llvm" else "#"
+    return (
+        f".insn {insn.opcode:#04x}, {insn.dst}, {insn.src}, {insn.off}, {_hex(imm)}"
+        f"  {comment} {problem}"
+    )
+
+
+def _llvm(insn: Instruction, helper_names: Mapping[int, str] | None) -> str:
+    opcode, cls = insn.opcode, insn.opcode & 0x07
+    imm = _s32(insn.imm)
+    if cls in (InsnClass.ALU, InsnClass.ALU64):
+        reg = "w" if cls == InsnClass.ALU else "r"
+        dst, op = f"{reg}{insn.dst}", opcode & 0xF0
+        operand = f"{reg}{insn.src}" if opcode & Source.X else _hex(imm)
+        if op == AluOp.NEG:
+            return f"{dst} = -{dst}"
+        if op == AluOp.END:
+            return f"r{insn.dst} = {_LLVM_ENDIAN[opcode]}{imm} r{insn.dst}"
+        if op == AluOp.MOV:
+            if insn.off:
+                return f"{dst} = (s{insn.off}){operand}"
+            return f"{dst} = {operand}"
+        return f"{dst} {_LLVM_ALU[(op, insn.off)]} {operand}"
+    if cls in (InsnClass.JMP, InsnClass.JMP32):
+        return _llvm_jump(insn, imm, helper_names)
+    if opcode == LDDW:
+        return f"r{insn.dst} = {_pseudo(insn)}"
+    size = SIZE_BYTES[opcode & 0x18]
+    mode = opcode & 0xE0
+    if cls == InsnClass.LD:
+        sign = "-" if imm < 0 else "+"
+        where = f"r{insn.src} {sign} {abs(imm):#x}" if mode == Mode.IND else _hex(imm)
+        return f"r0 = *({_MEM_TYPE[size]} *)skb[{where}]"
+    address = _llvm_address(insn.dst if cls != InsnClass.LDX else insn.src, insn.off)
+    if cls == InsnClass.LDX:
+        sign = "s" if mode == Mode.MEMSX else "u"
+        return f"r{insn.dst} = *({sign}{size * 8} *){address}"
+    memory = f"*({_MEM_TYPE[size]} *){address}"
+    if cls == InsnClass.ST:
+        return f"{memory} = {_hex(imm)}"
+    if mode == Mode.MEM:
+        return f"{memory} = r{insn.src}"
+    return _llvm_atomic(insn, size, imm, memory)
+
+
+def _llvm_address(reg: int, off: int) -> str:
+    return f"(r{reg} - {-off:#x})" if off < 0 else f"(r{reg} + {off:#x})"
+
+
+def _llvm_atomic(insn: Instruction, size: int, imm: int, memory: str) -> str:
+    reg = "w" if size == 4 else "r"
+    src = f"{reg}{insn.src}"
+    if imm in _LLVM_LOCK:
+        return f"lock {memory} {_LLVM_LOCK[imm]} {src}"
+    if imm in _LLVM_FETCH:
+        address = memory[1:]  # (u64 *)(r1 + 0x0)
+        return f"{src} = atomic_fetch_{_LLVM_FETCH[imm]}({address}, {src})"
+    address = _llvm_address(insn.dst, insn.off)[1:-1]
+    suffix = "32_32" if size == 4 else "_64"
+    if imm == AtomicOp.XCHG:
+        return f"{src} = xchg{suffix}({address}, {src})"
+    return f"{reg}0 = cmpxchg{suffix}({address}, {reg}0, {src})"
+
+
+def _llvm_jump(insn: Instruction, imm: int, helper_names: Mapping[int, str] | None) -> str:
+    opcode, op = insn.opcode, insn.opcode & 0xF0
+    if op == JmpOp.EXIT:
+        return "exit"
+    if op == JmpOp.JA:
+        return (
+            f"gotol {_rel(imm)}" if opcode & 0x07 == InsnClass.JMP32 else f"goto {_rel(insn.off)}"
+        )
+    if op == JmpOp.CALL:
+        if opcode & Source.X:
+            return f"callx r{insn.dst}"
+        if insn.src == CallSrc.LOCAL:
+            return f"call pc{_rel(imm)}"
+        if insn.src == CallSrc.KFUNC:
+            return f"call kfunc {_hex(imm)}"
+        name = helper_names.get(imm) if helper_names else None
+        return (
+            f"call {name}" if name else f"call {imm & 0xFFFFFFFF}"
+        )  # a signed number is pc-relative
+    reg = "w" if opcode & 0x07 == InsnClass.JMP32 else "r"
+    operand = f"{reg}{insn.src}" if opcode & Source.X else _hex(imm)
+    return f"if {reg}{insn.dst} {_LLVM_CMP[op]} {operand} goto {_rel(insn.off)}"
+
+
+def _pseudo(insn: Instruction) -> str:
+    value = insn.imm & 0xFFFFFFFFFFFFFFFF
+    if insn.src == PseudoSrc.IMM:
+        return f"{value:#x} ll"
+    low, high = _s32(value), _s32(value >> 32)
+    name = _PSEUDO_NAMES[PseudoSrc(insn.src)]
+    if insn.src == PseudoSrc.FUNC:
+        return f"{name}({_rel(low)})"
+    if insn.src in (PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE):
+        return f"{name}({low}, {high})"
+    return f"{name}({low})"
+
+
+def _ubpf(insn: Instruction) -> str:
+    opcode, cls = insn.opcode, insn.opcode & 0x07
+    imm = _s32(insn.imm)
+    if cls in (InsnClass.ALU, InsnClass.ALU64):
+        width = "32" if cls == InsnClass.ALU else ""
+        op = opcode & 0xF0
+        dst = f"%r{insn.dst}"
+        if op == AluOp.NEG:
+            return f"neg{width} {dst}"
+        if op == AluOp.END:
+            return f"{_UBPF_ENDIAN[opcode]}{imm} {dst}"
+        if op == AluOp.MOV and insn.off:
+            return f"movsx{insn.off}{32 if width else 64} {dst}, %r{insn.src}"
+        name = _UBPF_ALU[op]
+        if insn.off == 1:
+            name = "s" + name  # sdiv / smod
+        operand = f"%r{insn.src}" if opcode & Source.X else _hex(imm)
+        return f"{name}{width} {dst}, {operand}"
+    if cls in (InsnClass.JMP, InsnClass.JMP32):
+        return _ubpf_jump(insn, imm)
+    if opcode == LDDW:
+        value = insn.imm & 0xFFFFFFFFFFFFFFFF
+        operand = f"{value:#x}" if insn.src == PseudoSrc.IMM else _pseudo(insn)
+        return f"lddw %r{insn.dst}, {operand}"
+    suffix = _UBPF_SIZE[opcode & 0x18]
+    mode = opcode & 0xE0
+    if cls == InsnClass.LD:
+        if mode == Mode.ABS:
+            return f"ldabs{suffix} {_hex(imm)}"
+        return f"ldind{suffix} %r{insn.src}, {_hex(imm)}"
+    if cls == InsnClass.LDX:
+        sign = "s" if mode == Mode.MEMSX else ""
+        return f"ldx{sign}{suffix} %r{insn.dst}, {_ubpf_memory(insn.src, insn.off)}"
+    memory = _ubpf_memory(insn.dst, insn.off)
+    if cls == InsnClass.ST:
+        return f"st{suffix} {memory}, {_hex(imm)}"
+    if mode == Mode.MEM:
+        return f"stx{suffix} {memory}, %r{insn.src}"
+    width = "32" if suffix == "w" else ""
+    if imm == AtomicOp.XCHG:
+        name = "xchg"
+    elif imm == AtomicOp.CMPXCHG:
+        name = "cmpxchg"
+    else:
+        name = ("fetch " if imm & FETCH else "") + _UBPF_ATOMIC[imm & ~FETCH]
+    return f"lock {name}{width} {memory}, %r{insn.src}"
+
+
+def _ubpf_memory(reg: int, off: int) -> str:
+    return f"[%r{reg}{_rel(off)}]" if off else f"[%r{reg}]"
+
+
+def _ubpf_jump(insn: Instruction, imm: int) -> str:
+    opcode, op = insn.opcode, insn.opcode & 0xF0
+    if op == JmpOp.EXIT:
+        return "exit"
+    if op == JmpOp.JA:
+        return f"ja32 {_rel(imm)}" if opcode & 0x07 == InsnClass.JMP32 else f"ja {_rel(insn.off)}"
+    if op == JmpOp.CALL:
+        if opcode & Source.X:
+            return f"call %r{insn.dst}"
+        if insn.src == CallSrc.LOCAL:
+            return f"call local {_rel(imm)}"
+        if insn.src == CallSrc.KFUNC:
+            return f"call runtime {imm}"
+        return f"call {imm}"
+    width = "32" if opcode & 0x07 == InsnClass.JMP32 else ""
+    operand = f"%r{insn.src}" if opcode & Source.X else _hex(imm)
+    return f"{_UBPF_JCC[op]}{width} %r{insn.dst}, {operand}, {_rel(insn.off)}"
+
+
+def disassembly(
+    insns: Iterable[Instruction],
+    syntax: str = "llvm",
+    helper_names: Mapping[int, str] | None = None,
+) -> list[DisasmLine]:
+    """The data behind a listing: one DisasmLine (pc, insn, text, target) per instruction."""
+    program: Sequence[Instruction] = list(insns)
+    return [
+        DisasmLine(
+            pc, insn, format_instruction(insn, pc, syntax, helper_names), jump_target(pc, insn)
+        )
+        for pc, insn in iter_slots(program)
+    ]
+
+
+def disassemble(
+    insns: Iterable[Instruction],
+    syntax: str = "llvm",
+    helper_names: Mapping[int, str] | None = None,
+) -> str:
+    """The program as text, one instruction per line, that assemble() turns back into the same bytes.
+
+    syntax "llvm" prints what llvm-objdump and the kernel verifier print (`r0 = 0x1`); "ubpf" prints
+    the uBPF / bpf_conformance style (`mov %r0, 0x1`). helper_names (id -> name) makes helper calls
+    read `call bpf_map_lookup_elem`; pass the reverse mapping to assemble() to read them back.
+    """
+    return "".join(line.text + "\n" for line in disassembly(insns, syntax, helper_names))
