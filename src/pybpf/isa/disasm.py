@@ -27,7 +27,7 @@ from pybpf.isa.opcodes import (
 DISASM_SYNTAXES = ("llvm", "ubpf")
 
 # Reverse tables, derived from the assemblers' tables so the two directions cannot drift apart.
-_LLVM_ALU = {(op, off): text for text, (op, off) in ASSIGN_OPS.items()}
+_LLVM_ALU: dict[tuple[int, int], str] = {(int(op), off): t for t, (op, off) in ASSIGN_OPS.items()}
 _LLVM_CMP = {int(op): text for text, op in CMP_OPS.items()}
 _LLVM_ENDIAN = {opcode: name for name, opcode in ENDIAN_OPS.items()}
 _LLVM_LOCK = {imm: text for text, imm in LOCK_OPS.items()}
