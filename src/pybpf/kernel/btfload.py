@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Sequence
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +36,11 @@ def load_btf(data: bytes, *, log_size: int = 1 << 20) -> FD:
 
 @dataclass
 class LoadedBtf:
-    """The object's BTF as loaded in the kernel, and how to find each program's func/line info."""
+    """The object's BTF as loaded in the kernel, and the string offsets line_info records must use."""
 
     fd_obj: FD
     btf: Any
+    strings: dict[str, int]
 
     @property
     def fd(self) -> int:
@@ -47,26 +48,52 @@ class LoadedBtf:
 
     def ext_for(self, prog: ProgramSpec) -> BtfExt | None:
         """Encoded func_info/line_info records of `prog` (insn offsets in slots), or None."""
-        return encode_ext(prog)
+        return encode_ext(prog, self.strings)
+
+
+def _string_table(blob: bytes) -> tuple[int, int, int, dict[str, int]]:
+    """(header length, string section offset, length, string -> offset) of an encoded BTF blob."""
+    _magic, _v, _f, hdr_len, _toff, _tlen, str_off, str_len = struct.unpack_from("<HBBIIIII", blob)
+    base = hdr_len + str_off
+    table: dict[str, int] = {}
+    pos = 0
+    raw = blob[base:base + str_len]
+    while pos < len(raw):
+        end = raw.find(b"\0", pos)
+        if end < 0:
+            break
+        table.setdefault(raw[pos:end].decode(errors="replace"), pos)
+        pos = end + 1
+    return hdr_len, str_off, str_len, table
+
+
+def _with_strings(blob: bytes, wanted: set[str]) -> tuple[bytes, dict[str, int]]:
+    """Append the `wanted` strings missing from the blob's string section (strings come last)."""
+    hdr_len, str_off, str_len, table = _string_table(blob)
+    extra = bytearray()
+    for text in sorted(wanted - set(table)):
+        table[text] = str_len + len(extra)
+        extra += text.encode() + b"\0"
+    if not extra:
+        return blob, table
+    end = hdr_len + str_off + str_len
+    out = bytearray(blob[:end]) + extra + blob[end:]
+    struct.pack_into("<I", out, 20, str_len + len(extra))
+    return bytes(out), table
 
 
 def _encode_btf(btf: Any) -> bytes | None:
-    """Raw bytes of an object's BTF, sanitised for the kernel when pybpf.btf offers it."""
+    """Raw bytes of an object's BTF, sanitised for the kernel (pybpf.btf's encoder)."""
     if isinstance(btf, (bytes, bytearray)):
         return bytes(btf)
-    for name in ("sanitize_for_kernel", "sanitized", "sanitize"):
-        fn = getattr(btf, name, None)
-        if callable(fn):
-            btf = fn()
-            break
-    for name in ("encode", "to_bytes", "raw"):
-        fn = getattr(btf, name, None)
-        if callable(fn):
-            out = fn()
-            return bytes(out) if isinstance(out, (bytes, bytearray)) else None
-        if isinstance(fn, (bytes, bytearray)):
-            return bytes(fn)
-    return None
+    try:
+        from pybpf.btf.encode import sanitize_for_kernel
+    except ImportError:
+        sanitize_for_kernel = None  # type: ignore[assignment]
+    if sanitize_for_kernel is not None:
+        btf = sanitize_for_kernel(btf)
+    to_bytes = getattr(btf, "to_bytes", None)
+    return bytes(to_bytes()) if callable(to_bytes) else None
 
 
 def load_collection_btf(spec: CollectionSpec) -> LoadedBtf | None:
@@ -75,39 +102,33 @@ def load_collection_btf(spec: CollectionSpec) -> LoadedBtf | None:
         return None
     try:
         data = _encode_btf(spec.btf)
-    except (BpfError, ValueError, TypeError):
+    except (BpfError, ValueError, TypeError, KeyError, IndexError):
         return None
     if not data:
         return None
+    wanted = {text for p in spec.programs.values() for li in p.line_infos
+              for text in (getattr(li, "file_name", ""), getattr(li, "line", ""))}
     try:
-        return LoadedBtf(load_btf(data), spec.btf)
-    except KernelError:
+        data, table = _with_strings(data, wanted)
+        return LoadedBtf(load_btf(data), spec.btf, table)
+    except (KernelError, struct.error):
         return None
 
 
-def _records(items: Sequence[Any], fields: tuple[str, ...]) -> bytes | None:
-    out = bytearray()
-    for item in items:
-        if isinstance(item, (bytes, bytearray)):
-            out += item
-            continue
-        try:
-            values = [int(getattr(item, f)) for f in fields]
-        except (AttributeError, TypeError, ValueError):
-            return None
-        out += b"".join(v.to_bytes(4, "little") for v in values)
-    return bytes(out)
-
-
-def encode_ext(prog: ProgramSpec) -> BtfExt | None:
+def encode_ext(prog: ProgramSpec, strings: dict[str, int] | None = None) -> BtfExt | None:
     """bpf_func_info {insn_off, type_id} and bpf_line_info {insn_off, file, line, col} records."""
     if not prog.func_infos:
         return None
-    fi = _records(prog.func_infos, ("insn_off", "type_id"))
-    li = _records(prog.line_infos, ("insn_off", "file_name_off", "line_off", "line_col")) if prog.line_infos else b""
-    if fi is None:
-        return None
-    return BtfExt(func_info=fi, line_info=li or b"")
+    fi = b"".join(struct.pack("<II", f.insn_off, f.type_id) for f in prog.func_infos)
+    li = b""
+    if prog.line_infos and strings is not None:
+        recs = []
+        for x in prog.line_infos:
+            name = strings.get(getattr(x, "file_name", ""), x.file_name_off)
+            line = strings.get(getattr(x, "line", ""), x.line_off)
+            recs.append(struct.pack("<IIII", x.insn_off, name, line, x.line_col))
+        li = b"".join(recs)
+    return BtfExt(func_info=fi, line_info=li)
 
 
 def apply_core(prog: ProgramSpec, insns: list[Instruction]) -> list[Instruction]:
