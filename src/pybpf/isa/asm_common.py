@@ -17,7 +17,7 @@ MAX_REG = (
 INT32_MIN, UINT32_MAX = -(1 << 31), (1 << 32) - 1
 INT64_MIN, UINT64_MAX = -(1 << 63), (1 << 64) - 1
 
-_REG_RE = re.compile(r"%?([rw])(\d+)$", re.IGNORECASE)
+_REG_RE = re.compile(r"%?([rw])([0-9]+)$", re.IGNORECASE)
 LABEL_RE = re.compile(r"[A-Za-z_.$][\w.$]*$")
 
 

@@ -366,6 +366,8 @@ def _assignment(cursor: Cursor) -> Pending:
         return Pending(LDDW, dst=dst, src=pseudo[0], imm=pseudo[1])
     if is_register(token):
         return Pending(cls | Source.X | AluOp.MOV, dst=dst, src=_same_width(cursor, kind))
+    if word and cursor.peek_at(1).text in ("(", "["):
+        raise cursor.error(f"unknown function {token.text!r}")
     return _move_immediate(cursor, dst, kind, dst_token)
 
 

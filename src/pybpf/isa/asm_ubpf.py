@@ -199,7 +199,8 @@ def parse_line(cursor: Cursor, program: Program, helper_ids: Mapping[str, int] |
         name, token = _mnemonic(cursor)
         form = FORMS.get(name)
         if form is None:
-            raise cursor.error(f"unknown mnemonic {token.text!r}", token)
+            hint = " (this line looks like LLVM syntax)" if is_register(token) else ""
+            raise cursor.error(f"unknown mnemonic {token.text!r}{hint}", token)
         item = _operands(cursor, form, helper_ids)
     item.line = cursor.lineno
     cursor.expect_end()

@@ -41,8 +41,9 @@ _OPERATORS = (
     "{", "}", "@",
 )  # fmt: skip
 _IDENT_RE = re.compile(r"%?[A-Za-z_.$][\w.$]*")
-_NUMBER_RE = re.compile(r"0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|\d[\d_]*")
+_NUMBER_RE = re.compile(r"0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|[0-9][0-9_]*")
 _WORD_TAIL_RE = re.compile(r"[\w.$]+")
+_DIGITS = frozenset("0123456789")
 _COMMENT_RE = re.compile(r"#|;|//")
 
 
@@ -64,7 +65,7 @@ def tokenize(line: str, lineno: int) -> list[Token]:
             pos += 1
             continue
         column = pos + 1
-        if char.isdigit():
+        if char in _DIGITS:
             match = _NUMBER_RE.match(text, pos)
             assert match is not None
             end = match.end()
