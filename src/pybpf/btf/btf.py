@@ -47,6 +47,7 @@ class Btf:
         self._cache: dict[int, BtfType] = {}
         self._by_name: dict[str, list[int]] | None = None
         self._explicit: list[BtfType] | None = None
+        self._overrides: dict[int, BtfType] = {}
 
     # -- construction -----------------------------------------------------------------
 
@@ -123,6 +124,50 @@ class Btf:
         self._explicit = [t.with_id(self.start_id + i) for i, t in enumerate(types)]
         return self
 
+    def with_types(self, overrides: dict[int, BtfType]) -> Btf:
+        """A copy in which some existing type ids are replaced by other type records."""
+        new = Btf()
+        new.base = self.base
+        new.start_id = self.start_id
+        new._types_data = self._types_data
+        new._strings = self._strings
+        new._offsets = self._offsets
+        new._kinds = self._kinds
+        new._name_offs = self._name_offs
+        new._overrides = {**self._overrides}
+        if self._explicit is not None:
+            new._explicit = list(self._explicit)
+        for tid, t in overrides.items():
+            if not self.start_id <= tid < len(self):
+                raise ObjectError(f"BTF type id {tid} does not exist ({len(self)} types)")
+            t = t.with_id(tid)
+            if new._explicit is not None:
+                new._explicit[tid - self.start_id] = t
+            else:
+                new._overrides[tid] = t
+                if t.kind != self.kind_of(tid) or t.name != self.name_of(tid):
+                    new._kinds = bytearray(new._kinds) if new._kinds is self._kinds else new._kinds
+                    new._kinds[tid - self.start_id] = int(t.kind)
+                    new._by_name = None
+        return new
+
+    @property
+    def string_table(self) -> bytes:
+        """The raw string section this BTF was parsed from (empty for explicit types)."""
+        return self._strings
+
+    def sanitize_for_kernel(self) -> Btf:
+        """A copy the running kernel accepts (see pybpf.btf.encode.sanitize_for_kernel)."""
+        from pybpf.btf.encode import sanitize_for_kernel
+
+        return sanitize_for_kernel(self)
+
+    def to_bytes(self) -> bytes:
+        """Serialise these types (not a base's) in the .BTF format the kernel accepts."""
+        from pybpf.btf.encode import encode
+
+        return encode(self)
+
     # -- strings ------------------------------------------------------------------------
 
     def string(self, offset: int) -> str:
@@ -168,7 +213,7 @@ class Btf:
             if not 0 <= idx < len(self._explicit):
                 raise ObjectError(f"BTF type id {type_id} does not exist ({len(self)} types)")
             return self._explicit[idx]
-        cached = self._cache.get(type_id)
+        cached = self._cache.get(type_id) or self._overrides.get(type_id)
         if cached is not None:
             return cached
         idx = type_id - self.start_id
@@ -259,7 +304,7 @@ class Btf:
             return ""
         if type_id < self.start_id and self.base is not None:
             return self.base.name_of(type_id)
-        if self._explicit is not None:
+        if self._explicit is not None or type_id in self._overrides:
             return self.type(type_id).name
         idx = type_id - self.start_id
         if not 0 <= idx < len(self._name_offs):
@@ -289,6 +334,13 @@ class Btf:
                             nm = strings[o : strings.find(b"\0", o)].decode("utf-8", "replace")
                         cache[off] = nm
                     index.setdefault(nm, []).append(self.start_id + i)
+                for tid, t in self._overrides.items():
+                    old = self.string(self._name_offs[tid - self.start_id])
+                    if old in index and tid in index[old]:
+                        index[old].remove(tid)
+                    if t.name:
+                        index.setdefault(t.name, []).append(tid)
+                        index[t.name].sort()
             self._by_name = index
         return self._by_name
 

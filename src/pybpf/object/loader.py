@@ -6,6 +6,7 @@ import struct
 from pathlib import Path
 
 from pybpf.btf.btf import Btf
+from pybpf.btf.encode import fixup_datasecs
 from pybpf.btf.ext import BtfExt, parse_btf_ext
 from pybpf.errors import BpfError, ObjectError
 from pybpf.object.elf import (
@@ -13,6 +14,7 @@ from pybpf.object.elf import (
     SHT_RELA,
     STB_LOCAL,
     STT_FUNC,
+    STT_OBJECT,
     ElfFile,
     Section,
 )
@@ -30,6 +32,8 @@ from pybpf.object.sections import classify_section
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 
 MAX_OBJECT_SIZE = 1 << 30
+STV_INTERNAL = 1
+STV_HIDDEN = 2
 
 
 def load_file(path: str | Path) -> CollectionSpec:
@@ -84,6 +88,7 @@ class _Loader:
                 spec = data_section_map(elf, sec, self.btf)
                 self._add_maps(maps, [spec])
                 data_sections[sec.index] = spec.name
+        self._fixup_btf()
         self._fix_map_sizes(layouts)
         self._find_functions(code)
         resolver = Resolver(elf, set(code), layouts, data_sections)
@@ -126,6 +131,17 @@ class _Loader:
             if str(exc).startswith(self.elf.name):
                 raise
             raise ObjectError(f"{self.elf.name}: {exc}") from None
+
+    def _fixup_btf(self) -> None:
+        """DATASEC sizes and VAR offsets from the ELF sections and symbols (clang leaves them 0)."""
+        if self.btf is None:
+            return
+        sizes = {sec.name: sec.size for sec in self.elf.sections if sec.name}
+        symbols: dict[str, tuple[int, bool]] = {}
+        for sym in self.elf.symbols:
+            if sym.type == STT_OBJECT and sym.name and 0 < sym.shndx < len(self.elf.sections):
+                symbols.setdefault(sym.name, (sym.value, sym.visibility in (STV_HIDDEN, STV_INTERNAL)))
+        self.btf = fixup_datasecs(self.btf, sizes, symbols)
 
     def _fix_map_sizes(self, layouts: dict[int, list[MapLayout]]) -> None:
         """A map symbol's size covers initialised `values` slots past the BTF struct's flexible array."""
