@@ -30,6 +30,9 @@ def make_load(
             r = mem.last
             if addr < r.address or addr + size > r.end:
                 r = find(addr, size, pc)
+                if r.ctx is not None:
+                    regs[d] = ((r.ctx.load(addr - r.address, size, pc) ^ sign) - sign) & M64
+                    return nxt
             regs[d] = ((unpack(r.buffer, addr - r.address)[0] ^ sign) - sign) & M64
             return nxt
 
@@ -40,6 +43,9 @@ def make_load(
         r = mem.last
         if addr < r.address or addr + size > r.end:
             r = find(addr, size, pc)
+            if r.ctx is not None:
+                regs[d] = r.ctx.load(addr - r.address, size, pc)
+                return nxt
         regs[d] = unpack(r.buffer, addr - r.address)[0]
         return nxt
 
@@ -58,6 +64,9 @@ def make_store_imm(mem: Memory, regs: list[int], pc: int, d: int, off: int, size
         r = mem.last_w
         if addr < r.address or addr + size > r.end:
             r = find(addr, size, pc, write=True)
+            if r.ctx is not None:
+                r.ctx.store(addr - r.address, size, value, pc)
+                return nxt
         pack(r.buffer, addr - r.address, value)
         return nxt
 
@@ -76,6 +85,9 @@ def make_store_reg(mem: Memory, regs: list[int], pc: int, d: int, s: int, off: i
         r = mem.last_w
         if addr < r.address or addr + size > r.end:
             r = find(addr, size, pc, write=True)
+            if r.ctx is not None:
+                r.ctx.store(addr - r.address, size, regs[s] & mask, pc)
+                return nxt
         pack(r.buffer, addr - r.address, regs[s] & mask)
         return nxt
 
@@ -105,6 +117,8 @@ def make_atomic(
         def cmpxchg() -> int:
             addr = (regs[d] + off) & M64
             r = find(addr, size, pc, write=True)
+            if r.ctx is not None:
+                raise RuntimeFault("atomic operation on the program context", pc=pc, address=addr, size=size)
             o = addr - r.address
             old = unpack(r.buffer, o)[0]
             if old == regs[0] & mask:
@@ -122,6 +136,8 @@ def make_atomic(
     def atomic() -> int:
         addr = (regs[d] + off) & M64
         r = find(addr, size, pc, write=True)
+        if r.ctx is not None:
+            raise RuntimeFault("atomic operation on the program context", pc=pc, address=addr, size=size)
         o = addr - r.address
         old = unpack(r.buffer, o)[0]
         pack(r.buffer, o, combine(old, regs[s] & mask) & mask)

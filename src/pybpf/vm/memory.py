@@ -47,9 +47,12 @@ class Region:
 
     `buffer` is a ctypes object (or any writable buffer) whose first byte is at `address`;
     `owner` keeps the memory it views alive for as long as the region exists.
+    `ctx` is set for a program context whose accesses must be converted (pointer fields of
+    `xdp_md`/`__sk_buff`, read-only fields): every access to such a region goes through
+    `ctx.load(offset, size, pc)` / `ctx.store(offset, size, value, pc)` instead of the bytes.
     """
 
-    __slots__ = ("address", "size", "end", "writable", "name", "buffer", "owner")
+    __slots__ = ("address", "size", "end", "writable", "name", "buffer", "owner", "ctx")
 
     def __init__(
         self,
@@ -67,6 +70,7 @@ class Region:
         self.writable = writable
         self.name = name
         self.owner = owner
+        self.ctx: Any = None
 
     @classmethod
     def allocate(cls, size: int, *, name: str, writable: bool = True, init: bytes = b"") -> Region:
@@ -198,7 +202,8 @@ class Memory:
                     size=size,
                 )
             region = found
-            self.last = region
+            if region.ctx is None:  # context accesses are converted: never on the fast path
+                self.last = region
         if write:
             if not region.writable:
                 raise RuntimeFault(
@@ -207,17 +212,24 @@ class Memory:
                     address=address,
                     size=size,
                 )
-            self.last_w = region
+            if region.ctx is None:
+                self.last_w = region
         return region
 
     def load(self, address: int, size: int, pc: int | None = None) -> int:
         """Load an unsigned little-endian integer of `size` (1/2/4/8) bytes."""
         region = self.find(address, size, pc)
+        if region.ctx is not None:
+            value: int = region.ctx.load(address - region.address, size, pc)
+            return value
         return UNPACK[size](region.buffer, address - region.address)[0]
 
     def store(self, address: int, size: int, value: int, pc: int | None = None) -> None:
         """Store the low `size` bytes of `value`, little-endian."""
         region = self.find(address, size, pc, write=True)
+        if region.ctx is not None:
+            region.ctx.store(address - region.address, size, value & SIZE_MASK[size], pc)
+            return
         PACK[size](region.buffer, address - region.address, value & SIZE_MASK[size])
 
     def read(self, address: int, size: int, pc: int | None = None) -> bytes:

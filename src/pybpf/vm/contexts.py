@@ -1,0 +1,340 @@
+"""Program contexts for user-space runs: raw memory, XDP `struct xdp_md` and `struct __sk_buff`.
+
+A context builds the memory a run sees (context struct, packet) inside a RunEnv and converts
+context accesses the way the kernel does: the 32-bit `data`/`data_end`/`data_meta` fields read
+as full pointers into the packet, read-only fields refuse writes. After the run it gives the
+output packet (`data_out`) and context (`ctx_out`). Defaults follow BPF_PROG_TEST_RUN on Linux:
+the packet arrives on the loopback device (ifindex 1), XDP gets 256 bytes of headroom in a
+4096-byte frame, tc programs see the packet from the Ethernet header, socket filters from L3.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from typing import Any
+
+from pybpf.abi import ProgramType
+from pybpf.errors import BpfError, RuntimeFault
+from pybpf.vm.memory import PACK, UNPACK, Region
+from pybpf.vm.runenv import RunEnv
+
+XDP_PACKET_HEADROOM = 256
+XDP_FRAME_SIZE = 4096
+XDP_TAILROOM = 320  # SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on 64-bit Linux
+XDP_FRAME_RESERVED = 40  # sizeof(struct xdp_frame), kept free at the start of the headroom
+ETH_HLEN = 14
+LOOPBACK_IFINDEX = 1
+
+
+class Context:
+    """The memory of one run of a program with no special context: r1 = data, r2 = len."""
+
+    ctx_size = 0
+
+    def __init__(self, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None) -> None:
+        self.env = env
+        self.packet_region: Region | None = None
+        self.ctx_region: Region | None = None
+        self.r1 = 0
+        self.r2 = 0
+        if data:
+            self.packet_region = env.add_run_region(
+                Region.allocate(len(data), name="packet", init=bytes(data))
+            )
+            self.r1 = self.packet_region.address
+            self.r2 = len(data)
+        if ctx_in is not None:
+            self.ctx_region = env.add_run_region(
+                Region.allocate(len(ctx_in), name="ctx", init=bytes(ctx_in))
+            )
+            if not data:
+                self.r1 = self.ctx_region.address
+                self.r2 = len(ctx_in)
+        env.context = self
+
+    @property
+    def packet(self) -> tuple[int, int] | None:
+        """(address, length) of the packet legacy ldabs/ldind read."""
+        region = self.packet_region
+        return None if region is None else (region.address, region.size)
+
+    def data_out(self) -> bytes:
+        region = self.packet_region
+        return b"" if region is None else region.read(0, region.size)
+
+    def ctx_out(self) -> bytes | None:
+        region = self.ctx_region
+        return None if region is None else region.read(0, region.size)
+
+    # converted accesses (only contexts with ctx_region.ctx set receive them)
+    def load(self, offset: int, size: int, pc: int | None) -> int:
+        raise RuntimeFault("invalid context access", pc=pc, size=size)
+
+    def store(self, offset: int, size: int, value: int, pc: int | None) -> None:
+        raise RuntimeFault("invalid context access", pc=pc, size=size)
+
+
+def _field_fault(what: str, offset: int, size: int, pc: int | None, base: int) -> RuntimeFault:
+    return RuntimeFault(
+        f"invalid {what} (off={offset} size={size})", pc=pc, address=base + offset, size=size
+    )
+
+
+class XdpContext(Context):
+    """`struct xdp_md` over a 4096-byte frame: 256 bytes of headroom, packet, tailroom."""
+
+    ctx_size = 24  # data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
+    _FIELDS = struct.Struct("<6I")
+
+    def __init__(self, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None) -> None:
+        self.env = env
+        data = bytes(data)
+        fields = [0, 0, 0, LOOPBACK_IFINDEX, 0, 0]
+        meta_len = 0
+        if ctx_in:
+            raw = bytes(ctx_in)[: self.ctx_size].ljust(self.ctx_size, b"\0")
+            given = list(self._FIELDS.unpack(raw))
+            meta_len = given[0]  # xdp_md.data in ctx_in: bytes of metadata before the packet
+            if given[2] or given[5] or meta_len > len(data) or meta_len & 3 or meta_len > 32:
+                raise BpfError("ctx_in: invalid xdp_md (data_meta/egress_ifindex must be 0)")
+            if given[1] not in (0, len(data)):
+                raise BpfError("ctx_in: xdp_md.data_end must be 0 or the packet length")
+            if given[3]:
+                fields[3] = given[3]
+            fields[4] = given[4]
+        self.frame_size = max(XDP_FRAME_SIZE, XDP_PACKET_HEADROOM + len(data) + XDP_TAILROOM)
+        self.frame = (ctypes.c_ubyte * self.frame_size)()
+        self.hard_start = ctypes.addressof(self.frame)
+        self.hard_end = self.hard_start + self.frame_size - XDP_TAILROOM
+        ctypes.memmove(self.hard_start + XDP_PACKET_HEADROOM, data, len(data))
+        self.data_meta = self.hard_start + XDP_PACKET_HEADROOM
+        self.data = self.data_meta + meta_len
+        self.data_end = self.data_meta + len(data)
+        self.ctx_region = env.add_run_region(
+            Region.allocate(self.ctx_size, name="xdp_md", init=self._FIELDS.pack(*fields))
+        )
+        self.ctx_region.ctx = self
+        self.packet_region = None
+        self._remap()
+        self.r1 = self.ctx_region.address
+        self.r2 = 0
+        env.context = self
+
+    def _remap(self) -> None:
+        """Expose exactly [data_meta, data_end) of the frame as the packet region."""
+        env = self.env
+        if self.packet_region is not None:
+            env.memory.remove(self.packet_region)
+        size = self.data_end - self.data_meta
+        self.packet_region = env.add_run_region(
+            Region.at(self.data_meta, size, name="packet", owner=self.frame)
+        )
+        env.memory.forget()
+
+    def set_bounds(self, data_meta: int, data: int, data_end: int) -> None:
+        """Move the packet pointers (xdp_adjust_head/tail/meta) and re-expose the packet."""
+        self.data_meta, self.data, self.data_end = data_meta, data, data_end
+        self._remap()
+
+    @property
+    def packet(self) -> tuple[int, int] | None:
+        return (self.data, self.data_end - self.data)
+
+    def load(self, offset: int, size: int, pc: int | None) -> int:
+        base = self.ctx_region.address if self.ctx_region is not None else 0
+        if offset in (0, 4, 8):
+            if size != 4:
+                raise _field_fault("xdp_md pointer access", offset, size, pc, base)
+            return (self.data, self.data_end, self.data_meta)[offset // 4]
+        assert self.ctx_region is not None
+        if offset % size:
+            raise _field_fault("misaligned xdp_md access", offset, size, pc, base)
+        value: int = UNPACK[size](self.ctx_region.buffer, offset)[0]
+        return value
+
+    def store(self, offset: int, size: int, value: int, pc: int | None) -> None:
+        base = self.ctx_region.address if self.ctx_region is not None else 0
+        raise _field_fault("write to xdp_md", offset, size, pc, base)
+
+    def data_out(self) -> bytes:
+        return ctypes.string_at(self.data, self.data_end - self.data)
+
+    def ctx_out(self) -> bytes | None:
+        assert self.ctx_region is not None
+        raw = self.ctx_region.read(0, self.ctx_size)
+        fields = list(self._FIELDS.unpack(raw))
+        fields[0] = self.data - self.data_meta
+        fields[1] = self.data_end - self.data_meta
+        fields[2] = 0
+        return self._FIELDS.pack(*fields)
+
+
+# struct __sk_buff (include/uapi/linux/bpf.h): name -> (offset, size)
+SK_BUFF_FIELDS: dict[str, tuple[int, int]] = {
+    "len": (0, 4), "pkt_type": (4, 4), "mark": (8, 4), "queue_mapping": (12, 4),
+    "protocol": (16, 4), "vlan_present": (20, 4), "vlan_tci": (24, 4), "vlan_proto": (28, 4),
+    "priority": (32, 4), "ingress_ifindex": (36, 4), "ifindex": (40, 4), "tc_index": (44, 4),
+    "cb": (48, 20), "hash": (68, 4), "tc_classid": (72, 4), "data": (76, 4), "data_end": (80, 4),
+    "napi_id": (84, 4), "family": (88, 4), "remote_ip4": (92, 4), "local_ip4": (96, 4),
+    "remote_ip6": (100, 16), "local_ip6": (116, 16), "remote_port": (132, 4),
+    "local_port": (136, 4), "data_meta": (140, 4), "flow_keys": (144, 8), "tstamp": (152, 8),
+    "wire_len": (160, 4), "gso_segs": (164, 4), "sk": (168, 8), "gso_size": (176, 4),
+    "tstamp_type": (180, 1), "hwtstamp": (184, 8),
+}  # fmt: skip
+SK_BUFF_SIZE = 192
+_POINTER_FIELDS = {76: "data", 80: "data_end", 140: "data_meta"}
+_NULL_POINTER_FIELDS = {144: "flow_keys", 168: "sk"}
+# Fields a program may write, by program type (the kernel's *_is_valid_access rules).
+_TC_WRITABLE = ("mark", "tc_index", "priority", "cb", "tc_classid", "queue_mapping", "tstamp")
+_WRITABLE: dict[int, tuple[str, ...]] = {
+    ProgramType.SCHED_CLS: _TC_WRITABLE,
+    ProgramType.SCHED_ACT: _TC_WRITABLE,
+    ProgramType.CGROUP_SKB: ("mark", "priority", "cb", "tstamp"),
+    ProgramType.SOCKET_FILTER: ("cb",),
+}
+# ctx_in fields BPF_PROG_TEST_RUN accepts for an skb (everything else must be zero).
+_CTX_IN_FIELDS = (
+    "mark", "priority", "ingress_ifindex", "ifindex", "cb", "tstamp", "wire_len", "gso_segs",
+    "gso_size", "hwtstamp",
+)  # fmt: skip
+L2_PROGRAM_TYPES = frozenset(
+    {ProgramType.SCHED_CLS, ProgramType.SCHED_ACT, ProgramType.LWT_XMIT}
+)
+
+
+def _writable_ranges(program_type: int) -> list[tuple[int, int]]:
+    names = _WRITABLE.get(program_type, ("cb",))
+    return [(SK_BUFF_FIELDS[n][0], SK_BUFF_FIELDS[n][0] + SK_BUFF_FIELDS[n][1]) for n in names]
+
+
+class SkbContext(Context):
+    """`struct __sk_buff` for tc, socket filter and cgroup skb programs."""
+
+    ctx_size = SK_BUFF_SIZE
+    headroom = 64  # room for the packet the way NET_SKB_PAD leaves it (not program-visible)
+
+    def __init__(
+        self, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None,
+        program_type: int = ProgramType.SCHED_CLS,
+    ) -> None:
+        self.env = env
+        data = bytes(data)
+        if len(data) < ETH_HLEN:
+            raise BpfError(f"an skb program needs at least {ETH_HLEN} bytes of packet (Ethernet)")
+        self.program_type = program_type
+        self.l2 = program_type in L2_PROGRAM_TYPES
+        self.frame = (ctypes.c_ubyte * (self.headroom + len(data)))()
+        start = ctypes.addressof(self.frame) + self.headroom
+        ctypes.memmove(start, data, len(data))
+        self.data = start if self.l2 else start + ETH_HLEN
+        self.data_end = start + len(data)
+        fields = bytearray(SK_BUFF_SIZE)
+        if ctx_in:
+            given = bytes(ctx_in)[:SK_BUFF_SIZE].ljust(SK_BUFF_SIZE, b"\0")
+            allowed = [SK_BUFF_FIELDS[n] for n in _CTX_IN_FIELDS]
+            for i, byte in enumerate(given):
+                if byte and not any(o <= i < o + n for o, n in allowed):
+                    name = next(k for k, (o, n) in SK_BUFF_FIELDS.items() if o <= i < o + n) \
+                        if any(o <= i < o + n for o, n in SK_BUFF_FIELDS.values()) else "padding"
+                    raise BpfError(f"ctx_in: __sk_buff.{name} cannot be set for a test run")
+            fields[:] = given
+        self._set(fields, "len", self.data_end - self.data)
+        self._set(fields, "protocol", int.from_bytes(data[12:14], "little"))
+        self._set(fields, "pkt_type", self._pkt_type(data[:6]))
+        if not any(fields[40:44]):
+            self._set(fields, "ifindex", LOOPBACK_IFINDEX)
+        if not any(fields[160:164]):
+            self._set(fields, "wire_len", 0)
+        self.ctx_region = env.add_run_region(
+            Region.allocate(SK_BUFF_SIZE, name="__sk_buff", init=bytes(fields))
+        )
+        self.ctx_region.ctx = self
+        self.packet_region = env.add_run_region(
+            Region.at(self.data, self.data_end - self.data, name="packet", owner=self.frame,
+                      writable=program_type != ProgramType.SOCKET_FILTER)
+        )
+        self._writable = _writable_ranges(program_type)
+        self.r1 = self.ctx_region.address
+        self.r2 = 0
+        env.context = self
+
+    @staticmethod
+    def _set(fields: bytearray, name: str, value: int) -> None:
+        offset, size = SK_BUFF_FIELDS[name]
+        fields[offset : offset + size] = value.to_bytes(size, "little")
+
+    @staticmethod
+    def _pkt_type(dest: bytes) -> int:
+        """eth_type_trans on the loopback device (address 00:00:00:00:00:00)."""
+        if dest[0] & 1:
+            return 1 if dest == b"\xff" * 6 else 2  # PACKET_BROADCAST / PACKET_MULTICAST
+        return 0 if dest == bytes(6) else 3  # PACKET_HOST / PACKET_OTHERHOST
+
+    @property
+    def packet(self) -> tuple[int, int] | None:
+        return (self.data, self.data_end - self.data)
+
+    @property
+    def length(self) -> int:
+        return self.data_end - self.data
+
+    def load(self, offset: int, size: int, pc: int | None) -> int:
+        assert self.ctx_region is not None
+        base = self.ctx_region.address
+        if offset in _POINTER_FIELDS:
+            if size != 4:
+                raise _field_fault("__sk_buff pointer access", offset, size, pc, base)
+            return self.data_end if offset == 80 else self.data
+        if offset in _NULL_POINTER_FIELDS:
+            if size != 8:
+                raise _field_fault("__sk_buff pointer access", offset, size, pc, base)
+            return 0
+        if offset % size:
+            raise _field_fault("misaligned __sk_buff access", offset, size, pc, base)
+        value: int = UNPACK[size](self.ctx_region.buffer, offset)[0]
+        return value
+
+    def store(self, offset: int, size: int, value: int, pc: int | None) -> None:
+        assert self.ctx_region is not None
+        if offset % size or not any(a <= offset and offset + size <= b for a, b in self._writable):
+            raise _field_fault("write to __sk_buff", offset, size, pc, self.ctx_region.address)
+        PACK[size](self.ctx_region.buffer, offset, value)
+
+    def data_out(self) -> bytes:
+        start = self.data if self.l2 else self.data - ETH_HLEN
+        return ctypes.string_at(start, self.data_end - start)
+
+    def ctx_out(self) -> bytes | None:
+        assert self.ctx_region is not None
+        out = bytearray(self.ctx_region.read(0, SK_BUFF_SIZE))
+        for offset in (*_POINTER_FIELDS, *_NULL_POINTER_FIELDS):
+            size = SK_BUFF_FIELDS[(_POINTER_FIELDS | _NULL_POINTER_FIELDS)[offset]][1]
+            out[offset : offset + size] = bytes(size)
+        return bytes(out)
+
+
+SKB_PROGRAM_TYPES = frozenset(
+    {
+        ProgramType.SCHED_CLS, ProgramType.SCHED_ACT, ProgramType.SOCKET_FILTER,
+        ProgramType.CGROUP_SKB, ProgramType.LWT_IN, ProgramType.LWT_OUT, ProgramType.LWT_XMIT,
+        ProgramType.SK_SKB,
+    }
+)  # fmt: skip
+
+
+def make_context(
+    program_type: int, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None
+) -> Context:
+    """The context a program of `program_type` runs with (registers its regions in `env`)."""
+    if program_type == ProgramType.XDP:
+        return XdpContext(env, data, ctx_in)
+    if program_type in SKB_PROGRAM_TYPES:
+        return SkbContext(env, data, ctx_in, program_type)
+    return Context(env, data, ctx_in)
+
+
+def context_of(env: Any) -> Context | None:
+    """The context of the run in progress (for helpers)."""
+    ctx = getattr(env, "context", None)
+    return ctx if isinstance(ctx, Context) else None

@@ -1,0 +1,242 @@
+"""The interpreter engine: `load_collection(spec, **options)` makes a live Collection in user space.
+
+Maps are created with `pybpf.maps.create_map` (native memory), map references in the bytecode
+are patched (kind "fd": a map pointer the helpers resolve; kind "value": the native address of
+a byte of the map's single value, i.e. global data), every program is checked and pre-decoded by
+the reference interpreter, and a program that calls a helper user space cannot provide is refused
+at load, naming the helper. `Program.run()` builds the context of the program's type
+(pybpf.vm.contexts) and returns the kernel-like RunResult.
+
+Options: `budget` (instructions per run, default 10 million), `helpers` (id -> implementation,
+default the registry), `max_slots`, `cpu` (what bpf_get_smp_processor_id returns), and
+`map_factory` (MapSpec -> Map, default pybpf.maps.create_map).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pybpf.abi import MapType, ProgramType
+from pybpf.engine import Collection, Map, Program, RunResult
+from pybpf.errors import BpfError, LoadError
+from pybpf.isa.instruction import Instruction, iter_slots
+from pybpf.isa.opcodes import LDDW, PseudoSrc
+from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
+from pybpf.vm.contexts import make_context
+from pybpf.vm.env import REGISTRY, HelperFn
+from pybpf.vm.interpreter import DEFAULT_BUDGET, Machine
+from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS
+from pybpf.vm.memory import Region
+from pybpf.vm.runenv import RunEnv
+
+_program_ids = itertools.count(1)
+
+
+def _register_helpers() -> None:
+    """Import every module that registers helper implementations (ours and the maps family)."""
+    import importlib
+
+    for name in ("pybpf.vm.packet_helpers", "pybpf.vm.vm_helpers", "pybpf.vm.helpers_impl"):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            if exc.name != name:  # a broken module, not an absent one
+                raise
+
+
+class InterpProgram(Program):
+    """A program on the reference interpreter."""
+
+    def __init__(self, spec: ProgramSpec, machine: Machine, env: RunEnv, *, budget: int) -> None:
+        self.spec = spec
+        self.machine = machine
+        self.env = env
+        self.budget = budget
+        self.id = next(_program_ids)
+
+    @property
+    def program_type(self) -> ProgramType:
+        return self.spec.type
+
+    def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
+        """Run `repeat` times, each on a fresh copy of `data`/`ctx`; maps persist across runs."""
+        if repeat < 1:
+            raise BpfError(f"repeat must be >= 1, got {repeat}")
+        env, machine = self.env, self.machine
+        env.program_type = int(self.spec.type)
+        retval = 0
+        data_out: bytes | None = None
+        ctx_out: bytes | None = None
+        total = 0
+        for _ in range(repeat):
+            try:
+                context = make_context(self.spec.type, env, bytes(data), ctx)
+                machine.packet = context.packet
+                start = time.perf_counter_ns()
+                retval = machine.run(context.r1, context.r2, budget=self.budget)
+                total += time.perf_counter_ns() - start
+                data_out = context.data_out()
+                ctx_out = context.ctx_out()
+            finally:
+                machine.packet = None
+                env.end_run()
+        return RunResult(
+            retval=retval,
+            data_out=data_out,
+            ctx_out=ctx_out,
+            duration_ns=total // repeat,
+            instructions=machine.instructions,
+        )
+
+    @property
+    def trace_lines(self) -> list[str]:
+        """Lines the program printed with bpf_trace_printk (shared by the collection)."""
+        return self.env.trace_lines
+
+
+def value_address(m: Map) -> int:
+    """Native address of byte 0 of a single-value map (global data)."""
+    getter = getattr(m, "value_address", None)
+    address = getter(bytes(m.key_size)) if getter is not None else None
+    if address is None:
+        raise LoadError(f"map {m.name!r} has no native value storage to point into")
+    return int(address)
+
+
+def relocate(spec: ProgramSpec, maps: Mapping[str, Map], env: RunEnv) -> list[Instruction]:
+    """The program's instructions with every MapReference's lddw patched to a plain immediate."""
+    refs = {ref.pc: ref for ref in spec.map_references}
+    out: list[Instruction] = []
+    for pc, insn in iter_slots(spec.instructions):
+        ref = refs.pop(pc, None)
+        if ref is None:
+            out.append(insn)
+            continue
+        if insn.opcode != LDDW:
+            raise LoadError(f"{spec.name}: map reference at pc {pc} is not an lddw")
+        m = maps.get(ref.map_name)
+        if m is None:
+            raise LoadError(f"{spec.name}: pc {pc} references unknown map {ref.map_name!r}")
+        if ref.kind == "value":
+            if not 0 <= ref.offset < max(m.value_size, 1):
+                raise LoadError(
+                    f"{spec.name}: pc {pc} points {ref.offset} bytes into {m.name!r},"
+                    f" whose value is {m.value_size} bytes"
+                )
+            value = value_address(m) + ref.offset
+        else:
+            value = env.map_pointer(m)
+        out.append(insn.replace(src=PseudoSrc.IMM, imm=value))
+    if refs:
+        raise LoadError(f"{spec.name}: map reference at pc {min(refs)} is not an instruction")
+    return out
+
+
+def _map_provider(m: Map) -> Callable[[int], Region | None]:
+    """A memory-model provider exposing exactly the live value an address falls in."""
+    span_of = getattr(m, "value_span", None)
+    cache: dict[tuple[int, int], Region] = {}
+
+    def provide(address: int) -> Region | None:
+        if span_of is None:
+            return None
+        span = span_of(address)
+        if span is None:
+            return None
+        region = cache.get(span)
+        if region is None:
+            writable = bool(getattr(m, "prog_writable", True))
+            region = Region.at(span[0], span[1], name=f"map {m.name} value", writable=writable,
+                               owner=m)
+            cache[span] = region
+        return region
+
+    return provide
+
+
+def _default_map_factory() -> Callable[[MapSpec], Map]:
+    try:
+        from pybpf.maps import create_map  # type: ignore[attr-defined]
+    except ImportError:
+        def unavailable(spec: MapSpec) -> Map:
+            raise LoadError(f"map {spec.name!r}: user-space maps (pybpf.maps) are not available")
+
+        return unavailable
+    factory: Callable[[MapSpec], Map] = create_map
+    return factory
+
+
+def load_collection(
+    spec: CollectionSpec | ProgramSpec,
+    *,
+    budget: int = DEFAULT_BUDGET,
+    helpers: Mapping[int, HelperFn] | None = None,
+    max_slots: int = DEFAULT_MAX_SLOTS,
+    cpu: int = 0,
+    map_factory: Callable[[MapSpec], Map] | None = None,
+    **_options: Any,
+) -> Collection:
+    """Create the maps and load every program of `spec` on the interpreter."""
+    if isinstance(spec, ProgramSpec):
+        spec = CollectionSpec.single(spec)
+    _register_helpers()
+    helpers = REGISTRY if helpers is None else helpers
+    factory = map_factory or _default_map_factory()
+    env = RunEnv(cpu=cpu)
+    maps: dict[str, Map] = {}
+    try:
+        for name, mspec in spec.maps.items():
+            m = factory(mspec)
+            maps[name] = m
+            env.register_map(m)
+            env.memory.add_provider(_map_provider(m))
+        programs: dict[str, InterpProgram] = {}
+        for name, pspec in spec.programs.items():
+            insns = relocate(pspec, maps, env)
+            try:
+                machine = Machine(insns, env, helpers=helpers, max_slots=max_slots, name=name)
+            except LoadError as exc:
+                raise LoadError(f"program {name!r}: {exc}") from None
+            programs[name] = InterpProgram(pspec, machine, env, budget=budget)
+        env.extra["programs"] = {p.id: p for p in programs.values()}
+        _fill_slots(spec, maps, programs)
+        _freeze_read_only(spec, maps)
+    except BaseException:
+        for m in maps.values():
+            m.close()
+        raise
+    collection = Collection(programs=programs, maps=maps, engine="interp")
+    return collection
+
+
+def _fill_slots(
+    spec: CollectionSpec, maps: Mapping[str, Map], programs: Mapping[str, InterpProgram]
+) -> None:
+    """Static prog_array (program ids) and map-in-map initialisation."""
+    for name, mspec in spec.maps.items():
+        for slot, target in mspec.initial_slots:
+            m = maps[name]
+            if mspec.type == MapType.PROG_ARRAY:
+                if target not in programs:
+                    raise LoadError(f"prog_array {name!r} slot {slot} names unknown program {target!r}")
+                value = programs[target].id
+            else:
+                inner = maps.get(target)
+                if inner is None:
+                    raise LoadError(f"map {name!r} slot {slot} names unknown map {target!r}")
+                value = int(getattr(inner, "id", 0))
+            try:
+                m.update(slot.to_bytes(m.key_size, "little"), value.to_bytes(m.value_size, "little"))
+            except BpfError as exc:
+                raise LoadError(f"cannot fill slot {slot} of {name!r} with {target!r}: {exc}") from None
+
+
+def _freeze_read_only(spec: CollectionSpec, maps: Mapping[str, Map]) -> None:
+    for name, mspec in spec.maps.items():
+        if mspec.frozen:
+            freeze = getattr(maps[name], "freeze", None)
+            if freeze is not None:
+                freeze()
