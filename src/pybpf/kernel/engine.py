@@ -172,11 +172,58 @@ def _kernel_version() -> int:
     return (nums[0] << 16) | (nums[1] << 8) | min(nums[2], 255)
 
 
+def set_globals(spec: CollectionSpec, values: Mapping[str, int | bytes]) -> CollectionSpec:
+    """A copy of `spec` whose global variables (.rodata/.data/.bss, found through BTF) hold `values`.
+
+    This is how user space sets `const volatile` configuration before loading, as libbpf skeletons do.
+    """
+    from dataclasses import replace
+
+    if not values:
+        return spec
+    btf = spec.btf
+    if btf is None or not hasattr(btf, "find"):
+        raise LoadError("setting global variables needs the object's BTF")
+    from pybpf.btf.types import Kind
+
+    todo = dict(values)
+    maps = dict(spec.maps)
+    for name, mspec in spec.maps.items():
+        section = mspec.section or name
+        sec = btf.find(section, Kind.DATASEC)
+        if sec is None or not mspec.value_size:
+            continue
+        data = bytearray(mspec.contents[0][1] if mspec.contents else bytes(mspec.value_size))
+        changed = False
+        for info in sec.secinfos:
+            var = btf.type(info.type_id).name
+            if var not in todo:
+                continue
+            value = todo.pop(var)
+            raw = value if isinstance(value, bytes) else (value & ((1 << (8 * info.size)) - 1)).to_bytes(
+                info.size, "little")
+            if len(raw) != info.size:
+                raise LoadError(f"global {var!r} is {info.size} bytes, got {len(raw)}")
+            data[info.offset:info.offset + info.size] = raw
+            changed = True
+        if changed:
+            maps[name] = replace(mspec, contents=((bytes(mspec.key_size), bytes(data)),))
+    if todo:
+        raise LoadError(f"no global variable {', '.join(map(repr, todo))} in the object")
+    return CollectionSpec(programs=spec.programs, maps=maps, license=spec.license, btf=spec.btf)
+
+
 def load_collection(spec: CollectionSpec | ProgramSpec, *, pin_path: str = BPFFS, log_level: int = 0,
-                    kern_version: int | None = None, use_btf: bool = True, **_options: Any) -> KernelCollection:
-    """Create every map (filled, frozen, pinned), then load every program; all or nothing."""
+                    kern_version: int | None = None, use_btf: bool = True,
+                    globals: Mapping[str, int | bytes] | None = None, **_options: Any) -> KernelCollection:
+    """Create every map (filled, frozen, pinned), then load every program; all or nothing.
+
+    `globals` sets global variables (e.g. `const volatile` configuration) by name before loading.
+    """
     if isinstance(spec, ProgramSpec):
         spec = CollectionSpec.single(spec)
+    if globals:
+        spec = set_globals(spec, globals)
     maps: dict[str, KernelMap] = {}
     programs: dict[str, KernelProgram] = {}
     owned: list[FD] = []

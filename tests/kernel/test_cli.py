@@ -1,0 +1,113 @@
+"""The kernel verbs of the pybpf command: attach (streaming events), prog/map list, map dump, feature."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pybpf.cli.main import main
+from pybpf.kernel.engine import load_collection
+from pybpf.kernel.pin import unpin
+
+from .progs import counter_collection, packet
+
+pytestmark = pytest.mark.kernel
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def tp_events() -> Path:
+    from pybpf.toolchain import compile_c
+
+    try:
+        return compile_c(DATA / "tp_events.c")
+    except Exception as exc:  # noqa: BLE001 - no compiler: skip with the reason
+        pytest.skip(f"cannot compile the test program: {exc}")
+
+
+def test_attach_streams_json_events_and_prints_maps(tp_events: Path) -> None:
+    cmd = [sys.executable, "-m", "pybpf", "attach", str(tp_events), "--program", "on_getppid",
+           "--tracepoint", "syscalls/sys_enter_getppid", "--json", "--duration", "60",
+           "--set", f"target_pid={os.getpid()}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        line = proc.stderr.readline()
+        assert line.startswith("attached on_getppid (tracepoint syscalls/sys_enter_getppid)"), line
+        for _ in range(12):
+            os.getppid()
+        events = [json.loads(proc.stdout.readline()) for _ in range(12)]
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert all(e["event"] == "ringbuf" and e["map"] == "events" and e["size"] == 8 for e in events)
+    seqs = [int.from_bytes(bytes.fromhex(e["data"])[4:], "little") for e in events]
+    pids = {int.from_bytes(bytes.fromhex(e["data"])[:4], "little") for e in events}
+    assert seqs == list(range(12)) and pids == {os.getpid()}
+    maps = {m["map"]: m for m in map(json.loads, rest.splitlines())}
+    assert maps["calls"]["entries"] == [{"key": 0, "value": 12}]
+
+
+def test_attach_bad_program_name_is_one_line(tp_events: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["attach", str(tp_events), "--program", "nope", "--tracepoint", "syscalls/sys_enter_getppid"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no program 'nope'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_map_list_dump_and_prog_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with load_collection(counter_collection()) as coll:
+        coll.programs["count"].run(packet(), repeat=3)
+        m = coll.maps["counts"]
+        pin = f"/sys/fs/bpf/pybpf_cli_test_{os.getpid()}"
+        m.pin(pin)  # type: ignore[attr-defined]
+        try:
+            from pybpf.kernel.info import map_info
+
+            mid = map_info(m.fd).id  # type: ignore[attr-defined]
+            assert main(["map", "list", "--json"]) == 0
+            listed = json.loads(capsys.readouterr().out)
+            assert any(x["id"] == mid and x["name"] == "counts" and x["type"] == "array" for x in listed)
+            assert main(["map", "dump", str(mid)]) == 0
+            out = capsys.readouterr().out
+            assert "key: 00 00 00 00  value: 03 00 00 00 00 00 00 00" in out and "Found 1 element" in out
+            assert main(["map", "dump", pin, "--json"]) == 0
+            assert json.loads(capsys.readouterr().out) == [
+                {"key": ["0x00"] * 4, "value": ["0x03"] + ["0x00"] * 7}]
+            assert main(["prog", "list", "--json"]) == 0
+            progs = json.loads(capsys.readouterr().out)
+            assert any(p["name"] == "count" and p["type"] == "xdp" and mid in p["map_ids"] for p in progs)
+            assert main(["prog", "list"]) == 0
+            assert "xdp  name count" in capsys.readouterr().out
+        finally:
+            unpin(pin)
+    assert main(["map", "dump", "999999999"]) == 2
+    assert "no map with id 999999999" in capsys.readouterr().err
+
+
+def test_feature_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["feature", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    xdp = next(f for f in data["program_types"] if f["name"] == "program type xdp")
+    assert xdp["supported"] is True
+    assert any(f["name"] == "kprobe/kretprobe" for f in data["attach"])
+
+
+def test_verbs_without_permission_exit_2(monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from pybpf.kernel import probe
+
+    monkeypatch.setattr(probe, "bpf_permission_error", lambda: "bpf() returned EPERM: run as root or grant CAP_BPF")
+    for argv in (["prog", "list"], ["map", "list"], ["map", "dump", "1"], ["feature"],
+                 ["attach", "x.o", "--program", "p", "--xdp", "lo"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "EPERM" in err[0]
