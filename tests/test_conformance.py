@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED, shared_path
+from testlib import SHARED, shared_path
 from pybpf.cli.main import main
 from pybpf.conformance import judge, parse_data, parse_data_file, parse_mem, summary
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from isa_corpus import raw_words, sections
 
-from conftest import shared_path
+from testlib import shared_path
 from pybpf.errors import AssemblyError
 from pybpf.isa import assemble, encode
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from isa_corpus import sections
 
-from conftest import shared_path
+from testlib import shared_path
 from pybpf.errors import AssemblyError
 from pybpf.isa import (
     Instruction,
