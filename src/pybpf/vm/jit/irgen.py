@@ -50,7 +50,10 @@ from pybpf.vm.jit.irops import (
 from pybpf.vm.jit.layout import MAX_REGIONS, REGION_WRITABLE, FaultCode, Slot
 
 I64P = I64.as_pointer()
-FN_TYPE = ir.FunctionType(I64, [I64P, I64, I64, I64, I64, I64, I64, I64])
+# Functions return r0-r5 (the interpreter's callee leaves r1-r5 to its caller) and take
+# (jctx, fp, depth, r0..r9): a callee starts with the caller's registers, r10 = its frame.
+RET_TYPE = ir.LiteralStructType([I64] * 6)
+FN_TYPE = ir.FunctionType(RET_TYPE, [I64P, I64, I64] + [I64] * 10)
 ENTRY_TYPE = ir.FunctionType(I64, [I64P, I64, I64])
 HELPER_TYPE = ir.FunctionType(I64, [I64P, I64, I64, I64, I64, I64, I64])
 RESOLVE_TYPE = ir.FunctionType(I64, [I64P, I64, I64, I64, I64])
@@ -239,8 +242,9 @@ class ModuleTranslator:
                 ptr = b.inttoptr(low, ir.IntType(8).as_pointer())
                 b.call(memset, [ptr, ir.Constant(ir.IntType(8), 0), c64(STACK_SIZE), ir.Constant(I1, 0)])
         if 0 in self.functions:
-            r = b.call(self.functions[0], [jctx, fp, c64(0), r1, r2, c64(0), c64(0), c64(0)])
-            b.ret(r)
+            args = [jctx, fp, c64(0), c64(0), r1, r2] + [c64(0)] * 7
+            r = b.call(self.functions[0], args)
+            b.ret(b.extract_value(r, 0))
         else:  # an empty program
             store_slot(b, jctx, Slot.FAULT, c64(FaultCode.BAD_JUMP))
             store_slot(b, jctx, Slot.FAULT_PC, c64(0))
@@ -256,7 +260,7 @@ class FunctionTranslator:
         self.entry_pc = entry_pc
         self.opt = mt.options
         self.jctx, self.fp, self.depth = fn.args[0], fn.args[1], fn.args[2]
-        self.args = fn.args[3:8]
+        self.args = fn.args[3:13]
         self.pcs = _reachable(mt.slots, entry_pc)
         self.blocks: dict[int, ir.Block] = {}
         self.bad_jump: dict[int, ir.Block] = {}
@@ -316,7 +320,7 @@ class FunctionTranslator:
         for i in range(11):
             b.store(c64(0), self.regs[i])
         for i, arg in enumerate(self.args):
-            b.store(arg, self.regs[i + 1])
+            b.store(arg, self.regs[i])
         b.store(self.fp, self.regs[10])
         self.stack_low = b.sub(self.fp, c64(STACK_SIZE))
         if self.opt.budget:
@@ -326,7 +330,7 @@ class FunctionTranslator:
             self.blocks[pc] = self.fn.append_basic_block(f"pc{pc}")
         self.unwind = self.fn.append_basic_block("unwind")
         ub = ir.IRBuilder(self.unwind)
-        ub.ret(c64(0))
+        ub.ret(ir.Constant(RET_TYPE, None))
         b.branch(self.blocks[self.entry_pc])
         pcset = set(self.pcs)
         for index, start in enumerate(leaders):
@@ -492,7 +496,7 @@ class FunctionTranslator:
         cls = insn.opcode & 0x07
         if insn.opcode == EXIT:
             self.save_budget(b)
-            b.ret(self.get(b, 0))
+            self.ret_regs(b)
             return
         if insn.opcode == JA:
             b.branch(self.target_block(pc + 1 + insn.off))
@@ -512,6 +516,12 @@ class FunctionTranslator:
         y = self.get(b, insn.src) if insn.opcode & 0x08 else c64(sext_imm(insn.imm))
         cond = emit_condition(b, insn, x, y)
         b.cbranch(cond, self.target_block(pc + 1 + insn.off), self.target_block(pc + 1))
+
+    def ret_regs(self, b: ir.IRBuilder) -> None:
+        out = ir.Constant(RET_TYPE, None)
+        for r in range(6):
+            out = b.insert_value(out, self.get(b, r), r)
+        b.ret(out)
 
     def helper_args(self, b: ir.IRBuilder) -> list[ir.Value]:
         return [self.get(b, r) for r in range(1, 6)]
@@ -558,10 +568,12 @@ class FunctionTranslator:
         self.save_budget(b)
         fp = b.add(self.fp, c64(self.opt.frame_stride))
         depth = b.add(self.depth, c64(1))
-        r0 = b.call(callee, [self.jctx, fp, depth, *self.helper_args(b)])
+        regs = [self.get(b, r) for r in range(10)]
+        result = b.call(callee, [self.jctx, fp, depth, *regs])
         self.check_fault_after_call(b)
         self.reload_budget(b)
-        self.set(b, 0, r0)
+        for r in range(6):
+            self.set(b, r, b.extract_value(result, r))
 
     def _emit_callx(self, b: ir.IRBuilder, pc: int, insn: Instruction) -> None:
         target = self.get(b, insn.dst)
@@ -593,10 +605,13 @@ class FunctionTranslator:
         store_slot(gb, self.jctx, Slot.TAILCALL, c64(0))
         target_ctx = gb.inttoptr(load_slot(gb, self.jctx, Slot.TAIL_JCTX), I64P)
         target = gb.inttoptr(entry, FN_TYPE.as_pointer())
-        args = [target_ctx, self.fp, self.depth, r1, c64(0), c64(0), c64(0), c64(0)]
+        args = [target_ctx, self.fp, self.depth, c64(0), r1] + [c64(0)] * 8
         result = gb.call(target, args)
         for slot in (Slot.BUDGET, Slot.FAULT, Slot.FAULT_PC, Slot.FAULT_AUX):
             store_slot(gb, self.jctx, slot, load_slot(gb, target_ctx, slot))
-        gb.ret(result)
+        out = gb.insert_value(ir.Constant(RET_TYPE, None), gb.extract_value(result, 0), 0)
+        for r in range(1, 6):
+            out = gb.insert_value(out, self.get(gb, r), r)
+        gb.ret(out)
         b.position_at_end(stay)
         self.set(b, 0, r0)

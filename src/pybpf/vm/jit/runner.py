@@ -34,7 +34,15 @@ from pybpf.vm.runenv import RunEnv
 
 M64 = 0xFFFFFFFFFFFFFFFF
 ENTRY_CFUNC = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
-FN_CFUNC = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, *([ctypes.c_uint64] * 7))
+
+
+class Registers6(ctypes.Structure):
+    """What a compiled function returns: r0-r5."""
+
+    _fields_ = [("r", ctypes.c_uint64 * 6)]
+
+
+FN_CFUNC = ctypes.CFUNCTYPE(Registers6, ctypes.c_void_p, *([ctypes.c_uint64] * 12))
 
 
 class NativeMachine:
@@ -111,10 +119,10 @@ class NativeMachine:
         saved_pc = self.s[Slot.HELPER_PC]
         fn = FN_CFUNC(pointer)
         top = self.s[Slot.STACK_TOP] + depth * self.frame_stride
-        r0 = fn(self.jctx_address, top, depth, *values)
+        result = fn(self.jctx_address, top, depth, 0, *values, 0, 0, 0, 0)
         self.s[Slot.HELPER_PC] = saved_pc
         self._raise_fault_if_any()
-        return int(r0)
+        return int(result.r[0])
 
     # --- runs ------------------------------------------------------------------------
     def set_regions(self, regions: Sequence[Region]) -> None:

@@ -1,0 +1,100 @@
+"""Differential fuzzing: random valid programs give identical results on the JIT and the interpreter."""
+
+from __future__ import annotations
+
+import pytest
+
+from pybpf.errors import RuntimeFault
+from pybpf.isa.instruction import Instruction
+from pybpf.vm.interpreter import Machine
+from pybpf.vm.jit import TranslateOptions, compile_program
+from pybpf.vm.jit.runner import NativeMachine
+from pybpf.vm.memory import Region
+from pybpf.vm.runenv import RunEnv
+
+from .proggen import BUF_SIZE, Generator
+
+
+def _input(seed: int) -> bytes:
+    return bytes((seed * 131 + i * 29 + (i * i) % 7) & 0xFF for i in range(BUF_SIZE))
+
+
+def run_interp(insns: list[Instruction], data: bytes, budget: int) -> tuple[object, bytes, int]:
+    env = RunEnv()
+    machine = Machine(insns, env, helpers={})
+    region = env.add_run_region(Region.allocate(len(data), name="mem", init=data))
+    try:
+        outcome: object = machine.run(region.address, len(data), budget=budget)
+    except RuntimeFault as exc:
+        outcome = ("fault", exc.reason, exc.pc, _rel(exc.address, region), exc.size)
+    return outcome, region.read(0, region.size), machine.instructions
+
+
+def run_jit(
+    insns: list[Instruction], data: bytes, budget: int, options: TranslateOptions | None = None
+) -> tuple[object, bytes, int]:
+    env = RunEnv()
+    code = compile_program(insns, options=options)
+    machine = NativeMachine(insns, code, env, helpers={})
+    region = env.add_run_region(Region.allocate(len(data), name="mem", init=data))
+    try:
+        outcome: object = machine.run(region.address, len(data), budget=budget)
+    except RuntimeFault as exc:
+        outcome = ("fault", exc.reason, exc.pc, _rel(exc.address, region), exc.size)
+    return outcome, region.read(0, region.size), machine.instructions
+
+
+def _rel(address: int | None, region: Region) -> object:
+    """Addresses differ between runs; compare them relative to the buffer (or not at all)."""
+    if address is None:
+        return None
+    off = address - region.address
+    return off if -4096 <= off <= 4096 else "elsewhere"
+
+
+def _normalise(outcome: object) -> object:
+    # Fault messages contain absolute addresses; keep the wording up to the first address.
+    if isinstance(outcome, tuple):
+        kind, reason, pc, addr, size = outcome
+        return kind, str(reason).split(" at 0x")[0].split(": ")[0], pc, addr, size
+    return outcome
+
+
+def check_seed(seed: int, *, faulty: bool = False, budget: int = 100_000) -> None:
+    insns = Generator(seed, faulty=faulty).program()
+    data = _input(seed)
+    expected = run_interp(insns, data, budget)
+    got = run_jit(insns, data, budget)
+    assert _normalise(got[0]) == _normalise(expected[0]), f"seed {seed}: r0/fault differ"
+    assert got[1] == expected[1], f"seed {seed}: memory or registers differ"
+    if not isinstance(expected[0], tuple):  # a faulting run reports no RunResult
+        assert got[2] == expected[2], f"seed {seed}: instruction counts differ"
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_programs_agree(seed: int) -> None:
+    check_seed(seed)
+
+
+@pytest.mark.parametrize("seed", range(1000, 1030))
+def test_random_faulting_programs_agree(seed: int) -> None:
+    check_seed(seed, faulty=True)
+
+
+@pytest.mark.parametrize("seed", range(2000, 2015))
+def test_budget_exhaustion_agrees(seed: int) -> None:
+    insns = Generator(seed).program()
+    data = _input(seed)
+    full = run_interp(insns, data, 100_000)[2]
+    for budget in sorted({1, max(1, full // 2), max(1, full - 1), full}):
+        expected = run_interp(insns, data, budget)
+        got = run_jit(insns, data, budget)
+        assert _normalise(got[0]) == _normalise(expected[0]), f"seed {seed} budget {budget}"
+        assert got[2] == expected[2], f"seed {seed} budget {budget}: counts differ"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", range(20))
+def test_random_programs_agree_long(block: int) -> None:
+    for seed in range(10_000 + block * 100, 10_000 + (block + 1) * 100):
+        check_seed(seed, faulty=seed % 3 == 0)
