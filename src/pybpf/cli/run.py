@@ -1,0 +1,204 @@
+"""`pybpf run`: run assembly, raw bytecode, an ELF object or a C source on an engine and print r0.
+
+For assembly and raw bytecode the program gets r1 = the memory (`--mem FILE`) and r2 = its
+length, and the result is r0 (`{"retval": N}` with --json). For objects and C sources (or with
+`--data-in`), each `--data-in` is one run against the same maps, and --json prints
+`{"program", "engine", "runs": [{"retval", "data_out"}], "maps": {NAME: [{"key", "value"}]}}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pybpf.abi import MapType, ProgramType, TcAction, XdpAction
+from pybpf.engine import Collection, Map, RunResult
+from pybpf.errors import BpfError
+from pybpf.isa.instruction import decode
+from pybpf.object.spec import CollectionSpec, ProgramSpec
+
+ELF_MAGIC = b"\x7fELF"
+# Maps whose contents are events, not state: left out of the dump.
+NOT_DUMPED = (MapType.RINGBUF, MapType.PERF_EVENT_ARRAY)
+TYPE_NAMES = {
+    "xdp": ProgramType.XDP, "tc": ProgramType.SCHED_CLS, "classifier": ProgramType.SCHED_CLS,
+    "sched_cls": ProgramType.SCHED_CLS, "sched_act": ProgramType.SCHED_ACT,
+    "socket": ProgramType.SOCKET_FILTER, "socket_filter": ProgramType.SOCKET_FILTER,
+    "cgroup_skb": ProgramType.CGROUP_SKB, "raw": ProgramType.UNSPEC, "unspec": ProgramType.UNSPEC,
+}  # fmt: skip
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run a program (assembly, bytecode, ELF object or C source) and print r0",
+        description="Run a program on an engine. Assembly/bytecode: r1 = --mem bytes, r2 = length."
+        " Objects and C sources: each --data-in is one run (packet) against the same maps.",
+    )
+    p.add_argument("file", metavar="FILE", help="assembly (.s/.asm), raw bytecode, ELF object or .c")
+    p.add_argument("--program", metavar="NAME", help="program to run (objects with several)")
+    p.add_argument("--engine", choices=("interp", "jit", "kernel"), default="interp")
+    p.add_argument("--mem", metavar="FILE", help="input memory for assembly/bytecode (r1, r2)")
+    p.add_argument("--data-in", metavar="PATH", action="append", default=[],
+                   help="packet/data for one run (repeatable: one run each, in order)")
+    p.add_argument("--ctx-in", metavar="PATH", help="context bytes (e.g. struct __sk_buff)")
+    p.add_argument("--repeat", type=int, default=1, metavar="N", help="run each input N times")
+    p.add_argument("--type", choices=sorted(TYPE_NAMES), help="program type for assembly/bytecode")
+    p.add_argument("--syntax", choices=("auto", "ubpf", "llvm"), default="auto",
+                   help="assembly syntax (default: detect)")
+    p.add_argument("--no-verify", action="store_true", help="skip the static verifier")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def _read(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+def _is_text(data: bytes) -> bool:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\t\r\n" for ch in text)
+
+
+def load_spec(path: str, *, syntax: str = "auto", program_type: int | None = None) -> tuple[
+    CollectionSpec, bool
+]:
+    """The spec of FILE and whether it is a plain program (assembly/bytecode)."""
+    data = _read(path)
+    if data.startswith(ELF_MAGIC):
+        from pybpf.object import load_file
+
+        return load_file(path), False
+    if path.endswith(".c"):
+        from pybpf.object import load_file
+        from pybpf.toolchain import compile_c
+
+        return load_file(str(compile_c(path))), False
+    if _is_text(data) and data.strip():
+        from pybpf.isa import assemble  # type: ignore[attr-defined]
+
+        insns = assemble(data.decode("utf-8"), syntax=syntax)
+    else:
+        insns = decode(data)
+    ptype = ProgramType(program_type) if program_type is not None else ProgramType.UNSPEC
+    spec = ProgramSpec(name=Path(path).stem or "main", instructions=tuple(insns), type=ptype)
+    return CollectionSpec.single(spec), True
+
+
+def _verifier_available() -> bool:
+    try:
+        from pybpf import verifier
+    except ImportError:
+        return False
+    return hasattr(verifier, "verify_collection")
+
+
+def load_collection(spec: CollectionSpec, engine: str, *, verify: bool) -> Collection:
+    from pybpf.runtime import Runtime
+
+    return Runtime(engine, verify=verify and _verifier_available()).load(spec)
+
+
+def pick_program(spec: CollectionSpec, name: str | None) -> str:
+    names = list(spec.programs)
+    if name is not None:
+        if name in spec.programs:
+            return name
+        by_section = [n for n, p in spec.programs.items() if p.section == name]
+        if len(by_section) == 1:
+            return by_section[0]
+        raise BpfError(f"no program {name!r} (programs: {', '.join(names) or 'none'})")
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise BpfError("the file has no programs")
+    raise BpfError(f"several programs, choose one with --program: {', '.join(names)}")
+
+
+def dump_map(m: Map) -> list[dict[str, Any]]:
+    """A map's entries as [{"key": HEX, "value": HEX or [HEX per CPU]}], sorted by key."""
+    entries: list[dict[str, Any]] = []
+    try:
+        items = sorted(m.items(), key=lambda kv: kv[0])
+    except BpfError:
+        return entries
+    for key, value in items:
+        shown: Any = [bytes(v).hex() for v in value] if isinstance(value, list) else value.hex()
+        entries.append({"key": bytes(key).hex(), "value": shown})
+    return entries
+
+
+def dump_maps(collection: Collection) -> dict[str, list[dict[str, Any]]]:
+    return {
+        name: dump_map(m)
+        for name, m in sorted(collection.maps.items())
+        if m.type not in NOT_DUMPED
+    }
+
+
+def _action_name(program_type: int, retval: int) -> str:
+    try:
+        if program_type == ProgramType.XDP:
+            return f"XDP_{XdpAction(retval).name}"
+        if program_type in (ProgramType.SCHED_CLS, ProgramType.SCHED_ACT):
+            signed = retval - (1 << 32) if retval >= 1 << 31 and retval < 1 << 32 else retval
+            return f"TC_ACT_{TcAction(signed).name}"
+    except ValueError:
+        pass
+    return ""
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.repeat < 1:
+        raise BpfError(f"--repeat must be >= 1, got {args.repeat}")
+    ptype = TYPE_NAMES[args.type] if args.type else None
+    spec, plain = load_spec(args.file, syntax=args.syntax, program_type=ptype)
+    name = pick_program(spec, args.program)
+    ctx = _read(args.ctx_in) if args.ctx_in else None
+    if args.mem and args.data_in:
+        raise BpfError("--mem and --data-in are alternatives: use one")
+    inputs = [_read(p) for p in args.data_in] or [_read(args.mem) if args.mem else b""]
+    collection = load_collection(spec, args.engine, verify=not args.no_verify)
+    try:
+        program = collection.programs[name]
+        results: list[RunResult] = [program.run(data, ctx=ctx, repeat=args.repeat) for data in inputs]
+        maps = dump_maps(collection)
+        trace = list(getattr(program, "trace_lines", []) or [])
+    finally:
+        collection.close()
+    ptype_of_program = spec.programs[name].type
+    simple = plain and not args.data_in
+    if args.json:
+        if simple:
+            print(json.dumps({"retval": results[-1].retval}))
+        else:
+            print(json.dumps({
+                "program": name,
+                "engine": args.engine,
+                "runs": [{"retval": r.retval, "data_out": (r.data_out or b"").hex()} for r in results],
+                "maps": maps,
+            }))
+        return 0
+    for line in trace:
+        print(line, file=sys.stderr)
+    if simple:
+        print(results[-1].retval)
+        return 0
+    for i, r in enumerate(results, start=1):
+        action = _action_name(ptype_of_program, r.retval)
+        label = f" ({action})" if action else ""
+        size = len(r.data_out or b"")
+        print(f"run {i}: retval {r.retval}{label}, data_out {size} bytes")
+    for map_name, entries in maps.items():
+        print(f"map {map_name}: {len(entries)} entries")
+        for entry in entries:
+            value = entry["value"]
+            shown = " ".join(value) if isinstance(value, list) else value
+            print(f"  {entry['key']}: {shown}")
+    return 0
