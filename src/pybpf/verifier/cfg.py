@@ -1,0 +1,215 @@
+"""Static control-flow checks (the kernel's check_subprogs/check_cfg) and register liveness for pruning."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pybpf.errors import VerifierError
+from pybpf.isa.instruction import VALID_OPCODES, Instruction
+from pybpf.isa.opcodes import CALL, EXIT, JA, JA32, LDDW, InsnClass, JmpOp, Mode, PseudoSrc
+
+ALL_REGS = frozenset(range(11))
+
+
+@dataclass
+class Program:
+    """A program indexed by slot pc, with its sub-programs and the facts the checker needs."""
+
+    by_pc: dict[int, Instruction]
+    order: list[int]  # slot pcs in order
+    nslots: int
+    subprogs: list[int] = field(default_factory=list)  # start pcs, sorted, first is 0
+    prune_points: set[int] = field(default_factory=set)
+    live_in: dict[int, frozenset[int]] = field(default_factory=dict)
+
+    def subprog_of(self, pc: int) -> int:
+        start = 0
+        for s in self.subprogs:
+            if s <= pc:
+                start = s
+        return start
+
+    def subprog_end(self, start: int) -> int:
+        later = [s for s in self.subprogs if s > start]
+        return later[0] if later else self.nslots
+
+
+def is_cond_jump(insn: Instruction) -> bool:
+    cls = insn.opcode & 0x07
+    if cls not in (InsnClass.JMP, InsnClass.JMP32):
+        return False
+    return insn.opcode & 0xF0 not in (JmpOp.JA, JmpOp.CALL, JmpOp.EXIT)
+
+
+def jump_target(pc: int, insn: Instruction) -> int:
+    """Slot pc a jump goes to when taken."""
+    if insn.opcode == JA32:
+        return pc + insn.imm + 1
+    return pc + insn.off + 1
+
+
+def build(insns: Sequence[Instruction]) -> Program:
+    """Index the program and run the kernel's static checks, raising VerifierError like the kernel."""
+    by_pc: dict[int, Instruction] = {}
+    order: list[int] = []
+    pc = 0
+    for insn in insns:
+        by_pc[pc] = insn
+        order.append(pc)
+        pc += insn.slots
+    nslots = pc
+    if nslots == 0:
+        raise VerifierError("empty program")
+    prog = Program(by_pc, order, nslots)
+    # resolve_pseudo_ldimm64 and the opcode table come first in the kernel
+    for pc in order:
+        insn = by_pc[pc]
+        if insn.opcode not in VALID_OPCODES:
+            raise VerifierError(f"unknown opcode {insn.opcode:02x}", insn=pc)
+        if insn.opcode == LDDW and insn.src not in tuple(int(p) for p in PseudoSrc):
+            raise VerifierError("invalid bpf_ld_imm64 insn", insn=pc)
+    subprogs = {0}
+    for pc in order:
+        insn = by_pc[pc]
+        target = None
+        if insn.opcode == CALL and insn.src == 1:
+            target = pc + insn.imm + 1
+        elif insn.opcode == LDDW and insn.src == PseudoSrc.FUNC:
+            target = pc + (insn.imm & 0xFFFFFFFF) + 1 if insn.imm < (1 << 31) else pc + insn.imm - (1 << 32) + 1
+        if target is not None:
+            if target < 0 or target >= nslots:
+                raise VerifierError("call to invalid destination", insn=pc)
+            subprogs.add(target)
+    prog.subprogs = sorted(subprogs)
+    _check_subprogs(prog)
+    _check_cfg(prog)
+    prog.live_in = _liveness(prog)
+    return prog
+
+
+def _check_subprogs(prog: Program) -> None:
+    for start in prog.subprogs:
+        end = prog.subprog_end(start)
+        pcs = [p for p in prog.order if start <= p < end]
+        for pc in pcs:
+            insn = prog.by_pc[pc]
+            cls = insn.opcode & 0x07
+            if cls not in (InsnClass.JMP, InsnClass.JMP32):
+                continue
+            if insn.opcode in (CALL, EXIT) or insn.opcode & 0xF0 in (JmpOp.CALL, JmpOp.EXIT):
+                continue
+            target = jump_target(pc, insn)
+            if target < start or target >= end:
+                raise VerifierError(f"jump out of range from insn {pc} to {target}", insn=pc)
+        if pcs:
+            last = prog.by_pc[pcs[-1]]
+            if last.opcode not in (EXIT, JA, JA32):
+                raise VerifierError("last insn is not an exit or jmp", insn=pcs[-1])
+        else:
+            raise VerifierError("last insn is not an exit or jmp", insn=start)
+
+
+def successors(prog: Program, pc: int) -> list[int]:
+    """Control-flow successors of the instruction at pc (calls fall through)."""
+    insn = prog.by_pc[pc]
+    if insn.opcode == EXIT:
+        return []
+    nxt = pc + insn.slots
+    if insn.opcode in (JA, JA32):
+        return [jump_target(pc, insn)]
+    if is_cond_jump(insn):
+        return [nxt, jump_target(pc, insn)]
+    return [nxt]
+
+
+def _check_cfg(prog: Program) -> None:
+    """Depth-first walk from every entry: reachability, ldimm64 halves; marks prune points."""
+    seen: set[int] = set()
+    starts = [0] + [s for s in prog.subprogs if s != 0]
+    for start in starts:
+        work = [start]
+        while work:
+            pc = work.pop()
+            if pc in seen:
+                continue
+            seen.add(pc)
+            insn = prog.by_pc.get(pc)
+            if insn is None:
+                continue  # middle of an lddw, reported below
+            succ = successors(prog, pc)
+            if is_cond_jump(insn) or insn.opcode in (JA, JA32):
+                for s in succ:
+                    prog.prune_points.add(s)
+                if is_cond_jump(insn):
+                    prog.prune_points.add(pc)
+            if insn.opcode == CALL:
+                prog.prune_points.add(pc)
+                prog.prune_points.add(pc + 1)
+            for s in succ:
+                if s >= prog.nslots:
+                    raise VerifierError(f"jump out of range from insn {pc} to {s}", insn=pc)
+                work.append(s)
+    for pc in range(prog.nslots):
+        if pc in prog.by_pc:
+            if pc not in seen:
+                raise VerifierError(f"unreachable insn {pc}", insn=pc)
+        elif pc in seen:
+            raise VerifierError(f"jump into the middle of ldimm64 insn {pc - 1}", insn=pc - 1)
+
+
+def uses_defs(insn: Instruction) -> tuple[frozenset[int], frozenset[int]]:
+    """Registers an instruction reads and writes (helper and local calls: r1-r5 read, r0-r5 written)."""
+    op, cls = insn.opcode, insn.opcode & 0x07
+    if op == EXIT:
+        return frozenset({0}), frozenset()
+    if op & 0xF7 == CALL:
+        return frozenset({1, 2, 3, 4, 5}), frozenset({0, 1, 2, 3, 4, 5})
+    if cls in (InsnClass.ALU, InsnClass.ALU64):
+        aop = op & 0xF0
+        uses = {insn.src} if op & 0x08 else set()
+        if aop not in (0xB0,):  # mov does not read dst
+            uses.add(insn.dst)
+        if aop == 0xD0:
+            uses = {insn.dst}
+        return frozenset(uses), frozenset({insn.dst})
+    if cls in (InsnClass.JMP, InsnClass.JMP32):
+        if op & 0xF0 == JmpOp.JA:
+            return frozenset(), frozenset()
+        uses = {insn.dst} | ({insn.src} if op & 0x08 else set())
+        return frozenset(uses), frozenset()
+    if op == LDDW:
+        return frozenset(), frozenset({insn.dst})
+    if cls == InsnClass.LD:  # ld_abs/ind
+        uses = {6} | ({insn.src} if op & 0xE0 == Mode.IND else set())
+        return frozenset(uses), frozenset({0, 1, 2, 3, 4, 5})
+    if cls == InsnClass.LDX:
+        return frozenset({insn.src}), frozenset({insn.dst})
+    if cls == InsnClass.ST:
+        return frozenset({insn.dst}), frozenset()
+    if op & 0xE0 == Mode.ATOMIC:
+        defs = {insn.src} if insn.imm & 0x01 else set()
+        if insn.imm == 0xF1:
+            return frozenset({insn.dst, insn.src, 0}), frozenset({0})
+        return frozenset({insn.dst, insn.src}), frozenset(defs)
+    return frozenset({insn.dst, insn.src}), frozenset()
+
+
+def _liveness(prog: Program) -> dict[int, frozenset[int]]:
+    """Registers live on entry to each instruction (backward may-analysis, r10 always live)."""
+    live: dict[int, frozenset[int]] = {pc: frozenset() for pc in prog.order}
+    info = {pc: uses_defs(prog.by_pc[pc]) for pc in prog.order}
+    succ = {pc: [s for s in successors(prog, pc) if s in prog.by_pc] for pc in prog.order}
+    changed = True
+    while changed:
+        changed = False
+        for pc in reversed(prog.order):
+            out: frozenset[int] = frozenset()
+            for s in succ[pc]:
+                out |= live[s]
+            uses, defs = info[pc]
+            new = uses | (out - defs) | {10}
+            if new != live[pc]:
+                live[pc] = new
+                changed = True
+    return live

@@ -1,0 +1,310 @@
+"""Memory access rules: stack (spill/fill), context, packet, map value and helper memory arguments."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pybpf.errors import VerifierError
+from pybpf.verifier import bounds
+from pybpf.verifier.bounds import S64_MIN, Scalar, s64
+from pybpf.verifier.context import layout
+from pybpf.verifier.state import (
+    INVALID,
+    MISC,
+    PACKET_TYPES,
+    SPILL,
+    UNKNOWN_SCALAR,
+    ZERO,
+    Frame,
+    Reg,
+    RegType,
+    Slot,
+    State,
+    const,
+    scalar,
+)
+
+if TYPE_CHECKING:
+    from pybpf.verifier.checker import Checker
+
+MAX_VAR_OFF = 1 << 29
+STACK_SIZE = 512
+
+
+def _var_str(v: Scalar) -> str:
+    return str(s64(v.value)) if v.is_const() else str(v.var)
+
+
+def _fail(msg: str, pc: int) -> VerifierError:
+    return VerifierError(msg, insn=pc)
+
+
+def check_access(
+    ck: Checker, st: State, pc: int, regno: int, off: int, size: int, write: bool, value: Reg | None,
+    value_regno: int = -1, st_imm: int | None = None,
+) -> Reg | None:
+    """Check a load or store through register `regno`; for loads return the loaded value."""
+    reg = st.cur.regs[regno]
+    t = reg.type
+    if t is RegType.SCALAR or t is RegType.NOT_INIT or reg.maybe_null:
+        raise _fail(f"R{regno} invalid mem access '{reg.type_str()}'", pc)
+    if write and value is not None and value.is_pointer and not ck.privileged:
+        if t is RegType.PTR_TO_MAP_VALUE:
+            raise _fail(f"R{value_regno} leaks addr into map", pc)
+        if t is RegType.PTR_TO_CTX:
+            raise _fail(f"R{value_regno} leaks addr into ctx", pc)
+    if t is RegType.PTR_TO_STACK:
+        return _stack_access(ck, st, pc, regno, reg, off, size, write, value, st_imm)
+    if t is RegType.PTR_TO_CTX:
+        return _ctx_access(ck, pc, regno, reg, off, size, write, value)
+    if t in PACKET_TYPES:
+        if write and not ck.packet_writable():
+            raise _fail("cannot write into packet", pc)
+        if write and value is not None and value.is_pointer:
+            raise _fail(f"R{value_regno} leaks addr into packet", pc)
+        check_packet(pc, regno, reg, off, size, False)
+        return _loaded(size) if not write else None
+    if t is RegType.PTR_TO_MAP_VALUE:
+        m = reg.map
+        if write and reg.rdonly:
+            raise _fail(f"write into map forbidden, value_size={m.value_size} off={reg.off + off} size={size}", pc)
+        if write and value is not None and value.is_pointer and not ck.privileged:
+            raise _fail(f"R{value_regno} leaks addr into map", pc)
+        check_region(pc, regno, reg, off, size, m.value_size, "map value")
+        if not write and reg.rdonly and reg.var.is_const():
+            known = ck.rodata_value(m, reg.off + off + s64(reg.var.value), size)
+            if known is not None:
+                return const(known)
+        return _loaded(size) if not write else None
+    if t is RegType.PTR_TO_MEM:
+        if write and reg.rdonly:
+            raise _fail(f"R{regno} cannot write into {reg.type_str()}", pc)
+        check_region(pc, regno, reg, off, size, reg.mem_size, "memory")
+        return _loaded(size) if not write else None
+    if t is RegType.PTR_TO_PACKET_END:
+        raise _fail(f"R{regno} invalid mem access '{reg.type_str()}'", pc)
+    raise _fail(f"R{regno} invalid mem access '{reg.type_str()}'", pc)
+
+
+def _loaded(size: int) -> Reg:
+    return scalar(bounds.truncate(bounds.UNKNOWN, size)) if size < 8 else UNKNOWN_SCALAR
+
+
+def check_region(pc: int, regno: int, reg: Reg, off: int, size: int, mem_size: int, what: str) -> None:
+    """check_mem_region_access: fixed + variable offset inside [0, mem_size)."""
+    off = reg.off + off
+    v = reg.var
+
+    def msg(o: int) -> str:
+        if what == "map value":
+            return f"invalid access to map value, value_size={mem_size} off={o} size={size}"
+        return f"invalid access to memory, mem_size={mem_size} off={o} size={size}"
+
+    if v.smin < 0 and (v.smin == S64_MIN or not -(1 << 31) <= off + v.smin < (1 << 31) or v.smin + off < 0):
+        raise _fail(f"R{regno} min value is negative, either use unsigned index or do a if (index >=0) check.", pc)
+    lo = v.smin + off
+    if lo < 0 or lo + size > mem_size:
+        raise _fail(msg(lo), pc)
+    if v.umax >= MAX_VAR_OFF:
+        raise _fail(f"R{regno} unbounded memory access, make sure to bounds check any such access", pc)
+    hi = v.umax + off
+    if hi < 0 or hi + size > mem_size:
+        raise _fail(msg(hi), pc)
+
+
+def check_packet(pc: int, regno: int, reg: Reg, off: int, size: int, zero_ok: bool) -> None:
+    if reg.var.smin < 0:
+        raise _fail(f"R{regno} min value is negative, either use unsigned index or do a if (index >=0) check.", pc)
+    o = reg.off + off
+    if o < 0 or size < 0 or (size == 0 and not zero_ok) or o + size > reg.range:
+        raise _fail(f"invalid access to packet, off={o} size={size}, R{regno}(id={reg.id},off={o},r={reg.range})", pc)
+
+
+def _ctx_access(ck: Checker, pc: int, regno: int, reg: Reg, off: int, size: int, write: bool,
+                value: Reg | None) -> Reg | None:
+    if reg.off:
+        raise _fail(f"dereference of modified ctx ptr R{regno} off={reg.off} disallowed", pc)
+    if not (reg.var.is_const() and reg.var.value == 0):
+        raise _fail(f"variable ctx access var_off={reg.var.var} disallowed", pc)
+    lay = layout(ck.program_type)
+    if lay is None or not lay.valid(off, size, write):
+        raise _fail(f"invalid bpf_context access off={off} size={size}", pc)
+    if write:
+        if value is not None and value.is_pointer:
+            raise _fail(f"invalid bpf_context access off={off} size={size}", pc)
+        return None
+    ptr = lay.pointers.get(off)
+    if ptr is not None:
+        rt, maybe_null = ptr
+        if rt in PACKET_TYPES or rt is RegType.PTR_TO_PACKET_END:
+            if ck.program_type not in ck.packet_types:
+                raise _fail(f"invalid bpf_context access off={off} size={size}", pc)
+            return Reg(rt)
+        st_id = ck.id_for_ctx_load()
+        return Reg(rt, maybe_null=maybe_null, id=st_id if maybe_null else 0)
+    return _loaded(size)
+
+
+# ---- stack ------------------------------------------------------------------------------------
+
+
+def _slot(frame: Frame, i: int) -> Slot:
+    return frame.stack.get(i) or Slot()
+
+
+def _stack_frame(st: State, reg: Reg) -> Frame:
+    return st.frames[reg.frameno]
+
+
+def _byte_pos(addr: int) -> tuple[int, int]:
+    """(slot index, byte index in slot) of the stack byte at fp+addr (addr < 0)."""
+    slot = (-addr - 1) // 8
+    base = -(slot + 1) * 8
+    return slot, addr - base
+
+
+def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: int, size: int, write: bool,
+                  value: Reg | None, st_imm: int | None) -> Reg | None:
+    frame = _stack_frame(st, reg)
+    if reg.var.is_const():
+        start = reg.off + off + s64(reg.var.value)
+        if start % size:
+            raise _fail(f"misaligned stack access off {_var_str(reg.var)}+{reg.off}+{off} size {size}", pc)
+        if start < -STACK_SIZE or start + size > 0:
+            kind = " write to" if write else " read from"
+            raise _fail(f"invalid{kind} stack R{regno} off={start} size={size}", pc)
+        _depth(ck, frame, -start)
+        if write:
+            write_stack_fixed(ck, frame, pc, start, size, value, st_imm)
+            return None
+        return read_stack_fixed(ck, frame, pc, start, size, off)
+    # variable offset
+    lo = reg.off + off + reg.var.smin
+    hi = reg.off + off + reg.var.smax
+    if reg.var.smin <= -MAX_VAR_OFF or reg.var.smax >= MAX_VAR_OFF or lo < -STACK_SIZE or hi + size > 0:
+        kind = " write to" if write else " read from"
+        raise _fail(
+            f"invalid variable-offset{kind} stack R{regno} var_off={reg.var.var} off={reg.off + off} size={size}", pc
+        )
+    _depth(ck, frame, -lo)
+    if write:
+        for addr in range(lo, hi + size):
+            _set_byte(frame, addr, MISC)
+        return None
+    if not ck.privileged:
+        for addr in range(lo, hi + size):
+            s, b = _byte_pos(addr)
+            if _slot(frame, s).kinds[b] == INVALID:
+                raise _fail(f"invalid variable-offset read from stack R{regno} var_off={reg.var.var} "
+                            f"off={reg.off + off} size={size}", pc)
+    return _loaded(size)
+
+
+def _depth(ck: Checker, frame: Frame, d: int) -> None:
+    frame.depth = max(frame.depth, d)
+    ck.frame_depths[frame.subprog] = max(ck.frame_depths.get(frame.subprog, 0), d)
+
+
+def _set_byte(frame: Frame, addr: int, kind: str) -> None:
+    s, b = _byte_pos(addr)
+    slot = _slot(frame, s)
+    kinds = slot.kinds
+    if slot.spilled is not None:
+        kinds = "".join(MISC if k == SPILL else k for k in kinds)
+    frame.stack[s] = Slot(kinds[:b] + kind + kinds[b + 1:], None)
+
+
+def write_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int, value: Reg | None,
+                      st_imm: int | None) -> None:
+    """A store of `size` bytes at fp+start (aligned): spill a register or mark the bytes."""
+    s, b = _byte_pos(start)
+    spill: Reg | None = None
+    if value is not None:
+        if value.is_scalar and b == 0 and ck.privileged:
+            spill = value
+        elif value.is_pointer:
+            if size != 8:
+                raise _fail("invalid size of register spill", pc)
+            spill = value
+    elif st_imm is not None and b == 0 and ck.privileged:
+        spill = const(st_imm)
+    if spill is not None:
+        old = _slot(frame, s).kinds if _slot(frame, s).spilled is None else MISC * 8
+        rest = "".join(k if k == ZERO or (k == INVALID and ck.privileged) else MISC for k in old[size:])
+        frame.stack[s] = Slot(SPILL * size + rest, spill)
+        return
+    zero = (value is not None and value.is_scalar and value.var.is_const() and value.var.value == 0) or (
+        value is None and st_imm == 0
+    )
+    for addr in range(start, start + size):
+        _set_byte(frame, addr, ZERO if zero else MISC)
+
+
+def read_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int, insn_off: int) -> Reg:
+    s, b = _byte_pos(start)
+    slot = _slot(frame, s)
+    kinds = slot.kinds[b:b + size]
+    sp = slot.spilled
+    if sp is not None and slot.kinds[0] == SPILL:
+        if size == 8:
+            if slot.kinds != SPILL * 8:
+                raise _fail("corrupted spill memory", pc)
+            return sp
+        if sp.is_pointer:
+            raise _fail("invalid size of register fill", pc)
+        spill_size = slot.kinds.count(SPILL)
+        if b == 0 and size <= spill_size:
+            return scalar(bounds.truncate(sp.var, size)).with_(id=sp.id if size == spill_size else 0)
+        for i, k in enumerate(kinds):
+            if k == INVALID and not ck.privileged:
+                raise _fail(f"invalid read from stack off {start}+{i} size {size}", pc)
+        if kinds == SPILL * size and sp.var.is_const() and sp.var.value == 0:
+            return const(0)
+        if kinds == ZERO * size:
+            return const(0)
+        return _loaded(size)
+    if INVALID in kinds and not ck.privileged:
+        i = kinds.index(INVALID)
+        raise _fail(f"invalid read from stack off {start}+{i} size {size}", pc)
+    if kinds == ZERO * size:
+        return const(0)
+    return _loaded(size)
+
+
+def check_stack_range(ck: Checker, st: State, pc: int, regno: int, reg: Reg, size: int, init_required: bool,
+                      write: bool) -> None:
+    """A helper's memory argument on the stack: bounds and (if read) initialisation of every byte."""
+    frame = _stack_frame(st, reg)
+    lo = reg.off + reg.var.smin
+    hi = reg.off + reg.var.smax
+    if not reg.var.is_const() and (reg.var.smin <= -MAX_VAR_OFF or reg.var.smax >= MAX_VAR_OFF):
+        raise _fail(f"R{regno} unbounded indirect variable offset stack access", pc)
+    if lo < -STACK_SIZE or hi + size > 0 or (size == 0 and hi > 0):
+        if reg.var.is_const():
+            raise _fail(f"invalid indirect access to stack R{regno} off={lo} size={size}", pc)
+        raise _fail(
+            f"invalid variable-offset indirect access to stack R{regno} var_off={reg.var.var} size={size}", pc
+        )
+    if size == 0:
+        return
+    _depth(ck, frame, -lo)
+    for addr in range(lo, hi + size):
+        sidx, b = _byte_pos(addr)
+        slot = _slot(frame, sidx)
+        kind = slot.kinds[b]
+        if init_required and kind == INVALID and not (ck.privileged and ck.allow_uninit_indirect):
+            if reg.var.is_const():
+                raise _fail(f"invalid indirect read from stack R{regno} off {lo}+{addr - lo} size {size}", pc)
+            raise _fail(f"invalid indirect read from stack R{regno} var_off {reg.var.var}+{addr - lo} "
+                        f"size {size}", pc)
+        if init_required and kind == SPILL and slot.spilled is not None and slot.spilled.is_pointer \
+                and not ck.privileged:
+            raise _fail(f"invalid indirect read from stack R{regno} off {lo}+{addr - lo} size {size}", pc)
+    if write:
+        for addr in range(lo, hi + size):
+            sidx, b = _byte_pos(addr)
+            slot = _slot(frame, sidx)
+            if slot.spilled is not None and slot.spilled.is_scalar and reg.var.is_const():
+                frame.stack[sidx] = Slot(MISC * 8, None)
+            elif slot.kinds[b] != SPILL or slot.spilled is not None:
+                _set_byte(frame, addr, MISC)
