@@ -1,0 +1,110 @@
+"""Differential suite: the same programs and inputs on Runtime("interp") and Runtime("kernel").
+
+Compared: the return value (the kernel reports its low 32 bits), the output packet and every
+readable map. Any difference is a bug in one engine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pybpf.abi import MapType, ProgramType
+from pybpf.errors import LoadError
+from pybpf.object.spec import CollectionSpec
+from pybpf.runtime import Runtime
+
+from .differential import packets, random_program, snapshot
+from .progs import counter_collection, packet, udp_port_filter
+
+pytestmark = pytest.mark.kernel
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _both(spec: CollectionSpec) -> tuple[Any, Any]:
+    try:
+        interp = Runtime("interp", verify=False).load(spec)
+    except ImportError as exc:
+        pytest.skip(f"the interpreter is not available: {exc}")
+    except LoadError as exc:
+        if "not available" in str(exc):
+            pytest.skip(f"the interpreter cannot run this yet: {exc}")
+        raise
+    return interp, Runtime("kernel", verify=False).load(spec)
+
+
+def _compare_runs(spec: CollectionSpec, inputs: list[bytes], setup: Any = None, what: str = "") -> None:
+    interp, kernel = _both(spec)
+    with interp, kernel:
+        if setup is not None:
+            setup(interp)
+            setup(kernel)
+        for name in spec.programs:
+            if spec.programs[name].type not in (ProgramType.XDP, ProgramType.SCHED_CLS, ProgramType.SOCKET_FILTER,
+                                                ProgramType.SCHED_ACT, ProgramType.CGROUP_SKB):
+                continue
+            for i, data in enumerate(inputs):
+                a = interp.programs[name].run(data)
+                b = kernel.programs[name].run(data)
+                where = f"{what}{name} input {i}"
+                assert a.retval & 0xFFFFFFFF == b.retval, f"{where}: retval interp {a.retval} kernel {b.retval}"
+                if spec.programs[name].type == ProgramType.XDP:
+                    assert a.data_out == b.data_out, f"{where}: data_out differs"
+                assert snapshot(interp) == snapshot(kernel), f"{where}: maps differ"
+
+
+def test_hand_written_programs_agree() -> None:
+    _compare_runs(counter_collection(), [packet(), packet(100)])
+    spec = CollectionSpec(programs={"udp_filter": udp_port_filter(9999)},
+                          maps={"counts": counter_collection().maps["counts"].__class__(
+                              name="counts", type=MapType.ARRAY, key_size=4, value_size=8, max_entries=2)})
+    _compare_runs(spec, packets() + [packet(20)])
+
+
+def _random_cases(seeds: range) -> None:
+    for seed in seeds:
+        spec = random_program(seed)
+        interp, kernel = _both(spec)
+        with interp, kernel:
+            a = interp.programs["alu"].run(packet(96))
+            b = kernel.programs["alu"].run(packet(96))
+            assert a.data_out is not None and b.data_out is not None
+            if a.data_out != b.data_out:
+                regs = [(r, hex(int.from_bytes(a.data_out[8 * r:8 * r + 8], "little")),
+                         hex(int.from_bytes(b.data_out[8 * r:8 * r + 8], "little")))
+                        for r in range(10) if a.data_out[8 * r:8 * r + 8] != b.data_out[8 * r:8 * r + 8]]
+                pytest.fail(f"seed {seed}: registers differ (reg, interp, kernel): {regs}")
+            assert a.retval & 0xFFFFFFFF == b.retval, f"seed {seed}: retval"
+
+
+def test_random_alu_programs_agree() -> None:
+    _random_cases(range(150))
+
+
+@pytest.mark.slow
+def test_random_alu_programs_agree_long() -> None:
+    _random_cases(range(150, 3150))
+
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.c")) if (ROOT / "examples").is_dir() else []
+
+
+@pytest.mark.parametrize("source", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_examples_agree(source: Path) -> None:
+    from pybpf.object import load_file
+    from pybpf.toolchain import compile_c
+
+    try:
+        spec = load_file(compile_c(source))
+    except Exception as exc:  # noqa: BLE001 - a compiler problem is not an engine difference
+        pytest.skip(f"cannot build {source.name}: {exc}")
+
+    def setup(coll: Any) -> None:
+        for name, m in coll.maps.items():
+            if name == "blocked_ports":
+                for port in (53, 8080):
+                    m[port.to_bytes(m.key_size, "little")] = bytes(m.value_size)
+
+    _compare_runs(spec, packets(), setup, what=f"{source.stem}: ")
