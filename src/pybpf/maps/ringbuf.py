@@ -1,0 +1,297 @@
+"""BPF_MAP_TYPE_RINGBUF: the kernel's multi-producer ring buffer, in native memory, with a reader.
+
+Native layout (the kernel's mmap layout; addresses from `RingBuffer.base`):
+
+    +0      consumer page: u64 consumer_pos
+    +4096   producer page: u64 producer_pos, u64 pending_pos (oldest record still busy)
+    +8192   data: 2 * size bytes. Record positions are taken modulo size; a record that runs
+            past the end continues in the second copy (the kernel maps the data twice, pybpf
+            folds the overflow back to the start of the ring when the record is committed).
+
+A record is an 8-byte header (u32 len with BPF_RINGBUF_BUSY_BIT (1<<31) while reserved and
+BPF_RINGBUF_DISCARD_BIT (1<<30) once discarded; u32 page offset) followed by the sample, padded
+to 8 bytes. Reserving fails (NULL / -EAGAIN) when the producer would get `size` bytes or more ahead
+of the consumer or of the oldest busy record. Records are consumed in order; a busy record stops
+the reader until it is submitted or discarded. The size must be a power of two and a multiple
+of the page size; key_size and value_size must be 0. bpf() lookups, updates, deletes and
+get_next_key are ENOTSUPP (524), as in the kernel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from collections.abc import Callable, Iterator
+
+from pybpf.abi import MapType, UpdateFlags
+from pybpf.maps.base import (
+    ACCESS_FLAGS,
+    BPF_F_NUMA_NODE,
+    EAGAIN,
+    EINVAL,
+    ENOTSUPP,
+    MemoryRegion,
+    NativeMap,
+    fail,
+    round8,
+)
+from pybpf.object.spec import MapSpec
+
+PAGE_SIZE = 4096
+HDR_SIZE = 8
+BUSY_BIT = 1 << 31
+DISCARD_BIT = 1 << 30
+MAX_RECORD_SIZE = 0xFFFFFFFF // 4
+BPF_RB_NO_WAKEUP = 1
+BPF_RB_FORCE_WAKEUP = 2
+BPF_RB_AVAIL_DATA = 0
+BPF_RB_RING_SIZE = 1
+BPF_RB_CONS_POS = 2
+BPF_RB_PROD_POS = 3
+MAX_SIZE = 1 << 30
+_U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
+
+
+class RingBuffer(NativeMap):
+    """A ring buffer map: programs reserve/submit/discard/output, user space consumes records."""
+
+    map_types = (MapType.RINGBUF,)
+
+    def __init__(self, spec: MapSpec) -> None:
+        super().__init__(spec)
+        self.size = spec.max_entries
+        self.mask = self.size - 1
+        self._buf = ctypes.create_string_buffer(2 * PAGE_SIZE + 2 * self.size)
+        self._buffers.append(self._buf)
+        self.base = ctypes.addressof(self._buf)
+        self.data = self.base + 2 * PAGE_SIZE
+        self.mem = memoryview(self._buf).cast("B")  # type: ignore[arg-type]
+        self.wakeups = 0  # notifications a reader would have received
+        self.on_wakeup: Callable[[], None] | None = None
+        self.lost = 0  # records that did not fit (reserve failures)
+
+    def validate(self) -> None:
+        super().validate()
+        s = self.spec
+        if s.key_size or s.value_size:
+            raise fail(f"ring buffer {s.name!r}: key_size and value_size must be 0", EINVAL)
+        size = s.max_entries
+        if size & (size - 1) or size % PAGE_SIZE or size > MAX_SIZE:
+            raise fail(
+                f"ring buffer {s.name!r}: size {size} must be a power of 2 and page-aligned", EINVAL
+            )
+        if s.flags & ~(BPF_F_NUMA_NODE | ACCESS_FLAGS):
+            raise fail(f"ring buffer {s.name!r}: unsupported flags {s.flags:#x}", EINVAL)
+
+    # --- positions -------------------------------------------------------------------------
+    def _get(self, offset: int) -> int:
+        return int(_U64.unpack_from(self.mem, offset)[0])
+
+    def _set(self, offset: int, value: int) -> None:
+        _U64.pack_into(self.mem, offset, value)
+
+    @property
+    def consumer_pos(self) -> int:
+        return self._get(0)
+
+    @property
+    def producer_pos(self) -> int:
+        return self._get(PAGE_SIZE)
+
+    @property
+    def pending_pos(self) -> int:
+        return self._get(PAGE_SIZE + 8)
+
+    def _data_off(self, pos: int) -> int:
+        """Offset in `mem` of ring position `pos`."""
+        return 2 * PAGE_SIZE + (pos & self.mask)
+
+    # --- producer side (helpers) -------------------------------------------------------------
+    def reserve(self, size: int, flags: int = 0) -> int:
+        """bpf_ringbuf_reserve: the address of `size` writable bytes, or 0 (NULL) when it cannot."""
+        if flags or size < 0 or size > MAX_RECORD_SIZE:
+            return 0
+        length = round8(size + HDR_SIZE)
+        if length > self.size:
+            self.lost += 1
+            return 0
+        cons = self.consumer_pos
+        prod = self.producer_pos
+        pend = self.pending_pos
+        while pend < prod:  # advance the pending position past committed records
+            hdr_len = _U32.unpack_from(self.mem, self._data_off(pend))[0]
+            if hdr_len & BUSY_BIT:
+                break
+            pend += round8((hdr_len & ~DISCARD_BIT) + HDR_SIZE)
+        self._set(PAGE_SIZE + 8, pend)
+        new_prod = prod + length
+        if new_prod - cons > self.mask or new_prod - pend > self.mask:
+            self.lost += 1
+            return 0
+        off = self._data_off(prod)
+        page_off = (off // PAGE_SIZE) & 0xFFFFFFFF
+        struct.pack_into("<II", self.mem, off, size | BUSY_BIT, page_off)
+        self._set(PAGE_SIZE, new_prod)
+        return self.base + off + HDR_SIZE
+
+    def is_record(self, address: int) -> bool:
+        """Whether `address` is the sample address of a record that is still reserved."""
+        off = address - HDR_SIZE - self.base
+        if not 2 * PAGE_SIZE <= off < 2 * PAGE_SIZE + self.size:
+            return False
+        return bool(_U32.unpack_from(self.mem, off)[0] & BUSY_BIT)
+
+    def record_size(self, address: int) -> int:
+        """The size a reserved record at sample `address` was reserved with."""
+        off = address - HDR_SIZE - self.base
+        return int(_U32.unpack_from(self.mem, off)[0] & ~(BUSY_BIT | DISCARD_BIT))
+
+    def commit(self, address: int, flags: int = 0, *, discard: bool = False) -> None:
+        """bpf_ringbuf_submit / bpf_ringbuf_discard of the record whose sample is at `address`."""
+        off = address - HDR_SIZE - self.base
+        if not self.is_record(address):
+            raise fail(
+                f"{address:#x} is not a reserved record of ring buffer {self.name!r}", EINVAL
+            )
+        hdr_len = _U32.unpack_from(self.mem, off)[0]
+        size = hdr_len & ~(BUSY_BIT | DISCARD_BIT)
+        end = off + HDR_SIZE + round8(size)
+        ring_end = 2 * PAGE_SIZE + self.size
+        if end > ring_end and not discard:  # fold the part past the end back to the start
+            over = end - ring_end
+            self.mem[2 * PAGE_SIZE : 2 * PAGE_SIZE + over] = self.mem[ring_end : ring_end + over]
+        _U32.pack_into(self.mem, off, size | (DISCARD_BIT if discard else 0))
+        rec_pos = off - 2 * PAGE_SIZE
+        if flags & BPF_RB_FORCE_WAKEUP or (
+            not flags & BPF_RB_NO_WAKEUP and (self.consumer_pos & self.mask) == rec_pos
+        ):
+            self.wakeups += 1
+            if self.on_wakeup is not None:
+                self.on_wakeup()
+
+    def output(self, data: bytes, flags: int = 0) -> int:
+        """bpf_ringbuf_output: 0, -EINVAL for bad flags, -EAGAIN when there is no room."""
+        if flags & ~(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP):
+            return -EINVAL
+        address = self.reserve(len(data))
+        if not address:
+            return -EAGAIN
+        off = address - self.base
+        self.mem[off : off + len(data)] = data
+        self.commit(address, flags)
+        return 0
+
+    def query(self, flags: int) -> int:
+        """bpf_ringbuf_query: BPF_RB_AVAIL_DATA, RING_SIZE, CONS_POS or PROD_POS (0 otherwise)."""
+        if flags == BPF_RB_AVAIL_DATA:
+            return self.producer_pos - self.consumer_pos
+        if flags == BPF_RB_RING_SIZE:
+            return self.size
+        if flags == BPF_RB_CONS_POS:
+            return self.consumer_pos
+        if flags == BPF_RB_PROD_POS:
+            return self.producer_pos
+        return 0
+
+    # --- consumer side ---------------------------------------------------------------------
+    def consume(self, limit: int | None = None) -> list[bytes]:
+        """Take up to `limit` committed records in order (discarded ones are skipped)."""
+        out: list[bytes] = []
+        cons = self.consumer_pos
+        prod = self.producer_pos
+        while cons < prod and (limit is None or len(out) < limit):
+            off = self._data_off(cons)
+            hdr_len = _U32.unpack_from(self.mem, off)[0]
+            if hdr_len & BUSY_BIT:
+                break
+            size = hdr_len & ~DISCARD_BIT
+            if not hdr_len & DISCARD_BIT:
+                out.append(self._read_record(off + HDR_SIZE, size))
+            cons += round8(size + HDR_SIZE)
+            self._set(0, cons)
+        return out
+
+    def _read_record(self, off: int, size: int) -> bytes:
+        ring_end = 2 * PAGE_SIZE + self.size
+        if off + size <= ring_end:
+            return bytes(self.mem[off : off + size])
+        first = bytes(self.mem[off:ring_end])
+        return first + bytes(self.mem[2 * PAGE_SIZE : 2 * PAGE_SIZE + size - len(first)])
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Consume and yield every committed record."""
+        while True:
+            batch = self.consume(64)
+            if not batch:
+                return
+            yield from batch
+
+    def poll(self, callback: Callable[[bytes], object], limit: int | None = None) -> int:
+        """Call `callback(record)` for each committed record (like ring_buffer__consume); returns the count."""
+        records = self.consume(limit)
+        for record in records:
+            callback(record)
+        return len(records)
+
+    @property
+    def available(self) -> int:
+        """Bytes between the consumer and the producer (BPF_RB_AVAIL_DATA)."""
+        return self.producer_pos - self.consumer_pos
+
+    def __len__(self) -> int:
+        """Committed, not discarded records waiting to be consumed."""
+        count, cons, prod = 0, self.consumer_pos, self.producer_pos
+        while cons < prod:
+            hdr_len = _U32.unpack_from(self.mem, self._data_off(cons))[0]
+            if hdr_len & BUSY_BIT:
+                break
+            count += 0 if hdr_len & DISCARD_BIT else 1
+            cons += round8((hdr_len & ~DISCARD_BIT) + HDR_SIZE)
+        return count
+
+    # --- engine.Map: the kernel refuses element operations on ring buffers -------------------
+    def lookup(self, key: bytes) -> bytes | list[bytes] | None:
+        self.check_open()
+        raise fail("ring buffers have no elements (use consume())", ENOTSUPP)
+
+    def update(self, key: bytes, value: bytes | list[bytes], flags: int = UpdateFlags.ANY) -> None:
+        self.check_open()
+        raise fail("ring buffers have no elements (programs use bpf_ringbuf_output)", ENOTSUPP)
+
+    def delete(self, key: bytes) -> None:
+        self.check_open()
+        raise fail("ring buffers have no elements", ENOTSUPP)
+
+    def next_key(self, key: bytes | None) -> bytes | None:
+        self.check_open()
+        raise fail("ring buffers have no keys (use consume())", ENOTSUPP)
+
+    def keys(self) -> Iterator[bytes]:
+        raise fail("ring buffers have no keys (use consume() or iterate the map)", ENOTSUPP)
+
+    # --- program side ----------------------------------------------------------------------
+    def prog_lookup(self, key: bytes, cpu: int = 0) -> int | None:
+        return None
+
+    def prog_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
+        return -ENOTSUPP
+
+    def prog_delete(self, key: bytes) -> int:
+        return -ENOTSUPP
+
+    def memory_regions(self) -> list[MemoryRegion]:
+        return [MemoryRegion(self.data, 2 * self.size, True, f"ringbuf {self.name}")]
+
+    def value_span(self, address: int) -> tuple[int, int] | None:
+        """(sample address, reserved size) of the busy record containing `address`."""
+        cons, prod = self.consumer_pos, self.producer_pos
+        while cons < prod:
+            off = self._data_off(cons)
+            hdr_len = _U32.unpack_from(self.mem, off)[0]
+            size = hdr_len & ~(BUSY_BIT | DISCARD_BIT)
+            start = self.base + off + HDR_SIZE
+            if hdr_len & BUSY_BIT and start <= address < start + size:
+                return start, size
+            cons += round8(size + HDR_SIZE)
+        return None
