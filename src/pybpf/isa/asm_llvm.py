@@ -106,11 +106,7 @@ def preprocess(line: str) -> str | None:
     if symbol:
         name = symbol.group(1)
         return f"{name}:" if LABEL_RE.match(name) else None
-    for prefix in (_OBJDUMP_PREFIX, _KERNEL_PREFIX):
-        match = prefix.match(line)
-        if match:
-            line = _blank(line, 0, match.end())
-            break
+    line = strip_listing_prefix(line)
     call = _KERNEL_CALL.search(line)
     if call:
         replacement = f"call {call.group(1)}"
@@ -120,9 +116,18 @@ def preprocess(line: str) -> str | None:
     return line
 
 
+def strip_listing_prefix(line: str) -> str:
+    """Blank out an llvm-objdump `N: <hex bytes>` or kernel-log/`pybpf disasm` `N: (op)` prefix."""
+    for prefix in (_OBJDUMP_PREFIX, _KERNEL_PREFIX):
+        match = prefix.match(line)
+        if match:
+            return _blank(line, 0, match.end())
+    return line
+
+
 def looks_like_llvm(line: str) -> bool:
-    """Whether a line has a shape only the LLVM/kernel syntax has."""
-    if _OBJDUMP_PREFIX.match(line) or _KERNEL_PREFIX.match(line) or _OBJDUMP_SYMBOL.match(line):
+    """Whether a line (its listing prefix already removed) has a shape only the LLVM syntax has."""
+    if _OBJDUMP_PREFIX.match(line) or _OBJDUMP_SYMBOL.match(line):
         return True
     code = re.split(r"#|;|//", line, maxsplit=1)[0].strip()
     if re.match(r"(if|goto|gotol|callx)\b|lock\s*\*|\*\s*\(", code, re.IGNORECASE):

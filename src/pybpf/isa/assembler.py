@@ -23,7 +23,8 @@ def assemble(
 
     syntax: "ubpf" (`mov %r0, 1`), "llvm" (`r0 = 1`, also llvm-objdump and kernel verifier log
     lines), or "auto" to detect it from the program. helper_ids maps helper names to ids for
-    `call bpf_map_lookup_elem` in the LLVM syntax.
+    `call bpf_map_lookup_elem`. Lines may carry a listing prefix (`12: (bf) ` as the kernel log
+    and `pybpf disasm` print it, or llvm-objdump's address and hex bytes).
     """
     if not isinstance(text, str):
         raise AssemblyError(f"assembly must be text, not {type(text).__name__}")
@@ -36,8 +37,12 @@ def assemble(
         syntax = detect_syntax(lines)
     parse_line = _PARSERS[syntax]
     program = Program()
+    line: str | None
     for lineno, raw in enumerate(lines, start=1):
-        line: str | None = asm_llvm.preprocess(raw) if syntax == "llvm" else raw
+        if syntax == "llvm":
+            line = asm_llvm.preprocess(raw)
+        else:
+            line = asm_llvm.strip_listing_prefix(raw)
         if line is None:
             continue
         cursor = Cursor(tokenize(line, lineno), lineno)
@@ -48,10 +53,11 @@ def assemble(
 def detect_syntax(lines: list[str]) -> str:
     """'llvm' or 'ubpf' from the first line whose shape only one syntax has ('ubpf' if none)."""
     for lineno, raw in enumerate(lines, start=1):
-        if asm_llvm.looks_like_llvm(raw):
+        code = asm_llvm.strip_listing_prefix(raw)
+        if asm_llvm.looks_like_llvm(code):
             return "llvm"
         try:
-            tokens = tokenize(raw, lineno)
+            tokens = tokenize(code, lineno)
         except AssemblyError:
             continue
         words = [t for t in tokens if t.kind is Tok.IDENT]
