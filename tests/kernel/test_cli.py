@@ -111,3 +111,22 @@ def test_verbs_without_permission_exit_2(monkeypatch: pytest.MonkeyPatch,
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "EPERM" in err[0]
+
+
+def test_attach_decodes_events_by_btf_type(tp_events: Path) -> None:
+    cmd = [sys.executable, "-m", "pybpf", "attach", str(tp_events), "--program", "on_getppid",
+           "--tracepoint", "syscalls/sys_enter_getppid", "--json", "--event-type", "event",
+           "--set", f"target_pid={os.getpid()}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        assert proc.stderr.readline().startswith("attached on_getppid")
+        for _ in range(3):
+            os.getppid()
+        events = [json.loads(proc.stdout.readline()) for _ in range(3)]
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert [e["value"] for e in events] == [{"pid": os.getpid(), "seq": i} for i in range(3)]

@@ -29,7 +29,7 @@ def _both(spec: CollectionSpec) -> tuple[Any, Any]:
     except ImportError as exc:
         pytest.skip(f"the interpreter is not available: {exc}")
     except LoadError as exc:
-        if "not available" in str(exc):
+        if "not available" in str(exc) or "does not provide" in str(exc):
             pytest.skip(f"the interpreter cannot run this yet: {exc}")
         raise
     return interp, Runtime("kernel", verify=False).load(spec)

@@ -30,6 +30,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="JSON lines")
     p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
                    help="set a global variable (e.g. a const volatile setting) before loading")
+    p.add_argument("--event-type", metavar="TYPE", help="decode events with this BTF type of the object (e.g. a struct)")
     p.add_argument("--pin-path", default="/sys/fs/bpf", help="where maps pinned by name live")
     p.set_defaults(func=run)
 
@@ -82,7 +83,13 @@ def _find_program(coll: Any, name: str) -> Any:
     raise LoadError(f"no program {name!r} in the object (it has: {', '.join(coll.programs) or 'none'})")
 
 
-def _emit(args: argparse.Namespace, map_name: str, kind: str, record: bytes) -> None:
+def _emit(args: argparse.Namespace, map_name: str, kind: str, record: Any) -> None:
+    if not isinstance(record, bytes):
+        if args.json:
+            print(json.dumps({"event": kind, "map": map_name, "value": record}, default=str), flush=True)
+        else:
+            print(f"{time.strftime('%H:%M:%S')}  {map_name:<16} {record}", flush=True)
+        return
     if args.json:
         print(json.dumps({"event": kind, "map": map_name, "size": len(record), "data": record.hex()}), flush=True)
     else:
@@ -120,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from pybpf.abi import MapType
     from pybpf.kernel.engine import load_collection
     from pybpf.kernel.perfbuf import PerfBuffer
-    from pybpf.kernel.ringbuf import RingBuffer
+    from pybpf.kernel.ringbuf import RingBuffer, btf_decoder
     from pybpf.object import load_file
 
     spec = load_file(args.file)
@@ -136,12 +143,13 @@ def run(args: argparse.Namespace) -> int:
         with load_collection(spec, pin_path=args.pin_path, globals=_globals(args.set)) as coll:
             prog = _find_program(coll, args.program)
             readers: list[tuple[str, Any]] = []
+            decode = btf_decoder(spec.btf, args.event_type) if args.event_type else None
             try:
                 for name, m in coll.maps.items():
                     if m.type == MapType.RINGBUF:
-                        readers.append((name, RingBuffer(m)))
+                        readers.append((name, RingBuffer(m, decode=decode)))
                     elif m.type == MapType.PERF_EVENT_ARRAY:
-                        readers.append((name, PerfBuffer(m)))
+                        readers.append((name, PerfBuffer(m, decode=decode)))
                 with _attach(args, prog) as link:
                     print(f"attached {prog.name} ({link.description}); "
                               f"{'Ctrl-C to stop' if args.duration is None else f'for {args.duration:g} s'}",

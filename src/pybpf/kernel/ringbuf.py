@@ -162,3 +162,18 @@ class RingBuffer:
             self.close()
         except Exception:  # noqa: BLE001 - never raise from a finaliser
             pass
+
+
+def btf_decoder(btf: Any, type_name: str) -> Callable[[bytes], Any]:
+    """A `decode` function turning records into Python values by a BTF type of the object (e.g. a struct)."""
+    from pybpf.btf.values import decode_value
+
+    t = btf.find(type_name) if btf is not None else None
+    if t is None:
+        raise KernelError(f"no BTF type {type_name!r} in the object to decode events with")
+    type_id = t.id
+
+    def decode(record: bytes) -> Any:
+        return decode_value(btf, type_id, record)
+
+    return decode

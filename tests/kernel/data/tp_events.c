@@ -16,6 +16,7 @@ struct {
 const volatile __u32 target_pid = 0;
 
 struct event { __u32 pid; __u32 seq; };
+struct event *event_type_anchor; /* keeps struct event in BTF for decoding */
 
 SEC("tracepoint/syscalls/sys_enter_getppid")
 int on_getppid(void *ctx)
