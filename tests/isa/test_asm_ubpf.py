@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from isa_corpus import raw_words, sections
 
-from testlib import shared_path
 from pybpf.errors import AssemblyError
 from pybpf.isa import assemble, encode
+from testlib import shared_path
 
 
 def _data_files(folder: str) -> list[Path]:
@@ -151,3 +151,24 @@ def test_errors_name_line_column_and_token(
         assemble(text, syntax="ubpf")
     assert (info.value.line, info.value.column) == (line, column)
     assert fragment in str(info.value)
+
+
+def test_every_ubpf_asm_section_assembles_error_cases_included() -> None:
+    # uBPF's error cases fail at load or run time (bad jumps, r11, unknown helpers ...), never in
+    # its assembler, so all of them must assemble; `-- asm @ FILE` names a file next to the test.
+    folder = shared_path("ubpf-tests")
+    count = 0
+    for path in sorted(folder.glob("*.data")) + [folder / "err-write-r10.dst"]:
+        parts = sections(path)
+        link = next((name for name in parts if name.startswith("asm @")), None)
+        text = (folder / link.split("@", 1)[1].strip()).read_text() if link else parts.get("asm")
+        if text is None:
+            continue
+        assert assemble(text, syntax="ubpf"), path.name
+        count += 1
+    assert count >= 70
+
+
+def test_register_beyond_r10_assembles_for_invalid_program_tests() -> None:
+    (insn,) = assemble("mov %r11, 1", syntax="ubpf")
+    assert insn.dst == 11
