@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import shared_path
 
+from conftest import shared_path
 from pybpf.errors import BpfError
 from pybpf.isa import assemble, disassemble, encode
 
