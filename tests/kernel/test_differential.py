@@ -46,6 +46,8 @@ def _compare_runs(spec: CollectionSpec, inputs: list[bytes], setup: Any = None, 
                                                 ProgramType.SCHED_ACT, ProgramType.CGROUP_SKB):
                 continue
             for i, data in enumerate(inputs):
+                if spec.programs[name].type != ProgramType.XDP and data[12:14] == b"\x08\x00" and len(data) < 34:
+                    continue  # the kernel refuses skb test runs whose IPv4 header is truncated (EINVAL)
                 a = interp.programs[name].run(data)
                 b = kernel.programs[name].run(data)
                 where = f"{what}{name} input {i}"
