@@ -214,3 +214,27 @@ def test_zig_cache_dir_is_private_when_home_is_unwritable(tmp_path: Path,
     out = compile_c(src, tmp_path / "h.o", use_cache=False)
     assert out.is_file()
     assert os.environ["HOME"] == "/nonexistent-home"
+
+
+def test_clang_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--compiler clang runs $PYBPF_CLANG with -target bpfel (a stand-in forwards to zig here)."""
+    import sys
+
+    log = tmp_path / "argv.txt"
+    fake = tmp_path / "fake-clang"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" > {log}\n'
+        'args=""\n'
+        'for a in "$@"; do [ "$a" = bpfel ] && a=bpfel-freestanding; args="$args $a"; done\n'
+        f"exec {sys.executable} -m ziglang cc $args\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PYBPF_CLANG", str(fake))
+    src = write(tmp_path, "simple.c", SIMPLE)
+    out = compile_c(src, tmp_path / "clang.o", compiler="clang", use_cache=False)
+    assert header(out) == (ET_REL, EM_BPF)
+    argv = log.read_text().split()
+    assert argv[:2] == ["-target", "bpfel"]
+    assert "-g" in argv and "-O2" in argv and f"-I{include_dir()}" in argv
+    assert "-fno-unwind-tables" not in argv  # zig-only flags are not passed to clang

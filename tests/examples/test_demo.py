@@ -1,0 +1,27 @@
+"""`make demo` (python -m pybpf.demo) runs to the end and shows the firewall's verdicts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pybpf import demo
+from pybpf.toolchain import zig_available
+
+
+@pytest.mark.skipif(not zig_available(), reason="ziglang is not installed")
+def test_demo_runs_and_shows_verdicts(capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo, "SPEED_RUNS", 40)  # keep the timing step short in tests
+    assert demo.main() == 0
+    out = capsys.readouterr().out
+    assert "1. Compile examples/xdp_firewall.c" in out
+    assert "Traceback" not in out
+    rows = [line for line in out.splitlines() if re.match(r"\s+IPv[46] ", line)]
+    assert len(rows) == len(demo.traffic())
+    # blocked ports 22 and 3389: packets 1, 4 and 5 are dropped, the rest pass, on every engine
+    for i, row in enumerate(rows):
+        verdicts = {w for w in row.split() if w in demo.VERDICT.values()}
+        assert verdicts == {"DROP" if i in (0, 3, 4) else "PASS"}, row
+    assert "6. Live" in out and "Done in" in out
