@@ -96,7 +96,7 @@ class XdpContext(Context):
             raw = bytes(ctx_in)[: self.ctx_size].ljust(self.ctx_size, b"\0")
             given = list(self._FIELDS.unpack(raw))
             meta_len = given[0]  # xdp_md.data in ctx_in: bytes of metadata before the packet
-            if given[2] or given[5] or meta_len > len(data) or meta_len & 3 or meta_len > 32:
+            if given[2] or given[5] or meta_len > len(data) or meta_len & 3 or meta_len > 255:
                 raise BpfError("ctx_in: invalid xdp_md (data_meta/egress_ifindex must be 0)")
             if given[1] not in (0, len(data)):
                 raise BpfError("ctx_in: xdp_md.data_end must be 0 or the packet length")
@@ -158,7 +158,8 @@ class XdpContext(Context):
         raise _field_fault("write to xdp_md", offset, size, pc, base)
 
     def data_out(self) -> bytes:
-        return ctypes.string_at(self.data, self.data_end - self.data)
+        """The packet with its metadata in front, as BPF_PROG_TEST_RUN returns it."""
+        return ctypes.string_at(self.data_meta, self.data_end - self.data_meta)
 
     def ctx_out(self) -> bytes | None:
         assert self.ctx_region is not None
@@ -302,15 +303,21 @@ class SkbContext(Context):
         PACK[size](self.ctx_region.buffer, offset, value)
 
     def data_out(self) -> bytes:
-        start = self.data if self.l2 else self.data - ETH_HLEN
-        return ctypes.string_at(start, self.data_end - start)
+        """The packet from its Ethernet header; programs that start at L3 get it zeroed (like
+        BPF_PROG_TEST_RUN, which pushes a cleared link-layer header back)."""
+        packet = ctypes.string_at(self.data, self.data_end - self.data)
+        return packet if self.l2 else bytes(ETH_HLEN) + packet
 
     def ctx_out(self) -> bytes | None:
+        """The fields BPF_PROG_TEST_RUN copies back (the ctx_in ones); the rest reads as zero."""
         assert self.ctx_region is not None
-        out = bytearray(self.ctx_region.read(0, SK_BUFF_SIZE))
-        for offset in (*_POINTER_FIELDS, *_NULL_POINTER_FIELDS):
-            size = SK_BUFF_FIELDS[(_POINTER_FIELDS | _NULL_POINTER_FIELDS)[offset]][1]
-            out[offset : offset + size] = bytes(size)
+        now = self.ctx_region.read(0, SK_BUFF_SIZE)
+        out = bytearray(SK_BUFF_SIZE)
+        for name in _CTX_IN_FIELDS:
+            offset, size = SK_BUFF_FIELDS[name]
+            out[offset : offset + size] = now[offset : offset + size]
+        if not any(out[160:164]):  # wire_len defaults to the length of the whole frame
+            self._set(out, "wire_len", len(self.data_out()))
         return bytes(out)
 
 

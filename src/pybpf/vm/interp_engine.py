@@ -62,7 +62,11 @@ class InterpProgram(Program):
         return self.spec.type
 
     def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
-        """Run `repeat` times, each on a fresh copy of `data`/`ctx`; maps persist across runs."""
+        """Run `repeat` times, each on a fresh copy of `data`/`ctx`; maps persist across runs.
+
+        retval is r0, truncated to 32 bits for typed programs as the kernel reports it
+        (programs of type UNSPEC, e.g. plain assembly, keep all 64 bits).
+        """
         if repeat < 1:
             raise BpfError(f"repeat must be >= 1, got {repeat}")
         env, machine = self.env, self.machine
@@ -77,6 +81,8 @@ class InterpProgram(Program):
                 machine.packet = context.packet
                 start = time.perf_counter_ns()
                 retval = machine.run(context.r1, context.r2, budget=self.budget)
+                if self.spec.type != ProgramType.UNSPEC:
+                    retval &= 0xFFFFFFFF  # BPF_PROG_TEST_RUN reports a u32 like every hook
                 total += time.perf_counter_ns() - start
                 data_out = context.data_out()
                 ctx_out = context.ctx_out()

@@ -68,7 +68,7 @@ def xdp_adjust_head(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
 
 @implements(54)
 def xdp_adjust_meta(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    """bpf_xdp_adjust_meta(xdp, delta): move data_meta (metadata of up to 32 bytes, 4-aligned)."""
+    """bpf_xdp_adjust_meta(xdp, delta): move data_meta (4-byte aligned metadata before data)."""
     ctx = _xdp(env)
     if ctx is None:
         return EINVAL
@@ -76,7 +76,7 @@ def xdp_adjust_meta(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
     metalen = ctx.data - meta
     if meta < ctx.hard_start + XDP_FRAME_RESERVED or meta > ctx.data:
         return EINVAL
-    if metalen > 32 or metalen & 3:
+    if metalen > 255 or metalen & 3:
         return EACCES
     ctx.set_bounds(meta, ctx.data, ctx.data_end)
     return 0

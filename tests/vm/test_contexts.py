@@ -1,0 +1,291 @@
+"""Program contexts and packet helpers: hand-computed results on the interpreter, and the same
+programs through BPF_PROG_TEST_RUN in the Linux kernel (the oracle) where bpf() is permitted."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from pybpf.abi import ProgramType
+from pybpf.engine import RunResult
+from pybpf.isa import assemble
+from pybpf.object.spec import ProgramSpec
+from pybpf.runtime import Runtime
+from pybpf.vm.contexts import SK_BUFF_FIELDS
+
+XDP = ProgramType.XDP
+TC = ProgramType.SCHED_CLS
+SOCKET = ProgramType.SOCKET_FILTER
+EINVAL, EACCES, EFAULT = -22, -13, -14
+
+
+def _csum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def tcp_packet(payload: bytes = b"hello, world") -> bytes:
+    """Ethernet + IPv4 + TCP with correct checksums (10.0.0.1:1234 -> 10.0.0.2:80)."""
+    src, dst = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+    tcp = struct.pack("!HHIIBBHHH", 1234, 80, 1, 0, 5 << 4, 0x18, 1024, 0, 0) + payload
+    pseudo = src + dst + struct.pack("!BBH", 0, 6, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", _csum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 7, 0, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", _csum(ip)) + ip[12:]
+    eth = bytes.fromhex("020000000002" "020000000001" "0800")
+    return eth + ip + tcp
+
+
+def run_on(engine: str, text: str, ptype: ProgramType, data: bytes, ctx: bytes | None = None
+           ) -> RunResult:
+    spec = ProgramSpec("prog", tuple(assemble(text, syntax="llvm")), type=ptype, license="GPL")
+    with Runtime(engine, verify=False).load(spec) as collection:
+        return collection.programs["prog"].run(data, ctx=ctx)
+
+
+def s32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+# --- programs (all accepted by the kernel verifier) -----------------------------------------
+
+
+def xdp_adjust(helper: int, delta: int) -> str:
+    """Call an xdp_adjust_* helper, then store its result in the first 4 packet bytes."""
+    return f"""
+        r6 = r1
+        r2 = {delta}
+        call {helper}
+        r7 = r0
+        r2 = *(u32 *)(r6 + 0)
+        r3 = *(u32 *)(r6 + 4)
+        r4 = r2
+        r4 += 4
+        if r4 > r3 goto out
+        *(u32 *)(r2 + 0) = r7
+    out:
+        r0 = 2
+        exit
+    """
+
+
+XDP_FIELDS = """
+    r0 = *(u32 *)(r1 + 12)
+    r2 = *(u32 *)(r1 + 16)
+    r2 <<= 16
+    r0 |= r2
+    exit
+"""
+
+
+def ctx_field(offset: int, size: int = 4) -> str:
+    width = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}[size]
+    return f"r0 = *({width} *)(r1 + {offset})\nexit\n"
+
+
+TC_WRITE_FIELDS = """
+    r2 = 7
+    *(u32 *)(r1 + 8) = r2
+    r2 = 3
+    *(u32 *)(r1 + 32) = r2
+    r2 = 0x55
+    *(u32 *)(r1 + 48) = r2
+    *(u32 *)(r1 + 64) = r2
+    r0 = 0
+    exit
+"""
+
+# Rewrite the IPv4 source address 10.0.0.1 -> 10.0.0.9 and fix both checksums.
+TC_NAT = """
+    r6 = r1
+    r2 = 26
+    r3 = r10
+    r3 += -4
+    r4 = 4
+    call 26
+    r7 = *(u32 *)(r10 - 4)
+    r8 = 0x0900000a
+    r1 = r6
+    r2 = 24
+    r3 = r7
+    r4 = r8
+    r5 = 4
+    call 10
+    r1 = r6
+    r2 = 50
+    r3 = r7
+    r4 = r8
+    r5 = 0x14
+    call 11
+    *(u32 *)(r10 - 4) = r8
+    r1 = r6
+    r2 = 26
+    r3 = r10
+    r3 += -4
+    r4 = 4
+    r5 = 0
+    call 9
+    r0 = 0
+    exit
+"""
+
+
+def skb_load(offset: int, length: int, result: bool = False) -> str:
+    """skb_load_bytes into the stack; r0 = the helper's result or the first 4 loaded bytes."""
+    tail = "" if result else "r0 = *(u32 *)(r10 - 8)"
+    return f"""
+        r2 = {offset}
+        r3 = r10
+        r3 += -8
+        r4 = {length}
+        *(u64 *)(r10 - 8) = r4
+        call 26
+        {tail}
+        exit
+    """
+
+
+# --- interpreter results computed by hand ------------------------------------------------
+
+
+def test_xdp_defaults_loopback_ifindex() -> None:
+    assert run_on("interp", XDP_FIELDS, XDP, bytes(64)).retval == 1  # ingress lo, queue 0
+
+
+def test_xdp_ctx_in_sets_ifindex_and_queue() -> None:
+    ctx = struct.pack("<6I", 0, 0, 0, 1, 0, 0)
+    assert run_on("interp", XDP_FIELDS, XDP, bytes(64), ctx).retval == 1
+
+
+@pytest.mark.parametrize(
+    ("helper", "delta", "expected_ret", "expected_len"),
+    [
+        (44, -4, 0, 68),
+        (44, -216, 0, 280),  # 256 bytes of headroom minus the reserved xdp_frame
+        (44, -217, EINVAL, 64),
+        (44, 50, 0, 14),  # may shrink down to an Ethernet header
+        (44, 51, EINVAL, 64),
+        (65, 10, 0, 74),
+        (65, -50, 0, 14),
+        (65, -51, EINVAL, 64),
+        (65, 3520 - 64, 0, 3520),  # frame 4096 - headroom 256 - tailroom 320
+        (65, 3521 - 64, EINVAL, 64),
+        (54, -4, 0, 68),
+        (54, -32, 0, 96),  # data_out starts at the metadata
+        (54, -216, 0, 280),  # the metadata may fill the headroom left after the xdp_frame
+        (54, -220, EINVAL, 64),
+        (54, -2, EACCES, 64),
+        (54, 4, EINVAL, 64),
+    ],
+)
+def test_xdp_adjust_interp(helper: int, delta: int, expected_ret: int, expected_len: int) -> None:
+    result = run_on("interp", xdp_adjust(helper, delta), XDP, bytes(range(64)))
+    assert result.retval == 2
+    assert result.data_out is not None and len(result.data_out) == expected_len
+    meta = (-delta if expected_ret == 0 else 0) if helper == 54 else 0
+    assert s32(int.from_bytes(result.data_out[meta : meta + 4], "little")) == expected_ret
+
+
+def test_xdp_adjust_tail_zeroes_new_bytes() -> None:
+    result = run_on("interp", xdp_adjust(65, 8), XDP, b"\xff" * 20)
+    assert result.data_out == bytes(4) + b"\xff" * 16 + bytes(8)
+
+
+def test_skb_fields_tc() -> None:
+    pkt = tcp_packet()
+    assert run_on("interp", ctx_field(0), TC, pkt).retval == len(pkt)  # len from Ethernet
+    assert run_on("interp", ctx_field(16), TC, pkt).retval == 0x0008  # htons(ETH_P_IP)
+    assert run_on("interp", ctx_field(40), TC, pkt).retval == 1  # ifindex: loopback
+    assert run_on("interp", ctx_field(4), TC, pkt).retval == 3  # PACKET_OTHERHOST
+
+
+def test_socket_filter_sees_l3() -> None:
+    pkt = tcp_packet()
+    assert run_on("interp", ctx_field(0), SOCKET, pkt).retval == len(pkt) - 14
+
+
+def test_tc_writes_fields_to_ctx_out() -> None:
+    result = run_on("interp", TC_WRITE_FIELDS, TC, tcp_packet())
+    assert result.ctx_out is not None
+    mark, priority = (struct.unpack_from("<I", result.ctx_out, o)[0] for o in (8, 32))
+    assert struct.unpack_from("<I", result.ctx_out, 160)[0] == len(tcp_packet())  # wire_len
+    cb = struct.unpack_from("<5I", result.ctx_out, 48)
+    assert (mark, priority, cb) == (7, 3, (0x55, 0, 0, 0, 0x55))
+
+
+def test_tc_nat_keeps_checksums_valid() -> None:
+    pkt = tcp_packet()
+    out = run_on("interp", TC_NAT, TC, pkt).data_out
+    assert out is not None and out[26:30] == bytes([10, 0, 0, 9])
+    assert _csum(out[14:34]) == 0  # IPv4 header checksum verifies
+    pseudo = out[26:34] + struct.pack("!BBH", 0, 6, len(out) - 34)
+    assert _csum(pseudo + out[34:]) == 0  # TCP checksum verifies
+
+
+def test_skb_load_bytes() -> None:
+    pkt = tcp_packet()
+    ok = run_on("interp", skb_load(12, 4), TC, pkt).retval
+    assert ok == int.from_bytes(pkt[12:16], "little")
+    assert s32(run_on("interp", skb_load(len(pkt) - 2, 4, True), TC, pkt).retval) == EFAULT
+    assert run_on("interp", skb_load(len(pkt) - 2, 4), TC, pkt).retval == 0  # zeroed
+
+
+def test_writing_a_read_only_skb_field_faults() -> None:
+    from pybpf.errors import RuntimeFault
+
+    with pytest.raises(RuntimeFault, match="__sk_buff"):
+        run_on("interp", "r2 = 1\n*(u32 *)(r1 + 0) = r2\nr0 = 0\nexit", TC, tcp_packet())
+
+
+def test_sk_buff_layout_matches_uapi() -> None:
+    assert SK_BUFF_FIELDS["cb"] == (48, 20)
+    assert SK_BUFF_FIELDS["data"] == (76, 4) and SK_BUFF_FIELDS["data_end"] == (80, 4)
+    assert SK_BUFF_FIELDS["data_meta"] == (140, 4) and SK_BUFF_FIELDS["hwtstamp"] == (184, 8)
+
+
+# --- the same programs in the kernel ---------------------------------------------------------
+
+KERNEL_CASES = [
+    ("xdp fields", XDP_FIELDS, XDP, bytes(64), None),
+    *[
+        (f"xdp helper {h} delta {d}", xdp_adjust(h, d), XDP, bytes(range(64)), None)
+        for h, d in [(44, -4), (44, -216), (44, -217), (44, 50), (44, 51), (65, 10), (65, -50),
+                     (65, -51), (65, 3456), (65, 3457), (54, -4), (54, -32), (54, -216), (54, -220),
+                     (54, -2), (54, 4)]
+    ],
+    *[
+        (f"tc field {name}", ctx_field(o, 4), TC, tcp_packet(), None)
+        for name, (o, n) in SK_BUFF_FIELDS.items()
+        if n == 4 and name not in ("data", "data_end", "data_meta", "family", "remote_ip4",
+                                   "local_ip4", "remote_port", "local_port", "napi_id")
+    ],
+    *[
+        (f"socket field {name}", ctx_field(SK_BUFF_FIELDS[name][0]), SOCKET, tcp_packet(), None)
+        for name in ("len", "pkt_type", "protocol", "ifindex", "mark", "priority", "hash")
+    ],
+    ("tc nat checksums", TC_NAT, TC, tcp_packet(), None),
+    ("tc skb_load_bytes ok", skb_load(12, 4), TC, tcp_packet(), None),
+    ("tc skb_load_bytes beyond", skb_load(60, 8, True), TC, tcp_packet(b""), None),
+    ("tc skb_load_bytes beyond zeroes", skb_load(60, 8), TC, tcp_packet(b""), None),
+    ("tc writes", TC_WRITE_FIELDS, TC, tcp_packet(), bytes(192)),
+    ("tc ctx_in", ctx_field(8), TC, tcp_packet(), struct.pack("<3I", 0, 0, 99).ljust(192, b"\0")),
+]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize(("name", "text", "ptype", "data", "ctx"), KERNEL_CASES,
+                         ids=[c[0] for c in KERNEL_CASES])
+def test_same_as_kernel(name: str, text: str, ptype: ProgramType, data: bytes,
+                        ctx: bytes | None) -> None:
+    ours = run_on("interp", text, ptype, data, ctx)
+    theirs = run_on("kernel", text, ptype, data, ctx)
+    assert ours.retval == theirs.retval
+    assert ours.data_out == theirs.data_out
+    if ctx is not None:
+        assert ours.ctx_out == theirs.ctx_out
