@@ -11,9 +11,8 @@ import os
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(__file__))
-from kprobe_util import close, insn, prog_load  # noqa: E402
-
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers.kprobe_util import close, insn, prog_load  # noqa: E402
 from pybpf.abi import AttachType, ProgramType  # noqa: E402
 from pybpf.helpers.ids import HELPER_NAMES  # noqa: E402
 

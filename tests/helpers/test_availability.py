@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
 from pybpf.abi import ProgramType
 from pybpf.helpers import HELPERS, allowed, by_name
 from pybpf.helpers.availability import PROBED
-
-sys.path.insert(0, os.path.dirname(__file__))
 
 
 def test_probed_types_cover_the_common_ones() -> None:
@@ -61,7 +56,7 @@ SAMPLE = [
 @pytest.mark.kernel
 @pytest.mark.parametrize(("helper", "ptype"), SAMPLE)
 def test_catalogue_matches_kernel(helper: str, ptype: str) -> None:
-    from gen_availability import available, settings
+    from helpers.gen_availability import available, settings
 
     t = ProgramType[ptype]
     kernel = available(t, by_name(helper).id, settings()[t])
