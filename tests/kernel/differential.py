@@ -111,3 +111,71 @@ def packets() -> list[bytes]:
     out.append(_eth(0x0800) + bytes(10))  # truncated IPv4
     out.append(_eth(0x0800) + _ipv4(17, struct.pack("!HHHH", 1, 53, 8, 0), ttl=1))
     return out
+
+
+JMP_OPS = [0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0xA0, 0xB0, 0xC0, 0xD0]
+SIZES = {1: 0x10, 2: 0x08, 4: 0x00, 8: 0x18}  # BPF_B, BPF_H, BPF_W, BPF_DW
+AREA = 64  # scratch stack bytes at r10 - 160 .. r10 - 97, zeroed first
+AREA_BASE = -160
+ATOMIC_OPS = [0x00, 0x40, 0x50, 0xA0]  # add, or, and, xor (| 0x01 = fetch); xchg 0xE1, cmpxchg 0xF1
+
+
+def random_mem(rng: random.Random) -> I:
+    """A random stack store, load, sign-extending load or atomic on the zeroed scratch area."""
+    size = rng.choice((1, 2, 4, 8))
+    off = AREA_BASE + rng.randrange(AREA // size) * size
+    reg = rng.randrange(NREGS)
+    kind = rng.random()
+    if kind < 0.3:
+        return I(0x63 | SIZES[size], 10, rng.randrange(NREGS), off, 0)  # stx
+    if kind < 0.4:
+        return I(0x62 | SIZES[size], 10, 0, off, _imm(rng))  # st imm
+    if kind < 0.65:
+        return I(0x61 | SIZES[size], reg, 10, off, 0)  # ldx (zero-extending)
+    if kind < 0.75 and size != 8:
+        return I(0x81 | SIZES[size], reg, 10, off, 0)  # ldsx (BPF_MEMSX)
+    size = rng.choice((4, 8))
+    off = AREA_BASE + rng.randrange(AREA // size) * size
+    op = rng.choice(ATOMIC_OPS + [0xE1, 0xF1])
+    if op in ATOMIC_OPS and rng.random() < 0.5:
+        op |= 0x01
+    return I(0xC3 | SIZES[size], 10, rng.randrange(NREGS), off, op)
+
+
+def random_jump(rng: random.Random, room: int) -> I:
+    """A forward conditional jump over at most `room` instructions."""
+    cls = rng.choice((0x05, 0x06))
+    op = rng.choice(JMP_OPS)
+    target = rng.randrange(room + 1)
+    if rng.random() < 0.5:
+        return I(cls | op | 0x08, rng.randrange(NREGS), rng.randrange(NREGS), target, 0)
+    return I(cls | op, rng.randrange(NREGS), 0, target, _imm(rng))
+
+
+def random_mixed_program(seed: int, length: int = 40) -> CollectionSpec:
+    """ALU, stack memory, atomics and forward jumps; registers and scratch area end up in the packet."""
+    rng = random.Random(seed)
+    insns: list[I] = [I(0x61, 2, 1, 0, 0), I(0x61, 3, 1, 4, 0), I(0x7B, 10, 2, -88, 0), I(0x7B, 10, 3, -96, 0)]
+    insns += [I(0x7A, 10, 0, AREA_BASE + 8 * i, 0) for i in range(AREA // 8)]  # zero the scratch area
+    insns += [I(0x18, r, 0, 0, _value(rng)) for r in range(NREGS)]
+    body: list[I] = []
+    for i in range(length):
+        r = rng.random()
+        if r < 0.15 and length - i > 1:
+            body.append(random_jump(rng, length - i - 1))
+        elif r < 0.45:
+            body.append(random_mem(rng))
+        else:
+            body.append(random_alu(rng))
+    insns += body
+    insns += [I(0x7B, 10, r, -8 * (r + 1), 0) for r in range(NREGS)]
+    out_size = 8 * NREGS + AREA
+    insns += [I(0x79, 2, 10, -88, 0), I(0x79, 3, 10, -96, 0), I(0xBF, 4, 2), I(0x07, 4, 0, 0, out_size),
+              I(0x2D, 4, 3, 2 * NREGS + 2 * (AREA // 8), 0)]
+    for r in range(NREGS):
+        insns += [I(0x79, 1, 10, -8 * (r + 1), 0), I(0x7B, 2, 1, 8 * r, 0)]
+    for i in range(AREA // 8):
+        insns += [I(0x79, 1, 10, AREA_BASE + 8 * i, 0), I(0x7B, 2, 1, 8 * NREGS + 8 * i, 0)]
+    insns += [I(0x79, 0, 10, -8, 0), I(0x57, 0, 0, 0, 3), I(0x95)]
+    prog = ProgramSpec(name="mixed", instructions=tuple(insns), type=ProgramType.XDP)
+    return CollectionSpec(programs={"mixed": prog})

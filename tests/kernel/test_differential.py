@@ -16,7 +16,7 @@ from pybpf.errors import LoadError
 from pybpf.object.spec import CollectionSpec
 from pybpf.runtime import Runtime
 
-from .differential import packets, random_program, snapshot
+from .differential import packets, random_mixed_program, random_program, snapshot
 from .progs import counter_collection, packet, udp_port_filter
 
 pytestmark = pytest.mark.kernel
@@ -88,6 +88,31 @@ def test_random_alu_programs_agree() -> None:
 @pytest.mark.slow
 def test_random_alu_programs_agree_long() -> None:
     _random_cases(range(150, 3150))
+
+
+def _mixed_cases(seeds: range) -> None:
+    for seed in seeds:
+        spec = random_mixed_program(seed)
+        interp, kernel = _both(spec)
+        with interp, kernel:
+            a = interp.programs["mixed"].run(packet(160))
+            b = kernel.programs["mixed"].run(packet(160))
+            assert a.data_out is not None and b.data_out is not None
+            if a.data_out != b.data_out:
+                diff = [(i // 8, a.data_out[i:i + 8].hex(), b.data_out[i:i + 8].hex())
+                        for i in range(0, 144, 8) if a.data_out[i:i + 8] != b.data_out[i:i + 8]]
+                pytest.fail(f"seed {seed}: (slot, interp, kernel) differ: {diff} (slots 0-9 are r0-r9, "
+                            f"10-17 the stack scratch area)")
+            assert a.retval & 0xFFFFFFFF == b.retval, f"seed {seed}: retval"
+
+
+def test_random_mixed_programs_agree() -> None:
+    _mixed_cases(range(150))
+
+
+@pytest.mark.slow
+def test_random_mixed_programs_agree_long() -> None:
+    _mixed_cases(range(150, 3150))
 
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.c")) if (ROOT / "examples").is_dir() else []
