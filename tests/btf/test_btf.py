@@ -7,13 +7,13 @@ import struct
 from pathlib import Path
 
 import pytest
+from tests.conftest import shared_path
 
 from pybpf.btf import Btf, Kind, declaration, definition, dump_raw, load_vmlinux, parse_btf_ext
 from pybpf.btf.types import BtfType, Member, Param
 from pybpf.errors import ObjectError
 from pybpf.object import load_file
 from pybpf.object.elf import ElfFile
-from tests.conftest import shared_path
 
 OBJECTS = Path(__file__).resolve().parent.parent / "data" / "objects"
 VMLINUX = Path("/sys/kernel/btf/vmlinux")
