@@ -225,15 +225,17 @@ def _fill_slots(
     for name, mspec in spec.maps.items():
         for slot, target in mspec.initial_slots:
             m = maps[name]
-            if mspec.type == MapType.PROG_ARRAY:
-                if target not in programs:
-                    raise LoadError(f"prog_array {name!r} slot {slot} names unknown program {target!r}")
-                value = programs[target].id
-            else:
-                inner = maps.get(target)
-                if inner is None:
-                    raise LoadError(f"map {name!r} slot {slot} names unknown map {target!r}")
-                value = int(getattr(inner, "id", 0))
+            setter = getattr(m, "set", None)
+            obj: Any = programs.get(target) if mspec.type == MapType.PROG_ARRAY else maps.get(target)
+            if obj is None:
+                raise LoadError(f"map {name!r} slot {slot} names unknown {target!r}")
+            if setter is not None:  # pybpf.maps object arrays hold the objects themselves
+                try:
+                    setter(slot, obj)
+                except BpfError as exc:
+                    raise LoadError(f"cannot fill slot {slot} of {name!r}: {exc}") from None
+                continue
+            value = int(getattr(obj, "id", 0))
             try:
                 m.update(slot.to_bytes(m.key_size, "little"), value.to_bytes(m.value_size, "little"))
             except BpfError as exc:

@@ -42,17 +42,21 @@ def program_in_slot(env: HelperEnv, prog_array: Any, index: int) -> Any:
     """The machine in slot `index` of a prog_array, or None (empty slot / out of range)."""
     if index >= prog_array.max_entries:
         return None
-    resolver = getattr(prog_array, "program_at", None)
-    if resolver is not None:
-        target = resolver(index)
-        return getattr(target, "machine", target)
-    value = prog_array.lookup(index.to_bytes(prog_array.key_size, "little"))
-    if not isinstance(value, (bytes, bytearray)) or not value:
+    target = prog_array.get(index)  # a program object (pybpf.maps) or its u32 id as bytes
+    if isinstance(target, (bytes, bytearray)):
+        if len(target) < 4:
+            return None
+        prog_id = int.from_bytes(bytes(target)[:4], "little")
+        target = getattr(env, "extra", {}).get("programs", {}).get(prog_id)
+        if target is None:
+            try:
+                from pybpf.maps import program_by_id
+            except ImportError:
+                return None
+            target = program_by_id(prog_id)
+    if target is None:
         return None
-    prog_id = int.from_bytes(bytes(value)[:4], "little")
-    programs = getattr(env, "extra", {}).get("programs", {})
-    program = programs.get(prog_id)
-    return None if program is None else getattr(program, "machine", program)
+    return getattr(target, "machine", target)
 
 
 @implements(12)
