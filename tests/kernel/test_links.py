@@ -187,3 +187,44 @@ def test_cgroup_sock_create_denies_sockets() -> None:
             assert subprocess.run(["python3", "-c", code]).returncode == 0
     finally:
         os.rmdir(cg)
+
+
+def test_uprobe_on_shared_library_function() -> None:
+    # getppid in libc, hit by a child process only: filter on its pid through a counter keyed by nothing
+    from pybpf.kernel.uprobe import resolve_binary
+
+    try:
+        libc = resolve_binary("libc.so.6")
+    except LoadError:
+        pytest.skip("libc.so.6 not found")
+    code = "import os,sys\nsys.stdin.read(1)\nfor _ in range(9): os.getppid()\n"
+    child = subprocess.Popen(["python3", "-c", code], stdin=subprocess.PIPE)
+    try:
+        prog = pid_counter_program("libc_getppid", ProgramType.KPROBE, child.pid)
+        with _load(prog) as coll:  # type: ignore[attr-defined]
+            with attach_uprobe(coll.programs["libc_getppid"], libc, "getppid"):
+                assert child.stdin is not None
+                child.stdin.write(b"x")
+                child.stdin.close()
+                assert child.wait(timeout=30) == 0
+            assert _count(coll) == 9
+    finally:
+        if child.poll() is None:
+            child.kill()
+
+
+def test_perf_event_sampling_runs_program() -> None:
+    from pybpf.kernel.links import attach_sampling
+
+    from .progs import counter_program
+
+    prog = counter_program("sample", ProgramType.PERF_EVENT, 0)
+    with _load(prog) as coll:  # type: ignore[attr-defined]
+        with attach_sampling(coll.programs["sample"], frequency=1000) as link:
+            assert len(link.links) >= 1
+            import time
+
+            end = time.monotonic() + 5.0
+            while time.monotonic() < end and _count(coll) == 0:
+                sum(range(10000))  # keep a CPU busy so cpu-clock samples fire
+        assert _count(coll) > 0
