@@ -1,135 +1,132 @@
 """The JIT engine: `load_collection(spec, **options)` compiles every program with LLVM (pybpf.vm.jit).
 
 It gives the same `Collection` API and the same results as the interpreter engine: programs run
-on the same memory model (`RunEnv`), the same maps (`pybpf.maps`, native memory) and the same
-helper implementations (`pybpf.vm.env.REGISTRY`, native fast paths for the hot ones).
+on the same memory model (`RunEnv`), the same maps (`pybpf.maps`, native memory), the same
+contexts (`pybpf.vm.contexts`) and the same helper implementations (`pybpf.vm.env.REGISTRY`,
+with native fast paths for the hot ones).
 
 Options: `unsafe_fast=True` drops bounds checks, the instruction budget and stack zeroing (only
 for verified programs); `budget` (instructions per run), `opt_level` (0-3), `cache_dir` (on-disk
-code cache, default $PYBPF_JIT_CACHE), `helpers` (id -> implementation) and `max_slots`.
+code cache, default $PYBPF_JIT_CACHE), `helpers` (id -> implementation), `max_slots`, `cpu` and
+`map_factory`, as for the interpreter engine.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pybpf.abi import ProgramType
 from pybpf.engine import Collection, Map, Program, RunResult
 from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
-from pybpf.isa.opcodes import LDDW, PseudoSrc
-from pybpf.object.spec import CollectionSpec, ProgramSpec
+from pybpf.isa.opcodes import LDDW
+from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
+from pybpf.vm.contexts import SKB_PROGRAM_TYPES, make_context
 from pybpf.vm.env import REGISTRY, HelperFn
+from pybpf.vm.interp_engine import (
+    _default_map_factory,
+    _fill_slots,
+    _freeze_read_only,
+    _map_provider,
+    _register_helpers,
+    relocate,
+)
 from pybpf.vm.interpreter import DEFAULT_BUDGET, _helper_name
-from pybpf.vm.jit.compiler import CompiledCode, compile_program
+from pybpf.vm.jit.compiler import compile_program
 from pybpf.vm.jit.irgen import TranslateOptions
 from pybpf.vm.jit.natives import native_helpers_for
 from pybpf.vm.jit.runner import NativeMachine
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, check_program
-from pybpf.vm.memory import Region
 from pybpf.vm.runenv import RunEnv
+
+_program_ids = itertools.count(1 << 20)  # distinct from the interpreter's ids
+
+CTX_KINDS = {ProgramType.XDP: "xdp", **{t: "skb" for t in SKB_PROGRAM_TYPES}}
 
 
 class JitProgram(Program):
     """A program compiled to native code; `run()` has the interpreter engine's semantics."""
 
-    def __init__(
-        self,
-        spec: ProgramSpec,
-        machine: NativeMachine,
-        code: CompiledCode,
-        *,
-        budget: int,
-    ) -> None:
+    def __init__(self, spec: ProgramSpec, machine: NativeMachine, *, budget: int) -> None:
         self.spec = spec
         self.machine = machine
-        self.code = code
+        self.code = machine.code
         self.env = machine.env
         self.budget = budget
-        self.compile_seconds = code.compile_seconds
+        self.id = next(_program_ids)
 
     @property
     def program_type(self) -> ProgramType:
         return self.spec.type
 
+    @property
+    def compile_seconds(self) -> float:
+        """Time spent translating and compiling this program (0 when it came from the cache)."""
+        return self.code.compile_seconds
+
+    @property
+    def trace_lines(self) -> list[str]:
+        return self.env.trace_lines
+
     def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
+        """Run `repeat` times, each on a fresh copy of `data`/`ctx`; maps persist across runs.
+
+        retval is r0, truncated to 32 bits for typed programs as the kernel reports it.
+        """
         if repeat < 1:
             raise BpfError(f"repeat must be >= 1, got {repeat}")
-        env = self.env
-        machine = self.machine
-        buf = bytes(data)
-        region = None
-        address = 0
-        if buf:
-            region = env.add_run_region(Region.allocate(len(buf), name="mem", init=buf))
-            address = region.address
-        try:
-            start = time.perf_counter_ns()
-            retval = 0
-            for _ in range(repeat):
-                retval = machine.run(address, len(buf), budget=self.budget)
-            elapsed = time.perf_counter_ns() - start
-            data_out = region.read(0, region.size) if region is not None else b""
-        finally:
-            env.end_run()
+        env, machine = self.env, self.machine
+        env.program_type = int(self.spec.type)
+        retval = 0
+        data_out: bytes | None = None
+        ctx_out: bytes | None = None
+        total = 0
+        for _ in range(repeat):
+            try:
+                context = make_context(self.spec.type, env, bytes(data), ctx)
+                machine.packet = context.packet
+                machine.bind_context(context)
+                start = time.perf_counter_ns()
+                retval = machine.run(context.r1, context.r2, budget=self.budget)
+                total += time.perf_counter_ns() - start
+                if self.spec.type != ProgramType.UNSPEC:
+                    retval &= 0xFFFFFFFF  # BPF_PROG_TEST_RUN reports a u32 like every hook
+                data_out = context.data_out()
+                ctx_out = context.ctx_out()
+            finally:
+                machine.packet = None
+                machine.bind_context(None)
+                env.end_run()
         return RunResult(
             retval=retval,
             data_out=data_out,
-            ctx_out=None,
-            duration_ns=elapsed // repeat,
+            ctx_out=ctx_out,
+            duration_ns=total // repeat,
             instructions=machine.instructions,
         )
 
 
-def _relocate(
-    spec: ProgramSpec, maps: Mapping[str, Map], env: RunEnv
-) -> tuple[list[Instruction], dict[int, int], list[int]]:
-    """Instructions with map references patched (for load checks), reloc slots and their values."""
-    by_pc = {ref.pc: ref for ref in spec.map_references}
-    patched: list[Instruction] = []
+def _relocation_table(
+    spec: ProgramSpec, patched: Sequence[Instruction]
+) -> tuple[dict[int, int], list[int]]:
+    """Relocation slot per map-referencing lddw pc, and the values the patched code holds."""
+    by_pc = dict(iter_slots(patched))
     relocations: dict[int, int] = {}
     values: list[int] = []
-    for pc, insn in iter_slots(spec.instructions):
-        ref = by_pc.get(pc)
-        if ref is None or insn.opcode != LDDW:
-            patched.append(insn)
+    for ref in sorted(spec.map_references, key=lambda r: r.pc):
+        insn = by_pc.get(ref.pc)
+        if insn is None or insn.opcode != LDDW or ref.pc in relocations:
             continue
-        m = maps.get(ref.map_name)
-        if m is None:
-            raise LoadError(f"program {spec.name!r} references unknown map {ref.map_name!r} at pc {pc}")
-        if ref.kind == "value":
-            base = _value_address(m)
-            value = base + ref.offset
-        else:
-            value = env.map_pointer(m)
-        relocations[pc] = len(values)
-        values.append(value)
-        patched.append(insn.replace(src=PseudoSrc.IMM, imm=value))
-    return patched, relocations, values
-
-
-def _value_address(m: Map) -> int:
-    getter = getattr(m, "value_address", None)
-    if getter is None:
-        raise LoadError(f"map {m.name!r} cannot be used as global data (no value address)")
-    address: int = getter(b"\0" * m.key_size) if m.key_size else getter(b"")
-    return address
-
-
-def _create_maps(spec: CollectionSpec) -> dict[str, Map]:
-    if not spec.maps:
-        return {}
-    try:
-        from pybpf.maps import create_map  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise LoadError(f"user-space maps are not available: {exc}") from None
-    return {name: create_map(mspec) for name, mspec in spec.maps.items()}
+        relocations[ref.pc] = len(values)
+        values.append(insn.imm & 0xFFFFFFFFFFFFFFFF)
+    return relocations, values
 
 
 def load_collection(
-    spec: CollectionSpec,
+    spec: CollectionSpec | ProgramSpec,
     *,
     helpers: Mapping[int, HelperFn] | None = None,
     max_slots: int = DEFAULT_MAX_SLOTS,
@@ -138,39 +135,58 @@ def load_collection(
     opt_level: int = 3,
     cache_dir: str | None = None,
     cpu: int = 0,
+    map_factory: Callable[[MapSpec], Map] | None = None,
     **_options: Any,
 ) -> Collection:
     """Compile every program of `spec` and create its maps; the same API as the interpreter."""
+    if isinstance(spec, ProgramSpec):
+        spec = CollectionSpec.single(spec)
+    _register_helpers()
     helper_table: Mapping[int, HelperFn] = REGISTRY if helpers is None else helpers
-    maps = _create_maps(spec)
-    programs: dict[str, Program] = {}
-    options = TranslateOptions(
-        checks=not unsafe_fast, budget=not unsafe_fast, zero_stack=not unsafe_fast
-    )
-    for name, pspec in spec.programs.items():
-        env = RunEnv(pspec.type, cpu=cpu)
-        for m in maps.values():
+    factory = map_factory or _default_map_factory()
+    env = RunEnv(cpu=cpu)
+    maps: dict[str, Map] = {}
+    try:
+        for name, mspec in spec.maps.items():
+            m = factory(mspec)
+            maps[name] = m
             env.register_map(m)
-        insns, relocations, values = _relocate(pspec, maps, env)
-        check_program(insns, helper_table, max_slots=max_slots, helper_name=_helper_name)
+            env.memory.add_provider(_map_provider(m))
+        programs: dict[str, JitProgram] = {}
         natives = native_helpers_for(helper_table)
-        code = compile_program(
-            list(pspec.instructions),
-            relocations=relocations,
-            options=TranslateOptions(
-                checks=options.checks,
-                budget=options.budget,
-                zero_stack=options.zero_stack,
+        for name, pspec in spec.programs.items():
+            insns = relocate(pspec, maps, env)
+            try:
+                check_program(insns, helper_table, max_slots=max_slots, helper_name=_helper_name)
+            except LoadError as exc:
+                raise LoadError(f"program {name!r}: {exc}") from None
+            relocations, values = _relocation_table(pspec, insns)
+            options = TranslateOptions(
+                checks=not unsafe_fast,
+                budget=not unsafe_fast,
+                zero_stack=not unsafe_fast,
+                ctx_kind=CTX_KINDS.get(pspec.type, ""),
                 native_helpers=frozenset(natives),
-            ),
-            native_helpers=natives,
-            opt_level=opt_level,
-            cache_dir=cache_dir,
-        )
-        machine = NativeMachine(
-            insns, code, env, relocation_values=values, helpers=helper_table, name=name
-        )
-        programs[name] = JitProgram(pspec, machine, code, budget=budget)
+            )
+            code = compile_program(
+                list(pspec.instructions),
+                relocations=relocations,
+                options=options,
+                native_helpers=natives,
+                opt_level=opt_level,
+                cache_dir=cache_dir,
+            )
+            machine = NativeMachine(
+                insns, code, env, relocation_values=values, helpers=helper_table, name=name
+            )
+            programs[name] = JitProgram(pspec, machine, budget=budget)
+        env.extra["programs"] = {p.id: p for p in programs.values()}
+        _fill_slots(spec, maps, programs)  # type: ignore[arg-type]
+        _freeze_read_only(spec, maps)
+    except BaseException:
+        for m in maps.values():
+            m.close()
+        raise
     return Collection(programs=programs, maps=maps, engine="jit")
 
 

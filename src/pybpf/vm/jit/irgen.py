@@ -47,7 +47,16 @@ from pybpf.vm.jit.irops import (
     emit_store,
     sext_imm,
 )
-from pybpf.vm.jit.layout import MAX_REGIONS, REGION_WRITABLE, FaultCode, Slot
+from pybpf.vm.jit.layout import (
+    CTX_ATOMIC,
+    CTX_POINTER_FIELDS,
+    CTX_SPECIAL_RANGES,
+    CTX_STORE,
+    MAX_REGIONS,
+    REGION_WRITABLE,
+    FaultCode,
+    Slot,
+)
 
 I64P = I64.as_pointer()
 # Functions return r0-r5 (the interpreter's callee leaves r1-r5 to its caller) and take
@@ -57,6 +66,7 @@ FN_TYPE = ir.FunctionType(RET_TYPE, [I64P, I64, I64] + [I64] * 10)
 ENTRY_TYPE = ir.FunctionType(I64, [I64P, I64, I64])
 HELPER_TYPE = ir.FunctionType(I64, [I64P, I64, I64, I64, I64, I64, I64])
 RESOLVE_TYPE = ir.FunctionType(I64, [I64P, I64, I64, I64, I64])
+CTX_CB_TYPE = ir.FunctionType(I64, [I64P, I64, I64, I64, I64])
 
 TAIL_CALL_HELPER = 12
 # A native helper: fn(translator, builder, pc, (r1..r5)) -> r0, or None to use the trampoline.
@@ -71,6 +81,7 @@ class TranslateOptions:
     budget: bool = True  # charge the instruction budget per basic block
     zero_stack: bool = True  # zero the stack frames at entry (deterministic like the interpreter)
     frame_stride: int = 2 * STACK_SIZE  # distance between the r10 of consecutive frames
+    ctx_kind: str = ""  # "xdp" / "skb": convert context accesses like the kernel; "": none
     native_helpers: frozenset[int] = field(default_factory=frozenset)
 
 
@@ -173,6 +184,10 @@ class ModuleTranslator:
             fn = ir.Function(self.module, FN_TYPE, name=f"bpf_fn_{pc}")
             self.functions[pc] = fn
         self.mem_slow = self._build_mem_slow()
+        self.ctx_loads: dict[int, ir.Function] = {}
+        if options.ctx_kind:
+            for size in (1, 2, 4, 8):
+                self.ctx_loads[size] = self._build_ctx_load(size)
 
     def translate(self) -> ir.Module:
         for pc, fn in self.functions.items():
@@ -225,6 +240,43 @@ class ModuleTranslator:
         resolver = b.inttoptr(load_slot(b, jctx, Slot.RESOLVE), RESOLVE_TYPE.as_pointer())
         ok = b.call(resolver, [jctx, addr, size, write, pc])
         b.ret(b.icmp_unsigned("!=", ok, c64(0)))
+        return fn
+
+    def _build_ctx_load(self, size: int) -> ir.Function:
+        """i64 ctx_load(jctx, addr, pc): a converted context load (Python for the unusual ones)."""
+        kind = self.options.ctx_kind
+        fn = ir.Function(self.module, ir.FunctionType(I64, [I64P, I64, I64]), f"bpf_ctx_load{size}")
+        fn.linkage = "internal"
+        jctx, addr, pc = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        off = b.sub(addr, load_slot(b, jctx, Slot.CTX_START))
+        slow = fn.append_basic_block("slow")
+        if size == 4:
+            for field_off, slot in CTX_POINTER_FIELDS[kind].items():
+                hit = fn.append_basic_block()
+                miss = fn.append_basic_block()
+                b.cbranch(b.icmp_unsigned("==", off, c64(field_off)), hit, miss)
+                hb = ir.IRBuilder(hit)
+                hb.ret(load_slot(hb, jctx, slot))
+                b.position_at_end(miss)
+        length = load_slot(b, jctx, Slot.CTX_LEN)
+        ok = b.and_(
+            b.icmp_unsigned("<=", off, b.sub(length, c64(size))),
+            b.icmp_unsigned("==", b.and_(off, c64(size - 1)), c64(0)),
+        )
+        for lo, hi in CTX_SPECIAL_RANGES[kind]:
+            overlap = b.and_(
+                b.icmp_unsigned("<", off, c64(hi)), b.icmp_unsigned(">", b.add(off, c64(size)), c64(lo))
+            )
+            ok = b.and_(ok, b.not_(overlap))
+        raw = fn.append_basic_block("raw")
+        b.cbranch(ok, raw, slow)
+        rb = ir.IRBuilder(raw)
+        rb.ret(emit_load(rb, addr, size, False))
+        sb = ir.IRBuilder(slow)
+        cb = sb.inttoptr(load_slot(sb, jctx, Slot.CTX_CB), CTX_CB_TYPE.as_pointer())
+        flags = sb.shl(pc, c64(8))
+        sb.ret(sb.call(cb, [jctx, addr, c64(size), c64(0), flags]))
         return fn
 
     def _build_entry(self) -> None:
@@ -323,6 +375,9 @@ class FunctionTranslator:
             b.store(arg, self.regs[i])
         b.store(self.fp, self.regs[10])
         self.stack_low = b.sub(self.fp, c64(STACK_SIZE))
+        if self.opt.ctx_kind:
+            self.ctx_start = load_slot(b, self.jctx, Slot.CTX_START)
+            self.ctx_len = load_slot(b, self.jctx, Slot.CTX_LEN)
         if self.opt.budget:
             b.store(load_slot(b, self.jctx, Slot.BUDGET), self.budget)
         leaders = self._leaders()
@@ -378,9 +433,9 @@ class FunctionTranslator:
 
     # --- memory ------------------------------------------------------------------------
     def checked_address(
-        self, b: ir.IRBuilder, pc: int, base: int, off: int, size: int, write: bool
+        self, b: ir.IRBuilder, pc: int, addr: ir.Value, size: int, write: bool
     ) -> ir.Value:
-        addr = b.add(self.get(b, base), c64(off))
+        """Bounds-check [addr, addr+size) (stack frame inline, then the region table)."""
         if not self.opt.checks:
             return addr
         in_frame = b.icmp_unsigned("<=", b.sub(addr, self.stack_low), c64(STACK_SIZE - size))
@@ -393,6 +448,80 @@ class FunctionTranslator:
         b.position_at_end(fast)
         return addr
 
+    def _ctx_split(self, b: ir.IRBuilder, addr: ir.Value) -> tuple[ir.Block, ir.Block] | None:
+        """Branch on whether addr is inside the converted context; returns (ctx, normal) blocks."""
+        if not self.opt.ctx_kind:
+            return None
+        in_ctx = b.icmp_unsigned("<", b.sub(addr, self.ctx_start), self.ctx_len)
+        ctx_bb = self.fn.append_basic_block()
+        normal = self.fn.append_basic_block()
+        b.cbranch(in_ctx, ctx_bb, normal)
+        return ctx_bb, normal
+
+    def ctx_callback(
+        self, b: ir.IRBuilder, pc: int, addr: ir.Value, size: int, value: ir.Value, flags: int
+    ) -> ir.Value:
+        cb = b.inttoptr(load_slot(b, self.jctx, Slot.CTX_CB), CTX_CB_TYPE.as_pointer())
+        result = b.call(cb, [self.jctx, addr, c64(size), value, c64((pc << 8) | flags)])
+        self.check_fault_after_call(b)
+        return result
+
+    def emit_mem_load(
+        self, b: ir.IRBuilder, pc: int, base: int, off: int, size: int, signed: bool
+    ) -> ir.Value:
+        addr = b.add(self.get(b, base), c64(off))
+        split = self._ctx_split(b, addr)
+        if split is None:
+            return emit_load(b, self.checked_address(b, pc, addr, size, False), size, signed)
+        ctx_bb, normal = split
+        join = self.fn.append_basic_block()
+        b.position_at_end(ctx_bb)
+        raw = b.call(self.mt.ctx_loads[size], [self.jctx, addr, c64(pc)])
+        self.check_fault_after_call(b)
+        if signed:  # the interpreter sign-extends the converted value arithmetically
+            sign = c64(1 << (size * 8 - 1))
+            raw = b.sub(b.xor(raw, sign), sign)
+        from_ctx = b.block
+        b.branch(join)
+        b.position_at_end(normal)
+        value = emit_load(b, self.checked_address(b, pc, addr, size, False), size, signed)
+        from_mem = b.block
+        b.branch(join)
+        b.position_at_end(join)
+        phi = b.phi(I64)
+        phi.add_incoming(raw, from_ctx)
+        phi.add_incoming(value, from_mem)
+        return phi
+
+    def emit_mem_store(
+        self, b: ir.IRBuilder, pc: int, base: int, off: int, size: int, value: ir.Value
+    ) -> None:
+        addr = b.add(self.get(b, base), c64(off))
+        split = self._ctx_split(b, addr)
+        if split is None:
+            emit_store(b, self.checked_address(b, pc, addr, size, True), size, value)
+            return
+        ctx_bb, normal = split
+        join = self.fn.append_basic_block()
+        b.position_at_end(ctx_bb)
+        self.ctx_callback(b, pc, addr, size, value, CTX_STORE)
+        b.branch(join)
+        b.position_at_end(normal)
+        emit_store(b, self.checked_address(b, pc, addr, size, True), size, value)
+        b.branch(join)
+        b.position_at_end(join)
+
+    def atomic_address(self, b: ir.IRBuilder, pc: int, base: int, off: int, size: int) -> ir.Value:
+        addr = b.add(self.get(b, base), c64(off))
+        split = self._ctx_split(b, addr)
+        if split is not None:
+            ctx_bb, normal = split
+            b.position_at_end(ctx_bb)
+            self.ctx_callback(b, pc, addr, size, c64(0), CTX_ATOMIC)
+            b.branch(self.unwind)  # the callback always faults
+            b.position_at_end(normal)
+        return self.checked_address(b, pc, addr, size, True)
+
     # --- one instruction -----------------------------------------------------------------
     def _emit(self, b: ir.IRBuilder, pc: int, insn: Instruction) -> None:
         cls = insn.opcode & 0x07
@@ -402,8 +531,8 @@ class FunctionTranslator:
             mode = insn.opcode & 0xE0
             if mode not in (Mode.MEM, Mode.MEMSX) or (mode == Mode.MEMSX and insn.size == 8):
                 raise UnsupportedInstruction("bad load mode")
-            addr = self.checked_address(b, pc, insn.src, insn.off, insn.size, False)
-            self.set(b, insn.dst, emit_load(b, addr, insn.size, mode == Mode.MEMSX))
+            value = self.emit_mem_load(b, pc, insn.src, insn.off, insn.size, mode == Mode.MEMSX)
+            self.set(b, insn.dst, value)
         elif cls in (InsnClass.ST, InsnClass.STX):
             self._emit_store(b, pc, insn)
         elif cls == InsnClass.LD:
@@ -431,7 +560,7 @@ class FunctionTranslator:
         mode = insn.opcode & 0xE0
         cls = insn.opcode & 0x07
         if cls == InsnClass.STX and mode == Mode.ATOMIC and insn.size in (4, 8):
-            addr = self.checked_address(b, pc, insn.dst, insn.off, insn.size, True)
+            addr = self.atomic_address(b, pc, insn.dst, insn.off, insn.size)
             src, r0 = emit_atomic(b, insn, addr, self.get(b, insn.src), self.get(b, 0))
             if src is not None:
                 self.set(b, insn.src, src)
@@ -441,8 +570,7 @@ class FunctionTranslator:
         if mode != Mode.MEM:
             raise UnsupportedInstruction("bad store mode")
         value = c64(sext_imm(insn.imm)) if cls == InsnClass.ST else self.get(b, insn.src)
-        addr = self.checked_address(b, pc, insn.dst, insn.off, insn.size, True)
-        emit_store(b, addr, insn.size, value)
+        self.emit_mem_store(b, pc, insn.dst, insn.off, insn.size, value)
 
     def _emit_ld(self, b: ir.IRBuilder, pc: int, insn: Instruction) -> None:
         if insn.opcode == LDDW:

@@ -38,9 +38,15 @@ class Slot(IntEnum):
     SCRATCH = 19  # scratch for batch runners
     TAIL_JCTX = 20  # JitContext of the tail-call target (set with TAILCALL)
     HELPER_DEPTH = 21  # call depth of the helper call in progress
+    CTX_START = 22  # address of the converted context struct (xdp_md, __sk_buff); 0: none
+    CTX_LEN = 23  # its size
+    CTX_DATA = 24  # what ctx->data reads (a full pointer)
+    CTX_DATA_END = 25  # what ctx->data_end reads
+    CTX_DATA_META = 26  # what ctx->data_meta reads
+    CTX_CB = 27  # address of the context-access callback (Python)
 
 
-NSLOTS = 24
+NSLOTS = 32
 MAX_REGIONS = 64
 REGION_WRITABLE = 1
 
@@ -93,11 +99,25 @@ RESOLVE_CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_uint64,
     ctypes.c_uint64,
 )
-# tailcall(jctx, ctx, prog_array, index) -> entry address of the target (0: the call fails)
-TAILCALL_CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64
+# ctx_access(jctx, address, size, value, flags) -> loaded value; flags = pc << 8 | CTX_* bits
+CTX_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_uint64,
+    ctypes.c_void_p,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
 )
-# callx(jctx, target, pc) -> entry address of a local function, 0 for "call helper `target`"
-CALLX_CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64
-)
+CTX_STORE = 1
+CTX_ATOMIC = 2
+
+# Converted context fields per context kind: offset -> slot read by a 4-byte load.
+CTX_POINTER_FIELDS: dict[str, dict[int, int]] = {
+    "xdp": {0: Slot.CTX_DATA, 4: Slot.CTX_DATA_END, 8: Slot.CTX_DATA_META},
+    "skb": {76: Slot.CTX_DATA, 80: Slot.CTX_DATA_END, 140: Slot.CTX_DATA},
+}
+# Byte ranges of the context a plain load must not read directly (left to Python).
+CTX_SPECIAL_RANGES: dict[str, tuple[tuple[int, int], ...]] = {
+    "xdp": ((0, 12),),
+    "skb": ((76, 84), (140, 152), (168, 176)),
+}

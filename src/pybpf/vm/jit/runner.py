@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pybpf.errors import BpfError, RuntimeFault
 from pybpf.isa.instruction import Instruction, iter_slots
@@ -20,6 +21,9 @@ from pybpf.vm.interpreter import DEFAULT_BUDGET, ProgramExit, TailCall
 from pybpf.vm.jit.compiler import CompiledCode
 from pybpf.vm.jit.irgen import find_functions
 from pybpf.vm.jit.layout import (
+    CTX_ATOMIC,
+    CTX_CALLBACK,
+    CTX_STORE,
     HELPER_CALLBACK,
     MAX_REGIONS,
     REGION_WRITABLE,
@@ -83,10 +87,12 @@ class NativeMachine:
             raise BpfError("the JIT needs evenly spaced stack frames")
         self._helper_cb = HELPER_CALLBACK(self._helper)
         self._resolve_cb = RESOLVE_CALLBACK(self._resolve)
+        self._ctx_cb = CTX_CALLBACK(self._ctx_access)
         s = self.s
         s[Slot.REGIONS] = ctypes.addressof(self.table)
         s[Slot.HELPER] = ctypes.cast(self._helper_cb, ctypes.c_void_p).value or 0
         s[Slot.RESOLVE] = ctypes.cast(self._resolve_cb, ctypes.c_void_p).value or 0
+        s[Slot.CTX_CB] = ctypes.cast(self._ctx_cb, ctypes.c_void_p).value or 0
         s[Slot.STACK_TOP] = tops[0]
         s[Slot.RELOCS] = ctypes.addressof(self._relocs)
         s[Slot.CPU] = env.cpu
@@ -97,7 +103,8 @@ class NativeMachine:
             addr = code.engine.get_function_address(f"bpf_fn_{fpc}")
             if addr:
                 self.function_addresses[addr] = fpc
-        self.persistent = 0
+        self.persistent = 1  # entry 0 is the packet of the current run
+        self.context: Any = None
 
     # --- the interpreter-compatible surface helpers use -----------------------------------
     @property
@@ -128,7 +135,7 @@ class NativeMachine:
     def set_regions(self, regions: Sequence[Region]) -> None:
         """Regions every run of this machine may use without asking Python (filled once)."""
         entries = self.entries
-        n = 0
+        n = 1
         for region in regions[:MAX_REGIONS]:
             entries[3 * n] = region.address
             entries[3 * n + 1] = region.end
@@ -136,6 +143,43 @@ class NativeMachine:
             n += 1
         self.persistent = n
         self.s[Slot.NREGIONS] = n
+
+    def bind_context(self, context: Any) -> None:
+        """Use `context` (pybpf.vm.contexts) for the next runs: converted ctx, packet region."""
+        self.context = context
+        s = self.s
+        if context is None:
+            s[Slot.CTX_START] = s[Slot.CTX_LEN] = 0
+            self.sync_context()
+            return
+        region = getattr(context, "ctx_region", None)
+        if region is not None and region.ctx is not None:
+            s[Slot.CTX_START] = region.address
+            s[Slot.CTX_LEN] = region.size
+        else:
+            s[Slot.CTX_START] = s[Slot.CTX_LEN] = 0
+        self.sync_context()
+
+    def sync_context(self) -> None:
+        """Refresh the packet pointers and packet region from the context (after helpers)."""
+        context = self.context
+        s = self.s
+        e = self.entries
+        if context is None:
+            e[0] = e[1] = e[2] = 0
+            return
+        data = getattr(context, "data", None)
+        if data is not None:
+            s[Slot.CTX_DATA] = data
+            s[Slot.CTX_DATA_END] = context.data_end
+            s[Slot.CTX_DATA_META] = getattr(context, "data_meta", data)
+        packet = context.packet_region
+        if packet is not None and packet.ctx is None:
+            e[0] = packet.address
+            e[1] = packet.end
+            e[2] = REGION_WRITABLE if packet.writable else 0
+        else:
+            e[0] = e[1] = e[2] = 0
 
     def prepare(self, budget: int) -> None:
         s = self.s
@@ -225,13 +269,29 @@ class NativeMachine:
             self._fail(exc if isinstance(exc, BpfError) else RuntimeFault(str(exc), pc=pc))
             return 0
         n = int(self.s[Slot.NREGIONS])
-        if n < MAX_REGIONS:
+        if n < MAX_REGIONS and region.ctx is None:
             e = self.entries
             e[3 * n] = region.address
             e[3 * n + 1] = region.end
             e[3 * n + 2] = REGION_WRITABLE if region.writable else 0
             self.s[Slot.NREGIONS] = n + 1
         return 1
+
+    def _ctx_access(self, _jctx: int, address: int, size: int, value: int, flags: int) -> int:
+        pc = flags >> 8
+        try:
+            if flags & CTX_ATOMIC:
+                self.memory.find(address, size, pc, write=True)
+                raise RuntimeFault(
+                    "atomic operation on the program context", pc=pc, address=address, size=size
+                )
+            if flags & CTX_STORE:
+                self.memory.store(address, size, value, pc)
+                return 0
+            return self.memory.load(address, size, pc) & M64
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a fault
+            self._fail(exc if isinstance(exc, BpfError) else RuntimeFault(str(exc), pc=pc))
+            return 0
 
     def _helper(self, _jctx: int, helper_id: int, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
         pc = int(self.s[Slot.HELPER_PC])
@@ -246,6 +306,9 @@ class NativeMachine:
             env.machine = self
             result = fn(env, r1, r2, r3, r4, r5)
             self.s[Slot.BUDGET] = env.budget_left & M64
+            self.s[Slot.NREGIONS] = self.persistent
+            if self.context is not None:
+                self.sync_context()
             return int(result) & M64
         except TailCall as call:
             target = call.target
