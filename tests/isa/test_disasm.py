@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from isa_corpus import sections
 
-from testlib import shared_path
 from pybpf.errors import AssemblyError
 from pybpf.isa import (
     Instruction,
@@ -19,7 +18,13 @@ from pybpf.isa import (
     disassembly,
     encode,
     format_instruction,
+    iter_slots,
+    kernel_log_line,
 )
+from testlib import shared_path
+
+HELPER_NAMES = {1: "bpf_map_lookup_elem", 5: "bpf_ktime_get_ns"}
+HELPER_IDS = {name: helper_id for helper_id, name in HELPER_NAMES.items()}
 
 # ---- a generator of well-formed instructions, written from RFC 9669 independently of the code ----
 
@@ -121,6 +126,14 @@ def test_random_valid_programs_round_trip(insns: list[Instruction], syntax: str)
     assert assemble(text, syntax="auto") == insns
 
 
+@given(st.lists(valid_instruction(), min_size=1, max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_random_kernel_log_round_trips(insns: list[Instruction]) -> None:
+    log = "\n".join(kernel_log_line(pc, insn, HELPER_NAMES) for pc, insn in iter_slots(insns))
+    assert ".insn" not in log, log
+    assert assemble(log, syntax="auto", helper_ids=HELPER_IDS) == insns
+
+
 @given(
     st.binary(min_size=8, max_size=64).map(lambda b: b[: len(b) // 8 * 8]),
     st.sampled_from(["llvm", "ubpf"]),
@@ -144,9 +157,13 @@ def test_every_conformance_program_round_trips_in_both_syntaxes() -> None:
     for path in files:
         code = encode(assemble(sections(path)["asm"], syntax="ubpf"))
         insns = decode(code)
-        for syntax in ("llvm", "ubpf"):
+        for syntax in ("llvm", "ubpf", "kernel"):
             text = disassemble(insns, syntax=syntax)
             assert ".insn" not in text, path.name
+            if syntax == "kernel":  # log lines carry the opcode, which marks small lddw constants
+                log = "\n".join(kernel_log_line(pc, insn) for pc, insn in iter_slots(insns))
+                assert encode(assemble(log)) == code, path.name
+                continue
             assert encode(assemble(text, syntax=syntax)) == code, (path.name, syntax)
             assert encode(assemble(text, syntax="auto")) == code, (path.name, syntax)
 
@@ -236,3 +253,42 @@ def test_disassembly_lines_carry_pc_and_targets() -> None:
 def test_unknown_syntax_is_an_assembly_error() -> None:
     with pytest.raises(AssemblyError, match="'intel'"):
         disassemble([Instruction(0x95)], syntax="intel")
+
+
+# Kernel wording, from the format strings of kernel/bpf/disasm.c.
+@pytest.mark.parametrize(
+    "insn,line",
+    [
+        (Instruction(0xB7, 0, 0, 0, 1), "0: (b7) r0 = 1"),
+        (Instruction(0x07, 2, 0, 0, -8), "0: (07) r2 += -8"),
+        (Instruction(0xBC, 0, 1), "0: (bc) w0 = w1"),
+        (Instruction(0xBF, 0, 1, 16), "0: (bf) r0 = (s16)r1"),
+        (Instruction(0x3C, 0, 1, 1), "0: (3c) w0 s/= w1"),
+        (Instruction(0x87, 3), "0: (87) r3 = -r3"),
+        (Instruction(0xDC, 1, 0, 0, 32), "0: (dc) r1 = be32 r1"),
+        (Instruction(0xD7, 1, 0, 0, 64), "0: (d7) r1 = bswap64 r1"),
+        (Instruction(0x7B, 10, 1, -8), "0: (7b) *(u64 *)(r10 -8) = r1"),
+        (Instruction(0x72, 1, 0, 0, 7), "0: (72) *(u8 *)(r1 +0) = 7"),
+        (Instruction(0x81, 0, 1, 4), "0: (81) r0 = *(s32 *)(r1 +4)"),
+        (Instruction(0x15, 0, 0, 1, 0), "0: (15) if r0 == 0x0 goto pc+1"),
+        (Instruction(0x16, 1, 0, -2, -1), "0: (16) if w1 == 0xffffffff goto pc-2"),
+        (Instruction(0x05, 0, 0, 3), "0: (05) goto pc+3"),
+        (Instruction(0x06, 0, 0, 0, 70000), "0: (06) gotol pc+70000"),
+        (Instruction(0x85, 0, 0, 0, 1), "0: (85) call bpf_map_lookup_elem#1"),
+        (Instruction(0x85, 0, 0, 0, 99), "0: (85) call unknown#99"),
+        (Instruction(0x85, 0, 1, 0, 4), "0: (85) call pc+4"),
+        (Instruction(0x18, 1, 0, 0, 5), "0: (18) r1 = 0x5"),
+        (Instruction(0x18, 1, 1, 0, 3), "0: (18) r1 = map[fd:3]"),
+        (Instruction(0x18, 1, 2, 0, 3 | 16 << 32), "0: (18) r1 = map[fd:3][0]+16"),
+        (Instruction(0xDB, 10, 1, -8, 0x00), "0: (db) lock *(u64 *)(r10 -8) += r1"),
+        (Instruction(0xC3, 10, 1, -4, 0xA1), "0: (c3) r1 = atomic_fetch_xor((u32 *)(r10 -4), r1)"),
+        (Instruction(0xDB, 1, 2, 0, 0xE1), "0: (db) r2 = atomic64_xchg((u64 *)(r1 +0), r2)"),
+        (Instruction(0xDB, 1, 2, 0, 0xF1), "0: (db) r0 = atomic64_cmpxchg((u64 *)(r1 +0), r0, r2)"),
+        (Instruction(0x28, 0, 0, 0, 12), "0: (28) r0 = *(u16 *)skb[12]"),
+        (Instruction(0x50, 0, 1, 0, -2), "0: (50) r0 = *(u8 *)skb[r1 + -2]"),
+        (Instruction(0x95), "0: (95) exit"),
+    ],
+)
+def test_kernel_log_wording(insn: Instruction, line: str) -> None:
+    assert kernel_log_line(0, insn, HELPER_NAMES) == line
+    assert assemble(line, helper_ids=HELPER_IDS) == [insn]

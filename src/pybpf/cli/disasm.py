@@ -32,8 +32,8 @@ def register(subparsers: Any) -> None:
         "--syntax",
         choices=DISASM_SYNTAXES,
         default="llvm",
-        help="llvm: what llvm-objdump and the kernel print (r0 = 1), the default; "
-        "ubpf: the uBPF/bpf_conformance syntax (mov %%r0, 1)",
+        help="llvm: what llvm-objdump prints (r0 = 0x1), the default; kernel: the verifier "
+        "log's wording (r0 = 1, goto pc+2); ubpf: the uBPF/bpf_conformance syntax (mov %%r0, 1)",
     )
     p.add_argument("--program", metavar="NAME", help="only this program of an ELF object")
     p.add_argument(
@@ -64,7 +64,7 @@ def format_listing(
     """`SLOT: (OP) TEXT` lines; notes (slot -> text) become trailing comments."""
     lines: list[DisasmLine] = disassembly(insns, syntax, helper_names)
     width = len(str(lines[-1].pc)) if lines else 1
-    comment = ";" if syntax == "llvm" else "#"
+    comment = "#" if syntax == "ubpf" else ";"
     out = []
     for line in lines:
         text = f"{line.pc:>{width}}: ({line.opcode_hex}) {line.text}"
@@ -116,7 +116,7 @@ def _disasm_object(
                 file=sys.stderr,
             )
             return 2
-    comment = ";" if args.syntax == "llvm" else "#"
+    comment = "#" if args.syntax == "ubpf" else ";"
     blocks = []
     for program in programs:
         notes: dict[int, str] = {}

@@ -7,6 +7,7 @@ from pybpf.isa.disasm import (
     disassembly,
     format_instruction,
     jump_target,
+    kernel_log_line,
 )
 from pybpf.isa.encoding_rules import field_problem
 from pybpf.isa.instruction import (
@@ -39,6 +40,7 @@ __all__ = [
     "field_problem",
     "format_instruction",
     "jump_target",
+    "kernel_log_line",
     "detect_syntax",
     "AluOp",
     "AtomicOp",

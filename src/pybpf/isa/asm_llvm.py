@@ -80,9 +80,11 @@ _OBJDUMP_PREFIX = re.compile(
     r"^\s*[0-9a-fA-F]+:\s+(?:[0-9a-fA-F]{2} ){7}[0-9a-fA-F]{2}(?: (?:[0-9a-fA-F]{2} ){7}[0-9a-fA-F]{2})?(?=\s|$)"
 )
 _DIRECTIVE = re.compile(r"\s*(\.[\w.$]+)(\s*:)?")
-_KERNEL_PREFIX = re.compile(r"^\s*\d+:\s*\([0-9a-fA-F]{2}\)")
+_KERNEL_PREFIX = re.compile(r"^\s*\d+:\s*\(([0-9a-fA-F]{2})\)")
+# A kernel-log lddw of a small constant (`(18) r1 = 0x5`) would read as a mov without its `ll`.
+_BARE_LDDW = re.compile(r"^(\s*r\d+\s*=\s*-?(?:0[xX][0-9a-fA-F]+|\d+))(?=\s*(?:$|;|#|//))")
 _OBJDUMP_SYMBOL = re.compile(r"^\s*[0-9a-fA-F]+\s+<([^>]+)>:\s*$")
-_KERNEL_CALL = re.compile(r"\bcall\s+[A-Za-z_]\w*#(\d+)")
+_KERNEL_CALL = re.compile(r"\bcall\s+[A-Za-z_]\w*#(-?\d+)")
 _NOISE = re.compile(
     r"^\s*(Disassembly of section\b|.*\bfile format\b|\s*[0-9a-fA-F]+:\s+R_BPF_|func#\d|processed \d+ insns"
     r"|from \d+ to \d+:|\d+: R\d|\d+: \(\w\w\)\s*$|verification time|stack depth|Validating\b"
@@ -106,10 +108,13 @@ def preprocess(line: str) -> str | None:
     if symbol:
         name = symbol.group(1)
         return f"{name}:" if LABEL_RE.match(name) else None
+    kernel = _KERNEL_PREFIX.match(line)
     line = strip_listing_prefix(line)
+    if kernel and kernel.group(1) == "18":
+        line = _BARE_LDDW.sub(r"\1 ll", line, count=1)
     call = _KERNEL_CALL.search(line)
     if call:
-        replacement = f"call {call.group(1)}"
+        replacement = f"call helper {call.group(1)}"
         line = (
             line[: call.start()] + replacement.ljust(call.end() - call.start()) + line[call.end() :]
         )
@@ -442,7 +447,11 @@ def _packet_load(
     cursor.expect("[")
     if is_register(cursor.peek):
         src = register(cursor)[0]
-        imm = imm32(cursor) if cursor.peek.text in ("+", "-") else 0
+        imm = 0
+        if cursor.accept("+"):
+            imm = imm32(cursor, "a packet offset")  # the kernel log writes `skb[r1 + -2]`
+        elif cursor.peek.text == "-":
+            imm = imm32(cursor, "a packet offset")
         cursor.expect("]")
         return Pending(InsnClass.LD | Mode.IND | size, src=src, imm=imm)
     imm = imm32(cursor, "a packet offset")

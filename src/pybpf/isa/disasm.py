@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pybpf.errors import AssemblyError
 from pybpf.isa.asm_llvm import ASSIGN_OPS, CMP_OPS, ENDIAN_OPS, FETCH_OPS, LOCK_OPS
 from pybpf.isa.asm_ubpf import ALU_NAMES, ATOMIC_NAMES, JCC_NAMES, SIZE_SUFFIX
+from pybpf.isa.disasm_kernel import format_kernel
 from pybpf.isa.encoding_rules import field_problem
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import (
@@ -24,7 +25,7 @@ from pybpf.isa.opcodes import (
     Source,
 )
 
-DISASM_SYNTAXES = ("llvm", "ubpf")
+DISASM_SYNTAXES = ("llvm", "ubpf", "kernel")
 
 # Reverse tables, derived from the assemblers' tables so the two directions cannot drift apart.
 _LLVM_ALU: dict[tuple[int, int], str] = {(int(op), off): t for t, (op, off) in ASSIGN_OPS.items()}
@@ -100,19 +101,32 @@ def format_instruction(
 ) -> str:
     """One instruction as text; anything not well-formed becomes a `.insn` line with the reason."""
     if syntax not in DISASM_SYNTAXES:
-        raise AssemblyError(f"unknown disassembly syntax {syntax!r} (choose from llvm, ubpf)")
+        raise AssemblyError(
+            f"unknown disassembly syntax {syntax!r} (choose from {', '.join(DISASM_SYNTAXES)})"
+        )
     del pc  # offsets are printed relative, as both syntaxes write them; kept for API symmetry
     problem = field_problem(insn)
     if problem is not None:
         return _raw(insn, problem, syntax)
     if syntax == "llvm":
         return _llvm(insn, helper_names)
+    if syntax == "kernel":
+        return format_kernel(insn, helper_names)
     return _ubpf(insn)
+
+
+def kernel_log_line(
+    pc: int, insn: Instruction, helper_names: Mapping[int, str] | None = None
+) -> str:
+    """The line the kernel verifier log prints for insn: `12: (07) r2 += -8`."""
+    return (
+        f"{pc}: ({insn.opcode & 0xFF:02x}) {format_instruction(insn, pc, 'kernel', helper_names)}"
+    )
 
 
 def _raw(insn: Instruction, problem: str, syntax: str) -> str:
     imm = insn.imm & 0xFFFFFFFFFFFFFFFF if insn.opcode == LDDW else _s32(insn.imm)
-    comment = ";" if syntax == "llvm" else "#"
+    comment = "#" if syntax == "ubpf" else ";"
     return (
         f".insn {insn.opcode:#04x}, {insn.dst}, {insn.src}, {insn.off}, {_hex(imm)}"
         f"  {comment} {problem}"
@@ -306,8 +320,8 @@ def disassemble(
 ) -> str:
     """The program as text, one instruction per line, that assemble() turns back into the same bytes.
 
-    syntax "llvm" prints what llvm-objdump and the kernel verifier print (`r0 = 0x1`); "ubpf" prints
-    the uBPF / bpf_conformance style (`mov %r0, 0x1`). helper_names (id -> name) makes helper calls
+    syntax "llvm" prints what llvm-objdump prints (`r0 = 0x1`); "kernel" the verifier log's wording
+    (`r0 = 1`, `goto pc+2`); "ubpf" the uBPF / bpf_conformance style (`mov %r0, 0x1`). helper_names (id -> name) makes helper calls
     read `call bpf_map_lookup_elem`; pass the reverse mapping to assemble() to read them back.
     """
     return "".join(line.text + "\n" for line in disassembly(insns, syntax, helper_names))
