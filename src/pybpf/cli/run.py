@@ -164,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
     if args.mem and args.data_in:
         raise BpfError("--mem and --data-in are alternatives: use one")
     inputs = [_read(p) for p in args.data_in] or [_read(args.mem) if args.mem else b""]
-    collection = load_collection(spec, args.engine, verify=not args.no_verify)
+    # Plain assembly/bytecode without a program type has no kernel rules to verify against.
+    typed = any(p.type != ProgramType.UNSPEC for p in spec.programs.values())
+    collection = load_collection(spec, args.engine, verify=typed and not args.no_verify)
     try:
         program = collection.programs[name]
         results: list[RunResult] = [program.run(data, ctx=ctx, repeat=args.repeat) for data in inputs]

@@ -90,6 +90,11 @@ class XdpContext(Context):
     def __init__(self, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None) -> None:
         self.env = env
         data = bytes(data)
+        if len(data) < ETH_HLEN:
+            raise BpfError(
+                f"an XDP program needs at least {ETH_HLEN} bytes of packet (got {len(data)};"
+                " the kernel refuses shorter test input too)"
+            )
         fields = [0, 0, 0, LOOPBACK_IFINDEX, 0, 0]
         meta_len = 0
         if ctx_in:

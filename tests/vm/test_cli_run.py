@@ -1,0 +1,160 @@
+"""`pybpf run`: assembly, raw bytecode and C/ELF objects, text and JSON output, error exits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pybpf.cli.main import main
+from pybpf.isa import assemble, encode
+
+C_SOURCE = r"""
+#include <bpf_helpers.h>
+
+__u64 packets = 0;
+const volatile __u32 answer = 42;
+
+static __attribute__((noinline)) int twice(int x) { return x * 2; }
+
+SEC("xdp")
+int count_and_pass(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	packets += 1;
+	if (data + 1 > data_end)
+		return XDP_DROP;
+	__u8 first = *(__u8 *)data;
+	int sum = 0;
+	for (int i = 0; i < 8; i++)
+		sum += twice(i);
+	return first == 0xff ? XDP_DROP : (sum == 56 && answer == 42 ? XDP_PASS : XDP_ABORTED);
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_run_assembly_prints_r0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "p.s"
+    src.write_text("mov %r0, 42\nexit\n")
+    assert cli(capsys, "run", str(src)) == (0, "42\n", "")
+    status, out, _ = cli(capsys, "run", str(src), "--json")
+    assert status == 0 and json.loads(out) == {"retval": 42}
+
+
+def test_run_with_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "p.asm"
+    src.write_text("r0 = *(u32 *)(r1 + 0)\nr0 += r2\nexit\n")  # LLVM syntax, detected
+    mem = tmp_path / "mem.bin"
+    mem.write_bytes(b"\x10\x00\x00\x00\xff")
+    status, out, _ = cli(capsys, "run", str(src), "--mem", str(mem), "--json")
+    assert status == 0 and json.loads(out) == {"retval": 0x10 + 5}
+
+
+def test_run_raw_bytecode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = tmp_path / "p.bin"
+    raw.write_bytes(encode(assemble("lddw %r0, 0x1122334455667788\nexit", syntax="ubpf")))
+    assert cli(capsys, "run", str(raw))[1] == f"{0x1122334455667788}\n"
+
+
+def test_run_assembly_as_xdp_with_data_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "x.s"
+    src.write_text("r0 = 2\nexit\n")
+    pkt = tmp_path / "pkt.bin"
+    pkt.write_bytes(bytes(range(14)))
+    status, out, _ = cli(capsys, "run", str(src), "--type", "xdp", "--data-in", str(pkt), "--json")
+    assert status == 0
+    assert json.loads(out) == {
+        "program": "x", "engine": "interp",
+        "runs": [{"retval": 2, "data_out": bytes(range(14)).hex()}], "maps": {},
+    }
+
+
+def test_run_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = cli(capsys, "run", str(tmp_path / "missing.s"))
+    assert status == 2 and "missing.s" in err and "Traceback" not in err
+    bad = tmp_path / "bad.s"
+    bad.write_text("mov %r0, \n")
+    status, _, err = cli(capsys, "run", str(bad))
+    assert status == 2 and err.count("\n") == 1
+    fault = tmp_path / "fault.s"
+    fault.write_text("ldxw %r0, [%r1+0]\nexit\n")
+    status, _, err = cli(capsys, "run", str(fault))
+    assert status == 2 and "pc 0" in err and "0x0" in err
+    loop = tmp_path / "loop.s"
+    loop.write_text("mov %r0, 0\nl:\nadd %r0, 1\nja l\nexit\n")
+    status, _, err = cli(capsys, "run", str(loop))
+    assert status == 2 and "budget" in err
+
+
+def _compiled(tmp_path: Path) -> Path:
+    toolchain = pytest.importorskip("pybpf.toolchain")
+    src = tmp_path / "count.c"
+    src.write_text(C_SOURCE)
+    try:
+        return Path(toolchain.compile_c(src, tmp_path / "count.o"))
+    except Exception as exc:  # noqa: BLE001 - no compiler on this machine
+        pytest.skip(f"cannot compile C here: {exc}")
+
+
+def _runs_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], target: Path,
+               engine: str = "interp") -> dict:
+    p1, p2 = tmp_path / "p1.bin", tmp_path / "p2.bin"
+    p1.write_bytes(bytes(range(20)))
+    p2.write_bytes(b"\xff" * 20)
+    status, out, err = cli(capsys, "run", str(target), "--engine", engine, "--data-in", str(p1),
+                           "--data-in", str(p2), "--json")
+    assert status == 0, err
+    result: dict = json.loads(out)
+    return result
+
+
+EXPECTED_MAPS = {
+    ".bss": [{"key": "00000000", "value": "0200000000000000"}],
+    ".rodata": [{"key": "00000000", "value": "2a000000"}],
+}
+
+
+def test_run_object_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    obj = _compiled(tmp_path)
+    result = _runs_json(tmp_path, capsys, obj)
+    assert result == {
+        "program": "count_and_pass",
+        "engine": "interp",
+        "runs": [
+            {"retval": 2, "data_out": bytes(range(20)).hex()},
+            {"retval": 1, "data_out": "ff" * 20},
+        ],
+        "maps": EXPECTED_MAPS,
+    }
+    status, out, _ = cli(capsys, "run", str(obj), "--data-in", str(tmp_path / "p1.bin"))
+    assert status == 0 and "retval 2 (XDP_PASS)" in out and "map .bss" in out
+
+
+def test_run_c_source_directly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _compiled(tmp_path)  # skips without a compiler
+    result = _runs_json(tmp_path, capsys, tmp_path / "count.c")
+    assert [r["retval"] for r in result["runs"]] == [2, 1]
+
+
+@pytest.mark.kernel
+def test_run_object_same_json_as_kernel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    obj = _compiled(tmp_path)
+    ours = _runs_json(tmp_path, capsys, obj)
+    theirs = _runs_json(tmp_path, capsys, obj, engine="kernel")
+    assert {**ours, "engine": "kernel"} == theirs
+
+
+def test_run_program_selection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    obj = _compiled(tmp_path)
+    status, _, err = cli(capsys, "run", str(obj), "--program", "nope")
+    assert status == 2 and "count_and_pass" in err
