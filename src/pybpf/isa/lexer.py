@@ -40,10 +40,17 @@ _OPERATORS = (
     "=", "<", ">", "(", ")", "[", "]", "*", "+", "-", ",", ":", "&", "|", "^", "!", "/", "%",
     "{", "}", "@",
 )  # fmt: skip
-_IDENT_RE = re.compile(r"%?[A-Za-z_.$][\w.$]*")
-_NUMBER_RE = re.compile(r"0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|[0-9][0-9_]*")
-_WORD_TAIL_RE = re.compile(r"[\w.$]+")
-_DIGITS = frozenset("0123456789")
+_S_OPERATORS = tuple(o for o in _OPERATORS if o.startswith("s"))
+_PLAIN_OPERATORS = tuple(o for o in _OPERATORS if not o.startswith("s"))
+# One pattern for every token; alternatives are tried in order, so `s<` is an operator and not
+# the identifier `s`, and a number directly followed by letters is caught as a bad number.
+_TOKEN_RE = re.compile(
+    r"(?P<space>\s+)"
+    r"|(?P<number>0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|[0-9][0-9_]*)(?P<tail>[\w.$]*)"
+    r"|(?P<sop>" + "|".join(re.escape(o) for o in _S_OPERATORS) + ")"
+    r"|(?P<ident>%?[A-Za-z_.$][\w.$]*)"
+    r"|(?P<op>" + "|".join(re.escape(o) for o in _PLAIN_OPERATORS) + ")"
+)
 _COMMENT_RE = re.compile(r"#|;|//")
 
 
@@ -53,53 +60,38 @@ def strip_comment(line: str) -> str:
     return line[: match.start()] if match else line
 
 
+def _number(word: str, lineno: int, column: int) -> int:
+    try:
+        return int(word, 0) if word[1:2] and word[1:2] in "xXbBoO" else int(word, 10)
+    except ValueError:  # "0x_", or more digits than int() accepts
+        raise AssemblyError(f"invalid number {word!r}", line=lineno, column=column) from None
+
+
 def tokenize(line: str, lineno: int) -> list[Token]:
-    """Split one source line (comment already removed or not) into tokens ending with END."""
+    """Split one source line (a trailing comment is dropped) into tokens ending with END."""
     text = strip_comment(line)
     tokens: list[Token] = []
-    pos = 0
-    size = len(text)
+    pos, size = 0, len(text)
+    match_token = _TOKEN_RE.match
     while pos < size:
-        char = text[pos]
-        if char.isspace():
-            pos += 1
-            continue
+        match = match_token(text, pos)
+        if match is None:
+            raise AssemblyError(f"unexpected character {text[pos]!r}", line=lineno, column=pos + 1)
+        kind = match.lastgroup
         column = pos + 1
-        if char in _DIGITS:
-            match = _NUMBER_RE.match(text, pos)
-            assert match is not None
-            end = match.end()
-            tail = _WORD_TAIL_RE.match(text, end)
-            if tail:
-                bad = text[pos : tail.end()]
+        pos = match.end()
+        if kind == "space":
+            continue
+        if kind == "tail":  # a number (lastgroup names its trailing-letters group)
+            word = match.group("number")
+            if match.group("tail"):
+                bad = word + match.group("tail")
                 raise AssemblyError(f"invalid number {bad!r}", line=lineno, column=column)
-            word = match.group()
-            try:
-                value = int(word, 0) if word[1:2] in "xXbBoO" and word[1:2] else int(word, 10)
-            except ValueError:
-                raise AssemblyError(
-                    f"invalid number {word!r}", line=lineno, column=column
-                ) from None
-            tokens.append(Token(Tok.NUMBER, word, column, value))
-            pos = end
-            continue
-        # `s<`, `s>=`, `s/=`, ... are operators, not the identifier `s`.
-        if char == "s" and pos + 1 < size and text[pos + 1] in "<>/%":
-            op = next((o for o in _OPERATORS if o[0] == "s" and text.startswith(o, pos)), None)
-            if op is not None:
-                tokens.append(Token(Tok.PUNCT, op, column))
-                pos += len(op)
-                continue
-        match = _IDENT_RE.match(text, pos)
-        if match:
+            tokens.append(Token(Tok.NUMBER, word, column, _number(word, lineno, column)))
+        elif kind == "ident":
             tokens.append(Token(Tok.IDENT, match.group(), column))
-            pos = match.end()
-            continue
-        op = next((o for o in _OPERATORS if text.startswith(o, pos)), None)
-        if op is None:
-            raise AssemblyError(f"unexpected character {char!r}", line=lineno, column=column)
-        tokens.append(Token(Tok.PUNCT, op, column))
-        pos += len(op)
+        else:
+            tokens.append(Token(Tok.PUNCT, match.group(), column))
     tokens.append(Token(Tok.END, "", len(text.rstrip()) + 1))
     return tokens
 
