@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from testlib import SHARED, shared_path
 from pybpf.cli.main import main
 from pybpf.conformance import judge, parse_data, parse_data_file, parse_mem, summary
+from testlib import SHARED, shared_path
 
 CONFORMANCE = SHARED / "conformance" / "tests"
 UBPF = SHARED / "ubpf-tests"
@@ -134,3 +134,30 @@ def test_plugin_matches_suite_vector() -> None:
     code = encode(program_of(test))
     done = _plugin([_hex(test.mem)], _hex(code) + "\n")
     assert done.returncode == 0 and int(done.stdout, 16) == test.result
+
+
+def test_plugin_elf_input(tmp_path: Path) -> None:
+    toolchain = pytest.importorskip("pybpf.toolchain")
+    src = tmp_path / "m.c"
+    src.write_text("int main(void) { return 3; }\n")
+    try:
+        obj = Path(toolchain.compile_c(src, tmp_path / "m.o"))
+    except Exception as exc:  # noqa: BLE001 - no compiler here
+        pytest.skip(f"cannot compile C here: {exc}")
+    done = _plugin(["--elf"], _hex(obj.read_bytes()) + "\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3"
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", ["add.data", "subnet.data", "lock_cmpxchg.data", "stxdw.data"])
+def test_kernel_engine_runs_vectors(name: str) -> None:
+    outcome = judge(parse_data_file(shared_path("conformance", "tests", name)), "kernel")
+    assert outcome.status == "pass", outcome.reason
+
+
+@pytest.mark.kernel
+def test_kernel_engine_refuses_out_of_range_shift() -> None:
+    outcome = judge(parse_data_file(shared_path("conformance", "tests", "lsh64-imm-high.data")),
+                    "kernel")
+    assert outcome.status == "fail" and "invalid shift" in outcome.reason
