@@ -15,7 +15,6 @@ from pybpf.kernel import perf
 PERF_RECORD_LOST = 2
 PERF_RECORD_SAMPLE = 9
 _HEAD_OFF, _TAIL_OFF = 1024, 1032
-_U64 = struct.Struct("<Q")
 _HDR = struct.Struct("<IHH")
 
 
@@ -33,6 +32,8 @@ class _CpuRing:
             self.fd.close()
             raise KernelError(f"cannot mmap perf buffer of CPU {cpu}: {exc.strerror}", errno=exc.errno or 0) from None
         self.data_off = page
+        # data_head / data_tail through a typed view: one aligned 8-byte access each (no tearing)
+        self._q = memoryview(self.mem).cast("Q")
 
     def _read(self, pos: int, n: int) -> bytes:
         start = pos % self.size
@@ -43,12 +44,12 @@ class _CpuRing:
         return self.mem[base + start:base + self.size] + self.mem[base:base + end - self.size]
 
     def pending(self) -> bool:
-        return bool(_U64.unpack_from(self.mem, _HEAD_OFF)[0] != _U64.unpack_from(self.mem, _TAIL_OFF)[0])
+        return bool(self._q[_HEAD_OFF // 8] != self._q[_TAIL_OFF // 8])
 
     def read(self) -> tuple[list[bytes], int]:
         """(samples, lost count) available now; advances data_tail."""
-        head = _U64.unpack_from(self.mem, _HEAD_OFF)[0]
-        tail = _U64.unpack_from(self.mem, _TAIL_OFF)[0]
+        head = self._q[_HEAD_OFF // 8]
+        tail = self._q[_TAIL_OFF // 8]
         samples: list[bytes] = []
         lost = 0
         while tail < head:
@@ -62,10 +63,11 @@ class _CpuRing:
             elif rtype == PERF_RECORD_LOST and len(body) >= 16:
                 lost += int.from_bytes(body[8:16], "little")
             tail += size
-        _U64.pack_into(self.mem, _TAIL_OFF, tail)
+        self._q[_TAIL_OFF // 8] = tail
         return samples, lost
 
     def close(self) -> None:
+        self._q.release()
         self.mem.close()
         self.fd.close()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import mmap
 import select
-import struct
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Self
@@ -15,8 +14,6 @@ from pybpf.errors import KernelError
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
 HDR_SIZE = 8
-_U64 = struct.Struct("<Q")
-_U32 = struct.Struct("<I")
 
 
 class RingBuffer:
@@ -50,18 +47,23 @@ class RingBuffer:
             self._prod = mmap.mmap(fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
         except OSError as exc:
             raise KernelError(f"cannot mmap ring buffer: {exc.strerror}", errno=exc.errno or 0) from None
-        self._data = memoryview(self._prod)[page:]
+        # Positions and headers are read and written through typed memoryviews so that each access is
+        # one aligned load or store: struct's byte-wise packing could tear, and the kernel reads
+        # consumer_pos concurrently (a torn value makes it drop records or overwrite unread ones).
+        self._cons_q = memoryview(self._cons).cast("Q")
+        self._prod_q = memoryview(self._prod).cast("Q")
+        self._prod_i = memoryview(self._prod).cast("I")
         self._epoll = select.epoll()
         self._epoll.register(fd, select.EPOLLIN)
         self.consumed = 0
 
     @property
     def consumer_pos(self) -> int:
-        return int(_U64.unpack_from(self._cons, 0)[0])
+        return int(self._cons_q[0])
 
     @property
     def producer_pos(self) -> int:
-        return int(_U64.unpack_from(self._prod, 0)[0])
+        return int(self._prod_q[0])
 
     def pending_bytes(self) -> int:
         """Bytes submitted (or reserved) and not yet consumed."""
@@ -70,25 +72,29 @@ class RingBuffer:
     def read_available(self, limit: int = 0) -> list[Any]:
         """Consume every committed record available now (up to `limit` when > 0) and return them."""
         out: list[Any] = []
-        cons = _U64.unpack_from(self._cons, 0)[0]
-        prod = _U64.unpack_from(self._prod, 0)[0]
-        data, mask, unpack = self._data, self.mask, _U32.unpack_from
-        decode = self.decode
+        cons = self._cons_q[0]
+        prod = self._prod_q[0]
+        mm, page, mask, words = self._prod, self._page, self.mask, self._prod_i
         append = out.append
+        flags = BUSY_BIT | DISCARD_BIT
         while cons < prod:
-            off = cons & mask
-            length = unpack(data, off)[0]
-            if length & BUSY_BIT:
-                break  # reserved but not yet submitted: stop here, keep order
-            size = length & ~(BUSY_BIT | DISCARD_BIT)
-            if not length & DISCARD_BIT:
-                rec = bytes(data[off + HDR_SIZE:off + HDR_SIZE + size])  # double-mapped: never wraps
-                append(decode(rec) if decode else rec)
+            off = (cons & mask) + page
+            length = words[off >> 2]
+            if length & flags:
+                if length & BUSY_BIT:
+                    break  # reserved but not yet submitted: stop here, keep order
+                size = length & ~flags  # discarded: skip it
+            else:
+                size = length
+                append(mm[off + HDR_SIZE:off + HDR_SIZE + size])  # the data area is mapped twice: no wrap
             cons += (size + HDR_SIZE + 7) & ~7
-            if limit and len(out) >= limit:
+            if limit and len(out) >= limit:  # (cheap: `limit` is 0 in the common case)
                 break
-        _U64.pack_into(self._cons, 0, cons)
+        self._cons_q[0] = cons
         self.consumed += len(out)
+        if self.decode is not None:
+            decode = self.decode
+            return [decode(r) for r in out]
         return out
 
     def consume(self) -> int:
@@ -144,7 +150,8 @@ class RingBuffer:
         if self._epoll.closed:
             return
         self._epoll.close()
-        self._data.release()
+        for view in (self._cons_q, self._prod_q, self._prod_i):
+            view.release()
         self._prod.close()
         self._cons.close()
 
