@@ -151,6 +151,10 @@ def skb_load(offset: int, length: int, result: bool = False) -> str:
     """
 
 
+def redirect(ifindex: int, flags: int) -> str:
+    return f"r1 = {ifindex}\nr2 = {flags}\ncall 23\nexit\n"
+
+
 # --- interpreter results computed by hand ------------------------------------------------
 
 
@@ -195,6 +199,15 @@ def test_xdp_adjust_interp(helper: int, delta: int, expected_ret: int, expected_
 def test_xdp_adjust_tail_zeroes_new_bytes() -> None:
     result = run_on("interp", xdp_adjust(65, 8), XDP, b"\xff" * 20)
     assert result.data_out == bytes(4) + b"\xff" * 16 + bytes(8)
+
+
+@pytest.mark.parametrize(
+    ("ptype", "flags", "expected"),
+    [(XDP, 0, 4), (XDP, 1, 0), (TC, 0, 7), (TC, 1, 7), (TC, 2, 2)],
+)
+def test_redirect(ptype: ProgramType, flags: int, expected: int) -> None:
+    data = tcp_packet()
+    assert run_on("interp", redirect(1, flags), ptype, data).retval == expected
 
 
 def test_skb_fields_tc() -> None:
@@ -270,6 +283,10 @@ KERNEL_CASES = [
         for name in ("len", "pkt_type", "protocol", "ifindex", "mark", "priority", "hash")
     ],
     ("tc nat checksums", TC_NAT, TC, tcp_packet(), None),
+    *[
+        (f"redirect {t.name} flags {f}", redirect(1, f), t, tcp_packet(), None)
+        for t, f in [(XDP, 0), (XDP, 1), (TC, 0), (TC, 1), (TC, 2)]
+    ],
     ("tc skb_load_bytes ok", skb_load(12, 4), TC, tcp_packet(), None),
     ("tc skb_load_bytes beyond", skb_load(60, 8, True), TC, tcp_packet(b""), None),
     ("tc skb_load_bytes beyond zeroes", skb_load(60, 8), TC, tcp_packet(b""), None),

@@ -309,3 +309,12 @@ def test_fall_off_the_end_is_refused_at_load() -> None:
 def test_load_errors(insns: list[Instruction], message: str) -> None:
     with pytest.raises(LoadError, match=message):
         Machine(insns, helpers={})
+
+
+def test_a_failing_helper_becomes_a_runtime_fault() -> None:
+    def broken(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+        return {}["missing"]  # type: ignore[no-any-return]
+
+    with pytest.raises(RuntimeFault, match="KeyError") as info:
+        run("call 1\nexit", helpers={1: broken})
+    assert info.value.pc == 0

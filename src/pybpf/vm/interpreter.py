@@ -66,6 +66,9 @@ class _Exit(Exception):  # noqa: N818
     """The program (or a callback frame) executed its final exit."""
 
 
+_SIGNALS = (BpfError, ProgramExit, TailCall, _Exit, KeyboardInterrupt)
+
+
 def _helper_name(helper_id: int) -> str:
     try:
         from pybpf.helpers import helper_name
@@ -364,7 +367,14 @@ class Machine:
         def call_helper() -> int:
             machine.pc = pc
             env.machine = machine
-            regs[0] = fn(env, regs[1], regs[2], regs[3], regs[4], regs[5]) & M64
+            try:
+                regs[0] = fn(env, regs[1], regs[2], regs[3], regs[4], regs[5]) & M64
+            except _SIGNALS:
+                raise
+            except Exception as exc:  # a helper's own bug must not escape as a traceback
+                raise RuntimeFault(
+                    f"helper {_helper_name(helper_id)} failed: {type(exc).__name__}: {exc}", pc=pc
+                ) from exc
             return nxt
 
         return call_helper
