@@ -86,10 +86,13 @@ SEC("syscall") int core_types(struct out *o)
     return 0;
 }
 
-SEC("syscall") int core_read(struct out *o)
+__u32 g_tgid;
+
+SEC("tp_btf/sched_switch") int core_read(__u64 *ctx)
 {
-    struct task_struct *t = (struct task_struct *)o->v[0];
-    /* A direct relocated load: the ldx offset is patched. */
-    return __builtin_preserve_access_index(t->tgid);
+    /* A direct load through a BTF pointer: the ldx offset is relocated. */
+    struct task_struct *prev = (struct task_struct *)ctx[1];
+    g_tgid = __builtin_preserve_access_index(prev->tgid);
+    return 0;
 }
 char LICENSE[] SEC("license") = "GPL";

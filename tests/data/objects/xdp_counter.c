@@ -32,7 +32,7 @@ SEC("xdp") int count_packets(struct xdp_md *ctx)
         *v += 1;
     g_bss++;
     custom_buf[0] = 'C';
-    return helper(ctx->data) ? 2 : 1;
+    return helper(ctx->ingress_ifindex) ? 2 : 1;
 }
 
 SEC("xdp") int pass_all(struct xdp_md *ctx) { return helper(3) > 0 ? 2 : 1; }
