@@ -47,7 +47,7 @@ def test_ringbuf_full_drops_then_recovers() -> None:
 
 
 def test_ringbuf_streams_thousands_concurrently_none_lost() -> None:
-    total, chunk = 40000, 1000
+    total, chunk = 200000, 2000
     with load_collection(_spec()) as coll:
         received: list[bytes] = []
         rb = RingBuffer(coll.maps["events"], received.append)
