@@ -173,3 +173,12 @@ def _ids() -> dict[str, int]:
     from pybpf.helpers import HELPERS
 
     return {p.full_name: i for i, p in HELPERS.items()}
+
+
+def test_disasm_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "prog.bin"
+    path.write_bytes(EXPECTED)
+    assert main(["disasm", str(path), "--labels"]) == 0
+    out = capsys.readouterr().out
+    assert "L3:" in out.splitlines() and "4: (a5) if r0 < 0x3 goto L3" in out
+    assert encode(assemble(out, helper_ids={"bpf_map_lookup_elem": 1})) == EXPECTED

@@ -124,6 +124,8 @@ def test_random_valid_programs_round_trip(insns: list[Instruction], syntax: str)
     assert ".insn" not in text, text
     assert assemble(text, syntax=syntax) == insns
     assert assemble(text, syntax="auto") == insns
+    labelled = disassemble(insns, syntax=syntax, labels=True)
+    assert assemble(labelled, syntax=syntax) == insns
 
 
 @given(st.lists(valid_instruction(), min_size=1, max_size=12))
@@ -292,3 +294,25 @@ def test_unknown_syntax_is_an_assembly_error() -> None:
 def test_kernel_log_wording(insn: Instruction, line: str) -> None:
     assert kernel_log_line(0, insn, HELPER_NAMES) == line
     assert assemble(line, helper_ids=HELPER_IDS) == [insn]
+
+
+def test_labels_name_branch_targets() -> None:
+    insns = assemble(
+        "mov %r0, 0\nloop: add %r0, 1\nlddw %r1, 5\njlt %r0, 3, loop\ncall local sub\nja end\n"
+        "sub: mov %r0, 7\nexit\nend:",
+        syntax="ubpf",
+    )
+    text = disassemble(insns, syntax="ubpf", labels=True)
+    assert text.splitlines() == [
+        "mov %r0, 0x0", "L1:", "add %r0, 0x1", "lddw %r1, 0x5", "jlt %r0, 0x3, L1",
+        "call local L7", "ja L9", "L7:", "mov %r0, 0x7", "exit", "L9:",
+    ]  # fmt: skip
+    llvm = disassemble(insns, labels=True)
+    assert "if r0 < 0x3 goto L1" in llvm and "call L7" in llvm and "goto L9" in llvm
+    assert assemble(llvm) == insns
+
+
+def test_targets_outside_the_program_or_inside_lddw_stay_relative() -> None:
+    insns = assemble("ja +1\nlddw %r0, 1\nja +5\nexit", syntax="ubpf")
+    text = disassemble(insns, syntax="ubpf", labels=True)
+    assert text.splitlines() == ["ja +1", "lddw %r0, 0x1", "ja +5", "exit"]

@@ -37,6 +37,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--program", metavar="NAME", help="only this program of an ELF object")
     p.add_argument(
+        "--labels",
+        action="store_true",
+        help="name branch targets (L12:) instead of printing relative offsets",
+    )
+    p.add_argument(
         "--no-helper-names", action="store_true", help="print helper calls by id (call 1)"
     )
     p.set_defaults(func=run)
@@ -60,17 +65,24 @@ def format_listing(
     syntax: str,
     helper_names: Mapping[int, str] | None,
     notes: Mapping[int, str] | None = None,
+    *,
+    labels: bool = False,
 ) -> list[str]:
     """`SLOT: (OP) TEXT` lines; notes (slot -> text) become trailing comments."""
-    lines: list[DisasmLine] = disassembly(insns, syntax, helper_names)
+    lines: list[DisasmLine] = disassembly(insns, syntax, helper_names, labels=labels)
     width = len(str(lines[-1].pc)) if lines else 1
     comment = "#" if syntax == "ubpf" else ";"
     out = []
     for line in lines:
+        if line.label:
+            out.append(f"{line.label}:")
         text = f"{line.pc:>{width}}: ({line.opcode_hex}) {line.text}"
         if notes and line.pc in notes:
             text += f"  {comment} {notes[line.pc]}"
         out.append(text)
+    end = sum(insn.slots for insn in insns)
+    if labels and any(line.target == end for line in lines) and syntax != "kernel":
+        out.append(f"L{end}:")
     return out
 
 
@@ -93,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     except AssemblyError as exc:
         print(f"pybpf disasm: {args.file}: {exc}", file=sys.stderr)
         return 2
-    print("\n".join(format_listing(insns, args.syntax, helper_names)))
+    print("\n".join(format_listing(insns, args.syntax, helper_names, labels=args.labels)))
     return 0
 
 
@@ -130,7 +142,9 @@ def _disasm_object(
         header = [f"{comment} program {program.name}, section {program.section}, type {kind}"]
         if LABEL_RE.match(program.name):
             header.append(f"{program.name}:")
-        body = format_listing(program.instructions, args.syntax, helper_names, notes)
+        body = format_listing(
+            program.instructions, args.syntax, helper_names, notes, labels=args.labels
+        )
         blocks.append("\n".join(header + body))
     if not blocks:
         print(f"pybpf disasm: {args.file}: no programs in this object", file=sys.stderr)

@@ -61,6 +61,7 @@ class DisasmLine:
     insn: Instruction
     text: str
     target: int | None = None  # absolute slot pc of a jump or local call target
+    label: str | None = None  # the label defined at this pc (disassembly(labels=True))
 
     @property
     def opcode_hex(self) -> str:
@@ -98,21 +99,27 @@ def format_instruction(
     pc: int = 0,
     syntax: str = "llvm",
     helper_names: Mapping[int, str] | None = None,
+    labels: Mapping[int, str] | None = None,
 ) -> str:
-    """One instruction as text; anything not well-formed becomes a `.insn` line with the reason."""
+    """One instruction as text; anything not well-formed becomes a `.insn` line with the reason.
+
+    pc is the instruction's slot; with labels (slot -> name), a jump or local call whose target
+    has a label names it (`goto LBL`) instead of a relative offset (llvm and ubpf syntaxes).
+    """
     if syntax not in DISASM_SYNTAXES:
         raise AssemblyError(
             f"unknown disassembly syntax {syntax!r} (choose from {', '.join(DISASM_SYNTAXES)})"
         )
-    del pc  # offsets are printed relative, as both syntaxes write them; kept for API symmetry
     problem = field_problem(insn)
     if problem is not None:
         return _raw(insn, problem, syntax)
-    if syntax == "llvm":
-        return _llvm(insn, helper_names)
     if syntax == "kernel":
         return format_kernel(insn, helper_names)
-    return _ubpf(insn)
+    target = jump_target(pc, insn) if labels else None
+    label = labels.get(target) if labels and target is not None else None
+    if syntax == "llvm":
+        return _llvm(insn, helper_names, label)
+    return _ubpf(insn, label)
 
 
 def kernel_log_line(
@@ -133,7 +140,7 @@ def _raw(insn: Instruction, problem: str, syntax: str) -> str:
     )
 
 
-def _llvm(insn: Instruction, helper_names: Mapping[int, str] | None) -> str:
+def _llvm(insn: Instruction, helper_names: Mapping[int, str] | None, label: str | None) -> str:
     opcode, cls = insn.opcode, insn.opcode & 0x07
     imm = _s32(insn.imm)
     if cls in (InsnClass.ALU, InsnClass.ALU64):
@@ -150,7 +157,7 @@ def _llvm(insn: Instruction, helper_names: Mapping[int, str] | None) -> str:
             return f"{dst} = {operand}"
         return f"{dst} {_LLVM_ALU[(op, insn.off)]} {operand}"
     if cls in (InsnClass.JMP, InsnClass.JMP32):
-        return _llvm_jump(insn, imm, helper_names)
+        return _llvm_jump(insn, imm, helper_names, label)
     if opcode == LDDW:
         return f"r{insn.dst} = {_pseudo(insn)}"
     size = SIZE_BYTES[opcode & 0x18]
@@ -190,19 +197,23 @@ def _llvm_atomic(insn: Instruction, size: int, imm: int, memory: str) -> str:
     return f"{reg}0 = cmpxchg{suffix}({address}, {reg}0, {src})"
 
 
-def _llvm_jump(insn: Instruction, imm: int, helper_names: Mapping[int, str] | None) -> str:
+def _llvm_jump(
+    insn: Instruction, imm: int, helper_names: Mapping[int, str] | None, label: str | None
+) -> str:
     opcode, op = insn.opcode, insn.opcode & 0xF0
     if op == JmpOp.EXIT:
         return "exit"
     if op == JmpOp.JA:
         return (
-            f"gotol {_rel(imm)}" if opcode & 0x07 == InsnClass.JMP32 else f"goto {_rel(insn.off)}"
+            f"gotol {label or _rel(imm)}"
+            if opcode & 0x07 == InsnClass.JMP32
+            else f"goto {label or _rel(insn.off)}"
         )
     if op == JmpOp.CALL:
         if opcode & Source.X:
             return f"callx r{insn.dst}"
         if insn.src == CallSrc.LOCAL:
-            return f"call pc{_rel(imm)}"
+            return f"call {label}" if label else f"call pc{_rel(imm)}"
         if insn.src == CallSrc.KFUNC:
             return f"call kfunc {_hex(imm)}"
         name = helper_names.get(imm) if helper_names else None
@@ -211,7 +222,7 @@ def _llvm_jump(insn: Instruction, imm: int, helper_names: Mapping[int, str] | No
         )  # a signed number is pc-relative
     reg = "w" if opcode & 0x07 == InsnClass.JMP32 else "r"
     operand = f"{reg}{insn.src}" if opcode & Source.X else _hex(imm)
-    return f"if {reg}{insn.dst} {_LLVM_CMP[op]} {operand} goto {_rel(insn.off)}"
+    return f"if {reg}{insn.dst} {_LLVM_CMP[op]} {operand} goto {label or _rel(insn.off)}"
 
 
 def _pseudo(insn: Instruction) -> str:
@@ -227,7 +238,7 @@ def _pseudo(insn: Instruction) -> str:
     return f"{name}({low})"
 
 
-def _ubpf(insn: Instruction) -> str:
+def _ubpf(insn: Instruction, label: str | None) -> str:
     opcode, cls = insn.opcode, insn.opcode & 0x07
     imm = _s32(insn.imm)
     if cls in (InsnClass.ALU, InsnClass.ALU64):
@@ -246,7 +257,7 @@ def _ubpf(insn: Instruction) -> str:
         operand = f"%r{insn.src}" if opcode & Source.X else _hex(imm)
         return f"{name}{width} {dst}, {operand}"
     if cls in (InsnClass.JMP, InsnClass.JMP32):
-        return _ubpf_jump(insn, imm)
+        return _ubpf_jump(insn, imm, label)
     if opcode == LDDW:
         value = insn.imm & 0xFFFFFFFFFFFFFFFF
         operand = f"{value:#x}" if insn.src == PseudoSrc.IMM else _pseudo(insn)
@@ -279,35 +290,60 @@ def _ubpf_memory(reg: int, off: int) -> str:
     return f"[%r{reg}{_rel(off)}]" if off else f"[%r{reg}]"
 
 
-def _ubpf_jump(insn: Instruction, imm: int) -> str:
+def _ubpf_jump(insn: Instruction, imm: int, label: str | None) -> str:
     opcode, op = insn.opcode, insn.opcode & 0xF0
     if op == JmpOp.EXIT:
         return "exit"
     if op == JmpOp.JA:
-        return f"ja32 {_rel(imm)}" if opcode & 0x07 == InsnClass.JMP32 else f"ja {_rel(insn.off)}"
+        if opcode & 0x07 == InsnClass.JMP32:
+            return f"ja32 {label or _rel(imm)}"
+        return f"ja {label or _rel(insn.off)}"
     if op == JmpOp.CALL:
         if opcode & Source.X:
             return f"call %r{insn.dst}"
         if insn.src == CallSrc.LOCAL:
-            return f"call local {_rel(imm)}"
+            return f"call local {label or _rel(imm)}"
         if insn.src == CallSrc.KFUNC:
             return f"call runtime {imm}"
         return f"call {imm}"
     width = "32" if opcode & 0x07 == InsnClass.JMP32 else ""
     operand = f"%r{insn.src}" if opcode & Source.X else _hex(imm)
-    return f"{_UBPF_JCC[op]}{width} %r{insn.dst}, {operand}, {_rel(insn.off)}"
+    return f"{_UBPF_JCC[op]}{width} %r{insn.dst}, {operand}, {label or _rel(insn.off)}"
+
+
+def branch_labels(insns: Sequence[Instruction]) -> dict[int, str]:
+    """A label (`L<slot>`) for every slot that a jump or local call lands on.
+
+    Only instruction starts and the slot just past the end get one; a target outside the program
+    or inside an lddw keeps its relative offset.
+    """
+    starts = {pc for pc, _ in iter_slots(insns)}
+    starts.add(sum(insn.slots for insn in insns))
+    targets = {jump_target(pc, insn) for pc, insn in iter_slots(insns)}
+    return {pc: f"L{pc}" for pc in sorted(t for t in targets if t in starts)}
 
 
 def disassembly(
     insns: Iterable[Instruction],
     syntax: str = "llvm",
     helper_names: Mapping[int, str] | None = None,
+    *,
+    labels: bool = False,
 ) -> list[DisasmLine]:
-    """The data behind a listing: one DisasmLine (pc, insn, text, target) per instruction."""
+    """The data behind a listing: one DisasmLine (pc, insn, text, target, label) per instruction.
+
+    With labels=True (llvm and ubpf syntaxes), branch targets get `L<slot>` labels (see
+    branch_labels) and the branches name them.
+    """
     program: Sequence[Instruction] = list(insns)
+    names = branch_labels(program) if labels and syntax != "kernel" else {}
     return [
         DisasmLine(
-            pc, insn, format_instruction(insn, pc, syntax, helper_names), jump_target(pc, insn)
+            pc,
+            insn,
+            format_instruction(insn, pc, syntax, helper_names, names),
+            jump_target(pc, insn),
+            names.get(pc),
         )
         for pc, insn in iter_slots(program)
     ]
@@ -317,11 +353,25 @@ def disassemble(
     insns: Iterable[Instruction],
     syntax: str = "llvm",
     helper_names: Mapping[int, str] | None = None,
+    *,
+    labels: bool = False,
 ) -> str:
     """The program as text, one instruction per line, that assemble() turns back into the same bytes.
 
-    syntax "llvm" prints what llvm-objdump prints (`r0 = 0x1`); "kernel" the verifier log's wording
-    (`r0 = 1`, `goto pc+2`); "ubpf" the uBPF / bpf_conformance style (`mov %r0, 0x1`). helper_names (id -> name) makes helper calls
-    read `call bpf_map_lookup_elem`; pass the reverse mapping to assemble() to read them back.
+    syntax "llvm" prints what llvm-objdump prints (`r0 = 0x1`); "kernel" the verifier log's
+    wording (`r0 = 1`, `goto pc+2`); "ubpf" the uBPF / bpf_conformance style (`mov %r0, 0x1`).
+    helper_names (id -> name) makes helper calls read `call bpf_map_lookup_elem`; pass the
+    reverse mapping to assemble() to read them back. labels=True writes branch targets as
+    `L<slot>:` labels instead of relative offsets.
     """
-    return "".join(line.text + "\n" for line in disassembly(insns, syntax, helper_names))
+    program = list(insns)
+    lines = disassembly(program, syntax, helper_names, labels=labels)
+    out = []
+    for line in lines:
+        if line.label:
+            out.append(f"{line.label}:\n")
+        out.append(line.text + "\n")
+    end = sum(insn.slots for insn in program)
+    if labels and syntax != "kernel" and end in branch_labels(program):
+        out.append(f"L{end}:\n")
+    return "".join(out)
