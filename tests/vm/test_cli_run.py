@@ -158,3 +158,22 @@ def test_run_program_selection(tmp_path: Path, capsys: pytest.CaptureFixture[str
     obj = _compiled(tmp_path)
     status, _, err = cli(capsys, "run", str(obj), "--program", "nope")
     assert status == 2 and "count_and_pass" in err
+
+
+def test_budget_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    loop = tmp_path / "loop.s"
+    loop.write_text("mov %r0, 0\nl:\nadd %r0, 1\njne %r0, 1000, l\nexit\n")
+    assert cli(capsys, "run", str(loop))[1] == "1000\n"
+    status, _, err = cli(capsys, "run", str(loop), "--budget", "100")
+    assert status == 2 and "budget" in err
+
+
+@pytest.mark.kernel
+def test_plain_assembly_on_the_kernel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "p.s"
+    src.write_text("ldxw %r0, [%r1+0]\nadd %r0, %r2\nexit\n")
+    mem = tmp_path / "mem.bin"
+    mem.write_bytes(b"\x01\x00\x00\x00")
+    for engine in ("interp", "kernel"):
+        status, out, err = cli(capsys, "run", str(src), "--mem", str(mem), "--engine", engine)
+        assert (status, out) == (0, "5\n"), err

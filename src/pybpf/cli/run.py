@@ -49,6 +49,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--type", choices=sorted(TYPE_NAMES), help="program type for assembly/bytecode")
     p.add_argument("--syntax", choices=("auto", "ubpf", "llvm"), default="auto",
                    help="assembly syntax (default: detect)")
+    p.add_argument("--budget", type=int, metavar="N",
+                   help="instruction budget per run (user-space engines; default 10 million)")
     p.add_argument("--no-verify", action="store_true", help="skip the static verifier")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -99,10 +101,26 @@ def _verifier_available() -> bool:
     return hasattr(verifier, "verify_collection")
 
 
-def load_collection(spec: CollectionSpec, engine: str, *, verify: bool) -> Collection:
+def load_collection(
+    spec: CollectionSpec, engine: str, *, verify: bool, budget: int | None = None
+) -> Collection:
     from pybpf.runtime import Runtime
 
-    return Runtime(engine, verify=verify and _verifier_available()).load(spec)
+    options = {"budget": budget} if budget is not None and engine != "kernel" else {}
+    return Runtime(engine, verify=verify and _verifier_available(), **options).load(spec)
+
+
+def for_kernel(spec: CollectionSpec, name: str, mem_len: int) -> CollectionSpec:
+    """A plain program made runnable by BPF_PROG_TEST_RUN: an XDP program whose prolog sets
+    r1 = the packet (the memory) and r2 = its length, as the conformance plugin does."""
+    from pybpf.conformance import xdp_prolog
+
+    prog = spec.programs[name]
+    wrapped = ProgramSpec(
+        name=name, instructions=(*xdp_prolog(mem_len), *prog.instructions),
+        type=ProgramType.XDP, license="GPL",
+    )
+    return CollectionSpec.single(wrapped)
 
 
 def pick_program(spec: CollectionSpec, name: str | None) -> str:
@@ -166,7 +184,13 @@ def run(args: argparse.Namespace) -> int:
     inputs = [_read(p) for p in args.data_in] or [_read(args.mem) if args.mem else b""]
     # Plain assembly/bytecode without a program type has no kernel rules to verify against.
     typed = any(p.type != ProgramType.UNSPEC for p in spec.programs.values())
-    collection = load_collection(spec, args.engine, verify=typed and not args.no_verify)
+    if plain and not typed and args.engine == "kernel":
+        if len(inputs) > 1 or ctx is not None:
+            raise BpfError("the kernel runs plain programs on one --mem only (give --type)")
+        spec = for_kernel(spec, name, len(inputs[0]))
+        inputs = [inputs[0].ljust(14, b"\0")]  # the kernel wants at least an Ethernet header
+    collection = load_collection(spec, args.engine, verify=typed and not args.no_verify,
+                                 budget=args.budget)
     try:
         program = collection.programs[name]
         results: list[RunResult] = [program.run(data, ctx=ctx, repeat=args.repeat) for data in inputs]
@@ -196,7 +220,8 @@ def run(args: argparse.Namespace) -> int:
         action = _action_name(ptype_of_program, r.retval)
         label = f" ({action})" if action else ""
         size = len(r.data_out or b"")
-        print(f"run {i}: retval {r.retval}{label}, data_out {size} bytes")
+        timing = f", {r.duration_ns} ns/run" if args.repeat > 1 and r.duration_ns is not None else ""
+        print(f"run {i}: retval {r.retval}{label}, data_out {size} bytes{timing}")
     for map_name, entries in maps.items():
         print(f"map {map_name}: {len(entries)} entries")
         for entry in entries:
