@@ -186,11 +186,21 @@ def test_run(
         if exc.errno in (ENOTSUPP, errno.EOPNOTSUPP):
             raise KernelError("BPF_PROG_TEST_RUN is not supported for this program type by this kernel",
                               errno=exc.errno) from None
-        raise KernelError(f"test run failed: {exc}", errno=exc.errno) from None
+        hint = ""
+        if exc.errno == errno.EINVAL:
+            hint = (" (the kernel refused the input: packet programs need at least a 14-byte Ethernet frame, "
+                    "skb programs a complete IPv4/IPv6 header in IP frames, and the context must match the "
+                    "program type's)")
+        raise KernelError(f"test run failed: {exc}{hint}", errno=exc.errno) from None
     a.load(buf)
     data_out = dout.raw[: a.data_size_out] if dout is not None and data else None
     ctx_out = cout.raw[: a.ctx_size_out] if cout is not None and ctx else None
     return RunResult(retval=int(a.retval), data_out=data_out, ctx_out=ctx_out, duration_ns=int(a.duration))
+
+
+_PACKET_TYPES = frozenset({ProgramType.XDP, ProgramType.SCHED_CLS, ProgramType.SCHED_ACT,
+                           ProgramType.SOCKET_FILTER, ProgramType.CGROUP_SKB, ProgramType.LWT_IN,
+                           ProgramType.LWT_OUT, ProgramType.LWT_XMIT})
 
 
 class KernelProgram(Program):
@@ -213,6 +223,10 @@ class KernelProgram(Program):
         return self._fd.closed
 
     def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
+        """BPF_PROG_TEST_RUN on packet `data` and/or context `ctx`; duration_ns is the kernel's mean per run."""
+        if self.spec.type in _PACKET_TYPES and len(data) < 14:
+            raise KernelError(f"{self.spec.type.name.lower()} test runs need a packet of at least 14 bytes "
+                              f"(an Ethernet header), got {len(data)}", errno=errno.EINVAL)
         return test_run(self.fd, bytes(data), ctx=ctx, repeat=repeat)
 
     def pin(self, path: str) -> None:
