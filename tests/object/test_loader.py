@@ -229,3 +229,18 @@ def test_broken_bytecode_is_an_object_error() -> None:
 def test_missing_file_is_oserror() -> None:
     with pytest.raises(OSError):
         load_file(OBJECTS / "does-not-exist.o")
+
+
+def test_string_literals_through_section_symbol_offsets() -> None:
+    spec = _load("strings.o")
+    strs = spec.maps[".rodata.str1.1"]
+    assert strs.frozen and strs.type == MapType.ARRAY
+    value = strs.contents[0][1]
+    refs = [r for r in spec.programs["say"].map_references if r.map_name == ".rodata.str1.1"]
+    assert sorted(value[r.offset :].split(b"\0", 1)[0] for r in refs) == [b"first %d\n", b"second %d\n"]
+    prog = spec.programs["say"]
+    for r in refs:
+        insn = _insn_at(prog, r.pc)
+        assert insn.src == 2 and insn.imm >> 32 == r.offset  # offset in the lddw's second half
+    table = next(r for r in prog.map_references if r.map_name == ".data")
+    assert spec.maps[".data"].contents[0][1][table.offset : table.offset + 12] == struct.pack("<3i", 1, 2, 3)

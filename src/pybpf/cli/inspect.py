@@ -82,6 +82,8 @@ def _global_data(spec: CollectionSpec, name: str) -> dict[str, Any]:
             except BpfError:
                 entry["value"] = value[info.offset : info.offset + info.size].hex()
             out["variables"].append(entry)
+    elif name.startswith(".rodata.str"):
+        out["strings"] = [x.decode("utf-8", "replace") for x in value.split(b"\0") if x]
     elif value:
         out["bytes"] = value[:64].hex()
     return out
@@ -147,6 +149,10 @@ def _text(info: dict[str, Any]) -> str:
         for v in g["variables"]:
             val = f" = {json.dumps(v['value'])}" if "value" in v else ""
             lines.append(f"    +{v['offset']:<5} {v['name']} ({v['size']} bytes){val}")
+        for text in g.get("strings", []):
+            lines.append(f"    {json.dumps(text)}")
+        if "bytes" in g:
+            lines.append(f"    {g['bytes']}")
     if info["btf"] is None:
         lines.append("\nBTF: none")
     else:
