@@ -1,8 +1,9 @@
-"""The eBPF instruction set (RFC 9669) as data: opcodes, Instruction, bytecode decode/encode."""
+"""The eBPF instruction set (RFC 9669) as data: opcodes, Instruction, bytecode, assembler, disassembler."""
 
 from pybpf.isa.assembler import assemble, detect_syntax
 from pybpf.isa.disasm import (
     DisasmLine,
+    branch_labels,
     disassemble,
     disassembly,
     format_instruction,
@@ -35,6 +36,7 @@ __all__ = [
     "VALID_OPCODES",
     "DisasmLine",
     "assemble",
+    "branch_labels",
     "disassemble",
     "disassembly",
     "field_problem",

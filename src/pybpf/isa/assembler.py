@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from pybpf.errors import AssemblyError
-from pybpf.isa import asm_llvm, asm_ubpf
+from pybpf.isa import asm_llvm, asm_ubpf, listing
 from pybpf.isa.asm_common import Program, resolve
 from pybpf.isa.instruction import Instruction
 from pybpf.isa.lexer import Cursor, Tok, tokenize
@@ -40,9 +40,9 @@ def assemble(
     line: str | None
     for lineno, raw in enumerate(lines, start=1):
         if syntax == "llvm":
-            line = asm_llvm.preprocess(raw)
+            line = listing.preprocess(raw)
         else:
-            line = asm_llvm.strip_listing_prefix(raw)
+            line = listing.strip_listing_prefix(raw)
         if line is None:
             continue
         cursor = Cursor(tokenize(line, lineno), lineno)
@@ -53,8 +53,8 @@ def assemble(
 def detect_syntax(lines: list[str]) -> str:
     """'llvm' or 'ubpf' from the first line whose shape only one syntax has ('ubpf' if none)."""
     for lineno, raw in enumerate(lines, start=1):
-        code = asm_llvm.strip_listing_prefix(raw)
-        if asm_llvm.looks_like_llvm(code):
+        code = listing.strip_listing_prefix(raw)
+        if listing.looks_like_llvm(code):
             return "llvm"
         try:
             tokens = tokenize(code, lineno)

@@ -1,0 +1,73 @@
+"""Listing input: llvm-objdump, kernel verifier log and `pybpf disasm` decorations, syntax hints."""
+
+from __future__ import annotations
+
+import re
+
+from pybpf.isa.asm_common import LABEL_RE
+
+_OBJDUMP_PREFIX = re.compile(
+    r"^\s*[0-9a-fA-F]+:\s+(?:[0-9a-fA-F]{2} ){7}[0-9a-fA-F]{2}(?: (?:[0-9a-fA-F]{2} ){7}[0-9a-fA-F]{2})?(?=\s|$)"
+)
+_DIRECTIVE = re.compile(r"\s*(\.[\w.$]+)(\s*:)?")
+_KERNEL_PREFIX = re.compile(r"^\s*\d+:\s*\(([0-9a-fA-F]{2})\)")
+# A kernel-log lddw of a small constant (`(18) r1 = 0x5`) would read as a mov without its `ll`.
+_BARE_LDDW = re.compile(r"^(\s*r\d+\s*=\s*-?(?:0[xX][0-9a-fA-F]+|\d+))(?=\s*(?:$|;|#|//))")
+_OBJDUMP_SYMBOL = re.compile(r"^\s*[0-9a-fA-F]+\s+<([^>]+)>:\s*$")
+_KERNEL_CALL = re.compile(r"\bcall\s+[A-Za-z_]\w*#(-?\d+)")
+_NOISE = re.compile(
+    r"^\s*(Disassembly of section\b|.*\bfile format\b|\s*[0-9a-fA-F]+:\s+R_BPF_|func#\d|processed \d+ insns"
+    r"|from \d+ to \d+:|\d+: R\d|\d+: \(\w\w\)\s*$|verification time|stack depth|Validating\b"
+    r"|last_idx\b|regs=|mark_precise|Func#|\d+: frame\d)"
+)
+
+
+def _blank(line: str, start: int, end: int) -> str:
+    """Replace line[start:end] by spaces so later columns stay where the user sees them."""
+    return line[:start] + " " * (end - start) + line[end:]
+
+
+def preprocess(line: str) -> str | None:
+    """Strip llvm-objdump / kernel-log decorations from a line; None for lines that carry no code."""
+    if _NOISE.match(line):
+        return None
+    directive = _DIRECTIVE.match(line)
+    if directive and not directive.group(2) and directive.group(1).lower() != ".insn":
+        return None  # an assembler directive (.text, .globl, .p2align ...): nothing to encode
+    symbol = _OBJDUMP_SYMBOL.match(line)
+    if symbol:
+        name = symbol.group(1)
+        return f"{name}:" if LABEL_RE.match(name) else None
+    kernel = _KERNEL_PREFIX.match(line)
+    line = strip_listing_prefix(line)
+    if kernel and kernel.group(1) == "18":
+        line = _BARE_LDDW.sub(r"\1 ll", line, count=1)
+    call = _KERNEL_CALL.search(line)
+    if call:
+        replacement = f"call helper {call.group(1)}"
+        line = (
+            line[: call.start()] + replacement.ljust(call.end() - call.start()) + line[call.end() :]
+        )
+    return line
+
+
+def strip_listing_prefix(line: str) -> str:
+    """Blank out an llvm-objdump `N: <hex bytes>` or kernel-log/`pybpf disasm` `N: (op)` prefix."""
+    for prefix in (_OBJDUMP_PREFIX, _KERNEL_PREFIX):
+        match = prefix.match(line)
+        if match:
+            return _blank(line, 0, match.end())
+    return line
+
+
+def looks_like_llvm(line: str) -> bool:
+    """Whether a line (its listing prefix already removed) has a shape only the LLVM syntax has."""
+    if _OBJDUMP_PREFIX.match(line) or _OBJDUMP_SYMBOL.match(line):
+        return True
+    code = re.split(r"#|;|//", line, maxsplit=1)[0].strip()
+    if re.match(r"(if|goto|gotol|callx)\b|lock\s*\*|\*\s*\(", code, re.IGNORECASE):
+        return True
+    call = re.match(r"call\s+([A-Za-z_][\w.$]*|pc\b)", code, re.IGNORECASE)
+    if call and call.group(1).lower() not in ("local", "helper", "runtime"):
+        return True
+    return bool(re.match(r"[rw]\d+\s*(s?[-+*/%&|^<>]*=|\s=)", code))
