@@ -179,3 +179,61 @@ def random_mixed_program(seed: int, length: int = 40) -> CollectionSpec:
     insns += [I(0x79, 0, 10, -8, 0), I(0x57, 0, 0, 0, 3), I(0x95)]
     prog = ProgramSpec(name="mixed", instructions=tuple(insns), type=ProgramType.XDP)
     return CollectionSpec(programs={"mixed": prog})
+
+
+def map_semantics_program(map_type: MapType = MapType.HASH, max_entries: int = 4) -> CollectionSpec:
+    """Helper return codes of map updates (ANY/NOEXIST/EXIST), deletes and lookups, recorded in `rc`.
+
+    Each operation's r0 is stored (as a u64) in rc[i]; the map `m` itself is compared too.
+    """
+    insns: list[I] = []
+    refs: list[Any] = []
+
+    def pc() -> int:
+        return sum(i.slots for i in insns)
+
+    def load_map(reg: int, name: str) -> None:
+        refs.append((pc(), name))
+        insns.append(I(0x18, reg))
+
+    def record(index: int) -> None:  # rc[index] = r0
+        insns.extend([I(0x7B, 10, 0, -24, 0), I(0x62, 10, 0, -28, index)])
+        load_map(1, "rc")
+        insns.extend([I(0xBF, 2, 10), I(0x07, 2, 0, 0, -28), I(0xBF, 3, 10), I(0x07, 3, 0, 0, -24),
+                      I(0xB7, 4, 0, 0, 0), I(0x85, 0, 0, 0, 2)])
+
+    def key_at(key: int) -> None:
+        insns.append(I(0x62, 10, 0, -4, key))
+
+    index = 0
+    plan = [(0, 0), (1, 1), (1, 1), (2, 2), (3, 0), (4, 1), (5, 0), (2, 1), (6, 2), (1, 2), (0, 0), (7, 0)]
+    for key, flags in plan:  # updates
+        key_at(key)
+        insns.append(I(0x7A, 10, 0, -16, 100 + index))
+        load_map(1, "m")
+        insns.extend([I(0xBF, 2, 10), I(0x07, 2, 0, 0, -4), I(0xBF, 3, 10), I(0x07, 3, 0, 0, -16),
+                      I(0xB7, 4, 0, 0, flags), I(0x85, 0, 0, 0, 2)])
+        record(index)
+        index += 1
+    for key in (1, 9, 1, 3):  # deletes
+        key_at(key)
+        load_map(1, "m")
+        insns.extend([I(0xBF, 2, 10), I(0x07, 2, 0, 0, -4), I(0x85, 0, 0, 0, 3)])
+        record(index)
+        index += 1
+    for key in (0, 1, 2, 3, 4, 5, 6, 7):  # lookups: rc = value or -1 when absent
+        key_at(key)
+        load_map(1, "m")
+        insns.extend([I(0xBF, 2, 10), I(0x07, 2, 0, 0, -4), I(0x85, 0, 0, 0, 1),
+                      I(0x55, 0, 0, 2, 0), I(0xB7, 0, 0, 0, -1), I(0x05, 0, 0, 1, 0), I(0x79, 0, 0, 0, 0)])
+        record(index)
+        index += 1
+    insns.extend([I(0xB7, 0, 0, 0, 2), I(0x95)])
+    from pybpf.object.spec import MapReference
+
+    prog = ProgramSpec(name="mapsem", instructions=tuple(insns), type=ProgramType.XDP,
+                       map_references=tuple(MapReference(p, n) for p, n in refs))
+    from pybpf.object.spec import MapSpec
+
+    maps = {"m": MapSpec("m", map_type, 4, 8, max_entries), "rc": MapSpec("rc", MapType.ARRAY, 4, 8, 32)}
+    return CollectionSpec(programs={"mapsem": prog}, maps=maps)

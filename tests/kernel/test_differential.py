@@ -16,7 +16,13 @@ from pybpf.errors import LoadError
 from pybpf.object.spec import CollectionSpec
 from pybpf.runtime import Runtime
 
-from .differential import packets, random_mixed_program, random_program, snapshot
+from .differential import (
+    map_semantics_program,
+    packets,
+    random_mixed_program,
+    random_program,
+    snapshot,
+)
 from .progs import counter_collection, packet, udp_port_filter
 
 pytestmark = pytest.mark.kernel
@@ -63,6 +69,20 @@ def test_hand_written_programs_agree() -> None:
                           maps={"counts": counter_collection().maps["counts"].__class__(
                               name="counts", type=MapType.ARRAY, key_size=4, value_size=8, max_entries=2)})
     _compare_runs(spec, packets() + [packet(20)])
+
+
+@pytest.mark.parametrize("map_type", [MapType.HASH, MapType.LRU_HASH, MapType.ARRAY])
+def test_map_helper_return_codes_agree(map_type: MapType) -> None:
+    spec = map_semantics_program(map_type)
+    interp, kernel = _both(spec)
+    with interp, kernel:
+        a = interp.programs["mapsem"].run(packet())
+        b = kernel.programs["mapsem"].run(packet())
+        assert a.retval == b.retval == 2
+        rc_i = {int.from_bytes(k, "little"): int.from_bytes(v, "little", signed=True) for k, v in interp.maps["rc"].items()}
+        rc_k = {int.from_bytes(k, "little"): int.from_bytes(v, "little", signed=True) for k, v in kernel.maps["rc"].items()}
+        assert rc_i == rc_k
+        assert dict(interp.maps["m"].items()) == dict(kernel.maps["m"].items())
 
 
 def _random_cases(seeds: range) -> None:
