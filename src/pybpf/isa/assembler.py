@@ -1,4 +1,23 @@
-"""`assemble(text, syntax=...)`: eBPF assembly text (uBPF or LLVM/kernel style) to Instructions."""
+"""`assemble(text, syntax=...)`: eBPF assembly text (uBPF or LLVM/kernel style) to Instructions.
+
+Both syntaxes share these rules:
+- one instruction per line; `name:` defines a label (also before an instruction on the same line);
+- comments start with `#`, `;` or `//`; blank lines are ignored;
+- numbers are decimal, `0x` hex, `0b` binary or `0o` octal; a 32-bit immediate may be written
+  signed (-1) or as its bit pattern (0xffffffff); lddw takes 64 bits;
+- jump and local-call targets are a label or a signed slot count relative to the next instruction
+  (`+3`, `-1`; `pc+3` too in the LLVM syntax); `lddw` occupies two slots;
+- `.insn OPCODE, DST, SRC, OFF, IMM` encodes any instruction field by field (the disassembler
+  prints it for bytecode that is not valid eBPF);
+- listing decorations are skipped: kernel verifier log / `pybpf disasm` prefixes (`12: (bf) `),
+  and in the LLVM syntax llvm-objdump's address and hex columns, its `<symbol>:` lines and the
+  verifier log's other lines (`processed N insns`, register states after `;`).
+
+uBPF / bpf_conformance: `mov %r0, 1`, `ldxw %r0, [%r1+4]`, `jeq %r1, 2, +3`, `lock fetch add
+[%r10-8], %r1`, `call local sub`, `call %r2` (callx), `exit` (also an implicit label: the first exit).
+LLVM / kernel: `r0 = 1`, `w0 += w1`, `r0 = *(u32 *)(r1 + 4)`, `if r1 > 5 goto +2`, `lock
+*(u64 *)(r2 + 0) += r1`, `r0 = cmpxchg_64(r1 + 0, r0, r2)`, `call bpf_map_lookup_elem`, `exit`.
+"""
 
 from __future__ import annotations
 
