@@ -143,3 +143,14 @@ def test_kernel_accepts_sanitized_btf(name: str) -> None:
     fd = load_btf(btf.sanitize_for_kernel().to_bytes())
     assert fd.fd >= 0
     fd.close()
+
+
+def test_map_entry_like_bpftool() -> None:
+    spec = load_file(OBJECTS / "xdp_counter.o")
+    from pybpf.btf import map_entry
+
+    counts = spec.maps["counts"]
+    entry = map_entry(spec.btf, counts.key_type_id, counts.value_type_id, bytes(4), struct.pack("<Q", 9))
+    assert entry == {"key": 0, "value": 9}
+    assert map_entry(None, 0, 0, b"\x01\x02", [b"\x03", b"\x04"]) == {
+        "key": ["0x01", "0x02"], "values": [{"cpu": 0, "value": ["0x03"]}, {"cpu": 1, "value": ["0x04"]}]}

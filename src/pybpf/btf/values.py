@@ -114,7 +114,10 @@ def format_value(btf: Btf, type_id: int, data: bytes) -> str:
 
 def encode_value(btf: Btf, type_id: int, value: Any) -> bytes:
     """The inverse of decode_value for integers, enums, char arrays, arrays and structs (bitfields included)."""
-    out = bytearray(btf.sizeof(type_id))
+    size = btf.sizeof(type_id)
+    if size > 1 << 28:
+        raise ObjectError(f"BTF type {type_id} is too large to encode a value for ({size} bytes)")
+    out = bytearray(size)
     _encode_into(btf, type_id, value, out, 0, 0)
     return bytes(out)
 
@@ -171,3 +174,26 @@ def _encode_into(btf: Btf, type_id: int, value: Any, out: bytearray, offset: int
 
 def _name(name: str, kind: Kind) -> str:
     return f"{kind.name.lower()} {name}" if name else kind.name.lower()
+
+
+def _typed_or_raw(btf: Btf | None, type_id: int, data: bytes) -> Any:
+    if btf is not None and type_id:
+        try:
+            return decode_value(btf, type_id, data)
+        except ObjectError:
+            pass
+    return [f"0x{b:02x}" for b in data]
+
+
+def map_entry(btf: Btf | None, key_type_id: int, value_type_id: int, key: bytes,
+              value: bytes | list[bytes]) -> dict[str, Any]:
+    """One map entry shaped like `bpftool map dump -j`: typed values when BTF describes them, else hex bytes.
+
+    A per-CPU value (a list of bytes, one per CPU) becomes "values": [{"cpu": N, "value": ...}].
+    """
+    out: dict[str, Any] = {"key": _typed_or_raw(btf, key_type_id, key)}
+    if isinstance(value, list):
+        out["values"] = [{"cpu": i, "value": _typed_or_raw(btf, value_type_id, v)} for i, v in enumerate(value)]
+    else:
+        out["value"] = _typed_or_raw(btf, value_type_id, value)
+    return out

@@ -58,6 +58,7 @@ _REL = struct.Struct("<QQ")
 _RELA = struct.Struct("<QQq")
 
 MAX_SECTIONS = 1 << 16
+MAX_NOBITS = 1 << 28  # zero-filled sections (.bss) larger than this are refused, not allocated
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +217,11 @@ class ElfFile:
     def section_data(self, section: Section) -> bytes:
         """The bytes of a section (zeros for NOBITS such as .bss)."""
         if section.is_nobits:
-            if section.size > 1 << 32:
-                raise ObjectError(f"{self.name}: section {section.name!r} is implausibly large ({section.size})")
+            if section.size > MAX_NOBITS:
+                raise ObjectError(
+                    f"{self.name}: section {section.index} {section.name!r} is implausibly large "
+                    f"({section.size} bytes of zeros)"
+                )
             return bytes(section.size)
         return self.data[section.offset : section.offset + section.size]
 
