@@ -169,3 +169,27 @@ def test_examples_agree(source: Path) -> None:
                     m[port.to_bytes(m.key_size, "little")] = bytes(m.value_size)
 
     _compare_runs(spec, packets(), setup, what=f"{source.stem}: ")
+
+
+OBJECTS = [ROOT / "tests" / "data" / "objects" / f"{n}.o" for n in ("calls", "legacy_maps", "map_in_map")]
+
+
+@pytest.mark.parametrize("obj", OBJECTS, ids=[p.stem for p in OBJECTS])
+def test_test_objects_agree(obj: Path) -> None:
+    from pybpf.object import load_file
+
+    if not obj.exists():
+        pytest.skip(f"{obj} is absent")
+    _compare_runs(load_file(obj), packets(), what=f"{obj.stem}: ")
+
+
+def test_tail_call_through_static_prog_array_in_kernel() -> None:
+    from pybpf.object import load_file
+
+    obj = OBJECTS[2]
+    if not obj.exists():
+        pytest.skip(f"{obj} is absent")
+    with Runtime("kernel", verify=False).load(load_file(obj)) as coll:
+        # outer[0] = inner_a holds key 0, so entry tail-calls jumps[1] = tail_a, which returns XDP_PASS
+        assert coll.programs["entry"].run(packet()).retval == 2
+        assert coll.programs["tail_a"].run(packet()).retval == 2
