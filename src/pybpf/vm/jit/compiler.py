@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import llvmlite
@@ -26,6 +26,7 @@ _TARGET: llvm.TargetMachine | None = None
 _CACHE: dict[str, CompiledCode] = {}
 ENTRY_SYMBOL = "bpf_entry"
 MAIN_SYMBOL = "bpf_fn_0"
+DRIVER_SYMBOLS = ("bpf_run", "bpf_repeat", "bpf_batch_xdp")
 
 
 @dataclass
@@ -40,6 +41,7 @@ class CompiledCode:
     from_cache: str  # "", "memory" or "disk"
     object_size: int
     ir_text: str = ""
+    drivers: dict[str, int] = field(default_factory=dict)  # bpf_run, bpf_repeat, bpf_batch_xdp
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -90,6 +92,15 @@ def optimize(module: llvm.ModuleRef, opt_level: int) -> None:
     pb.getModulePassManager().run(module, pb)
 
 
+def _drivers(engine: llvm.ExecutionEngine) -> dict[str, int]:
+    out = {}
+    for name in DRIVER_SYMBOLS:
+        address = engine.get_function_address(name)
+        if address:
+            out[name] = address
+    return out
+
+
 def _load_object(key: str, obj: bytes) -> tuple[llvm.ExecutionEngine, int, int]:
     empty = llvm.parse_assembly(f'; ModuleID = "holder_{key[:12]}"\n')
     engine = llvm.create_mcjit_compiler(empty, target_machine())
@@ -121,7 +132,7 @@ def compile_program(
         if cached is not None and (cached.ir_text or not keep_ir):
             return CompiledCode(
                 key, cached.entry, cached.main, cached.engine, 0.0, "memory",
-                cached.object_size, cached.ir_text,
+                cached.object_size, cached.ir_text, cached.drivers,
             )
         start = time.perf_counter()
         directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -130,7 +141,8 @@ def compile_program(
             obj = path.read_bytes()
             engine, entry, main = _load_object(key, obj)
             code = CompiledCode(
-                key, entry, main, engine, time.perf_counter() - start, "disk", len(obj)
+                key, entry, main, engine, time.perf_counter() - start, "disk", len(obj),
+                drivers=_drivers(engine),
             )
             _CACHE[key] = code
             return code
@@ -152,7 +164,7 @@ def compile_program(
                 pass  # a read-only cache directory only costs the next load a compile
         code = CompiledCode(
             key, entry, main, engine, time.perf_counter() - start, "", len(obj),
-            text if keep_ir else "",
+            text if keep_ir else "", _drivers(engine),
         )
         _CACHE[key] = code
         return code
@@ -172,3 +184,47 @@ def clear_cache() -> None:
     """Forget in-process compiled code (engines stay alive while programs use them)."""
     with _LOCK:
         _CACHE.clear()
+
+
+_BOUND: dict[tuple[int, int, bool], tuple[llvm.ExecutionEngine, int]] = {}
+
+
+def bound_trampoline(run: int, jctx: int, *, narrow: bool) -> int:
+    """A zero-argument native function for a pre-bound run: bpf_run(jctx, jctx[R1], jctx[R2]).
+
+    With `narrow` (typed programs, u32 verdicts) it returns r0 & 0xffffffff, or a value above
+    32 bits when the run faulted, so Python needs no second look; otherwise r0 (check FAULT).
+    The JitContext address is baked in, so each NativeMachine gets its own (a few ms, once).
+    """
+    from llvmlite import ir
+
+    from pybpf.vm.jit.layout import Slot
+
+    key = (run, jctx, narrow)
+    with _LOCK:
+        found = _BOUND.get(key)
+        if found is not None:
+            return found[1]
+        i64 = ir.IntType(64)
+        i64p = i64.as_pointer()
+        module = ir.Module(name=f"bound_{jctx:x}")
+        module.triple = llvm.get_process_triple()
+        fn = ir.Function(module, ir.FunctionType(i64, []), "bpf_bound")
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        ctx = b.inttoptr(ir.Constant(i64, jctx), i64p)
+        r1 = b.load(b.gep(ctx, [ir.Constant(i64, Slot.BOUND_R1)]))
+        r2 = b.load(b.gep(ctx, [ir.Constant(i64, Slot.BOUND_R2)]))
+        target = b.inttoptr(ir.Constant(i64, run), ir.FunctionType(i64, [i64p, i64, i64]).as_pointer())
+        r0 = b.call(target, [ctx, r1, r2])
+        if narrow:
+            fault = b.load(b.gep(ctx, [ir.Constant(i64, Slot.FAULT)]))
+            faulted = b.icmp_unsigned("!=", fault, ir.Constant(i64, 0))
+            value = b.and_(r0, ir.Constant(i64, 0xFFFFFFFF))
+            r0 = b.select(faulted, ir.Constant(i64, 1 << 32), value)
+        b.ret(r0)
+        parsed = llvm.parse_assembly(str(module))
+        engine = llvm.create_mcjit_compiler(parsed, target_machine())
+        engine.finalize_object()
+        address = engine.get_function_address("bpf_bound")
+        _BOUND[key] = (engine, address)
+        return address

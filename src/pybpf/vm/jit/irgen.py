@@ -34,6 +34,7 @@ from pybpf.isa.opcodes import (
     Mode,
     PseudoSrc,
 )
+from pybpf.vm.jit.batch import build_drivers
 from pybpf.vm.jit.irops import (
     I1,
     I64,
@@ -135,6 +136,33 @@ def static_max_depth(insns: Sequence[Instruction], functions: Sequence[int]) -> 
     return min(visit(0, frozenset()) if 0 in fset else 0, MAX_CALL_FRAMES - 1)
 
 
+def stack_bytes_used(insns: Sequence[Instruction]) -> int:
+    """How many bytes below r10 the program can reach: 0 without r10, STACK_SIZE if r10 escapes.
+
+    r10 used only as the base of loads/stores with constant offsets reaches max(-off) bytes;
+    any other use (copied, compared, stored, passed) may reach the whole frame.
+    """
+    need = 0
+    for insn in insns:
+        cls = insn.opcode & 0x07
+        if cls == InsnClass.LDX and insn.src == 10:
+            need = max(need, -insn.off)
+            continue
+        if cls in (InsnClass.ST, InsnClass.STX) and insn.dst == 10:
+            if cls == InsnClass.STX and insn.src == 10:
+                return STACK_SIZE
+            need = max(need, -insn.off)
+            continue
+        if insn.opcode in (CALL, EXIT, JA, JA32) or insn.opcode == LDDW:
+            if insn.dst == 10 and insn.opcode == LDDW:
+                return STACK_SIZE
+            continue
+        reads_src = cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.JMP, InsnClass.JMP32, InsnClass.STX)
+        if insn.dst == 10 or (reads_src and insn.opcode & 0x08 and insn.src == 10):
+            return STACK_SIZE
+    return min((need + 7) // 8 * 8, STACK_SIZE)
+
+
 def _successors(slots: Mapping[int, Instruction], pc: int) -> list[int]:
     insn = slots[pc]
     nxt = pc + insn.slots
@@ -192,7 +220,8 @@ class ModuleTranslator:
     def translate(self) -> ir.Module:
         for pc, fn in self.functions.items():
             FunctionTranslator(self, fn, pc).build()
-        self._build_entry()
+        entry = self._build_entry()
+        build_drivers(self.module, entry, xdp=self.options.ctx_kind == "xdp")
         return self.module
 
     # --- the out-of-line bounds check: region table scan, then the Python resolver ---------
@@ -279,7 +308,7 @@ class ModuleTranslator:
         sb.ret(sb.call(cb, [jctx, addr, c64(size), c64(0), flags]))
         return fn
 
-    def _build_entry(self) -> None:
+    def _build_entry(self) -> ir.Function:
         fn = ir.Function(self.module, ENTRY_TYPE, name="bpf_entry")
         jctx, r1, r2 = fn.args
         b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -289,10 +318,11 @@ class ModuleTranslator:
                 "llvm.memset", [ir.IntType(8).as_pointer(), I64]
             )
             frames = static_max_depth(self.insns, self.functions_pcs) + 1
-            for k in range(frames):
-                low = b.add(fp, c64(k * self.options.frame_stride - STACK_SIZE))
+            used = stack_bytes_used(self.insns)
+            for k in range(frames if used else 0):
+                low = b.add(fp, c64(k * self.options.frame_stride - used))
                 ptr = b.inttoptr(low, ir.IntType(8).as_pointer())
-                b.call(memset, [ptr, ir.Constant(ir.IntType(8), 0), c64(STACK_SIZE), ir.Constant(I1, 0)])
+                b.call(memset, [ptr, ir.Constant(ir.IntType(8), 0), c64(used), ir.Constant(I1, 0)])
         if 0 in self.functions:
             args = [jctx, fp, c64(0), c64(0), r1, r2] + [c64(0)] * 7
             r = b.call(self.functions[0], args)
@@ -301,6 +331,7 @@ class ModuleTranslator:
             store_slot(b, jctx, Slot.FAULT, c64(FaultCode.BAD_JUMP))
             store_slot(b, jctx, Slot.FAULT_PC, c64(0))
             b.ret(c64(0))
+        return fn
 
 
 class FunctionTranslator:

@@ -44,9 +44,16 @@ class Slot(IntEnum):
     CTX_DATA_END = 25  # what ctx->data_end reads
     CTX_DATA_META = 26  # what ctx->data_meta reads
     CTX_CB = 27  # address of the context-access callback (Python)
+    BUDGET_INIT = 28  # what bpf_run / the batch loop reset BUDGET to
+    NREGIONS_INIT = 29  # what they reset NREGIONS to
+    BATCH_DATA = 30  # batch loop: where each packet is copied (the XDP data pointer)
+    BATCH_INDEX = 31  # batch loop: index of the packet running now
+    BOUND_R1 = 32  # r1 of a pre-bound run
+    BOUND_R2 = 33  # r2 of a pre-bound run
+    ENTRY_FN = 34  # bpf_entry, called opaquely by bpf_repeat (so LLVM cannot fold the loop)
 
 
-NSLOTS = 32
+NSLOTS = 40
 MAX_REGIONS = 64
 REGION_WRITABLE = 1
 

@@ -38,6 +38,13 @@ from pybpf.vm.runenv import RunEnv
 
 M64 = 0xFFFFFFFFFFFFFFFF
 ENTRY_CFUNC = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
+REPEAT_CFUNC = ctypes.CFUNCTYPE(
+    ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64
+)
+BATCH_CFUNC = ctypes.CFUNCTYPE(
+    ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64,
+    ctypes.c_void_p,
+)
 
 
 class Registers6(ctypes.Structure):
@@ -97,7 +104,13 @@ class NativeMachine:
         s[Slot.RELOCS] = ctypes.addressof(self._relocs)
         s[Slot.CPU] = env.cpu
         s[Slot.PRANDOM] = 0x9E3779B97F4A7C15
-        self._entry = ENTRY_CFUNC(code.entry)
+        s[Slot.ENTRY_FN] = code.entry
+        self._entry = ENTRY_CFUNC(code.drivers.get("bpf_run", code.entry))
+        self._repeat = REPEAT_CFUNC(code.drivers["bpf_repeat"]) if "bpf_repeat" in code.drivers else None
+        batch = code.drivers.get("bpf_batch_xdp")
+        self._batch = BATCH_CFUNC(batch) if batch else None
+        self.batch_mode = False
+        self._batch_index = -1
         self.function_addresses: dict[int, int] = {}
         for fpc in find_functions(list(insns)):
             addr = code.engine.get_function_address(f"bpf_fn_{fpc}")
@@ -183,8 +196,8 @@ class NativeMachine:
 
     def prepare(self, budget: int) -> None:
         s = self.s
-        s[Slot.NREGIONS] = self.persistent
-        s[Slot.BUDGET] = budget
+        s[Slot.NREGIONS] = s[Slot.NREGIONS_INIT] = self.persistent
+        s[Slot.BUDGET] = s[Slot.BUDGET_INIT] = budget
         s[Slot.FAULT] = 0
         s[Slot.TAILCALL] = 0
         self.pending = None
@@ -212,6 +225,69 @@ class NativeMachine:
             self.instructions = budget - max(left, 0)
             env.machine = saved_machine
         return retval
+
+    def run_repeat(self, r1: int, r2: int, count: int, *, budget: int = DEFAULT_BUDGET) -> int:
+        """Run `count` times in a native loop on the same memory; r0 of the last run."""
+        if self._repeat is None:
+            raise BpfError("this program was compiled without the repeat driver")
+        env = self.env
+        env.budget_left = budget
+        env.tail_calls = 0
+        saved_machine = env.machine
+        env.machine = self
+        self.memory.forget()
+        self.prepare(budget)
+        try:
+            retval = int(self._repeat(self.jctx_address, r1 & M64, r2 & M64, count))
+            if self.s[Slot.FAULT]:
+                retval = self._finish_fault()
+        finally:
+            env.machine = saved_machine
+        return retval
+
+    def run_batch_xdp(self, buffer: Any, lengths: Any, count: int, out: Any, data: int,
+                      *, budget: int = DEFAULT_BUDGET) -> int:
+        """The native XDP batch loop (see pybpf.vm.jit.batch); returns how many packets ran.
+
+        Raises the fault of the packet that faulted (its index is the return value when it
+        does not raise: callers compare it with `count`).
+        """
+        if self._batch is None:
+            raise BpfError("batch runs need an XDP program")
+        env = self.env
+        env.budget_left = budget
+        env.tail_calls = 0
+        saved_machine = env.machine
+        env.machine = self
+        self.memory.forget()
+        self.prepare(budget)
+        self.s[Slot.BATCH_DATA] = data
+        self.batch_mode = True
+        self._batch_index = -1
+        try:
+            ran = int(self._batch(self.jctx_address, buffer, lengths, count, out))
+            if ran < count and self.s[Slot.FAULT]:
+                self._sync_from_native()
+                self._finish_fault()
+        finally:
+            self.batch_mode = False
+            env.machine = saved_machine
+        return ran
+
+    def _sync_from_native(self) -> None:
+        """In batch mode the native loop moves the packet: tell the Python context."""
+        s = self.s
+        index = int(s[Slot.BATCH_INDEX])
+        if index != self._batch_index:
+            self._batch_index = index
+            self.env.tail_calls = 0
+        context = self.context
+        setter = getattr(context, "set_bounds", None)
+        if setter is None:
+            return
+        bounds = (int(s[Slot.CTX_DATA_META]), int(s[Slot.CTX_DATA]), int(s[Slot.CTX_DATA_END]))
+        if (context.data_meta, context.data, context.data_end) != bounds:
+            setter(*bounds)
 
     # --- faults ------------------------------------------------------------------------
     def _finish_fault(self) -> int:
@@ -264,6 +340,8 @@ class NativeMachine:
     # --- callbacks from compiled code ------------------------------------------------------
     def _resolve(self, _jctx: int, address: int, size: int, write: int, pc: int) -> int:
         try:
+            if self.batch_mode:
+                self._sync_from_native()
             region = self.memory.find(address, size, pc, write=bool(write))
         except BaseException as exc:  # noqa: BLE001 - every failure becomes a fault
             self._fail(exc if isinstance(exc, BpfError) else RuntimeFault(str(exc), pc=pc))
@@ -280,6 +358,8 @@ class NativeMachine:
     def _ctx_access(self, _jctx: int, address: int, size: int, value: int, flags: int) -> int:
         pc = flags >> 8
         try:
+            if self.batch_mode:
+                self._sync_from_native()
             if flags & CTX_ATOMIC:
                 self.memory.find(address, size, pc, write=True)
                 raise RuntimeFault(
@@ -297,6 +377,8 @@ class NativeMachine:
         pc = int(self.s[Slot.HELPER_PC])
         env = self.env
         try:
+            if self.batch_mode:
+                self._sync_from_native()
             fn = self.helpers.get(helper_id)
             if fn is None:
                 raise RuntimeFault(
