@@ -153,6 +153,8 @@ _LEGACY_PREFIXES: tuple[tuple[str, P, A | None], ...] = (
     ("uretprobe", P.KPROBE, None),
     ("tracepoint", P.TRACEPOINT, None),
     ("raw_tracepoint", P.RAW_TRACEPOINT, None),
+    ("xdp_devmap/", P.XDP, A.XDP_DEVMAP),
+    ("xdp_cpumap/", P.XDP, A.XDP_CPUMAP),
     ("xdp", P.XDP, A.XDP),
     ("perf_event", P.PERF_EVENT, None),
     ("classifier", P.SCHED_CLS, None),
