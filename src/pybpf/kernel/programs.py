@@ -138,6 +138,9 @@ def _raise_load_error(name: str, prog_type: int, err: int, log: str) -> None:
         kind = f"type {prog_type}"
     if log.strip():
         reason, insn = parse_verifier_log(log)
+        if "unknown#195896080" in reason:  # 0xbad2310: libbpf's (and pybpf's) poisoned CO-RE instruction
+            reason += (" (a CO-RE relocation could not be resolved: the field, type or enum value does not "
+                       "exist in this kernel's BTF)")
         exc = VerifierError(reason, insn=insn, log=log)
         exc.errno = err  # type: ignore[attr-defined]
         raise exc

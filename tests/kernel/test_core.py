@@ -1,0 +1,43 @@
+"""CO-RE: C programs whose field offsets are relocated against the running kernel's BTF."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pybpf.errors import VerifierError
+from pybpf.kernel.engine import load_collection
+from pybpf.kernel.links import attach_auto
+
+pytestmark = pytest.mark.kernel
+DATA = Path(__file__).parent / "data"
+
+
+def _build(name: str) -> object:
+    from pybpf.object import load_file
+    from pybpf.toolchain import compile_c
+
+    try:
+        return load_file(compile_c(DATA / name))
+    except Exception as exc:  # noqa: BLE001 - no compiler here: skip with the reason
+        pytest.skip(f"cannot build {name}: {exc}")
+
+
+def test_core_reads_task_fields_at_kernel_offsets() -> None:
+    spec = _build("core_task.c")
+    assert spec.programs["core_task"].core_relos  # type: ignore[attr-defined]
+    with load_collection(spec, globals={"target_pid": os.getpid()}) as coll:  # type: ignore[arg-type]
+        with attach_auto(coll.programs["core_task"]):
+            os.getppid()
+        out = coll.maps["out"]
+        assert int.from_bytes(out[0], "little") == os.getpid()
+        assert int.from_bytes(out[1], "little") == os.getppid()
+
+
+def test_unresolvable_core_relocation_is_explained() -> None:
+    spec = _build("core_missing.c")
+    with pytest.raises(VerifierError) as exc:
+        load_collection(spec)  # type: ignore[arg-type]
+    assert "CO-RE relocation could not be resolved" in exc.value.reason
