@@ -402,6 +402,26 @@ def attach_cgroup(prog: ProgLike, cgroup: str, attach: str | int) -> BpfLink:
     return BpfLink(fd, f"cgroup {attach} on {cgroup}")
 
 
+def query_attached(target: str | int, attach: str | int) -> list[int]:
+    """BPF_PROG_QUERY: ids of the programs attached to a cgroup (path) or target fd at `attach`."""
+    from pybpf.kernel.attr import ProgQueryAttr
+
+    attach_type = int(CGROUP_ATTACH[attach]) if isinstance(attach, str) and attach in CGROUP_ATTACH else attach
+    if isinstance(attach_type, str):
+        raise LoadError(f"unknown attach point {attach!r}")
+    ids = (ctypes.c_uint32 * 64)()
+    try:
+        tfd = FD(os.open(target, os.O_RDONLY | os.O_CLOEXEC)) if isinstance(target, str) else FD(os.dup(target))
+    except OSError as exc:
+        raise LoadError(f"cannot open {target}: {exc.strerror}") from None
+    with tfd:
+        a = ProgQueryAttr(target_fd=tfd.fd, attach_type=attach_type, prog_ids=ctypes.addressof(ids), prog_cnt=64)
+        buf = a.raw()
+        bpf(Cmd.PROG_QUERY, buf)
+        a.load(buf)
+    return list(ids[: min(a.prog_cnt, 64)])
+
+
 def prog_attach(prog: ProgLike, target: str | int, attach_type: int, *, flags: int = 0) -> ProgAttachLink:
     """Legacy BPF_PROG_ATTACH to a cgroup directory (path) or another target fd."""
     if isinstance(target, str):
