@@ -7,13 +7,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from examples_support import EXAMPLE_NAMES, EXAMPLES
 
 from pybpf.engine import Collection
 from pybpf.runtime import ENGINES, Runtime
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-EXAMPLE_NAMES = ("xdp_firewall", "port_counter", "xdp_bounce", "tc_classifier", "ringbuf_events",
-                 "payload_hash")
 
 
 @pytest.fixture(scope="session")

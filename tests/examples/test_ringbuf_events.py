@@ -25,7 +25,7 @@ def read_events(coll) -> list[bytes]:
             return reader.read_available()
         finally:
             reader.close()
-    for name in ("read_available", "drain", "records"):
+    for name in ("consume", "read_available", "drain"):
         method = getattr(ring, name, None)
         if callable(method):
             return list(method())
