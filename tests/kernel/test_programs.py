@@ -145,3 +145,33 @@ def test_no_fd_leak_over_load_close_cycles() -> None:
 @pytest.mark.slow
 def test_no_fd_leak_over_10000_cycles() -> None:
     _cycles(10000)
+
+
+def test_no_fd_leak_with_links_and_event_readers() -> None:
+    import gc
+
+    from pybpf.abi import MapType
+    from pybpf.kernel.links import attach_tracepoint
+    from pybpf.kernel.perfbuf import PerfBuffer
+    from pybpf.kernel.ringbuf import RingBuffer
+
+    from .progs import counter_map, pid_counter_program
+
+    prog = pid_counter_program("tp", ProgramType.TRACEPOINT, os.getpid())
+    spec = CollectionSpec(programs={"tp": prog}, maps={
+        "counts": counter_map(),
+        "ring": MapSpec(name="ring", type=MapType.RINGBUF, key_size=0, value_size=0, max_entries=4096),
+        "perf": MapSpec(name="perf", type=MapType.PERF_EVENT_ARRAY, key_size=4, value_size=4, max_entries=0)})
+    before = _fd_count()
+    for i in range(30):
+        coll = load_collection(spec)
+        link = attach_tracepoint(coll.programs["tp"], "syscalls/sys_enter_getppid")
+        rb = RingBuffer(coll.maps["ring"])
+        pb = PerfBuffer(coll.maps["perf"], pages=1)
+        os.getppid()
+        if i % 2:
+            for obj in (pb, rb, link, coll):
+                obj.close()
+        del coll, link, rb, pb
+    gc.collect()
+    assert _fd_count() == before
