@@ -131,3 +131,17 @@ def test_layouts_match_the_system_uapi_header(tmp_path: Path) -> None:
     ours = probe('#include "bpf_uapi.h"', "ours", [f"-I{include_dir()}"])
     theirs = probe("#include <linux/bpf.h>", "theirs", [])
     assert ours == theirs
+
+
+def test_libbpf_style_includes_compile(tmp_path: Path) -> None:
+    """<linux/bpf.h>, <linux/ip.h>, <bpf/bpf_helpers.h>... resolve to pybpf's own headers."""
+    out = compile_c(DATA / "libbpf_style.c", tmp_path / "libbpf_style.o", flags=["-Wall", "-Werror"])
+    secs = sections(out)
+    assert {"xdp", "tc", ".maps", "license"} <= set(secs)
+    assert call_imms(secs["xdp"]) == [1]
+
+
+def test_compat_headers_only_include_ours() -> None:
+    for path in sorted(include_dir().glob("*/*.h")):
+        lines = [line for line in path.read_text().splitlines() if line.startswith("#include")]
+        assert len(lines) == 1 and lines[0].startswith('#include "../bpf_'), path

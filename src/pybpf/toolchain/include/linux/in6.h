@@ -1,0 +1,6 @@
+/* SPDX-License-Identifier: MIT */
+/* <linux/in6.h> for eBPF programs built with pybpf: packet header structs and protocol numbers (from pybpf's own bpf_packet.h). */
+#ifndef __PYBPF_COMPAT_LINUX_IN6_H
+#define __PYBPF_COMPAT_LINUX_IN6_H
+#include "../bpf_packet.h"
+#endif
