@@ -89,3 +89,74 @@ def test_callbacks_same_as_kernel(tmp_path: Path, capsys: pytest.CaptureFixture[
     ours = _run(tmp_path, capsys, "interp")
     theirs = _run(tmp_path, capsys, "kernel")
     assert {**ours, "engine": "kernel"} == theirs
+
+
+TAIL_SOURCE = r"""
+#include <bpf_helpers.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u32);
+} jmp SEC(".maps");
+
+__u64 hits = 0;
+
+SEC("xdp")
+int target(struct xdp_md *ctx)
+{
+	hits += 1;
+	return 1;
+}
+
+static __attribute__((noinline)) int sub(struct xdp_md *ctx)
+{
+	volatile int x = 3;
+	bpf_tail_call(ctx, &jmp, 0);
+	return x + 4;
+}
+
+SEC("xdp")
+int entry(struct xdp_md *ctx)
+{
+	int r = sub(ctx);
+	hits += 100;
+	return r + 1;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def _tail_call_results(tmp_path: Path, engine: str) -> list[tuple[int, bytes]]:
+    toolchain = pytest.importorskip("pybpf.toolchain")
+    from pybpf.object import load_file
+    from pybpf.runtime import Runtime
+
+    src = tmp_path / "tail.c"
+    src.write_text(TAIL_SOURCE)
+    try:
+        obj = toolchain.compile_c(src, tmp_path / "tail.o")
+    except Exception as exc:  # noqa: BLE001 - no compiler here
+        pytest.skip(f"cannot compile C here: {exc}")
+    results = []
+    with Runtime(engine, verify=False).load(load_file(str(obj))) as col:
+        results.append((col.programs["entry"].run(bytes(20)).retval, col.maps[".bss"][0]))
+        target = col.programs["target"]
+        col.maps["jmp"][0] = target.fd if engine == "kernel" else target  # type: ignore[attr-defined]
+        results.append((col.programs["entry"].run(bytes(20)).retval, col.maps[".bss"][0]))
+    return results
+
+
+def test_tail_call_from_a_subprogram_returns_to_its_caller(tmp_path: Path) -> None:
+    # empty slot: sub returns 3 + 4, entry 8; then the target's 1 comes back as sub's value
+    assert _tail_call_results(tmp_path, "interp") == [
+        (8, struct.pack("<Q", 100)),
+        (2, struct.pack("<Q", 201)),
+    ]
+
+
+@pytest.mark.kernel
+def test_tail_call_from_a_subprogram_same_as_kernel(tmp_path: Path) -> None:
+    assert _tail_call_results(tmp_path, "interp") == _tail_call_results(tmp_path, "kernel")
