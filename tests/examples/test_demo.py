@@ -25,3 +25,16 @@ def test_demo_runs_and_shows_verdicts(capsys: pytest.CaptureFixture[str],
         verdicts = {w for w in row.split() if w in demo.VERDICT.values()}
         assert verdicts == {"DROP" if i in (0, 3, 4) else "PASS"}, row
     assert "6. Live" in out and "Done in" in out
+
+
+@pytest.mark.skipif(not zig_available(), reason="ziglang is not installed")
+def test_demo_falls_back_to_user_space(capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without bpf() permission the demo says so and runs everything in user space."""
+    monkeypatch.setattr(demo, "SPEED_RUNS", 40)
+    monkeypatch.setattr(demo, "kernel_unavailable", lambda: "not root and no CAP_BPF")
+    assert demo.main() == 0
+    out = capsys.readouterr().out
+    assert "kernel: not used (not root and no CAP_BPF); everything ran in user space" in out
+    assert "skipped: needs root with bpf()" in out
+    assert "BPF_PROG_TEST_RUN" not in out and "Traceback" not in out
