@@ -306,3 +306,39 @@ def test_same_as_kernel(name: str, text: str, ptype: ProgramType, data: bytes,
     assert ours.data_out == theirs.data_out
     if ctx is not None:
         assert ours.ctx_out == theirs.ctx_out
+
+
+# --- legacy packet loads (ld_abs / ld_ind need r6 = ctx) ------------------------------------
+
+LD_PROGRAMS = {
+    "abs_b0": ([(0xBF, 6, 1, 0), (0x30, 0, 0, 0)], {SOCKET: 0x45, TC: 0x02}),
+    "abs_w12": ([(0xBF, 6, 1, 0), (0x20, 0, 0, 12)], {SOCKET: 0x0A000001, TC: 0x08004500}),
+    "abs_beyond": ([(0xBF, 6, 1, 0), (0x20, 0, 0, 1000), (0xB7, 0, 0, 5)], {SOCKET: 0, TC: 0}),
+    "ind_h": ([(0xBF, 6, 1, 0), (0xB7, 7, 0, 4), (0x48, 0, 7, 2)], {SOCKET: 0, TC: 0x0200}),
+    "ind_negative": ([(0xBF, 6, 1, 0), (0xB7, 7, 0, -4), (0x48, 0, 7, 2), (0xB7, 0, 0, 9)],
+                     {SOCKET: 0, TC: 0}),
+}
+
+
+def _ld_run(engine: str, name: str, ptype: ProgramType) -> int:
+    from pybpf.isa import Instruction
+
+    body, _ = LD_PROGRAMS[name]
+    insns = (*(Instruction(op, dst, src, 0, imm) for op, dst, src, imm in body),
+             Instruction(0x95))
+    spec = ProgramSpec("prog", insns, type=ptype, license="GPL")
+    with Runtime(engine, verify=False).load(spec) as collection:
+        return collection.programs["prog"].run(tcp_packet()).retval
+
+
+@pytest.mark.parametrize("ptype", [SOCKET, TC], ids=["socket", "tc"])
+@pytest.mark.parametrize("name", sorted(LD_PROGRAMS))
+def test_legacy_packet_loads(name: str, ptype: ProgramType) -> None:
+    assert _ld_run("interp", name, ptype) == LD_PROGRAMS[name][1][ptype]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("ptype", [SOCKET, TC], ids=["socket", "tc"])
+@pytest.mark.parametrize("name", sorted(LD_PROGRAMS))
+def test_legacy_packet_loads_same_as_kernel(name: str, ptype: ProgramType) -> None:
+    assert _ld_run("interp", name, ptype) == _ld_run("kernel", name, ptype)
