@@ -78,7 +78,6 @@ class InterpProgram(Program):
         for _ in range(repeat):
             try:
                 context = make_context(self.spec.type, env, bytes(data), ctx)
-                machine.packet = context.packet
                 start = time.perf_counter_ns()
                 retval = machine.run(context.r1, context.r2, budget=self.budget)
                 if self.spec.type != ProgramType.UNSPEC:
@@ -87,7 +86,6 @@ class InterpProgram(Program):
                 data_out = context.data_out()
                 ctx_out = context.ctx_out()
             finally:
-                machine.packet = None
                 env.end_run()
         return RunResult(
             retval=retval,

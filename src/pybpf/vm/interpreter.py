@@ -409,10 +409,13 @@ class Machine:
         regs = self.regs
         s, imm = insn.src, insn.imm
         machine = self
+        env = self.env
         nxt = pc + 1
 
         def ldpkt() -> int:
             packet = machine.packet
+            if packet is None and env.context is not None:
+                packet = env.context.packet  # the run's context (also after a tail call)
             if packet is None:
                 raise RuntimeFault("legacy packet load without a packet", pc=pc)
             offset = imm + ((ops.sign_extend(regs[s], 32)) if indirect else 0)
