@@ -122,6 +122,21 @@ def test_sanitize_replaces_unsupported_kinds() -> None:
     assert all(again[i] == clean[i] for i in range(1, len(clean)))
 
 
+def test_sanitize_places_extern_datasec() -> None:
+    btf = load_file(OBJECTS / "kfunc.o").btf
+    ksyms = btf.find(".ksyms", Kind.DATASEC)
+    assert ksyms is not None and ksyms.size == 0
+    clean = btf.sanitize_for_kernel()
+    placed = clean[ksyms.id]
+    assert placed.size == 4 * len(placed.secinfos) and [i.offset for i in placed.secinfos] == [0]
+    assert all(clean[i.type_id].kind == Kind.VAR for i in placed.secinfos)
+    assert len(clean) == len(btf) + 2  # a dummy int and VAR are appended; existing ids unchanged
+    func = btf.find("bpf_cast_to_kern_ctx", Kind.FUNC)
+    assert func is not None and clean[func.id].kind == Kind.TYPEDEF
+    again = Btf.parse(clean.to_bytes())
+    assert again.string_table.startswith(btf.string_table)
+
+
 def test_sanitize_turns_extern_functions_into_typedefs() -> None:
     btf = Btf.from_types([
         BtfType(0, Kind.INT, "int", size=4, bits=32, encoding=1),
@@ -135,7 +150,9 @@ def test_sanitize_turns_extern_functions_into_typedefs() -> None:
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("name", ["xdp_counter.o", "calls.o", "map_in_map.o", "core.o", "sections.o", "legacy_maps.o"])
+@pytest.mark.parametrize(
+    "name", ["xdp_counter.o", "calls.o", "map_in_map.o", "core.o", "sections.o", "legacy_maps.o", "kfunc.o", "strings.o"]
+)
 def test_kernel_accepts_sanitized_btf(name: str) -> None:
     from pybpf.kernel.btfload import load_btf
 

@@ -244,3 +244,10 @@ def test_string_literals_through_section_symbol_offsets() -> None:
         assert insn.src == 2 and insn.imm >> 32 == r.offset  # offset in the lddw's second half
     table = next(r for r in prog.map_references if r.map_name == ".data")
     assert spec.maps[".data"].contents[0][1][table.offset : table.offset + 12] == struct.pack("<3i", 1, 2, 3)
+
+
+def test_extern_function_calls_are_recorded() -> None:
+    prog = _load("kfunc.o").programs["use_kfunc"]
+    assert [name for _, name in prog.extern_calls] == ["bpf_cast_to_kern_ctx"]
+    pc = prog.extern_calls[0][0]
+    assert _insn_at(prog, pc).opcode == CALL

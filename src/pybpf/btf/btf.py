@@ -151,6 +151,11 @@ class Btf:
                     new._by_name = None
         return new
 
+    def _with_strings(self, strings: bytes) -> Btf:
+        """Keep a parsed BTF's string table so that encoding preserves its offsets (line info uses them)."""
+        self._strings = strings
+        return self
+
     @property
     def string_table(self) -> bytes:
         """The raw string section this BTF was parsed from (empty for explicit types)."""

@@ -12,11 +12,13 @@ from pybpf.btf.types import (
     FUNC_GLOBAL,
     FUNC_STATIC,
     INT_SIGNED,
+    VAR_GLOBAL_ALLOCATED,
     VAR_STATIC,
     BtfType,
     EnumValue,
     Kind,
     Member,
+    VarSecinfo,
 )
 from pybpf.errors import ObjectError
 
@@ -156,9 +158,12 @@ def sanitize_for_kernel(btf: Btf, unsupported: Iterable[Kind] = (), *, hide_stat
 
     DECL_TAG -> INT, TYPE_TAG -> CONST, VAR -> INT, DATASEC -> empty STRUCT, FUNC -> TYPEDEF,
     FUNC_PROTO -> ENUM, FLOAT -> STRUCT of its size, ENUM64 -> UNION of its size (or ENUM when only
-    64-bit enums are missing). DATASECs with size 0 (never placed in the object) become empty STRUCTs
-    of size 0 only when DATASEC is unsupported; otherwise DATASEC names are made kernel-valid.
+    64-bit enums are missing). Extern functions become TYPEDEFs (the kernel has no extern linkage).
+    DATASECs left with size 0 (`.ksyms`, `.kconfig`: externs, never placed in the object) get one
+    4-byte slot per entry pointing at allocated int VARs, as libbpf does.
     """
+    if Kind.DATASEC not in set(unsupported):
+        btf = _place_extern_datasecs(btf)
     drop = set(unsupported)
     overrides: dict[int, BtfType] = {}
     for t in btf:
@@ -199,6 +204,30 @@ def sanitize_for_kernel(btf: Btf, unsupported: Iterable[Kind] = (), *, hide_stat
         if new is not None:
             overrides[t.id] = new
     return btf.with_types(overrides) if overrides else btf
+
+
+def _place_extern_datasecs(btf: Btf) -> Btf:
+    """Give zero-sized DATASECs (externs) a layout the kernel accepts; appends a dummy int and VAR."""
+    empty = [t for t in btf if t.kind == Kind.DATASEC and t.size == 0]
+    if not empty:
+        return btf
+    types = list(btf)
+    int_id = len(btf)
+    dummy_id = int_id + 1
+    types.append(BtfType(0, Kind.INT, "int", size=4, bits=32, encoding=INT_SIGNED))
+    types.append(BtfType(0, Kind.VAR, "__pybpf_extern", type_id=int_id, linkage=VAR_GLOBAL_ALLOCATED))
+    start = btf.start_id
+    for sec in empty:
+        infos = []
+        for i, info in enumerate(sec.secinfos):
+            target = btf[info.type_id]
+            if target.kind == Kind.VAR:
+                types[target.id - start] = replace(target, type_id=int_id, linkage=VAR_GLOBAL_ALLOCATED)
+                infos.append(VarSecinfo(target.id, 4 * i, 4))
+            else:
+                infos.append(VarSecinfo(dummy_id, 4 * i, 4))
+        types[sec.id - start] = replace(sec, size=max(4, 4 * len(infos)), secinfos=tuple(infos))
+    return Btf.from_types(types, base=btf.base)._with_strings(btf.string_table)
 
 
 def _c_name(name: str) -> str:

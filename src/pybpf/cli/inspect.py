@@ -42,6 +42,7 @@ def _program(name: str, prog: Any) -> dict[str, Any]:
         "func_infos": len(prog.func_infos),
         "line_infos": len(prog.line_infos),
         "core_relocations": len(prog.core_relos),
+        "extern_calls": [{"pc": pc, "name": n} for pc, n in prog.extern_calls],
         "map_references": [
             {"pc": r.pc, "map": r.map_name, "kind": r.kind, "offset": r.offset} for r in prog.map_references
         ],

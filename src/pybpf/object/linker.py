@@ -15,6 +15,7 @@ from pybpf.object.relocations import (
     PSEUDO_MAP_FD,
     PSEUDO_MAP_VALUE,
     CodeTarget,
+    ExternCall,
     MapTarget,
     Target,
 )
@@ -80,6 +81,7 @@ class LinkedProgram:
     line_infos: list[LineInfo]
     core_relos: list[CoreRelo]
     called: list[Function]
+    extern_calls: list[tuple[int, str]] = field(default_factory=list)
 
 
 def link(entry: Function, sections: dict[int, CodeSection], ext: BtfExt | None, objname: str) -> LinkedProgram:
@@ -90,6 +92,7 @@ def link(entry: Function, sections: dict[int, CodeSection], ext: BtfExt | None, 
     order: list[Function] = []
     pending: list[Function] = [entry]
     fixups: list[tuple[int, int, CodeTarget]] = []  # (index in out, pc, target)
+    externs: list[tuple[int, str]] = []
     pc = 0
     while pending:
         func = pending.pop(0)
@@ -113,7 +116,9 @@ def link(entry: Function, sections: dict[int, CodeSection], ext: BtfExt | None, 
                 target = CodeTarget("call", func.section, slot + insn.imm + 1)
             elif target is None and insn.opcode == LDDW and insn.src == PSEUDO_FUNC:
                 target = CodeTarget("func", func.section, slot + (insn.imm & 0xFFFFFFFF) + 1)
-            if isinstance(target, MapTarget):
+            if isinstance(target, ExternCall):
+                externs.append((pc, target.name))
+            elif isinstance(target, MapTarget):
                 if target.kind == "fd":
                     insn = insn.replace(src=PSEUDO_MAP_FD, imm=0)
                 else:
@@ -136,7 +141,7 @@ def link(entry: Function, sections: dict[int, CodeSection], ext: BtfExt | None, 
         else:
             out[index] = insn.replace(src=PSEUDO_FUNC, imm=dest - at - 1)
     fis, lis, crs = _ext_records(order, placed, sections, ext)
-    return LinkedProgram(out, refs, fis, lis, crs, order[1:])
+    return LinkedProgram(out, refs, fis, lis, crs, order[1:], externs)
 
 
 def _callee(target: CodeTarget, sections: dict[int, CodeSection], objname: str, secname: str, slot: int) -> Function:

@@ -27,7 +27,7 @@ from pybpf.object.maps import (
     is_data_section,
     legacy_maps,
 )
-from pybpf.object.relocations import Resolver
+from pybpf.object.relocations import CodeTarget, Resolver
 from pybpf.object.sections import classify_section
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 
@@ -203,8 +203,8 @@ class _Loader:
         called: set[tuple[int, int]] = set()
         for cs in code.values():
             for t in cs.targets.values():
-                if hasattr(t, "slot"):
-                    called.add((t.section, t.slot))  # type: ignore[union-attr]
+                if isinstance(t, CodeTarget):
+                    called.add((t.section, t.slot))
         entries: list[tuple[CodeSection, Function]] = []
         others = [cs for cs in code.values() if cs.section.name != ".text"]
         for cs in others:
@@ -236,6 +236,7 @@ class _Loader:
                 line_infos=tuple(linked.line_infos),
                 core_relos=tuple(linked.core_relos),
                 sleepable=info.sleepable,
+                extern_calls=tuple(linked.extern_calls),
             )
         return programs
 

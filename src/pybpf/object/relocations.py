@@ -49,7 +49,14 @@ class MapTarget:
     offset: int = 0
 
 
-Target = CodeTarget | MapTarget
+@dataclass(frozen=True, slots=True)
+class ExternCall:
+    """A call to a function the object does not define (a kfunc or an unresolved library call)."""
+
+    name: str
+
+
+Target = CodeTarget | MapTarget | ExternCall
 
 
 @dataclass
@@ -78,13 +85,15 @@ class Resolver:
                 raise ObjectError(f"{where}: {KNOWN_RELOCATION_TYPES[rel.type]} on a call")
             if sym.shndx == SHN_UNDEF:
                 # An extern function (kfunc or an unresolved libc call such as memset): the call is
-                # left as compiled; the verifier or the kernel rejects it if it is reachable.
-                return None
+                # left as compiled and recorded; the verifier or the kernel rejects it if reachable.
+                return ExternCall(sym.name)
             if sym.shndx not in self.code_sections:
                 raise ObjectError(f"{where}: call target {sym.name!r} is not in a code section")
             if sym.value % 8:
                 raise ObjectError(f"{where}: call target {sym.name!r} offset {sym.value} is not instruction aligned")
-            return CodeTarget("call", sym.shndx, sym.value // 8 + insn.imm + 1)
+            if (sym.value + rel.addend) % 8:
+                raise ObjectError(f"{where}: call target {sym.name!r}+{rel.addend} is not instruction aligned")
+            return CodeTarget("call", sym.shndx, (sym.value + rel.addend) // 8 + insn.imm + 1)
         if insn.opcode != LDDW:
             raise ObjectError(f"{where}: relocation on an instruction that is neither lddw nor call (opcode {insn.opcode:#04x})")
         if rel.type != R_BPF_64_64:
@@ -96,6 +105,7 @@ class Resolver:
         imm = insn.imm & 0xFFFFFFFF
         if imm >= 1 << 31:
             imm -= 1 << 32
+        imm += rel.addend  # RELA objects carry the addend in the entry, REL ones in the instruction
         if sym.shndx in self.code_sections:
             off = sym.value + imm
             if off % 8:

@@ -73,6 +73,9 @@ class ProgramSpec:
     core_relos: tuple[Any, ...] = ()
     # Whether the program may sleep (".s" sections such as "uprobe.s/...").
     sleepable: bool = False
+    # Calls to functions the object does not define (kfuncs, `extern ... __ksym`): (pc, symbol name).
+    # The call instruction is left as compiled; an engine that supports kfuncs patches it.
+    extern_calls: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
