@@ -304,6 +304,8 @@ def test_fall_off_the_end_is_refused_at_load() -> None:
         ([Instruction(0xD4, imm=48), Instruction(0x95)], "endian"),
         ([Instruction(0x18, src=1, imm=3), Instruction(0x95)], "pseudo source"),
         ([], "no instructions"),
+        ([Instruction(0x85, src=2, imm=1234), Instruction(0x95)], "kfunc"),
+        ([Instruction(0x05, off=1), Instruction(0x18, imm=1), Instruction(0x95)], "middle of lddw"),
     ],
 )
 def test_load_errors(insns: list[Instruction], message: str) -> None:

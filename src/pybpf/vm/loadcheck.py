@@ -192,8 +192,13 @@ def _check_jump(
                     " does not provide"
                 )
             return
+        if insn.src == CallSrc.KFUNC:
+            raise LoadError(
+                f"kfunc call (BTF id {insn.imm}) at pc {pc}: kernel functions are not"
+                " available to the user-space runtime"
+            )
         if insn.src != CallSrc.LOCAL:
-            raise LoadError(f"unsupported call kind (src={insn.src}) at pc {pc}")
+            raise LoadError(f"unknown call kind (src={insn.src}) at pc {pc}")
     elif opcode == CALLX or opcode == EXIT:
         return
     elif insn.src > 10 and opcode & 0x08:
