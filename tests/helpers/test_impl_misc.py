@@ -98,6 +98,10 @@ def test_csum_diff() -> None:
     assert call(28, env, 0, 0, words, 12, 5) == (0xFFFFFFFF + 2 + 0x10 + 5 - 0xFFFFFFFF)
     assert call(28, env, one, 3, two, 4, 0) == neg(errno.EINVAL)
     assert call(28, env, 0, 0, 0, 0, 0x1234) == 0x1234
+    # the result is folded to 16 bits: 0x1234 + 0x5678
+    assert call(28, env, 0, 0, env.alloc(struct.pack("<I", 0x12345678)), 4, 0) == 0x68AC
+    # 0x8000 + 0x8000 carries out of 16 bits and back in
+    assert call(28, env, 0, 0, env.alloc(struct.pack("<2I", 0x8000, 0x8000)), 8, 0) == 1
     big = env.alloc(bytes(516))
     assert call(28, env, big, 256, big, 260, 0) == neg(errno.EINVAL)
 

@@ -4,8 +4,11 @@ strtol/strtoul follow the kernel's __bpf_strtoull: leading whitespace, an option
 base 0 (auto: 0x -> 16, 0 -> 8, else 10), 8, 10 or 16 (a "0x" prefix is skipped for 16), at
 most 63 characters after the sign; they return the number of characters consumed, -EINVAL when
 no digit was parsed or the flags are bad, -ERANGE on overflow (strtoul also -EINVAL for a '-').
-csum_diff sums the 32-bit words of `to` and the complement of those of `from` onto `seed`
-with end-around carry (csum_partial on x86-64); sizes must be multiples of 4 and at most 512.
+csum_diff is the kernel's since Linux 6.13, the same on every architecture: with csum_partial
+the 32-bit end-around-carry sum of the little-endian words onto a seed, the result is
+csum_sub(csum_partial(to, seed), csum_partial(from, 0)) (or csum_partial(to, seed) alone, or
+~csum_partial(from, ~seed) alone) folded to 16 bits (csum_from32to16); sizes must be
+multiples of 4 and at most 512 bytes together.
 """
 
 from __future__ import annotations
@@ -112,24 +115,47 @@ def strncmp(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     return 0
 
 
+M32 = 0xFFFFFFFF
+
+
 def csum_fold32(total: int) -> int:
     """Fold an integer sum to 32 bits with end-around carry."""
     while total >> 32:
-        total = (total & 0xFFFFFFFF) + (total >> 32)
+        total = (total & M32) + (total >> 32)
     return total
+
+
+def csum_partial(data: bytes, seed: int) -> int:
+    """The kernel's csum_partial for 4-byte multiples: 32-bit one's complement sum onto `seed`."""
+    return csum_fold32((seed & M32) + sum(w for (w,) in struct.iter_unpack("<I", data)))
+
+
+def csum_sub(a: int, b: int) -> int:
+    """csum_sub: a + ~b with end-around carry (csum_add(a, ~b))."""
+    b = ~b & M32
+    r = (a + b) & M32
+    return r + (1 if r < b else 0)
+
+
+def csum_from32to16(total: int) -> int:
+    """Fold a 32-bit checksum to 16 bits (add the rotated halves, keep the upper half)."""
+    total = (total + (((total >> 16) | (total << 16)) & M32)) & M32
+    return total >> 16
 
 
 @implements(28)
 def csum_diff(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    """bpf_csum_diff(from, from_size, to, to_size, seed): the 32-bit checksum difference."""
-    from_size, to_size = r2 & 0xFFFFFFFF, r4 & 0xFFFFFFFF
+    """bpf_csum_diff(from, from_size, to, to_size, seed): the checksum difference, folded to 16 bits."""
+    from_size, to_size = r2 & M32, r4 & M32
     if (from_size | to_size) & 3 or from_size + to_size > 512:
         return EINVAL
-    total = r5 & 0xFFFFFFFF
-    if from_size:
-        for (word,) in struct.iter_unpack("<I", env.read(r1, from_size)):
-            total += ~word & 0xFFFFFFFF
-    if to_size:
-        for (word,) in struct.iter_unpack("<I", env.read(r3, to_size)):
-            total += word
-    return csum_fold32(total)
+    ret = r5 & M32
+    if from_size and to_size:
+        ret = csum_sub(
+            csum_partial(env.read(r3, to_size), ret), csum_partial(env.read(r1, from_size), 0)
+        )
+    elif to_size:
+        ret = csum_partial(env.read(r3, to_size), ret)
+    elif from_size:
+        ret = ~csum_partial(env.read(r1, from_size), ~ret & M32) & M32
+    return csum_from32to16(ret)
