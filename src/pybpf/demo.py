@@ -120,7 +120,8 @@ CLONE_NEWNET = 0x40000000
 
 
 @contextlib.contextmanager
-def _in_netns(name: str) -> Iterator[None]:
+def in_netns(name: str) -> Iterator[None]:
+    """Run the block inside network namespace `name` (this thread only), then come back."""
     libc = ctypes.CDLL(None, use_errno=True)
     back = os.open("/proc/self/ns/net", os.O_RDONLY)
     target = os.open(f"/run/netns/{name}", os.O_RDONLY)
@@ -139,8 +140,9 @@ def _ip(*args: str) -> None:
 
 
 @contextlib.contextmanager
-def _veth_namespaces() -> Iterator[tuple[str, str]]:
-    tag = f"pybpfdemo{os.getpid() % 100000}"
+def veth_namespaces(prefix: str = "pybpfdemo") -> Iterator[tuple[str, str]]:
+    """Namespaces A (10.198.0.1 on veth `va`) and B (10.198.0.2 on `vb`), removed on exit."""
+    tag = f"{prefix}{os.getpid() % 100000}"
     a, b = f"{tag}a", f"{tag}b"
     made: list[str] = []
     try:
@@ -163,15 +165,15 @@ def live_veth(spec: Any) -> None:
     from pybpf.kernel.links import attach_xdp
 
     sent = 20
-    with _veth_namespaces() as (ns_a, ns_b):
+    with veth_namespaces() as (ns_a, ns_b):
         coll = load_on("kernel", spec)
         try:
             coll.maps["blocked_ports"][BLOCKED[0]] = 0
-            with _in_netns(ns_b):
+            with in_netns(ns_b):
                 link = attach_xdp(coll.programs[PROGRAM], "vb")
                 rx_open = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 rx_blocked = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            with _in_netns(ns_a):
+            with in_netns(ns_a):
                 tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
                 rx_open.bind(("10.198.0.2", 8080))
