@@ -57,3 +57,13 @@ def test_bad_input_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "truncated ELF header" in err and len(err.strip().splitlines()) == 1
     assert main(["inspect", str(tmp_path / "missing.o")]) == 2
     assert "No such file" in capsys.readouterr().err
+
+
+def test_btf_dump_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(OBJECTS / "map_in_map.o"), "--btf", "c"]) == 0
+    out = capsys.readouterr().out
+    assert "struct inner *values[0];" in out and "int (*values[0])(void *);" in out
+    assert "int tail_a(void *ctx);" in out
+    assert main(["inspect", str(OBJECTS / "map_in_map.o"), "--btf", "raw", "--json"]) == 0
+    dump = json.loads(capsys.readouterr().out)["btf_dump"]
+    assert any(line.startswith("[") and "DATASEC '.maps'" in line for line in dump)

@@ -34,6 +34,11 @@ def declaration(btf: Btf, type_id: int, name: str = "", depth: int = 0) -> str:
     k = t.kind
     if k == Kind.VOID:
         return f"void {name}".strip()
+    if t.is_composite and not t.name:
+        return f"{_composite(btf, t, 0)} {name}".strip()  # anonymous: C spells the body out
+    if k in (Kind.ENUM, Kind.ENUM64) and not t.name:
+        body = " ".join(f"{v.name} = {v.value}," for v in t.values)
+        return f"enum {{ {body} }} {name}".strip()
     if k in (Kind.INT, Kind.FLOAT, Kind.TYPEDEF, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FWD):
         return f"{_base_name(t)} {name}".strip()
     if k == Kind.PTR:

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pybpf.btf.printer import definition, dump_raw
 from pybpf.btf.types import Kind
 from pybpf.btf.values import decode_value
 from pybpf.errors import BpfError
@@ -23,6 +24,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("inspect", help="show the programs, maps, global data, BTF and relocations of an object")
     p.add_argument("file", help="an eBPF ELF object (.o)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--btf", choices=("raw", "c"), help="also print every BTF type (bpftool raw format or C)")
     p.set_defaults(func=run)
 
 
@@ -169,7 +171,29 @@ def _text(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _btf_dump(path: str, fmt: str) -> str:
+    spec = load_bytes(Path(path).read_bytes(), name=path)
+    if spec.btf is None:
+        return "(no BTF)"
+    if fmt == "raw":
+        return dump_raw(spec.btf)
+    out = []
+    for t in spec.btf:
+        if t.kind in (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64) and t.name or t.kind in (
+                Kind.TYPEDEF, Kind.FUNC, Kind.VAR, Kind.DATASEC):
+            out.append(definition(spec.btf, t.id))
+    return "\n\n".join(out)
+
+
 def run(args: argparse.Namespace) -> int:
     info = inspect_object(args.file)
-    print(json.dumps(info, indent=2) if args.json else _text(info))
+    if args.json:
+        if args.btf:
+            info["btf_dump"] = _btf_dump(args.file, args.btf).splitlines()
+        print(json.dumps(info, indent=2))
+        return 0
+    print(_text(info))
+    if args.btf:
+        print("\nBTF types:")
+        print(_btf_dump(args.file, args.btf))
     return 0
