@@ -238,3 +238,24 @@ def test_clang_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert argv[:2] == ["-target", "bpfel"]
     assert "-g" in argv and "-O2" in argv and f"-I{include_dir()}" in argv
     assert "-fno-unwind-tables" not in argv  # zig-only flags are not passed to clang
+
+
+def test_single_strings_are_accepted(tmp_path: Path) -> None:
+    inc = tmp_path / "inc"
+    inc.mkdir()
+    (inc / "n.h").write_text("#define N 5\n")
+    src = write(tmp_path, "n.c", '#include <bpf_helpers.h>\n#include <n.h>\n'
+                "SEC(\"xdp\") int n(struct xdp_md *c) { return N + M; }\n")
+    out = compile_c(src, tmp_path / "n.o", include_dirs=inc, defines="M=2", flags="-Wall -Werror")
+    assert int.from_bytes(sections(out)["xdp"][4:8], "little") == 7
+
+
+def test_depfile_parsing(tmp_path: Path) -> None:
+    from pybpf.toolchain.cache import parse_depfile
+
+    src = tmp_path / "a b.c"
+    src.write_text("")
+    dep = tmp_path / "x.d"
+    dep.write_text(f"out.o: {str(src).replace(' ', chr(92) + ' ')} /inc/one.h \\\n  /inc/two\\ words.h\n")
+    assert parse_depfile(dep, src) == ["/inc/one.h", "/inc/two words.h"]
+    assert parse_depfile(tmp_path / "missing.d", src) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pybpf.errors import BpfError
 from pybpf.toolchain import cache as _cache
@@ -125,9 +127,20 @@ def _env(compiler: str) -> dict[str, str]:
     return env
 
 
+def _as_list(value: Iterable[Any] | str | os.PathLike[str]) -> list[Any]:
+    """A single string or path given where a list is expected counts as one item (flags split)."""
+    if isinstance(value, (str, os.PathLike)):
+        return [value]
+    return list(value)
+
+
 def build_flags(include_dirs: Iterable[str | os.PathLike[str]] = (),
                 defines: Iterable[str] = (), flags: Iterable[str] = ()) -> list[str]:
     """The flags after the compiler prefix: ours, the user's -I/-D, then pybpf's include dir."""
+    if isinstance(flags, str):
+        flags = shlex.split(flags)
+    include_dirs = _as_list(include_dirs)
+    defines = _as_list(defines)
     out = list(BASE_FLAGS)
     for d in include_dirs:
         out.append(f"-I{os.fspath(d)}")
