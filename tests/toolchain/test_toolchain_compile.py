@@ -259,3 +259,10 @@ def test_depfile_parsing(tmp_path: Path) -> None:
     dep.write_text(f"out.o: {str(src).replace(' ', chr(92) + ' ')} /inc/one.h \\\n  /inc/two\\ words.h\n")
     assert parse_depfile(dep, src) == ["/inc/one.h", "/inc/two words.h"]
     assert parse_depfile(tmp_path / "missing.d", src) == []
+
+
+def test_cli_cc_include_dir(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cc", "--include-dir"]) == 0
+    assert Path(capsys.readouterr().out.strip()) == include_dir()
+    assert main(["cc"]) == 2
+    assert "source file is required" in capsys.readouterr().err

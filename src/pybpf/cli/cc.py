@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pybpf.toolchain import COMPILERS, CompileError, ToolchainError, compile_source
+from pybpf.toolchain import COMPILERS, CompileError, ToolchainError, compile_source, include_dir
 
 
 def register(subparsers: Any) -> None:
@@ -17,7 +17,7 @@ def register(subparsers: Any) -> None:
         description="Compile a C file to an eBPF object with pybpf's own headers "
         "(bpf_helpers.h, bpf_endian.h, bpf_packet.h, ...). Compiler diagnostics are shown as-is.",
     )
-    p.add_argument("source", metavar="SRC.c", help="C source file")
+    p.add_argument("source", metavar="SRC.c", nargs="?", help="C source file")
     p.add_argument("-o", "--output", metavar="OUT.o",
                    help="object to write (default: SRC with the suffix .o, in the current directory)")
     p.add_argument("-I", dest="include_dirs", metavar="DIR", action="append", default=[],
@@ -30,10 +30,18 @@ def register(subparsers: Any) -> None:
                    help="pass an extra flag to the compiler (e.g. --flag=-mcpu=v4)")
     p.add_argument("--no-cache", action="store_true", help="always run the compiler")
     p.add_argument("-v", "--verbose", action="store_true", help="print the compiler command")
+    p.add_argument("--include-dir", action="store_true",
+                   help="print the directory of pybpf's headers (for your own build) and exit")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.include_dir:
+        print(include_dir())
+        return 0
+    if args.source is None:
+        print("pybpf cc: a C source file is required", file=sys.stderr)
+        return 2
     source = Path(args.source)
     if not source.is_file():
         print(f"pybpf cc: {source}: no such file", file=sys.stderr)
