@@ -251,3 +251,11 @@ def test_extern_function_calls_are_recorded() -> None:
     assert [name for _, name in prog.extern_calls] == ["bpf_cast_to_kern_ctx"]
     pc = prog.extern_calls[0][0]
     assert _insn_at(prog, pc).opcode == CALL
+
+
+def test_legacy_map_in_map_inner_index() -> None:
+    from tests.conftest import shared_path
+
+    maps = load_file(shared_path("ebpf-samples", "build", "map_in_map_legacy.o")).maps
+    outer = maps["array_of_maps"]
+    assert outer.type == MapType.ARRAY_OF_MAPS and outer.inner_map == maps["inner_map"]

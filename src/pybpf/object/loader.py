@@ -26,6 +26,7 @@ from pybpf.object.maps import (
     initial_slots,
     is_data_section,
     legacy_maps,
+    resolve_legacy_inner_maps,
 )
 from pybpf.object.relocations import CodeTarget, Resolver
 from pybpf.object.sections import classify_section
@@ -88,6 +89,10 @@ class _Loader:
                 spec = data_section_map(elf, sec, self.btf)
                 self._add_maps(maps, [spec])
                 data_sections[sec.index] = spec.name
+        legacy = [lay for idx in sorted(layouts) if not self.elf.sections[idx].name == ".maps"
+                  for lay in layouts[idx]]
+        if legacy:
+            maps = resolve_legacy_inner_maps(maps, legacy)
         self._fixup_btf()
         self._fix_map_sizes(layouts)
         self._find_functions(code)

@@ -14,6 +14,8 @@ from pybpf.object.spec import MapSpec
 
 BPF_F_MMAPABLE = 1 << 10
 BPF_F_RDONLY_PROG = 1 << 7
+BPF_F_NUMA_NODE = 1 << 2
+_ELF_MAP_SIZE = 36
 _LEGACY_DEF = struct.Struct("<IIIII")
 
 DATA_PREFIXES = (".data", ".rodata", ".bss")
@@ -28,6 +30,7 @@ class MapLayout:
     size: int
     values_offset: int = -1  # byte offset of the __array(values, ...) member, BTF maps only
     values_count: int = 0
+    inner_index: int = -1  # legacy map-in-map: index of the inner map template among legacy maps
 
 
 def is_data_section(sec: Section) -> bool:
@@ -90,11 +93,32 @@ def legacy_maps(elf: ElfFile, sec: Section) -> tuple[list[MapSpec], list[MapLayo
                 f"{rec}-byte records or out of section bounds"
             )
         mtype, ksize, vsize, maxe, flags = _LEGACY_DEF.unpack_from(data, sym.value)
-        specs.append(
-            MapSpec(sym.name, _map_type(mtype, sym.name), ksize, vsize, maxe, flags, section=sec.name)
-        )
-        layouts.append(MapLayout(sym.name, sym.value, rec))
+        numa = 0
+        inner_idx = -1
+        if rec == _ELF_MAP_SIZE:  # iproute2's struct bpf_elf_map: ..., id, pinning, inner_id, inner_idx
+            inner_idx = struct.unpack_from("<I", data, sym.value + 32)[0]
+        elif rec >= 28:  # libbpf's struct bpf_map_def: ..., inner_map_idx, numa_node
+            inner_idx, numa = struct.unpack_from("<II", data, sym.value + 20)
+            if not flags & BPF_F_NUMA_NODE:
+                numa = 0
+        spec = MapSpec(sym.name, _map_type(mtype, sym.name), ksize, vsize, maxe, flags, section=sec.name,
+                       numa_node=numa)
+        specs.append(spec)
+        layouts.append(MapLayout(sym.name, sym.value, rec, inner_index=inner_idx))
     return specs, layouts
+
+
+def resolve_legacy_inner_maps(maps: dict[str, MapSpec], layouts: list[MapLayout]) -> dict[str, MapSpec]:
+    """Map-in-map templates of legacy definitions: inner_map_idx counts legacy maps in file order."""
+    out = dict(maps)
+    for lay in layouts:
+        spec = out[lay.name]
+        if spec.type not in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS) or lay.inner_index < 0:
+            continue
+        if lay.inner_index >= len(layouts) or layouts[lay.inner_index].name == lay.name:
+            raise ObjectError(f"map {lay.name!r}: inner map index {lay.inner_index} does not name another legacy map")
+        out[lay.name] = replace(spec, inner_map=out[layouts[lay.inner_index].name])
+    return out
 
 
 def _map_type(value: int, name: str) -> MapType:
