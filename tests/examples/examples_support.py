@@ -1,9 +1,69 @@
-"""Names and paths of the examples, shared by the example tests and their conftest."""
+"""Examples' names and paths, and the fixtures of the example tests (imported by each test module).
+
+Not a conftest.py: a second module named `conftest` would shadow tests/conftest.py for test
+modules that import it by name.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
+
+from pybpf.engine import Collection
+from pybpf.runtime import ENGINES, Runtime
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_NAMES = ("xdp_firewall", "port_counter", "xdp_bounce", "tc_classifier", "ringbuf_events",
                  "payload_hash")
+
+
+
+@pytest.fixture(scope="session")
+def example_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every example compiled with zig, once per test session."""
+    from pybpf.toolchain import compile_c, zig_available
+
+    if not zig_available():
+        pytest.skip("ziglang is not installed: the examples cannot be compiled")
+    out = tmp_path_factory.mktemp("examples")
+    return {name: compile_c(EXAMPLES / f"{name}.c", out / f"{name}.o") for name in EXAMPLE_NAMES}
+
+
+def _engine_unavailable(engine: str) -> str | None:
+    """Why `engine` cannot run yet (its module or the user-space maps are not built), or None."""
+    try:
+        importlib.import_module(ENGINES[engine])
+    except ImportError as exc:
+        return f"engine {engine!r} is not built yet ({exc})"
+    if engine != "kernel":
+        try:
+            from pybpf.maps import create_map  # noqa: F401
+        except ImportError as exc:
+            return f"user-space maps are not built yet ({exc})"
+    return None
+
+
+@pytest.fixture
+def load(engine: str, example_objects: dict[str, Path]) -> Iterator[Callable[..., Collection]]:
+    """load(name, spec_transform=None) -> the example's Collection on the current engine."""
+    reason = _engine_unavailable(engine)
+    if reason:
+        pytest.skip(reason)
+    from pybpf.object import load_file
+
+    opened: list[Collection] = []
+
+    def _load(name: str, transform: Callable | None = None) -> Collection:
+        spec = load_file(example_objects[name])
+        if transform is not None:
+            spec = transform(spec)
+        coll = Runtime(engine, verify=False).load(spec)
+        opened.append(coll)
+        return coll
+
+    yield _load
+    for coll in opened:
+        coll.close()

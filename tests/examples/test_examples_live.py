@@ -1,4 +1,5 @@
 """The examples attached to real hooks: veth interfaces in namespaces the tests create and remove."""
+# ruff: noqa: F811 - the fixtures come from examples_support (no conftest.py: see there)
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from examples_support import example_objects  # noqa: F401
 
 from pybpf.demo import in_netns, veth_namespaces
 from pybpf.object import load_file

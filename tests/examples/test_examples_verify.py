@@ -1,11 +1,12 @@
 """Every example is proven safe by pybpf's verifier and by the kernel's; a broken one is refused."""
+# ruff: noqa: F811 - the fixtures come from examples_support (no conftest.py: see there)
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from examples_support import EXAMPLE_NAMES
+from examples_support import EXAMPLE_NAMES, example_objects  # noqa: F401
 
 from pybpf.errors import VerifierError
 from pybpf.object import load_file

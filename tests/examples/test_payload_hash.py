@@ -1,9 +1,12 @@
 """examples/payload_hash.c: bpf-to-bpf calls, a bounded loop and .rodata/.data/.bss globals."""
+# ruff: noqa: F811 - the fixtures come from examples_support (no conftest.py: see there)
 
 from __future__ import annotations
 
 import dataclasses
 import struct
+
+from examples_support import example_objects, load  # noqa: F401
 
 from pybpf.hooks.packets import tcp_packet, udp_packet
 

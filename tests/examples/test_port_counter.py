@@ -1,8 +1,11 @@
 """examples/port_counter.c: packets and bytes per (protocol, destination port)."""
+# ruff: noqa: F811 - the fixtures come from examples_support (no conftest.py: see there)
 
 from __future__ import annotations
 
 import struct
+
+from examples_support import example_objects, load  # noqa: F401
 
 from pybpf.hooks.packets import icmp_echo_packet, tcp_packet, udp_packet
 

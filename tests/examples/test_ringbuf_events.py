@@ -1,4 +1,5 @@
 """examples/ringbuf_events.c: TCP SYNs and DNS queries reported through a BPF ring buffer."""
+# ruff: noqa: F811 - the fixtures come from examples_support (no conftest.py: see there)
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import socket
 import struct
 
 import pytest
+from examples_support import example_objects, load  # noqa: F401
 
 from pybpf.hooks.packets import icmp_echo_packet, tcp_packet, udp_packet
 

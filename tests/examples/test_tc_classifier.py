@@ -1,4 +1,5 @@
 """examples/tc_classifier.c: classes by port into skb->priority/mark, a blocked network dropped."""
+# ruff: noqa: F811 - the fixtures come from examples_support (no conftest.py: see there)
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import dataclasses
 import struct
 
 import pytest
+from examples_support import example_objects, load  # noqa: F401
 
 from pybpf.hooks.packets import icmp_echo_packet, tcp_packet, udp_packet
 

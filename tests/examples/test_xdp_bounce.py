@@ -1,8 +1,10 @@
 """examples/xdp_bounce.c: echo requests answered in place with XDP_TX, checksums still valid."""
+# ruff: noqa: F811 - the fixtures come from examples_support (no conftest.py: see there)
 
 from __future__ import annotations
 
 import pytest
+from examples_support import example_objects, load  # noqa: F401
 
 from pybpf.hooks.packets import icmp_echo_packet, parse, tcp_packet, udp_packet
 

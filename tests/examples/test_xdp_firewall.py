@@ -1,8 +1,11 @@
 """examples/xdp_firewall.c: drops TCP/UDP to blocked ports, counts drops per port and verdicts."""
+# ruff: noqa: F811 - the fixtures come from examples_support (no conftest.py: see there)
 
 from __future__ import annotations
 
 import struct
+
+from examples_support import example_objects, load  # noqa: F401
 
 from pybpf.hooks.packets import ethernet, icmp_echo_packet, tcp_packet, udp_packet
 
