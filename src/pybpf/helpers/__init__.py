@@ -21,6 +21,7 @@ from pybpf.abi import ProgramType
 from pybpf.helpers.availability import AVAILABLE, PROBED
 from pybpf.helpers.compat import MAP_TYPE_HELPERS, map_compatible
 from pybpf.helpers.ids import HELPER_NAMES, MAX_HELPER_ID
+from pybpf.helpers.privilege import PRIVILEGED_HELPERS
 from pybpf.helpers.protos_base import BASE_PROTOS
 from pybpf.helpers.protos_net import NET_PROTOS
 from pybpf.helpers.types import ArgType, Callback, HelperProto, RetType
@@ -56,7 +57,8 @@ def _build() -> dict[int, HelperProto]:
     for p in BASE_PROTOS + NET_PROTOS:
         if p.id in table:
             raise AssertionError(f"helper {p.id} described twice")
-        table[p.id] = replace(p, program_types=_program_types(p))
+        privileged = p.privileged_only or p.id in PRIVILEGED_HELPERS
+        table[p.id] = replace(p, program_types=_program_types(p), privileged_only=privileged)
     for helper_id, name in enumerate(HELPER_NAMES):
         if helper_id not in table:
             table[helper_id] = HelperProto(
