@@ -197,9 +197,11 @@ def test_uprobe_on_shared_library_function() -> None:
         libc = resolve_binary("libc.so.6")
     except LoadError:
         pytest.skip("libc.so.6 not found")
-    code = "import os,sys\nsys.stdin.read(1)\nfor _ in range(9): os.getppid()\n"
-    child = subprocess.Popen(["python3", "-c", code], stdin=subprocess.PIPE)
+    # the child says when its start-up (which may call getppid itself) is over, then waits for us
+    code = "import os,sys\nprint('ready', flush=True)\nsys.stdin.read(1)\nfor _ in range(9): os.getppid()\n"
+    child = subprocess.Popen(["python3", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
         prog = pid_counter_program("libc_getppid", ProgramType.KPROBE, child.pid)
         with _load(prog) as coll:  # type: ignore[attr-defined]
             with attach_uprobe(coll.programs["libc_getppid"], libc, "getppid"):
