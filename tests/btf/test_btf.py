@@ -203,3 +203,34 @@ def test_vmlinux_lookup_and_cache() -> None:
     assert vmlinux_index()[(int(Kind.STRUCT), "task_struct")] == task.id
     text = definition(btf, btf.find("iphdr", Kind.STRUCT).id)  # type: ignore[union-attr]
     assert "__u8 ihl : 4;" in text and "__u8 version : 4;" in text
+
+
+def _print_and_decode(step: int) -> int:
+    from pybpf.btf import decode_value
+    from pybpf.btf.printer import raw_line
+
+    btf = load_vmlinux()
+    done = 0
+    for tid in range(1, len(btf), step):
+        t = btf[tid]
+        assert definition(btf, tid) and raw_line(btf, tid).startswith(f"[{tid}] ")
+        if t.kind in (Kind.STRUCT, Kind.UNION, Kind.ARRAY, Kind.TYPEDEF):
+            try:
+                size = btf.sizeof(tid)
+            except ObjectError:
+                continue
+            if size < 1 << 16:
+                decode_value(btf, tid, bytes(size))
+        done += 1
+    return done
+
+
+@needs_vmlinux
+def test_every_kernel_type_prints_sample() -> None:
+    assert _print_and_decode(97) > 1000
+
+
+@needs_vmlinux
+@pytest.mark.slow
+def test_every_kernel_type_prints() -> None:
+    assert _print_and_decode(1) == len(load_vmlinux()) - 1
