@@ -130,3 +130,25 @@ def test_attach_decodes_events_by_btf_type(tp_events: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert [e["value"] for e in events] == [{"pid": os.getpid(), "seq": i} for i in range(3)]
+
+
+def test_map_dump_formats_through_btf(capsys: pytest.CaptureFixture[str]) -> None:
+    from pybpf.kernel.info import map_info
+    from pybpf.object import load_file
+    from pybpf.toolchain import compile_c
+
+    try:
+        spec = load_file(compile_c(DATA / "tp_events.c"))
+    except Exception as exc:  # noqa: BLE001 - no compiler: skip with the reason
+        pytest.skip(f"cannot compile the test program: {exc}")
+    with load_collection(spec) as coll:
+        coll.maps["calls"][0] = 1234
+        i = map_info(coll.maps["calls"].fd)  # type: ignore[attr-defined]
+        assert i.btf_id and i.btf_key_type_id and i.btf_value_type_id  # created with the object's BTF
+        assert main(["map", "dump", str(i.id), "--json"]) == 0
+        entries = json.loads(capsys.readouterr().out)
+        assert entries == [{"key": ["0x00"] * 4, "value": ["0xd2", "0x04"] + ["0x00"] * 6,
+                            "formatted": {"key": 0, "value": 1234}}]
+        assert main(["map", "dump", str(i.id)]) == 0
+        out = capsys.readouterr().out
+        assert '"value": 1234' in out and "Found 1 element" in out

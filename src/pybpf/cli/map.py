@@ -52,9 +52,40 @@ def open_map(ref: str) -> Any:
     return KernelMap(spec, fd), i
 
 
-def dump(m: Any, as_json: bool) -> list[Any] | list[str]:
-    """Entries of a map as bpftool prints them (plain lines or JSON objects)."""
+def map_btf(i: Any) -> Any:
+    """The BTF the map was created with (parsed), or None."""
+    if not i.btf_id or not (i.btf_key_type_id or i.btf_value_type_id):
+        return None
+    from pybpf.btf.btf import Btf
+    from pybpf.errors import BpfError
+    from pybpf.kernel import info
+
+    try:
+        with info.fd_by_id("btf", i.btf_id) as fd:
+            return Btf.parse(info.btf_data(fd.fd))
+    except (BpfError, ValueError):
+        return None
+
+
+def dump(m: Any, as_json: bool, i: Any = None) -> list[Any] | list[str]:
+    """Entries of a map as bpftool prints them (plain lines or JSON objects, typed through BTF when known)."""
     out: list[Any] = []
+    btf = map_btf(i) if i is not None else None
+    if btf is not None:
+        from pybpf.btf.values import map_entry
+
+        for key, value in m.items():
+            typed = map_entry(btf, i.btf_key_type_id, i.btf_value_type_id, key, value)
+            if as_json:
+                raw: dict[str, Any] = {"key": json_bytes(key)}
+                if isinstance(value, list):
+                    raw["values"] = [{"cpu": c, "value": json_bytes(v)} for c, v in enumerate(value)]
+                else:
+                    raw["value"] = json_bytes(value)
+                out.append({**raw, "formatted": typed})
+            else:
+                out.append(typed)
+        return out
     for key, value in m.items():
         if as_json:
             if isinstance(value, list):
@@ -94,9 +125,12 @@ def run(args: argparse.Namespace) -> int:
         if m.type in (MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.USER_RINGBUF):
             print(f"pybpf map: map {i.id} ({i.type_name}) cannot be dumped: it is an event channel")
             return 2
-        entries = dump(m, args.json)
+        entries = dump(m, args.json, i)
         if args.json:
-            print(json.dumps(entries))
+            print(json.dumps(entries, default=str))
+        elif entries and isinstance(entries[0], dict):  # typed through BTF: bpftool's formatted layout
+            print(json.dumps(entries, indent=4, default=str))
+            print(f"Found {len(entries)} element{'s' if len(entries) != 1 else ''}")
         else:
             for line in entries:
                 print(line)
