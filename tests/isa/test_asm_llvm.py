@@ -214,3 +214,15 @@ def test_errors_name_line_column_and_token(
         assemble(text, syntax="llvm")
     assert (info.value.line, info.value.column) == (line, column)
     assert fragment in str(info.value)
+
+
+def test_objdump_unknown_instruction_is_rebuilt_from_its_bytes() -> None:
+    listing = (
+        "       0:\t9c 10 00 00 00 00 00 00\t<unknown>\n       1:\t95 00 00 00 00 00 00 00\texit\n"
+    )
+    assert encode(assemble(listing)).hex() == "9c100000000000009500000000000000"
+
+
+def test_objdump_without_raw_bytes_column() -> None:
+    listing = "0000000000000000 <f>:\n       0:\tw1 = 1\n       1:\tgoto -2 <f>\n       2:\texit\n"
+    assert encode(assemble(listing)).hex() == "b4010000010000000500feff000000009500000000000000"

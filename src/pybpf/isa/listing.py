@@ -6,10 +6,12 @@ import re
 
 from pybpf.isa.asm_common import LABEL_RE
 
-_OBJDUMP_PREFIX = re.compile(
-    r"^\s*[0-9a-fA-F]+:\s+(?:[0-9a-fA-F]{2} ){7}[0-9a-fA-F]{2}(?: (?:[0-9a-fA-F]{2} ){7}[0-9a-fA-F]{2})?(?=\s|$)"
-)
+_HEX8 = r"(?:[0-9a-fA-F]{2} ){7}[0-9a-fA-F]{2}"
+_OBJDUMP_PREFIX = re.compile(rf"^\s*[0-9a-fA-F]+:\s+(?P<bytes>{_HEX8}(?: {_HEX8})?)(?=\s|$)")
+_UNKNOWN = re.compile(r"\s*<unknown>\s*$")
 _DIRECTIVE = re.compile(r"\s*(\.[\w.$]+)(\s*:)?")
+# llvm-objdump --no-show-raw-insn: only the slot number (labels never start with a digit).
+_ADDRESS_PREFIX = re.compile(r"^\s*\d+:(?=\s)")
 _KERNEL_PREFIX = re.compile(r"^\s*\d+:\s*\(([0-9a-fA-F]{2})\)")
 # A kernel-log lddw of a small constant (`(18) r1 = 0x5`) would read as a mov without its `ll`.
 _BARE_LDDW = re.compile(r"^(\s*r\d+\s*=\s*-?(?:0[xX][0-9a-fA-F]+|\d+))(?=\s*(?:$|;|#|//))")
@@ -38,6 +40,9 @@ def preprocess(line: str) -> str | None:
     if symbol:
         name = symbol.group(1)
         return f"{name}:" if LABEL_RE.match(name) else None
+    objdump = _OBJDUMP_PREFIX.match(line)
+    if objdump and _UNKNOWN.match(line, objdump.end()):
+        return _raw_insn(bytes.fromhex(objdump.group("bytes").replace(" ", "")))
     kernel = _KERNEL_PREFIX.match(line)
     line = strip_listing_prefix(line)
     if kernel and kernel.group(1) == "18":
@@ -51,9 +56,19 @@ def preprocess(line: str) -> str | None:
     return line
 
 
+def _raw_insn(code: bytes) -> str:
+    """`.insn ...` for the bytes llvm-objdump could not decode (it prints `<unknown>`)."""
+    opcode, regs = code[0], code[1]
+    off = int.from_bytes(code[2:4], "little", signed=True)
+    imm = int.from_bytes(code[4:8], "little", signed=True)
+    if len(code) == 16:
+        imm = (imm & 0xFFFFFFFF) | int.from_bytes(code[12:16], "little") << 32
+    return f".insn {opcode:#04x}, {regs & 0x0F}, {regs >> 4}, {off}, {imm}"
+
+
 def strip_listing_prefix(line: str) -> str:
     """Blank out an llvm-objdump `N: <hex bytes>` or kernel-log/`pybpf disasm` `N: (op)` prefix."""
-    for prefix in (_OBJDUMP_PREFIX, _KERNEL_PREFIX):
+    for prefix in (_OBJDUMP_PREFIX, _KERNEL_PREFIX, _ADDRESS_PREFIX):
         match = prefix.match(line)
         if match:
             return _blank(line, 0, match.end())
