@@ -106,3 +106,52 @@ def test_tcx_ingress_counts_packets() -> None:
             got = _exchange(ns_a, ns_b, n_drop=0, n_pass=5)
             assert len(got) == 5
             assert _u64(coll.maps["counts"][0]) >= 5
+
+
+def test_xdp_modes_errors_and_link_info() -> None:
+    from pybpf.errors import KernelError, LoadError
+    from pybpf.kernel.links import ifindex
+
+    spec = CollectionSpec(programs={"udp_filter": udp_port_filter(DROP_PORT)}, maps={"counts": counter_map(entries=2)})
+    tag = f"pybpx{os.getpid() % 100000}"
+    with veth_pair(tag) as (_ns_a, ns_b), load_collection(spec) as coll:
+        prog = coll.programs["udp_filter"]
+        with entered(ns_b):
+            with pytest.raises(LoadError):
+                attach_xdp(prog, "no_such_if0")
+            with pytest.raises(LoadError):
+                attach_xdp(prog, "vb", mode="turbo")
+            idx = ifindex("vb")
+            with attach_xdp(prog, "vb", mode="skb") as link:
+                li = link.info()
+                assert li.type_name == "xdp" and li.extra[0] & 0xFFFFFFFF == idx
+                with pytest.raises(KernelError) as exc:
+                    attach_xdp(prog, "vb")  # one XDP link per interface
+                assert "already has an XDP program" in str(exc.value)
+            with attach_xdp(prog, "vb"):  # free again after close
+                pass
+
+
+def test_legacy_prog_attach_on_cgroup() -> None:
+    from pybpf.abi import AttachType, ProgramType
+    from pybpf.kernel.info import prog_info
+    from pybpf.kernel.links import prog_attach, query_attached
+    from pybpf.object.spec import ProgramSpec
+
+    from .progs import ret
+
+    root = next((ln.split()[1] for ln in open("/proc/self/mounts") if ln.split()[2] == "cgroup2"), None)
+    if root is None:
+        pytest.skip("no cgroup2 hierarchy mounted")
+    cg = os.path.join(root, f"pybpf_attach_{os.getpid()}")
+    os.mkdir(cg)
+    try:
+        spec = ProgramSpec(name="allow", instructions=tuple(ret(1)), type=ProgramType.CGROUP_SKB,
+                           attach_type=AttachType.CGROUP_INET_INGRESS)
+        with load_collection(spec) as coll:
+            pid = prog_info(coll.programs["allow"].fd).id  # type: ignore[attr-defined]
+            with prog_attach(coll.programs["allow"], cg, AttachType.CGROUP_INET_INGRESS):
+                assert query_attached(cg, "ingress") == [pid]
+            assert query_attached(cg, "ingress") == []
+    finally:
+        os.rmdir(cg)

@@ -245,7 +245,13 @@ def attach_xdp(prog: ProgLike, interface: str | int, *, mode: str = "") -> BpfLi
     if flags is None:
         raise LoadError(f"unknown XDP mode {mode!r}")
     idx = ifindex(interface)
-    fd = link_create(prog, idx, AttachType.XDP, flags=flags, description=f"xdp on {interface}")
+    try:
+        fd = link_create(prog, idx, AttachType.XDP, flags=flags, description=f"xdp on {interface}")
+    except KernelError as exc:
+        if exc.errno in (errno.EEXIST, errno.EBUSY):
+            raise KernelError(f"interface {interface} already has an XDP program attached ({exc})",
+                              errno=exc.errno) from None
+        raise
     return BpfLink(fd, f"xdp on {interface}")
 
 
