@@ -346,6 +346,7 @@ def judge(test: DataTest, engine: str = "interp") -> Outcome:
         return Outcome(path, "pass")
     if failure is not None:
         return Outcome(path, "fail", f"{failure.phase} failed: {failure.message}")
+    assert result is not None  # no expectation at all was handled above
     if engine == "kernel":
         result &= 0xFFFFFFFF  # BPF_PROG_TEST_RUN reports r0 as a u32: compare the low half
     if r0 != result:
