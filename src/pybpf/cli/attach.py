@@ -116,6 +116,8 @@ def _print_maps(args: argparse.Namespace, coll: Any) -> None:
             print(json.dumps({"map": name, "type": m.type.name.lower(), "entries": entries}), flush=True)
         else:
             print(f"\n{name} ({m.type.name.lower()}):")
+            if not entries:
+                print("  (empty)" if m.type not in (MapType.ARRAY, MapType.PERCPU_ARRAY) else "  (all zero)")
             for e in entries:
                 print(f"  {e['key']}: {e.get('value', e.get('values'))}")
 
