@@ -118,7 +118,9 @@ class ArrayMap(NativeMap):
         return self.address(i, cpu)
 
     def prog_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
-        if flags & ~UpdateFlags.LOCK > UpdateFlags.EXIST:
+        if flags & ~UpdateFlags.LOCK > UpdateFlags.EXIST or flags < 0:
+            return -EINVAL
+        if len(key) != 4 or len(value) < self.value_size or not 0 <= cpu < self.copies:
             return -EINVAL
         i = _U32.unpack(key)[0]
         if i >= self.max_entries:

@@ -28,6 +28,7 @@ from pybpf.object.spec import MapSpec
 
 _U32 = struct.Struct("<I")
 FD_ARRAY_CREATE_FLAGS = BPF_F_NUMA_NODE | ACCESS_FLAGS | BPF_F_PRESERVE_ELEMS
+MAX_ENTRIES = 1 << 22
 
 
 class FdArrayMap(NativeMap):
@@ -46,6 +47,8 @@ class FdArrayMap(NativeMap):
             raise fail(f"map {s.name!r}: key_size and value_size must be 4", EINVAL)
         if s.flags & ~FD_ARRAY_CREATE_FLAGS:
             raise fail(f"map {s.name!r}: unsupported flags {s.flags:#x}", EINVAL)
+        if s.max_entries > MAX_ENTRIES:
+            raise fail(f"map {s.name!r}: max_entries {s.max_entries} is too large", E2BIG)
 
     # --- subclass hooks --------------------------------------------------------------------
     def resolve(self, value: Any) -> Any:

@@ -152,9 +152,11 @@ class HashMap(NativeMap):
         return self.table.value_address(slot, cpu)
 
     def prog_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
-        if flags & ~UpdateFlags.LOCK > UpdateFlags.EXIST:
+        if flags & ~UpdateFlags.LOCK > UpdateFlags.EXIST or flags < 0 or flags & UpdateFlags.LOCK:
             return -EINVAL
-        if flags & UpdateFlags.LOCK:
+        if len(key) != self.key_size or len(value) < self.value_size:
+            return -EINVAL
+        if self.percpu and not 0 <= cpu < self.ncpus:
             return -EINVAL
         try:
             slot = self._slot_for_update(bytes(key), flags)
@@ -169,6 +171,8 @@ class HashMap(NativeMap):
         return 0
 
     def prog_delete(self, key: bytes) -> int:
+        if len(key) != self.key_size:
+            return -EINVAL
         slot = self.table.find(bytes(key))
         if slot is None:
             return -ENOENT

@@ -201,6 +201,8 @@ class LpmTrieMap(NativeMap):
         return None if index is None else self._addr(self._entries[index][0])
 
     def prog_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
+        if len(key) != self.key_size or len(value) < self.value_size:
+            return -EINVAL
         try:
             self._update(bytes(key), bytes(value[: self.value_size]), flags)
         except MapError as exc:
@@ -208,6 +210,8 @@ class LpmTrieMap(NativeMap):
         return 0
 
     def prog_delete(self, key: bytes) -> int:
+        if len(key) != self.key_size:
+            return -EINVAL
         try:
             self._delete(bytes(key))
         except MapError as exc:

@@ -41,7 +41,12 @@ def resolve_inner(outer: NativeMap, value: Any) -> Map:
     if isinstance(value, Map):
         inner = value
     else:
-        map_id = _U32.unpack(bytes(value))[0] if not isinstance(value, int) else value
+        if isinstance(value, int):
+            map_id = value
+        elif isinstance(value, (bytes, bytearray, memoryview)) and len(value) == 4:
+            map_id = _U32.unpack(bytes(value))[0]
+        else:
+            raise fail("an inner map is given as a map object or its u32 id", EINVAL)
         found = map_by_id(map_id)
         if found is None:
             raise fail(f"no map with id {map_id}", EBADF)

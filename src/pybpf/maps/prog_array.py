@@ -65,6 +65,8 @@ class ProgArrayMap(FdArrayMap):
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, (bytes, bytearray, memoryview)):
+            if len(value) != 4:
+                raise fail("a program is given as an object or its u32 id", EINVAL)
             pid = _U32.unpack(bytes(value))[0]
             program = program_by_id(pid)
             if program is None:

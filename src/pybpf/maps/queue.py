@@ -75,6 +75,8 @@ class QueueStackMap(NativeMap):
         """Push; 0 or a negative errno (program-side bpf_map_push_elem)."""
         if flags & UpdateFlags.NOEXIST or flags > UpdateFlags.EXIST or flags < 0:
             return -EINVAL
+        if len(value) < self.value_size:
+            return -EINVAL
         if self.full:
             if not flags & UpdateFlags.EXIST:
                 return -E2BIG
