@@ -73,7 +73,7 @@ def detect_syntax(lines: list[str]) -> str:
     """'llvm' or 'ubpf' from the first line whose shape only one syntax has ('ubpf' if none)."""
     for lineno, raw in enumerate(lines, start=1):
         code = listing.strip_listing_prefix(raw)
-        if listing.looks_like_llvm(code):
+        if listing.looks_like_llvm(raw) or listing.looks_like_llvm(code):
             return "llvm"
         try:
             tokens = tokenize(code, lineno)
