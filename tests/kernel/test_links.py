@@ -230,3 +230,30 @@ def test_perf_event_sampling_runs_program() -> None:
             while time.monotonic() < end and _count(coll) == 0:
                 sum(range(10000))  # keep a CPU busy so cpu-clock samples fire
         assert _count(coll) > 0
+
+
+@pytest.mark.parametrize("retprobe", [False, True])
+def test_uprobe_sees_arguments_and_return_values(uprobe_binary: Path, retprobe: bool) -> None:
+    # sum of pt_regs->di (first argument) at entry, or pt_regs->ax (return value) at return
+    from pybpf.isa.instruction import Instruction as I
+    from pybpf.object.spec import MapReference
+
+    arch = os.uname().machine
+    offsets = {"x86_64": (112, 80), "aarch64": (0, 0)}
+    if arch not in offsets:
+        pytest.skip(f"pt_regs layout of {arch} not known to this test")
+    off = offsets[arch][1 if retprobe else 0]
+    insns = (
+        I(0x79, 6, 1, off, 0),  # r6 = *(u64 *)(ctx + off)
+        I(0x62, 10, 0, -4, 0), I(0xBF, 2, 10), I(0x07, 2, 0, 0, -4),
+        I(0x18, 1), I(0x85, 0, 0, 0, 1),  # lookup counts[0] (lddw at slot 4)
+        I(0x15, 0, 0, 1, 0), I(0xDB, 0, 6, 0, 0),  # lock *(u64 *)(r0) += r6
+        I(0xB7, 0, 0, 0, 0), I(0x95),
+    )
+    prog = ProgramSpec(name="regs", instructions=insns, type=ProgramType.KPROBE,
+                       map_references=(MapReference(4, "counts"),))
+    with _load(prog) as coll:  # type: ignore[attr-defined]
+        with attach_uprobe(coll.programs["regs"], str(uprobe_binary), "target_function", retprobe=retprobe):
+            subprocess.run([str(uprobe_binary), "37"], capture_output=True, check=True)
+        expected = sum(2 * i for i in range(37)) if retprobe else sum(range(37))
+        assert _count(coll) == expected
