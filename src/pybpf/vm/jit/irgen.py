@@ -35,24 +35,24 @@ from pybpf.isa.opcodes import (
     PseudoSrc,
 )
 from pybpf.vm.jit.batch import build_drivers
+from pybpf.vm.jit.ctxflow import context_taint
+from pybpf.vm.jit.irmem import CTX_CB_TYPE, MemoryEmitter
 from pybpf.vm.jit.irops import (
     I1,
     I64,
     UnsupportedInstruction,
     c64,
+    cbranch_unlikely,
     emit_alu,
     emit_atomic,
     emit_byteswap,
     emit_condition,
     emit_load,
-    emit_store,
     sext_imm,
 )
 from pybpf.vm.jit.layout import (
-    CTX_ATOMIC,
     CTX_POINTER_FIELDS,
     CTX_SPECIAL_RANGES,
-    CTX_STORE,
     MAX_REGIONS,
     REGION_WRITABLE,
     FaultCode,
@@ -67,7 +67,6 @@ FN_TYPE = ir.FunctionType(RET_TYPE, [I64P, I64, I64] + [I64] * 10)
 ENTRY_TYPE = ir.FunctionType(I64, [I64P, I64, I64])
 HELPER_TYPE = ir.FunctionType(I64, [I64P, I64, I64, I64, I64, I64, I64])
 RESOLVE_TYPE = ir.FunctionType(I64, [I64P, I64, I64, I64, I64])
-CTX_CB_TYPE = ir.FunctionType(I64, [I64P, I64, I64, I64, I64])
 
 TAIL_CALL_HELPER = 12
 # A native helper: fn(translator, builder, pc, (r1..r5)) -> r0, or None to use the trampoline.
@@ -212,6 +211,12 @@ class ModuleTranslator:
             fn = ir.Function(self.module, FN_TYPE, name=f"bpf_fn_{pc}")
             self.functions[pc] = fn
         self.mem_slow = self._build_mem_slow()
+        self.ctx_taint: dict[int, int] = {}
+        if options.ctx_kind:
+            bodies = {pc: _reachable(self.slots, pc) for pc in self.functions_pcs}
+            self.ctx_taint = context_taint(
+                self.slots, bodies, lambda pc: _successors(self.slots, pc)
+            )
         self.ctx_loads: dict[int, ir.Function] = {}
         if options.ctx_kind:
             for size in (1, 2, 4, 8):
@@ -264,6 +269,9 @@ class ModuleTranslator:
         i.add_incoming(b.add(i, c64(1)), nxt)
         b.branch(loop)
         b.position_at_end(hit)
+        store_slot(b, jctx, Slot.HIT_START, start)
+        store_slot(b, jctx, Slot.HIT_END, end)
+        store_slot(b, jctx, Slot.HIT_FLAGS, flags)
         b.ret(ir.Constant(I1, 1))
         b.position_at_end(slow)
         resolver = b.inttoptr(load_slot(b, jctx, Slot.RESOLVE), RESOLVE_TYPE.as_pointer())
@@ -276,6 +284,7 @@ class ModuleTranslator:
         kind = self.options.ctx_kind
         fn = ir.Function(self.module, ir.FunctionType(I64, [I64P, I64, I64]), f"bpf_ctx_load{size}")
         fn.linkage = "internal"
+        fn.attributes.add("noinline")
         jctx, addr, pc = fn.args
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         off = b.sub(addr, load_slot(b, jctx, Slot.CTX_START))
@@ -334,7 +343,7 @@ class ModuleTranslator:
         return fn
 
 
-class FunctionTranslator:
+class FunctionTranslator(MemoryEmitter):
     """Emits one eBPF function."""
 
     def __init__(self, mt: ModuleTranslator, fn: ir.Function, entry_pc: int) -> None:
@@ -378,7 +387,7 @@ class FunctionTranslator:
     def check_fault_after_call(self, b: ir.IRBuilder) -> None:
         failed = b.icmp_unsigned("!=", load_slot(b, self.jctx, Slot.FAULT), c64(0))
         cont = self.fn.append_basic_block()
-        b.cbranch(failed, self.unwind, cont)
+        cbranch_unlikely(b, failed, self.unwind, cont)
         b.position_at_end(cont)
 
     # --- structure ------------------------------------------------------------------------
@@ -409,6 +418,8 @@ class FunctionTranslator:
         if self.opt.ctx_kind:
             self.ctx_start = load_slot(b, self.jctx, Slot.CTX_START)
             self.ctx_len = load_slot(b, self.jctx, Slot.CTX_LEN)
+        if self.opt.checks:
+            self.init_region_cache(b)
         if self.opt.budget:
             b.store(load_slot(b, self.jctx, Slot.BUDGET), self.budget)
         leaders = self._leaders()
@@ -447,7 +458,7 @@ class FunctionTranslator:
             after = b.sub(left, c64(len(body)))
             ok = self.fn.append_basic_block()
             out = self.fn.append_basic_block()
-            b.cbranch(b.icmp_signed("<", after, c64(0)), out, ok)
+            cbranch_unlikely(b, b.icmp_signed("<", after, c64(0)), out, ok)
             self.fault(ir.IRBuilder(out), FaultCode.BUDGET, start, left)
             b.position_at_end(ok)
             b.store(after, self.budget)
@@ -461,97 +472,6 @@ class FunctionTranslator:
                 return
         last = body[-1] if body else start
         b.branch(self.target_block(last + self.mt.slots[last].slots if body else start))
-
-    # --- memory ------------------------------------------------------------------------
-    def checked_address(
-        self, b: ir.IRBuilder, pc: int, addr: ir.Value, size: int, write: bool
-    ) -> ir.Value:
-        """Bounds-check [addr, addr+size) (stack frame inline, then the region table)."""
-        if not self.opt.checks:
-            return addr
-        in_frame = b.icmp_unsigned("<=", b.sub(addr, self.stack_low), c64(STACK_SIZE - size))
-        fast = self.fn.append_basic_block()
-        slow = self.fn.append_basic_block()
-        b.cbranch(in_frame, fast, slow)
-        b.position_at_end(slow)
-        ok = b.call(self.mt.mem_slow, [self.jctx, addr, c64(size), c64(int(write)), c64(pc)])
-        b.cbranch(ok, fast, self.unwind)
-        b.position_at_end(fast)
-        return addr
-
-    def _ctx_split(self, b: ir.IRBuilder, addr: ir.Value) -> tuple[ir.Block, ir.Block] | None:
-        """Branch on whether addr is inside the converted context; returns (ctx, normal) blocks."""
-        if not self.opt.ctx_kind:
-            return None
-        in_ctx = b.icmp_unsigned("<", b.sub(addr, self.ctx_start), self.ctx_len)
-        ctx_bb = self.fn.append_basic_block()
-        normal = self.fn.append_basic_block()
-        b.cbranch(in_ctx, ctx_bb, normal)
-        return ctx_bb, normal
-
-    def ctx_callback(
-        self, b: ir.IRBuilder, pc: int, addr: ir.Value, size: int, value: ir.Value, flags: int
-    ) -> ir.Value:
-        cb = b.inttoptr(load_slot(b, self.jctx, Slot.CTX_CB), CTX_CB_TYPE.as_pointer())
-        result = b.call(cb, [self.jctx, addr, c64(size), value, c64((pc << 8) | flags)])
-        self.check_fault_after_call(b)
-        return result
-
-    def emit_mem_load(
-        self, b: ir.IRBuilder, pc: int, base: int, off: int, size: int, signed: bool
-    ) -> ir.Value:
-        addr = b.add(self.get(b, base), c64(off))
-        split = self._ctx_split(b, addr)
-        if split is None:
-            return emit_load(b, self.checked_address(b, pc, addr, size, False), size, signed)
-        ctx_bb, normal = split
-        join = self.fn.append_basic_block()
-        b.position_at_end(ctx_bb)
-        raw = b.call(self.mt.ctx_loads[size], [self.jctx, addr, c64(pc)])
-        self.check_fault_after_call(b)
-        if signed:  # the interpreter sign-extends the converted value arithmetically
-            sign = c64(1 << (size * 8 - 1))
-            raw = b.sub(b.xor(raw, sign), sign)
-        from_ctx = b.block
-        b.branch(join)
-        b.position_at_end(normal)
-        value = emit_load(b, self.checked_address(b, pc, addr, size, False), size, signed)
-        from_mem = b.block
-        b.branch(join)
-        b.position_at_end(join)
-        phi = b.phi(I64)
-        phi.add_incoming(raw, from_ctx)
-        phi.add_incoming(value, from_mem)
-        return phi
-
-    def emit_mem_store(
-        self, b: ir.IRBuilder, pc: int, base: int, off: int, size: int, value: ir.Value
-    ) -> None:
-        addr = b.add(self.get(b, base), c64(off))
-        split = self._ctx_split(b, addr)
-        if split is None:
-            emit_store(b, self.checked_address(b, pc, addr, size, True), size, value)
-            return
-        ctx_bb, normal = split
-        join = self.fn.append_basic_block()
-        b.position_at_end(ctx_bb)
-        self.ctx_callback(b, pc, addr, size, value, CTX_STORE)
-        b.branch(join)
-        b.position_at_end(normal)
-        emit_store(b, self.checked_address(b, pc, addr, size, True), size, value)
-        b.branch(join)
-        b.position_at_end(join)
-
-    def atomic_address(self, b: ir.IRBuilder, pc: int, base: int, off: int, size: int) -> ir.Value:
-        addr = b.add(self.get(b, base), c64(off))
-        split = self._ctx_split(b, addr)
-        if split is not None:
-            ctx_bb, normal = split
-            b.position_at_end(ctx_bb)
-            self.ctx_callback(b, pc, addr, size, c64(0), CTX_ATOMIC)
-            b.branch(self.unwind)  # the callback always faults
-            b.position_at_end(normal)
-        return self.checked_address(b, pc, addr, size, True)
 
     # --- one instruction -----------------------------------------------------------------
     def _emit(self, b: ir.IRBuilder, pc: int, insn: Instruction) -> None:
@@ -694,6 +614,7 @@ class FunctionTranslator:
         r0 = b.call(tramp, [self.jctx, helper_id, *self.helper_args(b)])
         self.check_fault_after_call(b)
         self.reload_budget(b)
+        self.reload_region_cache(b)
         return r0
 
     def _emit_call(self, b: ir.IRBuilder, pc: int, insn: Instruction) -> None:
@@ -721,7 +642,7 @@ class FunctionTranslator:
         too_deep = b.icmp_unsigned(">=", self.depth, c64(MAX_CALL_FRAMES - 1))
         ok = self.fn.append_basic_block()
         out = self.fn.append_basic_block()
-        b.cbranch(too_deep, out, ok)
+        cbranch_unlikely(b, too_deep, out, ok)
         self.fault(ir.IRBuilder(out), FaultCode.CALL_DEPTH, pc)
         b.position_at_end(ok)
         self.save_budget(b)
@@ -731,6 +652,7 @@ class FunctionTranslator:
         result = b.call(callee, [self.jctx, fp, depth, *regs])
         self.check_fault_after_call(b)
         self.reload_budget(b)
+        self.reload_region_cache(b)
         for r in range(6):
             self.set(b, r, b.extract_value(result, r))
 

@@ -35,6 +35,17 @@ def sext_imm(imm: int) -> int:
     return imm - (1 << 32) if imm & 0x80000000 else imm
 
 
+def cbranch_likely(b: ir.IRBuilder, cond: ir.Value, likely: ir.Block, unlikely: ir.Block) -> None:
+    """A conditional branch with weights telling LLVM which side is hot."""
+    br = b.cbranch(cond, likely, unlikely)
+    br.set_metadata("prof", b.module.add_metadata(["branch_weights", I32(2000), I32(1)]))
+
+
+def cbranch_unlikely(b: ir.IRBuilder, cond: ir.Value, unlikely: ir.Block, likely: ir.Block) -> None:
+    br = b.cbranch(cond, unlikely, likely)
+    br.set_metadata("prof", b.module.add_metadata(["branch_weights", I32(1), I32(2000)]))
+
+
 class UnsupportedInstruction(Exception):
     """Raised while translating an undefined instruction (the caller emits a run-time fault)."""
 

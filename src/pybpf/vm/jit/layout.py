@@ -51,6 +51,9 @@ class Slot(IntEnum):
     BOUND_R1 = 32  # r1 of a pre-bound run
     BOUND_R2 = 33  # r2 of a pre-bound run
     ENTRY_FN = 34  # bpf_entry, called opaquely by bpf_repeat (so LLVM cannot fold the loop)
+    HIT_START = 35  # the region the last slow-path check found (start, end, flags)
+    HIT_END = 36
+    HIT_FLAGS = 37
 
 
 NSLOTS = 40

@@ -346,6 +346,12 @@ class NativeMachine:
         except BaseException as exc:  # noqa: BLE001 - every failure becomes a fault
             self._fail(exc if isinstance(exc, BpfError) else RuntimeFault(str(exc), pc=pc))
             return 0
+        s = self.s
+        s[Slot.HIT_START] = region.address
+        s[Slot.HIT_END] = region.end
+        s[Slot.HIT_FLAGS] = REGION_WRITABLE if region.writable else 0
+        if region.ctx is not None or not region.contains(address, size):
+            s[Slot.HIT_START] = s[Slot.HIT_END] = 0  # never let the cache cover the context
         n = int(self.s[Slot.NREGIONS])
         if n < MAX_REGIONS and region.ctx is None:
             e = self.entries
