@@ -19,7 +19,7 @@ struct flow {
 	__be32 saddr4;   /* IPv4 addresses, network order (0 for IPv6) */
 	__be32 daddr4;
 	void *l3;        /* start of the IP header */
-	void *l4;        /* start of the TCP/UDP/ICMP header */
+	void *l4;        /* start of the TCP/UDP/ICMP header; NULL for a later IPv4 fragment */
 };
 
 enum parse_result {

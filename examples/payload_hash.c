@@ -34,7 +34,8 @@ static __noinline int udp_payload_offset(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct flow f = {};
 
-	if (parse_flow(data, data_end, &f) != PARSE_OK || f.ip_proto != IPPROTO_UDP)
+	/* !f.l4: a later IPv4 fragment, which carries no UDP header */
+	if (parse_flow(data, data_end, &f) != PARSE_OK || f.ip_proto != IPPROTO_UDP || !f.l4)
 		return -1;
 	return (int)((void *)f.l4 + sizeof(struct udphdr) - data);
 }

@@ -32,8 +32,8 @@ int count_ports(struct xdp_md *ctx)
 
 	if (parse_flow(data, data_end, &f) != PARSE_OK)
 		return XDP_PASS;
-	if (f.ip_proto != IPPROTO_TCP && f.ip_proto != IPPROTO_UDP)
-		return XDP_PASS;
+	if ((f.ip_proto != IPPROTO_TCP && f.ip_proto != IPPROTO_UDP) || !f.l4)
+		return XDP_PASS; /* no port: not TCP/UDP, or a later IPv4 fragment */
 
 	struct port_key key = {.port = f.dport, .proto = f.ip_proto, .pad = 0};
 	__u64 len = data_end - data;

@@ -99,3 +99,15 @@ def test_loop_is_bounded_by_its_maximum(load) -> None:
     payload = bytes(range(200))
     coll.programs["hash_payload"].run(udp_packet(payload=payload))
     assert totals(coll)[1:3] == (64, fnv1a(payload[:64]))
+
+
+def test_later_ipv4_fragment_is_not_hashed(load) -> None:
+    """A later fragment has no UDP header: the payload offset is -1 and nothing is counted."""
+    from pybpf.hooks.packets import ethernet, ipv4
+
+    body = bytes(range(48))  # the middle of some UDP datagram
+    frag = ethernet(ipv4(body, 17, "10.0.0.1", "10.0.0.2", dont_fragment=False,
+                         more_fragments=True, frag_offset=185), 0x0800)
+    coll = load("payload_hash")
+    assert coll.programs["hash_payload"].run(frag).retval == XDP_PASS
+    assert totals(coll) == (0, 0, 0, 0)

@@ -52,3 +52,13 @@ def test_lookup_by_key(load) -> None:
         prog.run(frame)
     value = coll.maps["port_stats"][struct.pack("<HBB", 4789, UDP, 0)]
     assert struct.unpack("<QQ", value) == (5, 5 * len(frame))
+
+
+def test_later_fragments_are_not_counted(load) -> None:
+    from pybpf.hooks.packets import ethernet, ipv4
+
+    frag = ethernet(ipv4(bytes(64), UDP, "10.0.0.1", "10.0.0.2", dont_fragment=False,
+                         frag_offset=100), 0x0800)
+    coll = load("port_counter")
+    assert coll.programs["count_ports"].run(frag).retval == XDP_PASS
+    assert len(coll.maps["port_stats"]) == 0

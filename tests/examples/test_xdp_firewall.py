@@ -77,3 +77,15 @@ def test_unblocking_a_port(load) -> None:
     del blocked[8080]
     assert prog.run(udp_packet(dport=8080)).retval == XDP_PASS
     assert 8080 not in blocked
+
+
+def test_later_fragments_pass(load) -> None:
+    """Only a first fragment has ports; later ones pass (a stateless firewall cannot tell)."""
+    from pybpf.hooks.packets import ipv4
+
+    coll = load("xdp_firewall")
+    coll.maps["blocked_ports"][22] = 0
+    frag = ethernet(ipv4(bytes(40), 6, "10.0.0.1", "10.0.0.2", dont_fragment=False,
+                         frag_offset=3), 0x0800)
+    assert coll.programs["xdp_firewall"].run(frag).retval == XDP_PASS
+    assert u64(coll.maps["verdicts"][XDP_PASS]) == 1
