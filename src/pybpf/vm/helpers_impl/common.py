@@ -47,3 +47,16 @@ def expose(env: Any, address: int, size: int, *, writable: bool, name: str, owne
     fn = getattr(env, "expose", None)
     if fn is not None and size > 0:
         fn(address, size, writable=writable, name=name, owner=owner)
+
+
+MAX_BUFFER = 1 << 20  # no program region is this large: bigger sizes fault before allocating
+
+
+def zero_fill(env: Any, address: int, size: int) -> None:
+    """Zero `size` bytes at `address` (as the kernel does on failed copies), bounds-checked."""
+    if size > MAX_BUFFER:
+        from pybpf.errors import RuntimeFault
+
+        raise RuntimeFault(f"helper buffer of {size} bytes at {address:#x} is out of bounds",
+                           address=address, size=size)  # fmt: skip
+    env.write(address, bytes(size))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pybpf.errors import RuntimeFault
 from pybpf.vm.env import HelperEnv, implements
-from pybpf.vm.helpers_impl.common import EFAULT
+from pybpf.vm.helpers_impl.common import EFAULT, zero_fill
 
 
 def probe_read(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
@@ -20,7 +20,7 @@ def probe_read(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> i
     try:
         data = env.read(r3, size)
     except RuntimeFault:
-        env.write(r1, bytes(size))
+        zero_fill(env, r1, size)
         return EFAULT
     env.write(r1, data)
     return 0
@@ -34,7 +34,7 @@ def probe_read_str(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) 
     try:
         data = env.read_str(r3, size - 1)
     except RuntimeFault:
-        env.write(r1, bytes(size))
+        zero_fill(env, r1, size)
         return EFAULT
     env.write(r1, data + b"\0")
     return len(data) + 1

@@ -13,7 +13,7 @@ import os
 import threading
 
 from pybpf.vm.env import HelperEnv, implements
-from pybpf.vm.helpers_impl.common import EINVAL, task_override
+from pybpf.vm.helpers_impl.common import EINVAL, task_override, zero_fill
 
 TASK_COMM_LEN = 16
 
@@ -67,7 +67,8 @@ def get_current_comm(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int
         return EINVAL
     comm = bytes(task_override(env).get("comm", current_comm()))[: TASK_COMM_LEN - 1]
     data = comm[: size - 1]
-    env.write(r1, data + bytes(size - len(data)))
+    zero_fill(env, r1, size)
+    env.write(r1, data)
     return 0
 
 
