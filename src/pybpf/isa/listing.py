@@ -12,7 +12,8 @@ _UNKNOWN = re.compile(r"\s*<unknown>\s*$")
 _DIRECTIVE = re.compile(r"\s*(\.[\w.$]+)(\s*:)?")
 # llvm-objdump --no-show-raw-insn: only the slot number (labels never start with a digit).
 _ADDRESS_PREFIX = re.compile(r"^\s*\d+:(?=\s)")
-_KERNEL_PREFIX = re.compile(r"^\s*\d+:\s*\(([0-9a-fA-F]{2})\)")
+# `12: (07) `; the "Live regs before insn" block adds a column of live registers: `12: .12..... (07) `.
+_KERNEL_PREFIX = re.compile(r"^\s*\d+:\s*(?:[.0-9]{10,11}\s+)?\(([0-9a-fA-F]{2})\)")
 # A kernel-log lddw of a small constant (`(18) r1 = 0x5`) would read as a mov without its `ll`.
 _BARE_LDDW = re.compile(r"^(\s*r\d+\s*=\s*-?(?:0[xX][0-9a-fA-F]+|\d+))(?=\s*(?:$|;|#|//))")
 _OBJDUMP_SYMBOL = re.compile(r"^\s*[0-9a-fA-F]+\s+<([^>]+)>:\s*$")
@@ -20,7 +21,7 @@ _KERNEL_CALL = re.compile(r"\bcall\s+[A-Za-z_]\w*#(-?\d+)")
 _NOISE = re.compile(
     r"^\s*(Disassembly of section\b|.*\bfile format\b|\s*[0-9a-fA-F]+:\s+R_BPF_|func#\d|processed \d+ insns"
     r"|from \d+ to \d+:|\d+: R\d|\d+: \(\w\w\)\s*$|verification time|stack depth|Validating\b"
-    r"|last_idx\b|regs=|mark_precise|Func#|\d+: frame\d)"
+    r"|last_idx\b|regs=|mark_precise|Func#|\d+: frame\d|Live regs before insn)"
 )
 
 
