@@ -81,15 +81,10 @@ def _jump(rng: random.Random, skip: int) -> I:
     return I(cls | op, rng.randrange(NREGS), 0, skip, _imm(rng))
 
 
-def random_program(seed: int, blocks: int = 30, branches: int = 6) -> tuple[I, ...]:
-    rng = random.Random(seed)
-    spill = -8 * SLOTS
-    insns = [I(0x61, 2, 1, 0), I(0x61, 3, 1, 4),  # data, data_end
-             I(0x7B, 10, 2, spill - 8 * NREGS - 8), I(0x7B, 10, 3, spill - 8 * NREGS - 16)]
-    for slot in range(SLOTS):
-        insns += [I(0x18, 1, 0, 0, _value(rng)), I(0x7B, 10, 1, -8 * (slot + 1))]
-    insns += [I(0x18, r, 0, 0, _value(rng)) for r in range(NREGS)]
-    branch_at = set(rng.sample(range(blocks), branches))
+def _body(rng: random.Random, blocks: int, branches: int) -> list[I]:
+    """Straight-line blocks of ALU and stack instructions with some forward branches."""
+    insns: list[I] = []
+    branch_at = set(rng.sample(range(blocks), min(branches, blocks)))
     for block in range(blocks):
         if block in branch_at:
             body = [_alu(rng) if rng.random() < 0.5 else _memory(rng)
@@ -97,6 +92,43 @@ def random_program(seed: int, blocks: int = 30, branches: int = 6) -> tuple[I, .
             insns += [_jump(rng, len(body)), *body]
         else:
             insns.append(_alu(rng) if rng.random() < 0.6 else _memory(rng))
+    return insns
+
+
+def _init_slots(rng: random.Random) -> list[I]:
+    insns = []
+    for slot in range(SLOTS):
+        insns += [I(0x18, 1, 0, 0, _value(rng)), I(0x7B, 10, 1, -8 * (slot + 1))]
+    return insns
+
+
+def _subprogram(rng: random.Random) -> list[I]:
+    """A callee: its own stack slots and r0, r6-r9 set up (r1-r5 are the arguments)."""
+    saved_args = [I(0x7B, 10, r, -8 * (SLOTS + r)) for r in range(1, 6)]
+    restore_args = [I(0x79, r, 10, -8 * (SLOTS + r)) for r in range(1, 6)]
+    init = [I(0x18, r, 0, 0, _value(rng)) for r in (0, 6, 7, 8, 9)]
+    return [*saved_args, *_init_slots(rng), *restore_args, *init,
+            *_body(rng, 12, 3), I(0x95)]
+
+
+def random_program(seed: int, blocks: int = 30, branches: int = 6) -> tuple[I, ...]:
+    rng = random.Random(seed)
+    spill = -8 * SLOTS
+    insns = [I(0x61, 2, 1, 0), I(0x61, 3, 1, 4),  # data, data_end
+             I(0x7B, 10, 2, spill - 8 * NREGS - 8), I(0x7B, 10, 3, spill - 8 * NREGS - 16)]
+    insns += _init_slots(rng)
+    insns += [I(0x18, r, 0, 0, _value(rng)) for r in range(NREGS)]
+    body = _body(rng, blocks, branches)
+    # call sites outside every branch's skipped range (a branch never lands inside a call block)
+    inside = {site for j, i in enumerate(body) if i.opcode & 0x07 in (0x05, 0x06)
+              for site in range(j + 1, j + i.off + 1)}
+    sites = [site for site in range(len(body) + 1) if site not in inside]
+    calls = rng.choice((0, 0, 1, 2))
+    for site in sorted(rng.sample(sites, calls), reverse=True):
+        # a call clobbers r1-r5: give them fresh values after it
+        body[site:site] = [I(0x85, 0, 1, 0, -1),  # call local (target patched below)
+                           *(I(0x18, r, 0, 0, _value(rng)) for r in range(1, 6))]
+    insns += body
     insns += [I(0x7B, 10, r, spill - 8 * (r + 1)) for r in range(NREGS)]
     insns += [I(0x79, 2, 10, spill - 8 * NREGS - 8), I(0x79, 3, 10, spill - 8 * NREGS - 16),
               I(0xBF, 4, 2), I(0x07, 4, 0, 0, PACKET),
@@ -104,7 +136,16 @@ def random_program(seed: int, blocks: int = 30, branches: int = 6) -> tuple[I, .
     for k in range(NREGS + SLOTS):
         insns += [I(0x79, 1, 10, -8 * (k + 1)), I(0x7B, 2, 1, 8 * k)]
     insns += [I(0xB7, 0, 0, 0, 2), I(0x95)]
-    return tuple(insns)
+    if not calls:
+        return tuple(insns)
+    callee = sum(i.slots for i in insns)
+    out, pc = [], 0
+    for insn in insns:
+        if insn.opcode == 0x85 and insn.src == 1:
+            insn = insn.replace(imm=callee - pc - 1)
+        out.append(insn)
+        pc += insn.slots
+    return (*out, *_subprogram(rng))
 
 
 def _run(engine: str, insns: tuple[I, ...]) -> bytes:
