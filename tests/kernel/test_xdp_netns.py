@@ -91,7 +91,8 @@ def test_xdp_on_veth_drops_and_counts_real_packets() -> None:
         assert _u64(coll.maps["counts"][1]) == 30
 
 
-def test_tcx_ingress_counts_packets() -> None:
+@pytest.mark.parametrize("legacy", [False, True], ids=["tcx", "cls_bpf"])
+def test_tc_ingress_counts_packets(legacy: bool) -> None:
     from pybpf.abi import ProgramType, TcAction
 
     from .progs import counter_program
@@ -101,11 +102,15 @@ def test_tcx_ingress_counts_packets() -> None:
     with veth_pair(tag) as (ns_a, ns_b), load_collection(
             CollectionSpec(programs={"tc_count": prog}, maps={"counts": counter_map()})) as coll:
         with entered(ns_b):
-            link = attach_tc(coll.programs["tc_count"], "vb", "ingress")
+            link = attach_tc(coll.programs["tc_count"], "vb", "ingress", legacy=legacy)
+            assert link.kind == ("tc_filter" if legacy else "bpf_link")
         with link:
             got = _exchange(ns_a, ns_b, n_drop=0, n_pass=5)
             assert len(got) == 5
             assert _u64(coll.maps["counts"][0]) >= 5
+        seen = _u64(coll.maps["counts"][0])
+        _exchange(ns_a, ns_b, n_drop=0, n_pass=3)  # detached: no longer counted
+        assert _u64(coll.maps["counts"][0]) == seen
 
 
 def test_xdp_modes_errors_and_link_info() -> None:

@@ -255,18 +255,78 @@ def attach_xdp(prog: ProgLike, interface: str | int, *, mode: str = "") -> BpfLi
     return BpfLink(fd, f"xdp on {interface}")
 
 
-def attach_tc(prog: ProgLike, interface: str | int, direction: str = "ingress") -> BpfLink:
-    """tc (tcx) ingress/egress through a bpf_link (Linux 6.6+)."""
+class TcFilterLink(Link):
+    """A legacy cls_bpf filter (direct action) on a clsact qdisc; close() removes the filter."""
+
+    kind = "tc_filter"
+
+    def __init__(self, sock: socket.socket, index: int, direction: str, priority: int, created_qdisc: bool,
+                 description: str) -> None:
+        super().__init__(description)
+        self._sock = sock  # opened where the interface lives: removal happens in the same namespace
+        self._index, self._direction, self._priority = index, direction, priority
+        self._created_qdisc = created_qdisc
+        self._attached = True
+
+    @property
+    def closed(self) -> bool:
+        return not self._attached
+
+    def close(self) -> None:
+        from pybpf.kernel import netlink
+
+        if not self._attached:
+            return
+        self._attached = False
+        try:
+            if self._created_qdisc:
+                netlink.del_clsact(self._sock, self._index)  # takes our filter with it
+            else:
+                netlink.del_bpf_filter(self._sock, self._index, self._direction, priority=self._priority)
+        except (KernelError, OSError):
+            pass  # the interface is gone already
+        finally:
+            self._sock.close()
+
+
+def attach_tc_legacy(prog: ProgLike, interface: str | int, direction: str = "ingress", *,
+                     priority: int = 1) -> TcFilterLink:
+    """tc ingress/egress the pre-6.6 way: clsact qdisc + direct-action cls_bpf filter over rtnetlink."""
+    from pybpf.kernel import netlink
+
+    if direction not in ("ingress", "egress"):
+        raise LoadError(f"tc direction must be ingress or egress, not {direction!r}")
+    idx = ifindex(interface)
+    sock = netlink.open_socket()
+    try:
+        created = netlink.add_clsact(sock, idx)
+        try:
+            netlink.add_bpf_filter(sock, idx, direction, _fd(prog), priority=priority)
+        except KernelError as exc:
+            if created:
+                netlink.del_clsact(sock, idx)
+            raise KernelError(f"cannot attach tc {direction} filter on {interface}: {exc}",
+                              errno=exc.errno) from None
+    except BaseException:
+        sock.close()
+        raise
+    return TcFilterLink(sock, idx, direction, priority, created, f"tc {direction} filter on {interface}")
+
+
+def attach_tc(prog: ProgLike, interface: str | int, direction: str = "ingress",
+              *, legacy: bool | None = None) -> Link:
+    """tc ingress/egress: a tcx bpf_link (Linux 6.6+), else (or with legacy=True) a cls_bpf filter."""
     types = {"ingress": AttachType.TCX_INGRESS, "egress": AttachType.TCX_EGRESS}
     if direction not in types:
         raise LoadError(f"tc direction must be ingress or egress, not {direction!r}")
+    if legacy:
+        return attach_tc_legacy(prog, interface, direction)
     idx = ifindex(interface)
     try:
         fd = link_create(prog, idx, types[direction], description=f"tcx {direction} on {interface}")
     except KernelError as exc:
-        if exc.errno == errno.EINVAL:
-            raise KernelError(f"tcx {direction} links are not supported by this kernel (Linux 6.6+ needed)",
-                              errno=exc.errno) from None
+        if exc.errno == errno.EINVAL and legacy is None:
+            return attach_tc_legacy(prog, interface, direction)  # kernel without tcx
         raise
     return BpfLink(fd, f"tc {direction} on {interface}")
 
