@@ -182,3 +182,33 @@ def test_disasm_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert "L3:" in out.splitlines() and "4: (a5) if r0 < 0x3 goto L3" in out
     assert encode(assemble(out, helper_ids={"bpf_map_lookup_elem": 1})) == EXPECTED
+
+
+@pytest.mark.parametrize("form", ["hex", "words"])
+def test_disasm_reads_hex_text_from_asm(
+    form: str, source: Path, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    assert main(["asm", str(source), "--format", form]) == 0
+    text = tmp_path / "prog.txt"
+    text.write_bytes(capsysbinary.readouterr().out)
+    assert main(["disasm", str(text), "--syntax", "ubpf"]) == 0
+    out = capsysbinary.readouterr().out.decode()
+    assert encode(assemble(out, syntax="ubpf")) == EXPECTED
+
+
+@pytest.mark.parametrize(
+    "data,expected",
+    [
+        (b"b7 00 00 00 01 00 00 00\n", bytes.fromhex("b700000001000000")),
+        (b"b700000001000000", bytes.fromhex("b700000001000000")),
+        (b"0x00000001000000b7\n0x0000000000000095", bytes.fromhex("b70000000100000095" + "00" * 7)),
+        (b"0xb7 00", None),
+        (b"abc", None),
+        (b"hello", None),
+        (b"", None),
+    ],
+)
+def test_hex_text_bytes(data: bytes, expected: bytes | None) -> None:
+    from pybpf.cli.disasm import hex_text_bytes
+
+    assert hex_text_bytes(data) == expected

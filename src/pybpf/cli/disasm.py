@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,7 +22,8 @@ def register(subparsers: Any) -> None:
         "disasm",
         help="disassemble raw bytecode or an ELF object",
         description="Disassemble eBPF bytecode: a raw file (8 bytes per slot, as `pybpf asm -o` "
-        "writes it) or an ELF object (every program, with its section and map references).",
+        "writes it), the same as hex text (`b7 00 00 ...`, or 0x-prefixed 64-bit words, one per "
+        "slot), or an ELF object (every program, with its section and map references).",
         epilog="Each line is `SLOT: (OPCODE) INSTRUCTION`, the kernel verifier log's layout; "
         "`pybpf asm` reads the listing back to the same bytes. Slots count 8-byte units (lddw "
         "takes two), as jump offsets do. Instructions that are not valid eBPF are printed as "
@@ -86,6 +88,30 @@ def format_listing(
     return out
 
 
+_HEX_TEXT = re.compile(rb"\s*(?:(?:0[xX])?[0-9a-fA-F]+\s*)+")
+
+
+def hex_text_bytes(data: bytes) -> bytes | None:
+    """Bytecode written as hex text, or None when data is not such text.
+
+    Two forms, as `pybpf asm --format hex|words` writes them: hex bytes in memory order (`b7 00 00
+    ...` or one run of digits), or 64-bit words with a 0x prefix, one per slot, little-endian (the
+    `-- raw` section of a bpf_conformance .data file).
+    """
+    if not data.strip() or not _HEX_TEXT.fullmatch(data):
+        return None
+    tokens = data.split()
+    if all(t[:2].lower() == b"0x" for t in tokens):
+        words = [int(t, 16) for t in tokens]
+        if any(w >> 64 for w in words):
+            return None
+        return b"".join(w.to_bytes(8, "little") for w in words)
+    digits = b"".join(tokens)
+    if any(t[:2].lower() == b"0x" for t in tokens) or len(digits) % 2:
+        return None
+    return bytes.fromhex(digits.decode())
+
+
 def run(args: argparse.Namespace) -> int:
     data = _read(args.file)
     if len(data) > MAX_INPUT:
@@ -101,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"pybpf disasm: {args.file}: empty file", file=sys.stderr)
         return 2
     try:
-        insns = decode(data)
+        insns = decode(hex_text_bytes(data) or data)
     except AssemblyError as exc:
         print(f"pybpf disasm: {args.file}: {exc}", file=sys.stderr)
         return 2
