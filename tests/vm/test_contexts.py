@@ -342,3 +342,32 @@ def test_legacy_packet_loads(name: str, ptype: ProgramType) -> None:
 @pytest.mark.parametrize("name", sorted(LD_PROGRAMS))
 def test_legacy_packet_loads_same_as_kernel(name: str, ptype: ProgramType) -> None:
     assert _ld_run("interp", name, ptype) == _ld_run("kernel", name, ptype)
+
+
+SHORT_FRAMES = {
+    "eth only": bytes(12) + b"\x08\x00",
+    "ipv4 short": bytes(12) + b"\x08\x00" + bytes(19),
+    "ipv6 short": bytes(12) + b"\x86\xdd" + bytes(39),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHORT_FRAMES))
+def test_skb_refuses_truncated_ip_frames(name: str) -> None:
+    from pybpf.errors import BpfError
+
+    with pytest.raises(BpfError, match="header"):
+        run_on("interp", ctx_field(0), TC, SHORT_FRAMES[name])
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", sorted(SHORT_FRAMES))
+def test_kernel_refuses_the_same_truncated_frames(name: str) -> None:
+    from pybpf.errors import BpfError
+
+    with pytest.raises(BpfError):
+        run_on("kernel", ctx_field(0), TC, SHORT_FRAMES[name])
+
+
+def test_skb_accepts_other_short_frames() -> None:
+    arp = bytes(12) + b"\x08\x06" + bytes(4)
+    assert run_on("interp", ctx_field(0), TC, arp).retval == 18

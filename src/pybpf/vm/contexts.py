@@ -228,6 +228,12 @@ class SkbContext(Context):
         data = bytes(data)
         if len(data) < ETH_HLEN:
             raise BpfError(f"an skb program needs at least {ETH_HLEN} bytes of packet (Ethernet)")
+        l3_min = {b"\x08\x00": 20, b"\x86\xdd": 40}.get(data[12:14], 0)
+        if len(data) - ETH_HLEN < l3_min:
+            raise BpfError(
+                f"an IPv{4 if l3_min == 20 else 6} frame needs a complete {l3_min}-byte header"
+                f" (got {len(data) - ETH_HLEN} bytes after Ethernet; the kernel refuses it too)"
+            )
         self.program_type = program_type
         self.l2 = program_type in L2_PROGRAM_TYPES
         self.frame = (ctypes.c_ubyte * (self.headroom + len(data)))()
