@@ -145,3 +145,39 @@ def test_compat_headers_only_include_ours() -> None:
     for path in sorted(include_dir().glob("*/*.h")):
         lines = [line for line in path.read_text().splitlines() if line.startswith("#include")]
         assert len(lines) == 1 and lines[0].startswith('#include "../bpf_'), path
+
+
+KPROBE_SIX = """
+#include <bpf_tracing.h>
+SEC("kprobe/f") int BPF_KPROBE(six, long a, long b, long c, long d, long e, long f)
+{ return a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f; }
+SEC("kretprobe/f") int BPF_KRETPROBE(ret, long rc) { return rc; }
+SEC("uprobe//bin/true:main") int BPF_UPROBE(up, int argc) { return argc; }
+SEC("raw_tp/sys_enter") int BPF_PROG(raw, long first, long second) { return second; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def _ldxdw_offsets(code: bytes) -> list[int]:
+    import struct
+
+    return [struct.unpack_from("<h", code, pc + 2)[0]
+            for pc in range(0, len(code), 8) if code[pc] == 0x79]
+
+
+@pytest.mark.parametrize("arch,params,rc", [
+    # x86-64 struct pt_regs: di 112, si 104, dx 96, cx 88, r8 72, r9 64; ax 80
+    ("", [112, 104, 96, 88, 72, 64], 80),
+    # arm64 user_pt_regs: regs[0..5]; the return value is regs[0]
+    ("-D__TARGET_ARCH_arm64", [0, 8, 16, 24, 32, 40], 0),
+])
+def test_tracing_macros_read_the_right_registers(tmp_path: Path, arch: str, params: list[int],
+                                                 rc: int) -> None:
+    src = tmp_path / "kp.c"
+    src.write_text(KPROBE_SIX)
+    out = compile_c(src, tmp_path / "kp.o", flags=[arch] if arch else [])
+    secs = sections(out)
+    assert sorted(_ldxdw_offsets(secs["kprobe/f"])) == sorted(params)
+    assert _ldxdw_offsets(secs["kretprobe/f"]) == [rc]
+    assert _ldxdw_offsets(secs["uprobe//bin/true:main"]) == [params[0]]
+    assert _ldxdw_offsets(secs["raw_tp/sys_enter"]) == [8]  # ctx[1]
