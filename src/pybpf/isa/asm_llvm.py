@@ -6,7 +6,7 @@ Lines arrive here without their listing decorations (see pybpf.isa.listing).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from pybpf.isa.asm_common import (
     INT32_MIN,
@@ -95,35 +95,37 @@ def parse_line(cursor: Cursor, program: Program, helper_ids: Mapping[str, int] |
     program.items.append(item)
 
 
+Keyword = Callable[[Cursor, Mapping[str, int] | None], Pending]
+
+
+def _keywords() -> dict[str, Keyword]:
+    """Statements that start with a keyword; the keyword is consumed before the handler runs."""
+
+    def goto(cursor: Cursor, _: Mapping[str, int] | None) -> Pending:
+        return Pending(InsnClass.JMP | JmpOp.JA, target=target(cursor, allow_pc=True))
+
+    return {
+        ".insn": lambda c, _: raw_insn(c),
+        "exit": lambda c, _: Pending(InsnClass.JMP | JmpOp.EXIT),
+        "goto": goto,
+        "ja": goto,
+        "gotol": lambda c, _: Pending(
+            InsnClass.JMP32 | JmpOp.JA, target=target(c, allow_pc=True), target_field="imm"
+        ),
+        "call": _call,
+        "callx": lambda c, _: Pending(InsnClass.JMP | Source.X | JmpOp.CALL, dst=register(c)[0]),
+        "if": lambda c, _: _conditional(c),
+        "lock": lambda c, _: _lock(c),
+    }
+
+
 def _statement(
     cursor: Cursor, first: Token, word: str, helper_ids: Mapping[str, int] | None
 ) -> Pending:
-    if word == ".insn":
+    handler = KEYWORDS.get(word)
+    if handler is not None:
         cursor.next()
-        return raw_insn(cursor)
-    if word == "exit":
-        cursor.next()
-        return Pending(InsnClass.JMP | JmpOp.EXIT)
-    if word in ("goto", "ja"):
-        cursor.next()
-        return Pending(InsnClass.JMP | JmpOp.JA, target=target(cursor, allow_pc=True))
-    if word == "gotol":
-        cursor.next()
-        return Pending(
-            InsnClass.JMP32 | JmpOp.JA, target=target(cursor, allow_pc=True), target_field="imm"
-        )
-    if word == "call":
-        cursor.next()
-        return _call(cursor, helper_ids)
-    if word == "callx":
-        cursor.next()
-        return Pending(InsnClass.JMP | Source.X | JmpOp.CALL, dst=register(cursor)[0])
-    if word == "if":
-        cursor.next()
-        return _conditional(cursor)
-    if word == "lock":
-        cursor.next()
-        return _lock(cursor)
+        return handler(cursor, helper_ids)
     if first.text == "*":
         return _store(cursor)
     if is_register(first):
@@ -441,3 +443,6 @@ def _atomic_call(cursor: Cursor, dst: int, dst_token: Token) -> Pending | None:
             )
     cursor.expect(")")
     return Pending(InsnClass.STX | Mode.ATOMIC | size, dst=base, src=src, off=off, imm=s32(imm))
+
+
+KEYWORDS: dict[str, Keyword] = _keywords()
