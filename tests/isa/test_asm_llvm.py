@@ -204,6 +204,13 @@ def test_detect_syntax(text: str, syntax: str) -> None:
         ("w0 = 1 ll", 1, 1, "r register"),
         ("r0 = *(u8 *)skb[r1 + 4]\nr1 = *(u8 *)skb[0]", 2, 1, "r0"),
         ("frob r0", 1, 1, "'frob'"),
+        ("w0 = (s32)w1", 1, 7, "(s32)"),
+        (
+            "r0 = atomic_fetch_nand((u64 *)(r1 + 0), r0)",
+            1,
+            6,
+            "unknown function 'atomic_fetch_nand'",
+        ),
         ("r0 = *(u64 *)(r1 + 40000)", 1, 18, "16 bits"),
     ],
 )

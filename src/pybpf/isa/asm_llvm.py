@@ -290,7 +290,12 @@ def _assignment(cursor: Cursor) -> Pending:
         return Pending(cls | AluOp.NEG, dst=dst)
     if token.text == "(" and cursor.peek_at(1).text.lower() in MOVSX_TYPES:  # r0 = (s8)r1
         cursor.next()
-        bits = MOVSX_TYPES[cursor.next().text.lower()]
+        cast = cursor.next()
+        bits = MOVSX_TYPES[cast.text.lower()]
+        if bits == 32 and kind == "w":
+            raise cursor.error(
+                "(s32) sign-extends into 64 bits: the destination must be an r register", cast
+            )
         cursor.expect(")")
         return Pending(cls | Source.X | AluOp.MOV, dst=dst, src=_same_width(cursor, kind), off=bits)
     if token.text == "*":
