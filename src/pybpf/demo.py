@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "xdp_firewall.c"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLE = EXAMPLES / "xdp_firewall.c"
 PROGRAM = "xdp_firewall"
 BLOCKED = (22, 3389)
 VERDICT = {0: "ABORTED", 1: "DROP", 2: "PASS", 3: "TX", 4: "REDIRECT"}
@@ -104,6 +105,38 @@ def time_engine(engine: str, spec: Any, frame: bytes) -> list[tuple[str, float |
         return out
     finally:
         coll.close()
+
+
+def bounce(engines: list[str]) -> None:
+    """examples/xdp_bounce.c on each engine: an echo request rewritten into a reply, sent back."""
+    from pybpf.hooks import packets as pk
+    from pybpf.object import load_file
+    from pybpf.toolchain import compile_c
+
+    spec = load_file(compile_c(EXAMPLES / "xdp_bounce.c"))
+    request = pk.icmp_echo_packet("192.0.2.10", "198.51.100.1", ident=7, seq=1,
+                                  eth_src="02:00:00:00:00:0a", eth_dst="02:00:00:00:00:0b")
+    req = pk.parse(request)
+    say(f"   in            {req.describe()}  {req.eth_src} -> {req.eth_dst}")
+    outputs = {}
+    for engine in engines:
+        coll = load_on(engine, spec)
+        try:
+            result = coll.programs["xdp_bounce"].run(request)
+        finally:
+            coll.close()
+        outputs[engine] = (result.retval, result.data_out)
+    for engine, (retval, data) in outputs.items():
+        if data is None:
+            say(f"   {engine}: {VERDICT.get(retval, retval)} (no output packet)")
+            continue
+        reply = pk.parse(data)
+        ok = "checksums ok" if reply.checksums_ok else "BAD CHECKSUMS"
+        say(f"   out {engine:<6} {'XDP_' + str(VERDICT.get(retval, retval)):<7}{reply.describe()}  "
+            f"{reply.eth_src} -> {reply.eth_dst}, {ok}")
+    packets_out = {data for _, data in outputs.values()}
+    if len(packets_out) == 1:
+        say(f"   the same {len(request)}-byte reply from {', '.join(outputs)}")
 
 
 def fmt_ns(ns: float | None) -> str:
@@ -307,14 +340,17 @@ def main() -> int:
     if kernel_reason is not None:
         say(f"   kernel: not used ({kernel_reason}); everything ran in user space")
 
-    step(5, "Speed: time per packet through the firewall (one TCP packet, maps included)")
+    step(5, "Rewrite and send back: examples/xdp_bounce.c answers a ping from XDP (XDP_TX)")
+    guarded("the bounce example", lambda: bounce(list(results)))
+
+    step(6, "Speed: time per packet through the firewall (one TCP packet, maps included)")
     frame = packets[1][1]
     for engine in results:
         timings = guarded(f"timing {engine}", lambda e=engine: time_engine(e, spec, frame))  # type: ignore[misc]
         for label, ns in timings or []:
             say(f"   {label:<28} {fmt_ns(ns):>10} per packet")
 
-    step(6, "Live: XDP attached to a veth in a temporary network namespace")
+    step(7, "Live: XDP attached to a veth in a temporary network namespace")
     if kernel_reason is not None:
         say(f"   skipped: needs root with bpf() ({kernel_reason})")
     elif shutil.which("ip") is None:

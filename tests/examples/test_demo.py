@@ -24,7 +24,10 @@ def test_demo_runs_and_shows_verdicts(capsys: pytest.CaptureFixture[str],
     for i, row in enumerate(rows):
         verdicts = {w for w in row.split() if w in demo.VERDICT.values()}
         assert verdicts == {"DROP" if i in (0, 3, 4) else "PASS"}, row
-    assert "6. Live" in out and "Done in" in out
+    assert "7. Live" in out and "Done in" in out
+    replies = [line for line in out.splitlines() if line.strip().startswith("out ")]
+    assert replies and all("XDP_TX" in r and "ICMP type 0" in r and "checksums ok" in r
+                           for r in replies)
 
 
 @pytest.mark.skipif(not zig_available(), reason="ziglang is not installed")
