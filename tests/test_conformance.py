@@ -161,3 +161,21 @@ def test_kernel_engine_refuses_out_of_range_shift() -> None:
     outcome = judge(parse_data_file(shared_path("conformance", "tests", "lsh64-imm-high.data")),
                     "kernel")
     assert outcome.status == "fail" and "invalid shift" in outcome.reason
+
+
+def test_cli_include_exclude(capsys: pytest.CaptureFixture[str]) -> None:
+    shared_path("conformance", "tests")
+    assert main(["conformance", "--include", "^lock_", str(CONFORMANCE)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "20 passed, 0 failed"
+    assert main(["conformance", "--include", "^lock_", "--exclude", "32", str(CONFORMANCE)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "10 passed, 0 failed"
+    assert main(["conformance", "--include", "(", str(CONFORMANCE)]) == 2
+
+
+@pytest.mark.kernel
+def test_kernel_passes_with_upstreams_exclusions(capsys: pytest.CaptureFixture[str]) -> None:
+    shared_path("conformance", "tests")
+    status = main(["conformance", "--engine", "kernel", "--exclude", "(imm|intmin)-|callx",
+                   str(CONFORMANCE)])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert status == 0 and last.endswith(" passed, 0 failed")
