@@ -41,6 +41,7 @@ from pybpf.vm.interpreter import DEFAULT_BUDGET, _helper_name
 from pybpf.vm.jit.compiler import bound_trampoline, compile_program
 from pybpf.vm.jit.irgen import TranslateOptions
 from pybpf.vm.jit.layout import Slot
+from pybpf.vm.jit.mapdesc import MapDescriptors
 from pybpf.vm.jit.natives import native_helpers_for
 from pybpf.vm.jit.runner import NativeMachine
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, check_program
@@ -298,9 +299,10 @@ def load_collection(
     maps: dict[str, Map] = {}
     try:
         for name, mspec in spec.maps.items():
-            m = factory(mspec)
-            maps[name] = m
-            env.register_map(m)
+            maps[name] = factory(mspec)
+        descriptors = MapDescriptors(list(maps.values()))
+        for index, m in enumerate(maps.values()):
+            env.register_map(m, descriptors.pointer(index))  # native helpers read the descriptor
             env.memory.add_provider(_map_provider(m))
         programs: dict[str, JitProgram] = {}
         natives = native_helpers_for(helper_table)
@@ -329,6 +331,7 @@ def load_collection(
             machine = NativeMachine(
                 insns, code, env, relocation_values=values, helpers=helper_table, name=name
             )
+            machine.use_map_descriptors(descriptors)
             programs[name] = JitProgram(pspec, machine, budget=budget)
         env.extra["programs"] = {p.id: p for p in programs.values()}
         _fill_slots(spec, maps, programs)  # type: ignore[arg-type]

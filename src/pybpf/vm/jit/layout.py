@@ -54,9 +54,12 @@ class Slot(IntEnum):
     HIT_START = 35  # the region the last slow-path check found (start, end, flags)
     HIT_END = 36
     HIT_FLAGS = 37
+    MAPDESC_BASE = 38  # the collection's native map descriptors (MapDesc, DESC_SIZE bytes each)
+    MAPDESC_LEN = 39  # their total size in bytes
+    PRANDOM_NATIVE = 40  # 1: bpf_get_prandom_u32 runs natively (no seed asked for)
 
 
-NSLOTS = 40
+NSLOTS = 48
 MAX_REGIONS = 64
 REGION_WRITABLE = 1
 
@@ -80,6 +83,32 @@ class JitContext(ctypes.Structure):
     """The native run context; `slots[Slot.X]` is what compiled code reads."""
 
     _fields_ = [("slots", ctypes.c_uint64 * NSLOTS)]
+
+
+# Native map descriptors: a map pointer the JIT hands a program is the address of one of these,
+# so native helpers can reach the map's storage (layouts in pybpf.maps.array / .hashtab).
+DESC_SIZE = 128
+DESC_WORDS = DESC_SIZE // 8
+MAP_KIND_OTHER = 0  # helpers go through Python
+MAP_KIND_ARRAY = 1
+MAP_KIND_HASH = 2
+
+
+class MapDesc(IntEnum):
+    """u64 word index inside a map descriptor."""
+
+    KIND = 0
+    BASE = 1  # array: first element; hash: table block
+    VALUE_SIZE = 2
+    MAX_ENTRIES = 3
+    ELEM_SIZE = 4  # array: round_up(value_size, 8); hash: entry_size
+    KEY_SIZE = 5
+    FLAGS = 6  # REGION_WRITABLE when programs may write values
+    MASK = 7  # hash: n_buckets - 1
+    BUCKETS_OFF = 8
+    ENTRIES_OFF = 9
+    KEY_OFF = 10
+    VALUE_OFF = 11
 
 
 class RegionTable(ctypes.Structure):

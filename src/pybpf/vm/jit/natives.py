@@ -1,8 +1,15 @@
 """Native fast paths for hot helpers, emitted as LLVM IR instead of a call back into Python.
 
+- bpf_map_lookup_elem on array and hash maps, bpf_map_update_elem on arrays: read the map's
+  native storage through its descriptor (pybpf.vm.jit.mapdesc); any other map, an invalid map
+  pointer or an unusual case falls back to the Python implementation, so results and faults
+  stay the interpreter's.
+- bpf_ktime_get_ns / bpf_ktime_get_boot_ns (clock_gettime), bpf_get_smp_processor_id.
+- bpf_get_prandom_u32: xorshift64* in the JitContext when no seed was asked for
+  (`RunEnv.prandom_seed`); a seeded run uses the Python generator, like the interpreter.
+
 A native helper is used only when the collection's helper table maps that id to the standard
-implementation in `pybpf.vm.env.REGISTRY` (a test table such as uBPF's keeps its own Python
-helpers), so results stay those of the interpreter.
+implementation in `pybpf.vm.env.REGISTRY` (a test table such as uBPF's keeps its own helpers).
 """
 
 from __future__ import annotations
@@ -12,29 +19,258 @@ from typing import TYPE_CHECKING
 
 from llvmlite import ir
 
+from pybpf.isa.opcodes import STACK_SIZE
 from pybpf.vm.env import REGISTRY, HelperFn
-from pybpf.vm.jit.irops import I32, I64, c64
-from pybpf.vm.jit.layout import Slot
+from pybpf.vm.jit.irops import I1, I8, I32, I64, c64
+from pybpf.vm.jit.layout import DESC_SIZE, MAP_KIND_ARRAY, MAP_KIND_HASH, MapDesc, Slot
 
 if TYPE_CHECKING:
     from pybpf.vm.jit.irgen import FunctionTranslator, NativeHelper
 
+MAP_LOOKUP_ELEM = 1
+MAP_UPDATE_ELEM = 2
 KTIME_GET_NS = 5
+GET_PRANDOM_U32 = 7
 GET_SMP_PROCESSOR_ID = 8
 KTIME_GET_BOOT_NS = 125
 CLOCK_MONOTONIC = 1
 CLOCK_BOOTTIME = 7
+EINVAL, EEXIST, E2BIG = 22, 17, 7
+I64P = I64.as_pointer()
+I8P = I8.as_pointer()
+I32P = I32.as_pointer()
+
+
+def _slot(b: ir.IRBuilder, jctx: ir.Value, slot: int) -> ir.Value:
+    return b.load(b.gep(jctx, [c64(slot)]))
+
+
+def _word(b: ir.IRBuilder, desc: ir.Value, word: int) -> ir.Value:
+    return b.load(b.gep(desc, [c64(word)]))
+
+
+def _extern(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
+    fn = module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(module, fnty, name)
+    assert isinstance(fn, ir.Function)
+    return fn
+
+
+def checked_dynamic(
+    t: FunctionTranslator, b: ir.IRBuilder, pc: int, addr: ir.Value, size: ir.Value, write: bool
+) -> None:
+    """Bounds-check a helper's access of a run-time `size` (frame, region cache, table, Python)."""
+    if not t.opt.checks:
+        return
+    fn = t.fn
+    small = b.icmp_unsigned("<=", size, c64(STACK_SIZE))
+    in_frame = b.and_(
+        small, b.icmp_unsigned("<=", b.sub(addr, t.stack_low), b.sub(c64(STACK_SIZE), size))
+    )
+    start = b.load(t.cache[0])
+    length = b.sub(b.load(t.cache[1]), start)
+    off = b.sub(addr, start)
+    cached = b.and_(b.icmp_unsigned("<", off, length), b.icmp_unsigned("<=", b.add(off, size), length))
+    if write:
+        writable = b.icmp_unsigned("!=", b.and_(b.load(t.cache[2]), c64(1)), c64(0))
+        cached = b.and_(cached, writable)
+    ok = fn.append_basic_block()
+    slow = fn.append_basic_block()
+    b.cbranch(b.or_(in_frame, cached), ok, slow)
+    b.position_at_end(slow)
+    found = b.call(t.mt.mem_slow, [t.jctx, addr, size, c64(int(write)), c64(pc)])
+    b.cbranch(found, ok, t.unwind)
+    b.position_at_end(ok)
+
+
+def _map_dispatch(
+    t: FunctionTranslator, b: ir.IRBuilder, r1: ir.Value, kinds: tuple[int, ...]
+) -> tuple[ir.Value, dict[int, ir.Block], ir.Block]:
+    """Validate r1 as a map descriptor; returns (descriptor, {kind: block}, fallback block)."""
+    fn = t.fn
+    off = b.sub(r1, _slot(b, t.jctx, Slot.MAPDESC_BASE))
+    valid = b.and_(
+        b.icmp_unsigned("<", off, _slot(b, t.jctx, Slot.MAPDESC_LEN)),
+        b.icmp_unsigned("==", b.and_(off, c64(DESC_SIZE - 1)), c64(0)),
+    )
+    check = fn.append_basic_block()
+    fallback = fn.append_basic_block()
+    b.cbranch(valid, check, fallback)
+    b.position_at_end(check)
+    desc = b.inttoptr(r1, I64P)
+    kind = _word(b, desc, MapDesc.KIND)
+    switch = b.switch(kind, fallback)
+    blocks = {}
+    for k in kinds:
+        blocks[k] = fn.append_basic_block(f"map_kind{k}")
+        switch.add_case(c64(k), blocks[k])
+    return desc, blocks, fallback
+
+
+def _set_cache(t: FunctionTranslator, b: ir.IRBuilder, desc: ir.Value, value: ir.Value) -> None:
+    """The program will use the value next: let the region cache cover exactly it."""
+    if not t.opt.checks:
+        return
+    b.store(value, t.cache[0])
+    b.store(b.add(value, _word(b, desc, MapDesc.VALUE_SIZE)), t.cache[1])
+    b.store(_word(b, desc, MapDesc.FLAGS), t.cache[2])
+
+
+def _map_lookup(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Value]) -> ir.Value:
+    fn = t.fn
+    r1, r2 = args[0], args[1]
+    desc, blocks, fallback = _map_dispatch(t, b, r1, (MAP_KIND_ARRAY, MAP_KIND_HASH))
+    join = fn.append_basic_block("lookup_done")
+    incoming: list[tuple[ir.Value, ir.Block]] = []
+
+    # array: value = base + index * elem_size when index < max_entries
+    b.position_at_end(blocks[MAP_KIND_ARRAY])
+    checked_dynamic(t, b, pc, r2, c64(4), False)
+    index = b.zext(b.load(b.inttoptr(r2, I32P), align=1), I64)
+    hit = fn.append_basic_block()
+    miss = fn.append_basic_block()
+    b.cbranch(b.icmp_unsigned("<", index, _word(b, desc, MapDesc.MAX_ENTRIES)), hit, miss)
+    b.position_at_end(hit)
+    value = b.add(_word(b, desc, MapDesc.BASE), b.mul(index, _word(b, desc, MapDesc.ELEM_SIZE)))
+    _set_cache(t, b, desc, value)
+    incoming.append((value, b.block))
+    b.branch(join)
+    b.position_at_end(miss)
+    incoming.append((c64(0), b.block))
+    b.branch(join)
+
+    # hash: FNV-1a of the key, then linear probing over the buckets (layout: pybpf.maps.hashtab)
+    b.position_at_end(blocks[MAP_KIND_HASH])
+    ksize = _word(b, desc, MapDesc.KEY_SIZE)
+    checked_dynamic(t, b, pc, r2, ksize, False)
+    keyp = b.inttoptr(r2, I8P)
+    head = b.block
+    hloop = fn.append_basic_block()
+    hbody = fn.append_basic_block()
+    hdone = fn.append_basic_block()
+    b.branch(hloop)
+    b.position_at_end(hloop)
+    i = b.phi(I64)
+    h = b.phi(I32)
+    i.add_incoming(c64(0), head)
+    h.add_incoming(ir.Constant(I32, 0x811C9DC5), head)
+    b.cbranch(b.icmp_unsigned("<", i, ksize), hbody, hdone)
+    b.position_at_end(hbody)
+    byte = b.zext(b.load(b.gep(keyp, [i])), I32)
+    h2 = b.mul(b.xor(h, byte), ir.Constant(I32, 0x01000193))
+    i.add_incoming(b.add(i, c64(1)), hbody)
+    h.add_incoming(h2, hbody)
+    b.branch(hloop)
+    b.position_at_end(hdone)
+    base = _word(b, desc, MapDesc.BASE)
+    mask = _word(b, desc, MapDesc.MASK)
+    buckets = b.inttoptr(b.add(base, _word(b, desc, MapDesc.BUCKETS_OFF)), I32P)
+    entries = b.add(base, _word(b, desc, MapDesc.ENTRIES_OFF))
+    esize = _word(b, desc, MapDesc.ELEM_SIZE)
+    key_off = _word(b, desc, MapDesc.KEY_OFF)
+    value_off = _word(b, desc, MapDesc.VALUE_OFF)
+    memcmp = _extern(b.module, "memcmp", ir.FunctionType(I32, [I8P, I8P, I64]))
+    start = b.and_(b.zext(h, I64), mask)
+    pre = b.block
+    ploop = fn.append_basic_block()
+    pbody = fn.append_basic_block()
+    pnext = fn.append_basic_block()
+    pcheck = fn.append_basic_block()
+    pfound = fn.append_basic_block()
+    pmiss = fn.append_basic_block()
+    b.branch(ploop)
+    b.position_at_end(ploop)
+    bucket_i = b.phi(I64)
+    probes = b.phi(I64)
+    bucket_i.add_incoming(start, pre)
+    probes.add_incoming(c64(0), pre)
+    b.cbranch(b.icmp_unsigned("<=", probes, mask), pbody, pmiss)
+    b.position_at_end(pbody)
+    bucket = b.load(b.gep(buckets, [bucket_i]))
+    empty = b.icmp_unsigned("==", bucket, ir.Constant(I32, 0))
+    tomb = b.icmp_unsigned("==", bucket, ir.Constant(I32, 0xFFFFFFFF))
+    live = fn.append_basic_block()
+    b.cbranch(empty, pmiss, live)
+    b.position_at_end(live)
+    b.cbranch(tomb, pnext, pcheck)
+    b.position_at_end(pcheck)
+    slot = b.zext(b.sub(bucket, ir.Constant(I32, 1)), I64)
+    entry = b.add(entries, b.mul(slot, esize))
+    same_hash = b.icmp_unsigned("==", b.load(b.inttoptr(entry, I32P)), h)
+    cmp_bb = fn.append_basic_block()
+    b.cbranch(same_hash, cmp_bb, pnext)
+    b.position_at_end(cmp_bb)
+    diff = b.call(memcmp, [b.inttoptr(b.add(entry, key_off), I8P), keyp, ksize])
+    b.cbranch(b.icmp_signed("==", diff, ir.Constant(I32, 0)), pfound, pnext)
+    b.position_at_end(pnext)
+    bucket_i.add_incoming(b.and_(b.add(bucket_i, c64(1)), mask), pnext)
+    probes.add_incoming(b.add(probes, c64(1)), pnext)
+    b.branch(ploop)
+    b.position_at_end(pfound)
+    found = b.add(entry, value_off)
+    _set_cache(t, b, desc, found)
+    incoming.append((found, b.block))
+    b.branch(join)
+    b.position_at_end(pmiss)
+    incoming.append((c64(0), b.block))
+    b.branch(join)
+
+    b.position_at_end(fallback)
+    incoming.append((t.call_trampoline(b, pc, c64(MAP_LOOKUP_ELEM)), b.block))
+    b.branch(join)
+    b.position_at_end(join)
+    phi = b.phi(I64)
+    for value, block in incoming:
+        phi.add_incoming(value, block)
+    return phi
+
+
+def _map_update(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Value]) -> ir.Value:
+    """bpf_map_update_elem on an array: the checks of ArrayMap.prog_update, then a copy."""
+    fn = t.fn
+    r1, r2, r3, r4 = args[0], args[1], args[2], args[3]
+    desc, blocks, fallback = _map_dispatch(t, b, r1, (MAP_KIND_ARRAY,))
+    join = fn.append_basic_block("update_done")
+    incoming: list[tuple[ir.Value, ir.Block]] = []
+    b.position_at_end(blocks[MAP_KIND_ARRAY])
+    checked_dynamic(t, b, pc, r2, c64(4), False)
+    vsize = _word(b, desc, MapDesc.VALUE_SIZE)
+    checked_dynamic(t, b, pc, r3, vsize, False)
+    index = b.zext(b.load(b.inttoptr(r2, I32P), align=1), I64)
+    outcomes = [
+        (b.icmp_unsigned(">", b.and_(r4, c64(~4)), c64(2)), -EINVAL),
+        (b.icmp_unsigned(">=", index, _word(b, desc, MapDesc.MAX_ENTRIES)), -E2BIG),
+        (b.icmp_unsigned("!=", b.and_(r4, c64(1)), c64(0)), -EEXIST),
+        (b.icmp_unsigned("!=", b.and_(r4, c64(4)), c64(0)), -EINVAL),
+    ]
+    for cond, errno in outcomes:
+        bad = fn.append_basic_block()
+        good = fn.append_basic_block()
+        b.cbranch(cond, bad, good)
+        b.position_at_end(bad)
+        incoming.append((c64(errno), b.block))
+        b.branch(join)
+        b.position_at_end(good)
+    dest = b.add(_word(b, desc, MapDesc.BASE), b.mul(index, _word(b, desc, MapDesc.ELEM_SIZE)))
+    memcpy = b.module.declare_intrinsic("llvm.memcpy", [I8P, I8P, I64])
+    b.call(memcpy, [b.inttoptr(dest, I8P), b.inttoptr(r3, I8P), vsize, ir.Constant(I1, 0)])
+    incoming.append((c64(0), b.block))
+    b.branch(join)
+    b.position_at_end(fallback)
+    incoming.append((t.call_trampoline(b, pc, c64(MAP_UPDATE_ELEM)), b.block))
+    b.branch(join)
+    b.position_at_end(join)
+    phi = b.phi(I64)
+    for value, block in incoming:
+        phi.add_incoming(value, block)
+    return phi
 
 
 def _clock(clock_id: int) -> NativeHelper:
     def emit(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Value]) -> ir.Value:
-        module = b.module
         ts_type = ir.LiteralStructType([I64, I64])
-        fn = module.globals.get("clock_gettime")
-        if fn is None:
-            fn = ir.Function(
-                module, ir.FunctionType(I32, [I32, ts_type.as_pointer()]), "clock_gettime"
-            )
+        fn = _extern(b.module, "clock_gettime", ir.FunctionType(I32, [I32, ts_type.as_pointer()]))
         entry = t.fn.entry_basic_block
         with b.goto_block(entry):
             b.position_at_start(entry)
@@ -48,14 +284,42 @@ def _clock(clock_id: int) -> NativeHelper:
 
 
 def _processor_id(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Value]) -> ir.Value:
-    from pybpf.vm.jit.irgen import load_slot
+    return b.and_(_slot(b, t.jctx, Slot.CPU), c64(0xFFFFFFFF))
 
-    return b.and_(load_slot(b, t.jctx, Slot.CPU), c64(0xFFFFFFFF))
+
+def _prandom(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Value]) -> ir.Value:
+    fn = t.fn
+    native = fn.append_basic_block()
+    python = fn.append_basic_block()
+    join = fn.append_basic_block()
+    b.cbranch(b.icmp_unsigned("!=", _slot(b, t.jctx, Slot.PRANDOM_NATIVE), c64(0)), native, python)
+    b.position_at_end(native)
+    state_ptr = b.gep(t.jctx, [c64(Slot.PRANDOM)])
+    x = b.load(state_ptr)
+    x = b.xor(x, b.lshr(x, c64(12)))
+    x = b.xor(x, b.shl(x, c64(25)))
+    x = b.xor(x, b.lshr(x, c64(27)))
+    b.store(x, state_ptr)
+    fast = b.lshr(b.mul(x, c64(0x2545F4914F6CDD1D)), c64(32))
+    fast_block = b.block
+    b.branch(join)
+    b.position_at_end(python)
+    slow = t.call_trampoline(b, pc, c64(GET_PRANDOM_U32))
+    slow_block = b.block
+    b.branch(join)
+    b.position_at_end(join)
+    phi = b.phi(I64)
+    phi.add_incoming(fast, fast_block)
+    phi.add_incoming(slow, slow_block)
+    return phi
 
 
 _NATIVE: dict[int, NativeHelper] = {
+    MAP_LOOKUP_ELEM: _map_lookup,
+    MAP_UPDATE_ELEM: _map_update,
     KTIME_GET_NS: _clock(CLOCK_MONOTONIC),
     KTIME_GET_BOOT_NS: _clock(CLOCK_BOOTTIME),
+    GET_PRANDOM_U32: _prandom,
     GET_SMP_PROCESSOR_ID: _processor_id,
 }
 

@@ -119,6 +119,12 @@ class NativeMachine:
         self.persistent = 1  # entry 0 is the packet of the current run
         self.context: Any = None
 
+    def use_map_descriptors(self, descriptors: Any) -> None:
+        """Let native map helpers reach the collection's maps (kept alive by this machine)."""
+        self.descriptors = descriptors
+        self.s[Slot.MAPDESC_BASE] = descriptors.base
+        self.s[Slot.MAPDESC_LEN] = descriptors.size
+
     # --- the interpreter-compatible surface helpers use -----------------------------------
     @property
     def pc(self) -> int:
@@ -197,6 +203,7 @@ class NativeMachine:
     def prepare(self, budget: int) -> None:
         s = self.s
         s[Slot.NREGIONS] = s[Slot.NREGIONS_INIT] = self.persistent
+        s[Slot.PRANDOM_NATIVE] = int(getattr(self.env, "prandom_seed", None) is None)
         s[Slot.BUDGET] = s[Slot.BUDGET_INIT] = budget
         s[Slot.FAULT] = 0
         s[Slot.TAILCALL] = 0

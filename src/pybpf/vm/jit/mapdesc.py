@@ -1,0 +1,70 @@
+"""Native map descriptors: what JIT code needs to reach an array or hash map's storage.
+
+`MapDescriptors(maps)` allocates one DESC_SIZE-byte descriptor per map in one ctypes block and
+the engine registers each map with its descriptor's address as the map pointer programs see
+(`RunEnv.register_map(m, pointer)`), so `map_from_pointer` keeps working for Python helpers
+while native helpers validate the pointer (inside the block, on a descriptor boundary) and
+read the layout from it. Maps without a native fast path get kind MAP_KIND_OTHER.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from typing import Any
+
+from pybpf.abi import MapType
+from pybpf.engine import Map
+from pybpf.vm.jit.layout import (
+    DESC_SIZE,
+    DESC_WORDS,
+    MAP_KIND_ARRAY,
+    MAP_KIND_HASH,
+    MAP_KIND_OTHER,
+    REGION_WRITABLE,
+    MapDesc,
+)
+
+
+def _describe(m: Map) -> list[int]:
+    words = [0] * DESC_WORDS
+    words[MapDesc.KIND] = MAP_KIND_OTHER
+    writable = REGION_WRITABLE if getattr(m, "prog_writable", True) else 0
+    if m.type == MapType.ARRAY and all(hasattr(m, a) for a in ("base", "elem_size")):
+        if getattr(m, "copies", 1) == 1:
+            words[MapDesc.KIND] = MAP_KIND_ARRAY
+            words[MapDesc.BASE] = int(m.base)  # type: ignore[attr-defined]
+            words[MapDesc.ELEM_SIZE] = int(m.elem_size)  # type: ignore[attr-defined]
+    elif m.type == MapType.HASH:
+        table: Any = getattr(m, "table", None)
+        if table is not None and not table.percpu and not getattr(m, "lru", False):
+            words[MapDesc.KIND] = MAP_KIND_HASH
+            words[MapDesc.BASE] = int(table.base)
+            words[MapDesc.ELEM_SIZE] = int(table.entry_size)
+            words[MapDesc.MASK] = int(table.mask)
+            words[MapDesc.BUCKETS_OFF] = int(table.buckets_off)
+            words[MapDesc.ENTRIES_OFF] = int(table.entries_off)
+            words[MapDesc.KEY_OFF] = int(table.key_off)
+            words[MapDesc.VALUE_OFF] = int(table.value_off)
+    words[MapDesc.VALUE_SIZE] = m.value_size
+    words[MapDesc.MAX_ENTRIES] = m.max_entries
+    words[MapDesc.KEY_SIZE] = m.key_size
+    words[MapDesc.FLAGS] = writable
+    return words
+
+
+class MapDescriptors:
+    """The descriptor block of one collection's maps."""
+
+    def __init__(self, maps: Sequence[Map]) -> None:
+        self.maps = list(maps)
+        count = max(1, len(self.maps))
+        self.block = (ctypes.c_uint64 * (DESC_WORDS * count))()
+        self.base = ctypes.addressof(self.block)
+        self.size = DESC_SIZE * len(self.maps)
+        for i, m in enumerate(self.maps):
+            for j, word in enumerate(_describe(m)):
+                self.block[i * DESC_WORDS + j] = word & 0xFFFFFFFFFFFFFFFF
+
+    def pointer(self, index: int) -> int:
+        return self.base + index * DESC_SIZE
