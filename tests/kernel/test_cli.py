@@ -152,3 +152,13 @@ def test_map_dump_formats_through_btf(capsys: pytest.CaptureFixture[str]) -> Non
         assert main(["map", "dump", str(i.id)]) == 0
         out = capsys.readouterr().out
         assert '"value": 1234' in out and "Found 1 element" in out
+
+
+def test_attach_kprobe_reports_unsupported(tp_events: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pybpf.kernel.links import kprobes_supported
+
+    if kprobes_supported():
+        pytest.skip("this kernel has kprobes")
+    assert main(["attach", str(tp_events), "--program", "on_getppid", "--kprobe", "do_sys_openat2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "kprobes are not supported by this kernel" in err[0]

@@ -18,13 +18,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("file", help="ELF object (.o) compiled for BPF")
     p.add_argument("--program", "-p", required=True, help="program (function) name")
     hook = p.add_mutually_exclusive_group(required=True)
-    hook.add_argument("--xdp", metavar="IFACE")
+    hook.add_argument("--xdp", metavar="IFACE[:skb|drv]")
     hook.add_argument("--tc", metavar="IFACE:ingress|egress")
     hook.add_argument("--tracepoint", metavar="CAT/NAME")
     hook.add_argument("--raw-tp", metavar="NAME")
     hook.add_argument("--uprobe", metavar="BINARY:SYMBOL")
     hook.add_argument("--uretprobe", metavar="BINARY:SYMBOL")
     hook.add_argument("--cgroup", metavar="PATH:ATTACH")
+    hook.add_argument("--kprobe", metavar="FUNCTION")
+    hook.add_argument("--kretprobe", metavar="FUNCTION")
+    hook.add_argument("--perf-event", metavar="HZ", type=int, help="sample every CPU at HZ (cpu-clock)")
     hook.add_argument("--fentry", action="store_true", help="fentry/fexit/lsm/tp_btf: target from the section")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     p.add_argument("--json", action="store_true", help="JSON lines")
@@ -39,7 +42,8 @@ def _attach(args: argparse.Namespace, prog: Any) -> Any:
     from pybpf.kernel import links
 
     if args.xdp:
-        return links.attach_xdp(prog, args.xdp)
+        iface, _, mode = args.xdp.partition(":")
+        return links.attach_xdp(prog, iface, mode=mode)
     if args.tc:
         iface, _, direction = args.tc.partition(":")
         return links.attach_tc(prog, iface, direction or "ingress")
@@ -58,6 +62,10 @@ def _attach(args: argparse.Namespace, prog: Any) -> Any:
         if not sep:
             raise LoadError(f"cgroup target must be PATH:ATTACH, not {args.cgroup!r}")
         return links.attach_cgroup(prog, path, attach)
+    if args.kprobe or args.kretprobe:
+        return links.attach_kprobe(prog, args.kprobe or args.kretprobe, retprobe=bool(args.kretprobe))
+    if args.perf_event:
+        return links.attach_sampling(prog, frequency=args.perf_event)
     return links.attach_tracing(prog)
 
 
