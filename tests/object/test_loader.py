@@ -259,3 +259,13 @@ def test_legacy_map_in_map_inner_index() -> None:
     maps = load_file(shared_path("ebpf-samples", "build", "map_in_map_legacy.o")).maps
     outer = maps["array_of_maps"]
     assert outer.type == MapType.ARRAY_OF_MAPS and outer.inner_map == maps["inner_map"]
+
+
+def test_ring_buffer_and_perf_event_array_sizes_normalised() -> None:
+    from tests.conftest import shared_path
+
+    ring = load_file(shared_path("ebpf-samples", "cilium-examples", "ringbuffer_bpf_bpfel.o")).maps["events"]
+    assert (ring.type, ring.key_size, ring.value_size) == (MapType.RINGBUF, 0, 0)
+    assert ring.value_type_id  # the declared event type is kept for printing records
+    perf = load_file(shared_path("ebpf-samples", "cilium-examples", "uretprobe_bpf_x86_bpfel.o")).maps["events"]
+    assert (perf.type, perf.key_size, perf.value_size) == (MapType.PERF_EVENT_ARRAY, 4, 4)

@@ -117,7 +117,8 @@ def resolve_legacy_inner_maps(maps: dict[str, MapSpec], layouts: list[MapLayout]
             continue
         if lay.inner_index >= len(layouts) or layouts[lay.inner_index].name == lay.name:
             raise ObjectError(f"map {lay.name!r}: inner map index {lay.inner_index} does not name another legacy map")
-        out[lay.name] = replace(spec, inner_map=out[layouts[lay.inner_index].name])
+        # The outer map's values are map fds: 4 bytes, even when the definition left value_size 0.
+        out[lay.name] = replace(spec, inner_map=out[layouts[lay.inner_index].name], value_size=spec.value_size or 4)
     return out
 
 
@@ -209,6 +210,12 @@ def btf_map_def(btf: Btf, name: str, struct_type: BtfType, depth: int = 0) -> tu
         key_size = 4
     if mtype in (MapType.PROG_ARRAY, MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY) and value_size is None:
         value_size = 4
+    if mtype == MapType.PERF_EVENT_ARRAY:
+        # The value is a perf event fd; a declared event struct only documents the records' layout.
+        key_size, value_size = 4, 4
+    elif mtype in (MapType.RINGBUF, MapType.USER_RINGBUF):
+        # Ring buffers have neither keys nor values; a declared type documents the records.
+        key_size, value_size = 0, 0
     spec = MapSpec(
         name=name,
         type=mtype,
