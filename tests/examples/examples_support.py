@@ -17,7 +17,7 @@ from pybpf.runtime import ENGINES, Runtime
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_NAMES = ("xdp_firewall", "port_counter", "xdp_bounce", "tc_classifier", "ringbuf_events",
-                 "payload_hash")
+                 "payload_hash", "syscall_counter")
 
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import struct
@@ -142,3 +143,36 @@ def test_ring_buffer_reports_real_connections(example_objects: dict[str, Path]) 
         assert len(syns) == 1 and syns[0][5] == 7777 and syns[0][3] == socket.inet_aton(B_ADDR)
         assert syns[0][8] & 0x12 == 0x02  # SYN without ACK
         assert len(queries) == 1 and queries[0][5] == 53
+
+
+GETPPID = {"x86_64": 110, "aarch64": 173}
+
+
+@pytest.mark.skipif(os.uname().machine not in GETPPID, reason="getppid number unknown here")
+def test_syscall_counter_on_the_tracepoint(example_objects: dict[str, Path]) -> None:
+    """Count this process's own getppid() calls from raw_syscalls:sys_enter."""
+    import dataclasses
+
+    from pybpf.kernel.engine import load_collection
+    from pybpf.kernel.links import attach_tracepoint
+
+    spec = load_file(example_objects["syscall_counter"])
+    rodata = spec.maps[".rodata"]
+    (key, value), = rodata.contents
+    maps = dict(spec.maps)
+    maps[".rodata"] = dataclasses.replace(
+        rodata, contents=((key, struct.pack("<I", os.getpid()) + value[4:]),))
+    spec = dataclasses.replace(spec, maps=maps)
+    nr = GETPPID[os.uname().machine]
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {0})  # the tracepoint link may watch one CPU: stay on it
+    try:
+        with load_collection(spec) as coll:
+            with attach_tracepoint(coll.programs["count_syscalls"], "raw_syscalls", "sys_enter"):
+                for _ in range(100):
+                    os.getppid()
+            found = {struct.unpack("<II", k): u64(v) for k, v in coll.maps["syscalls"].items()}
+    finally:
+        os.sched_setaffinity(0, affinity)
+    assert found[(os.getpid(), nr)] == 100
+    assert all(tgid == os.getpid() for tgid, _ in found)  # the .rodata filter held
