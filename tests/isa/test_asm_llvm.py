@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pybpf.errors import AssemblyError
-from pybpf.isa import assemble, detect_syntax, encode
+from pybpf.isa import Instruction, assemble, assemble_program, detect_syntax, encode
 
 HELPERS = {"bpf_map_lookup_elem": 1, "bpf_trace_printk": 6}
 
@@ -233,3 +233,44 @@ def test_objdump_unknown_instruction_is_rebuilt_from_its_bytes() -> None:
 def test_objdump_without_raw_bytes_column() -> None:
     listing = "0000000000000000 <f>:\n       0:\tw1 = 1\n       1:\tgoto -2 <f>\n       2:\texit\n"
     assert encode(assemble(listing)).hex() == "b4010000010000000500feff000000009500000000000000"
+
+
+CLANG_S = """\
+\t.section\txdp,"ax",@progbits
+\t.globl\tprog                            # -- Begin function prog
+prog:                                   # @prog
+# %bb.0:
+\tr1 = counts ll
+\tcall 1
+\tif r0 == 0 goto LBB0_2
+# %bb.1:
+\tr1 = g ll
+\tw1 = *(u32 *)(r1 + 0)
+LBB0_2:
+\tw0 = 2
+\texit
+.Lfunc_end0:
+\t.size\tprog, .Lfunc_end0-prog
+"""
+
+
+def test_clang_assembly_with_symbol_relocations() -> None:
+    result = assemble_program(CLANG_S)
+    assert [(r.pc, r.symbol, r.line, r.column) for r in result.relocations] == [
+        (0, "counts", 5, 7),
+        (4, "g", 9, 7),
+    ]
+    assert result.instructions[0] == Instruction(0x18, 1, 0, 0, 0)
+    assert result.instructions[2].off == 3  # if r0 == 0 goto LBB0_2, at slot 7
+    assert result.labels["LBB0_2"] == 7 and result.labels["prog"] == 0
+
+
+def test_symbol_without_relocation_support_is_a_located_error() -> None:
+    with pytest.raises(AssemblyError, match="'counts' is a symbol") as info:
+        assemble(CLANG_S)
+    assert (info.value.line, info.value.column) == (5, 7)
+
+
+def test_ubpf_lddw_of_a_symbol() -> None:
+    result = assemble_program("lddw %r1, my_map\nexit", syntax="ubpf")
+    assert [(r.pc, r.symbol) for r in result.relocations] == [(0, "my_map")]

@@ -1,6 +1,7 @@
 """The eBPF instruction set (RFC 9669) as data: opcodes, Instruction, bytecode, assembler, disassembler."""
 
-from pybpf.isa.assembler import assemble, detect_syntax
+from pybpf.isa.asm_common import Assembly, Relocation
+from pybpf.isa.assembler import assemble, assemble_program, detect_syntax
 from pybpf.isa.disasm import (
     DisasmLine,
     branch_labels,
@@ -34,8 +35,11 @@ from pybpf.isa.opcodes import (
 
 __all__ = [
     "VALID_OPCODES",
+    "Assembly",
+    "Relocation",
     "DisasmLine",
     "assemble",
+    "assemble_program",
     "branch_labels",
     "disassemble",
     "disassembly",

@@ -44,6 +44,7 @@ class Pending:
     target: Target | None = None
     target_field: str = "off"  # "off" for jumps, "imm" for ja32 and local calls
     line: int = 0
+    symbol: Token | None = None  # `r1 = counts ll`: an lddw of a symbol's address (a relocation)
 
     @property
     def slots(self) -> int:
@@ -199,7 +200,26 @@ def _pack_pseudo(cursor: Cursor, low: int, high: int, token: Token) -> int:
     return (low & 0xFFFFFFFF) | ((high & 0xFFFFFFFF) << 32)
 
 
-def resolve(program: Program) -> list[Instruction]:
+@dataclass(frozen=True, slots=True)
+class Relocation:
+    """An lddw whose value is the address of a symbol (`r1 = counts ll`): a map or global data."""
+
+    pc: int  # slot of the lddw
+    symbol: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True, slots=True)
+class Assembly:
+    """What assemble_program() returns: the instructions, label slots and symbol relocations."""
+
+    instructions: list[Instruction]
+    labels: dict[str, int]
+    relocations: list[Relocation]
+
+
+def resolve(program: Program) -> Assembly:
     """Compute slot pcs, resolve label targets (`exit` = first exit when undefined), build insns."""
     pcs: list[int] = []
     pc = 0
@@ -214,39 +234,42 @@ def resolve(program: Program) -> list[Instruction]:
         if first_exit is not None:
             label_pcs["exit"] = first_exit
     insns: list[Instruction] = []
+    relocations: list[Relocation] = []
     for item, item_pc in zip(program.items, pcs, strict=True):
         if item.target is not None:
-            tgt = item.target
-            if tgt.label is None:
-                relative = tgt.relative
-            elif tgt.label in label_pcs:
-                relative = label_pcs[tgt.label] - (item_pc + 1)
-            elif tgt.by_name:
-                if tgt.helper is None:
-                    raise AssemblyError(
-                        f"unknown helper or label {tgt.label!r}",
-                        line=item.line,
-                        column=tgt.token.column,
-                    )
-                item.src, item.imm, item.target = 0, tgt.helper, None
-                insns.append(Instruction(int(item.opcode), item.dst, 0, item.off, item.imm))
-                continue
-            else:
-                raise AssemblyError(
-                    f"undefined label {tgt.label!r}", line=item.line, column=tgt.token.column
-                )
-            if item.target_field == "off":
-                if not -0x8000 <= relative <= 0x7FFF:
-                    raise AssemblyError(
-                        f"jump offset {relative} does not fit in 16 bits (use ja32/gotol)",
-                        line=item.line,
-                        column=tgt.token.column,
-                    )
-                item.off = relative
-            else:
-                item.imm = s32(relative)
+            _resolve_target(item, item_pc, label_pcs)
+        if item.symbol is not None:
+            relocations.append(Relocation(item_pc, item.symbol.text, item.line, item.symbol.column))
         insns.append(Instruction(int(item.opcode), item.dst, int(item.src), item.off, item.imm))
-    return insns
+    return Assembly(insns, label_pcs, relocations)
+
+
+def _resolve_target(item: Pending, pc: int, label_pcs: Mapping[str, int]) -> None:
+    """Write the target of a jump or call into its off or imm field (or make it a helper call)."""
+    tgt = item.target
+    assert tgt is not None
+    if tgt.label is None:
+        relative = tgt.relative
+    elif tgt.label in label_pcs:
+        relative = label_pcs[tgt.label] - (pc + 1)
+    elif tgt.by_name and tgt.helper is not None:  # `call NAME`: not a label, so a helper
+        item.src, item.imm = 0, tgt.helper
+        return
+    else:
+        what = "helper or label" if tgt.by_name else "label"
+        raise AssemblyError(
+            f"unknown {what} {tgt.label!r}", line=item.line, column=tgt.token.column
+        )
+    if item.target_field == "imm":
+        item.imm = s32(relative)
+    elif -0x8000 <= relative <= 0x7FFF:
+        item.off = relative
+    else:
+        raise AssemblyError(
+            f"jump offset {relative} does not fit in 16 bits (use ja32/gotol)",
+            line=item.line,
+            column=tgt.token.column,
+        )
 
 
 def raw_insn(cursor: Cursor) -> Pending:

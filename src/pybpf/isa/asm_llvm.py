@@ -318,6 +318,11 @@ def _assignment(cursor: Cursor) -> Pending:
         return Pending(cls | Source.X | AluOp.MOV, dst=dst, src=_same_width(cursor, kind))
     if word and cursor.peek_at(1).text in ("(", "["):
         raise cursor.error(f"unknown function {token.text!r}")
+    if word and LABEL_RE.match(token.text) and cursor.peek_at(1).text.lower() == "ll":
+        _require_r(cursor, kind, dst_token)
+        cursor.next()
+        cursor.next()
+        return Pending(LDDW, dst=dst, symbol=token)  # `r1 = counts ll`: a relocation
     return _move_immediate(cursor, dst, kind, dst_token)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from pybpf.isa.asm_common import (
+    LABEL_RE,
     Pending,
     Program,
     imm32,
@@ -248,8 +249,11 @@ def _operands(cursor: Cursor, form: Form, helper_ids: Mapping[str, int] | None) 
         item.dst = register(cursor)[0]
         _comma(cursor)
         pseudo = pseudo_lddw(cursor)
+        token = cursor.peek
         if pseudo is not None:
             item.src, item.imm = pseudo
+        elif token.kind is Tok.IDENT and LABEL_RE.match(token.text) and not is_register(token):
+            item.symbol = cursor.next()  # `lddw %r1, counts`: a relocation
         else:
             item.imm = imm64(cursor)
     elif shape is Shape.LDABS:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 
 from pybpf.errors import AssemblyError
 from pybpf.isa import asm_llvm, asm_ubpf, listing
-from pybpf.isa.asm_common import Program, resolve
+from pybpf.isa.asm_common import Assembly, Program, resolve
 from pybpf.isa.instruction import Instruction
 from pybpf.isa.lexer import Cursor, Tok, tokenize
 
@@ -43,7 +43,28 @@ def assemble(
     syntax: "ubpf" (`mov %r0, 1`), "llvm" (`r0 = 1`, also llvm-objdump and kernel verifier log
     lines), or "auto" to detect it from the program. helper_ids maps helper names to ids for
     `call bpf_map_lookup_elem`. Lines may carry a listing prefix (`12: (bf) ` as the kernel log
-    and `pybpf disasm` print it, or llvm-objdump's address and hex bytes).
+    and `pybpf disasm` print it, or llvm-objdump's address and hex bytes). An lddw of a symbol
+    (`r1 = counts ll`) needs a relocation: assemble_program() returns those.
+    """
+    result = assemble_program(text, syntax, helper_ids)
+    if result.relocations:
+        first = result.relocations[0]
+        raise AssemblyError(
+            f"{first.symbol!r} is a symbol: loading its address needs a relocation"
+            " (pybpf.isa.assemble_program returns them); or write map_fd(N) or a number",
+            line=first.line,
+            column=first.column,
+        )
+    return result.instructions
+
+
+def assemble_program(
+    text: str, syntax: str = "auto", helper_ids: Mapping[str, int] | None = None
+) -> Assembly:
+    """Like assemble(), but returns an Assembly: instructions, label slots, symbol relocations.
+
+    A relocation is an lddw of a symbol's address (`r1 = counts ll` in clang's assembly output,
+    `lddw %r1, counts`); its instruction holds 0 until a loader patches it (e.g. a map reference).
     """
     if not isinstance(text, str):
         raise AssemblyError(f"assembly must be text, not {type(text).__name__}")
