@@ -239,11 +239,10 @@ class HashTable:
 
     def oldest_slot(self) -> int | None:
         """The live slot with the smallest LRU stamp (the least recently used entry)."""
-        best: int | None = None
-        best_stamp = 0
-        stamps = self.stamps
-        for slot in self.live_slots():
-            s = stamps[slot]
-            if best is None or s < best_stamp:
-                best, best_stamp = slot, s
-        return best
+        if self.words[H_COUNT] == self.max_entries:  # full (the usual case): every slot is live
+            stamps = self.stamps.tolist()
+            return stamps.index(min(stamps))
+        live = self.live_slots()
+        if not live:
+            return None
+        return min(live, key=self.stamps.__getitem__)

@@ -67,6 +67,10 @@ class RingBuffer(NativeMap):
         self.base = ctypes.addressof(self._buf)
         self.data = self.base + 2 * PAGE_SIZE
         self.mem = memoryview(self._buf).cast("B")  # type: ignore[arg-type]
+        # u64 view of the two position pages (consumer at [0], producer at [512], pending at [513])
+        self.pos = self.mem[: 2 * PAGE_SIZE].cast("Q")
+        # u32 view of the data area: the header of the record at ring offset o is hdr[o // 4]
+        self.hdr = self.mem[2 * PAGE_SIZE :].cast("I")
         self.wakeups = 0  # notifications a reader would have received
         self.on_wakeup: Callable[[], None] | None = None
         self.lost = 0  # records that did not fit (reserve failures)
@@ -85,23 +89,25 @@ class RingBuffer(NativeMap):
             raise fail(f"ring buffer {s.name!r}: unsupported flags {s.flags:#x}", EINVAL)
 
     # --- positions -------------------------------------------------------------------------
+    _CONS, _PROD, _PEND = 0, PAGE_SIZE // 8, PAGE_SIZE // 8 + 1
+
     def _get(self, offset: int) -> int:
-        return int(_U64.unpack_from(self.mem, offset)[0])
+        return int(self.pos[offset // 8])
 
     def _set(self, offset: int, value: int) -> None:
-        _U64.pack_into(self.mem, offset, value)
+        self.pos[offset // 8] = value
 
     @property
     def consumer_pos(self) -> int:
-        return self._get(0)
+        return int(self.pos[0])
 
     @property
     def producer_pos(self) -> int:
-        return self._get(PAGE_SIZE)
+        return int(self.pos[self._PROD])
 
     @property
     def pending_pos(self) -> int:
-        return self._get(PAGE_SIZE + 8)
+        return int(self.pos[self._PEND])
 
     def _data_off(self, pos: int) -> int:
         """Offset in `mem` of ring position `pos`."""
@@ -112,35 +118,33 @@ class RingBuffer(NativeMap):
         """bpf_ringbuf_reserve: the address of `size` writable bytes, or 0 (NULL) when it cannot."""
         if flags or size < 0 or size > MAX_RECORD_SIZE:
             return 0
-        length = round8(size + HDR_SIZE)
+        length = (size + HDR_SIZE + 7) & ~7
+        pos, hdr, mask = self.pos, self.hdr, self.mask
         if length > self.size:
             self.lost += 1
             return 0
-        cons = self.consumer_pos
-        prod = self.producer_pos
-        pend = self.pending_pos
+        prod = pos[self._PROD]
+        pend = pos[self._PEND]
         while pend < prod:  # advance the pending position past committed records
-            hdr_len = _U32.unpack_from(self.mem, self._data_off(pend))[0]
+            hdr_len = hdr[(pend & mask) >> 2]
             if hdr_len & BUSY_BIT:
                 break
-            pend += round8((hdr_len & ~DISCARD_BIT) + HDR_SIZE)
-        self._set(PAGE_SIZE + 8, pend)
+            pend += ((hdr_len & ~DISCARD_BIT) + HDR_SIZE + 7) & ~7
+        pos[self._PEND] = pend
         new_prod = prod + length
-        if new_prod - cons > self.mask or new_prod - pend > self.mask:
+        if new_prod - pos[0] > mask or new_prod - pend > mask:
             self.lost += 1
             return 0
-        off = self._data_off(prod)
-        page_off = (off // PAGE_SIZE) & 0xFFFFFFFF
-        struct.pack_into("<II", self.mem, off, size | BUSY_BIT, page_off)
-        self._set(PAGE_SIZE, new_prod)
-        return self.base + off + HDR_SIZE
+        off = prod & mask
+        hdr[off >> 2] = size | BUSY_BIT
+        hdr[(off >> 2) + 1] = ((off + 2 * PAGE_SIZE) // PAGE_SIZE) & 0xFFFFFFFF
+        pos[self._PROD] = new_prod
+        return self.data + off + HDR_SIZE
 
     def is_record(self, address: int) -> bool:
         """Whether `address` is the sample address of a record that is still reserved."""
-        off = address - HDR_SIZE - self.base
-        if not 2 * PAGE_SIZE <= off < 2 * PAGE_SIZE + self.size:
-            return False
-        return bool(_U32.unpack_from(self.mem, off)[0] & BUSY_BIT)
+        rec = address - HDR_SIZE - self.data
+        return 0 <= rec < self.size and not rec & 7 and bool(self.hdr[rec >> 2] & BUSY_BIT)
 
     def record_size(self, address: int) -> int:
         """The size a reserved record at sample `address` was reserved with."""
@@ -149,22 +153,21 @@ class RingBuffer(NativeMap):
 
     def commit(self, address: int, flags: int = 0, *, discard: bool = False) -> None:
         """bpf_ringbuf_submit / bpf_ringbuf_discard of the record whose sample is at `address`."""
-        off = address - HDR_SIZE - self.base
-        if not self.is_record(address):
+        rec = address - HDR_SIZE - self.data  # ring offset of the header
+        hdr = self.hdr
+        if not (0 <= rec < self.size and not rec & 7 and hdr[rec >> 2] & BUSY_BIT):
             raise fail(
                 f"{address:#x} is not a reserved record of ring buffer {self.name!r}", EINVAL
             )
-        hdr_len = _U32.unpack_from(self.mem, off)[0]
-        size = hdr_len & ~(BUSY_BIT | DISCARD_BIT)
-        end = off + HDR_SIZE + round8(size)
-        ring_end = 2 * PAGE_SIZE + self.size
-        if end > ring_end and not discard:  # fold the part past the end back to the start
-            over = end - ring_end
-            self.mem[2 * PAGE_SIZE : 2 * PAGE_SIZE + over] = self.mem[ring_end : ring_end + over]
-        _U32.pack_into(self.mem, off, size | (DISCARD_BIT if discard else 0))
-        rec_pos = off - 2 * PAGE_SIZE
+        size = hdr[rec >> 2] & ~(BUSY_BIT | DISCARD_BIT)
+        end = rec + HDR_SIZE + ((size + 7) & ~7)
+        if end > self.size and not discard:  # fold the part past the end back to the start
+            over = end - self.size
+            base = 2 * PAGE_SIZE
+            self.mem[base : base + over] = self.mem[base + self.size : base + self.size + over]
+        hdr[rec >> 2] = size | (DISCARD_BIT if discard else 0)
         if flags & BPF_RB_FORCE_WAKEUP or (
-            not flags & BPF_RB_NO_WAKEUP and (self.consumer_pos & self.mask) == rec_pos
+            not flags & BPF_RB_NO_WAKEUP and (self.pos[0] & self.mask) == rec
         ):
             self.wakeups += 1
             if self.on_wakeup is not None:
@@ -198,18 +201,25 @@ class RingBuffer(NativeMap):
     def consume(self, limit: int | None = None) -> list[bytes]:
         """Take up to `limit` committed records in order (discarded ones are skipped)."""
         out: list[bytes] = []
-        cons = self.consumer_pos
-        prod = self.producer_pos
+        pos, hdr, mask, mem = self.pos, self.hdr, self.mask, self.mem
+        cons = pos[0]
+        prod = pos[self._PROD]
+        base = 2 * PAGE_SIZE
+        ring_end = base + self.size
         while cons < prod and (limit is None or len(out) < limit):
-            off = self._data_off(cons)
-            hdr_len = _U32.unpack_from(self.mem, off)[0]
+            off = cons & mask
+            hdr_len = hdr[off >> 2]
             if hdr_len & BUSY_BIT:
                 break
             size = hdr_len & ~DISCARD_BIT
             if not hdr_len & DISCARD_BIT:
-                out.append(self._read_record(off + HDR_SIZE, size))
-            cons += round8(size + HDR_SIZE)
-            self._set(0, cons)
+                start = base + off + HDR_SIZE
+                if start + size <= ring_end:
+                    out.append(bytes(mem[start : start + size]))
+                else:
+                    out.append(self._read_record(start, size))
+            cons += (size + HDR_SIZE + 7) & ~7
+            pos[0] = cons
         return out
 
     def _read_record(self, off: int, size: int) -> bytes:
