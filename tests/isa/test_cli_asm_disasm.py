@@ -212,3 +212,15 @@ def test_hex_text_bytes(data: bytes, expected: bytes | None) -> None:
     from pybpf.cli.disasm import hex_text_bytes
 
     assert hex_text_bytes(data) == expected
+
+
+def test_asm_of_a_conformance_data_file(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    data = tmp_path / "t.data"
+    data.write_text("# comment\n-- asm\nmov %r0, 1\nexit\n-- result\n0x1\n")
+    assert main(["asm", str(data)]) == 0
+    assert capsysbinary.readouterr().out == bytes.fromhex("b7000000010000009500000000000000")
+    data.write_text("-- asm\nmov %r0, 1\nfrob\n-- result\n0x1\n")
+    assert main(["asm", str(data)]) == 2
+    assert f"{data}:3:1: unknown mnemonic 'frob'" in capsysbinary.readouterr().err.decode()

@@ -28,7 +28,11 @@ def register(subparsers: Any) -> None:
         "the `-- raw` form of bpf_conformance .data files). Errors: FILE:LINE:COLUMN: message, "
         "exit status 2.",
     )
-    p.add_argument("file", metavar="FILE", help="assembly source ('-' reads stdin)")
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        help="assembly source ('-' reads stdin); for a bpf_conformance .data file, its -- asm section",
+    )
     p.add_argument("-o", "--output", metavar="OUT", help="write the bytecode to OUT")
     p.add_argument(
         "--syntax",
@@ -55,6 +59,25 @@ def read_source(name: str) -> str:
         ) from None
 
 
+def asm_section(text: str) -> str:
+    """For a bpf_conformance / uBPF `.data` test file, only its `-- asm` section.
+
+    Lines outside the section become blank, so error messages keep the file's line numbers.
+    Other text is returned unchanged.
+    """
+    lines = text.splitlines()
+    if not any(line.startswith("-- asm") for line in lines):
+        return text
+    keep, out = False, []
+    for line in lines:
+        if line.startswith("--"):
+            keep = line[2:].strip() == "asm"
+            out.append("")
+        else:
+            out.append(line if keep else "")
+    return "\n".join(out)
+
+
 def _helper_ids() -> dict[str, int]:
     from pybpf.helpers import HELPERS
 
@@ -64,7 +87,7 @@ def _helper_ids() -> dict[str, int]:
 def run(args: argparse.Namespace) -> int:
     text = read_source(args.file)
     try:
-        insns = assemble(text, syntax=args.syntax, helper_ids=_helper_ids())
+        insns = assemble(asm_section(text), syntax=args.syntax, helper_ids=_helper_ids())
     except AssemblyError as exc:
         where = f"{args.file}:{exc.line}:{exc.column}" if exc.line else args.file
         print(f"pybpf asm: {where}: {exc.reason}", file=sys.stderr)
