@@ -44,11 +44,12 @@ MAX_ENTRIES = 1 << 24
 def mask_prefix(data: bytes, prefixlen: int) -> bytes:
     """`data` with every bit after the first `prefixlen` cleared."""
     full, rest = divmod(prefixlen, 8)
-    out = bytearray(len(data))
-    out[:full] = data[:full]
-    if rest and full < len(data):
-        out[full] = data[full] & (0xFF << (8 - rest)) & 0xFF
-    return bytes(out)
+    if full >= len(data):
+        return bytes(data)
+    tail = bytes(len(data) - full - (1 if rest else 0))
+    if rest:
+        return data[:full] + bytes((data[full] & (0xFF << (8 - rest)) & 0xFF,)) + tail
+    return data[:full] + tail
 
 
 def postorder_key(prefixlen: int, data: bytes) -> str:
@@ -72,6 +73,7 @@ class LpmTrieMap(NativeMap):
         # (prefixlen, masked data) -> (slot, the key bytes as last written)
         self._entries: dict[tuple[int, bytes], tuple[int, bytes]] = {}
         self._plens: dict[int, int] = {}  # prefixlen -> number of entries with it
+        self._plens_desc: list[int] = []  # the prefix lengths in use, longest first
         self._order: list[tuple[int, bytes]] | None = None  # cached post-order
         self._live: set[int] = set()
 
@@ -101,11 +103,12 @@ class LpmTrieMap(NativeMap):
         prefixlen, data = self._split(key)
         if prefixlen > self.max_prefixlen:
             return None  # the kernel finds nothing for an over-long lookup key
-        for plen in sorted(self._plens, reverse=True):
+        entries = self._entries
+        for plen in self._plens_desc:
             if plen > prefixlen:
                 continue
             index = (plen, mask_prefix(data, plen))
-            if index in self._entries:
+            if index in entries:
                 return index
         return None
 
@@ -139,6 +142,7 @@ class LpmTrieMap(NativeMap):
                 raise fail(f"LPM trie {self.name!r} is full ({self.max_entries} entries)", ENOSPC)
             slot = self._free.pop()
             self._plens[prefixlen] = self._plens.get(prefixlen, 0) + 1
+            self._plens_desc = sorted(self._plens, reverse=True)
             self._live.add(slot)
             self._order = None
         self._entries[index] = (slot, bytes(key))
@@ -163,6 +167,7 @@ class LpmTrieMap(NativeMap):
         self._plens[prefixlen] -= 1
         if not self._plens[prefixlen]:
             del self._plens[prefixlen]
+            self._plens_desc = sorted(self._plens, reverse=True)
         self._order = None
 
     def delete(self, key: bytes) -> None:
