@@ -371,3 +371,48 @@ def test_kernel_refuses_the_same_truncated_frames(name: str) -> None:
 def test_skb_accepts_other_short_frames() -> None:
     arp = bytes(12) + b"\x08\x06" + bytes(4)
     assert run_on("interp", ctx_field(0), TC, arp).retval == 18
+
+
+# adjust_meta(-8), write the metadata, then adjust_head(DELTA): the metadata moves with data
+META_THEN_HEAD = """
+    r6 = r1
+    r2 = -8
+    call 54
+    r2 = *(u32 *)(r6 + 8)
+    r3 = *(u32 *)(r6 + 0)
+    r4 = r2
+    r4 += 8
+    if r4 > r3 goto out
+    r5 = 0x1122334455667788 ll
+    *(u64 *)(r2 + 0) = r5
+    r1 = r6
+    r2 = DELTA
+    call 44
+    r7 = r0
+    r2 = *(u32 *)(r6 + 0)
+    r3 = *(u32 *)(r6 + 4)
+    r4 = r2
+    r4 += 4
+    if r4 > r3 goto out
+    *(u32 *)(r2 + 0) = r7
+out:
+    r0 = 2
+    exit
+"""
+
+
+@pytest.mark.parametrize(("delta", "ret", "length"),
+                         [(-4, 0, 76), (4, 0, 68), (-208, 0, 280), (-209, EINVAL, 72)])
+def test_adjust_head_moves_metadata(delta: int, ret: int, length: int) -> None:
+    out = run_on("interp", META_THEN_HEAD.replace("DELTA", str(delta)), XDP, bytes(range(64))).data_out
+    assert out is not None and len(out) == length
+    assert out[:8] == bytes.fromhex("8877665544332211")
+    assert s32(int.from_bytes(out[8:12], "little")) == ret
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("delta", [-4, 4, -208, -209, 20, 51])
+def test_adjust_head_with_metadata_same_as_kernel(delta: int) -> None:
+    text = META_THEN_HEAD.replace("DELTA", str(delta))
+    assert run_on("interp", text, XDP, bytes(range(64))) .data_out == \
+        run_on("kernel", text, XDP, bytes(range(64))).data_out
