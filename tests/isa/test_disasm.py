@@ -138,7 +138,7 @@ def test_random_kernel_log_round_trips(insns: list[Instruction]) -> None:
 
 @given(
     st.binary(min_size=8, max_size=64).map(lambda b: b[: len(b) // 8 * 8]),
-    st.sampled_from(["llvm", "ubpf"]),
+    st.sampled_from(["llvm", "ubpf", "kernel"]),
 )
 @settings(max_examples=300, deadline=None)
 def test_any_bytecode_round_trips(code: bytes, syntax: str) -> None:
@@ -146,6 +146,10 @@ def test_any_bytecode_round_trips(code: bytes, syntax: str) -> None:
         insns = decode(code)
     except AssemblyError:
         return  # a malformed lddw pair has no Instruction form
+    if syntax == "kernel":
+        text = "\n".join(kernel_log_line(pc, insn) for pc, insn in iter_slots(insns))
+        assert encode(assemble(text)) == code
+        return
     assert encode(assemble(disassemble(insns, syntax=syntax), syntax=syntax)) == code
 
 
