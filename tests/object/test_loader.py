@@ -269,3 +269,12 @@ def test_ring_buffer_and_perf_event_array_sizes_normalised() -> None:
     assert ring.value_type_id  # the declared event type is kept for printing records
     perf = load_file(shared_path("ebpf-samples", "cilium-examples", "uretprobe_bpf_x86_bpfel.o")).maps["events"]
     assert (perf.type, perf.key_size, perf.value_size) == (MapType.PERF_EVENT_ARRAY, 4, 4)
+
+
+def test_map_extra_and_static_function_in_program_section() -> None:
+    spec = _load("map_extra.o")
+    bloom = spec.maps["bloom"]
+    assert (bloom.type, bloom.value_size, bloom.max_entries, bloom.map_extra) == (MapType.BLOOM_FILTER, 4, 256, 3)
+    assert set(spec.programs) == {"uses_bloom"}  # `twice` is a sub-program called from its section
+    prog = spec.programs["uses_bloom"]
+    assert len(_call_targets(prog)) == 1 and len(prog.func_infos) == 2

@@ -62,6 +62,10 @@ def _map(spec: Any) -> dict[str, Any]:
         "pinning": spec.pinning,
         "section": spec.section,
     }
+    if spec.map_extra:
+        out["map_extra"] = spec.map_extra
+    if spec.numa_node:
+        out["numa_node"] = spec.numa_node
     if spec.inner_map is not None:
         out["inner_map"] = _map(spec.inner_map)
     if spec.initial_slots:

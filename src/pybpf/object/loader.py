@@ -9,6 +9,7 @@ from pybpf.btf.btf import Btf
 from pybpf.btf.encode import fixup_datasecs
 from pybpf.btf.ext import BtfExt, parse_btf_ext
 from pybpf.errors import BpfError, ObjectError
+from pybpf.isa.opcodes import CALL
 from pybpf.object.elf import (
     SHT_REL,
     SHT_RELA,
@@ -28,7 +29,7 @@ from pybpf.object.maps import (
     legacy_maps,
     resolve_legacy_inner_maps,
 )
-from pybpf.object.relocations import CodeTarget, Resolver
+from pybpf.object.relocations import PSEUDO_CALL, CodeTarget, Resolver
 from pybpf.object.sections import classify_section
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 
@@ -210,10 +211,17 @@ class _Loader:
             for t in cs.targets.values():
                 if isinstance(t, CodeTarget):
                     called.add((t.section, t.slot))
+            slot = 0
+            for insn in cs.insns:  # pc-relative calls inside a section carry no relocation
+                if insn.opcode == CALL and insn.src == PSEUDO_CALL and slot not in cs.targets:
+                    called.add((cs.section.index, slot + insn.imm + 1))
+                slot += insn.slots
         entries: list[tuple[CodeSection, Function]] = []
         others = [cs for cs in code.values() if cs.section.name != ".text"]
         for cs in others:
-            entries.extend((cs, f) for f in cs.functions)
+            # A static function called from its section is a sub-program, not an entry point.
+            entries.extend((cs, f) for f in cs.functions
+                           if f.is_global or (cs.section.index, f.start) not in called)
         if not others:  # an object of only .text functions: each uncalled function is a program
             for cs in code.values():
                 entries.extend((cs, f) for f in cs.functions if (cs.section.index, f.start) not in called)

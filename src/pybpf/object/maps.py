@@ -133,8 +133,10 @@ def _map_type(value: int, name: str) -> MapType:
 
 
 def _uint_member(btf: Btf, map_name: str, member_name: str, type_id: int) -> int:
-    """Value of a `__uint(name, N)` member: a pointer to an array of N ints."""
+    """Value of a `__uint(name, N)` member (a pointer to an array of N ints) or `__ulong(name, N)` (an enum)."""
     t = btf.skip_modifiers(type_id)
+    if t.kind in (Kind.ENUM, Kind.ENUM64) and len(t.values) == 1:
+        return t.values[0].value & 0xFFFFFFFFFFFFFFFF
     if t.kind != Kind.PTR:
         raise ObjectError(f"map {map_name!r}: member {member_name!r} is not a __uint() (got {t.kind.name})")
     arr = btf.skip_modifiers(t.type_id)
