@@ -165,6 +165,12 @@ def test_disasm_elf_object(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert main(["disasm", str(obj), "--program", first.name]) == 0
     listing = capsys.readouterr().out
     assert encode(assemble(listing, helper_ids=_ids())) == encode(first.instructions)
+    assert main(["disasm", str(obj), "--json"]) == 0
+    import json
+
+    objects = json.loads(capsys.readouterr().out)
+    assert [o["program"] for o in objects] == list(spec.programs)
+    assert len(objects[0]["instructions"]) == len(first.instructions)
     assert main(["disasm", str(obj), "--program", "no_such_prog"]) == 2
     assert "no program 'no_such_prog'" in capsys.readouterr().err
 
@@ -224,3 +230,18 @@ def test_asm_of_a_conformance_data_file(
     data.write_text("-- asm\nmov %r0, 1\nfrob\n-- result\n0x1\n")
     assert main(["asm", str(data)]) == 2
     assert f"{data}:3:1: unknown mnemonic 'frob'" in capsysbinary.readouterr().err.decode()
+
+
+def test_disasm_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    path = tmp_path / "prog.bin"
+    path.write_bytes(EXPECTED)
+    assert main(["disasm", str(path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["pc"] for row in rows] == [0, 1, 3, 4, 5, 6]
+    assert rows[1]["imm"] == 0x1122334455667788 and rows[1]["opcode"] == 0x18
+    assert rows[3] == {
+        "pc": 4, "opcode": 0xA5, "dst": 0, "src": 0, "off": -2, "imm": 3,
+        "text": "if r0 < 0x3 goto -2", "target": 3,
+    }  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,11 @@ def register(subparsers: Any) -> None:
         "--labels",
         action="store_true",
         help="name branch targets (L12:) instead of printing relative offsets",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON: per instruction its slot, fields, text and branch target",
     )
     p.add_argument(
         "--no-helper-names", action="store_true", help="print helper calls by id (call 1)"
@@ -88,6 +94,25 @@ def format_listing(
     return out
 
 
+def listing_json(
+    insns: Sequence[Instruction], syntax: str, helper_names: Mapping[int, str] | None
+) -> list[dict[str, Any]]:
+    """The disassembly as JSON-ready data: one object per instruction."""
+    return [
+        {
+            "pc": line.pc,
+            "opcode": line.insn.opcode,
+            "dst": line.insn.dst,
+            "src": line.insn.src,
+            "off": line.insn.off,
+            "imm": line.insn.imm,
+            "text": line.text,
+            "target": line.target,
+        }
+        for line in disassembly(insns, syntax, helper_names)
+    ]
+
+
 _HEX_TEXT = re.compile(rb"\s*(?:(?:0[xX])?[0-9a-fA-F]+\s*)+")
 
 
@@ -131,7 +156,10 @@ def run(args: argparse.Namespace) -> int:
     except AssemblyError as exc:
         print(f"pybpf disasm: {args.file}: {exc}", file=sys.stderr)
         return 2
-    print("\n".join(format_listing(insns, args.syntax, helper_names, labels=args.labels)))
+    if args.json:
+        print(json.dumps(listing_json(insns, args.syntax, helper_names), indent=1))
+    else:
+        print("\n".join(format_listing(insns, args.syntax, helper_names, labels=args.labels)))
     return 0
 
 
@@ -154,6 +182,18 @@ def _disasm_object(
                 file=sys.stderr,
             )
             return 2
+    if args.json:
+        objects = [
+            {
+                "program": program.name,
+                "section": program.section,
+                "type": program.type.name.lower(),
+                "instructions": listing_json(program.instructions, args.syntax, helper_names),
+            }
+            for program in programs
+        ]
+        print(json.dumps(objects, indent=1))
+        return 0
     comment = "#" if args.syntax == "ubpf" else ";"
     blocks = []
     for program in programs:
