@@ -177,3 +177,16 @@ def test_plain_assembly_on_the_kernel(tmp_path: Path, capsys: pytest.CaptureFixt
     for engine in ("interp", "kernel"):
         status, out, err = cli(capsys, "run", str(src), "--mem", str(mem), "--engine", engine)
         assert (status, out) == (0, "5\n"), err
+
+
+def test_trace_prints_steps_and_changed_registers(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "c.s"
+    src.write_text("mov %r0, 2\nl:\nsub %r0, 1\njne %r0, 0, l\nexit\n")
+    status, out, err = cli(capsys, "run", str(src), "--trace")
+    assert (status, out) == (0, "0\n")
+    lines = err.splitlines()
+    steps = [line for line in lines if not line.lstrip().startswith(";")]
+    assert [s.split(":")[1].strip() for s in steps] == ["0", "1", "2", "1", "2", "3"]
+    assert "r0=0x2" in lines[1] and "r0=0x1" in lines[3]
+    assert cli(capsys, "run", str(src), "--trace", "--engine", "jit")[0] == 2

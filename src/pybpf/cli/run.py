@@ -51,6 +51,9 @@ def register(subparsers: Any) -> None:
                    help="assembly syntax (default: detect)")
     p.add_argument("--budget", type=int, metavar="N",
                    help="instruction budget per run (user-space engines; default 10 million)")
+    p.add_argument("--trace", action="store_true",
+                   help="print every executed instruction and the registers it changed to"
+                   " stderr (interpreter only)")
     p.add_argument("--no-verify", action="store_true", help="skip the static verifier")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -102,12 +105,48 @@ def _verifier_available() -> bool:
 
 
 def load_collection(
-    spec: CollectionSpec, engine: str, *, verify: bool, budget: int | None = None
+    spec: CollectionSpec, engine: str, *, verify: bool, budget: int | None = None,
+    tracer: Any = None,
 ) -> Collection:
     from pybpf.runtime import Runtime
 
-    options = {"budget": budget} if budget is not None and engine != "kernel" else {}
+    options: dict[str, Any] = {"budget": budget} if budget is not None and engine != "kernel" else {}
+    if tracer is not None:
+        options["tracer"] = tracer
     return Runtime(engine, verify=verify and _verifier_available(), **options).load(spec)
+
+
+class StepPrinter:
+    """A tracer for the interpreter: each instruction, then the registers it changed."""
+
+    def __init__(self, out: Any = None, limit: int = 100_000) -> None:
+        self.out = out if out is not None else sys.stderr
+        self.limit = limit
+        self.steps = 0
+        self.last: list[int] | None = None
+
+    def __call__(self, machine: Any, pc: int, regs: list[int]) -> None:
+        from pybpf.isa import format_instruction
+
+        self.changes(regs)
+        self.steps += 1
+        if self.steps > self.limit:
+            if self.steps == self.limit + 1:
+                print(f"... trace stopped after {self.limit} instructions", file=self.out)
+            return
+        insn = machine.table[pc]
+        where = f"{machine.name}:" if machine.name else ""
+        print(f"{where}{pc:>5}: {format_instruction(insn, pc)}", file=self.out)
+        self.last = list(regs)
+
+    def changes(self, regs: list[int]) -> None:
+        """Print the registers that differ from the last snapshot."""
+        if self.last is None or self.steps > self.limit:
+            return
+        changed = [f"r{i}={v:#x}" for i, (v, old) in enumerate(zip(regs, self.last, strict=True))
+                   if v != old]
+        if changed:
+            print(f"{'':>7}  ; {' '.join(changed)}", file=self.out)
 
 
 def for_kernel(spec: CollectionSpec, name: str, mem_len: int) -> CollectionSpec:
@@ -189,8 +228,10 @@ def run(args: argparse.Namespace) -> int:
             raise BpfError("the kernel runs plain programs on one --mem only (give --type)")
         spec = for_kernel(spec, name, len(inputs[0]))
         inputs = [inputs[0].ljust(14, b"\0")]  # the kernel wants at least an Ethernet header
+    if args.trace and args.engine != "interp":
+        raise BpfError("--trace needs the interpreter (--engine interp)")
     collection = load_collection(spec, args.engine, verify=typed and not args.no_verify,
-                                 budget=args.budget)
+                                 budget=args.budget, tracer=StepPrinter() if args.trace else None)
     try:
         program = collection.programs[name]
         results: list[RunResult] = [program.run(data, ctx=ctx, repeat=args.repeat) for data in inputs]

@@ -9,7 +9,8 @@ at load, naming the helper. `Program.run()` builds the context of the program's 
 
 Options: `budget` (instructions per run, default 10 million), `helpers` (id -> implementation,
 default the registry), `max_slots`, `cpu` (what bpf_get_smp_processor_id returns), and
-`map_factory` (MapSpec -> Map, default pybpf.maps.create_map).
+`map_factory` (MapSpec -> Map, default pybpf.maps.create_map) and `tracer` (called with
+(machine, pc, registers) before every instruction: a debugging aid, see `pybpf run --trace`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pybpf.isa.opcodes import LDDW, PseudoSrc
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 from pybpf.vm.contexts import make_context
 from pybpf.vm.env import REGISTRY, HelperFn
-from pybpf.vm.interpreter import DEFAULT_BUDGET, Machine
+from pybpf.vm.interpreter import DEFAULT_BUDGET, Machine, Tracer
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS
 from pybpf.vm.memory import Region
 from pybpf.vm.runenv import RunEnv
@@ -181,6 +182,7 @@ def load_collection(
     max_slots: int = DEFAULT_MAX_SLOTS,
     cpu: int = 0,
     map_factory: Callable[[MapSpec], Map] | None = None,
+    tracer: Tracer | None = None,
     **_options: Any,
 ) -> Collection:
     """Create the maps and load every program of `spec` on the interpreter."""
@@ -201,7 +203,8 @@ def load_collection(
         for name, pspec in spec.programs.items():
             insns = relocate(pspec, maps, env)
             try:
-                machine = Machine(insns, env, helpers=helpers, max_slots=max_slots, name=name)
+                machine = Machine(insns, env, helpers=helpers, max_slots=max_slots, name=name,
+                                  tracer=tracer)
             except LoadError as exc:
                 raise LoadError(f"program {name!r}: {exc}") from None
             programs[name] = InterpProgram(pspec, machine, env, budget=budget)

@@ -43,6 +43,8 @@ DEFAULT_BUDGET = 10_000_000
 RETURN_TO_HOST = -1  # return address of a frame pushed by Python (helper callbacks)
 
 Op = Callable[[], int]
+# A tracer sees (machine, pc, registers) before every instruction executes.
+Tracer = Callable[["Machine", int, list[int]], None]
 
 
 class ProgramExit(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -89,6 +91,7 @@ class Machine:
         helpers: Mapping[int, HelperFn] | None = None,
         max_slots: int = DEFAULT_MAX_SLOTS,
         name: str = "",
+        tracer: Tracer | None = None,
     ) -> None:
         self.name = name
         self.env = env if env is not None else RunEnv()
@@ -107,6 +110,8 @@ class Machine:
         self._func_base_buf = ctypes.create_string_buffer(len(self.table) + 1)
         self.func_base = ctypes.addressof(self._func_base_buf)
         self.ops: list[Op] = [self._decode(pc, insn) for pc, insn in enumerate(self.table)]
+        if tracer is not None:
+            self.ops = [self._traced(pc, op, tracer) for pc, op in enumerate(self.ops)]
         self.ops.append(self._fell_off(len(self.table)))
 
     # --- running -----------------------------------------------------------------------
@@ -215,6 +220,16 @@ class Machine:
         regs = self.regs
         frames.append((ret, regs[6:11]))
         regs[10] = self.env.stack.top(depth)
+
+    def _traced(self, pc: int, op: Op, tracer: Tracer) -> Op:
+        """`op`, telling `tracer` (pc, registers) before it executes (a debugging aid)."""
+        regs = self.regs
+
+        def traced() -> int:
+            tracer(self, pc, regs)
+            return op()
+
+        return traced
 
     # --- pre-decoding --------------------------------------------------------------------
     def _fell_off(self, pc: int) -> Op:
