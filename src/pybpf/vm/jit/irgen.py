@@ -1,11 +1,10 @@
 """Translate an eBPF program (with its bpf-to-bpf sub-programs) into an LLVM IR module.
 
 Each function (the program at pc 0 and every local call target) becomes an LLVM function
-`i64 bpf_fn_<pc>(i64* jctx, i64 fp, i64 depth, i64 r1..r5)`; registers live in allocas that
-LLVM promotes to SSA values; basic blocks start at jump targets and after jumps and calls.
-Unless `checks=False`, every load and store is bounds-checked: first against the current
-stack frame (folds away for constant r10 offsets), then against the native region table,
-then through the Python resolver which knows every region of the interpreter's memory model.
+`{r0..r5} bpf_fn_<pc>(i64* jctx, i64 fp, i64 depth, i64 r0..r9)`; registers live in allocas
+that LLVM promotes to SSA values; basic blocks start at jump targets and after jumps and calls.
+Memory accesses are emitted by pybpf.vm.jit.irmem (bounds checks unless `checks=False`,
+context conversion), calls by pybpf.vm.jit.ircalls, native helpers by pybpf.vm.jit.natives.
 The instruction budget is charged once per basic block. A fault stores a `FaultCode` in the
 JitContext and unwinds by returning; the Python side turns it into the interpreter's fault.
 """
@@ -25,17 +24,23 @@ from pybpf.isa.opcodes import (
     JA,
     JA32,
     LDDW,
-    MAX_CALL_FRAMES,
     STACK_SIZE,
     AluOp,
-    CallSrc,
     InsnClass,
     JmpOp,
     Mode,
     PseudoSrc,
 )
 from pybpf.vm.jit.batch import build_drivers
+from pybpf.vm.jit.cfg import (
+    find_functions,
+    reachable,
+    stack_bytes_used,
+    static_max_depth,
+    successors,
+)
 from pybpf.vm.jit.ctxflow import context_taint
+from pybpf.vm.jit.ircalls import FN_TYPE, RET_TYPE, CallEmitter, load_slot, store_slot
 from pybpf.vm.jit.irmem import CTX_CB_TYPE, MemoryEmitter
 from pybpf.vm.jit.irops import (
     I1,
@@ -60,15 +65,9 @@ from pybpf.vm.jit.layout import (
 )
 
 I64P = I64.as_pointer()
-# Functions return r0-r5 (the interpreter's callee leaves r1-r5 to its caller) and take
-# (jctx, fp, depth, r0..r9): a callee starts with the caller's registers, r10 = its frame.
-RET_TYPE = ir.LiteralStructType([I64] * 6)
-FN_TYPE = ir.FunctionType(RET_TYPE, [I64P, I64, I64] + [I64] * 10)
 ENTRY_TYPE = ir.FunctionType(I64, [I64P, I64, I64])
-HELPER_TYPE = ir.FunctionType(I64, [I64P, I64, I64, I64, I64, I64, I64])
 RESOLVE_TYPE = ir.FunctionType(I64, [I64P, I64, I64, I64, I64])
 
-TAIL_CALL_HELPER = 12
 # A native helper: fn(translator, builder, pc, (r1..r5)) -> r0, or None to use the trampoline.
 NativeHelper = Callable[["FunctionTranslator", ir.IRBuilder, int, list[ir.Value]], ir.Value]
 
@@ -83,110 +82,6 @@ class TranslateOptions:
     frame_stride: int = 2 * STACK_SIZE  # distance between the r10 of consecutive frames
     ctx_kind: str = ""  # "xdp" / "skb": convert context accesses like the kernel; "": none
     native_helpers: frozenset[int] = field(default_factory=frozenset)
-
-
-def jctx_slot(b: ir.IRBuilder, jctx: ir.Value, slot: int) -> ir.Value:
-    return b.gep(jctx, [ir.Constant(I64, slot)])
-
-
-def load_slot(b: ir.IRBuilder, jctx: ir.Value, slot: int) -> ir.Value:
-    return b.load(jctx_slot(b, jctx, slot))
-
-
-def store_slot(b: ir.IRBuilder, jctx: ir.Value, slot: int, value: ir.Value) -> None:
-    b.store(value, jctx_slot(b, jctx, slot))
-
-
-def find_functions(insns: Sequence[Instruction]) -> list[int]:
-    """Slot pcs of every function: 0 and each local call / function-pointer target, sorted."""
-    targets = {0}
-    for pc, insn in iter_slots(insns):
-        if insn.opcode == CALL and insn.src == CallSrc.LOCAL:
-            targets.add(pc + 1 + insn.imm)
-        elif insn.opcode == LDDW and insn.src == PseudoSrc.FUNC:
-            targets.add(pc + 1 + (insn.imm & 0xFFFFFFFF if insn.imm < 1 << 31 else insn.imm))
-    by_pc = {pc for pc, _ in iter_slots(insns)}
-    return sorted(t for t in targets if t in by_pc)
-
-
-def static_max_depth(insns: Sequence[Instruction], functions: Sequence[int]) -> int:
-    """Deepest frame index a run can reach (MAX_CALL_FRAMES - 1 with recursion or callx)."""
-    slots = dict(iter_slots(insns))
-    edges: dict[int, set[int]] = {f: set() for f in functions}
-    fset = set(functions)
-    for f in functions:
-        for pc in _reachable(slots, f):
-            insn = slots[pc]
-            if insn.opcode == CALLX:
-                return MAX_CALL_FRAMES - 1
-            if insn.opcode == CALL and insn.src == CallSrc.LOCAL:
-                target = pc + 1 + insn.imm
-                if target in fset:
-                    edges[f].add(target)
-    depth: dict[int, int] = {}
-
-    def visit(f: int, seen: frozenset[int]) -> int:
-        if f in seen:
-            return MAX_CALL_FRAMES
-        if f not in depth:
-            depth[f] = max((1 + visit(g, seen | {f}) for g in edges[f]), default=0)
-        return depth[f]
-
-    return min(visit(0, frozenset()) if 0 in fset else 0, MAX_CALL_FRAMES - 1)
-
-
-def stack_bytes_used(insns: Sequence[Instruction]) -> int:
-    """How many bytes below r10 the program can reach: 0 without r10, STACK_SIZE if r10 escapes.
-
-    r10 used only as the base of loads/stores with constant offsets reaches max(-off) bytes;
-    any other use (copied, compared, stored, passed) may reach the whole frame.
-    """
-    need = 0
-    for insn in insns:
-        cls = insn.opcode & 0x07
-        if cls == InsnClass.LDX and insn.src == 10:
-            need = max(need, -insn.off)
-            continue
-        if cls in (InsnClass.ST, InsnClass.STX) and insn.dst == 10:
-            if cls == InsnClass.STX and insn.src == 10:
-                return STACK_SIZE
-            need = max(need, -insn.off)
-            continue
-        if insn.opcode in (CALL, EXIT, JA, JA32) or insn.opcode == LDDW:
-            if insn.dst == 10 and insn.opcode == LDDW:
-                return STACK_SIZE
-            continue
-        reads_src = cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.JMP, InsnClass.JMP32, InsnClass.STX)
-        if insn.dst == 10 or (reads_src and insn.opcode & 0x08 and insn.src == 10):
-            return STACK_SIZE
-    return min((need + 7) // 8 * 8, STACK_SIZE)
-
-
-def _successors(slots: Mapping[int, Instruction], pc: int) -> list[int]:
-    insn = slots[pc]
-    nxt = pc + insn.slots
-    cls = insn.opcode & 0x07
-    if insn.opcode == EXIT:
-        return []
-    if insn.opcode == JA:
-        return [pc + 1 + insn.off]
-    if insn.opcode == JA32:
-        return [pc + 1 + insn.imm]
-    if cls in (InsnClass.JMP, InsnClass.JMP32) and insn.opcode not in (CALL, CALLX):
-        return [nxt, pc + 1 + insn.off]
-    return [nxt]
-
-
-def _reachable(slots: Mapping[int, Instruction], entry: int) -> list[int]:
-    seen: set[int] = set()
-    todo = [entry]
-    while todo:
-        pc = todo.pop()
-        if pc in seen or pc not in slots:
-            continue
-        seen.add(pc)
-        todo.extend(_successors(slots, pc))
-    return sorted(seen)
 
 
 class ModuleTranslator:
@@ -213,9 +108,9 @@ class ModuleTranslator:
         self.mem_slow = self._build_mem_slow()
         self.ctx_taint: dict[int, int] = {}
         if options.ctx_kind:
-            bodies = {pc: _reachable(self.slots, pc) for pc in self.functions_pcs}
+            bodies = {pc: reachable(self.slots, pc) for pc in self.functions_pcs}
             self.ctx_taint = context_taint(
-                self.slots, bodies, lambda pc: _successors(self.slots, pc)
+                self.slots, bodies, lambda pc: successors(self.slots, pc)
             )
         self.ctx_loads: dict[int, ir.Function] = {}
         if options.ctx_kind:
@@ -343,7 +238,7 @@ class ModuleTranslator:
         return fn
 
 
-class FunctionTranslator(MemoryEmitter):
+class FunctionTranslator(CallEmitter, MemoryEmitter):
     """Emits one eBPF function."""
 
     def __init__(self, mt: ModuleTranslator, fn: ir.Function, entry_pc: int) -> None:
@@ -353,7 +248,7 @@ class FunctionTranslator(MemoryEmitter):
         self.opt = mt.options
         self.jctx, self.fp, self.depth = fn.args[0], fn.args[1], fn.args[2]
         self.args = fn.args[3:13]
-        self.pcs = _reachable(mt.slots, entry_pc)
+        self.pcs = reachable(mt.slots, entry_pc)
         self.blocks: dict[int, ir.Block] = {}
         self.bad_jump: dict[int, ir.Block] = {}
 
@@ -384,19 +279,13 @@ class FunctionTranslator(MemoryEmitter):
             store_slot(b, self.jctx, Slot.FAULT_AUX, aux)
         b.branch(self.unwind)
 
-    def check_fault_after_call(self, b: ir.IRBuilder) -> None:
-        failed = b.icmp_unsigned("!=", load_slot(b, self.jctx, Slot.FAULT), c64(0))
-        cont = self.fn.append_basic_block()
-        cbranch_unlikely(b, failed, self.unwind, cont)
-        b.position_at_end(cont)
-
     # --- structure ------------------------------------------------------------------------
     def _leaders(self) -> list[int]:
         slots = self.mt.slots
         leaders = {self.entry_pc}
         for pc in self.pcs:
             insn = slots[pc]
-            succ = _successors(slots, pc)
+            succ = successors(slots, pc)
             cls = insn.opcode & 0x07
             if cls in (InsnClass.JMP, InsnClass.JMP32):
                 leaders.update(s for s in succ if s in slots)
@@ -595,104 +484,3 @@ class FunctionTranslator(MemoryEmitter):
         y = self.get(b, insn.src) if insn.opcode & 0x08 else c64(sext_imm(insn.imm))
         cond = emit_condition(b, insn, x, y)
         b.cbranch(cond, self.target_block(pc + 1 + insn.off), self.target_block(pc + 1))
-
-    def ret_regs(self, b: ir.IRBuilder) -> None:
-        out = ir.Constant(RET_TYPE, None)
-        for r in range(6):
-            out = b.insert_value(out, self.get(b, r), r)
-        b.ret(out)
-
-    def helper_args(self, b: ir.IRBuilder) -> list[ir.Value]:
-        return [self.get(b, r) for r in range(1, 6)]
-
-    def call_trampoline(self, b: ir.IRBuilder, pc: int, helper_id: ir.Value) -> ir.Value:
-        """r0 = Python helper `helper_id`(r1..r5) through the trampoline."""
-        store_slot(b, self.jctx, Slot.HELPER_PC, c64(pc))
-        store_slot(b, self.jctx, Slot.HELPER_DEPTH, self.depth)
-        self.save_budget(b)
-        tramp = b.inttoptr(load_slot(b, self.jctx, Slot.HELPER), HELPER_TYPE.as_pointer())
-        r0 = b.call(tramp, [self.jctx, helper_id, *self.helper_args(b)])
-        self.check_fault_after_call(b)
-        self.reload_budget(b)
-        self.reload_region_cache(b)
-        return r0
-
-    def _emit_call(self, b: ir.IRBuilder, pc: int, insn: Instruction) -> None:
-        if insn.src == CallSrc.LOCAL:
-            target = pc + 1 + insn.imm
-            if target not in self.mt.functions:
-                self.fault(b, FaultCode.BAD_JUMP, pc)
-                return
-            self._call_function(b, pc, self.mt.functions[target])
-        elif insn.src == CallSrc.HELPER:
-            helper = insn.imm & 0xFFFFFFFF
-            if helper == TAIL_CALL_HELPER:
-                self._emit_tail_call(b, pc)
-            elif helper in self.mt.native_helpers:
-                store_slot(b, self.jctx, Slot.HELPER_PC, c64(pc))
-                r0 = self.mt.native_helpers[helper](self, b, pc, self.helper_args(b))
-                self.set(b, 0, r0)
-            else:
-                self.set(b, 0, self.call_trampoline(b, pc, c64(helper)))
-        else:
-            raise UnsupportedInstruction("kfunc calls are not supported")
-        b.branch(self.target_block(pc + 1))
-
-    def _call_function(self, b: ir.IRBuilder, pc: int, callee: ir.Value) -> None:
-        too_deep = b.icmp_unsigned(">=", self.depth, c64(MAX_CALL_FRAMES - 1))
-        ok = self.fn.append_basic_block()
-        out = self.fn.append_basic_block()
-        cbranch_unlikely(b, too_deep, out, ok)
-        self.fault(ir.IRBuilder(out), FaultCode.CALL_DEPTH, pc)
-        b.position_at_end(ok)
-        self.save_budget(b)
-        fp = b.add(self.fp, c64(self.opt.frame_stride))
-        depth = b.add(self.depth, c64(1))
-        regs = [self.get(b, r) for r in range(10)]
-        result = b.call(callee, [self.jctx, fp, depth, *regs])
-        self.check_fault_after_call(b)
-        self.reload_budget(b)
-        self.reload_region_cache(b)
-        for r in range(6):
-            self.set(b, r, b.extract_value(result, r))
-
-    def _emit_callx(self, b: ir.IRBuilder, pc: int, insn: Instruction) -> None:
-        target = self.get(b, insn.dst)
-        store_slot(b, self.jctx, Slot.HELPER_PC, c64(pc))
-        done = self.fn.append_basic_block()
-        for fpc, fn in self.mt.functions.items():
-            hit = self.fn.append_basic_block(f"callx{pc}_{fpc}")
-            miss = self.fn.append_basic_block()
-            b.cbranch(b.icmp_unsigned("==", target, b.ptrtoint(fn, I64)), hit, miss)
-            b.position_at_end(hit)
-            self._call_function(b, pc, fn)
-            b.branch(done)
-            b.position_at_end(miss)
-        # not a function of this program: the value names a helper (uBPF's callx convention)
-        self.set(b, 0, self.call_trampoline(b, pc, target))
-        b.branch(done)
-        b.position_at_end(done)
-        b.branch(self.target_block(pc + 1))
-
-    def _emit_tail_call(self, b: ir.IRBuilder, pc: int) -> None:
-        """bpf_tail_call through the Python helper; on success run the target and return its r0."""
-        r1 = self.get(b, 1)
-        r0 = self.call_trampoline(b, pc, c64(TAIL_CALL_HELPER))
-        entry = load_slot(b, self.jctx, Slot.TAILCALL)
-        go = self.fn.append_basic_block(f"tail{pc}")
-        stay = self.fn.append_basic_block()
-        b.cbranch(b.icmp_unsigned("!=", entry, c64(0)), go, stay)
-        gb = ir.IRBuilder(go)
-        store_slot(gb, self.jctx, Slot.TAILCALL, c64(0))
-        target_ctx = gb.inttoptr(load_slot(gb, self.jctx, Slot.TAIL_JCTX), I64P)
-        target = gb.inttoptr(entry, FN_TYPE.as_pointer())
-        args = [target_ctx, self.fp, self.depth, c64(0), r1] + [c64(0)] * 8
-        result = gb.call(target, args)
-        for slot in (Slot.BUDGET, Slot.FAULT, Slot.FAULT_PC, Slot.FAULT_AUX):
-            store_slot(gb, self.jctx, slot, load_slot(gb, target_ctx, slot))
-        out = gb.insert_value(ir.Constant(RET_TYPE, None), gb.extract_value(result, 0), 0)
-        for r in range(1, 6):
-            out = gb.insert_value(out, self.get(gb, r), r)
-        gb.ret(out)
-        b.position_at_end(stay)
-        self.set(b, 0, r0)

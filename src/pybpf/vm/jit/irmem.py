@@ -44,13 +44,12 @@ class MemoryEmitter:
     ctx_start: ir.Value
     ctx_len: ir.Value
 
-    def get(self, b: ir.IRBuilder, reg: int) -> ir.Value:
-        raise NotImplementedError
-
-    def check_fault_after_call(self, b: ir.IRBuilder) -> None:
-        raise NotImplementedError
-
     # --- the region cache (start, end, writable) of the last region that matched ----------
+
+    if TYPE_CHECKING:  # provided by FunctionTranslator and the other mixin
+        def get(self, b: ir.IRBuilder, reg: int) -> ir.Value: ...
+        def check_fault_after_call(self, b: ir.IRBuilder) -> None: ...
+
     def init_region_cache(self, b: ir.IRBuilder) -> None:
         self.cache = [b.alloca(I64, name=n) for n in ("cache_start", "cache_end", "cache_flags")]
         self.reload_region_cache(b)

@@ -18,8 +18,8 @@ from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import MAX_CALL_FRAMES
 from pybpf.vm.env import REGISTRY, HelperFn
 from pybpf.vm.interpreter import DEFAULT_BUDGET, ProgramExit, TailCall
+from pybpf.vm.jit.cfg import find_functions
 from pybpf.vm.jit.compiler import CompiledCode
-from pybpf.vm.jit.irgen import find_functions
 from pybpf.vm.jit.layout import (
     CTX_ATOMIC,
     CTX_CALLBACK,

@@ -1,0 +1,117 @@
+"""Control-flow facts about an eBPF program the translator needs: functions, successors, depth.
+
+Pure functions over the instruction list (slot pcs, like the kernel): the pcs where functions
+start, the successors of an instruction, what is reachable from a function's entry, how deep
+calls can nest and how much of the stack a program can reach (to zero no more than that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pybpf.isa.instruction import Instruction, iter_slots
+from pybpf.isa.opcodes import (
+    CALL,
+    CALLX,
+    EXIT,
+    JA,
+    JA32,
+    LDDW,
+    MAX_CALL_FRAMES,
+    STACK_SIZE,
+    CallSrc,
+    InsnClass,
+    PseudoSrc,
+)
+
+
+def find_functions(insns: Sequence[Instruction]) -> list[int]:
+    """Slot pcs of every function: 0 and each local call / function-pointer target, sorted."""
+    targets = {0}
+    for pc, insn in iter_slots(insns):
+        if insn.opcode == CALL and insn.src == CallSrc.LOCAL:
+            targets.add(pc + 1 + insn.imm)
+        elif insn.opcode == LDDW and insn.src == PseudoSrc.FUNC:
+            targets.add(pc + 1 + (insn.imm & 0xFFFFFFFF if insn.imm < 1 << 31 else insn.imm))
+    by_pc = {pc for pc, _ in iter_slots(insns)}
+    return sorted(t for t in targets if t in by_pc)
+
+
+def static_max_depth(insns: Sequence[Instruction], functions: Sequence[int]) -> int:
+    """Deepest frame index a run can reach (MAX_CALL_FRAMES - 1 with recursion or callx)."""
+    slots = dict(iter_slots(insns))
+    edges: dict[int, set[int]] = {f: set() for f in functions}
+    fset = set(functions)
+    for f in functions:
+        for pc in reachable(slots, f):
+            insn = slots[pc]
+            if insn.opcode == CALLX:
+                return MAX_CALL_FRAMES - 1
+            if insn.opcode == CALL and insn.src == CallSrc.LOCAL:
+                target = pc + 1 + insn.imm
+                if target in fset:
+                    edges[f].add(target)
+    depth: dict[int, int] = {}
+
+    def visit(f: int, seen: frozenset[int]) -> int:
+        if f in seen:
+            return MAX_CALL_FRAMES
+        if f not in depth:
+            depth[f] = max((1 + visit(g, seen | {f}) for g in edges[f]), default=0)
+        return depth[f]
+
+    return min(visit(0, frozenset()) if 0 in fset else 0, MAX_CALL_FRAMES - 1)
+
+
+def stack_bytes_used(insns: Sequence[Instruction]) -> int:
+    """How many bytes below r10 the program can reach: 0 without r10, STACK_SIZE if r10 escapes.
+
+    r10 used only as the base of loads/stores with constant offsets reaches max(-off) bytes;
+    any other use (copied, compared, stored, passed) may reach the whole frame.
+    """
+    need = 0
+    for insn in insns:
+        cls = insn.opcode & 0x07
+        if cls == InsnClass.LDX and insn.src == 10:
+            need = max(need, -insn.off)
+            continue
+        if cls in (InsnClass.ST, InsnClass.STX) and insn.dst == 10:
+            if cls == InsnClass.STX and insn.src == 10:
+                return STACK_SIZE
+            need = max(need, -insn.off)
+            continue
+        if insn.opcode in (CALL, EXIT, JA, JA32) or insn.opcode == LDDW:
+            if insn.dst == 10 and insn.opcode == LDDW:
+                return STACK_SIZE
+            continue
+        reads_src = cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.JMP, InsnClass.JMP32, InsnClass.STX)
+        if insn.dst == 10 or (reads_src and insn.opcode & 0x08 and insn.src == 10):
+            return STACK_SIZE
+    return min((need + 7) // 8 * 8, STACK_SIZE)
+
+
+def successors(slots: Mapping[int, Instruction], pc: int) -> list[int]:
+    insn = slots[pc]
+    nxt = pc + insn.slots
+    cls = insn.opcode & 0x07
+    if insn.opcode == EXIT:
+        return []
+    if insn.opcode == JA:
+        return [pc + 1 + insn.off]
+    if insn.opcode == JA32:
+        return [pc + 1 + insn.imm]
+    if cls in (InsnClass.JMP, InsnClass.JMP32) and insn.opcode not in (CALL, CALLX):
+        return [nxt, pc + 1 + insn.off]
+    return [nxt]
+
+
+def reachable(slots: Mapping[int, Instruction], entry: int) -> list[int]:
+    seen: set[int] = set()
+    todo = [entry]
+    while todo:
+        pc = todo.pop()
+        if pc in seen or pc not in slots:
+            continue
+        seen.add(pc)
+        todo.extend(successors(slots, pc))
+    return sorted(seen)
