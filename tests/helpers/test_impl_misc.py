@@ -31,9 +31,10 @@ def strtox(helper_id: int, text: bytes, flags: int = 0) -> tuple[int, int | None
     res = env.alloc(b"\xaa" * 8)
     rc = call(helper_id, env, env.alloc(text), len(text), flags, res)
     raw = env.read(res, 8)
-    value = (
-        None if raw == b"\xaa" * 8 else struct.unpack("<q" if helper_id == 105 else "<Q", raw)[0]
-    )
+    value = struct.unpack("<q" if helper_id == 105 else "<Q", raw)[0]
+    if rc >> 63:
+        assert value == 0  # *res is zeroed when parsing fails (Linux >= 6.11)
+        return rc, None
     return rc, value
 
 

@@ -222,6 +222,10 @@ class RingBuffer(NativeMap):
             pos[0] = cons
         return out
 
+    def read_available(self, limit: int = 0) -> list[bytes]:
+        """Every committed record available now (up to `limit` when > 0): the kernel reader's name."""
+        return self.consume(limit or None)
+
     def _read_record(self, off: int, size: int) -> bytes:
         ring_end = 2 * PAGE_SIZE + self.size
         if off + size <= ring_end:

@@ -3,7 +3,8 @@
 strtol/strtoul follow the kernel's __bpf_strtoull: leading whitespace, an optional '-',
 base 0 (auto: 0x -> 16, 0 -> 8, else 10), 8, 10 or 16 (a "0x" prefix is skipped for 16), at
 most 63 characters after the sign; they return the number of characters consumed, -EINVAL when
-no digit was parsed or the flags are bad, -ERANGE on overflow (strtoul also -EINVAL for a '-').
+no digit was parsed or the flags are bad, -ERANGE on overflow (strtoul also -EINVAL for a '-');
+*res is zeroed first, so it reads 0 after an error.
 csum_diff is the kernel's since Linux 6.13, the same on every architecture: with csum_partial
 the 32-bit end-around-carry sum of the little-endian words onto a seed, the result is
 csum_sub(csum_partial(to, seed), csum_partial(from, 0)) (or csum_partial(to, seed) alone, or
@@ -68,6 +69,7 @@ def _read_buf(env: HelperEnv, address: int, size: int) -> bytes:
 @implements(105)
 def strtol(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """bpf_strtol(buf, buf_len, flags, res): parse a signed integer into *res (s64)."""
+    env.write(r4, bytes(8))  # *res = 0 first: on error the result is 0 (Linux >= 6.11)
     if not r2:
         return EINVAL
     parsed = parse_integer(_read_buf(env, r1, r2), r3)
@@ -87,6 +89,7 @@ def strtol(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
 @implements(106)
 def strtoul(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """bpf_strtoul(buf, buf_len, flags, res): parse an unsigned integer into *res (u64)."""
+    env.write(r4, bytes(8))  # *res = 0 first: on error the result is 0 (Linux >= 6.11)
     if not r2:
         return EINVAL
     parsed = parse_integer(_read_buf(env, r1, r2), r3)
