@@ -320,3 +320,12 @@ def test_targets_outside_the_program_or_inside_lddw_stay_relative() -> None:
     insns = assemble("ja +1\nlddw %r0, 1\nja +5\nexit", syntax="ubpf")
     text = disassemble(insns, syntax="ubpf", labels=True)
     assert text.splitlines() == ["ja +1", "lddw %r0, 0x1", "ja +5", "exit"]
+
+
+def test_callback_address_takes_a_label() -> None:
+    # bpf_loop-style callback: lddw with BPF_PSEUDO_FUNC, imm = callback slot - (pc + 1).
+    insns = assemble("r2 = func(cb)\nr0 = 0\nexit\ncb:\nr0 = 1\nexit", syntax="llvm")
+    assert insns[0] == Instruction(0x18, 2, 4, 0, 3)
+    assert disassemble(insns, labels=True).splitlines()[0] == "r2 = func(L4)"
+    assert disassemble(insns, syntax="ubpf", labels=True).splitlines()[0] == "lddw %r2, func(L4)"
+    assert disassemble(insns).splitlines()[0] == "r2 = func(+3)"

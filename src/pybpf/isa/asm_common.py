@@ -11,9 +11,9 @@ from pybpf.isa.instruction import Instruction
 from pybpf.isa.lexer import Cursor, Tok, Token
 from pybpf.isa.opcodes import EXIT, LDDW, PseudoSrc
 
-MAX_REG = (
-    15  # the field holds 4 bits; r11-r15 assemble (to build invalid programs), loaders reject them
-)
+# The register fields hold 4 bits: r11-r15 assemble (tests build invalid programs with them);
+# loaders and the verifier reject them.
+MAX_REG = 15
 INT32_MIN, UINT32_MAX = -(1 << 31), (1 << 32) - 1
 INT64_MIN, UINT64_MAX = -(1 << 63), (1 << 64) - 1
 
@@ -144,10 +144,11 @@ PSEUDO_NAMES: dict[str, PseudoSrc] = {
 _TWO_ARG_PSEUDO = (PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE)
 
 
-def pseudo_lddw(cursor: Cursor) -> tuple[int, int] | None:
-    """Parse `map_fd(N)`, `map_value(N, OFF)`, ..., or the kernel's `map[id:N]` / `map[id:N][0]+OFF`.
+def pseudo_lddw(cursor: Cursor, dst: int) -> Pending | None:
+    """Parse `map_fd(N)`, `map_value(N, OFF)`, `func(LABEL)`, ..., or the kernel's `map[id:N]` /
+    `map[id:N][0]+OFF` into an lddw with its pseudo source.
 
-    Returns (src, imm64) or None (cursor unchanged) when the operand is not a pseudo load.
+    Returns None (cursor unchanged) when the operand is not a pseudo load.
     """
     token = cursor.peek
     if token.kind is not Tok.IDENT:
@@ -172,26 +173,26 @@ def pseudo_lddw(cursor: Cursor) -> tuple[int, int] | None:
             if cursor.accept("+"):
                 offset, _ = cursor.signed_number("a map value offset")
             src = PseudoSrc.MAP_IDX_VALUE if src == PseudoSrc.MAP_IDX else PseudoSrc.MAP_VALUE
-            return src, _pack_pseudo(cursor, ident, offset, token)
-        return src, _pack_pseudo(cursor, ident, 0, token)
+            return Pending(LDDW, dst, src, imm=_pack_pseudo(cursor, ident, offset, token))
+        return Pending(LDDW, dst, src, imm=_pack_pseudo(cursor, ident, 0, token))
     if name not in PSEUDO_NAMES or cursor.peek_at(1).text != "(":
         return None
     src = PSEUDO_NAMES[name]
     cursor.next()
     cursor.expect("(")
-    if src == PseudoSrc.FUNC:
-        rel = target(cursor, allow_pc=True)
+    if src == PseudoSrc.FUNC:  # the address of a function (a callback): a pc-relative target
+        where = target(cursor, allow_pc=True)
         cursor.expect(")")
-        if rel.label is not None:
-            raise cursor.error("func(...) takes a relative slot count such as +3", rel.token)
-        return src, rel.relative & 0xFFFFFFFF
+        if where.label is None:
+            return Pending(LDDW, dst, src, imm=where.relative & 0xFFFFFFFF)
+        return Pending(LDDW, dst, src, target=where, target_field="imm")
     first, _ = cursor.signed_number("a number")
     second = 0
     if src in _TWO_ARG_PSEUDO:
         cursor.expect(",")
         second, _ = cursor.signed_number("an offset")
     cursor.expect(")")
-    return src, _pack_pseudo(cursor, first, second, token)
+    return Pending(LDDW, dst, src, imm=_pack_pseudo(cursor, first, second, token))
 
 
 def _pack_pseudo(cursor: Cursor, low: int, high: int, token: Token) -> int:
@@ -261,7 +262,7 @@ def _resolve_target(item: Pending, pc: int, label_pcs: Mapping[str, int]) -> Non
             f"unknown {what} {tgt.label!r}", line=item.line, column=tgt.token.column
         )
     if item.target_field == "imm":
-        item.imm = s32(relative)
+        item.imm = relative & 0xFFFFFFFF if item.opcode == LDDW else s32(relative)
     elif -0x8000 <= relative <= 0x7FFF:
         item.off = relative
     else:

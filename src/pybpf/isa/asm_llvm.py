@@ -309,11 +309,11 @@ def _assignment(cursor: Cursor) -> Pending:
         atomic = _atomic_call(cursor, dst, dst_token)
         if atomic is not None:
             return atomic
-    pseudo = pseudo_lddw(cursor)
+    pseudo = pseudo_lddw(cursor, dst)
     if pseudo is not None:
         _require_r(cursor, kind, dst_token)
         cursor.accept("ll")
-        return Pending(LDDW, dst=dst, src=pseudo[0], imm=pseudo[1])
+        return pseudo
     if is_register(token):
         return Pending(cls | Source.X | AluOp.MOV, dst=dst, src=_same_width(cursor, kind))
     if word and cursor.peek_at(1).text in ("(", "["):

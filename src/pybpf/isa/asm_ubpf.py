@@ -248,10 +248,10 @@ def _operands(cursor: Cursor, form: Form, helper_ids: Mapping[str, int] | None) 
     elif shape is Shape.LDDW:
         item.dst = register(cursor)[0]
         _comma(cursor)
-        pseudo = pseudo_lddw(cursor)
+        pseudo = pseudo_lddw(cursor, item.dst)
         token = cursor.peek
         if pseudo is not None:
-            item.src, item.imm = pseudo
+            item = pseudo
         elif token.kind is Tok.IDENT and LABEL_RE.match(token.text) and not is_register(token):
             item.symbol = cursor.next()  # `lddw %r1, counts`: a relocation
         else:

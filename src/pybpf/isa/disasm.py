@@ -89,6 +89,8 @@ def jump_target(pc: int, insn: Instruction) -> int | None:
         return pc + 1 + _s32(insn.imm)
     if insn.opcode == InsnClass.JMP | JmpOp.CALL and insn.src == CallSrc.LOCAL:
         return pc + 1 + _s32(insn.imm)
+    if insn.opcode == LDDW and insn.src == PseudoSrc.FUNC:  # a callback's address
+        return pc + 1 + _s32(insn.imm)
     if cls in (InsnClass.JMP, InsnClass.JMP32) and op not in (JmpOp.CALL, JmpOp.EXIT):
         return pc + 1 + insn.off
     return None
@@ -159,7 +161,7 @@ def _llvm(insn: Instruction, helper_names: Mapping[int, str] | None, label: str 
     if cls in (InsnClass.JMP, InsnClass.JMP32):
         return _llvm_jump(insn, imm, helper_names, label)
     if opcode == LDDW:
-        return f"r{insn.dst} = {_pseudo(insn)}"
+        return f"r{insn.dst} = {_pseudo(insn, label)}"
     size = SIZE_BYTES[opcode & 0x18]
     mode = opcode & 0xE0
     if cls == InsnClass.LD:
@@ -225,14 +227,14 @@ def _llvm_jump(
     return f"if {reg}{insn.dst} {_LLVM_CMP[op]} {operand} goto {label or _rel(insn.off)}"
 
 
-def _pseudo(insn: Instruction) -> str:
+def _pseudo(insn: Instruction, label: str | None = None) -> str:
     value = insn.imm & 0xFFFFFFFFFFFFFFFF
     if insn.src == PseudoSrc.IMM:
         return f"{value:#x} ll"
     low, high = _s32(value), _s32(value >> 32)
     name = _PSEUDO_NAMES[PseudoSrc(insn.src)]
     if insn.src == PseudoSrc.FUNC:
-        return f"{name}({_rel(low)})"
+        return f"{name}({label or _rel(low)})"
     if insn.src in (PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX_VALUE):
         return f"{name}({low}, {high})"
     return f"{name}({low})"
@@ -260,7 +262,7 @@ def _ubpf(insn: Instruction, label: str | None) -> str:
         return _ubpf_jump(insn, imm, label)
     if opcode == LDDW:
         value = insn.imm & 0xFFFFFFFFFFFFFFFF
-        operand = f"{value:#x}" if insn.src == PseudoSrc.IMM else _pseudo(insn)
+        operand = f"{value:#x}" if insn.src == PseudoSrc.IMM else _pseudo(insn, label)
         return f"lddw %r{insn.dst}, {operand}"
     suffix = _UBPF_SIZE[opcode & 0x18]
     mode = opcode & 0xE0
