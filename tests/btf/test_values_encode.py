@@ -151,7 +151,7 @@ def test_sanitize_turns_extern_functions_into_typedefs() -> None:
 
 @pytest.mark.kernel
 @pytest.mark.parametrize(
-    "name", ["xdp_counter.o", "calls.o", "map_in_map.o", "core.o", "sections.o", "legacy_maps.o", "kfunc.o", "strings.o"]
+    "name", ["xdp_counter.o", "calls.o", "map_in_map.o", "core.o", "sections.o", "legacy_maps.o", "kfunc.o", "strings.o", "kconfig.o"]
 )
 def test_kernel_accepts_sanitized_btf(name: str) -> None:
     from pybpf.kernel.btfload import load_btf

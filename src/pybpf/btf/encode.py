@@ -175,6 +175,8 @@ def sanitize_for_kernel(btf: Btf, unsupported: Iterable[Kind] = (), *, hide_stat
             new = BtfType(t.id, Kind.CONST, "", type_id=t.type_id)
         elif k == Kind.VAR and k in drop:
             new = BtfType(t.id, Kind.INT, "", size=1, bits=1)
+        elif k == Kind.VAR and t.linkage not in (VAR_STATIC, VAR_GLOBAL_ALLOCATED):
+            new = replace(t, linkage=VAR_GLOBAL_ALLOCATED)  # placed externs (.kconfig) are allocated
         elif k == Kind.DATASEC and k in drop:
             new = BtfType(t.id, Kind.STRUCT, _c_name(t.name), size=0)
         elif k == Kind.DATASEC:

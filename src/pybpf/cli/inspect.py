@@ -115,6 +115,7 @@ def inspect_object(path: str) -> dict[str, Any]:
     spec = load_bytes(data, name=path)
     elf = ElfFile(data, path)
     data_names = {s.name for s in elf.sections if is_data_section(s) and s.size}
+    data_names |= {n for n, m in spec.maps.items() if m.section == ".kconfig"}
     btf_summary: dict[str, Any] | None = None
     if spec.btf is not None:
         kinds = spec.btf.kind_counts()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from pathlib import Path
 
 from pybpf.btf.btf import Btf
@@ -11,14 +12,18 @@ from pybpf.btf.ext import BtfExt, parse_btf_ext
 from pybpf.errors import BpfError, ObjectError
 from pybpf.isa.opcodes import CALL
 from pybpf.object.elf import (
+    SHN_UNDEF,
     SHT_REL,
     SHT_RELA,
     STB_LOCAL,
+    STB_WEAK,
     STT_FUNC,
     STT_OBJECT,
     ElfFile,
     Section,
 )
+from pybpf.object.kconfig import kconfig_map, system_kconfig
+from pybpf.object.kconfig import layout as kconfig_layout
 from pybpf.object.linker import CodeSection, Function, link
 from pybpf.object.maps import (
     MapLayout,
@@ -38,19 +43,24 @@ STV_INTERNAL = 1
 STV_HIDDEN = 2
 
 
-def load_file(path: str | Path) -> CollectionSpec:
-    """Load an ELF object file; ObjectError (or OSError for an unreadable file) on failure."""
+def load_file(path: str | Path, *, kconfig: Mapping[str, str] | None = None) -> CollectionSpec:
+    """Load an ELF object file; ObjectError (or OSError for an unreadable file) on failure.
+
+    `kconfig` gives the values of `extern ... __kconfig` variables ("y", "m", "n", numbers, quoted
+    strings, as in a kernel .config); by default they come from the running kernel, and only
+    when the object declares such externs.
+    """
     p = Path(path)
     size = p.stat().st_size
     if size > MAX_OBJECT_SIZE:
         raise ObjectError(f"{p}: file too large for an eBPF object ({size} bytes)")
-    return load_bytes(p.read_bytes(), name=str(p))
+    return load_bytes(p.read_bytes(), name=str(p), kconfig=kconfig)
 
 
-def load_bytes(data: bytes, name: str = "") -> CollectionSpec:
+def load_bytes(data: bytes, name: str = "", *, kconfig: Mapping[str, str] | None = None) -> CollectionSpec:
     """Load an ELF object from bytes; every problem is an ObjectError saying what and where."""
     try:
-        return _Loader(ElfFile(data, name)).load()
+        return _Loader(ElfFile(data, name), kconfig).load()
     except ObjectError:
         raise
     except BpfError as exc:
@@ -62,10 +72,13 @@ def load_bytes(data: bytes, name: str = "") -> CollectionSpec:
 
 
 class _Loader:
-    def __init__(self, elf: ElfFile) -> None:
+    def __init__(self, elf: ElfFile, kconfig: Mapping[str, str] | None = None) -> None:
         self.elf = elf
         self.btf: Btf | None = None
         self.ext: BtfExt | None = None
+        self.kconfig = kconfig
+        self.externs: dict[str, tuple[str, int]] = {}
+        self.extern_sizes: dict[str, int] = {}
 
     def load(self) -> CollectionSpec:
         elf = self.elf
@@ -94,10 +107,11 @@ class _Loader:
                   for lay in layouts[idx]]
         if legacy:
             maps = resolve_legacy_inner_maps(maps, legacy)
+        self._kconfig_map(maps)
         self._fixup_btf()
         self._fix_map_sizes(layouts)
         self._find_functions(code)
-        resolver = Resolver(elf, set(code), layouts, data_sections)
+        resolver = Resolver(elf, set(code), layouts, data_sections, self.externs)
         maps_relocs = []
         for rel_sec, target in elf.relocation_sections():
             if target.index in code:
@@ -138,12 +152,28 @@ class _Loader:
                 raise
             raise ObjectError(f"{self.elf.name}: {exc}") from None
 
+    def _kconfig_map(self, maps: dict[str, MapSpec]) -> None:
+        """The `.kconfig` map for `extern ... __kconfig` variables, when the object has any."""
+        undefined = [s for s in self.elf.symbols if s.shndx == SHN_UNDEF and s.name and s.type != STT_FUNC]
+        if not undefined or self.btf is None:
+            return
+        weak = {s.name for s in undefined if s.bind == STB_WEAK}
+        variables = kconfig_layout(self.btf, weak)
+        if not variables:
+            return
+        values = self.kconfig if self.kconfig is not None else system_kconfig()
+        spec = kconfig_map(self.btf, variables, values)
+        self._add_maps(maps, [spec])
+        self.externs = {v.name: (spec.name, v.offset) for v in variables}
+        self.extern_sizes = {spec.name: spec.value_size}
+
     def _fixup_btf(self) -> None:
         """DATASEC sizes and VAR offsets from the ELF sections and symbols (clang leaves them 0)."""
         if self.btf is None:
             return
         sizes = {sec.name: sec.size for sec in self.elf.sections if sec.name}
-        symbols: dict[str, tuple[int, bool]] = {}
+        sizes.update(self.extern_sizes)
+        symbols: dict[str, tuple[int, bool]] = {name: (off, False) for name, (_, off) in self.externs.items()}
         for sym in self.elf.symbols:
             if sym.type == STT_OBJECT and sym.name and 0 < sym.shndx < len(self.elf.sections):
                 symbols.setdefault(sym.name, (sym.value, sym.visibility in (STV_HIDDEN, STV_INTERNAL)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pybpf.errors import ObjectError
 from pybpf.isa.instruction import Instruction
@@ -67,6 +67,7 @@ class Resolver:
     code_sections: set[int]
     map_layouts: dict[int, list[MapLayout]]  # maps section index -> layouts
     data_sections: dict[int, str]  # data section index -> map name
+    externs: dict[str, tuple[str, int]] = field(default_factory=dict)  # extern variable -> (map, offset)
 
     def resolve(self, code: Section, rel: Relocation, insn: Instruction | None) -> Target | None:
         """Classify one relocation applying to `insn` in `code`; ObjectError when it makes no sense."""
@@ -99,7 +100,12 @@ class Resolver:
         if rel.type != R_BPF_64_64:
             raise ObjectError(f"{where}: {KNOWN_RELOCATION_TYPES[rel.type]} on lddw (expected R_BPF_64_64)")
         if sym.shndx == SHN_UNDEF:
-            raise ObjectError(f"{where}: reference to undefined symbol {sym.name!r} (externs are not supported)")
+            if sym.name in self.externs:
+                map_name, base = self.externs[sym.name]
+                return MapTarget(map_name, "value", base + (insn.imm & 0xFFFFFFFF) + rel.addend)
+            raise ObjectError(
+                f"{where}: reference to undefined symbol {sym.name!r} (only __kconfig externs are supported)"
+            )
         if sym.shndx >= SHN_LORESERVE:
             raise ObjectError(f"{where}: reference to special symbol {sym.name!r} (section {sym.shndx:#x})")
         imm = insn.imm & 0xFFFFFFFF
