@@ -226,7 +226,11 @@ class KernelProgram(Program):
         return self._fd.closed
 
     def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
-        """BPF_PROG_TEST_RUN on packet `data` and/or context `ctx`; duration_ns is the kernel's mean per run."""
+        """BPF_PROG_TEST_RUN on packet `data` and/or context `ctx`; duration_ns is the kernel's mean per run.
+
+        Note: for XDP, repeat > 1 makes the kernel patch its XDP dispatcher around the runs, a fixed cost
+        of some milliseconds per call; repeat=1 calls take microseconds.
+        """
         if self.spec.type in _PACKET_TYPES and len(data) < 14:
             raise KernelError(f"{self.spec.type.name.lower()} test runs need a packet of at least 14 bytes "
                               f"(an Ethernet header), got {len(data)}", errno=errno.EINVAL)
