@@ -47,20 +47,25 @@ class CompiledCode:
         return hash(self.key)
 
 
-def target_machine(opt: int = 3) -> llvm.TargetMachine:
-    """The host target machine (created once)."""
+def new_target_machine(opt: int = 3) -> llvm.TargetMachine:
+    """A host target machine (an execution engine takes ownership of the one it is given)."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(
+        cpu=llvm.get_host_cpu_name(),
+        features=llvm.get_host_cpu_features().flatten(),
+        opt=opt,
+        codemodel="jitdefault",
+        jit=True,
+    )
+
+
+def target_machine() -> llvm.TargetMachine:
+    """The shared host target machine for optimising and emitting code (never given away)."""
     global _TARGET
     if _TARGET is None:
-        llvm.initialize_native_target()
-        llvm.initialize_native_asmprinter()
-        target = llvm.Target.from_default_triple()
-        _TARGET = target.create_target_machine(
-            cpu=llvm.get_host_cpu_name(),
-            features=llvm.get_host_cpu_features().flatten(),
-            opt=opt,
-            codemodel="jitdefault",
-            jit=True,
-        )
+        _TARGET = new_target_machine()
     return _TARGET
 
 
@@ -103,7 +108,7 @@ def _drivers(engine: llvm.ExecutionEngine) -> dict[str, int]:
 
 def _load_object(key: str, obj: bytes) -> tuple[llvm.ExecutionEngine, int, int]:
     empty = llvm.parse_assembly(f'; ModuleID = "holder_{key[:12]}"\n')
-    engine = llvm.create_mcjit_compiler(empty, target_machine())
+    engine = llvm.create_mcjit_compiler(empty, new_target_machine())
     engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
     engine.finalize_object()
     entry = engine.get_function_address(ENTRY_SYMBOL)
@@ -223,7 +228,7 @@ def bound_trampoline(run: int, jctx: int, *, narrow: bool) -> int:
             r0 = b.select(faulted, ir.Constant(i64, 1 << 32), value)
         b.ret(r0)
         parsed = llvm.parse_assembly(str(module))
-        engine = llvm.create_mcjit_compiler(parsed, target_machine())
+        engine = llvm.create_mcjit_compiler(parsed, new_target_machine())
         engine.finalize_object()
         address = engine.get_function_address("bpf_bound")
         _BOUND[key] = (engine, address)

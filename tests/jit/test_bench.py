@@ -1,0 +1,54 @@
+"""Smoke test of the benchmark suite: `pybpf bench --quick --json` runs and reports every column."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = {"simple", "memory_a_plus_b", "log2_int", "prime", "switch", "strcmp_full",
+         "strcmp_fail", "memcpy", "xdp_parser", "hash_counter"}
+
+
+def test_bench_quick_json() -> None:
+    if not (ROOT / "benchmarks" / "suite.py").exists():
+        pytest.skip("no benchmarks/ in this checkout")
+    toolchain = pytest.importorskip("pybpf.toolchain")
+    if not toolchain.zig_available():
+        pytest.skip("ziglang is not installed")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pybpf", "bench", "--quick", "--json"],
+        capture_output=True, text=True, check=False, cwd=ROOT, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads(proc.stdout)
+    assert isinstance(document["machine"], str) and document["machine"]
+    results = {r["program"]: r for r in document["results"]}
+    assert set(results) == NAMES
+    have_cc = any(shutil.which(c) for c in ("cc", "gcc", "clang"))
+    for row in results.values():
+        for key in ("native_ns", "jit_ns", "interp_ns", "kernel_ns"):
+            assert key in row
+        assert row["jit_ns"] is not None and row["jit_ns"] > 0
+        assert row["interp_ns"] is not None and row["interp_ns"] > 0
+        assert row["interp_insn_per_s"] > 0
+        if have_cc:
+            assert row["native_ns"] is not None and row["jit_ratio"] is not None
+        if "kernel_skipped" not in document:
+            assert row["kernel_ns"] is not None, row.get("notes")
+        # every engine computed the same result as native C
+        assert len(set(row["retvals"].values())) == 1, row["retvals"]
+
+
+def test_bench_rejects_unknown_names() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pybpf", "bench", "--only", "nope"],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )
+    assert proc.returncode == 2
+    assert "unknown benchmark" in proc.stderr and "Traceback" not in proc.stderr
