@@ -11,7 +11,8 @@ Every map follows the kernel's bpf() semantics and errno values (MapError.errno)
 the runtime a stable native address per value (`value_address`), its storage regions
 (`memory_regions`) and the program-side operations the helpers use. One module per map family:
 array, percpu_array, hash, percpu_hash, lru_hash, lru_percpu_hash, lpm_trie, ringbuf,
-perf_event_array, prog_array, queue, stack, array_of_maps, hash_of_maps.
+perf_event_array, prog_array, queue, stack, array_of_maps, hash_of_maps, devmap (and
+devmap_hash), cpumap, bloom_filter.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from pybpf.abi import MapType
 from pybpf.maps.array import ArrayMap
 from pybpf.maps.array_of_maps import ArrayOfMaps
 from pybpf.maps.base import EINVAL, MemoryRegion, NativeMap, fail, map_by_id, possible_cpus
+from pybpf.maps.bloom_filter import BloomFilterMap
+from pybpf.maps.cpumap import CpuMap
+from pybpf.maps.devmap import DevMap, DevMapHash
 from pybpf.maps.hash import HashMap
 from pybpf.maps.hash_of_maps import HashOfMaps
 from pybpf.maps.lpm_trie import LpmTrieMap
@@ -51,6 +55,10 @@ MAP_CLASSES: dict[MapType, type[NativeMap]] = {
     MapType.STACK: StackMap,
     MapType.ARRAY_OF_MAPS: ArrayOfMaps,
     MapType.HASH_OF_MAPS: HashOfMaps,
+    MapType.DEVMAP: DevMap,
+    MapType.DEVMAP_HASH: DevMapHash,
+    MapType.CPUMAP: CpuMap,
+    MapType.BLOOM_FILTER: BloomFilterMap,
 }
 
 SUPPORTED_MAP_TYPES = frozenset(MAP_CLASSES)
@@ -60,6 +68,10 @@ __all__ = [
     "SUPPORTED_MAP_TYPES",
     "ArrayMap",
     "ArrayOfMaps",
+    "BloomFilterMap",
+    "CpuMap",
+    "DevMap",
+    "DevMapHash",
     "HashMap",
     "HashOfMaps",
     "LpmTrieMap",

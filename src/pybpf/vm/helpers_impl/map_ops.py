@@ -119,5 +119,12 @@ def map_pop_elem(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) ->
 
 @implements(89)
 def map_peek_elem(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    """bpf_map_peek_elem(map, value): copy the next element into `value`; -ENOENT when empty."""
+    """bpf_map_peek_elem(map, value): copy the next element into `value`; -ENOENT when empty.
+
+    On a bloom filter it asks instead: 0 when `value` may have been pushed, -ENOENT when not.
+    """
+    m = env.map_from_pointer(r1)
+    check = getattr(m, "peek_check", None)
+    if check is not None:
+        return rc(check(env.read(r2, m.value_size)))
     return _take(env, r1, r2, "peek_value")
