@@ -92,6 +92,7 @@ DESC_WORDS = DESC_SIZE // 8
 MAP_KIND_OTHER = 0  # helpers go through Python
 MAP_KIND_ARRAY = 1
 MAP_KIND_HASH = 2
+MAP_KIND_RINGBUF = 3
 
 
 class MapDesc(IntEnum):

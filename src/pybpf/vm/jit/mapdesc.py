@@ -21,6 +21,7 @@ from pybpf.vm.jit.layout import (
     MAP_KIND_ARRAY,
     MAP_KIND_HASH,
     MAP_KIND_OTHER,
+    MAP_KIND_RINGBUF,
     REGION_WRITABLE,
     MapDesc,
 )
@@ -46,6 +47,10 @@ def _describe(m: Map) -> list[int]:
             words[MapDesc.ENTRIES_OFF] = int(table.entries_off)
             words[MapDesc.KEY_OFF] = int(table.key_off)
             words[MapDesc.VALUE_OFF] = int(table.value_off)
+    elif m.type == MapType.RINGBUF and all(hasattr(m, a) for a in ("base", "mask", "data")):
+        words[MapDesc.KIND] = MAP_KIND_RINGBUF
+        words[MapDesc.BASE] = int(m.base)  # type: ignore[attr-defined]
+        words[MapDesc.MASK] = int(m.mask)  # type: ignore[attr-defined]
     words[MapDesc.VALUE_SIZE] = m.value_size
     words[MapDesc.MAX_ENTRIES] = m.max_entries
     words[MapDesc.KEY_SIZE] = m.key_size

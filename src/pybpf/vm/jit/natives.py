@@ -22,7 +22,14 @@ from llvmlite import ir
 from pybpf.isa.opcodes import STACK_SIZE
 from pybpf.vm.env import REGISTRY, HelperFn
 from pybpf.vm.jit.irops import I1, I8, I32, I64, c64
-from pybpf.vm.jit.layout import DESC_SIZE, MAP_KIND_ARRAY, MAP_KIND_HASH, MapDesc, Slot
+from pybpf.vm.jit.layout import (
+    DESC_SIZE,
+    MAP_KIND_ARRAY,
+    MAP_KIND_HASH,
+    MAP_KIND_RINGBUF,
+    MapDesc,
+    Slot,
+)
 
 if TYPE_CHECKING:
     from pybpf.vm.jit.irgen import FunctionTranslator, NativeHelper
@@ -33,6 +40,11 @@ KTIME_GET_NS = 5
 GET_PRANDOM_U32 = 7
 GET_SMP_PROCESSOR_ID = 8
 KTIME_GET_BOOT_NS = 125
+RINGBUF_OUTPUT = 130
+PAGE_SIZE = 4096
+BUSY_BIT = 1 << 31
+DISCARD_BIT = 1 << 30
+MAX_RECORD_SIZE = 0xFFFFFFFF // 4
 CLOCK_MONOTONIC = 1
 CLOCK_BOOTTIME = 7
 EINVAL, EEXIST, E2BIG = 22, 17, 7
@@ -267,6 +279,104 @@ def _map_update(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.V
     return phi
 
 
+def _ringbuf_output(
+    t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Value]
+) -> ir.Value:
+    """bpf_ringbuf_output natively when it is the simple case (RingBuffer.output otherwise).
+
+    Native: a record that fits without wrapping and needs no reader wakeup. Anything else
+    (empty sample, full ring, wrap-around, wakeup) runs the Python implementation, which
+    repeats the same steps (advancing the pending position is idempotent).
+    """
+    fn = t.fn
+    r1, r2, r3, r4 = args[0], args[1], args[2], args[3]
+    join = fn.append_basic_block("rb_done")
+    incoming: list[tuple[ir.Value, ir.Block]] = []
+    desc, blocks, fallback = _map_dispatch(t, b, r1, (MAP_KIND_RINGBUF,))
+    b.position_at_end(blocks[MAP_KIND_RINGBUF])
+
+    def bail(cond: ir.Value) -> None:
+        nxt = fn.append_basic_block()
+        b.cbranch(cond, fallback, nxt)
+        b.position_at_end(nxt)
+
+    bail(b.icmp_unsigned("==", r3, c64(0)))
+    checked_dynamic(t, b, pc, r2, r3, False)
+    bad_flags = fn.append_basic_block()
+    flags_ok = fn.append_basic_block()
+    b.cbranch(b.icmp_unsigned("!=", b.and_(r4, c64(~3)), c64(0)), bad_flags, flags_ok)
+    b.position_at_end(bad_flags)
+    incoming.append((c64(-EINVAL), b.block))
+    b.branch(join)
+    b.position_at_end(flags_ok)
+    bail(b.icmp_unsigned(">", r3, c64(MAX_RECORD_SIZE)))
+    mask = _word(b, desc, MapDesc.MASK)
+    length = b.and_(b.add(r3, c64(15)), c64(~7))
+    bail(b.icmp_unsigned(">", length, b.add(mask, c64(1))))
+    base = _word(b, desc, MapDesc.BASE)
+    pos = b.inttoptr(base, I64P)
+    hdr = b.inttoptr(b.add(base, c64(2 * PAGE_SIZE)), I32P)
+    prod_i, pend_i = c64(PAGE_SIZE // 8), c64(PAGE_SIZE // 8 + 1)
+    cons = b.load(pos)
+    prod = b.load(b.gep(pos, [prod_i]))
+    pend0 = b.load(b.gep(pos, [pend_i]))
+    start = b.block
+    loop = fn.append_basic_block()
+    body = fn.append_basic_block()
+    skip = fn.append_basic_block()
+    done = fn.append_basic_block()
+    b.branch(loop)
+    b.position_at_end(loop)  # advance the pending position past committed records
+    pend = b.phi(I64)
+    pend.add_incoming(pend0, start)
+    b.cbranch(b.icmp_unsigned("<", pend, prod), body, done)
+    b.position_at_end(body)
+    word = b.load(b.gep(hdr, [b.lshr(b.and_(pend, mask), c64(2))]))
+    busy = b.icmp_unsigned("!=", b.and_(word, ir.Constant(I32, BUSY_BIT)), ir.Constant(I32, 0))
+    b.cbranch(busy, done, skip)
+    b.position_at_end(skip)
+    size_done = b.zext(b.and_(word, ir.Constant(I32, ~DISCARD_BIT & 0xFFFFFFFF)), I64)
+    pend.add_incoming(b.add(pend, b.and_(b.add(size_done, c64(15)), c64(~7))), skip)
+    b.branch(loop)
+    b.position_at_end(done)
+    final_pend = b.phi(I64)
+    final_pend.add_incoming(pend, loop)
+    final_pend.add_incoming(pend, body)
+    b.store(final_pend, b.gep(pos, [pend_i]))
+    new_prod = b.add(prod, length)
+    full = b.or_(
+        b.icmp_unsigned(">", b.sub(new_prod, cons), mask),
+        b.icmp_unsigned(">", b.sub(new_prod, final_pend), mask),
+    )
+    bail(full)
+    off = b.and_(prod, mask)
+    bail(b.icmp_unsigned(">", b.add(off, length), b.add(mask, c64(1))))
+    force = b.icmp_unsigned("!=", b.and_(r4, c64(2)), c64(0))
+    quiet = b.icmp_unsigned("!=", b.and_(r4, c64(1)), c64(0))
+    caught_up = b.icmp_unsigned("==", b.and_(cons, mask), off)
+    bail(b.or_(force, b.and_(b.not_(quiet), caught_up)))
+    index = b.lshr(off, c64(2))
+    size32 = b.trunc(r3, I32)
+    b.store(b.or_(size32, ir.Constant(I32, BUSY_BIT)), b.gep(hdr, [index]))
+    page = b.trunc(b.lshr(b.add(off, c64(2 * PAGE_SIZE)), c64(12)), I32)
+    b.store(page, b.gep(hdr, [b.add(index, c64(1))]))
+    b.store(new_prod, b.gep(pos, [prod_i]))
+    memcpy = b.module.declare_intrinsic("llvm.memcpy", [I8P, I8P, I64])
+    dest = b.add(base, b.add(c64(2 * PAGE_SIZE + 8), off))
+    b.call(memcpy, [b.inttoptr(dest, I8P), b.inttoptr(r2, I8P), r3, ir.Constant(I1, 0)])
+    b.store(size32, b.gep(hdr, [index]))
+    incoming.append((c64(0), b.block))
+    b.branch(join)
+    b.position_at_end(fallback)
+    incoming.append((t.call_trampoline(b, pc, c64(RINGBUF_OUTPUT)), b.block))
+    b.branch(join)
+    b.position_at_end(join)
+    phi = b.phi(I64)
+    for value, block in incoming:
+        phi.add_incoming(value, block)
+    return phi
+
+
 def _clock(clock_id: int) -> NativeHelper:
     def emit(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Value]) -> ir.Value:
         ts_type = ir.LiteralStructType([I64, I64])
@@ -317,6 +427,7 @@ def _prandom(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Valu
 _NATIVE: dict[int, NativeHelper] = {
     MAP_LOOKUP_ELEM: _map_lookup,
     MAP_UPDATE_ELEM: _map_update,
+    RINGBUF_OUTPUT: _ringbuf_output,
     KTIME_GET_NS: _clock(CLOCK_MONOTONIC),
     KTIME_GET_BOOT_NS: _clock(CLOCK_BOOTTIME),
     GET_PRANDOM_U32: _prandom,
