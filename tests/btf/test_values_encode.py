@@ -128,7 +128,7 @@ def test_sanitize_places_extern_datasec() -> None:
     assert ksyms is not None and ksyms.size == 0
     clean = btf.sanitize_for_kernel()
     placed = clean[ksyms.id]
-    assert placed.size == 4 * len(placed.secinfos) and [i.offset for i in placed.secinfos] == [0]
+    assert placed.size == 8 and [i.offset for i in placed.secinfos] == [0, 4]  # two kfuncs
     assert all(clean[i.type_id].kind == Kind.VAR for i in placed.secinfos)
     assert len(clean) == len(btf) + 2  # a dummy int and VAR are appended; existing ids unchanged
     func = btf.find("bpf_cast_to_kern_ctx", Kind.FUNC)

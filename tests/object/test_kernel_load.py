@@ -14,7 +14,7 @@ OBJECTS = Path(__file__).resolve().parent.parent / "data" / "objects"
 pytestmark = pytest.mark.kernel
 
 
-@pytest.mark.parametrize("name", ["xdp_counter.o", "calls.o", "map_in_map.o", "legacy_maps.o", "core.o", "map_extra.o", "strings.o", "kconfig.o"])
+@pytest.mark.parametrize("name", ["xdp_counter.o", "calls.o", "map_in_map.o", "legacy_maps.o", "core.o", "map_extra.o", "strings.o", "kconfig.o", "kfunc.o"])
 def test_kernel_accepts_every_program(name: str) -> None:
     spec = load_file(OBJECTS / name)
     col = Runtime(engine="kernel", verify=False).load(spec)

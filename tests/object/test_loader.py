@@ -248,9 +248,27 @@ def test_string_literals_through_section_symbol_offsets() -> None:
 
 def test_extern_function_calls_are_recorded() -> None:
     prog = _load("kfunc.o").programs["use_kfunc"]
-    assert [name for _, name in prog.extern_calls] == ["bpf_cast_to_kern_ctx"]
-    pc = prog.extern_calls[0][0]
-    assert _insn_at(prog, pc).opcode == CALL
+    assert [name for _, name in prog.extern_calls] == ["bpf_cast_to_kern_ctx", "pybpf_no_such_kfunc"]
+    for pc, _ in prog.extern_calls:
+        assert _insn_at(prog, pc).opcode == CALL
+
+
+@pytest.mark.skipif(not Path("/sys/kernel/btf/vmlinux").exists(), reason="no kernel BTF here")
+def test_kernel_symbols_resolved_against_vmlinux() -> None:
+    from pybpf.kernel.vmlinux import vmlinux_index
+
+    index = vmlinux_index()  # an independent minimal parser of the kernel's BTF
+    prog = _load("kfunc.o").programs["use_kfunc"]
+    (pc_kfunc, _), (pc_weak, _) = prog.extern_calls
+    kfunc = _insn_at(prog, pc_kfunc)
+    assert (kfunc.src, kfunc.off, kfunc.imm) == (2, 0, index[(12, "bpf_cast_to_kern_ctx")])
+    weak = _insn_at(prog, pc_weak)
+    assert (weak.src, weak.imm) == (2, 0)  # absent kfunc: id 0, accepted by the kernel only as dead code
+    weak_addr = [i for i in prog.instructions if i.opcode == LDDW]
+    assert [(i.src, i.imm) for i in weak_addr] == [(0, 0)]  # `if (pybpf_no_such_kfunc)` tests 0
+    ksym = _load("ksym.o").programs["use_ksym"]
+    lddw = next(i for i in ksym.instructions if i.opcode == LDDW)
+    assert (lddw.src, lddw.imm) == (3, index[(14, "runqueues")])
 
 
 def test_legacy_map_in_map_inner_index() -> None:

@@ -10,12 +10,15 @@ from pybpf.isa.instruction import Instruction, decode
 from pybpf.isa.opcodes import CALL, LDDW
 from pybpf.object.elf import Section
 from pybpf.object.relocations import (
+    PSEUDO_BTF_ID,
     PSEUDO_CALL,
     PSEUDO_FUNC,
+    PSEUDO_KFUNC_CALL,
     PSEUDO_MAP_FD,
     PSEUDO_MAP_VALUE,
     CodeTarget,
     ExternCall,
+    KsymVar,
     MapTarget,
     Target,
 )
@@ -84,8 +87,13 @@ class LinkedProgram:
     extern_calls: list[tuple[int, str]] = field(default_factory=list)
 
 
-def link(entry: Function, sections: dict[int, CodeSection], ext: BtfExt | None, objname: str) -> LinkedProgram:
-    """Link `entry` with every function it (transitively) calls or takes the address of."""
+def link(entry: Function, sections: dict[int, CodeSection], ext: BtfExt | None, objname: str,
+         kfuncs: dict[str, int] | None = None) -> LinkedProgram:
+    """Link `entry` with every function it (transitively) calls or takes the address of.
+
+    `kfuncs` maps extern function names to their vmlinux BTF ids (calls to them become kfunc calls).
+    """
+    kfuncs = kfuncs or {}
     out: list[Instruction] = []
     refs: list[MapReference] = []
     placed: dict[tuple[int, int], int] = {}  # (section, function start) -> program pc
@@ -118,6 +126,11 @@ def link(entry: Function, sections: dict[int, CodeSection], ext: BtfExt | None, 
                 target = CodeTarget("func", func.section, slot + (insn.imm & 0xFFFFFFFF) + 1)
             if isinstance(target, ExternCall):
                 externs.append((pc, target.name))
+                if target.name in kfuncs:  # a kernel function: BPF_PSEUDO_KFUNC_CALL with its vmlinux id
+                    insn = insn.replace(src=PSEUDO_KFUNC_CALL, off=0, imm=kfuncs[target.name])
+            elif isinstance(target, KsymVar):
+                # BPF_PSEUDO_BTF_ID with the vmlinux id; an absent weak symbol loads the constant 0.
+                insn = insn.replace(src=PSEUDO_BTF_ID if target.btf_id else 0, imm=target.btf_id)
             elif isinstance(target, MapTarget):
                 if target.kind == "fd":
                     insn = insn.replace(src=PSEUDO_MAP_FD, imm=0)

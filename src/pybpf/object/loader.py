@@ -9,6 +9,8 @@ from pathlib import Path
 from pybpf.btf.btf import Btf
 from pybpf.btf.encode import fixup_datasecs
 from pybpf.btf.ext import BtfExt, parse_btf_ext
+from pybpf.btf.types import Kind
+from pybpf.btf.vmlinux import load_vmlinux
 from pybpf.errors import BpfError, ObjectError
 from pybpf.isa.opcodes import CALL
 from pybpf.object.elf import (
@@ -79,6 +81,8 @@ class _Loader:
         self.kconfig = kconfig
         self.externs: dict[str, tuple[str, int]] = {}
         self.extern_sizes: dict[str, int] = {}
+        self.ksym_vars: dict[str, int] = {}
+        self.kfuncs: dict[str, int] = {}
 
     def load(self) -> CollectionSpec:
         elf = self.elf
@@ -111,7 +115,8 @@ class _Loader:
         self._fixup_btf()
         self._fix_map_sizes(layouts)
         self._find_functions(code)
-        resolver = Resolver(elf, set(code), layouts, data_sections, self.externs)
+        self._kernel_symbols(code)
+        resolver = Resolver(elf, set(code), layouts, data_sections, self.externs, {**self.kfuncs, **self.ksym_vars})
         maps_relocs = []
         for rel_sec, target in elf.relocation_sections():
             if target.index in code:
@@ -151,6 +156,28 @@ class _Loader:
             if str(exc).startswith(self.elf.name):
                 raise
             raise ObjectError(f"{self.elf.name}: {exc}") from None
+
+    def _kernel_symbols(self, code: dict[int, CodeSection]) -> None:
+        """vmlinux BTF ids of `__ksym` externs: typed variables and kernel functions (kfuncs)."""
+        if self.btf is None:
+            return
+        ksyms = self.btf.find(".ksyms", Kind.DATASEC)
+        if ksyms is None:
+            return
+        wanted = [self.btf[i.type_id] for i in ksyms.secinfos]
+        try:
+            vmlinux = load_vmlinux()
+        except ObjectError:
+            return  # no kernel BTF here: the externs stay unresolved (and are reported when used)
+        for t in wanted:
+            if t.kind == Kind.VAR:
+                found = vmlinux.find(t.name, Kind.VAR)
+                if found is not None:
+                    self.ksym_vars[t.name] = found.id
+            elif t.kind == Kind.FUNC:
+                # A kfunc the kernel lacks gets id 0: the kernel accepts such a call only in dead code.
+                found = vmlinux.find(t.name, Kind.FUNC)
+                self.kfuncs[t.name] = found.id if found is not None else 0
 
     def _kconfig_map(self, maps: dict[str, MapSpec]) -> None:
         """The `.kconfig` map for `extern ... __kconfig` variables, when the object has any."""
@@ -258,7 +285,7 @@ class _Loader:
         programs: dict[str, ProgramSpec] = {}
         for cs, func in entries:
             info = classify_section(cs.section.name)
-            linked = link(func, code, self.ext, self.elf.name)
+            linked = link(func, code, self.ext, self.elf.name, self.kfuncs)
             name = func.name
             n = 2
             while name in programs:

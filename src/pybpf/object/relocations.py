@@ -13,6 +13,7 @@ from pybpf.object.elf import (
     R_BPF_NONE,
     SHN_LORESERVE,
     SHN_UNDEF,
+    STB_WEAK,
     STT_SECTION,
     ElfFile,
     Relocation,
@@ -23,6 +24,7 @@ from pybpf.object.maps import MapLayout
 # lddw source kinds (BPF_PSEUDO_*) and call source kinds.
 PSEUDO_MAP_FD = 1
 PSEUDO_MAP_VALUE = 2
+PSEUDO_BTF_ID = 3
 PSEUDO_FUNC = 4
 PSEUDO_CALL = 1
 PSEUDO_KFUNC_CALL = 2
@@ -56,7 +58,15 @@ class ExternCall:
     name: str
 
 
-Target = CodeTarget | MapTarget | ExternCall
+@dataclass(frozen=True, slots=True)
+class KsymVar:
+    """An lddw of a typed kernel variable (`extern T name __ksym`): BPF_PSEUDO_BTF_ID with its vmlinux id."""
+
+    name: str
+    btf_id: int
+
+
+Target = CodeTarget | MapTarget | ExternCall | KsymVar
 
 
 @dataclass
@@ -68,6 +78,7 @@ class Resolver:
     map_layouts: dict[int, list[MapLayout]]  # maps section index -> layouts
     data_sections: dict[int, str]  # data section index -> map name
     externs: dict[str, tuple[str, int]] = field(default_factory=dict)  # extern variable -> (map, offset)
+    ksym_vars: dict[str, int] = field(default_factory=dict)  # typed __ksym variable -> vmlinux BTF id
 
     def resolve(self, code: Section, rel: Relocation, insn: Instruction | None) -> Target | None:
         """Classify one relocation applying to `insn` in `code`; ObjectError when it makes no sense."""
@@ -103,8 +114,13 @@ class Resolver:
             if sym.name in self.externs:
                 map_name, base = self.externs[sym.name]
                 return MapTarget(map_name, "value", base + (insn.imm & 0xFFFFFFFF) + rel.addend)
+            if sym.name in self.ksym_vars:
+                return KsymVar(sym.name, self.ksym_vars[sym.name])
+            if sym.bind == STB_WEAK:
+                return KsymVar(sym.name, 0)  # a weak extern the kernel lacks: the address is 0
             raise ObjectError(
-                f"{where}: reference to undefined symbol {sym.name!r} (only __kconfig externs are supported)"
+                f"{where}: reference to undefined symbol {sym.name!r} (only __kconfig externs and typed "
+                f"__ksym variables known to the running kernel's BTF are supported)"
             )
         if sym.shndx >= SHN_LORESERVE:
             raise ObjectError(f"{where}: reference to special symbol {sym.name!r} (section {sym.shndx:#x})")
