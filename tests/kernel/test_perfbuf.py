@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
 
 from pybpf.abi import MapType
@@ -12,6 +15,18 @@ from pybpf.object.spec import CollectionSpec, MapSpec
 from .progs import counter_map, packet, ringbuf_producer
 
 pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture(autouse=True)
+def one_cpu() -> Iterator[None]:
+    """Stay on one CPU: samples then land in one ring, in order, and a lost record is flushed by the
+    next sample of the same CPU."""
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(saved)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, saved)
 
 
 def _spec() -> CollectionSpec:
