@@ -73,8 +73,8 @@ class ArgType(IntEnum):
     ARG_PTR_TO_RINGBUF_MEM = 19  # memory from ringbuf_reserve (released by the call: OBJ_RELEASE)
     ARG_PTR_TO_FUNC = 20  # a callback: `ld_imm64` with BPF_PSEUDO_FUNC
     ARG_PTR_TO_CONST_STR = 21  # a NUL-terminated string in a read-only (frozen) map value
-    ARG_PTR_TO_LONG = 22  # 8 writable bytes (uninit allowed)
-    ARG_PTR_TO_INT = 23  # 4 writable bytes (uninit allowed)
+    ARG_PTR_TO_LONG = 22  # 8 aligned bytes the helper writes (uninit allowed)
+    ARG_PTR_TO_INT = 23  # 4 aligned bytes the helper reads and writes (must be initialised)
     ARG_PTR_TO_SOCKET = 24
     ARG_PTR_TO_SOCKET_OR_NULL = 25
     ARG_PTR_TO_SOCK_COMMON = 26
@@ -123,7 +123,6 @@ class ArgType(IntEnum):
             ArgType.ARG_PTR_TO_UNINIT_MEM,
             ArgType.ARG_PTR_TO_UNINIT_MAP_VALUE,
             ArgType.ARG_PTR_TO_LONG,
-            ArgType.ARG_PTR_TO_INT,
             ArgType.ARG_PTR_TO_DYNPTR_UNINIT,
         )
 

@@ -1,0 +1,108 @@
+"""Every simple helper prototype against the kernel: a call whose arguments are built from pybpf's
+prototype (maps of an accepted type, context, initialised memory only where the prototype says
+so, constant sizes, read-only strings) must be accepted by the kernel's verifier."""
+
+from __future__ import annotations
+
+import pytest
+
+from pybpf.abi import ProgramType
+from pybpf.helpers import HELPERS
+
+pytestmark = pytest.mark.kernel
+
+UNLOADABLE = (ProgramType.TRACING, ProgramType.LSM, ProgramType.LIRC_MODE2)
+
+
+def test_prototypes_are_accepted_by_the_kernel() -> None:
+    from helpers.gen_availability import settings
+    from helpers.proto_probe import probe
+
+    loadable = settings()
+    tested = 0
+    refused = []
+    for helper_id, proto in HELPERS.items():
+        types = [t for t in proto.program_types or () if t in loadable and t not in UNLOADABLE]
+        if helper_id == 0 or not types:
+            continue
+        ptype = min(types, key=lambda t: (t != ProgramType.XDP, t != ProgramType.SCHED_CLS, int(t)))
+        result = probe(proto, ptype, loadable[ptype])
+        if result is None:
+            continue
+        tested += 1
+        accepted, message = result
+        if not accepted:
+            refused.append(f"{proto} in {ptype.name}: {message}")
+    assert not refused, "\n".join(refused)
+    assert tested >= 120
+
+
+SCRIPT = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from helpers.gen_availability import settings
+from helpers.proto_probe import probe, is_argument_error
+from pybpf.abi import ProgramType
+from pybpf.helpers import HELPERS
+loadable = settings()
+skip = (ProgramType.TRACING, ProgramType.LSM, ProgramType.LIRC_MODE2)
+refused, tested = [], 0
+for hid, proto in HELPERS.items():
+    types = [t for t in proto.program_types if t in loadable and t not in skip]
+    if hid == 0 or not types:
+        continue
+    ptype = min(types, key=lambda t: (t != ProgramType.XDP, t != ProgramType.SCHED_CLS, int(t)))
+    result = probe(proto, ptype, loadable[ptype])
+    if result is None:
+        continue
+    tested += 1
+    if not result[0] and is_argument_error(result[1]):
+        refused.append(str(proto) + ": " + result[1])
+print(json.dumps({{"tested": tested, "refused": refused}}))
+"""
+
+
+def test_uninitialised_memory_claims_match_the_kernel() -> None:
+    """Without CAP_PERFMON the kernel refuses uninitialised stack: the catalogue's "uninit" claims hold."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    capsh = shutil.which("capsh")
+    if capsh is None or os.geteuid() != 0:
+        pytest.skip("needs root and capsh to drop CAP_PERFMON")
+    root = Path(__file__).resolve().parents[2]
+    script = SCRIPT.format(tests=str(root / "tests"))
+    out = subprocess.run(
+        [capsh, "--drop=cap_perfmon,cap_sys_admin", "--", "-c", 'exec "$@"', "sh", sys.executable, "-c", script],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(root / "src")},
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    assert not result["refused"], "\n".join(result["refused"])
+    assert result["tested"] >= 100
+
+
+def test_read_only_claims_match_the_kernel() -> None:
+    """Arguments the catalogue calls read-only accept a frozen read-only map value in the kernel."""
+    from helpers.gen_availability import settings
+    from helpers.proto_probe import probe
+
+    loadable = settings()
+    tested = 0
+    refused = []
+    for helper_id, proto in HELPERS.items():
+        types = [t for t in proto.program_types or () if t in loadable and t not in UNLOADABLE]
+        if helper_id == 0 or not types:
+            continue
+        ptype = min(types, key=lambda t: (t != ProgramType.XDP, t != ProgramType.SCHED_CLS, int(t)))
+        result = probe(proto, ptype, loadable[ptype], rdonly=True)
+        if result is None:
+            continue
+        tested += 1
+        if not result[0]:
+            refused.append(f"{proto} in {ptype.name}: {result[1]}")
+    assert not refused, "\n".join(refused)
+    assert tested >= 20
