@@ -19,7 +19,7 @@ from llvmlite import ir
 
 from pybpf.isa.opcodes import STACK_SIZE
 from pybpf.vm.jit.irops import I64, c64, cbranch_likely, cbranch_unlikely, emit_load, emit_store
-from pybpf.vm.jit.layout import CTX_ATOMIC, CTX_STORE, REGION_WRITABLE, Slot
+from pybpf.vm.jit.layout import CTX_ATOMIC, CTX_POINTER_FIELDS, CTX_STORE, REGION_WRITABLE, Slot
 
 if TYPE_CHECKING:
     from pybpf.vm.jit.irgen import ModuleTranslator
@@ -148,6 +148,17 @@ class MemoryEmitter:
             if kind == "frame":
                 value = emit_load(b, addr, size, signed)
             elif kind == "ctx":
+                slot = CTX_POINTER_FIELDS[self.opt.ctx_kind].get(off) if size == 4 else None
+                if slot is not None and not signed:
+                    # ctx->data and friends with the base at the context itself: inline
+                    exact = b.icmp_unsigned("==", b.sub(addr, self.ctx_start), c64(off))
+                    inline = self.fn.append_basic_block()
+                    general = self.fn.append_basic_block()
+                    b.cbranch(exact, inline, general)
+                    b.position_at_end(inline)
+                    incoming.append((b.load(_slot(b, self.jctx, slot)), b.block))
+                    b.branch(join)
+                    b.position_at_end(general)
                 value = b.call(self.mt.ctx_loads[size], [self.jctx, addr, c64(pc)])
                 self.check_fault_after_call(b)
                 if signed:  # the interpreter sign-extends the converted value arithmetically
