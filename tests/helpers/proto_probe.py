@@ -46,12 +46,18 @@ def lddw(dst: int, imm: int, src: int = 0, imm2: int = 0) -> bytes:
 
 
 def probe(
-    proto: HelperProto, program_type: ProgramType, opts: dict[str, int], *, rdonly: bool = False
+    proto: HelperProto,
+    program_type: ProgramType,
+    opts: dict[str, int],
+    *,
+    rdonly: bool = False,
+    deref_r0: bool = False,
 ) -> tuple[bool, str] | None:
     """(accepted, last log line) for a call with arguments valid per `proto`; None when not testable.
 
     With `rdonly`, arguments the prototype calls read-only point into a frozen read-only map
-    value (the kernel must accept that); None when the prototype has no such argument.
+    value (the kernel must accept that); None when the prototype has no such argument. With
+    `deref_r0` the program reads a byte through r0 after the call, so the kernel names r0's type.
     """
     if rdonly and not any(a.readonly for a in proto.args):
         return None
@@ -97,7 +103,10 @@ def probe(
                 code += lddw(reg, ro.fd, src=2, imm2=0)
             else:  # every other simple kind points into its own stack area
                 code += insn(0xBF, reg, 10) + insn(0x07, reg, 0, 0, area)
-        code += insn(0x85, imm=proto.id) + insn(0xB7, 0) + insn(0x95)
+        code += insn(0x85, imm=proto.id)
+        if deref_r0:
+            code += insn(0x71, 0, 0, 0, 0)  # r0 = *(u8 *)(r0 + 0)
+        code += insn(0xB7, 0) + insn(0x95)
         fd, err, log = prog_load(
             program_type, code, expected_attach_type=opts.get("expected_attach_type", 0),
             attach_btf_id=opts.get("attach_btf_id", 0), prog_flags=opts.get("prog_flags", 0),

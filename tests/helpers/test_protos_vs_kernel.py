@@ -106,3 +106,42 @@ def test_read_only_claims_match_the_kernel() -> None:
             refused.append(f"{proto} in {ptype.name}: {result[1]}")
     assert not refused, "\n".join(refused)
     assert tested >= 20
+
+
+KERNEL_REG_TYPE = {
+    "RET_INTEGER": "scalar",
+    "RET_VOID": "!read_ok",
+    "RET_PTR_TO_MAP_VALUE_OR_NULL": "map_value_or_null",
+    "RET_PTR_TO_SOCKET_OR_NULL": "sock_or_null",
+    "RET_PTR_TO_TCP_SOCK_OR_NULL": "tcp_sock_or_null",
+    "RET_PTR_TO_SOCK_COMMON_OR_NULL": "sock_common_or_null",
+    "RET_PTR_TO_BTF_ID": "accepted",  # a trusted kernel object: reading a byte of it is fine
+}
+
+
+def test_return_types_match_the_kernel() -> None:
+    """Reading a byte through r0 after the call makes the kernel name r0's type."""
+    import re
+
+    from helpers.gen_availability import settings
+    from helpers.proto_probe import probe
+
+    loadable = settings()
+    tested = 0
+    wrong = []
+    for helper_id, proto in HELPERS.items():
+        types = [t for t in proto.program_types or () if t in loadable and t not in UNLOADABLE]
+        if helper_id == 0 or not types or proto.ret.name not in KERNEL_REG_TYPE:
+            continue
+        ptype = min(types, key=lambda t: (t != ProgramType.XDP, t != ProgramType.SCHED_CLS, int(t)))
+        result = probe(proto, ptype, loadable[ptype], deref_r0=True)
+        if result is None:
+            continue
+        tested += 1
+        accepted, message = result
+        found = re.search(r"R0 invalid mem access '([^']+)'|R0 (!read_ok)", message)
+        kind = "accepted" if accepted else (found.group(1) or found.group(2)) if found else message
+        if kind != KERNEL_REG_TYPE[proto.ret.name]:
+            wrong.append(f"{proto}: kernel says r0 is {kind}")
+    assert not wrong, "\n".join(wrong)
+    assert tested >= 120

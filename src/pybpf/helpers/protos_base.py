@@ -79,7 +79,7 @@ BASE_PROTOS: tuple[HelperProto, ...] = (
         map_types=G.FOR_EACH,
         callback=Callback(arg=1, nargs=4, ctx_arg=2),
     ),
-    proto(12, INT, CTX, MAP, ANY, map_types=frozenset({M.PROG_ARRAY})),
+    proto(12, V, CTX, MAP, ANY, map_types=frozenset({M.PROG_ARRAY})),  # r0 unreadable after it
     # --- ring buffer ---------------------------------------------------------------------
     proto(130, INT, MAP, RO, SZ0, ANY, map_types=RINGBUF),
     proto(

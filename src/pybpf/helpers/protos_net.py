@@ -63,7 +63,7 @@ NET_PROTOS: tuple[HelperProto, ...] = (
     proto(38, INT, CTX, ANY, ANY, changes_pkt_data=True, program_types=TC | {P.SK_SKB}),
     proto(39, INT, CTX, ANY, changes_pkt_data=True, program_types=TC_LWT | {P.SK_SKB}),
     proto(40, INT, CTX, ANY, program_types=TC),
-    proto(41, V, CTX, program_types=TC),
+    proto(41, INT, CTX, program_types=TC),
     proto(43, INT, CTX, ANY, ANY, changes_pkt_data=True, program_types=TC | {P.SK_SKB}),
     proto(48, INT, CTX, ANY, program_types=TC),
     proto(50, INT, CTX, ANY, ANY, ANY, changes_pkt_data=True, program_types=TC | {P.SK_SKB}),
