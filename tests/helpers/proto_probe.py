@@ -63,8 +63,10 @@ def probe(
         return None
     if not proto.known or proto.callback or any(a not in SIMPLE for a in proto.args):
         return None
-    if proto.acquires or proto.ret_size_arg is not None or proto.sleepable_only:
-        return None  # the reference would have to be released: not a one-call program
+    if (proto.acquires or proto.ret_size_arg is not None) and not deref_r0 or proto.sleepable_only:
+        return (
+            None  # the reference would have to be released (unless the program fails on r0 first)
+        )
     maps: list[KernelMap] = []
     try:
         code = insn(0xBF, 6, 1)  # r6 = ctx

@@ -116,6 +116,7 @@ KERNEL_REG_TYPE = {
     "RET_PTR_TO_TCP_SOCK_OR_NULL": "tcp_sock_or_null",
     "RET_PTR_TO_SOCK_COMMON_OR_NULL": "sock_common_or_null",
     "RET_PTR_TO_BTF_ID": "accepted",  # a trusted kernel object: reading a byte of it is fine
+    "RET_PTR_TO_RINGBUF_MEM_OR_NULL": "ringbuf_mem_or_null",
 }
 
 
