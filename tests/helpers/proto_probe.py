@@ -52,12 +52,14 @@ def probe(
     *,
     rdonly: bool = False,
     deref_r0: bool = False,
+    map_type: MapType | None = None,
 ) -> tuple[bool, str] | None:
     """(accepted, last log line) for a call with arguments valid per `proto`; None when not testable.
 
     With `rdonly`, arguments the prototype calls read-only point into a frozen read-only map
     value (the kernel must accept that); None when the prototype has no such argument. With
     `deref_r0` the program reads a byte through r0 after the call, so the kernel names r0's type.
+    `map_type` chooses the map passed as the ARG_CONST_MAP_PTR argument.
     """
     if rdonly and not any(a.readonly for a in proto.args):
         return None
@@ -83,7 +85,11 @@ def probe(
             if arg is A.ARG_ANYTHING:
                 code += insn(0xB7, reg, 0, 0, 0)
             elif arg is A.ARG_CONST_MAP_PTR:
-                types = sorted(proto.map_types or {MapType.HASH})
+                types = (
+                    [map_type]
+                    if map_type is not None
+                    else sorted(proto.map_types or {MapType.HASH})
+                )
                 shape = next((MAP_SHAPES[t] for t in types if t in MAP_SHAPES), None)
                 if shape is None:
                     return None

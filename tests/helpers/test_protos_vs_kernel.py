@@ -146,3 +146,34 @@ def test_return_types_match_the_kernel() -> None:
             wrong.append(f"{proto}: kernel says r0 is {kind}")
     assert not wrong, "\n".join(wrong)
     assert tested >= 120
+
+
+def test_map_type_compatibility_matches_the_kernel() -> None:
+    """Each map helper with each creatable map type: "cannot pass map_type" exactly where
+    pybpf.helpers.map_compatible says no."""
+    from helpers.gen_availability import settings
+    from helpers.proto_probe import MAP_SHAPES, probe
+    from pybpf.helpers import ArgType, map_compatible
+
+    loadable = settings()
+    tested = 0
+    wrong = []
+    for helper_id, proto in HELPERS.items():
+        types = [t for t in proto.program_types or () if t in loadable and t not in UNLOADABLE]
+        if ArgType.ARG_CONST_MAP_PTR not in proto.args or not types:
+            continue
+        ptype = min(types, key=lambda t: (t != ProgramType.XDP, t != ProgramType.SCHED_CLS, int(t)))
+        for map_type in MAP_SHAPES:
+            result = probe(proto, ptype, loadable[ptype], map_type=map_type)
+            if result is None:
+                continue
+            tested += 1
+            accepted, message = result
+            refused = "cannot pass map_type" in message
+            ours = map_compatible(map_type, helper_id)
+            if (accepted and not ours) or (refused and ours):
+                wrong.append(
+                    f"{proto.full_name} with {map_type.name}: kernel {message}, pybpf {ours}"
+                )
+    assert not wrong, "\n".join(wrong)
+    assert tested >= 300
