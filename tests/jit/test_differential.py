@@ -71,17 +71,17 @@ def check_seed(seed: int, *, faulty: bool = False, budget: int = 100_000) -> Non
         assert got[2] == expected[2], f"seed {seed}: instruction counts differ"
 
 
-@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("seed", range(30))
 def test_random_programs_agree(seed: int) -> None:
     check_seed(seed)
 
 
-@pytest.mark.parametrize("seed", range(1000, 1030))
+@pytest.mark.parametrize("seed", range(1000, 1016))
 def test_random_faulting_programs_agree(seed: int) -> None:
     check_seed(seed, faulty=True)
 
 
-@pytest.mark.parametrize("seed", range(2000, 2015))
+@pytest.mark.parametrize("seed", range(2000, 2008))
 def test_budget_exhaustion_agrees(seed: int) -> None:
     insns = Generator(seed).program()
     data = _input(seed)
