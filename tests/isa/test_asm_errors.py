@@ -100,3 +100,10 @@ def test_unicode_digits_are_not_numbers() -> None:
 def test_huge_decimal_is_an_assembly_error() -> None:
     with pytest.raises(AssemblyError, match="invalid number|does not fit"):
         assemble("mov %r0, " + "9" * 5000, syntax="ubpf")
+
+
+@pytest.mark.slow
+@given(st.lists(SOUP, max_size=8).map("\n".join), st.sampled_from(["auto", "ubpf", "llvm"]))
+@settings(max_examples=20_000, deadline=None)
+def test_token_soup_long(text: str, syntax: str) -> None:
+    _check(text, syntax)

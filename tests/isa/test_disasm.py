@@ -329,3 +329,11 @@ def test_callback_address_takes_a_label() -> None:
     assert disassemble(insns, labels=True).splitlines()[0] == "r2 = func(L4)"
     assert disassemble(insns, syntax="ubpf", labels=True).splitlines()[0] == "lddw %r2, func(L4)"
     assert disassemble(insns).splitlines()[0] == "r2 = func(+3)"
+
+
+@pytest.mark.slow
+@given(st.lists(valid_instruction(), min_size=1, max_size=30), st.sampled_from(["llvm", "ubpf"]))
+@settings(max_examples=10_000, deadline=None)
+def test_random_valid_programs_round_trip_long(insns: list[Instruction], syntax: str) -> None:
+    for labels in (False, True):
+        assert assemble(disassemble(insns, syntax=syntax, labels=labels), syntax=syntax) == insns
