@@ -37,6 +37,13 @@ SIMPLE = {
     A.ARG_PTR_TO_CONST_STR, A.ARG_PTR_TO_FIXED_SIZE_MEM,
 }  # fmt: skip
 
+# program type -> offsets of the data and data_end fields in its context
+PACKET_FIELDS = {
+    ProgramType.XDP: (0, 4),
+    ProgramType.SCHED_CLS: (76, 80),
+    ProgramType.SCHED_ACT: (76, 80),
+}
+
 ARG_ERRORS = ("expected=", "invalid indirect", "invalid zero-sized", "cannot pass map_type", "invalid read from stack",
               "R1 ", "R2 ", "R3 ", "R4 ", "R5 ")  # fmt: skip
 
@@ -53,14 +60,20 @@ def probe(
     rdonly: bool = False,
     deref_r0: bool = False,
     map_type: MapType | None = None,
+    packet_arg: int | None = None,
+    packet_after: bool = False,
 ) -> tuple[bool, str] | None:
     """(accepted, last log line) for a call with arguments valid per `proto`; None when not testable.
 
     With `rdonly`, arguments the prototype calls read-only point into a frozen read-only map
     value (the kernel must accept that); None when the prototype has no such argument. With
     `deref_r0` the program reads a byte through r0 after the call, so the kernel names r0's type.
-    `map_type` chooses the map passed as the ARG_CONST_MAP_PTR argument.
+    `map_type` chooses the map passed as the ARG_CONST_MAP_PTR argument. With `packet_arg`, that
+    argument points into the packet (after a bounds check) instead of the stack; with
+    `packet_after` the program reads the packet through a pointer checked before the call.
     """
+    if packet_after:
+        packet_arg = -1
     if rdonly and not any(a.readonly for a in proto.args):
         return None
     if not proto.known or proto.callback or any(a not in SIMPLE for a in proto.args):
@@ -69,6 +82,8 @@ def probe(
         return (
             None  # the reference would have to be released (unless the program fails on r0 first)
         )
+    if packet_arg is not None and program_type not in PACKET_FIELDS:
+        return None
     maps: list[KernelMap] = []
     try:
         code = insn(0xBF, 6, 1)  # r6 = ctx
@@ -109,11 +124,21 @@ def probe(
                 ro.update(struct.pack("<I", 0), b"abc".ljust(64, b"\0"))
                 ro.freeze()
                 code += lddw(reg, ro.fd, src=2, imm2=0)
+            elif i == packet_arg:
+                code += insn(0xBF, reg, 7)  # a pointer into the (checked) packet
             else:  # every other simple kind points into its own stack area
                 code += insn(0xBF, reg, 10) + insn(0x07, reg, 0, 0, area)
         code += insn(0x85, imm=proto.id)
         if deref_r0:
             code += insn(0x71, 0, 0, 0, 0)  # r0 = *(u8 *)(r0 + 0)
+        if packet_after:
+            code += insn(0x71, 0, 7, 0, 0)  # r0 = *(u8 *)(r7 + 0): still valid after the call?
+        if packet_arg is not None:  # r7 = data, r8 = data_end; exit unless 64 bytes are there
+            data_off, end_off = PACKET_FIELDS[program_type]
+            body = code[8:]
+            code = code[:8] + insn(0x61, 7, 1, data_off) + insn(0x61, 8, 1, end_off)
+            code += insn(0xBF, 9, 7) + insn(0x07, 9, 0, 0, 64) + insn(0x2D, 9, 8, len(body) // 8)
+            code += body
         code += insn(0xB7, 0) + insn(0x95)
         fd, err, log = prog_load(
             program_type, code, expected_attach_type=opts.get("expected_attach_type", 0),

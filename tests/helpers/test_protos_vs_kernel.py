@@ -177,3 +177,62 @@ def test_map_type_compatibility_matches_the_kernel() -> None:
                 )
     assert not wrong, "\n".join(wrong)
     assert tested >= 300
+
+
+PACKET_MEMORY = {
+    "ARG_PTR_TO_MAP_KEY", "ARG_PTR_TO_MAP_VALUE", "ARG_PTR_TO_UNINIT_MAP_VALUE", "ARG_PTR_TO_MEM",
+    "ARG_PTR_TO_MEM_RDONLY", "ARG_PTR_TO_MEM_OR_NULL", "ARG_PTR_TO_MEM_RDONLY_OR_NULL", "ARG_PTR_TO_UNINIT_MEM",
+    "ARG_PTR_TO_LONG", "ARG_PTR_TO_INT", "ARG_PTR_TO_FIXED_SIZE_MEM",
+}  # fmt: skip
+
+
+def test_packet_access_flags_match_the_kernel() -> None:
+    """pkt_access: a packet pointer as a memory argument is refused exactly when the flag is off."""
+    from helpers.gen_availability import settings
+    from helpers.proto_probe import PACKET_FIELDS, probe
+
+    loadable = settings()
+    tested = 0
+    wrong = []
+    for proto in HELPERS.values():
+        types = [t for t in proto.program_types or () if t in PACKET_FIELDS]
+        if not types:
+            continue
+        ptype = min(types, key=lambda t: (t != ProgramType.XDP, int(t)))
+        for i, arg in enumerate(proto.args):
+            if arg.name not in PACKET_MEMORY:
+                continue
+            result = probe(proto, ptype, loadable[ptype], packet_arg=i)
+            if result is None:
+                continue
+            tested += 1
+            denied = "helper access to the packet is not allowed" in result[1]
+            if (result[0] and not proto.pkt_access) or (denied and proto.pkt_access):
+                wrong.append(
+                    f"{proto.full_name} arg {i + 1}: kernel {result[1]}, pkt_access {proto.pkt_access}"
+                )
+    assert not wrong, "\n".join(wrong)
+    assert tested >= 40
+
+
+def test_changes_pkt_data_matches_the_kernel() -> None:
+    """changes_pkt_data: a packet pointer checked before the call is invalid after it exactly then."""
+    from helpers.gen_availability import settings
+    from helpers.proto_probe import PACKET_FIELDS, probe
+
+    loadable = settings()
+    tested = 0
+    wrong = []
+    for proto in HELPERS.values():
+        for ptype in sorted(t for t in proto.program_types or () if t in PACKET_FIELDS):
+            result = probe(proto, ptype, loadable[ptype], packet_after=True)
+            if result is None:
+                continue
+            tested += 1
+            invalidated = "R7 invalid mem access" in result[1]
+            if (result[0] and proto.changes_pkt_data) or (
+                invalidated and not proto.changes_pkt_data
+            ):
+                wrong.append(f"{proto.full_name} in {ptype.name}: kernel {result[1]}")
+    assert not wrong, "\n".join(wrong)
+    assert tested >= 150

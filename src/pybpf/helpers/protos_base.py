@@ -61,7 +61,7 @@ BASE_PROTOS: tuple[HelperProto, ...] = (
     proto(87, INT, MAP, VAL, ANY, pkt_access=True, map_types=G.QUEUE_STACK | {M.BLOOM_FILTER}),
     proto(88, INT, MAP, A.ARG_PTR_TO_UNINIT_MAP_VALUE, map_types=G.QUEUE_STACK),
     proto(89, INT, MAP, A.ARG_PTR_TO_UNINIT_MAP_VALUE, map_types=G.QUEUE_STACK | {M.BLOOM_FILTER}),
-    proto(195, R.RET_PTR_TO_MAP_VALUE_OR_NULL, MAP, KEY, ANY, map_types=G.PERCPU),
+    proto(195, R.RET_PTR_TO_MAP_VALUE_OR_NULL, MAP, KEY, ANY, pkt_access=True, map_types=G.PERCPU),
     proto(
         81,
         R.RET_PTR_TO_MAP_VALUE,

@@ -211,10 +211,14 @@ NET_PROTOS: tuple[HelperProto, ...] = (
     ),
     proto(108, INT, MAP, SKC, map_types=frozenset({M.SK_STORAGE})),
     # iphdr is 20 bytes, ipv6hdr 40, tcphdr 20
-    proto(204, INT, FIXED, RO, SZ0, arg_sizes=((0, 20),), program_types=TC_XDP),
-    proto(205, INT, FIXED, RO, SZ0, arg_sizes=((0, 40),), program_types=TC_XDP),
-    proto(206, INT, FIXED, FIXED, arg_sizes=((0, 20), (1, 20)), program_types=TC_XDP),
-    proto(207, INT, FIXED, FIXED, arg_sizes=((0, 40), (1, 20)), program_types=TC_XDP),
+    proto(204, INT, FIXED, RO, SZ0, arg_sizes=((0, 20),), pkt_access=True, program_types=TC_XDP),
+    proto(205, INT, FIXED, RO, SZ0, arg_sizes=((0, 40),), pkt_access=True, program_types=TC_XDP),
+    proto(
+        206, INT, FIXED, FIXED, arg_sizes=((0, 20), (1, 20)), pkt_access=True, program_types=TC_XDP
+    ),
+    proto(
+        207, INT, FIXED, FIXED, arg_sizes=((0, 40), (1, 20)), pkt_access=True, program_types=TC_XDP
+    ),
     # --- cgroup socket hooks, sock_ops -----------------------------------------------------
     proto(49, INT, CTX, ANY, ANY, RO, SZ, program_types=G.CGROUP_SOCK_HOOKS),
     proto(57, INT, CTX, ANY, ANY, UNINIT, SZ, program_types=G.CGROUP_SOCK_HOOKS),
