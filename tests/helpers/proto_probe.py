@@ -62,6 +62,7 @@ def probe(
     map_type: MapType | None = None,
     packet_arg: int | None = None,
     packet_after: bool = False,
+    license: bytes = b"GPL",
 ) -> tuple[bool, str] | None:
     """(accepted, last log line) for a call with arguments valid per `proto`; None when not testable.
 
@@ -143,6 +144,7 @@ def probe(
         fd, err, log = prog_load(
             program_type, code, expected_attach_type=opts.get("expected_attach_type", 0),
             attach_btf_id=opts.get("attach_btf_id", 0), prog_flags=opts.get("prog_flags", 0),
+            license=license,
         )  # fmt: skip
         close(fd)
         lines = [line for line in log.splitlines() if line and not line.startswith("processed")]

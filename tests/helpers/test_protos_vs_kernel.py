@@ -236,3 +236,29 @@ def test_changes_pkt_data_matches_the_kernel() -> None:
                 wrong.append(f"{proto.full_name} in {ptype.name}: kernel {result[1]}")
     assert not wrong, "\n".join(wrong)
     assert tested >= 150
+
+
+def test_gpl_only_matches_the_kernel() -> None:
+    """A non-GPL program is refused "GPL-restricted" helpers exactly where gpl_only says so."""
+    from helpers.gen_availability import settings
+    from helpers.proto_probe import probe
+
+    loadable = settings()
+    tested = 0
+    wrong = []
+    for helper_id, proto in HELPERS.items():
+        types = [t for t in proto.program_types or () if t in loadable and t not in UNLOADABLE]
+        if helper_id == 0 or not types:
+            continue
+        ptype = min(types, key=lambda t: (t != ProgramType.XDP, t != ProgramType.SCHED_CLS, int(t)))
+        result = probe(
+            proto, ptype, loadable[ptype], license=b"Dual MIT/BSD", deref_r0=proto.acquires
+        )
+        if result is None:
+            continue
+        tested += 1
+        restricted = "GPL-restricted" in result[1]
+        if restricted != proto.gpl_only:
+            wrong.append(f"{proto.full_name}: kernel {result[1]!r}, gpl_only {proto.gpl_only}")
+    assert not wrong, "\n".join(wrong)
+    assert tested >= 120

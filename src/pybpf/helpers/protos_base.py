@@ -112,7 +112,7 @@ BASE_PROTOS: tuple[HelperProto, ...] = (
     proto(25, INT, CTX, MAP, ANY, RO, SZ0, map_types=PERF_ARRAY, gpl_only=True),
     proto(22, INT, MAP, ANY, map_types=PERF_ARRAY, gpl_only=True, program_types=STACKY),
     proto(55, INT, MAP, ANY, UNINIT, SZ, map_types=PERF_ARRAY, gpl_only=True, program_types=STACKY),
-    proto(56, INT, CTX, UNINIT, SZ, program_types=frozenset({P.PERF_EVENT})),
+    proto(56, INT, CTX, UNINIT, SZ, program_types=frozenset({P.PERF_EVENT}), gpl_only=True),
     proto(111, INT, BTF, MAP, ANY, RO, SZ0, map_types=PERF_ARRAY, arg_btf_types=((0, "sk_buff"),)),
     proto(121, INT, BTF, MAP, ANY, RO, SZ0, map_types=PERF_ARRAY, arg_btf_types=((0, "xdp_buff"),)),
     # --- time, random, cpu ---------------------------------------------------------------
@@ -139,7 +139,9 @@ BASE_PROTOS: tuple[HelperProto, ...] = (
     # --- printing and strings ------------------------------------------------------------
     proto(6, INT, RO, SZ, gpl_only=True),
     proto(177, INT, RO, SZ, RO_NULL, SZ0, gpl_only=True),
-    proto(165, INT, A.ARG_PTR_TO_MEM_OR_NULL, SZ0, A.ARG_PTR_TO_CONST_STR, RO_NULL, SZ0),
+    proto(
+        165, INT, A.ARG_PTR_TO_MEM_OR_NULL, SZ0, A.ARG_PTR_TO_CONST_STR, RO_NULL, SZ0, gpl_only=True
+    ),
     proto(105, INT, RO, SZ, ANY, LONG),
     proto(106, INT, RO, SZ, ANY, LONG),
     proto(182, INT, RO, SZ, A.ARG_PTR_TO_CONST_STR),
@@ -210,9 +212,16 @@ BASE_PROTOS: tuple[HelperProto, ...] = (
     proto(
         141, INT, BTF, UNINIT, SZ0, ANY, arg_btf_types=((0, "task_struct"),), program_types=STACKY
     ),
-    proto(176, INT, UNINIT, SZ0, ANY, program_types=STACKY),
+    proto(176, INT, UNINIT, SZ0, ANY, program_types=STACKY, gpl_only=True),
     proto(
-        119, INT, CTX, A.ARG_PTR_TO_MEM_OR_NULL, SZ0, ANY, program_types=frozenset({P.PERF_EVENT})
+        119,
+        INT,
+        CTX,
+        A.ARG_PTR_TO_MEM_OR_NULL,
+        SZ0,
+        ANY,
+        program_types=frozenset({P.PERF_EVENT}),
+        gpl_only=True,
     ),
     # --- tracing-only context helpers ----------------------------------------------------
     proto(58, INT, CTX, ANY, gpl_only=True, program_types=frozenset({P.KPROBE, P.TRACING})),
