@@ -183,6 +183,10 @@ def test_directives_are_ignored() -> None:
         ("call 1\nif r0 == 0 goto +1\nexit", "llvm"),
         ("*(u8 *)(r1 + 0) = 1\nexit", "llvm"),
         ("  0: (b7) r0 = 1\n  1: (95) exit", "llvm"),
+        ("call bpf_trace_printk\nexit", "llvm"),
+        ("call bpf_trace_printk\nmov %r0, 0\nexit", "ubpf"),
+        ("call pc+2\nexit", "llvm"),
+        ("call local f\nexit\nf:\nexit", "ubpf"),
     ],
 )
 def test_detect_syntax(text: str, syntax: str) -> None:

@@ -91,11 +91,19 @@ def assemble_program(
 
 
 def detect_syntax(lines: list[str]) -> str:
-    """'llvm' or 'ubpf' from the first line whose shape only one syntax has ('ubpf' if none)."""
+    """'llvm' or 'ubpf': the first line whose shape only one syntax has decides.
+
+    `call NAME` only leans to LLVM (uBPF text may call helpers by name too); with no deciding
+    line at all the answer is 'ubpf' (`exit` and `call 1` read the same in both).
+    """
+    fallback = "ubpf"
     for lineno, raw in enumerate(lines, start=1):
         code = listing.strip_listing_prefix(raw)
         if listing.looks_like_llvm(raw) or listing.looks_like_llvm(code):
             return "llvm"
+        if listing.calls_by_name(code):
+            fallback = "llvm"
+            continue
         try:
             tokens = tokenize(code, lineno)
         except AssemblyError:
@@ -107,4 +115,4 @@ def detect_syntax(lines: list[str]) -> str:
         name = first.text.lower()
         if first.kind is Tok.IDENT and name in asm_ubpf.FORMS and name not in ("exit", "call"):
             return "ubpf"
-    return "ubpf"
+    return fallback

@@ -83,7 +83,13 @@ def looks_like_llvm(line: str) -> bool:
     code = re.split(r"#|;|//", line, maxsplit=1)[0].strip()
     if re.match(r"(if|goto|gotol|callx)\b|lock\s*\*|\*\s*\(", code, re.IGNORECASE):
         return True
-    call = re.match(r"call\s+([A-Za-z_][\w.$]*|pc\b)", code, re.IGNORECASE)
-    if call and call.group(1).lower() not in ("local", "helper", "runtime"):
+    if re.match(r"call\s+pc\s*[-+]", code, re.IGNORECASE):
         return True
     return bool(re.match(r"[rw]\d+\s*(s?[-+*/%&|^<>]*=|\s=)", code))
+
+
+def calls_by_name(line: str) -> bool:
+    """`call NAME` (a helper or function by name): LLVM style, though uBPF text may use it too."""
+    code = re.split(r"#|;|//", line, maxsplit=1)[0].strip()
+    call = re.match(r"call\s+([A-Za-z_][\w.$]*)", code, re.IGNORECASE)
+    return call is not None and call.group(1).lower() not in ("local", "helper", "runtime")
