@@ -38,6 +38,7 @@ from pybpf.maps.prog_array import ProgArrayMap, program_by_id, register_program
 from pybpf.maps.queue import QueueMap
 from pybpf.maps.ringbuf import RingBuffer
 from pybpf.maps.stack import StackMap
+from pybpf.maps.typed import TypedMap
 from pybpf.object.spec import MapSpec
 
 MAP_CLASSES: dict[MapType, type[NativeMap]] = {
@@ -86,6 +87,7 @@ __all__ = [
     "QueueMap",
     "RingBuffer",
     "StackMap",
+    "TypedMap",
     "create_map",
     "map_by_id",
     "possible_cpus",
