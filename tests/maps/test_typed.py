@@ -59,8 +59,8 @@ def test_per_cpu_values(spec: Any) -> None:
     assert deltas[1] == list(range(possible_cpus()))
 
 
-def test_typed_view_of_a_running_collection(spec: Any) -> None:
-    with Runtime("interp", verify=False).load(spec) as coll:
+def test_typed_view_of_a_running_collection(spec: Any, engine: str) -> None:
+    with Runtime(engine, verify=False).load(spec) as coll:
         flows = TypedMap(coll.maps["flows"], spec.btf)
         key = {"addr": 1, "port": 80, "proto": 6, "pad": 0}
         flows[key] = {"packets": 10}
