@@ -257,3 +257,23 @@ def test_uprobe_sees_arguments_and_return_values(uprobe_binary: Path, retprobe: 
             subprocess.run([str(uprobe_binary), "37"], capture_output=True, check=True)
         expected = sum(2 * i for i in range(37)) if retprobe else sum(range(37))
         assert _count(coll) == expected
+
+
+def test_cgroup_sysctl_denies_access() -> None:
+    root = _cgroup2_root()
+    if root is None:
+        pytest.skip("no cgroup2 hierarchy mounted")
+    prog = ProgramSpec(name="nosysctl", instructions=tuple(ret(0)), type=ProgramType.CGROUP_SYSCTL,
+                       attach_type=AttachType.CGROUP_SYSCTL)
+    cg = os.path.join(root, f"pybpf_sysctl_{os.getpid()}")
+    os.mkdir(cg)
+    code = ("import os,sys\n"
+            f"open('{cg}/cgroup.procs','w').write(str(os.getpid()))\n"
+            "try:\n open('/proc/sys/kernel/ostype').read()\nexcept PermissionError:\n sys.exit(3)\nsys.exit(0)\n")
+    try:
+        with load_collection(prog) as coll:
+            with attach_cgroup(coll.programs["nosysctl"], cg, "sysctl"):
+                assert subprocess.run(["python3", "-c", code]).returncode == 3
+            assert subprocess.run(["python3", "-c", code]).returncode == 0
+    finally:
+        os.rmdir(cg)
