@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import re
@@ -16,6 +17,7 @@ from pybpf.errors import ObjectError
 from pybpf.object.spec import MapSpec
 
 KCONFIG_SECTION = ".kconfig"
+MAX_KCONFIG_SIZE = 1 << 16
 _LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _NOT_SET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
 
@@ -53,6 +55,12 @@ def parse_config(text: str) -> dict[str, str]:
 
 def system_kconfig() -> dict[str, str]:
     """The running kernel's configuration (/proc/config.gz or /boot/config-RELEASE) plus LINUX_KERNEL_VERSION."""
+    return dict(_system_kconfig())
+
+
+@functools.cache
+def _system_kconfig() -> dict[str, str]:
+    """Read once per process: the configuration does not change under a running kernel."""
     release = os.uname().release
     values: dict[str, str] = {"LINUX_KERNEL_VERSION": str(kernel_version_code(release))}
     for path in (Path("/proc/config.gz"), Path(f"/boot/config-{release}")):
@@ -120,6 +128,8 @@ def _encode(btf: Btf, var: KconfigVar, text: str) -> bytes:
 def kconfig_map(btf: Btf, variables: list[KconfigVar], values: Mapping[str, str]) -> MapSpec:
     """The frozen single-entry `.kconfig` array holding every extern's value."""
     size = max((v.offset + v.size for v in variables), default=0)
+    if size > MAX_KCONFIG_SIZE:
+        raise ObjectError(f"{KCONFIG_SECTION}: externs need {size} bytes, more than any kernel config value")
     data = bytearray(max(size, 1))
     for var in variables:
         text = values.get(var.name)
