@@ -22,6 +22,7 @@ from pybpf.object.elf import (
     STT_FUNC,
     STT_OBJECT,
     ElfFile,
+    Relocation,
     Section,
 )
 from pybpf.object.kconfig import kconfig_map, system_kconfig
@@ -117,7 +118,24 @@ class _Loader:
         self._find_functions(code)
         self._kernel_symbols(code)
         resolver = Resolver(elf, set(code), layouts, data_sections, self.externs, {**self.kfuncs, **self.ksym_vars})
-        maps_relocs = []
+        maps_relocs = self._resolve_relocations(code, resolver)
+        programs = self._programs(code, license_, version)
+        if maps_relocs:
+            btf_layouts = next((lays for i, lays in layouts.items() if elf.sections[i].name == ".maps"), [])
+            names = {(f.section, f.start * 8): f.name for cs in code.values() for f in cs.functions}
+            maps = initial_slots(elf, maps, btf_layouts, maps_relocs, names)
+        for prog in programs.values():
+            for ref in prog.map_references:
+                if ref.map_name not in maps:
+                    raise ObjectError(f"{elf.name}: program {prog.name!r} refers to unknown map {ref.map_name!r}")
+        return CollectionSpec(programs=programs, maps=maps, license=license_, btf=self.btf)
+
+    # -- pieces ---------------------------------------------------------------------------
+
+    def _resolve_relocations(self, code: dict[int, CodeSection], resolver: Resolver) -> list[Relocation]:
+        """Classify every relocation of the code sections; return the relocations into `.maps`."""
+        elf = self.elf
+        maps_relocs: list[Relocation] = []
         for rel_sec, target in elf.relocation_sections():
             if target.index in code:
                 cs = code[target.index]
@@ -128,20 +146,9 @@ class _Loader:
                     t = resolver.resolve(target, r, cs.insns[idx] if idx is not None else None)
                     if t is not None:
                         cs.targets[r.offset // 8] = t
-            elif target.index in layouts and target.name == ".maps":
+            elif target.name == ".maps":
                 maps_relocs.extend(elf.relocations(rel_sec))
-        programs = self._programs(code, license_, version)
-        if maps_relocs:
-            names = {(f.section, f.start * 8): f.name for cs in code.values() for f in cs.functions}
-            maps = initial_slots(elf, maps, layouts[next(i for i in layouts if elf.sections[i].name == ".maps")],
-                                 maps_relocs, names)
-        for prog in programs.values():
-            for ref in prog.map_references:
-                if ref.map_name not in maps:
-                    raise ObjectError(f"{elf.name}: program {prog.name!r} refers to unknown map {ref.map_name!r}")
-        return CollectionSpec(programs=programs, maps=maps, license=license_, btf=self.btf)
-
-    # -- pieces ---------------------------------------------------------------------------
+        return maps_relocs
 
     def _load_btf(self) -> None:
         sec = self.elf.section_by_name(".BTF")
