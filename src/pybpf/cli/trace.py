@@ -1,0 +1,112 @@
+"""`pybpf trace FILE.bt | -e PROGRAM [-c CMD] [-p PID] [-o FILE] [--json]`, `pybpf trace -l [PATTERN]`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any, TextIO
+
+from pybpf.cli._kernel import permission_denied
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("trace", help="run a bpftrace script (compiled by pybpf, run in the kernel)")
+    p.add_argument("file", nargs="?", help="script file (.bt); '-' reads standard input")
+    p.add_argument("-e", dest="program", metavar="PROGRAM", help="the script text")
+    p.add_argument("-c", dest="command", metavar="CMD", help="run CMD traced; stop when it exits (cpid is its pid)")
+    p.add_argument("-p", dest="pid", type=int, metavar="PID", help="uprobes fire for this process only")
+    p.add_argument("-l", dest="list", nargs="?", const="*", metavar="PATTERN",
+                   help="list probes (tracepoints, rawtracepoints, fentry functions) matching PATTERN")
+    p.add_argument("-o", dest="output", metavar="FILE", help="write the output to FILE")
+    p.add_argument("--json", "-f", dest="json", nargs="?", const="json", metavar="json",
+                   help="JSON lines like bpftrace -f json")
+    p.add_argument("-d", "--dump", dest="dump", action="store_true", help="print the generated eBPF and exit")
+    p.set_defaults(func=run)
+
+
+def list_probes(pattern: str, out: TextIO) -> int:
+    """bpftrace -l: tracepoint:CAT:NAME lines (also rawtracepoint and fentry when the pattern asks)."""
+    import fnmatch
+
+    from pybpf.kernel.tracefs import list_tracepoints
+
+    if ":" not in pattern and "*" not in pattern and "?" not in pattern:
+        pattern = f"*{pattern}*"
+    for name in list_tracepoints("*"):
+        full = "tracepoint:" + name.replace("/", ":")
+        if fnmatch.fnmatchcase(full, pattern) or fnmatch.fnmatchcase(name.replace("/", ":"), pattern):
+            out.write(full + "\n")
+    if pattern.startswith(("fentry:", "kfunc:", "fexit:", "kretfunc:")):
+        from pybpf.kernel.vmlinux import KIND_FUNC, vmlinux_index
+
+        kind, _, func = pattern.partition(":")
+        func = func.removeprefix("vmlinux:")
+        for k, n in sorted(vmlinux_index()):
+            if k == KIND_FUNC and fnmatch.fnmatchcase(n, func):
+                out.write(f"{kind}:vmlinux:{n}\n")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from pybpf.trace.errors import TraceError
+    from pybpf.trace.parser import parse
+
+    out: TextIO = sys.stdout
+    if args.output:
+        out = open(args.output, "w")  # noqa: SIM115 - closed below
+    try:
+        if args.list is not None:
+            denied = permission_denied("trace")
+            return denied if denied is not None else list_probes(args.list, out)
+        if args.json not in (None, "json", "text"):
+            print(f"pybpf trace: unknown output format {args.json!r} (json or text)", file=sys.stderr)
+            return 2
+        if args.program is not None:
+            source, filename = args.program, "stdin"
+        elif args.file:
+            filename = args.file
+            try:
+                source = sys.stdin.read() if args.file == "-" else open(args.file).read()
+            except OSError as exc:
+                print(f"pybpf trace: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+                return 2
+        else:
+            print("pybpf trace: give a script FILE, -e PROGRAM or -l [PATTERN]", file=sys.stderr)
+            return 2
+        try:
+            script = parse(source)
+        except TraceError as exc:
+            print(exc.render(source, filename), file=sys.stderr)
+            return 1
+        denied = permission_denied("trace")
+        if denied is not None:
+            return denied
+        return _execute(args, script, source, filename, out)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+def _execute(args: argparse.Namespace, script: Any, source: str, filename: str, out: TextIO) -> int:
+    from pybpf.trace.compiler import compile_script
+    from pybpf.trace.errors import TraceError
+    from pybpf.trace.runtime import Child, TraceRun
+
+    child = Child(shlex.split(args.command)) if args.command else None
+    try:
+        try:
+            compiled = compile_script(script, cpid=child.pid if child else 0)
+        except TraceError as exc:
+            print(exc.render(source, filename), file=sys.stderr)
+            return 1
+        if args.dump:
+            from pybpf.isa import disassemble
+
+            for name, prog in compiled.spec.programs.items():
+                out.write(f"{name}: {prog.section}\n{disassemble(list(prog.instructions))}\n")
+            return 0
+        return TraceRun(compiled, out, json_mode=args.json == "json", pid=args.pid).run(child)
+    finally:
+        if child is not None:
+            child.kill()

@@ -1,0 +1,560 @@
+"""Code generation: one concrete probe's AST to eBPF instructions (statements, maps, events)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pybpf.trace import ast
+from pybpf.trace.emit import FP, R0, R1, R2, R3, R4, R6, R9, Emitter, fits32
+from pybpf.trace.errors import TraceError
+from pybpf.trace.probes import PT_REGS_ARGS, PT_REGS_RET, ConcreteProbe
+from pybpf.trace.semantic import ARG_RE, Analyzer, ProbeScope
+from pybpf.trace.types import STRLEN, MapInfo, Type
+
+H_LOOKUP, H_UPDATE, H_DELETE, H_KTIME, H_PRANDOM, H_CPU = 1, 2, 3, 5, 7, 8
+H_PID_TGID, H_UID_GID, H_COMM, H_TASK, H_CGROUP, H_JIFFIES = 14, 15, 16, 35, 80, 118
+H_READ_USER, H_READ_KERNEL, H_READ_USER_STR, H_READ_KERNEL_STR, H_RINGBUF_OUTPUT = 112, 113, 114, 115, 130
+BPF_NOEXIST = 1
+STACK_LIMIT = 512
+JOIN_ARGS = 16
+EVENTS_MAP = "events"
+JOIN_MAP = "join_buf"
+
+
+@dataclass
+class Event:
+    """A record kind sent to user space: printf/exit/print/clear/zero/time/join/print_value."""
+
+    kind: str
+    fmt: str = ""
+    types: list[Type] = field(default_factory=list)
+    map_name: str = ""
+    args: tuple[int, ...] = ()
+
+
+@dataclass
+class Program:
+    """What the code generator shares between probes: maps (name -> kernel map name), events, constants."""
+
+    maps: dict[str, MapInfo]
+    map_names: dict[str, str]
+    events: list[Event] = field(default_factory=list)
+    start_ns: int = 0
+    cpid: int = 0
+
+    def event(self, ev: Event) -> int:
+        self.events.append(ev)
+        return len(self.events) - 1
+
+
+class ProbeCompiler:
+    """Compiles one probe body for one concrete attach point."""
+
+    def __init__(self, program: Program, analyzer: Analyzer, probe: ast.Probe, cp: ConcreteProbe) -> None:
+        self.prog = program
+        self.an = analyzer
+        self.probe = probe
+        self.cp = cp
+        self.scope = ProbeScope(cp)
+        self.e = Emitter()
+        self.sp = 0
+        self.variables: dict[str, int] = {}
+        self.exit_label = self.e.label()
+
+    # -- stack -------------------------------------------------------------------------------
+    def alloc(self, size: int) -> int:
+        size = (size + 7) & ~7
+        self.sp -= size
+        if -self.sp > STACK_LIMIT:
+            raise TraceError("the probe needs more than 512 bytes of BPF stack (too many or too long strings)",
+                             *self.probe.span())
+        return self.sp
+
+    def zero(self, off: int, size: int) -> None:
+        for i in range(0, size, 8):
+            self.e.st(8, FP, off + i, 0)
+
+    # -- entry ---------------------------------------------------------------------------------
+    def compile(self) -> tuple[Any, Any]:
+        e = self.e
+        self.an.strict = True
+        if self.probe.predicate is not None:
+            self.an.typeof(self.probe.predicate, self.scope)
+        self.an.block(self.probe.body, self.scope)  # final variable types of this probe
+        e.movr(R9, R1)
+        for name, t in self.scope.variables.items():
+            off = self.alloc(t.storage)
+            self.variables[name] = off
+            self.zero(off, t.storage)
+        if self.probe.predicate is not None:
+            mark = self.sp
+            self.ev(self.probe.predicate)
+            self.sp = mark
+            e.jcci("==", R0, 0, self.exit_label)
+        self.block(self.probe.body)
+        e.place(self.exit_label)
+        e.mov(R0, 0)
+        e.exit()
+        return e.finish()
+
+    def typeof(self, x: ast.Expr) -> Type:
+        return self.an.typeof(x, self.scope, statement=True)
+
+    # -- statements ----------------------------------------------------------------------------
+    def block(self, stmts: list[ast.Stmt]) -> None:
+        for s in stmts:
+            mark = self.sp
+            self.statement(s)
+            self.sp = mark
+
+    def statement(self, s: ast.Stmt) -> None:
+        if isinstance(s, ast.ExprStmt):
+            if isinstance(s.expr, ast.Call):
+                self.call_stmt(s.expr)
+            else:
+                self.value(s.expr)
+        elif isinstance(s, ast.Assign):
+            self.assign(s)
+        elif isinstance(s, ast.If):
+            other = self.e.label()
+            end = self.e.label()
+            self.ev(s.cond)
+            self.e.jcci("==", R0, 0, other)
+            self.block(s.then)
+            self.e.jmp(end)
+            self.e.place(other)
+            if s.other:
+                self.block(s.other)
+            self.e.place(end)
+        elif isinstance(s, ast.Unroll):
+            for _ in range(s.count):
+                self.block(s.body)
+
+    def value(self, x: ast.Expr) -> None:
+        t = self.typeof(x)
+        if t.kind == "str":
+            self.evs(x)
+        elif t.kind == "int":
+            self.ev(x)
+
+    def assign(self, s: ast.Assign) -> None:
+        from pybpf.trace import codegen_maps as cm
+
+        target, value = s.target, s.value
+        if isinstance(value, ast.Call) and value.name in cm.AGG_KINDS:
+            assert isinstance(target, ast.MapRef)
+            cm.aggregate(self, target, value)
+            return
+        vt = self.typeof(value)
+        if isinstance(target, ast.Variable):
+            off = self.variables[target.name]
+            vtype = self.scope.variables[target.name]
+            if vt.kind == "str":
+                self.evs(value, off, vtype.storage)
+                return
+            self.ev(value)
+            if s.op != "=":
+                self.e.movr(R1, R0)
+                self.e.ldx(8, R0, FP, off)
+                self.e.alu(s.op[:-1], R0, R1, signed=vt.signed)
+            self.e.stx(8, FP, off, R0)
+            return
+        assert isinstance(target, ast.MapRef)
+        cm.store(self, target, s.op, value)
+
+    # -- calls as statements -------------------------------------------------------------------
+    def call_stmt(self, c: ast.Call) -> None:
+        from pybpf.trace import codegen_maps as cm
+
+        name = c.name
+        if name == "printf":
+            assert isinstance(c.args[0], ast.String)
+            types = [self.typeof(a) for a in c.args[1:]]
+            self.emit_event(Event("printf", c.args[0].value, types), c.args[1:], types)
+        elif name == "exit":
+            args = c.args
+            self.emit_event(Event("exit"), args, [self.typeof(a) for a in args])
+            self.e.jmp(self.exit_label)
+        elif name == "time":
+            fmt = c.args[0].value if c.args and isinstance(c.args[0], ast.String) else "%H:%M:%S\n"
+            self.emit_event(Event("time", fmt), [], [])
+        elif name in ("print", "clear", "zero"):
+            target = c.args[0]
+            if isinstance(target, ast.MapRef) and target.keys is None:
+                if target.name not in self.prog.maps:
+                    raise TraceError(f"Undefined map: {target.name}", *target.span())
+                extra = tuple(a.value if isinstance(a, ast.Integer) else 0 for a in c.args[1:])
+                self.emit_event(Event(name, map_name=target.name, args=extra), [], [])
+            else:
+                t = self.typeof(target)
+                self.emit_event(Event("print_value", types=[t]), [target], [t])
+        elif name == "delete":
+            ref = c.args[0]
+            assert isinstance(ref, ast.MapRef)
+            info = self.prog.maps[ref.name]
+            if info.kind in ("hist", "lhist"):
+                raise TraceError("delete() of hist/lhist map elements is not supported yet", *ref.span())
+            key = cm.build_key(self, ref, info)
+            self.e.ld_map(R1, self.prog.map_names[ref.name])
+            self.e.stack_ptr(R2, key)
+            self.e.call(H_DELETE)
+        elif name == "join":
+            self.join(c)
+        else:
+            self.value(c)
+
+    def emit_event(self, ev: Event, args: list[ast.Expr], types: list[Type]) -> None:
+        event_id = self.prog.event(ev)
+        size = 8 + sum(t.storage for t in types)
+        rec = self.alloc(size)
+        self.e.st(8, FP, rec, event_id)
+        pos = rec + 8
+        for a, t in zip(args, types, strict=True):
+            if t.kind == "str":
+                self.evs(a, pos, t.storage)
+            else:
+                self.ev(a)
+                self.e.stx(8, FP, pos, R0)
+            pos += t.storage
+        self.output(rec, size)
+
+    def output(self, off: int, size: int) -> None:
+        e = self.e
+        e.ld_map(R1, EVENTS_MAP)
+        e.stack_ptr(R2, off)
+        e.mov(R3, size)
+        e.mov(R4, 0)
+        e.call(H_RINGBUF_OUTPUT)
+
+    def join(self, c: ast.Call) -> None:
+        e = self.e
+        sep = c.args[1].value if len(c.args) > 1 and isinstance(c.args[1], ast.String) else " "
+        event_id = self.prog.event(Event("join", sep))
+        self.ev(c.args[0])
+        argv = self.alloc(8)
+        e.stx(8, FP, argv, R0)
+        key = self.alloc(8)
+        tmp = self.alloc(8)
+        e.st(4, FP, key, 0)
+        e.ld_map(R1, JOIN_MAP)
+        e.stack_ptr(R2, key)
+        e.call(H_LOOKUP)
+        done = e.label()
+        e.jcci("==", R0, 0, done)
+        e.movr(R6, R0)
+        e.st(8, R6, 0, event_id)
+        for i in range(JOIN_ARGS):
+            e.st(1, R6, 8 + i * STRLEN, 0)
+        read, read_str = (H_READ_USER, H_READ_USER_STR) if self.cp.user else (H_READ_KERNEL, H_READ_KERNEL_STR)
+        fin = e.label()
+        for i in range(JOIN_ARGS):
+            e.stack_ptr(R1, tmp)
+            e.mov(R2, 8)
+            e.ldx(8, R3, FP, argv)
+            e.alui("+", R3, 8 * i)
+            e.call(read)
+            e.ldx(8, R3, FP, tmp)
+            e.jcci("!=", R0, 0, fin)
+            e.jcci("==", R3, 0, fin)
+            e.movr(R1, R6)
+            e.alui("+", R1, 8 + i * STRLEN)
+            e.mov(R2, STRLEN)
+            e.call(read_str)
+        e.place(fin)
+        e.ld_map(R1, EVENTS_MAP)
+        e.movr(R2, R6)
+        e.mov(R3, 8 + JOIN_ARGS * STRLEN)
+        e.mov(R4, 0)
+        e.call(H_RINGBUF_OUTPUT)
+        e.place(done)
+
+    # -- integer expressions (result in r0) ----------------------------------------------------
+    def ev(self, x: ast.Expr) -> None:
+        from pybpf.trace import codegen_maps as cm
+
+        e = self.e
+        t = self.typeof(x)
+        if t.kind != "int":
+            raise TraceError(f"expected an integer, got {t}", *x.span())
+        if isinstance(x, ast.Integer):
+            e.mov(R0, x.value if x.value < (1 << 63) else x.value - (1 << 64))
+        elif isinstance(x, ast.Builtin):
+            self.builtin(x)
+        elif isinstance(x, ast.Variable):
+            e.ldx(8, R0, FP, self.variables[x.name])
+        elif isinstance(x, ast.MapRef):
+            cm.read_int(self, x)
+        elif isinstance(x, ast.FieldAccess):
+            self.field_int(x)
+        elif isinstance(x, ast.Binary):
+            self.binary(x)
+        elif isinstance(x, ast.Unary):
+            self.ev(x.operand)
+            if x.op == "!":
+                self.bool_of(lambda lbl: e.jcci("==", R0, 0, lbl))
+            elif x.op == "~":
+                e.alui("^", R0, -1)
+            elif x.op == "-":
+                e.neg(R0)
+        elif isinstance(x, ast.Ternary):
+            other, end = e.label(), e.label()
+            self.ev(x.cond)
+            e.jcci("==", R0, 0, other)
+            self.ev(x.then)
+            e.jmp(end)
+            e.place(other)
+            self.ev(x.other)
+            e.place(end)
+        elif isinstance(x, ast.Cast):
+            self.ev(x.operand)
+            self.cast(x.type_name)
+        elif isinstance(x, ast.Call):
+            self.call_int(x)
+        else:
+            raise TraceError("unsupported expression", *x.span())
+
+    def cast(self, name: str) -> None:
+        bits = {"int8": 8, "uint8": 8, "u8": 8, "s8": 8, "char": 8, "int16": 16, "uint16": 16, "u16": 16,
+                "s16": 16, "short": 16, "int32": 32, "uint32": 32, "u32": 32, "s32": 32, "int": 32,
+                "unsigned": 32, "bool": 1}.get(name.split()[0] if name else "", 64)
+        if bits == 1:
+            self.bool_of(lambda lbl: self.e.jcci("!=", R0, 0, lbl))
+        elif bits < 64:
+            self.e.alui("<<", R0, 64 - bits)
+            self.e.alui(">>", R0, 64 - bits, signed=not name.startswith(("u", "unsigned")))
+
+    def bool_of(self, jump_if_true: Any) -> None:
+        """r0 = 1 when the jump emitted by `jump_if_true(label)` is taken, else 0."""
+        e = self.e
+        yes, end = e.label(), e.label()
+        jump_if_true(yes)
+        e.mov(R0, 0)
+        e.jmp(end)
+        e.place(yes)
+        e.mov(R0, 1)
+        e.place(end)
+
+    def binary(self, x: ast.Binary) -> None:
+        e = self.e
+        op = x.op
+        if op in ("&&", "||"):
+            end = e.label()
+            self.ev(x.left)
+            self.bool_of(lambda lbl: e.jcci("!=", R0, 0, lbl))
+            e.jcci("==" if op == "&&" else "!=", R0, 0, end)
+            self.ev(x.right)
+            self.bool_of(lambda lbl: e.jcci("!=", R0, 0, lbl))
+            e.place(end)
+            return
+        lt, rt = self.typeof(x.left), self.typeof(x.right)
+        if lt.kind == "str":
+            self.string_compare(x.left, x.right, None)
+            if op == "!=":
+                e.alui("^", R0, 1)
+            return
+        signed = lt.signed and rt.signed
+        if isinstance(x.right, ast.Integer) and fits32(x.right.value):
+            self.ev(x.left)
+            if op in ("==", "!=", "<", ">", "<=", ">="):
+                self.bool_of(lambda lbl: e.jcci(op, R0, x.right.value, lbl, signed=signed))  # type: ignore
+            else:
+                e.alui(op, R0, x.right.value, signed=signed)
+            return
+        self.ev(x.left)
+        tmp = self.alloc(8)
+        e.stx(8, FP, tmp, R0)
+        self.ev(x.right)
+        e.movr(R1, R0)
+        e.ldx(8, R0, FP, tmp)
+        if op in ("==", "!=", "<", ">", "<=", ">="):
+            self.bool_of(lambda lbl: e.jcc(op, R0, R1, lbl, signed=signed))
+        else:
+            e.alu(op, R0, R1, signed=signed)
+
+    def string_compare(self, a: ast.Expr, b: ast.Expr, limit: int | None) -> None:
+        """r0 = 1 when the C strings a and b are equal (in their first `limit` bytes), else 0."""
+        e = self.e
+        ta, tb = self.typeof(a), self.typeof(b)
+        n = min(ta.storage, tb.storage)
+        if limit is not None:
+            n = min(n, limit)
+        oa = self.evs(a)
+        ob = self.evs(b)
+        differ, same, end = e.label(), e.label(), e.label()
+        for i in range(n):
+            e.ldx(1, R1, FP, oa + i)
+            e.ldx(1, R2, FP, ob + i)
+            e.jcc("!=", R1, R2, differ)
+            e.jcci("==", R1, 0, same)
+        e.place(same)
+        e.mov(R0, 1)
+        e.jmp(end)
+        e.place(differ)
+        e.mov(R0, 0)
+        e.place(end)
+
+    def call_int(self, c: ast.Call) -> None:
+        if c.name == "strncmp":
+            assert isinstance(c.args[2], ast.Integer)
+            self.string_compare(c.args[0], c.args[1], c.args[2].value)
+            self.e.alui("^", R0, 1)  # 0 when equal, like bpftrace
+            return
+        if c.name in ("print", "clear", "zero", "delete", "printf", "exit", "time", "join"):
+            self.call_stmt(c)
+            self.e.mov(R0, 0)
+            return
+        raise TraceError(f"{c.name}() cannot be used as a value", *c.span())
+
+    def builtin(self, x: ast.Builtin) -> None:
+        e, name, prov = self.e, x.name, self.cp.provider
+        if name in ("pid", "tid"):
+            e.call(H_PID_TGID)
+            if name == "pid":
+                e.alui(">>", R0, 32)
+            else:
+                e.mov32(R0, R0)
+        elif name in ("uid", "gid"):
+            e.call(H_UID_GID)
+            if name == "gid":
+                e.alui(">>", R0, 32)
+            else:
+                e.mov32(R0, R0)
+        elif name == "cpu":
+            e.call(H_CPU)
+        elif name == "nsecs":
+            e.call(H_KTIME)
+        elif name == "elapsed":
+            e.call(H_KTIME)
+            e.mov(R1, self.prog.start_ns)
+            e.alu("-", R0, R1)
+        elif name == "cpid":
+            e.mov(R0, self.prog.cpid)
+        elif name == "curtask":
+            e.call(H_TASK)
+        elif name == "rand":
+            e.call(H_PRANDOM)
+        elif name == "cgroup":
+            e.call(H_CGROUP)
+        elif name == "jiffies":
+            e.call(H_JIFFIES)
+        elif name == "retval":
+            if prov == "fexit":
+                e.ldx(8, R0, R9, self.cp.fields["$retval"].offset)
+            else:
+                e.ldx(8, R0, R9, PT_REGS_RET)
+        else:
+            m = ARG_RE.match(name)
+            if not m:
+                raise TraceError(f"Unknown identifier: '{name}'", *x.span())
+            n = int(m.group(1))
+            if prov in ("uprobe", "kprobe", "uretprobe", "kretprobe"):
+                e.ldx(8, R0, R9, PT_REGS_ARGS[n])
+            else:
+                if prov in ("fentry", "fexit") and n * 8 >= self.cp.fields.get("$retval", _NO_RET).offset:
+                    raise TraceError(f"{self.cp.func} has fewer than {n + 1} arguments", *x.span())
+                e.ldx(8, R0, R9, 8 * n)
+
+    def field_int(self, x: ast.FieldAccess) -> None:
+        f = self.cp.fields[x.name]
+        e = self.e
+        if f.kind == "data_loc":
+            e.ldx(4, R0, R9, f.offset)
+            return
+        size = f.size if f.kind == "int" and f.size in (1, 2, 4, 8) else 8
+        e.ldx(size, R0, R9, f.offset)
+        if f.signed and size < 8:
+            e.alui("<<", R0, 64 - 8 * size)
+            e.alui(">>", R0, 64 - 8 * size, signed=True)
+
+    # -- string expressions (result in a stack buffer) -----------------------------------------
+    def evs(self, x: ast.Expr, dst: int | None = None, size: int | None = None) -> int:
+        """Evaluate a string into fp+dst (allocated when None), NUL padded to `size` bytes; returns dst."""
+        from pybpf.trace import codegen_maps as cm
+
+        e = self.e
+        t = self.typeof(x)
+        size = size or t.storage
+        if dst is None:
+            dst = self.alloc(size)
+        if isinstance(x, ast.String):
+            self.const_str(x.value, dst, size)
+        elif isinstance(x, ast.Builtin) and x.name == "comm":
+            self.zero(dst, size)
+            e.stack_ptr(R1, dst)
+            e.mov(R2, min(16, size))
+            e.call(H_COMM)
+        elif isinstance(x, ast.Builtin) and x.name in ("probe", "func"):
+            text = self.cp.name if x.name == "probe" else (self.cp.func or self.cp.name)
+            self.const_str(text, dst, size)
+        elif isinstance(x, ast.Variable):
+            self.copy(FP, self.variables[x.name], dst, min(size, t.storage), size)
+        elif isinstance(x, ast.MapRef):
+            cm.read_str(self, x, dst, size)
+        elif isinstance(x, ast.FieldAccess):
+            self.field_str(x, dst, size)
+        elif isinstance(x, ast.Call) and x.name == "str":
+            at = self.typeof(x.args[0])
+            if at.kind == "str":
+                return self.evs(x.args[0], dst, size)
+            n = min(x.args[1].value, size) if len(x.args) > 1 and isinstance(x.args[1], ast.Integer) else size
+            self.ev(x.args[0])
+            e.movr(R3, R0)
+            self.zero(dst, size)
+            e.stack_ptr(R1, dst)
+            e.mov(R2, n)
+            e.call(H_READ_USER_STR if self.cp.user else H_READ_KERNEL_STR)
+        elif isinstance(x, ast.Ternary):
+            other, end = e.label(), e.label()
+            self.ev(x.cond)
+            e.jcci("==", R0, 0, other)
+            self.evs(x.then, dst, size)
+            e.jmp(end)
+            e.place(other)
+            self.evs(x.other, dst, size)
+            e.place(end)
+        else:
+            raise TraceError("unsupported string expression", *x.span())
+        return dst
+
+    def const_str(self, text: str, dst: int, size: int) -> None:
+        data = text.encode()[: size - 1].ljust(size, b"\0")
+        for i in range(0, size, 8):
+            word = int.from_bytes(data[i:i + 8], "little", signed=True)
+            if fits32(word):
+                self.e.st(8, FP, dst + i, word)
+            else:
+                self.e.mov(R1, word)
+                self.e.stx(8, FP, dst + i, R1)
+
+    def copy(self, base: int, src: int, dst: int, n: int, size: int) -> None:
+        """Copy n bytes (multiple of 8) from base+src to fp+dst, zero up to size."""
+        for i in range(0, n, 8):
+            self.e.ldx(8, R1, base, src + i)
+            self.e.stx(8, FP, dst + i, R1)
+        self.zero(dst + n, size - n)
+
+    def field_str(self, x: ast.FieldAccess, dst: int, size: int) -> None:
+        f = self.cp.fields[x.name]
+        e = self.e
+        self.zero(dst, size)
+        if f.kind == "data_loc":
+            e.ldx(4, R3, R9, f.offset)
+            e.alui("&", R3, 0xFFFF)
+            e.alu("+", R3, R9)
+            e.stack_ptr(R1, dst)
+            e.mov(R2, size)
+            e.call(H_READ_KERNEL_STR)
+            return
+        n = min(f.size, size - 1)
+        for i in range(n):
+            e.ldx(1, R1, R9, f.offset + i)
+            e.stx(1, FP, dst + i, R1)
+
+
+@dataclass(frozen=True)
+class _NoRet:
+    offset: int = 1 << 30
+
+
+_NO_RET = _NoRet()

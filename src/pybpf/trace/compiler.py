@@ -1,0 +1,94 @@
+"""Script to CollectionSpec: parse, resolve probes, analyse, generate one program per concrete probe."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from pybpf.abi import AttachType, MapType, ProgramType
+from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
+from pybpf.trace import ast
+from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, JOIN_MAP, ProbeCompiler, Program
+from pybpf.trace.parser import parse
+from pybpf.trace.probes import ConcreteProbe, expand
+from pybpf.trace.semantic import Analyzer
+from pybpf.trace.types import MAP_KEYS_MAX, STRLEN
+
+RINGBUF_SIZE = 1 << 20
+PROGRAM_TYPES = {
+    "BEGIN": ProgramType.RAW_TRACEPOINT, "END": ProgramType.RAW_TRACEPOINT,
+    "tracepoint": ProgramType.TRACEPOINT, "rawtracepoint": ProgramType.RAW_TRACEPOINT,
+    "uprobe": ProgramType.KPROBE, "uretprobe": ProgramType.KPROBE, "kprobe": ProgramType.KPROBE,
+    "kretprobe": ProgramType.KPROBE, "interval": ProgramType.PERF_EVENT, "profile": ProgramType.PERF_EVENT,
+    "fentry": ProgramType.TRACING, "fexit": ProgramType.TRACING,
+}
+ATTACH_TYPES = {"fentry": AttachType.TRACE_FENTRY, "fexit": AttachType.TRACE_FEXIT}
+
+
+@dataclass
+class CompiledProbe:
+    name: str  # program name in the collection
+    probe: ConcreteProbe
+    source: ast.Probe
+
+
+@dataclass
+class CompiledScript:
+    """Everything the runtime needs: the collection to load, the probes to attach, maps and events."""
+
+    script: ast.Script
+    spec: CollectionSpec
+    program: Program
+    probes: list[CompiledProbe] = field(default_factory=list)
+
+    @property
+    def attach_count(self) -> int:
+        return len(self.probes)
+
+
+def kernel_map_name(index: int, name: str) -> str:
+    return f"m{index}_{re.sub(r'[^A-Za-z0-9_]', '', name[1:])}"[:15]
+
+
+def resolve(script: ast.Script) -> list[list[ConcreteProbe]]:
+    """Concrete probes of every probe block (attach points of one block flattened)."""
+    out = []
+    for probe in script.probes:
+        cps: list[ConcreteProbe] = []
+        for ap in probe.attach_points:
+            cps.extend(expand(ap))
+        out.append(cps)
+    return out
+
+
+def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | None = None) -> CompiledScript:
+    """Compile a bpftrace script for the running kernel (probe resolution reads tracefs and ELF files)."""
+    script = parse(source) if isinstance(source, str) else source
+    expansions = resolve(script)
+    analyzer = Analyzer()
+    analyzer.analyze(script, expansions)
+    names = {name: kernel_map_name(i, name) for i, name in enumerate(sorted(analyzer.maps))}
+    program = Program(analyzer.maps, names, start_ns=time.monotonic_ns() if start_ns is None else start_ns,
+                      cpid=cpid)
+    maps: dict[str, MapSpec] = {
+        EVENTS_MAP: MapSpec(EVENTS_MAP, MapType.RINGBUF, 0, 0, RINGBUF_SIZE),
+    }
+    for name, info in analyzer.maps.items():
+        mtype = MapType.PERCPU_HASH if info.percpu else MapType.HASH
+        maps[names[name]] = MapSpec(names[name], mtype, info.bpf_key_size, info.bpf_value_size, MAP_KEYS_MAX)
+    if analyzer.uses_join:
+        maps[JOIN_MAP] = MapSpec(JOIN_MAP, MapType.PERCPU_ARRAY, 4, 8 + JOIN_ARGS * STRLEN, 1)
+    programs: dict[str, ProgramSpec] = {}
+    compiled: list[CompiledProbe] = []
+    for i, (probe, cps) in enumerate(zip(script.probes, expansions, strict=True)):
+        for j, cp in enumerate(cps):
+            insns, refs = ProbeCompiler(program, analyzer, probe, cp).compile()
+            pname = f"p{i}_{j}"
+            programs[pname] = ProgramSpec(
+                name=pname, instructions=insns, type=PROGRAM_TYPES[cp.provider],
+                section=cp.name.replace(":", "/"), attach_type=ATTACH_TYPES.get(cp.provider),
+                attach_to=cp.func if cp.provider in ATTACH_TYPES else "", license="GPL", map_references=refs)
+            compiled.append(CompiledProbe(pname, cp, probe))
+    spec = CollectionSpec(programs=programs, maps=maps, license="GPL")
+    return CompiledScript(script, spec, program, compiled)

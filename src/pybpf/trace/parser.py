@@ -1,0 +1,362 @@
+"""Recursive-descent parser of bpftrace's grammar: probes, predicates, statements, C-precedence expressions."""
+
+from __future__ import annotations
+
+from pybpf.trace import ast
+from pybpf.trace.errors import TraceError
+from pybpf.trace.lexer import Lexer, Token
+
+BINARY_LEVELS: list[tuple[str, ...]] = [
+    ("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", ">", "<=", ">="), ("<<", ">>"), ("+", "-"),
+    ("*", "/", "%"),
+]
+ASSIGN_OPS = ("=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=")
+CAST_TYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "char", "short",
+              "int", "long", "unsigned", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64", "bool")
+PROVIDER_ALIASES = {
+    "t": "tracepoint", "tracepoint": "tracepoint", "rawtracepoint": "rawtracepoint", "rt": "rawtracepoint",
+    "raw_tracepoint": "rawtracepoint", "u": "uprobe", "uprobe": "uprobe", "ur": "uretprobe",
+    "uretprobe": "uretprobe", "i": "interval", "interval": "interval", "p": "profile", "profile": "profile",
+    "f": "fentry", "fentry": "fentry", "kfunc": "fentry", "fr": "fexit", "fexit": "fexit", "kretfunc": "fexit",
+    "k": "kprobe", "kprobe": "kprobe", "kr": "kretprobe", "kretprobe": "kretprobe", "s": "software",
+    "software": "software", "h": "hardware", "hardware": "hardware", "usdt": "usdt", "U": "usdt",
+    "watchpoint": "watchpoint", "w": "watchpoint", "iter": "iter", "it": "iter",
+}
+
+
+class Parser:
+    def __init__(self, source: str) -> None:
+        self.lexer = Lexer(source)
+        self.source = source
+        self.tok: Token = Token("eof", "", 1, 1)
+        self._pending: list[Token] = []
+        self.predicate_depth = -1  # >= 0 while parsing a predicate: '/' at paren depth 0 closes it
+        self.paren_depth = 0
+
+    # -- token plumbing -------------------------------------------------------------------------
+    def _next(self) -> Token:
+        if self._pending:
+            return self._pending.pop()
+        return self.lexer.next()
+
+    def advance(self) -> Token:
+        prev = self.tok
+        self.tok = self._next()
+        return prev
+
+    def is_op(self, *ops: str) -> bool:
+        return self.tok.kind == "op" and self.tok.text in ops
+
+    def error(self, message: str, tok: Token | None = None) -> TraceError:
+        t = tok or self.tok
+        return TraceError(message, t.line, t.column, t.end_column)
+
+    def unexpected(self) -> TraceError:
+        t = self.tok
+        what = "end of file" if t.kind == "eof" else t.text
+        return self.error(f"syntax error, unexpected {what}")
+
+    def expect(self, op: str) -> Token:
+        if not self.is_op(op):
+            t = self.tok
+            what = "end of file" if t.kind == "eof" else t.text
+            raise self.error(f"syntax error, unexpected {what}, expecting {op}")
+        return self.advance()
+
+    # -- top level ------------------------------------------------------------------------------
+    def parse(self) -> ast.Script:
+        probes = []
+        while True:
+            self.lexer.skip_space()
+            if self.lexer.pos >= len(self.source):
+                break
+            probes.append(self.probe())
+        if not probes:
+            raise TraceError("no probes in the script", 1, 1, 2)
+        return ast.Script(probes, self.source)
+
+    def probe(self) -> ast.Probe:
+        points = []
+        while True:
+            tok = self.lexer.attach_point()
+            if tok is None:
+                self.tok = self.lexer.next()
+                raise self.unexpected()
+            points.append(self.attach_point(tok))
+            if self.lexer.peek_char() == ",":
+                self.lexer.next()
+                continue
+            break
+        self.tok = self.lexer.next()
+        first = points[0]
+        predicate = None
+        if self.is_op("/"):
+            self.advance()
+            self.predicate_depth = 0
+            self.paren_depth = 0
+            predicate = self.expression()
+            self.predicate_depth = -1
+            self.expect("/")
+        if not self.is_op("{"):
+            raise self.unexpected()
+        body = self.block()
+        # the token after "}" has been read by block(): hand the raw position back to the lexer
+        if self.tok.kind != "eof":
+            self._rewind(self.tok)
+        return ast.Probe(first.line, first.column, first.end_column, points, predicate, body)
+
+    def _rewind(self, tok: Token) -> None:
+        """Put the lexer back at `tok` (attach points are not tokens: they are re-read as raw text)."""
+        lines = self.source.split("\n")
+        self.lexer.pos = sum(len(x) + 1 for x in lines[: tok.line - 1]) + tok.column - 1
+        self.lexer.line, self.lexer.col = tok.line, tok.column
+
+    def attach_point(self, tok: Token) -> ast.AttachPoint:
+        text = tok.text
+        ap = ast.AttachPoint(tok.line, tok.column, tok.end_column, text)
+        if text in ("BEGIN", "END"):
+            ap.provider = text
+            return ap
+        parts = text.split(":")
+        provider = PROVIDER_ALIASES.get(parts[0])
+        if provider is None or len(parts) < 2:
+            raise TraceError(f"Invalid probe type: {parts[0]}" if provider is None and len(parts) > 1
+                             else f"syntax error, unexpected {text}", tok.line, tok.column, tok.end_column)
+        ap.provider = provider
+        rest = parts[1:]
+        if provider in ("tracepoint", "uprobe", "uretprobe", "interval", "profile", "software", "hardware", "usdt"):
+            if len(rest) < 2 and provider not in ("interval", "profile"):
+                raise TraceError(f"{provider} probe type requires 2 arguments", tok.line, tok.column,
+                                 tok.end_column)
+            if len(rest) == 1:  # interval:1 / profile:99 use the default unit
+                rest = ["s" if provider == "interval" else "hz", rest[0]]
+            ap.target, ap.func = rest[0], ":".join(rest[1:])
+        else:
+            if provider in ("fentry", "fexit") and len(rest) == 2:
+                ap.target, ap.func = rest[0], rest[1]
+            else:
+                ap.func = ":".join(rest)
+        if not ap.func:
+            raise TraceError(f"{provider} probe is missing its target", tok.line, tok.column, tok.end_column)
+        return ap
+
+    # -- statements -----------------------------------------------------------------------------
+    def block(self) -> list[ast.Stmt]:
+        self.expect("{")
+        stmts: list[ast.Stmt] = []
+        while not self.is_op("}"):
+            if self.tok.kind == "eof":
+                raise self.unexpected()
+            if self.is_op(";"):
+                self.advance()
+                continue
+            stmt = self.statement()
+            stmts.append(stmt)
+            if isinstance(stmt, (ast.If, ast.Unroll)):
+                continue
+            if self.is_op(";"):
+                self.advance()
+            elif not self.is_op("}"):
+                raise self.unexpected()
+        self.advance()
+        return stmts
+
+    def statement(self) -> ast.Stmt:
+        t = self.tok
+        if t.kind == "ident" and t.text == "if":
+            return self.if_statement()
+        if t.kind == "ident" and t.text == "unroll":
+            self.advance()
+            self.expect("(")
+            n = self.tok
+            if n.kind != "int":
+                raise self.error("unroll count must be an integer literal")
+            self.advance()
+            self.expect(")")
+            return ast.Unroll(t.line, t.column, t.end_column, int(n.value or 0), self.block())
+        if t.kind in ("map", "var"):
+            target = self.postfix(self.primary())
+            if self.is_op(*ASSIGN_OPS):
+                op = self.advance().text
+                value = self.expression()
+                return ast.Assign(t.line, t.column, t.end_column, target, op, value)
+            if self.is_op("++", "--"):
+                op = self.advance().text
+                one = ast.Integer(t.line, t.column, t.end_column, 1)
+                return ast.Assign(t.line, t.column, t.end_column, target, "+=" if op == "++" else "-=", one)
+            expr = self.binary_rest(target)
+            return ast.ExprStmt(t.line, t.column, t.end_column, expr)
+        if self.is_op("++", "--"):
+            op = self.advance().text
+            target = self.postfix(self.primary())
+            if not isinstance(target, (ast.MapRef, ast.Variable)):
+                raise self.error("++/-- need a map or a variable", t)
+            one = ast.Integer(t.line, t.column, t.end_column, 1)
+            return ast.Assign(t.line, t.column, t.end_column, target, "+=" if op == "++" else "-=", one)
+        expr = self.expression()
+        return ast.ExprStmt(t.line, t.column, t.end_column, expr)
+
+    def if_statement(self) -> ast.If:
+        t = self.advance()
+        self.expect("(")
+        self.paren_depth += 1
+        cond = self.expression()
+        self.paren_depth -= 1
+        self.expect(")")
+        then = self.block()
+        other: list[ast.Stmt] | None = None
+        if self.tok.kind == "ident" and self.tok.text == "else":
+            self.advance()
+            if self.tok.kind == "ident" and self.tok.text == "if":
+                other = [self.if_statement()]
+            else:
+                other = self.block()
+        return ast.If(t.line, t.column, t.end_column, cond, then, other)
+
+    # -- expressions ----------------------------------------------------------------------------
+    def expression(self) -> ast.Expr:
+        cond = self.binary(0)
+        if self.is_op("?"):
+            t = self.advance()
+            then = self.expression()
+            self.expect(":")
+            other = self.expression()
+            return ast.Ternary(cond.line, cond.column, t.end_column, cond, then, other)
+        return cond
+
+    def binary_rest(self, left: ast.Expr) -> ast.Expr:
+        """Continue an expression whose first operand is already parsed (statement starting with a map)."""
+        for level in range(len(BINARY_LEVELS) - 1, -1, -1):
+            left = self._level_rest(level, left)
+        if self.is_op("?"):
+            t = self.advance()
+            then = self.expression()
+            self.expect(":")
+            other = self.expression()
+            return ast.Ternary(left.line, left.column, t.end_column, left, then, other)
+        return left
+
+    def _closes_predicate(self) -> bool:
+        return self.predicate_depth >= 0 and self.paren_depth == 0 and self.is_op("/")
+
+    def _level_rest(self, level: int, left: ast.Expr) -> ast.Expr:
+        ops = BINARY_LEVELS[level]
+        while self.is_op(*ops) and not self._closes_predicate():
+            t = self.advance()
+            right = self.binary(level + 1)
+            left = ast.Binary(t.line, t.column, t.end_column, t.text, left, right)
+        return left
+
+    def binary(self, level: int) -> ast.Expr:
+        if level >= len(BINARY_LEVELS):
+            return self.unary()
+        left = self.binary(level + 1)
+        return self._level_rest(level, left)
+
+    def unary(self) -> ast.Expr:
+        t = self.tok
+        if self.is_op("!", "~", "-", "*", "&", "+"):
+            self.advance()
+            operand = self.unary()
+            if t.text == "+":
+                return operand
+            if t.text == "-" and isinstance(operand, ast.Integer):
+                operand.value = -operand.value
+                return operand
+            return ast.Unary(t.line, t.column, t.end_column, t.text, operand)
+        if self.is_op("++", "--"):
+            raise self.error("++/-- may only be used as statements here")
+        if self.is_op("(") and self._cast_ahead():
+            self.advance()
+            names = []
+            while self.tok.kind == "ident" or self.is_op("*"):
+                names.append(self.advance().text)
+            self.expect(")")
+            operand = self.unary()
+            return ast.Cast(t.line, t.column, t.end_column, " ".join(names), operand)
+        return self.postfix(self.primary())
+
+    def _cast_ahead(self) -> bool:
+        nxt = self._next()
+        self._pending.append(nxt)
+        return nxt.kind == "ident" and (nxt.text in CAST_TYPES or nxt.text in ("struct", "const"))
+
+    def postfix(self, expr: ast.Expr) -> ast.Expr:
+        while True:
+            if self.is_op("->", "."):
+                self.advance()
+                name = self.tok
+                if name.kind not in ("ident", "int"):
+                    raise self.unexpected()
+                self.advance()
+                expr = ast.FieldAccess(expr.line, expr.column, name.end_column, expr, name.text)
+            elif self.is_op("[") and not isinstance(expr, ast.MapRef):
+                t = self.advance()
+                self.paren_depth += 1
+                index = self.expression()
+                self.paren_depth -= 1
+                self.expect("]")
+                expr = ast.Call(t.line, expr.column, t.end_column, "__index", [expr, index])
+            else:
+                return expr
+
+    def primary(self) -> ast.Expr:
+        t = self.tok
+        if t.kind == "int":
+            self.advance()
+            return ast.Integer(t.line, t.column, t.end_column, int(t.value or 0))
+        if t.kind == "str":
+            self.advance()
+            return ast.String(t.line, t.column, t.end_column, str(t.value))
+        if t.kind == "var":
+            self.advance()
+            return ast.Variable(t.line, t.column, t.end_column, t.text)
+        if t.kind == "map":
+            self.advance()
+            keys = None
+            if self.is_op("["):
+                self.advance()
+                self.paren_depth += 1
+                keys = [self.expression()]
+                while self.is_op(","):
+                    self.advance()
+                    keys.append(self.expression())
+                self.paren_depth -= 1
+                self.expect("]")
+            return ast.MapRef(t.line, t.column, t.end_column, t.text, keys)
+        if t.kind == "ident":
+            self.advance()
+            if self.is_op("("):
+                self.advance()
+                self.paren_depth += 1
+                args: list[ast.Expr] = []
+                if not self.is_op(")"):
+                    args.append(self.expression())
+                    while self.is_op(","):
+                        self.advance()
+                        args.append(self.expression())
+                self.paren_depth -= 1
+                self.expect(")")
+                return ast.Call(t.line, t.column, t.end_column, t.text, args)
+            return ast.Builtin(t.line, t.column, t.end_column, t.text)
+        if self.is_op("("):
+            self.advance()
+            self.paren_depth += 1
+            first = self.expression()
+            if self.is_op(","):
+                items = [first]
+                while self.is_op(","):
+                    self.advance()
+                    items.append(self.expression())
+                self.paren_depth -= 1
+                self.expect(")")
+                return ast.Tuple(t.line, t.column, t.end_column, items)
+            self.paren_depth -= 1
+            self.expect(")")
+            return first
+        raise self.unexpected()
+
+
+def parse(source: str) -> ast.Script:
+    """Parse a whole script; TraceError (with line and column) on the first syntax error."""
+    return Parser(source).parse()

@@ -1,0 +1,172 @@
+"""Probe resolution: attach points (with wildcards) expanded to concrete probes with their context layout."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+
+from pybpf.errors import BpfError
+from pybpf.trace import ast
+from pybpf.trace.errors import TraceError
+
+# x86-64 struct pt_regs offsets: arguments in rdi, rsi, rdx, rcx, r8, r9; return value in rax
+PT_REGS_ARGS = (112, 104, 96, 88, 72, 64)
+PT_REGS_RET = 80
+UNSUPPORTED = {
+    "usdt": "usdt probes are not supported yet",
+    "watchpoint": "watchpoint probes are not supported yet",
+    "hardware": "hardware probes are not supported yet",
+    "iter": "iter probes are not supported yet",
+}
+
+
+@dataclass(frozen=True)
+class CtxField:
+    """A field of the probe's context (tracepoint format field or BTF function argument)."""
+
+    name: str
+    offset: int
+    size: int
+    signed: bool
+    kind: str = "int"  # "int", "ptr", "array" (char[N]), "data_loc" (__data_loc char[])
+    is_string: bool = False
+
+
+@dataclass
+class ConcreteProbe:
+    """One attachable probe: provider, its full name (the `probe` builtin), target details and fields."""
+
+    provider: str
+    name: str
+    target: str = ""
+    func: str = ""
+    fields: dict[str, CtxField] = field(default_factory=dict)
+    period: int = 0  # interval: nanoseconds; profile: frequency in Hz (or period ns when negative unit)
+    frequency: int = 0
+    user: bool = False  # pointers read with the *_user helpers
+
+    def field_named(self, name: str) -> CtxField | None:
+        return self.fields.get(name)
+
+
+def _tracepoint_fields(category: str, name: str) -> dict[str, CtxField]:
+    from pybpf.kernel.tracefs import tracepoint_format
+
+    out: dict[str, CtxField] = {}
+    for f in tracepoint_format(category, name):
+        if f.name.startswith("common_"):
+            continue
+        decl = f.declaration
+        if decl.startswith("__data_loc"):
+            out[f.name] = CtxField(f.name, f.offset, f.size, False, "data_loc", "char" in decl)
+        elif "[" in decl:
+            out[f.name] = CtxField(f.name, f.offset, f.size, False, "array", "char" in decl)
+        elif "*" in decl:
+            out[f.name] = CtxField(f.name, f.offset, f.size, False, "ptr", "char" in decl)
+        else:
+            out[f.name] = CtxField(f.name, f.offset, f.size, f.signed)
+    return out
+
+
+def _fentry_fields(func: str) -> dict[str, CtxField]:
+    try:
+        from pybpf.btf import load_vmlinux
+        from pybpf.btf.types import Kind
+
+        btf = load_vmlinux()
+        fn = btf.find(func, Kind.FUNC)
+    except (BpfError, OSError, ImportError):
+        return {}
+    if fn is None:
+        return {}
+    proto = btf.type(fn.type_id)
+    out: dict[str, CtxField] = {}
+    for i, param in enumerate(getattr(proto, "params", ())):
+        pname = getattr(param, "name", "") or f"arg{i}"
+        out[pname] = CtxField(pname, i * 8, 8, True)
+    out["$retval"] = CtxField("$retval", len(out) * 8, 8, True)
+    return out
+
+
+def _time_value(unit: str, value: str, ap: ast.AttachPoint) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise TraceError(f"invalid {ap.provider} rate: {value}", *ap.span()) from None
+    if n <= 0:
+        raise TraceError(f"{ap.provider} rate must be positive", *ap.span())
+    scale = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "hz": 0}
+    if unit not in scale:
+        raise TraceError(f"invalid {ap.provider} unit '{unit}' (s, ms, us or hz)", *ap.span())
+    return n * scale[unit] if unit != "hz" else -n
+
+
+def expand(ap: ast.AttachPoint) -> list[ConcreteProbe]:
+    """Resolve one attach point against the running kernel (tracefs, ELF symbols); TraceError when nothing fits."""
+    prov = ap.provider
+    try:
+        return _expand(ap, prov)
+    except TraceError:
+        raise
+    except (BpfError, OSError) as exc:
+        raise TraceError(str(exc), *ap.span()) from None
+
+
+def _expand(ap: ast.AttachPoint, prov: str) -> list[ConcreteProbe]:
+    if prov in ("BEGIN", "END"):
+        return [ConcreteProbe(prov, prov)]
+    if prov in UNSUPPORTED:
+        raise TraceError(UNSUPPORTED[prov], *ap.span())
+    if prov in ("kprobe", "kretprobe"):
+        from pybpf.kernel.links import kprobes_supported
+
+        if not kprobes_supported():
+            raise TraceError("kprobes are not supported by this kernel (no kprobe PMU: CONFIG_KPROBE_EVENTS is "
+                             "off); use fentry/fexit (kfunc/kretfunc) or a tracepoint instead", *ap.span())
+        return [ConcreteProbe(prov, f"{prov}:{ap.func}", func=ap.func)]
+    if prov == "tracepoint":
+        from pybpf.kernel.tracefs import list_tracepoints
+
+        names = list_tracepoints(f"{ap.target}/{ap.func}")
+        if not names:
+            raise TraceError(f"No tracepoints matched: tracepoint:{ap.target}:{ap.func}", *ap.span())
+        out = []
+        for full in names:
+            cat, name = full.split("/", 1)
+            out.append(ConcreteProbe("tracepoint", f"tracepoint:{cat}:{name}", cat, name,
+                                     _tracepoint_fields(cat, name), user=cat == "syscalls"))
+        return out
+    if prov == "rawtracepoint":
+        name = ap.func.split(":")[-1]
+        return [ConcreteProbe("rawtracepoint", f"rawtracepoint:{name}", func=name)]
+    if prov in ("uprobe", "uretprobe"):
+        from pybpf.kernel.uprobe import STT_FUNC, STT_GNU_IFUNC, ElfFile, resolve_binary
+
+        path = resolve_binary(ap.target)
+        funcs = [ap.func]
+        if any(c in ap.func for c in "*?["):
+            syms = ElfFile(path).symbols()
+            funcs = sorted({s.name for s in syms if s.type in (STT_FUNC, STT_GNU_IFUNC)
+                            and fnmatch.fnmatchcase(s.name, ap.func)})
+            if not funcs:
+                raise TraceError(f"No probes matched: {prov}:{ap.target}:{ap.func}", *ap.span())
+        return [ConcreteProbe(prov, f"{prov}:{path}:{f}", path, f, user=True) for f in funcs]
+    if prov in ("interval", "profile"):
+        period = _time_value(ap.target, ap.func, ap)
+        name = f"{prov}:{ap.target}:{ap.func}"
+        return [ConcreteProbe(prov, name, ap.target, ap.func, period=max(period, 0), frequency=max(-period, 0))]
+    if prov in ("fentry", "fexit"):
+        from pybpf.kernel.vmlinux import KIND_FUNC, VMLINUX_BTF, vmlinux_index
+
+        index = vmlinux_index(VMLINUX_BTF)
+        pattern = ap.func
+        if any(c in pattern for c in "*?["):
+            funcs = sorted(n for k, n in index if k == KIND_FUNC and fnmatch.fnmatchcase(n, pattern))
+        else:
+            funcs = [pattern] if (KIND_FUNC, pattern) in index else []
+        if not funcs:
+            raise TraceError(f"No BTF found for {prov}:{pattern} (function not in {VMLINUX_BTF})", *ap.span())
+        return [ConcreteProbe(prov, f"{prov}:vmlinux:{f}", "vmlinux", f, _fentry_fields(f)) for f in funcs]
+    if prov == "software":
+        raise TraceError("software probes are not supported yet", *ap.span())
+    raise TraceError(f"Invalid probe type: {prov}", *ap.span())

@@ -1,0 +1,259 @@
+"""Running a compiled script: load, attach, BEGIN, event loop (printf, exit, print...), END, map printing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from pybpf.errors import BpfError
+from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, Event
+from pybpf.trace.compiler import CompiledProbe, CompiledScript
+from pybpf.trace.output import cstr, format_printf, json_line, map_json, map_text
+from pybpf.trace.types import STRLEN
+
+
+class Child:
+    """A command started stopped: it execs only when release() is called (probes attached by then)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        if not argv:
+            raise BpfError("-c needs a command")
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            try:
+                os.close(w)
+                os.read(r, 1)
+                os.execvp(argv[0], argv)
+            except OSError as exc:
+                os.write(2, f"pybpf trace: cannot run {argv[0]}: {exc.strerror}\n".encode())
+            os._exit(127)
+        os.close(r)
+        self.pid = pid
+        self._w: int | None = w
+        self.status: int | None = None
+
+    def release(self) -> None:
+        if self._w is not None:
+            os.write(self._w, b"x")
+            os.close(self._w)
+            self._w = None
+
+    def poll(self) -> bool:
+        """True once the command has exited."""
+        if self.status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = status
+        return self.status is not None
+
+    def kill(self) -> None:
+        if self.status is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            self.release()
+            _, self.status = os.waitpid(self.pid, 0)
+
+
+class TraceRun:
+    """One execution of a compiled script against the kernel."""
+
+    def __init__(self, compiled: CompiledScript, out: TextIO | None = None, *, json_mode: bool = False,
+                 pid: int | None = None) -> None:
+        self.c = compiled
+        self.out = out or sys.stdout
+        self.json = json_mode
+        self.pid = pid
+        self.stop = False
+        self.coll: Any = None
+        self.links: list[Any] = []
+        self.attached_at: float = 0.0
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+
+    # -- attaching ---------------------------------------------------------------------------
+    def attach(self, cp: CompiledProbe) -> Any:
+        from pybpf.kernel import links
+
+        prog = self.coll.programs[cp.name]
+        p = cp.probe
+        if p.provider == "tracepoint":
+            return links.attach_tracepoint(prog, p.target, p.func)
+        if p.provider == "rawtracepoint":
+            return links.attach_raw_tracepoint(prog, p.func)
+        if p.provider in ("uprobe", "uretprobe"):
+            return links.attach_uprobe(prog, p.target, p.func, retprobe=p.provider == "uretprobe",
+                                       pid=self.pid if self.pid else -1)
+        if p.provider in ("kprobe", "kretprobe"):
+            return links.attach_kprobe(prog, p.func, retprobe=p.provider == "kretprobe")
+        if p.provider == "interval":
+            return links.attach_sampling(prog, period=p.period, cpus=[0])
+        if p.provider == "profile":
+            if p.frequency:
+                return links.attach_sampling(prog, frequency=p.frequency)
+            return links.attach_sampling(prog, period=p.period)
+        if p.provider in ("fentry", "fexit"):
+            return links.attach_tracing(prog)
+        raise BpfError(f"cannot attach {p.name}")
+
+    # -- events ------------------------------------------------------------------------------
+    def handle(self, record: bytes) -> None:
+        if len(record) < 8:
+            return
+        index = int.from_bytes(record[:8], "little")
+        if index >= len(self.c.program.events):
+            return
+        ev = self.c.program.events[index]
+        body = record[8:]
+        kind = ev.kind
+        if kind == "printf":
+            text = format_printf(ev.fmt, self._values(ev, body))
+            self.write(json_line("printf", text) if self.json else text)
+        elif kind == "exit":
+            self.stop = True
+        elif kind == "time":
+            text = time.strftime(ev.fmt)
+            self.write(json_line("time", text) if self.json else text)
+        elif kind == "print_value":
+            v = self._values(ev, body)[0]
+            self.write(json_line("value", v) if self.json else f"{v}\n")
+        elif kind == "join":
+            args = [cstr(body[i * STRLEN:(i + 1) * STRLEN]) for i in range(JOIN_ARGS)]
+            words = []
+            for a in args:
+                if not a:
+                    break
+                words.append(a)
+            text = ev.fmt.join(words)
+            self.write(json_line("join", text) if self.json else text + "\n")
+        elif kind == "print":
+            self.print_map(ev.map_name, *ev.args[:2])
+        elif kind in ("clear", "zero"):
+            self.clear_map(ev.map_name, zero=kind == "zero")
+
+    @staticmethod
+    def _values(ev: Event, body: bytes) -> list[Any]:
+        out: list[Any] = []
+        pos = 0
+        for t in ev.types:
+            raw = body[pos:pos + t.storage]
+            out.append(cstr(raw) if t.kind == "str" else int.from_bytes(raw[:8].ljust(8, b"\0"), "little"))
+            pos += t.storage
+        return out
+
+    # -- maps --------------------------------------------------------------------------------
+    def kernel_map(self, name: str) -> Any:
+        return self.coll.maps[self.c.program.map_names[name]]
+
+    def entries(self, name: str) -> list[tuple[bytes, Any]]:
+        m = self.kernel_map(name)
+        out = []
+        key = m.next_key(None)
+        while key is not None:
+            value = m.lookup(key)
+            if value is not None:
+                out.append((key, value))
+            key = m.next_key(key)
+        return out
+
+    def print_map(self, name: str, top: int = 0, div: int = 0) -> None:
+        info = self.c.program.maps[name]
+        entries = self.entries(name)
+        if self.json:
+            self.write(map_json(info, entries, top))
+        else:
+            self.write(map_text(info, entries, top, div))
+
+    def clear_map(self, name: str, *, zero: bool) -> None:
+        info = self.c.program.maps[name]
+        m = self.kernel_map(name)
+        for key, value in self.entries(name):
+            if zero or info.key is None:
+                blank: Any = [bytes(len(v)) for v in value] if isinstance(value, list) else bytes(len(value))
+                m.update(key, blank)
+            else:
+                m.delete(key)
+
+    # -- the run -----------------------------------------------------------------------------
+    def run(self, child: Child | None = None, *, on_attached: Callable[[], None] | None = None) -> int:
+        from pybpf.kernel.engine import load_collection
+        from pybpf.kernel.ringbuf import RingBuffer
+
+        n = self.c.attach_count
+        self.write(json_line("attached_probes", {"probes": n}) if self.json
+                   else f"Attaching {n} probe{'s' if n != 1 else ''}...\n")
+        self.out.flush()
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def interrupt(_sig: int, _frame: Any) -> None:
+            self.stop = True
+
+        self.coll = load_collection(self.c.spec)
+        rb = None
+        try:
+            for cp in self.c.probes:
+                if cp.probe.provider not in ("BEGIN", "END"):
+                    self.links.append(self.attach(cp))
+            self.attached_at = time.monotonic()
+            if on_attached is not None:
+                on_attached()
+            rb = RingBuffer(self.coll.maps[EVENTS_MAP])
+            for s in old:
+                signal.signal(s, interrupt)
+            self.run_special("BEGIN")
+            self.drain(rb)
+            if child is not None:
+                child.release()
+            while not self.stop:
+                rb.wait(0.1 if child is None else 0.02)
+                self.drain(rb)
+                if child is not None and child.poll():
+                    self.drain(rb)
+                    break
+            for link in self.links:
+                link.close()
+            self.links = []
+            if not self.stop or True:
+                self.drain(rb)
+            self.stop = False
+            self.run_special("END")
+            self.drain(rb)
+            self.write("\n\n")
+            for name in sorted(self.c.program.maps):
+                self.print_map(name)
+            self.out.flush()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+            for link in self.links:
+                link.close()
+            if rb is not None:
+                rb.close()
+            if child is not None:
+                child.kill()
+            self.coll.close()
+        return 0
+
+    def drain(self, rb: Any) -> None:
+        for record in rb.read_available():
+            if self.stop and self._is_after_exit():
+                break
+            self.handle(record)
+        self.out.flush()
+
+    def _is_after_exit(self) -> bool:
+        return True
+
+    def run_special(self, kind: str) -> None:
+        for cp in self.c.probes:
+            if cp.probe.provider == kind:
+                from pybpf.kernel.programs import test_run
+
+                test_run(self.coll.programs[cp.name].fd, ctx=bytes(8), ctx_out_size=0)

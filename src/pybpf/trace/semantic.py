@@ -1,0 +1,353 @@
+"""Semantic analysis: types of expressions, variables and maps; every misuse reported with its position."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pybpf.trace import ast
+from pybpf.trace.errors import TraceError
+from pybpf.trace.probes import ConcreteProbe
+from pybpf.trace.types import AGGREGATES, COMM_LEN, INT, STRLEN, UINT, MapInfo, Type, string, unify
+
+INT_BUILTINS = {"pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "cpid", "retval", "curtask", "rand",
+                "cgroup", "jiffies"}
+STR_BUILTINS = {"comm": COMM_LEN, "probe": STRLEN, "func": STRLEN}
+ARG_RE = re.compile(r"arg([0-9])$")
+UNSUPPORTED_BUILTINS = {"kstack", "ustack", "sarg0", "username", "ctx", "__builtin_ctx"}
+FUNCTIONS = {  # name: (min args, max args)
+    "printf": (1, 64), "print": (1, 3), "clear": (1, 1), "zero": (1, 1), "delete": (1, 2), "exit": (0, 1),
+    "time": (0, 1), "join": (1, 2), "str": (1, 2), "strncmp": (3, 3), "count": (0, 0), "sum": (1, 1),
+    "avg": (1, 1), "min": (1, 1), "max": (1, 1), "stats": (1, 1), "hist": (1, 1), "lhist": (4, 4),
+}
+UNSUPPORTED_FUNCTIONS = {"system", "cat", "kstack", "ustack", "ksym", "usym", "kaddr", "uaddr", "ntop", "reg",
+                         "signal", "override", "buf", "sizeof", "offsetof", "cgroupid", "macaddr", "strftime",
+                         "path", "strerror", "skboutput", "pton", "strcontains"}
+CONVERSION_RE = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\d+))?"
+                           r"(?P<length>hh|h|ll|l|j|z|t)?(?P<conv>[diouxXcspP%])")
+
+
+def printf_conversions(fmt: str) -> list[str]:
+    """The conversion letters of a printf format (without %%)."""
+    return [m.group("conv") for m in CONVERSION_RE.finditer(fmt) if m.group("conv") != "%"]
+
+
+@dataclass
+class ProbeScope:
+    """Typing context of one concrete probe: its provider/fields and its $variables."""
+
+    probe: ConcreteProbe
+    variables: dict[str, Type] = field(default_factory=dict)
+
+
+class Analyzer:
+    """Types a script against its concrete probes; `maps` describes every @map afterwards."""
+
+    def __init__(self) -> None:
+        self.maps: dict[str, MapInfo] = {}
+        self.strict = False
+        self.uses_join = False
+
+    def err(self, node: ast.Node, message: str) -> TraceError:
+        return TraceError(message, *node.span())
+
+    def analyze(self, script: ast.Script, expansions: list[list[ConcreteProbe]]) -> None:
+        for strict in (False, False, True):
+            self.strict = strict
+            for probe, cps in zip(script.probes, expansions, strict=True):
+                for cp in cps:
+                    scope = ProbeScope(cp)
+                    if probe.predicate is not None:
+                        self.expect_int(probe.predicate, scope, "predicate")
+                    self.block(probe.body, scope)
+        for info in self.maps.values():
+            if not info.kind:
+                info.kind = "int"
+            if len(info.keyed_uses) > 1:
+                raise TraceError(f"{info.name} used both with and without a key")
+
+    # -- statements -------------------------------------------------------------------------
+    def block(self, stmts: list[ast.Stmt], scope: ProbeScope) -> None:
+        for s in stmts:
+            self.statement(s, scope)
+
+    def statement(self, s: ast.Stmt, scope: ProbeScope) -> None:
+        if isinstance(s, ast.ExprStmt):
+            if isinstance(s.expr, ast.Call) and s.expr.name in AGGREGATES:
+                raise self.err(s.expr, f"{s.expr.name}() should be assigned to a map")
+            self.typeof(s.expr, scope, statement=True)
+        elif isinstance(s, ast.Assign):
+            self.assign(s, scope)
+        elif isinstance(s, ast.If):
+            self.expect_int(s.cond, scope, "if condition")
+            self.block(s.then, scope)
+            if s.other:
+                self.block(s.other, scope)
+        elif isinstance(s, ast.Unroll):
+            if not 1 <= s.count <= 100:
+                raise self.err(s, "unroll() count must be between 1 and 100")
+            self.block(s.body, scope)
+
+    def assign(self, s: ast.Assign, scope: ProbeScope) -> None:
+        target, value = s.target, s.value
+        if isinstance(value, ast.Call) and value.name in AGGREGATES:
+            if not isinstance(target, ast.MapRef) or s.op != "=":
+                raise self.err(value, f"{value.name}() should be directly assigned to a map")
+            self.check_call(value, scope)
+            self.define_map(target, value.name, INT, scope, value)
+            return
+        vtype = self.typeof(value, scope)
+        if s.op != "=" and vtype.kind != "int":
+            raise self.err(value, f"operator {s.op} needs an integer")
+        if vtype.kind == "tuple":
+            raise self.err(value, "tuples can only be used as map keys")
+        if isinstance(target, ast.Variable):
+            old = scope.variables.get(target.name)
+            if s.op != "=" and old is None:
+                if self.strict:
+                    raise self.err(target, f"Undefined or undeclared variable: {target.name}")
+                old = INT
+            if old is not None and unify(old, vtype) is None:
+                raise self.err(s, f"Type mismatch for {target.name}: trying to assign value of type '{vtype}' "
+                               f"when variable already contains a value of type '{old}'")
+            scope.variables[target.name] = unify(old, vtype) if old else vtype  # type: ignore[assignment]
+        elif isinstance(target, ast.MapRef):
+            self.define_map(target, "int" if vtype.kind == "int" else "str", vtype, scope, value)
+        else:
+            raise self.err(target, "only maps and $variables can be assigned to")
+
+    def define_map(self, ref: ast.MapRef, kind: str, vtype: Type, scope: ProbeScope, at: ast.Node) -> None:
+        info = self.maps.setdefault(ref.name, MapInfo(ref.name))
+        if info.kind and info.kind != kind:
+            raise self.err(at, f"Type mismatch for {ref.name}: trying to assign value of type '{kind}' when map "
+                           f"already contains a value of type '{info.kind}'")
+        info.kind = kind
+        if kind == "str":
+            info.value = unify(info.value, vtype) if info.value.kind == "str" else vtype  # type: ignore[assignment]
+        if kind == "lhist" and isinstance(at, ast.Call):
+            params = []
+            for a in at.args[1:]:
+                if not isinstance(a, ast.Integer):
+                    raise self.err(a, "lhist() min, max and step must be integer literals")
+                params.append(a.value)
+            lo, hi, step = params
+            if step <= 0 or hi <= lo:
+                raise self.err(at, "lhist() needs min < max and step > 0")
+            if (hi - lo) // step > 1000:
+                raise self.err(at, "lhist() has more than 1000 buckets")
+            info.lhist = (lo, hi, step)
+        self.key_of(ref, info, scope)
+
+    def key_of(self, ref: ast.MapRef, info: MapInfo, scope: ProbeScope) -> None:
+        info.keyed_uses.add(ref.keys is not None)
+        if ref.keys is None:
+            return
+        types = [self.typeof(k, scope) for k in ref.keys]
+        for k, t in zip(ref.keys, types, strict=True):
+            if t.kind == "tuple":
+                raise self.err(k, "nested tuples are not supported as map keys")
+        ktype = types[0] if len(types) == 1 else Type("tuple", items=tuple(types))
+        if info.key is None:
+            info.key = ktype
+            return
+        merged = unify(info.key, ktype)
+        if merged is None:
+            raise self.err(ref, f"Argument mismatch for {ref.name}: trying to access with arguments: "
+                           f"[{ktype}] when map expects arguments: [{info.key}]")
+        info.key = merged
+
+    # -- expressions ------------------------------------------------------------------------
+    def expect_int(self, e: ast.Expr, scope: ProbeScope, what: str) -> None:
+        t = self.typeof(e, scope)
+        if t.kind != "int":
+            raise self.err(e, f"{what} must be an integer, not {t}")
+
+    def typeof(self, e: ast.Expr, scope: ProbeScope, statement: bool = False) -> Type:
+        t = self._typeof(e, scope, statement)
+        e.type = t
+        return t
+
+    def _typeof(self, e: ast.Expr, scope: ProbeScope, statement: bool) -> Type:
+        if isinstance(e, ast.Integer):
+            if not -(1 << 63) <= e.value < (1 << 64):
+                raise self.err(e, "integer out of range")
+            return INT
+        if isinstance(e, ast.String):
+            return string(len(e.value.encode()) + 1)
+        if isinstance(e, ast.Builtin):
+            return self.builtin(e, scope)
+        if isinstance(e, ast.Variable):
+            t = scope.variables.get(e.name)
+            if t is None:
+                if self.strict:
+                    raise self.err(e, f"Undefined or undeclared variable: {e.name}")
+                return INT
+            return t
+        if isinstance(e, ast.MapRef):
+            info = self.maps.get(e.name)
+            if info is None:
+                if self.strict:
+                    raise self.err(e, f"Undefined map: {e.name}")
+                return INT
+            self.key_of(e, info, scope)
+            if info.kind in ("stats", "hist", "lhist") and not statement:
+                raise self.err(e, f"{info.kind}() map {e.name} cannot be used in an expression")
+            return info.value if info.kind == "str" else INT
+        if isinstance(e, ast.FieldAccess):
+            return self.field(e, scope)
+        if isinstance(e, ast.Call):
+            return self.check_call(e, scope)
+        if isinstance(e, ast.Binary):
+            lt, rt = self.typeof(e.left, scope), self.typeof(e.right, scope)
+            if e.op in ("==", "!=") and lt.kind == "str" and rt.kind == "str":
+                return INT
+            if lt.kind != "int" or rt.kind != "int":
+                raise self.err(e, f"Type mismatch for '{e.op}': comparing '{lt}' with '{rt}'")
+            if e.op in ("==", "!=", "<", ">", "<=", ">=", "&&", "||"):
+                return INT
+            return UINT if not lt.signed or not rt.signed else INT
+        if isinstance(e, ast.Unary):
+            if e.op in ("*", "&"):
+                raise self.err(e, f"unary '{e.op}' (pointer dereference) is not supported yet")
+            self.expect_int(e.operand, scope, f"operand of '{e.op}'")
+            return INT
+        if isinstance(e, ast.Ternary):
+            self.expect_int(e.cond, scope, "ternary condition")
+            a, b = self.typeof(e.then, scope), self.typeof(e.other, scope)
+            both = unify(a, b)
+            if both is None or both.kind == "tuple":
+                raise self.err(e, f"Ternary operator must return the same type: have '{a}' and '{b}'")
+            return both
+        if isinstance(e, ast.Cast):
+            self.expect_int(e.operand, scope, "cast operand")
+            return UINT if e.type_name.startswith(("u", "unsigned")) else INT
+        if isinstance(e, ast.Tuple):
+            return Type("tuple", items=tuple(self.typeof(i, scope) for i in e.items))
+        raise self.err(e, "unsupported expression")
+
+    def builtin(self, e: ast.Builtin, scope: ProbeScope) -> Type:
+        name = e.name
+        prov = scope.probe.provider
+        if name in STR_BUILTINS:
+            return string(STR_BUILTINS[name])
+        if name in INT_BUILTINS:
+            if name == "retval" and prov not in ("uretprobe", "kretprobe", "fexit"):
+                raise self.err(e, "The retval builtin can only be used with 'kretprobe', 'uretprobe' and "
+                               "'fexit' probes")
+            return UINT if name in ("pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "cpid") else INT
+        m = ARG_RE.match(name)
+        if m:
+            if prov not in ("uprobe", "kprobe", "rawtracepoint", "fentry", "fexit"):
+                raise self.err(e, f"The {name} builtin can only be used with 'kprobe', 'uprobe', "
+                               "'rawtracepoint' and 'fentry' probes")
+            if prov in ("uprobe", "kprobe") and int(m.group(1)) > 5:
+                raise self.err(e, f"{name} is not available (only 6 register arguments on x86-64)")
+            return INT
+        if name == "args":
+            raise self.err(e, "args must be used with a field: args->NAME or args.NAME")
+        if name in UNSUPPORTED_BUILTINS:
+            raise self.err(e, f"the {name} builtin is not supported yet")
+        raise self.err(e, f"Unknown identifier: '{name}'")
+
+    def field(self, e: ast.FieldAccess, scope: ProbeScope) -> Type:
+        base = e.base
+        if not (isinstance(base, ast.Builtin) and base.name == "args"):
+            raise self.err(e, "fields can only be read from args (struct access is not supported yet)")
+        prov = scope.probe.provider
+        if prov not in ("tracepoint", "fentry", "fexit"):
+            raise self.err(e, "The args builtin can only be used with tracepoint and fentry/fexit probes")
+        f = scope.probe.field_named(e.name)
+        if f is None:
+            raise self.err(e, f"Struct/union of type 'struct {scope.probe.name.replace(':', '_')}_args' "
+                           f"does not contain a field named '{e.name}'")
+        if f.kind == "array" and f.is_string:
+            return string(f.size)
+        if f.kind == "data_loc":
+            return string(STRLEN) if f.is_string else UINT
+        if f.kind in ("ptr", "array"):
+            return UINT
+        return INT if f.signed else UINT
+
+    def check_call(self, e: ast.Call, scope: ProbeScope) -> Type:
+        name, args = e.name, e.args
+        if name == "__index":
+            raise self.err(e, "array indexing is not supported yet")
+        if name in UNSUPPORTED_FUNCTIONS:
+            raise self.err(e, f"{name}() is not supported yet")
+        if name not in FUNCTIONS:
+            raise self.err(e, f"Unknown function: {name}")
+        lo, hi = FUNCTIONS[name]
+        if not lo <= len(args) <= hi:
+            want = str(lo) if lo == hi else f"{lo} to {hi}"
+            raise self.err(e, f"{name}() requires {want} argument{'s' if hi != 1 else ''} ({len(args)} provided)")
+        if name in ("print", "clear", "zero") and isinstance(args[0], ast.MapRef):
+            ref = args[0]
+            if name != "print" and ref.keys is not None:
+                raise self.err(ref, f"{name}() expects a map with no keys")
+            if ref.name not in self.maps and self.strict:
+                raise self.err(ref, f"Undefined map: {ref.name}")
+            if name == "print" and ref.keys is None:
+                return INT
+        if name in ("clear", "zero") and not isinstance(args[0], ast.MapRef):
+            raise self.err(args[0], f"{name}() expects a map")
+        if name == "delete":
+            if len(args) == 2:
+                if not isinstance(args[0], ast.MapRef) or args[0].keys is not None:
+                    raise self.err(args[0], "delete() expects a map")
+                args[0] = ast.MapRef(args[0].line, args[0].column, args[0].end_column, args[0].name, [args[1]])
+                del args[1]
+            first = args[0]
+            if not isinstance(first, ast.MapRef):
+                raise self.err(first, "delete() expects a map element")
+            ref = first
+            if ref.name in self.maps:
+                self.key_of(ref, self.maps[ref.name], scope)
+            elif self.strict:
+                raise self.err(ref, f"Undefined map: {ref.name}")
+            return INT
+        types = [self.typeof(a, scope, statement=name == "print") for a in args]
+        if name == "printf":
+            return self.check_printf(e, types)
+        if name in ("time",) and args and not isinstance(args[0], ast.String):
+            raise self.err(args[0], "time() expects a string literal format")
+        if name == "exit" and args and types[0].kind != "int":
+            raise self.err(args[0], "exit() expects an integer")
+        if name in ("sum", "avg", "min", "max", "stats", "hist", "lhist") and types[0].kind != "int":
+            raise self.err(args[0], f"{name}() expects an integer, not {types[0]}")
+        if name == "str":
+            if types[0].kind != "int" and types[0].kind != "str":
+                raise self.err(args[0], "str() expects a pointer or a string")
+            if len(args) == 2:
+                if not isinstance(args[1], ast.Integer):
+                    raise self.err(args[1], "str() length must be an integer literal here")
+                return string(min(max(args[1].value, 1), 200))
+            return string(STRLEN) if types[0].kind == "int" else types[0]
+        if name == "strncmp":
+            if types[0].kind != "str" or types[1].kind != "str" or not isinstance(args[2], ast.Integer):
+                raise self.err(e, "strncmp() expects two strings and an integer literal")
+            return INT
+        if name == "join":
+            self.uses_join = True
+            if types[0].kind != "int":
+                raise self.err(args[0], "join() expects an array of string pointers (e.g. args->argv)")
+            if len(args) == 2 and not isinstance(args[1], ast.String):
+                raise self.err(args[1], "join() delimiter must be a string literal")
+        return INT
+
+    def check_printf(self, e: ast.Call, types: list[Type]) -> Type:
+        fmt = e.args[0]
+        if not isinstance(fmt, ast.String):
+            raise self.err(fmt, "printf: The first argument must be a string literal")
+        convs = printf_conversions(fmt.value)
+        given = len(e.args) - 1
+        if len(convs) != given:
+            raise self.err(e, f"printf: Too {'few' if given < len(convs) else 'many'} arguments for format "
+                           f"string ({len(convs)} expected, {given} given)")
+        for conv, arg, t in zip(convs, e.args[1:], types[1:], strict=True):
+            if t.kind == "tuple":
+                raise self.err(arg, "printf: tuples cannot be printed")
+            if conv == "s" and t.kind != "str" and self.strict:
+                pass  # bpftrace prints integers under %s too
+            if conv != "s" and t.kind == "str":
+                raise self.err(arg, f"printf: %{conv} specifier expects a value of type integer (string supplied)")
+        return INT

@@ -1,0 +1,94 @@
+"""Value types of the bpftrace language (integers, fixed-size strings, tuples) and map descriptions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+STRLEN = 64  # bpftrace's default BPFTRACE_STRLEN
+COMM_LEN = 16
+MAP_KEYS_MAX = 4096
+AGGREGATES = ("count", "sum", "avg", "min", "max", "stats", "hist", "lhist")
+
+
+def round8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+@dataclass(frozen=True)
+class Type:
+    """kind "int" (8 bytes in maps and records), "str" (size bytes, NUL padded) or "tuple" (items)."""
+
+    kind: str
+    size: int = 8
+    signed: bool = True
+    items: tuple[Type, ...] = ()
+
+    @property
+    def storage(self) -> int:
+        """Bytes this value occupies in a key, a map value or an event record (multiple of 8)."""
+        if self.kind == "tuple":
+            return sum(t.storage for t in self.items)
+        return 8 if self.kind == "int" else round8(self.size)
+
+    def __str__(self) -> str:
+        if self.kind == "str":
+            return f"string[{self.size}]"
+        if self.kind == "tuple":
+            return "(" + ", ".join(map(str, self.items)) + ")"
+        return "int64" if self.signed else "uint64"
+
+
+INT = Type("int")
+UINT = Type("int", signed=False)
+
+
+def string(size: int) -> Type:
+    return Type("str", round8(max(size, 1)))
+
+
+def unify(a: Type, b: Type) -> Type | None:
+    """The common type of two values stored in the same place, or None when incompatible."""
+    if a.kind != b.kind:
+        return None
+    if a.kind == "int":
+        return a if a.signed == b.signed else INT
+    if a.kind == "str":
+        return a if a.size >= b.size else b
+    if len(a.items) != len(b.items):
+        return None
+    items = [unify(x, y) for x, y in zip(a.items, b.items, strict=True)]
+    if any(i is None for i in items):
+        return None
+    return Type("tuple", items=tuple(i for i in items if i is not None))
+
+
+@dataclass
+class MapInfo:
+    """What a @map holds: key type (None: no key), value kind and type, lhist parameters."""
+
+    name: str
+    key: Type | None = None
+    kind: str = ""  # "int", "str", or one of AGGREGATES
+    value: Type = INT
+    lhist: tuple[int, int, int] = (0, 0, 1)
+    keyed_uses: set[bool] = field(default_factory=set)
+
+    @property
+    def key_storage(self) -> int:
+        return self.key.storage if self.key is not None else 8
+
+    @property
+    def percpu(self) -> bool:
+        return self.kind in AGGREGATES
+
+    @property
+    def bpf_key_size(self) -> int:
+        return self.key_storage + (8 if self.kind in ("hist", "lhist") else 0)
+
+    @property
+    def bpf_value_size(self) -> int:
+        if self.kind in ("avg", "stats", "min", "max"):
+            return 16
+        if self.kind == "str":
+            return self.value.storage
+        return 8
