@@ -22,7 +22,8 @@ def test_json_report(capsys: pytest.CaptureFixture[str]) -> None:
     progs = {p["name"]: p for p in info["programs"]}
     assert progs["count_packets"]["section"] == "xdp" and progs["count_packets"]["type"] == "xdp"
     assert progs["count_packets"]["subprogram_calls"] == 1
-    assert 1 in progs["count_packets"]["helpers"]  # bpf_map_lookup_elem
+    assert 1 in progs["count_packets"]["helpers"]
+    assert "bpf_map_lookup_elem" in progs["count_packets"]["helper_names"]
     maps = {m["name"]: m for m in info["maps"]}
     assert set(maps) == {"counts", "by_ip"}
     assert (maps["by_ip"]["type"], maps["by_ip"]["key_size"], maps["by_ip"]["max_entries"]) == ("hash", 8, 1024)

@@ -31,6 +31,12 @@ def register(subparsers: Any) -> None:
 def _program(name: str, prog: Any) -> dict[str, Any]:
     calls = sum(1 for i in prog.instructions if i.opcode == CALL and i.src == 1)
     helpers = sorted({i.imm for i in prog.instructions if i.opcode == CALL and i.src == 0})
+    try:
+        from pybpf.helpers import helper_name
+    except ImportError:  # the helper catalogue is optional here
+        names = [str(h) for h in helpers]
+    else:
+        names = [helper_name(h) for h in helpers]
     return {
         "name": name,
         "section": prog.section,
@@ -41,6 +47,7 @@ def _program(name: str, prog: Any) -> dict[str, Any]:
         "sleepable": prog.sleepable,
         "subprogram_calls": calls,
         "helpers": helpers,
+        "helper_names": names,
         "func_infos": len(prog.func_infos),
         "line_infos": len(prog.line_infos),
         "core_relocations": len(prog.core_relos),
@@ -147,6 +154,9 @@ def _text(info: dict[str, Any]) -> str:
     rows = [[p["name"], p["section"], p["type"], p["attach_type"] or "-", p["attach_to"] or "-",
              p["instructions"], len(p["map_references"]), p["subprogram_calls"]] for p in info["programs"]]
     lines += ["  " + r for r in _table(rows, ["NAME", "SECTION", "TYPE", "ATTACH", "TARGET", "INSNS", "MAPREFS", "CALLS"])]
+    for p in info["programs"]:
+        if p["helper_names"]:
+            lines.append(f"  {p['name']} calls: {', '.join(p['helper_names'])}")
     lines.append(f"\nMaps ({len(info['maps'])}):")
     rows = [[m["name"], m["type"], m["key_size"], m["value_size"], m["max_entries"], hex(m["flags"]),
              m["section"], m.get("inner_map", {}).get("type", "-")] for m in info["maps"]]
