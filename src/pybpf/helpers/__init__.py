@@ -11,6 +11,12 @@ conservatively (pybpf's verifier rejects them as the kernel does an unknown func
 `HelperProto.program_types` says which program types may call a helper: for the program types
 the generator could load (see availability.py) it is what the Linux kernel answered; for the
 others (TRACING, LSM, EXT, STRUCT_OPS, LIRC_MODE2) it is the prototype's documented family.
+
+The tests check the table against the running kernel (tests/helpers/test_protos_vs_kernel.py):
+for every helper with plain arguments, a call built from the prototype must load; "uninit"
+and read-only claims, return types, map-type compatibility, pkt_access, changes_pkt_data and
+gpl_only must give the kernel's verdicts. Callback, BTF-object, dynptr, lock and timer arguments
+are written from the kernel's documentation and not machine-checked.
 """
 
 from __future__ import annotations
