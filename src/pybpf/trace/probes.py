@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 from pybpf.errors import BpfError
 from pybpf.trace import ast
@@ -53,10 +54,12 @@ def _tracepoint_fields(category: str, name: str) -> dict[str, CtxField]:
     from pybpf.kernel.tracefs import tracepoint_format
 
     out: dict[str, CtxField] = {}
-    for f in tracepoint_format(category, name):
+    for raw in tracepoint_format(category, name):
+        decl = raw.declaration
+        words = re.sub(r"\[[^\]]*\]", "", decl).split()
+        f = replace(raw, name=words[-1] if words else raw.name)
         if f.name.startswith("common_"):
             continue
-        decl = f.declaration
         if decl.startswith("__data_loc"):
             out[f.name] = CtxField(f.name, f.offset, f.size, False, "data_loc", "char" in decl)
         elif "[" in decl:
