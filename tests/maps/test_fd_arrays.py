@@ -72,14 +72,16 @@ def test_perf_event_array_output_per_cpu() -> None:
     assert pe.output(n, b"x", cpu=0) == -errno.E2BIG
     assert pe.output(1 << 52, b"x", cpu=0) == -errno.EINVAL
     samples = pe.read()
-    assert samples[:2] == [(0, b"on cpu 0"), (0, b"explicit 0")]
+    # samples come back padded like the kernel's: size field + data fill a multiple of 8 bytes
+    assert samples[:2] == [(0, b"on cpu 0" + bytes(4)), (0, b"explicit 0" + bytes(2))]
     if n > 1:
-        assert samples[2] == (1, b"on cpu 1")
+        assert samples[2] == (1, b"on cpu 1" + bytes(4))
     assert pe.read() == []
     pe.delete(u32(0))
     assert pe.output(0, b"x", cpu=0) == -errno.ENOENT
     pe.update(u32(0), u32(123))  # reopen the slot
     assert pe.output(0, b"back", cpu=0) == 0 and list(pe) == [b"back"]
+    assert pe.output(0, b"12345", cpu=0) == 0 and pe.read_available() == [b"12345" + bytes(7)]
     assert err(pe.lookup, u32(0)) == 524
 
 
@@ -87,7 +89,9 @@ def test_perf_event_array_loses_samples_when_full() -> None:
     pe = PerfEventArray(spec(MapType.PERF_EVENT_ARRAY, 4, 4, 1), capacity=64)
     # each sample of 8 bytes costs 8 (header) + round_up(4 + 8, 8) = 24 bytes: two fit in 64
     assert [pe.output(0, b"12345678") for _ in range(3)] == [0, 0, 0]
-    assert pe.pending() == 2 and pe.lost == [1]
+    assert pe.pending() == 2 and pe.lost == [1] and pe.lost_total == 1
+    assert pe.read_available() == [b"12345678" + bytes(4)] * 2
+    assert pe.output(0, b"12345678") == 0 and pe.pending() == 1  # room again after reading
 
 
 def test_perf_event_array_default_size_is_the_cpu_count() -> None:

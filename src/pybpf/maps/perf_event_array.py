@@ -4,8 +4,10 @@ In the kernel each slot holds a perf event (usually one per CPU, opened by the r
 every slot is open from the start, slot i bound to CPU i (slots past the CPU count take output
 from any CPU). Output goes to slot `flags & BPF_F_INDEX_MASK`, or to the running CPU's slot with
 BPF_F_CURRENT_CPU. Like the kernel: other flag bits are EINVAL, an index past max_entries is
-E2BIG, a closed slot is ENOENT, and a slot bound to another CPU is EOPNOTSUPP. Each slot keeps
-up to `capacity` bytes of samples (perf's cost: 8-byte header + u32 size + data, padded to 8);
+E2BIG, a closed slot is ENOENT, and a slot bound to another CPU is EOPNOTSUPP. Samples are read
+back as the kernel's perf buffer delivers them: the data zero-padded so that the u32 size field
+and the data fill a multiple of 8 bytes (6 bytes come back as 12). Each slot keeps up to
+`capacity` bytes of samples (perf's cost: 8-byte header + u32 size + data, padded to 8);
 samples that do not fit are counted in `lost[slot]`, like PERF_RECORD_LOST. A max_entries of 0
 means one slot per possible CPU (what libbpf sets). bpf() lookups are ENOTSUPP; update opens a
 slot, delete closes it.
@@ -79,10 +81,11 @@ class PerfEventArray(FdArrayMap):
         if slot.used + cost > self.capacity:
             self.lost[index] += 1
             return 0  # the kernel drops the sample silently and reports it as lost
-        slot.records.append(bytes(data))
+        padded = bytes(data).ljust(round8(len(data) + 4) - 4, b"\0")
+        slot.records.append(padded)
         slot.used += cost
         if self.on_sample is not None:
-            self.on_sample(index, bytes(data))
+            self.on_sample(index, padded)
         return 0
 
     # --- reader ----------------------------------------------------------------------------
@@ -96,9 +99,18 @@ class PerfEventArray(FdArrayMap):
                 continue
             while s.records:
                 data = s.records.popleft()
-                s.used -= self.sample_cost(len(data))
+                s.used -= 8 + len(data) + 4
                 out.append((i, data))
         return out
+
+    def read_available(self) -> list[bytes]:
+        """The data of every waiting sample, slot by slot (the kernel PerfBuffer's name)."""
+        return [data for _, data in self.read()]
+
+    @property
+    def lost_total(self) -> int:
+        """Samples dropped because a slot was full, over all slots."""
+        return sum(self.lost)
 
     def __iter__(self) -> Iterator[bytes]:  # type: ignore[override]
         """Consume and yield the data of every waiting sample."""
