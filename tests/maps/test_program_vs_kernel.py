@@ -1,5 +1,5 @@
 """A C program driving every user-space map and helper (tests/maps/data/maps_mix.c), run on the
-interpreter and in the kernel on the same packets: every map must end up identical."""
+interpreter (and the JIT) and in the kernel on the same packets: every map must end up identical."""
 
 from __future__ import annotations
 
@@ -120,11 +120,13 @@ def run(engine: str, spec: Any, frames: list[bytes]) -> dict[str, Any]:
         os.sched_setaffinity(0, old)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_interpreter_maps_match_kernel(spec: Any, seed: int) -> None:
+@pytest.mark.parametrize(
+    ("engine", "seed"), [("interp", 1), ("interp", 2), ("interp", 3), ("jit", 4)]
+)
+def test_user_space_maps_match_kernel(spec: Any, engine: str, seed: int) -> None:
     frames = packets(seed, 400)
     kernel = run("kernel", spec, frames)
-    ours = run("interp", spec, frames)
+    ours = run(engine, spec, frames)
     for name in kernel:
         assert ours[name] == kernel[name], name
     assert any(kernel["rb"]) and kernel["h"] and kernel["lpm"]
