@@ -214,6 +214,7 @@ def _print_and_decode(step: int) -> int:
     for tid in range(1, len(btf), step):
         t = btf[tid]
         assert definition(btf, tid) and raw_line(btf, tid).startswith(f"[{tid}] ")
+        done += 1
         if t.kind in (Kind.STRUCT, Kind.UNION, Kind.ARRAY, Kind.TYPEDEF):
             try:
                 size = btf.sizeof(tid)
@@ -221,7 +222,6 @@ def _print_and_decode(step: int) -> int:
                 continue
             if size < 1 << 16:
                 decode_value(btf, tid, bytes(size))
-        done += 1
     return done
 
 
