@@ -34,8 +34,14 @@ from pybpf.isa.opcodes import (
     PseudoSrc,
 )
 from pybpf.vm import memops, ops
+from pybpf.vm.blocks import MAX_SLOTS_FOR_BLOCKS, compile_blocks
 from pybpf.vm.env import REGISTRY, HelperFn
-from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, check_program, func_pointer_target
+from pybpf.vm.loadcheck import (
+    DEFAULT_MAX_SLOTS,
+    check_program,
+    func_pointer_target,
+    subprogram_starts,
+)
 from pybpf.vm.ops import M32, M64, S32, S64
 from pybpf.vm.runenv import RunEnv
 
@@ -92,6 +98,7 @@ class Machine:
         max_slots: int = DEFAULT_MAX_SLOTS,
         name: str = "",
         tracer: Tracer | None = None,
+        use_blocks: bool = True,
     ) -> None:
         self.name = name
         self.env = env if env is not None else RunEnv()
@@ -113,6 +120,16 @@ class Machine:
         if tracer is not None:
             self.ops = [self._traced(pc, op, tracer) for pc, op in enumerate(self.ops)]
         self.ops.append(self._fell_off(len(self.table)))
+        self.function_starts = frozenset(subprogram_starts(self.table))
+        # The fast path: basic blocks compiled to one function each (same semantics).
+        self.blocks: list[Op | None] | None = None
+        self.block_counts: list[int] = []
+        self.block_margin = 0
+        if use_blocks and tracer is None and len(self.table) <= MAX_SLOTS_FOR_BLOCKS:
+            self.blocks, self.block_counts = compile_blocks(
+                self.table, self.ops, self.memory, self.regs
+            )
+            self.block_margin = max(self.block_counts) + 1
 
     # --- running -----------------------------------------------------------------------
     def run(
@@ -154,22 +171,32 @@ class Machine:
             env.machine = saved_machine
 
     def _loop(self, pc: int) -> int:
-        """The dispatch loop: run until the current frame's final exit."""
+        """The dispatch loop: run until the current frame's final exit.
+
+        Whole basic blocks run while the budget has room for the longest one; the last stretch
+        before the budget runs out goes instruction by instruction, so the count is exact.
+        """
         ops_ = self.ops
         env = self.env
+        blocks, counts, margin = self.blocks, self.block_counts, self.block_margin
         while True:
-            left = env.budget_left
+            done = 0
             n = -1
             try:
-                for n in range(left):  # noqa: B007 - n is the executed count on exit
+                if blocks is not None:
+                    limit = env.budget_left - margin
+                    while done < limit:
+                        done += counts[pc]
+                        pc = blocks[pc]()  # type: ignore[misc]
+                for n in range(env.budget_left - done):  # noqa: B007 - n counts on exit
                     pc = ops_[pc]()
             except _Exit:
-                env.budget_left -= n + 1
+                env.budget_left -= done + n + 1
                 if env.budget_left < 0:
                     raise RuntimeFault("instruction budget exhausted", pc=pc) from None
                 return self.regs[0]
             except TailCall as call:
-                env.budget_left -= n + 1
+                env.budget_left -= done + n + 1
                 retval = call.target._enter(0, (call.ctx,), self.depth0 + len(self.frames))
                 resume = self._return_from_frame(retval)
                 if resume is None:
@@ -208,9 +235,7 @@ class Machine:
     def function_pc(self, pointer: int) -> int | None:
         """The pc a function pointer value stands for, or None."""
         pc = pointer - self.func_base
-        if 0 <= pc < len(self.table) and self.table[pc] is not None:
-            return pc
-        return None
+        return pc if pc in self.function_starts else None
 
     def _push_frame(self, ret: int, pc: int) -> None:
         frames = self.frames
