@@ -129,7 +129,7 @@ def create_collection_map(spec: MapSpec, *, btf_fd: int = 0, pin_path: str = BPF
     return m
 
 
-def _attach_btf_id(prog: ProgramSpec) -> int:
+def attach_btf_id_for(prog: ProgramSpec) -> int:
     if prog.attach_type not in _BTF_ATTACH:
         return 0
     from pybpf.kernel.vmlinux import attach_btf_id
@@ -152,8 +152,8 @@ def load_program_spec(prog: ProgramSpec, map_fds: Mapping[str, int], *, btf: btf
     load_kwargs: dict[str, Any] = dict(
         license=prog.license or "GPL", name=prog.name,
         expected_attach_type=int(prog.attach_type) if prog.attach_type is not None else 0,
-        kern_version=kern_version if kern_version is not None else prog.kernel_version or _kernel_version(),
-        flags=BPF_F_SLEEPABLE if prog.sleepable else 0, attach_btf_id=_attach_btf_id(prog),
+        kern_version=kern_version if kern_version is not None else prog.kernel_version or kernel_version_code(),
+        flags=BPF_F_SLEEPABLE if prog.sleepable else 0, attach_btf_id=attach_btf_id_for(prog),
         log_level=log_level, log_out=logs,
     )
     try:
@@ -165,7 +165,7 @@ def load_program_spec(prog: ProgramSpec, map_fds: Mapping[str, int], *, btf: btf
     return KernelProgram(prog, fd, logs[0] if logs else "")
 
 
-def _kernel_version() -> int:
+def kernel_version_code() -> int:
     """LINUX_VERSION_CODE of the running kernel (kprobes of old kernels check it)."""
     release = os.uname().release.split("-")[0].split(".")
     nums = [int("".join(c for c in p if c.isdigit()) or 0) for p in release[:3]] + [0, 0, 0]

@@ -119,7 +119,7 @@ def load_program(
     size = LOG_SIZE_START
     fd, log, err = _load(a, log_level, size if log_level else 0)
     if fd < 0:
-        level = log_level or 1
+        level = log_level | 1  # the instruction trace is needed to say where it failed
         fd, log, err = _load(a, level, size)
         while fd < 0 and err == errno.ENOSPC and size < LOG_SIZE_MAX:
             size = min(size * 8, LOG_SIZE_MAX)
