@@ -24,6 +24,7 @@ _EXPORTS = {
     "KernelMap": "maps", "PerfBuffer": "perfbuf", "get_object": "pin", "pin_object": "pin", "unpin": "pin",
     "bpf_permission_error": "probe", "KernelProgram": "programs", "load_program": "programs",
     "test_run": "programs", "RingBuffer": "ringbuf", "btf_decoder": "ringbuf",
+    "KernelVerdict": "verdict", "kernel_verdict": "verdict", "kernel_verdicts": "verdict",
 }
 __all__ = sorted(_EXPORTS)
 
