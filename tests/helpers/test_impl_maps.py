@@ -151,3 +151,10 @@ def test_exposed_value_is_read_only_for_frozen_maps() -> None:
     else:  # pragma: no cover
         raise AssertionError("write to a frozen map value was allowed")
     assert ctypes.string_at(ptr, 4) == b"ro!!"
+
+
+def test_spin_lock_sets_and_clears_the_lock_word() -> None:
+    env = FakeEnv()
+    lock = env.alloc(b"\x00" * 4)
+    assert call(93, env, lock) == 0 and env.read(lock, 4) == b"\x01\x00\x00\x00"
+    assert call(94, env, lock) == 0 and env.read(lock, 4) == bytes(4)

@@ -128,3 +128,17 @@ def map_peek_elem(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -
     if check is not None:
         return rc(check(env.read(r2, m.value_size)))
     return _take(env, r1, r2, "peek_value")
+
+
+@implements(93)
+def spin_lock(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """bpf_spin_lock(lock): programs run one at a time in user space; the lock word is set to 1."""
+    env.write(r1, (1).to_bytes(4, "little"))
+    return 0
+
+
+@implements(94)
+def spin_unlock(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """bpf_spin_unlock(lock): the lock word back to 0."""
+    env.write(r1, bytes(4))
+    return 0
