@@ -237,3 +237,20 @@ def map_semantics_program(map_type: MapType = MapType.HASH, max_entries: int = 4
 
     maps = {"m": MapSpec("m", map_type, 4, 8, max_entries), "rc": MapSpec("rc", MapType.ARRAY, 4, 8, 32)}
     return CollectionSpec(programs={"mapsem": prog}, maps=maps)
+
+
+def xdp_adjust_program(helper: int, delta: int) -> CollectionSpec:
+    """Call bpf_xdp_adjust_head (44) / adjust_tail (65) / adjust_meta (54) with `delta`, then write the
+    helper's return value into the first 8 bytes of the (new) packet and return XDP_PASS."""
+    insns = [
+        I(0xBF, 6, 1),  # r6 = ctx
+        I(0xB7, 2, 0, 0, delta),  # r2 = delta (sign-extended)
+        I(0x85, 0, 0, 0, helper),
+        I(0xBF, 7, 0),  # r7 = result
+        I(0x61, 2, 6, 0, 0), I(0x61, 3, 6, 4, 0),  # reload data / data_end
+        I(0xBF, 4, 2), I(0x07, 4, 0, 0, 8), I(0x2D, 4, 3, 1, 0),  # if data + 8 > data_end skip
+        I(0x7B, 2, 7, 0, 0),  # *(u64 *)(data + 0) = result
+        I(0xB7, 0, 0, 0, 2), I(0x95),
+    ]
+    prog = ProgramSpec(name="adjust", instructions=tuple(insns), type=ProgramType.XDP)
+    return CollectionSpec(programs={"adjust": prog})

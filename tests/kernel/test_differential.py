@@ -22,6 +22,7 @@ from .differential import (
     random_mixed_program,
     random_program,
     snapshot,
+    xdp_adjust_program,
 )
 from .progs import counter_collection, packet, udp_port_filter
 
@@ -83,6 +84,25 @@ def test_map_helper_return_codes_agree(map_type: MapType) -> None:
         rc_k = {int.from_bytes(k, "little"): int.from_bytes(v, "little", signed=True) for k, v in kernel.maps["rc"].items()}
         assert rc_i == rc_k
         assert dict(interp.maps["m"].items()) == dict(kernel.maps["m"].items())
+
+
+ADJUST_CASES = [(44, d) for d in (-300, -256, -64, -1, 0, 14, 50, 59, 60, 100)] + \
+    [(65, d) for d in (-1000, -60, -47, -10, 0, 1, 20, 4000)] + [(54, d) for d in (-300, -32, -8, -4, 0, 4)]
+
+
+@pytest.mark.parametrize("helper,delta", ADJUST_CASES,
+                         ids=[f"{ {44: 'head', 65: 'tail', 54: 'meta'}[h]}{d:+d}" for h, d in ADJUST_CASES])
+def test_xdp_adjust_helpers_agree(helper: int, delta: int) -> None:
+    spec = xdp_adjust_program(helper, delta)
+    interp, kernel = _both(spec)
+    with interp, kernel:
+        data = bytes(range(64))
+        a = interp.programs["adjust"].run(data)
+        b = kernel.programs["adjust"].run(data)
+        rc_a = int.from_bytes(a.data_out[:8], "little", signed=True) if a.data_out and len(a.data_out) >= 8 else None
+        rc_b = int.from_bytes(b.data_out[:8], "little", signed=True) if b.data_out and len(b.data_out) >= 8 else None
+        assert (rc_a, a.retval) == (rc_b, b.retval), "helper return value"
+        assert a.data_out == b.data_out
 
 
 def _random_cases(seeds: range) -> None:
