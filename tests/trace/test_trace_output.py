@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from pybpf.trace.output import (format_printf, hist_label, lhist_label, map_json, map_text, size_label)
+from pybpf.trace.output import (
+    format_printf,
+    hist_label,
+    lhist_label,
+    map_json,
+    map_text,
+    size_label,
+)
 from pybpf.trace.types import COMM_LEN, INT, MapInfo, Type, string
 
 U64 = (1 << 64) - 1

@@ -102,18 +102,22 @@ class ProbeCompiler:
         return self.an.typeof(x, self.scope, statement=True)
 
     # -- statements ----------------------------------------------------------------------------
-    def block(self, stmts: list[ast.Stmt]) -> None:
+    def block(self, stmts: list[ast.Stmt]) -> bool:
+        """Compile statements; True when the block always ends in exit() (what follows is dead code)."""
         for s in stmts:
             mark = self.sp
-            self.statement(s)
+            ends = self.statement(s)
             self.sp = mark
+            if ends:
+                return True  # the verifier rejects unreachable instructions: stop here
+        return False
 
-    def statement(self, s: ast.Stmt) -> None:
+    def statement(self, s: ast.Stmt) -> bool:
         if isinstance(s, ast.ExprStmt):
             if isinstance(s.expr, ast.Call):
                 self.call_stmt(s.expr)
-            else:
-                self.value(s.expr)
+                return s.expr.name == "exit"
+            self.value(s.expr)
         elif isinstance(s, ast.Assign):
             self.assign(s)
         elif isinstance(s, ast.If):
@@ -121,15 +125,18 @@ class ProbeCompiler:
             end = self.e.label()
             self.ev(s.cond)
             self.e.jcci("==", R0, 0, other)
-            self.block(s.then)
-            self.e.jmp(end)
+            then_ends = self.block(s.then)
+            if not then_ends:
+                self.e.jmp(end)
             self.e.place(other)
-            if s.other:
-                self.block(s.other)
+            other_ends = self.block(s.other) if s.other else False
             self.e.place(end)
+            return then_ends and other_ends
         elif isinstance(s, ast.Unroll):
             for _ in range(s.count):
-                self.block(s.body)
+                if self.block(s.body):
+                    return True
+        return False
 
     def value(self, x: ast.Expr) -> None:
         t = self.typeof(x)

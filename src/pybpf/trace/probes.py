@@ -159,6 +159,13 @@ def _expand(ap: ast.AttachPoint, prov: str) -> list[ConcreteProbe]:
         name = f"{prov}:{ap.target}:{ap.func}"
         return [ConcreteProbe(prov, name, ap.target, ap.func, period=max(period, 0), frequency=max(-period, 0))]
     if prov in ("fentry", "fexit"):
+        import os
+
+        from pybpf.kernel.tracefs import tracefs_root
+
+        if not os.path.exists(os.path.join(tracefs_root(), "available_filter_functions")):
+            raise TraceError("fentry/fexit (kfunc/kretfunc) probes are not supported by this kernel (no ftrace "
+                             "function tracer, so no BPF trampolines); use a tracepoint instead", *ap.span())
         from pybpf.kernel.vmlinux import KIND_FUNC, VMLINUX_BTF, vmlinux_index
 
         index = vmlinux_index(VMLINUX_BTF)

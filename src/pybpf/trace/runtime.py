@@ -57,7 +57,9 @@ class Child:
                 os.kill(self.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-            self.release()
+            if self._w is not None:  # never started: closing the pipe ends it too
+                os.close(self._w)
+                self._w = None
             _, self.status = os.waitpid(self.pid, 0)
 
 
@@ -195,7 +197,13 @@ class TraceRun:
         def interrupt(_sig: int, _frame: Any) -> None:
             self.stop = True
 
-        self.coll = load_collection(self.c.spec)
+        try:
+            self.coll = load_collection(self.c.spec)
+        except BpfError as exc:
+            if "(tracing)" in str(exc) and any(p.probe.provider in ("fentry", "fexit") for p in self.c.probes):
+                raise BpfError(f"fentry/fexit (kfunc/kretfunc) probes are not supported by this kernel: {exc}") \
+                    from None
+            raise
         rb = None
         try:
             for cp in self.c.probes:

@@ -1,0 +1,208 @@
+"""pybpf trace end to end in the kernel: scripts against a deterministic workload, exact output."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from testlib import ROOT
+
+pytestmark = pytest.mark.kernel
+WORKLOAD_C = Path(__file__).parent / "data" / "workload.c"
+OPENED = "".join(f"{{dir}}/wl_file_{i}\n" for i in range(5))
+
+
+@pytest.fixture(scope="module")
+def workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """(binary, scratch dir): the workload built statically (no loader syscalls) when possible."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the workload")
+    base = tmp_path_factory.mktemp("trace")
+    binary = base / "workload"
+    for flags in (["-static"], []):
+        proc = subprocess.run(["gcc", "-O1", *flags, "-o", str(binary), str(WORKLOAD_C)], capture_output=True)
+        if proc.returncode == 0:
+            break
+    else:
+        pytest.skip(f"cannot build the workload: {proc.stderr.decode()[-200:]}")
+    scratch = base / "files"
+    scratch.mkdir()
+    return str(binary), str(scratch)
+
+
+def trace(script: str, command: list[str] | None = None, *, json_mode: bool = False) -> str:
+    from pybpf.trace.compiler import compile_script
+    from pybpf.trace.runtime import Child, TraceRun
+
+    child = Child(command) if command else None
+    try:
+        compiled = compile_script(script, cpid=child.pid if child else 0)
+        out = io.StringIO()
+        TraceRun(compiled, out, json_mode=json_mode).run(child)
+    finally:
+        if child is not None:
+            child.kill()
+    return out.getvalue()
+
+
+def test_opensnoop_style(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    out = trace('tracepoint:syscalls:sys_enter_openat /pid == cpid/ { printf("%s %d\\n", str(args->filename), '
+                'args->flags & 3); }', [binary, d])
+    expected = "".join(f"{d}/wl_file_{i} 2\n" for i in range(5))
+    assert out == "Attaching 1 probe...\n" + expected + "\n\n"
+
+
+def test_write_size_histograms_sum_and_count(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    out = trace("tracepoint:syscalls:sys_enter_write /pid == cpid/ { @w = hist(args->count); "
+                "@l = lhist(args->count, 0, 600, 100); @bytes = sum(args->count); } "
+                "tracepoint:syscalls:sys_enter_close /pid == cpid/ { @close = count(); }", [binary, d])
+    full, empty = "@" * 52, " " * 52
+    third = "@" * 17 + " " * 35
+    assert out == (
+        "Attaching 2 probes...\n\n\n"
+        "@bytes: 1500\n"
+        "@close: 5\n"
+        "@l: \n" + "".join(f"[{a}, {a + 100}){' ' * (16 - len(f'[{a}, {a + 100})'))}       1 |{full}|\n"
+                           for a in range(100, 600, 100)) + "\n"
+        "@w: \n"
+        f"[64, 128)              1 |{third}|\n"
+        f"[128, 256)             1 |{third}|\n"
+        f"[256, 512)             3 |{full}|\n\n")
+    assert empty  # (an empty bar is spaces; none here: every bucket between first and last is used)
+
+
+def test_uprobe_count_args_and_tuple_keys(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    out = trace(f"uprobe:{binary}:traced_add {{ @calls = count(); @args[arg0] = sum(arg1); "
+                f"@t[comm, arg0 > 3 ? \"big\" : \"small\"] = count(); }}", [binary, d])
+    assert out == ("Attaching 1 probe...\n\n\n" + "".join(f"@args[{i}]: {10 * i}\n" for i in range(7))
+                   + "@calls: 7\n@t[workload, big]: 3\n@t[workload, small]: 4\n")
+
+
+def test_uretprobe_return_values(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    out = trace(f"uretprobe:{binary}:traced_add {{ @st = stats(retval); @av = avg(retval); @mn = min(retval); "
+                f"@mx = max(retval); @r[retval] = count(); @h = hist(retval); }}", [binary, d])
+    bar17 = "@" * 17 + " " * 35
+    hist = ("@h: \n"
+            f"[0]                    1 |{bar17}|\n"
+            f"[1]                    0 |{' ' * 52}|\n"
+            f"[2, 4)                 0 |{' ' * 52}|\n"
+            f"[4, 8)                 0 |{' ' * 52}|\n"
+            f"[8, 16)                1 |{bar17}|\n"
+            f"[16, 32)               1 |{bar17}|\n"
+            f"[32, 64)               3 |{'@' * 52}|\n"
+            f"[64, 128)              1 |{bar17}|\n\n")
+    lines = out.split("\n")
+    assert lines[:3] == ["Attaching 1 probe...", "", ""]
+    assert "@av: 33\n\n" + hist + "@mn: 0\n@mx: 66\n" in out
+    assert sorted(x for x in lines if x.startswith("@r[")) == sorted(f"@r[{11 * i}]: 1" for i in range(7))
+    assert out.endswith("@st: count 7, average 33, total 231\n\n")
+
+
+def test_execsnoop_with_join_and_data_loc_strings(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    out = trace('tracepoint:syscalls:sys_enter_execve /comm == "workload"/ { printf("%s: ", str(args->filename)); '
+                'join(args->argv); } tracepoint:sched:sched_process_exec /comm == "true"/ '
+                '{ printf("exec %s %d\\n", str(args->filename), args->pid == args->old_pid); }', [binary, d])
+    assert out == "Attaching 2 probes...\n/bin/true: true wl-arg second\nexec /bin/true 1\n\n\n"
+
+
+def test_wildcard_tracepoints_and_probe_builtin(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    from pybpf.kernel.tracefs import list_tracepoints
+
+    n = len(list_tracepoints("syscalls/sys_enter_pread*"))
+    out = trace("tracepoint:syscalls:sys_enter_pread* /pid == cpid/ { @[probe] = count(); }", [binary, d])
+    assert out == f"Attaching {n} probe{'s' if n > 1 else ''}...\n\n\n@[tracepoint:syscalls:sys_enter_pread64]: 5\n"
+
+
+def test_begin_end_print_clear_time_and_exit() -> None:
+    out = trace('BEGIN { @x = 5; print(@x); clear(@x); @y[1] = 2; print(@y); printf("%s|%5d|%-3x|\\n", "begin", '
+                '42, 255); $s = "v"; @z[$s, 7] = 1; exit(); printf("not reached\\n"); } '
+                'END { delete(@y[1]); printf("end %d\\n", @z["v", 7]); }')
+    assert out == ("Attaching 2 probes...\n@x: 5\n@y[1]: 2\nbegin|   42|ff |\nend 1\n\n\n"
+                   "@x: 0\n\n@z[v, 7]: 1\n")
+
+
+def test_interval_and_integer_maps() -> None:
+    out = trace('interval:ms:100 { @i++; if (@i == 3) { printf("tick %d\\n", @i); exit(); } }')
+    assert out.startswith("Attaching 1 probe...\ntick 3\n\n\n@i: ")
+
+
+def test_exit_from_a_probe_stops_the_command(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    out = trace(f'uprobe:{binary}:traced_add /arg0 == 3/ {{ printf("three %d %s\\n", arg1, comm); exit(); }}',
+                [binary, d])
+    assert out == "Attaching 1 probe...\nthree 30 workload\n\n\n"
+
+
+def test_json_output(workload: tuple[str, str]) -> None:
+    import json
+
+    binary, d = workload
+    out = trace(f'uprobe:{binary}:traced_add {{ @c = count(); @s[arg0 % 2] = sum(arg0); }} '
+                f'uretprobe:{binary}:traced_add /retval == 66/ {{ printf("last %d\\n", retval); }}', [binary, d],
+                json_mode=True)
+    lines = [json.loads(x) for x in out.splitlines() if x.strip()]
+    assert lines == [{"type": "attached_probes", "data": {"probes": 2}},
+                     {"type": "printf", "data": "last 66\n"},
+                     {"type": "map", "data": {"@c": 7}},
+                     {"type": "map", "data": {"@s": {"1": 9, "0": 12}}}]
+
+
+def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    return subprocess.run([sys.executable, "-m", "pybpf", "trace", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def test_cli_script_error_is_exit_1_with_caret() -> None:
+    proc = cli("-e", "BEGIN { @x = 1 +; }")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == "stdin:1:17-18: ERROR: syntax error, unexpected ;\nBEGIN { @x = 1 +; }\n" + " " * 16 + "^\n"
+    proc = cli("-e", "tracepoint:nosuch:thing { }")
+    assert proc.returncode == 1 and "No tracepoints matched: tracepoint:nosuch:thing" in proc.stderr
+
+
+def test_cli_command_file_and_output(workload: tuple[str, str], tmp_path: Path) -> None:
+    binary, d = workload
+    script = tmp_path / "calls.bt"
+    script.write_text(f"#!/usr/bin/env bpftrace\n// count calls\nuprobe:{binary}:traced_add\n{{\n  @calls = count();\n}}\n")
+    out = tmp_path / "out.txt"
+    proc = cli(str(script), "-c", f"{binary} {d}", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == "Attaching 1 probe...\n\n\n@calls: 7\n"
+
+
+def test_cli_list_tracepoints() -> None:
+    proc = cli("-l", "tracepoint:syscalls:sys_enter_openat*")
+    assert proc.returncode == 0
+    assert "tracepoint:syscalls:sys_enter_openat\n" in proc.stdout
+    assert all(line.startswith("tracepoint:syscalls:sys_enter_openat") for line in proc.stdout.splitlines())
+
+
+def test_same_output_as_bpftrace(workload: tuple[str, str]) -> None:
+    """When Debian's bpftrace is installed, it prints exactly what pybpf prints (tie-free scripts)."""
+    if shutil.which("bpftrace") is None:
+        pytest.skip("bpftrace is not installed (apt-get install bpftrace)")
+    binary, d = workload
+    script = (f"uprobe:{binary}:traced_add {{ @calls = count(); @args[arg0] = sum(arg1); }} "
+              f"tracepoint:syscalls:sys_enter_write /pid == cpid/ {{ @w = hist(args->count); @s = stats(args->count); }}"
+              f" tracepoint:syscalls:sys_enter_openat /pid == cpid/ {{ printf(\"%-20s|%5d\\n\", str(args->filename), "
+              f"args->flags & 3); }}")
+    ours = cli("-e", script, "-c", f"{binary} {d}")
+    theirs = subprocess.run(["bpftrace", "-e", script, "-c", f"{binary} {d}"], capture_output=True, text=True,
+                            timeout=60)
+    if theirs.returncode != 0 or not theirs.stdout.startswith("Attaching"):
+        pytest.skip(f"bpftrace did not run here: {theirs.stderr.strip()[-200:]}")
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == theirs.stdout
