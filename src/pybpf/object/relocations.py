@@ -14,6 +14,7 @@ from pybpf.object.elf import (
     SHN_LORESERVE,
     SHN_UNDEF,
     STB_WEAK,
+    STT_FUNC,
     STT_SECTION,
     ElfFile,
     Relocation,
@@ -105,6 +106,11 @@ class Resolver:
                 raise ObjectError(f"{where}: call target {sym.name!r} offset {sym.value} is not instruction aligned")
             if (sym.value + rel.addend) % 8:
                 raise ObjectError(f"{where}: call target {sym.name!r}+{rel.addend} is not instruction aligned")
+            if sym.type == STT_FUNC:
+                # Against a function symbol the call targets that function (clang leaves imm = -1;
+                # gcc 12 leaves other values there, which mean nothing once relocated).
+                return CodeTarget("call", sym.shndx, (sym.value + rel.addend) // 8)
+            # Against a section symbol, imm locates the (static) callee inside the section.
             return CodeTarget("call", sym.shndx, (sym.value + rel.addend) // 8 + insn.imm + 1)
         if insn.opcode != LDDW:
             raise ObjectError(f"{where}: relocation on an instruction that is neither lddw nor call (opcode {insn.opcode:#04x})")
