@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import struct
 from collections.abc import Callable
@@ -215,3 +216,25 @@ def test_ringbuf_element_ops_match_kernel() -> None:
         assert ours(lambda: m.lookup(b""))[0] == k.lookup(None)[0] == 524
         assert ours(lambda: m.delete(b""))[0] == k.delete(None)
         assert ours(lambda: m.next_key(None))[0] == k.next_key(None)[0]
+
+
+def test_small_lru_eviction_order_matches_kernel() -> None:
+    """A 4-entry LRU map evicts the same keys as the kernel's (bigger kernel LRU maps free entries
+    in batches, so only the order of eviction, not the count, is comparable there)."""
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {0})  # the kernel's LRU lists are per CPU: stay on one
+    try:
+        with KernelMap(MapType.LRU_HASH, 4, 4, 4) as k:
+            m = create_map(MapSpec("lru", MapType.LRU_HASH, 4, 4, 4))
+            steps = [("update", i) for i in range(5)] + [("update", 1), ("update", 5), ("update", 6),
+                                                          ("lookup", 3), ("update", 7), ("update", 5), ("update", 8)]  # fmt: skip
+            for op, n in steps:
+                if op == "update":
+                    assert k.update(u32(n), u32(n)) == 0
+                    m.update(u32(n), u32(n))
+                else:
+                    k.lookup(u32(n))
+                    m.lookup(u32(n))
+                assert sorted(m.keys()) == sorted(k.keys()), (op, n)
+    finally:
+        os.sched_setaffinity(0, old)
