@@ -179,10 +179,8 @@ def sanitize_for_kernel(btf: Btf, unsupported: Iterable[Kind] = (), *, hide_stat
             new = replace(t, linkage=VAR_GLOBAL_ALLOCATED)  # placed externs (.kconfig) are allocated
         elif k == Kind.DATASEC and k in drop:
             new = BtfType(t.id, Kind.STRUCT, _c_name(t.name), size=0)
-        elif k == Kind.DATASEC:
-            new = replace(t, name=t.name) if t.name.isprintable() else replace(t, name=_c_name(t.name))
-            if new == t:
-                new = None
+        elif k == Kind.DATASEC and not t.name.isprintable():
+            new = replace(t, name=_c_name(t.name))  # the kernel wants printable section names
         elif k == Kind.FUNC and k in drop:
             new = BtfType(t.id, Kind.TYPEDEF, t.name, type_id=t.type_id)
         elif k == Kind.FUNC and t.linkage not in (FUNC_STATIC, FUNC_GLOBAL):
