@@ -35,6 +35,8 @@ from pybpf.object.sections import classify_section, is_program_section_name
         ("lirc_mode2", P.LIRC_MODE2, A.LIRC_MODE2, "", False),
         ("xdp.frags/cpumap", P.XDP, A.XDP_CPUMAP, "", False),
         ("struct_ops.s/init", P.STRUCT_OPS, None, "init", True),
+        ("?xdp", P.XDP, A.XDP, "", False),
+        ("?tp/sched/sched_switch", P.TRACEPOINT, None, "sched/sched_switch", False),
         # legacy spellings from older objects
         ("xdp_prog", P.XDP, A.XDP, "", False),
         ("xdp_devmap/redirect", P.XDP, A.XDP_DEVMAP, "", False),

@@ -189,7 +189,9 @@ def classify_section(name: str) -> SectionInfo:
     """Program type, expected attach type and attach target of the programs in section `name`.
 
     Unknown names give ProgramType.UNSPEC (the caller may still choose a type when loading).
+    A leading "?" (libbpf: not loaded automatically) does not change the type.
     """
+    name = name.removeprefix("?")
     for d in SECTION_DEFS:
         ok, extras = _matches(d.prefix, name)
         if ok:
