@@ -254,3 +254,25 @@ def xdp_adjust_program(helper: int, delta: int) -> CollectionSpec:
     ]
     prog = ProgramSpec(name="adjust", instructions=tuple(insns), type=ProgramType.XDP)
     return CollectionSpec(programs={"adjust": prog})
+
+
+def skb_helper_program(helper: int, r2: int, r3: int | None, r4: int, r5: int) -> CollectionSpec:
+    """A tc program calling `helper(skb, r2, r3, r4, r5)`; r3 None means a 16-byte stack buffer
+    (pre-filled with 0xA0..0xAF). The return value and the buffer are stored in results[0]."""
+    insns = [I(0xBF, 6, 1)]
+    insns += [I(0x7A, 10, 0, -16, 0), I(0x7A, 10, 0, -8, 0)]
+    for i in range(16):
+        insns.append(I(0x72, 10, 0, -16 + i, 0xA0 + i))  # *(u8 *)(r10 - 16 + i) = 0xA0 + i
+    insns += [I(0xBF, 1, 6), I(0xB7, 2, 0, 0, r2)]
+    insns += [I(0xBF, 3, 10), I(0x07, 3, 0, 0, -16)] if r3 is None else [I(0xB7, 3, 0, 0, r3)]
+    insns += [I(0xB7, 4, 0, 0, r4), I(0xB7, 5, 0, 0, r5), I(0x85, 0, 0, 0, helper)]
+    insns += [I(0x7B, 10, 0, -24, 0)]  # spill the return value next to the buffer
+    insns += [I(0x62, 10, 0, -28, 0), I(0xBF, 2, 10), I(0x07, 2, 0, 0, -28)]
+    ref = sum(i.slots for i in insns)
+    insns += [I(0x18, 1), I(0xBF, 3, 10), I(0x07, 3, 0, 0, -24), I(0xB7, 4, 0, 0, 0), I(0x85, 0, 0, 0, 2)]
+    insns += [I(0xB7, 0, 0, 0, 0), I(0x95)]
+    from pybpf.object.spec import MapReference, MapSpec
+
+    prog = ProgramSpec(name="skbhelper", instructions=tuple(insns), type=ProgramType.SCHED_CLS,
+                       map_references=(MapReference(ref, "results"),))
+    return CollectionSpec(programs={"skbhelper": prog}, maps={"results": MapSpec("results", MapType.ARRAY, 4, 24, 1)})

@@ -21,6 +21,7 @@ from .differential import (
     packets,
     random_mixed_program,
     random_program,
+    skb_helper_program,
     snapshot,
     xdp_adjust_program,
 )
@@ -103,6 +104,34 @@ def test_xdp_adjust_helpers_agree(helper: int, delta: int) -> None:
         rc_b = int.from_bytes(b.data_out[:8], "little", signed=True) if b.data_out and len(b.data_out) >= 8 else None
         assert (rc_a, a.retval) == (rc_b, b.retval), "helper return value"
         assert a.data_out == b.data_out
+
+
+SKB_CASES = (
+    [("load_bytes", 26, off, None, n, 0) for off in (0, 14, 84, 90, 100, -1) for n in (1, 4, 16)]
+    + [("store_bytes", 9, off, None, n, fl) for off in (0, 30, 84, 96, -3) for n in (2, 16) for fl in (0, 1, 2, 4)]
+    + [("l3_csum", 10, off, 0x1234, 0x4321, sz) for off in (14 + 10, 50, 99, 200) for sz in (0, 2, 4, 3)]
+    + [("l4_csum", 11, off, 0x12345678, 0x9ABCDEF0, fl) for off in (14 + 20 + 6, 98, 120)
+       for fl in (2, 4, 0x14, 0x24, 0x40 | 4, 1)]
+)
+
+
+@pytest.mark.parametrize("name,helper,r2,r3,r4,r5", SKB_CASES,
+                         ids=[f"{c[0]}-{c[2]}-{c[3]}-{c[4]}-{c[5]}" for c in SKB_CASES])
+def test_skb_helpers_agree(name: str, helper: int, r2: int, r3: int | None, r4: int, r5: int) -> None:
+    spec = skb_helper_program(helper, r2, r3, r4, r5)
+    interp, kernel = _both(spec)
+    data = packets()[0] + bytes(100 - len(packets()[0]))  # a 100-byte UDP frame
+    with interp, kernel:
+        a = interp.programs["skbhelper"].run(data)
+        b = kernel.programs["skbhelper"].run(data)
+        ra, rb = interp.maps["results"][0], kernel.maps["results"][0]
+        assert isinstance(ra, bytes) and isinstance(rb, bytes)
+        rc_a = int.from_bytes(ra[:8], "little", signed=True)  # value = return value, then the buffer
+        rc_b = int.from_bytes(rb[:8], "little", signed=True)
+        assert rc_a == rc_b, f"return value: interp {rc_a}, kernel {rc_b}"
+        assert ra[8:] == rb[8:], "buffer"
+        assert a.data_out == b.data_out, "packet"
+        assert a.retval == b.retval
 
 
 def _random_cases(seeds: range) -> None:
