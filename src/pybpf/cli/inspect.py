@@ -157,6 +157,9 @@ def _text(info: dict[str, Any]) -> str:
     for p in info["programs"]:
         if p["helper_names"]:
             lines.append(f"  {p['name']} calls: {', '.join(p['helper_names'])}")
+        if p["extern_calls"]:
+            names = sorted({e["name"] for e in p["extern_calls"]})
+            lines.append(f"  {p['name']} calls extern functions: {', '.join(names)}")
     lines.append(f"\nMaps ({len(info['maps'])}):")
     rows = [[m["name"], m["type"], m["key_size"], m["value_size"], m["max_entries"], hex(m["flags"]),
              m["section"], m.get("inner_map", {}).get("type", "-")] for m in info["maps"]]
