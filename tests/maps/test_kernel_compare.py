@@ -226,15 +226,19 @@ def test_small_lru_eviction_order_matches_kernel() -> None:
     try:
         with KernelMap(MapType.LRU_HASH, 4, 4, 4) as k:
             m = create_map(MapSpec("lru", MapType.LRU_HASH, 4, 4, 4))
-            steps = [("update", i) for i in range(5)] + [("update", 1), ("update", 5), ("update", 6),
-                                                          ("lookup", 3), ("update", 7), ("update", 5), ("update", 8)]  # fmt: skip
+            steps = [("update", i) for i in range(5)] + [
+                ("update", 1), ("update", 5), ("update", 6), ("lookup", 3), ("update", 7), ("update", 5),
+                ("update", 8), ("noexist", 8), ("exist", 42), ("noexist", 9), ("exist", 9),
+            ]  # fmt: skip
+            flag = {"update": 0, "noexist": 1, "exist": 2}
             for op, n in steps:
-                if op == "update":
-                    assert k.update(u32(n), u32(n)) == 0
-                    m.update(u32(n), u32(n))
-                else:
+                if op == "lookup":
                     k.lookup(u32(n))
                     m.lookup(u32(n))
+                else:
+                    kerr = k.update(u32(n), u32(n), flag[op])
+                    perr, _ = ours(m.update, u32(n), u32(n), flag[op])
+                    assert perr == kerr, (op, n)
                 assert sorted(m.keys()) == sorted(k.keys()), (op, n)
     finally:
         os.sched_setaffinity(0, old)

@@ -28,7 +28,7 @@ from pybpf.maps.base import (
     read_mem,
     write_mem,
 )
-from pybpf.maps.hashtab import HashTable
+from pybpf.maps.hashtab import H_FREE_TOP, HashTable
 from pybpf.object.spec import MapSpec
 
 HTAB_CREATE_FLAGS = (
@@ -90,25 +90,27 @@ class HashMap(NativeMap):
 
     def _slot_for_update(self, key: bytes, flags: int) -> int:
         """The slot to write `key`'s value to (inserting or evicting as the flags allow)."""
-        slot = self.table.find(key)
+        table = self.table
+        if self.lru and table.words[H_FREE_TOP] == 0:
+            # like the kernel, an LRU update first takes a free element, evicting the least recently
+            # used one when there is none - even if the key exists or the flags then refuse it
+            oldest = table.oldest_slot()
+            if oldest is not None:
+                table.remove(oldest)
+        slot = table.find(key)
         if slot is not None:
             if flags == UpdateFlags.NOEXIST:
                 raise fail("key exists (BPF_NOEXIST)", EEXIST)
         else:
             if flags == UpdateFlags.EXIST:
                 raise fail("key does not exist (BPF_EXIST)", ENOENT)
-            new = self.table.insert(key)
-            if new is None and self.lru:
-                oldest = self.table.oldest_slot()
-                if oldest is not None:
-                    self.table.remove(oldest)
-                new = self.table.insert(key)
+            new = table.insert(key)
             if new is None:
                 raise fail(f"map {self.name!r} is full ({self.max_entries} entries)", E2BIG)
-            self.table.clear_values(new, self.ncpus)
+            table.clear_values(new, self.ncpus)
             slot = new
         if self.lru:
-            self.table.stamps[slot] = self.table.tick()
+            table.stamps[slot] = table.tick()
         return slot
 
     def delete(self, key: bytes) -> None:

@@ -2,8 +2,11 @@
 
 Same native table as pybpf.maps.hash (layout in pybpf.maps.hashtab). Recency is a use clock:
 every insert, update and program lookup stamps the entry (user-space lookups do not, like the
-kernel's sys-only lookup); a full map evicts the entry with the oldest stamp. The kernel's LRU
-approximates this order (per-CPU free lists, reference bits), pybpf's is exact.
+kernel's sys-only lookup). Every update of a full map first evicts the entry with the oldest
+stamp, as the kernel does (it takes a free element before looking at the key or the flags, so
+even replacing an existing key, or an update the flags then refuse, evicts one). The kernel's
+LRU approximates this order (per-CPU free lists, reference bits, and larger maps free several
+entries at once); small maps evict exactly the same keys (checked in the tests).
 """
 
 from __future__ import annotations
