@@ -41,7 +41,7 @@ def _bpf(cmd: int, attr: bytes) -> tuple[int, int]:
 def _create_map(spec: MapSpec) -> int:
     name = spec.name.encode()[:15].replace(b".", b"_")
     attr = struct.pack("<IIIIIII16s", int(spec.type), spec.key_size, spec.value_size,
-                       spec.max_entries, spec.flags, 0, 0, name)
+                       spec.max_entries, spec.flags | (0x80 if spec.frozen else 0), 0, 0, name)
     fd, err = _bpf(_BPF_MAP_CREATE, attr)
     if fd < 0:
         raise OSError(err, f"map create {spec.name}: {os.strerror(err)}")
@@ -106,11 +106,12 @@ def load(
                            b"oracle", 0, expected_attach_type)
         fd, err = _bpf(_BPF_PROG_LOAD, attr)
         log = log_buf.value.decode(errors="replace")
-        if fd >= 0:
+        if fd > 0:
             os.close(fd)
-        if fd < 0 and err == 28 and log_level:  # ENOSPC: log too big, retry terse
-            return load(insns, prog_type, maps=maps, map_references=map_references, license=license,
-                        expected_attach_type=expected_attach_type, log_level=0)
+        if fd < 0 and err == 28 and log_level:  # ENOSPC: the log (its tail is kept) overflowed
+            terse = load(insns, prog_type, maps=maps, map_references=map_references, license=license,
+                         expected_attach_type=expected_attach_type, log_level=0)
+            fd, err = (0, 0) if terse.accepted else (-1, terse.errno)
         m, t = _PROCESSED.search(log), _TIME.search(log)
         insn, message = (None, "") if fd >= 0 else _parse_failure(log)
         if fd < 0 and not log.strip():

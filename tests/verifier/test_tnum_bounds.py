@@ -9,7 +9,7 @@ from pybpf.verifier import bounds, branch, tnum
 from pybpf.verifier.bounds import MASK32, MASK64, Scalar, s32, s64
 
 u64 = st.integers(0, MASK64)
-settings.register_profile("verifier", max_examples=300, deadline=None)
+settings.register_profile("verifier", max_examples=120, deadline=None)
 settings.load_profile("verifier")
 
 

@@ -64,6 +64,7 @@ def verify(
         map_references=spec.map_references,
         license=spec.license,
         log_enabled=log,
+        func_infos=tuple(spec.func_infos),
     )
     out = checker.run()
     stats = (f"processed {out.processed_insns} insns (limit 1000000) max_states_per_insn 0 total_states "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pybpf.verifier import tnum
 from pybpf.verifier.tnum import MASK32, MASK64, Tnum
@@ -110,6 +111,7 @@ class Scalar:
 UNKNOWN = Scalar(tnum.UNKNOWN, 0, MASK64, S64_MIN, S64_MAX, 0, MASK32, S32_MIN, S32_MAX)
 
 
+@lru_cache(maxsize=4096)
 def known(x: int) -> Scalar:
     x &= MASK64
     lo = x & MASK32
@@ -147,6 +149,7 @@ def sync(s: Scalar) -> Scalar | None:
     umin, umax, smin, smax = s.umin, s.umax, s.smin, s.smax
     u32min, u32max, s32min, s32max = s.u32min, s.u32max, s.s32min, s.s32max
     for _ in range(3):
+        before = (var, umin, umax, smin, smax, u32min, u32max, s32min, s32max)
         # tnum -> bounds
         umin, umax = max(umin, var.value), min(umax, var.value | var.mask)
         smin, smax = max(smin, tnum.smin(var)), min(smax, tnum.smax(var))
@@ -189,6 +192,8 @@ def sync(s: Scalar) -> Scalar | None:
             return None
         var = tnum.intersect(var, r64)
         var = tnum.with_subreg(var, tnum.intersect(tnum.subreg(var), r32))
+        if before == (var, umin, umax, smin, smax, u32min, u32max, s32min, s32max):
+            break
     return Scalar(var, umin, umax, smin, smax, u32min, u32max, s32min, s32max)
 
 
@@ -270,6 +275,18 @@ _TNUM_OPS = {
     "xor": tnum.xor,
 }
 
+_CONCRETE = {
+    "add": lambda x, y, k: x + y,
+    "sub": lambda x, y, k: x - y,
+    "mul": lambda x, y, k: x * y,
+    "and": lambda x, y, k: x & y,
+    "or": lambda x, y, k: x | y,
+    "xor": lambda x, y, k: x ^ y,
+    "lsh": lambda x, y, k: x << k,
+    "rsh": lambda x, y, k: x >> k,
+    "arsh": lambda x, y, k: 0,
+}
+
 ALU_OPS = ("add", "sub", "mul", "div", "or", "and", "lsh", "rsh", "neg", "mod", "xor", "arsh", "sdiv", "smod")
 
 
@@ -280,6 +297,16 @@ def alu(op: str, a: Scalar, b: Scalar, is64: bool) -> Scalar:
     tracked only for a constant in-range shift amount, everything else by tnum and range arithmetic.
     """
     width = 64 if is64 else 32
+    if a.var.mask == 0 and b.var.mask == 0 and op in _CONCRETE:
+        k = b.var.value & (width - 1)
+        m = MASK64 if is64 else MASK32
+        x, y = a.var.value & m, b.var.value & m
+        if op in ("lsh", "rsh", "arsh") and b.var.value >= width:
+            return UNKNOWN if is64 else zext32(UNKNOWN)
+        if op == "arsh":
+            sx = s64(x) if is64 else s32(x)
+            return known((sx >> k) & m)
+        return known(_CONCRETE[op](x, y, k) & m)
     if op in ("lsh", "rsh", "arsh"):
         if not b.is_const() or b.value >= width:
             return UNKNOWN if is64 else zext32(UNKNOWN)

@@ -74,6 +74,7 @@ class Checker:
     log_enabled: bool = False
     allow_uninit_indirect: bool = True
     packet_types: frozenset[int] = PACKET_ACCESS
+    func_infos: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         self.refs_by_pc = {r.pc: r for r in self.map_references}
@@ -85,6 +86,8 @@ class Checker:
         self.cur_states = 0
         self.subprog_depth: dict[int, int] = {}
         self.ctx_ids = 0
+        self.jumps = self.prev_jumps = 0
+        self.prev_processed = -100
         self.gpl = self.license.split("\0")[0] in ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL",
                                                     "Dual MIT/GPL", "Dual MPL/GPL")
 
@@ -138,7 +141,7 @@ class Checker:
         while True:
             self.processed += 1
             if self.processed > INSN_LIMIT:
-                raise VerifierError("BPF program is too complex", insn=pc)
+                raise VerifierError(f"BPF program is too large. Processed {self.processed} insn", insn=pc)
             if pc in self.prog.prune_points and path.last_pc != pc:
                 if self.visit_state(pc, st, path):
                     self.end_path(path)
@@ -164,18 +167,34 @@ class Checker:
     def visit_state(self, pc: int, st: State, path: _Path) -> bool:
         """Prune the path if an explored state at pc subsumes it; detect infinite loops."""
         live = self.prog.live_in.get(pc, cfg.ALL_REGS)
-        for cp in self.explored.get(pc, ()):
+        add_new = (self.jumps - self.prev_jumps >= 2 and self.processed - self.prev_processed >= 8) \
+            or pc in self.callback_sites
+        keep: list[Checkpoint] = []
+        cps = self.explored.get(pc, [])
+        for i, cp in enumerate(cps):
             if cp.branches and pc not in self.callback_sites:
                 if states_looping(cp.state, st) and states_equal(cp.state, st, live, exact=True):
                     raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
-                continue
-            if states_equal(cp.state, st, live):
+            elif states_equal(cp.state, st, live):
+                cp.hits += 1
+                keep.extend(cps[i:])
+                self.explored[pc] = keep
                 return True
+            if add_new:
+                cp.misses += 1
+            if cp.misses > cp.hits * 3 + 3:
+                continue  # evict: unlikely to help pruning
+            keep.append(cp)
+        self.explored[pc] = keep
+        if not add_new:
+            return False
+        self.prev_jumps, self.prev_processed = self.jumps, self.processed
         cp = Checkpoint(pc, st.copy(), path.parent, 1)
-        self.explored.setdefault(pc, []).append(cp)
+        keep.append(cp)
         path.parent = cp
         self.total_states += 1
-        self.cur_states += 1
+        self.cur_states = sum(len(v) for v in self.explored.values()) if self.total_states % 64 == 0 \
+            else self.cur_states + 1
         self.peak_states = max(self.peak_states, self.cur_states)
         return False
 
@@ -209,6 +228,7 @@ class Checker:
         if insn.opcode == JA or insn.opcode == JA32:
             if insn.opcode == JA and (insn.src or insn.dst or insn.imm):
                 raise VerifierError("BPF_JA uses reserved fields", insn=pc)
+            self.jumps += 1
             return cfg.jump_target(pc, insn)
         if insn.opcode == EXIT:
             return self.exit(pc, insn, st, path, work)
@@ -529,6 +549,8 @@ class Checker:
             regs[insn.dst] = const(insn.imm)
             return
         if insn.src == PseudoSrc.FUNC:
+            if not self.func_infos:
+                raise VerifierError("missing btf func_info", insn=pc)
             target = cfg.jump_target(pc, Instruction(JA32, imm=s32imm(insn.imm)))
             regs[insn.dst] = Reg(RegType.PTR_TO_FUNC, subprog=target)
             return
@@ -557,6 +579,7 @@ class Checker:
     # ---- conditional jumps ---------------------------------------------------------------------
 
     def cond_jump(self, pc: int, insn: Instruction, st: State, path: _Path, work: list[_Path]) -> int | None:
+        self.jumps += 1
         op = insn.opcode & 0xF0
         name = JMP_NAMES.get(JmpOp(op)) if op in JMP_NAMES else None
         if name is None:
@@ -564,15 +587,10 @@ class Checker:
         is32 = insn.opcode & 0x07 == InsnClass.JMP32
         width = 32 if is32 else 64
         srcx = bool(insn.opcode & 0x08)
-        if srcx:
-            if insn.imm:
-                raise VerifierError("BPF_JMP/JMP32 uses reserved fields", insn=pc)
-            src = self.read(st, pc, insn.src)
-        else:
-            if insn.src:
-                raise VerifierError("BPF_JMP/JMP32 uses reserved fields", insn=pc)
-            src = const(insn.imm if not is32 else insn.imm & MASK32)
+        if (srcx and insn.imm) or (not srcx and insn.src):
+            raise VerifierError("BPF_JMP/JMP32 uses reserved fields", insn=pc)
         dst = self.read(st, pc, insn.dst)
+        src = self.read(st, pc, insn.src) if srcx else const(insn.imm if not is32 else insn.imm & MASK32)
         target = cfg.jump_target(pc, insn)
         fall = pc + 1
         if src.is_pointer and not dst.is_pointer and srcx and not self.privileged:

@@ -40,6 +40,7 @@ class _Meta:
     release_id: int = 0
     pkt_arg: bool = False
     const_sizes: dict[int, int] | None = None
+    const_key: int | None = None
 
 
 def _fail(msg: str, pc: int) -> VerifierError:
@@ -114,6 +115,8 @@ def return_value(ck: Checker, pc: int, st: State, proto: helpers.HelperProto, me
         if m is None:
             raise _fail("kernel subsystem misconfigured verifier", pc)
         null = ret is R.RET_PTR_TO_MAP_VALUE_OR_NULL
+        if proto.id == 1 and meta.const_key is not None and meta.const_key < m.max_entries:
+            null = False
         if getattr(m, "type", None) in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
             inner = getattr(m, "inner_map", None)
             if inner is None:
@@ -143,6 +146,30 @@ def return_value(ck: Checker, pc: int, st: State, proto: helpers.HelperProto, me
         return Reg(RegType.PTR_TO_BTF_ID, maybe_null=null, id=st.new_id() if null else 0,
                    btf_name=proto.ret_btf_type)
     raise _fail(f"pybpf does not model the return type of {proto.full_name}", pc)
+
+
+def constant_map_key(ck: Checker, st: State, reg: Reg, key_size: int) -> int | None:
+    """The kernel's get_constant_map_key: a key held on the stack as a known constant."""
+    if not ck.privileged or reg.type is not RegType.PTR_TO_STACK or not reg.var.is_const():
+        return None
+    addr = reg.off + bounds.s64(reg.var.value)
+    if addr >= 0 or addr < -512:
+        return None
+    slot_index = (-addr - 1) // 8
+    b = addr + (slot_index + 1) * 8
+    slot = st.frames[reg.frameno].stack.get(slot_index)
+    if slot is None:
+        return None
+    kinds = slot.kinds[b:]
+    zeros = len(kinds) - len(kinds.lstrip("Z"))
+    if zeros >= key_size:
+        return 0
+    if slot.spilled is None or slot.kinds[0] != "S" or not slot.spilled.is_scalar:
+        return None
+    spills = len(kinds) - len(kinds.lstrip("S"))
+    if spills != key_size or not slot.spilled.var.is_const():
+        return None
+    return slot.spilled.var.value
 
 
 def _expect(pc: int, regno: int, reg: Reg, expected: str) -> VerifierError:
@@ -183,6 +210,8 @@ def check_arg(ck: Checker, pc: int, st: State, regno: int, arg: A, proto: helper
         size = m.key_size if arg is A.ARG_PTR_TO_MAP_KEY else m.value_size
         mem_access(ck, pc, st, regno, reg, size, write=arg is A.ARG_PTR_TO_UNINIT_MAP_VALUE,
                    init=arg is not A.ARG_PTR_TO_UNINIT_MAP_VALUE, meta=meta)
+        if arg is A.ARG_PTR_TO_MAP_KEY and m.type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
+            meta.const_key = constant_map_key(ck, st, reg, size)
         return
     if arg.is_memory:
         if arg.nullable and _is_null(reg):

@@ -281,7 +281,8 @@ def check_stack_range(ck: Checker, st: State, pc: int, regno: int, reg: Reg, siz
         raise _fail(f"R{regno} unbounded indirect variable offset stack access", pc)
     if lo < -STACK_SIZE or hi + size > 0 or (size == 0 and hi > 0):
         if reg.var.is_const():
-            raise _fail(f"invalid indirect access to stack R{regno} off={lo} size={size}", pc)
+            kind = "write to" if write and not init_required else "read from"
+            raise _fail(f"invalid {kind} stack R{regno} off={lo} size={size}", pc)
         raise _fail(
             f"invalid variable-offset indirect access to stack R{regno} var_off={reg.var.var} size={size}", pc
         )

@@ -16,6 +16,8 @@ class Checkpoint:
     state: State
     parent: Checkpoint | None
     branches: int
+    hits: int = 0
+    misses: int = 0
 
 
 class _IdMap:
@@ -127,4 +129,4 @@ def states_looping(old: State, cur: State) -> bool:
     """The kernel's states_maybe_looping: same frame depth and identical current-frame registers."""
     if len(old.frames) != len(cur.frames):
         return False
-    return all(a == b for a, b in zip(old.cur.regs, cur.cur.regs, strict=False))
+    return old.cur.regs == cur.cur.regs

@@ -1,0 +1,2 @@
+; type: xdp
+mov r0, 0

@@ -1,0 +1,4 @@
+; type: xdp
+call 2000
+r0 = 0
+exit

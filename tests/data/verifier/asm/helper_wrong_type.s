@@ -1,0 +1,8 @@
+; type: xdp
+r1 = r10
+r1 += -8
+r2 = 8
+r3 = 0
+call 4
+r0 = 0
+exit

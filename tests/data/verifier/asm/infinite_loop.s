@@ -1,0 +1,5 @@
+; type: xdp
+r0 = 0
+loop:
+r1 = 1
+goto loop

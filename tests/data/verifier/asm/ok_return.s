@@ -1,0 +1,3 @@
+; type: xdp
+mov r0, 2
+exit

@@ -1,0 +1,16 @@
+; type: xdp
+; map: rb ringbuf 0 0 4096
+r1 = 0xfeed0001 ll
+r2 = 16
+r3 = 0
+call 131
+if r0 == 0 goto out
+r6 = r0
+r1 = r0
+r2 = 0
+call 132
+r1 = 7
+*(u64 *)(r6 + 0) = r1
+out:
+r0 = 0
+exit

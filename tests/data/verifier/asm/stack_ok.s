@@ -1,0 +1,4 @@
+; type: xdp
+stdw [r10-8], 5
+ldxdw r0, [r10-8]
+exit

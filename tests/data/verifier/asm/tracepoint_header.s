@@ -1,0 +1,3 @@
+; type: tracepoint
+r0 = *(u32 *)(r1 + 0)
+exit

@@ -1,0 +1,2 @@
+; type: xdp
+exit

@@ -1,0 +1,5 @@
+; type: xdp
+mov r0, 0
+exit
+mov r0, 1
+exit

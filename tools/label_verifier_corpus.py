@@ -1,0 +1,219 @@
+"""Label the verifier corpus with the running kernel's verdicts (tests/data/verifier/labels_*.json).
+
+    .venv/bin/python tools/label_verifier_corpus.py [--asm] [--c] [--random N] [--samples]
+
+Each case stores the bytecode, the maps and map references, and the kernel's verdict: accepted, the
+rejecting instruction and the error lines of its log. Tests compare pybpf.verifier with these labels,
+so they run without a kernel. Needs root (bpf() with CAP_BPF/CAP_PERFMON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from verifier_oracle import load  # noqa: E402
+
+from pybpf.abi import MapType, ProgramType  # noqa: E402
+from pybpf.isa import assemble, encode  # noqa: E402
+from pybpf.isa.instruction import Instruction  # noqa: E402
+from pybpf.object.spec import MapReference, MapSpec  # noqa: E402
+
+DATA = ROOT / "tests" / "data" / "verifier"
+FD_BASE, VALUE_BASE, FUNC_BASE = 0xFEED0000, 0xFEEE0000, 0xFEEF0000
+_INSN_LINE = re.compile(r"^\d+: \(")
+_NOISE = ("processed ", "verification time", "stack depth", "mark_precise", "cur state:", "old state:",
+          "func#", "Live regs", "      ", "last_idx", "regs=", "parent ", "from ", "(0) ")
+
+
+def kernel_messages(log: str) -> list[str]:
+    """The kernel's error lines: what follows the last logged instruction, minus statistics."""
+    lines = [ln for ln in log.splitlines() if ln.strip()]
+    last = max((i for i, ln in enumerate(lines) if _INSN_LINE.match(ln)), default=-1)
+    out = [ln.strip() for ln in lines[last + 1:] if not ln.startswith(_NOISE) and not re.match(r"^\d+: R", ln)]
+    return out[-4:]
+
+
+def map_json(spec: MapSpec) -> dict[str, Any]:
+    return {"name": spec.name, "type": int(spec.type), "key_size": spec.key_size, "value_size": spec.value_size,
+            "max_entries": spec.max_entries, "flags": spec.flags, "frozen": spec.frozen,
+            "contents": [[k.hex(), v.hex()] for k, v in spec.contents],
+            "inner": map_json(spec.inner_map) if spec.inner_map is not None else None}
+
+
+def label(name: str, source: str, ptype: int, insns: list[Instruction], maps: dict[str, MapSpec],
+          refs: list[MapReference], license: str = "GPL", extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    v = load(insns, ptype, maps=maps, map_references=refs, license=license)
+    msgs = kernel_messages(v.log) if not v.accepted else []
+    if not v.accepted and not msgs:
+        msgs = [v.message]
+    insn = v.insn
+    for m in msgs:  # CFG and loop errors name their instruction in the message
+        found = re.search(r"(?:at insn|from insn|unreachable insn|ldimm64 insn) (\d+)", m)
+        if found:
+            insn = int(found.group(1))
+    case = {
+        "name": name, "source": source, "type": int(ptype), "license": license,
+        "insns": encode(insns).hex(), "maps": [map_json(m) for m in maps.values()],
+        "refs": [[r.pc, r.map_name, r.kind, r.offset] for r in refs],
+        "kernel": {"accepted": v.accepted, "errno": v.errno, "insn": insn, "messages": msgs,
+                   "processed": v.processed_insns, "usec": v.verification_usec},
+    }
+    if extra:
+        case.update(extra)
+    return case
+
+
+def parse_asm(text: str) -> tuple[int, dict[str, MapSpec], str]:
+    ptype, maps, license = int(ProgramType.SOCKET_FILTER), {}, "GPL"
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith(";"):
+            continue
+        key, _, val = line[1:].partition(":")
+        key, val = key.strip(), val.strip()
+        if key == "type":
+            ptype = int(ProgramType[val.upper()])
+        elif key == "license":
+            license = val
+        elif key == "map":
+            parts = val.split()
+            name, mtype, ks, vs, entries = parts[0], parts[1], *map(int, parts[2:5])
+            frozen = "frozen" in parts[5:]
+            contents = ((b"\0" * ks, bytes(range(vs))),) if frozen or name.startswith(".") else ()
+            maps[name] = MapSpec(name, MapType[mtype.upper()], ks, vs, entries, contents=contents, frozen=frozen)
+    return ptype, maps, license
+
+
+def asm_case(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    ptype, maps, license = parse_asm(text)
+    body = "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith(";"))
+    insns = func_placeholders(assemble(body))
+    refs = placeholder_refs(insns, list(maps))
+    return label(f"asm/{path.stem}", "asm", ptype, insns, maps, refs, license, {"text": text})
+
+
+def func_placeholders(insns: list[Instruction]) -> list[Instruction]:
+    """lddw of 0xfeef0000+T becomes a BPF_PSEUDO_FUNC load of the function at slot pc T (callbacks)."""
+    out, pc = [], 0
+    for insn in insns:
+        if insn.opcode == 0x18 and insn.imm & ~0xFFFF == FUNC_BASE:
+            insn = insn.replace(src=4, imm=(insn.imm & 0xFFFF) - pc - 1)
+        out.append(insn)
+        pc += insn.slots
+    return out
+
+
+def placeholder_refs(insns: list[Instruction], names: list[str]) -> list[MapReference]:
+    """lddw of 0xfeed000N (map N, 1-based) or 0xfeee000N (its value) become map references."""
+    refs, pc = [], 0
+    for insn in insns:
+        if insn.opcode == 0x18 and (insn.imm & ~0xFFFF) in (FD_BASE, VALUE_BASE) and 1 <= insn.imm & 0xFFFF <= len(names):
+            kind = "fd" if insn.imm & ~0xFFFF == FD_BASE else "value"
+            refs.append(MapReference(pc, names[(insn.imm & 0xFFFF) - 1], kind, 0))
+        pc += insn.slots
+    return refs
+
+
+def c_cases() -> list[dict[str, Any]]:
+    from pybpf.object import load_file
+
+    out = []
+    build = Path("/tmp/pybpf-verifier-corpus")
+    build.mkdir(exist_ok=True)
+    for src in sorted((DATA / "c").glob("*.c")):
+        obj = build / (src.stem + ".o")
+        subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "bpfel-freestanding", "-O2", "-g", "-c",
+                        str(src), "-o", str(obj)], check=True)
+        (DATA / "c" / "build").mkdir(exist_ok=True)
+        spec = load_file(obj)
+        for prog in spec.programs.values():
+            maps = {r.map_name: spec.maps[r.map_name] for r in prog.map_references}
+            out.append(label(f"c/{src.stem}/{prog.name}", "c", int(prog.type), list(prog.instructions), maps,
+                             list(prog.map_references), prog.license or spec.license or "GPL",
+                             {"section": prog.section}))
+    return out
+
+
+def random_cases(n: int) -> list[dict[str, Any]]:
+    from verifier_progen import generate
+
+    out = []
+    for seed in range(n):
+        g = generate(seed)
+        case = label(g.name, "random", g.program_type, g.insns, g.maps, g.refs, extra={"seed": seed})
+        out.append(case)
+    return out
+
+
+def sample_cases() -> list[dict[str, Any]]:
+    from pybpf.errors import BpfError
+    from pybpf.object import load_file
+
+    root = Path(os.environ.get("PYBPF_SHARED", ROOT.parent / "shared")) / "ebpf-samples"
+    out = []
+    for path in sorted(root.rglob("*.o")):
+        rel = path.relative_to(root).as_posix()
+        try:
+            spec = load_file(path)
+        except (BpfError, OSError, ValueError) as exc:
+            out.append({"name": f"samples/{rel}", "source": "samples", "unusable": f"object: {exc}"})
+            continue
+        for prog in spec.programs.values():
+            name = f"samples/{rel}/{prog.section}/{prog.name}"
+            if prog.type == ProgramType.UNSPEC:
+                out.append({"name": name, "source": "samples", "unusable": "unknown program type"})
+                continue
+            maps = {r.map_name: spec.maps[r.map_name] for r in prog.map_references if r.map_name in spec.maps}
+            try:
+                case = label(name, "samples", int(prog.type), list(prog.instructions), maps,
+                             list(prog.map_references), prog.license or spec.license or "",
+                             {"object": rel, "section": prog.section, "program": prog.name})
+            except (OSError, KeyError) as exc:
+                out.append({"name": name, "source": "samples", "unusable": f"load: {exc}"})
+                continue
+            case.pop("insns")  # re-read from the shared object by the tests
+            out.append(case)
+    return out
+
+
+def write(name: str, cases: list[dict[str, Any]]) -> None:
+    doc = {"kernel": platform.release(), "generator": "tools/label_verifier_corpus.py", "cases": cases}
+    (DATA / name).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    acc = sum(1 for c in cases if c.get("kernel", {}).get("accepted"))
+    print(f"{name}: {len(cases)} cases, {acc} accepted by the kernel")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--asm", action="store_true")
+    ap.add_argument("--c", action="store_true")
+    ap.add_argument("--random", type=int, default=0)
+    ap.add_argument("--samples", action="store_true")
+    args = ap.parse_args()
+    everything = not (args.asm or args.c or args.random or args.samples)
+    if args.asm or everything:
+        write("labels_asm.json", [asm_case(p) for p in sorted((DATA / "asm").glob("*.s"))])
+    if args.c or everything:
+        write("labels_c.json", c_cases())
+    if args.random or everything:
+        write("labels_random.json", random_cases(args.random or 1500))
+    if args.samples or everything:
+        write("labels_samples.json", sample_cases())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
