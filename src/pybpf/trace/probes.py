@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from dataclasses import dataclass, field, replace
 
@@ -130,7 +131,13 @@ def _expand(ap: ast.AttachPoint, prov: str) -> list[ConcreteProbe]:
     if prov == "tracepoint":
         from pybpf.kernel.tracefs import list_tracepoints
 
-        names = list_tracepoints(f"{ap.target}/{ap.func}")
+        if any(c in ap.target + ap.func for c in "*?["):
+            names = list_tracepoints(f"{ap.target}/{ap.func}")
+        else:  # one tracepoint: no need to scan every category
+            from pybpf.kernel.tracefs import tracefs_root
+
+            exists = os.path.isdir(os.path.join(tracefs_root(), "events", ap.target, ap.func))
+            names = [f"{ap.target}/{ap.func}"] if exists else []
         if not names:
             raise TraceError(f"No tracepoints matched: tracepoint:{ap.target}:{ap.func}", *ap.span())
         out = []
@@ -159,8 +166,6 @@ def _expand(ap: ast.AttachPoint, prov: str) -> list[ConcreteProbe]:
         name = f"{prov}:{ap.target}:{ap.func}"
         return [ConcreteProbe(prov, name, ap.target, ap.func, period=max(period, 0), frequency=max(-period, 0))]
     if prov in ("fentry", "fexit"):
-        import os
-
         from pybpf.kernel.tracefs import tracefs_root
 
         if not os.path.exists(os.path.join(tracefs_root(), "available_filter_functions")):
