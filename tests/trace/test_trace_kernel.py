@@ -206,3 +206,38 @@ def test_same_output_as_bpftrace(workload: tuple[str, str]) -> None:
         pytest.skip(f"bpftrace did not run here: {theirs.stderr.strip()[-200:]}")
     assert ours.returncode == 0, ours.stderr
     assert ours.stdout == theirs.stdout
+
+
+def test_cli_without_bpf_permission_is_one_line_exit_2() -> None:
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to drop to user nobody")
+    src = ROOT / "src"
+    if not all(os.stat(p).st_mode & 0o005 for p in (src, src / "pybpf", src / "pybpf" / "trace")):
+        pytest.skip("the sources are not readable by other users")
+    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    proc = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", python, "-m",
+         "pybpf.trace", "-e", "BEGIN { printf(\"hi\\n\"); }"],
+        capture_output=True, text=True, env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"}, cwd="/tmp")
+    if "No module named" in proc.stderr or "SyntaxError" in proc.stderr:
+        pytest.skip(f"cannot run pybpf as nobody here: {proc.stderr.strip()[-200:]}")
+    if proc.returncode == 0:
+        pytest.skip("this kernel allows unprivileged bpf()")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("pybpf trace: bpf() returned")
+
+
+def test_pid_filter_limits_uprobes(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    # -p with a pid that never calls the function: nothing counted, although the workload runs
+    from pybpf.trace.compiler import compile_script
+    from pybpf.trace.runtime import Child, TraceRun
+
+    child = Child([binary, d])
+    try:
+        compiled = compile_script(f"uprobe:{binary}:traced_add {{ @calls = count(); }}", cpid=child.pid)
+        out = io.StringIO()
+        TraceRun(compiled, out, pid=os.getpid()).run(child)
+    finally:
+        child.kill()
+    assert out.getvalue() == "Attaching 1 probe...\n\n\n\n"  # the empty @calls prints a blank line
