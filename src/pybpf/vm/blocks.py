@@ -7,6 +7,7 @@ jump, call or exit) and generates, per block, one function whose body inlines th
 instructions (ALU, lddw, the fast path of loads and stores, conditional jumps) and calls the
 instruction's own closure for everything else (helpers, calls, exit, atomics, byte swaps, slow
 memory paths). A block function returns the next pc, which is always the start of a block.
+Blocks are compiled the first time they run, so loading cost follows the code actually executed.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from pybpf.vm import ops
 from pybpf.vm.loadcheck import func_pointer_target, jump_target
 from pybpf.vm.memory import PACK, UNPACK
 from pybpf.vm.ops import M32, M64, S32, S64
-
-MAX_SLOTS_FOR_BLOCKS = 20_000  # larger programs use the per-instruction loop (compile time)
 
 Op = Callable[[], int]
 _SIZE = {0x00: 4, 0x08: 2, 0x10: 1, 0x18: 8}
@@ -142,69 +141,100 @@ def _jump_lines(pc: int, insn: Instruction) -> list[str]:
     return [f"if {a} {relation} {b}:", f"    return {pc + insn.off + 1}", f"return {pc + 1}"]
 
 
-def compile_blocks(
-    table: Sequence[Instruction | None], closures: Sequence[Op], memory: Any, regs: list[int]
-) -> tuple[list[Op | None], list[int]]:
-    """Block functions by start slot (None elsewhere) and the instruction count of each block."""
-    starts = leaders(table)
-    bounds = [*starts[1:], len(table)]
-    source = ["def make(regs, mem, closures, U1, U2, U4, U8, P1, P2, P4, P8):"]
+def _block_lines(table: Sequence[Instruction | None], start: int, end: int) -> tuple[list[str], set[int]]:
+    """The body of the block [start, end) and the pcs whose closures it calls."""
+    lines: list[str] = []
     used: set[int] = set()
-    counts: list[int] = [0] * len(table)
-    body_of: dict[int, list[str]] = {}
-    for start, end in zip(starts, bounds, strict=True):
-        lines: list[str] = []
-        pc = start
-        n = 0
-        terminated = False
+    pc = start
+    while pc < end:
+        insn = table[pc]
+        assert insn is not None
+        if _ends_block(insn):
+            if insn.opcode in (EXIT, CALLX, CALL):
+                used.add(pc)
+            return [*lines, *_jump_lines(pc, insn)], used
+        if insn.opcode == LDDW and func_pointer_target(pc, insn) is None:
+            lines.append(f"regs[{insn.dst}] = {insn.imm & M64}")
+        else:
+            inline = None
+            if insn.opcode & 0x07 in (InsnClass.ALU, InsnClass.ALU64):
+                inline = _alu_lines(insn)
+            elif insn.opcode != LDDW:
+                inline = _memory_lines(pc, insn)
+            if inline is None:
+                inline = [f"o{pc}()"]
+            if any(f"o{pc}()" in line for line in inline):
+                used.add(pc)
+            lines += inline
+        pc += insn.slots
+    return [*lines, f"return {end}"], used
+
+
+_GLOBALS = {
+    "sdiv": ops.sdiv, "smod": ops.smod, "sign_extend": ops.sign_extend,
+    "M64": M64, "M32": M32, "S64": S64, "S32": S32,
+}  # fmt: skip
+
+
+class BlockTable:
+    """Block functions by start slot, compiled the first time each block runs.
+
+    `functions[pc]` is the block starting at pc (None elsewhere) and `counts[pc]` the number
+    of instructions it executes; both are lists the dispatch loop indexes directly.
+    """
+
+    def __init__(
+        self, table: Sequence[Instruction | None], closures: Sequence[Op], memory: Any,
+        regs: list[int],
+    ) -> None:
+        self.table = table
+        self.closures = closures
+        self.memory = memory
+        self.regs = regs
+        self.functions: list[Op | None] = [None] * len(table)
+        self.counts: list[int] = [0] * len(table)
+        starts = leaders(table)
+        for start, end in zip(starts, [*starts[1:], len(table)], strict=True):
+            self.counts[start] = self._count(start, end)
+            self.functions[start] = self._stub(start, end)
+        self.longest = max(self.counts, default=0)
+
+    def _count(self, start: int, end: int) -> int:
+        n, pc = 0, start
         while pc < end:
-            insn = table[pc]
+            insn = self.table[pc]
             assert insn is not None
             n += 1
             if _ends_block(insn):
-                if insn.opcode in (EXIT, CALLX, CALL):
-                    used.add(pc)
-                lines += _jump_lines(pc, insn)
-                terminated = True
                 break
-            if insn.opcode == LDDW:
-                target = func_pointer_target(pc, insn)
-                if target is None:
-                    lines.append(f"regs[{insn.dst}] = {insn.imm & M64}")
-                else:
-                    used.add(pc)
-                    lines.append(f"o{pc}()")
-            else:
-                inline = (
-                    _alu_lines(insn)
-                    if insn.opcode & 0x07 in (InsnClass.ALU, InsnClass.ALU64)
-                    else _memory_lines(pc, insn)
-                )
-                if inline is None or any(f"o{pc}()" in line for line in inline):
-                    used.add(pc)
-                lines += inline if inline is not None else [f"o{pc}()"]
             pc += insn.slots
-        if not terminated:
-            lines.append(f"return {end}")
-        counts[start] = n
-        body_of[start] = lines
-    for pc in sorted(used):
-        source.append(f"    o{pc} = closures[{pc}]")
-    for start, lines in body_of.items():
-        source.append(f"    def b{start}():")
-        source.extend(f"        {line}" for line in lines)
-    source.append(f"    return {{{', '.join(f'{s}: b{s}' for s in starts)}}}")
-    namespace: dict[str, Any] = {}
-    globals_ = {"sdiv": ops.sdiv, "smod": ops.smod, "sign_extend": ops.sign_extend,
-                "M64": M64, "M32": M32, "S64": S64, "S32": S32}
-    exec(compile("\n".join(source), "<pybpf.vm.blocks>", "exec"), globals_, namespace)  # noqa: S102
-    unpack = [UNPACK[n] for n in (1, 2, 4, 8)]
-    pack = [PACK[n] for n in (1, 2, 4, 8)]
-    made: dict[int, Op] = namespace["make"](regs, memory, closures, *unpack, *pack)
-    blocks: list[Op | None] = [None] * len(table)
-    for start, fn in made.items():
-        blocks[start] = fn
-    return blocks, counts
+        return n
+
+    def _stub(self, start: int, end: int) -> Op:
+        def first_run() -> int:
+            fn = self.compile(start, end)
+            self.functions[start] = fn
+            return fn()
+
+        return first_run
+
+    def compile(self, start: int, end: int) -> Op:
+        """The function of block [start, end)."""
+        lines, used = _block_lines(self.table, start, end)
+        source = [
+            "def make(regs, mem, closures, U1, U2, U4, U8, P1, P2, P4, P8):",
+            *(f"    o{pc} = closures[{pc}]" for pc in sorted(used)),
+            f"    def block_{start}():",
+            *(f"        {line}" for line in lines),
+            f"    return block_{start}",
+        ]
+        namespace: dict[str, Any] = {}
+        code = compile("\n".join(source), f"<pybpf.vm.blocks {start}>", "exec")
+        exec(code, dict(_GLOBALS), namespace)  # noqa: S102
+        unpack = [UNPACK[n] for n in (1, 2, 4, 8)]
+        pack = [PACK[n] for n in (1, 2, 4, 8)]
+        fn: Op = namespace["make"](self.regs, self.memory, self.closures, *unpack, *pack)
+        return fn
 
 
-__all__ = ["MAX_SLOTS_FOR_BLOCKS", "compile_blocks", "leaders"]
+__all__ = ["BlockTable", "leaders"]

@@ -34,7 +34,7 @@ from pybpf.isa.opcodes import (
     PseudoSrc,
 )
 from pybpf.vm import memops, ops
-from pybpf.vm.blocks import MAX_SLOTS_FOR_BLOCKS, compile_blocks
+from pybpf.vm.blocks import BlockTable
 from pybpf.vm.env import REGISTRY, HelperFn
 from pybpf.vm.loadcheck import (
     DEFAULT_MAX_SLOTS,
@@ -125,11 +125,10 @@ class Machine:
         self.blocks: list[Op | None] | None = None
         self.block_counts: list[int] = []
         self.block_margin = 0
-        if use_blocks and tracer is None and len(self.table) <= MAX_SLOTS_FOR_BLOCKS:
-            self.blocks, self.block_counts = compile_blocks(
-                self.table, self.ops, self.memory, self.regs
-            )
-            self.block_margin = max(self.block_counts) + 1
+        if use_blocks and tracer is None:
+            table = BlockTable(self.table, self.ops, self.memory, self.regs)
+            self.blocks, self.block_counts = table.functions, table.counts
+            self.block_margin = table.longest + 1
 
     # --- running -----------------------------------------------------------------------
     def run(
