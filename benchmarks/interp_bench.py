@@ -94,9 +94,11 @@ PROGRAMS: dict[str, tuple[str, int]] = {
 }
 
 
-def measure(name: str, source: str, mem_size: int, iterations: int) -> dict[str, float]:
+def measure(
+    name: str, source: str, mem_size: int, iterations: int, blocks: bool = True
+) -> dict[str, float]:
     env = RunEnv()
-    machine = Machine(assemble(source.format(n=iterations), syntax="llvm"), env)
+    machine = Machine(assemble(source.format(n=iterations), syntax="llvm"), env, use_blocks=blocks)
     region = env.memory.add(Region.allocate(max(mem_size, 1), name="mem"))
     start = time.perf_counter()
     machine.run(region.address, mem_size, budget=1 << 40)
@@ -113,14 +115,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-blocks", action="store_true",
+                        help="the plain per-instruction loop (no basic-block fast path)")
     args = parser.parse_args(argv)
     iterations = 20_000 if args.quick else 300_000
-    results = [measure(n, src, mem, iterations) for n, (src, mem) in PROGRAMS.items()]
+    results = [
+        measure(n, src, mem, iterations, blocks=not args.no_blocks)
+        for n, (src, mem) in PROGRAMS.items()
+    ]
     machine = f"{platform.machine()} {platform.processor() or ''} Python {platform.python_version()}"
     if args.json:
         print(json.dumps({"machine": machine.strip(), "results": results}))
         return 0
-    print(f"pybpf reference interpreter on {machine.strip()}")
+    mode = "per-instruction loop" if args.no_blocks else "basic blocks"
+    print(f"pybpf reference interpreter ({mode}) on {machine.strip()}")
     print(f"{'program':<18} {'instructions':>13} {'seconds':>9} {'M insn/s':>9}")
     for r in results:
         print(
