@@ -190,3 +190,21 @@ def test_trace_prints_steps_and_changed_registers(tmp_path: Path,
     assert [s.split(":")[1].strip() for s in steps] == ["0", "1", "2", "1", "2", "3"]
     assert "r0=0x2" in lines[1] and "r0=0x1" in lines[3]
     assert cli(capsys, "run", str(src), "--trace", "--engine", "jit")[0] == 2
+
+
+def test_trace_printk_goes_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    toolchain = pytest.importorskip("pybpf.toolchain")
+    src = tmp_path / "hello.c"
+    src.write_text('#include <bpf_helpers.h>\nSEC("xdp")\nint hello(struct xdp_md *ctx)\n{\n'
+                   '\tbpf_printk("hello %d", 42);\n\treturn XDP_PASS;\n}\n'
+                   'char LICENSE[] SEC("license") = "GPL";\n')
+    try:
+        obj = toolchain.compile_c(src, tmp_path / "hello.o")
+    except Exception as exc:  # noqa: BLE001 - no compiler here
+        pytest.skip(f"cannot compile C here: {exc}")
+    pkt = tmp_path / "pkt.bin"
+    pkt.write_bytes(bytes(20))
+    status, out, err = cli(capsys, "run", str(obj), "--data-in", str(pkt), "--json")
+    assert status == 0, err
+    assert json.loads(out)["runs"] == [{"retval": 2, "data_out": "00" * 20}]
+    assert err.strip().endswith("hello 42")

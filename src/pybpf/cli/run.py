@@ -241,6 +241,8 @@ def run(args: argparse.Namespace) -> int:
         collection.close()
     ptype_of_program = spec.programs[name].type
     simple = plain and not args.data_in
+    for line in trace:  # bpf_trace_printk output, on stderr so stdout stays parseable
+        print(line, file=sys.stderr)
     if args.json:
         if simple:
             print(json.dumps({"retval": results[-1].retval}))
@@ -252,8 +254,6 @@ def run(args: argparse.Namespace) -> int:
                 "maps": maps,
             }))
         return 0
-    for line in trace:
-        print(line, file=sys.stderr)
     if simple:
         print(results[-1].retval)
         return 0
