@@ -148,3 +148,86 @@ class Generator:
 
 def _slots(insns: list[Instruction]) -> int:
     return sum(i.slots for i in insns)
+
+
+class XdpGenerator(Generator):
+    """Random XDP programs: ctx loads, a proven packet range, packet/stack/ctx accesses, helpers."""
+
+    def __init__(self, seed: int, *, faulty: bool = False) -> None:
+        super().__init__(seed, faulty=faulty)
+        self.work = [0, 5, 7, 8, 9]  # r2/r3 packet bounds, r4 their check, r6 the context
+
+    def packet_access(self, length: int) -> list[Instruction]:
+        rng = self.rng
+        size = rng.choice([s for s in (1, 2, 4, 8) if s <= length] or [1])
+        off = rng.randrange(0, length - size + 1)
+        if self.faulty and rng.random() < 0.05:
+            off = length + rng.randrange(0, 8)
+        if rng.random() < 0.5:
+            mode = Mode.MEMSX if size < 8 and rng.random() < 0.2 else Mode.MEM
+            return [Instruction(InsnClass.LDX | mode | SIZES[size], rng.choice(self.work), 2, off, 0)]
+        if rng.random() < 0.5:
+            return [Instruction(InsnClass.STX | Mode.MEM | SIZES[size], 2, rng.choice(self.work), off, 0)]
+        return [Instruction(InsnClass.ST | Mode.MEM | SIZES[size], 2, 0, off, _imm(rng))]
+
+    def xdp_program(self) -> list[Instruction]:
+        rng = self.rng
+        length = rng.randint(1, 64)
+        head = [
+            Instruction(InsnClass.ALU64 | Source.X | AluOp.MOV, 6, 1, 0, 0),
+            Instruction(InsnClass.LDX | Mode.MEM | Size.W, 2, 6, 0, 0),
+            Instruction(InsnClass.LDX | Mode.MEM | Size.W, 3, 6, 4, 0),
+            Instruction(InsnClass.ALU64 | Source.X | AluOp.MOV, 4, 2, 0, 0),
+            Instruction(InsnClass.ALU64 | Source.K | AluOp.ADD, 4, 0, 0, length),
+        ]
+        body: list[Instruction] = []
+        for _ in range(rng.randint(3, 30)):
+            roll = rng.random()
+            if roll < 0.35:
+                body.extend(self.packet_access(length))
+            elif roll < 0.6:
+                body.append(self.alu())
+            elif roll < 0.7:
+                size = rng.choice([1, 2, 4, 8])
+                off = -rng.randrange(size, 65)
+                if rng.random() < 0.5:
+                    body.append(Instruction(InsnClass.STX | Mode.MEM | SIZES[size], 10, rng.choice(self.work), off, 0))
+                else:
+                    body.append(Instruction(InsnClass.LDX | Mode.MEM | SIZES[size], rng.choice(self.work), 10, off, 0))
+            elif roll < 0.8:
+                field = rng.choice([12, 16, 20])  # not data/data_end/data_meta: pointers
+                body.append(Instruction(InsnClass.LDX | Mode.MEM | Size.W, rng.choice(self.work), 6, field, 0))
+            elif roll < 0.85 and self.faulty:
+                body.append(Instruction(InsnClass.STX | Mode.MEM | Size.W, 6, rng.choice(self.work), 12, 0))
+            elif roll < 0.9:
+                body.append(Instruction(InsnClass.JMP | JmpOp.CALL, 0, 0, 0, rng.choice([5, 7, 8])))
+                body.append(Instruction(InsnClass.ALU64 | Source.K | AluOp.MOV, 0, 0, 0, rng.randrange(4)))
+            else:
+                # bpf_xdp_adjust_head(ctx, delta), then re-derive and re-check the packet range
+                delta = rng.choice([-8, -4, 0, 4, 8])
+                body.extend([
+                    Instruction(InsnClass.ALU64 | Source.X | AluOp.MOV, 1, 6, 0, 0),
+                    Instruction(InsnClass.ALU64 | Source.K | AluOp.MOV, 2, 0, 0, delta),
+                    Instruction(InsnClass.JMP | JmpOp.CALL, 0, 0, 0, 44),
+                    Instruction(InsnClass.LDX | Mode.MEM | Size.W, 2, 6, 0, 0),
+                    Instruction(InsnClass.LDX | Mode.MEM | Size.W, 3, 6, 4, 0),
+                    Instruction(InsnClass.ALU64 | Source.X | AluOp.MOV, 4, 2, 0, 0),
+                    Instruction(InsnClass.ALU64 | Source.K | AluOp.ADD, 4, 0, 0, length),
+                    Instruction(InsnClass.JMP | Source.X | JmpOp.JGT, 4, 3, 0, 0),  # patched below
+                ])
+        tail = [
+            Instruction(InsnClass.ALU64 | Source.K | AluOp.AND, 0, 0, 0, 3),
+            Instruction(InsnClass.JMP | JmpOp.EXIT),
+        ]
+        out = [Instruction(InsnClass.ALU64 | Source.K | AluOp.MOV, 0, 0, 0, 1), Instruction(InsnClass.JMP | JmpOp.EXIT)]
+        program = head + [Instruction(InsnClass.JMP | Source.X | JmpOp.JGT, 4, 3, 0, 0)] + body + tail + out
+        # every "if r4 > r3" jumps to `out`
+        out_pc = _slots(program) - _slots(out)
+        fixed: list[Instruction] = []
+        pc = 0
+        for insn in program:
+            if insn.opcode == InsnClass.JMP | Source.X | JmpOp.JGT and insn.dst == 4 and insn.src == 3:
+                insn = insn.replace(off=out_pc - pc - 1)
+            fixed.append(insn)
+            pc += insn.slots
+        return fixed

@@ -98,3 +98,40 @@ def test_budget_exhaustion_agrees(seed: int) -> None:
 def test_random_programs_agree_long(block: int) -> None:
     for seed in range(10_000 + block * 100, 10_000 + (block + 1) * 100):
         check_seed(seed, faulty=seed % 3 == 0)
+
+
+def _xdp_outcome(engine: str, insns: list[Instruction], packet: bytes) -> object:
+    from pybpf.abi import ProgramType
+    from pybpf.object.spec import ProgramSpec
+    from pybpf.runtime import Runtime
+
+    spec = ProgramSpec("x", tuple(insns), type=ProgramType.XDP)
+    with Runtime(engine, verify=False, budget=100_000).load(spec) as coll:
+        try:
+            r = coll.programs["x"].run(packet)
+        except RuntimeFault as exc:
+            return ("fault", exc.reason.split(" at 0x")[0].split(" (")[0], exc.pc)
+        return r.retval, r.data_out
+
+
+def check_xdp_seed(seed: int, faulty: bool) -> None:
+    from .proggen import XdpGenerator
+
+    gen = XdpGenerator(seed, faulty=faulty)
+    insns = gen.xdp_program()
+    packet = bytes((seed * 7 + i * 13) & 0xFF for i in range(gen.rng.choice([14, 40, 64, 100])))
+    expected = _xdp_outcome("interp", insns, packet)
+    got = _xdp_outcome("jit", insns, packet)
+    assert got == expected, f"seed {seed}: {got!r} != {expected!r}"
+
+
+@pytest.mark.parametrize("seed", range(3000, 3025))
+def test_random_xdp_programs_agree(seed: int) -> None:
+    check_xdp_seed(seed, faulty=seed % 4 == 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", range(10))
+def test_random_xdp_programs_agree_long(block: int) -> None:
+    for seed in range(20_000 + block * 100, 20_000 + (block + 1) * 100):
+        check_xdp_seed(seed, faulty=seed % 3 == 0)
