@@ -279,7 +279,8 @@ def skb_helper_program(helper: int, r2: int, r3: int | None, r4: int, r5: int) -
 
 
 def helper_harness(ptype: ProgramType, helper: int, args: list[I], extra_maps: dict[str, Any] | None = None,
-                   arg_map: tuple[int, str] | None = None) -> CollectionSpec:
+                   arg_map: tuple[int, str] | None = None,
+                   callback: tuple[int, list[I]] | None = None) -> CollectionSpec:
     """Call `helper` after `args` (instructions that set r1..r5; buffers A = r10-16 filled with
     0xA0.., B = r10-32 filled with 0xB0..); store r0 and both buffers in results[0] (40 bytes).
     With `arg_map` (register, map name) that register is loaded with the map before the call."""
@@ -293,11 +294,20 @@ def helper_harness(ptype: ProgramType, helper: int, args: list[I], extra_maps: d
     if arg_map is not None:
         refs.append(MapReference(sum(i.slots for i in insns), arg_map[1]))
         insns.append(I(0x18, arg_map[0]))
+    func_at = -1
+    if callback is not None:  # lddw reg, <callback> (BPF_PSEUDO_FUNC); its imm is fixed up below
+        func_at = len(insns)
+        insns.append(I(0x18, callback[0], 4, 0, 0))
     insns += [I(0x85, 0, 0, 0, helper), I(0x7B, 10, 0, -40, 0)]
     insns += [I(0x62, 10, 0, -44, 0), I(0xBF, 2, 10), I(0x07, 2, 0, 0, -44)]
     refs.append(MapReference(sum(i.slots for i in insns), "results"))
     insns += [I(0x18, 1), I(0xBF, 3, 10), I(0x07, 3, 0, 0, -40), I(0xB7, 4, 0, 0, 0), I(0x85, 0, 0, 0, 2)]
     insns += [I(0xB7, 0, 0, 0, 2), I(0x95)]
+    if callback is not None:
+        start = sum(i.slots for i in insns)
+        slot = sum(i.slots for i in insns[:func_at])
+        insns[func_at] = I(0x18, callback[0], 4, 0, start - slot - 1)
+        insns += callback[1]
     prog = ProgramSpec(name="harness", instructions=tuple(insns), type=ptype, map_references=tuple(refs))
     maps = {"results": MapSpec("results", MapType.ARRAY, 4, 40, 1), **(extra_maps or {})}
     return CollectionSpec(programs={"harness": prog}, maps=maps)

@@ -150,3 +150,40 @@ def apply_core(prog: ProgramSpec, insns: list[Instruction]) -> list[Instruction]
 
 
 __all__ = ["LoadedBtf", "apply_core", "encode_ext", "load_btf", "load_collection_btf"]
+
+
+def subprogram_starts(insns: list[Instruction] | tuple[Instruction, ...]) -> list[int]:
+    """Slots where sub-programs start: targets of bpf-to-bpf calls and of callback (BPF_PSEUDO_FUNC) lddws."""
+    starts = {0}
+    pc = 0
+    for insn in insns:
+        if insn.opcode == 0x85 and insn.src == 1:  # call pc+imm (local function)
+            starts.add(pc + insn.imm + 1)
+        elif insn.opcode == 0x18 and insn.src == 4:  # r = &function (callback)
+            starts.add(pc + (insn.imm if insn.imm < 1 << 31 else insn.imm - (1 << 32)) + 1)
+        pc += insn.slots
+    return sorted(starts)
+
+
+def needs_synthetic_btf(prog: ProgramSpec, insns: list[Instruction]) -> bool:
+    """True when a program without BTF passes callbacks to helpers (the kernel wants func_info then)."""
+    return not prog.func_infos and any(i.opcode == 0x18 and i.src == 4 for i in insns)
+
+
+def synthetic_func_btf(prog: ProgramSpec, insns: list[Instruction]) -> tuple[bytes, BtfExt]:
+    """Minimal BTF for a program assembled by hand: one `int f(void)` FUNC per sub-program, static,
+    and the func_info records that map each sub-program's first slot to it."""
+    starts = subprogram_starts(insns)
+    names = [prog.name or "main"] + [f"sub_{s}" for s in starts[1:]]
+    strings = bytearray(b"\0")
+    offsets = []
+    for text in ["int", *names]:
+        offsets.append(len(strings))
+        strings += "".join(c if c.isalnum() or c == "_" else "_" for c in text).encode() + b"\0"
+    types = struct.pack("<IIII", offsets[0], 1 << 24, 4, (1 << 24) | 32)  # [1] INT int, signed, 32 bits
+    types += struct.pack("<III", 0, 13 << 24, 1)  # [2] FUNC_PROTO int (void)
+    for i in range(len(starts)):
+        types += struct.pack("<III", offsets[i + 1], 12 << 24, 2)  # [3+i] FUNC, static linkage
+    header = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
+    func_info = b"".join(struct.pack("<II", s, 3 + i) for i, s in enumerate(starts))
+    return header + types + bytes(strings), BtfExt(func_info=func_info)

@@ -149,6 +149,11 @@ def load_program_spec(prog: ProgramSpec, map_fds: Mapping[str, int], *, btf: btf
         raise LoadError(f"program {prog.name!r} has no program type (section {prog.section!r})")
     logs: list[str] = []
     ext = btf.ext_for(prog) if btf is not None else None
+    own_btf: FD | None = None
+    if ext is None and btfload.needs_synthetic_btf(prog, insns):
+        # hand-assembled callbacks (bpf_loop, for_each_map_elem, ...): the kernel wants func_info
+        blob, ext = btfload.synthetic_func_btf(prog, insns)
+        own_btf = btfload.load_btf(blob)
     load_kwargs: dict[str, Any] = dict(
         license=prog.license or "GPL", name=prog.name,
         expected_attach_type=int(prog.attach_type) if prog.attach_type is not None else 0,
@@ -156,12 +161,17 @@ def load_program_spec(prog: ProgramSpec, map_fds: Mapping[str, int], *, btf: btf
         flags=BPF_F_SLEEPABLE if prog.sleepable else 0, attach_btf_id=attach_btf_id_for(prog),
         log_level=log_level, log_out=logs,
     )
+    btf_fd = own_btf.fd if own_btf is not None else (btf.fd if btf and ext else 0)
     try:
-        fd = load_program(ptype, insns, btf_fd=btf.fd if btf and ext else 0, btf_ext=ext, **load_kwargs)
-    except KernelError as exc:
-        if not (btf and ext) or exc.errno != errno.EINVAL:
-            raise
-        fd = load_program(ptype, insns, **load_kwargs)  # retry without BTF line/func info
+        try:
+            fd = load_program(ptype, insns, btf_fd=btf_fd, btf_ext=ext if btf_fd else None, **load_kwargs)
+        except KernelError as exc:
+            if not btf_fd or exc.errno != errno.EINVAL:
+                raise
+            fd = load_program(ptype, insns, **load_kwargs)  # retry without BTF line/func info
+    finally:
+        if own_btf is not None:
+            own_btf.close()  # the program keeps its own reference
     return KernelProgram(prog, fd, logs[0] if logs else "")
 
 
