@@ -107,3 +107,42 @@ def test_runenv_maps_and_expose() -> None:
         env.read(ctypes.addressof(backing), 4)
     env.output("hello")
     assert env.trace_lines == ["hello"]
+
+
+def test_provider_resolves_addresses_outside_the_table() -> None:
+    backing = (ctypes.c_ubyte * 64)()
+    base = ctypes.addressof(backing)
+    calls: list[int] = []
+
+    def provider(address: int) -> Region | None:
+        calls.append(address)
+        if base + 16 <= address < base + 24:  # one 8-byte "value" inside the storage
+            return Region.at(base + 16, 8, name="value", owner=backing)
+        return None
+
+    mem = Memory()
+    mem.add_provider(provider)
+    mem.store(base + 16, 8, 0xAABB)
+    assert mem.load(base + 16, 2) == 0xAABB and bytes(backing)[16:18] == b"\xbb\xaa"
+    with pytest.raises(RuntimeFault, match="out of bounds"):
+        mem.load(base + 20, 8)  # crosses the end of the value
+    with pytest.raises(RuntimeFault, match="unmapped"):
+        mem.load(base + 8, 1)  # storage outside any value is not program memory
+    assert calls
+
+
+def test_context_regions_route_through_their_context() -> None:
+    class Ctx:
+        def load(self, offset: int, size: int, pc: int | None) -> int:
+            return 1000 + offset
+
+        def store(self, offset: int, size: int, value: int, pc: int | None) -> None:
+            raise RuntimeFault("read-only context", pc=pc)
+
+    mem = Memory()
+    region = mem.add(Region.allocate(8, name="ctx"))
+    region.ctx = Ctx()
+    assert mem.load(region.address + 4, 4) == 1004
+    assert mem.last is not region  # context accesses never take the fast path
+    with pytest.raises(RuntimeFault, match="read-only context"):
+        mem.store(region.address, 4, 1)
