@@ -3,8 +3,11 @@
 A `Machine` is made once per loaded program. Loading checks the bytecode (pybpf.vm.loadcheck)
 and pre-decodes every slot into a small closure that performs the instruction and returns the
 next pc; running is then one tight loop `pc = ops[pc]()` bounded by an instruction budget.
-Registers are unsigned 64-bit Python ints in one list; memory is the bounds-checked region model
-of pybpf.vm.memory; helpers come from a registry keyed by kernel helper id.
+Those closures are the semantics. For speed, pybpf.vm.blocks strings the common instructions of
+each basic block into one generated function (calling the closures for the rest); the budget
+stays exact and `use_blocks=False` runs the plain loop. Registers are unsigned 64-bit Python
+ints in one list; memory is the bounds-checked region model of pybpf.vm.memory; helpers come
+from a registry keyed by kernel helper id.
 
 Calls: bpf-to-bpf calls push a frame (r6-r9 and r10 saved, a fresh 512-byte stack) up to 8
 frames; `callx` calls the function pointer in dst (from `lddw rX, func`) or, as uBPF does, the
