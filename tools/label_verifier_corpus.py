@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from verifier_oracle import load  # noqa: E402
-
 from pybpf.abi import MapType, ProgramType  # noqa: E402
 from pybpf.isa import assemble, encode  # noqa: E402
 from pybpf.isa.instruction import Instruction  # noqa: E402
-from pybpf.object.spec import MapReference, MapSpec  # noqa: E402
+from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "verifier"
 FD_BASE, VALUE_BASE, FUNC_BASE = 0xFEED0000, 0xFEEE0000, 0xFEEF0000
@@ -52,23 +49,56 @@ def map_json(spec: MapSpec) -> dict[str, Any]:
             "inner": map_json(spec.inner_map) if spec.inner_map is not None else None}
 
 
+def judge(prog: ProgramSpec, maps: dict[str, MapSpec], btf: Any = None) -> dict[str, Any]:
+    """The kernel's verdict on one program (pybpf.kernel); with the object's BTF when it has func_info."""
+    from pybpf.errors import BpfError, VerifierError
+    from pybpf.kernel.engine import load_collection
+    from pybpf.kernel.verdict import kernel_verdicts
+
+    if btf is not None and prog.func_infos:
+        try:
+            coll = load_collection(CollectionSpec(programs={prog.name: prog}, maps=maps, btf=btf), log_level=5)
+            log = coll.programs[prog.name].verifier_log  # type: ignore[attr-defined]
+            coll.close()
+            return {"accepted": True, "errno": 0, "log": log, "insn": None}
+        except VerifierError as exc:
+            return {"accepted": False, "errno": getattr(exc, "errno", 13), "log": exc.log or exc.reason,
+                    "insn": exc.insn}
+        except BpfError as exc:
+            return {"accepted": False, "errno": getattr(exc, "errno", 0), "log": f"errno: {exc}", "insn": None}
+    v = kernel_verdicts(CollectionSpec(programs={prog.name: prog}, maps=maps))[prog.name]
+    log = v.log or (f"errno {v.errno}: {v.message}" if not v.accepted else "")
+    return {"accepted": v.accepted, "errno": v.errno, "log": log, "insn": v.insn}
+
+
+_STATS = re.compile(r"processed (\d+) insns")
+_USEC = re.compile(r"verification time (\d+) usec")
+
+
 def label(name: str, source: str, ptype: int, insns: list[Instruction], maps: dict[str, MapSpec],
-          refs: list[MapReference], license: str = "GPL", extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    v = load(insns, ptype, maps=maps, map_references=refs, license=license)
-    msgs = kernel_messages(v.log) if not v.accepted else []
-    if not v.accepted and not msgs:
-        msgs = [v.message]
-    insn = v.insn
+          refs: list[MapReference], license: str = "GPL", extra: dict[str, Any] | None = None,
+          prog: ProgramSpec | None = None, btf: Any = None) -> dict[str, Any]:
+    if prog is None:
+        prog = ProgramSpec(name.replace("/", "_")[-15:], tuple(insns), type=ptype, map_references=tuple(refs),
+                           license=license)
+    v = judge(prog, maps, btf)
+    log = v["log"]
+    msgs = kernel_messages(log) if not v["accepted"] else []
+    if not v["accepted"] and not msgs:
+        msgs = [log.strip().splitlines()[-1] if log.strip() else f"errno {v['errno']}"]
+    insns_logged = [int(m.group(1)) for m in re.finditer(r"^(\d+): \(", log, re.M)]
+    insn = insns_logged[-1] if insns_logged and not v["accepted"] else v["insn"]
     for m in msgs:  # CFG and loop errors name their instruction in the message
         found = re.search(r"(?:at insn|from insn|unreachable insn|ldimm64 insn) (\d+)", m)
         if found:
             insn = int(found.group(1))
+    p, t = _STATS.search(log), _USEC.search(log)
     case = {
         "name": name, "source": source, "type": int(ptype), "license": license,
         "insns": encode(insns).hex(), "maps": [map_json(m) for m in maps.values()],
         "refs": [[r.pc, r.map_name, r.kind, r.offset] for r in refs],
-        "kernel": {"accepted": v.accepted, "errno": v.errno, "insn": insn, "messages": msgs,
-                   "processed": v.processed_insns, "usec": v.verification_usec},
+        "kernel": {"accepted": v["accepted"], "errno": v["errno"], "insn": insn, "messages": msgs,
+                   "processed": int(p.group(1)) if p else None, "usec": int(t.group(1)) if t else None},
     }
     if extra:
         case.update(extra)
@@ -129,21 +159,22 @@ def placeholder_refs(insns: list[Instruction], names: list[str]) -> list[MapRefe
 
 def c_cases() -> list[dict[str, Any]]:
     from pybpf.object import load_file
+    from pybpf.toolchain import compile_c
 
     out = []
     build = Path("/tmp/pybpf-verifier-corpus")
     build.mkdir(exist_ok=True)
     for src in sorted((DATA / "c").glob("*.c")):
-        obj = build / (src.stem + ".o")
-        subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "bpfel-freestanding", "-O2", "-g", "-c",
-                        str(src), "-o", str(obj)], check=True)
-        (DATA / "c" / "build").mkdir(exist_ok=True)
+        obj = compile_c(src, build / (src.stem + ".o"))
         spec = load_file(obj)
         for prog in spec.programs.values():
             maps = {r.map_name: spec.maps[r.map_name] for r in prog.map_references}
-            out.append(label(f"c/{src.stem}/{prog.name}", "c", int(prog.type), list(prog.instructions), maps,
-                             list(prog.map_references), prog.license or spec.license or "GPL",
-                             {"section": prog.section}))
+            case = label(f"c/{src.stem}/{prog.name}", "c", int(prog.type), list(prog.instructions), maps,
+                         list(prog.map_references), prog.license or spec.license or "GPL",
+                         {"section": prog.section, "object_source": f"c/{src.name}", "program": prog.name},
+                         prog=prog, btf=spec.btf)
+            case.pop("insns")  # re-built from the C source by the tests (BTF func_info is needed)
+            out.append(case)
     return out
 
 

@@ -50,10 +50,18 @@ def program_of(case: dict[str, Any]) -> tuple[ProgramSpec, dict[str, MapSpec]]:
                            license=case["license"]), maps
     from pybpf.object import load_file
 
-    obj = case["object"]
-    if obj not in _SAMPLE_CACHE:
-        _SAMPLE_CACHE.clear()
-        _SAMPLE_CACHE[obj] = load_file(SHARED / "ebpf-samples" / obj)
+    if "object_source" in case:
+        from pybpf.toolchain import compile_c
+
+        obj = case["object_source"]
+        if obj not in _SAMPLE_CACHE:
+            _SAMPLE_CACHE.clear()
+            _SAMPLE_CACHE[obj] = load_file(compile_c(DATA / obj))
+    else:
+        obj = case["object"]
+        if obj not in _SAMPLE_CACHE:
+            _SAMPLE_CACHE.clear()
+            _SAMPLE_CACHE[obj] = load_file(SHARED / "ebpf-samples" / obj)
     spec = _SAMPLE_CACHE[obj]
     for prog in spec.programs.values():
         if prog.name == case["program"] and prog.section == case["section"]:

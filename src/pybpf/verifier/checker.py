@@ -24,6 +24,7 @@ from pybpf.verifier.state import (
     Frame,
     Reg,
     RegType,
+    Slot,
     State,
     const,
     scalar,
@@ -186,6 +187,11 @@ class Checker:
                 continue  # evict: unlikely to help pruning
             keep.append(cp)
         self.explored[pc] = keep
+        if pc in self.callback_sites:
+            for cp in keep:
+                if cp.branches:
+                    widen_scalars(cp.state, st)
+                    break
         if not add_new:
             return False
         self.prev_jumps, self.prev_processed = self.jumps, self.processed
@@ -820,6 +826,20 @@ class Checker:
 
     frame_depths: dict[int, int] = field(default_factory=dict)
     callback_sites: set[int] = field(default_factory=set)
+
+
+def widen_scalars(old: State, cur: State) -> None:
+    """Forget the value of stack scalars that changed since `old` (callback iterations converge)."""
+    if len(old.frames) != len(cur.frames):
+        return
+    for fo, fc in zip(old.frames, cur.frames, strict=True):
+        for i, slot in list(fc.stack.items()):
+            sp = slot.spilled
+            if sp is None or not sp.is_scalar:
+                continue
+            before = fo.stack.get(i)
+            if before is None or before.spilled is None or before.spilled != sp:
+                fc.stack[i] = Slot(slot.kinds, UNKNOWN_SCALAR)
 
 
 def s32imm(x: int) -> int:

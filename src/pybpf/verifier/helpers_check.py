@@ -125,9 +125,10 @@ def return_value(ck: Checker, pc: int, st: State, proto: helpers.HelperProto, me
         return Reg(RegType.PTR_TO_MAP_VALUE, map=m, maybe_null=null, id=st.new_id() if null else 0,
                    rdonly=bool(getattr(m, "frozen", False)))
     if ret is R.RET_PTR_TO_RINGBUF_MEM_OR_NULL:
+        nid = st.new_id()
         ref = st.new_id()
         st.refs.append(Reference(ref, pc))
-        return Reg(RegType.PTR_TO_MEM, ringbuf=True, maybe_null=True, mem_size=meta.alloc_size or 0, id=ref,
+        return Reg(RegType.PTR_TO_MEM, ringbuf=True, maybe_null=True, mem_size=meta.alloc_size or 0, id=nid,
                    ref_obj_id=ref)
     if ret in (R.RET_PTR_TO_MEM_OR_NULL,):
         size = meta.const_sizes.get(proto.ret_size_arg or 0, 0) if meta.const_sizes else 0
