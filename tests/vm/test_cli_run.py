@@ -208,3 +208,55 @@ def test_trace_printk_goes_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert status == 0, err
     assert json.loads(out)["runs"] == [{"retval": 2, "data_out": "00" * 20}]
     assert err.strip().endswith("hello 42")
+
+
+PERCPU_SOURCE = r"""
+#include <bpf_helpers.h>
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} per_cpu SEC(".maps");
+SEC("xdp")
+int count(struct xdp_md *ctx)
+{
+	__u32 k = 1;
+	__u64 *v = bpf_map_lookup_elem(&per_cpu, &k);
+	if (v)
+		*v += 7;
+	return XDP_PASS;
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def _percpu_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str) -> dict:
+    toolchain = pytest.importorskip("pybpf.toolchain")
+    src = tmp_path / "percpu.c"
+    src.write_text(PERCPU_SOURCE)
+    try:
+        obj = toolchain.compile_c(src, tmp_path / "percpu.o")
+    except Exception as exc:  # noqa: BLE001 - no compiler here
+        pytest.skip(f"cannot compile C here: {exc}")
+    pkt = tmp_path / "pkt.bin"
+    pkt.write_bytes(bytes(20))
+    status, out, err = cli(capsys, "run", str(obj), "--engine", engine, "--json",
+                           "--data-in", str(pkt), "--data-in", str(pkt))
+    assert status == 0, err
+    result: dict = json.loads(out)
+    return result
+
+
+def test_percpu_values_are_lists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    entries = _percpu_json(tmp_path, capsys, "interp")["maps"]["per_cpu"]
+    assert [e["key"] for e in entries] == ["00000000", "01000000"]
+    assert entries[1]["value"][0] == (14).to_bytes(8, "little").hex()  # CPU 0 ran both
+    assert all(v == "00" * 8 for v in entries[1]["value"][1:])
+
+
+@pytest.mark.kernel
+def test_percpu_json_same_as_kernel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ours = _percpu_json(tmp_path, capsys, "interp")
+    theirs = _percpu_json(tmp_path, capsys, "kernel")
+    assert ours["maps"] == theirs["maps"]

@@ -9,8 +9,11 @@ length, and the result is r0 (`{"retval": N}` with --json). For objects and C so
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +165,26 @@ def for_kernel(spec: CollectionSpec, name: str, mem_len: int) -> CollectionSpec:
     return CollectionSpec.single(wrapped)
 
 
+@contextlib.contextmanager
+def on_cpu0(enabled: bool) -> Iterator[None]:
+    """Run the kernel's test runs on CPU 0, where the user-space engines run, so per-CPU maps
+    come out the same (BPF_PROG_TEST_RUN runs on the calling thread's CPU)."""
+    getter = getattr(os, "sched_getaffinity", None)
+    if not enabled or getter is None:
+        yield
+        return
+    try:
+        before = getter(0)
+        os.sched_setaffinity(0, {0})
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def pick_program(spec: CollectionSpec, name: str | None) -> str:
     names = list(spec.programs)
     if name is not None:
@@ -234,7 +257,10 @@ def run(args: argparse.Namespace) -> int:
                                  budget=args.budget, tracer=StepPrinter() if args.trace else None)
     try:
         program = collection.programs[name]
-        results: list[RunResult] = [program.run(data, ctx=ctx, repeat=args.repeat) for data in inputs]
+        with on_cpu0(args.engine == "kernel"):
+            results: list[RunResult] = [
+                program.run(data, ctx=ctx, repeat=args.repeat) for data in inputs
+            ]
         maps = dump_maps(collection)
         trace = list(getattr(program, "trace_lines", []) or [])
     finally:
