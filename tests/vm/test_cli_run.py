@@ -260,3 +260,17 @@ def test_percpu_json_same_as_kernel(tmp_path: Path, capsys: pytest.CaptureFixtur
     ours = _percpu_json(tmp_path, capsys, "interp")
     theirs = _percpu_json(tmp_path, capsys, "kernel")
     assert ours["maps"] == theirs["maps"]
+
+
+def test_data_out_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "swap.s"
+    # XDP: swap the first two bytes of the packet
+    src.write_text("r2 = *(u32 *)(r1 + 0)\nr3 = *(u32 *)(r1 + 4)\nr4 = r2\nr4 += 2\n"
+                   "if r4 > r3 goto +4\nr5 = *(u8 *)(r2 + 0)\nr6 = *(u8 *)(r2 + 1)\n"
+                   "*(u8 *)(r2 + 0) = r6\n*(u8 *)(r2 + 1) = r5\nr0 = 2\nexit\n")
+    pkt, out = tmp_path / "in.bin", tmp_path / "out.bin"
+    pkt.write_bytes(bytes(range(1, 15)))
+    status, _, err = cli(capsys, "run", str(src), "--type", "xdp", "--data-in", str(pkt),
+                         "--data-out", str(out))
+    assert status == 0, err
+    assert out.read_bytes() == bytes([2, 1, *range(3, 15)])

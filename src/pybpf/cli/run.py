@@ -48,6 +48,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data-in", metavar="PATH", action="append", default=[],
                    help="packet/data for one run (repeatable: one run each, in order)")
     p.add_argument("--ctx-in", metavar="PATH", help="context bytes (e.g. struct __sk_buff)")
+    p.add_argument("--data-out", metavar="PATH",
+                   help="write the output packet of the last run to PATH")
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="run each input N times")
     p.add_argument("--type", choices=sorted(TYPE_NAMES), help="program type for assembly/bytecode")
     p.add_argument("--syntax", choices=("auto", "ubpf", "llvm"), default="auto",
@@ -265,6 +267,8 @@ def run(args: argparse.Namespace) -> int:
         trace = list(getattr(program, "trace_lines", []) or [])
     finally:
         collection.close()
+    if args.data_out:
+        Path(args.data_out).write_bytes(results[-1].data_out or b"")
     ptype_of_program = spec.programs[name].type
     simple = plain and not args.data_in
     for line in trace:  # bpf_trace_printk output, on stderr so stdout stays parseable
