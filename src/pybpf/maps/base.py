@@ -37,6 +37,7 @@ EPERM = _errno.EPERM
 EBADF = _errno.EBADF
 EAGAIN = _errno.EAGAIN
 EBUSY = _errno.EBUSY
+ENOMEM = _errno.ENOMEM
 ENOTSUPP = 524  # the kernel-internal "operation not supported" some map types return
 EOPNOTSUPP = _errno.EOPNOTSUPP
 

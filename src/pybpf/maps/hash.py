@@ -21,6 +21,7 @@ from pybpf.maps.base import (
     EEXIST,
     EINVAL,
     ENOENT,
+    ENOMEM,
     ENOTSUPP,
     MemoryRegion,
     NativeMap,
@@ -28,7 +29,8 @@ from pybpf.maps.base import (
     read_mem,
     write_mem,
 )
-from pybpf.maps.hashtab import H_FREE_TOP, HashTable
+from pybpf.maps.hashtab import HashTable
+from pybpf.maps.lru import KernelLru
 from pybpf.object.spec import MapSpec
 
 HTAB_CREATE_FLAGS = (
@@ -45,9 +47,30 @@ class HashMap(NativeMap):
 
     def __init__(self, spec: MapSpec) -> None:
         super().__init__(spec)
+        capacity = spec.max_entries
+        if (
+            self.lru and spec.flags & BPF_F_NO_COMMON_LRU
+        ):  # the kernel gives every CPU as many nodes
+            capacity = -(-capacity // self.ncpus) * self.ncpus
         self.table = HashTable(
-            spec.key_size, spec.value_size, spec.max_entries, ncpus=self.ncpus if self.percpu else 0
+            spec.key_size, spec.value_size, capacity, ncpus=self.ncpus if self.percpu else 0
         )
+        self.syscall_cpu = 0  # the CPU bpf() calls "run on" (LRU free lists are per CPU)
+        self.lru_state: KernelLru | None = None
+        if self.lru:
+            self.lru_state = KernelLru(
+                capacity,
+                self.ncpus,
+                percpu=bool(spec.flags & BPF_F_NO_COMMON_LRU),
+                delete_key=self._evict,
+            )
+
+    def _evict(self, slot: int) -> bool:
+        """The LRU reclaims `slot`: drop its element from the table (False if it holds none)."""
+        if not self.table.used[slot]:
+            return False
+        self.table.remove(slot)
+        return True
 
     def validate(self) -> None:
         super().validate()
@@ -81,6 +104,9 @@ class HashMap(NativeMap):
         flags = self.check_update_flags(flags)
         key = self.check_key(key)
         values = self.percpu_values(value) if self.percpu else [self.check_value(value)]
+        if self.lru_state is not None:
+            self._lru_update(key, values, flags, self.syscall_cpu, all_cpus=True)
+            return
         slot = self._slot_for_update(key, flags)
         if self.percpu:
             for cpu, v in enumerate(values):
@@ -89,29 +115,69 @@ class HashMap(NativeMap):
             write_mem(self.table.value_address(slot), values[0])
 
     def _slot_for_update(self, key: bytes, flags: int) -> int:
-        """The slot to write `key`'s value to (inserting or evicting as the flags allow)."""
+        """The slot to write `key`'s value to (inserting when the flags allow; hash maps only)."""
         table = self.table
-        if self.lru and table.words[H_FREE_TOP] == 0:
-            # like the kernel, an LRU update first takes a free element, evicting the least recently
-            # used one when there is none - even if the key exists or the flags then refuse it
-            oldest = table.oldest_slot()
-            if oldest is not None:
-                table.remove(oldest)
         slot = table.find(key)
         if slot is not None:
             if flags == UpdateFlags.NOEXIST:
                 raise fail("key exists (BPF_NOEXIST)", EEXIST)
+            return slot
+        if flags == UpdateFlags.EXIST:
+            raise fail("key does not exist (BPF_EXIST)", ENOENT)
+        new = table.insert(key)
+        if new is None:
+            raise fail(f"map {self.name!r} is full ({self.max_entries} entries)", E2BIG)
+        table.clear_values(new, self.ncpus)
+        return new
+
+    def _lru_update(
+        self, key: bytes, values: list[bytes], flags: int, cpu: int, *, all_cpus: bool
+    ) -> None:
+        """htab_lru_map_update_elem / htab_lru_percpu_map_update_elem, step for step."""
+        lru, table = self.lru_state, self.table
+        assert lru is not None
+        node = None
+        if not (self.percpu and flags == UpdateFlags.EXIST):
+            node = lru.pop_free(cpu)  # may evict the least recently used elements
+            if node is None:
+                raise fail(f"LRU map {self.name!r} has no free element", ENOMEM)
+        old = table.find(key)
+        if (flags == UpdateFlags.NOEXIST and old is not None) or (
+            flags == UpdateFlags.EXIST and old is None
+        ):
+            if node is not None:
+                lru.push_free(node)
+            if old is not None:
+                raise fail("key exists (BPF_NOEXIST)", EEXIST)
+            raise fail("key does not exist (BPF_EXIST)", ENOENT)
+        if self.percpu:
+            if old is not None:
+                lru.set_ref(old)
+                target = old
+            else:
+                assert node is not None
+                table.insert_at(key, node)
+                table.clear_values(node, self.ncpus)
+                target, node = node, None
+            self._write_values(target, values, cpu, all_cpus)
+            if node is not None:
+                lru.push_free(node)
+            return
+        assert node is not None
+        if old is not None:
+            table.remove(old)
+        table.insert_at(key, node)
+        write_mem(table.value_address(node), values[0])
+        if old is not None:
+            lru.set_ref(node)
+            lru.push_free(old)
+
+    def _write_values(self, slot: int, values: list[bytes], cpu: int, all_cpus: bool) -> None:
+        if all_cpus:
+            for c, v in enumerate(values):
+                write_mem(self.table.value_address(slot, c), v)
         else:
-            if flags == UpdateFlags.EXIST:
-                raise fail("key does not exist (BPF_EXIST)", ENOENT)
-            new = table.insert(key)
-            if new is None:
-                raise fail(f"map {self.name!r} is full ({self.max_entries} entries)", E2BIG)
-            table.clear_values(new, self.ncpus)
-            slot = new
-        if self.lru:
-            table.stamps[slot] = table.tick()
-        return slot
+            write_mem(self.table.value_address(slot, cpu), values[0])
 
     def delete(self, key: bytes) -> None:
         self.check_syscall_write()
@@ -119,6 +185,8 @@ class HashMap(NativeMap):
         if slot is None:
             raise fail("key does not exist", ENOENT)
         self.table.remove(slot)
+        if self.lru_state is not None:
+            self.lru_state.push_free(slot)
 
     def next_key(self, key: bytes | None) -> bytes | None:
         self.check_syscall_read()
@@ -128,11 +196,6 @@ class HashMap(NativeMap):
 
     def __len__(self) -> int:
         return self.table.count
-
-    def keys_in_lru_order(self) -> list[bytes]:
-        """Keys from least to most recently used (LRU maps; insertion/use order)."""
-        slots = sorted(self.table.live_slots(), key=lambda s: self.table.stamps[s])
-        return [self.table.key_at(s) for s in slots]
 
     # --- program side ----------------------------------------------------------------------
     def value_address(self, key: bytes, cpu: int = 0) -> int | None:
@@ -149,8 +212,8 @@ class HashMap(NativeMap):
         slot = self.table.find(bytes(key))
         if slot is None or (self.percpu and not 0 <= cpu < self.ncpus):
             return None
-        if self.lru:
-            self.table.stamps[slot] = self.table.tick()  # a program lookup is a use
+        if self.lru_state is not None:
+            self.lru_state.set_ref(slot)  # a program lookup marks the element referenced
         return self.table.value_address(slot, cpu)
 
     def prog_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
@@ -160,11 +223,17 @@ class HashMap(NativeMap):
             return -EINVAL
         if self.percpu and not 0 <= cpu < self.ncpus:
             return -EINVAL
+        data = bytes(value[: self.value_size])
+        if self.lru_state is not None:
+            try:
+                self._lru_update(bytes(key), [data], flags, cpu, all_cpus=False)
+            except MapError as exc:
+                return -exc.errno
+            return 0
         try:
             slot = self._slot_for_update(bytes(key), flags)
         except MapError as exc:
             return -exc.errno
-        data = bytes(value[: self.value_size])
         if self.percpu:
             # a new element gets this CPU's value and zeroes elsewhere (cleared on insert)
             write_mem(self.table.value_address(slot, cpu), data)
@@ -179,6 +248,8 @@ class HashMap(NativeMap):
         if slot is None:
             return -ENOENT
         self.table.remove(slot)
+        if self.lru_state is not None:
+            self.lru_state.push_free(slot)
         return 0
 
     def memory_regions(self) -> list[MemoryRegion]:

@@ -9,10 +9,10 @@ Layout of the table block (all little-endian; offsets in bytes from `HashTable.b
       10 key_off (8)  11 value_off (in the entry; 0 for per-CPU maps)  12 buckets_off
       13 free_off     14 stamps_off   15 used_off   16 entries_off   17 percpu (0/1)
       18 percpu_stride (bytes of one CPU's value block)   19 value_elem (round_up(value_size, 8))
-      u64 at byte 96: clock (LRU use counter)   u64 at byte 104: address of the per-CPU value block
+      u64 at byte 96: reserved   u64 at byte 104: address of the per-CPU value block
     buckets  u32[n_buckets]: 0 empty, 0xFFFFFFFF deleted (tombstone), else slot + 1
     free     u32[max_entries]: stack of free slot numbers, the top is free[free_top - 1]
-    stamps   u64[max_entries]: LRU stamp of each slot (the clock value at its last use)
+    stamps   u64[max_entries]: reserved (zero)
     used     u8[max_entries]: 1 when the slot holds a live entry
     entries  entry_size bytes per slot: u32 hash, u32 pad, key (round_up(key_size, 8)),
              value (round_up(value_size, 8); absent for per-CPU maps)
@@ -185,6 +185,15 @@ class HashTable:
         self.words[H_COUNT] += 1
         self._cache[key] = slot
         return int(slot)
+
+    def insert_at(self, key: bytes, slot: int) -> None:
+        """Add absent `key` in the free slot `slot` (LRU maps choose their slots)."""
+        top = self.words[H_FREE_TOP]
+        position = self.free[:top].tolist().index(slot)
+        self.free[position] = self.free[top - 1]
+        self.free[top - 1] = slot
+        placed = self.insert(key)
+        assert placed == slot
 
     def remove(self, slot: int) -> None:
         """Delete the live entry in `slot`."""

@@ -1,12 +1,11 @@
 """BPF_MAP_TYPE_LRU_HASH: a hash map that evicts the least recently used entry when full.
 
-Same native table as pybpf.maps.hash (layout in pybpf.maps.hashtab). Recency is a use clock:
-every insert, update and program lookup stamps the entry (user-space lookups do not, like the
-kernel's sys-only lookup). Every update of a full map first evicts the entry with the oldest
-stamp, as the kernel does (it takes a free element before looking at the key or the flags, so
-even replacing an existing key, or an update the flags then refuse, evicts one). The kernel's
-LRU approximates this order (per-CPU free lists, reference bits, and larger maps free several
-entries at once); small maps evict exactly the same keys (checked in the tests).
+Same native table as pybpf.maps.hash (layout in pybpf.maps.hashtab); which element an insert
+evicts follows the kernel's LRU algorithm step for step (pybpf.maps.lru): program lookups mark
+elements referenced (bpf() lookups do not), a full map reclaims nodes from the tail of the
+inactive list (referenced ones get a second chance), several at once in bigger maps, and an
+update of a full map evicts before it looks at the key or the flags. The tests check the key
+sets against the kernel's after every operation.
 """
 
 from __future__ import annotations
