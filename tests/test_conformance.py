@@ -179,3 +179,34 @@ def test_kernel_passes_with_upstreams_exclusions(capsys: pytest.CaptureFixture[s
                    str(CONFORMANCE)])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert status == 0 and last.endswith(" passed, 0 failed")
+
+
+def _as_upstream_runner(path: Path) -> bool:
+    """Judge one vector the way bpf_conformance_runner does, through the plugin process."""
+    from pybpf.conformance import program_of
+    from pybpf.isa import encode
+
+    test = parse_data_file(path)
+    args = [_hex(test.mem)] if test.mem else []
+    done = _plugin(args, _hex(encode(program_of(test))) + "\n")
+    if done.returncode != 0:
+        return False
+    out = done.stdout.rstrip("\n").strip()
+    value = int(out[2:] if out.lower().startswith("0x") else out, 16)
+    return value == test.result
+
+
+SAMPLE = ["add.data", "callx.data", "call_local.data", "lock_cmpxchg.data", "mem-len.data",
+          "rfc9669_sdiv64.data", "stack.data", "swap64.data"]
+
+
+@pytest.mark.parametrize("name", SAMPLE)
+def test_plugin_as_upstream_runner_sample(name: str) -> None:
+    assert _as_upstream_runner(shared_path("conformance", "tests", name))
+
+
+@pytest.mark.slow
+def test_plugin_as_upstream_runner_all() -> None:
+    failed = [p.name for p in sorted(shared_path("conformance", "tests").glob("*.data"))
+              if not _as_upstream_runner(p)]
+    assert not failed
