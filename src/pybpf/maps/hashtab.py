@@ -37,7 +37,6 @@ FNV_OFFSET = 0x811C9DC5
 FNV_PRIME = 0x01000193
 
 H_COUNT, H_TOMBSTONES, H_FREE_TOP = 6, 7, 8
-_CLOCK_OFF = 96
 
 
 def fnv1a(key: bytes) -> int:
@@ -108,12 +107,6 @@ class HashTable:
     @property
     def count(self) -> int:
         return int(self.words[H_COUNT])
-
-    def tick(self) -> int:
-        """Advance the LRU clock; returns the new time."""
-        now = int(struct.unpack_from("<Q", self.mem, _CLOCK_OFF)[0]) + 1
-        struct.pack_into("<Q", self.mem, _CLOCK_OFF, now)
-        return now
 
     # --- addresses ---------------------------------------------------------------------------
     def entry_offset(self, slot: int) -> int:
@@ -245,13 +238,3 @@ class HashTable:
         """The first live slot after `after` (from the start when None)."""
         i = bytes(self.used).find(1, 0 if after is None else after + 1)
         return None if i < 0 else i
-
-    def oldest_slot(self) -> int | None:
-        """The live slot with the smallest LRU stamp (the least recently used entry)."""
-        if self.words[H_COUNT] == self.max_entries:  # full (the usual case): every slot is live
-            stamps = self.stamps.tolist()
-            return stamps.index(min(stamps))
-        live = self.live_slots()
-        if not live:
-            return None
-        return min(live, key=self.stamps.__getitem__)
