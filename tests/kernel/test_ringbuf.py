@@ -77,3 +77,18 @@ def test_ringbuf_iteration_and_decode() -> None:
             coll.programs["produce"].run(packet(), repeat=5)
             it = iter(rb)
             assert [next(it) for _ in range(5)] == [0, 10, 20, 30, 40]
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9])
+def test_ringbuf_record_sizes(size: int) -> None:
+    # empty and odd-sized records: the reader must return each one with exactly its bytes
+    from pybpf.abi import ProgramType
+
+    from .differential import helper_harness, imm, packets, stack_ptr
+
+    spec = helper_harness(ProgramType.XDP, 130, stack_ptr(2, -16) + [imm(3, size), imm(4, 0)],
+                          {"ring": MapSpec("ring", MapType.RINGBUF, 0, 0, 4096)}, arg_map=(1, "ring"))
+    with load_collection(spec) as coll, RingBuffer(coll.maps["ring"]) as rb:
+        for _ in range(5):
+            coll.programs["harness"].run(packets()[0])
+        assert rb.read_available() == [bytes(range(0xA0, 0xA0 + size))] * 5

@@ -127,7 +127,7 @@ class RingBuffer:
         count = len(headers)
         if headers.count(length) != count:
             count = next(i for i, h in enumerate(headers) if h != length)
-        out: list[Any] = [chunk[i:i + length] for i in range(HDR_SIZE, count * stride, stride)]
+        out: list[Any] = [chunk[i + HDR_SIZE:i + HDR_SIZE + length] for i in range(0, count * stride, stride)]
         self._cons_q[0] = cons + count * stride
         self.consumed += count
         if self.decode is not None:
