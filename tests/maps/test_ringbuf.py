@@ -174,3 +174,21 @@ def test_value_span_of_reserved_record() -> None:
     assert rb.value_span(a + 10) is None
     rb.commit(a)
     assert rb.value_span(a) is None
+
+
+def test_wait_wakes_a_reader_thread() -> None:
+    import threading
+
+    rb = ring()
+    assert rb.wait(timeout=0) is False
+    got: list[bytes] = []
+
+    def reader() -> None:
+        if rb.wait(timeout=30):
+            got.extend(rb.consume())
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    rb.output(b"event")
+    thread.join(30)
+    assert got == [b"event"]

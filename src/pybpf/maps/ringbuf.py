@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+import threading
 from collections.abc import Callable, Iterator
 
 from pybpf.abi import MapType, UpdateFlags
@@ -73,6 +74,7 @@ class RingBuffer(NativeMap):
         self.hdr = self.mem[2 * PAGE_SIZE :].cast("I")
         self.wakeups = 0  # notifications a reader would have received
         self.on_wakeup: Callable[[], None] | None = None
+        self._ready = threading.Condition()  # notified on every wakeup (readers in other threads)
         self.lost = 0  # records that did not fit (reserve failures)
 
     def validate(self) -> None:
@@ -172,6 +174,8 @@ class RingBuffer(NativeMap):
             self.wakeups += 1
             if self.on_wakeup is not None:
                 self.on_wakeup()
+            with self._ready:
+                self._ready.notify_all()
 
     def output(self, data: bytes, flags: int = 0) -> int:
         """bpf_ringbuf_output: 0, -EINVAL for bad flags, -EAGAIN when there is no room."""
@@ -240,6 +244,11 @@ class RingBuffer(NativeMap):
             if not batch:
                 return
             yield from batch
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a committed record is waiting (or `timeout` seconds pass); True if one is."""
+        with self._ready:
+            return self._ready.wait_for(lambda: len(self) > 0, timeout)
 
     def poll(self, callback: Callable[[bytes], object], limit: int | None = None) -> int:
         """Call `callback(record)` for each committed record (like ring_buffer__consume); returns the count."""
