@@ -107,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, default=20_000)
     ap.add_argument("--ring-size", type=int, default=1 << 22)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="a shorter run (CI smoke test)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.events = min(args.events, 400_000)
     from pybpf.kernel.probe import bpf_permission_error
 
     reason = bpf_permission_error()
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ringbuf benchmark skipped: {reason}")
         return 0
     r = measure(args.events, args.chunk, args.ring_size)
-    alone = measure_reader(1_000_000, 1 << 25)
+    alone = measure_reader(200_000 if args.quick else 1_000_000, 1 << 25)
     if args.json:
         print(json.dumps({"machine": platform.platform(), **r, "reader_alone": alone}))
     else:
