@@ -69,7 +69,8 @@ class MemoryEmitter:
     def checked_address(
         self, b: ir.IRBuilder, pc: int, addr: ir.Value, size: int, write: bool
     ) -> ir.Value:
-        """Bounds-check [addr, addr+size) outside the current frame (cache, table, Python)."""
+        """Bounds-check [addr, addr+size): the current frame or the cached region inline (the
+        frame test folds away for constant r10 offsets), then the table and Python."""
         if not self.opt.checks:
             return addr
         start = b.load(self.cache[0])
@@ -82,6 +83,7 @@ class MemoryEmitter:
         if write:
             writable = b.and_(b.load(self.cache[2]), c64(REGION_WRITABLE))
             ok = b.and_(ok, b.icmp_unsigned("!=", writable, c64(0)))
+        ok = b.or_(self._in_frame(b, addr, size), ok)
         fast = self.fn.append_basic_block()
         slow = self.fn.append_basic_block()
         cbranch_likely(b, ok, fast, slow)
@@ -106,9 +108,8 @@ class MemoryEmitter:
         self, b: ir.IRBuilder, addr: ir.Value, size: int, pc: int, base: int
     ) -> list[tuple[str, ir.Block]]:
         """Branch on the kind of address; returns (kind, block) for "frame", "ctx", "other"."""
-        checks = self.opt.checks
         ctx = bool(self.opt.ctx_kind) and bool(self.mt.ctx_taint.get(pc, -1) >> base & 1)
-        if not checks and not ctx:
+        if not ctx:  # checked_address tests the frame and the cached region together
             return [("other", b.block)]
         paths: list[tuple[str, ir.Block]] = []
         frame = self.fn.append_basic_block()
