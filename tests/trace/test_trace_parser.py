@@ -154,3 +154,20 @@ def test_kprobe_is_reported_unsupported(monkeypatch: pytest.MonkeyPatch) -> None
     ap = parse("kprobe:do_sys_open { }").probes[0].attach_points[0]
     with pytest.raises(TraceError, match="kprobes are not supported by this kernel"):
         expand(ap)
+
+
+def test_preprocessor_lines_are_ignored() -> None:
+    s = parse("#!/usr/bin/env bpftrace\n#ifndef X\n#include <linux/fs.h>\n#endif\n  #define Y 1\nBEGIN { @x = 1; }\n")
+    assert len(s.probes) == 1 and s.probes[0].line == 6
+
+
+def test_whole_map_functions_accept_keyed_maps() -> None:
+    an = analyze("BEGIN { @f[tid] = 1; print(@f, 10); clear(@f); zero(@f); delete(@f[1]); }")
+    assert an.maps["@f"].key is not None
+
+
+def test_keyed_and_unkeyed_use_is_reported_where_it_happens() -> None:
+    with pytest.raises(TraceError) as info:
+        analyze("BEGIN { @f[1] = 1; @f = 2; }")
+    assert "@f used both with and without a key" in info.value.message
+    assert (info.value.line, info.value.column) == (1, 20)

@@ -62,8 +62,9 @@ class Lexer:
                 if end < 0:
                     raise TraceError("unterminated comment", self.line, self.col, self.col + 2)
                 self._advance(end + 2 - self.pos)
-            elif src.startswith("#!", self.pos) and self.pos == 0 or (
-                    ch == "#" and src.startswith("#include", self.pos)):
+            elif ch == "#" and (self.col == 1 or not src[src.rfind("\n", 0, self.pos) + 1:self.pos].strip()):
+                # shebang and preprocessor lines (#include, #ifndef, #define...): ignored, as there are no
+                # C headers to read (macros and struct definitions are not supported)
                 end = src.find("\n", self.pos)
                 self._advance((end if end >= 0 else len(src)) - self.pos)
             else:

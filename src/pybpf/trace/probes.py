@@ -92,6 +92,27 @@ def _fentry_fields(func: str) -> dict[str, CtxField]:
     return out
 
 
+def _binary_path(name: str) -> str | None:
+    """A library name such as `libc` or `c` as the real ELF file (not a linker script like libc.so)."""
+    import glob
+    import shutil
+
+    from pybpf.kernel.uprobe import LIB_DIRS
+
+    if os.sep in name or shutil.which(name):
+        return None
+    stem = name if name.startswith("lib") else f"lib{name}"
+    for d in LIB_DIRS:
+        for hit in sorted(glob.glob(os.path.join(d, f"{stem}.so*")), key=len):
+            try:
+                with open(hit, "rb") as f:
+                    if f.read(4) == b"\x7fELF":
+                        return os.path.realpath(hit)
+            except OSError:
+                continue
+    return None
+
+
 def _time_value(unit: str, value: str, ap: ast.AttachPoint) -> int:
     try:
         n = int(value)
@@ -152,7 +173,7 @@ def _expand(ap: ast.AttachPoint, prov: str) -> list[ConcreteProbe]:
     if prov in ("uprobe", "uretprobe"):
         from pybpf.kernel.uprobe import STT_FUNC, STT_GNU_IFUNC, ElfFile, resolve_binary
 
-        path = resolve_binary(ap.target)
+        path = _binary_path(ap.target) or resolve_binary(ap.target)
         funcs = [ap.func]
         if any(c in ap.func for c in "*?["):
             syms = ElfFile(path).symbols()

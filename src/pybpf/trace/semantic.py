@@ -139,7 +139,10 @@ class Analyzer:
         self.key_of(ref, info, scope)
 
     def key_of(self, ref: ast.MapRef, info: MapInfo, scope: ProbeScope) -> None:
-        info.keyed_uses.add(ref.keys is not None)
+        keyed = ref.keys is not None
+        if info.keyed_uses and keyed not in info.keyed_uses:
+            raise self.err(ref, f"{ref.name} used both with and without a key")
+        info.keyed_uses.add(keyed)
         if ref.keys is None:
             return
         types = [self.typeof(k, scope) for k in ref.keys]
@@ -286,7 +289,10 @@ class Analyzer:
                 raise self.err(ref, f"{name}() expects a map with no keys")
             if ref.name not in self.maps and self.strict:
                 raise self.err(ref, f"Undefined map: {ref.name}")
-            if name == "print" and ref.keys is None:
+            if ref.keys is None:  # the whole map, keyed or not
+                for extra in args[1:]:
+                    if not isinstance(extra, ast.Integer):
+                        raise self.err(extra, "print() top and div must be integer literals")
                 return INT
         if name in ("clear", "zero") and not isinstance(args[0], ast.MapRef):
             raise self.err(args[0], f"{name}() expects a map")

@@ -1,0 +1,42 @@
+"""Probe resolution helpers that need no bpf(): library names, time units."""
+
+from __future__ import annotations
+
+import glob
+
+import pytest
+
+from pybpf.trace.errors import TraceError
+from pybpf.trace.parser import parse
+from pybpf.trace.probes import _binary_path, expand
+
+
+def test_library_names_resolve_to_real_elf_files() -> None:
+    if not glob.glob("/usr/lib/*/libc.so.6") + glob.glob("/lib/*/libc.so.6") + glob.glob("/lib64/libc.so.6"):
+        pytest.skip("no glibc here")
+    for name in ("c", "libc"):
+        path = _binary_path(name)
+        assert path is not None and "libc" in path
+        with open(path, "rb") as f:
+            assert f.read(4) == b"\x7fELF"
+    assert _binary_path("/bin/sh") is None  # paths are left to the kernel layer
+
+
+@pytest.mark.parametrize("text, period, frequency", [
+    ("interval:s:2", 2_000_000_000, 0), ("interval:ms:50", 50_000_000, 0), ("i:us:10", 10_000, 0),
+    ("profile:hz:99", 0, 99), ("interval:1", 1_000_000_000, 0),
+])
+def test_interval_and_profile_units(text: str, period: int, frequency: int) -> None:
+    ap = parse(text + " { }").probes[0].attach_points[0]
+    (cp,) = expand(ap)
+    assert (cp.period, cp.frequency) == (period, frequency)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("interval:m:1", "invalid interval unit"), ("interval:s:0", "must be positive"),
+    ("usdt:/bin/sh:probe", "usdt probes are not supported yet"),
+])
+def test_bad_probes(text: str, message: str) -> None:
+    ap = parse(text + " { }").probes[0].attach_points[0]
+    with pytest.raises(TraceError, match=message):
+        expand(ap)
