@@ -162,3 +162,17 @@ def test_attach_kprobe_reports_unsupported(tp_events: Path, capsys: pytest.Captu
     assert main(["attach", str(tp_events), "--program", "on_getppid", "--kprobe", "do_sys_openat2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "kprobes are not supported by this kernel" in err[0]
+
+
+def test_prog_dump_shows_the_kernels_instructions(capsys: pytest.CaptureFixture[str]) -> None:
+    from pybpf.kernel.info import prog_info
+
+    with load_collection(counter_collection()) as coll:
+        pid = prog_info(coll.programs["count"].fd).id  # type: ignore[attr-defined]
+        assert main(["prog", "dump", str(pid)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].split(":", 1)[0].strip() == "0" and lines[-1].endswith("exit")
+        assert main(["prog", "dump", str(pid), "--json"]) == 0
+        listing = json.loads(capsys.readouterr().out)
+        assert listing[0]["pc"] == 0 and listing[-1]["text"] == "exit"
+        assert any("lock" in x["text"] for x in listing)  # the atomic add survives the kernel's rewrites

@@ -18,6 +18,10 @@ def register(subparsers: Any) -> None:
     show = sub.add_parser("show", help="one program by id")
     show.add_argument("id", type=int)
     show.add_argument("--json", action="store_true")
+    dump = sub.add_parser("dump", help="the instructions the kernel runs (after its rewrites), disassembled")
+    dump.add_argument("id", type=int)
+    dump.add_argument("--syntax", choices=("llvm", "ubpf"), default="llvm")
+    dump.add_argument("--json", action="store_true", help="a list of {pc, text} objects")
     p.set_defaults(func=run, json=False)
 
 
@@ -50,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         return denied
     from pybpf.kernel import info
 
+    if args.prog_cmd == "dump":
+        return _dump(args)
     if args.prog_cmd == "show":
         with info.fd_by_id("prog", args.id) as fd:
             items = [info.prog_info(fd.fd)]
@@ -63,4 +69,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         for i in items:
             print(_line(i))
+    return 0
+
+
+def _dump(args: argparse.Namespace) -> int:
+    from pybpf.isa import disassemble
+    from pybpf.isa.instruction import decode, iter_slots
+    from pybpf.kernel import info
+
+    with info.fd_by_id("prog", args.id) as fd:
+        code = info.prog_xlated(fd.fd)
+    insns = decode(code)
+    text = disassemble(insns, syntax=args.syntax).splitlines()
+    if args.json:
+        pcs = [pc for pc, _ in iter_slots(insns)]
+        print(json.dumps([{"pc": pc, "text": t} for pc, t in zip(pcs, text, strict=False)]))
+    else:
+        pcs = [pc for pc, _ in iter_slots(insns)]
+        for pc, line in zip(pcs, text, strict=False):
+            print(f"{pc:5d}: {line}")
     return 0
