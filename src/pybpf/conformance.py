@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pybpf.errors import AssemblyError, BpfError, LoadError, RuntimeFault
+from pybpf.errors import AssemblyError, BpfError, RuntimeFault
 from pybpf.isa.instruction import Instruction, decode, encode
 from pybpf.vm.env import HelperEnv, HelperFn
 from pybpf.vm.ops import M64
@@ -27,9 +27,11 @@ UBPF_MAX_SLOTS = 65536  # uBPF's program size limit, which its error vectors tes
 
 
 def _gather_bytes(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    return ((r1 & 0xFF) << 32) | ((r2 & 0xFF) << 24) | ((r3 & 0xFF) << 16) | ((r4 & 0xFF) << 8) | (
-        r5 & 0xFF
-    )
+    """uBPF helper 0: the low byte of each argument, first argument highest."""
+    value = 0
+    for arg in (r1, r2, r3, r4, r5):
+        value = (value << 8) | (arg & 0xFF)
+    return value
 
 
 def _memfrob(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
@@ -411,12 +413,15 @@ def summary(outcomes: Sequence[Outcome]) -> str:
 __all__ = [
     "UBPF_HELPERS",
     "DataTest",
-    "LoadError",
     "Outcome",
+    "RunFailure",
+    "iter_data_files",
     "judge",
     "parse_data",
     "parse_data_file",
     "run_paths",
+    "program_of",
     "run_program",
     "summary",
+    "xdp_prolog",
 ]
