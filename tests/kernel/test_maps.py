@@ -127,3 +127,30 @@ def test_wrong_sizes_are_bpf_errors() -> None:
         with pytest.raises(Exception) as exc:
             m[b"\x01"] = 1
         assert "4 bytes" in str(exc.value)
+
+
+def test_raw_operations_check_sizes() -> None:
+    # the kernel reads key_size/value_size bytes from our buffers: short ones must never reach it
+    with make(MapType.HASH) as m:
+        for call in (lambda: m.lookup(b"\x01"), lambda: m.update(b"\x01", bytes(8)),
+                     lambda: m.update(bytes(4), bytes(3)), lambda: m.delete(b""), lambda: m.next_key(b"12345"),
+                     lambda: m.update_batch([(b"1", bytes(8))]), lambda: m.delete_batch([b"123"])):
+            with pytest.raises(MapError) as exc:
+                call()
+            assert exc.value.errno == errno.EINVAL
+    with make(MapType.PERCPU_HASH, value=4) as pm:
+        with pytest.raises(MapError):
+            pm.update(bytes(4), [bytes(3)] * possible_cpus())
+
+
+def test_tracepoint_format_fields() -> None:
+    from pybpf.kernel.tracefs import tracepoint_format, tracepoint_id
+
+    fields = {f.name: f for f in tracepoint_format("syscalls/sys_enter_openat")}
+    assert fields["filename"].size == 8 and fields["flags"].offset > fields["filename"].offset
+    assert fields["common_pid"].signed
+    assert tracepoint_id("syscalls", "sys_enter_openat") > 0
+    from pybpf.errors import LoadError
+
+    with pytest.raises(LoadError):
+        tracepoint_id("syscalls/no_such_event")

@@ -247,7 +247,14 @@ class KernelMap(Map):
             return self.percpu_stride * self.ncpus
         return self.spec.value_size
 
+    def _check_key(self, key: bytes | None) -> None:
+        # the kernel reads exactly key_size bytes from our buffer: a shorter one would expose memory
+        if key is not None and len(key) != self.spec.key_size:
+            raise MapError(f"map {self.name!r}: key must be {self.spec.key_size} bytes, got {len(key)}",
+                           errno=errno.EINVAL)
+
     def lookup(self, key: bytes) -> bytes | list[bytes] | None:
+        self._check_key(key)
         raw = lookup_elem(self.fd, key, self._raw_value_size)
         if raw is None:
             return None
@@ -263,29 +270,41 @@ class KernelMap(Map):
         if self.spec.type not in PERCPU_MAP_TYPES:
             if isinstance(value, list):
                 raise MapError("a list of values is only valid for per-CPU maps", errno=errno.EINVAL)
-            return value
+            if len(value) != self.spec.value_size:
+                raise MapError(f"map {self.name!r}: value must be {self.spec.value_size} bytes, got {len(value)}",
+                               errno=errno.EINVAL)
+            return bytes(value)
         values = value if isinstance(value, list) else [value] * self.ncpus
         if len(values) != self.ncpus:
             raise MapError(f"per-CPU map {self.name!r} needs {self.ncpus} values, got {len(values)}",
                            errno=errno.EINVAL)
+        if any(len(v) != self.spec.value_size for v in values):
+            raise MapError(f"per-CPU map {self.name!r}: each value must be {self.spec.value_size} bytes",
+                           errno=errno.EINVAL)
         return b"".join(bytes(v).ljust(self.percpu_stride, b"\0") for v in values)
 
     def update(self, key: bytes, value: bytes | list[bytes], flags: int = UpdateFlags.ANY) -> None:
+        self._check_key(key)
         update_elem(self.fd, key, self._join(value), flags)
 
     def delete(self, key: bytes) -> None:
+        self._check_key(key)
         delete_elem(self.fd, key)
 
     def next_key(self, key: bytes | None) -> bytes | None:
+        self._check_key(key)
         return next_key(self.fd, key, self.spec.key_size)
 
     def lookup_and_delete(self, key: bytes | None = None) -> bytes | list[bytes] | None:
         """Pop a value (queue/stack maps take no key)."""
+        if self.spec.key_size:
+            self._check_key(key if key is not None else b"")
         raw = lookup_and_delete_elem(self.fd, key, self._raw_value_size)
         return None if raw is None else self._split(raw)
 
     def push(self, value: bytes, flags: int = 0) -> None:
         """Push onto a queue/stack map."""
+        value = self._join(value)
         buf = ctypes.create_string_buffer(value, len(value))
         a = MapElemAttr(map_fd=self.fd, key=0, value=ptr(buf), flags=flags)
         try:
@@ -299,9 +318,13 @@ class KernelMap(Map):
             yield k, self._split(v)
 
     def update_batch(self, pairs: list[tuple[bytes, bytes | list[bytes]]], flags: int = 0) -> int:
+        for k, _ in pairs:
+            self._check_key(k)
         return update_batch(self.fd, [(k, self._join(v)) for k, v in pairs], flags)
 
     def delete_batch(self, keys: list[bytes]) -> int:
+        for k in keys:
+            self._check_key(k)
         return delete_batch(self.fd, keys)
 
     def freeze(self) -> None:

@@ -91,6 +91,9 @@ def tracepoint_format(category: str, name: str | None = None) -> list[Field]:
         parts = dict(p.strip().split(":", 1) for p in line.rstrip(";").split(";") if ":" in p)
         decl = parts.get("field", "").strip()
         fname = decl.split("[")[0].split()[-1] if decl else ""
-        fields.append(Field(decl, fname, int(parts.get("offset", 0)), int(parts.get("size", 0)),
-                            parts.get("signed", "0").strip() == "1"))
+        try:
+            offset, size = int(parts.get("offset", 0)), int(parts.get("size", 0))
+        except ValueError:
+            continue  # a line this parser does not understand: leave the field out
+        fields.append(Field(decl, fname, offset, size, parts.get("signed", "0").strip() == "1"))
     return fields
