@@ -241,3 +241,18 @@ def test_pid_filter_limits_uprobes(workload: tuple[str, str]) -> None:
     finally:
         child.kill()
     assert out.getvalue() == "Attaching 1 probe...\n\n\n\n"  # the empty @calls prints a blank line
+
+
+def test_cli_positional_parameters() -> None:
+    proc = cli("-e", 'BEGIN { printf("%d %s %d\\n", $1 * 2, str($2), $#); exit(); }', "21", "words")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Attaching 1 probe...\n42 words 2\n\n\n"
+
+
+def test_cli_pid_stops_when_the_process_exits() -> None:
+    sleeper = subprocess.Popen(["sleep", "0.3"])
+    try:
+        proc = cli("-p", str(sleeper.pid), "-e", "tracepoint:syscalls:sys_enter_getppid { @n = count(); }")
+    finally:
+        sleeper.wait()
+    assert proc.returncode == 0 and proc.stdout == "Attaching 1 probe...\n\n\n\n"

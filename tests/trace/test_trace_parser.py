@@ -171,3 +171,15 @@ def test_keyed_and_unkeyed_use_is_reported_where_it_happens() -> None:
         analyze("BEGIN { @f[1] = 1; @f = 2; }")
     assert "@f used both with and without a key" in info.value.message
     assert (info.value.line, info.value.column) == (1, 20)
+
+
+def test_positional_parameters_are_substituted() -> None:
+    from pybpf.trace.compiler import substitute_params
+
+    script = substitute_params(parse('BEGIN { @a = $1; @b = $#; @c = str($2); @d = $3; }'), ["0x10", "text"])
+    values = [s.value for s in script.probes[0].body if isinstance(s, ast.Assign)]
+    assert isinstance(values[0], ast.Integer) and values[0].value == 16
+    assert isinstance(values[1], ast.Integer) and values[1].value == 2
+    assert isinstance(values[2], ast.Call) and isinstance(values[2].args[0], ast.String)
+    assert values[2].args[0].value == "text"
+    assert isinstance(values[3], ast.Integer) and values[3].value == 0  # missing: 0

@@ -13,6 +13,7 @@ from pybpf.cli._kernel import permission_denied
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("trace", help="run a bpftrace script (compiled by pybpf, run in the kernel)")
     p.add_argument("file", nargs="?", help="script file (.bt); '-' reads standard input")
+    p.add_argument("params", nargs="*", metavar="ARG", help="positional parameters: $1, $2... ($# is their count)")
     p.add_argument("-e", dest="program", metavar="PROGRAM", help="the script text")
     p.add_argument("-c", dest="command", metavar="CMD", help="run CMD traced; stop when it exits (cpid is its pid)")
     p.add_argument("-p", dest="pid", type=int, metavar="PID", help="uprobes fire for this process only")
@@ -62,8 +63,11 @@ def run(args: argparse.Namespace) -> int:
         if args.json not in (None, "json", "text"):
             print(f"pybpf trace: unknown output format {args.json!r} (json or text)", file=sys.stderr)
             return 2
+        params = list(args.params)
         if args.program is not None:
             source, filename = args.program, "stdin"
+            if args.file is not None:
+                params.insert(0, args.file)  # with -e every positional argument is a parameter
         elif args.file:
             filename = args.file
             try:
@@ -82,13 +86,14 @@ def run(args: argparse.Namespace) -> int:
         denied = permission_denied("trace")
         if denied is not None:
             return denied
-        return _execute(args, script, source, filename, out)
+        return _execute(args, script, source, filename, out, params)
     finally:
         if out is not sys.stdout:
             out.close()
 
 
-def _execute(args: argparse.Namespace, script: Any, source: str, filename: str, out: TextIO) -> int:
+def _execute(args: argparse.Namespace, script: Any, source: str, filename: str, out: TextIO,
+             params: list[str]) -> int:
     from pybpf.trace.compiler import compile_script
     from pybpf.trace.errors import TraceError
     from pybpf.trace.runtime import Child, TraceRun
@@ -96,7 +101,7 @@ def _execute(args: argparse.Namespace, script: Any, source: str, filename: str, 
     child = Child(shlex.split(args.command)) if args.command else None
     try:
         try:
-            compiled = compile_script(script, cpid=child.pid if child else 0)
+            compiled = compile_script(script, cpid=child.pid if child else 0, params=params)
         except TraceError as exc:
             print(exc.render(source, filename), file=sys.stderr)
             return 1

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from pybpf.abi import AttachType, MapType, ProgramType
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
@@ -62,9 +64,33 @@ def resolve(script: ast.Script) -> list[list[ConcreteProbe]]:
     return out
 
 
-def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | None = None) -> CompiledScript:
+def substitute_params(node: Any, params: Sequence[str]) -> Any:
+    """Replace positional parameters: $1.. by integer or string literals (missing ones are 0 / ""), $# by
+    their count."""
+    if isinstance(node, ast.Variable) and (node.name == "$#" or node.name[1:].isdigit()):
+        if node.name == "$#":
+            return ast.Integer(node.line, node.column, node.end_column, len(params))
+        index = int(node.name[1:])
+        text = params[index - 1] if 0 < index <= len(params) else ""
+        try:
+            return ast.Integer(node.line, node.column, node.end_column, int(text, 0) if text else 0)
+        except ValueError:
+            return ast.String(node.line, node.column, node.end_column, text)
+    if isinstance(node, list):
+        return [substitute_params(x, params) for x in node]
+    if isinstance(node, (ast.Node, ast.Script)):
+        for f in fields(node):
+            value = getattr(node, f.name)
+            if isinstance(value, (ast.Node, list)):
+                setattr(node, f.name, substitute_params(value, params))
+    return node
+
+
+def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | None = None,
+                   params: Sequence[str] = ()) -> CompiledScript:
     """Compile a bpftrace script for the running kernel (probe resolution reads tracefs and ELF files)."""
     script = parse(source) if isinstance(source, str) else source
+    script = substitute_params(script, params)
     expansions = resolve(script)
     analyzer = Analyzer()
     analyzer.analyze(script, expansions)

@@ -116,6 +116,9 @@ class Lexer:
             while j < len(src) and (src[j].isalnum() or src[j] == "_"):
                 j += 1
             text = src[self.pos:j]
+            if ch == "$" and len(text) == 1 and src.startswith("$#", self.pos):
+                self._advance(2)
+                return Token("var", "$#", line, col)
             if ch == "$" and len(text) == 1:
                 raise TraceError("invalid variable name", line, col, col + 1)
             self._advance(j - self.pos)

@@ -16,6 +16,16 @@ from pybpf.trace.output import cstr, format_printf, json_line, map_json, map_tex
 from pybpf.trace.types import STRLEN
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Child:
     """A command started stopped: it execs only when release() is called (probes attached by then)."""
 
@@ -223,6 +233,9 @@ class TraceRun:
                 rb.wait(0.1 if child is None else 0.02)
                 self.drain(rb)
                 if child is not None and child.poll():
+                    self.drain(rb)
+                    break
+                if self.pid and not _alive(self.pid):  # -p PID: stop when the process is gone
                     self.drain(rb)
                     break
             for link in self.links:
