@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         from pybpf.helpers import HELPERS
 
-        sections["helpers"] = [features.helper(ptype, hid) for hid in sorted(HELPERS)]
+        sections["helpers"] = [features.helper(ptype, hid) for hid in sorted(HELPERS) if hid]
     if args.json:
         print(json.dumps({"kernel": os.uname().release, **{
             k: [{"name": f.name, "supported": f.supported, "detail": f.detail} for f in v]
