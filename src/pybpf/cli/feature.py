@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             ptype = ProgramType[args.helpers.upper()]
         except KeyError:
-            print(f"pybpf feature: unknown program type {args.helpers!r}")
+            import sys
+
+            print(f"pybpf feature: unknown program type {args.helpers!r}", file=sys.stderr)
             return 2
         from pybpf.helpers import HELPERS
 

@@ -123,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
         from pybpf.abi import MapType
 
         if m.type in (MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.USER_RINGBUF):
-            print(f"pybpf map: map {i.id} ({i.type_name}) cannot be dumped: it is an event channel")
+            import sys
+
+            print(f"pybpf map: map {i.id} ({i.type_name}) cannot be dumped: it is an event channel", file=sys.stderr)
             return 2
         entries = dump(m, args.json, i)
         if args.json:
