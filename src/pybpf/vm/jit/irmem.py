@@ -41,52 +41,77 @@ class MemoryEmitter:
     jctx: ir.Value
     unwind: ir.Block
     stack_low: ir.Value
+    fp: ir.Value
     ctx_start: ir.Value
     ctx_len: ir.Value
-
-    # --- the region cache (start, end, writable) of the last region that matched ----------
 
     if TYPE_CHECKING:  # provided by FunctionTranslator and the other mixin
         def get(self, b: ir.IRBuilder, reg: int) -> ir.Value: ...
         def check_fault_after_call(self, b: ir.IRBuilder) -> None: ...
 
+    # --- the region cache (start, end, writable) of the last region that matched ----------
+    # Invariant: the cached region is at least 8 bytes long, so one unsigned comparison
+    # `addr - start <= (end - start) - size` tests the whole access. Smaller regions are never
+    # cached (the current frame stands in), they are found by the table scan each time.
     def init_region_cache(self, b: ir.IRBuilder) -> None:
         self.cache = [b.alloca(I64, name=n) for n in ("cache_start", "cache_end", "cache_flags")]
         self.reload_region_cache(b)
+
+    def _set_cache(self, b: ir.IRBuilder, start: ir.Value, end: ir.Value, flags: ir.Value,
+                   *, fallback_frame: bool) -> None:
+        big = b.icmp_unsigned(">=", b.sub(end, start), c64(8))
+        if fallback_frame:
+            keep = [self.stack_low, self.fp, c64(REGION_WRITABLE)]
+        else:
+            keep = [b.load(self.cache[i]) for i in range(3)]
+        for i, value in enumerate((start, end, flags)):
+            b.store(b.select(big, value, keep[i]), self.cache[i])
 
     def reload_region_cache(self, b: ir.IRBuilder) -> None:
         """Start again from table entry 0 (the packet); after calls, which may move it."""
         if not self.opt.checks:
             return
         table = b.inttoptr(b.load(_slot(b, self.jctx, Slot.REGIONS)), I64P)
-        for i in range(3):
-            b.store(b.load(b.gep(table, [c64(i)])), self.cache[i])
+        start, end, flags = (b.load(b.gep(table, [c64(i)])) for i in range(3))
+        self._set_cache(b, start, end, flags, fallback_frame=True)
 
     def _cache_from_hit(self, b: ir.IRBuilder) -> None:
-        for i, slot in enumerate((Slot.HIT_START, Slot.HIT_END, Slot.HIT_FLAGS)):
-            b.store(b.load(_slot(b, self.jctx, slot)), self.cache[i])
-
-    def checked_address(
-        self, b: ir.IRBuilder, pc: int, addr: ir.Value, size: int, write: bool
-    ) -> ir.Value:
-        """Bounds-check [addr, addr+size): the current frame or the cached region inline (the
-        frame test folds away for constant r10 offsets), then the table and Python."""
-        if not self.opt.checks:
-            return addr
-        start = b.load(self.cache[0])
-        length = b.sub(b.load(self.cache[1]), start)
-        off = b.sub(addr, start)
-        ok = b.and_(
-            b.icmp_unsigned("<", off, length),
-            b.icmp_unsigned("<=", b.add(off, c64(size)), length),
+        start, end, flags = (
+            b.load(_slot(b, self.jctx, s)) for s in (Slot.HIT_START, Slot.HIT_END, Slot.HIT_FLAGS)
         )
+        self._set_cache(b, start, end, flags, fallback_frame=False)
+
+    def cache_value(self, b: ir.IRBuilder, start: ir.Value, size: ir.Value, flags: ir.Value) -> None:
+        """A helper returned a pointer to `size` bytes the program will use next: cache them."""
+        if self.opt.checks:
+            self._set_cache(b, start, b.add(start, size), flags, fallback_frame=False)
+
+    def _in_cache(self, b: ir.IRBuilder, addr: ir.Value, size: int, write: bool) -> ir.Value:
+        start = b.load(self.cache[0])
+        limit = b.sub(b.sub(b.load(self.cache[1]), start), c64(size))
+        ok = b.icmp_unsigned("<=", b.sub(addr, start), limit)
         if write:
             writable = b.and_(b.load(self.cache[2]), c64(REGION_WRITABLE))
             ok = b.and_(ok, b.icmp_unsigned("!=", writable, c64(0)))
-        ok = b.or_(self._in_frame(b, addr, size), ok)
+        return ok
+
+    def checked_address(
+        self, b: ir.IRBuilder, pc: int, addr: ir.Value, size: int, write: bool,
+        *, frame_first: bool = False,
+    ) -> ir.Value:
+        """Bounds-check [addr, addr+size): the cached region and the current frame inline (the
+        frame test folds away for constant r10 offsets), then the table and Python."""
+        if not self.opt.checks:
+            return addr
         fast = self.fn.append_basic_block()
+        second = self.fn.append_basic_block()
         slow = self.fn.append_basic_block()
-        cbranch_likely(b, ok, fast, slow)
+        tests = [lambda: self._in_cache(b, addr, size, write), lambda: self._in_frame(b, addr, size)]
+        if frame_first:
+            tests.reverse()
+        cbranch_likely(b, tests[0](), fast, second)
+        b.position_at_end(second)
+        cbranch_likely(b, tests[1](), fast, slow)
         b.position_at_end(slow)
         found = b.call(self.mt.mem_slow, [self.jctx, addr, c64(size), c64(int(write)), c64(pc)])
         hit = self.fn.append_basic_block()
@@ -141,7 +166,8 @@ class MemoryEmitter:
         addr = b.add(self.get(b, base), c64(off))
         paths = self._paths(b, addr, size, pc, base)
         if len(paths) == 1:
-            return emit_load(b, self.checked_address(b, pc, addr, size, False), size, signed)
+            checked = self.checked_address(b, pc, addr, size, False, frame_first=base == 10)
+            return emit_load(b, checked, size, signed)
         join = self.fn.append_basic_block()
         incoming: list[tuple[ir.Value, ir.Block]] = []
         for kind, block in paths:
@@ -181,7 +207,8 @@ class MemoryEmitter:
         addr = b.add(self.get(b, base), c64(off))
         paths = self._paths(b, addr, size, pc, base)
         if len(paths) == 1:
-            emit_store(b, self.checked_address(b, pc, addr, size, True), size, value)
+            checked = self.checked_address(b, pc, addr, size, True, frame_first=base == 10)
+            emit_store(b, checked, size, value)
             return
         join = self.fn.append_basic_block()
         for kind, block in paths:
@@ -200,7 +227,7 @@ class MemoryEmitter:
         addr = b.add(self.get(b, base), c64(off))
         paths = self._paths(b, addr, size, pc, base)
         if len(paths) == 1:
-            return self.checked_address(b, pc, addr, size, True)
+            return self.checked_address(b, pc, addr, size, True, frame_first=base == 10)
         join = self.fn.append_basic_block()
         for kind, block in paths:
             b.position_at_end(block)

@@ -122,11 +122,8 @@ def _map_dispatch(
 
 def _set_cache(t: FunctionTranslator, b: ir.IRBuilder, desc: ir.Value, value: ir.Value) -> None:
     """The program will use the value next: let the region cache cover exactly it."""
-    if not t.opt.checks:
-        return
-    b.store(value, t.cache[0])
-    b.store(b.add(value, _word(b, desc, MapDesc.VALUE_SIZE)), t.cache[1])
-    b.store(_word(b, desc, MapDesc.FLAGS), t.cache[2])
+    if t.opt.checks:
+        t.cache_value(b, value, _word(b, desc, MapDesc.VALUE_SIZE), _word(b, desc, MapDesc.FLAGS))
 
 
 def _map_lookup(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Value]) -> ir.Value:
