@@ -10,9 +10,18 @@ from pybpf.errors import BpfError
 from pybpf.maps import create_map
 from pybpf.object.spec import MapSpec
 from pybpf.vm.env import REGISTRY
-from pybpf.vm.helpers_impl import map_ops, output, printk, probe_read, strings, task, time_ops
+from pybpf.vm.helpers_impl import (
+    dynptr,
+    map_ops,
+    output,
+    printk,
+    probe_read,
+    strings,
+    task,
+    time_ops,
+)
 
-MODULES = (map_ops, output, printk, probe_read, strings, task, time_ops)
+MODULES = (dynptr, map_ops, output, printk, probe_read, strings, task, time_ops)
 OURS = sorted(i for i, fn in REGISTRY.items() if any(fn.__module__ == m.__name__ for m in MODULES))
 
 
