@@ -176,3 +176,24 @@ def test_prog_dump_shows_the_kernels_instructions(capsys: pytest.CaptureFixture[
         listing = json.loads(capsys.readouterr().out)
         assert listing[0]["pc"] == 0 and listing[-1]["text"] == "exit"
         assert any("lock" in x["text"] for x in listing)  # the atomic add survives the kernel's rewrites
+
+
+def test_attach_auto_uses_the_section(tp_events: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cmd = [sys.executable, "-m", "pybpf", "attach", str(tp_events), "--auto", "--json", "--event-type", "event",
+           "--set", f"target_pid={os.getpid()}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        assert proc.stderr.readline().startswith("attached on_getppid (tracepoint syscalls/sys_enter_getppid)")
+        assert proc.stderr.readline().startswith("Ctrl-C to stop")
+        os.getppid()
+        assert json.loads(proc.stdout.readline())["value"] == {"pid": os.getpid(), "seq": 0}
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert main(["attach", str(tp_events)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--auto" in err[0]

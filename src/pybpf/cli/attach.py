@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -16,8 +17,10 @@ from pybpf.errors import LoadError
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("attach", help="load an object into the kernel, attach a program, stream its events")
     p.add_argument("file", help="ELF object (.o) compiled for BPF")
-    p.add_argument("--program", "-p", required=True, help="program (function) name")
-    hook = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--program", "-p", help="program (function) name")
+    hook = p.add_mutually_exclusive_group()
+    hook.add_argument("--auto", action="store_true",
+                      help="attach every program where its section says (tracepoint/..., raw_tp/..., uprobe/...)")
     hook.add_argument("--xdp", metavar="IFACE[:skb|drv]")
     hook.add_argument("--tc", metavar="IFACE:ingress|egress")
     hook.add_argument("--tracepoint", metavar="CAT/NAME")
@@ -80,6 +83,25 @@ def _globals(items: list[str]) -> dict[str, int | bytes]:
         except ValueError:
             raise LoadError(f"--set {name}: {value!r} is not an integer") from None
     return out
+
+
+def _attach_all(args: argparse.Namespace, coll: Any, stack: contextlib.ExitStack) -> list[tuple[Any, Any]]:
+    """Attach the program named by --program to the hook given, or (--auto) every program by its section."""
+    from pybpf.kernel.links import attach_auto
+
+    hooks = ("xdp", "tc", "tracepoint", "raw_tp", "uprobe", "uretprobe", "cgroup", "kprobe", "kretprobe",
+             "perf_event", "fentry")
+    if args.auto:
+        if args.program:
+            progs = [_find_program(coll, args.program)]
+        else:
+            progs = list(coll.programs.values())
+        return [(p, stack.enter_context(attach_auto(p))) for p in progs]
+    if not args.program or not any(getattr(args, h) for h in hooks):
+        raise LoadError("give --program NAME and a hook (--xdp, --tc, --tracepoint, --raw-tp, --uprobe, "
+                        "--cgroup, ...), or --auto to attach every program by its section")
+    prog = _find_program(coll, args.program)
+    return [(prog, stack.enter_context(_attach(args, prog)))]
 
 
 def _find_program(coll: Any, name: str) -> Any:
@@ -151,7 +173,6 @@ def run(args: argparse.Namespace) -> int:
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
         with load_collection(spec, pin_path=args.pin_path, globals=_globals(args.set)) as coll:
-            prog = _find_program(coll, args.program)
             readers: list[tuple[str, Any]] = []
             decode = btf_decoder(spec.btf, args.event_type) if args.event_type else None
             try:
@@ -160,10 +181,11 @@ def run(args: argparse.Namespace) -> int:
                         readers.append((name, RingBuffer(m, decode=decode)))
                     elif m.type == MapType.PERF_EVENT_ARRAY:
                         readers.append((name, PerfBuffer(m, decode=decode)))
-                with _attach(args, prog) as link:
-                    print(f"attached {prog.name} ({link.description}); "
-                              f"{'Ctrl-C to stop' if args.duration is None else f'for {args.duration:g} s'}",
-                              file=sys.stderr, flush=True)
+                with contextlib.ExitStack() as stack:
+                    for prog, link in _attach_all(args, coll, stack):
+                        print(f"attached {prog.name} ({link.description})", file=sys.stderr, flush=True)
+                    print(f"{'Ctrl-C to stop' if args.duration is None else f'running for {args.duration:g} s'}",
+                          file=sys.stderr, flush=True)
                     deadline = None if args.duration is None else time.monotonic() + args.duration
                     while not stop:
                         left = None if deadline is None else deadline - time.monotonic()
