@@ -17,13 +17,12 @@ from pybpf.trace.types import STRLEN
 
 
 def _alive(pid: int) -> bool:
+    """True while process `pid` runs (a zombie waiting for its parent counts as exited)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Child:
