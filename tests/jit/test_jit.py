@@ -258,3 +258,18 @@ def test_cli_run_json_same_as_interpreter(example: str, tmp_path: Path) -> None:
     outputs["jit"].pop("engine", None)
     outputs["interp"].pop("engine", None)
     assert outputs["jit"] == outputs["interp"]
+
+
+def test_run_batch_rejects_bad_input() -> None:
+    from pybpf.errors import BpfError
+
+    spec = prog("r0 = 2\nexit", XDP)
+    with Runtime("jit", verify=False).load(spec) as coll:
+        program = coll.programs["p"]
+        for packets, lengths in [(b"abc", None), (b"abc", [-1]), (b"abc", [4]), ([1, 2], None),
+                                 ([b"x"], [1])]:
+            with pytest.raises(BpfError):
+                program.run_batch(packets, lengths)  # type: ignore[arg-type]
+        assert list(program.run_batch([]).retvals) == []
+    with Runtime("jit", verify=False).load(prog("r0 = 1\nexit")) as coll, pytest.raises(BpfError):
+        coll.programs["p"].run_batch([b"x"])  # not an XDP program

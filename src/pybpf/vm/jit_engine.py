@@ -91,18 +91,21 @@ class JitProgram(Program):
         """
         if self.spec.type != ProgramType.XDP:
             raise BpfError("run_batch needs an XDP program (use run() for other types)")
-        if lengths is None:
-            if isinstance(packets, (bytes, bytearray, memoryview)):
-                raise BpfError("a packet buffer needs its lengths")
-            lens = array.array("I", [len(p) for p in packets])
-            buffer = b"".join(packets)
-        else:
-            lens = array.array("I", lengths)
-            if not isinstance(packets, (bytes, bytearray, memoryview)):
-                raise BpfError("with lengths, packets must be one bytes-like buffer")
-            buffer = bytes(packets)
-            if sum(lens) > len(buffer):
-                raise BpfError(f"lengths add up to {sum(lens)} bytes, the buffer has {len(buffer)}")
+        try:
+            if lengths is None:
+                if isinstance(packets, (bytes, bytearray, memoryview)):
+                    raise BpfError("a packet buffer needs its lengths")
+                lens = array.array("I", [len(p) for p in packets])
+                buffer = b"".join(packets)
+            else:
+                lens = array.array("I", lengths)
+                if not isinstance(packets, (bytes, bytearray, memoryview)):
+                    raise BpfError("with lengths, packets must be one bytes-like buffer")
+                buffer = bytes(packets)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise BpfError(f"run_batch: bad packets or lengths ({exc})") from None
+        if sum(lens) > len(buffer):
+            raise BpfError(f"lengths add up to {sum(lens)} bytes, the buffer has {len(buffer)}")
         count = len(lens)
         out = array.array("I", bytes(4 * count))
         if not count:
