@@ -277,3 +277,19 @@ def test_cgroup_sysctl_denies_access() -> None:
             assert subprocess.run(["python3", "-c", code]).returncode == 0
     finally:
         os.rmdir(cg)
+
+
+def test_uprobe_target_resolution() -> None:
+    from pybpf.kernel.uprobe import resolve_binary
+
+    try:
+        libc = resolve_binary("c")
+    except LoadError:
+        pytest.skip("no libc found in the library directories")
+    assert os.path.basename(libc).startswith("libc.so.") and open(libc, "rb").read(4) == b"\x7fELF"
+    assert resolve_binary("libc") == libc
+    for bad in ("", "/", "no_such_binary_pybpf"):
+        with pytest.raises(LoadError):
+            resolve_binary(bad)
+    with pytest.raises(LoadError):
+        symbol_offset(libc, "pybpf_no_such_symbol")

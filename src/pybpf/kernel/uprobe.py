@@ -27,20 +27,34 @@ class Symbol:
 
 def resolve_binary(name: str) -> str:
     """An absolute path for a binary or library given as a path, a command name or a library name."""
+    if not name or name.strip() != name:
+        raise LoadError(f"uprobe target binary {name!r} is empty or malformed (expected BINARY:SYMBOL)")
     if os.sep in name:
         if not os.path.exists(name):
             raise LoadError(f"uprobe target {name!r} does not exist")
+        if not os.path.isfile(name):
+            raise LoadError(f"uprobe target {name!r} is not a file")
         return os.path.realpath(name)
     found = shutil.which(name)
     if found:
         return os.path.realpath(found)
     stem = name if name.startswith("lib") else f"lib{name}"
+    stem = stem.split(".so")[0]
     for d in LIB_DIRS:
-        for pattern in (f"{name}", f"{stem}.so", f"{stem}.so.*"):
-            hits = sorted(glob.glob(os.path.join(d, pattern)))
-            if hits:
-                return os.path.realpath(hits[0])
+        # the exact name, then the versioned shared object (libc.so is often a linker script)
+        for pattern in (name, f"{stem}.so.*", f"{stem}.so"):
+            for hit in sorted(glob.glob(os.path.join(d, pattern))):
+                if os.path.isfile(hit) and _is_elf(hit):
+                    return os.path.realpath(hit)
     raise LoadError(f"uprobe target {name!r} not found on PATH or in the library directories")
+
+
+def _is_elf(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
 
 class ElfFile:
