@@ -175,3 +175,21 @@ def test_no_fd_leak_with_links_and_event_readers() -> None:
         del coll, link, rb, pb
     gc.collect()
     assert _fd_count() == before
+
+
+def test_context_only_test_runs() -> None:
+    import struct
+
+    # raw tracepoint: the context is the tracepoint's u64 arguments; return arg0 + arg1
+    raw = ProgramSpec(name="rawsum", type=ProgramType.RAW_TRACEPOINT,
+                      instructions=(I(0x79, 0, 1, 0, 0), I(0x79, 2, 1, 8, 0), I(0x0F, 0, 2), EXIT))
+    with load_collection(raw) as coll:
+        assert coll.programs["rawsum"].run(ctx=struct.pack("<QQ", 40, 2)).retval == 42
+        with pytest.raises(KernelError):
+            coll.programs["rawsum"].run(packet())  # no packet for these
+    # syscall program: the kernel writes the context back; *(u64 *)ctx += 5, return 7
+    sysprog = ProgramSpec(name="sys", type=ProgramType.SYSCALL, sleepable=True,
+                          instructions=(I(0x79, 2, 1, 0, 0), I(0x07, 2, 0, 0, 5), I(0x7B, 1, 2, 0, 0), *ret(7)))
+    with load_collection(sysprog) as coll:
+        r = coll.programs["sys"].run(ctx=struct.pack("<Q", 10))
+        assert r.retval == 7 and r.ctx_out == struct.pack("<Q", 15)

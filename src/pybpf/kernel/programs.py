@@ -169,8 +169,13 @@ def test_run(
     flags: int = 0,
     cpu: int = 0,
     data_out_size: int | None = None,
+    ctx_in_out: bool = False,
 ) -> RunResult:
-    """BPF_PROG_TEST_RUN: retval, data_out, ctx_out and the kernel's average duration per run."""
+    """BPF_PROG_TEST_RUN: retval, data_out, ctx_out and the kernel's average duration per run.
+
+    With `ctx_in_out` (BPF_PROG_TYPE_SYSCALL) the kernel writes the context back into the input
+    buffer, which is then returned as ctx_out.
+    """
     din = ctypes.create_string_buffer(data, len(data)) if data else None
     out_size = data_out_size if data_out_size is not None else (len(data) + 4096 if data else 0)
     dout = ctypes.create_string_buffer(out_size) if out_size else None
@@ -198,12 +203,18 @@ def test_run(
     a.load(buf)
     data_out = dout.raw[: a.data_size_out] if dout is not None and data else None
     ctx_out = cout.raw[: a.ctx_size_out] if cout is not None and ctx else None
+    if ctx_in_out and cin is not None:
+        ctx_out = cin.raw[: len(ctx or b"")]
     return RunResult(retval=int(a.retval), data_out=data_out, ctx_out=ctx_out, duration_ns=int(a.duration))
 
 
 _PACKET_TYPES = frozenset({ProgramType.XDP, ProgramType.SCHED_CLS, ProgramType.SCHED_ACT,
                            ProgramType.SOCKET_FILTER, ProgramType.CGROUP_SKB, ProgramType.LWT_IN,
                            ProgramType.LWT_OUT, ProgramType.LWT_XMIT})
+
+
+_CTX_ONLY_TYPES = frozenset({ProgramType.RAW_TRACEPOINT, ProgramType.RAW_TRACEPOINT_WRITABLE,
+                             ProgramType.TRACING, ProgramType.SYSCALL})
 
 
 class KernelProgram(Program):
@@ -234,6 +245,13 @@ class KernelProgram(Program):
         if self.spec.type in _PACKET_TYPES and len(data) < 14:
             raise KernelError(f"{self.spec.type.name.lower()} test runs need a packet of at least 14 bytes "
                               f"(an Ethernet header), got {len(data)}", errno=errno.EINVAL)
+        if self.spec.type in _CTX_ONLY_TYPES:
+            # these take only a context (raw tracepoint: the u64 arguments), once, with no ctx_out
+            if data or repeat > 1:
+                raise KernelError(f"{self.spec.type.name.lower()} test runs take only ctx=..., once",
+                                  errno=errno.EINVAL)
+            return test_run(self.fd, ctx=ctx, ctx_out_size=0,
+                            ctx_in_out=self.spec.type == ProgramType.SYSCALL)
         return test_run(self.fd, bytes(data), ctx=ctx, repeat=repeat)
 
     def pin(self, path: str) -> None:
