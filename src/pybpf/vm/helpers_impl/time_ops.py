@@ -58,14 +58,32 @@ def kernel_hz() -> int:
     return 250
 
 
+@lru_cache(maxsize=1)
+def jiffies_offset() -> int:
+    """jiffies minus CLOCK_MONOTONIC in ticks, calibrated once from /proc/timer_list ("now at" and
+    "jiffies:", root only); without it, INITIAL_JIFFIES plus the boot-time offset."""
+    hz = kernel_hz()
+    try:
+        now_ns = jiffies = None
+        with open("/proc/timer_list") as f:
+            for line in f:
+                if line.startswith("now at ") and now_ns is None:
+                    now_ns = int(line.split()[2])
+                elif line.startswith("jiffies:") and jiffies is None:
+                    jiffies = int(line.split()[1])
+                if now_ns is not None and jiffies is not None:
+                    return jiffies - now_ns * hz // 1_000_000_000
+    except (OSError, ValueError, IndexError):
+        pass
+    initial = (1 << 32) - 300 * hz  # INITIAL_JIFFIES: the 32-bit counter wraps 5 minutes after boot
+    boot_minus_mono = _clock(CLOCK_BOOTTIME, time.CLOCK_MONOTONIC) - time.monotonic_ns()
+    return initial + boot_minus_mono * hz // 1_000_000_000
+
+
 @implements(118)
 def jiffies64(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    """bpf_jiffies64: ticks of HZ since boot, starting at INITIAL_JIFFIES like the kernel."""
-    hz = kernel_hz()
-    initial = (1 << 32) - 300 * hz  # INITIAL_JIFFIES: the 32-bit counter wraps 5 minutes after boot
-    return (initial + _clock(CLOCK_BOOTTIME, time.CLOCK_MONOTONIC) * hz // 1_000_000_000) & (
-        2**64 - 1
-    )
+    """bpf_jiffies64: the kernel's tick counter (HZ ticks per second, see jiffies_offset)."""
+    return (jiffies_offset() + time.monotonic_ns() * kernel_hz() // 1_000_000_000) & (2**64 - 1)
 
 
 def _prandom(env: HelperEnv) -> random.Random:
