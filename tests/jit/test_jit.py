@@ -273,3 +273,27 @@ def test_run_batch_rejects_bad_input() -> None:
         assert list(program.run_batch([]).retvals) == []
     with Runtime("jit", verify=False).load(prog("r0 = 1\nexit")) as coll, pytest.raises(BpfError):
         coll.programs["p"].run_batch([b"x"])  # not an XDP program
+
+
+@pytest.mark.parametrize("ptype", [ProgramType.SOCKET_FILTER, ProgramType.SCHED_CLS])
+def test_legacy_packet_loads_match_interpreter(ptype: ProgramType) -> None:
+    from pybpf.isa.instruction import Instruction
+
+    packet = bytes(range(1, 61))
+    cases = []
+    for mode in (0x20, 0x40):  # ld_abs, ld_ind
+        for size in (0x00, 0x08, 0x10):  # W, H, B
+            for imm in (0, 13, 57, 58, -1):
+                for index in (0, -3, 100):
+                    insns = [
+                        Instruction(0xBF, 6, 1),  # r6 = r1 (the skb)
+                        Instruction(0xB7, 7, 0, 0, index),  # r7 = index
+                        Instruction(mode | size, 0, 7, 0, imm),
+                        Instruction(0x95),
+                    ]
+                    cases.append(ProgramSpec("p", tuple(insns), type=ptype))
+                    if mode == 0x20:
+                        break
+    assert len(cases) > 30
+    for spec in cases:
+        assert outcome("jit", spec, packet) == outcome("interp", spec, packet)
