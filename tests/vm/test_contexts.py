@@ -163,7 +163,7 @@ def test_xdp_defaults_loopback_ifindex() -> None:
 
 
 def test_xdp_ctx_in_sets_ifindex_and_queue() -> None:
-    ctx = struct.pack("<6I", 0, 0, 0, 1, 0, 0)
+    ctx = struct.pack("<6I", 0, 64, 0, 1, 0, 0)
     assert run_on("interp", XDP_FIELDS, XDP, bytes(64), ctx).retval == 1
 
 
@@ -416,3 +416,82 @@ def test_adjust_head_with_metadata_same_as_kernel(delta: int) -> None:
     text = META_THEN_HEAD.replace("DELTA", str(delta))
     assert run_on("interp", text, XDP, bytes(range(64))) .data_out == \
         run_on("kernel", text, XDP, bytes(range(64))).data_out
+
+
+XDP_CTX_IN = {
+    "meta 8": ((8, 30, 0, 1, 0, 0), True),
+    "meta 4": ((4, 30, 0, 1, 0, 0), True),
+    "meta unaligned": ((6, 30, 0, 1, 0, 0), False),
+    "no device": ((0, 30, 0, 0, 0, 0), True),
+    "queue without device": ((0, 30, 0, 0, 1, 0), False),
+    "queue beyond lo's": ((0, 30, 0, 1, 1, 0), False),
+    "data_end beyond the packet": ((0, 31, 0, 1, 0, 0), False),
+    "short linear part": ((0, 20, 0, 1, 0, 0), True),
+    "empty linear part": ((0, 0, 0, 1, 0, 0), True),
+    "egress set": ((0, 30, 0, 1, 0, 2), False),
+}
+
+
+def _xdp_ctx_in(engine: str, fields: tuple[int, ...]) -> tuple[int, bytes | None, bytes | None]:
+    ctx = struct.pack("<6I", *fields)
+    result = run_on(engine, XDP_FIELDS, XDP, bytes(range(30)), ctx)
+    return result.retval, result.data_out, result.ctx_out
+
+
+@pytest.mark.parametrize("name", sorted(XDP_CTX_IN))
+def test_xdp_ctx_in_rules(name: str) -> None:
+    from pybpf.errors import BpfError
+
+    fields, accepted = XDP_CTX_IN[name]
+    if accepted:
+        retval, data_out, ctx_out = _xdp_ctx_in("interp", fields)
+        assert retval == 1 and data_out == bytes(range(30))  # ingress_ifindex reads 1 (lo)
+        assert ctx_out == struct.pack("<6I", *fields)  # given back with data/data_end as given
+    else:
+        with pytest.raises(BpfError, match="ctx_in"):
+            _xdp_ctx_in("interp", fields)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", sorted(XDP_CTX_IN))
+def test_xdp_ctx_in_rules_same_as_kernel(name: str) -> None:
+    from pybpf.errors import BpfError
+
+    fields, accepted = XDP_CTX_IN[name]
+    if accepted:
+        assert _xdp_ctx_in("interp", fields) == _xdp_ctx_in("kernel", fields)
+    else:
+        with pytest.raises(BpfError):
+            _xdp_ctx_in("kernel", fields)
+
+
+# Multi-buffer XDP: beyond 3520 linear bytes (or ctx_in's data_end) the packet is in fragments.
+FRAG_CASES = [
+    *[(n, None, h, d) for n in (100, 3521, 9000)
+      for h, d in [(65, 10), (65, -10), (65, -1500), (65, 4000), (44, -16)]],
+    *[(64, f, h, d) for f in [(0, 20, 0, 1, 0, 0), (8, 30, 0, 1, 0, 0), (16, 40, 0, 1, 0, 0)]
+      for h, d in [(65, 5), (65, -17), (65, 4086), (44, -200), (44, -209), (54, -8)]],
+]
+
+
+def _frag_run(engine: str, n: int, fields: tuple | None, helper: int, delta: int) -> tuple:
+    ctx = struct.pack("<6I", *fields) if fields else None
+    result = run_on(engine, xdp_adjust(helper, delta), XDP, bytes(i % 251 for i in range(n)), ctx)
+    return result.retval, result.data_out, result.ctx_out if ctx else None
+
+
+def test_large_packet_is_linear_then_fragments() -> None:
+    pkt = bytes(i % 251 for i in range(5000))
+    _, out, _ = _frag_run("interp", 5000, None, 65, 100)  # the last fragment grows, zeroed
+    assert out == bytes(4) + pkt[4:] + bytes(100)
+    _, out, _ = _frag_run("interp", 5000, None, 65, -1500)  # fragments go first, then linear
+    assert len(out) == 3500 and out[4:] == pkt[4:3500]
+    _, out, ctx = _frag_run("interp", 64, (0, 20, 0, 1, 0, 0), 65, -50)  # 44 bytes of fragments
+    assert len(out) == 14 and ctx is not None and struct.unpack_from("<I", ctx, 4)[0] == 14
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("case", FRAG_CASES, ids=[f"{c[0]}-{c[1] and c[1][:2]}-{c[2]}-{c[3]}"
+                                                  for c in FRAG_CASES])
+def test_fragments_same_as_kernel(case: tuple) -> None:
+    assert _frag_run("interp", *case) == _frag_run("kernel", *case)

@@ -266,3 +266,38 @@ def test_run_result_fields_and_repeat() -> None:
         assert result.retval == 2 and result.data_out == b"\x01" * 20
         assert result.instructions == 2 and result.duration_ns is not None
         assert result.ctx_out is not None and len(result.ctx_out) == 24
+
+
+def test_redirect_map_present_and_fallback() -> None:
+    ports = MapSpec("ports", MapType.HASH, 4, 4, 8, contents=((struct.pack("<I", 3), b"\1\0\0\0"),))
+    text = """
+        r1 = 0 ll
+        r2 = KEY
+        r3 = FLAGS
+        call 51
+        exit
+    """
+    cases = {(3, 0): 4, (5, 0): 0, (5, 2): 2, (5, 1): 1, (3, 0x40): 0}  # bad flags: XDP_ABORTED
+    for (key, flags), expected in cases.items():
+        spec = program("r", text.replace("KEY", str(key)).replace("FLAGS", str(flags)),
+                       {0: ("ports", "fd")})
+        with load(spec, maps=(ports,)) as col:
+            assert col.programs["r"].run(bytes(20)).retval == expected, (key, flags)
+
+
+def test_xdp_ctx_in_metadata() -> None:
+    # ctx_in.data = 8: the first 8 input bytes are metadata; r0 = data - data_meta
+    text = """
+        r2 = *(u32 *)(r1 + 0)
+        r3 = *(u32 *)(r1 + 8)
+        r0 = r2
+        r0 -= r3
+        exit
+    """
+    with load(program("m", text)) as col:
+        ctx = struct.pack("<6I", 8, 30, 0, 1, 0, 0)
+        result = col.programs["m"].run(bytes(range(30)), ctx=ctx)
+        assert result.retval == 8
+        assert result.data_out == bytes(range(30))  # metadata stays in front of the packet
+        assert result.ctx_out is not None
+        assert struct.unpack("<6I", result.ctx_out)[:2] == (8, 30)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+from pathlib import Path
 from typing import Any
 
 from pybpf.abi import ProgramType
@@ -23,6 +24,9 @@ XDP_PACKET_HEADROOM = 256
 XDP_FRAME_SIZE = 4096
 XDP_TAILROOM = 320  # SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on 64-bit Linux
 XDP_FRAME_RESERVED = 40  # sizeof(struct xdp_frame), kept free at the start of the headroom
+XDP_MAX_LINEAR = XDP_FRAME_SIZE - XDP_PACKET_HEADROOM - XDP_TAILROOM  # 3520 bytes
+XDP_FRAG_SIZE = 4096  # one page per fragment
+MAX_SKB_FRAGS = 17
 ETH_HLEN = 14
 LOOPBACK_IFINDEX = 1
 
@@ -81,8 +85,56 @@ def _field_fault(what: str, offset: int, size: int, pc: int | None, base: int) -
     )
 
 
+def _net_devices() -> dict[int, str] | None:
+    """ifindex -> name of this machine's network devices (None where /sys/class/net is absent)."""
+    root = Path("/sys/class/net")
+    if not root.is_dir():
+        return None
+    devices = {}
+    for dev in root.iterdir():
+        try:
+            devices[int((dev / "ifindex").read_text())] = dev.name
+        except (OSError, ValueError):
+            continue
+    return devices
+
+
+def _rx_queues(name: str) -> int | None:
+    try:
+        return sum(1 for q in Path("/sys/class/net", name, "queues").iterdir()
+                   if q.name.startswith("rx-"))
+    except OSError:
+        return None
+
+
+def _check_xdp_ctx_in(given: list[int], size: int) -> None:
+    """The kernel's rules for an xdp_md given to BPF_PROG_TEST_RUN (EINVAL otherwise)."""
+    data, data_end, data_meta, ifindex, queue, egress = given
+    if data_meta or egress:
+        raise BpfError("ctx_in: xdp_md.data_meta and egress_ifindex must be 0")
+    if data_end > size or data > data_end:
+        raise BpfError(f"ctx_in: xdp_md.data_end must be within the packet ({size} bytes)")
+    if data & 3 or data > 255:
+        raise BpfError("ctx_in: xdp_md.data (the metadata length) must be a multiple of 4")
+    if not ifindex and queue:
+        raise BpfError("ctx_in: xdp_md.rx_queue_index needs an ingress_ifindex")
+    devices = _net_devices() if ifindex else None
+    if devices is not None:
+        name = devices.get(ifindex)
+        if name is None:
+            raise BpfError(f"ctx_in: no network device with ifindex {ifindex}")
+        queues = _rx_queues(name)
+        if queues is not None and queue >= queues:
+            raise BpfError(f"ctx_in: {name} has {queues} rx queue(s), not queue {queue}")
+
+
 class XdpContext(Context):
-    """`struct xdp_md` over a 4096-byte frame: 256 bytes of headroom, packet, tailroom."""
+    """`struct xdp_md` over a 4096-byte frame: 256 bytes of headroom, packet, tailroom.
+
+    Like BPF_PROG_TEST_RUN, at most 3520 bytes (or ctx_in's data_end) are linear and visible to
+    the program; the rest of the input is kept in page-sized fragments (multi-buffer XDP), which
+    bpf_xdp_adjust_tail grows and shrinks and which come back at the end of data_out.
+    """
 
     ctx_size = 24  # data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
     _FIELDS = struct.Struct("<6I")
@@ -97,25 +149,34 @@ class XdpContext(Context):
             )
         fields = [0, 0, 0, LOOPBACK_IFINDEX, 0, 0]
         meta_len = 0
+        linear = min(len(data), XDP_MAX_LINEAR)
+        self.ctx_in_fields: list[int] | None = None
         if ctx_in:
             raw = bytes(ctx_in)[: self.ctx_size].ljust(self.ctx_size, b"\0")
             given = list(self._FIELDS.unpack(raw))
+            _check_xdp_ctx_in(given, len(data))
             meta_len = given[0]  # xdp_md.data in ctx_in: bytes of metadata before the packet
-            if given[2] or given[5] or meta_len > len(data) or meta_len & 3 or meta_len > 255:
-                raise BpfError("ctx_in: invalid xdp_md (data_meta/egress_ifindex must be 0)")
-            if given[1] not in (0, len(data)):
-                raise BpfError("ctx_in: xdp_md.data_end must be 0 or the packet length")
+            linear = given[1]  # xdp_md.data_end: the linear part; the rest becomes fragments
+            if linear > XDP_MAX_LINEAR + meta_len:
+                raise BpfError(f"ctx_in: xdp_md.data_end {linear} exceeds the linear frame")
             if given[3]:
                 fields[3] = given[3]
             fields[4] = given[4]
-        self.frame_size = max(XDP_FRAME_SIZE, XDP_PACKET_HEADROOM + len(data) + XDP_TAILROOM)
+            self.ctx_in_fields = given
+        rest = data[linear:]
+        # Bytes beyond the linear part live in page-sized fragments (multi-buffer XDP).
+        self.frags = [bytearray(rest[i : i + XDP_FRAG_SIZE]) for i in range(0, len(rest), XDP_FRAG_SIZE)]
+        if len(self.frags) > MAX_SKB_FRAGS:
+            raise BpfError(f"packet too large: more than {MAX_SKB_FRAGS} fragments")
+        self.frame_size = XDP_FRAME_SIZE
         self.frame = (ctypes.c_ubyte * self.frame_size)()
         self.hard_start = ctypes.addressof(self.frame)
         self.hard_end = self.hard_start + self.frame_size - XDP_TAILROOM
-        ctypes.memmove(self.hard_start + XDP_PACKET_HEADROOM, data, len(data))
-        self.data_meta = self.hard_start + XDP_PACKET_HEADROOM
+        # the metadata is taken from the headroom: data itself starts after 256 bytes
+        self.data_meta = self.hard_start + XDP_PACKET_HEADROOM - meta_len
+        ctypes.memmove(self.data_meta, data, linear)
         self.data = self.data_meta + meta_len
-        self.data_end = self.data_meta + len(data)
+        self.data_end = self.data_meta + linear
         self.ctx_region = env.add_run_region(
             Region.allocate(self.ctx_size, name="xdp_md", init=self._FIELDS.pack(*fields))
         )
@@ -162,14 +223,22 @@ class XdpContext(Context):
         base = self.ctx_region.address if self.ctx_region is not None else 0
         raise _field_fault("write to xdp_md", offset, size, pc, base)
 
+    @property
+    def frags_size(self) -> int:
+        return sum(len(f) for f in self.frags)
+
     def data_out(self) -> bytes:
-        """The packet with its metadata in front, as BPF_PROG_TEST_RUN returns it."""
-        return ctypes.string_at(self.data_meta, self.data_end - self.data_meta)
+        """Metadata, linear packet and fragments, as BPF_PROG_TEST_RUN returns them."""
+        linear = ctypes.string_at(self.data_meta, self.data_end - self.data_meta)
+        return linear + b"".join(bytes(f) for f in self.frags)
 
     def ctx_out(self) -> bytes | None:
+        """xdp_md as BPF_PROG_TEST_RUN returns it: ctx_in with data/data_end updated."""
         assert self.ctx_region is not None
         raw = self.ctx_region.read(0, self.ctx_size)
         fields = list(self._FIELDS.unpack(raw))
+        if self.ctx_in_fields is not None:
+            fields[3:] = self.ctx_in_fields[3:]
         fields[0] = self.data - self.data_meta
         fields[1] = self.data_end - self.data_meta
         fields[2] = 0

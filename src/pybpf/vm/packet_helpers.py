@@ -8,7 +8,14 @@ import errno
 
 from pybpf.abi import ProgramType, TcAction, XdpAction
 from pybpf.errors import BpfError
-from pybpf.vm.contexts import ETH_HLEN, XDP_FRAME_RESERVED, SkbContext, XdpContext, context_of
+from pybpf.vm.contexts import (
+    ETH_HLEN,
+    XDP_FRAG_SIZE,
+    XDP_FRAME_RESERVED,
+    SkbContext,
+    XdpContext,
+    context_of,
+)
 from pybpf.vm.env import HelperEnv, implements
 
 M64 = 0xFFFFFFFFFFFFFFFF
@@ -89,12 +96,37 @@ def xdp_adjust_tail(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
     if ctx is None:
         return EINVAL
     delta = _s32(r2)
+    if ctx.frags:
+        return _adjust_frags_tail(ctx, delta)
     data_end = ctx.data_end + delta
     if data_end > ctx.hard_end or data_end < ctx.data + ETH_HLEN:
         return EINVAL
     if delta > 0:
         ctypes.memset(ctx.data_end, 0, delta)
     ctx.set_bounds(ctx.data_meta, ctx.data, data_end)
+    return 0
+
+
+def _adjust_frags_tail(ctx: XdpContext, delta: int) -> int:
+    """adjust_tail of a multi-buffer packet: the last fragment grows; shrinking eats fragments
+    from the end, then the linear part once they are gone."""
+    if delta > 0:
+        last = ctx.frags[-1]
+        if len(last) + delta > XDP_FRAG_SIZE:
+            return EINVAL
+        last.extend(bytes(delta))
+        return 0
+    shrink = -delta
+    if shrink > (ctx.data_end - ctx.data) + ctx.frags_size - ETH_HLEN:
+        return EINVAL
+    while ctx.frags and shrink:
+        cut = min(shrink, len(ctx.frags[-1]))
+        del ctx.frags[-1][len(ctx.frags[-1]) - cut :]
+        shrink -= cut
+        if not ctx.frags[-1]:
+            ctx.frags.pop()
+    if shrink:
+        ctx.set_bounds(ctx.data_meta, ctx.data, ctx.data_end - shrink)
     return 0
 
 
