@@ -256,3 +256,17 @@ def test_cli_pid_stops_when_the_process_exits() -> None:
     finally:
         sleeper.wait()
     assert proc.returncode == 0 and proc.stdout == "Attaching 1 probe...\n\n\n\n"
+
+
+def test_kernel_stacks_and_symbols(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    out = trace('tracepoint:syscalls:sys_enter_pread64 /pid == cpid/ { @[kstack(2)] = count(); @s = kstack; '
+                '@k = ksym(0); }', [binary, d])
+    lines = out.splitlines()
+    assert lines[:4] == ["Attaching 1 probe...", "", "", "@["]
+    assert lines[4].startswith("    ") and "+" in lines[4] and lines[6] == "]: 5"
+    assert "@k: 0" in lines
+    at = lines.index("@s: ")
+    frames = lines[at + 1:]
+    assert frames[-1] == "" and all(f.startswith("        ") for f in frames[:-1])
+    assert any("do_syscall_64+" in f for f in frames)

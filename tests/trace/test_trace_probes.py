@@ -40,3 +40,29 @@ def test_bad_probes(text: str, message: str) -> None:
     ap = parse(text + " { }").probes[0].attach_points[0]
     with pytest.raises(TraceError, match=message):
         expand(ap)
+
+
+def test_stack_text_indents_like_bpftrace() -> None:
+    from pybpf.trace.output import key_text
+    from pybpf.trace.symbols import Stack
+
+    st = Stack(["f+1", "g+2"])
+    assert key_text(st) == "\n    f+1\n    g+2\n"
+    assert str(st) == "\n        f+1\n        g+2\n"
+    assert key_text(("bash", st)) == "bash, \n    f+1\n    g+2\n"
+
+
+def test_user_symbols_of_this_process() -> None:
+    import ctypes
+    import os
+
+    from pybpf.trace.symbols import user_symbol
+
+    libc = ctypes.CDLL(None)
+    addr = ctypes.cast(libc.getpid, ctypes.c_void_p).value
+    assert addr is not None
+    sym = user_symbol(addr, os.getpid())
+    if sym is None:
+        pytest.skip("libc has no symbol table entry for getpid here")
+    assert sym[0] in ("getpid", "__getpid") and sym[1] == 0
+    assert user_symbol(8, os.getpid()) is None

@@ -19,6 +19,9 @@ BPF_NOEXIST = 1
 STACK_LIMIT = 512
 JOIN_ARGS = 16
 EVENTS_MAP = "events"
+STACKS_MAP = "stacks"
+H_GET_STACKID = 27
+BPF_F_USER_STACK = 1 << 8
 JOIN_MAP = "join_buf"
 
 
@@ -140,7 +143,7 @@ class ProbeCompiler:
 
     def value(self, x: ast.Expr) -> None:
         t = self.typeof(x)
-        if t.kind == "str":
+        if t.is_buffer:
             self.evs(x)
         elif t.kind == "int":
             self.ev(x)
@@ -157,7 +160,7 @@ class ProbeCompiler:
         if isinstance(target, ast.Variable):
             off = self.variables[target.name]
             vtype = self.scope.variables[target.name]
-            if vt.kind == "str":
+            if vt.is_buffer:
                 self.evs(value, off, vtype.storage)
                 return
             self.ev(value)
@@ -218,7 +221,7 @@ class ProbeCompiler:
         self.e.st(8, FP, rec, event_id)
         pos = rec + 8
         for a, t in zip(args, types, strict=True):
-            if t.kind == "str":
+            if t.is_buffer:
                 self.evs(a, pos, t.storage)
             else:
                 self.ev(a)
@@ -484,7 +487,9 @@ class ProbeCompiler:
         size = size or t.storage
         if dst is None:
             dst = self.alloc(size)
-        if isinstance(x, ast.String):
+        if t.kind in ("kstack", "ustack", "ksym", "usym"):
+            self.symbolized(x, t, dst)
+        elif isinstance(x, ast.String):
             self.const_str(x.value, dst, size)
         elif isinstance(x, ast.Builtin) and x.name == "comm":
             self.zero(dst, size)
@@ -523,6 +528,23 @@ class ProbeCompiler:
         else:
             raise TraceError("unsupported string expression", *x.span())
         return dst
+
+    def symbolized(self, x: ast.Expr, t: Type, dst: int) -> None:
+        """kstack/ustack: a stack id from bpf_get_stackid; ksym/usym: the address; user ones add the pid."""
+        e = self.e
+        if t.kind in ("kstack", "ustack"):
+            e.movr(R1, R9)
+            e.ld_map(R2, STACKS_MAP)
+            e.mov(R3, BPF_F_USER_STACK if t.kind == "ustack" else 0)
+            e.call(H_GET_STACKID)
+        else:
+            assert isinstance(x, ast.Call)
+            self.ev(x.args[0])
+        e.stx(8, FP, dst, R0)
+        if t.kind in ("ustack", "usym"):
+            e.call(H_PID_TGID)
+            e.alui(">>", R0, 32)
+            e.stx(8, FP, dst + 8, R0)
 
     def const_str(self, text: str, dst: int, size: int) -> None:
         data = text.encode()[: size - 1].ljust(size, b"\0")

@@ -25,7 +25,7 @@ def build_key(pc: ProbeCompiler, ref: ast.MapRef, info: MapInfo) -> int:
     items = info.key.items if info.key.kind == "tuple" else (info.key,)
     pos = key
     for k, t in zip(ref.keys, items, strict=True):
-        if t.kind == "str":
+        if t.is_buffer:
             pc.evs(k, pos, t.storage)
         else:
             pc.ev(k)

@@ -11,10 +11,11 @@ from typing import Any
 from pybpf.abi import AttachType, MapType, ProgramType
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 from pybpf.trace import ast
-from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, JOIN_MAP, ProbeCompiler, Program
+from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, JOIN_MAP, STACKS_MAP, ProbeCompiler, Program
 from pybpf.trace.parser import parse
 from pybpf.trace.probes import ConcreteProbe, expand
 from pybpf.trace.semantic import Analyzer
+from pybpf.trace.symbols import MAX_STACK
 from pybpf.trace.types import MAP_KEYS_MAX, STRLEN
 
 RINGBUF_SIZE = 1 << 20
@@ -103,6 +104,8 @@ def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | N
     for name, info in analyzer.maps.items():
         mtype = MapType.PERCPU_HASH if info.percpu else MapType.HASH
         maps[names[name]] = MapSpec(names[name], mtype, info.bpf_key_size, info.bpf_value_size, MAP_KEYS_MAX)
+    if analyzer.uses_stacks:
+        maps[STACKS_MAP] = MapSpec(STACKS_MAP, MapType.STACK_TRACE, 4, 8 * MAX_STACK, MAP_KEYS_MAX)
     if analyzer.uses_join:
         maps[JOIN_MAP] = MapSpec(JOIN_MAP, MapType.PERCPU_ARRAY, 4, 8 + JOIN_ARGS * STRLEN, 1)
     programs: dict[str, ProgramSpec] = {}

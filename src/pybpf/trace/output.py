@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pybpf.trace.semantic import CONVERSION_RE
+from pybpf.trace.symbols import Stack, Symbolizer
 from pybpf.trace.types import MapInfo, Type
 
 BAR_WIDTH = 52
@@ -64,8 +65,17 @@ def _s32(v: int) -> int:
 
 
 # -- decoding keys and values -----------------------------------------------------------------
-def decode_value(t: Type, raw: bytes) -> Any:
-    """One int/str/tuple value from its storage bytes."""
+def decode_value(t: Type, raw: bytes, sym: Symbolizer | None = None) -> Any:
+    """One int/str/tuple value from its storage bytes (stacks and symbols resolved through `sym`)."""
+    if t.kind in ("kstack", "ustack", "ksym", "usym"):
+        s = sym or Symbolizer()
+        v = int.from_bytes(raw[:8], "little")
+        pid = int.from_bytes(raw[8:16], "little")
+        if t.kind == "kstack":
+            return s.kstack(s64(v), t.limit)
+        if t.kind == "ustack":
+            return s.ustack(s64(v), pid, t.limit)
+        return s.ksym(v) if t.kind == "ksym" else s.usym(v, pid)
     if t.kind == "int":
         v = int.from_bytes(raw[:8], "little")
         return s64(v) if t.signed else v
@@ -74,14 +84,16 @@ def decode_value(t: Type, raw: bytes) -> Any:
     items = []
     pos = 0
     for it in t.items:
-        items.append(decode_value(it, raw[pos:pos + it.storage]))
+        items.append(decode_value(it, raw[pos:pos + it.storage], sym))
         pos += it.storage
     return tuple(items)
 
 
 def key_text(key: Any, sep: str = ", ") -> str:
+    if isinstance(key, Stack):
+        return key.text(4)
     if isinstance(key, tuple):
-        return sep.join(str(k) for k in key)
+        return sep.join(key_text(k) for k in key)
     return str(key)
 
 
@@ -89,13 +101,13 @@ def _u64s(raw: bytes, n: int) -> list[int]:
     return [int.from_bytes(raw[i * 8:i * 8 + 8], "little") for i in range(n)]
 
 
-def collect(info: MapInfo, entries: list[tuple[bytes, Any]]) -> dict[Any, Any]:
+def collect(info: MapInfo, entries: list[tuple[bytes, Any]], sym: Symbolizer | None = None) -> dict[Any, Any]:
     """Per key: the summed integer, (total, count), min/max, string, or {bucket: count} for histograms."""
     out: dict[Any, Any] = {}
     kinds = info.kind
     for kraw, vraw in entries:
         cpus = vraw if isinstance(vraw, list) else [vraw]
-        key = None if info.key is None else decode_value(info.key, kraw)
+        key = None if info.key is None else decode_value(info.key, kraw, sym)
         if kinds in ("hist", "lhist"):
             bucket = int.from_bytes(kraw[info.key_storage:info.key_storage + 8], "little")
             total = sum(s64(_u64s(c, 1)[0]) for c in cpus)
@@ -109,7 +121,7 @@ def collect(info: MapInfo, entries: list[tuple[bytes, Any]]) -> dict[Any, Any]:
             vals = [s64(p[0]) for p in (_u64s(c, 2) for c in cpus) if p[1]]
             out[key] = (min(vals) if kinds == "min" else max(vals)) if vals else 0
         elif kinds == "str":
-            out[key] = cstr(cpus[0])
+            out[key] = decode_value(info.value, cpus[0], sym)
         else:
             out[key] = decode_value(info.value, cpus[0])
     return out
@@ -185,9 +197,10 @@ def bars(buckets: dict[int, int], label: Any) -> str:
     return "".join(lines)
 
 
-def map_text(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0, div: int = 0) -> str:
+def map_text(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0, div: int = 0,
+             sym: Symbolizer | None = None) -> str:
     """A map as bpftrace prints it at exit or with print()."""
-    values = collect(info, entries)
+    values = collect(info, entries, sym)
     if not values:
         return "\n"
     order = _order(info, values)
@@ -221,8 +234,9 @@ def json_line(kind: str, data: Any) -> str:
     return json.dumps({"type": kind, "data": data}, separators=(", ", ": ")) + "\n"
 
 
-def map_json(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0) -> str:
-    values = collect(info, entries)
+def map_json(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0,
+             sym: Symbolizer | None = None) -> str:
+    values = collect(info, entries, sym)
     order = _order(info, values)
     if top:
         order = order[-top:]
@@ -238,6 +252,8 @@ def map_json(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0) -> s
             return {"count": v[1], "average": _avg(*v), "total": v[0]}
         if info.kind == "avg":
             return _avg(*v)
+        if isinstance(v, Stack):
+            return list(v)
         return v
 
     if info.key is None:

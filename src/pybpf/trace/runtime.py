@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from pybpf.errors import BpfError
-from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, Event
+from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, STACKS_MAP, Event
 from pybpf.trace.compiler import CompiledProbe, CompiledScript
-from pybpf.trace.output import cstr, format_printf, json_line, map_json, map_text
+from pybpf.trace.output import cstr, decode_value, format_printf, json_line, map_json, map_text
+from pybpf.trace.symbols import Symbolizer
 from pybpf.trace.types import STRLEN
 
 
@@ -85,6 +86,7 @@ class TraceRun:
         self.coll: Any = None
         self.links: list[Any] = []
         self.attached_at: float = 0.0
+        self.sym = Symbolizer()
 
     def write(self, text: str) -> None:
         self.out.write(text)
@@ -149,13 +151,17 @@ class TraceRun:
         elif kind in ("clear", "zero"):
             self.clear_map(ev.map_name, zero=kind == "zero")
 
-    @staticmethod
-    def _values(ev: Event, body: bytes) -> list[Any]:
+    def _values(self, ev: Event, body: bytes) -> list[Any]:
         out: list[Any] = []
         pos = 0
         for t in ev.types:
             raw = body[pos:pos + t.storage]
-            out.append(cstr(raw) if t.kind == "str" else int.from_bytes(raw[:8].ljust(8, b"\0"), "little"))
+            if t.kind == "str":
+                out.append(cstr(raw))
+            elif t.kind == "int":
+                out.append(int.from_bytes(raw[:8].ljust(8, b"\0"), "little"))
+            else:
+                out.append(str(decode_value(t, raw, self.sym)))
             pos += t.storage
         return out
 
@@ -178,9 +184,9 @@ class TraceRun:
         info = self.c.program.maps[name]
         entries = self.entries(name)
         if self.json:
-            self.write(map_json(info, entries, top))
+            self.write(map_json(info, entries, top, self.sym))
         else:
-            self.write(map_text(info, entries, top, div))
+            self.write(map_text(info, entries, top, div, self.sym))
 
     def clear_map(self, name: str, *, zero: bool) -> None:
         info = self.c.program.maps[name]
@@ -214,6 +220,8 @@ class TraceRun:
                     from None
             raise
         rb = None
+        if STACKS_MAP in self.coll.maps:
+            self.sym = Symbolizer(self.coll.maps[STACKS_MAP])
         try:
             for cp in self.c.probes:
                 if cp.probe.provider not in ("BEGIN", "END"):

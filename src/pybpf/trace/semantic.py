@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pybpf.trace import ast
 from pybpf.trace.errors import TraceError
 from pybpf.trace.probes import ConcreteProbe
-from pybpf.trace.types import AGGREGATES, COMM_LEN, INT, STRLEN, UINT, MapInfo, Type, string, unify
+from pybpf.trace.symbols import MAX_STACK
+from pybpf.trace.types import (
+    AGGREGATES,
+    COMM_LEN,
+    INT,
+    KSTACK,
+    KSYM,
+    STRLEN,
+    UINT,
+    USTACK,
+    USYM,
+    MapInfo,
+    Type,
+    string,
+    unify,
+)
 
 INT_BUILTINS = {"pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "cpid", "retval", "curtask", "rand",
                 "cgroup", "jiffies"}
 STR_BUILTINS = {"comm": COMM_LEN, "probe": STRLEN, "func": STRLEN}
 ARG_RE = re.compile(r"arg([0-9])$")
-UNSUPPORTED_BUILTINS = {"kstack", "ustack", "sarg0", "username", "ctx", "__builtin_ctx"}
+UNSUPPORTED_BUILTINS = {"sarg0", "username", "ctx", "__builtin_ctx"}
 FUNCTIONS = {  # name: (min args, max args)
     "printf": (1, 64), "print": (1, 3), "clear": (1, 1), "zero": (1, 1), "delete": (1, 2), "exit": (0, 1),
     "time": (0, 1), "join": (1, 2), "str": (1, 2), "strncmp": (3, 3), "count": (0, 0), "sum": (1, 1),
     "avg": (1, 1), "min": (1, 1), "max": (1, 1), "stats": (1, 1), "hist": (1, 1), "lhist": (4, 4),
+    "kstack": (0, 2), "ustack": (0, 2), "ksym": (1, 1), "usym": (1, 1),
 }
-UNSUPPORTED_FUNCTIONS = {"system", "cat", "kstack", "ustack", "ksym", "usym", "kaddr", "uaddr", "ntop", "reg",
+UNSUPPORTED_FUNCTIONS = {"system", "cat", "kaddr", "uaddr", "ntop", "reg",
                          "signal", "override", "buf", "sizeof", "offsetof", "cgroupid", "macaddr", "strftime",
                          "path", "strerror", "skboutput", "pton", "strcontains"}
 CONVERSION_RE = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\d+))?"
@@ -47,6 +63,7 @@ class Analyzer:
         self.maps: dict[str, MapInfo] = {}
         self.strict = False
         self.uses_join = False
+        self.uses_stacks = False
 
     def err(self, node: ast.Node, message: str) -> TraceError:
         return TraceError(message, *node.span())
@@ -123,7 +140,11 @@ class Analyzer:
                            f"already contains a value of type '{info.kind}'")
         info.kind = kind
         if kind == "str":
-            info.value = unify(info.value, vtype) if info.value.kind == "str" else vtype  # type: ignore[assignment]
+            merged = unify(info.value, vtype) if info.value.kind != "int" else vtype
+            if merged is None:
+                raise self.err(at, f"Type mismatch for {ref.name}: trying to assign value of type '{vtype}' "
+                               f"when map already contains a value of type '{info.value}'")
+            info.value = merged
         if kind == "lhist" and isinstance(at, ast.Call):
             params = []
             for a in at.args[1:]:
@@ -233,6 +254,8 @@ class Analyzer:
         prov = scope.probe.provider
         if name in STR_BUILTINS:
             return string(STR_BUILTINS[name])
+        if name in ("kstack", "ustack"):
+            return self.stack_type(e, name, [])
         if name in INT_BUILTINS:
             if name == "retval" and prov not in ("uretprobe", "kretprobe", "fexit"):
                 raise self.err(e, "The retval builtin can only be used with 'kretprobe', 'uretprobe' and "
@@ -311,7 +334,13 @@ class Analyzer:
             elif self.strict:
                 raise self.err(ref, f"Undefined map: {ref.name}")
             return INT
+        if name in ("kstack", "ustack"):
+            return self.stack_type(e, name, args)
         types = [self.typeof(a, scope, statement=name == "print") for a in args]
+        if name in ("ksym", "usym"):
+            if types[0].kind != "int":
+                raise self.err(args[0], f"{name}() expects an address (integer)")
+            return KSYM if name == "ksym" else USYM
         if name == "printf":
             return self.check_printf(e, types)
         if name in ("time",) and args and not isinstance(args[0], ast.String):
@@ -340,6 +369,21 @@ class Analyzer:
                 raise self.err(args[1], "join() delimiter must be a string literal")
         return INT
 
+    def stack_type(self, e: ast.Expr, name: str, args: list[ast.Expr]) -> Type:
+        """kstack / ustack / kstack(N) / ustack(bpftrace, N)."""
+        limit = 0
+        for a in args:
+            if isinstance(a, ast.Integer) and 0 < a.value <= MAX_STACK:
+                limit = a.value
+            elif isinstance(a, ast.Builtin) and a.name == "bpftrace":
+                continue
+            else:
+                raise self.err(a, f"{name}() takes an optional frame limit (1 to {MAX_STACK}); other stack "
+                               "modes (perf, raw) are not supported yet")
+        self.uses_stacks = True
+        base = KSTACK if name == "kstack" else USTACK
+        return replace(base, limit=limit)
+
     def check_printf(self, e: ast.Call, types: list[Type]) -> Type:
         fmt = e.args[0]
         if not isinstance(fmt, ast.String):
@@ -354,6 +398,6 @@ class Analyzer:
                 raise self.err(arg, "printf: tuples cannot be printed")
             if conv == "s" and t.kind != "str" and self.strict:
                 pass  # bpftrace prints integers under %s too
-            if conv != "s" and t.kind == "str":
+            if conv != "s" and t.is_buffer:
                 raise self.err(arg, f"printf: %{conv} specifier expects a value of type integer (string supplied)")
         return INT

@@ -16,12 +16,19 @@ def round8(n: int) -> int:
 
 @dataclass(frozen=True)
 class Type:
-    """kind "int" (8 bytes in maps and records), "str" (size bytes, NUL padded) or "tuple" (items)."""
+    """kind "int" (8 bytes in maps and records), "str" (size bytes, NUL padded), "tuple" (items), or a
+    value symbolized in user space: "kstack"/"ksym" (8 bytes), "ustack"/"usym" (16: with the pid)."""
 
     kind: str
     size: int = 8
     signed: bool = True
     items: tuple[Type, ...] = ()
+    limit: int = 0  # frames kept of a kstack/ustack (0: all)
+
+    @property
+    def is_buffer(self) -> bool:
+        """Values evaluated into a stack buffer rather than a register."""
+        return self.kind not in ("int", "tuple")
 
     @property
     def storage(self) -> int:
@@ -42,6 +49,12 @@ INT = Type("int")
 UINT = Type("int", signed=False)
 
 
+KSTACK = Type("kstack", 8)
+USTACK = Type("ustack", 16)
+KSYM = Type("ksym", 8)
+USYM = Type("usym", 16)
+
+
 def string(size: int) -> Type:
     return Type("str", round8(max(size, 1)))
 
@@ -54,6 +67,8 @@ def unify(a: Type, b: Type) -> Type | None:
         return a if a.signed == b.signed else INT
     if a.kind == "str":
         return a if a.size >= b.size else b
+    if a.kind != "tuple":
+        return a if a == b else None
     if len(a.items) != len(b.items):
         return None
     items = [unify(x, y) for x, y in zip(a.items, b.items, strict=True)]
