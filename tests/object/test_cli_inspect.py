@@ -68,3 +68,15 @@ def test_btf_dump_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["inspect", str(OBJECTS / "map_in_map.o"), "--btf", "raw", "--json"]) == 0
     dump = json.loads(capsys.readouterr().out)["btf_dump"]
     assert any(line.startswith("[") and "DATASEC '.maps'" in line for line in dump)
+
+
+def test_raw_btf_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pybpf.object import load_file
+
+    raw = tmp_path / "obj.btf"
+    raw.write_bytes(load_file(OBJECTS / "xdp_counter.o").btf.to_bytes())
+    assert main(["inspect", str(raw), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["btf"]["kinds"]["STRUCT"] == 4
+    assert main(["inspect", str(raw), "--btf", "header"]) == 0
+    header = capsys.readouterr().out
+    assert header.startswith("#ifndef __VMLINUX_H__") and "struct xdp_md {" in header

@@ -48,6 +48,7 @@ class Btf:
         self._by_name: dict[str, list[int]] | None = None
         self._explicit: list[BtfType] | None = None
         self._overrides: dict[int, BtfType] = {}
+        self._align_cache: dict[int, int] = {}
 
     # -- construction -----------------------------------------------------------------
 
@@ -401,7 +402,16 @@ class Btf:
         raise ObjectError(f"BTF type {type_id}: type chain too long or looping")
 
     def alignof(self, type_id: int) -> int:
-        """Alignment in bytes of a type (natural alignment, capped at 8)."""
+        """Alignment in bytes of a type (natural alignment, capped at 8; 1 for packed structs)."""
+        cached = self._align_cache.get(type_id)
+        if cached is None:
+            cached = self._alignof(type_id, 0)
+            self._align_cache[type_id] = cached
+        return cached
+
+    def _alignof(self, type_id: int, depth: int) -> int:
+        if depth > _MAX_DEPTH:
+            raise ObjectError(f"BTF type {type_id}: type chain too long or looping")
         t = self.skip_modifiers(type_id)
         k = t.kind
         if k in (Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FLOAT):
@@ -409,15 +419,16 @@ class Btf:
         if k == Kind.PTR:
             return 8
         if k == Kind.ARRAY:
-            return self.alignof(t.elem_type)
+            return self._alignof(t.elem_type, depth + 1)
         if k in COMPOSITE_KINDS:
             align = 1
             for m in t.members:
-                if m.bitfield_size:
-                    continue
-                align = max(align, self.alignof(m.type_id))
-                if m.bit_offset % (8 * align):
-                    return 1  # packed
+                member_align = self._align_cache.get(m.type_id) or self._alignof(m.type_id, depth + 1)
+                if not m.bitfield_size and m.bit_offset % (8 * member_align):
+                    return 1  # a member off its natural alignment: the struct is packed
+                align = max(align, member_align)  # bitfields' declared types count too (C rules)
+            if t.size % align:
+                return 1  # a size that is not a multiple of the alignment: packed
             return align
         return 1
 

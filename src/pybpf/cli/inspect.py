@@ -8,6 +8,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pybpf.btf.btf import Btf
+from pybpf.btf.cheader import c_header
 from pybpf.btf.printer import definition, dump_raw
 from pybpf.btf.types import Kind
 from pybpf.btf.values import decode_value
@@ -19,12 +21,17 @@ from pybpf.object.elf import ElfFile
 from pybpf.object.maps import is_data_section
 from pybpf.object.relocations import KNOWN_RELOCATION_TYPES
 
+BTF_MAGIC_BYTES = b"\x9f\xeb"
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("inspect", help="show the programs, maps, global data, BTF and relocations of an object")
-    p.add_argument("file", help="an eBPF ELF object (.o)")
+    p.add_argument("file", help="an eBPF ELF object (.o), or a raw BTF file such as /sys/kernel/btf/vmlinux")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--btf", choices=("raw", "c"), help="also print every BTF type (bpftool raw format or C)")
+    p.add_argument("--btf", choices=("raw", "c", "header"),
+                   help="also print every BTF type: bpftool's raw format, C definitions (functions and "
+                        "variables included), or a compilable C header "
+                        "(`pybpf inspect /sys/kernel/btf/vmlinux --btf header > vmlinux.h`)")
     p.set_defaults(func=run)
 
 
@@ -189,21 +196,51 @@ def _text(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _load_btf(path: str) -> Btf | None:
+    data = Path(path).read_bytes()
+    if data[:2] == BTF_MAGIC_BYTES:
+        return Btf.parse(data, name=path)
+    return load_bytes(data, name=path).btf
+
+
 def _btf_dump(path: str, fmt: str) -> str:
-    spec = load_bytes(Path(path).read_bytes(), name=path)
-    if spec.btf is None:
+    btf = _load_btf(path)
+    if btf is None:
         return "(no BTF)"
     if fmt == "raw":
-        return dump_raw(spec.btf)
+        return dump_raw(btf)
+    if fmt == "header":
+        return c_header(btf)
     out = []
-    for t in spec.btf:
-        if t.kind in (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64) and t.name or t.kind in (
+    for t in btf:
+        if (t.kind in (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64) and t.name) or t.kind in (
                 Kind.TYPEDEF, Kind.FUNC, Kind.VAR, Kind.DATASEC):
-            out.append(definition(spec.btf, t.id))
+            out.append(definition(btf, t.id))
     return "\n\n".join(out)
 
 
+def _btf_file_report(path: str) -> dict[str, Any]:
+    btf = Btf.parse(Path(path).read_bytes(), name=path)
+    kinds = btf.kind_counts()
+    return {"file": path, "btf": {"types": sum(kinds.values()), "kinds": dict(sorted(kinds.items()))}}
+
+
 def run(args: argparse.Namespace) -> int:
+    with open(args.file, "rb") as f:
+        raw_btf = f.read(2) == BTF_MAGIC_BYTES
+    if raw_btf:  # a raw BTF file such as /sys/kernel/btf/vmlinux
+        info = _btf_file_report(args.file)
+        if args.btf and not args.json:
+            print(_btf_dump(args.file, args.btf), end="" if args.btf == "header" else "\n")
+            return 0
+        if args.btf:
+            info["btf_dump"] = _btf_dump(args.file, args.btf).splitlines()
+        if args.json:
+            print(json.dumps(info, indent=2))
+        else:
+            b = info["btf"]
+            print(f"{args.file}: BTF, {b['types']} types (" + ", ".join(f"{k} {n}" for k, n in b["kinds"].items()) + ")")
+        return 0
     info = inspect_object(args.file)
     if args.json:
         if args.btf:
