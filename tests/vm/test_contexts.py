@@ -495,3 +495,24 @@ def test_large_packet_is_linear_then_fragments() -> None:
                                                   for c in FRAG_CASES])
 def test_fragments_same_as_kernel(case: tuple) -> None:
     assert _frag_run("interp", *case) == _frag_run("kernel", *case)
+
+
+@pytest.mark.parametrize(("size", "accepted"), [(3712, True), (3713, False)])
+def test_skb_test_packet_size_limit(size: int, accepted: bool) -> None:
+    from pybpf.errors import BpfError
+
+    pkt = tcp_packet(bytes(size - 54))
+    if accepted:
+        assert run_on("interp", ctx_field(0), TC, pkt).retval == size
+    else:
+        with pytest.raises(BpfError, match="at most 3712"):
+            run_on("interp", ctx_field(0), TC, pkt)
+
+
+@pytest.mark.kernel
+def test_skb_test_packet_size_limit_is_the_kernels() -> None:
+    from pybpf.errors import BpfError
+
+    assert run_on("kernel", ctx_field(0), TC, tcp_packet(bytes(3712 - 54))).retval == 3712
+    with pytest.raises(BpfError):
+        run_on("kernel", ctx_field(0), TC, tcp_packet(bytes(3713 - 54)))

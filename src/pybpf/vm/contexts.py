@@ -258,6 +258,8 @@ SK_BUFF_FIELDS: dict[str, tuple[int, int]] = {
     "tstamp_type": (180, 1), "hwtstamp": (184, 8),
 }  # fmt: skip
 SK_BUFF_SIZE = 192
+# BPF_PROG_TEST_RUN builds the skb in one page: 4096 - NET_SKB_PAD (64) - skb_shared_info (320)
+SKB_MAX_TEST_SIZE = 3712
 _POINTER_FIELDS = {76: "data", 80: "data_end", 140: "data_meta"}
 _NULL_POINTER_FIELDS = {144: "flow_keys", 168: "sk"}
 # Fields a program may write, by program type (the kernel's *_is_valid_access rules).
@@ -297,6 +299,11 @@ class SkbContext(Context):
         data = bytes(data)
         if len(data) < ETH_HLEN:
             raise BpfError(f"an skb program needs at least {ETH_HLEN} bytes of packet (Ethernet)")
+        if len(data) > SKB_MAX_TEST_SIZE:
+            raise BpfError(
+                f"an skb test packet is at most {SKB_MAX_TEST_SIZE} bytes (got {len(data)};"
+                " the kernel refuses larger test input too)"
+            )
         l3_min = {b"\x08\x00": 20, b"\x86\xdd": 40}.get(data[12:14], 0)
         if len(data) - ETH_HLEN < l3_min:
             raise BpfError(
