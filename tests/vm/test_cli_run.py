@@ -90,6 +90,7 @@ def test_run_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     fault.write_text("ldxw %r0, [%r1+0]\nexit\n")
     status, _, err = cli(capsys, "run", str(fault))
     assert status == 2 and "pc 0" in err and "0x0" in err
+    assert "[r0 = *(u32 *)(r1 + 0x0)]" in err  # the faulting instruction is shown
     loop = tmp_path / "loop.s"
     loop.write_text("mov %r0, 0\nl:\nadd %r0, 1\nja l\nexit\n")
     status, _, err = cli(capsys, "run", str(loop))

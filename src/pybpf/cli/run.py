@@ -19,8 +19,8 @@ from typing import Any
 
 from pybpf.abi import MapType, ProgramType, TcAction, XdpAction
 from pybpf.engine import Collection, Map, RunResult
-from pybpf.errors import BpfError
-from pybpf.isa.instruction import decode
+from pybpf.errors import BpfError, RuntimeFault
+from pybpf.isa.instruction import decode, iter_slots
 from pybpf.object.spec import CollectionSpec, ProgramSpec
 
 ELF_MAGIC = b"\x7fELF"
@@ -187,6 +187,23 @@ def on_cpu0(enabled: bool) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
+@contextlib.contextmanager
+def explained_faults(prog: ProgramSpec) -> Iterator[None]:
+    """Add the faulting instruction's text to a RuntimeFault's message."""
+    try:
+        yield
+    except RuntimeFault as exc:
+        insn = dict(iter_slots(prog.instructions)).get(exc.pc) if exc.pc is not None else None
+        if insn is None:
+            raise
+        from pybpf.isa import format_instruction
+
+        raise RuntimeFault(
+            f"{exc.reason} [{format_instruction(insn, exc.pc or 0)}]",
+            pc=exc.pc, address=exc.address, size=exc.size,
+        ) from exc
+
+
 def pick_program(spec: CollectionSpec, name: str | None) -> str:
     names = list(spec.programs)
     if name is not None:
@@ -259,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
                                  budget=args.budget, tracer=StepPrinter() if args.trace else None)
     try:
         program = collection.programs[name]
-        with on_cpu0(args.engine == "kernel"):
+        with on_cpu0(args.engine == "kernel"), explained_faults(spec.programs[name]):
             results: list[RunResult] = [
                 program.run(data, ctx=ctx, repeat=args.repeat) for data in inputs
             ]
