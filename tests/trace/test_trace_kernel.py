@@ -270,3 +270,13 @@ def test_kernel_stacks_and_symbols(workload: tuple[str, str]) -> None:
     frames = lines[at + 1:]
     assert frames[-1] == "" and all(f.startswith("        ") for f in frames[:-1])
     assert any("do_syscall_64+" in f for f in frames)
+
+
+def test_struct_members_through_btf(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    out = trace("tracepoint:syscalls:sys_enter_pread64 /pid == cpid/ { @[curtask->comm, curtask->tgid == pid, "
+                "curtask->real_parent->tgid] = count(); $t = (struct task_struct *)curtask; "
+                "@s = $t->se.vruntime > 0; } "
+                "tracepoint:syscalls:sys_enter_clock_nanosleep /pid == cpid/ { printf(\"%d.%09d\\n\", "
+                "args->rqtp->tv_sec, args->rqtp->tv_nsec); }", [binary, d])
+    assert out == f"Attaching 2 probes...\n0.000001234\n\n\n@[workload, 1, {os.getpid()}]: 5\n@s: 1\n"

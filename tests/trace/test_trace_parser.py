@@ -183,3 +183,18 @@ def test_positional_parameters_are_substituted() -> None:
     assert isinstance(values[2], ast.Call) and isinstance(values[2].args[0], ast.String)
     assert values[2].args[0].value == "text"
     assert isinstance(values[3], ast.Integer) and values[3].value == 0  # missing: 0
+
+
+def test_struct_member_errors() -> None:
+    from pybpf.trace.structs import kernel_btf
+
+    if kernel_btf() is None:
+        pytest.skip("no kernel BTF here")
+    with pytest.raises(TraceError, match="'struct task_struct' does not contain a field named 'nosuch'"):
+        analyze("BEGIN { @x = curtask->nosuch; }")
+    with pytest.raises(TraceError, match="Unknown struct/union: 'struct nosuch_t'"):
+        analyze("BEGIN { @x = ((struct nosuch_t *)0)->a; }")
+    with pytest.raises(TraceError, match="cannot access field 'x' of a value of type"):
+        analyze("BEGIN { @x = pid->x; }")
+    an = analyze("BEGIN { @c = curtask->comm; @p = curtask->real_parent->pid; @v = *(uint32 *)curtask; }")
+    assert an.maps["@c"].kind == "str" and an.maps["@p"].kind == "int"

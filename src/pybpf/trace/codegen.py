@@ -295,13 +295,18 @@ class ProbeCompiler:
             e.ldx(8, R0, FP, self.variables[x.name])
         elif isinstance(x, ast.MapRef):
             cm.read_int(self, x)
+        elif isinstance(x, ast.FieldAccess) and not _is_args(x.base):
+            self.struct_field_int(x)
         elif isinstance(x, ast.FieldAccess):
             self.field_int(x)
         elif isinstance(x, ast.Binary):
             self.binary(x)
         elif isinstance(x, ast.Unary):
             self.ev(x.operand)
-            if x.op == "!":
+            if x.op == "*":
+                ot = self.typeof(x.operand)
+                self.read_at(R0, 0, ot.deref, ot.user, signed=ot.signed)
+            elif x.op == "!":
                 self.bool_of(lambda lbl: e.jcci("==", R0, 0, lbl))
             elif x.op == "~":
                 e.alui("^", R0, -1)
@@ -325,6 +330,8 @@ class ProbeCompiler:
             raise TraceError("unsupported expression", *x.span())
 
     def cast(self, name: str) -> None:
+        if name.endswith("*"):
+            return  # pointer casts only change the type
         bits = {"int8": 8, "uint8": 8, "u8": 8, "s8": 8, "char": 8, "int16": 16, "uint16": 16, "u16": 16,
                 "s16": 16, "short": 16, "int32": 32, "uint32": 32, "u32": 32, "s32": 32, "int": 32,
                 "unsigned": 32, "bool": 1}.get(name.split()[0] if name else "", 64)
@@ -465,6 +472,50 @@ class ProbeCompiler:
                     raise TraceError(f"{self.cp.func} has fewer than {n + 1} arguments", *x.span())
                 e.ldx(8, R0, R9, 8 * n)
 
+    def read_at(self, base: int, off: int, size: int, user: bool, *, signed: bool = False) -> None:
+        """r0 = the integer of `size` bytes at address base+off (probe_read; 0 when unreadable)."""
+        e = self.e
+        tmp = self.alloc(8)
+        e.st(8, FP, tmp, 0)
+        e.movr(R3, base)
+        if off:
+            e.alui("+", R3, off)
+        e.stack_ptr(R1, tmp)
+        e.mov(R2, size)
+        e.call(H_READ_USER if user else H_READ_KERNEL)
+        e.ldx(size if size in (1, 2, 4, 8) else 8, R0, FP, tmp)
+        if signed and size < 8:
+            e.alui("<<", R0, 64 - 8 * size)
+            e.alui(">>", R0, 64 - 8 * size, signed=True)
+
+    def _member(self, x: ast.FieldAccess) -> tuple[Type, Any]:
+        from pybpf.trace.structs import member
+
+        bt = self.typeof(x.base)
+        m = member(bt.btf_id, x.name)
+        if m is None:
+            raise TraceError(f"no field {x.name}", *x.span())
+        return bt, m
+
+    def struct_field_int(self, x: ast.FieldAccess) -> None:
+        bt, m = self._member(x)
+        self.ev(x.base)
+        if m.kind == "struct":
+            self.e.alui("+", R0, m.offset)
+        else:
+            self.read_at(R0, m.offset, m.size, bt.user, signed=m.signed)
+
+    def struct_field_str(self, x: ast.FieldAccess, dst: int, size: int) -> None:
+        bt, m = self._member(x)
+        e = self.e
+        self.ev(x.base)
+        e.movr(R3, R0)
+        e.alui("+", R3, m.offset)
+        self.zero(dst, size)
+        e.stack_ptr(R1, dst)
+        e.mov(R2, min(size, m.size + 1))
+        e.call(H_READ_USER_STR if bt.user else H_READ_KERNEL_STR)
+
     def field_int(self, x: ast.FieldAccess) -> None:
         f = self.cp.fields[x.name]
         e = self.e
@@ -503,6 +554,8 @@ class ProbeCompiler:
             self.copy(FP, self.variables[x.name], dst, min(size, t.storage), size)
         elif isinstance(x, ast.MapRef):
             cm.read_str(self, x, dst, size)
+        elif isinstance(x, ast.FieldAccess) and not _is_args(x.base):
+            self.struct_field_str(x, dst, size)
         elif isinstance(x, ast.FieldAccess):
             self.field_str(x, dst, size)
         elif isinstance(x, ast.Call) and x.name == "str":
@@ -579,6 +632,10 @@ class ProbeCompiler:
         for i in range(n):
             e.ldx(1, R1, R9, f.offset + i)
             e.stx(1, FP, dst + i, R1)
+
+
+def _is_args(x: ast.Expr) -> bool:
+    return isinstance(x, ast.Builtin) and x.name == "args"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ class CtxField:
     signed: bool
     kind: str = "int"  # "int", "ptr", "array" (char[N]), "data_loc" (__data_loc char[])
     is_string: bool = False
+    decl: str = ""
 
 
 @dataclass
@@ -66,7 +67,7 @@ def _tracepoint_fields(category: str, name: str) -> dict[str, CtxField]:
         elif "[" in decl:
             out[f.name] = CtxField(f.name, f.offset, f.size, False, "array", "char" in decl)
         elif "*" in decl:
-            out[f.name] = CtxField(f.name, f.offset, f.size, False, "ptr", "char" in decl)
+            out[f.name] = CtxField(f.name, f.offset, f.size, False, "ptr", "char" in decl, decl)
         else:
             out[f.name] = CtxField(f.name, f.offset, f.size, f.signed)
     return out

@@ -231,8 +231,14 @@ class Analyzer:
                 return INT
             return UINT if not lt.signed or not rt.signed else INT
         if isinstance(e, ast.Unary):
-            if e.op in ("*", "&"):
-                raise self.err(e, f"unary '{e.op}' (pointer dereference) is not supported yet")
+            if e.op == "*":
+                t = self.typeof(e.operand, scope)
+                if not t.deref:
+                    raise self.err(e, "only pointers cast to an integer type, e.g. *(uint32 *)arg0, can be "
+                                   "dereferenced with '*' (use -> for struct members)")
+                return Type("int", signed=t.signed)
+            if e.op == "&":
+                raise self.err(e, "unary '&' (address of) is not supported")
             self.expect_int(e.operand, scope, f"operand of '{e.op}'")
             return INT
         if isinstance(e, ast.Ternary):
@@ -244,10 +250,31 @@ class Analyzer:
             return both
         if isinstance(e, ast.Cast):
             self.expect_int(e.operand, scope, "cast operand")
-            return UINT if e.type_name.startswith(("u", "unsigned")) else INT
+            return self.cast_type(e, scope)
         if isinstance(e, ast.Tuple):
             return Type("tuple", items=tuple(self.typeof(i, scope) for i in e.items))
         raise self.err(e, "unsupported expression")
+
+    def cast_type(self, e: ast.Cast, scope: ProbeScope) -> Type:
+        name = e.type_name
+        # user memory behind uprobe values and pointers that were user pointers already (syscall arguments)
+        user = scope.probe.provider in ("uprobe", "uretprobe") or self.typeof(e.operand, scope).user
+        if name.startswith(("struct ", "union ")):
+            from pybpf.trace.structs import struct_id
+
+            if not name.endswith("*"):
+                raise self.err(e, f"cannot cast to '{name}': only struct pointers (e.g. (struct task_struct *))")
+            sid = struct_id(name)
+            if not sid:
+                raise self.err(e, f"Unknown struct/union: '{name.rstrip(' *')}' (not in the kernel's BTF)")
+            return Type("int", signed=False, btf_id=sid, user=user)
+        base = name.replace("*", "").strip()
+        signed = not base.startswith(("u", "unsigned"))
+        if name.endswith("*"):
+            sizes = {"int8": 1, "uint8": 1, "u8": 1, "s8": 1, "char": 1, "int16": 2, "uint16": 2, "u16": 2,
+                     "s16": 2, "short": 2, "int32": 4, "uint32": 4, "u32": 4, "s32": 4, "int": 4, "unsigned": 4}
+            return Type("int", signed=signed, deref=sizes.get(base, 8), user=user)
+        return INT if signed else UINT
 
     def builtin(self, e: ast.Builtin, scope: ProbeScope) -> Type:
         name = e.name
@@ -256,6 +283,10 @@ class Analyzer:
             return string(STR_BUILTINS[name])
         if name in ("kstack", "ustack"):
             return self.stack_type(e, name, [])
+        if name == "curtask":
+            from pybpf.trace.structs import struct_id
+
+            return Type("int", signed=False, btf_id=struct_id("struct task_struct"))
         if name in INT_BUILTINS:
             if name == "retval" and prov not in ("uretprobe", "kretprobe", "fexit"):
                 raise self.err(e, "The retval builtin can only be used with 'kretprobe', 'uretprobe' and "
@@ -278,7 +309,7 @@ class Analyzer:
     def field(self, e: ast.FieldAccess, scope: ProbeScope) -> Type:
         base = e.base
         if not (isinstance(base, ast.Builtin) and base.name == "args"):
-            raise self.err(e, "fields can only be read from args (struct access is not supported yet)")
+            return self.struct_field(e, scope)
         prov = scope.probe.provider
         if prov not in ("tracepoint", "fentry", "fexit"):
             raise self.err(e, "The args builtin can only be used with tracepoint and fentry/fexit probes")
@@ -290,9 +321,34 @@ class Analyzer:
             return string(f.size)
         if f.kind == "data_loc":
             return string(STRLEN) if f.is_string else UINT
-        if f.kind in ("ptr", "array"):
+        if f.kind == "ptr":
+            from pybpf.trace.structs import pointee_struct
+
+            return Type("int", signed=False, btf_id=pointee_struct(f.decl), user=scope.probe.user)
+        if f.kind == "array":
             return UINT
         return INT if f.signed else UINT
+
+    def struct_field(self, e: ast.FieldAccess, scope: ProbeScope) -> Type:
+        from pybpf.errors import BpfError
+        from pybpf.trace.structs import member, struct_name
+
+        bt = self.typeof(e.base, scope)
+        if bt.kind != "int" or not bt.btf_id:
+            raise self.err(e, f"cannot access field '{e.name}' of a value of type '{bt}' (struct pointers come "
+                           "from curtask, tracepoint arguments or casts such as (struct task_struct *)arg0)")
+        try:
+            m = member(bt.btf_id, e.name)
+        except BpfError as exc:
+            raise self.err(e, str(exc)) from None
+        if m is None:
+            raise self.err(e, f"Struct/union of type '{struct_name(bt.btf_id)}' does not contain a field named "
+                           f"'{e.name}'")
+        if m.kind == "str":
+            return string(m.size)
+        if m.kind == "int":
+            return Type("int", signed=m.signed)
+        return Type("int", signed=False, btf_id=m.btf_id, user=bt.user)
 
     def check_call(self, e: ast.Call, scope: ProbeScope) -> Type:
         name, args = e.name, e.args

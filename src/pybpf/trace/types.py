@@ -24,6 +24,9 @@ class Type:
     signed: bool = True
     items: tuple[Type, ...] = ()
     limit: int = 0  # frames kept of a kstack/ustack (0: all)
+    btf_id: int = 0  # int that is the address of this kernel struct/union (a pointer, or an embedded struct)
+    user: bool = False  # ... in user memory (read with the *_user helpers)
+    deref: int = 0  # pointer to an integer of this size (from a cast such as (uint32 *)), read by unary *
 
     @property
     def is_buffer(self) -> bool:

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NFILES 5
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < NCALLS; i++)
 		total += traced_add(i, 10 * i);
+	struct timespec ts = {0, 1234};
+	nanosleep(&ts, NULL);
 	pid_t pid = fork();
 	if (pid == 0) {
 		/* strings on the child's own stack: probes can read them without faulting pages in */
