@@ -280,3 +280,11 @@ def test_struct_members_through_btf(workload: tuple[str, str]) -> None:
                 "tracepoint:syscalls:sys_enter_clock_nanosleep /pid == cpid/ { printf(\"%d.%09d\\n\", "
                 "args->rqtp->tv_sec, args->rqtp->tv_nsec); }", [binary, d])
     assert out == f"Attaching 2 probes...\n0.000001234\n\n\n@[workload, 1, {os.getpid()}]: 5\n@s: 1\n"
+
+
+def test_constants_in_programs(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    out = trace("#define WANT 3\ntracepoint:syscalls:sys_enter_openat /pid == cpid/ { @[args->flags & O_ACCMODE_X] = "
+                "count(); }".replace("O_ACCMODE_X", "WANT") + " tracepoint:syscalls:sys_enter_pread64 /pid == cpid/ "
+                "{ @t = (curtask->__state == TASK_RUNNING) + BPF_MAP_TYPE_HASH; }", [binary, d])
+    assert out == "Attaching 2 probes...\n\n\n@[2]: 5\n@t: 2\n"

@@ -198,3 +198,23 @@ def test_struct_member_errors() -> None:
         analyze("BEGIN { @x = pid->x; }")
     an = analyze("BEGIN { @c = curtask->comm; @p = curtask->real_parent->pid; @v = *(uint32 *)curtask; }")
     assert an.maps["@c"].kind == "str" and an.maps["@p"].kind == "int"
+
+
+def test_defines_macros_and_struct_definitions() -> None:
+    src = ("#include <linux/sched.h>\n#define LIMIT 0x20\nstruct cfs_rq {\n  struct load_weight load;\n  unsigned int "
+           "nr_running;\n};\nBEGIN { @a = LIMIT; @b = TASK_RUNNING; @c = AF_INET6; }\n")
+    script = parse(src)
+    assert script.defines == {"LIMIT": 32} and len(script.probes) == 1
+    an = Analyzer()
+    an.analyze(script, [[ConcreteProbe("BEGIN", "BEGIN")]])
+    assert {k: an.constants[k] for k in ("LIMIT", "TASK_RUNNING", "AF_INET6")} == {
+        "LIMIT": 32, "TASK_RUNNING": 0, "AF_INET6": 10}
+
+
+def test_kernel_enum_constants() -> None:
+    from pybpf.trace.structs import kernel_btf
+
+    if kernel_btf() is None:
+        pytest.skip("no kernel BTF here")
+    an = analyze("BEGIN { @a = BPF_MAP_TYPE_RINGBUF; }")
+    assert an.constants["BPF_MAP_TYPE_RINGBUF"] == 27

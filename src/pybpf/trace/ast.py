@@ -140,3 +140,4 @@ class Probe(Node):
 class Script:
     probes: list[Probe]
     source: str = ""
+    defines: dict[str, int] = field(default_factory=dict)

@@ -417,6 +417,9 @@ class ProbeCompiler:
             self.string_compare(c.args[0], c.args[1], c.args[2].value)
             self.e.alui("^", R0, 1)  # 0 when equal, like bpftrace
             return
+        if c.name == "kaddr" and isinstance(c.args[0], ast.String):
+            self.e.mov(R0, self.an.constants[f"kaddr:{c.args[0].value}"] - (1 << 64))
+            return
         if c.name in ("print", "clear", "zero", "delete", "printf", "exit", "time", "join"):
             self.call_stmt(c)
             self.e.mov(R0, 0)
@@ -463,7 +466,11 @@ class ProbeCompiler:
         else:
             m = ARG_RE.match(name)
             if not m:
-                raise TraceError(f"Unknown identifier: '{name}'", *x.span())
+                value = self.an.constant(name)
+                if value is None:
+                    raise TraceError(f"Unknown identifier: '{name}'", *x.span())
+                e.mov(R0, value if value < (1 << 63) else value - (1 << 64))
+                return
             n = int(m.group(1))
             if prov in ("uprobe", "kprobe", "uretprobe", "kretprobe"):
                 e.ldx(8, R0, R9, PT_REGS_ARGS[n])

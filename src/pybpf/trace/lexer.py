@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pybpf.trace.errors import TraceError
@@ -13,6 +14,9 @@ OPERATORS = (
 )
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0", "a": "\a", "b": "\b",
            "f": "\f", "v": "\v", "e": "\x1b"}
+
+
+DEFINE_RE = re.compile(r"#\s*define\s+(\w+)\s+\(?\s*(-?(?:0x[0-9a-fA-F]+|\d+)[uUlL]*)\s*\)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class Lexer:
         self.pos = 0
         self.line = 1
         self.col = 1
+        self.defines: dict[str, int] = {}
 
     def _advance(self, n: int) -> None:
         for ch in self.src[self.pos:self.pos + n]:
@@ -64,11 +69,40 @@ class Lexer:
                 self._advance(end + 2 - self.pos)
             elif ch == "#" and (self.col == 1 or not src[src.rfind("\n", 0, self.pos) + 1:self.pos].strip()):
                 # shebang and preprocessor lines (#include, #ifndef, #define...): ignored, as there are no
-                # C headers to read (macros and struct definitions are not supported)
+                # C headers to read; `#define NAME NUMBER` lines of the script itself are kept
                 end = src.find("\n", self.pos)
+                m = DEFINE_RE.match(src[self.pos:end if end >= 0 else len(src)])
+                if m:
+                    try:
+                        self.defines[m.group(1)] = int(m.group(2).rstrip("uUlL"), 0)
+                    except ValueError:
+                        pass
                 self._advance((end if end >= 0 else len(src)) - self.pos)
             else:
                 break
+
+    def skip_type_definitions(self) -> None:
+        """Skip top-level `struct X { ... };` definitions: member layouts come from the kernel's BTF."""
+        while True:
+            self.skip_space()
+            m = re.compile(r"(struct|union|enum)\s+\w+\s*\{").match(self.src, self.pos)
+            if not m:
+                return
+            depth, i = 0, m.end() - 1
+            while i < len(self.src):
+                if self.src[i] == "{":
+                    depth += 1
+                elif self.src[i] == "}":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                i += 1
+            j = i + 1
+            while j < len(self.src) and self.src[j] in " \t\r\n":
+                j += 1
+            if j < len(self.src) and self.src[j] == ";":
+                i = j
+            self._advance(i + 1 - self.pos)
 
     def attach_point(self) -> Token | None:
         """Read one attach point (`tracepoint:syscalls:sys_enter_open*`, `uprobe:/bin/sh:main`, `BEGIN`)."""

@@ -67,13 +67,13 @@ class Parser:
     def parse(self) -> ast.Script:
         probes = []
         while True:
-            self.lexer.skip_space()
+            self.lexer.skip_type_definitions()
             if self.lexer.pos >= len(self.source):
                 break
             probes.append(self.probe())
         if not probes:
             raise TraceError("no probes in the script", 1, 1, 2)
-        return ast.Script(probes, self.source)
+        return ast.Script(probes, self.source, dict(self.lexer.defines))
 
     def probe(self) -> ast.Probe:
         points = []

@@ -34,9 +34,16 @@ FUNCTIONS = {  # name: (min args, max args)
     "printf": (1, 64), "print": (1, 3), "clear": (1, 1), "zero": (1, 1), "delete": (1, 2), "exit": (0, 1),
     "time": (0, 1), "join": (1, 2), "str": (1, 2), "strncmp": (3, 3), "count": (0, 0), "sum": (1, 1),
     "avg": (1, 1), "min": (1, 1), "max": (1, 1), "stats": (1, 1), "hist": (1, 1), "lhist": (4, 4),
-    "kstack": (0, 2), "ustack": (0, 2), "ksym": (1, 1), "usym": (1, 1),
+    "kstack": (0, 2), "ustack": (0, 2), "ksym": (1, 1), "usym": (1, 1), "kaddr": (1, 1),
 }
-UNSUPPORTED_FUNCTIONS = {"system", "cat", "kaddr", "uaddr", "ntop", "reg",
+# Kernel macros that bpftrace tools use from C headers (pybpf reads no headers); values from the kernel's uapi
+KERNEL_MACROS = {
+    "TASK_RUNNING": 0x0, "TASK_INTERRUPTIBLE": 0x1, "TASK_UNINTERRUPTIBLE": 0x2, "__TASK_STOPPED": 0x4,
+    "__TASK_TRACED": 0x8, "EXIT_DEAD": 0x10, "EXIT_ZOMBIE": 0x20, "TASK_DEAD": 0x80, "AF_UNIX": 1, "AF_INET": 2,
+    "AF_INET6": 10, "O_RDONLY": 0, "O_WRONLY": 1, "O_RDWR": 2, "O_CREAT": 0o100, "O_EXCL": 0o200,
+    "O_TRUNC": 0o1000, "O_APPEND": 0o2000, "O_NONBLOCK": 0o4000, "O_CLOEXEC": 0o2000000,
+}
+UNSUPPORTED_FUNCTIONS = {"system", "cat", "uaddr", "ntop", "reg",
                          "signal", "override", "buf", "sizeof", "offsetof", "cgroupid", "macaddr", "strftime",
                          "path", "strerror", "skboutput", "pton", "strcontains"}
 CONVERSION_RE = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\d+))?"
@@ -64,11 +71,13 @@ class Analyzer:
         self.strict = False
         self.uses_join = False
         self.uses_stacks = False
+        self.constants: dict[str, int] = {}
 
     def err(self, node: ast.Node, message: str) -> TraceError:
         return TraceError(message, *node.span())
 
     def analyze(self, script: ast.Script, expansions: list[list[ConcreteProbe]]) -> None:
+        self.constants.update(script.defines)
         for strict in (False, False, True):
             self.strict = strict
             for probe, cps in zip(script.probes, expansions, strict=True):
@@ -304,7 +313,23 @@ class Analyzer:
             raise self.err(e, "args must be used with a field: args->NAME or args.NAME")
         if name in UNSUPPORTED_BUILTINS:
             raise self.err(e, f"the {name} builtin is not supported yet")
+        value = self.constant(name)
+        if value is not None:
+            return INT
         raise self.err(e, f"Unknown identifier: '{name}'")
+
+    def constant(self, name: str) -> int | None:
+        """#define in the script, a few well-known kernel macros, or an enumerator of the kernel's BTF."""
+        if name not in self.constants:
+            value = KERNEL_MACROS.get(name)
+            if value is None and name[:1].isupper():
+                from pybpf.trace.symbols import kernel_enums
+
+                value = kernel_enums().get(name)
+            if value is None:
+                return None
+            self.constants[name] = value
+        return self.constants[name]
 
     def field(self, e: ast.FieldAccess, scope: ProbeScope) -> Type:
         base = e.base
@@ -393,6 +418,16 @@ class Analyzer:
         if name in ("kstack", "ustack"):
             return self.stack_type(e, name, args)
         types = [self.typeof(a, scope, statement=name == "print") for a in args]
+        if name == "kaddr":
+            from pybpf.trace.symbols import kernel_address
+
+            if not isinstance(args[0], ast.String):
+                raise self.err(args[0], "kaddr() expects a symbol name (string literal)")
+            addr = kernel_address(args[0].value)
+            if addr is None:
+                raise self.err(args[0], f"Failed to resolve kernel symbol: {args[0].value}")
+            self.constants[f"kaddr:{args[0].value}"] = addr
+            return Type("int", signed=False, deref=8)
         if name in ("ksym", "usym"):
             if types[0].kind != "int":
                 raise self.err(args[0], f"{name}() expects an address (integer)")

@@ -39,6 +39,36 @@ def kallsyms() -> tuple[list[int], list[str]]:
     return [a for a, _ in pairs], [n for _, n in pairs]
 
 
+def kernel_address(name: str) -> int | None:
+    """The address of kernel symbol `name` (text or data) from /proc/kallsyms."""
+    try:
+        with open("/proc/kallsyms") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2] == name:
+                    return int(parts[0], 16) or None
+    except OSError:
+        pass
+    return None
+
+
+@functools.cache
+def kernel_enums() -> dict[str, int]:
+    """Every enumerator of the kernel's BTF by name (e.g. BPF_MAP_TYPE_HASH)."""
+    from pybpf.btf.types import Kind
+    from pybpf.trace.structs import kernel_btf
+
+    btf = kernel_btf()
+    out: dict[str, int] = {}
+    if btf is None:
+        return out
+    for t in btf:
+        if t.kind in (Kind.ENUM, Kind.ENUM64):
+            for v in t.values:
+                out.setdefault(v.name, v.value)
+    return out
+
+
 def kernel_symbol(addr: int) -> tuple[str, int] | None:
     addrs, names = kallsyms()
     i = bisect.bisect_right(addrs, addr) - 1
