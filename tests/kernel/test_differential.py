@@ -297,6 +297,31 @@ def test_random_mixed_programs_agree_long() -> None:
     _mixed_cases(range(150, 3150))
 
 
+def _engine_vs_kernel(engine: str, seeds: range) -> None:
+    """The same random programs on another user-space engine (the JIT) against the kernel."""
+    for seed in seeds:
+        for gen, name in ((random_mixed_program, "mixed"), (random_program, "alu")):
+            spec = gen(seed)
+            try:
+                other = Runtime(engine, verify=False).load(spec)
+            except (ImportError, LoadError) as exc:
+                pytest.skip(f"the {engine} engine is not available: {exc}")
+            with other, Runtime("kernel", verify=False).load(spec) as kernel:
+                a = other.programs[name].run(packet(160))
+                b = kernel.programs[name].run(packet(160))
+                assert a.data_out == b.data_out, f"{engine} seed {seed} ({name}): output differs from the kernel"
+                assert a.retval & 0xFFFFFFFF == b.retval, f"{engine} seed {seed} ({name}): retval"
+
+
+def test_random_programs_jit_agrees_with_kernel() -> None:
+    _engine_vs_kernel("jit", range(8))
+
+
+@pytest.mark.slow
+def test_random_programs_jit_agrees_with_kernel_long() -> None:
+    _engine_vs_kernel("jit", range(8, 808))
+
+
 EXAMPLES = sorted((ROOT / "examples").glob("*.c")) if (ROOT / "examples").is_dir() else []
 
 
