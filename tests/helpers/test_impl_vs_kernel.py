@@ -129,6 +129,27 @@ def test_csum_diff_matches_kernel(from_words: list[int], to_words: list[int], se
 
 
 @pytest.mark.parametrize(
+    ("from_size", "to_size", "seed"),
+    [
+        (3, 4, 0),
+        (4, 6, 0),
+        (1, 0, 0),
+        (0, 7, 5),
+        (5, 5, 0xFFFF),
+        (30, 31, 0x12345678),
+        (0, 32, 1),
+        (17, 9, 3),
+    ],
+)
+def test_csum_diff_odd_sizes_match_kernel(from_size: int, to_size: int, seed: int) -> None:
+    """Since Linux 6.13 any size is accepted; a partial word counts as zero-padded."""
+    data = bytes(range(1, 65))
+    frm = "D+0" if from_size else 0
+    to = "D+32" if to_size else 0
+    both(28, [frm, from_size, to, to_size, seed], data)
+
+
+@pytest.mark.parametrize(
     ("s1", "s2"),
     [(b"hello", b"hello"), (b"hello", b"help"), (b"abc", b"abd"), (b"abc", b"ab"), (b"ab\0cd", b"ab"),
      (b"\xff", b"\x01")],

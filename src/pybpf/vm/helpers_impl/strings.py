@@ -8,8 +8,8 @@ no digit was parsed or the flags are bad, -ERANGE on overflow (strtoul also -EIN
 csum_diff is the kernel's since Linux 6.13, the same on every architecture: with csum_partial
 the 32-bit end-around-carry sum of the little-endian words onto a seed, the result is
 csum_sub(csum_partial(to, seed), csum_partial(from, 0)) (or csum_partial(to, seed) alone, or
-~csum_partial(from, ~seed) alone) folded to 16 bits (csum_from32to16); sizes must be
-multiples of 4 and at most 512 bytes together.
+~csum_partial(from, ~seed) alone) folded to 16 bits (csum_from32to16); any sizes (an odd
+tail is zero-padded; Linux before 6.13 wanted multiples of 4 and at most 512 bytes).
 """
 
 from __future__ import annotations
@@ -129,7 +129,9 @@ def csum_fold32(total: int) -> int:
 
 
 def csum_partial(data: bytes, seed: int) -> int:
-    """The kernel's csum_partial for 4-byte multiples: 32-bit one's complement sum onto `seed`."""
+    """The kernel's csum_partial: the 32-bit one's complement sum of the little-endian words onto
+    `seed`, a tail shorter than a word padded with zero bytes (x86-64 loads it zero-extended)."""
+    data = bytes(data) + bytes(-len(data) % 4)
     return csum_fold32((seed & M32) + sum(w for (w,) in struct.iter_unpack("<I", data)))
 
 
@@ -150,8 +152,6 @@ def csum_from32to16(total: int) -> int:
 def csum_diff(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """bpf_csum_diff(from, from_size, to, to_size, seed): the checksum difference, folded to 16 bits."""
     from_size, to_size = r2 & M32, r4 & M32
-    if (from_size | to_size) & 3 or from_size + to_size > 512:
-        return EINVAL
     ret = r5 & M32
     if from_size and to_size:
         ret = csum_sub(
