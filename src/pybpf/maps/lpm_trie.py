@@ -75,6 +75,7 @@ class LpmTrieMap(NativeMap):
         self._plens: dict[int, int] = {}  # prefixlen -> number of entries with it
         self._plens_desc: list[int] = []  # the prefix lengths in use, longest first
         self._order: list[tuple[int, bytes]] | None = None  # cached post-order
+        self._position: dict[tuple[int, bytes], int] = {}
         self._live: set[int] = set()
 
     def validate(self) -> None:
@@ -177,6 +178,7 @@ class LpmTrieMap(NativeMap):
     def _postorder(self) -> list[tuple[int, bytes]]:
         if self._order is None:
             self._order = sorted(self._entries, key=lambda i: postorder_key(i[0], i[1]))
+            self._position = {index: n for n, index in enumerate(self._order)}
         return self._order
 
     def next_key(self, key: bytes | None) -> bytes | None:
@@ -190,7 +192,7 @@ class LpmTrieMap(NativeMap):
             if prefixlen <= self.max_prefixlen:
                 index = (prefixlen, mask_prefix(data, prefixlen))
                 if index in self._entries:
-                    position = order.index(index)
+                    position = self._position[index]
         if position + 1 >= len(order):
             return None
         return self._entries[order[position + 1]][1]
