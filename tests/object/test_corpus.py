@@ -94,7 +94,7 @@ def test_invalid_sample_classification_is_complete() -> None:
 
 # -- fuzzing ------------------------------------------------------------------------------------
 
-FUZZ_OBJECTS = ["xdp_counter.o", "legacy_maps.o", "calls.o", "map_in_map.o", "core.o", "kconfig.o", "kfunc.o"]
+FUZZ_OBJECTS = ["xdp_counter.o", "legacy_maps.o", "calls.o", "map_in_map.o", "core.o", "kconfig.o", "kfunc.o", "struct_ops.o"]
 
 
 def _only_object_errors(data: bytes) -> None:

@@ -296,3 +296,18 @@ def test_map_extra_and_static_function_in_program_section() -> None:
     assert set(spec.programs) == {"uses_bloom"}  # `twice` is a sub-program called from its section
     prog = spec.programs["uses_bloom"]
     assert len(_call_targets(prog)) == 1 and len(prog.func_infos) == 2
+
+
+def test_struct_ops_variable_becomes_a_map_naming_its_programs() -> None:
+    spec = _load("struct_ops.o")
+    assert {p.type for p in spec.programs.values()} == {ProgramType.STRUCT_OPS}
+    cc = spec.maps["pybpf_cc"]
+    assert (cc.type, cc.key_size, cc.max_entries, cc.section) == (MapType.STRUCT_OPS, 4, 1, ".struct_ops.link")
+    assert cc.flags == 1 << 13  # BPF_F_LINK for .struct_ops.link
+    ops = spec.btf[cc.value_type_id]
+    assert ops.name == "tcp_congestion_ops" and cc.value_size == ops.size
+    members = [m.name for m in ops.members]
+    assert {members[i]: prog for i, prog in cc.initial_slots} == {
+        "init": "pybpf_init", "ssthresh": "pybpf_ssthresh", "undo_cwnd": "pybpf_undo"}
+    name_at = next(m.bit_offset // 8 for m in ops.members if m.name == "name")
+    assert cc.contents[0][1][name_at : name_at + 9] == b"pybpf_cc\0"

@@ -40,6 +40,7 @@ from pybpf.object.maps import (
 from pybpf.object.relocations import PSEUDO_CALL, CodeTarget, Resolver
 from pybpf.object.sections import classify_section
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
+from pybpf.object.struct_ops import is_struct_ops_section, struct_ops_maps, struct_ops_slots
 
 MAX_OBJECT_SIZE = 1 << 30
 STV_INTERNAL = 1
@@ -84,6 +85,7 @@ class _Loader:
         self.extern_sizes: dict[str, int] = {}
         self.ksym_vars: dict[str, int] = {}
         self.kfuncs: dict[str, int] = {}
+        self.program_at: dict[tuple[int, int], str] = {}  # (section, byte offset) -> program name
 
     def load(self) -> CollectionSpec:
         elf = self.elf
@@ -104,6 +106,8 @@ class _Loader:
                 specs, lays = legacy_maps(elf, sec)
                 self._add_maps(maps, specs)
                 layouts[sec.index] = lays
+            elif is_struct_ops_section(sec) and sec.size:
+                self._add_maps(maps, struct_ops_maps(elf, sec, self.btf))
             elif is_data_section(sec) and sec.size:
                 spec = data_section_map(elf, sec, self.btf)
                 self._add_maps(maps, [spec])
@@ -118,12 +122,14 @@ class _Loader:
         self._find_functions(code)
         self._kernel_symbols(code)
         resolver = Resolver(elf, set(code), layouts, data_sections, self.externs, {**self.kfuncs, **self.ksym_vars})
-        maps_relocs = self._resolve_relocations(code, resolver)
+        maps_relocs, ops_relocs = self._resolve_relocations(code, resolver)
         programs = self._programs(code, license_, version)
         if maps_relocs:
             btf_layouts = next((lays for i, lays in layouts.items() if elf.sections[i].name == ".maps"), [])
             names = {(f.section, f.start * 8): f.name for cs in code.values() for f in cs.functions}
             maps = initial_slots(elf, maps, btf_layouts, maps_relocs, names)
+        if ops_relocs:
+            maps = struct_ops_slots(elf, self.btf, maps, ops_relocs, self.program_at)
         for prog in programs.values():
             for ref in prog.map_references:
                 if ref.map_name not in maps:
@@ -132,10 +138,12 @@ class _Loader:
 
     # -- pieces ---------------------------------------------------------------------------
 
-    def _resolve_relocations(self, code: dict[int, CodeSection], resolver: Resolver) -> list[Relocation]:
-        """Classify every relocation of the code sections; return the relocations into `.maps`."""
+    def _resolve_relocations(self, code: dict[int, CodeSection], resolver: Resolver
+                             ) -> tuple[list[Relocation], list[tuple[Section, Relocation]]]:
+        """Classify every relocation of the code sections; return those into `.maps` and `.struct_ops`."""
         elf = self.elf
         maps_relocs: list[Relocation] = []
+        ops_relocs: list[tuple[Section, Relocation]] = []
         for rel_sec, target in elf.relocation_sections():
             if target.index in code:
                 cs = code[target.index]
@@ -148,7 +156,9 @@ class _Loader:
                         cs.targets[r.offset // 8] = t
             elif target.name == ".maps":
                 maps_relocs.extend(elf.relocations(rel_sec))
-        return maps_relocs
+            elif is_struct_ops_section(target):
+                ops_relocs.extend((target, r) for r in elf.relocations(rel_sec))
+        return maps_relocs, ops_relocs
 
     def _load_btf(self) -> None:
         sec = self.elf.section_by_name(".BTF")
@@ -298,6 +308,7 @@ class _Loader:
             while name in programs:
                 name = f"{func.name}#{n}"
                 n += 1
+            self.program_at[(cs.section.index, func.start * 8)] = name
             programs[name] = ProgramSpec(
                 name=name,
                 instructions=tuple(linked.instructions),
