@@ -193,3 +193,32 @@ def test_context_only_test_runs() -> None:
     with load_collection(sysprog) as coll:
         r = coll.programs["sys"].run(ctx=struct.pack("<Q", 10))
         assert r.retval == 7 and r.ctx_out == struct.pack("<Q", 15)
+
+
+def test_no_fd_leak_on_failures() -> None:
+    from pybpf.kernel.links import attach_raw_tracepoint, attach_tracepoint, attach_uprobe
+
+    good = counter_collection()
+    bad = CollectionSpec(programs={"count": ProgramSpec(name="count", instructions=(mov(1, 0), EXIT),
+                                                        type=ProgramType.XDP)},
+                         maps=dict(good.maps))
+    tracing = CollectionSpec(programs={
+        "tp": ProgramSpec(name="tp", instructions=tuple(ret(0)), type=ProgramType.TRACEPOINT),
+        "raw": ProgramSpec(name="raw", instructions=tuple(ret(0)), type=ProgramType.RAW_TRACEPOINT),
+        "up": ProgramSpec(name="up", instructions=tuple(ret(0)), type=ProgramType.KPROBE)})
+    before = _fd_count()
+    for _ in range(100):
+        with pytest.raises(VerifierError):
+            load_collection(bad)  # the map was created, then the program refused: all closed
+        with load_collection(tracing) as coll:
+            tp, raw, up = coll.programs["tp"], coll.programs["raw"], coll.programs["up"]
+            with pytest.raises(LoadError):
+                attach_tracepoint(tp, "syscalls/no_such_tracepoint")
+            with pytest.raises(LoadError):
+                attach_raw_tracepoint(raw, "no_such_raw_tracepoint")
+            with pytest.raises(LoadError):
+                attach_uprobe(up, "/bin/sh", "pybpf_no_such_symbol")
+            with pytest.raises(LoadError) as exc:
+                attach_tracepoint(raw, "syscalls/sys_enter_getppid")  # wrong program type
+            assert "raw_tracepoint program; a tracepoint needs tracepoint" in str(exc.value)
+    assert _fd_count() == before

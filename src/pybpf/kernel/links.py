@@ -46,6 +46,17 @@ def _fd(prog: ProgLike) -> int:
     return prog if isinstance(prog, int) else prog.fd
 
 
+def expect_type(prog: ProgLike, allowed: set[ProgramType], hook: str) -> None:
+    """A clear LoadError when a loaded program's type cannot go on `hook` (before the kernel says EINVAL)."""
+    spec = getattr(prog, "spec", None)
+    ptype = getattr(spec, "type", None)
+    if ptype is None or ptype in allowed:
+        return
+    wanted = " or ".join(sorted(t.name.lower() for t in allowed))
+    raise LoadError(f"program {spec.name!r} is a {ProgramType(ptype).name.lower()} program; "  # type: ignore[union-attr]
+                    f"{hook} needs {wanted}")
+
+
 def ifindex(interface: str | int) -> int:
     """The index of a network interface given by name or index."""
     if isinstance(interface, int):
@@ -212,6 +223,7 @@ def attach_xdp(prog: ProgLike, interface: str | int, *, mode: str = "") -> BpfLi
              "native": XDP_FLAGS_DRV_MODE}.get(mode)
     if flags is None:
         raise LoadError(f"unknown XDP mode {mode!r}")
+    expect_type(prog, {ProgramType.XDP}, "XDP")
     idx = ifindex(interface)
     try:
         fd = link_create(prog, idx, AttachType.XDP, flags=flags, description=f"xdp on {interface}")
@@ -287,6 +299,7 @@ def attach_tc(prog: ProgLike, interface: str | int, direction: str = "ingress",
     types = {"ingress": AttachType.TCX_INGRESS, "egress": AttachType.TCX_EGRESS}
     if direction not in types:
         raise LoadError(f"tc direction must be ingress or egress, not {direction!r}")
+    expect_type(prog, {ProgramType.SCHED_CLS, ProgramType.SCHED_ACT}, "tc")
     if legacy:
         return attach_tc_legacy(prog, interface, direction)
     idx = ifindex(interface)
@@ -301,6 +314,10 @@ def attach_tc(prog: ProgLike, interface: str | int, direction: str = "ingress",
 
 def attach_raw_tracepoint(prog: ProgLike, name: str | None) -> BpfLink:
     """BPF_RAW_TRACEPOINT_OPEN: a raw tracepoint by name, or (name None) a tracing/LSM/tp_btf program."""
+    if name:
+        expect_type(prog, {ProgramType.RAW_TRACEPOINT, ProgramType.RAW_TRACEPOINT_WRITABLE}, "a raw tracepoint")
+    else:
+        expect_type(prog, {ProgramType.TRACING, ProgramType.LSM, ProgramType.EXT}, "a tracing attachment")
     buf = ctypes.create_string_buffer(name.encode()) if name else None
     a = RawTracepointAttr(name=ptr(buf), prog_fd=_fd(prog))
     what = f"raw tracepoint {name}" if name else "tracing program"
@@ -374,6 +391,7 @@ def prog_attach(prog: ProgLike, target: str | int, attach_type: int, *, flags: i
 
 def attach_socket(prog: ProgLike, sock: socket.socket) -> SocketFilterLink:
     """A socket filter program on a socket (SO_ATTACH_BPF)."""
+    expect_type(prog, {ProgramType.SOCKET_FILTER}, "a socket")
     try:
         sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_BPF, _fd(prog))
     except OSError as exc:

@@ -6,11 +6,11 @@ import ctypes
 import errno
 import os
 
-from pybpf.abi import AttachType
+from pybpf.abi import AttachType, ProgramType
 from pybpf.errors import KernelError, LoadError
 from pybpf.kernel import perf
 from pybpf.kernel.fd import FD
-from pybpf.kernel.links import Link, MultiLink, ProgLike, _fd, link_create
+from pybpf.kernel.links import Link, MultiLink, ProgLike, _fd, expect_type, link_create
 
 
 class PerfEventLink(Link):
@@ -67,6 +67,7 @@ def attach_tracepoint(prog: ProgLike, category: str, name: str | None = None) ->
     from pybpf.kernel.tracefs import _split, tracepoint_id
 
     category, name = _split(category, name)
+    expect_type(prog, {ProgramType.TRACEPOINT}, "a tracepoint")
     attr = perf.PerfEventAttr(type=perf.PerfType.TRACEPOINT, config=tracepoint_id(category, name),
                               sample_period=1, wakeup_events=1)
     pfd = perf.perf_event_open(attr, pid=-1, cpu=0)
@@ -78,6 +79,7 @@ def attach_uprobe(prog: ProgLike, binary: str, symbol: str | None = None, *, off
     """A uprobe (or uretprobe) on SYMBOL[+OFF] or a file offset of a binary or shared library."""
     from pybpf.kernel.uprobe import resolve_binary, symbol_offset
 
+    expect_type(prog, {ProgramType.KPROBE}, "a uprobe")
     path = resolve_binary(binary)
     if offset is None:
         if not symbol:
@@ -120,6 +122,7 @@ def attach_sampling(prog: ProgLike, *, frequency: int = 0, period: int = 0,
 
     if not frequency and not period:
         raise LoadError("a sampling link needs a frequency or a period")
+    expect_type(prog, {ProgramType.PERF_EVENT}, "perf event sampling")
     links: list[Link] = []
     try:
         for cpu in cpus if cpus is not None else _online_cpus(possible_cpus()):
