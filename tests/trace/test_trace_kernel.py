@@ -288,3 +288,33 @@ def test_constants_in_programs(workload: tuple[str, str]) -> None:
                 "count(); }".replace("O_ACCMODE_X", "WANT") + " tracepoint:syscalls:sys_enter_pread64 /pid == cpid/ "
                 "{ @t = (curtask->__state == TASK_RUNNING) + BPF_MAP_TYPE_HASH; }", [binary, d])
     assert out == "Attaching 2 probes...\n\n\n@[2]: 5\n@t: 2\n"
+
+
+def test_while_break_continue_return() -> None:
+    out = trace('BEGIN { $i = 0; $s = 0; while ($i < 100) { $i++; if ($i % 2 == 0) { continue; } if ($i > 50) '
+                '{ break; } $s += $i; } printf("%d %d\\n", $i, $s); if ($i == 51) { exit(); return; } '
+                'printf("after\\n"); }')
+    assert out == "Attaching 1 probe...\n51 625\n\n\n"
+
+
+def test_signal_kills_the_traced_command(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    out = trace(f'uprobe:{binary}:traced_add /arg0 == 3/ {{ signal("SIGKILL"); }} '
+                f'uprobe:{binary}:traced_add {{ @c = count(); }} '
+                f'tracepoint:syscalls:sys_enter_clock_nanosleep /pid == cpid/ {{ printf("not reached\\n"); }}',
+                [binary, d])
+    assert out == "Attaching 3 probes...\n\n\n@c: 4\n"
+
+
+def test_cat_and_unsafe_system(tmp_path: Path) -> None:
+    (tmp_path / "note").write_text("note contents\n")
+    from pybpf.trace.compiler import compile_script
+    from pybpf.trace.errors import TraceError
+    from pybpf.trace.runtime import TraceRun
+
+    script = f'BEGIN {{ cat("{tmp_path}/%s", "note"); system("echo sys %d", 7); exit(); }}'
+    with pytest.raises(TraceError, match="--unsafe"):
+        compile_script(script)
+    out = io.StringIO()
+    TraceRun(compile_script(script, unsafe=True), out).run()
+    assert out.getvalue() == "Attaching 1 probe...\nnote contents\nsys 7\n\n\n"

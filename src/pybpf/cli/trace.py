@@ -22,6 +22,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("-o", dest="output", metavar="FILE", help="write the output to FILE")
     p.add_argument("--json", "-f", dest="json", nargs="?", const="json", metavar="json",
                    help="JSON lines like bpftrace -f json")
+    p.add_argument("--unsafe", action="store_true", help="allow system() (runs shell commands)")
     p.add_argument("-d", "--dump", dest="dump", action="store_true", help="print the generated eBPF and exit")
     p.set_defaults(func=run)
 
@@ -101,7 +102,8 @@ def _execute(args: argparse.Namespace, script: Any, source: str, filename: str, 
     child = Child(shlex.split(args.command)) if args.command else None
     try:
         try:
-            compiled = compile_script(script, cpid=child.pid if child else 0, params=params)
+            compiled = compile_script(script, cpid=child.pid if child else 0, params=params,
+                                      unsafe=args.unsafe)
         except TraceError as exc:
             print(exc.render(source, filename), file=sys.stderr)
             return 1

@@ -122,6 +122,17 @@ class Unroll(Stmt):
 
 
 @dataclass(eq=False)
+class While(Stmt):
+    cond: Expr
+    body: list[Stmt]
+
+
+@dataclass(eq=False)
+class Jump(Stmt):
+    kind: str  # "break", "continue", "return"
+
+
+@dataclass(eq=False)
 class AttachPoint(Node):
     text: str
     provider: str = ""

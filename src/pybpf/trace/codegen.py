@@ -14,6 +14,7 @@ from pybpf.trace.types import STRLEN, MapInfo, Type
 
 H_LOOKUP, H_UPDATE, H_DELETE, H_KTIME, H_PRANDOM, H_CPU = 1, 2, 3, 5, 7, 8
 H_PID_TGID, H_UID_GID, H_COMM, H_TASK, H_CGROUP, H_JIFFIES = 14, 15, 16, 35, 80, 118
+H_SEND_SIGNAL = 109
 H_READ_USER, H_READ_KERNEL, H_READ_USER_STR, H_READ_KERNEL_STR, H_RINGBUF_OUTPUT = 112, 113, 114, 115, 130
 BPF_NOEXIST = 1
 STACK_LIMIT = 512
@@ -64,6 +65,7 @@ class ProbeCompiler:
         self.sp = 0
         self.variables: dict[str, int] = {}
         self.exit_label = self.e.label()
+        self.loops: list[tuple[int, int]] = []
 
     # -- stack -------------------------------------------------------------------------------
     def alloc(self, size: int) -> int:
@@ -139,6 +141,24 @@ class ProbeCompiler:
             for _ in range(s.count):
                 if self.block(s.body):
                     return True
+        elif isinstance(s, ast.While):
+            top, end = self.e.label(), self.e.label()
+            self.e.place(top)
+            self.ev(s.cond)
+            self.e.jcci("==", R0, 0, end)
+            self.loops.append((top, end))
+            ends = self.block(s.body)
+            self.loops.pop()
+            if not ends:
+                self.e.jmp(top)
+            self.e.place(end)
+        elif isinstance(s, ast.Jump):
+            if s.kind == "return":
+                self.e.jmp(self.exit_label)
+            else:
+                top, end = self.loops[-1]
+                self.e.jmp(end if s.kind == "break" else top)
+            return True
         return False
 
     def value(self, x: ast.Expr) -> None:
@@ -182,6 +202,20 @@ class ProbeCompiler:
             assert isinstance(c.args[0], ast.String)
             types = [self.typeof(a) for a in c.args[1:]]
             self.emit_event(Event("printf", c.args[0].value, types), c.args[1:], types)
+        elif name in ("cat", "system"):
+            assert isinstance(c.args[0], ast.String)
+            types = [self.typeof(a) for a in c.args[1:]]
+            self.emit_event(Event(name, c.args[0].value, types), c.args[1:], types)
+        elif name == "signal":
+            import signal as signals
+
+            arg = c.args[0]
+            if isinstance(arg, ast.String):
+                self.e.mov(R1, int(getattr(signals, arg.value)))
+            else:
+                self.ev(arg)
+                self.e.movr(R1, R0)
+            self.e.call(H_SEND_SIGNAL)
         elif name == "exit":
             args = c.args
             self.emit_event(Event("exit"), args, [self.typeof(a) for a in args])
@@ -420,7 +454,8 @@ class ProbeCompiler:
         if c.name == "kaddr" and isinstance(c.args[0], ast.String):
             self.e.mov(R0, self.an.constants[f"kaddr:{c.args[0].value}"] - (1 << 64))
             return
-        if c.name in ("print", "clear", "zero", "delete", "printf", "exit", "time", "join"):
+        if c.name in ("print", "clear", "zero", "delete", "printf", "exit", "time", "join", "signal", "cat",
+                      "system"):
             self.call_stmt(c)
             self.e.mov(R0, 0)
             return

@@ -88,12 +88,13 @@ def substitute_params(node: Any, params: Sequence[str]) -> Any:
 
 
 def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | None = None,
-                   params: Sequence[str] = ()) -> CompiledScript:
+                   params: Sequence[str] = (), unsafe: bool = False) -> CompiledScript:
     """Compile a bpftrace script for the running kernel (probe resolution reads tracefs and ELF files)."""
     script = parse(source) if isinstance(source, str) else source
     script = substitute_params(script, params)
     expansions = resolve(script)
     analyzer = Analyzer()
+    analyzer.unsafe = unsafe
     analyzer.analyze(script, expansions)
     names = {name: kernel_map_name(i, name) for i, name in enumerate(sorted(analyzer.maps))}
     program = Program(analyzer.maps, names, start_ns=time.monotonic_ns() if start_ns is None else start_ns,

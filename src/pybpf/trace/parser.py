@@ -152,7 +152,7 @@ class Parser:
                 continue
             stmt = self.statement()
             stmts.append(stmt)
-            if isinstance(stmt, (ast.If, ast.Unroll)):
+            if isinstance(stmt, (ast.If, ast.Unroll, ast.While)):
                 continue
             if self.is_op(";"):
                 self.advance()
@@ -165,6 +165,17 @@ class Parser:
         t = self.tok
         if t.kind == "ident" and t.text == "if":
             return self.if_statement()
+        if t.kind == "ident" and t.text == "while":
+            self.advance()
+            self.expect("(")
+            self.paren_depth += 1
+            cond = self.expression()
+            self.paren_depth -= 1
+            self.expect(")")
+            return ast.While(t.line, t.column, t.end_column, cond, self.block())
+        if t.kind == "ident" and t.text in ("break", "continue", "return"):
+            self.advance()
+            return ast.Jump(t.line, t.column, t.end_column, t.text)
         if t.kind == "ident" and t.text == "unroll":
             self.advance()
             self.expect("(")

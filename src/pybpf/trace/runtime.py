@@ -131,6 +131,21 @@ class TraceRun:
             self.write(json_line("printf", text) if self.json else text)
         elif kind == "exit":
             self.stop = True
+        elif kind == "cat":
+            path = format_printf(ev.fmt, self._values(ev, body))
+            try:
+                with open(path, errors="replace") as f:
+                    text = f.read()
+            except OSError as exc:
+                text = f"{path}: {exc.strerror}\n"
+            self.write(json_line("cat", text) if self.json else text)
+        elif kind == "system":
+            import subprocess
+
+            command = format_printf(ev.fmt, self._values(ev, body))
+            self.out.flush()
+            text = subprocess.run(command, shell=True, capture_output=True, text=True, check=False).stdout
+            self.write(json_line("system", text) if self.json else text)
         elif kind == "time":
             text = time.strftime(ev.fmt)
             self.write(json_line("time", text) if self.json else text)

@@ -35,6 +35,7 @@ FUNCTIONS = {  # name: (min args, max args)
     "time": (0, 1), "join": (1, 2), "str": (1, 2), "strncmp": (3, 3), "count": (0, 0), "sum": (1, 1),
     "avg": (1, 1), "min": (1, 1), "max": (1, 1), "stats": (1, 1), "hist": (1, 1), "lhist": (4, 4),
     "kstack": (0, 2), "ustack": (0, 2), "ksym": (1, 1), "usym": (1, 1), "kaddr": (1, 1),
+    "signal": (1, 1), "cat": (1, 64), "system": (1, 64),
 }
 # Kernel macros that bpftrace tools use from C headers (pybpf reads no headers); values from the kernel's uapi
 KERNEL_MACROS = {
@@ -43,9 +44,8 @@ KERNEL_MACROS = {
     "AF_INET6": 10, "O_RDONLY": 0, "O_WRONLY": 1, "O_RDWR": 2, "O_CREAT": 0o100, "O_EXCL": 0o200,
     "O_TRUNC": 0o1000, "O_APPEND": 0o2000, "O_NONBLOCK": 0o4000, "O_CLOEXEC": 0o2000000,
 }
-UNSUPPORTED_FUNCTIONS = {"system", "cat", "uaddr", "ntop", "reg",
-                         "signal", "override", "buf", "sizeof", "offsetof", "cgroupid", "macaddr", "strftime",
-                         "path", "strerror", "skboutput", "pton", "strcontains"}
+UNSUPPORTED_FUNCTIONS = {"uaddr", "ntop", "reg", "override", "buf", "sizeof", "offsetof", "cgroupid", "macaddr",
+                         "strftime", "path", "strerror", "skboutput", "pton", "strcontains"}
 CONVERSION_RE = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\d+))?"
                            r"(?P<length>hh|h|ll|l|j|z|t)?(?P<conv>[diouxXcspP%])")
 
@@ -72,6 +72,8 @@ class Analyzer:
         self.uses_join = False
         self.uses_stacks = False
         self.constants: dict[str, int] = {}
+        self.loop_depth = 0
+        self.unsafe = False
 
     def err(self, node: ast.Node, message: str) -> TraceError:
         return TraceError(message, *node.span())
@@ -109,6 +111,14 @@ class Analyzer:
             self.block(s.then, scope)
             if s.other:
                 self.block(s.other, scope)
+        elif isinstance(s, ast.While):
+            self.expect_int(s.cond, scope, "while condition")
+            self.loop_depth += 1
+            self.block(s.body, scope)
+            self.loop_depth -= 1
+        elif isinstance(s, ast.Jump):
+            if s.kind != "return" and not self.loop_depth:
+                raise self.err(s, f"'{s.kind}' statement is not allowed outside of a loop")
         elif isinstance(s, ast.Unroll):
             if not 1 <= s.count <= 100:
                 raise self.err(s, "unroll() count must be between 1 and 100")
@@ -432,8 +442,21 @@ class Analyzer:
             if types[0].kind != "int":
                 raise self.err(args[0], f"{name}() expects an address (integer)")
             return KSYM if name == "ksym" else USYM
-        if name == "printf":
+        if name in ("printf", "cat", "system"):
+            if name == "system" and not self.unsafe:
+                raise self.err(e, "system() is an unsafe function: run with --unsafe to allow it")
             return self.check_printf(e, types)
+        if name == "signal":
+            import signal as signals
+
+            if isinstance(args[0], ast.String):
+                if not args[0].value.startswith("SIG") or not hasattr(signals, args[0].value):
+                    raise self.err(args[0], f"signal(): unknown signal {args[0].value!r}")
+            elif types[0].kind != "int":
+                raise self.err(args[0], "signal() expects a signal name or number")
+            if scope.probe.provider in ("BEGIN", "END"):
+                raise self.err(e, "signal() can not be used in BEGIN and END probes")
+            return INT
         if name in ("time",) and args and not isinstance(args[0], ast.String):
             raise self.err(args[0], "time() expects a string literal format")
         if name == "exit" and args and types[0].kind != "int":
