@@ -101,7 +101,12 @@ class HashTable:
         # the free stack pops slot 0 first
         for i in range(max_entries):
             self.free[i] = max_entries - 1 - i
+        # where each free slot sits on the free stack (LRU maps take specific slots)
+        self._free_pos = [max_entries - 1 - slot for slot in range(max_entries)]
         self._cache: dict[bytes, int] = {}
+        # Python-side copy of `used` (every insert and delete goes through this class), so that
+        # iteration can search it without copying native memory
+        self._live = bytearray(max_entries)
 
     # --- header fields ---------------------------------------------------------------------
     @property
@@ -175,6 +180,7 @@ class HashTable:
             self.words[H_TOMBSTONES] -= 1
         self.buckets[bucket] = slot + 1
         self.used[slot] = 1
+        self._live[slot] = 1
         self.words[H_COUNT] += 1
         self._cache[key] = slot
         return int(slot)
@@ -182,9 +188,12 @@ class HashTable:
     def insert_at(self, key: bytes, slot: int) -> None:
         """Add absent `key` in the free slot `slot` (LRU maps choose their slots)."""
         top = self.words[H_FREE_TOP]
-        position = self.free[:top].tolist().index(slot)
-        self.free[position] = self.free[top - 1]
+        position = self._free_pos[slot]
+        other = self.free[top - 1]
+        self.free[position] = other
+        self._free_pos[other] = position
         self.free[top - 1] = slot
+        self._free_pos[slot] = top - 1
         placed = self.insert(key)
         assert placed == slot
 
@@ -196,8 +205,10 @@ class HashTable:
         self.buckets[bucket] = TOMBSTONE
         self.words[H_TOMBSTONES] += 1
         self.used[slot] = 0
+        self._live[slot] = 0
         self.stamps[slot] = 0
         self.free[self.words[H_FREE_TOP]] = slot
+        self._free_pos[slot] = self.words[H_FREE_TOP]
         self.words[H_FREE_TOP] += 1
         self.words[H_COUNT] -= 1
         self._cache.pop(key, None)
@@ -226,7 +237,7 @@ class HashTable:
 
     # --- iteration ------------------------------------------------------------------------------
     def live_slots(self) -> list[int]:
-        used = bytes(self.used)
+        used = self._live
         out = []
         i = used.find(1)
         while i >= 0:
@@ -236,5 +247,5 @@ class HashTable:
 
     def next_slot(self, after: int | None) -> int | None:
         """The first live slot after `after` (from the start when None)."""
-        i = bytes(self.used).find(1, 0 if after is None else after + 1)
+        i = self._live.find(1, 0 if after is None else after + 1)
         return None if i < 0 else i
