@@ -164,15 +164,9 @@ def _harness_agree(spec: CollectionSpec, data: bytes) -> int:
         return rc_b
 
 
-CSUM_ODD_SIZES = (
-    "interpreter bug: bpf_csum_diff returns -EINVAL when from_size or to_size is not a multiple of 4, "
-    "as older kernels did; recent kernels (this 6.18 one; the check went away when bpf_csum_diff was "
-    "reworked around 6.13) accept any size and checksum the bytes as csum_partial does (an odd tail "
-    "padded with zeros), e.g. from_size=3 to_size=4 seed=0 on the harness buffers gives 0xc320 here"
-)
-CSUM_SIZES = [(0, 4), (4, 0), (4, 4), (8, 16), (16, 16), (0, 0),
-              pytest.param(3, 4, marks=pytest.mark.xfail(reason=CSUM_ODD_SIZES, strict=False)),
-              pytest.param(4, 6, marks=pytest.mark.xfail(reason=CSUM_ODD_SIZES, strict=False))]
+# sizes that are not multiples of 4 are accepted by recent kernels (this 6.18 one) and checksummed
+# as csum_partial does; older kernels (and once the interpreter) returned -EINVAL for them
+CSUM_SIZES = [(0, 4), (4, 0), (4, 4), (8, 16), (16, 16), (0, 0), (3, 4), (4, 6)]
 
 
 @pytest.mark.parametrize("from_size,to_size", CSUM_SIZES)
