@@ -168,7 +168,7 @@ def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
 def test_cli_script_error_is_exit_1_with_caret() -> None:
     proc = cli("-e", "BEGIN { @x = 1 +; }")
     assert proc.returncode == 1 and proc.stdout == ""
-    assert proc.stderr == "stdin:1:17-18: ERROR: syntax error, unexpected ;\nBEGIN { @x = 1 +; }\n" + " " * 16 + "^\n"
+    assert proc.stderr == "stdin:1:17-18: ERROR: syntax error, unexpected ;\nBEGIN { @x = 1 +; }\n" + " " * 16 + "~\n"
     proc = cli("-e", "tracepoint:nosuch:thing { }")
     assert proc.returncode == 1 and "No tracepoints matched: tracepoint:nosuch:thing" in proc.stderr
 
@@ -318,3 +318,11 @@ def test_cat_and_unsafe_system(tmp_path: Path) -> None:
     out = io.StringIO()
     TraceRun(compile_script(script, unsafe=True), out).run()
     assert out.getvalue() == "Attaching 1 probe...\nnote contents\nsys 7\n\n\n"
+
+
+def test_arithmetic_like_bpftrace() -> None:
+    out = trace('BEGIN { $a = 10; $b = 3; printf("%d %d %d %d %d %d %d %d\\n", $a / $b, $a % $b, $a << 2, $a >> 1, '
+                '$a & 6, $a | 5, $a ^ 3, ~$a); printf("%d %d %d %d %s\\n", -7 / 2, -7 % 2, (uint8)300, (int8)255, '
+                'str("abcdef", 3)); exit(); }')
+    # division and modulo are unsigned as in bpftrace: -7 / 2 is 0x7ffffffffffffffc, printed as a low-32-bit %d
+    assert out == "Attaching 1 probe...\n3 1 40 5 2 15 9 -11\n-4 1 44 -1 ab\n\n\n"

@@ -87,7 +87,7 @@ def test_syntax_error_position_and_render() -> None:
     assert (err.line, err.column) == (1, 17)
     assert err.render(src) == ("stdin:1:17-18: ERROR: syntax error, unexpected ;\n"
                                "BEGIN { @x = 1 +; }\n"
-                               "                ^")
+                               "                ~")
 
 
 def test_error_on_second_line() -> None:
@@ -218,3 +218,13 @@ def test_kernel_enum_constants() -> None:
         pytest.skip("no kernel BTF here")
     an = analyze("BEGIN { @a = BPF_MAP_TYPE_RINGBUF; }")
     assert an.constants["BPF_MAP_TYPE_RINGBUF"] == 27
+
+
+def test_signed_division_warning() -> None:
+    an = analyze("BEGIN { $a = 1; @x = $a / 2; @y = pid / 2; }")
+    (warning,) = an.warnings.values()
+    assert warning.level == "WARNING" and "signed operands for '/'" in warning.message
+    src = "BEGIN { $a = 1; @x = $a / 2; @y = pid / 2; }"
+    assert warning.render(src).splitlines()[0] == (
+        "stdin:1:25-26: WARNING: signed operands for '/' can lead to undefined behavior (cast to unsigned to "
+        "silence warning)")

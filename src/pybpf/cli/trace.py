@@ -107,6 +107,8 @@ def _execute(args: argparse.Namespace, script: Any, source: str, filename: str, 
         except TraceError as exc:
             print(exc.render(source, filename), file=sys.stderr)
             return 1
+        for warning in compiled.warnings:
+            print(warning.render(source, filename), file=sys.stderr)
         if args.dump:
             from pybpf.isa import disassemble
 

@@ -603,7 +603,10 @@ class ProbeCompiler:
         elif isinstance(x, ast.Call) and x.name == "str":
             at = self.typeof(x.args[0])
             if at.kind == "str":
-                return self.evs(x.args[0], dst, size)
+                self.evs(x.args[0], dst, size)
+                if len(x.args) > 1 and isinstance(x.args[1], ast.Integer) and 0 < x.args[1].value <= size:
+                    self.zero_tail(dst, x.args[1].value - 1, size)  # str(s, n): at most n - 1 characters
+                return dst
             n = min(x.args[1].value, size) if len(x.args) > 1 and isinstance(x.args[1], ast.Integer) else size
             self.ev(x.args[0])
             e.movr(R3, R0)
@@ -640,6 +643,11 @@ class ProbeCompiler:
             e.call(H_PID_TGID)
             e.alui(">>", R0, 32)
             e.stx(8, FP, dst + 8, R0)
+
+    def zero_tail(self, dst: int, start: int, size: int) -> None:
+        """NUL bytes from `start` to the end of the string buffer at fp+dst."""
+        for i in range(start, size):
+            self.e.st(1, FP, dst + i, 0)
 
     def const_str(self, text: str, dst: int, size: int) -> None:
         data = text.encode()[: size - 1].ljust(size, b"\0")

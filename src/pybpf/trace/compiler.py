@@ -12,6 +12,7 @@ from pybpf.abi import AttachType, MapType, ProgramType
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 from pybpf.trace import ast
 from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, JOIN_MAP, STACKS_MAP, ProbeCompiler, Program
+from pybpf.trace.errors import TraceError
 from pybpf.trace.parser import parse
 from pybpf.trace.probes import ConcreteProbe, expand
 from pybpf.trace.semantic import Analyzer
@@ -44,6 +45,7 @@ class CompiledScript:
     spec: CollectionSpec
     program: Program
     probes: list[CompiledProbe] = field(default_factory=list)
+    warnings: list[TraceError] = field(default_factory=list)
 
     @property
     def attach_count(self) -> int:
@@ -121,4 +123,4 @@ def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | N
                 attach_to=cp.func if cp.provider in ATTACH_TYPES else "", license="GPL", map_references=refs)
             compiled.append(CompiledProbe(pname, cp, probe))
     spec = CollectionSpec(programs=programs, maps=maps, license="GPL")
-    return CompiledScript(script, spec, program, compiled)
+    return CompiledScript(script, spec, program, compiled, list(analyzer.warnings.values()))

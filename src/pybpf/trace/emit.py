@@ -57,8 +57,8 @@ class Emitter:
 
     def alu(self, op: str, dst: int, src: int, *, signed: bool = False) -> None:
         code = AluOp.ARSH if op == ">>" and signed else ALU_OPS[op]
-        off = 1 if op in ("/", "%") and signed else 0
-        self.add(Instruction(InsnClass.ALU64 | code | Source.X, dst, src, off, 0))
+        # division and modulo are unsigned, as in bpftrace (it warns about signed operands)
+        self.add(Instruction(InsnClass.ALU64 | code | Source.X, dst, src, 0, 0))
 
     def alui(self, op: str, dst: int, imm: int, *, signed: bool = False) -> None:
         if not fits32(imm):
@@ -66,8 +66,7 @@ class Emitter:
             self.alu(op, dst, R5, signed=signed)
             return
         code = AluOp.ARSH if op == ">>" and signed else ALU_OPS[op]
-        off = 1 if op in ("/", "%") and signed else 0
-        self.add(Instruction(InsnClass.ALU64 | code | Source.K, dst, 0, off, imm))
+        self.add(Instruction(InsnClass.ALU64 | code | Source.K, dst, 0, 0, imm))
 
     def neg(self, dst: int) -> None:
         self.add(Instruction(InsnClass.ALU64 | AluOp.NEG | Source.K, dst))

@@ -8,20 +8,22 @@ from pybpf.errors import BpfError
 class TraceError(BpfError):
     """An error in a trace script: message plus the source span (1-based line and columns)."""
 
-    def __init__(self, message: str, line: int = 0, column: int = 0, end_column: int = 0) -> None:
+    def __init__(self, message: str, line: int = 0, column: int = 0, end_column: int = 0,
+                 level: str = "ERROR") -> None:
         super().__init__(message)
+        self.level = level
         self.message = message
         self.line = line
         self.column = column
         self.end_column = max(end_column, column + 1)
 
     def render(self, source: str, filename: str = "stdin") -> str:
-        """bpftrace's layout: `stdin:1:14-17: ERROR: message`, the source line and a caret/tilde underline."""
+        """bpftrace's layout: `stdin:1:14-17: ERROR: message`, the source line and a ~~~ underline."""
         if not self.line:
-            return f"{filename}: ERROR: {self.message}"
+            return f"{filename}: {self.level}: {self.message}"
         lines = source.splitlines()
         text = lines[self.line - 1] if 0 < self.line <= len(lines) else ""
-        head = f"{filename}:{self.line}:{self.column}-{self.end_column}: ERROR: {self.message}"
+        head = f"{filename}:{self.line}:{self.column}-{self.end_column}: {self.level}: {self.message}"
         width = max(1, self.end_column - self.column)
-        under = " " * (self.column - 1) + "^" + "~" * (width - 1)
+        under = " " * (self.column - 1) + "~" * width  # bpftrace underlines with tildes
         return f"{head}\n{text}\n{under}"

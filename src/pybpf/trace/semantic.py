@@ -74,6 +74,7 @@ class Analyzer:
         self.constants: dict[str, int] = {}
         self.loop_depth = 0
         self.unsafe = False
+        self.warnings: dict[tuple[int, int, int], TraceError] = {}
 
     def err(self, node: ast.Node, message: str) -> TraceError:
         return TraceError(message, *node.span())
@@ -248,6 +249,10 @@ class Analyzer:
                 raise self.err(e, f"Type mismatch for '{e.op}': comparing '{lt}' with '{rt}'")
             if e.op in ("==", "!=", "<", ">", "<=", ">=", "&&", "||"):
                 return INT
+            if e.op in ("/", "%") and lt.signed and rt.signed:
+                self.warnings.setdefault(e.span(), TraceError(
+                    f"signed operands for '{e.op}' can lead to undefined behavior (cast to unsigned to silence "
+                    "warning)", *e.span(), level="WARNING"))
             return UINT if not lt.signed or not rt.signed else INT
         if isinstance(e, ast.Unary):
             if e.op == "*":
