@@ -160,3 +160,39 @@ def test_legacy_prog_attach_on_cgroup() -> None:
             assert query_attached(cg, "ingress") == []
     finally:
         os.rmdir(cg)
+
+
+def test_two_legacy_tc_filters_share_a_hook() -> None:
+    import subprocess
+
+    from pybpf.abi import ProgramType, TcAction
+
+    from .progs import counter_program
+
+    spec = CollectionSpec(programs={"first": counter_program("first", ProgramType.SCHED_CLS, TcAction.UNSPEC,
+                                                             map_name="c1"),
+                                    "second": counter_program("second", ProgramType.SCHED_CLS, TcAction.OK,
+                                                              map_name="c2")},
+                          maps={"c1": counter_map("c1"), "c2": counter_map("c2")})
+    tag = f"pybpl{os.getpid() % 100000}"
+
+    def qdiscs(ns: str) -> str:
+        return subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "show", "dev", "vb"],
+                              capture_output=True, text=True).stdout
+
+    with veth_pair(tag) as (ns_a, ns_b), load_collection(spec) as coll:
+        with entered(ns_b):
+            # TC_ACT_UNSPEC (-1) lets the next filter run: both count every packet
+            first = attach_tc(coll.programs["first"], "vb", "ingress", legacy=True)
+            second = attach_tc(coll.programs["second"], "vb", "ingress", legacy=True)
+        assert "priority 1" in first.description and "priority 2" in second.description
+        assert "clsact" in qdiscs(ns_b)
+        _exchange(ns_a, ns_b, n_drop=0, n_pass=4)
+        assert _u64(coll.maps["c1"][0]) >= 4 and _u64(coll.maps["c2"][0]) >= 4
+        first.close()
+        n1, n2 = _u64(coll.maps["c1"][0]), _u64(coll.maps["c2"][0])
+        _exchange(ns_a, ns_b, n_drop=0, n_pass=3)
+        assert _u64(coll.maps["c1"][0]) == n1 and _u64(coll.maps["c2"][0]) >= n2 + 3
+        assert "clsact" in qdiscs(ns_b)  # still holds the second filter
+        second.close()
+        assert "clsact" not in qdiscs(ns_b)  # made by us, now empty: removed

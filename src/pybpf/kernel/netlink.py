@@ -11,9 +11,9 @@ from itertools import count
 from pybpf.errors import KernelError
 
 NETLINK_ROUTE = 0
-RTM_NEWQDISC, RTM_DELQDISC, RTM_NEWTFILTER, RTM_DELTFILTER = 36, 37, 44, 45
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
-NLMSG_ERROR = 2
+RTM_NEWQDISC, RTM_DELQDISC, RTM_NEWTFILTER, RTM_DELTFILTER, RTM_GETTFILTER = 36, 37, 44, 45, 46
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x200, 0x400, 0x300
+NLMSG_DONE, NLMSG_ERROR = 3, 2
 TCA_KIND, TCA_OPTIONS = 1, 2
 TCA_BPF_FD, TCA_BPF_NAME, TCA_BPF_FLAGS = 6, 7, 8
 TCA_BPF_FLAG_ACT_DIRECT = 1
@@ -104,3 +104,29 @@ def del_bpf_filter(s: socket.socket, ifindex: int, direction: str, *, priority: 
     """Remove the filter added by add_bpf_filter."""
     body = _tcmsg(ifindex, handle, _parent(direction), _filter_info(priority)) + _attr(TCA_KIND, b"bpf\0")
     _request(s, RTM_DELTFILTER, 0, body)
+
+
+def count_filters(s: socket.socket, ifindex: int, direction: str) -> int:
+    """How many tc filters sit on the clsact ingress or egress hook of an interface (RTM_GETTFILTER dump)."""
+    seq = next(_seq)
+    body = _tcmsg(ifindex, 0, _parent(direction), 0)
+    s.send(struct.pack("<IHHII", 16 + len(body), RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
+    count = 0
+    while True:
+        data = s.recv(65536)
+        pos = 0
+        while pos + 16 <= len(data):
+            length, rtype, _flags, rseq, _pid = struct.unpack_from("<IHHII", data, pos)
+            if length < 16:
+                raise KernelError("malformed netlink reply")
+            if rseq == seq:
+                if rtype == NLMSG_DONE:
+                    return count
+                if rtype == NLMSG_ERROR:
+                    err = -struct.unpack_from("<i", data, pos + 16)[0]
+                    if err:
+                        raise KernelError(f"tc filter dump failed: {os.strerror(err)}", errno=err)
+                    return count
+                if rtype == RTM_NEWTFILTER:
+                    count += 1
+            pos += (length + 3) & ~3
