@@ -170,7 +170,7 @@ def test_cli_script_error_is_exit_1_with_caret() -> None:
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr == "stdin:1:17-18: ERROR: syntax error, unexpected ;\nBEGIN { @x = 1 +; }\n" + " " * 16 + "~\n"
     proc = cli("-e", "tracepoint:nosuch:thing { }")
-    assert proc.returncode == 1 and "No tracepoints matched: tracepoint:nosuch:thing" in proc.stderr
+    assert proc.returncode == 1 and "tracepoint not found: nosuch:thing" in proc.stderr
 
 
 def test_cli_command_file_and_output(workload: tuple[str, str], tmp_path: Path) -> None:
@@ -326,3 +326,12 @@ def test_arithmetic_like_bpftrace() -> None:
                 'str("abcdef", 3)); exit(); }')
     # division and modulo are unsigned as in bpftrace: -7 / 2 is 0x7ffffffffffffffc, printed as a low-32-bit %d
     assert out == "Attaching 1 probe...\n3 1 40 5 2 15 9 -11\n-4 1 44 -1 ab\n\n\n"
+
+
+def test_missing_symbols_and_tracepoints_are_script_errors(workload: tuple[str, str]) -> None:
+    binary, _ = workload
+    proc = cli("-e", f"uprobe:{binary}:no_such_function {{ }}")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "ERROR: symbol 'no_such_function' not found" in proc.stderr
+    proc = cli("-e", "tracepoint:syscalls:nosuch* { }")
+    assert proc.returncode == 1 and "No tracepoints matched: tracepoint:syscalls:nosuch*" in proc.stderr

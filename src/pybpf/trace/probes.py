@@ -160,8 +160,10 @@ def _expand(ap: ast.AttachPoint, prov: str) -> list[ConcreteProbe]:
 
             exists = os.path.isdir(os.path.join(tracefs_root(), "events", ap.target, ap.func))
             names = [f"{ap.target}/{ap.func}"] if exists else []
-        if not names:
+        if not names and any(c in ap.target + ap.func for c in "*?["):
             raise TraceError(f"No tracepoints matched: tracepoint:{ap.target}:{ap.func}", *ap.span())
+        if not names:
+            raise TraceError(f"tracepoint not found: {ap.target}:{ap.func}", *ap.span())
         out = []
         for full in names:
             cat, name = full.split("/", 1)
@@ -182,6 +184,10 @@ def _expand(ap: ast.AttachPoint, prov: str) -> list[ConcreteProbe]:
                             and fnmatch.fnmatchcase(s.name, ap.func)})
             if not funcs:
                 raise TraceError(f"No probes matched: {prov}:{ap.target}:{ap.func}", *ap.span())
+        else:
+            from pybpf.kernel.uprobe import symbol_offset
+
+            symbol_offset(path, ap.func)  # a missing symbol is an error of the script, before anything runs
         return [ConcreteProbe(prov, f"{prov}:{path}:{f}", path, f, user=True) for f in funcs]
     if prov in ("interval", "profile"):
         period = _time_value(ap.target, ap.func, ap)

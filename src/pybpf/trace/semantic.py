@@ -156,8 +156,10 @@ class Analyzer:
     def define_map(self, ref: ast.MapRef, kind: str, vtype: Type, scope: ProbeScope, at: ast.Node) -> None:
         info = self.maps.setdefault(ref.name, MapInfo(ref.name))
         if info.kind and info.kind != kind:
-            raise self.err(at, f"Type mismatch for {ref.name}: trying to assign value of type '{kind}' when map "
-                           f"already contains a value of type '{info.kind}'")
+            new = str(vtype) if kind in ("int", "str") else f"{kind}_t"
+            old = str(info.value) if info.kind in ("int", "str") else f"{info.kind}_t"
+            raise self.err(at, f"Type mismatch for {ref.name}: trying to assign value of type '{new}' when map "
+                           f"already contains a value of type '{old}'")
         info.kind = kind
         if kind == "str":
             merged = unify(info.value, vtype) if info.value.kind != "int" else vtype
@@ -313,8 +315,8 @@ class Analyzer:
             return Type("int", signed=False, btf_id=struct_id("struct task_struct"))
         if name in INT_BUILTINS:
             if name == "retval" and prov not in ("uretprobe", "kretprobe", "fexit"):
-                raise self.err(e, "The retval builtin can only be used with 'kretprobe', 'uretprobe' and "
-                               "'fexit' probes")
+                raise self.err(e, "The retval builtin can only be used with 'kretprobe' and 'uretprobe' and "
+                               "'kfunc' probes")
             return UINT if name in ("pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "cpid") else INT
         m = ARG_RE.match(name)
         if m:
@@ -355,7 +357,7 @@ class Analyzer:
             raise self.err(e, "The args builtin can only be used with tracepoint and fentry/fexit probes")
         f = scope.probe.field_named(e.name)
         if f is None:
-            raise self.err(e, f"Struct/union of type 'struct {scope.probe.name.replace(':', '_')}_args' "
+            raise self.err(e, f"Struct/union of type 'struct _{scope.probe.name.replace(':', '_')}' "
                            f"does not contain a field named '{e.name}'")
         if f.kind == "array" and f.is_string:
             return string(f.size)
@@ -510,8 +512,8 @@ class Analyzer:
         convs = printf_conversions(fmt.value)
         given = len(e.args) - 1
         if len(convs) != given:
-            raise self.err(e, f"printf: Too {'few' if given < len(convs) else 'many'} arguments for format "
-                           f"string ({len(convs)} expected, {given} given)")
+            raise self.err(e, f"printf: {'Not enough' if given < len(convs) else 'Too many'} arguments for format "
+                           f"string ({given} supplied, {len(convs)} expected)")
         for conv, arg, t in zip(convs, e.args[1:], types[1:], strict=True):
             if t.kind == "tuple":
                 raise self.err(arg, "printf: tuples cannot be printed")

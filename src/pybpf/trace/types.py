@@ -59,7 +59,8 @@ USYM = Type("usym", 16)
 
 
 def string(size: int) -> Type:
-    return Type("str", round8(max(size, 1)))
+    """string[size] (its storage is rounded up to 8 bytes)."""
+    return Type("str", max(size, 1))
 
 
 def unify(a: Type, b: Type) -> Type | None:
