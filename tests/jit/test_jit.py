@@ -132,7 +132,7 @@ def test_bound_run_and_batch() -> None:
         program = coll.programs["p"]
         with program.bind(b"\x03" + bytes(20)) as bound:
             assert [bound() for _ in range(3)] == [3, 3, 3]
-        packets = [bytes([k % 4]) + bytes(20) for k in range(50)] + [b""]
+        packets = [bytes([k % 4]) + bytes(20) for k in range(50)] + [bytes([1]) + bytes(3000)]
         result = program.run_batch(packets)
         assert list(result.retvals) == [k % 4 for k in range(50)] + [1]
         lengths = [len(p) for p in packets]
@@ -267,12 +267,12 @@ def test_run_batch_rejects_bad_input() -> None:
     with Runtime("jit", verify=False).load(spec) as coll:
         program = coll.programs["p"]
         for packets, lengths in [(b"abc", None), (b"abc", [-1]), (b"abc", [4]), ([1, 2], None),
-                                 ([b"x"], [1])]:
+                                 ([b"x"], [1]), ([b"short"], None), ([bytes(5000)], None)]:
             with pytest.raises(BpfError):
                 program.run_batch(packets, lengths)  # type: ignore[arg-type]
         assert list(program.run_batch([]).retvals) == []
     with Runtime("jit", verify=False).load(prog("r0 = 1\nexit")) as coll, pytest.raises(BpfError):
-        coll.programs["p"].run_batch([b"x"])  # not an XDP program
+        coll.programs["p"].run_batch([bytes(20)])  # not an XDP program
 
 
 @pytest.mark.parametrize("ptype", [ProgramType.SOCKET_FILTER, ProgramType.SCHED_CLS])

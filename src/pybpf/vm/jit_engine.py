@@ -27,7 +27,7 @@ from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
-from pybpf.vm.contexts import SKB_PROGRAM_TYPES, make_context
+from pybpf.vm.contexts import ETH_HLEN, SKB_PROGRAM_TYPES, XDP_MAX_LINEAR, make_context
 from pybpf.vm.env import REGISTRY, HelperFn
 from pybpf.vm.interp_engine import (
     _default_map_factory,
@@ -111,6 +111,11 @@ class JitProgram(Program):
         if not count:
             return BatchResult(out, 0)
         longest = max(lens)
+        if min(lens) < ETH_HLEN or longest > XDP_MAX_LINEAR:
+            raise BpfError(
+                f"run_batch takes packets of {ETH_HLEN} to {XDP_MAX_LINEAR} bytes (got"
+                f" {min(lens)}..{longest}); use run() for multi-buffer packets"
+            )
         env, machine = self.env, self.machine
         env.program_type = int(self.spec.type)
         try:
