@@ -141,3 +141,17 @@ def test_json_formats() -> None:
     st = MapInfo("@st", kind="stats")
     assert json.loads(map_json(st, [(u64(0), [u64(3) + u64(1)])])) == {
         "type": "stats", "data": {"@st": {"count": 1, "average": 3, "total": 3}}}
+
+
+def test_json_histograms_keep_empty_buckets_between_used_ones() -> None:
+    h = MapInfo("@h", kind="hist")
+    got = json.loads(map_json(h, [(bucket_key(2), [u64(1)]), (bucket_key(4), [u64(2)])]))
+    assert got["data"]["@h"] == [{"min": 1, "max": 1, "count": 1}, {"min": 2, "max": 3, "count": 0},
+                                 {"min": 4, "max": 7, "count": 2}]
+    lh = MapInfo("@l", kind="lhist", lhist=(0, 10, 5))
+    got = json.loads(map_json(lh, [(bucket_key(0), [u64(1)]), (bucket_key(3), [u64(1)])]))
+    assert got["data"]["@l"] == [{"max": -1, "count": 1}, {"min": 0, "max": 4, "count": 0},
+                                 {"min": 5, "max": 9, "count": 0}, {"min": 10, "count": 1}]
+    assert json.loads(map_json(MapInfo("@a", kind="avg"), [(u64(0), [u64(10) + u64(2)])])) == {
+        "type": "stats", "data": {"@a": 5}}
+    assert map_json(MapInfo("@e", key=INT, kind="int"), []) == ""

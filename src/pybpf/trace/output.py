@@ -237,17 +237,23 @@ def json_line(kind: str, data: Any) -> str:
 def map_json(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0,
              sym: Symbolizer | None = None) -> str:
     values = collect(info, entries, sym)
+    if not values:
+        return ""  # bpftrace prints nothing for an empty map in JSON
     order = _order(info, values)
     if top:
         order = order[-top:]
-    kind = {"hist": "hist", "lhist": "hist", "stats": "stats"}.get(info.kind, "map")
+    kind = {"hist": "hist", "lhist": "hist", "stats": "stats", "avg": "stats"}.get(info.kind, "map")
+
+    def span(v: dict[int, int]) -> range:
+        used = [b for b, c in v.items() if c]
+        return range(min(used), max(used) + 1) if used else range(0)
 
     def one(v: Any) -> Any:
         if info.kind == "hist":
-            return [_hist_bucket(b, c) for b, c in sorted(v.items()) if c]
+            return [_hist_bucket(b, v.get(b, 0)) for b in span(v)]
         if info.kind == "lhist":
             lo, hi, step = info.lhist
-            return [_lhist_bucket(b, c, lo, hi, step) for b, c in sorted(v.items()) if c]
+            return [_lhist_bucket(b, v.get(b, 0), lo, hi, step) for b in span(v)]
         if info.kind == "stats":
             return {"count": v[1], "average": _avg(*v), "total": v[0]}
         if info.kind == "avg":
