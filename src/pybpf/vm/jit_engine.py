@@ -9,6 +9,11 @@ Options: `unsafe_fast=True` drops bounds checks, the instruction budget and stac
 for verified programs); `budget` (instructions per run), `opt_level` (0-3), `cache_dir` (on-disk
 code cache, default $PYBPF_JIT_CACHE), `helpers` (id -> implementation), `max_slots`, `cpu` and
 `map_factory`, as for the interpreter engine.
+
+Beyond `Program.run()`, a JitProgram offers the low-overhead paths: `bind(data, ctx=...)` (a
+pre-bound run: one native call per `bound()`), `run_batch(packets)` (XDP verdicts for many
+packets from a native loop), `benchmark(data, repeat=N)` (ns per run of a native repeat loop)
+and `compile_seconds` (0 when the code came from the cache).
 """
 
 from __future__ import annotations
