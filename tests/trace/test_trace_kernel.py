@@ -335,3 +335,17 @@ def test_missing_symbols_and_tracepoints_are_script_errors(workload: tuple[str, 
     assert "ERROR: symbol 'no_such_function' not found" in proc.stderr
     proc = cli("-e", "tracepoint:syscalls:nosuch* { }")
     assert proc.returncode == 1 and "No tracepoints matched: tracepoint:syscalls:nosuch*" in proc.stderr
+
+
+def test_uprobe_latency_tool(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    out = trace(f"uprobe:{binary}:traced_add {{ @start[tid] = nsecs; }} "
+                f"uretprobe:{binary}:traced_add /@start[tid]/ {{ @lat = stats(nsecs - @start[tid]); "
+                f"@us = hist((nsecs - @start[tid]) / 1000); delete(@start[tid]); }} "
+                f"END {{ clear(@start); }}", [binary, d])
+    lines = out.splitlines()
+    assert lines[:3] == ["Attaching 3 probes...", "", ""]
+    assert lines[3].startswith("@lat: count 7, average ") and int(lines[3].split()[-1]) > 0
+    assert lines[4:6] == ["", ""]  # the blank line after stats, then @start (every key deleted) is empty
+    us = lines[lines.index("@us: ") + 1:]
+    assert sum(int(line[16:24]) for line in us if "|" in line) == 7
