@@ -349,3 +349,10 @@ def test_uprobe_latency_tool(workload: tuple[str, str]) -> None:
     assert lines[4:6] == ["", ""]  # the blank line after stats, then @start (every key deleted) is empty
     us = lines[lines.index("@us: ") + 1:]
     assert sum(int(line[16:24]) for line in us if "|" in line) == 7
+
+
+def test_pointer_indexing(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    out = trace('tracepoint:syscalls:sys_enter_execve /comm == "workload"/ { printf("%s %s %s [%c]\\n", '
+                'str(args->argv[0]), str(args->argv[2]), str(*args->argv), args->filename[1]); }', [binary, d])
+    assert out == "Attaching 1 probe...\ntrue second true [b]\n\n\n"

@@ -66,3 +66,14 @@ def test_user_symbols_of_this_process() -> None:
         pytest.skip("libc has no symbol table entry for getpid here")
     assert sym[0] in ("getpid", "__getpid") and sym[1] == 0
     assert user_symbol(8, os.getpid()) is None
+
+
+@pytest.mark.parametrize("decl, expected", [
+    ("const char *const * argv", (8, False)), ("const char * filename", (1, True)), ("int * fds", (4, True)),
+    ("unsigned long * addr", (8, False)), ("struct __kernel_timespec * rqtp", (0, False)),
+    ("u32 * uaddr", (4, False)), ("int flags", (0, False)),
+])
+def test_pointee_of_tracepoint_declarations(decl: str, expected: tuple[int, bool]) -> None:
+    from pybpf.trace.structs import pointee
+
+    assert pointee(decl) == expected

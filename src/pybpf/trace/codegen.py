@@ -446,6 +446,17 @@ class ProbeCompiler:
         e.place(end)
 
     def call_int(self, c: ast.Call) -> None:
+        if c.name == "__index":
+            bt = self.typeof(c.args[0])
+            self.ev(c.args[0])
+            tmp = self.alloc(8)
+            self.e.stx(8, FP, tmp, R0)
+            self.ev(c.args[1])
+            self.e.alui("*", R0, bt.deref)
+            self.e.ldx(8, R1, FP, tmp)
+            self.e.alu("+", R0, R1)
+            self.read_at(R0, 0, bt.deref, bt.user, signed=bt.signed and bt.deref < 8)
+            return
         if c.name == "strncmp":
             assert isinstance(c.args[2], ast.Integer)
             self.string_compare(c.args[0], c.args[1], c.args[2].value)

@@ -364,9 +364,11 @@ class Analyzer:
         if f.kind == "data_loc":
             return string(STRLEN) if f.is_string else UINT
         if f.kind == "ptr":
-            from pybpf.trace.structs import pointee_struct
+            from pybpf.trace.structs import pointee, pointee_struct
 
-            return Type("int", signed=False, btf_id=pointee_struct(f.decl), user=scope.probe.user)
+            size, signed = pointee(f.decl)
+            return Type("int", signed=signed if size else False, btf_id=pointee_struct(f.decl),
+                        user=scope.probe.user, deref=size)
         if f.kind == "array":
             return UINT
         return INT if f.signed else UINT
@@ -395,7 +397,15 @@ class Analyzer:
     def check_call(self, e: ast.Call, scope: ProbeScope) -> Type:
         name, args = e.name, e.args
         if name == "__index":
-            raise self.err(e, "array indexing is not supported yet")
+            base_t, index_t = self.typeof(args[0], scope), self.typeof(args[1], scope)
+            if base_t.kind != "int" or not base_t.deref:
+                raise self.err(e, "only pointers to integers or pointers (e.g. args->argv[1], ((uint32 *)arg0)[2]) "
+                               "can be indexed")
+            if index_t.kind != "int":
+                raise self.err(args[1], "the index must be an integer")
+            # an element that is a pointer may be read further (str(args->argv[1]), *p)
+            return Type("int", signed=base_t.signed if base_t.deref < 8 else False, user=base_t.user,
+                        deref=1 if base_t.deref == 8 else 0)
         if name in UNSUPPORTED_FUNCTIONS:
             raise self.err(e, f"{name}() is not supported yet")
         if name not in FUNCTIONS:

@@ -63,6 +63,26 @@ def pointee_struct(declaration: str) -> int:
     return struct_id(f"{m.group(1)} {m.group(2)}") if m else 0
 
 
+C_SIZES = {"char": 1, "short": 2, "int": 4, "long": 8, "u8": 1, "s8": 1, "u16": 2, "s16": 2, "u32": 4, "s32": 4,
+           "u64": 8, "s64": 8, "__u8": 1, "__s8": 1, "__u16": 2, "__s16": 2, "__u32": 4, "__s32": 4, "__u64": 8,
+           "__s64": 8, "size_t": 8, "pid_t": 4, "uid_t": 4, "gid_t": 4, "umode_t": 2, "loff_t": 8}
+
+
+def pointee(declaration: str) -> tuple[int, bool]:
+    """(element size, signed) of what a declared pointer points to: 8 for a pointer to pointers
+    (`const char *const * argv`), the C type's size otherwise (0 when unknown or a struct)."""
+    head, star, tail = declaration.partition("*")
+    if not star:
+        return 0, False
+    if "*" in tail:
+        return 8, False
+    words = [w for w in head.replace("const", " ").replace("volatile", " ").split() if w != "__user"]
+    if not words or words[0] in ("struct", "union", "void"):
+        return 0, False
+    unsigned = "unsigned" in words or words[-1].startswith(("u", "__u", "size_t"))
+    return C_SIZES.get(words[-1], 8 if "long" in words else 0), not unsigned
+
+
 def struct_name(btf_id: int) -> str:
     btf = kernel_btf()
     if btf is None or not btf_id:
