@@ -9,7 +9,7 @@ from pybpf.trace.emit import FP, R0, R1, R2, R3, R4, R6
 from pybpf.trace.types import MapInfo
 
 if TYPE_CHECKING:
-    from pybpf.trace.codegen import ProbeCompiler
+    from pybpf.trace.codegen_values import ValueCompiler as ProbeCompiler
 
 AGG_KINDS = ("count", "sum", "avg", "min", "max", "stats", "hist", "lhist")
 H_LOOKUP, H_UPDATE = 1, 2

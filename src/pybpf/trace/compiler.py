@@ -11,7 +11,8 @@ from typing import Any
 from pybpf.abi import AttachType, MapType, ProgramType
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 from pybpf.trace import ast
-from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, JOIN_MAP, STACKS_MAP, ProbeCompiler, Program
+from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, JOIN_MAP, ProbeCompiler, Program
+from pybpf.trace.codegen_values import STACKS_MAP
 from pybpf.trace.errors import TraceError
 from pybpf.trace.parser import parse
 from pybpf.trace.probes import ConcreteProbe, expand

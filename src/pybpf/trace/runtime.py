@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from pybpf.errors import BpfError
-from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, STACKS_MAP, Event
+from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, Event
+from pybpf.trace.codegen_values import STACKS_MAP
 from pybpf.trace.compiler import CompiledProbe, CompiledScript
 from pybpf.trace.output import cstr, decode_value, format_printf, json_line, map_json, map_text
 from pybpf.trace.symbols import Symbolizer

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from pybpf.trace import ast
 from pybpf.trace.errors import TraceError
 from pybpf.trace.probes import ConcreteProbe
-from pybpf.trace.symbols import MAX_STACK
+from pybpf.trace.semantic_calls import (  # noqa: F401
+    CONVERSION_RE,
+    FUNCTIONS,
+    UNSUPPORTED_FUNCTIONS,
+    CallChecker,
+    printf_conversions,
+)
 from pybpf.trace.types import (
     AGGREGATES,
     COMM_LEN,
     INT,
-    KSTACK,
-    KSYM,
     STRLEN,
     UINT,
-    USTACK,
-    USYM,
     MapInfo,
     Type,
     string,
@@ -30,13 +32,6 @@ INT_BUILTINS = {"pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "cpid", "
 STR_BUILTINS = {"comm": COMM_LEN, "probe": STRLEN, "func": STRLEN}
 ARG_RE = re.compile(r"arg([0-9])$")
 UNSUPPORTED_BUILTINS = {"sarg0", "username", "ctx", "__builtin_ctx"}
-FUNCTIONS = {  # name: (min args, max args)
-    "printf": (1, 64), "print": (1, 3), "clear": (1, 1), "zero": (1, 1), "delete": (1, 2), "exit": (0, 1),
-    "time": (0, 1), "join": (1, 2), "str": (1, 2), "strncmp": (3, 3), "count": (0, 0), "sum": (1, 1),
-    "avg": (1, 1), "min": (1, 1), "max": (1, 1), "stats": (1, 1), "hist": (1, 1), "lhist": (4, 4),
-    "kstack": (0, 2), "ustack": (0, 2), "ksym": (1, 1), "usym": (1, 1), "kaddr": (1, 1),
-    "signal": (1, 1), "cat": (1, 64), "system": (1, 64),
-}
 # Kernel macros that bpftrace tools use from C headers (pybpf reads no headers); values from the kernel's uapi
 KERNEL_MACROS = {
     "TASK_RUNNING": 0x0, "TASK_INTERRUPTIBLE": 0x1, "TASK_UNINTERRUPTIBLE": 0x2, "__TASK_STOPPED": 0x4,
@@ -44,15 +39,6 @@ KERNEL_MACROS = {
     "AF_INET6": 10, "O_RDONLY": 0, "O_WRONLY": 1, "O_RDWR": 2, "O_CREAT": 0o100, "O_EXCL": 0o200,
     "O_TRUNC": 0o1000, "O_APPEND": 0o2000, "O_NONBLOCK": 0o4000, "O_CLOEXEC": 0o2000000,
 }
-UNSUPPORTED_FUNCTIONS = {"uaddr", "ntop", "reg", "override", "buf", "sizeof", "offsetof", "cgroupid", "macaddr",
-                         "strftime", "path", "strerror", "skboutput", "pton", "strcontains"}
-CONVERSION_RE = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\d+))?"
-                           r"(?P<length>hh|h|ll|l|j|z|t)?(?P<conv>[diouxXcspP%])")
-
-
-def printf_conversions(fmt: str) -> list[str]:
-    """The conversion letters of a printf format (without %%)."""
-    return [m.group("conv") for m in CONVERSION_RE.finditer(fmt) if m.group("conv") != "%"]
 
 
 @dataclass
@@ -63,7 +49,7 @@ class ProbeScope:
     variables: dict[str, Type] = field(default_factory=dict)
 
 
-class Analyzer:
+class Analyzer(CallChecker):
     """Types a script against its concrete probes; `maps` describes every @map afterwards."""
 
     def __init__(self) -> None:
@@ -393,142 +379,3 @@ class Analyzer:
         if m.kind == "int":
             return Type("int", signed=m.signed)
         return Type("int", signed=False, btf_id=m.btf_id, user=bt.user)
-
-    def check_call(self, e: ast.Call, scope: ProbeScope) -> Type:
-        name, args = e.name, e.args
-        if name == "__index":
-            base_t, index_t = self.typeof(args[0], scope), self.typeof(args[1], scope)
-            if base_t.kind != "int" or not base_t.deref:
-                raise self.err(e, "only pointers to integers or pointers (e.g. args->argv[1], ((uint32 *)arg0)[2]) "
-                               "can be indexed")
-            if index_t.kind != "int":
-                raise self.err(args[1], "the index must be an integer")
-            # an element that is a pointer may be read further (str(args->argv[1]), *p)
-            return Type("int", signed=base_t.signed if base_t.deref < 8 else False, user=base_t.user,
-                        deref=1 if base_t.deref == 8 else 0)
-        if name in UNSUPPORTED_FUNCTIONS:
-            raise self.err(e, f"{name}() is not supported yet")
-        if name not in FUNCTIONS:
-            raise self.err(e, f"Unknown function: {name}")
-        lo, hi = FUNCTIONS[name]
-        if not lo <= len(args) <= hi:
-            want = str(lo) if lo == hi else f"{lo} to {hi}"
-            raise self.err(e, f"{name}() requires {want} argument{'s' if hi != 1 else ''} ({len(args)} provided)")
-        if name in ("print", "clear", "zero") and isinstance(args[0], ast.MapRef):
-            ref = args[0]
-            if name != "print" and ref.keys is not None:
-                raise self.err(ref, f"{name}() expects a map with no keys")
-            if ref.name not in self.maps and self.strict:
-                raise self.err(ref, f"Undefined map: {ref.name}")
-            if ref.keys is None:  # the whole map, keyed or not
-                for extra in args[1:]:
-                    if not isinstance(extra, ast.Integer):
-                        raise self.err(extra, "print() top and div must be integer literals")
-                return INT
-        if name in ("clear", "zero") and not isinstance(args[0], ast.MapRef):
-            raise self.err(args[0], f"{name}() expects a map")
-        if name == "delete":
-            if len(args) == 2:
-                if not isinstance(args[0], ast.MapRef) or args[0].keys is not None:
-                    raise self.err(args[0], "delete() expects a map")
-                args[0] = ast.MapRef(args[0].line, args[0].column, args[0].end_column, args[0].name, [args[1]])
-                del args[1]
-            first = args[0]
-            if not isinstance(first, ast.MapRef):
-                raise self.err(first, "delete() expects a map element")
-            ref = first
-            if ref.name in self.maps:
-                self.key_of(ref, self.maps[ref.name], scope)
-            elif self.strict:
-                raise self.err(ref, f"Undefined map: {ref.name}")
-            return INT
-        if name in ("kstack", "ustack"):
-            return self.stack_type(e, name, args)
-        types = [self.typeof(a, scope, statement=name == "print") for a in args]
-        if name == "kaddr":
-            from pybpf.trace.symbols import kernel_address
-
-            if not isinstance(args[0], ast.String):
-                raise self.err(args[0], "kaddr() expects a symbol name (string literal)")
-            addr = kernel_address(args[0].value)
-            if addr is None:
-                raise self.err(args[0], f"Failed to resolve kernel symbol: {args[0].value}")
-            self.constants[f"kaddr:{args[0].value}"] = addr
-            return Type("int", signed=False, deref=8)
-        if name in ("ksym", "usym"):
-            if types[0].kind != "int":
-                raise self.err(args[0], f"{name}() expects an address (integer)")
-            return KSYM if name == "ksym" else USYM
-        if name in ("printf", "cat", "system"):
-            if name == "system" and not self.unsafe:
-                raise self.err(e, "system() is an unsafe function: run with --unsafe to allow it")
-            return self.check_printf(e, types)
-        if name == "signal":
-            import signal as signals
-
-            if isinstance(args[0], ast.String):
-                if not args[0].value.startswith("SIG") or not hasattr(signals, args[0].value):
-                    raise self.err(args[0], f"signal(): unknown signal {args[0].value!r}")
-            elif types[0].kind != "int":
-                raise self.err(args[0], "signal() expects a signal name or number")
-            if scope.probe.provider in ("BEGIN", "END"):
-                raise self.err(e, "signal() can not be used in BEGIN and END probes")
-            return INT
-        if name in ("time",) and args and not isinstance(args[0], ast.String):
-            raise self.err(args[0], "time() expects a string literal format")
-        if name == "exit" and args and types[0].kind != "int":
-            raise self.err(args[0], "exit() expects an integer")
-        if name in ("sum", "avg", "min", "max", "stats", "hist", "lhist") and types[0].kind != "int":
-            raise self.err(args[0], f"{name}() expects an integer, not {types[0]}")
-        if name == "str":
-            if types[0].kind != "int" and types[0].kind != "str":
-                raise self.err(args[0], "str() expects a pointer or a string")
-            if len(args) == 2:
-                if not isinstance(args[1], ast.Integer):
-                    raise self.err(args[1], "str() length must be an integer literal here")
-                return string(min(max(args[1].value, 1), 200))
-            return string(STRLEN) if types[0].kind == "int" else types[0]
-        if name == "strncmp":
-            if types[0].kind != "str" or types[1].kind != "str" or not isinstance(args[2], ast.Integer):
-                raise self.err(e, "strncmp() expects two strings and an integer literal")
-            return INT
-        if name == "join":
-            self.uses_join = True
-            if types[0].kind != "int":
-                raise self.err(args[0], "join() expects an array of string pointers (e.g. args->argv)")
-            if len(args) == 2 and not isinstance(args[1], ast.String):
-                raise self.err(args[1], "join() delimiter must be a string literal")
-        return INT
-
-    def stack_type(self, e: ast.Expr, name: str, args: list[ast.Expr]) -> Type:
-        """kstack / ustack / kstack(N) / ustack(bpftrace, N)."""
-        limit = 0
-        for a in args:
-            if isinstance(a, ast.Integer) and 0 < a.value <= MAX_STACK:
-                limit = a.value
-            elif isinstance(a, ast.Builtin) and a.name == "bpftrace":
-                continue
-            else:
-                raise self.err(a, f"{name}() takes an optional frame limit (1 to {MAX_STACK}); other stack "
-                               "modes (perf, raw) are not supported yet")
-        self.uses_stacks = True
-        base = KSTACK if name == "kstack" else USTACK
-        return replace(base, limit=limit)
-
-    def check_printf(self, e: ast.Call, types: list[Type]) -> Type:
-        fmt = e.args[0]
-        if not isinstance(fmt, ast.String):
-            raise self.err(fmt, "printf: The first argument must be a string literal")
-        convs = printf_conversions(fmt.value)
-        given = len(e.args) - 1
-        if len(convs) != given:
-            raise self.err(e, f"printf: {'Not enough' if given < len(convs) else 'Too many'} arguments for format "
-                           f"string ({given} supplied, {len(convs)} expected)")
-        for conv, arg, t in zip(convs, e.args[1:], types[1:], strict=True):
-            if t.kind == "tuple":
-                raise self.err(arg, "printf: tuples cannot be printed")
-            if conv == "s" and t.kind != "str" and self.strict:
-                pass  # bpftrace prints integers under %s too
-            if conv != "s" and t.is_buffer:
-                raise self.err(arg, f"printf: %{conv} specifier expects a value of type integer (string supplied)")
-        return INT
