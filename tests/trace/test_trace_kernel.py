@@ -356,3 +356,32 @@ def test_pointer_indexing(workload: tuple[str, str]) -> None:
     out = trace('tracepoint:syscalls:sys_enter_execve /comm == "workload"/ { printf("%s %s %s [%c]\\n", '
                 'str(args->argv[0]), str(args->argv[2]), str(*args->argv), args->filename[1]); }', [binary, d])
     assert out == "Attaching 1 probe...\ntrue second true [b]\n\n\n"
+
+
+def test_ctrl_c_prints_the_maps_and_exits_cleanly() -> None:
+    import signal
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    proc = subprocess.Popen([sys.executable, "-m", "pybpf.trace", "-e",
+                             'BEGIN { @started = 1; printf("ready\\n"); } tracepoint:syscalls:sys_enter_getppid '
+                             '{ @calls = count(); } END { printf("bye\\n"); }'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "Attaching 3 probes...\n"
+    assert proc.stdout.readline() == "ready\n"  # BEGIN runs once every probe is attached
+    for _ in range(3):
+        os.getppid()
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[:3] == ["bye", "", ""] and lines[-1] == "@started: 1"
+    assert lines[3].startswith("@calls: ")  # getppid() of every process while attached, at least ours
+
+
+def test_cli_missing_command() -> None:
+    proc = cli("-e", "BEGIN { }", "-c", "/nonexistent/program --flag")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == "pybpf trace: cannot run '/nonexistent/program --flag': no such command or not executable\n"

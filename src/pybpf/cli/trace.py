@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import shutil
 import sys
 from typing import Any, TextIO
 
@@ -99,7 +100,11 @@ def _execute(args: argparse.Namespace, script: Any, source: str, filename: str, 
     from pybpf.trace.errors import TraceError
     from pybpf.trace.runtime import Child, TraceRun
 
-    child = Child(shlex.split(args.command)) if args.command else None
+    argv = shlex.split(args.command) if args.command else []
+    if args.command and (not argv or shutil.which(argv[0]) is None):
+        print(f"pybpf trace: cannot run {args.command!r}: no such command or not executable", file=sys.stderr)
+        return 2
+    child = Child(argv) if argv else None
     try:
         try:
             compiled = compile_script(script, cpid=child.pid if child else 0, params=params,
