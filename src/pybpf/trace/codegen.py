@@ -28,6 +28,7 @@ BPF_NOEXIST = 1
 STACK_LIMIT = 512
 JOIN_ARGS = 16
 EVENTS_MAP = "events"
+LOST_MAP = "lost"
 JOIN_MAP = "join_buf"
 
 
@@ -275,6 +276,23 @@ class ProbeCompiler(ValueCompiler):
         e.mov(R3, size)
         e.mov(R4, 0)
         e.call(H_RINGBUF_OUTPUT)
+        self.count_lost()
+
+    def count_lost(self) -> None:
+        """When bpf_ringbuf_output failed (ring full), count the lost event in this CPU's slot of `lost`."""
+        e = self.e
+        ok = e.label()
+        e.jcci("==", R0, 0, ok)
+        key = self.alloc(8)
+        e.st(4, FP, key, 0)
+        e.ld_map(R1, LOST_MAP)
+        e.stack_ptr(R2, key)
+        e.call(H_LOOKUP)
+        e.jcci("==", R0, 0, ok)
+        e.ldx(8, R1, R0, 0)
+        e.alui("+", R1, 1)
+        e.stx(8, R0, 0, R1)
+        e.place(ok)
 
     def join(self, c: ast.Call) -> None:
         e = self.e
@@ -316,6 +334,7 @@ class ProbeCompiler(ValueCompiler):
         e.mov(R3, 8 + JOIN_ARGS * STRLEN)
         e.mov(R4, 0)
         e.call(H_RINGBUF_OUTPUT)
+        self.count_lost()
         e.place(done)
 
     # -- integer expressions (result in r0) ----------------------------------------------------

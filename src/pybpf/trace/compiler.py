@@ -11,7 +11,7 @@ from typing import Any
 from pybpf.abi import AttachType, MapType, ProgramType
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 from pybpf.trace import ast
-from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, JOIN_MAP, ProbeCompiler, Program
+from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, JOIN_MAP, LOST_MAP, ProbeCompiler, Program
 from pybpf.trace.codegen_values import STACKS_MAP
 from pybpf.trace.errors import TraceError
 from pybpf.trace.parser import parse
@@ -20,7 +20,7 @@ from pybpf.trace.semantic import Analyzer
 from pybpf.trace.symbols import MAX_STACK
 from pybpf.trace.types import MAP_KEYS_MAX, STRLEN
 
-RINGBUF_SIZE = 1 << 20
+RINGBUF_SIZE = 8 << 20  # bursts of ~200k printf records fit while user space catches up
 PROGRAM_TYPES = {
     "BEGIN": ProgramType.RAW_TRACEPOINT, "END": ProgramType.RAW_TRACEPOINT,
     "tracepoint": ProgramType.TRACEPOINT, "rawtracepoint": ProgramType.RAW_TRACEPOINT,
@@ -104,6 +104,7 @@ def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | N
                       cpid=cpid)
     maps: dict[str, MapSpec] = {
         EVENTS_MAP: MapSpec(EVENTS_MAP, MapType.RINGBUF, 0, 0, RINGBUF_SIZE),
+        LOST_MAP: MapSpec(LOST_MAP, MapType.PERCPU_ARRAY, 4, 8, 1),
     }
     for name, info in analyzer.maps.items():
         mtype = MapType.PERCPU_HASH if info.percpu else MapType.HASH

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -24,38 +25,51 @@ def s64(v: int) -> int:
     return v - (1 << 64) if v >> 63 else v
 
 
-def format_printf(fmt: str, values: Sequence[int | str]) -> str:
-    """C printf with bpftrace's rules: %d/%i/%u/%x/%X/%o/%c use the low 32 bits unless given l/ll/j/z."""
-    out: list[str] = []
+@functools.lru_cache(maxsize=512)
+def _printf_plan(fmt: str) -> tuple[tuple[str, ...], tuple[tuple[str, str, bool], ...]]:
+    """A format split once into literal pieces and (python spec, conversion, wide) per conversion."""
+    literals: list[str] = []
+    specs: list[tuple[str, str, bool]] = []
     pos = 0
-    it = iter(values)
+    pending = ""
     for m in CONVERSION_RE.finditer(fmt):
-        out.append(fmt[pos:m.start()])
+        pending += fmt[pos:m.start()]
         pos = m.end()
         conv = m.group("conv")
         if conv == "%":
-            out.append("%")
+            pending += "%"
             continue
         flags, width, prec = m.group("flags") or "", m.group("width") or "", m.group("prec")
         spec = "%" + flags + (width if width != "*" else "") + (f".{prec}" if prec is not None else "")
-        value = next(it, 0)
+        literals.append(pending)
+        pending = ""
+        specs.append((spec, conv, m.group("length") in ("l", "ll", "j", "z", "t")))
+    literals.append(pending + fmt[pos:])
+    return tuple(literals), tuple(specs)
+
+
+def format_printf(fmt: str, values: Sequence[int | str]) -> str:
+    """C printf with bpftrace's rules: %d/%i/%u/%x/%X/%o/%c use the low 32 bits unless given l/ll/j/z."""
+    literals, specs = _printf_plan(fmt)
+    out = [literals[0]]
+    n = len(values)
+    for i, (spec, conv, wide) in enumerate(specs):
+        value = values[i] if i < n else 0
         if conv == "s":
             out.append((spec + "s") % (value if isinstance(value, str) else str(s64(value))))
-            continue
-        if isinstance(value, str):
-            value = 0
-        wide = m.group("length") in ("l", "ll", "j", "z", "t")
-        if conv in ("d", "i"):
-            v = s64(value) if wide else _s32(value)
-            out.append((spec + "d") % v)
-        elif conv in ("u", "x", "X", "o"):
-            v = value & ((1 << 64) - 1 if wide else 0xFFFFFFFF)
-            out.append((spec + ("d" if conv == "u" else conv)) % v)
-        elif conv == "c":
-            out.append((spec + "c") % chr(value & 0xFF))
-        elif conv in ("p", "P"):
-            out.append((spec + "s") % hex(value & ((1 << 64) - 1)))
-    out.append(fmt[pos:])
+        else:
+            if isinstance(value, str):
+                value = 0
+            if conv in ("d", "i"):
+                out.append((spec + "d") % (s64(value) if wide else _s32(value)))
+            elif conv in ("u", "x", "X", "o"):
+                v = value & ((1 << 64) - 1 if wide else 0xFFFFFFFF)
+                out.append((spec + ("d" if conv == "u" else conv)) % v)
+            elif conv == "c":
+                out.append((spec + "c") % chr(value & 0xFF))
+            else:  # %p
+                out.append((spec + "s") % hex(value & ((1 << 64) - 1)))
+        out.append(literals[i + 1])
     return "".join(out)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from pybpf.errors import BpfError
-from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, Event
+from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, LOST_MAP, Event
 from pybpf.trace.codegen_values import STACKS_MAP
 from pybpf.trace.compiler import CompiledProbe, CompiledScript
 from pybpf.trace.output import cstr, decode_value, format_printf, json_line, map_json, map_text
@@ -88,6 +88,7 @@ class TraceRun:
         self.links: list[Any] = []
         self.attached_at: float = 0.0
         self.sym = Symbolizer()
+        self.lost = 0
 
     def write(self, text: str) -> None:
         self.out.write(text)
@@ -286,14 +287,22 @@ class TraceRun:
         return 0
 
     def drain(self, rb: Any) -> None:
+        """Handle every record available now (none after exit()), then report newly lost ones."""
+        handle = self.handle
         for record in rb.read_available():
-            if self.stop and self._is_after_exit():
+            if self.stop:
                 break
-            self.handle(record)
+            handle(record)
+        self.report_lost()
         self.out.flush()
 
-    def _is_after_exit(self) -> bool:
-        return True
+    def report_lost(self) -> None:
+        """bpftrace's "Lost N events" when the ring buffer was full for some records."""
+        raw = self.coll.maps[LOST_MAP].lookup(bytes(4))
+        total = sum(int.from_bytes(v[:8], "little") for v in raw) if isinstance(raw, list) else 0
+        if total > self.lost:
+            n, self.lost = total - self.lost, total
+            self.write(json_line("lost_events", {"events": n}) if self.json else f"Lost {n} events\n")
 
     def run_special(self, kind: str) -> None:
         for cp in self.c.probes:
