@@ -155,3 +155,8 @@ def test_json_histograms_keep_empty_buckets_between_used_ones() -> None:
     assert json.loads(map_json(MapInfo("@a", kind="avg"), [(u64(0), [u64(10) + u64(2)])])) == {
         "type": "stats", "data": {"@a": 5}}
     assert map_json(MapInfo("@e", key=INT, kind="int"), []) == ""
+
+
+def test_empty_avg_and_stats_maps_print_two_blank_lines() -> None:
+    assert map_text(MapInfo("@a", kind="avg"), []) == "\n\n"
+    assert map_text(MapInfo("@s", key=INT, kind="stats"), []) == "\n\n"

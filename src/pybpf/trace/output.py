@@ -216,7 +216,7 @@ def map_text(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0, div:
     """A map as bpftrace prints it at exit or with print()."""
     values = collect(info, entries, sym)
     if not values:
-        return "\n"
+        return "\n\n" if info.kind in ("avg", "stats") else "\n"
     order = _order(info, values)
     if top:
         order = order[-top:]

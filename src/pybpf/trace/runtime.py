@@ -209,7 +209,8 @@ class TraceRun:
         info = self.c.program.maps[name]
         m = self.kernel_map(name)
         for key, value in self.entries(name):
-            if zero or info.key is None:
+            # like bpftrace 0.17: clear() deletes, except the value of a count() map without keys
+            if zero or (info.key is None and info.kind == "count"):
                 blank: Any = [bytes(len(v)) for v in value] if isinstance(value, list) else bytes(len(value))
                 m.update(key, blank)
             else:
