@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ def map_from_json(d: dict[str, Any]) -> MapSpec:
                    frozen=d["frozen"], inner_map=map_from_json(d["inner"]) if d.get("inner") else None)
 
 
+LIMITS = ("BPF program is too large", "BPF program is too complex")
 _SAMPLE_CACHE: dict[str, Any] = {}
 
 
@@ -65,7 +66,8 @@ def program_of(case: dict[str, Any]) -> tuple[ProgramSpec, dict[str, MapSpec]]:
     spec = _SAMPLE_CACHE[obj]
     for prog in spec.programs.values():
         if prog.name == case["program"] and prog.section == case["section"]:
-            return prog, dict(spec.maps)
+            # the kernel was given the program's license, "GPL" when the object has none
+            return replace(prog, license=prog.license or "GPL"), dict(spec.maps)
     raise KeyError(case["name"])
 
 
@@ -163,11 +165,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", action="append", choices=["asm", "c", "random", "samples"])
     ap.add_argument("--show", action="store_true", help="list every disagreement")
+    ap.add_argument("--all", action="store_true",
+                    help="include programs the kernel rejected at its 1M-instruction limit (slow in Python)")
+    ap.add_argument("--max-kernel-insns", type=int, default=0,
+                    help="skip programs whose kernel verification processed more instructions than this")
     args = ap.parse_args()
     total = Figures()
     for source in args.source or ["asm", "c", "random", "samples"]:
         figs = Figures()
         for case in load_cases(source):
+            k = case.get("kernel", {})
+            if not args.all and any(m.startswith(LIMITS) for m in k.get("messages", [])):
+                continue
+            if args.max_kernel_insns and (k.get("processed") or 0) > args.max_kernel_insns:
+                continue
             o = compare(case)
             if o is None:
                 continue

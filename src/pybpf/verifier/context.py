@@ -81,8 +81,6 @@ TRACEPOINT = CtxLayout("trace_entry", 2048, reads=((8, 2048, ANY),))
 RAW_TRACEPOINT = CtxLayout("bpf_raw_tracepoint_args", 96, reads=((0, 96, ANY),))
 # kprobes: struct pt_regs of x86_64 (21 u64 registers).
 PT_REGS = CtxLayout("pt_regs", 168, reads=((0, 168, ANY),))
-# perf events: struct bpf_perf_event_data { pt_regs regs; u64 sample_period; u64 addr; }
-PERF_EVENT = CtxLayout("bpf_perf_event_data", 184, reads=((0, 168, ANY), (168, 184, W8)))
 
 LAYOUTS: dict[int, CtxLayout] = {
     P.XDP: XDP_MD,
@@ -93,7 +91,6 @@ LAYOUTS: dict[int, CtxLayout] = {
     P.TRACEPOINT: TRACEPOINT,
     P.RAW_TRACEPOINT: RAW_TRACEPOINT,
     P.KPROBE: PT_REGS,
-    P.PERF_EVENT: PERF_EVENT,
 }
 
 # Allowed R0 ranges at program exit (check_return_code, default attach types).
@@ -116,6 +113,42 @@ PACKET_ACCESS = frozenset({P.XDP, P.SCHED_CLS, P.SCHED_ACT, P.CGROUP_SKB, P.LWT_
 LD_ABS_TYPES = frozenset({P.SOCKET_FILTER, P.SCHED_CLS, P.SCHED_ACT, P.CGROUP_SKB})
 
 
-def layout(program_type: int) -> CtxLayout | None:
+_KINDS = {
+    "pkt": (RegType.PTR_TO_PACKET, False),
+    "pkt_end": (RegType.PTR_TO_PACKET_END, False),
+    "pkt_meta": (RegType.PTR_TO_PACKET_META, False),
+    "sock": (RegType.PTR_TO_SOCKET, False),
+    "sock_or_null": (RegType.PTR_TO_SOCKET, True),
+    "sock_common": (RegType.PTR_TO_SOCK_COMMON, False),
+    "sock_common_or_null": (RegType.PTR_TO_SOCK_COMMON, True),
+    "flow_keys": (RegType.PTR_TO_FLOW_KEYS, False),
+}
+
+
+@dataclass(frozen=True)
+class ProbedLayout:
+    """A context whose valid accesses were measured on a kernel (tools/probe_verifier_ctx.py)."""
+
+    name: str
+    reads: frozenset[tuple[int, int]]
+    writes: frozenset[tuple[int, int]]
+    pointers: dict[int, tuple[RegType, bool]]
+
+    def valid(self, off: int, size: int, write: bool) -> bool:
+        return (off, size) in (self.writes if write else self.reads)
+
+
+def _probed(program_type: int) -> ProbedLayout | None:
+    from pybpf.verifier.ctx_probed import PROBED
+
+    entry = PROBED.get(program_type)
+    if entry is None or not entry[0]:
+        return None
+    reads, writes, ptrs = entry
+    pointers = {off: _KINDS[kind] for off, kind in ptrs.items() if kind in _KINDS}
+    return ProbedLayout(P(program_type).name.lower(), reads, writes, pointers)
+
+
+def layout(program_type: int) -> CtxLayout | ProbedLayout | None:
     """The context layout of a program type, or None when pybpf does not model it."""
-    return LAYOUTS.get(program_type)
+    return LAYOUTS.get(program_type) or _probed(program_type)

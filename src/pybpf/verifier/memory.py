@@ -137,8 +137,6 @@ def _ctx_access(ck: Checker, pc: int, regno: int, reg: Reg, off: int, size: int,
     if ptr is not None:
         rt, maybe_null = ptr
         if rt in PACKET_TYPES or rt is RegType.PTR_TO_PACKET_END:
-            if ck.program_type not in ck.packet_types:
-                raise _fail(f"invalid bpf_context access off={off} size={size}", pc)
             return Reg(rt)
         st_id = ck.id_for_ctx_load()
         return Reg(rt, maybe_null=maybe_null, id=st_id if maybe_null else 0)
@@ -246,13 +244,11 @@ def read_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int, 
     kinds = slot.kinds[b:b + size]
     sp = slot.spilled
     if sp is not None and slot.kinds[0] == SPILL:
-        if size == 8:
-            if slot.kinds != SPILL * 8:
-                raise _fail("corrupted spill memory", pc)
+        spill_size = len(slot.kinds) - len(slot.kinds.lstrip(SPILL))
+        if size == 8 and spill_size == 8:
             return sp
         if sp.is_pointer:
             raise _fail("invalid size of register fill", pc)
-        spill_size = slot.kinds.count(SPILL)
         if b == 0 and size <= spill_size:
             return scalar(bounds.truncate(sp.var, size)).with_(id=sp.id if size == spill_size else 0)
         for i, k in enumerate(kinds):
