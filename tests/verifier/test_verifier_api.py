@@ -1,0 +1,131 @@
+"""pybpf.verifier's API: results, errors with instruction and kernel wording, logs, modes, collections."""
+
+from __future__ import annotations
+
+import pytest
+
+from pybpf.abi import MapType, ProgramType
+from pybpf.errors import VerifierError
+from pybpf.isa import assemble
+from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
+from pybpf.runtime import Runtime
+from pybpf.verifier import VerificationResult, verify, verify_collection
+
+HASH = MapSpec("h", MapType.HASH, 4, 16, 8)
+RB = MapSpec("rb", MapType.RINGBUF, 0, 0, 4096)
+
+
+def prog(text: str, ptype: ProgramType = ProgramType.XDP, refs: tuple[MapReference, ...] = ()) -> ProgramSpec:
+    return ProgramSpec("p", tuple(assemble(text)), type=ptype, map_references=refs)
+
+
+def reject(text: str, ptype: ProgramType = ProgramType.XDP, **kw: object) -> VerifierError:
+    with pytest.raises(VerifierError) as info:
+        verify(prog(text, ptype), **kw)  # type: ignore[arg-type]
+    return info.value
+
+
+def test_accepts_and_measures() -> None:
+    r = verify(prog("r0 = 2\nexit"))
+    assert isinstance(r, VerificationResult)
+    assert r.accepted and r.processed_insns == 2 and r.time_ns > 0 and r.log == ""
+
+
+def test_rejection_names_insn_and_reason() -> None:
+    e = reject("r0 = 0\nr0 = r2\nexit")
+    assert e.insn == 1 and e.reason == "R2 !read_ok"
+    e = reject("r10 = 0\nr0 = 0\nexit")
+    assert e.reason == "frame pointer is read only"
+    e = reject("exit")
+    assert e.reason == "R0 !read_ok"
+
+
+def test_cfg_errors_in_kernel_words() -> None:
+    assert reject("r0 = 0\ngoto +5\nexit").reason == "jump out of range from insn 1 to 7"
+    assert reject("r0 = 0\nexit\nr0 = 1\nexit").reason == "unreachable insn 2"
+    assert reject("r0 = 0").reason == "last insn is not an exit or jmp"
+    assert reject("r0 = 0\nl: r1 = 1\ngoto l").reason == "infinite loop detected at insn 1"
+
+
+def test_memory_messages() -> None:
+    assert reject("r1 = 1000\nr0 = *(u32 *)(r1 + 0)\nexit").reason == "R1 invalid mem access 'scalar'"
+    assert reject("*(u64 *)(r10 - 520) = 1\nr0 = 0\nexit").reason == "invalid write to stack R10 off=-520 size=8"
+    assert reject("r0 = *(u32 *)(r1 + 24)\nexit").reason == "invalid bpf_context access off=24 size=4"
+    e = reject("r2 = *(u32 *)(r1 + 0)\nr0 = *(u8 *)(r2 + 0)\nexit")
+    assert e.reason == "invalid access to packet, off=0 size=1, R2(id=0,off=0,r=0)"
+
+
+def test_map_value_null_check_and_bounds() -> None:
+    head = "*(u32 *)(r10 - 4) = 0\nr2 = r10\nr2 += -4\nr1 = 0 ll\ncall 1\n"
+    refs = (MapReference(3, "h"),)
+    with pytest.raises(VerifierError) as info:
+        verify(prog(head + "r0 = *(u32 *)(r0 + 0)\nexit", refs=refs), maps={"h": HASH})
+    assert info.value.reason == "R0 invalid mem access 'map_value_or_null'"
+    ok = head + "if r0 == 0 goto +2\nr0 = *(u32 *)(r0 + 12)\nexit\nr0 = 0\nexit"
+    assert verify(prog(ok, refs=refs), maps={"h": HASH}).accepted
+    bad = ok.replace("+ 12)", "+ 13)")
+    with pytest.raises(VerifierError) as info:
+        verify(prog(bad, refs=refs), maps={"h": HASH})
+    assert info.value.reason == "invalid access to map value, value_size=16 off=13 size=4"
+
+
+def test_ringbuf_reference_must_be_released() -> None:
+    text = "r1 = 0 ll\nr2 = 16\nr3 = 0\ncall 131\nif r0 == 0 goto +1\nr0 = 0\nr0 = 0\nexit"
+    with pytest.raises(VerifierError) as info:
+        verify(prog(text, refs=(MapReference(0, "rb"),)), maps={"rb": RB})
+    assert info.value.reason.startswith("Unreleased reference id=") and "alloc_insn=4" in info.value.reason
+
+
+def test_log_on_request() -> None:
+    r = verify(prog("r0 = 1\nexit"), log=True)
+    assert "0: (b7) r0 = 1" in r.log and "processed 2 insns" in r.log
+    e = reject("r0 = r5\nexit", log=True)
+    assert "r0 = r5" in e.log and e.log.rstrip().endswith("R5 !read_ok")
+
+
+def test_unprivileged_mode_forbids_pointer_leaks() -> None:
+    text = "r0 = r10\nexit"
+    assert verify(prog(text)).accepted
+    with pytest.raises(VerifierError) as info:
+        verify(prog(text), privileged=False)
+    assert info.value.reason == "R0 leaks addr as return value"
+    # privileged programs may read uninitialised stack, unprivileged ones may not
+    text = "r0 = *(u64 *)(r10 - 8)\nexit"
+    assert verify(prog(text)).accepted
+    with pytest.raises(VerifierError) as info:
+        verify(prog(text), privileged=False)
+    assert info.value.reason == "invalid read from stack off -8+0 size 8"
+
+
+def test_program_type_by_name_and_return_range() -> None:
+    assert verify(prog("r0 = 1\nexit", ProgramType.UNSPEC), "cgroup_skb").accepted
+    with pytest.raises(VerifierError) as info:
+        verify(prog("r0 = 2\nexit", ProgramType.UNSPEC), "cgroup_skb")
+    assert info.value.reason == "At program exit the register R0 has smin=2 smax=2 should have been in [0, 1]"
+    with pytest.raises(VerifierError):
+        verify(prog("r0 = 0\nexit"), "no_such_type")
+
+
+def test_bounded_loop_and_instruction_limit() -> None:
+    r = verify(prog("r0 = 0\nr1 = 10\nl: r0 += 1\nr1 -= 1\nif r1 != 0 goto l\nexit"))
+    assert r.processed_insns > 10
+
+
+def test_verify_collection_and_runtime_load() -> None:
+    good = prog("r0 = 2\nexit")
+    bad = ProgramSpec("bad", tuple(assemble("exit")), type=ProgramType.XDP)
+    results = verify_collection(CollectionSpec(programs={"p": good}))
+    assert results["p"].accepted
+    with pytest.raises(VerifierError) as info:
+        verify_collection(CollectionSpec(programs={"p": good, "bad": bad}))
+    assert "bad" in info.value.reason and info.value.insn == 0
+    with pytest.raises(VerifierError):
+        Runtime("interp").load(CollectionSpec(programs={"bad": bad}))
+
+
+def test_bad_input_is_a_verifier_error() -> None:
+    from pybpf.isa.instruction import Instruction
+
+    for insns in [(), (Instruction(0xFF),), (Instruction(0x18, 1, 9, 0, 0), Instruction(0x95))]:
+        with pytest.raises(VerifierError):
+            verify(ProgramSpec("x", tuple(insns), type=ProgramType.XDP))
