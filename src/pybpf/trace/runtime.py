@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -74,6 +75,20 @@ class Child:
             _, self.status = os.waitpid(self.pid, 0)
 
 
+def _plan(ev: Event) -> tuple[struct.Struct, int, list[tuple[int, Any]]]:
+    """A struct layout for an event's arguments, and which of them need text decoding."""
+    fmt = "<"
+    kinds: list[tuple[int, Any]] = []
+    for i, t in enumerate(ev.types):
+        if t.kind == "int":
+            fmt += "Q"
+        else:
+            fmt += f"{t.storage}s"
+            kinds.append((i, None if t.kind == "str" else t))
+    layout = struct.Struct(fmt)
+    return layout, layout.size, kinds
+
+
 class TraceRun:
     """One execution of a compiled script against the kernel."""
 
@@ -89,6 +104,7 @@ class TraceRun:
         self.attached_at: float = 0.0
         self.sym = Symbolizer()
         self.lost = 0
+        self._plans: dict[int, tuple[struct.Struct, int, list[tuple[int, Any]]]] = {}
 
     def write(self, text: str) -> None:
         self.out.write(text)
@@ -169,18 +185,20 @@ class TraceRun:
             self.clear_map(ev.map_name, zero=kind == "zero")
 
     def _values(self, ev: Event, body: bytes) -> list[Any]:
-        out: list[Any] = []
-        pos = 0
-        for t in ev.types:
-            raw = body[pos:pos + t.storage]
-            if t.kind == "str":
-                out.append(cstr(raw))
-            elif t.kind == "int":
-                out.append(int.from_bytes(raw[:8].ljust(8, b"\0"), "little"))
+        """The arguments of an event record: ints, strings (up to the NUL), symbolized stacks/symbols."""
+        plan = self._plans.get(id(ev))
+        if plan is None:
+            plan = self._plans[id(ev)] = _plan(ev)
+        layout, size, kinds = plan
+        if len(body) < size:
+            body = body.ljust(size, b"\0")
+        values = list(layout.unpack_from(body))
+        for i, t in kinds:
+            if t is None:
+                values[i] = values[i].split(b"\0", 1)[0].decode("utf-8", "replace")
             else:
-                out.append(str(decode_value(t, raw, self.sym)))
-            pos += t.storage
-        return out
+                values[i] = str(decode_value(t, values[i], self.sym))
+        return values
 
     # -- maps --------------------------------------------------------------------------------
     def kernel_map(self, name: str) -> Any:
