@@ -31,10 +31,11 @@ def run_interp(insns: list[Instruction], data: bytes, budget: int) -> tuple[obje
 
 
 def run_jit(
-    insns: list[Instruction], data: bytes, budget: int, options: TranslateOptions | None = None
+    insns: list[Instruction], data: bytes, budget: int, options: TranslateOptions | None = None,
+    opt_level: int | None = None,
 ) -> tuple[object, bytes, int]:
     env = RunEnv()
-    code = compile_program(insns, options=options)
+    code = compile_program(insns, options=options, opt_level=opt_level)
     machine = NativeMachine(insns, code, env, helpers={})
     region = env.add_run_region(Region.allocate(len(data), name="mem", init=data))
     try:
@@ -60,11 +61,13 @@ def _normalise(outcome: object) -> object:
     return outcome
 
 
-def check_seed(seed: int, *, faulty: bool = False, budget: int = 100_000) -> None:
+def check_seed(
+    seed: int, *, faulty: bool = False, budget: int = 100_000, opt_level: int | None = None
+) -> None:
     insns = Generator(seed, faulty=faulty).program()
     data = _input(seed)
     expected = run_interp(insns, data, budget)
-    got = run_jit(insns, data, budget)
+    got = run_jit(insns, data, budget, opt_level=opt_level)
     assert _normalise(got[0]) == _normalise(expected[0]), f"seed {seed}: r0/fault differ"
     assert got[1] == expected[1], f"seed {seed}: memory or registers differ"
     if not isinstance(expected[0], tuple):  # a faulting run reports no RunResult
@@ -74,6 +77,12 @@ def check_seed(seed: int, *, faulty: bool = False, budget: int = 100_000) -> Non
 @pytest.mark.parametrize("seed", range(30))
 def test_random_programs_agree(seed: int) -> None:
     check_seed(seed)
+
+
+@pytest.mark.parametrize("opt_level", [-1, 0, 1])
+def test_every_optimisation_tier_agrees(opt_level: int) -> None:
+    for seed in range(500, 506):
+        check_seed(seed, faulty=seed % 2 == 0, opt_level=opt_level)
 
 
 @pytest.mark.parametrize("seed", range(1000, 1016))

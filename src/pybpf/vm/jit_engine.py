@@ -6,7 +6,8 @@ contexts (`pybpf.vm.contexts`) and the same helper implementations (`pybpf.vm.en
 with native fast paths for the hot ones).
 
 Options: `unsafe_fast=True` drops bounds checks, the instruction budget and stack zeroing (only
-for verified programs); `budget` (instructions per run), `opt_level` (0-3), `cache_dir` (on-disk
+for verified programs); `budget` (instructions per run), `opt_level` (0-3, -1 the quick tier;
+default O3, the quick tier above 2,000 instructions), `cache_dir` (on-disk
 code cache, default $PYBPF_JIT_CACHE), `helpers` (id -> implementation), `max_slots`, `cpu` and
 `map_factory`, as for the interpreter engine.
 
@@ -296,7 +297,7 @@ def load_collection(
     max_slots: int = DEFAULT_MAX_SLOTS,
     unsafe_fast: bool = False,
     budget: int = DEFAULT_BUDGET,
-    opt_level: int = 3,
+    opt_level: int | None = None,
     cache_dir: str | None = None,
     cpu: int = 0,
     map_factory: Callable[[MapSpec], Map] | None = None,

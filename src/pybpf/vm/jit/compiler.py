@@ -18,7 +18,7 @@ from pathlib import Path
 import llvmlite
 import llvmlite.binding as llvm
 
-from pybpf.isa.instruction import Instruction, encode
+from pybpf.isa.instruction import Instruction, encode, slot_count
 from pybpf.vm.jit.irgen import ModuleTranslator, NativeHelper, TranslateOptions
 
 _LOCK = threading.Lock()
@@ -61,12 +61,30 @@ def new_target_machine(opt: int = 3) -> llvm.TargetMachine:
     )
 
 
-def target_machine() -> llvm.TargetMachine:
-    """The shared host target machine for optimising and emitting code (never given away)."""
+_CODEGEN: dict[int, llvm.TargetMachine] = {}
+# Programs with more slots than this get the quick tier unless an opt_level is asked for:
+# LLVM's O3 pipeline and register allocator take minutes on 10,000-instruction programs.
+LARGE_PROGRAM_SLOTS = 2000
+QUICK = -1  # the quick tier: SROA, instcombine, simplifycfg, DCE, then fast instruction selection
+
+
+def target_machine(codegen_level: int = 3) -> llvm.TargetMachine:
+    """A shared host target machine for optimising and emitting code (never given away)."""
     global _TARGET
-    if _TARGET is None:
-        _TARGET = new_target_machine()
-    return _TARGET
+    if codegen_level == 3:
+        if _TARGET is None:
+            _TARGET = new_target_machine()
+        return _TARGET
+    if codegen_level not in _CODEGEN:
+        _CODEGEN[codegen_level] = new_target_machine(codegen_level)
+    return _CODEGEN[codegen_level]
+
+
+def effective_opt_level(opt_level: int | None, slots: int) -> int:
+    """The optimisation tier: an explicit level, else O3 for normal programs and QUICK for huge."""
+    if opt_level is not None:
+        return max(QUICK, min(int(opt_level), 3))
+    return QUICK if slots > LARGE_PROGRAM_SLOTS else 3
 
 
 def cache_key(
@@ -91,10 +109,19 @@ def default_cache_dir() -> Path | None:
 
 
 def optimize(module: llvm.ModuleRef, opt_level: int) -> None:
+    """Run LLVM's O1-O3 pipeline, or the quick tier's few passes (registers to SSA, cleanup)."""
     tm = target_machine()
-    pto = llvm.create_pipeline_tuning_options(speed_level=opt_level)
+    pto = llvm.create_pipeline_tuning_options(speed_level=max(opt_level, 1))
     pb = llvm.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(module, pb)
+    if opt_level == QUICK:
+        pm = llvm.create_new_module_pass_manager()
+        pm.add_sroa_pass()
+        pm.add_instruction_combine_pass()
+        pm.add_simplify_cfg_pass()
+        pm.add_dead_code_elimination_pass()
+        pm.run(module, pb)
+    elif opt_level > 0:
+        pb.getModulePassManager().run(module, pb)
 
 
 def _drivers(engine: llvm.ExecutionEngine) -> dict[str, int]:
@@ -124,13 +151,18 @@ def compile_program(
     relocations: Mapping[int, int] | None = None,
     options: TranslateOptions | None = None,
     native_helpers: Mapping[int, NativeHelper] | None = None,
-    opt_level: int = 3,
+    opt_level: int | None = None,
     cache_dir: Path | str | None = None,
     keep_ir: bool = False,
 ) -> CompiledCode:
-    """Translate, optimise and compile `insns` (or fetch them from the cache)."""
+    """Translate, optimise and compile `insns` (or fetch them from the cache).
+
+    opt_level: 0-3 for LLVM's pipelines, -1 for the quick tier; None picks O3, or the quick
+    tier for programs above LARGE_PROGRAM_SLOTS slots.
+    """
     relocations = dict(relocations or {})
     options = options or TranslateOptions()
+    opt_level = effective_opt_level(opt_level, slot_count(insns))
     key = cache_key(insns, relocations, options, opt_level)
     with _LOCK:
         cached = _CACHE.get(key)
@@ -157,7 +189,7 @@ def compile_program(
         module = llvm.parse_assembly(text)
         module.verify()
         optimize(module, opt_level)
-        obj = target_machine().emit_object(module)
+        obj = target_machine(0 if opt_level == QUICK else 3).emit_object(module)
         engine, entry, main = _load_object(key, obj)
         if path is not None:
             try:
