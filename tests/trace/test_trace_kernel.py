@@ -159,10 +159,10 @@ def test_json_output(workload: tuple[str, str]) -> None:
                      {"type": "map", "data": {"@s": {"1": 9, "0": 12}}}]
 
 
-def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, timeout: float = 30, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     return subprocess.run([sys.executable, "-m", "pybpf", "trace", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=env, cwd=cwd)
 
 
 def test_cli_script_error_is_exit_1_with_caret() -> None:
@@ -385,3 +385,31 @@ def test_cli_missing_command() -> None:
     proc = cli("-e", "BEGIN { }", "-c", "/nonexistent/program --flag")
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == "pybpf trace: cannot run '/nonexistent/program --flag': no such command or not executable\n"
+
+
+def test_rawtracepoint_arguments(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    # raw sys_enter: arg0 is the pt_regs pointer, arg1 the syscall number (pread64 is 17 on x86-64)
+    if os.uname().machine != "x86_64":
+        pytest.skip("syscall numbers of x86-64")
+    out = trace("rawtracepoint:sys_enter /pid == cpid && arg1 == 17/ { @[probe, arg1] = count(); }", [binary, d])
+    assert out == "Attaching 1 probe...\n\n\n@[rawtracepoint:sys_enter, 17]: 5\n"
+
+
+def test_profile_and_builtins() -> None:
+    out = trace('profile:hz:997 { @samples = count(); } interval:ms:50 { exit(); } '
+                'BEGIN { printf("%d %d %d %d %d %d %s\\n", pid, tid == pid, uid, gid, cpu < 1024, '
+                'nsecs > elapsed, probe); }')
+    lines = out.splitlines()
+    assert lines[0] == "Attaching 3 probes..."
+    assert lines[1] == f"{os.getpid()} 1 {os.getuid()} {os.getgid()} 1 1 BEGIN"
+    assert lines[2:4] == ["", ""] and lines[4].startswith("@samples: ")
+
+
+def test_cli_relative_binary_path(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    folder, name = os.path.split(binary)
+    proc = cli("-e", f"uretprobe:./{name}:traced_add {{ @[retval % 2] = count(); }}", "-c", f"./{name} {d}",
+               cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Attaching 1 probe...\n\n\n@[1]: 3\n@[0]: 4\n"
