@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from pybpf.trace.compiler import compile_script
 from pybpf.trace.errors import TraceError
 from pybpf.trace.parser import parse
 from pybpf.trace.probes import ConcreteProbe
@@ -38,6 +39,7 @@ def test_front_end_errors_are_trace_errors(seed: int) -> None:
             if all(ap.provider in ("BEGIN", "END") for p in script.probes for ap in p.attach_points):
                 Analyzer().analyze(script, [[ConcreteProbe(p.attach_points[0].provider, "BEGIN")]
                                             for p in script.probes])
+                compile_script(src)  # code generation too (BEGIN/END need no kernel to compile)
         except TraceError as exc:
             assert exc.render(src)  # always renderable
     assert parsed > 0

@@ -433,6 +433,11 @@ class ProbeCompiler(ValueCompiler):
             self.ev(x.left)
             if op in ("==", "!=", "<", ">", "<=", ">="):
                 self.bool_of(lambda lbl: e.jcci(op, R0, x.right.value, lbl, signed=signed))  # type: ignore
+            elif op in ("/", "%") and x.right.value == 0:
+                if op == "/":
+                    e.mov(R0, 0)  # BPF semantics (the verifier refuses a constant zero divisor)
+            elif op in ("<<", ">>"):
+                e.alui(op, R0, x.right.value & 63, signed=signed)  # shifts are masked, as BPF does for registers
             else:
                 e.alui(op, R0, x.right.value, signed=signed)
             return
