@@ -93,7 +93,9 @@ def test_ebpf_samples_sampled() -> None:
         pytest.skip("labels_samples.json not generated")
     if not (SHARED / "ebpf-samples").exists():
         pytest.skip("../shared/ebpf-samples is absent")
-    figs = _figures([c for c in _sample_subset(SAMPLES, 1) if c.get("kernel", {}).get("processed", 0) or 0 < 3000])
+    small = [c for c in _sample_subset(SAMPLES, 1) if (c["kernel"].get("processed") or 0) < 600]
+    figs = _figures(small[::2])
+    assert figs.cases >= 50
     assert figs.unsafe_accepts == [], figs.unsafe_accepts
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +12,7 @@ from pybpf.errors import VerifierError
 from pybpf.isa.instruction import Instruction
 from pybpf.isa.opcodes import CALL, EXIT, JA, JA32, LDDW, InsnClass, JmpOp, Mode, PseudoSrc
 from pybpf.object.spec import MapReference, MapSpec
-from pybpf.verifier import bounds, branch, cfg, memory
+from pybpf.verifier import bounds, branch, cfg, memory, precision
 from pybpf.verifier.bounds import MASK32, S64_MAX, S64_MIN, Scalar, s64
 from pybpf.verifier.context import LD_ABS_TYPES, PACKET_ACCESS, RETURN_RANGES
 from pybpf.verifier.log import StateLog
@@ -60,6 +60,7 @@ class _Path:
     state: State
     parent: Checkpoint | None
     last_pc: int = -1
+    hist: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -150,7 +151,12 @@ class Checker:
             path.last_pc = -1
             insn = self.prog.by_pc[pc]
             self.log.insn(pc, insn, st)
+            self.cur_path = path
+            self.note: Any = None
+            path.hist.append((pc, None))
             nxt = self.step(pc, insn, st, path, work)
+            if self.note is not None:
+                path.hist[-1] = (pc, self.note)
             if nxt is None:
                 self.end_path(path)
                 return
@@ -176,8 +182,9 @@ class Checker:
             if cp.branches and pc not in self.callback_sites:
                 if states_looping(cp.state, st) and states_equal(cp.state, st, live, exact=True):
                     raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
-            elif states_equal(cp.state, st, live):
+            elif states_equal(cp.state, st, live, precise=None if cp.all_precise else cp.precise):
                 cp.hits += 1
+                self.propagate_precision(cp, st, path)
                 keep.extend(cps[i:])
                 self.explored[pc] = keep
                 return True
@@ -196,6 +203,8 @@ class Checker:
             return False
         self.prev_jumps, self.prev_processed = self.jumps, self.processed
         cp = Checkpoint(pc, st.copy(), path.parent, 1)
+        cp.hist = path.hist
+        path.hist = []
         keep.append(cp)
         path.parent = cp
         self.total_states += 1
@@ -204,10 +213,33 @@ class Checker:
         self.peak_states = max(self.peak_states, self.cur_states)
         return False
 
+    def mark_precise(self, st: State, regs: Iterable[int] = (), slots: Iterable[int] = ()) -> None:
+        """The exact range of these scalars (current frame) decided something: mark their sources."""
+        path = self.cur_path
+        precision.backtrack(self.prog, path.hist, path.parent, regs, slots, len(st.frames) - 1, True)
+
+    def mark_all_precise(self) -> None:
+        cp = self.cur_path.parent
+        while cp is not None:
+            cp.all_precise = True
+            cp = cp.parent
+
+    def propagate_precision(self, old: Checkpoint, st: State, path: _Path) -> None:
+        """cur was pruned against old: what old's continuation needed, cur's ancestors need too."""
+        if old.all_precise or any(fi != len(st.frames) - 1 for fi, _ in old.precise):
+            cp = path.parent
+            while cp is not None:
+                cp.all_precise = True
+                cp = cp.parent
+            return
+        regs = [w for _, w in old.precise if w >= 0]
+        slots = [-1 - w for _, w in old.precise if w < 0]
+        precision.backtrack(self.prog, path.hist, path.parent, regs, slots, len(st.frames) - 1, False)
+
     def push(self, work: list[_Path], pc: int, st: State, path: _Path) -> None:
         if path.parent is not None:
             path.parent.branches += 1
-        work.append(_Path(pc, st, path.parent))
+        work.append(_Path(pc, st, path.parent, hist=list(path.hist)))
         if len(work) > 8192:
             raise VerifierError("The sequence of 8193 jumps is too complex.", insn=pc)
 
@@ -383,8 +415,11 @@ class Checker:
             if name == "sub" and is64:
                 raise VerifierError(f"R{d} tried to subtract pointer from scalar", insn=pc)
             ptr, off = src, dst
+            self.mark_precise(st, [insn.dst])
         else:
             ptr, off = dst, src
+            if srcx:
+                self.mark_precise(st, [insn.src])
         if not is64:
             if name == "sub" and self.privileged:
                 return scalar(bounds.zext32(bounds.UNKNOWN))
@@ -607,10 +642,10 @@ class Checker:
             return self.pointer_jump(pc, insn, st, path, work, name, dst, src, srcx, is32, target, fall)
 
         taken = branch.branch_taken(name, dst.var, src.var, width)
-        if taken is True:
-            return target
-        if taken is False:
-            return fall
+        if taken is not None:
+            self.mark_precise(st, [insn.dst, insn.src] if srcx else [insn.dst])
+            return target if taken else fall
+        self.note_linked(st, insn, srcx, dst, src)
         yes = branch.refine(name, dst.var, src.var, width)
         no = branch.refine(branch.NEGATE[name], dst.var, src.var, width)
         other = st.copy()
@@ -618,6 +653,26 @@ class Checker:
         self.apply_refinement(st, insn, srcx, dst, src, no)
         self.push(work, target, other, path)
         return fall
+
+    def note_linked(self, st: State, insn: Instruction, srcx: bool, dst: Reg, src: Reg) -> None:
+        """Remember which scalars share an id with the compared ones (they are refined together)."""
+        ids = {dst.id} | ({src.id} if srcx else set())
+        ids.discard(0)
+        if not ids:
+            return
+        keys = set()
+        frame = st.cur
+        for r, reg in enumerate(frame.regs):
+            if reg.is_scalar and reg.id in ids:
+                keys.add(("r", r))
+        for i, slot in frame.stack.items():
+            if slot.spilled is not None and slot.spilled.is_scalar and slot.spilled.id in ids:
+                keys.add(("s", i))
+        if any(reg.is_scalar and reg.id in ids for f in st.frames[:-1] for reg in f.regs) or any(
+            sl.spilled is not None and sl.spilled.id in ids for f in st.frames[:-1] for sl in f.stack.values()
+        ):
+            keys.add(("x", 0))
+        self.note = ("linked", frozenset(keys))
 
     def apply_refinement(self, st: State, insn: Instruction, srcx: bool, dst: Reg, src: Reg,
                          refined: tuple[Scalar, Scalar] | None) -> None:
@@ -650,6 +705,8 @@ class Checker:
                 self.mark_null(ok_state, ptr, False)
                 self.push(work, target, other, path)
                 return fall
+            if srcx:
+                self.mark_precise(st, [insn.src if zero_src else insn.dst])
             if ptr.type in (RegType.PTR_TO_MAP_VALUE, RegType.PTR_TO_MEM, RegType.CONST_PTR_TO_MAP,
                             RegType.PTR_TO_SOCKET, RegType.PTR_TO_SOCK_COMMON, RegType.PTR_TO_TCP_SOCK,
                             RegType.PTR_TO_MAP_KEY):
@@ -748,6 +805,7 @@ class Checker:
             if not r0.is_scalar:
                 raise VerifierError(f"At program exit the register R0 is not a known value ({r0.type_str()})",
                                     insn=pc)
+            self.mark_precise(st, [0])
             v = r0.var
             if v.smin < rng[0] or v.smax > rng[1]:
                 raise VerifierError(f"At program exit the register R0 has smin={v.smin} smax={v.smax} should "
@@ -778,10 +836,12 @@ class Checker:
             regs[r] = caller.regs[r]
         regs[10] = Reg(RegType.PTR_TO_STACK, frameno=len(st.frames))
         st.frames.append(Frame(regs, {}, pc, target, 0, callback))
+        self.note = ("frame",)
         return target
 
     def callback_exit(self, pc: int, st: State, r0: Reg) -> int:
         frame = st.cur
+        self.mark_all_precise()
         lo, hi = frame.callback
         if not r0.is_scalar:
             raise VerifierError(f"At callback return the register R0 is not a known value ({r0.type_str()})",

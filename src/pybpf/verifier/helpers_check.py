@@ -84,6 +84,7 @@ def helper_call(ck: Checker, pc: int, func_id: int, st: State, path: _Path, work
         for r in (3, 4, 5):
             callee_state.cur.regs[r] = NOT_INIT
         work[-1].pc = target
+        work[-1].hist.append((pc, ("frame",)))
         ck.callback_sites.add(pc)
     if meta.release_id:
         release(ck, st, meta.release_id)
@@ -213,6 +214,8 @@ def check_arg(ck: Checker, pc: int, st: State, regno: int, arg: A, proto: helper
                    init=arg is not A.ARG_PTR_TO_UNINIT_MAP_VALUE, meta=meta)
         if arg is A.ARG_PTR_TO_MAP_KEY and m.type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
             meta.const_key = constant_map_key(ck, st, reg, size)
+            if meta.const_key is not None:
+                ck.mark_all_precise()
         return
     if arg.is_memory:
         if arg.nullable and _is_null(reg):
@@ -228,11 +231,13 @@ def check_arg(ck: Checker, pc: int, st: State, regno: int, arg: A, proto: helper
         if not reg.is_scalar:
             raise _expect(pc, regno, reg, "scalar")
         if arg is A.ARG_CONST_ALLOC_SIZE_OR_ZERO:
+            ck.mark_precise(st, [regno])
             if not reg.var.is_const():
                 raise _fail(f"R{regno} is not a known constant'", pc)
             meta.alloc_size = reg.var.value
             return
         v = reg.var
+        ck.mark_precise(st, [regno])
         if v.is_const() and meta.const_sizes is not None:
             meta.const_sizes[regno - 1] = v.value
         zero_ok = arg is A.ARG_CONST_SIZE_OR_ZERO

@@ -172,11 +172,13 @@ def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: in
             kind = " write to" if write else " read from"
             raise _fail(f"invalid{kind} stack R{regno} off={start} size={size}", pc)
         _depth(ck, frame, -start)
+        ck.note = ("stack", reg.frameno, (-start - 1) // 8)
         if write:
             write_stack_fixed(ck, frame, pc, start, size, value, st_imm)
             return None
         return read_stack_fixed(ck, frame, pc, start, size, off)
     # variable offset
+    ck.note = ("stackvar",)
     lo = reg.off + off + reg.var.smin
     hi = reg.off + off + reg.var.smax
     if reg.var.smin <= -MAX_VAR_OFF or reg.var.smax >= MAX_VAR_OFF or lo < -STACK_SIZE or hi + size > 0:

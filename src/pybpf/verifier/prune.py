@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from pybpf.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Reg, RegType, Slot, State
 
@@ -18,6 +19,9 @@ class Checkpoint:
     branches: int
     hits: int = 0
     misses: int = 0
+    hist: list[Any] = field(default_factory=list)
+    precise: set[tuple[int, int]] = field(default_factory=set)
+    all_precise: bool = False
 
 
 class _IdMap:
@@ -38,7 +42,7 @@ class _IdMap:
         return a == cur and b == old
 
 
-def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool) -> bool:
+def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool, imprecise: bool = False) -> bool:
     """Whether every behaviour of `cur` was already covered when `old` was verified."""
     if exact:
         if old.with_(id=0, ref_obj_id=0) != cur.with_(id=0, ref_obj_id=0):
@@ -49,6 +53,8 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool) -> bool:
     if cur.type is not old.type:
         return False
     if old.type is RegType.SCALAR:
+        if imprecise:
+            return True
         if not cur.var.within(old.var):
             return False
         return ids.check(old.id, cur.id)
@@ -66,7 +72,7 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool) -> bool:
     return True
 
 
-def _slot_safe(old: Slot, cur: Slot, ids: _IdMap, exact: bool) -> bool:
+def _slot_safe(old: Slot, cur: Slot, ids: _IdMap, exact: bool, imprecise: bool = False) -> bool:
     if exact:
         return old == cur
     for k_old, k_cur in zip(old.kinds, cur.kinds, strict=False):
@@ -84,22 +90,25 @@ def _slot_safe(old: Slot, cur: Slot, ids: _IdMap, exact: bool) -> bool:
     if old.spilled is not None and SPILL in old.kinds:
         if cur.spilled is None:
             return False
-        if not regsafe(old.spilled, cur.spilled, ids, False):
+        if not regsafe(old.spilled, cur.spilled, ids, False, imprecise):
             return False
         if old.kinds.count(SPILL) != cur.kinds.count(SPILL):
             return False
     return True
 
 
-def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact: bool) -> bool:
+def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact: bool,
+                fi: int, precise: set[tuple[int, int]] | None) -> bool:
     if old.callsite != cur.callsite or old.subprog != cur.subprog:
         return False
     for r in live:
-        if not regsafe(old.regs[r], cur.regs[r], ids, exact):
+        imprecise = precise is not None and (fi, r) not in precise
+        if not regsafe(old.regs[r], cur.regs[r], ids, exact, imprecise):
             return False
     empty = Slot()
     for i in set(old.stack) | set(cur.stack):
-        if not _slot_safe(old.stack.get(i, empty), cur.stack.get(i, empty), ids, exact):
+        imprecise = precise is not None and (fi, -1 - i) not in precise
+        if not _slot_safe(old.stack.get(i, empty), cur.stack.get(i, empty), ids, exact, imprecise):
             return False
     return True
 
@@ -107,8 +116,13 @@ def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact:
 ALL = range(11)
 
 
-def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = False) -> bool:
-    """Whether `cur` is subsumed by `old` (with register liveness of the current frame)."""
+def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = False,
+                 precise: set[tuple[int, int]] | None = None) -> bool:
+    """Whether `cur` is subsumed by `old` (with register liveness of the current frame).
+
+    `precise` names the scalars (frame, register or -1-slot) whose ranges old's verification
+    depended on; other scalars only need to be scalars. None compares every scalar's range.
+    """
     if len(old.frames) != len(cur.frames):
         return False
     if len(old.refs) != len(cur.refs):
@@ -117,7 +131,7 @@ def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = Fals
     n = len(old.frames)
     for i in range(n):
         regs = live if i == n - 1 else ALL
-        if not _frame_safe(old.frames[i], cur.frames[i], regs, ids, exact):
+        if not _frame_safe(old.frames[i], cur.frames[i], regs, ids, exact, i, precise):
             return False
     for a, b in zip(old.refs, cur.refs, strict=False):
         if not ids.check(a.id + (1 << 40), b.id + (1 << 40)):

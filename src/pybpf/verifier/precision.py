@@ -1,0 +1,126 @@
+"""Precision tracking: which scalars an explored state's verification depended on (the kernel's
+mark_chain_precision), so pruning may ignore the others.
+
+Each path keeps the history of instructions it executed since its last checkpoint; when a scalar's
+exact range matters (pointer arithmetic, a helper's size, a decided branch, a return range), the
+history is walked backwards to the checkpoints, marking the registers and stack slots the value
+came from. Anything this simple walk cannot follow (calls, frames, variable stack offsets, atomics)
+marks every scalar of the affected checkpoints precise, which is always sound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from pybpf.isa.opcodes import CALL, EXIT, LDDW, InsnClass, Mode
+
+if TYPE_CHECKING:
+    from pybpf.verifier.cfg import Program
+    from pybpf.verifier.prune import Checkpoint
+
+# A history entry: (pc, note). note is None, ("stack", frame, slot), ("stackvar",) or ("linked", keys).
+Entry = tuple[int, Any]
+
+
+class Fallback(Exception):
+    """The walk cannot follow this instruction: mark everything precise."""
+
+
+def _step_back(prog: Program, entry: Entry, regs: set[int], slots: set[int], frame: int) -> None:
+    """Turn the precise set after the instruction into the set before it (in place)."""
+    pc, note = entry
+    if note is not None and note[0] in ("frame", "stackvar"):
+        raise Fallback
+    insn = prog.by_pc[pc]
+    op, cls = insn.opcode, insn.opcode & 0x07
+    d, s = insn.dst, insn.src
+    if cls in (InsnClass.ALU, InsnClass.ALU64):
+        if d not in regs:
+            return
+        aop = op & 0xF0
+        if aop == 0xB0:  # mov
+            regs.discard(d)
+            if op & 0x08:
+                regs.add(s)
+        elif op & 0x08 and aop not in (0x80, 0xD0):
+            regs.add(s)
+        return
+    if op == LDDW:
+        regs.discard(d)
+        return
+    if cls == InsnClass.LDX:
+        if d not in regs:
+            return
+        regs.discard(d)
+        if note is not None:
+            if note[0] != "stack" or note[1] != frame:
+                raise Fallback
+            slots.add(note[2])
+        return
+    if cls in (InsnClass.ST, InsnClass.STX):
+        if op & 0xE0 == Mode.ATOMIC:
+            if note is not None or s in regs or (insn.imm == 0xF1 and 0 in regs):
+                raise Fallback
+            return
+        if note is None:
+            return
+        if note[0] != "stack" or note[1] != frame:
+            if slots:
+                raise Fallback
+            return
+        slot = note[2]
+        if slot in slots:
+            if insn.size == 8:
+                slots.discard(slot)
+            if cls == InsnClass.STX:
+                regs.add(s)
+        return
+    if cls == InsnClass.LD:  # ld_abs / ld_ind clobber r0-r5
+        regs.difference_update({0, 1, 2, 3, 4, 5})
+        return
+    if op == EXIT or (op & 0xF7 == CALL and s == 1):
+        raise Fallback
+    if op & 0xF7 == CALL:
+        regs.difference_update({0, 1, 2, 3, 4, 5})
+        return
+    # jumps
+    if op & 0xF0 == 0x00:
+        return
+    linked: frozenset[Any] = note[1] if note is not None and note[0] == "linked" else frozenset()
+    if ("x", 0) in linked and (regs or slots):
+        raise Fallback
+    involved = {d} | ({s} if op & 0x08 else set())
+    group_regs = {k[1] for k in linked if k[0] == "r"}
+    group_slots = {k[1] for k in linked if k[0] == "s"}
+    if involved & regs or group_regs & regs or group_slots & slots:
+        regs.update(involved | group_regs)
+        slots.update(group_slots)
+
+
+def backtrack(prog: Program, hist: list[Entry], parent: Checkpoint | None, regs: Iterable[int],
+              slots: Iterable[int], frame: int, skip_last: bool) -> None:
+    """Mark the sources of `regs`/`slots` (current frame) precise in every checkpoint up the path."""
+    r, sl = set(regs), set(slots)
+    entries = hist[:-1] if skip_last else hist
+    cp = parent
+    try:
+        while True:
+            for entry in reversed(entries):
+                if not r and not sl:
+                    return
+                _step_back(prog, entry, r, sl, frame)
+            if cp is None or (not r and not sl):
+                return
+            if len(cp.state.frames) - 1 != frame:
+                raise Fallback
+            for reg in r:
+                cp.precise.add((frame, reg))
+            for slot in sl:
+                cp.precise.add((frame, -1 - slot))
+            entries = cp.hist
+            cp = cp.parent
+    except Fallback:
+        while cp is not None:
+            cp.all_precise = True
+            cp = cp.parent
