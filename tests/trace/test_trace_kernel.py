@@ -413,3 +413,11 @@ def test_cli_relative_binary_path(workload: tuple[str, str]) -> None:
                cwd=folder)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "Attaching 1 probe...\n\n\n@[1]: 3\n@[0]: 4\n"
+
+
+def test_software_events(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    out = trace("software:page-faults:1 /pid == cpid/ { @faults[comm] = count(); }", [binary, d])
+    lines = out.splitlines()
+    assert lines[:3] == ["Attaching 1 probe...", "", ""]
+    assert lines[3].startswith("@faults[workload]: ") and int(lines[3].split()[-1]) > 0

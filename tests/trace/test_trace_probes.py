@@ -77,3 +77,15 @@ def test_pointee_of_tracepoint_declarations(decl: str, expected: tuple[int, bool
     from pybpf.trace.structs import pointee
 
     assert pointee(decl) == expected
+
+
+@pytest.mark.parametrize("text, name, period, config", [
+    ("software:faults:10", "software:faults:10", 10, 2), ("s:cs", "software:cs:1000", 1000, 3),
+    ("hardware:cache-misses:5000", "hardware:cache-misses:5000", 5000, 3),
+])
+def test_software_and_hardware_events(text: str, name: str, period: int, config: int) -> None:
+    ap = parse(text + " { }").probes[0].attach_points[0]
+    (cp,) = expand(ap)
+    assert (cp.name, cp.period, cp.frequency) == (name, period, config)
+    with pytest.raises(TraceError, match="Invalid software event: nosuch"):
+        expand(parse("software:nosuch:1 { }").probes[0].attach_points[0])

@@ -26,6 +26,7 @@ PROGRAM_TYPES = {
     "tracepoint": ProgramType.TRACEPOINT, "rawtracepoint": ProgramType.RAW_TRACEPOINT,
     "uprobe": ProgramType.KPROBE, "uretprobe": ProgramType.KPROBE, "kprobe": ProgramType.KPROBE,
     "kretprobe": ProgramType.KPROBE, "interval": ProgramType.PERF_EVENT, "profile": ProgramType.PERF_EVENT,
+    "software": ProgramType.PERF_EVENT, "hardware": ProgramType.PERF_EVENT,
     "fentry": ProgramType.TRACING, "fexit": ProgramType.TRACING,
 }
 ATTACH_TYPES = {"fentry": AttachType.TRACE_FENTRY, "fexit": AttachType.TRACE_FEXIT}

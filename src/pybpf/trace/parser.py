@@ -125,10 +125,12 @@ class Parser:
         ap.provider = provider
         rest = parts[1:]
         if provider in ("tracepoint", "uprobe", "uretprobe", "interval", "profile", "software", "hardware", "usdt"):
-            if len(rest) < 2 and provider not in ("interval", "profile"):
+            if len(rest) < 2 and provider not in ("interval", "profile", "software", "hardware"):
                 raise TraceError(f"{provider} probe type requires 2 arguments", tok.line, tok.column,
                                  tok.end_column)
-            if len(rest) == 1:  # interval:1 / profile:99 use the default unit
+            if len(rest) == 1 and provider in ("software", "hardware"):
+                rest = [rest[0], "0"]  # the event's default sample period
+            elif len(rest) == 1:  # interval:1 / profile:99 use the default unit
                 rest = ["s" if provider == "interval" else "hz", rest[0]]
             ap.target, ap.func = rest[0], ":".join(rest[1:])
         else:

@@ -17,8 +17,22 @@ PT_REGS_RET = 80
 UNSUPPORTED = {
     "usdt": "usdt probes are not supported yet",
     "watchpoint": "watchpoint probes are not supported yet",
-    "hardware": "hardware probes are not supported yet",
     "iter": "iter probes are not supported yet",
+}
+
+
+# perf software/hardware events: name -> (config id, bpftrace's default sample period)
+SOFTWARE_EVENTS = {
+    "cpu-clock": (0, 1000000), "cpu": (0, 1000000), "task-clock": (1, 1000000), "page-faults": (2, 100),
+    "faults": (2, 100), "context-switches": (3, 1000), "cs": (3, 1000), "cpu-migrations": (4, 1),
+    "minor-faults": (5, 100), "major-faults": (6, 1), "alignment-faults": (7, 1), "emulation-faults": (8, 1),
+    "dummy": (9, 1), "bpf-output": (10, 1),
+}
+HARDWARE_EVENTS = {
+    "cpu-cycles": (0, 1000000), "cycles": (0, 1000000), "instructions": (1, 1000000),
+    "cache-references": (2, 1000000), "cache-misses": (3, 1000000), "branch-instructions": (4, 100000),
+    "branches": (4, 100000), "branch-misses": (5, 100000), "bus-cycles": (6, 100000),
+    "frontend-stalls": (7, 1000000), "backend-stalls": (8, 1000000), "ref-cycles": (9, 1000000),
 }
 
 
@@ -210,6 +224,17 @@ def _expand(ap: ast.AttachPoint, prov: str) -> list[ConcreteProbe]:
         if not funcs:
             raise TraceError(f"No BTF found for {prov}:{pattern} (function not in {VMLINUX_BTF})", *ap.span())
         return [ConcreteProbe(prov, f"{prov}:vmlinux:{f}", "vmlinux", f, _fentry_fields(f)) for f in funcs]
-    if prov == "software":
-        raise TraceError("software probes are not supported yet", *ap.span())
+    if prov in ("software", "hardware"):
+        table = SOFTWARE_EVENTS if prov == "software" else HARDWARE_EVENTS
+        if ap.target not in table:
+            raise TraceError(f"Invalid {prov} event: {ap.target} (one of: {', '.join(sorted(table))})", *ap.span())
+        config, default = table[ap.target]
+        try:
+            count = int(ap.func, 0) or default
+        except ValueError:
+            raise TraceError(f"invalid {prov} count: {ap.func}", *ap.span()) from None
+        cp = ConcreteProbe(prov, f"{prov}:{ap.target}:{ap.func if ap.func != '0' else count}", ap.target,
+                           str(count), period=count)
+        cp.frequency = config  # the perf event config id travels in `frequency` for these providers
+        return [cp]
     raise TraceError(f"Invalid probe type: {prov}", *ap.span())

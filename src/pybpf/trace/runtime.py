@@ -132,6 +132,17 @@ class TraceRun:
             return links.attach_sampling(prog, period=p.period)
         if p.provider in ("fentry", "fexit"):
             return links.attach_tracing(prog)
+        if p.provider in ("software", "hardware"):
+            from pybpf.kernel.perf import PerfType
+
+            kind = PerfType.SOFTWARE if p.provider == "software" else PerfType.HARDWARE
+            try:
+                return links.attach_sampling(prog, period=p.period, event_type=kind, config=p.frequency)
+            except BpfError as exc:
+                if p.provider == "hardware":
+                    raise BpfError(f"hardware event {p.target} is not available on this machine (no PMU "
+                                   f"counter for it, e.g. in a VM): {exc}") from None
+                raise
         raise BpfError(f"cannot attach {p.name}")
 
     # -- events ------------------------------------------------------------------------------
