@@ -81,9 +81,23 @@ def check_access(
             raise _fail(f"R{regno} cannot write into {reg.type_str()}", pc)
         check_region(pc, regno, reg, off, size, reg.mem_size, "memory")
         return _loaded(size) if not write else None
+    if t in (RegType.PTR_TO_SOCKET, RegType.PTR_TO_SOCK_COMMON, RegType.PTR_TO_TCP_SOCK):
+        return _sock_access(pc, regno, reg, off, size, write)
     if t is RegType.PTR_TO_PACKET_END:
         raise _fail(f"R{regno} invalid mem access '{reg.type_str()}'", pc)
     raise _fail(f"R{regno} invalid mem access '{reg.type_str()}'", pc)
+
+
+def _sock_access(pc: int, regno: int, reg: Reg, off: int, size: int, write: bool) -> Reg:
+    """Fields of struct bpf_sock / bpf_tcp_sock readable through a socket pointer (kernel-probed)."""
+    from pybpf.verifier.ctx_probed import SOCK_READS
+
+    name = reg.type_str()
+    if reg.off or not (reg.var.is_const() and reg.var.value == 0):
+        raise _fail(f"R{regno} invalid {name} access off={reg.off} disallowed", pc)
+    if write or (off, size) not in SOCK_READS.get(name, frozenset()):
+        raise _fail(f"R{regno} invalid {name} access off={off} size={size}", pc)
+    return _loaded(size)
 
 
 def _loaded(size: int) -> Reg:
