@@ -423,3 +423,13 @@ def test_software_events(workload: tuple[str, str]) -> None:
     # the command faults in pages before exec (under our comm) and after it, as the workload
     (mine,) = [line for line in lines if line.startswith("@faults[workload]: ")]
     assert int(mine.split()[-1]) > 0
+
+
+def test_cli_list_software_events_and_uprobe_functions(workload: tuple[str, str]) -> None:
+    binary, _ = workload
+    proc = cli("-l", "software:*faults*")
+    assert proc.returncode == 0
+    assert proc.stdout.splitlines() == ["software:alignment-faults:", "software:emulation-faults:", "software:faults:",
+                                        "software:major-faults:", "software:minor-faults:", "software:page-faults:"]
+    proc = cli("-l", f"uprobe:{binary}:traced_*")
+    assert proc.returncode == 0 and proc.stdout == f"uprobe:{binary}:traced_add\n"

@@ -9,6 +9,7 @@ import sys
 from typing import Any, TextIO
 
 from pybpf.cli._kernel import permission_denied
+from pybpf.errors import BpfError
 
 
 def register(subparsers: Any) -> None:
@@ -40,6 +41,28 @@ def list_probes(pattern: str, out: TextIO) -> int:
         full = "tracepoint:" + name.replace("/", ":")
         if fnmatch.fnmatchcase(full, pattern) or fnmatch.fnmatchcase(name.replace("/", ":"), pattern):
             out.write(full + "\n")
+    from pybpf.trace.probes import HARDWARE_EVENTS, SOFTWARE_EVENTS
+
+    for kind, table in (("software", SOFTWARE_EVENTS), ("hardware", HARDWARE_EVENTS)):
+        for event in sorted(table):
+            if fnmatch.fnmatchcase(f"{kind}:{event}:", pattern):
+                out.write(f"{kind}:{event}:\n")
+    if pattern.startswith(("uprobe:", "uretprobe:")) and pattern.count(":") == 2:
+        from pybpf.kernel.uprobe import STT_FUNC, STT_GNU_IFUNC, ElfFile
+        from pybpf.trace.probes import _binary_path
+
+        kind, binary, func = pattern.split(":")
+        try:
+            from pybpf.kernel.uprobe import resolve_binary
+
+            path = _binary_path(binary) or resolve_binary(binary)
+            names = sorted({sym.name for sym in ElfFile(path).symbols() if sym.type in (STT_FUNC, STT_GNU_IFUNC)})
+        except BpfError as exc:
+            print(f"pybpf trace: {exc}", file=sys.stderr)
+            return 2
+        for n in names:
+            if fnmatch.fnmatchcase(n, func):
+                out.write(f"{kind}:{path}:{n}\n")
     if pattern.startswith(("fentry:", "kfunc:", "fexit:", "kretfunc:")):
         from pybpf.kernel.vmlinux import KIND_FUNC, vmlinux_index
 
@@ -52,6 +75,17 @@ def list_probes(pattern: str, out: TextIO) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except BrokenPipeError:  # `pybpf trace ... | head`: stop quietly like other command-line tools
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _run(args: argparse.Namespace) -> int:
     from pybpf.trace.errors import TraceError
     from pybpf.trace.parser import parse
 
