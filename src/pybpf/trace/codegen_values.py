@@ -20,6 +20,7 @@ H_PID_TGID, H_UID_GID, H_COMM, H_TASK, H_CGROUP, H_JIFFIES = 14, 15, 16, 35, 80,
 H_SEND_SIGNAL, H_GET_STACKID = 109, 27
 H_READ_USER, H_READ_KERNEL, H_READ_USER_STR, H_READ_KERNEL_STR, H_RINGBUF_OUTPUT = 112, 113, 114, 115, 130
 STACKS_MAP = "stacks"
+START_MAP = "start_ns"
 BPF_F_USER_STACK = 1 << 8
 
 
@@ -64,8 +65,21 @@ class ValueCompiler:
         elif name == "nsecs":
             e.call(H_KTIME)
         elif name == "elapsed":
+            # nanoseconds since the probes were attached: user space stores that moment in START_MAP
+            now = self.alloc(8)
             e.call(H_KTIME)
+            e.stx(8, FP, now, R0)
+            key = self.alloc(8)
+            e.st(8, FP, key, 0)
+            e.ld_map(R1, START_MAP)
+            e.stack_ptr(R2, key)
+            e.call(H_LOOKUP)
             e.mov(R1, self.prog.start_ns)
+            done = e.label()
+            e.jcci("==", R0, 0, done)
+            e.ldx(8, R1, R0, 0)
+            e.place(done)
+            e.ldx(8, R0, FP, now)
             e.alu("-", R0, R1)
         elif name == "cpid":
             e.mov(R0, self.prog.cpid)

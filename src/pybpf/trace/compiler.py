@@ -12,7 +12,7 @@ from pybpf.abi import AttachType, MapType, ProgramType
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 from pybpf.trace import ast
 from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, JOIN_MAP, LOST_MAP, ProbeCompiler, Program
-from pybpf.trace.codegen_values import STACKS_MAP
+from pybpf.trace.codegen_values import STACKS_MAP, START_MAP
 from pybpf.trace.errors import TraceError
 from pybpf.trace.parser import parse
 from pybpf.trace.probes import ConcreteProbe, expand
@@ -106,6 +106,7 @@ def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | N
     maps: dict[str, MapSpec] = {
         EVENTS_MAP: MapSpec(EVENTS_MAP, MapType.RINGBUF, 0, 0, RINGBUF_SIZE),
         LOST_MAP: MapSpec(LOST_MAP, MapType.PERCPU_ARRAY, 4, 8, 1),
+        START_MAP: MapSpec(START_MAP, MapType.ARRAY, 4, 8, 1),
     }
     for name, info in analyzer.maps.items():
         mtype = MapType.PERCPU_HASH if info.percpu else MapType.HASH

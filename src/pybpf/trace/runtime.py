@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from pybpf.errors import BpfError
 from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, LOST_MAP, Event
-from pybpf.trace.codegen_values import STACKS_MAP
+from pybpf.trace.codegen_values import STACKS_MAP, START_MAP
 from pybpf.trace.compiler import CompiledProbe, CompiledScript
 from pybpf.trace.output import cstr, decode_value, format_printf, json_line, map_json, map_text
 from pybpf.trace.symbols import Symbolizer
@@ -274,6 +274,8 @@ class TraceRun:
                 if cp.probe.provider not in ("BEGIN", "END"):
                     self.links.append(self.attach(cp))
             self.attached_at = time.monotonic()
+            # `elapsed` counts from here (CLOCK_MONOTONIC is the clock of bpf_ktime_get_ns)
+            self.coll.maps[START_MAP].update(bytes(4), time.monotonic_ns().to_bytes(8, "little"))
             if on_attached is not None:
                 on_attached()
             rb = RingBuffer(self.coll.maps[EVENTS_MAP])
