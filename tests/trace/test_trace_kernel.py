@@ -433,3 +433,14 @@ def test_cli_list_software_events_and_uprobe_functions(workload: tuple[str, str]
                                         "software:major-faults:", "software:minor-faults:", "software:page-faults:"]
     proc = cli("-l", f"uprobe:{binary}:traced_*")
     assert proc.returncode == 0 and proc.stdout == f"uprobe:{binary}:traced_add\n"
+
+
+def test_user_stacks_of_the_command_are_symbolized() -> None:
+    if shutil.which("sleep") is None:
+        pytest.skip("no sleep command")
+    out = trace("tracepoint:syscalls:sys_enter_clock_nanosleep /pid == cpid/ { @[ustack(1)] = count(); }",
+                ["sleep", "0.2"])
+    lines = out.splitlines()
+    assert lines[3] == "@[" and lines[-1] == "]: 1"
+    # the command has exited when the map is printed: its memory map was remembered while it ran
+    assert "clock_nanosleep+" in lines[4], out

@@ -51,6 +51,7 @@ class Program:
     map_names: dict[str, str]
     events: list[Event] = field(default_factory=list)
     start_ns: int = 0
+    uses_user_symbols: bool = False
     cpid: int = 0
 
     def event(self, ev: Event) -> int:

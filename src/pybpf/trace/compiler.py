@@ -102,7 +102,7 @@ def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | N
     analyzer.analyze(script, expansions)
     names = {name: kernel_map_name(i, name) for i, name in enumerate(sorted(analyzer.maps))}
     program = Program(analyzer.maps, names, start_ns=time.monotonic_ns() if start_ns is None else start_ns,
-                      cpid=cpid)
+                      cpid=cpid, uses_user_symbols=analyzer.uses_user_symbols)
     maps: dict[str, MapSpec] = {
         EVENTS_MAP: MapSpec(EVENTS_MAP, MapType.RINGBUF, 0, 0, RINGBUF_SIZE),
         LOST_MAP: MapSpec(LOST_MAP, MapType.PERCPU_ARRAY, 4, 8, 1),

@@ -291,6 +291,8 @@ class TraceRun:
                 if child is not None and child.poll():
                     self.drain(rb)
                     break
+                if child is not None and self.c.program.uses_user_symbols:
+                    self.sym.remember(child.pid)
                 if self.pid and not _alive(self.pid):  # -p PID: stop when the process is gone
                     self.drain(rb)
                     break

@@ -59,6 +59,7 @@ class Analyzer(CallChecker):
         self.uses_stacks = False
         self.constants: dict[str, int] = {}
         self.loop_depth = 0
+        self.uses_user_symbols = False
         self.unsafe = False
         self.warnings: dict[tuple[int, int, int], TraceError] = {}
 

@@ -40,6 +40,7 @@ class CallChecker:
     strict: bool
     uses_join: bool
     uses_stacks: bool
+    uses_user_symbols: bool
     unsafe: bool
     constants: dict[str, int]
 
@@ -116,6 +117,7 @@ class CallChecker:
         if name in ("ksym", "usym"):
             if types[0].kind != "int":
                 raise self.err(args[0], f"{name}() expects an address (integer)")
+            self.uses_user_symbols |= name == "usym"
             return KSYM if name == "ksym" else USYM
         if name in ("printf", "cat", "system"):
             if name == "system" and not self.unsafe:
@@ -170,6 +172,7 @@ class CallChecker:
                 raise self.err(a, f"{name}() takes an optional frame limit (1 to {MAX_STACK}); other stack "
                                "modes (perf, raw) are not supported yet")
         self.uses_stacks = True
+        self.uses_user_symbols |= name == "ustack"
         base = KSTACK if name == "kstack" else USTACK
         return replace(base, limit=limit)
 

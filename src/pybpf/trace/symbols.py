@@ -132,6 +132,16 @@ class Symbolizer:
 
     def __init__(self, stack_map: Any = None) -> None:
         self.stack_map = stack_map
+        self._remembered: dict[int, list[tuple[int, int, int, str]]] = {}
+
+    def remember(self, pid: int) -> None:
+        """Keep the memory map of `pid` so its addresses resolve after it exits (the -c command)."""
+        maps = _maps(pid)
+        if maps:
+            self._remembered[pid] = maps
+
+    def maps(self, pid: int) -> list[tuple[int, int, int, str]]:
+        return _maps(pid) or self._remembered.get(pid, [])
 
     def _frames(self, stack_id: int) -> list[int]:
         if self.stack_map is None or stack_id < 0:
@@ -153,7 +163,7 @@ class Symbolizer:
         return Stack(frames)
 
     def ustack(self, stack_id: int, pid: int, limit: int = 0) -> Stack:
-        maps = _maps(pid)
+        maps = self.maps(pid)
         frames = []
         for ip in self._frames(stack_id)[:limit or None]:
             sym = user_symbol(ip, pid, maps)
@@ -165,5 +175,5 @@ class Symbolizer:
         return sym[0] if sym else (f"0x{addr:x}" if addr else "0")
 
     def usym(self, addr: int, pid: int) -> str:
-        sym = user_symbol(addr, pid)
+        sym = user_symbol(addr, pid, self.maps(pid))
         return sym[0] if sym else (f"0x{addr:x}" if addr else "0")
