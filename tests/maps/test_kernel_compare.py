@@ -242,3 +242,22 @@ def test_small_lru_eviction_order_matches_kernel() -> None:
                 assert sorted(m.keys()) == sorted(k.keys()), (op, n)
     finally:
         os.sched_setaffinity(0, old)
+
+
+@pytest.mark.parametrize("map_type", [MapType.HASH, MapType.LRU_HASH, MapType.PERCPU_HASH, MapType.ARRAY,
+                                      MapType.PERCPU_ARRAY])  # fmt: skip
+def test_lookup_and_delete_matches_kernel(map_type: MapType) -> None:
+    ncpus = possible_cpus() if map_type in (MapType.PERCPU_HASH, MapType.PERCPU_ARRAY) else 1
+    with KernelMap(map_type, 4, 8, 4, ncpus=ncpus) as k:
+        m = create_map(MapSpec("lad", map_type, 4, 8, 4))
+        value = b"abcdefgh"
+        assert k.update(u32(1), value * ncpus) == 0
+        m.update(u32(1), [value] * ncpus if ncpus > 1 else value)
+        for _ in range(2):
+            kerr, kval = k.lookup_and_delete(u32(1))
+            perr, pval = ours(m.lookup_and_delete, u32(1))  # type: ignore[attr-defined]
+            if perr == 0 and pval is None:
+                perr = 2  # bpf() says ENOENT where pybpf says None
+            assert perr == kerr
+            if not kerr:
+                assert pval == ([value] * ncpus if ncpus > 1 else value)

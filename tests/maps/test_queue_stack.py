@@ -69,6 +69,7 @@ def test_syscall_style_api_and_errors() -> None:
     assert err(q.next_key, None) == errno.EINVAL
     assert isinstance(q, QueueMap)
     assert q.lookup_and_delete() == b"abcd"
+    assert q.lookup_and_delete() is None  # empty: None, like the kernel engine's map
 
 
 def test_program_side_push_pop() -> None:

@@ -174,6 +174,14 @@ class NativeMap(Map):
             raise fail(f"invalid update flags {flags:#x}", EINVAL)
         return flags
 
+    def lookup_and_delete(self, key: bytes | None = None) -> bytes | list[bytes] | None:
+        """BPF_MAP_LOOKUP_AND_DELETE_ELEM: the value (None when absent), removed from the map.
+
+        Hash maps and queue/stack maps support it; other map types are ENOTSUPP, as in the kernel.
+        """
+        self.check_open()
+        raise fail(f"{self.type.name.lower()} maps do not support lookup-and-delete", ENOTSUPP)
+
     def close(self) -> None:
         """Mark the map closed; its memory stays valid while a runtime still holds pointers."""
         self.closed = True

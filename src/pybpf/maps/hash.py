@@ -179,6 +179,15 @@ class HashMap(NativeMap):
         else:
             write_mem(self.table.value_address(slot, cpu), values[0])
 
+    def lookup_and_delete(self, key: bytes | None = None) -> bytes | list[bytes] | None:
+        """The value of `key` (None when absent), removed from the map."""
+        if key is None:
+            raise fail("lookup-and-delete on a hash map needs a key", EINVAL)
+        value = self.lookup(key)
+        if value is not None:
+            self.delete(key)
+        return value
+
     def delete(self, key: bytes) -> None:
         self.check_syscall_write()
         slot = self.table.find(self.check_key(key))

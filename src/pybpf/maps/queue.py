@@ -124,9 +124,10 @@ class QueueStackMap(NativeMap):
             raise fail(f"map {self.name!r} is empty", ENOENT)
         return value
 
-    def lookup_and_delete(self, key: bytes = b"") -> bytes:
-        """BPF_MAP_LOOKUP_AND_DELETE_ELEM: pop."""
-        return self.pop()
+    def lookup_and_delete(self, key: bytes | None = None) -> bytes | list[bytes] | None:
+        """BPF_MAP_LOOKUP_AND_DELETE_ELEM: pop (None when empty, like the kernel engine's map)."""
+        self.check_syscall_write()
+        return self.pop_value()
 
     def drain(self) -> Iterator[bytes]:
         """Pop every value in order."""
