@@ -119,3 +119,11 @@ def test_closed_map_is_ebadf() -> None:
     m = create_map(spec(MapType.ARRAY, 4, 4, 1))
     m.close()
     assert err(m.lookup, u32(0)) == errno.EBADF
+
+
+def test_create_unfrozen_then_freeze() -> None:
+    m = create_map(spec(MapType.ARRAY, 4, 4, 1, contents=((u32(0), b"init"),), frozen=True), freeze=False)
+    m.update(u32(0), b"glob")  # e.g. a `const volatile` global set before loading
+    m.freeze()
+    assert m[0] == b"glob"
+    assert err(m.update, u32(0), b"xxxx") == errno.EPERM

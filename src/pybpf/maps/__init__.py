@@ -96,11 +96,12 @@ __all__ = [
 ]
 
 
-def create_map(spec: MapSpec) -> NativeMap:
+def create_map(spec: MapSpec, *, freeze: bool = True) -> NativeMap:
     """A live user-space map for `spec`, filled with `spec.contents` (and frozen if `spec.frozen`).
 
     Raises MapError with the kernel's errno for a spec BPF_MAP_CREATE would refuse (EINVAL),
-    and for map types pybpf's user-space runtime does not provide.
+    and for map types pybpf's user-space runtime does not provide. With freeze=False a
+    `.rodata`-style map stays writable until the caller's `m.freeze()` (to set globals first).
     """
     try:
         map_type = MapType(spec.type)
@@ -119,6 +120,6 @@ def create_map(spec: MapSpec) -> NativeMap:
     m = cls(spec)
     for key, value in spec.contents:
         m.update(key, value)
-    if spec.frozen:
+    if spec.frozen and freeze:
         m.freeze()
     return m
