@@ -444,3 +444,10 @@ def test_user_stacks_of_the_command_are_symbolized() -> None:
     assert lines[3] == "@[" and lines[-1] == "]: 1"
     # the command has exited when the map is printed: its memory map was remembered while it ran
     assert "clock_nanosleep+" in lines[4], out
+
+
+def test_signedness_of_printed_values_and_keys() -> None:
+    out = trace("BEGIN { @a = (uint64)-1; @b = -1; @c[(uint64)-1] = 1; @d = sum((uint64)-1); @e = (uint32)-1; "
+                "@s = stats((uint64)-1); exit(); }")
+    assert out == ("Attaching 1 probe...\n\n\n@a: 18446744073709551615\n@b: -1\n@c[-1]: 1\n"
+                   "@d: 18446744073709551615\n@e: 4294967295\n@s: count 1, average -1, total -1\n\n")

@@ -111,6 +111,15 @@ def key_text(key: Any, sep: str = ", ") -> str:
     return str(key)
 
 
+def _signed(t: Type) -> Type:
+    """Integer keys print as signed values in bpftrace, whatever their type."""
+    if t.kind == "int" and not t.signed:
+        return Type("int")
+    if t.kind == "tuple":
+        return Type("tuple", items=tuple(_signed(i) for i in t.items))
+    return t
+
+
 def _u64s(raw: bytes, n: int) -> list[int]:
     return [int.from_bytes(raw[i * 8:i * 8 + 8], "little") for i in range(n)]
 
@@ -119,20 +128,21 @@ def collect(info: MapInfo, entries: list[tuple[bytes, Any]], sym: Symbolizer | N
     """Per key: the summed integer, (total, count), min/max, string, or {bucket: count} for histograms."""
     out: dict[Any, Any] = {}
     kinds = info.kind
+    num = s64 if info.value.signed or kinds == "count" else (lambda v: v & ((1 << 64) - 1))
     for kraw, vraw in entries:
         cpus = vraw if isinstance(vraw, list) else [vraw]
-        key = None if info.key is None else decode_value(info.key, kraw, sym)
+        key = None if info.key is None else decode_value(_signed(info.key), kraw, sym)
         if kinds in ("hist", "lhist"):
             bucket = int.from_bytes(kraw[info.key_storage:info.key_storage + 8], "little")
             total = sum(s64(_u64s(c, 1)[0]) for c in cpus)
             out.setdefault(key, {})[bucket] = out.get(key, {}).get(bucket, 0) + total
         elif kinds in ("count", "sum"):
-            out[key] = s64(sum(_u64s(c, 1)[0] for c in cpus))
+            out[key] = num(sum(_u64s(c, 1)[0] for c in cpus))
         elif kinds in ("avg", "stats"):
             pairs = [_u64s(c, 2) for c in cpus]
-            out[key] = (s64(sum(p[0] for p in pairs)), sum(p[1] for p in pairs))
+            out[key] = (s64(sum(p[0] for p in pairs)), sum(p[1] for p in pairs))  # signed in bpftrace
         elif kinds in ("min", "max"):
-            vals = [s64(p[0]) for p in (_u64s(c, 2) for c in cpus) if p[1]]
+            vals = [num(p[0]) for p in (_u64s(c, 2) for c in cpus) if p[1]]
             out[key] = (min(vals) if kinds == "min" else max(vals)) if vals else 0
         elif kinds == "str":
             out[key] = decode_value(info.value, cpus[0], sym)

@@ -118,7 +118,9 @@ class Analyzer(CallChecker):
             if not isinstance(target, ast.MapRef) or s.op != "=":
                 raise self.err(value, f"{value.name}() should be directly assigned to a map")
             self.check_call(value, scope)
-            self.define_map(target, value.name, INT, scope, value)
+            # printed signed or not like the values aggregated (count() is unsigned)
+            atype = UINT if not value.args else self.typeof(value.args[0], scope)
+            self.define_map(target, value.name, Type("int", signed=atype.signed), scope, value)
             return
         vtype = self.typeof(value, scope)
         if s.op != "=" and vtype.kind != "int":
@@ -147,7 +149,10 @@ class Analyzer(CallChecker):
             old = str(info.value) if info.kind in ("int", "str") else f"{info.kind}_t"
             raise self.err(at, f"Type mismatch for {ref.name}: trying to assign value of type '{new}' when map "
                            f"already contains a value of type '{old}'")
+        first = not info.kind
         info.kind = kind
+        if kind != "str":
+            info.value = vtype if first else (unify(info.value, vtype) or INT)
         if kind == "str":
             merged = unify(info.value, vtype) if info.value.kind != "int" else vtype
             if merged is None:
