@@ -1,1 +1,26 @@
-"""pybpf.trace (see DESIGN.md)."""
+"""pybpf.trace: the bpftrace language — parser, typed AST, eBPF code generation, runtime and bpftrace's output.
+
+    from pybpf.trace import compile_script, TraceRun
+    compiled = compile_script('tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }')
+    TraceRun(compiled).run()            # attaches, prints events, and the maps at Ctrl-C / exit()
+
+The command line is `pybpf trace` (or `python -m pybpf.trace`, which starts faster).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {"compile_script": "compiler", "CompiledScript": "compiler", "TraceRun": "runtime", "Child": "runtime",
+            "parse": "parser", "TraceError": "errors"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pybpf.trace' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"pybpf.trace.{module}"), name)
+    globals()[name] = value
+    return value
