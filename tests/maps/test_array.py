@@ -122,7 +122,9 @@ def test_closed_map_is_ebadf() -> None:
 
 
 def test_create_unfrozen_then_freeze() -> None:
-    m = create_map(spec(MapType.ARRAY, 4, 4, 1, contents=((u32(0), b"init"),), frozen=True), freeze=False)
+    m = create_map(
+        spec(MapType.ARRAY, 4, 4, 1, contents=((u32(0), b"init"),), frozen=True), freeze=False
+    )
     m.update(u32(0), b"glob")  # e.g. a `const volatile` global set before loading
     m.freeze()
     assert m[0] == b"glob"

@@ -12,7 +12,7 @@ the runtime a stable native address per value (`value_address`), its storage reg
 (`memory_regions`) and the program-side operations the helpers use. One module per map family:
 array, percpu_array, hash, percpu_hash, lru_hash, lru_percpu_hash, lpm_trie, ringbuf,
 perf_event_array, prog_array, queue, stack, array_of_maps, hash_of_maps, devmap (and
-devmap_hash), cpumap, bloom_filter.
+devmap_hash), cpumap, bloom_filter, user_ringbuf.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from pybpf.maps.queue import QueueMap
 from pybpf.maps.ringbuf import RingBuffer
 from pybpf.maps.stack import StackMap
 from pybpf.maps.typed import TypedMap
+from pybpf.maps.user_ringbuf import UserRingBuffer
 from pybpf.object.spec import MapSpec
 
 MAP_CLASSES: dict[MapType, type[NativeMap]] = {
@@ -60,6 +61,7 @@ MAP_CLASSES: dict[MapType, type[NativeMap]] = {
     MapType.DEVMAP_HASH: DevMapHash,
     MapType.CPUMAP: CpuMap,
     MapType.BLOOM_FILTER: BloomFilterMap,
+    MapType.USER_RINGBUF: UserRingBuffer,
 }
 
 SUPPORTED_MAP_TYPES = frozenset(MAP_CLASSES)
@@ -88,6 +90,7 @@ __all__ = [
     "RingBuffer",
     "StackMap",
     "TypedMap",
+    "UserRingBuffer",
     "create_map",
     "map_by_id",
     "possible_cpus",

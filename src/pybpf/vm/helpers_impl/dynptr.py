@@ -155,3 +155,36 @@ def ringbuf_submit_dynptr(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5
 def ringbuf_discard_dynptr(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """bpf_ringbuf_discard_dynptr(ptr, flags): discard the record and null the dynptr."""
     return rc(_commit_dynptr(env, r1, r2, True))
+
+
+@implements(209)
+def user_ringbuf_drain(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """bpf_user_ringbuf_drain(map, callback, ctx, flags): callback(dynptr, ctx) for each sample."""
+    from pybpf.vm.memory import Region
+
+    if r4 & ~3:  # BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP
+        return EINVAL
+    ring = env.map_from_pointer(r1)
+    drain = getattr(ring, "drain", None)
+    machine = getattr(env, "machine", None)
+    memory = getattr(env, "memory", None)
+    if drain is None or machine is None or memory is None:
+        raise RuntimeFault("bpf_user_ringbuf_drain needs a user ring buffer and a running program")
+
+    def deliver(address: int, size: int) -> int:
+        holder = Region.allocate(DYNPTR.size, name="user ringbuf dynptr")
+        # like the kernel: a plain (writable) local dynptr over the sample
+        sample = Region.at(
+            address, size, name=f"user ringbuf {ring.name} sample", writable=True, owner=ring
+        )
+        holder.write(0, DYNPTR.pack(address, size | (TYPE_LOCAL << TYPE_SHIFT), 0))
+        added = [holder] + ([sample] if size else [])
+        for region in added:
+            memory.add(region)
+        try:
+            return int(machine.call_function(r2, (holder.address, r3))) & 0xFFFFFFFFFFFFFFFF
+        finally:
+            for region in added:
+                memory.remove(region)
+
+    return rc(drain(deliver))
