@@ -115,3 +115,69 @@ def reachable(slots: Mapping[int, Instruction], entry: int) -> list[int]:
         seen.add(pc)
         todo.extend(successors(slots, pc))
     return sorted(seen)
+
+
+def budget_regions(
+    slots: Mapping[int, Instruction], entry: int, bodies: Mapping[int, Sequence[int]]
+) -> tuple[set[int], dict[int, int]]:
+    """Budget checkpoints of a function and, for each, the longest run to the next checkpoint.
+
+    Checkpoints are the entry, every target of a DFS back edge (so every loop has one) and
+    every block after a call (the callee spends budget). Between checkpoints the blocks form
+    a DAG, so `maxpath[p]` (instructions on the longest path from checkpoint p until a
+    checkpoint or an exit) bounds what can run before the next comparison.
+    """
+    succ: dict[int, list[int]] = {}
+    after_call: set[int] = set()
+    for start, body in bodies.items():
+        if not body:
+            succ[start] = []
+            continue
+        last = body[-1]
+        insn = slots[last]
+        succ[start] = [t for t in successors(slots, last) if t in bodies]
+        if insn.opcode in (CALL, CALLX):
+            after_call.update(succ[start])
+    back_targets: set[int] = set()
+    state: dict[int, int] = {}  # 1 on the DFS stack, 2 done
+    stack: list[tuple[int, int]] = [(entry, 0)]
+    state[entry] = 1
+    while stack:
+        node, index = stack.pop()
+        children = succ.get(node, [])
+        if index < len(children):
+            stack.append((node, index + 1))
+            child = children[index]
+            if state.get(child) == 1:
+                back_targets.add(child)
+            elif child not in state:
+                state[child] = 1
+                stack.append((child, 0))
+        else:
+            state[node] = 2
+    checkpoints = {entry} | back_targets | after_call
+    longest: dict[int, int] = {}
+
+    def kids(node: int) -> list[int]:
+        return [c for c in succ.get(node, []) if c not in checkpoints]
+
+    def run_from(block: int) -> int:
+        """Instructions on the longest path from `block` to the next checkpoint (post-order)."""
+        stack: list[tuple[int, bool]] = [(block, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if node in longest:
+                continue
+            if expanded:
+                longest[node] = len(bodies[node]) + max((longest[c] for c in kids(node)), default=0)
+                continue
+            stack.append((node, True))
+            stack.extend((c, False) for c in kids(node) if c not in longest)
+        return longest[block]
+
+    maxpath = {
+        p: len(bodies[p]) + max((run_from(c) for c in kids(p)), default=0)
+        for p in checkpoints
+        if p in bodies
+    }
+    return checkpoints, maxpath

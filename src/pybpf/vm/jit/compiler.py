@@ -7,6 +7,7 @@ with a cache directory (argument or $PYBPF_JIT_CACHE) the object code also persi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
@@ -163,6 +164,8 @@ def compile_program(
     relocations = dict(relocations or {})
     options = options or TranslateOptions()
     opt_level = effective_opt_level(opt_level, slot_count(insns))
+    if opt_level == QUICK and options.dual_budget:
+        options = dataclasses.replace(options, dual_budget=False)  # half the code to compile
     key = cache_key(insns, relocations, options, opt_level)
     with _LOCK:
         cached = _CACHE.get(key)

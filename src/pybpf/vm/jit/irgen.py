@@ -33,6 +33,7 @@ from pybpf.isa.opcodes import (
 )
 from pybpf.vm.jit.batch import build_drivers
 from pybpf.vm.jit.cfg import (
+    budget_regions,
     find_functions,
     reachable,
     stack_bytes_used,
@@ -79,6 +80,7 @@ class TranslateOptions:
     checks: bool = True  # bounds-check every memory access
     budget: bool = True  # charge the instruction budget per basic block
     zero_stack: bool = True  # zero the stack frames at entry (deterministic like the interpreter)
+    dual_budget: bool = True  # a fast copy of the code that compares the budget only at loops
     frame_stride: int = 2 * STACK_SIZE  # distance between the r10 of consecutive frames
     ctx_kind: str = ""  # "xdp" / "skb": convert context accesses like the kernel; "": none
     native_helpers: frozenset[int] = field(default_factory=frozenset)
@@ -317,8 +319,8 @@ class FunctionTranslator(CallEmitter, MemoryEmitter):
         self.unwind = self.fn.append_basic_block("unwind")
         ub = ir.IRBuilder(self.unwind)
         ub.ret(ir.Constant(RET_TYPE, None))
-        b.branch(self.blocks[self.entry_pc])
         pcset = set(self.pcs)
+        bodies: dict[int, list[int]] = {}
         for index, start in enumerate(leaders):
             end = leaders[index + 1] if index + 1 < len(leaders) else None
             body: list[int] = []
@@ -329,16 +331,48 @@ class FunctionTranslator(CallEmitter, MemoryEmitter):
                 if (insn.opcode & 0x07) in (InsnClass.JMP, InsnClass.JMP32):
                     break
                 pc += insn.slots
+            bodies[start] = body
+        dual = self.opt.budget and self.opt.dual_budget
+        if dual:
+            checkpoints, maxpath = budget_regions(self.mt.slots, self.entry_pc, bodies)
+            dual = len(checkpoints) > 1  # worth a second copy only for loops and calls
+        if dual:
+            self.fast_blocks = {pc: self.fn.append_basic_block(f"fast{pc}") for pc in leaders}
+            b.branch(self.fast_blocks[self.entry_pc])
+        else:
+            b.branch(self.blocks[self.entry_pc])
+        self.mode = "exact"
+        for start, body in bodies.items():
             self._emit_block(start, body)
+        if dual:
+            self.mode = "fast"
+            for start, body in bodies.items():
+                self._emit_fast_block(start, body, start in checkpoints, maxpath.get(start, 0))
 
     def target_block(self, pc: int) -> ir.Block:
-        if pc in self.blocks:
-            return self.blocks[pc]
+        blocks = self.fast_blocks if self.mode == "fast" else self.blocks
+        if pc in blocks:
+            return blocks[pc]
         if pc not in self.bad_jump:
             block = self.fn.append_basic_block(f"bad{pc}")
             self.bad_jump[pc] = block
             self.fault(ir.IRBuilder(block), FaultCode.BAD_JUMP, pc)
         return self.bad_jump[pc]
+
+    def _emit_fast_block(
+        self, start: int, body: list[int], checkpoint: bool, maxpath: int
+    ) -> None:
+        """The fast copy of a block: the budget is only compared at checkpoints, against the
+        longest path to the next checkpoint; when it might run out there, the exact copy
+        (which compares in every block) takes over at this block."""
+        b = ir.IRBuilder(self.fast_blocks[start])
+        left = b.load(self.budget)
+        if checkpoint:
+            cont = self.fn.append_basic_block()
+            cbranch_unlikely(b, b.icmp_signed("<", left, c64(maxpath)), self.blocks[start], cont)
+            b.position_at_end(cont)
+        b.store(b.sub(left, c64(len(body))), self.budget)
+        self._emit_body(b, start, body)
 
     def _emit_block(self, start: int, body: list[int]) -> None:
         b = ir.IRBuilder(self.blocks[start])
@@ -351,6 +385,9 @@ class FunctionTranslator(CallEmitter, MemoryEmitter):
             self.fault(ir.IRBuilder(out), FaultCode.BUDGET, start, left)
             b.position_at_end(ok)
             b.store(after, self.budget)
+        self._emit_body(b, start, body)
+
+    def _emit_body(self, b: ir.IRBuilder, start: int, body: list[int]) -> None:
         for pc in body:
             insn = self.mt.slots[pc]
             try:
