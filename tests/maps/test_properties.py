@@ -98,7 +98,8 @@ MAP_TYPES = [
     MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH,
     MapType.LRU_PERCPU_HASH, MapType.LPM_TRIE, MapType.QUEUE, MapType.STACK, MapType.RINGBUF,
     MapType.PROG_ARRAY, MapType.PERF_EVENT_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS,
-    MapType.DEVMAP, MapType.SOCKMAP, MapType.ARENA,
+    MapType.DEVMAP, MapType.SOCKMAP, MapType.ARENA, MapType.USER_RINGBUF, MapType.CPUMAP, MapType.BLOOM_FILTER,
+    MapType.DEVMAP_HASH,
 ]  # fmt: skip
 
 
