@@ -451,3 +451,10 @@ def test_signedness_of_printed_values_and_keys() -> None:
                 "@s = stats((uint64)-1); exit(); }")
     assert out == ("Attaching 1 probe...\n\n\n@a: 18446744073709551615\n@b: -1\n@c[-1]: 1\n"
                    "@d: 18446744073709551615\n@e: 4294967295\n@s: count 1, average -1, total -1\n\n")
+
+
+def test_tuple_values() -> None:
+    out = trace('BEGIN { @x = (1, "ab"); @x = (2, "abcdefghijkl"); @y[2] = ("w", 3, (uint8)260); $t = (5, "b"); '
+                '$t = (6, "longer string"); printf("%d %s\\n", $t.0, $t.1); print((7, "z")); @z = $t; exit(); }')
+    assert out == ("Attaching 1 probe...\n6 longer string\n(7, z)\n\n\n@x: (2, abcdefghijkl)\n@y[2]: (w, 3, 4)\n"
+                   "@z: (6, longer string)\n")

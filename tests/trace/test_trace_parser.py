@@ -228,3 +228,8 @@ def test_signed_division_warning() -> None:
     assert warning.render(src).splitlines()[0] == (
         "stdin:1:25-26: WARNING: signed operands for '/' can lead to undefined behavior (cast to unsigned to "
         "silence warning)")
+
+
+def test_tuple_index_errors() -> None:
+    with pytest.raises(TraceError, match="Invalid tuple index: 2"):
+        analyze('BEGIN { $t = (1, "a"); @x = $t.2; }')

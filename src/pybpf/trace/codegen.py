@@ -188,7 +188,7 @@ class ProbeCompiler(ValueCompiler):
             off = self.variables[target.name]
             vtype = self.scope.variables[target.name]
             if vt.is_buffer:
-                self.evs(value, off, vtype.storage)
+                self.evs(value, off, vtype.storage, vtype)
                 return
             self.ev(value)
             if s.op != "=":

@@ -156,7 +156,7 @@ def store(pc: ProbeCompiler, ref: ast.MapRef, op: str, value: ast.Expr) -> None:
     info = pc.prog.maps[ref.name]
     val = pc.alloc(info.bpf_value_size)
     if info.kind == "str":
-        pc.evs(value, val, info.bpf_value_size)
+        pc.evs(value, val, info.bpf_value_size, info.value)
         key = build_key(pc, ref, info)
     else:
         pc.ev(value)

@@ -137,7 +137,33 @@ class ValueCompiler:
             raise TraceError(f"no field {x.name}", *x.span())
         return bt, m
 
+    def tuple_value(self, x: ast.Expr, t: Type, dst: int, size: int, layout: Type) -> None:
+        """A tuple's items one after the other at their offsets in `layout`."""
+        e = self.e
+        if isinstance(x, ast.Tuple) and len(layout.items) == len(x.items):
+            pos = dst
+            for item, lt in zip(x.items, layout.items, strict=True):
+                if lt.is_buffer:
+                    self.evs(item, pos, lt.storage, lt)
+                else:
+                    self.ev(item)
+                    e.stx(8, FP, pos, R0)
+                pos += lt.storage
+            self.zero(pos, dst + size - pos)
+            return
+        raise TraceError(f"cannot store a {t} as a {layout}", *x.span())
+
+    def tuple_item(self, x: ast.FieldAccess) -> int:
+        """The stack offset of item N of the tuple x.base (evaluated into a temporary)."""
+        bt = self.typeof(x.base)
+        base = self.evs(x.base)
+        index = int(x.name)
+        return base + sum(t.storage for t in bt.items[:index])
+
     def struct_field_int(self, x: ast.FieldAccess) -> None:
+        if self.typeof(x.base).kind == "tuple":
+            self.e.ldx(8, R0, FP, self.tuple_item(x))
+            return
         bt, m = self._member(x)
         self.ev(x.base)
         if m.kind == "struct":
@@ -146,6 +172,10 @@ class ValueCompiler:
             self.read_at(R0, m.offset, m.size, bt.user, signed=m.signed)
 
     def struct_field_str(self, x: ast.FieldAccess, dst: int, size: int) -> None:
+        if self.typeof(x.base).kind == "tuple":
+            item = self.typeof(x)
+            self.copy(FP, self.tuple_item(x), dst, min(item.storage, size), size)
+            return
         bt, m = self._member(x)
         e = self.e
         self.ev(x.base)
@@ -169,8 +199,9 @@ class ValueCompiler:
             e.alui(">>", R0, 64 - 8 * size, signed=True)
 
     # -- string expressions (result in a stack buffer) -----------------------------------------
-    def evs(self, x: ast.Expr, dst: int | None = None, size: int | None = None) -> int:
-        """Evaluate a string into fp+dst (allocated when None), NUL padded to `size` bytes; returns dst."""
+    def evs(self, x: ast.Expr, dst: int | None = None, size: int | None = None, layout: Type | None = None) -> int:
+        """Evaluate a string (or other buffer value) into fp+dst (allocated when None), NUL padded to `size`
+        bytes; a tuple is laid out as `layout` (the type of where it is stored) when given. Returns dst."""
         from pybpf.trace import codegen_maps as cm
 
         e = self.e
@@ -178,7 +209,9 @@ class ValueCompiler:
         size = size or t.storage
         if dst is None:
             dst = self.alloc(size)
-        if t.kind in ("kstack", "ustack", "ksym", "usym"):
+        if isinstance(x, ast.Tuple):
+            self.tuple_value(x, t, dst, size, layout if layout is not None and layout.kind == "tuple" else t)
+        elif t.kind in ("kstack", "ustack", "ksym", "usym"):
             self.symbolized(x, t, dst)
         elif isinstance(x, ast.String):
             self.const_str(x.value, dst, size)

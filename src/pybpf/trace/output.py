@@ -103,6 +103,15 @@ def decode_value(t: Type, raw: bytes, sym: Symbolizer | None = None) -> Any:
     return tuple(items)
 
 
+def value_text(v: Any) -> str:
+    """A value as bpftrace prints it: tuples in parentheses, stacks one frame per line."""
+    if isinstance(v, Stack):
+        return str(v)
+    if isinstance(v, tuple):
+        return "(" + ", ".join(value_text(x) for x in v) + ")"
+    return str(v)
+
+
 def key_text(key: Any, sep: str = ", ") -> str:
     if isinstance(key, Stack):
         return key.text(4)
@@ -247,7 +256,7 @@ def map_text(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0, div:
         else:
             if div and isinstance(v, int):
                 v //= div
-            out.append(f"{head}: {v}\n")
+            out.append(f"{head}: {value_text(v)}\n")
     if info.kind in ("avg", "stats"):
         out.append("\n")
     return "".join(out)

@@ -14,7 +14,15 @@ from pybpf.errors import BpfError
 from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, LOST_MAP, Event
 from pybpf.trace.codegen_values import STACKS_MAP, START_MAP
 from pybpf.trace.compiler import CompiledProbe, CompiledScript
-from pybpf.trace.output import cstr, decode_value, format_printf, json_line, map_json, map_text
+from pybpf.trace.output import (
+    cstr,
+    decode_value,
+    format_printf,
+    json_line,
+    map_json,
+    map_text,
+    value_text,
+)
 from pybpf.trace.symbols import Symbolizer
 from pybpf.trace.types import STRLEN
 
@@ -208,7 +216,7 @@ class TraceRun:
             if t is None:
                 values[i] = values[i].split(b"\0", 1)[0].decode("utf-8", "replace")
             else:
-                values[i] = str(decode_value(t, values[i], self.sym))
+                values[i] = value_text(decode_value(t, values[i], self.sym))
         return values
 
     # -- maps --------------------------------------------------------------------------------

@@ -125,8 +125,6 @@ class Analyzer(CallChecker):
         vtype = self.typeof(value, scope)
         if s.op != "=" and vtype.kind != "int":
             raise self.err(value, f"operator {s.op} needs an integer")
-        if vtype.kind == "tuple":
-            raise self.err(value, "tuples can only be used as map keys")
         if isinstance(target, ast.Variable):
             old = scope.variables.get(target.name)
             if s.op != "=" and old is None:
@@ -370,6 +368,10 @@ class Analyzer(CallChecker):
         from pybpf.trace.structs import member, struct_name
 
         bt = self.typeof(e.base, scope)
+        if bt.kind == "tuple":
+            if not e.name.isdigit() or int(e.name) >= len(bt.items):
+                raise self.err(e, f"Invalid tuple index: {e.name} (the tuple has {len(bt.items)} elements)")
+            return bt.items[int(e.name)]
         if bt.kind != "int" or not bt.btf_id:
             raise self.err(e, f"cannot access field '{e.name}' of a value of type '{bt}' (struct pointers come "
                            "from curtask, tracepoint arguments or casts such as (struct task_struct *)arg0)")

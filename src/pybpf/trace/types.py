@@ -31,7 +31,7 @@ class Type:
     @property
     def is_buffer(self) -> bool:
         """Values evaluated into a stack buffer rather than a register."""
-        return self.kind not in ("int", "tuple")
+        return self.kind != "int"
 
     @property
     def storage(self) -> int:
