@@ -458,3 +458,11 @@ def test_tuple_values() -> None:
                 '$t = (6, "longer string"); printf("%d %s\\n", $t.0, $t.1); print((7, "z")); @z = $t; exit(); }')
     assert out == ("Attaching 1 probe...\n6 longer string\n(7, z)\n\n\n@x: (2, abcdefghijkl)\n@y[2]: (w, 3, 4)\n"
                    "@z: (6, longer string)\n")
+
+
+def test_strftime() -> None:
+    import time
+
+    out = trace('BEGIN { printf("%s\\n", strftime("%Y-%m-%d", nsecs)); @y = strftime("%Y", nsecs); exit(); }')
+    today = time.strftime("%Y-%m-%d")
+    assert out == f"Attaching 1 probe...\n{today}\n\n\n@y: {today[:4]}\n"

@@ -160,3 +160,13 @@ def test_json_histograms_keep_empty_buckets_between_used_ones() -> None:
 def test_empty_avg_and_stats_maps_print_two_blank_lines() -> None:
     assert map_text(MapInfo("@a", kind="avg"), []) == "\n\n"
     assert map_text(MapInfo("@s", key=INT, kind="stats"), []) == "\n\n"
+
+
+def test_strftime_of_monotonic_timestamps() -> None:
+    import time
+
+    from pybpf.trace.output import strftime
+
+    now = time.monotonic_ns()
+    assert strftime("%Y-%m-%d %H", now) == time.strftime("%Y-%m-%d %H") or time.strftime("%M:%S") == "00:00"
+    assert len(strftime("%f", now)) == 6

@@ -211,7 +211,7 @@ class ValueCompiler:
             dst = self.alloc(size)
         if isinstance(x, ast.Tuple):
             self.tuple_value(x, t, dst, size, layout if layout is not None and layout.kind == "tuple" else t)
-        elif t.kind in ("kstack", "ustack", "ksym", "usym"):
+        elif t.kind in ("kstack", "ustack", "ksym", "usym", "strftime"):
             self.symbolized(x, t, dst)
         elif isinstance(x, ast.String):
             self.const_str(x.value, dst, size)
@@ -266,9 +266,9 @@ class ValueCompiler:
             e.ld_map(R2, STACKS_MAP)
             e.mov(R3, BPF_F_USER_STACK if t.kind == "ustack" else 0)
             e.call(H_GET_STACKID)
-        else:
+        else:  # ksym/usym(addr), strftime(fmt, nsecs)
             assert isinstance(x, ast.Call)
-            self.ev(x.args[0])
+            self.ev(x.args[-1])
         e.stx(8, FP, dst, R0)
         if t.kind in ("ustack", "usym"):
             e.call(H_PID_TGID)

@@ -78,6 +78,14 @@ def _s32(v: int) -> int:
     return v - (1 << 32) if v >> 31 else v
 
 
+def strftime(fmt: str, ns: int) -> str:
+    """A bpf_ktime_get_ns() timestamp (CLOCK_MONOTONIC) as local wall-clock time; %f is microseconds."""
+    import time
+
+    wall = time.time() - (time.monotonic_ns() - ns) / 1e9
+    return time.strftime(fmt.replace("%f", f"{int(wall * 1e6) % 1000000:06d}"), time.localtime(wall))
+
+
 # -- decoding keys and values -----------------------------------------------------------------
 def decode_value(t: Type, raw: bytes, sym: Symbolizer | None = None) -> Any:
     """One int/str/tuple value from its storage bytes (stacks and symbols resolved through `sym`)."""
@@ -90,6 +98,8 @@ def decode_value(t: Type, raw: bytes, sym: Symbolizer | None = None) -> Any:
         if t.kind == "ustack":
             return s.ustack(s64(v), pid, t.limit)
         return s.ksym(v) if t.kind == "ksym" else s.usym(v, pid)
+    if t.kind == "strftime":
+        return strftime(t.fmt, int.from_bytes(raw[:8], "little"))
     if t.kind == "int":
         v = int.from_bytes(raw[:8], "little")
         return s64(v) if t.signed else v

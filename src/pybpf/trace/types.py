@@ -27,6 +27,7 @@ class Type:
     btf_id: int = 0  # int that is the address of this kernel struct/union (a pointer, or an embedded struct)
     user: bool = False  # ... in user memory (read with the *_user helpers)
     deref: int = 0  # pointer to an integer of this size (from a cast such as (uint32 *)), read by unary *
+    fmt: str = ""  # strftime(): the time format applied in user space
 
     @property
     def is_buffer(self) -> bool:
