@@ -304,11 +304,10 @@ class TraceRun:
                 if self.pid and not _alive(self.pid):  # -p PID: stop when the process is gone
                     self.drain(rb)
                     break
-            for link in self.links:
+            for link in self.links:  # detach first: nothing new arrives while the maps are printed
                 link.close()
             self.links = []
-            if not self.stop or True:
-                self.drain(rb)
+            self.drain(rb)  # what the probes emitted until now (nothing after an exit())
             self.stop = False
             self.run_special("END")
             self.drain(rb)
