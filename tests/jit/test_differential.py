@@ -144,3 +144,25 @@ def test_random_xdp_programs_agree(seed: int) -> None:
 def test_random_xdp_programs_agree_long(block: int) -> None:
     for seed in range(20_000 + block * 100, 20_000 + (block + 1) * 100):
         check_xdp_seed(seed, faulty=seed % 3 == 0)
+
+
+def test_every_budget_of_looping_programs_agrees() -> None:
+    """The fast copy's checkpoints must hand over to the exact copy at the right moment."""
+    checked = 0
+    for seed in range(4000, 4200):
+        gen = Generator(seed)
+        insns = gen.program()
+        if not any(i.opcode == 0x55 and i.off < 0 for i in insns):  # a loop's back edge
+            continue
+        data = _input(seed)
+        full = run_interp(insns, data, 100_000)[2]
+        for budget in range(1, full + 2, max(1, full // 40)):
+            expected = run_interp(insns, data, budget)
+            got = run_jit(insns, data, budget)
+            assert _normalise(got[0]) == _normalise(expected[0]), f"seed {seed} budget {budget}"
+            assert got[1] == expected[1], f"seed {seed} budget {budget}: memory differs"
+            assert got[2] == expected[2], f"seed {seed} budget {budget}: counts differ"
+        checked += 1
+        if checked == 6:
+            break
+    assert checked == 6

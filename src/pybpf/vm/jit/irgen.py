@@ -66,6 +66,7 @@ from pybpf.vm.jit.layout import (
 )
 
 I64P = I64.as_pointer()
+_MEMORY_CLASSES = (InsnClass.LD, InsnClass.LDX, InsnClass.ST, InsnClass.STX)
 ENTRY_TYPE = ir.FunctionType(I64, [I64P, I64, I64])
 RESOLVE_TYPE = ir.FunctionType(I64, [I64P, I64, I64, I64, I64])
 
@@ -382,10 +383,34 @@ class FunctionTranslator(CallEmitter, MemoryEmitter):
             ok = self.fn.append_basic_block()
             out = self.fn.append_basic_block()
             cbranch_unlikely(b, b.icmp_signed("<", after, c64(0)), out, ok)
-            self.fault(ir.IRBuilder(out), FaultCode.BUDGET, start, left)
+            self._emit_short_budget(out, start, body, left)
             b.position_at_end(ok)
             b.store(after, self.budget)
         self._emit_body(b, start, body)
+
+    def _emit_short_budget(self, block: ir.Block, start: int, body: list[int], left: ir.Value) -> None:
+        """The budget runs out inside this block: run exactly `left` of its instructions (their
+        stores and faults are visible, as in the interpreter), then fault. A prefix without
+        memory access has no visible effect, so such a block faults at once."""
+        b = ir.IRBuilder(block)
+        prefix = body[:-1]
+        if not any(self.mt.slots[pc].opcode & 0x07 in _MEMORY_CLASSES for pc in prefix):
+            self.fault(b, FaultCode.BUDGET, start, left)
+            return
+        b.store(c64(0), self.budget)
+        for k, pc in enumerate(prefix):
+            run = self.fn.append_basic_block()
+            stop = self.fn.append_basic_block()
+            b.cbranch(b.icmp_signed(">", left, c64(k)), run, stop)
+            self.fault(ir.IRBuilder(stop), FaultCode.BUDGET, start, left)
+            b.position_at_end(run)
+            try:
+                self._emit(b, pc, self.mt.slots[pc])
+            except UnsupportedInstruction:
+                self.fault(b, FaultCode.BAD_INSN, pc)
+            if b.block.is_terminated:
+                return
+        self.fault(b, FaultCode.BUDGET, start, left)
 
     def _emit_body(self, b: ir.IRBuilder, start: int, body: list[int]) -> None:
         for pc in body:
