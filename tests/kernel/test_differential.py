@@ -319,21 +319,7 @@ def test_random_programs_jit_agrees_with_kernel_long() -> None:
 EXAMPLES = sorted((ROOT / "examples").glob("*.c")) if (ROOT / "examples").is_dir() else []
 
 
-PAYLOAD_HASH_BUG = (
-    "examples/payload_hash.c: for a later IPv4 fragment parse_flow() returns PARSE_OK with f.l4 == NULL, so "
-    "udp_payload_offset() returns (int)(NULL + 8 - data), a value that depends on the packet's address "
-    "(negative with the kernel's addresses, positive with the interpreter's): an example bug, not an engine "
-    "difference; fix: return -1 when f.l4 is NULL"
-)
-
-
-def _example_param(p: Path) -> object:
-    if p.stem == "payload_hash":
-        return pytest.param(p, marks=pytest.mark.xfail(reason=PAYLOAD_HASH_BUG, strict=False))
-    return p
-
-
-@pytest.mark.parametrize("source", [_example_param(p) for p in EXAMPLES], ids=[p.stem for p in EXAMPLES])
+@pytest.mark.parametrize("source", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_examples_agree(source: Path) -> None:
     from pybpf.object import load_file
     from pybpf.toolchain import compile_c
