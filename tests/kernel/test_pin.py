@@ -76,3 +76,16 @@ def test_pin_program(pin_dir: Path) -> None:
         from pybpf.kernel.info import prog_info
 
         assert prog_info(fd.fd).name == "count"
+
+
+def test_open_existing_map_by_id_and_pin(pin_dir: Path) -> None:
+    path = str(pin_dir / "opened")
+    with KernelMap.create(counter_map()) as m:
+        m[0] = 77
+        m.pin(path)
+        mid = map_info(m.fd).id
+        with KernelMap.open(mid) as by_id, KernelMap.open(str(mid)) as by_digits, KernelMap.open(path) as by_pin:
+            for other in (by_id, by_digits, by_pin):
+                assert other.name == "counts" and other.value_size == 8 and other[0] == (77).to_bytes(8, "little")
+    with pytest.raises(KernelError):
+        KernelMap.open(str(pin_dir / "absent"))

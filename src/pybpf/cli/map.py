@@ -35,21 +35,12 @@ def _line(i: Any) -> str:
 
 
 def open_map(ref: str) -> Any:
-    """A KernelMap for a map id or a bpffs pin path."""
-    from pybpf.abi import MapType
-    from pybpf.kernel import info, pin
+    """A KernelMap for a map id or a bpffs pin path, and its info."""
+    from pybpf.kernel import info
     from pybpf.kernel.maps import KernelMap
-    from pybpf.object.spec import MapSpec
 
-    fd = info.fd_by_id("map", int(ref)) if ref.isdigit() else pin.get_object(ref)
-    i = info.map_info(fd.fd)
-    try:
-        mtype = MapType(i.type)
-    except ValueError:
-        mtype = MapType.UNSPEC
-    spec = MapSpec(name=i.name, type=mtype, key_size=i.key_size, value_size=i.value_size,
-                   max_entries=i.max_entries, flags=i.flags)
-    return KernelMap(spec, fd), i
+    m = KernelMap.open(ref)
+    return m, info.map_info(m.fd)
 
 
 def map_btf(i: Any) -> Any:

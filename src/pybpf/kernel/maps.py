@@ -230,6 +230,37 @@ class KernelMap(Map):
         )
         return cls(spec, fd)
 
+    @classmethod
+    def from_fd(cls, fd: FD) -> KernelMap:
+        """A KernelMap for an fd of an existing map (its spec read back from the kernel); takes the fd."""
+        from pybpf.kernel.info import map_info
+
+        i = map_info(fd.fd)
+        try:
+            mtype = MapType(i.type)
+        except ValueError:
+            mtype = MapType.UNSPEC
+        spec = MapSpec(name=i.name, type=mtype, key_size=i.key_size, value_size=i.value_size,
+                       max_entries=i.max_entries, flags=i.flags, key_type_id=i.btf_key_type_id,
+                       value_type_id=i.btf_value_type_id)
+        return cls(spec, fd)
+
+    @classmethod
+    def open(cls, ref: int | str) -> KernelMap:
+        """An existing map by id (int or digits) or by its bpffs pin path."""
+        from pybpf.kernel.info import fd_by_id
+        from pybpf.kernel.pin import get_object
+
+        if isinstance(ref, int) or ref.isdigit():
+            fd = fd_by_id("map", int(ref))
+        else:
+            fd = get_object(ref)
+        try:
+            return cls.from_fd(fd)
+        except BaseException:
+            fd.close()
+            raise
+
     @property
     def fd(self) -> int:
         return self._fd.fd
