@@ -89,3 +89,13 @@ def test_open_existing_map_by_id_and_pin(pin_dir: Path) -> None:
                 assert other.name == "counts" and other.value_size == 8 and other[0] == (77).to_bytes(8, "little")
     with pytest.raises(KernelError):
         KernelMap.open(str(pin_dir / "absent"))
+
+
+def test_pinning_can_be_turned_off(pin_dir: Path) -> None:
+    base = counter_collection()
+    spec = CollectionSpec(programs=base.programs, maps={"counts": replace(base.maps["counts"], pinning=1)})
+    with load_collection(spec, pin_path=None) as coll:
+        coll.programs["count"].run(packet())
+    assert not (pin_dir / "counts").exists() and not os.path.exists(os.path.join(pin.BPFFS, "counts"))
+    with load_collection(spec, pin_path=None) as coll:
+        assert coll.maps["counts"][0] == bytes(8)  # a fresh map each time

@@ -87,10 +87,14 @@ def _compatible(m: KernelMap, spec: MapSpec) -> bool:
         spec.type, spec.key_size, spec.value_size, spec.max_entries)
 
 
-def create_collection_map(spec: MapSpec, *, btf_fd: int = 0, pin_path: str = BPFFS) -> KernelMap:
+def create_collection_map(spec: MapSpec, *, btf_fd: int = 0, pin_path: str | None = BPFFS) -> KernelMap:
     """Create one map of a collection: inner map template, BTF ids, contents, freeze, pinning by name."""
     spec = _effective(spec)
-    if spec.pinning == PIN_BY_NAME:
+    if pin_path is None and spec.pinning:
+        from dataclasses import replace
+
+        spec = replace(spec, pinning=0)  # pinning turned off by the caller
+    if spec.pinning == PIN_BY_NAME and pin_path is not None:
         path = os.path.join(pin_path, spec.name)
         if os.path.exists(path):
             m = KernelMap(spec, get_object(path))
@@ -121,7 +125,7 @@ def create_collection_map(spec: MapSpec, *, btf_fd: int = 0, pin_path: str = BPF
                 m.update(key, value)
         if spec.frozen:
             m.freeze()
-        if spec.pinning == PIN_BY_NAME:
+        if spec.pinning == PIN_BY_NAME and pin_path is not None:
             pin_object(m.fd, os.path.join(pin_path, spec.name))
     except (BpfError, OSError):
         m.close()
@@ -223,12 +227,14 @@ def set_globals(spec: CollectionSpec, values: Mapping[str, int | bytes]) -> Coll
     return CollectionSpec(programs=spec.programs, maps=maps, license=spec.license, btf=spec.btf)
 
 
-def load_collection(spec: CollectionSpec | ProgramSpec, *, pin_path: str = BPFFS, log_level: int = 0,
+def load_collection(spec: CollectionSpec | ProgramSpec, *, pin_path: str | None = BPFFS, log_level: int = 0,
                     kern_version: int | None = None, use_btf: bool = True,
                     globals: Mapping[str, int | bytes] | None = None, **_options: Any) -> KernelCollection:
     """Create every map (filled, frozen, pinned), then load every program; all or nothing.
 
     `globals` sets global variables (e.g. `const volatile` configuration) by name before loading.
+    Maps marked LIBBPF_PIN_BY_NAME are pinned (or reused) under `pin_path`, /sys/fs/bpf by default as
+    libbpf does; pin_path=None turns pinning off (fresh maps, nothing left on bpffs), e.g. in tests.
     """
     if isinstance(spec, ProgramSpec):
         spec = CollectionSpec.single(spec)
