@@ -143,10 +143,14 @@ class NativeMachine:
         values = [a & M64 for a in args][:5]
         values += [0] * (5 - len(values))
         saved_pc = self.s[Slot.HELPER_PC]
+        saved_depth = self.s[Slot.HELPER_DEPTH]
         fn = FN_CFUNC(pointer)
         top = self.s[Slot.STACK_TOP] + depth * self.frame_stride
+        self.s[Slot.BUDGET] = self.env.budget_left & M64  # the callback spends the run's budget
         result = fn(self.jctx_address, top, depth, 0, *values, 0, 0, 0, 0)
+        self.env.budget_left = int(ctypes.c_int64(self.s[Slot.BUDGET]).value)
         self.s[Slot.HELPER_PC] = saved_pc
+        self.s[Slot.HELPER_DEPTH] = saved_depth
         self._raise_fault_if_any()
         return int(result.r[0])
 
