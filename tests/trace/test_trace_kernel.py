@@ -466,3 +466,28 @@ def test_strftime() -> None:
     out = trace('BEGIN { printf("%s\\n", strftime("%Y-%m-%d", nsecs)); @y = strftime("%Y", nsecs); exit(); }')
     today = time.strftime("%Y-%m-%d")
     assert out == f"Attaching 1 probe...\n{today}\n\n\n@y: {today[:4]}\n"
+
+
+def test_ntop_on_a_loopback_connection() -> None:
+    import socket
+    import threading
+
+    from pybpf.trace.compiler import compile_script
+    from pybpf.trace.runtime import TraceRun
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    script = (f"tracepoint:sock:inet_sock_set_state /args->dport == {port} && args->newstate == 1/ "
+              "{ printf(\"%s -> %s:%d\\n\", ntop(args->saddr), ntop(args->daddr), args->dport); exit(); }")
+
+    def connect() -> None:
+        with socket.create_connection(("127.0.0.1", port)):
+            pass
+
+    out = io.StringIO()
+    # connect once the probe is attached (BEGIN-free script: hook on_attached)
+    TraceRun(compile_script(script), out).run(on_attached=lambda: threading.Thread(target=connect).start())
+    server.close()
+    assert out.getvalue() == f"Attaching 1 probe...\n127.0.0.1 -> 127.0.0.1:{port}\n\n\n"

@@ -170,3 +170,14 @@ def test_strftime_of_monotonic_timestamps() -> None:
     now = time.monotonic_ns()
     assert strftime("%Y-%m-%d %H", now) == time.strftime("%Y-%m-%d %H") or time.strftime("%M:%S") == "00:00"
     assert len(strftime("%f", now)) == 6
+
+
+def test_inet_values() -> None:
+    import socket
+
+    from pybpf.trace.output import decode_value
+
+    v4 = u64(socket.AF_INET) + bytes([10, 0, 0, 2]).ljust(16, b"\0")
+    v6 = u64(socket.AF_INET6) + socket.inet_pton(socket.AF_INET6, "fe80::1")
+    assert decode_value(Type("inet", 24), v4) == "10.0.0.2"
+    assert decode_value(Type("inet", 24), v6) == "fe80::1"

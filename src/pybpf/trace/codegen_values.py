@@ -211,6 +211,9 @@ class ValueCompiler:
             dst = self.alloc(size)
         if isinstance(x, ast.Tuple):
             self.tuple_value(x, t, dst, size, layout if layout is not None and layout.kind == "tuple" else t)
+        elif t.kind == "inet":
+            assert isinstance(x, ast.Call)
+            self.inet(x, dst)
         elif t.kind in ("kstack", "ustack", "ksym", "usym", "strftime"):
             self.symbolized(x, t, dst)
         elif isinstance(x, ast.String):
@@ -274,6 +277,27 @@ class ValueCompiler:
             e.call(H_PID_TGID)
             e.alui(">>", R0, 32)
             e.stx(8, FP, dst + 8, R0)
+
+    def inet(self, x: ast.Call, dst: int) -> None:
+        """ntop([af,] addr): the family (u64) then the address bytes, as in memory (network order)."""
+        e = self.e
+        addr = x.args[-1]
+        self.zero(dst, 24)
+        field = self.cp.fields.get(addr.name) if isinstance(addr, ast.FieldAccess) and _is_args(addr.base) else None
+        if field is not None and field.kind == "array":
+            for i in range(min(field.size, 16)):
+                e.ldx(1, R1, R9, field.offset + i)
+                e.stx(1, FP, dst + 8 + i, R1)
+            family = 10 if field.size == 16 else 2
+        else:
+            self.ev(addr)
+            e.stx(8, FP, dst + 8, R0)
+            family = 2
+        if len(x.args) == 2:
+            self.ev(x.args[0])
+            e.stx(8, FP, dst, R0)
+        else:
+            e.st(8, FP, dst, family)
 
     def zero_tail(self, dst: int, start: int, size: int) -> None:
         """NUL bytes from `start` to the end of the string buffer at fp+dst."""

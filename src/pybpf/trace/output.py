@@ -98,6 +98,13 @@ def decode_value(t: Type, raw: bytes, sym: Symbolizer | None = None) -> Any:
         if t.kind == "ustack":
             return s.ustack(s64(v), pid, t.limit)
         return s.ksym(v) if t.kind == "ksym" else s.usym(v, pid)
+    if t.kind == "inet":
+        import socket
+
+        family = int.from_bytes(raw[:8], "little")
+        if family == socket.AF_INET6:
+            return socket.inet_ntop(socket.AF_INET6, raw[8:24])
+        return socket.inet_ntop(socket.AF_INET, raw[8:12])
     if t.kind == "strftime":
         return strftime(t.fmt, int.from_bytes(raw[:8], "little"))
     if t.kind == "int":

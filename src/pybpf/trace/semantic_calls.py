@@ -19,10 +19,10 @@ FUNCTIONS = {  # name: (min args, max args)
     "time": (0, 1), "join": (1, 2), "str": (1, 2), "strncmp": (3, 3), "count": (0, 0), "sum": (1, 1),
     "avg": (1, 1), "min": (1, 1), "max": (1, 1), "stats": (1, 1), "hist": (1, 1), "lhist": (4, 4),
     "kstack": (0, 2), "ustack": (0, 2), "ksym": (1, 1), "usym": (1, 1), "kaddr": (1, 1),
-    "signal": (1, 1), "cat": (1, 64), "system": (1, 64), "strftime": (2, 2),
+    "signal": (1, 1), "cat": (1, 64), "system": (1, 64), "strftime": (2, 2), "ntop": (1, 2),
 }
 
-UNSUPPORTED_FUNCTIONS = {"uaddr", "ntop", "reg", "override", "buf", "sizeof", "offsetof", "cgroupid", "macaddr",
+UNSUPPORTED_FUNCTIONS = {"uaddr", "reg", "override", "buf", "sizeof", "offsetof", "cgroupid", "macaddr",
                          "path", "strerror", "skboutput", "pton", "strcontains"}
 CONVERSION_RE = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\d+))?"
                            r"(?P<length>hh|h|ll|l|j|z|t)?(?P<conv>[diouxXcspP%])")
@@ -104,6 +104,11 @@ class CallChecker:
         if name in ("kstack", "ustack"):
             return self.stack_type(e, name, args)
         types = [self.typeof(a, scope, statement=name == "print") for a in args]
+        if name == "ntop":
+            if any(t.kind != "int" for t in types):
+                raise self.err(e, "ntop() expects an address (an integer or a byte array such as args->daddr), "
+                               "optionally after the address family: ntop(AF_INET6, args->daddr_v6)")
+            return Type("inet", 24)
         if name == "strftime":
             if not isinstance(args[0], ast.String) or types[1].kind != "int":
                 raise self.err(e, "strftime() expects a format string literal and a time in nanoseconds (nsecs)")
