@@ -32,6 +32,7 @@ def register(subparsers: Any) -> None:
     hook.add_argument("--kretprobe", metavar="FUNCTION")
     hook.add_argument("--perf-event", metavar="HZ", type=int, help="sample every CPU at HZ (cpu-clock)")
     hook.add_argument("--fentry", action="store_true", help="fentry/fexit/lsm/tp_btf: target from the section")
+    p.add_argument("--pid", type=int, default=-1, help="uprobes: only in this process")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     p.add_argument("--json", action="store_true", help="JSON lines")
     p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
@@ -59,7 +60,7 @@ def _attach(args: argparse.Namespace, prog: Any) -> Any:
         binary, sep, symbol = target.rpartition(":")
         if not sep or not binary or not symbol:
             raise LoadError(f"uprobe target must be BINARY:SYMBOL, not {target!r}")
-        return links.attach_uprobe(prog, binary, symbol, retprobe=bool(args.uretprobe))
+        return links.attach_uprobe(prog, binary, symbol, retprobe=bool(args.uretprobe), pid=args.pid)
     if args.cgroup:
         path, sep, attach = args.cgroup.rpartition(":")
         if not sep:
