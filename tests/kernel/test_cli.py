@@ -197,3 +197,55 @@ def test_attach_auto_uses_the_section(tp_events: Path, capsys: pytest.CaptureFix
     assert main(["attach", str(tp_events)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--auto" in err[0]
+
+
+UPROBE_TARGET_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((noinline)) int probed(int x) { __asm__ volatile(""); return x + 1; }
+int main(void) {
+    char line[16];
+    puts("ready"); fflush(stdout);
+    if (!fgets(line, sizeof line, stdin)) return 1;
+    int s = 0;
+    for (int i = 0; i < 11; i++) s += probed(i);
+    printf("%d\n", s);
+    return 0;
+}
+"""
+
+
+def test_attach_uprobe_with_pid_counts_calls(tmp_path: Path) -> None:
+    import shutil
+
+    from pybpf.toolchain import compile_c
+
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is not installed")
+    (tmp_path / "t.c").write_text(UPROBE_TARGET_C)
+    subprocess.run(["gcc", "-O1", "-o", str(tmp_path / "t"), str(tmp_path / "t.c")], check=True)
+    try:
+        obj = compile_c(DATA / "uprobe_count.c")
+    except Exception as exc:  # noqa: BLE001 - no compiler: skip with the reason
+        pytest.skip(f"cannot compile the test program: {exc}")
+    target = subprocess.Popen([str(tmp_path / "t")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    other = subprocess.Popen([str(tmp_path / "t")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    cli = None
+    try:
+        assert target.stdout is not None and target.stdout.readline() == "ready\n"
+        assert other.stdout is not None and other.stdout.readline() == "ready\n"
+        cli = subprocess.Popen([sys.executable, "-m", "pybpf", "attach", str(obj), "--program", "count_calls",
+                                "--uprobe", f"{tmp_path / 't'}:probed", "--pid", str(target.pid), "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert cli.stderr is not None and cli.stderr.readline().startswith("attached count_calls (uprobe ")
+        for proc in (target, other):  # only the target's calls count
+            out, _ = proc.communicate("go\n", timeout=30)
+            assert out.strip() == str(sum(i + 1 for i in range(11)))
+        cli.send_signal(signal.SIGINT)
+        rest, _ = cli.communicate(timeout=20)
+        maps = {m["map"]: m for m in map(json.loads, rest.splitlines())}
+        assert maps["calls"]["entries"] == [{"key": 0, "value": 11}]
+    finally:
+        for proc in (target, other, cli):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
