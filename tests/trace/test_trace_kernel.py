@@ -491,3 +491,17 @@ def test_ntop_on_a_loopback_connection() -> None:
     TraceRun(compile_script(script), out).run(on_attached=lambda: threading.Thread(target=connect).start())
     server.close()
     assert out.getvalue() == f"Attaching 1 probe...\n127.0.0.1 -> 127.0.0.1:{port}\n\n\n"
+
+
+def test_sizeof_offsetof_cgroupid_strerror() -> None:
+    from pybpf.trace.structs import kernel_btf, member, struct_id
+
+    if kernel_btf() is None:
+        pytest.skip("no kernel BTF")
+    task = struct_id("struct task_struct")
+    pid = member(task, "pid")
+    assert pid is not None
+    out = trace('BEGIN { printf("%d %d %d %d %d %s %d\\n", sizeof(struct task_struct) > 1000, sizeof(uint32), '
+                'offsetof(struct task_struct, pid), sizeof(int), sizeof(char *), strerror(2), '
+                'cgroupid("/sys/fs/cgroup") > 0); exit(); }')
+    assert out == f"Attaching 1 probe...\n1 4 {pid.offset} 4 8 No such file or directory 1\n\n\n"

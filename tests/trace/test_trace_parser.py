@@ -233,3 +233,16 @@ def test_signed_division_warning() -> None:
 def test_tuple_index_errors() -> None:
     with pytest.raises(TraceError, match="Invalid tuple index: 2"):
         analyze('BEGIN { $t = (1, "a"); @x = $t.2; }')
+
+
+def test_type_queries_keep_the_type_text() -> None:
+    (probe,) = parse("BEGIN { @a = sizeof(struct task_struct); @b = offsetof(struct sock, sk_family); "
+                     "@c = sizeof(char *); }").probes
+    texts = []
+    for stmt in probe.body:
+        assert isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call)
+        arg = stmt.value.args[0]
+        assert isinstance(arg, ast.String)
+        texts.append((stmt.value.name, arg.value))
+    assert texts == [("sizeof", "struct task_struct"), ("offsetof", "struct sock , sk_family"),
+                     ("sizeof", "char*")]

@@ -476,6 +476,9 @@ class ProbeCompiler(ValueCompiler):
         e.place(end)
 
     def call_int(self, c: ast.Call) -> None:
+        if c.name in ("sizeof", "offsetof", "cgroupid"):
+            self.e.mov(R0, self.an.constants[f"{c.name}:{id(c)}"])
+            return
         if c.name == "__index":
             bt = self.typeof(c.args[0])
             self.ev(c.args[0])

@@ -214,7 +214,7 @@ class ValueCompiler:
         elif t.kind == "inet":
             assert isinstance(x, ast.Call)
             self.inet(x, dst)
-        elif t.kind in ("kstack", "ustack", "ksym", "usym", "strftime"):
+        elif t.kind in ("kstack", "ustack", "ksym", "usym", "strftime", "strerror"):
             self.symbolized(x, t, dst)
         elif isinstance(x, ast.String):
             self.const_str(x.value, dst, size)

@@ -105,6 +105,10 @@ def decode_value(t: Type, raw: bytes, sym: Symbolizer | None = None) -> Any:
         if family == socket.AF_INET6:
             return socket.inet_ntop(socket.AF_INET6, raw[8:24])
         return socket.inet_ntop(socket.AF_INET, raw[8:12])
+    if t.kind == "strerror":
+        import os
+
+        return os.strerror(int.from_bytes(raw[:8], "little") & 0xFFFFFFFF)
     if t.kind == "strftime":
         return strftime(t.fmt, int.from_bytes(raw[:8], "little"))
     if t.kind == "int":

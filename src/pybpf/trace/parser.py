@@ -313,6 +313,24 @@ class Parser:
             else:
                 return expr
 
+    def type_query(self, t: Token) -> ast.Expr:
+        """sizeof(TYPE | expr) and offsetof(struct X, member): the type is kept as text for the analysis."""
+        self.advance()
+        self.expect("(")
+        words: list[str] = []
+        depth = 0
+        while not (self.is_op(")") and depth == 0):
+            if self.tok.kind == "eof":
+                raise self.unexpected()
+            if self.is_op("("):
+                depth += 1
+            elif self.is_op(")"):
+                depth -= 1
+            words.append(self.advance().text)
+        end = self.advance()
+        text = " ".join(words).replace(" *", "*")
+        return ast.Call(t.line, t.column, end.end_column, t.text, [ast.String(t.line, t.column, t.end_column, text)])
+
     def primary(self) -> ast.Expr:
         t = self.tok
         if t.kind == "int":
@@ -337,6 +355,8 @@ class Parser:
                 self.paren_depth -= 1
                 self.expect("]")
             return ast.MapRef(t.line, t.column, t.end_column, t.text, keys)
+        if t.kind == "ident" and t.text in ("sizeof", "offsetof"):
+            return self.type_query(t)
         if t.kind == "ident":
             self.advance()
             if self.is_op("("):

@@ -20,10 +20,10 @@ FUNCTIONS = {  # name: (min args, max args)
     "avg": (1, 1), "min": (1, 1), "max": (1, 1), "stats": (1, 1), "hist": (1, 1), "lhist": (4, 4),
     "kstack": (0, 2), "ustack": (0, 2), "ksym": (1, 1), "usym": (1, 1), "kaddr": (1, 1),
     "signal": (1, 1), "cat": (1, 64), "system": (1, 64), "strftime": (2, 2), "ntop": (1, 2),
+    "sizeof": (1, 1), "offsetof": (1, 1), "cgroupid": (1, 1), "strerror": (1, 1),
 }
 
-UNSUPPORTED_FUNCTIONS = {"uaddr", "reg", "override", "buf", "sizeof", "offsetof", "cgroupid", "macaddr",
-                         "path", "strerror", "skboutput", "pton", "strcontains"}
+UNSUPPORTED_FUNCTIONS = {"uaddr", "reg", "override", "buf", "macaddr", "path", "skboutput", "pton", "strcontains"}
 CONVERSION_RE = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\d+))?"
                            r"(?P<length>hh|h|ll|l|j|z|t)?(?P<conv>[diouxXcspP%])")
 
@@ -103,7 +103,16 @@ class CallChecker:
             return INT
         if name in ("kstack", "ustack"):
             return self.stack_type(e, name, args)
+        if name in ("sizeof", "offsetof", "cgroupid"):
+            assert isinstance(args[0], ast.String) or name == "cgroupid"
+            value = self.compile_time(e, name, args[0], scope)
+            self.constants[f"{name}:{id(e)}"] = value
+            return INT
         types = [self.typeof(a, scope, statement=name == "print") for a in args]
+        if name == "strerror":
+            if types[0].kind != "int":
+                raise self.err(args[0], "strerror() expects an error number")
+            return Type("strerror", 8)
         if name == "ntop":
             if any(t.kind != "int" for t in types):
                 raise self.err(e, "ntop() expects an address (an integer or a byte array such as args->daddr), "
@@ -168,6 +177,48 @@ class CallChecker:
             if len(args) == 2 and not isinstance(args[1], ast.String):
                 raise self.err(args[1], "join() delimiter must be a string literal")
         return INT
+
+    def compile_time(self, e: ast.Call, name: str, arg: ast.Expr, scope: ProbeScope) -> int:
+        """sizeof(TYPE), offsetof(struct X, member) from the kernel's BTF; cgroupid(PATH) from the file system."""
+        import os
+
+        from pybpf.trace.structs import C_SIZES, kernel_btf, member, struct_id
+
+        if name == "cgroupid":
+            if not isinstance(arg, ast.String):
+                raise self.err(arg, "cgroupid() expects a cgroup path (string literal)")
+            try:
+                return os.stat(arg.value).st_ino
+            except OSError as exc:
+                raise self.err(arg, f"cgroupid(): cannot stat {arg.value}: {exc.strerror}") from None
+        assert isinstance(arg, ast.String)
+        text = arg.value.strip()
+        if name == "offsetof":
+            typ, _, field = text.rpartition(",")
+            sid = struct_id(typ.strip())
+            m = member(sid, field.strip()) if sid else None
+            if m is None:
+                raise self.err(e, f"offsetof(): no member '{field.strip()}' in '{typ.strip()}'")
+            return m.offset
+        if text.endswith("*"):
+            return 8
+        base = text.replace("unsigned", "").split()
+        if base and base[-1] in C_SIZES and not text.startswith(("struct", "union")):
+            return C_SIZES[base[-1]]
+        sizes = {"int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "int64": 8, "uint64": 8}
+        if text in sizes:
+            return sizes[text]
+        sid = struct_id(text) if text.startswith(("struct", "union")) else 0
+        btf = kernel_btf()
+        if sid and btf is not None:
+            return int(btf.sizeof(sid))
+        if text.startswith("$") or text.startswith("@") or text.isidentifier():
+            from pybpf.trace.parser import parse
+
+            inner = parse(f"BEGIN {{ {text}; }}").probes[0].body[0]
+            if isinstance(inner, ast.ExprStmt):
+                return self.typeof(inner.expr, scope).storage
+        raise self.err(e, f"sizeof(): unknown type '{text}'")
 
     def stack_type(self, e: ast.Expr, name: str, args: list[ast.Expr]) -> Type:
         """kstack / ustack / kstack(N) / ustack(bpftrace, N)."""
