@@ -9,20 +9,16 @@ from pybpf.trace import ast
 from pybpf.trace.codegen_values import (
     H_DELETE,
     H_LOOKUP,
-    H_READ_KERNEL,
-    H_READ_KERNEL_STR,
-    H_READ_USER,
-    H_READ_USER_STR,
     H_RINGBUF_OUTPUT,
     H_SEND_SIGNAL,
     ValueCompiler,
     _is_args,
 )
-from pybpf.trace.emit import FP, R0, R1, R2, R3, R4, R6, R9, Emitter, fits32
+from pybpf.trace.emit import FP, R0, R1, R2, R3, R4, R9, Emitter, fits32
 from pybpf.trace.errors import TraceError
 from pybpf.trace.probes import ConcreteProbe
 from pybpf.trace.semantic import Analyzer, ProbeScope
-from pybpf.trace.types import STRLEN, MapInfo, Type
+from pybpf.trace.types import MapInfo, Type
 
 BPF_NOEXIST = 1
 STACK_LIMIT = 512
@@ -294,49 +290,6 @@ class ProbeCompiler(ValueCompiler):
         e.alui("+", R1, 1)
         e.stx(8, R0, 0, R1)
         e.place(ok)
-
-    def join(self, c: ast.Call) -> None:
-        e = self.e
-        sep = c.args[1].value if len(c.args) > 1 and isinstance(c.args[1], ast.String) else " "
-        event_id = self.prog.event(Event("join", sep))
-        self.ev(c.args[0])
-        argv = self.alloc(8)
-        e.stx(8, FP, argv, R0)
-        key = self.alloc(8)
-        tmp = self.alloc(8)
-        e.st(4, FP, key, 0)
-        e.ld_map(R1, JOIN_MAP)
-        e.stack_ptr(R2, key)
-        e.call(H_LOOKUP)
-        done = e.label()
-        e.jcci("==", R0, 0, done)
-        e.movr(R6, R0)
-        e.st(8, R6, 0, event_id)
-        for i in range(JOIN_ARGS):
-            e.st(1, R6, 8 + i * STRLEN, 0)
-        read, read_str = (H_READ_USER, H_READ_USER_STR) if self.cp.user else (H_READ_KERNEL, H_READ_KERNEL_STR)
-        fin = e.label()
-        for i in range(JOIN_ARGS):
-            e.stack_ptr(R1, tmp)
-            e.mov(R2, 8)
-            e.ldx(8, R3, FP, argv)
-            e.alui("+", R3, 8 * i)
-            e.call(read)
-            e.ldx(8, R3, FP, tmp)
-            e.jcci("!=", R0, 0, fin)
-            e.jcci("==", R3, 0, fin)
-            e.movr(R1, R6)
-            e.alui("+", R1, 8 + i * STRLEN)
-            e.mov(R2, STRLEN)
-            e.call(read_str)
-        e.place(fin)
-        e.ld_map(R1, EVENTS_MAP)
-        e.movr(R2, R6)
-        e.mov(R3, 8 + JOIN_ARGS * STRLEN)
-        e.mov(R4, 0)
-        e.call(H_RINGBUF_OUTPUT)
-        self.count_lost()
-        e.place(done)
 
     # -- integer expressions (result in r0) ----------------------------------------------------
     def ev(self, x: ast.Expr) -> None:

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pybpf.trace import ast
-from pybpf.trace.emit import FP, R0, R1, R2, R3, R9, Emitter, fits32
+from pybpf.trace.emit import FP, R0, R1, R2, R3, R4, R6, R9, Emitter, fits32
 from pybpf.trace.errors import TraceError
 from pybpf.trace.probes import PT_REGS_ARGS, PT_REGS_RET, ConcreteProbe
 from pybpf.trace.semantic import ARG_RE, Analyzer, ProbeScope
-from pybpf.trace.types import Type
+from pybpf.trace.types import STRLEN, Type
 
 if TYPE_CHECKING:
     from pybpf.trace.codegen import Program
@@ -44,6 +44,9 @@ class ValueCompiler:
         raise NotImplementedError
 
     def ev(self, x: ast.Expr) -> None:
+        raise NotImplementedError
+
+    def count_lost(self) -> None:
         raise NotImplementedError
 
     def builtin(self, x: ast.Builtin) -> None:
@@ -136,6 +139,51 @@ class ValueCompiler:
         if m is None:
             raise TraceError(f"no field {x.name}", *x.span())
         return bt, m
+
+    def join(self, c: ast.Call) -> None:
+        e = self.e
+        sep = c.args[1].value if len(c.args) > 1 and isinstance(c.args[1], ast.String) else " "
+        from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, JOIN_MAP, Event
+
+        event_id = self.prog.event(Event("join", sep))
+        self.ev(c.args[0])
+        argv = self.alloc(8)
+        e.stx(8, FP, argv, R0)
+        key = self.alloc(8)
+        tmp = self.alloc(8)
+        e.st(4, FP, key, 0)
+        e.ld_map(R1, JOIN_MAP)
+        e.stack_ptr(R2, key)
+        e.call(H_LOOKUP)
+        done = e.label()
+        e.jcci("==", R0, 0, done)
+        e.movr(R6, R0)
+        e.st(8, R6, 0, event_id)
+        for i in range(JOIN_ARGS):
+            e.st(1, R6, 8 + i * STRLEN, 0)
+        read, read_str = (H_READ_USER, H_READ_USER_STR) if self.cp.user else (H_READ_KERNEL, H_READ_KERNEL_STR)
+        fin = e.label()
+        for i in range(JOIN_ARGS):
+            e.stack_ptr(R1, tmp)
+            e.mov(R2, 8)
+            e.ldx(8, R3, FP, argv)
+            e.alui("+", R3, 8 * i)
+            e.call(read)
+            e.ldx(8, R3, FP, tmp)
+            e.jcci("!=", R0, 0, fin)
+            e.jcci("==", R3, 0, fin)
+            e.movr(R1, R6)
+            e.alui("+", R1, 8 + i * STRLEN)
+            e.mov(R2, STRLEN)
+            e.call(read_str)
+        e.place(fin)
+        e.ld_map(R1, EVENTS_MAP)
+        e.movr(R2, R6)
+        e.mov(R3, 8 + JOIN_ARGS * STRLEN)
+        e.mov(R4, 0)
+        e.call(H_RINGBUF_OUTPUT)
+        self.count_lost()
+        e.place(done)
 
     def tuple_value(self, x: ast.Expr, t: Type, dst: int, size: int, layout: Type) -> None:
         """A tuple's items one after the other at their offsets in `layout`."""
