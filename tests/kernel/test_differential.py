@@ -221,17 +221,11 @@ def test_bpf_loop_agrees(nr: int, stop_at: int | None) -> None:
     _harness_agree(helper_harness(ProgramType.XDP, 181, args, callback=(2, body)), packets()[0])
 
 
-BPF_LOOP_INLINED_E2BIG = (
-    "interpreter difference: with flags == 0 the kernel verifier inlines bpf_loop (inline_bpf_loop), and "
-    "the inlined too-many-iterations path sets r0 with a 32-bit mov: r0 = 0x00000000fffffff9, not the "
-    "helper's 64-bit -E2BIG (-7) that the interpreter returns; a program testing `ret < 0` on 64 bits "
-    "sees a positive value in the kernel"
-)
 
 
 @pytest.mark.parametrize("nr,flags,expected", [
-    pytest.param((1 << 23) + 1, 0, 0xFFFFFFF9, marks=pytest.mark.xfail(reason=BPF_LOOP_INLINED_E2BIG, strict=False)),
-    pytest.param(0xFFFFFFFF, 0, 0xFFFFFFF9, marks=pytest.mark.xfail(reason=BPF_LOOP_INLINED_E2BIG, strict=False)),
+    ((1 << 23) + 1, 0, 0xFFFFFFF9),  # inlined by the kernel: a 32-bit -E2BIG
+    (0xFFFFFFFF, 0, 0xFFFFFFF9),
     ((1 << 23) + 1, 1, -22),  # flags != 0: not inlined, the helper says -EINVAL
     (5, 1, -22),
 ])
@@ -412,7 +406,7 @@ def test_ringbuf_output_agrees(size: int, flags: int) -> None:
 
 
 def test_kernel_inlined_bpf_loop_returns_32bit_e2big() -> None:
-    """The kernel side of BPF_LOOP_INLINED_E2BIG, checked on its own."""
+    """With flags 0 the kernel inlines bpf_loop; its too-many-iterations path returns a 32-bit -E2BIG."""
     from .differential import helper_harness as harness
 
     body = [I(0xB7, 0, 0, 0, 0), I(0x95)]

@@ -84,7 +84,9 @@ def loop(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
         return EINVAL
     nr_loops = r1 & 0xFFFFFFFF
     if nr_loops > BPF_MAX_LOOPS:
-        return E2BIG
+        # With constant flags 0 the kernel inlines bpf_loop, and the inlined code sets r0 with a
+        # 32-bit move: the program sees 0x00000000fffffff9, not the helper's 64-bit -E2BIG.
+        return E2BIG & 0xFFFFFFFF
     machine = _machine(env)
     for i in range(nr_loops):
         if machine.call_function(r2, (i, r3)) & M64:
