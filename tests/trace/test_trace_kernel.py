@@ -505,3 +505,10 @@ def test_sizeof_offsetof_cgroupid_strerror() -> None:
                 'offsetof(struct task_struct, pid), sizeof(int), sizeof(char *), strerror(2), '
                 'cgroupid("/sys/fs/cgroup") > 0); exit(); }')
     assert out == f"Attaching 1 probe...\n1 4 {pid.offset} 4 8 No such file or directory 1\n\n\n"
+
+
+def test_buf_and_percent_r(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    out = trace('tracepoint:syscalls:sys_enter_write /pid == cpid/ { printf("%r|\\n", buf(args->buf, 3)); } '
+                'BEGIN { @b = buf(curtask, 2); }', [binary, d])
+    assert out == "Attaching 2 probes...\n" + "xxx|\n" * 5 + "\n\n@b: \\x00\\x00\n"

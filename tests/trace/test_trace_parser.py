@@ -246,3 +246,8 @@ def test_type_queries_keep_the_type_text() -> None:
         texts.append((stmt.value.name, arg.value))
     assert texts == [("sizeof", "struct task_struct"), ("offsetof", "struct sock , sk_family"),
                      ("sizeof", "char*")]
+
+
+def test_cpid_needs_a_command() -> None:
+    with pytest.raises(TraceError, match="cpid cannot be used without child command"):
+        analyze("BEGIN { @x = cpid; }")

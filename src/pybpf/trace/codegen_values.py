@@ -259,6 +259,15 @@ class ValueCompiler:
             dst = self.alloc(size)
         if isinstance(x, ast.Tuple):
             self.tuple_value(x, t, dst, size, layout if layout is not None and layout.kind == "tuple" else t)
+        elif t.kind == "buf":
+            assert isinstance(x, ast.Call)
+            self.zero(dst, size)
+            self.ev(x.args[0])
+            e.movr(R3, R0)
+            e.st(8, FP, dst, t.limit)
+            e.stack_ptr(R1, dst + 8)
+            e.mov(R2, t.limit)
+            e.call(H_READ_USER if self.cp.user else H_READ_KERNEL)
         elif t.kind == "inet":
             assert isinstance(x, ast.Call)
             self.inet(x, dst)

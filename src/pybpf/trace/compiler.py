@@ -99,6 +99,7 @@ def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | N
     expansions = resolve(script)
     analyzer = Analyzer()
     analyzer.unsafe = unsafe
+    analyzer.has_child = cpid != 0
     analyzer.analyze(script, expansions)
     names = {name: kernel_map_name(i, name) for i, name in enumerate(sorted(analyzer.maps))}
     program = Program(analyzer.maps, names, start_ns=time.monotonic_ns() if start_ns is None else start_ns,

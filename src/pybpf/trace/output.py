@@ -55,7 +55,7 @@ def format_printf(fmt: str, values: Sequence[int | str]) -> str:
     n = len(values)
     for i, (spec, conv, wide) in enumerate(specs):
         value = values[i] if i < n else 0
-        if conv == "s":
+        if conv in ("s", "r"):
             out.append((spec + "s") % (value if isinstance(value, str) else str(s64(value))))
         else:
             if isinstance(value, str):
@@ -105,6 +105,9 @@ def decode_value(t: Type, raw: bytes, sym: Symbolizer | None = None) -> Any:
         if family == socket.AF_INET6:
             return socket.inet_ntop(socket.AF_INET6, raw[8:24])
         return socket.inet_ntop(socket.AF_INET, raw[8:12])
+    if t.kind == "buf":
+        n = int.from_bytes(raw[:8], "little")
+        return "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in raw[8:8 + n])
     if t.kind == "strerror":
         import os
 

@@ -60,6 +60,7 @@ class Analyzer(CallChecker):
         self.constants: dict[str, int] = {}
         self.loop_depth = 0
         self.uses_user_symbols = False
+        self.has_child = False  # a -c command: cpid is meaningful
         self.unsafe = False
         self.warnings: dict[tuple[int, int, int], TraceError] = {}
 
@@ -299,6 +300,8 @@ class Analyzer(CallChecker):
             return string(STR_BUILTINS[name])
         if name in ("kstack", "ustack"):
             return self.stack_type(e, name, [])
+        if name == "cpid" and not self.has_child:
+            raise self.err(e, "cpid cannot be used without child command")
         if name == "curtask":
             from pybpf.trace.structs import struct_id
 

@@ -20,12 +20,12 @@ FUNCTIONS = {  # name: (min args, max args)
     "avg": (1, 1), "min": (1, 1), "max": (1, 1), "stats": (1, 1), "hist": (1, 1), "lhist": (4, 4),
     "kstack": (0, 2), "ustack": (0, 2), "ksym": (1, 1), "usym": (1, 1), "kaddr": (1, 1),
     "signal": (1, 1), "cat": (1, 64), "system": (1, 64), "strftime": (2, 2), "ntop": (1, 2),
-    "sizeof": (1, 1), "offsetof": (1, 1), "cgroupid": (1, 1), "strerror": (1, 1),
+    "sizeof": (1, 1), "offsetof": (1, 1), "cgroupid": (1, 1), "strerror": (1, 1), "buf": (1, 2),
 }
 
-UNSUPPORTED_FUNCTIONS = {"uaddr", "reg", "override", "buf", "macaddr", "path", "skboutput", "pton", "strcontains"}
+UNSUPPORTED_FUNCTIONS = {"uaddr", "reg", "override", "macaddr", "path", "skboutput", "pton", "strcontains"}
 CONVERSION_RE = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\d+))?"
-                           r"(?P<length>hh|h|ll|l|j|z|t)?(?P<conv>[diouxXcspP%])")
+                           r"(?P<length>hh|h|ll|l|j|z|t)?(?P<conv>[diouxXcsrpP%])")
 
 
 def printf_conversions(fmt: str) -> list[str]:
@@ -109,6 +109,15 @@ class CallChecker:
             self.constants[f"{name}:{id(e)}"] = value
             return INT
         types = [self.typeof(a, scope, statement=name == "print") for a in args]
+        if name == "buf":
+            if types[0].kind != "int":
+                raise self.err(args[0], "buf() expects an address")
+            size = STRLEN
+            if len(args) == 2:
+                if not isinstance(args[1], ast.Integer) or not 0 < args[1].value <= 256:
+                    raise self.err(args[1], "buf() length must be an integer literal from 1 to 256")
+                size = args[1].value
+            return Type("buf", size + 8, limit=size)
         if name == "strerror":
             if types[0].kind != "int":
                 raise self.err(args[0], "strerror() expects an error number")
@@ -250,6 +259,8 @@ class CallChecker:
                 raise self.err(arg, "printf: tuples cannot be printed")
             if conv == "s" and t.kind != "str" and self.strict:
                 pass  # bpftrace prints integers under %s too
-            if conv != "s" and t.is_buffer:
+            if conv == "r" and t.kind != "buf":
+                raise self.err(arg, "printf: %r specifier expects a value of type buffer (from buf())")
+            if conv not in ("s", "r") and t.is_buffer:
                 raise self.err(arg, f"printf: %{conv} specifier expects a value of type integer (string supplied)")
         return INT
