@@ -510,5 +510,7 @@ def test_sizeof_offsetof_cgroupid_strerror() -> None:
 def test_buf_and_percent_r(workload: tuple[str, str]) -> None:
     binary, d = workload
     out = trace('tracepoint:syscalls:sys_enter_write /pid == cpid/ { printf("%r|\\n", buf(args->buf, 3)); } '
-                'BEGIN { @b = buf(curtask, 2); }', [binary, d])
-    assert out == "Attaching 2 probes...\n" + "xxx|\n" * 5 + "\n\n@b: \\x00\\x00\n"
+                'BEGIN { @b = buf(curtask + offsetof(struct task_struct, comm), 3); '
+                '@z = buf(0, 2); }', [binary, d])
+    comm = open("/proc/self/comm").read()[:3].replace("\t", "\\x09")
+    assert out == "Attaching 2 probes...\n" + "xxx|\n" * 5 + f"\n\n@b: {comm}\n@z: \\x00\\x00\n"
