@@ -514,3 +514,10 @@ def test_buf_and_percent_r(workload: tuple[str, str]) -> None:
                 '@z = buf(0, 2); }', [binary, d])
     comm = open("/proc/self/comm").read()[:3].replace("\t", "\\x09")
     assert out == "Attaching 2 probes...\n" + "xxx|\n" * 5 + f"\n\n@b: {comm}\n@z: \\x00\\x00\n"
+
+
+def test_cli_dump_prints_the_generated_ebpf() -> None:
+    proc = cli("-d", "-e", "BEGIN { @x[pid] = count(); }")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "p0_0: BEGIN" and "call 14" in proc.stdout and lines[-2:] == ["exit", ""]
