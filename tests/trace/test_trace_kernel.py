@@ -521,3 +521,19 @@ def test_cli_dump_prints_the_generated_ebpf() -> None:
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "p0_0: BEGIN" and "call 14" in proc.stdout and lines[-2:] == ["exit", ""]
+
+
+def test_lost_events_are_reported() -> None:
+    from pybpf.trace.compiler import compile_script
+    from pybpf.trace.runtime import Child, TraceRun
+
+    # a one-page ring holds 170 records of 24 bytes (8 header + id + value): the other 830 of 1000 are lost
+    child = Child(["true"])
+    try:
+        script = 'BEGIN { $i = 0; while ($i < 1000) { printf("%d\\n", $i); $i++; } }'
+        out = io.StringIO()
+        TraceRun(compile_script(script, cpid=child.pid, ring_size=4096), out).run(child)
+    finally:
+        child.kill()
+    assert out.getvalue() == ("Attaching 1 probe...\n" + "".join(f"{i}\n" for i in range(170))
+                              + "Lost 830 events\n\n\n")

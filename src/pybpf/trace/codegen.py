@@ -268,20 +268,23 @@ class ProbeCompiler(ValueCompiler):
 
     def output(self, off: int, size: int) -> None:
         e = self.e
+        key = self.alloc(8)
+        e.st(8, FP, key, 0)  # before the call: both outcomes then leave the same stack (states prune)
         e.ld_map(R1, EVENTS_MAP)
         e.stack_ptr(R2, off)
         e.mov(R3, size)
         e.mov(R4, 0)
         e.call(H_RINGBUF_OUTPUT)
-        self.count_lost()
+        self.count_lost(key)
 
-    def count_lost(self) -> None:
+    def count_lost(self, key: int | None = None) -> None:
         """When bpf_ringbuf_output failed (ring full), count the lost event in this CPU's slot of `lost`."""
         e = self.e
         ok = e.label()
         e.jcci("==", R0, 0, ok)
-        key = self.alloc(8)
-        e.st(4, FP, key, 0)
+        if key is None:
+            key = self.alloc(8)
+            e.st(8, FP, key, 0)
         e.ld_map(R1, LOST_MAP)
         e.stack_ptr(R2, key)
         e.call(H_LOOKUP)
@@ -290,6 +293,7 @@ class ProbeCompiler(ValueCompiler):
         e.alui("+", R1, 1)
         e.stx(8, R0, 0, R1)
         e.place(ok)
+        e.mov(R0, 0)  # the same r0 on every path
 
     # -- integer expressions (result in r0) ----------------------------------------------------
     def ev(self, x: ast.Expr) -> None:

@@ -46,7 +46,7 @@ class ValueCompiler:
     def ev(self, x: ast.Expr) -> None:
         raise NotImplementedError
 
-    def count_lost(self) -> None:
+    def count_lost(self, key: int | None = None) -> None:
         raise NotImplementedError
 
     def builtin(self, x: ast.Builtin) -> None:

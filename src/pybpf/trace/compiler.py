@@ -92,7 +92,7 @@ def substitute_params(node: Any, params: Sequence[str]) -> Any:
 
 
 def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | None = None,
-                   params: Sequence[str] = (), unsafe: bool = False) -> CompiledScript:
+                   params: Sequence[str] = (), unsafe: bool = False, ring_size: int = RINGBUF_SIZE) -> CompiledScript:
     """Compile a bpftrace script for the running kernel (probe resolution reads tracefs and ELF files)."""
     script = parse(source) if isinstance(source, str) else source
     script = substitute_params(script, params)
@@ -105,7 +105,7 @@ def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | N
     program = Program(analyzer.maps, names, start_ns=time.monotonic_ns() if start_ns is None else start_ns,
                       cpid=cpid, uses_user_symbols=analyzer.uses_user_symbols)
     maps: dict[str, MapSpec] = {
-        EVENTS_MAP: MapSpec(EVENTS_MAP, MapType.RINGBUF, 0, 0, RINGBUF_SIZE),
+        EVENTS_MAP: MapSpec(EVENTS_MAP, MapType.RINGBUF, 0, 0, ring_size),
         LOST_MAP: MapSpec(LOST_MAP, MapType.PERCPU_ARRAY, 4, 8, 1),
         START_MAP: MapSpec(START_MAP, MapType.ARRAY, 4, 8, 1),
     }
