@@ -89,3 +89,16 @@ def test_software_and_hardware_events(text: str, name: str, period: int, config:
     assert (cp.name, cp.period, cp.frequency) == (name, period, config)
     with pytest.raises(TraceError, match="Invalid software event: nosuch"):
         expand(parse("software:nosuch:1 { }").probes[0].attach_points[0])
+
+
+def test_fentry_arguments_from_btf() -> None:
+    from pybpf.trace.probes import _fentry_fields
+    from pybpf.trace.structs import kernel_btf
+
+    if kernel_btf() is None:
+        pytest.skip("no kernel BTF")
+    fields = _fentry_fields("vfs_read")
+    assert list(fields) == ["file", "buf", "count", "pos", "$retval"]
+    assert fields["file"].kind == "ptr" and fields["file"].decl == "struct file *"
+    assert fields["buf"].is_string and fields["count"].kind == "int" and not fields["count"].signed
+    assert [f.offset for f in fields.values()] == [0, 8, 16, 24, 32]

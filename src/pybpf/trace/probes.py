@@ -102,7 +102,17 @@ def _fentry_fields(func: str) -> dict[str, CtxField]:
     out: dict[str, CtxField] = {}
     for i, param in enumerate(getattr(proto, "params", ())):
         pname = getattr(param, "name", "") or f"arg{i}"
-        out[pname] = CtxField(pname, i * 8, 8, True)
+        t = btf.skip_modifiers(param.type_id)
+        if t.kind == Kind.PTR:
+            target = btf.skip_modifiers(t.type_id) if t.type_id else None
+            decl = ""
+            if target is not None and target.is_composite and target.name:
+                decl = f"{'union' if target.kind == Kind.UNION else 'struct'} {target.name} *"
+            elif target is not None and target.kind == Kind.INT and btf.sizeof(target.id) == 1:
+                decl = "char *"
+            out[pname] = CtxField(pname, i * 8, 8, False, "ptr", decl == "char *", decl)
+        else:
+            out[pname] = CtxField(pname, i * 8, 8, t.kind == Kind.INT and t.is_signed)
     out["$retval"] = CtxField("$retval", len(out) * 8, 8, True)
     return out
 
