@@ -251,3 +251,13 @@ def test_type_queries_keep_the_type_text() -> None:
 def test_cpid_needs_a_command() -> None:
     with pytest.raises(TraceError, match="cpid cannot be used without child command"):
         analyze("BEGIN { @x = cpid; }")
+
+
+@pytest.mark.parametrize("src, message", [
+    ("BEGIN { @x[1] = 5; print(@x[1]); }", "The map passed to print() should not be indexed by a key"),
+    ('BEGIN { printf("%s", func); }', "The func builtin can not be used with 'BEGIN' probes"),
+])
+def test_more_bpftrace_errors(src: str, message: str) -> None:
+    with pytest.raises(TraceError) as info:
+        analyze(src)
+    assert info.value.message == message

@@ -296,6 +296,8 @@ class Analyzer(CallChecker):
     def builtin(self, e: ast.Builtin, scope: ProbeScope) -> Type:
         name = e.name
         prov = scope.probe.provider
+        if name == "func" and prov in ("BEGIN", "END"):
+            raise self.err(e, f"The func builtin can not be used with '{prov}' probes")
         if name in STR_BUILTINS:
             return string(STR_BUILTINS[name])
         if name in ("kstack", "ustack"):

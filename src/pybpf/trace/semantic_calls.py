@@ -75,8 +75,8 @@ class CallChecker:
             raise self.err(e, f"{name}() requires {want} argument{'s' if hi != 1 else ''} ({len(args)} provided)")
         if name in ("print", "clear", "zero") and isinstance(args[0], ast.MapRef):
             ref = args[0]
-            if name != "print" and ref.keys is not None:
-                raise self.err(ref, f"{name}() expects a map with no keys")
+            if ref.keys is not None:
+                raise self.err(e, f"The map passed to {name}() should not be indexed by a key")
             if ref.name not in self.maps and self.strict:
                 raise self.err(ref, f"Undefined map: {ref.name}")
             if ref.keys is None:  # the whole map, keyed or not
