@@ -119,7 +119,7 @@ def analyze(source: str, provider: str = "BEGIN") -> Analyzer:
     ("BEGIN { @x = foo(1); }", "Unknown function: foo", 14),
     ("BEGIN { @x = $y; }", "Undefined or undeclared variable: $y", 14),
     ("BEGIN { @x = retval; }", "retval builtin can only be used", 14),
-    ('BEGIN { @x = 1; @x = "s"; }', "Type mismatch for @x", 22),
+    ('BEGIN { @x = 1; @x = "s"; }', "Type mismatch for @x", 17),
     ('BEGIN { printf("%d %d\\n", 1); }', "Not enough arguments for format string (1 supplied, 2 expected)", 9),
     ('BEGIN { printf("%d\\n", "s"); }', "%d specifier expects a value of type integer", 24),
     ("BEGIN { @h = hist(1); @x = @h; }", "cannot be used in an expression", 28),

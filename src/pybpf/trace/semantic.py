@@ -146,7 +146,7 @@ class Analyzer(CallChecker):
         if info.kind and info.kind != kind:
             new = str(vtype) if kind in ("int", "str") else f"{kind}_t"
             old = str(info.value) if info.kind in ("int", "str") else f"{info.kind}_t"
-            raise self.err(at, f"Type mismatch for {ref.name}: trying to assign value of type '{new}' when map "
+            raise self.err(ref, f"Type mismatch for {ref.name}: trying to assign value of type '{new}' when map "
                            f"already contains a value of type '{old}'")
         first = not info.kind
         info.kind = kind
