@@ -144,8 +144,8 @@ class Analyzer(CallChecker):
     def define_map(self, ref: ast.MapRef, kind: str, vtype: Type, scope: ProbeScope, at: ast.Node) -> None:
         info = self.maps.setdefault(ref.name, MapInfo(ref.name))
         if info.kind and info.kind != kind:
-            new = str(vtype) if kind in ("int", "str") else f"{kind}_t"
-            old = str(info.value) if info.kind in ("int", "str") else f"{info.kind}_t"
+            new = str(vtype) if kind in ("int", "str") else kind
+            old = str(info.value) if info.kind in ("int", "str") else info.kind
             raise self.err(ref, f"Type mismatch for {ref.name}: trying to assign value of type '{new}' when map "
                            f"already contains a value of type '{old}'")
         first = not info.kind
