@@ -80,10 +80,10 @@ def workload_ns(cmd: list[str] | None, binary: str, mode: str, n: int, script: s
     raise RuntimeError(f"no timing line in the output of {cmd}: {out[-300:]}")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     reps = 2 if args.quick else 5
     n_sys = 200_000 if args.quick else 1_000_000
     n_call = 50_000 if args.quick else 200_000
