@@ -24,6 +24,7 @@ from pybpf.maps.base import (
     MemoryRegion,
     NativeMap,
     fail,
+    next_array_key,
     read_mem,
     round8,
     write_mem,
@@ -98,12 +99,7 @@ class ArrayMap(NativeMap):
 
     def next_key(self, key: bytes | None) -> bytes | None:
         self.check_open()
-        i = 0xFFFFFFFF if key is None else self.index(key)
-        if i >= self.max_entries:
-            return _U32.pack(0)
-        if i == self.max_entries - 1:
-            return None
-        return _U32.pack(i + 1)
+        return next_array_key(None if key is None else self.index(key), self.max_entries)
 
     def __len__(self) -> int:
         return self.max_entries

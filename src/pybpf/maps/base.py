@@ -19,6 +19,7 @@ import ctypes
 import errno as _errno
 import itertools
 import os
+import struct
 import threading
 import weakref
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ BPF_F_PATH_FD = 1 << 14
 ACCESS_FLAGS = BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG
 
 
+_U32_KEY = struct.Struct("<I")
+
+
 def round8(n: int) -> int:
     return (n + 7) & ~7
 
@@ -78,6 +82,19 @@ def possible_cpus() -> int:
         return max(count, 1)
     except (OSError, ValueError):
         return max(os.cpu_count() or 1, 1)
+
+
+def next_array_key(index: int | None, max_entries: int) -> bytes | None:
+    """BPF_MAP_GET_NEXT_KEY of an array-like map (u32 keys 0..max_entries-1, all present).
+
+    `index` is the current key's index (None for the first key); an index out of range restarts at 0.
+    """
+    i = 0xFFFFFFFF if index is None else index
+    if i >= max_entries:
+        return _U32_KEY.pack(0)
+    if i == max_entries - 1:
+        return None
+    return _U32_KEY.pack(i + 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from pybpf.maps.base import (
     MemoryRegion,
     NativeMap,
     fail,
+    next_array_key,
     read_mem,
     round8,
     write_mem,
@@ -115,12 +116,7 @@ class DevMap(NativeMap):
 
     def next_key(self, key: bytes | None) -> bytes | None:
         self.check_open()
-        i = 0xFFFFFFFF if key is None else self.index(key)
-        if i >= self.max_entries:
-            return _U32.pack(0)
-        if i == self.max_entries - 1:
-            return None
-        return _U32.pack(i + 1)
+        return next_array_key(None if key is None else self.index(key), self.max_entries)
 
     def items(self):  # type: ignore[no-untyped-def]
         for i in range(self.max_entries):
