@@ -66,3 +66,20 @@ def _close_quietly(fd: int) -> None:
         os.close(fd)
     except OSError:
         pass
+
+
+class FdBacked:
+    """Mixin for kernel objects held through an owned FD in `self._fd`: fd, fileno() and closed."""
+
+    _fd: FD
+
+    @property
+    def fd(self) -> int:
+        return self._fd.fd
+
+    def fileno(self) -> int:
+        return self._fd.fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd.closed

@@ -13,7 +13,7 @@ from pybpf.abi import PERCPU_MAP_TYPES, MapType, UpdateFlags
 from pybpf.engine import Map, MapError
 from pybpf.errors import KernelError
 from pybpf.kernel.attr import MapBatchAttr, MapCreateAttr, MapElemAttr, ptr
-from pybpf.kernel.fd import FD
+from pybpf.kernel.fd import FD, FdBacked
 from pybpf.kernel.syscall import Cmd, bpf, errno_name
 from pybpf.object.spec import MapSpec
 
@@ -86,16 +86,21 @@ def _map_error(exc: KernelError, what: str) -> MapError:
     return MapError(f"{what}: {errno_name(exc.errno)}", errno=exc.errno)
 
 
-def lookup_elem(fd: int, key: bytes, value_size: int, flags: int = 0) -> bytes | None:
-    """BPF_MAP_LOOKUP_ELEM: the value bytes, or None when the key is absent."""
-    out = ctypes.create_string_buffer(value_size)
+def _elem_out(cmd: Cmd, fd: int, key: bytes | None, size: int, what: str, flags: int = 0) -> bytes | None:
+    """Run an element command that fills a `size`-byte buffer: its bytes, or None on ENOENT."""
+    out = ctypes.create_string_buffer(size)
     try:
-        _elem(Cmd.MAP_LOOKUP_ELEM, fd, key, out, flags)
+        _elem(cmd, fd, key, out, flags)
     except KernelError as exc:
         if exc.errno == errno.ENOENT:
             return None
-        raise _map_error(exc, "map lookup failed") from None
+        raise _map_error(exc, f"map {what} failed") from None
     return out.raw
+
+
+def lookup_elem(fd: int, key: bytes, value_size: int, flags: int = 0) -> bytes | None:
+    """BPF_MAP_LOOKUP_ELEM: the value bytes, or None when the key is absent."""
+    return _elem_out(Cmd.MAP_LOOKUP_ELEM, fd, key, value_size, "lookup", flags)
 
 
 def update_elem(fd: int, key: bytes, value: bytes, flags: int = UpdateFlags.ANY) -> None:
@@ -117,26 +122,12 @@ def delete_elem(fd: int, key: bytes) -> None:
 
 def lookup_and_delete_elem(fd: int, key: bytes | None, value_size: int) -> bytes | None:
     """BPF_MAP_LOOKUP_AND_DELETE_ELEM (key None for queue/stack maps): the value or None when empty."""
-    out = ctypes.create_string_buffer(value_size)
-    try:
-        _elem(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, fd, key, out, 0)
-    except KernelError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise _map_error(exc, "map lookup-and-delete failed") from None
-    return out.raw
+    return _elem_out(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, fd, key, value_size, "lookup-and-delete")
 
 
 def next_key(fd: int, key: bytes | None, key_size: int) -> bytes | None:
     """BPF_MAP_GET_NEXT_KEY: the first key when `key` is None; None at the end."""
-    out = ctypes.create_string_buffer(key_size)
-    try:
-        _elem(Cmd.MAP_GET_NEXT_KEY, fd, key, out, 0)
-    except KernelError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise _map_error(exc, "map get-next-key failed") from None
-    return out.raw
+    return _elem_out(Cmd.MAP_GET_NEXT_KEY, fd, key, key_size, "get-next-key")
 
 
 def freeze(fd: int) -> None:
@@ -210,7 +201,7 @@ def delete_batch(fd: int, keys: list[bytes]) -> int:
     return int(a.count)
 
 
-class KernelMap(Map):
+class KernelMap(FdBacked, Map):
     """A live kernel map behind an fd, dict-like through the bpf() element commands."""
 
     def __init__(self, spec: MapSpec, fd: FD) -> None:
@@ -260,17 +251,6 @@ class KernelMap(Map):
         except BaseException:
             fd.close()
             raise
-
-    @property
-    def fd(self) -> int:
-        return self._fd.fd
-
-    def fileno(self) -> int:
-        return self._fd.fd
-
-    @property
-    def closed(self) -> bool:
-        return self._fd.closed
 
     @property
     def _raw_value_size(self) -> int:

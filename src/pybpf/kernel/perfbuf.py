@@ -5,12 +5,13 @@ from __future__ import annotations
 import mmap
 import select
 import struct
-from collections.abc import Callable, Iterator
-from typing import Any, Self
+from collections.abc import Callable
+from typing import Any
 
 from pybpf.abi import MapType
 from pybpf.errors import KernelError
 from pybpf.kernel import perf
+from pybpf.kernel.epoll_reader import EpollReader
 
 PERF_RECORD_LOST = 2
 PERF_RECORD_SAMPLE = 9
@@ -72,7 +73,7 @@ class _CpuRing:
         self.fd.close()
 
 
-class PerfBuffer:
+class PerfBuffer(EpollReader):
     """Reads bpf_perf_event_output() samples from a BPF_MAP_TYPE_PERF_EVENT_ARRAY map, all CPUs.
 
     Each sample's bytes include the kernel's padding to 8 bytes (the u32 size field counts it).
@@ -142,36 +143,12 @@ class PerfBuffer:
                 self.callback(s)
         return len(samples)
 
-    def __iter__(self) -> Iterator[Any]:
-        while not self.closed:
-            samples = self.read_available()
-            if not samples:
-                self.wait(None)
-                continue
-            yield from samples
-
-    @property
-    def closed(self) -> bool:
-        return self._epoll.closed
-
     def close(self) -> None:
         for ring in self._rings.values():
             ring.close()
         self._rings = {}
         if not self._epoll.closed:
             self._epoll.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - never raise from a finaliser
-            pass
 
 
 __all__ = ["PerfBuffer"]

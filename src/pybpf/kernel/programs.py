@@ -14,7 +14,7 @@ from pybpf.engine import Program, RunResult
 from pybpf.errors import KernelError, VerifierError
 from pybpf.isa.instruction import Instruction, encode
 from pybpf.kernel.attr import ProgLoadAttr, TestRunAttr, ptr
-from pybpf.kernel.fd import FD
+from pybpf.kernel.fd import FD, FdBacked
 from pybpf.kernel.maps import object_name
 from pybpf.kernel.syscall import Cmd, bpf, errno_name
 from pybpf.object.spec import ProgramSpec
@@ -217,24 +217,13 @@ _CTX_ONLY_TYPES = frozenset({ProgramType.RAW_TRACEPOINT, ProgramType.RAW_TRACEPO
                              ProgramType.TRACING, ProgramType.SYSCALL})
 
 
-class KernelProgram(Program):
+class KernelProgram(FdBacked, Program):
     """A live kernel program behind an fd."""
 
     def __init__(self, spec: ProgramSpec, fd: FD, log: str = "") -> None:
         self.spec = spec
         self._fd = fd
         self.verifier_log = log
-
-    @property
-    def fd(self) -> int:
-        return self._fd.fd
-
-    def fileno(self) -> int:
-        return self._fd.fd
-
-    @property
-    def closed(self) -> bool:
-        return self._fd.closed
 
     def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
         """BPF_PROG_TEST_RUN on packet `data` and/or context `ctx`; duration_ns is the kernel's mean per run.

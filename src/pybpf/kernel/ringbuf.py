@@ -5,18 +5,19 @@ from __future__ import annotations
 import mmap
 import select
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, Self
+from collections.abc import Callable
+from typing import Any
 
 from pybpf.abi import MapType
 from pybpf.errors import KernelError
+from pybpf.kernel.epoll_reader import EpollReader
 
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
 HDR_SIZE = 8
 
 
-class RingBuffer:
+class RingBuffer(EpollReader):
     """Reads records that BPF programs submit to a BPF_MAP_TYPE_RINGBUF map.
 
     `poll(timeout)` waits (epoll) and consumes, calling `callback(bytes)` per record, or iterate:
@@ -174,18 +175,6 @@ class RingBuffer:
             if left <= 0 or not self.wait(left):
                 return out
 
-    def __iter__(self) -> Iterator[Any]:
-        while not self.closed:
-            records = self.read_available()
-            if not records:
-                self.wait(None)
-                continue
-            yield from records
-
-    @property
-    def closed(self) -> bool:
-        return self._epoll.closed
-
     def close(self) -> None:
         if self._epoll.closed:
             return
@@ -198,17 +187,6 @@ class RingBuffer:
     def fileno(self) -> int:
         return self._epoll.fileno()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - never raise from a finaliser
-            pass
 
 
 def btf_decoder(btf: Any, type_name: str) -> Callable[[bytes], Any]:
