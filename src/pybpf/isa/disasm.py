@@ -6,9 +6,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pybpf.errors import AssemblyError
+from pybpf.isa.asm_common import s32
 from pybpf.isa.asm_llvm import ASSIGN_OPS, CMP_OPS, ENDIAN_OPS, FETCH_OPS, LOCK_OPS
 from pybpf.isa.asm_ubpf import ALU_NAMES, ATOMIC_NAMES, JCC_NAMES, SIZE_SUFFIX
-from pybpf.isa.disasm_kernel import format_kernel
+from pybpf.isa.disasm_kernel import UNSIGNED_TYPES, format_kernel
 from pybpf.isa.encoding_rules import field_problem
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import (
@@ -50,7 +51,6 @@ _PSEUDO_NAMES = {
     PseudoSrc.MAP_IDX: "map_idx",
     PseudoSrc.MAP_IDX_VALUE: "map_idx_value",
 }
-_MEM_TYPE = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +68,6 @@ class DisasmLine:
         return f"{self.insn.opcode:02x}"
 
 
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
-
-
 def _hex(value: int) -> str:
     """Signed hex as llvm-objdump prints immediates: 0x1, -0x8."""
     return f"-{-value:#x}" if value < 0 else f"{value:#x}"
@@ -86,11 +81,11 @@ def jump_target(pc: int, insn: Instruction) -> int | None:
     """Absolute slot pc that a jump or local call at pc goes to (None for other instructions)."""
     cls, op = insn.opcode & 0x07, insn.opcode & 0xF0
     if insn.opcode == InsnClass.JMP32 | JmpOp.JA:
-        return pc + 1 + _s32(insn.imm)
+        return pc + 1 + s32(insn.imm)
     if insn.opcode == InsnClass.JMP | JmpOp.CALL and insn.src == CallSrc.LOCAL:
-        return pc + 1 + _s32(insn.imm)
+        return pc + 1 + s32(insn.imm)
     if insn.opcode == LDDW and insn.src == PseudoSrc.FUNC:  # a callback's address
-        return pc + 1 + _s32(insn.imm)
+        return pc + 1 + s32(insn.imm)
     if cls in (InsnClass.JMP, InsnClass.JMP32) and op not in (JmpOp.CALL, JmpOp.EXIT):
         return pc + 1 + insn.off
     return None
@@ -134,7 +129,7 @@ def kernel_log_line(
 
 
 def _raw(insn: Instruction, problem: str, syntax: str) -> str:
-    imm = insn.imm & 0xFFFFFFFFFFFFFFFF if insn.opcode == LDDW else _s32(insn.imm)
+    imm = insn.imm & 0xFFFFFFFFFFFFFFFF if insn.opcode == LDDW else s32(insn.imm)
     comment = "#" if syntax == "ubpf" else ";"
     return (
         f".insn {insn.opcode:#04x}, {insn.dst}, {insn.src}, {insn.off}, {_hex(imm)}"
@@ -144,7 +139,7 @@ def _raw(insn: Instruction, problem: str, syntax: str) -> str:
 
 def _llvm(insn: Instruction, helper_names: Mapping[int, str] | None, label: str | None) -> str:
     opcode, cls = insn.opcode, insn.opcode & 0x07
-    imm = _s32(insn.imm)
+    imm = s32(insn.imm)
     if cls in (InsnClass.ALU, InsnClass.ALU64):
         reg = "w" if cls == InsnClass.ALU else "r"
         dst, op = f"{reg}{insn.dst}", opcode & 0xF0
@@ -167,12 +162,12 @@ def _llvm(insn: Instruction, helper_names: Mapping[int, str] | None, label: str 
     if cls == InsnClass.LD:
         sign = "-" if imm < 0 else "+"
         where = f"r{insn.src} {sign} {abs(imm):#x}" if mode == Mode.IND else _hex(imm)
-        return f"r0 = *({_MEM_TYPE[size]} *)skb[{where}]"
+        return f"r0 = *({UNSIGNED_TYPES[size]} *)skb[{where}]"
     address = _llvm_address(insn.dst if cls != InsnClass.LDX else insn.src, insn.off)
     if cls == InsnClass.LDX:
         sign = "s" if mode == Mode.MEMSX else "u"
         return f"r{insn.dst} = *({sign}{size * 8} *){address}"
-    memory = f"*({_MEM_TYPE[size]} *){address}"
+    memory = f"*({UNSIGNED_TYPES[size]} *){address}"
     if cls == InsnClass.ST:
         return f"{memory} = {_hex(imm)}"
     if mode == Mode.MEM:
@@ -231,7 +226,7 @@ def _pseudo(insn: Instruction, label: str | None = None) -> str:
     value = insn.imm & 0xFFFFFFFFFFFFFFFF
     if insn.src == PseudoSrc.IMM:
         return f"{value:#x} ll"
-    low, high = _s32(value), _s32(value >> 32)
+    low, high = s32(value), s32(value >> 32)
     name = _PSEUDO_NAMES[PseudoSrc(insn.src)]
     if insn.src == PseudoSrc.FUNC:
         return f"{name}({label or _rel(low)})"
@@ -242,7 +237,7 @@ def _pseudo(insn: Instruction, label: str | None = None) -> str:
 
 def _ubpf(insn: Instruction, label: str | None) -> str:
     opcode, cls = insn.opcode, insn.opcode & 0x07
-    imm = _s32(insn.imm)
+    imm = s32(insn.imm)
     if cls in (InsnClass.ALU, InsnClass.ALU64):
         width = "32" if cls == InsnClass.ALU else ""
         op = opcode & 0xF0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pybpf.isa.asm_common import s32
 from pybpf.isa.instruction import Instruction
 from pybpf.isa.opcodes import (
     FETCH,
@@ -41,11 +42,6 @@ UNSIGNED_TYPES = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}
 SIGNED_TYPES = {1: "s8", 2: "s16", 4: "s32"}
 
 
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
-
-
 def _address(reg: int, off: int) -> str:
     return f"(r{reg} {off:+d})"
 
@@ -53,7 +49,7 @@ def _address(reg: int, off: int) -> str:
 def format_kernel(insn: Instruction, helper_names: Mapping[int, str] | None = None) -> str:
     """The text after `(op) ` in a verifier log line; insn must be well-formed (see field_problem)."""
     opcode, cls = insn.opcode, insn.opcode & 0x07
-    imm = _s32(insn.imm)
+    imm = s32(insn.imm)
     if cls in (InsnClass.ALU, InsnClass.ALU64):
         reg = "w" if cls == InsnClass.ALU else "r"
         op = opcode & 0xF0
@@ -118,7 +114,7 @@ def _lddw_operand(insn: Instruction) -> str:
     if insn.src == PseudoSrc.BTF_ID:
         return f"btf_id({low})"
     if insn.src == PseudoSrc.FUNC:
-        return f"func({_s32(low):+d})"
+        return f"func({s32(low):+d})"
     return f"{value:#x}"
 
 
