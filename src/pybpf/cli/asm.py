@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from pybpf.errors import AssemblyError
-from pybpf.isa import assemble, encode
-from pybpf.isa.assembler import SYNTAXES
 
+# pybpf.isa.assembler.SYNTAXES, spelled out so that registering the verb does not import the assembler
+# (tests/cli/test_cli_startup.py checks that the two agree).
+SYNTAXES = ("auto", "ubpf", "llvm")
 FORMATS = ("auto", "raw", "hex", "words")
 
 
@@ -85,6 +86,8 @@ def _helper_ids() -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pybpf.isa import assemble, encode
+
     text = read_source(args.file)
     try:
         insns = assemble(asm_section(text), syntax=args.syntax, helper_ids=_helper_ids())

@@ -7,7 +7,6 @@ import re
 import sys
 from typing import Any
 
-from pybpf.conformance import iter_data_files, run_paths, summary
 from pybpf.errors import BpfError
 
 
@@ -37,6 +36,8 @@ def _pattern(text: str | None, option: str) -> re.Pattern[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pybpf.conformance import iter_data_files, run_paths, summary
+
     include = _pattern(args.include, "--include")
     exclude = _pattern(args.exclude, "--exclude")
     files = [

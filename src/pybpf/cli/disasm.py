@@ -7,12 +7,17 @@ import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pybpf.errors import AssemblyError
-from pybpf.isa import DisasmLine, Instruction, decode, disassembly
-from pybpf.isa.asm_common import LABEL_RE
-from pybpf.isa.disasm import DISASM_SYNTAXES
+from pybpf.isa import Instruction, decode
+
+if TYPE_CHECKING:
+    from pybpf.isa import DisasmLine
+
+# pybpf.isa.disasm.DISASM_SYNTAXES, spelled out so that registering the verb does not import the
+# disassembler (tests/cli/test_cli_startup.py checks that the two agree).
+DISASM_SYNTAXES = ("llvm", "ubpf", "kernel")
 
 ELF_MAGIC = b"\x7fELF"
 MAX_INPUT = 64 << 20
@@ -77,6 +82,8 @@ def format_listing(
     labels: bool = False,
 ) -> list[str]:
     """`SLOT: (OP) TEXT` lines; notes (slot -> text) become trailing comments."""
+    from pybpf.isa import disassembly
+
     lines: list[DisasmLine] = disassembly(insns, syntax, helper_names, labels=labels)
     width = len(str(lines[-1].pc)) if lines else 1
     comment = "#" if syntax == "ubpf" else ";"
@@ -98,6 +105,8 @@ def listing_json(
     insns: Sequence[Instruction], syntax: str, helper_names: Mapping[int, str] | None
 ) -> list[dict[str, Any]]:
     """The disassembly as JSON-ready data: one object per instruction."""
+    from pybpf.isa import disassembly
+
     return [
         {
             "pc": line.pc,
@@ -167,6 +176,7 @@ def _disasm_object(
     args: argparse.Namespace, data: bytes, helper_names: Mapping[int, str] | None
 ) -> int:
     try:
+        from pybpf.isa.asm_common import LABEL_RE
         from pybpf.object import load_bytes
     except ImportError:  # pragma: no cover - the object layer ships with pybpf
         print("pybpf disasm: ELF objects need pybpf.object", file=sys.stderr)

@@ -6,20 +6,17 @@ import argparse
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pybpf.btf.btf import Btf
-from pybpf.btf.cheader import c_header
-from pybpf.btf.printer import definition, dump_raw
-from pybpf.btf.types import Kind
-from pybpf.btf.values import decode_value
 from pybpf.errors import BpfError
 from pybpf.isa.instruction import slot_count
 from pybpf.isa.opcodes import CALL, LDDW
-from pybpf.object import CollectionSpec, load_bytes
-from pybpf.object.elf import ElfFile
-from pybpf.object.maps import is_data_section
-from pybpf.object.relocations import KNOWN_RELOCATION_TYPES
+from pybpf.object.spec import CollectionSpec
+
+# The ELF/BTF layers are imported by the functions that use them: registering the verb stays cheap.
+if TYPE_CHECKING:
+    from pybpf.btf.btf import Btf
+    from pybpf.object.elf import ElfFile
 
 BTF_MAGIC_BYTES = b"\x9f\xeb"
 
@@ -88,6 +85,9 @@ def _map(spec: Any) -> dict[str, Any]:
 
 
 def _global_data(spec: CollectionSpec, name: str) -> dict[str, Any]:
+    from pybpf.btf.types import Kind
+    from pybpf.btf.values import decode_value
+
     m = spec.maps[name]
     value = m.contents[0][1] if m.contents else b""
     out: dict[str, Any] = {"name": name, "size": m.value_size, "read_only": m.frozen, "variables": []}
@@ -111,6 +111,8 @@ def _global_data(spec: CollectionSpec, name: str) -> dict[str, Any]:
 
 
 def _relocations(elf: ElfFile) -> list[dict[str, Any]]:
+    from pybpf.object.relocations import KNOWN_RELOCATION_TYPES
+
     out = []
     for rel, target in elf.relocation_sections():
         if not (target.is_exec or target.name == ".maps"):
@@ -125,6 +127,10 @@ def _relocations(elf: ElfFile) -> list[dict[str, Any]]:
 
 def inspect_object(path: str) -> dict[str, Any]:
     """Everything `pybpf inspect` reports, as JSON-able data."""
+    from pybpf.object import load_bytes
+    from pybpf.object.elf import ElfFile
+    from pybpf.object.maps import is_data_section
+
     data = Path(path).read_bytes()
     spec = load_bytes(data, name=path)
     elf = ElfFile(data, path)
@@ -197,6 +203,9 @@ def _text(info: dict[str, Any]) -> str:
 
 
 def _load_btf(path: str) -> Btf | None:
+    from pybpf.btf.btf import Btf
+    from pybpf.object import load_bytes
+
     data = Path(path).read_bytes()
     if data[:2] == BTF_MAGIC_BYTES:
         return Btf.parse(data, name=path)
@@ -204,6 +213,10 @@ def _load_btf(path: str) -> Btf | None:
 
 
 def _btf_dump(path: str, fmt: str) -> str:
+    from pybpf.btf.cheader import c_header
+    from pybpf.btf.printer import definition, dump_raw
+    from pybpf.btf.types import Kind
+
     btf = _load_btf(path)
     if btf is None:
         return "(no BTF)"
@@ -220,6 +233,8 @@ def _btf_dump(path: str, fmt: str) -> str:
 
 
 def _btf_file_report(path: str) -> dict[str, Any]:
+    from pybpf.btf.btf import Btf
+
     btf = Btf.parse(Path(path).read_bytes(), name=path)
     kinds = btf.kind_counts()
     return {"file": path, "btf": {"types": sum(kinds.values()), "kinds": dict(sorted(kinds.items()))}}

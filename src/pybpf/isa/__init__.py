@@ -1,17 +1,12 @@
 """The eBPF instruction set (RFC 9669) as data: opcodes, Instruction, bytecode, assembler, disassembler."""
 
-from pybpf.isa.asm_common import Assembly, Relocation
-from pybpf.isa.assembler import assemble, assemble_program, detect_syntax
-from pybpf.isa.disasm import (
-    DisasmLine,
-    branch_labels,
-    disassemble,
-    disassembly,
-    format_instruction,
-    jump_target,
-    kernel_log_line,
-)
-from pybpf.isa.encoding_rules import field_problem
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Instructions and opcodes are cheap and used everywhere; the assembler and the disassembler are
+# imported on first use (PEP 562), so that `import pybpf.isa.instruction` stays cheap.
 from pybpf.isa.instruction import (
     VALID_OPCODES,
     Instruction,
@@ -32,6 +27,28 @@ from pybpf.isa.opcodes import (
     Size,
     Source,
 )
+
+if TYPE_CHECKING:
+    from pybpf.isa.asm_common import Assembly, Relocation
+    from pybpf.isa.assembler import assemble, assemble_program, detect_syntax
+    from pybpf.isa.disasm import (
+        DisasmLine,
+        branch_labels,
+        disassemble,
+        disassembly,
+        format_instruction,
+        jump_target,
+        kernel_log_line,
+    )
+    from pybpf.isa.encoding_rules import field_problem
+
+_LAZY = {
+    "Assembly": "asm_common", "Relocation": "asm_common",
+    "assemble": "assembler", "assemble_program": "assembler", "detect_syntax": "assembler",
+    "DisasmLine": "disasm", "branch_labels": "disasm", "disassemble": "disasm", "disassembly": "disasm",
+    "format_instruction": "disasm", "jump_target": "disasm", "kernel_log_line": "disasm",
+    "field_problem": "encoding_rules",
+}
 
 __all__ = [
     "VALID_OPCODES",
@@ -64,3 +81,16 @@ __all__ = [
     "iter_slots",
     "slot_count",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
