@@ -66,15 +66,23 @@ def _read_buf(env: HelperEnv, address: int, size: int) -> bytes:
     return env.read(address, size)
 
 
-@implements(105)
-def strtol(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    """bpf_strtol(buf, buf_len, flags, res): parse a signed integer into *res (s64)."""
+def _parse_into_res(env: HelperEnv, r1: int, r2: int, r3: int, r4: int) -> int | tuple[int, bool, int]:
+    """The start strtol and strtoul share: zero *res, parse the buffer; an int is the helper's result."""
     env.write(r4, bytes(8))  # *res = 0 first: on error the result is 0 (Linux >= 6.11)
     if not r2:
         return EINVAL
     parsed = parse_integer(_read_buf(env, r1, r2), r3)
     if isinstance(parsed, int):
         return rc(parsed)
+    return parsed
+
+
+@implements(105)
+def strtol(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """bpf_strtol(buf, buf_len, flags, res): parse a signed integer into *res (s64)."""
+    parsed = _parse_into_res(env, r1, r2, r3, r4)
+    if isinstance(parsed, int):
+        return parsed
     value, negative, consumed = parsed
     if negative:
         if value > 1 << 63:
@@ -89,12 +97,9 @@ def strtol(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
 @implements(106)
 def strtoul(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """bpf_strtoul(buf, buf_len, flags, res): parse an unsigned integer into *res (u64)."""
-    env.write(r4, bytes(8))  # *res = 0 first: on error the result is 0 (Linux >= 6.11)
-    if not r2:
-        return EINVAL
-    parsed = parse_integer(_read_buf(env, r1, r2), r3)
+    parsed = _parse_into_res(env, r1, r2, r3, r4)
     if isinstance(parsed, int):
-        return rc(parsed)
+        return parsed
     value, negative, consumed = parsed
     if negative:
         return EINVAL
