@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import socket
@@ -13,6 +12,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from pybpf.kernel.netns import in_netns
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE = EXAMPLES / "xdp_firewall.c"
@@ -148,25 +149,6 @@ def fmt_ns(ns: float | None) -> str:
 
 
 # ---- live XDP on a veth pair ---------------------------------------------------------------------
-
-CLONE_NEWNET = 0x40000000
-
-
-@contextlib.contextmanager
-def in_netns(name: str) -> Iterator[None]:
-    """Run the block inside network namespace `name` (this thread only), then come back."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    back = os.open("/proc/self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns into {name} failed")
-        yield
-    finally:
-        libc.setns(back, CLONE_NEWNET)
-        os.close(back)
-        os.close(target)
-
 
 def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)

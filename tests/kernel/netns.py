@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import os
 import subprocess
 from collections.abc import Iterator
 
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
+from pybpf.kernel.netns import in_netns as entered
+
+__all__ = ["entered", "veth_pair"]
 
 
 def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
-@contextlib.contextmanager
-def entered(ns: str) -> Iterator[None]:
-    """Run the block inside network namespace `ns` (this thread only), then come back."""
-    back = os.open("/proc/self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-    try:
-        if _libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns into {ns} failed")
-        yield
-    finally:
-        _libc.setns(back, CLONE_NEWNET)
-        os.close(back)
-        os.close(target)
 
 
 @contextlib.contextmanager
