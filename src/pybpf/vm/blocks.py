@@ -57,16 +57,7 @@ def _alu_lines(insn: Instruction) -> list[str] | None:
             return None  # byte swaps: the closure
         return [f"regs[{insn.dst}] &= {(1 << insn.imm) - 1}"]
     wide = opcode & 0x07 == InsnClass.ALU64
-    reg_source = bool(opcode & 0x08)
-    name = ops.ALU_NAMES[op]
-    if op == 0x30 and insn.off == 1:
-        name = "sdiv"
-    elif op == 0x90 and insn.off == 1:
-        name = "smod"
-    elif op == 0xB0 and insn.off:
-        name = f"movsx{insn.off}"
-    elif op == 0x80:
-        reg_source = False
+    name, reg_source = ops.alu_name(opcode, insn.off)
     expr = ops.ALU_EXPR[name][0 if wide else 1]
     d, s = insn.dst, insn.src
     k = insn.imm & (M64 if wide else M32)

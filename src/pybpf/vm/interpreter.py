@@ -309,20 +309,10 @@ class Machine:
         regs = self.regs
         opcode = insn.opcode
         wide = opcode & 0x07 == InsnClass.ALU64
-        reg_source = bool(opcode & 0x08)
-        op = opcode & 0xF0
         d, s, imm = insn.dst, insn.src, insn.imm
-        if op == 0xD0:  # byte swap
+        if opcode & 0xF0 == 0xD0:  # byte swap
             return self._decode_end(insn, nxt)
-        name = ops.ALU_NAMES[op]
-        if op == 0x30 and insn.off == 1:
-            name = "sdiv"
-        elif op == 0x90 and insn.off == 1:
-            name = "smod"
-        elif op == 0xB0 and insn.off:
-            name = f"movsx{insn.off}"
-        elif op == 0x80:
-            reg_source = False  # neg has no source operand
+        name, reg_source = ops.alu_name(opcode, insn.off)
         k = imm & (M64 if wide else M32)
         return ops.alu_factory(name, wide, reg_source)(regs, d, s, k, nxt)
 

@@ -88,6 +88,27 @@ ALU_NAMES = {
     0x70: "rsh", 0x80: "neg", 0x90: "mod", 0xA0: "xor", 0xB0: "mov", 0xC0: "arsh",
 }  # fmt: skip
 
+
+def alu_name(opcode: int, off: int) -> tuple[str, bool]:
+    """The ALU_EXPR name of a non-byte-swap ALU instruction and whether it reads a source register.
+
+    The offset field picks the signed division/modulo (off 1) and the sign-extending moves; neg
+    has no source operand.
+    """
+    op = opcode & 0xF0
+    reg_source = bool(opcode & 0x08)
+    name = ALU_NAMES[op]
+    if op == 0x30 and off == 1:
+        name = "sdiv"
+    elif op == 0x90 and off == 1:
+        name = "smod"
+    elif op == 0xB0 and off:
+        name = f"movsx{off}"
+    elif op == 0x80:
+        reg_source = False
+    return name, reg_source
+
+
 # Jump conditions over `a` and `b`; signed conditions see both with the sign bit flipped,
 # which maps signed order onto unsigned order.
 JMP_EXPR: dict[int, tuple[str, bool]] = {
