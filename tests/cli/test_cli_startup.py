@@ -116,3 +116,36 @@ def test_from_imports_still_work() -> None:
     insns = assemble("r0 = 7\nexit", syntax="llvm")
     assert encode(insns)[:2] == b"\xb7\x00"
     assert "r0 = 0x7" in disassemble(insns)
+
+
+def test_maps_import_only_what_is_created() -> None:
+    code = (
+        "from pybpf.abi import MapType\nfrom pybpf.object.spec import MapSpec\nfrom pybpf.maps import create_map\n"
+        "m = create_map(MapSpec('a', MapType.ARRAY, key_size=4, value_size=8, max_entries=2))\n"
+        "m[1] = bytes(range(8))\nassert m[1] == bytes(range(8))"
+    )
+    loaded = _loaded_after(code)
+    assert "pybpf.maps.array" in loaded
+    assert not {"pybpf.maps.lpm_trie", "pybpf.maps.typed", "pybpf.maps.ringbuf", "pybpf.maps.hash"} & loaded
+
+
+def test_maps_package_exports_every_map_family() -> None:
+    import pybpf.maps as maps
+    from pybpf.abi import MapType
+    from pybpf.maps.base import NativeMap
+    from pybpf.maps.lpm_trie import LpmTrieMap
+
+    for name in maps.__all__:
+        assert getattr(maps, name) is not None
+    assert maps.MAP_CLASSES[MapType.LPM_TRIE] is LpmTrieMap is maps.LpmTrieMap
+    assert set(maps.MAP_CLASSES) == maps.SUPPORTED_MAP_TYPES
+    assert all(issubclass(cls, NativeMap) for cls in maps.MAP_CLASSES.values())
+    with pytest.raises(AttributeError):
+        maps.no_such_map  # noqa: B018
+
+
+def test_kernel_package_names() -> None:
+    import pybpf.kernel as kernel
+
+    assert kernel.__all__ == sorted(kernel._EXPORTS)
+    assert _heavy(_loaded_after("import pybpf.kernel\nfrom pybpf.kernel import bpf_permission_error")) == []

@@ -10,7 +10,36 @@ The most used names are re-exported here:
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ imports each name on first use
+    from pybpf.kernel.engine import KernelCollection, load_collection, set_globals
+    from pybpf.kernel.features import Feature
+    from pybpf.kernel.links import (
+        Link,
+        attach_auto,
+        attach_cgroup,
+        attach_kprobe,
+        attach_perf_event,
+        attach_raw_tracepoint,
+        attach_sampling,
+        attach_socket,
+        attach_tc,
+        attach_tc_legacy,
+        attach_tracepoint,
+        attach_tracing,
+        attach_uprobe,
+        attach_xdp,
+        prog_attach,
+        query_attached,
+    )
+    from pybpf.kernel.maps import KernelMap
+    from pybpf.kernel.perfbuf import PerfBuffer
+    from pybpf.kernel.pin import get_object, pin_object, unpin
+    from pybpf.kernel.probe import bpf_permission_error
+    from pybpf.kernel.programs import KernelProgram, load_program, test_run
+    from pybpf.kernel.ringbuf import RingBuffer, btf_decoder
+    from pybpf.kernel.verdict import KernelVerdict, kernel_verdict, kernel_verdicts
 
 # name -> submodule; imported on first use so that `pybpf.kernel.probe` stays cheap and portable
 _EXPORTS = {
@@ -26,7 +55,14 @@ _EXPORTS = {
     "test_run": "programs", "RingBuffer": "ringbuf", "btf_decoder": "ringbuf",
     "KernelVerdict": "verdict", "kernel_verdict": "verdict", "kernel_verdicts": "verdict",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Feature", "KernelCollection", "KernelMap", "KernelProgram", "KernelVerdict", "Link", "PerfBuffer",
+    "RingBuffer", "attach_auto", "attach_cgroup", "attach_kprobe", "attach_perf_event",
+    "attach_raw_tracepoint", "attach_sampling", "attach_socket", "attach_tc", "attach_tc_legacy",
+    "attach_tracepoint", "attach_tracing", "attach_uprobe", "attach_xdp", "bpf_permission_error",
+    "btf_decoder", "get_object", "kernel_verdict", "kernel_verdicts", "load_collection", "load_program",
+    "pin_object", "prog_attach", "query_attached", "set_globals", "test_run", "unpin",
+]  # == sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
