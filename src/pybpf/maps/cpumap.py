@@ -15,7 +15,7 @@ import struct
 from functools import lru_cache
 
 from pybpf.abi import MapType, UpdateFlags
-from pybpf.maps.base import E2BIG, EEXIST, EINVAL, fail, possible_cpus, write_mem
+from pybpf.maps.base import E2BIG, EINVAL, fail, possible_cpus
 from pybpf.maps.devmap import DEV_CREATE_FLAGS, DevMap
 
 _U32 = struct.Struct("<I")
@@ -39,6 +39,8 @@ class CpuMap(DevMap):
     """BPF_MAP_TYPE_CPUMAP."""
 
     map_types = (MapType.CPUMAP,)
+    _kind = "cpumap"
+    _key_word = "CPU"
 
     def validate(self) -> None:
         s = self.spec
@@ -58,20 +60,12 @@ class CpuMap(DevMap):
             )
 
     def update(self, key: bytes, value: bytes | list[bytes], flags: int = UpdateFlags.ANY) -> None:
-        self.check_syscall_write()
-        flags = self.check_update_flags(flags)
-        value = self.check_value(value)
-        i = self.index(key)
-        if i >= self.max_entries:
-            raise fail(f"CPU {i} is out of range (max_entries {self.max_entries})", E2BIG)
-        if flags == UpdateFlags.NOEXIST:
-            raise fail("cpumap slots always exist (BPF_NOEXIST)", EEXIST)
+        i, data = self._checked_slot(key, value, flags)
         if i >= possible_cpus():
             raise fail(f"CPU {i} does not exist", errno.ENODEV)
-        qsize = _U32.unpack_from(value)[0]
-        if len(value) >= 8 and _U32.unpack_from(value, 4)[0]:
+        qsize = _U32.unpack_from(data)[0]
+        if len(data) >= 8 and _U32.unpack_from(data, 4)[0]:
             raise fail("programs on cpumap entries are not supported in user space", EINVAL)
         if qsize > MAX_QSIZE:
             raise fail(f"qsize {qsize} is above {MAX_QSIZE}", errno.EOVERFLOW)
-        write_mem(self.base + i * self.elem_size, value if qsize else bytes(self.value_size))
-        self.present[i] = 1 if qsize else 0
+        self._store(i, data, bool(qsize))

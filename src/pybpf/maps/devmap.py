@@ -67,6 +67,8 @@ class DevMap(NativeMap):
     """BPF_MAP_TYPE_DEVMAP: a sparse array of devices indexed by a u32 key."""
 
     map_types = (MapType.DEVMAP,)
+    _kind = "devmap"  # how update errors name the map type and a key
+    _key_word = "index"
 
     def __init__(self, spec: MapSpec) -> None:
         super().__init__(spec)
@@ -95,15 +97,23 @@ class DevMap(NativeMap):
         return read_mem(self.base + i * self.elem_size, self.value_size)
 
     def update(self, key: bytes, value: bytes | list[bytes], flags: int = UpdateFlags.ANY) -> None:
+        i, data = self._checked_slot(key, value, flags)
+        self._store(i, data, check_device_value(data, allow_empty=True))
+
+    def _checked_slot(self, key: bytes, value: bytes | list[bytes], flags: int) -> tuple[int, bytes]:
+        """The checks every slot update starts with: access, flags, value, index in range, no NOEXIST."""
         self.check_syscall_write()
         flags = self.check_update_flags(flags)
-        value = self.check_value(value)
+        data = self.check_value(value)
         i = self.index(key)
         if i >= self.max_entries:
-            raise fail(f"index {i} is out of range (max_entries {self.max_entries})", E2BIG)
+            raise fail(f"{self._key_word} {i} is out of range (max_entries {self.max_entries})", E2BIG)
         if flags == UpdateFlags.NOEXIST:
-            raise fail("devmap slots always exist (BPF_NOEXIST)", EEXIST)
-        live = check_device_value(value, allow_empty=True)
+            raise fail(f"{self._kind} slots always exist (BPF_NOEXIST)", EEXIST)
+        return i, data
+
+    def _store(self, i: int, value: bytes, live: bool) -> None:
+        """Put `value` in slot i, or empty the slot (zeroed) when not live."""
         write_mem(self.base + i * self.elem_size, value if live else bytes(self.value_size))
         self.present[i] = 1 if live else 0
 
