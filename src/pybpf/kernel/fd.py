@@ -83,3 +83,18 @@ class FdBacked:
     @property
     def closed(self) -> bool:
         return self._fd.closed
+
+    def pin(self, path: str) -> None:
+        """Pin the object at `path` in bpffs (BPF_OBJ_PIN)."""
+        from pybpf.kernel.pin import pin_object
+
+        pin_object(self.fd, path)
+
+    def close(self) -> None:
+        self._fd.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

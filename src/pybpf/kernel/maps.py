@@ -7,7 +7,6 @@ import errno
 import functools
 import re
 from collections.abc import Iterator
-from typing import Self
 
 from pybpf.abi import PERCPU_MAP_TYPES, MapType, UpdateFlags
 from pybpf.engine import Map, MapError
@@ -341,17 +340,3 @@ class KernelMap(FdBacked, Map):
     def freeze(self) -> None:
         """BPF_MAP_FREEZE: further writes from user space fail with EPERM."""
         freeze(self.fd)
-
-    def pin(self, path: str) -> None:
-        from pybpf.kernel.pin import pin_object
-
-        pin_object(self.fd, path)
-
-    def close(self) -> None:
-        self._fd.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -7,7 +7,6 @@ import errno
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Self
 
 from pybpf.abi import ProgramType
 from pybpf.engine import Program, RunResult
@@ -243,21 +242,7 @@ class KernelProgram(FdBacked, Program):
                             ctx_in_out=self.spec.type == ProgramType.SYSCALL)
         return test_run(self.fd, bytes(data), ctx=ctx, repeat=repeat)
 
-    def pin(self, path: str) -> None:
-        from pybpf.kernel.pin import pin_object
-
-        pin_object(self.fd, path)
-
     def info(self) -> object:
         from pybpf.kernel.info import prog_info
 
         return prog_info(self.fd)
-
-    def close(self) -> None:
-        self._fd.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
