@@ -20,6 +20,23 @@ from pybpf.errors import ObjectError
 
 BTF_MAGIC = 0xEB9F
 HEADER = struct.Struct("<HBBIIIII")
+
+
+def unpack_header(data: bytes, name: str, bad_magic_note: str = "") -> tuple[int, int, int, int, int]:
+    """Check the header .BTF and .BTF.ext share (magic, version 1, header length).
+
+    Returns hdr_len and the four u32 section fields that follow it; ObjectError names `name`.
+    """
+    if len(data) < HEADER.size:
+        raise ObjectError(f"{name}: truncated header ({len(data)} bytes)")
+    magic, version, _flags, hdr_len, a, b, c, d = HEADER.unpack_from(data)
+    if magic != BTF_MAGIC:
+        raise ObjectError(f"{name}: bad magic {magic:#06x}{bad_magic_note}")
+    if version != 1:
+        raise ObjectError(f"{name}: unsupported version {version}")
+    if hdr_len < HEADER.size or hdr_len > len(data):
+        raise ObjectError(f"{name}: bad header length {hdr_len}")
+    return hdr_len, a, b, c, d
 _U32x3 = struct.Struct("<III")
 _I32 = struct.Struct("<i")
 _MAX_DEPTH = 64
@@ -59,15 +76,9 @@ class Btf:
         self.base = base
         self.start_id = len(base) if base is not None else 1
         data = bytes(data)
-        if len(data) < HEADER.size:
-            raise ObjectError(f"{name}: truncated header ({len(data)} bytes)")
-        magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = HEADER.unpack_from(data)
-        if magic != BTF_MAGIC:
-            raise ObjectError(f"{name}: bad magic {magic:#06x} (expected {BTF_MAGIC:#06x}; big-endian BTF is not supported)")
-        if version != 1:
-            raise ObjectError(f"{name}: unsupported version {version}")
-        if hdr_len < HEADER.size or hdr_len > len(data):
-            raise ObjectError(f"{name}: bad header length {hdr_len}")
+        hdr_len, type_off, type_len, str_off, str_len = unpack_header(
+            data, name, f" (expected {BTF_MAGIC:#06x}; big-endian BTF is not supported)"
+        )
         for what, off, length in (("type", type_off, type_len), ("string", str_off, str_len)):
             if hdr_len + off + length > len(data):
                 raise ObjectError(

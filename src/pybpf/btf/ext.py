@@ -6,10 +6,9 @@ import struct
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
-from pybpf.btf.btf import BTF_MAGIC, Btf
+from pybpf.btf.btf import HEADER, Btf, unpack_header
 from pybpf.errors import ObjectError
 
-_EXT_HEADER = struct.Struct("<HBBIIIII")
 _CORE_PART = struct.Struct("<II")
 
 
@@ -120,18 +119,10 @@ def _slot(byte_off: int, what: str) -> int:
 def parse_btf_ext(data: bytes, btf: Btf) -> BtfExt:
     """Parse .BTF.ext; strings come from the object's .BTF. ObjectError on malformed data."""
     data = bytes(data)
-    if len(data) < _EXT_HEADER.size:
-        raise ObjectError(f".BTF.ext: truncated header ({len(data)} bytes)")
-    magic, version, _flags, hdr_len, fi_off, fi_len, li_off, li_len = _EXT_HEADER.unpack_from(data)
-    if magic != BTF_MAGIC:
-        raise ObjectError(f".BTF.ext: bad magic {magic:#06x}")
-    if version != 1:
-        raise ObjectError(f".BTF.ext: unsupported version {version}")
-    if hdr_len < _EXT_HEADER.size or hdr_len > len(data):
-        raise ObjectError(f".BTF.ext: bad header length {hdr_len}")
+    hdr_len, fi_off, fi_len, li_off, li_len = unpack_header(data, ".BTF.ext")
     cr_off = cr_len = 0
-    if hdr_len >= _EXT_HEADER.size + _CORE_PART.size:
-        cr_off, cr_len = _CORE_PART.unpack_from(data, _EXT_HEADER.size)
+    if hdr_len >= HEADER.size + _CORE_PART.size:
+        cr_off, cr_len = _CORE_PART.unpack_from(data, HEADER.size)
     fsize, fsecs = _records(data, hdr_len + fi_off, fi_len, 8, "func_info", btf)
     lsize, lsecs = _records(data, hdr_len + li_off, li_len, 16, "line_info", btf)
     _, csecs = _records(data, hdr_len + cr_off, cr_len, 16, "core_relo", btf) if cr_len else (16, [])
