@@ -17,6 +17,7 @@ from pybpf.vm.contexts import (
     context_of,
 )
 from pybpf.vm.env import HelperEnv, implements
+from pybpf.vm.ops import sign_extend
 
 M64 = 0xFFFFFFFFFFFFFFFF
 EINVAL = -errno.EINVAL & M64
@@ -35,11 +36,6 @@ BPF_F_INGRESS = 1 << 0
 BPF_F_BROADCAST = 1 << 3
 BPF_F_EXCLUDE_INGRESS = 1 << 4
 XDP_ACTION_MASK = 0x3
-
-
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
 
 
 def _xdp(env: HelperEnv) -> XdpContext | None:
@@ -61,7 +57,7 @@ def xdp_adjust_head(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
     ctx = _xdp(env)
     if ctx is None:
         return EINVAL
-    delta = _s32(r2)
+    delta = sign_extend(r2, 32)
     metalen = ctx.data - ctx.data_meta
     data_start = ctx.hard_start + XDP_FRAME_RESERVED + metalen
     data = ctx.data + delta
@@ -79,7 +75,7 @@ def xdp_adjust_meta(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
     ctx = _xdp(env)
     if ctx is None:
         return EINVAL
-    meta = ctx.data_meta + _s32(r2)
+    meta = ctx.data_meta + sign_extend(r2, 32)
     metalen = ctx.data - meta
     if meta < ctx.hard_start + XDP_FRAME_RESERVED or meta > ctx.data:
         return EINVAL
@@ -95,7 +91,7 @@ def xdp_adjust_tail(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
     ctx = _xdp(env)
     if ctx is None:
         return EINVAL
-    delta = _s32(r2)
+    delta = sign_extend(r2, 32)
     if ctx.frags:
         return _adjust_frags_tail(ctx, delta)
     data_end = ctx.data_end + delta
