@@ -114,6 +114,11 @@ def backtrack(prog: Program, hist: list[Entry], parent: Checkpoint | None, regs:
                 return
             if len(cp.state.frames) - 1 != frame:
                 raise Fallback
+            if cp.all_precise:
+                return
+            keys = {(frame, reg) for reg in r} | {(frame, -1 - slot) for slot in sl}
+            if keys <= cp.precise:
+                return  # already marked here, and therefore above
             for reg in r:
                 cp.precise.add((frame, reg))
             for slot in sl:
