@@ -17,7 +17,7 @@ pytestmark = pytest.mark.kernel
 @pytest.mark.parametrize("name", ["xdp_counter.o", "calls.o", "map_in_map.o", "legacy_maps.o", "core.o", "map_extra.o", "strings.o", "kconfig.o", "kfunc.o"])
 def test_kernel_accepts_every_program(name: str) -> None:
     spec = load_file(OBJECTS / name)
-    col = Runtime(engine="kernel", verify=False).load(spec)
+    col = Runtime(engine="kernel", verify=False, pin_path=None).load(spec)
     try:
         assert set(col.programs) == set(spec.programs)
     finally:
@@ -25,7 +25,7 @@ def test_kernel_accepts_every_program(name: str) -> None:
 
 
 def test_kernel_runs_linked_calls_and_callback() -> None:
-    col = Runtime(engine="kernel", verify=False).load(load_file(OBJECTS / "calls.o"))
+    col = Runtime(engine="kernel", verify=False, pin_path=None).load(load_file(OBJECTS / "calls.o"))
     try:
         # global_fn(64) = middle(64) + leaf(64) = 130 + 65; the bpf_loop callback adds 0+1+2+3.
         assert col.programs["caller"].run(bytes(64)).retval == 201
@@ -34,7 +34,7 @@ def test_kernel_runs_linked_calls_and_callback() -> None:
 
 
 def test_kernel_sees_maps_and_global_data() -> None:
-    col = Runtime(engine="kernel", verify=False).load(load_file(OBJECTS / "xdp_counter.o"))
+    col = Runtime(engine="kernel", verify=False, pin_path=None).load(load_file(OBJECTS / "xdp_counter.o"))
     try:
         for _ in range(3):
             assert col.programs["count_packets"].run(bytes(64)).retval == 2  # helper(0) = 0*7 + 5 != 0
