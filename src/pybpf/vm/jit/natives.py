@@ -126,6 +126,26 @@ def _set_cache(t: FunctionTranslator, b: ir.IRBuilder, desc: ir.Value, value: ir
         t.cache_value(b, value, _word(b, desc, MapDesc.VALUE_SIZE), _word(b, desc, MapDesc.FLAGS))
 
 
+def _join_with_fallback(
+    t: FunctionTranslator,
+    b: ir.IRBuilder,
+    pc: int,
+    helper_id: int,
+    fallback: ir.Block,
+    join: ir.Block,
+    incoming: list[tuple[ir.Value, ir.Block]],
+) -> ir.Value:
+    """Finish a native helper: the fallback block calls the Python helper, then r0 is a phi at join."""
+    b.position_at_end(fallback)
+    incoming.append((t.call_trampoline(b, pc, c64(helper_id)), b.block))
+    b.branch(join)
+    b.position_at_end(join)
+    phi = b.phi(I64)
+    for value, block in incoming:
+        phi.add_incoming(value, block)
+    return phi
+
+
 def _map_lookup(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Value]) -> ir.Value:
     fn = t.fn
     r1, r2 = args[0], args[1]
@@ -225,14 +245,7 @@ def _map_lookup(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.V
     incoming.append((c64(0), b.block))
     b.branch(join)
 
-    b.position_at_end(fallback)
-    incoming.append((t.call_trampoline(b, pc, c64(MAP_LOOKUP_ELEM)), b.block))
-    b.branch(join)
-    b.position_at_end(join)
-    phi = b.phi(I64)
-    for value, block in incoming:
-        phi.add_incoming(value, block)
-    return phi
+    return _join_with_fallback(t, b, pc, MAP_LOOKUP_ELEM, fallback, join, incoming)
 
 
 def _map_update(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Value]) -> ir.Value:
@@ -266,14 +279,7 @@ def _map_update(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.V
     b.call(memcpy, [b.inttoptr(dest, I8P), b.inttoptr(r3, I8P), vsize, ir.Constant(I1, 0)])
     incoming.append((c64(0), b.block))
     b.branch(join)
-    b.position_at_end(fallback)
-    incoming.append((t.call_trampoline(b, pc, c64(MAP_UPDATE_ELEM)), b.block))
-    b.branch(join)
-    b.position_at_end(join)
-    phi = b.phi(I64)
-    for value, block in incoming:
-        phi.add_incoming(value, block)
-    return phi
+    return _join_with_fallback(t, b, pc, MAP_UPDATE_ELEM, fallback, join, incoming)
 
 
 def _ringbuf_output(
@@ -364,14 +370,7 @@ def _ringbuf_output(
     b.store(size32, b.gep(hdr, [index]))
     incoming.append((c64(0), b.block))
     b.branch(join)
-    b.position_at_end(fallback)
-    incoming.append((t.call_trampoline(b, pc, c64(RINGBUF_OUTPUT)), b.block))
-    b.branch(join)
-    b.position_at_end(join)
-    phi = b.phi(I64)
-    for value, block in incoming:
-        phi.add_incoming(value, block)
-    return phi
+    return _join_with_fallback(t, b, pc, RINGBUF_OUTPUT, fallback, join, incoming)
 
 
 def _clock(clock_id: int) -> NativeHelper:
