@@ -9,8 +9,9 @@ The most used names are re-exported here:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pybpf._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ imports each name on first use
     from pybpf.kernel.engine import KernelCollection, load_collection, set_globals
@@ -65,10 +66,4 @@ __all__ = [
 ]  # == sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pybpf.kernel' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"pybpf.kernel.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), __all__)

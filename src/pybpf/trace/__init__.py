@@ -9,18 +9,11 @@ The command line is `pybpf trace` (or `python -m pybpf.trace`, which starts fast
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pybpf._lazy import lazy_exports
 
 _EXPORTS = {"compile_script": "compiler", "CompiledScript": "compiler", "TraceRun": "runtime", "Child": "runtime",
             "parse": "parser", "TraceError": "errors"}
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pybpf.trace' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"pybpf.trace.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), __all__)
