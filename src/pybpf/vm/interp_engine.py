@@ -48,6 +48,52 @@ def _register_helpers() -> None:
                 raise
 
 
+def run_in_contexts(
+    spec: ProgramSpec,
+    env: RunEnv,
+    machine: Any,
+    budget: int,
+    data: bytes,
+    ctx: bytes | None,
+    repeat: int,
+    bind: Callable[[Any], None] | None = None,
+) -> RunResult:
+    """Run `repeat` times on fresh contexts of the program's type; shared by interpreter and JIT.
+
+    `bind(context)` (JIT) is called before each run and `bind(None)` after it.
+    """
+    if repeat < 1:
+        raise BpfError(f"repeat must be >= 1, got {repeat}")
+    env.program_type = int(spec.type)
+    retval = 0
+    data_out: bytes | None = None
+    ctx_out: bytes | None = None
+    total = 0
+    for _ in range(repeat):
+        try:
+            context = make_context(spec.type, env, bytes(data), ctx)
+            if bind is not None:
+                bind(context)
+            start = time.perf_counter_ns()
+            retval = machine.run(context.r1, context.r2, budget=budget)
+            total += time.perf_counter_ns() - start
+            if spec.type != ProgramType.UNSPEC:
+                retval &= 0xFFFFFFFF  # BPF_PROG_TEST_RUN reports a u32 like every hook
+            data_out = context.data_out()
+            ctx_out = context.ctx_out()
+        finally:
+            if bind is not None:
+                bind(None)
+            env.end_run()
+    return RunResult(
+        retval=retval,
+        data_out=data_out,
+        ctx_out=ctx_out,
+        duration_ns=total // repeat,
+        instructions=machine.instructions,
+    )
+
+
 class InterpProgram(Program):
     """A program on the reference interpreter."""
 
@@ -68,33 +114,7 @@ class InterpProgram(Program):
         retval is r0, truncated to 32 bits for typed programs as the kernel reports it
         (programs of type UNSPEC, e.g. plain assembly, keep all 64 bits).
         """
-        if repeat < 1:
-            raise BpfError(f"repeat must be >= 1, got {repeat}")
-        env, machine = self.env, self.machine
-        env.program_type = int(self.spec.type)
-        retval = 0
-        data_out: bytes | None = None
-        ctx_out: bytes | None = None
-        total = 0
-        for _ in range(repeat):
-            try:
-                context = make_context(self.spec.type, env, bytes(data), ctx)
-                start = time.perf_counter_ns()
-                retval = machine.run(context.r1, context.r2, budget=self.budget)
-                if self.spec.type != ProgramType.UNSPEC:
-                    retval &= 0xFFFFFFFF  # BPF_PROG_TEST_RUN reports a u32 like every hook
-                total += time.perf_counter_ns() - start
-                data_out = context.data_out()
-                ctx_out = context.ctx_out()
-            finally:
-                env.end_run()
-        return RunResult(
-            retval=retval,
-            data_out=data_out,
-            ctx_out=ctx_out,
-            duration_ns=total // repeat,
-            instructions=machine.instructions,
-        )
+        return run_in_contexts(self.spec, self.env, self.machine, self.budget, data, ctx, repeat)
 
     @property
     def trace_lines(self) -> list[str]:

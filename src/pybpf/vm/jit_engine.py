@@ -42,6 +42,7 @@ from pybpf.vm.interp_engine import (
     _map_provider,
     _register_helpers,
     relocate,
+    run_in_contexts,
 )
 from pybpf.vm.interpreter import DEFAULT_BUDGET, _helper_name
 from pybpf.vm.jit.compiler import bound_trampoline, compile_program
@@ -157,37 +158,13 @@ class JitProgram(Program):
 
         retval is r0, truncated to 32 bits for typed programs as the kernel reports it.
         """
-        if repeat < 1:
-            raise BpfError(f"repeat must be >= 1, got {repeat}")
-        env, machine = self.env, self.machine
-        env.program_type = int(self.spec.type)
-        retval = 0
-        data_out: bytes | None = None
-        ctx_out: bytes | None = None
-        total = 0
-        for _ in range(repeat):
-            try:
-                context = make_context(self.spec.type, env, bytes(data), ctx)
-                machine.packet = context.packet
-                machine.bind_context(context)
-                start = time.perf_counter_ns()
-                retval = machine.run(context.r1, context.r2, budget=self.budget)
-                total += time.perf_counter_ns() - start
-                if self.spec.type != ProgramType.UNSPEC:
-                    retval &= 0xFFFFFFFF  # BPF_PROG_TEST_RUN reports a u32 like every hook
-                data_out = context.data_out()
-                ctx_out = context.ctx_out()
-            finally:
-                machine.packet = None
-                machine.bind_context(None)
-                env.end_run()
-        return RunResult(
-            retval=retval,
-            data_out=data_out,
-            ctx_out=ctx_out,
-            duration_ns=total // repeat,
-            instructions=machine.instructions,
-        )
+        machine = self.machine
+
+        def bind(context: Any) -> None:
+            machine.packet = None if context is None else context.packet
+            machine.bind_context(context)
+
+        return run_in_contexts(self.spec, self.env, machine, self.budget, data, ctx, repeat, bind)
 
 
 class BoundRun:
