@@ -159,7 +159,7 @@ def load_program_spec(prog: ProgramSpec, map_fds: Mapping[str, int], *, btf: btf
         blob, ext = btfload.synthetic_func_btf(prog, insns)
         own_btf = btfload.load_btf(blob)
     load_kwargs: dict[str, Any] = dict(
-        license=prog.license or "GPL", name=prog.name,
+        license=prog.license, name=prog.name,
         expected_attach_type=int(prog.attach_type) if prog.attach_type is not None else 0,
         kern_version=kern_version if kern_version is not None else prog.kernel_version or kernel_version_code(),
         flags=BPF_F_SLEEPABLE if prog.sleepable else 0, attach_btf_id=attach_btf_id_for(prog),
