@@ -161,3 +161,11 @@ def test_cli_attach_auto_attaches_one_copy(tmp_path: Path, capsys: pytest.Captur
     assert len(attached) == 1 and attached[0] in ("switch_btf", "switch_raw")
     maps = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
     assert any(m["map"] == "switches" and m["entries"] for m in maps)  # sched_switch fired and counted
+
+
+def test_map_value_size_for_stack_depth(skeleton_obj: Path) -> None:
+    spec = load_file(skeleton_obj)
+    deeper = spec.with_map_value_size("seen", 16)
+    assert deeper.maps["seen"].value_size == 16 and spec.maps["seen"].value_size == 8
+    with pytest.raises(LoadError, match="value_size"):
+        spec.with_map_value_size("seen", 0)

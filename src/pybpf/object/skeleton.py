@@ -38,6 +38,18 @@ def with_map_size(spec: CollectionSpec, name: str, max_entries: int) -> Collecti
     return _rebuilt(spec, maps=maps)
 
 
+def with_map_value_size(spec: CollectionSpec, name: str, value_size: int) -> CollectionSpec:
+    """A copy whose map `name` has `value_size`-byte values (libbpf's set_value_size), e.g. the
+    depth of a stack trace map's stacks."""
+    if name not in spec.maps:
+        raise LoadError(f"no map {name!r} in the object (it has: {', '.join(spec.maps) or 'none'})")
+    if not 0 < value_size <= _MAX_ENTRIES:
+        raise LoadError(f"map {name!r}: value_size must be between 1 and {_MAX_ENTRIES}, not {value_size}")
+    maps = dict(spec.maps)
+    maps[name] = replace(maps[name], value_size=value_size)
+    return _rebuilt(spec, maps=maps)
+
+
 def with_autoload(spec: CollectionSpec, name: str, enabled: bool) -> CollectionSpec:
     """A copy of `spec` in which program `name` is (not) loaded with the others (libbpf's set_autoload)."""
     if name not in spec.programs:

@@ -106,6 +106,12 @@ class CollectionSpec:
 
         return with_map_size(self, name, max_entries)
 
+    def with_map_value_size(self, name: str, value_size: int) -> CollectionSpec:
+        """A copy whose map `name` has `value_size`-byte values (e.g. a stack trace map's depth)."""
+        from pybpf.object.skeleton import with_map_value_size
+
+        return with_map_value_size(self, name, value_size)
+
     def with_autoload(self, name: str, enabled: bool) -> CollectionSpec:
         """A copy in which program `name` is (not) loaded (choose one of alternative programs)."""
         from pybpf.object.skeleton import with_autoload
