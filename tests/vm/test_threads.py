@@ -83,7 +83,7 @@ def test_jit_batches_from_threads_are_each_correct() -> None:
                 for _ in range(20):
                     got = list(prog.run_batch(packets).retvals)
                     if got != want:
-                        bad.append(f"thread {tid}: {sum(g != w for g, w in zip(got, want))} wrong")
+                        bad.append(f"thread {tid}: {sum(g != w for g, w in zip(got, want, strict=True))} wrong")
             except BaseException as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
 

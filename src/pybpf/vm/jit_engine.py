@@ -124,7 +124,7 @@ class JitProgram(Program):
                 f"run_batch takes packets of {ETH_HLEN} to {XDP_MAX_LINEAR} bytes (got"
                 f" {min(lens)}..{longest}); use run() for multi-buffer packets"
             )
-        env, machine = self.env, self.machine
+        env = self.env
         with env.run_lock:
             elapsed, ran = self._batch_locked(buffer, lens, count, out, longest)
         if ran < count:
