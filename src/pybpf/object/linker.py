@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from pybpf.btf.ext import BtfExt, CoreRelo, FuncInfo, LineInfo
 from pybpf.errors import AssemblyError, ObjectError
-from pybpf.isa.instruction import Instruction, decode
+from pybpf.isa.instruction import Instruction, decode, func_pointer_target
 from pybpf.isa.opcodes import CALL, LDDW
 from pybpf.object.elf import Section
 from pybpf.object.relocations import (
@@ -125,7 +125,7 @@ def link(entry: Function, sections: dict[int, CodeSection], ext: BtfExt | None, 
             if target is None and insn.opcode == CALL and insn.src == PSEUDO_CALL:
                 target = CodeTarget("call", func.section, slot + insn.imm + 1)
             elif target is None and insn.opcode == LDDW and insn.src == PSEUDO_FUNC:
-                target = CodeTarget("func", func.section, slot + (insn.imm & 0xFFFFFFFF) + 1)
+                target = CodeTarget("func", func.section, func_pointer_target(slot, insn))
             if isinstance(target, ExternCall) and target.name in helpers and target.name not in kfuncs:
                 insn = insn.replace(src=0, off=0, imm=helpers[target.name])  # `call <helper id>`
             elif isinstance(target, ExternCall):
@@ -156,7 +156,8 @@ def link(entry: Function, sections: dict[int, CodeSection], ext: BtfExt | None, 
         if target.kind == "call":
             out[index] = insn.replace(src=PSEUDO_CALL, imm=dest - at - 1)
         else:
-            out[index] = insn.replace(src=PSEUDO_FUNC, imm=dest - at - 1)
+            # the offset is insn[0].imm (s32); insn[1].imm stays 0 as the kernel requires
+            out[index] = insn.replace(src=PSEUDO_FUNC, imm=(dest - at - 1) & 0xFFFFFFFF)
     fis, lis, crs = _ext_records(order, placed, sections, ext)
     return LinkedProgram(out, refs, fis, lis, crs, order[1:], externs)
 
