@@ -173,6 +173,13 @@ enum bpf_enum_value_kind {
 #define ___pybpf_probe_read_user_str(dst, sz, src) \
 	bpf_probe_read_user_str(dst, sz, (const void *)(src))
 
+/* the type of an expression without its qualifiers (a const field read into a fresh variable) */
+#if (defined(__clang__) && __clang_major__ >= 16) || (!defined(__clang__) && __GNUC__ >= 14)
+#define ___pybpf_unqual(x) __typeof_unqual__(x)
+#else
+#define ___pybpf_unqual(x) typeof(x)
+#endif
+
 /*
  * A chain src->a->b->c is read hop by hop: each intermediate pointer is itself read with the
  * hop reader `rd` (kernel or user memory), and the last member with `last` into `dst`.
@@ -181,7 +188,7 @@ enum bpf_enum_value_kind {
 #define ___pybpf_hop(rd, p, a)                                                   \
 	({                                                                       \
 		__auto_type ___hp = (p);                                         \
-		typeof(___hp->a) ___hv;                                          \
+		___pybpf_unqual(___hp->a) ___hv;                                 \
 		rd((void *)&___hv, sizeof(___hv), &___hp->a);                    \
 		___hv;                                                           \
 	})
