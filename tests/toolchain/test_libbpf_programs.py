@@ -159,3 +159,14 @@ def test_btf_typed_programs_load_where_the_kernel_allows(build) -> None:  # type
         pytest.skip(f"this kernel refuses tracing programs: {tracing.detail}")
     col = Runtime("kernel", verify=False, pin_path=None).load(load_file(build("btf_programs")))
     col.close()
+
+
+@needs_vmlinux
+def test_ksyscall_sections_name_a_kernel_function() -> None:
+    """`ksyscall/kill` goes on the syscall's entry function of this kernel (wrapper or not)."""
+    from pybpf.btf import Kind
+    from pybpf.kernel.links import syscall_function
+
+    name = syscall_function("kill")
+    assert name.endswith("sys_kill")
+    assert load_vmlinux().find(name, Kind.FUNC) is not None

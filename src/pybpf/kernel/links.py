@@ -427,6 +427,19 @@ def attach_socket(prog: ProgLike, sock: socket.socket) -> SocketFilterLink:
     return SocketFilterLink(sock, f"socket filter on fd {sock.fileno()}")
 
 
+_SYSCALL_PREFIX = {"x86_64": "__x64_", "aarch64": "__arm64_", "s390x": "__s390x_", "riscv64": "__riscv_"}
+
+
+def syscall_function(name: str) -> str:
+    """The kernel function a `ksyscall/NAME` probe goes on: `__x64_sys_NAME` behind the syscall
+    wrappers of this architecture, `sys_NAME` without them (as LINUX_HAS_SYSCALL_WRAPPER says)."""
+    from pybpf.object.kconfig import system_kconfig
+
+    wrapped = system_kconfig().get("LINUX_HAS_SYSCALL_WRAPPER") == "y"
+    prefix = _SYSCALL_PREFIX.get(os.uname().machine, "") if wrapped else ""
+    return f"{prefix}sys_{name}"
+
+
 def attach_auto(prog: Any, target: str = "") -> Link:
     """Attach a loaded program where its section says (tracepoint/..., raw_tp/..., fentry/..., uprobe/...)."""
     spec = prog.spec
@@ -441,6 +454,11 @@ def attach_auto(prog: Any, target: str = "") -> Link:
         return attach_raw_tracepoint(prog, rest)
     if ptype in (ProgramType.TRACING, ProgramType.LSM):
         return attach_tracing(prog)
+    if ptype == ProgramType.KPROBE and kind in ("ksyscall", "kretsyscall"):
+        return attach_kprobe(prog, syscall_function(rest), retprobe=kind == "kretsyscall")
+    if ptype == ProgramType.KPROBE and kind == "usdt":
+        raise LoadError(f"program {spec.name!r}: attaching usdt probes is not supported yet "
+                        "(the program loads; its argument specs would have to be written by the loader)")
     if ptype == ProgramType.KPROBE and kind in ("uprobe", "uretprobe"):
         binary, _, symbol = rest.rpartition(":")
         return attach_uprobe(prog, binary, symbol, retprobe=kind == "uretprobe")
