@@ -22,13 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from pybpf.abi import MapType, ProgramType  # noqa: E402
+from pybpf.abi import MapFlags, MapType, ProgramType  # noqa: E402
 from pybpf.isa import assemble, encode  # noqa: E402
 from pybpf.isa.instruction import Instruction  # noqa: E402
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "verifier"
 FD_BASE, VALUE_BASE, FUNC_BASE = 0xFEED0000, 0xFEEE0000, 0xFEEF0000
+# `; map: NAME TYPE KEY_SIZE VALUE_SIZE MAX_ENTRIES [frozen] [rdonly_prog] [wronly_prog]` in asm cases
+MAP_FLAG_WORDS = {"rdonly_prog": int(MapFlags.RDONLY_PROG), "wronly_prog": int(MapFlags.WRONLY_PROG)}
 _INSN_LINE = re.compile(r"^\d+: \(")
 _NOISE = ("processed ", "verification time", "stack depth", "mark_precise", "cur state:", "old state:",
           "func#", "Live regs", "      ", "last_idx", "regs=", "parent ", "from ", "(0) ")
@@ -121,8 +123,10 @@ def parse_asm(text: str) -> tuple[int, dict[str, MapSpec], str]:
             parts = val.split()
             name, mtype, ks, vs, entries = parts[0], parts[1], *map(int, parts[2:5])
             frozen = "frozen" in parts[5:]
+            flags = sum(flag for word, flag in MAP_FLAG_WORDS.items() if word in parts[5:])
             contents = ((b"\0" * ks, bytes(range(vs))),) if frozen or name.startswith(".") else ()
-            maps[name] = MapSpec(name, MapType[mtype.upper()], ks, vs, entries, contents=contents, frozen=frozen)
+            maps[name] = MapSpec(name, MapType[mtype.upper()], ks, vs, entries, flags, contents=contents,
+                                 frozen=frozen)
     return ptype, maps, license
 
 

@@ -100,7 +100,7 @@ def _memory(a: Arg) -> None:
     """A memory argument whose size comes with the next argument: only its kind is checked here."""
     if a.reg.type not in MEM_TYPES or a.reg.maybe_null:
         raise a.expect(MEM_EXPECTED)
-    if a.reg.rdonly and not a.kind.readonly:
+    if a.reg.rdonly and a.reg.type is not RegType.PTR_TO_MAP_VALUE and not a.kind.readonly:
         raise a.fail(f"R{a.regno} cannot write into {a.reg.type_str()}")
     a.meta.mem_regno = a.regno
 
@@ -252,10 +252,7 @@ def mem_access(ck: Checker, pc: int, st: State, regno: int, reg: Reg, size: int,
         memory.check_packet(pc, regno, reg, 0, size, zero_ok)
         return
     if t is RegType.PTR_TO_MAP_VALUE:
-        if write and reg.rdonly:
-            m = reg.map
-            raise VerifierError(f"write into map forbidden, value_size={m.value_size} off={reg.off} size={size}",
-                                insn=pc)
+        memory.check_map_access_type(pc, reg.map, reg.off, size, write)
         if size == 0 and zero_ok:
             return
         memory.check_region(pc, regno, reg, 0, size, reg.map.value_size, "map value")

@@ -8,7 +8,7 @@ from pybpf import helpers
 from pybpf.abi import MapType
 from pybpf.errors import VerifierError
 from pybpf.helpers import RetType as R
-from pybpf.verifier import calls
+from pybpf.verifier import calls, memory
 from pybpf.verifier.helper_args import Meta, check_arg
 from pybpf.verifier.state import (
     NOT_INIT,
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 # Callback-calling helpers pybpf explores (bpf_loop); others are rejected conservatively.
 LOOP = 181
+# map_delete_elem, map_update_elem, map_push_elem, map_pop_elem: refused on BPF_F_RDONLY_PROG maps.
+MAP_WRITING = frozenset({2, 3, 87, 88})
 
 
 def _fail(msg: str, pc: int) -> VerifierError:
@@ -49,6 +51,8 @@ def helper_call(ck: Checker, pc: int, func_id: int, st: State, path: _Path, work
     meta = Meta(const_sizes={})
     for i, arg in enumerate(proto.args):
         check_arg(ck, pc, st, i + 1, arg, proto, meta, name)
+    if meta.map is not None and func_id in MAP_WRITING and not memory.map_prog_caps(meta.map)[1]:
+        raise _fail("write into map forbidden", pc)  # record_func_map
     if meta.pkt_arg and not proto.pkt_access:
         raise _fail("helper access to the packet is not allowed", pc)
     if func_id == 12 and st.refs:
@@ -108,7 +112,7 @@ def return_value(ck: Checker, pc: int, st: State, proto: helpers.HelperProto, me
                 raise _fail("map-in-map lookup needs the inner map's definition", pc)
             return Reg(RegType.CONST_PTR_TO_MAP, map=inner, maybe_null=null, id=st.new_id() if null else 0)
         return Reg(RegType.PTR_TO_MAP_VALUE, map=m, maybe_null=null, id=st.new_id() if null else 0,
-                   rdonly=bool(getattr(m, "frozen", False)))
+                   rdonly=not memory.map_prog_caps(m)[1])
     if ret is R.RET_PTR_TO_RINGBUF_MEM_OR_NULL:
         nid = st.new_id()
         ref = st.new_id()

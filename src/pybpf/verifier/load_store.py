@@ -107,7 +107,7 @@ def lddw(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
                 raise VerifierError(f"invalid access to map value pointer, value_size={m.value_size} "
                                     f"off={ref.offset}", insn=pc)
             regs[insn.dst] = Reg(RegType.PTR_TO_MAP_VALUE, map=m, off=ref.offset,
-                                 rdonly=bool(m.frozen or m.flags & 0x80))
+                                 rdonly=not memory.map_prog_caps(m)[1])
         return
     if insn.src == PseudoSrc.IMM:
         regs[insn.dst] = const(insn.imm)
