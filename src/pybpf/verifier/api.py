@@ -65,6 +65,7 @@ def verify(
         license=spec.license,
         log_enabled=log,
         func_infos=tuple(spec.func_infos),
+        btf=spec.btf,
     )
     out = checker.run()
     stats = (f"processed {out.processed_insns} insns (limit 1000000) max_states_per_insn 0 total_states "

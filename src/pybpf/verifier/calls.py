@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING, Any
 from pybpf.errors import VerifierError
 from pybpf.isa.instruction import Instruction
 from pybpf.isa.opcodes import CALL, MAX_CALL_FRAMES
+from pybpf.verifier import global_funcs
 from pybpf.verifier.state import NOT_INIT, Frame, Reg, RegType, State
+
+TAIL_CALL = 12
 
 if TYPE_CHECKING:
     from pybpf.verifier.checker import Checker, _Path
@@ -21,7 +24,11 @@ def call(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, work: 
     if insn.src == 1:
         if insn.off or insn.dst:
             raise VerifierError("BPF_CALL uses reserved fields", insn=pc)
-        return local_call(ck, pc, pc + insn.imm + 1, st)
+        target = pc + insn.imm + 1
+        func = ck.globals.get(target)
+        if func is not None:
+            return global_funcs.call(ck, pc, func, st)
+        return local_call(ck, pc, target, st)
     if insn.src == 2:
         raise VerifierError("calling kernel function is not supported without kernel BTF", insn=pc)
     if insn.src or insn.off or insn.dst:
@@ -73,3 +80,12 @@ def check_stack_depth(ck: Checker) -> None:
 
     walk(0, 0, 1, (0,))
 
+
+def check_tail_calls(ck: Checker) -> None:
+    """Tail calls from sub-programs need BTF function info (the kernel's check_subprogs)."""
+    if ck.func_infos:
+        return
+    for pc in ck.prog.order:
+        insn = ck.prog.by_pc[pc]
+        if insn.opcode == CALL and insn.src == 0 and insn.imm == TAIL_CALL and ck.prog.subprog_of(pc) != 0:
+            raise VerifierError("tail_call is not allowed in subprogs without BTF")

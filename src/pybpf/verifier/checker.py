@@ -12,7 +12,7 @@ from pybpf.errors import VerifierError
 from pybpf.isa.instruction import Instruction
 from pybpf.isa.opcodes import CALL, EXIT, JA, JA32, LDDW, InsnClass
 from pybpf.object.spec import MapReference, MapSpec
-from pybpf.verifier import alu, calls, cfg, exits, jumps, load_store, precision
+from pybpf.verifier import alu, calls, cfg, exits, global_funcs, jumps, load_store, precision
 from pybpf.verifier.bounds import S64_MAX
 from pybpf.verifier.context import PACKET_ACCESS
 from pybpf.verifier.log import StateLog
@@ -57,6 +57,7 @@ class Checker:
     allow_uninit_indirect: bool = True
     packet_types: frozenset[int] = PACKET_ACCESS
     func_infos: tuple[Any, ...] = ()
+    btf: Any = None
     frame_depths: dict[int, int] = field(default_factory=dict)
     callback_sites: set[int] = field(default_factory=set)
 
@@ -72,6 +73,9 @@ class Checker:
         self.ctx_ids = 0
         self.jumps = self.prev_jumps = 0
         self.prev_processed = -100
+        self.globals: dict[int, global_funcs.GlobalFunc] = {}
+        self.globals_called: set[int] = set()
+        self.entry_global: global_funcs.GlobalFunc | None = None
         self.gpl = self.license.split("\0")[0] in ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL",
                                                     "Dual MIT/GPL", "Dual MPL/GPL")
 
@@ -81,12 +85,17 @@ class Checker:
         start = time.perf_counter_ns()
         self.prog = cfg.build(self.insns)
         self.log.program = self.prog
-        st = self.initial_state()
-        work: list[_Path] = [_Path(0, st, None)]
         try:
-            while work:
-                path = work.pop()
-                self.explore(path, work)
+            calls.check_tail_calls(self)
+            self.globals = global_funcs.global_funcs(self.btf, self.func_infos, self.program_type)
+            self.walk(0, self.initial_state())
+            verified: set[int] = set()
+            while self.globals_called - verified:  # each global function on its own, once
+                pc = min(self.globals_called - verified)
+                verified.add(pc)
+                self.entry_global = self.globals[pc]
+                self.log.line(f"Validating {self.entry_global.name}() func#{self.entry_global.index}...")
+                self.walk(pc, global_funcs.entry_state(self.entry_global, State([])))
         except VerifierError as exc:
             exc.log = self.log.text(str(exc.reason))
             raise
@@ -94,6 +103,13 @@ class Checker:
         depth = max(self.subprog_depth.values(), default=0)
         return Outcome(self.processed, self.peak_states, self.total_states, depth,
                        time.perf_counter_ns() - start, self.log.text(None))
+
+    def walk(self, pc: int, st: State) -> None:
+        """Explore every path from `pc` (the program's entry or a global function's)."""
+        work: list[_Path] = [_Path(pc, st, None)]
+        while work:
+            path = work.pop()
+            self.explore(path, work)
 
     def initial_state(self) -> State:
         regs = [NOT_INIT] * 11

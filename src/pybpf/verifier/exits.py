@@ -18,15 +18,12 @@ def exit(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, work: 
         raise VerifierError("BPF_EXIT uses reserved fields", insn=pc)
     frame = st.cur
     if len(st.frames) > 1:
-        r0 = ck.read(st, pc, 0)
         if frame.callback is not None:
-            return callback_exit(ck, pc, st, r0)
-        if not r0.is_scalar:
-            raise VerifierError(f"At subprogram exit the register R0 is not a scalar value ({r0.type_str()})",
-                                insn=pc)
+            return callback_exit(ck, pc, st, ck.read(st, pc, 0))
+        # a static function returns whatever R0 holds (even nothing): the caller's reads decide
         st.frames.pop()
         caller = st.cur
-        caller.regs[0] = r0
+        caller.regs[0] = frame.regs[0]
         for r in range(1, 6):
             caller.regs[r] = NOT_INIT
         return frame.callsite + 1
@@ -36,6 +33,11 @@ def exit(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, work: 
     r0 = ck.read(st, pc, 0)
     if ck.is_ptr_leak(r0):
         raise VerifierError("R0 leaks addr as return value", insn=pc)
+    if ck.entry_global is not None:  # a global function verified on its own
+        if not r0.is_scalar:
+            raise VerifierError(f"At subprogram exit the register R0 is not a scalar value ({r0.type_str()})",
+                                insn=pc)
+        return None
     rng = RETURN_RANGES.get(ck.program_type)
     if rng is not None:
         if not r0.is_scalar:

@@ -76,6 +76,10 @@ class StateLog:
         if len(self.lines) > 200_000:
             del self.lines[:100_000]
 
+    def line(self, text: str) -> None:
+        if self.enabled:
+            self.lines.append(text)
+
     def text(self, error: str | None) -> str:
         if not self.enabled:
             return error or ""
