@@ -41,6 +41,7 @@ class _Path:
     parent: Checkpoint | None
     last_pc: int = -1
     hist: list[Any] = field(default_factory=list)
+    origin: int | None = None  # the jump this path was pushed at (for the log)
 
 
 @dataclass
@@ -138,12 +139,14 @@ class Checker:
     def explore(self, path: _Path, work: list[_Path]) -> None:
         st = path.state
         pc = path.pc
+        self.log.path(pc, st, path.origin)
         while True:
             self.processed += 1
             if self.processed > INSN_LIMIT:
                 raise VerifierError(f"BPF program is too large. Processed {self.processed} insn", insn=pc)
             if pc in self.prog.prune_points and path.last_pc != pc:
                 if self.visit_state(pc, st, path):
+                    self.log.line(f"{pc}: safe")
                     self.end_path(path)
                     return
             path.last_pc = -1
@@ -153,6 +156,7 @@ class Checker:
             self.note: Any = None
             path.hist.append((pc, None))
             nxt = self.step(pc, insn, st, path, work)
+            self.log.after(st)
             if self.note is not None:
                 path.hist[-1] = (pc, self.note)
             if nxt is None:
@@ -237,7 +241,7 @@ class Checker:
     def push(self, work: list[_Path], pc: int, st: State, path: _Path) -> None:
         if path.parent is not None:
             path.parent.branches += 1
-        work.append(_Path(pc, st, path.parent, hist=list(path.hist)))
+        work.append(_Path(pc, st, path.parent, hist=list(path.hist), origin=path.pc))
         if len(work) > 8192:
             raise VerifierError("The sequence of 8193 jumps is too complex.", insn=pc)
 
