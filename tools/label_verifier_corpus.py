@@ -38,6 +38,7 @@ _NOISE = ("processed ", "verification time", "stack depth", "mark_precise", "cur
 
 def kernel_messages(log: str) -> list[str]:
     """The kernel's error lines: what follows the last logged instruction, minus statistics."""
+    log = re.sub(r"(\S) (infinite loop detected at insn \d+)", r"\1\n\2", log)  # printed after a branch
     lines = [ln for ln in log.splitlines() if ln.strip()]
     last = max((i for i, ln in enumerate(lines) if _INSN_LINE.match(ln)), default=-1)
     out = [ln.strip() for ln in lines[last + 1:] if not ln.startswith(_NOISE) and not re.match(r"^\d+: R", ln)]
