@@ -59,6 +59,7 @@ class Checker:
     packet_types: frozenset[int] = PACKET_ACCESS
     func_infos: tuple[Any, ...] = ()
     btf: Any = None
+    attach_type: int | None = None  # the expected attach type (some context rules depend on it)
     frame_depths: dict[int, int] = field(default_factory=dict)
     callback_sites: set[int] = field(default_factory=set)
 

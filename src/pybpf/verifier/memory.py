@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from pybpf.abi import MapFlags
 from pybpf.errors import VerifierError
 from pybpf.object.spec import MapSpec
-from pybpf.verifier import bounds
+from pybpf.verifier import bounds, ctx_attach
 from pybpf.verifier.bounds import S64_MIN, Scalar, s64
 from pybpf.verifier.context import layout
 from pybpf.verifier.state import (
@@ -159,7 +159,7 @@ def _ctx_access(ck: Checker, pc: int, regno: int, reg: Reg, off: int, size: int,
         raise _fail(f"dereference of modified ctx ptr R{regno} off={reg.off} disallowed", pc)
     if not (reg.var.is_const() and reg.var.value == 0):
         raise _fail(f"variable ctx access var_off={reg.var.var} disallowed", pc)
-    lay = layout(ck.program_type)
+    lay = ctx_attach.layout(ck.program_type, ck.attach_type) or layout(ck.program_type)
     if lay is None or not lay.valid(off, size, write):
         raise _fail(f"invalid bpf_context access off={off} size={size}", pc)
     if write:
