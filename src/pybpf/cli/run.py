@@ -19,7 +19,7 @@ from typing import Any
 
 from pybpf.abi import MapType, ProgramType, TcAction, XdpAction
 from pybpf.engine import Collection, Map, RunResult
-from pybpf.errors import BpfError, RuntimeFault
+from pybpf.errors import AssemblyError, BpfError, ObjectError, RuntimeFault
 from pybpf.isa.instruction import decode, iter_slots
 from pybpf.object.spec import CollectionSpec, ProgramSpec
 
@@ -81,21 +81,31 @@ def load_spec(path: str, *, syntax: str = "auto", program_type: int | None = Non
 ]:
     """The spec of FILE and whether it is a plain program (assembly/bytecode)."""
     data = _read(path)
+    if not data.strip():
+        raise ObjectError(f"{path}: empty file (expected an ELF object, assembly or bytecode)")
     if data.startswith(ELF_MAGIC):
         from pybpf.object import load_file
 
-        return load_file(path), False
+        try:
+            return load_file(path), False
+        except ObjectError as exc:
+            if path in str(exc):
+                raise
+            raise ObjectError(f"{path}: {exc}") from exc
     if path.endswith(".c"):
         from pybpf.object import load_file
         from pybpf.toolchain import compile_c
 
         return load_file(str(compile_c(path))), False
-    if _is_text(data) and data.strip():
-        from pybpf.isa import assemble  # type: ignore[attr-defined]
+    try:
+        if _is_text(data):
+            from pybpf.isa import assemble  # type: ignore[attr-defined]
 
-        insns = assemble(data.decode("utf-8"), syntax=syntax)
-    else:
-        insns = decode(data)
+            insns = assemble(data.decode("utf-8"), syntax=syntax)
+        else:
+            insns = decode(data)
+    except AssemblyError as exc:
+        raise AssemblyError(f"{path}: {exc}") from exc
     ptype = ProgramType(program_type) if program_type is not None else ProgramType.UNSPEC
     spec = ProgramSpec(name=Path(path).stem or "main", instructions=tuple(insns), type=ptype)
     return CollectionSpec.single(spec), True
