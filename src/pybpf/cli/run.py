@@ -3,29 +3,28 @@
 For assembly and raw bytecode the program gets r1 = the memory (`--mem FILE`) and r2 = its
 length, and the result is r0 (`{"retval": N}` with --json). For objects and C sources (or with
 `--data-in`), each `--data-in` is one run against the same maps, and --json prints
-`{"program", "engine", "runs": [{"retval", "data_out"}], "maps": {NAME: [{"key", "value"}]}}`.
+`{"program", "engine", "runs": [{"retval", "data_out"}], "maps": [{"name", "type", "entries"}]}`,
+entries in bpftool's schema (`key`/`value` bytes plus the BTF-decoded `formatted`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pybpf.abi import MapType, ProgramType, TcAction, XdpAction
-from pybpf.engine import Collection, Map, RunResult
+from pybpf.abi import ProgramType, TcAction, XdpAction
+from pybpf.cli._output import print_json
+from pybpf.engine import Collection, RunResult
 from pybpf.errors import AssemblyError, BpfError, ObjectError, RuntimeFault
 from pybpf.isa.instruction import decode, iter_slots
 from pybpf.object.spec import CollectionSpec, ProgramSpec
 
 ELF_MAGIC = b"\x7fELF"
-# Maps whose contents are events, not state: left out of the dump.
-NOT_DUMPED = (MapType.RINGBUF, MapType.PERF_EVENT_ARRAY)
 TYPE_NAMES = {
     "xdp": ProgramType.XDP, "tc": ProgramType.SCHED_CLS, "classifier": ProgramType.SCHED_CLS,
     "sched_cls": ProgramType.SCHED_CLS, "sched_act": ProgramType.SCHED_ACT,
@@ -230,25 +229,27 @@ def pick_program(spec: CollectionSpec, name: str | None) -> str:
     raise BpfError(f"several programs, choose one with --program: {', '.join(names)}")
 
 
-def dump_map(m: Map) -> list[dict[str, Any]]:
-    """A map's entries as [{"key": HEX, "value": HEX or [HEX per CPU]}], sorted by key."""
-    entries: list[dict[str, Any]] = []
-    try:
-        items = sorted(m.items(), key=lambda kv: kv[0])
-    except BpfError:
-        return entries
-    for key, value in items:
-        shown: Any = [bytes(v).hex() for v in value] if isinstance(value, list) else value.hex()
-        entries.append({"key": bytes(key).hex(), "value": shown})
-    return entries
+def dump_maps(collection: Collection, btf: Any = None) -> list[dict[str, Any]]:
+    """Every map but the event channels, in bpftool's JSON schema (see pybpf.btf.entries)."""
+    from pybpf.btf.entries import map_dump
+
+    dumps = [map_dump(m, btf) for _, m in sorted(collection.maps.items())]
+    return [d for d in dumps if d is not None]
 
 
-def dump_maps(collection: Collection) -> dict[str, list[dict[str, Any]]]:
-    return {
-        name: dump_map(m)
-        for name, m in sorted(collection.maps.items())
-        if m.type not in NOT_DUMPED
-    }
+def print_maps(maps: list[dict[str, Any]]) -> None:
+    """Maps as text: a heading per map, one decoded line per entry; unreadable maps as a note."""
+    from pybpf.btf.entries import entry_line
+
+    for dump in maps:
+        if "error" in dump:
+            print(f"pybpf: map {dump['name']} ({dump['type']}) not dumped: {dump['error']}",
+                  file=sys.stderr)
+            continue
+        entries = dump["entries"]
+        print(f"map {dump['name']} ({dump['type']}): {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
+        for entry in entries:
+            print(f"  {entry_line(entry)}")
 
 
 def _action_name(program_type: int, retval: int) -> str:
@@ -290,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
             results: list[RunResult] = [
                 program.run(data, ctx=ctx, repeat=args.repeat) for data in inputs
             ]
-        maps = dump_maps(collection)
+        maps = dump_maps(collection, spec.btf)
         trace = list(getattr(program, "trace_lines", []) or [])
     finally:
         collection.close()
@@ -302,14 +303,14 @@ def run(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     if args.json:
         if simple:
-            print(json.dumps({"retval": results[-1].retval}))
+            print_json({"retval": results[-1].retval})
         else:
-            print(json.dumps({
+            print_json({
                 "program": name,
                 "engine": args.engine,
                 "runs": [{"retval": r.retval, "data_out": (r.data_out or b"").hex()} for r in results],
                 "maps": maps,
-            }))
+            })
         return 0
     if simple:
         print(results[-1].retval)
@@ -320,10 +321,5 @@ def run(args: argparse.Namespace) -> int:
         size = len(r.data_out or b"")
         timing = f", {r.duration_ns} ns/run" if args.repeat > 1 and r.duration_ns is not None else ""
         print(f"run {i}: retval {r.retval}{label}, data_out {size} bytes{timing}")
-    for map_name, entries in maps.items():
-        print(f"map {map_name}: {len(entries)} entries")
-        for entry in entries:
-            value = entry["value"]
-            shown = " ".join(value) if isinstance(value, list) else value
-            print(f"  {entry['key']}: {shown}")
+    print_maps(maps)
     return 0

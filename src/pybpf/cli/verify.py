@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from pybpf.abi import ProgramType
+from pybpf.cli._output import track
 from pybpf.errors import BpfError, VerifierError
 from pybpf.object.spec import CollectionSpec
 
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if not names:
         raise BpfError(f"{args.file} holds no programs")
     results: list[dict[str, Any]] = []
-    for name in names:
+    for name in track(names, lambda n: f"verifying {n}"):
         prog = spec.programs[name]
         item: dict[str, Any] = {"program": name, "section": prog.section}
         ptype = prog.type if prog.type != ProgramType.UNSPEC else args.type
