@@ -1,7 +1,7 @@
 """Every command of the README's shell section, run as written in a fresh directory (in order).
 
 Only two things change: `eth0` becomes a veth inside a network namespace the test creates (the
-attach then runs inside it), and `--duration 10` becomes 1 s.
+attach then runs inside it, while the test sends a SYN to port 22), and `--duration 10` becomes 3 s.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ def _run(command: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedP
 
 
 def _attach_in_netns(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the attach inside namespace a on veth `va`, and knock on port 22 from namespace b."""
     if shutil.which("ip") is None:
         pytest.skip("iproute2 (ip) is not installed")
     a, b = f"{TAG}a", f"{TAG}b"
@@ -87,11 +88,20 @@ def _attach_in_netns(command: str, cwd: Path) -> subprocess.CompletedProcess[str
     try:
         subprocess.run(["ip", "netns", "add", b], check=True)
         try:
-            subprocess.run(["ip", "-n", a, "link", "add", "va", "type", "veth", "peer", "name",
-                            "vb", "netns", b], check=True)
-            subprocess.run(["ip", "-n", a, "link", "set", "va", "up"], check=True)
-            local = command.replace("--xdp eth0", "--xdp va").replace("--duration 10", "--duration 1")
-            return _run(f"ip netns exec {a} {local}", cwd)
+            for args in (["-n", a, "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", b],
+                         ["-n", a, "addr", "add", "10.197.0.1/30", "dev", "va"],
+                         ["-n", b, "addr", "add", "10.197.0.2/30", "dev", "vb"],
+                         ["-n", a, "link", "set", "va", "up"], ["-n", b, "link", "set", "vb", "up"]):
+                subprocess.run(["ip", *args], check=True)
+            local = command.replace("--xdp eth0", "--xdp va").replace("--duration 10", "--duration 3")
+            proc = subprocess.Popen(["bash", "-c", f"ip netns exec {a} {local}"], cwd=cwd, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+            assert proc.stderr is not None
+            first = proc.stderr.readline()
+            knock = "import socket\ntry: socket.create_connection(('10.197.0.1', 22), timeout=0.5)\nexcept OSError: pass"
+            subprocess.run(["ip", "netns", "exec", b, sys.executable, "-c", knock], check=True, timeout=30)
+            out, err = proc.communicate(timeout=60)
+            return subprocess.CompletedProcess(proc.args, proc.returncode, out, first + err)
         finally:
             subprocess.run(["ip", "netns", "del", b], capture_output=True, check=False)
     finally:
@@ -117,10 +127,18 @@ def test_readme_command(index: int, command: str, clone: Path) -> None:
         assert "accepted" in done.stdout
     elif verb == "packet":
         assert len((clone / "pkt.bin").read_bytes()) == 54  # Ethernet 14 + IPv4 20 + TCP 20
-    elif verb == "run":
+    elif verb == "run" and "--json" in command:
         result = json.loads(done.stdout)
         assert [r["retval"] for r in result["runs"]] == [1 if "--map" in command else 2]
+        maps = {m["name"]: m["entries"] for m in result["maps"]}
+        blocked = [e["formatted"] for e in maps["blocked_ports"]]
+        assert blocked == ([{"key": 22, "value": 1}] if "--map" in command else [])
+    elif verb == "run":
+        assert "retval 1 (XDP_DROP)" in done.stdout
     elif verb == "attach":
         assert "attached xdp_firewall (xdp on va" in done.stderr
+        # the SYN to port 22 was dropped and counted (TCP may retransmit it within the timeout)
+        counted = [line for line in done.stdout.splitlines() if line.strip().startswith("key: 22  value: ")]
+        assert len(counted) == 1 and int(counted[0].split()[-1]) >= 1, done.stdout
     elif verb == "trace":
         assert "@[cat]:" in done.stdout

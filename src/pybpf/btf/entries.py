@@ -204,3 +204,62 @@ def map_dump(m: Any, btf: Btf | None, *, skip_zero: bool = False) -> dict[str, A
     if skip_zero:
         rows = [e for e in rows if not is_zero(e)]
     return {**head, "entries": rows}
+
+
+# ---- input: keys and values typed on the command line ------------------------------------------
+
+
+def parse_bytes(tokens: list[str], size: int, what: str) -> bytes:
+    """bpftool's byte form: `0x01 0x00 2 3` (each token one byte, C number syntax) or
+    `hex 01 00 02 03` / `hex 01000203` (hex digits); exactly `size` bytes."""
+    if not tokens:
+        raise ObjectError(f"{what}: no bytes given")
+    if tokens[0] == "hex":
+        try:
+            data = bytes.fromhex("".join(tokens[1:]))
+        except ValueError:
+            raise ObjectError(f"{what}: {' '.join(tokens[1:])!r} is not hex bytes") from None
+    else:
+        out = bytearray()
+        for tok in tokens:
+            try:
+                byte = int(tok, 0) if not (tok.startswith("0") and tok.isdigit() and len(tok) > 1) else int(tok, 8)
+            except ValueError:
+                raise ObjectError(f"{what}: {tok!r} is not a byte (0x2a, 42 or 052)") from None
+            if not 0 <= byte <= 0xFF:
+                raise ObjectError(f"{what}: {tok!r} does not fit in a byte")
+            out.append(byte)
+        data = bytes(out)
+    if len(data) != size:
+        raise ObjectError(f"{what}: {len(data)} bytes given, the map's {what} has {size}")
+    return data
+
+
+def parse_typed(text: str, size: int, btf: Btf | None, type_id: int, what: str) -> bytes:
+    """A key or value from text: JSON (`22`, `{"tgid": 1, "nr": 2}`, `"eth0"`) encoded through
+    the map's BTF type, or, without BTF, an integer stored little-endian in `size` bytes;
+    `hex:0100` gives the raw bytes."""
+    if text.startswith("hex:"):
+        return parse_bytes(["hex", text[4:]], size, what)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text  # a bare word: a string (char arrays, enumerators)
+    if btf is not None and type_id:
+        from pybpf.btf.values import encode_value
+
+        try:
+            data = encode_value(btf, type_id, value)
+        except ObjectError as exc:
+            raise ObjectError(f"{what}: {exc}") from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        try:
+            data = (value & ((1 << (8 * size)) - 1) if value < 0 else value).to_bytes(size, "little")
+        except OverflowError:
+            raise ObjectError(f"{what}: {value} does not fit in {size} bytes") from None
+    else:
+        raise ObjectError(f"{what}: {text!r} needs the map's BTF type to be encoded"
+                          " (give an integer, or bytes as hex:0102...)")
+    if len(data) != size:
+        raise ObjectError(f"{what}: encodes to {len(data)} bytes, the map's {what} has {size}")
+    return data

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from pybpf.cli._kernel import permission_denied
+from pybpf.cli._map_edit import parse_assignments, set_entries
 from pybpf.cli._output import print_json_line
 from pybpf.errors import BpfError, LoadError
 
@@ -40,6 +41,8 @@ def register(subparsers: Any) -> None:
                    help="set a global variable (e.g. a const volatile setting) before loading")
     p.add_argument("--event-type", metavar="TYPE", help="decode events with this BTF type of the object (e.g. a struct)")
     p.add_argument("--pin-path", default="/sys/fs/bpf", help="where maps pinned by name live")
+    p.add_argument("--map", nargs=2, action="append", default=[], metavar=("NAME", "KEY=VALUE"),
+                   help="set a map entry before attaching (JSON typed through BTF, e.g. 22=0)")
     p.set_defaults(func=run)
 
 
@@ -201,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
         with load_collection(spec, pin_path=args.pin_path, globals=_globals(args.set)) as coll:
+            set_entries(coll.maps, spec.btf, parse_assignments(args.map))
             readers: list[tuple[str, Any]] = []
             try:
                 for name, m in coll.maps.items():

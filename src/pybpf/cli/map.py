@@ -1,17 +1,18 @@
-"""`pybpf map list|show|dump ID|PIN [--json]`: maps in the kernel and their contents, bpftool-style."""
+"""`pybpf map list|show|dump|lookup|update|delete|pin ID|PIN`: kernel maps and their contents, bpftool-style."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from pybpf.cli import _map_edit
 from pybpf.cli._kernel import permission_denied
 from pybpf.cli._output import is_terminal, print_json, print_table
 from pybpf.errors import BpfError
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("map", help="list kernel eBPF maps and dump their contents")
+    p = subparsers.add_parser("map", help="list kernel eBPF maps, dump and change their contents")
     sub = p.add_subparsers(dest="map_cmd", metavar="CMD")
     lst = sub.add_parser("list", help="every map in the kernel")
     lst.add_argument("--json", action="store_true")
@@ -19,6 +20,7 @@ def register(subparsers: Any) -> None:
         q = sub.add_parser(name, help=text)
         q.add_argument("map", help="map id, or a path pinned on bpffs")
         q.add_argument("--json", action="store_true")
+    _map_edit.register(sub)
     p.set_defaults(func=run, json=False)
 
 
@@ -89,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     m, i = open_map(args.map)
     with m:
+        if args.map_cmd in ("lookup", "update", "delete", "pin"):
+            return _map_edit.run(args, m, i, map_btf(i))
         if args.map_cmd == "show":
             if args.json:
                 print_json(_as_dict(i))

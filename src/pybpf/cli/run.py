@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pybpf.abi import ProgramType, TcAction, XdpAction
+from pybpf.cli._map_edit import parse_assignments, set_entries
 from pybpf.cli._output import print_json
 from pybpf.engine import Collection, RunResult
 from pybpf.errors import AssemblyError, BpfError, ObjectError, RuntimeFault
@@ -60,6 +61,9 @@ def register(subparsers: Any) -> None:
                    " stderr (interpreter only)")
     p.add_argument("--no-verify", action="store_true", help="skip the static verifier")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--map", nargs=2, action="append", default=[], metavar=("NAME", "KEY=VALUE"),
+                   help="set a map entry before the runs; KEY and VALUE are JSON typed through"
+                   " the map's BTF (e.g. --map blocked_ports 22=0), or hex:BYTES")
     p.set_defaults(func=run)
 
 
@@ -268,6 +272,7 @@ def run(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         raise BpfError(f"--repeat must be >= 1, got {args.repeat}")
     ptype = TYPE_NAMES[args.type] if args.type else None
+    assignments = parse_assignments(args.map)
     spec, plain = load_spec(args.file, syntax=args.syntax, program_type=ptype)
     name = pick_program(spec, args.program)
     ctx = _read(args.ctx_in) if args.ctx_in else None
@@ -286,6 +291,7 @@ def run(args: argparse.Namespace) -> int:
     collection = load_collection(spec, args.engine, verify=typed and not args.no_verify,
                                  budget=args.budget, tracer=StepPrinter() if args.trace else None)
     try:
+        set_entries(collection.maps, spec.btf, assignments)
         program = collection.programs[name]
         with on_cpu0(args.engine == "kernel"), explained_faults(spec.programs[name]):
             results: list[RunResult] = [
