@@ -1,6 +1,6 @@
 """The pybpf benchmark suite: the same C programs on native code, the JIT, the interpreter and Linux.
 
-Each program in benchmarks/programs/ is compiled twice: to eBPF with pybpf's toolchain (ziglang)
+Each program in pybpf/bench/programs/ is compiled twice: to eBPF with pybpf's toolchain (ziglang)
 and to a native shared library with the system C compiler at -O2 (plus harness.c, a timing loop
 calling the program through a function pointer). Then, in one run, each is timed on:
 
