@@ -21,11 +21,10 @@ from pybpf.abi import ProgramType, TcAction, XdpAction
 from pybpf.cli._map_edit import parse_assignments, set_entries
 from pybpf.cli._output import print_json
 from pybpf.engine import Collection, RunResult
-from pybpf.errors import AssemblyError, BpfError, ObjectError, RuntimeFault
-from pybpf.isa.instruction import decode, iter_slots
+from pybpf.errors import BpfError, RuntimeFault
+from pybpf.isa.instruction import iter_slots
 from pybpf.object.spec import CollectionSpec, ProgramSpec
 
-ELF_MAGIC = b"\x7fELF"
 TYPE_NAMES = {
     "xdp": ProgramType.XDP, "tc": ProgramType.SCHED_CLS, "classifier": ProgramType.SCHED_CLS,
     "sched_cls": ProgramType.SCHED_CLS, "sched_act": ProgramType.SCHED_ACT,
@@ -71,47 +70,13 @@ def _read(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-def _is_text(data: bytes) -> bool:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return all(ch.isprintable() or ch in "\t\r\n" for ch in text)
-
-
 def load_spec(path: str, *, syntax: str = "auto", program_type: int | None = None) -> tuple[
     CollectionSpec, bool
 ]:
-    """The spec of FILE and whether it is a plain program (assembly/bytecode)."""
-    data = _read(path)
-    if not data.strip():
-        raise ObjectError(f"{path}: empty file (expected an ELF object, assembly or bytecode)")
-    if data.startswith(ELF_MAGIC):
-        from pybpf.object import load_file
+    """The spec of FILE and whether it is a plain program (assembly/bytecode): pybpf.api.read_spec."""
+    from pybpf.api import read_spec
 
-        try:
-            return load_file(path), False
-        except ObjectError as exc:
-            if path in str(exc):
-                raise
-            raise ObjectError(f"{path}: {exc}") from exc
-    if path.endswith(".c"):
-        from pybpf.object import load_file
-        from pybpf.toolchain import compile_c
-
-        return load_file(str(compile_c(path))), False
-    try:
-        if _is_text(data):
-            from pybpf.isa import assemble  # type: ignore[attr-defined]
-
-            insns = assemble(data.decode("utf-8"), syntax=syntax)
-        else:
-            insns = decode(data)
-    except AssemblyError as exc:
-        raise AssemblyError(f"{path}: {exc}") from exc
-    ptype = ProgramType(program_type) if program_type is not None else ProgramType.UNSPEC
-    spec = ProgramSpec(name=Path(path).stem or "main", instructions=tuple(insns), type=ptype)
-    return CollectionSpec.single(spec), True
+    return read_spec(path, syntax=syntax, program_type=program_type)
 
 
 def _verifier_available() -> bool:

@@ -45,12 +45,21 @@ class CompileError(ToolchainError):
 
 @dataclass(frozen=True)
 class CompileResult:
-    """What one compilation produced: the object, the compiler's warnings, the command used."""
+    """What one compilation produced: the object, the compiler's warnings, the command used.
+
+    It is also the object's path (os.PathLike, and str() gives the path), so it can be passed
+    wherever a path is expected: `load_file(compile_c("prog.c"))`."""
 
     path: Path
     diagnostics: str = ""
     command: tuple[str, ...] = field(default_factory=tuple)
     cached: bool = False
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
 
 
 def include_dir() -> Path:
