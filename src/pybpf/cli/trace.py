@@ -26,6 +26,9 @@ def register(subparsers: Any) -> None:
                    help="JSON lines like bpftrace -f json")
     p.add_argument("--unsafe", action="store_true", help="allow system() (runs shell commands)")
     p.add_argument("-d", "--dump", dest="dump", action="store_true", help="print the generated eBPF and exit")
+    p.add_argument("--dry-run", dest="dry_run", action="store_true",
+                   help="compile and check (load into the kernel's verifier when permitted) without attaching; "
+                        "exit 0 when the script is valid, 1 otherwise")
     p.set_defaults(func=run)
 
 
@@ -119,6 +122,8 @@ def _run(args: argparse.Namespace) -> int:
         except TraceError as exc:
             print(exc.render(source, filename), file=sys.stderr)
             return 1
+        if args.dry_run:
+            return _dry_run(args, script, source, filename, out, params)
         denied = permission_denied("trace")
         if denied is not None:
             return denied
@@ -126,6 +131,38 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
+
+
+def _dry_run(args: argparse.Namespace, script: Any, source: str, filename: str, out: TextIO,
+             params: list[str]) -> int:
+    """Compile for this kernel (probes resolved, missing ones reported as warnings) and, as root, load every
+    program so that the kernel's verifier checks it; nothing is attached."""
+    import os
+
+    from pybpf.trace.compiler import compile_script
+    from pybpf.trace.errors import TraceError
+
+    try:
+        compiled = compile_script(script, cpid=1 if args.command else 0, params=params, unsafe=args.unsafe,
+                                  dry_run=True)
+    except TraceError as exc:
+        print(exc.render(source, filename), file=sys.stderr)
+        return 1
+    for warning in compiled.warnings:
+        print(warning.render(source, filename), file=sys.stderr)
+    if os.geteuid() != 0:
+        return 0
+    from pybpf.trace.check import check_in_kernel
+
+    failed = 0
+    for result in check_in_kernel(compiled):
+        if not result.ok:
+            failed += 1
+            print(f"{filename}: ERROR: {result.probe}: the kernel's verifier refused the program: {result.message}",
+                  file=sys.stderr)
+        elif result.message:
+            print(f"{filename}: WARNING: {result.probe}: {result.message}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _execute(args: argparse.Namespace, script: Any, source: str, filename: str, out: TextIO,
