@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from pybpf.trace import ast
@@ -11,6 +16,7 @@ from pybpf.trace.macros import expand_macros
 from pybpf.trace.parser import parse
 from pybpf.trace.probes import ConcreteProbe
 from pybpf.trace.semantic import Analyzer
+from testlib import ROOT
 
 
 def analyze(source: str, provider: str = "BEGIN") -> tuple[Analyzer, ast.Script]:
@@ -143,3 +149,45 @@ def test_lhist_labels_use_k_and_m_suffixes_like_bpftrace() -> None:
     assert lhist_label(4, 0, 3000, 512) == "[1536, 2K)"
     assert lhist_label(1, 0, 3145728, 1048576) == "[0, 1M)"
     assert lhist_label(1, 0, 100, 10) == "[0, 10)"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    return subprocess.run([sys.executable, "-m", "pybpf.trace", *args], capture_output=True, text=True, timeout=60,
+                          env=env)
+
+
+def test_cli_dead_pid_is_no_such_process() -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    proc = _cli("-p", str(dead.pid), "-e", "BEGIN { }")
+    assert proc.returncode == 1
+    assert proc.stderr == f"pybpf trace: -p {dead.pid}: No such process\n"
+
+
+def test_cli_binary_file_is_one_clear_error(tmp_path: Path) -> None:
+    binary = tmp_path / "prog"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(128, 256)))
+    proc = _cli(str(binary))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == f"pybpf trace: {binary} is not a bpftrace script (not UTF-8 text: a binary file?)\n"
+
+
+def test_deeply_nested_expressions_parse_or_fail_cleanly() -> None:
+    deep = "(" * 100 + "1" + ")" * 100
+    long_sum = " + ".join(["1"] * 500)
+    from pybpf.trace.compiler import compile_script
+
+    compiled = compile_script(f"BEGIN {{ @a = {deep}; @b = {long_sum}; }}")
+    assert set(compiled.program.maps) == {"@a", "@b"}
+    with pytest.raises(TraceError, match="nests expressions or statements too deeply"):
+        parse("BEGIN { @a = " + "(" * 5000 + "1" + ")" * 5000 + "; }")
+
+
+def test_trace_main_does_not_import_the_cli() -> None:
+    code = ("import json, sys, pybpf.trace.__main__, pybpf.trace.command\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('pybpf.cli'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

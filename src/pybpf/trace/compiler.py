@@ -13,7 +13,7 @@ from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 from pybpf.trace import ast
 from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, JOIN_MAP, LOST_MAP, ProbeCompiler, Program
 from pybpf.trace.codegen_values import STACKS_MAP, START_MAP
-from pybpf.trace.errors import TraceError
+from pybpf.trace.errors import TraceError, bounded_nesting
 from pybpf.trace.macros import expand_macros
 from pybpf.trace.parser import parse
 from pybpf.trace.probes import ConcreteProbe, expand
@@ -166,6 +166,7 @@ def substitute_params(node: Any, params: Sequence[str], named: dict[str, str] | 
     return node
 
 
+@bounded_nesting
 def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | None = None,
                    params: Sequence[str] = (), unsafe: bool = False, ring_size: int = RINGBUF_SIZE,
                    dry_run: bool = False) -> CompiledScript:

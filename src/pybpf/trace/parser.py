@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from pybpf.trace import ast
-from pybpf.trace.errors import TraceError
+from pybpf.trace.errors import TraceError, bounded_nesting
 from pybpf.trace.lexer import Lexer, Token
 
 BINARY_LEVELS: list[tuple[str, ...]] = [
@@ -527,6 +527,7 @@ class Parser:
         raise self.unexpected()
 
 
+@bounded_nesting
 def parse(source: str) -> ast.Script:
     """Parse a whole script; TraceError (with line and column) on the first syntax error."""
     return Parser(source).parse()
