@@ -81,7 +81,7 @@ function addRow(doc, atTop) {
     endpoint(f.source_names, f.IP.source) + (info.source_port !== undefined ? ":" + info.source_port : ""),
     endpoint(f.destination_names, f.IP.destination)
       + (info.destination_port !== undefined ? ":" + info.destination_port : ""),
-    info.destination_port !== undefined ? String(info.destination_port) : "",
+    info.destination_port !== undefined ? String(f.is_reply ? info.source_port : info.destination_port) : "",
     proto, f.traffic_direction, f.verdict + (f.drop_reason_desc ? " (" + f.drop_reason_desc + ")" : ""),
     f.Summary];
   const classes = ["time", "source", "destination", "port", "protocol", "direction", "verdict", "summary"];
