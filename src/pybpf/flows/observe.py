@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -46,6 +49,23 @@ class ObserveOptions(DatapathOptions):
     filters: list[tuple[str, str, bool]] = field(default_factory=list)
 
 
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set an event instead of raising mid-batch, so no flow read is dropped on exit."""
+    stopping = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stopping
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stopping.set())
+    try:
+        yield stopping
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def observe(opts: ObserveOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run until --duration passes (or Ctrl-C); with --last N print only the last N flows at the end."""
     if opts.output not in FORMATS:
@@ -75,15 +95,13 @@ def observe(opts: ObserveOptions, out: TextIO = sys.stdout, err: TextIO = sys.st
                     print(lost_events(observer.lost_kernel - lost_before, fmt=opts.output), file=out)
                 out.flush()
 
-        try:
-            while True:
+        with stop_on_signals() as stopping:
+            while not stopping.is_set():
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     break
                 before = observer.lost_kernel
                 show(observer.poll(0.2 if left is None else min(0.2, left)), before)
-        except KeyboardInterrupt:
-            pass
         before = observer.lost_kernel
         flows = observer.process(dp.read_available())
         observer.check_lost()
