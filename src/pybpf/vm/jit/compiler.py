@@ -12,6 +12,7 @@ import hashlib
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,24 @@ from pybpf.vm.jit.irgen import ModuleTranslator, NativeHelper, TranslateOptions
 
 _LOCK = threading.Lock()
 _TARGET: llvm.TargetMachine | None = None
-_CACHE: dict[str, CompiledCode] = {}
+# Compiled code kept for reuse by later loads, least recently used first; a program holds its own
+# CompiledCode, so evicting an entry only frees code no loaded program uses any more.
+_CACHE: OrderedDict[str, CompiledCode] = OrderedDict()
+
+
+def cache_limit() -> int:
+    """How many compiled programs the in-process cache keeps ($PYBPF_JIT_CACHE_ENTRIES, default 64)."""
+    try:
+        return max(0, int(os.environ.get("PYBPF_JIT_CACHE_ENTRIES", "64")))
+    except ValueError:
+        return 64
+
+
+def _remember(key: str, code: CompiledCode) -> None:
+    _CACHE[key] = code
+    _CACHE.move_to_end(key)
+    while len(_CACHE) > cache_limit():
+        _CACHE.popitem(last=False)
 ENTRY_SYMBOL = "bpf_entry"
 MAIN_SYMBOL = "bpf_fn_0"
 DRIVER_SYMBOLS = ("bpf_run", "bpf_repeat", "bpf_batch_xdp")
@@ -104,6 +122,34 @@ def cache_key(
     return h.hexdigest()
 
 
+CACHE_MAGIC = b"PYBPF-JIT-OBJECT-1\n"
+
+
+def seal_object(key: str, obj: bytes) -> bytes:
+    """A cache entry: magic, the program's key, a digest binding the object to that key, the object."""
+    digest = hashlib.sha256(key.encode() + b"\0" + obj).hexdigest()
+    return CACHE_MAGIC + key.encode() + b"\n" + digest.encode() + b"\n" + obj
+
+
+def open_sealed(key: str, entry: bytes) -> bytes | None:
+    """The object of a cache entry written for `key`, or None when it is foreign, truncated or corrupt.
+
+    LLVM's object loader trusts its input (a random file crashes the process), so nothing reaches
+    it unless the digest proves it is the object compiled for this very program and options.
+    """
+    head = len(CACHE_MAGIC)
+    if not entry.startswith(CACHE_MAGIC):
+        return None
+    rest = entry[head:]
+    parts = rest.split(b"\n", 2)
+    if len(parts) != 3 or parts[0] != key.encode():
+        return None
+    obj = parts[2]
+    if hashlib.sha256(key.encode() + b"\0" + obj).hexdigest().encode() != parts[1]:
+        return None
+    return obj
+
+
 def default_cache_dir() -> Path | None:
     value = os.environ.get("PYBPF_JIT_CACHE")
     return Path(value) if value else None
@@ -170,6 +216,7 @@ def compile_program(
     with _LOCK:
         cached = _CACHE.get(key)
         if cached is not None and (cached.ir_text or not keep_ir):
+            _CACHE.move_to_end(key)
             return CompiledCode(
                 key, cached.entry, cached.main, cached.engine, 0.0, "memory",
                 cached.object_size, cached.ir_text, cached.drivers,
@@ -177,15 +224,19 @@ def compile_program(
         start = time.perf_counter()
         directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         path = directory / f"{key}.o" if directory is not None else None
-        if path is not None and path.is_file() and not keep_ir:
-            obj = path.read_bytes()
-            engine, entry, main = _load_object(key, obj)
-            code = CompiledCode(
-                key, entry, main, engine, time.perf_counter() - start, "disk", len(obj),
-                drivers=_drivers(engine),
-            )
-            _CACHE[key] = code
-            return code
+        if path is not None and not keep_ir:
+            try:
+                cached_obj = open_sealed(key, path.read_bytes())
+            except OSError:
+                cached_obj = None  # absent or unreadable: compile
+            if cached_obj is not None:
+                engine, entry, main = _load_object(key, cached_obj)
+                code = CompiledCode(
+                    key, entry, main, engine, time.perf_counter() - start, "disk", len(cached_obj),
+                    drivers=_drivers(engine),
+                )
+                _remember(key, code)
+                return code
         module_ir = ModuleTranslator(insns, options, relocations, native_helpers).translate()
         module_ir.triple = llvm.get_process_triple()
         text = str(module_ir)
@@ -197,16 +248,16 @@ def compile_program(
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_bytes(obj)
-                tmp.replace(path)
+                tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+                tmp.write_bytes(seal_object(key, obj))
+                tmp.replace(path)  # atomic: a reader sees the old entry or the new one, never half
             except OSError:
                 pass  # a read-only cache directory only costs the next load a compile
         code = CompiledCode(
             key, entry, main, engine, time.perf_counter() - start, "", len(obj),
             text if keep_ir else "", _drivers(engine),
         )
-        _CACHE[key] = code
+        _remember(key, code)
         return code
 
 
@@ -226,15 +277,18 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-_BOUND: dict[tuple[int, int, bool], tuple[llvm.ExecutionEngine, int]] = {}
+_BOUND: OrderedDict[tuple[int, int, bool], tuple[llvm.ExecutionEngine, int]] = OrderedDict()
+_BOUND_LIMIT = 64
 
 
-def bound_trampoline(run: int, jctx: int, *, narrow: bool) -> int:
+def bound_trampoline(run: int, jctx: int, *, narrow: bool) -> tuple[llvm.ExecutionEngine, int]:
     """A zero-argument native function for a pre-bound run: bpf_run(jctx, jctx[R1], jctx[R2]).
 
     With `narrow` (typed programs, u32 verdicts) it returns r0 & 0xffffffff, or a value above
     32 bits when the run faulted, so Python needs no second look; otherwise r0 (check FAULT).
     The JitContext address is baked in, so each NativeMachine gets its own (a few ms, once).
+    Returns (engine, address): the caller keeps the engine alive while it calls the address, so
+    the few recent trampolines kept here can be dropped without freeing code still in use.
     """
     from llvmlite import ir
 
@@ -244,7 +298,8 @@ def bound_trampoline(run: int, jctx: int, *, narrow: bool) -> int:
     with _LOCK:
         found = _BOUND.get(key)
         if found is not None:
-            return found[1]
+            _BOUND.move_to_end(key)
+            return found
         i64 = ir.IntType(64)
         i64p = i64.as_pointer()
         module = ir.Module(name=f"bound_{jctx:x}")
@@ -267,4 +322,6 @@ def bound_trampoline(run: int, jctx: int, *, narrow: bool) -> int:
         engine.finalize_object()
         address = engine.get_function_address("bpf_bound")
         _BOUND[key] = (engine, address)
-        return address
+        while len(_BOUND) > _BOUND_LIMIT:
+            _BOUND.popitem(last=False)
+        return engine, address
