@@ -67,8 +67,7 @@ def server(topo: Topology, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         reader = threading.Thread(target=read_stream, args=(f"{base}/api/stream?protocol=udp", stream, 2),
                                   daemon=True)
         reader.start()
-        wait_for(lambda: httpx.get(f"{base}/api/status").json()["flows"] >= 0, 5, "status")
-        time.sleep(0.3)  # the stream has subscribed
+        wait_for(lambda: httpx.get(f"{base}/api/status").json()["subscribers"] == 1, 10, "the stream to subscribe")
         assert tcp_exchange(topo, OPEN_PORT, b"hi") == b"hi"
         assert tcp_exchange(topo, DENIED_PORT, timeout=0.4) is None
         assert udp_send(topo, UDP_PORT, 2) == 2

@@ -111,12 +111,16 @@ class Datapath:
             raise
         return self
 
-    def close(self) -> None:
+    def detach(self) -> None:
+        """Take the programs off the interfaces; events already in the ring and the counters stay readable."""
         if self._links:
             with contextlib.suppress(LoadError, OSError), netns_context(self.netns):
                 for link in reversed(self._links):
                     link.close()
         self._links = []
+
+    def close(self) -> None:
+        self.detach()
         if self._ring is not None:
             self._ring.close()
             self._ring = None

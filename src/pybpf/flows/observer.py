@@ -186,5 +186,6 @@ class Observer:
     def status(self) -> dict[str, Any]:
         stats = self.source.stats()
         return {"flows": self.total, "buffered": len(self.buffer), "buffer_size": self.buffer.maxlen,
+                "subscribers": len(self._subscribers),
                 "lost_events": {"kernel": stats["lost"], "subscribers": self.lost_subscribers},
                 "datapath": stats}
