@@ -147,3 +147,24 @@ def test_aggregation_on_real_traffic(topo: Topology) -> None:
     assert len(tcp_in) == len(set(tcp_in))
     (tcp_conn,) = [c for c in conns if c["protocol"] == 6 and c["direction"] == "INGRESS"]
     assert tcp_conn["packets"] >= len(tcp_in) and tcp_conn["tcp_flags_seen"] == SYN | ACK | PSH | FIN
+
+
+def test_cli_observe_last_table(topo: Topology, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"- {{action: deny, protocol: udp, port: {UDP_PORT + 5}}}\n")
+    proc = _pybpf("flows", "observe", "--netns", topo.ns_b, "-i", topo.if_b, "--policy", str(policy),
+                  "--duration", "1.5", "--last", "2", "-o", "table", "--protocol", "udp")
+    try:
+        assert proc.stderr is not None and proc.stderr.readline().startswith("observing")
+        assert udp_send(topo, UDP_PORT, 2) == 2
+        assert udp_send(topo, UDP_PORT + 5, 3, expect=False) == 0
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["TIMESTAMP", "SOURCE", "DESTINATION", "TYPE", "VERDICT", "SUMMARY"]
+    rows = [line.split()[3:] for line in lines[1:]]  # after the 3-word timestamp
+    assert len(rows) == 2 and all(r[1] == f"{B_IP}:{UDP_PORT + 5}" and r[2:] == ["Policy", "denied", "DROPPED", "UDP"]
+                                  for r in rows), out
