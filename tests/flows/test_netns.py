@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -168,3 +169,22 @@ def test_cli_observe_last_table(topo: Topology, tmp_path: Path) -> None:
     rows = [line.split()[3:] for line in lines[1:]]  # after the 3-word timestamp
     assert len(rows) == 2 and all(r[1] == f"{B_IP}:{UDP_PORT + 5}" and r[2:] == ["Policy", "denied", "DROPPED", "UDP"]
                                   for r in rows), out
+
+
+def test_several_interfaces(topo: Topology) -> None:
+    from .topology import socket_in
+
+    with Datapath([topo.if_b, "lo"], netns=topo.ns_b) as dp:
+        assert udp_send(topo, UDP_PORT, 1) == 1
+        local = socket_in(topo.ns_b, socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            local.sendto(b"on lo", ("127.0.0.1", UDP_PORT + 9))
+        finally:
+            local.close()
+        dp.detach()
+        udp = [(f.interface, f.direction, f.source, f.destination, f.destination_port)
+               for f in dp.read_available() if f.protocol == 17]
+    assert sorted(dp.ifindex.values()) == sorted([topo.if_b, "lo"])
+    assert sorted(udp) == sorted([(topo.if_b, "INGRESS", A_IP, B_IP, UDP_PORT),
+                                  ("lo", "EGRESS", "127.0.0.1", "127.0.0.1", UDP_PORT + 9),
+                                  ("lo", "INGRESS", "127.0.0.1", "127.0.0.1", UDP_PORT + 9)])
