@@ -188,3 +188,16 @@ def test_several_interfaces(topo: Topology) -> None:
     assert sorted(udp) == sorted([(topo.if_b, "INGRESS", A_IP, B_IP, UDP_PORT),
                                   ("lo", "EGRESS", "127.0.0.1", "127.0.0.1", UDP_PORT + 9),
                                   ("lo", "INGRESS", "127.0.0.1", "127.0.0.1", UDP_PORT + 9)])
+
+
+def test_cli_serve_bad_input() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for args, message in ((["--listen", f"127.0.0.1:{port}"], "cannot listen on"),
+                              (["--listen", "nonsense"], "--listen takes HOST:PORT"),
+                              (["--name", "10.0.0.1"], "--name takes IP=NAME")):
+            proc = _pybpf("flows", "serve", "-i", "lo", *args)
+            _, err = proc.communicate(timeout=30)
+            assert proc.returncode == 2 and message in err and "Traceback" not in err

@@ -80,13 +80,13 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from pybpf.flows.observe import DatapathOptions
     from pybpf.flows.observer import Observer
-    from pybpf.flows.server import parse_listen, parse_names, serve
+    from pybpf.flows.server import check_listen, parse_names, serve
 
     denied = permission_denied("flows")
     if denied is not None:
         return denied
     names = parse_names(args.name)
-    parse_listen(args.listen)
+    check_listen(args.listen)
     with DatapathOptions(**_common(args)).datapath() as dp:
         observer = Observer(dp, buffer_size=args.buffer_size, names=names)
         print(f"serving flows of {', '.join(dp.interfaces)} on http://{args.listen}/", file=sys.stderr, flush=True)

@@ -162,6 +162,21 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", port
 
 
+def check_listen(listen: str) -> tuple[str, int]:
+    """Parse `listen` and make sure the address can be bound (a clear error before the datapath loads)."""
+    import socket
+
+    host, port = parse_listen(listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise BpfError(f"cannot listen on {listen}: {exc.strerror}") from None
+    return host, port
+
+
 def serve(observer: Observer, listen: str, *, log_level: str = "warning") -> None:
     """Serve the app with uvicorn until interrupted."""
     import uvicorn
