@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from pybpf.cli._kernel import number_or_hex, permission_denied
+from pybpf.cli._kernel import add_skeleton_options, configured, number_or_hex, permission_denied
 from pybpf.errors import LoadError
 
 
@@ -35,8 +35,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pid", type=int, default=-1, help="uprobes: only in this process")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     p.add_argument("--json", action="store_true", help="JSON lines")
-    p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
-                   help="set a global variable (e.g. a const volatile setting) before loading")
+    add_skeleton_options(p)
     p.add_argument("--event-type", metavar="TYPE", help="decode events with this BTF type of the object (e.g. a struct)")
     p.add_argument("--pin-path", default="/sys/fs/bpf", help="where maps pinned by name live")
     p.set_defaults(func=run)
@@ -71,19 +70,6 @@ def _attach(args: argparse.Namespace, prog: Any) -> Any:
     if args.perf_event:
         return links.attach_sampling(prog, frequency=args.perf_event)
     return links.attach_tracing(prog)
-
-
-def _globals(items: list[str]) -> dict[str, int | bytes]:
-    out: dict[str, int | bytes] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise LoadError(f"--set takes VAR=VALUE, not {item!r}")
-        try:
-            out[name] = int(value, 0)
-        except ValueError:
-            raise LoadError(f"--set {name}: {value!r} is not an integer") from None
-    return out
 
 
 def _attach_all(args: argparse.Namespace, coll: Any, stack: contextlib.ExitStack) -> list[tuple[Any, Any]]:
@@ -163,7 +149,13 @@ def run(args: argparse.Namespace) -> int:
     from pybpf.kernel.ringbuf import RingBuffer, btf_decoder
     from pybpf.object import load_file
 
-    spec = load_file(args.file)
+    spec = configured(load_file(args.file), args)
+    if args.auto and not args.program:
+        from pybpf.kernel.autoselect import one_per_hook
+
+        spec, notes = one_per_hook(spec)
+        for note in notes:
+            print(note, file=sys.stderr, flush=True)
     stop = False
 
     def on_signal(*_: object) -> None:
@@ -173,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     old = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
-        with load_collection(spec, pin_path=args.pin_path, globals=_globals(args.set)) as coll:
+        with load_collection(spec, pin_path=args.pin_path) as coll:
             readers: list[tuple[str, Any]] = []
             decode = btf_decoder(spec.btf, args.event_type) if args.event_type else None
             try:

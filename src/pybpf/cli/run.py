@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pybpf.abi import MapType, ProgramType, TcAction, XdpAction
+from pybpf.cli._kernel import add_skeleton_options, configured
 from pybpf.engine import Collection, Map, RunResult
 from pybpf.errors import BpfError, RuntimeFault
 from pybpf.isa.instruction import decode, iter_slots
@@ -60,6 +61,7 @@ def register(subparsers: Any) -> None:
                    help="print every executed instruction and the registers it changed to"
                    " stderr (interpreter only)")
     p.add_argument("--no-verify", action="store_true", help="skip the static verifier")
+    add_skeleton_options(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
@@ -205,8 +207,10 @@ def explained_faults(prog: ProgramSpec) -> Iterator[None]:
 
 
 def pick_program(spec: CollectionSpec, name: str | None) -> str:
-    names = list(spec.programs)
+    names = [n for n, p in spec.programs.items() if p.autoload]
     if name is not None:
+        if name in spec.programs and name not in names:
+            raise BpfError(f"program {name!r} is not loaded (--no-autoload)")
         if name in spec.programs:
             return name
         by_section = [n for n, p in spec.programs.items() if p.section == name]
@@ -258,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
         raise BpfError(f"--repeat must be >= 1, got {args.repeat}")
     ptype = TYPE_NAMES[args.type] if args.type else None
     spec, plain = load_spec(args.file, syntax=args.syntax, program_type=ptype)
+    spec = configured(spec, args)
     name = pick_program(spec, args.program)
     ctx = _read(args.ctx_in) if args.ctx_in else None
     if args.mem and args.data_in:
