@@ -223,7 +223,7 @@ class _Binder:
         return BoundHook(hid, self.policy.name, self.hook, "uprobe", args, ni, ns, resolved, symbol)
 
     def kprobe(self, hid: int) -> BoundHook:
-        from pybpf.kernel.perflinks import kprobes_supported
+        from pybpf.kernel.links import kprobes_supported
 
         if not kprobes_supported():
             raise self.fail(f"kprobe hook {self.hook.target!r} cannot be attached: this kernel has no kprobe PMU "

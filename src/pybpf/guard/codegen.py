@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 
 from pybpf.guard.bind import BoundArg, BoundHook
-from pybpf.guard.offsets import NAMESPACES, kernel_offsets
+from pybpf.guard.offsets import kernel_offsets
 from pybpf.guard.policy import CAPABILITIES, ArgFilter, ListFilter, PolicyError, Selector
 
 RINGBUF_SIZE = 1 << 22
@@ -143,12 +143,12 @@ class _Gen:
         w("\te->h.selector = sel;")
         w("\tswitch (sel) {")
         sels: list[Selector | None] = list(h.hook.selectors) or [None]
-        for s, sel in enumerate(sels):
-            code, post = selector_action(sel)
+        for s, chosen in enumerate(sels):
+            code, post = selector_action(chosen)
             self.actions[(n, s + 1)] = code
             w(f"\tcase {s + 1}:")
             w(f"\t\te->h.action = {code};")
-            for act in sel.actions if sel is not None else ():
+            for act in chosen.actions if chosen is not None else ():
                 if act.action == "Sigkill":
                     w("\t\tbpf_send_signal(9);")
                     w("\t\tcount_killed();")
@@ -159,7 +159,8 @@ class _Gen:
             if not post:
                 w("\t\treturn 0;")
             else:
-                rate = next((a for a in (sel.actions if sel else ()) if a.action == "Post" and a.rate_limit_ns), None)
+                rate = next((a for a in (chosen.actions if chosen else ()) if a.action == "Post" and a.rate_limit_ns),
+                            None)
                 if rate is not None:
                     who = {"thread": "id", "process": "tgid", "global": "0"}[rate.rate_limit_scope]
                     w("\t\t{")

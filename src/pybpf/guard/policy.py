@@ -150,7 +150,7 @@ class _Reader:
                                     f"{', '.join(sorted(allowed))})", value.key_line(key))
         return value
 
-    def list(self, parent: YMap, key: str, what: str) -> YList:
+    def seq(self, parent: YMap, key: str, what: str) -> YList:
         value = parent.get(key, YList())
         if value is None:
             value = YList()
@@ -169,7 +169,7 @@ class _Reader:
             raise self.fail(f"{what} must be an integer, not {value!r}", line) from None
 
     def strings(self, parent: YMap, key: str, what: str) -> tuple[str, ...]:
-        values = self.list(parent, key, what)
+        values = self.seq(parent, key, what)
         out = []
         for i, v in enumerate(values):
             if isinstance(v, (YMap, YList)) or v is None:
@@ -203,7 +203,7 @@ class _Reader:
         hooks: list[Hook] = []
         for key, kind in (("tracepoints", "tracepoint"), ("uprobes", "uprobe"), ("kprobes", "kprobe"),
                           ("lsmhooks", "lsmhook")):
-            items = self.list(spec, key, f"spec.{key}")
+            items = self.seq(spec, key, f"spec.{key}")
             for i, item in enumerate(items):
                 hooks.extend(self.hook(kind, item, items.item_line(i)))
         if not hooks:
@@ -242,7 +242,7 @@ class _Reader:
         return [Hook(kind, target, **made)]  # type: ignore[arg-type]
 
     def args(self, m: YMap) -> tuple[ArgSpec, ...]:
-        items = self.list(m, "args", "args")
+        items = self.seq(m, "args", "args")
         out = []
         for i, item in enumerate(items):
             line = items.item_line(i)
@@ -263,7 +263,7 @@ class _Reader:
         return tuple(out)
 
     def selectors(self, m: YMap, args: tuple[ArgSpec, ...]) -> tuple[Selector, ...]:
-        items = self.list(m, "selectors", "selectors")
+        items = self.seq(m, "selectors", "selectors")
         if len(items) > MAX_SELECTORS:
             raise self.fail(f"too many selectors: {len(items)} (a hook takes at most {MAX_SELECTORS})",
                             m.key_line("selectors"))
@@ -273,7 +273,7 @@ class _Reader:
         s = self.map(item, "a selector", line, {"matchArgs", "matchBinaries", "matchPIDs", "matchNamespaces",
                                                  "matchCapabilities", "matchActions"} | UNSUPPORTED_FILTERS)
         arg_filters = []
-        items = self.list(s, "matchArgs", "matchArgs")
+        items = self.seq(s, "matchArgs", "matchArgs")
         for i, f in enumerate(items):
             fm = self.map(f, "a matchArgs entry", items.item_line(i), {"index", "args", "operator", "values"})
             arg_filters.append(self.arg_filter(fm, items.item_line(i), args))
@@ -290,7 +290,7 @@ class _Reader:
     def arg_filter(self, fm: YMap, line: int, args: tuple[ArgSpec, ...]) -> ArgFilter:
         op = self.operator(fm, ARG_OPERATORS, "matchArgs")
         if "args" in fm:
-            positions = self.list(fm, "args", "matchArgs args")
+            positions = self.seq(fm, "args", "matchArgs args")
             if len(positions) != 1:
                 raise self.fail("matchArgs args must name exactly one argument", fm.key_line("args"))
             pos = self.integer(positions[0], "args", fm.key_line("args"))
@@ -325,7 +325,7 @@ class _Reader:
         return ArgFilter(pos, op, values, line)
 
     def list_filters(self, s: YMap, key: str, allowed: set[str], kind_key: str) -> tuple[ListFilter, ...]:
-        items = self.list(s, key, key)
+        items = self.seq(s, key, key)
         out = []
         for i, f in enumerate(items):
             line = items.item_line(i)
@@ -362,7 +362,7 @@ class _Reader:
         return tuple(out)
 
     def actions(self, s: YMap) -> tuple[Action, ...]:
-        items = self.list(s, "matchActions", "matchActions")
+        items = self.seq(s, "matchActions", "matchActions")
         out = []
         for i, a in enumerate(items):
             line = items.item_line(i)
