@@ -61,7 +61,17 @@ class Process:
     tid: int = 0
 
     def to_json(self, *, tid: int | None = None) -> dict[str, Any]:
-        """The process as Tetragon's JSON shows it (protojson: empty strings left out)."""
+        """The process as Tetragon's JSON shows it (protojson: empty strings left out); a fresh dict."""
+        cached = self.__dict__.get("_json")
+        if cached is None or cached[0] != self.parent_exec_id:
+            cached = (self.parent_exec_id, self._json())
+            self.__dict__["_json"] = cached
+        out = dict(cached[1])
+        if tid is not None:
+            out["tid"] = tid
+        return out
+
+    def _json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"exec_id": self.exec_id, "pid": self.pid, "uid": self.uid}
         if self.cwd:
             out["cwd"] = self.cwd
@@ -72,8 +82,6 @@ class Process:
         out["start_time"] = rfc3339(self.start_ns)
         if self.parent_exec_id:
             out["parent_exec_id"] = self.parent_exec_id
-        if tid is not None:
-            out["tid"] = tid
         return out
 
 
