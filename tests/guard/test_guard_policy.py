@@ -204,3 +204,16 @@ def test_cli_rejects_a_bad_policy_in_one_line(tmp_path: Path) -> None:
     assert lines[0] == (f"pybpf guard: {path}:{line_of(path.read_text(), 'Like')}: unknown operator 'Like' in "
                         "matchArgs (expected one of: Equal, GT, GreaterThan, LT, LessThan, Mask, NotEqual, "
                         "NotPostfix, NotPrefix, Postfix, Prefix)")
+
+
+@pytest.mark.kernel
+def test_example_policy_binds() -> None:
+    from pybpf.guard.bind import bind_policies
+    from pybpf.guard.policy import load_policy_files
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "guard" / "secret-files.yaml"
+    (hook,) = bind_policies(load_policy_files([str(path)]))
+    assert (hook.policy, hook.hook.target, hook.section) == ("secret-files", "syscalls/sys_enter_openat",
+                                                            "tracepoint/syscalls/sys_enter_openat")
+    assert [(a.json_key, a.kind) for a in hook.args] == [("string_arg", "str"), ("int_arg", "int")]
+    assert len(hook.hook.selectors) == 2

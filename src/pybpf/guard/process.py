@@ -129,7 +129,7 @@ class ProcessCache:
         ktime = start_ticks * (10**9 // CLK_TCK)
         return Process(pid=pid, uid=uid, cwd=_link(f"/proc/{pid}/cwd"), binary=_link(f"/proc/{pid}/exe") or argv[0],
                        arguments=join_arguments(argv), ktime=ktime, exec_id=make_exec_id(self.node, ktime, pid),
-                       parent_exec_id="", ppid=ppid, flags="procFS auid", start_ns=self.boot_ns + ktime)
+                       parent_exec_id="", ppid=ppid, flags="procFS", start_ns=self.boot_ns + ktime)
 
     def seed(self) -> int:
         """Every process of /proc into the cache; returns how many."""
