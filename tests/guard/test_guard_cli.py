@@ -80,3 +80,12 @@ def test_json_lines_exported_to_a_file(tmp: Path) -> None:
     (exit_,) = [e["process_exit"] for e in events if "process_exit" in e
                 and e["process_exit"]["process"]["pid"] == pid]
     assert exit_["signal"] == "SIGKILL"
+
+
+def test_duration_without_policies(tmp: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "pybpf", "guard", "run", "--duration", "0.5", "-o", "compact"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for line in proc.stdout.splitlines():
+        assert line.startswith(("🚀 process ", "💥 exit ")), line

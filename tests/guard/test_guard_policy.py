@@ -217,3 +217,15 @@ def test_example_policy_binds() -> None:
                                                             "tracepoint/syscalls/sys_enter_openat")
     assert [(a.json_key, a.kind) for a in hook.args] == [("string_arg", "str"), ("int_arg", "int")]
     assert len(hook.hook.selectors) == 2
+
+
+@pytest.mark.kernel
+def test_override_on_a_tracepoint_is_refused() -> None:
+    from pybpf.guard.bind import bind_policies
+
+    text = replace_line(GOOD, "      - action: Signal\n        argSig: 15\n", "      - action: Override\n        argError: -1\n")
+    (pol,) = parse_policies(text, "p.yaml")
+    with pytest.raises(PolicyError) as info:
+        bind_policies([pol])
+    assert info.value.line == line_of(text, "action: Override")
+    assert "Override needs kernel error injection" in str(info.value)
