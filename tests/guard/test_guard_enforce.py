@@ -88,6 +88,47 @@ spec:
 apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
 metadata:
+  name: follow-pids
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args:
+    - index: 6
+      type: string
+    selectors:
+    - matchArgs:
+      - index: 6
+        operator: Equal
+        values: ["{follow}"]
+      matchPIDs:
+      - operator: In
+        followForks: true
+        values: [{pid}]
+---
+apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: exact-pids
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args:
+    - index: 6
+      type: string
+    selectors:
+    - matchArgs:
+      - index: 6
+        operator: Equal
+        values: ["{follow}"]
+      matchPIDs:
+      - operator: In
+        values: [{pid}]
+---
+apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
   name: chdir-guard
 spec:
   uprobes:
@@ -118,6 +159,8 @@ class Setup:
         self.other.write_text("public\n")
         self.rate = root / "rate.txt"
         self.rate.write_text("rate\n")
+        self.follow = root / "follow.txt"
+        self.follow.write_text("follow\n")
         self.forbidden = root / "forbidden"
         self.forbidden.mkdir()
         bindir = root / "bin"
@@ -130,7 +173,8 @@ class Setup:
 
     def policy(self) -> str:
         return POLICY.format(cat=self.cat, quietcat=self.quietcat, head=self.head, secret_dir=self.secret_dir,
-                             secret=self.secret, rate=self.rate, forbidden=self.forbidden)
+                             secret=self.secret, rate=self.rate, forbidden=self.forbidden, follow=self.follow,
+                             pid=os.getpid())
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +261,28 @@ def test_rate_limit_posts_once_per_window(setup: Setup, log: EventLog) -> None:
               and e["process_tracepoint"]["policy_name"] == "rate-limited"]
     assert len(posted) == 1  # global scope, 10 minute window: the second and third opens are not posted
     assert posted[0]["process"]["pid"] == pids[0]
+
+
+def test_match_pids_follow_forks(setup: Setup, log: EventLog) -> None:
+    def posted(policy: str, pid: int) -> list[dict[str, Any]]:
+        return [t for t in log.of_pid("process_tracepoint", pid) if t["policy_name"] == policy]
+
+    with open(setup.follow) as f:  # this process: both policies match
+        assert f.read() == "follow\n"
+    me = os.getpid()
+    log.wait_for(lambda e: "process_tracepoint" in e and e["process_tracepoint"]["policy_name"] == "exact-pids"
+                 and e["process_tracepoint"]["process"]["pid"] == me)
+    assert len(posted("follow-pids", me)) >= 1
+    # a grandchild forked after the policy was loaded: followed, but not an exact PID match
+    result, sh_pid = run(["/bin/sh", "-c", f"{setup.cat} {setup.follow}; exit 0"])
+    assert result.returncode == 0 and result.stdout == b"follow\n"
+    log.exit_of(sh_pid)
+    cat = [e["process_exec"]["process"]["pid"] for e in log.events if "process_exec" in e
+           and e["process_exec"].get("parent", {}).get("pid") == sh_pid]
+    assert len(cat) == 1
+    log.exit_of(cat[0])
+    assert len(posted("follow-pids", cat[0])) == 1
+    assert posted("exact-pids", cat[0]) == []
 
 
 def test_uprobe_signal_action(setup: Setup, log: EventLog) -> None:

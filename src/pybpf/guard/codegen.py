@@ -63,6 +63,7 @@ class _Gen:
         self.binary_ids: dict[str, int] = {}
         self.tries: dict[str, list[tuple[bytes, int]]] = {}
         self.actions: dict[tuple[int, int], int] = {}
+        self.follows: list[tuple[int, ...]] = []  # followForks matchPIDs filters: bit k = the k-th
 
     def bin_id(self, path: str) -> int:
         return self.binary_ids.setdefault(path, len(self.binary_ids) + 1)
@@ -194,6 +195,11 @@ class _Gen:
             body.append("\treturn 0;")
         for p in sel.pids:
             cond = " || ".join(f"tgid == {int(v, 0)}" for v in p.values)
+            if p.follow:
+                if len(self.follows) == 64:
+                    raise PolicyError("more than 64 matchPIDs filters with followForks", line=p.line)
+                self.follows.append(tuple(int(v, 0) for v in p.values))
+                cond += f" || (current_follow(tgid) & (1ULL << {len(self.follows) - 1}))"
             body.append(f"if ({'!' if p.operator == 'In' else ''}({cond}))")
             body.append("\treturn 0;")
         for ns in sel.namespaces:
@@ -284,4 +290,9 @@ def generate(hooks: list[BoundHook]) -> Generated:
     g.prelude()
     for h in hooks:
         g.hook(h)
+    g.out.append("static __always_inline __u64 follow_bits(__u32 tgid)\n{\n\t__u64 bits = 0;\n")
+    for k, pids in enumerate(g.follows):
+        cond = " || ".join(f"tgid == {pid}" for pid in pids)
+        g.out.append(f"\tif ({cond})\n\t\tbits |= 1ULL << {k};")
+    g.out.append("\treturn bits;\n}")
     return Generated("\n".join(g.out) + "\n", g.binary_ids, g.tries, g.actions)

@@ -84,6 +84,7 @@ class ListFilter:
     values: tuple[str, ...]
     line: int
     kind: str = ""
+    follow: bool = False  # matchPIDs followForks: children forked later match too
 
 
 @dataclass(frozen=True)
@@ -358,7 +359,7 @@ class _Reader:
                 for v in values:
                     if v.upper() not in CAPABILITIES:
                         raise self.fail(f"unknown capability {v!r}", fm.key_line("values"))
-            out.append(ListFilter(op, values, line, kind))
+            out.append(ListFilter(op, values, line, kind, bool(fm.get("followForks", False))))
         return tuple(out)
 
     def actions(self, s: YMap) -> tuple[Action, ...]:

@@ -103,7 +103,7 @@ class Guard:
         for p in list(self.cache.procs.values()):
             bid = ids.get(p.binary)
             if bid:
-                emap[struct.pack("<I", p.pid)] = struct.pack("<QII", p.ktime, bid, p.ppid)
+                emap[struct.pack("<I", p.pid)] = struct.pack("<QIIQ", p.ktime, bid, p.ppid, 0)
 
     def poll(self, timeout: float = 0.1) -> list[dict[str, Any]]:
         """Events available now, waiting up to `timeout` seconds for the first."""

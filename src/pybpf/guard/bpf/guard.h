@@ -78,6 +78,7 @@ struct proc {
 	__u64 ktime;
 	__u32 bin_id;
 	__u32 ppid;
+	__u64 follow; /* bit k: a parent matched the k-th matchPIDs filter with followForks */
 };
 
 struct counters {
@@ -131,6 +132,16 @@ struct {
 	__type(key, struct rate_key);
 	__type(value, __u64);
 } ratelimit SEC(".maps");
+
+/* generated with the policies: the followForks bits a process passes on to the children it forks */
+static __always_inline __u64 follow_bits(__u32 tgid);
+
+static __always_inline __u64 current_follow(__u32 tgid)
+{
+	struct proc *p = bpf_map_lookup_elem(&execve_map, &tgid);
+
+	return p ? p->follow : 0;
+}
 
 static __always_inline void count_lost(void)
 {
@@ -284,6 +295,7 @@ int guard_exec(void *ctx)
 	proc.ktime = bpf_ktime_get_boot_ns();
 	proc.bin_id = bin ? *bin : 0;
 	proc.ppid = read_u32((char *)read_ptr(task + OFF_TASK_REAL_PARENT) + OFF_TASK_TGID);
+	proc.follow = current_follow(tgid);
 	bpf_map_update_elem(&execve_map, &tgid, &proc, BPF_ANY);
 
 	struct exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -338,6 +350,7 @@ int guard_clone(__u64 *ctx)
 	proc.ktime = bpf_ktime_get_boot_ns();
 	proc.bin_id = pp ? pp->bin_id : 0;
 	proc.ppid = ptgid;
+	proc.follow = (pp ? pp->follow : 0) | follow_bits(ptgid);
 	bpf_map_update_elem(&execve_map, &tgid, &proc, BPF_ANY);
 
 	struct clone_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
