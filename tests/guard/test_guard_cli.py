@@ -89,3 +89,11 @@ def test_duration_without_policies(tmp: Path) -> None:
     assert "Traceback" not in proc.stderr
     for line in proc.stdout.splitlines():
         assert line.startswith(("🚀 process ", "💥 exit ")), line
+
+
+def test_check_lists_the_bound_hooks() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "guard" / "secret-files.yaml"
+    proc = subprocess.run([sys.executable, "-m", "pybpf", "guard", "check", str(example)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "secret-files: tracepoint syscalls/sys_enter_openat (2 args, 2 selectors)\n"
