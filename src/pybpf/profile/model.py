@@ -31,7 +31,7 @@ class Frame:
     def label(self) -> str:
         """The frame as flame graphs and folded stacks show it (kernel frames suffixed `_[k]`)."""
         if self.name == "[unknown]":
-            base = f"[unknown] ({self.module})" if self.module else "[unknown]"
+            base = f"[unknown in {self.module}]" if self.module else "[unknown]"
         else:
             base = self.name
         return f"{base}_[k]" if self.kind == "kernel" else base

@@ -14,6 +14,9 @@ from types import TracebackType
 
 from pybpf.errors import KernelError, LoadError
 from pybpf.kernel import perf
+from pybpf.kernel.links import Link
+from pybpf.kernel.maps import KernelMap
+from pybpf.kernel.programs import KernelProgram
 
 MAX_STACK_DEPTH = 127
 MAX_PY_FRAMES = 24
@@ -73,9 +76,10 @@ class Sampler:
         from pybpf.object import load_file
 
         self.collection = load_collection(load_file(compile_object()), pin_path=None)
-        self.maps = self.collection.maps
+        self.maps: dict[str, KernelMap] = {name: m for name, m in self.collection.maps.items()
+                                           if isinstance(m, KernelMap)}
         self.set_target(pid)
-        self.link = None
+        self.link: Link | None = None
         try:
             self._attach()
         except BaseException:
@@ -87,7 +91,9 @@ class Sampler:
 
         etype, config = EVENTS[self.event]
         try:
-            self.link = attach_sampling(self.collection.programs["profile_sample"], frequency=self.frequency,
+            program = self.collection.programs["profile_sample"]
+            assert isinstance(program, KernelProgram)
+            self.link = attach_sampling(program, frequency=self.frequency,
                                         event_type=etype, config=config, cpus=self.cpus)
         except KernelError as exc:
             if etype == perf.PerfType.HARDWARE and exc.errno in (errno.ENOENT, errno.EOPNOTSUPP, errno.ENODEV):

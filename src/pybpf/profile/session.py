@@ -109,8 +109,9 @@ def record(options: ProfileOptions, *, stop: Callable[[], bool] | None = None) -
                 except subprocess.TimeoutExpired:
                     child.kill()
                     child.wait()
-        sampler.link and sampler.link.close()
-        sampler.link = None
+        if sampler.link is not None:  # stop sampling before reading (the maps stay until the end)
+            sampler.link.close()
+            sampler.link = None
         duration = time.monotonic() - started
         counts = sampler.counts()
         stats = sampler.stats()
