@@ -23,8 +23,8 @@ def _hz(text: str) -> int:
 
 
 def register(subparsers: Any) -> None:
+    from pybpf.profile.events import EVENTS
     from pybpf.profile.report import FORMATS
-    from pybpf.profile.sampler import EVENTS
 
     p = subparsers.add_parser("profile", help="sample kernel, native and Python stacks on every CPU (flame graphs, "
                                               "pprof)")

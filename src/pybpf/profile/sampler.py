@@ -17,23 +17,13 @@ from pybpf.kernel import perf
 from pybpf.kernel.links import Link
 from pybpf.kernel.maps import KernelMap
 from pybpf.kernel.programs import KernelProgram
+from pybpf.profile.events import EVENTS
 
 MAX_STACK_DEPTH = 127
 MAX_PY_FRAMES = 24
 _KEY = struct.Struct(f"<IiiI{MAX_PY_FRAMES}Q")
 STAT_NAMES = ("samples", "lost", "kernel_stack_collisions", "user_stack_collisions", "kernel_stack_missing",
               "user_stack_missing", "python_read_errors", "idle")
-
-# --event NAME -> (perf type, config)
-EVENTS: dict[str, tuple[int, int]] = {
-    "cpu-clock": (perf.PerfType.SOFTWARE, perf.SwEvent.CPU_CLOCK),
-    "task-clock": (perf.PerfType.SOFTWARE, perf.SwEvent.TASK_CLOCK),
-    "cycles": (perf.PerfType.HARDWARE, 0),
-    "instructions": (perf.PerfType.HARDWARE, 1),
-    "cache-misses": (perf.PerfType.HARDWARE, 3),
-    "branch-misses": (perf.PerfType.HARDWARE, 5),
-}
-
 
 @dataclass(frozen=True)
 class StackKey:
