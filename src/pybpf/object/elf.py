@@ -6,6 +6,7 @@ executables and shared objects of any machine (the profiler's symbol tables, bui
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
 from functools import cached_property
@@ -136,8 +137,9 @@ def _cstr(table: bytes, offset: int, what: str) -> str:
 class ElfFile:
     """A parsed ELF64 LE relocatable file for EM_BPF: sections, symbols and relocations."""
 
-    def __init__(self, data: bytes, name: str = "", *, any_machine: bool = False) -> None:
-        self.data = bytes(data)
+    def __init__(self, data: bytes | mmap.mmap, name: str = "", *, any_machine: bool = False) -> None:
+        # an mmap of a large executable is read lazily: only the headers and tables looked at
+        self.data: bytes | mmap.mmap = data if isinstance(data, (bytes, mmap.mmap)) else bytes(data)
         self.name = name or "<bytes>"
         self.any_machine = any_machine
         self.sections: list[Section] = []

@@ -29,19 +29,25 @@ class Process:
     comm: str
     mappings: list[Mapping] = field(default_factory=list)
     all_mappings: list[Mapping] = field(default_factory=list)  # executable or not, for base addresses
+    _starts: list[int] = field(default_factory=list, repr=False)
 
     def mapping_at(self, address: int) -> Mapping | None:
-        i = bisect.bisect_right([m.start for m in self.mappings], address) - 1
+        if len(self._starts) != len(self.mappings):
+            self._starts = [m.start for m in self.mappings]
+        i = bisect.bisect_right(self._starts, address) - 1
         if i >= 0 and address < self.mappings[i].end:
             return self.mappings[i]
         return None
 
     def merge(self, older: Process) -> None:
         """Keep the mappings of an older snapshot that no current mapping overlaps."""
+        starts = [n.start for n in self.mappings]  # sorted, non-overlapping
         for m in older.mappings:
-            if not any(n.start < m.end and m.start < n.end for n in self.mappings):
+            i = bisect.bisect_left(starts, m.end) - 1  # the last current mapping starting before m ends
+            if i < 0 or self.mappings[i].end <= m.start:
                 self.mappings.append(m)
         self.mappings.sort(key=lambda m: m.start)
+        self._starts = []
 
     def file_path(self, mapping: Mapping) -> str:
         """A path under which this process's file is readable from here (its own mount namespace first)."""
@@ -54,12 +60,12 @@ class Process:
 
 
 def parse_maps(text: str) -> tuple[list[Mapping], list[Mapping]]:
-    """(executable mappings, every mapping) from the text of /proc/PID/maps."""
+    """(executable mappings, those and each file's offset-0 mapping) from the text of /proc/PID/maps."""
     exec_maps, every = [], []
     for line in text.splitlines():
         parts = line.split(None, 5)
-        if len(parts) < 5:
-            continue
+        if len(parts) < 5 or ("x" not in parts[1] and parts[2].strip("0")):
+            continue  # only executable mappings and the first of each file (its base address) matter
         lo, _, hi = parts[0].partition("-")
         try:
             m = Mapping(int(lo, 16), int(hi, 16), int(parts[2], 16), parts[5].strip() if len(parts) > 5 else "")
@@ -69,18 +75,6 @@ def parse_maps(text: str) -> tuple[list[Mapping], list[Mapping]]:
         if "x" in parts[1]:
             exec_maps.append(m)
     return exec_maps, every
-
-
-def maps_changed(pid: int, last: dict[int, int]) -> bool:
-    """True when /proc/PID/maps differs from what `last` remembers for it (and remember it now)."""
-    try:
-        with open(f"/proc/{pid}/maps", "rb") as f:
-            digest = hash(f.read())
-    except OSError:
-        return False
-    changed = last.get(pid) != digest
-    last[pid] = digest
-    return changed
 
 
 def snapshot(pid: int) -> Process | None:

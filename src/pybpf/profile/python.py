@@ -69,28 +69,43 @@ def read_memory(pid: int, address: int, size: int) -> bytes:
     except OSError:
         return b""
     try:
-        return os.pread(fd, size, address)
-    except OSError:
+        return os.pread(fd, size, address) if 0 < address < 1 << 63 else b""
+    except (OSError, OverflowError):
         return b""
     finally:
         os.close(fd)
 
 
-def _dynamic_addresses(proc: Process, path: str, names: set[str]) -> dict[str, int]:
-    """Run-time addresses of the dynamic symbols `names` of the image `path` mapped in `proc`."""
-    from pybpf.errors import ObjectError
-    from pybpf.object.elf import ElfFile
+_image_symbols: dict[tuple[int, int, int], tuple[dict[str, int], list[tuple[int, int, int, int]]]] = {}
 
+
+def _image(path: str) -> tuple[dict[str, int], list[tuple[int, int, int, int]]]:
+    """(interpreter dynamic symbols wanted, PT_LOAD segments) of an image, cached per file."""
+    from pybpf.errors import ObjectError
+    from pybpf.profile.elfsyms import _open
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return {}, []
+    key = (st.st_dev, st.st_ino, st.st_mtime_ns)
+    if key not in _image_symbols:
+        try:
+            elf = _open(path)
+            wanted = {"Py_Version", "_PyRuntime"}
+            symbols = {s.name: s.value for s in elf.dynamic_symbols if s.name in wanted and s.shndx}
+            _image_symbols[key] = symbols, elf.load_segments()
+        except (OSError, ValueError, ObjectError):
+            _image_symbols[key] = {}, []
+    return _image_symbols[key]
+
+
+def _dynamic_addresses(proc: Process, path: str) -> dict[str, int]:
+    """Run-time addresses of the interpreter's dynamic symbols in the image `path` mapped in `proc`."""
     base = proc.first_mapping(path)
     if base is None:
         return {}
-    try:
-        with open(proc.file_path(base), "rb") as f:
-            elf = ElfFile(f.read(), path, any_machine=True)
-        segments = elf.load_segments()
-        symbols = {s.name: s.value for s in elf.dynamic_symbols if s.name in names and s.shndx}
-    except (OSError, ObjectError):
-        return {}
+    symbols, segments = _image(proc.file_path(base))
     for vaddr, memsz, off, filesz in segments:
         if off <= base.offset < off + max(filesz, memsz):
             bias = base.start - (base.offset - off + vaddr)
@@ -101,7 +116,7 @@ def _dynamic_addresses(proc: Process, path: str, names: set[str]) -> dict[str, i
 def detect(proc: Process) -> PythonProcess | None:
     """The CPython interpreter in `proc` when it is a version whose frames the sampler can walk."""
     for path in dict.fromkeys(m.path for m in proc.mappings if m.is_file and _INTERPRETER.search(m.path)):
-        found = _dynamic_addresses(proc, path, {"Py_Version", "_PyRuntime"})
+        found = _dynamic_addresses(proc, path)
         if len(found) < 2:
             continue
         version_at, runtime = found["Py_Version"], found["_PyRuntime"]

@@ -70,6 +70,7 @@ class Sampler:
                                            if isinstance(m, KernelMap)}
         self.set_target(pid)
         self.link: Link | None = None
+        self._stacks: dict[int, tuple[int, ...]] = {}
         try:
             self._attach()
         except BaseException:
@@ -112,6 +113,8 @@ class Sampler:
         """The instruction pointers of a stack id, innermost first (empty when it was evicted)."""
         if stack_id < 0:
             return ()
+        if stack_id in self._stacks:  # ids stay bound to their stack (no BPF_F_REUSE_STACKID)
+            return self._stacks[stack_id]
         raw = self.maps["stacks"].lookup(stack_id.to_bytes(4, "little"))
         if not isinstance(raw, bytes):
             return ()
@@ -121,7 +124,8 @@ class Sampler:
             if not ip:
                 break
             out.append(ip)
-        return tuple(out)
+        self._stacks[stack_id] = stack = tuple(out)
+        return stack
 
     def stats(self) -> dict[str, int]:
         """The sampler's counters summed over CPUs (samples, lost, stack collisions, ...)."""

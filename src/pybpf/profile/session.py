@@ -10,12 +10,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pybpf.errors import LoadError
-from pybpf.profile import procmaps, python
+from pybpf.profile import python
 from pybpf.profile.model import Profile
 from pybpf.profile.sampler import Sampler, StackKey
 from pybpf.profile.symbolize import Symbolizer
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.5
+RESNAPSHOT_SECONDS = 2.0
 
 
 @dataclass
@@ -35,14 +36,21 @@ class _Watcher:
 
     def __init__(self, sampler: Sampler, symbolizer: Symbolizer, python_frames: bool) -> None:
         self.sampler, self.symbolizer, self.python_frames = sampler, symbolizer, python_frames
-        self.maps_seen: dict[int, int] = {}
         self.pythons: set[int] = set()
-        self.named: set[StackKey] = set()
+        self.seen: set[StackKey] = set()
+        self.snapshots: dict[int, float] = {}  # pid -> when its mappings were last read
 
     def watch(self, pid: int) -> None:
-        """Snapshot `pid` again whenever its mappings change (exec, libraries loaded) and find its interpreter."""
-        if not procmaps.maps_changed(pid, self.maps_seen):
+        """Snapshot `pid`'s mappings (again) and find its interpreter.
+
+        A process is read again at most every RESNAPSHOT_SECONDS: the frame-pointer walk of code built
+        without frame pointers yields addresses in no mapping, and re-reading the maps of such a busy
+        process at every poll would be most of the profiler's own cost.
+        """
+        now = time.monotonic()
+        if now - self.snapshots.get(pid, -RESNAPSHOT_SECONDS) < RESNAPSHOT_SECONDS:
             return
+        self.snapshots[pid] = now
         self.symbolizer.refresh(pid)
         proc = self.symbolizer.processes.get(pid)
         if proc is None or not self.python_frames or pid in self.pythons:
@@ -53,13 +61,27 @@ class _Watcher:
             self.symbolizer.add_python(py)
             self.sampler.register_python(pid, py.layout.pack(py.tstate_current))
 
+    def covered(self, pid: int, stack_id: int) -> bool:
+        """True when every address of a user stack lies in a mapping we know for `pid`."""
+        proc = self.symbolizer.processes.get(pid)
+        if proc is None:
+            return False
+        return all(proc.mapping_at(ip) is not None for ip in self.sampler.stack(stack_id))
+
     def poll(self) -> None:
-        for key in self.sampler.counts():
-            self.watch(key.pid)
-            if key.py_frames and key not in self.named:
-                self.named.add(key)
-                for code in key.py_frames:
-                    self.symbolizer.name_code(key.pid, code)
+        """Look at the stacks sampled since the last poll: new processes, addresses outside the mappings
+        known (exec, libraries loaded: snapshot again), and the names of the code objects seen."""
+        new = [key for key in self.sampler.counts() if key not in self.seen]
+        self.seen.update(new)
+        stale: set[int] = set()
+        for key in new:
+            if key.pid not in stale and not self.covered(key.pid, key.user_stack_id):
+                stale.add(key.pid)
+        for pid in stale:
+            self.watch(pid)
+        for key in new:
+            for code in key.py_frames:
+                self.symbolizer.name_code(key.pid, code)
 
 
 def _start_command(command: Sequence[str]) -> subprocess.Popen[bytes]:
@@ -85,8 +107,6 @@ def record(options: ProfileOptions, *, stop: Callable[[], bool] | None = None) -
             sampler.set_target(child.pid)
         target = child.pid if child else options.pid
         watcher = _Watcher(sampler, symbolizer, options.python)
-        if target:
-            watcher.watch(target)
         try:
             while True:
                 time.sleep(POLL_SECONDS)

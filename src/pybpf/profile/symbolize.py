@@ -20,6 +20,7 @@ class Symbolizer:
         self.processes: dict[int, procmaps.Process] = {}
         self.perf_maps: dict[int, PerfMap | None] = {}
         self.code_names: dict[int, CodeNames] = {}
+        self._images: dict[tuple[int, procmaps.Mapping], tuple[elfsyms.SymbolTable | None, MappingInfo, str]] = {}
 
     # -- while the profiled processes run --------------------------------------------------
 
@@ -74,12 +75,21 @@ class Symbolizer:
             return Frame("[unknown]", mapping.path if mapping and mapping.path else "[anon]", "user", ip)
         assert proc is not None
         file_offset = lookup - mapping.start + mapping.offset
-        table = elfsyms.load(proc.file_path(mapping))
-        module = os.path.basename(mapping.path)
-        info = MappingInfo(mapping.start, mapping.end, mapping.offset, mapping.path, table.build_id if table else "")
+        table, info, module = self._image(proc, mapping)
         vaddr = table.offset_to_vaddr(file_offset) if table else None
         name = table.lookup(vaddr) if table and vaddr is not None else None
         return Frame(name or "[unknown]", module, "user", ip, info)
+
+    def _image(self, proc: procmaps.Process, mapping: procmaps.Mapping
+               ) -> tuple[elfsyms.SymbolTable | None, MappingInfo, str]:
+        """The symbol table, pprof mapping and module name of a process's mapping (cached)."""
+        key = (proc.pid, mapping)
+        if key not in self._images:
+            table = elfsyms.load(proc.file_path(mapping))
+            info = MappingInfo(mapping.start, mapping.end, mapping.offset, mapping.path,
+                               table.build_id if table else "")
+            self._images[key] = table, info, os.path.basename(mapping.path)
+        return self._images[key]
 
     def python_segments(self, pid: int, codes: tuple[int, ...]) -> list[list[Frame]]:
         """The Python frames grouped by interpreter entry, innermost group first, each root first."""
