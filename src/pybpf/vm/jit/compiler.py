@@ -27,7 +27,7 @@ _TARGET: llvm.TargetMachine | None = None
 _CACHE: dict[str, CompiledCode] = {}
 ENTRY_SYMBOL = "bpf_entry"
 MAIN_SYMBOL = "bpf_fn_0"
-DRIVER_SYMBOLS = ("bpf_run", "bpf_repeat", "bpf_batch_xdp")
+DRIVER_SYMBOLS = ("bpf_run", "bpf_repeat", "bpf_batch_xdp", "bpf_batch_xdp_out")
 
 
 @dataclass
