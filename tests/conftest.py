@@ -8,12 +8,20 @@ from testlib import ROOT, SHARED, shared_path  # noqa: F401  (re-exported for ol
 
 
 def _bpf_permission() -> str | None:
-    """None when bpf() may be used here, else the reason it may not."""
-    try:
-        from pybpf.kernel.probe import bpf_permission_error
-    except ImportError:
-        return "pybpf.kernel is not built yet"
+    """None when bpf() may be used here, else the reason it may not (an ImportError fails loudly)."""
+    from pybpf.kernel.probe import bpf_permission_error
+
     return bpf_permission_error()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Where bpf() works, the verifier and the helper catalogue judge by this kernel's probed facts."""
+    if _bpf_permission() is None:
+        from pybpf.runtime import use_kernel_facts
+
+        reason = use_kernel_facts()
+        if reason:
+            raise pytest.UsageError(f"probing the running kernel failed: {reason}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -28,9 +36,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 ENGINES = ["interp", "jit", "kernel"]
+ENGINE_PARAMS = ["interp", "jit", pytest.param("kernel", marks=pytest.mark.kernel)]
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=ENGINE_PARAMS)
 def engine(request: pytest.FixtureRequest) -> str:
     """Each engine-independent test runs on every engine (kernel ones marked and skipped as above)."""
     name: str = request.param

@@ -34,7 +34,35 @@ class Runtime:
         if self.verify:
             from pybpf import verifier
 
+            use_kernel_facts()
             verifier.verify_collection(spec)  # type: ignore[attr-defined]
         module = importlib.import_module(ENGINES[self.engine])
         collection: Collection = module.load_collection(spec, **self.options)
         return collection
+
+
+_kernel_facts_reason: list[str | None] = []
+
+
+def use_kernel_facts(refresh: bool = False) -> str | None:
+    """Make the verifier judge by the running kernel's facts: helper availability and context rules.
+
+    Probed once per kernel build with bpf() and cached (pybpf.kernel.kfacts); where bpf() is not
+    permitted the fallback tables stay in use and the reason is returned. Cheap after the first call.
+    """
+    if _kernel_facts_reason and not refresh:
+        return _kernel_facts_reason[0]
+    try:
+        from pybpf.kernel import kfacts
+    except (ImportError, OSError) as exc:  # not Linux: no bpf() to ask
+        reason: str | None = f"pybpf.kernel is unavailable here: {exc}"
+    else:
+        reason = kfacts.use_live_facts(refresh)
+        if reason is None:
+            from pybpf.verifier import ctx_probed
+
+            decoded = ctx_probed.decode(kfacts.ctx_facts(refresh))
+            if decoded is not None:
+                ctx_probed.use(decoded[0], decoded[1], "probed on the running kernel")
+    _kernel_facts_reason[:] = [reason]
+    return reason

@@ -6,14 +6,13 @@ modules that import it by name.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from pybpf.engine import Collection
-from pybpf.runtime import ENGINES, Runtime
+from pybpf.runtime import Runtime
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_NAMES = ("xdp_firewall", "port_counter", "xdp_bounce", "tc_classifier", "ringbuf_events",
@@ -32,26 +31,9 @@ def example_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     return {name: compile_c(EXAMPLES / f"{name}.c", out / f"{name}.o") for name in EXAMPLE_NAMES}
 
 
-def _engine_unavailable(engine: str) -> str | None:
-    """Why `engine` cannot run yet (its module or the user-space maps are not built), or None."""
-    try:
-        importlib.import_module(ENGINES[engine])
-    except ImportError as exc:
-        return f"engine {engine!r} is not built yet ({exc})"
-    if engine != "kernel":
-        try:
-            from pybpf.maps import create_map  # noqa: F401
-        except ImportError as exc:
-            return f"user-space maps are not built yet ({exc})"
-    return None
-
-
 @pytest.fixture
 def load(engine: str, example_objects: dict[str, Path]) -> Iterator[Callable[..., Collection]]:
     """load(name, spec_transform=None) -> the example's Collection on the current engine."""
-    reason = _engine_unavailable(engine)
-    if reason:
-        pytest.skip(reason)
     from pybpf.object import load_file
 
     opened: list[Collection] = []

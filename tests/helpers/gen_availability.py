@@ -1,6 +1,6 @@
-"""Regenerate src/pybpf/helpers/availability.py by asking the running kernel which helpers each program type may call.
+"""Regenerate src/pybpf/helpers/availability_fallback.py (the table used only where bpf() cannot probe) by asking the running kernel which helpers each program type may call.
 
-Run as root: `.venv/bin/python tests/helpers/gen_availability.py > src/pybpf/helpers/availability.py`.
+Run as root: `.venv/bin/python tests/helpers/gen_availability.py > src/pybpf/helpers/availability_fallback.py`.
 Each helper is called from a tiny program of each type; the verifier's "program of this type cannot
 use helper" (or "unknown func") means unavailable, any other verdict means the type may call it.
 """
@@ -108,7 +108,7 @@ def main() -> None:
                 table[i].append(ptype.name)
     uname = os.uname()
     print(
-        '"""Which program types may call each helper, as the running kernel answered (generated; do not edit)."""'
+        '"""Fallback helper availability per program type, generated once on one kernel build; used only where bpf() cannot probe the running kernel."""'
     )
     print()
     print("from __future__ import annotations")

@@ -189,3 +189,19 @@ def test_snprintf_bad_formats(fmt: bytes, values: list[int]) -> None:
 def test_trace_printk_return_value_matches_kernel() -> None:
     fmt = b"pybpf test %d %u\n\0"
     both(6, ["R+0", len(fmt), 5, 7], b"", fmt)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "values"),
+    [(b"%999999999d%999999999d", [1, 2]), (b"%-99999999x|%099999999lld", [0xAB, 2**63]),
+     (b"%8388608c", [65]), (b"%30d", [-5 & (2**64 - 1)])],
+)  # fmt: skip
+def test_snprintf_huge_widths_match_kernel(fmt: bytes, values: list[int]) -> None:
+    """Field widths are clamped as vsnprintf clamps them and never built beyond the buffer (issue: 4 GB)."""
+    array = b"".join(struct.pack("<Q", v) for v in values)
+    both(165, ["O+0", 64, "R+0", "D+0", len(array)], array, fmt + b"\0")
+
+
+def test_trace_printk_huge_width_matches_kernel() -> None:
+    fmt = b"%999999999d %999999999d\n\0"
+    both(6, ["R+0", len(fmt), 5, 7], b"", fmt)

@@ -16,7 +16,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 @pytest.fixture(scope="module")
 def map_ops_spec():  # type: ignore[no-untyped-def]
-    toolchain = pytest.importorskip("pybpf.toolchain")
+    import pybpf.toolchain as toolchain
     if not toolchain.zig_available():
         pytest.skip("ziglang is not installed")
     from pybpf.object import load_file
@@ -82,7 +82,7 @@ def test_batch_counts_like_single_runs(map_ops_spec) -> None:  # type: ignore[no
 
 
 def test_ringbuf_output_matches_interpreter() -> None:
-    toolchain = pytest.importorskip("pybpf.toolchain")
+    import pybpf.toolchain as toolchain
     if not toolchain.zig_available():
         pytest.skip("ziglang is not installed")
     from pybpf.object import load_file

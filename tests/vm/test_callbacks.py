@@ -54,7 +54,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 
 def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str) -> dict:
-    toolchain = pytest.importorskip("pybpf.toolchain")
+    import pybpf.toolchain as toolchain
     src = tmp_path / "callbacks.c"
     src.write_text(SOURCE)
     try:
@@ -130,7 +130,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 
 def _tail_call_results(tmp_path: Path, engine: str) -> list[tuple[int, bytes]]:
-    toolchain = pytest.importorskip("pybpf.toolchain")
+    import pybpf.toolchain as toolchain
     from pybpf.object import load_file
     from pybpf.runtime import Runtime
 

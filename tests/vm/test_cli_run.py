@@ -98,7 +98,7 @@ def test_run_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def _compiled(tmp_path: Path) -> Path:
-    toolchain = pytest.importorskip("pybpf.toolchain")
+    import pybpf.toolchain as toolchain
     src = tmp_path / "count.c"
     src.write_text(C_SOURCE)
     try:
@@ -194,7 +194,7 @@ def test_trace_prints_steps_and_changed_registers(tmp_path: Path,
 
 
 def test_trace_printk_goes_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    toolchain = pytest.importorskip("pybpf.toolchain")
+    import pybpf.toolchain as toolchain
     src = tmp_path / "hello.c"
     src.write_text('#include <bpf_helpers.h>\nSEC("xdp")\nint hello(struct xdp_md *ctx)\n{\n'
                    '\tbpf_printk("hello %d", 42);\n\treturn XDP_PASS;\n}\n'
@@ -233,7 +233,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 
 def _percpu_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str) -> dict:
-    toolchain = pytest.importorskip("pybpf.toolchain")
+    import pybpf.toolchain as toolchain
     src = tmp_path / "percpu.c"
     src.write_text(PERCPU_SOURCE)
     try:

@@ -9,8 +9,10 @@ prototype pybpf does not describe have `known=False`: a verifier must treat a ca
 conservatively (pybpf's verifier rejects them as the kernel does an unknown function).
 
 `HelperProto.program_types` says which program types may call a helper: for the program types
-the generator could load (see availability.py) it is what the Linux kernel answered; for the
-others (TRACING, LSM, EXT, STRUCT_OPS, LIRC_MODE2) it is the prototype's documented family.
+that could be probed it is what the running Linux kernel answered (availability.py: the live probe
+cached per kernel build, else a fallback table); for the others (TRACING, LSM, EXT, STRUCT_OPS,
+LIRC_MODE2) it is the prototype's documented family. `refresh()` rebuilds the catalogue after a
+new probe (pybpf.kernel.kfacts does this).
 
 The tests check the table against the running kernel (tests/helpers/test_protos_vs_kernel.py):
 for every helper with plain arguments, a call built from the prototype must load; "uninit"
@@ -24,7 +26,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pybpf.abi import ProgramType
-from pybpf.helpers.availability import AVAILABLE, PROBED
+from pybpf.helpers import availability
 from pybpf.helpers.compat import MAP_TYPE_HELPERS, map_compatible
 from pybpf.helpers.ids import HELPER_NAMES, MAX_HELPER_ID
 from pybpf.helpers.privilege import PRIVILEGED_HELPERS
@@ -46,13 +48,16 @@ __all__ = [
     "get",
     "helper_name",
     "map_compatible",
+    "refresh",
 ]
 
 
 def _program_types(p: HelperProto) -> frozenset[ProgramType]:
     """Program types that may call `p`: the kernel's answer where probed, the prototype's elsewhere."""
-    probed = frozenset(ProgramType[name] for name in PROBED)
-    kernel_says = frozenset(ProgramType[name] for name in AVAILABLE.get(p.id, ()))
+    probed = frozenset(ProgramType[name] for name in availability.PROBED if name in ProgramType.__members__)
+    kernel_says = frozenset(
+        ProgramType[name] for name in availability.AVAILABLE.get(p.id, ()) if name in ProgramType.__members__
+    )
     unprobed = frozenset(ProgramType) - probed - {ProgramType.UNSPEC}
     static = unprobed if p.program_types is None else p.program_types & unprobed
     return kernel_says | static
@@ -75,6 +80,15 @@ def _build() -> dict[int, HelperProto]:
 
 HELPERS: dict[int, HelperProto] = _build()
 _BY_NAME: dict[str, HelperProto] = {p.name: p for p in HELPERS.values()}
+
+
+def refresh() -> None:
+    """Rebuild HELPERS in place from the current availability answer (after a live kernel probe)."""
+    table = _build()
+    HELPERS.clear()
+    HELPERS.update(table)
+    _BY_NAME.clear()
+    _BY_NAME.update({p.name: p for p in table.values()})
 
 
 def by_name(name: str) -> HelperProto:

@@ -8,6 +8,10 @@ from the program's memory, "" when unreadable), %p/%px/%pK/%ps/%pS/%pB (pointers
 addresses read from memory), %% and an optional "[0 +-][width]" before the conversion. Anything
 else is -EINVAL. Output is limited to 512 bytes (MAX_BPRINTF_BUF); the return values are the
 kernel's (trace_printk: characters formatted; snprintf: length + 1, the NUL included).
+
+Memory stays bounded whatever the format asks: like the kernel's vsnprintf, a field width is
+clamped to FIELD_WIDTH_MAX and only the characters that fit the output buffer are produced; the
+rest is counted, not built (`%999999999d` costs nothing but its count).
 """
 
 from __future__ import annotations
@@ -20,6 +24,50 @@ MAX_BPRINTF_BUF = 512
 MAX_TRACE_PRINTK_VARARGS = 3
 MAX_BPRINTF_VARARGS = 12
 MAX_FMT = 4096
+FIELD_WIDTH_MAX = (1 << 23) - 1  # lib/vsprintf.c clamps wider fields to this
+
+
+class _Output:
+    """The formatted text up to `limit` characters, and the length the whole text would have."""
+
+    def __init__(self, limit: int) -> None:
+        self.parts: list[str] = []
+        self.kept = 0
+        self.total = 0
+        self.limit = limit
+
+    def add(self, text: str) -> None:
+        self.total += len(text)
+        room = self.limit - self.kept
+        if room > 0:
+            piece = text[:room]
+            self.parts.append(piece)
+            self.kept += len(piece)
+
+    def pad(self, char: str, count: int) -> None:
+        self.total += count
+        room = min(count, self.limit - self.kept)
+        if room > 0:
+            self.parts.append(char * room)
+            self.kept += room
+
+    def field(self, core: str, flags: str, width: str, zero_pad: bool) -> None:
+        """`core` padded to `width` as printf does ('-' left-justifies, '0' pads numbers after the sign)."""
+        fill = max(0, min(int(width or 0), FIELD_WIDTH_MAX) - len(core))
+        if "-" in flags:
+            self.add(core)
+            self.pad(" ", fill)
+        elif "0" in flags and zero_pad:
+            sign = core[:1] if core[:1] in ("+", "-", " ") else ""
+            self.add(sign)
+            self.pad("0", fill)
+            self.add(core[len(sign) :])
+        else:
+            self.pad(" ", fill)
+            self.add(core)
+
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 class FormatError(Exception):
@@ -50,18 +98,19 @@ def _ip(env: HelperEnv, kind: str, family: str, address: int) -> str:
     return "".join(groups) if kind == "i" else ":".join(groups)
 
 
-def _int_text(value: int, conv: str, size: int, flags: str, width: str) -> str:
+def _int_text(value: int, conv: str, size: int, flags: str) -> str:
+    """The digits (and sign) of an integer conversion, before any padding."""
     bits = 8 * size
     value &= (1 << bits) - 1
+    sign_flags = "".join(f for f in flags if f in "+ ")
     if conv in "di":
         if value >> (bits - 1):
             value -= 1 << bits
-        return ("%" + flags + width + "d") % value
-    flags = flags.replace("+", "").replace(" ", "")  # C ignores sign flags on unsigned conversions
-    return ("%" + flags + width + ("d" if conv == "u" else conv)) % value
+        return ("%" + sign_flags + "d") % value
+    return ("%" + ("d" if conv == "u" else conv)) % value  # C ignores sign flags on unsigned conversions
 
 
-def bprintf(env: HelperEnv, fmt: bytes, args: list[int], max_args: int) -> str:
+def bprintf(env: HelperEnv, fmt: bytes, args: list[int], max_args: int, limit: int = MAX_BPRINTF_BUF) -> _Output:
     """Format like the kernel's bstr_printf after bpf_bprintf_prepare; FormatError when refused."""
     end = fmt.find(b"\0")
     if end < 0:
@@ -71,7 +120,7 @@ def bprintf(env: HelperEnv, fmt: bytes, args: list[int], max_args: int) -> str:
         if not (32 <= b < 127 or b in b"\t\n\v\f\r"):
             raise FormatError("format has a non-printable character")
     s = text.decode("ascii")
-    out: list[str] = []
+    out = _Output(limit)
     n = len(s)
     i = 0
     spec = 0
@@ -82,11 +131,11 @@ def bprintf(env: HelperEnv, fmt: bytes, args: list[int], max_args: int) -> str:
     while i < n:
         c = s[i]
         if c != "%":
-            out.append(c)
+            out.add(c)
             i += 1
             continue
         if at(i + 1) == "%":
-            out.append("%")
+            out.add("%")
             i += 2
             continue
         if spec >= max_args or spec >= len(args):
@@ -117,10 +166,10 @@ def bprintf(env: HelperEnv, fmt: bytes, args: list[int], max_args: int) -> str:
                 or nxt in "KxsSB"
             ):
                 i += 2 if nxt in "KxsSB" else 1
-                out.append(("%" + flags.replace("0", "") + width + "s") % f"{arg:016x}")
+                out.field(f"{arg:016x}", flags, width, zero_pad=False)
                 continue
             elif nxt in "iI" and at(i + 2) in "46":
-                out.append(("%" + flags + width + "s") % _ip(env, nxt, at(i + 2), arg))
+                out.field(_ip(env, nxt, at(i + 2), arg), flags, width, zero_pad=False)
                 i += 3
                 continue
             else:
@@ -130,11 +179,11 @@ def bprintf(env: HelperEnv, fmt: bytes, args: list[int], max_args: int) -> str:
             if not (nxt == "\0" or nxt.isspace() or nxt in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"):
                 raise FormatError("%s must be followed by a space, punctuation or the end")
             string = _read_string(env, arg, MAX_BPRINTF_BUF).decode("latin-1")
-            out.append(("%" + flags.replace("0", "") + width + "s") % string)
+            out.field(string, flags, width, zero_pad=False)
             i += 1
             continue
         if conv == "c":
-            out.append(("%" + flags.replace("0", "") + width + "c") % chr(arg & 0xFF))
+            out.field(chr(arg & 0xFF), flags, width, zero_pad=False)
             i += 1
             continue
         size = 4
@@ -146,9 +195,9 @@ def bprintf(env: HelperEnv, fmt: bytes, args: list[int], max_args: int) -> str:
         conv = at(i)
         if conv not in "diuxX":
             raise FormatError(f"unsupported conversion {conv!r}")
-        out.append(_int_text(arg, conv, size, flags, width))
+        out.field(_int_text(arg, conv, size, flags), flags, width, zero_pad=True)
         i += 1
-    return "".join(out)
+    return out
 
 
 def _args(env: HelperEnv, address: int, length: int) -> list[int] | None:
@@ -161,11 +210,10 @@ def _args(env: HelperEnv, address: int, length: int) -> list[int] | None:
     return [int.from_bytes(raw[i : i + 8], "little") for i in range(0, length, 8)]
 
 
-def _emit(env: HelperEnv, text: str) -> int:
-    data = text.encode("latin-1")[: MAX_BPRINTF_BUF - 1]
-    line = data.decode("latin-1")
+def _emit(env: HelperEnv, out: _Output) -> int:
+    line = out.text()[: MAX_BPRINTF_BUF - 1]
     env.output(line[:-1] if line.endswith("\n") else line)
-    return len(text.encode("latin-1"))
+    return out.total
 
 
 @implements(6)
@@ -175,10 +223,10 @@ def trace_printk(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) ->
     if size == 0 or size > MAX_FMT:
         return EINVAL
     try:
-        text = bprintf(env, env.read(r1, size), [r3, r4, r5], MAX_TRACE_PRINTK_VARARGS)
+        out = bprintf(env, env.read(r1, size), [r3, r4, r5], MAX_TRACE_PRINTK_VARARGS)
     except FormatError:
         return EINVAL
-    return _emit(env, text)
+    return _emit(env, out)
 
 
 @implements(177)
@@ -189,10 +237,10 @@ def trace_vprintk(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -
     if size == 0 or size > MAX_FMT or args is None or (args and not r3):
         return EINVAL
     try:
-        text = bprintf(env, env.read(r1, size), args, MAX_BPRINTF_VARARGS)
+        out = bprintf(env, env.read(r1, size), args, MAX_BPRINTF_VARARGS)
     except FormatError:
         return EINVAL
-    return _emit(env, text)
+    return _emit(env, out)
 
 
 @implements(165)
@@ -204,11 +252,9 @@ def snprintf(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int
         return EINVAL
     try:
         fmt = env.read_str(r3, MAX_FMT) + b"\0"
-        text = bprintf(env, fmt, args, MAX_BPRINTF_VARARGS)
+        out = bprintf(env, fmt, args, MAX_BPRINTF_VARARGS, limit=max(str_size - 1, 0))
     except FormatError:
         return EINVAL
-    data = text.encode("latin-1")
     if str_size:
-        kept = data[: str_size - 1]
-        env.write(r1, kept + b"\0")
-    return rc(len(data) + 1)
+        env.write(r1, out.text().encode("latin-1")[: str_size - 1] + b"\0")
+    return rc(out.total + 1)

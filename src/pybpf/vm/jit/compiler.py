@@ -104,6 +104,34 @@ def cache_key(
     return h.hexdigest()
 
 
+CACHE_MAGIC = b"PYBPF-JIT-OBJECT-1\n"
+
+
+def seal_object(key: str, obj: bytes) -> bytes:
+    """A cache entry: magic, the program's key, a digest binding the object to that key, the object."""
+    digest = hashlib.sha256(key.encode() + b"\0" + obj).hexdigest()
+    return CACHE_MAGIC + key.encode() + b"\n" + digest.encode() + b"\n" + obj
+
+
+def open_sealed(key: str, entry: bytes) -> bytes | None:
+    """The object of a cache entry written for `key`, or None when it is foreign, truncated or corrupt.
+
+    LLVM's object loader trusts its input (a random file crashes the process), so nothing reaches
+    it unless the digest proves it is the object compiled for this very program and options.
+    """
+    head = len(CACHE_MAGIC)
+    if not entry.startswith(CACHE_MAGIC):
+        return None
+    rest = entry[head:]
+    parts = rest.split(b"\n", 2)
+    if len(parts) != 3 or parts[0] != key.encode():
+        return None
+    obj = parts[2]
+    if hashlib.sha256(key.encode() + b"\0" + obj).hexdigest().encode() != parts[1]:
+        return None
+    return obj
+
+
 def default_cache_dir() -> Path | None:
     value = os.environ.get("PYBPF_JIT_CACHE")
     return Path(value) if value else None
@@ -177,15 +205,19 @@ def compile_program(
         start = time.perf_counter()
         directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         path = directory / f"{key}.o" if directory is not None else None
-        if path is not None and path.is_file() and not keep_ir:
-            obj = path.read_bytes()
-            engine, entry, main = _load_object(key, obj)
-            code = CompiledCode(
-                key, entry, main, engine, time.perf_counter() - start, "disk", len(obj),
-                drivers=_drivers(engine),
-            )
-            _CACHE[key] = code
-            return code
+        if path is not None and not keep_ir:
+            try:
+                cached_obj = open_sealed(key, path.read_bytes())
+            except OSError:
+                cached_obj = None  # absent or unreadable: compile
+            if cached_obj is not None:
+                engine, entry, main = _load_object(key, cached_obj)
+                code = CompiledCode(
+                    key, entry, main, engine, time.perf_counter() - start, "disk", len(cached_obj),
+                    drivers=_drivers(engine),
+                )
+                _CACHE[key] = code
+                return code
         module_ir = ModuleTranslator(insns, options, relocations, native_helpers).translate()
         module_ir.triple = llvm.get_process_triple()
         text = str(module_ir)
@@ -197,9 +229,9 @@ def compile_program(
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_bytes(obj)
-                tmp.replace(path)
+                tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+                tmp.write_bytes(seal_object(key, obj))
+                tmp.replace(path)  # atomic: a reader sees the old entry or the new one, never half
             except OSError:
                 pass  # a read-only cache directory only costs the next load a compile
         code = CompiledCode(
