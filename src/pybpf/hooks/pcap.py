@@ -142,3 +142,34 @@ def write_packets(path: str | Path, packets: Iterable[CapturedPacket | bytes], *
         for packet in packets:
             writer.write(packet)
         return writer.count
+
+
+def verdict_name(program_type: int, retval: int) -> str:
+    """XDP_TX, TC_ACT_OK, ... for packet programs; the number otherwise."""
+    from pybpf.abi import ProgramType, TcAction, XdpAction
+
+    try:
+        if program_type == ProgramType.XDP:
+            return f"XDP_{XdpAction(retval).name}"
+        if program_type in (ProgramType.SCHED_CLS, ProgramType.SCHED_ACT):
+            signed = retval - (1 << 32) if 1 << 31 <= retval < 1 << 32 else retval
+            return f"TC_ACT_{TcAction(signed).name}"
+    except ValueError:
+        pass
+    return f"retval {retval}"
+
+
+DROPPED = {"XDP_DROP", "XDP_ABORTED", "TC_ACT_SHOT"}
+
+
+def sent_on(program_type: int, inputs: Iterable[CapturedPacket],
+            runs: Iterable[tuple[int, bytes | None]]) -> list[CapturedPacket]:
+    """The packets a packet program lets through (not dropped), as it left them, each with its
+    input's timestamp and a comment naming the input packet and the verdict."""
+    out = []
+    for i, (packet, (retval, data)) in enumerate(zip(inputs, runs, strict=True), start=1):
+        name = verdict_name(program_type, retval)
+        if name not in DROPPED:
+            out.append(CapturedPacket(packet.timestamp, data if data is not None else packet.data,
+                                      f"packet {i}: {name}"))
+    return out
