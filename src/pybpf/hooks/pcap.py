@@ -8,6 +8,7 @@ verdict) in its Enhanced Packet Block, where Wireshark and `tshark` show it.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 LINKTYPE_ETHERNET = 1
 SNAPLEN = 262144
+EPB_ORIGINAL_LENGTH = 24  # offset of the original packet length in an Enhanced Packet Block
 
 
 class PcapError(BpfError):
@@ -36,6 +38,7 @@ class CapturedPacket:
     timestamp: float
     data: bytes
     comment: str = ""
+    length: int = 0  # the packet's length on the wire when `data` is cut short (0: len(data))
 
 
 def capture_format(path: str | Path) -> str:
@@ -71,7 +74,8 @@ def read_packets(path: str | Path) -> list[CapturedPacket]:
         raise PcapError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _epb(packet: CapturedPacket) -> pcapng.EnhancedPacketBlockLE:
+def _epb(packet: CapturedPacket) -> bytes:
+    """An Enhanced Packet Block (little-endian), its original length set when cut short."""
     opts = []
     if packet.comment:
         opts = [pcapng.PcapngOptionLE(code=pcapng.PCAPNG_OPT_COMMENT,
@@ -80,7 +84,10 @@ def _epb(packet: CapturedPacket) -> pcapng.EnhancedPacketBlockLE:
     epb = pcapng.EnhancedPacketBlockLE(pkt_data=packet.data, opts=opts)
     ts = round(packet.timestamp * 1e6)
     epb.ts_high, epb.ts_low = ts >> 32, ts & 0xFFFFFFFF
-    return epb
+    raw = bytearray(bytes(epb))
+    if packet.length > len(packet.data):  # dpkt writes the captured length for both
+        struct.pack_into("<I", raw, EPB_ORIGINAL_LENGTH, packet.length)
+    return bytes(raw)
 
 
 class CaptureWriter:
@@ -116,7 +123,7 @@ class CaptureWriter:
         if isinstance(packet, (bytes, bytearray, memoryview)):
             packet = CapturedPacket(time.time() if timestamp is None else timestamp, bytes(packet))
         if self.format == "pcapng":
-            self._writer.writepkt(_epb(packet))
+            self._file.write(_epb(packet))
         else:
             self._writer.writepkt(packet.data, ts=packet.timestamp)
         self.count += 1
