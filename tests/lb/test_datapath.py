@@ -6,7 +6,6 @@ import ipaddress
 import struct
 from typing import Any
 
-import pytest
 from lb_support import REALS4, REALS6, VIP4, VIP6, balancer, config, in_net, ones_complement
 
 from pybpf.abi import XdpAction

@@ -7,9 +7,9 @@ import ipaddress
 import json
 import os
 import shutil
-from typing import Any
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from veth import Udp, veth_pair
 
-from pybpf.hooks.pcap import read_packets
 from pybpf.kernel.netns import in_netns
 from pybpf.toolchain import zig_available
 

@@ -127,7 +127,8 @@ class Dispatcher:
         ensure_bpffs("/sys/fs/bpf")
         os.makedirs(self.path, exist_ok=True)
         with load_collection(entry_spec(), pin_path=self.path) as coll:
-            link = attach_xdp(coll.programs["xdp_dispatcher"], self.ifindex, mode=mode)
+            entry: Any = coll.programs["xdp_dispatcher"]
+            link = attach_xdp(entry, self.ifindex, mode=mode)
             try:
                 link.pin(os.path.join(self.path, "link"))
             finally:
@@ -153,7 +154,7 @@ class Dispatcher:
             wrapped = wrap(spec.programs[name], dict(spec.maps), slot)
             order = 1 + max((e.order for e in entries.values() if e.in_use), default=0)
             with load_collection(wrapped, pin_path=self.path) as coll:
-                prog = coll.programs[name]
+                prog: Any = coll.programs[name]
                 entry = SlotEntry(END, mask, True, prog_info(prog.fd).id, priority, name, order)
                 chain = coll.maps["xdp_chain"]
                 chain[slot] = entry.pack()
