@@ -62,9 +62,9 @@ def _run(args: argparse.Namespace) -> int:
     old = signal.signal(signal.SIGINT, on_signal), signal.signal(signal.SIGTERM, on_signal)
     try:
         with LiveBalancer(config, args.interface, mode=args.mode) as lb:
-            print(f"serving {len(config.vips)} VIPs on {args.interface} ({args.mode}); maps in "
-                  f"{lb.path}; {'Ctrl-C to stop' if args.duration is None else ''}".rstrip(),
-                  file=sys.stderr, flush=True)
+            until = "Ctrl-C to stop" if args.duration is None else f"for {args.duration:g} s"
+            print(f"serving {len(config.vips)} VIPs on {args.interface} ({args.mode}), maps pinned "
+                  f"in {lb.path}; {until}", file=sys.stderr, flush=True)
             deadline = None if args.duration is None else time.monotonic() + args.duration
             while not stop and (deadline is None or time.monotonic() < deadline):
                 time.sleep(0.1)

@@ -99,7 +99,8 @@ class LiveBalancer:
 
         ifindex(self.interface)  # a clear error for an unknown interface, before loading
         if os.path.isdir(self.path) and os.listdir(self.path):
-            raise BpfError(f"a balancer already runs on {self.interface} ({self.path} exists)")
+            raise BpfError(f"a balancer already runs on {self.interface} ({self.path} exists; "
+                           "remove it if that balancer was killed)")
         ensure_bpffs(PIN_ROOT)
         os.makedirs(self.path, exist_ok=True)
         try:
