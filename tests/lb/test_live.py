@@ -7,9 +7,10 @@ import ipaddress
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -67,24 +68,55 @@ def ipip_to(frames_seen: list[bytes], payload: bytes) -> list[bytes]:
     return out
 
 
-@pytest.mark.parametrize("mode", ["skb", "native"])
-def test_traffic_to_a_vip_arrives_encapsulated_at_the_real(tmp_path: Path, mode: str,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+@contextlib.contextmanager
+def balancer_running(via: str, ns: str, cfg: dict, mode: str, tmp_path: Path) -> Iterator[str]:
+    """The balancer on lb0 in namespace `ns`, in this process (api) or as `pybpf lb run` (cli);
+    yields its pin directory."""
     from pybpf.lb import parse
-    from pybpf.lb.live import LiveBalancer
+    from pybpf.lb.live import LiveBalancer, pin_dir
 
+    if via == "api":
+        with in_netns(ns):
+            lb = LiveBalancer(parse(cfg), "lb0", mode=mode)
+            lb.start()
+        try:
+            yield lb.path
+        finally:
+            lb.close()
+        return
+    path = tmp_path / "lb.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{ns}", sys.executable, "-m", "pybpf",
+                             "lb", "run", "--config", str(path), "--interface", "lb0", "--mode",
+                             mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "serving 1 VIPs on lb0" in line, line + proc.stderr.read()
+        yield pin_dir("lb0")
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"{VIP}:8080/udp" in out  # the final counters
+
+
+@pytest.mark.parametrize(("mode", "via"), [("skb", "api"), ("native", "cli")])
+def test_traffic_to_a_vip_arrives_encapsulated_at_the_real(tmp_path: Path, mode: str, via: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    if via == "cli" and shutil.which("nsenter") is None:
+        pytest.skip("nsenter (util-linux) is not installed")
     # The connection table is per CPU (as Katran's): flows stay on one CPU through the NIC's
     # RSS; here the sender's CPU runs the veth's receive path, so the test stays on CPU 0.
     before = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {0})
     try:
-        run_traffic(tmp_path, mode, capsys, LiveBalancer, parse)
+        run_traffic(tmp_path, mode, via, capsys)
     finally:
         os.sched_setaffinity(0, before)
 
 
-def run_traffic(tmp_path: Path, mode: str, capsys: pytest.CaptureFixture[str], LiveBalancer: Any,
-                parse: Any) -> None:
+def run_traffic(tmp_path: Path, mode: str, via: str, capsys: pytest.CaptureFixture[str]) -> None:
     with lan() as net, contextlib.ExitStack() as stack:
         real_mac = mac_of(net.real, "rs0")
         cfg = lb_config(real_mac, [("10.200.0.2", 1)])
@@ -98,9 +130,7 @@ def run_traffic(tmp_path: Path, mode: str, capsys: pytest.CaptureFixture[str], L
             stack.enter_context(pass_program_on(net.bridge, "plb"))
         rx = packet_socket(net.real, "rs0")
         tx = udp_sender(net.client)
-        with in_netns(net.balancer):
-            lb = LiveBalancer(parse(cfg), "lb0", mode=mode)
-            lb.start()
+        lb_path = stack.enter_context(balancer_running(via, net.balancer, cfg, mode, tmp_path))
         try:
             for i in range(5):
                 tx.sendto(b"hello-%d" % i, (VIP, 8080))
@@ -134,5 +164,4 @@ def run_traffic(tmp_path: Path, mode: str, capsys: pytest.CaptureFixture[str], L
         finally:
             tx.close()
             rx.close()
-            lb.close()
-        assert not Path(lb.path).exists()
+    assert not Path(lb_path).exists()
