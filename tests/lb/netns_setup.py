@@ -6,7 +6,7 @@ import contextlib
 import os
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from pybpf.kernel.netns import in_netns
@@ -74,11 +74,12 @@ def udp_sender(ns: str) -> socket.socket:
         return socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
 
-def frames(sock: socket.socket, tries: int = 10) -> list[bytes]:
-    """Frames received until the socket stays quiet for a while."""
+def frames(sock: socket.socket, done: Callable[[list[bytes]], bool] = lambda _: False,
+           tries: int = 10) -> list[bytes]:
+    """Frames received until `done(frames)` or until the socket stays quiet for a while."""
     got: list[bytes] = []
     quiet = 0
-    while quiet < tries:
+    while quiet < tries and not done(got):
         try:
             got.append(sock.recv(65535))
             quiet = 0

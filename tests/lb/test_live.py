@@ -135,7 +135,7 @@ def run_traffic(tmp_path: Path, mode: str, via: str, capsys: pytest.CaptureFixtu
             for i in range(5):
                 tx.sendto(b"hello-%d" % i, (VIP, 8080))
             tx.sendto(b"not-a-vip", ("10.200.0.3", 9))
-            seen = frames(rx)
+            seen = frames(rx, lambda got: all(ipip_to(got, b"hello-%d" % i) for i in range(5)))
             for i in range(5):
                 got = ipip_to(seen, b"hello-%d" % i)
                 assert len(got) == 1, f"datagram {i} did not arrive encapsulated"
@@ -159,7 +159,7 @@ def run_traffic(tmp_path: Path, mode: str, via: str, capsys: pytest.CaptureFixtu
             assert main(["lb", "update", "--config", str(new), "--interface", "lb0"]) == 0
             capsys.readouterr()
             tx.sendto(b"again", (VIP, 8080))  # same socket: the established flow
-            got = ipip_to(frames(rx), b"again")
+            got = ipip_to(frames(rx, lambda got: bool(ipip_to(got, b"again"))), b"again")
             assert len(got) == 1 and got[0][30:34] == ipaddress.ip_address("10.200.0.2").packed
         finally:
             tx.close()
