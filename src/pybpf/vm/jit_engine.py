@@ -222,7 +222,7 @@ class BoundRun:
         self._slots = machine.s
         self._narrow = program.spec.type != ProgramType.UNSPEC
         run = machine.code.drivers.get("bpf_run", machine.code.entry)
-        address = bound_trampoline(run, machine.jctx_address, narrow=self._narrow)
+        self._trampoline, address = bound_trampoline(run, machine.jctx_address, narrow=self._narrow)
         self._fn = ctypes.CFUNCTYPE(ctypes.c_uint64)(address)
         self.closed = False
         self.__call__ = self._call_narrow if self._narrow else self._call_wide  # type: ignore[method-assign]
