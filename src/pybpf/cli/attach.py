@@ -42,7 +42,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pin-path", default="/sys/fs/bpf", help="where maps pinned by name live")
     p.add_argument("--map", nargs=2, action="append", default=[], metavar=("NAME", "KEY=VALUE"),
                    help="set a map entry before attaching (JSON typed through BTF, e.g. 22=0)")
-
     p.add_argument("--pcap", metavar="IN", help="also run the attached program over a capture's"
                    " packets (BPF_PROG_TEST_RUN, same maps)")
     p.add_argument("--pcap-out", metavar="OUT", help="with --pcap: write the packets it lets through")
