@@ -60,6 +60,7 @@ class Checker:
     func_infos: tuple[Any, ...] = ()
     btf: Any = None
     attach_type: int | None = None  # the expected attach type (some context rules depend on it)
+    attach_to: str = ""  # the BTF attach target of tracing and LSM programs
     frame_depths: dict[int, int] = field(default_factory=dict)
     callback_sites: set[int] = field(default_factory=set)
 
