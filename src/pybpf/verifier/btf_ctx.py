@@ -148,14 +148,19 @@ def _member_at(btf: Any, struct: Any, off: int, size: int) -> tuple[Any, int] | 
 def struct_access(ck: Checker, pc: int, regno: int, reg: Reg, off: int, size: int, write: bool) -> Reg | None:
     """btf_struct_access: a probe-read-like load from a kernel object."""
     name = reg.type_str()
-    if write:
-        raise VerifierError("only read is supported", insn=pc)
-    if not reg.var.is_const():
-        raise VerifierError(f"R{regno} is {name} invalid variable offset: off={reg.off + off}, "
-                            f"var_off={reg.var.var}", insn=pc)
-    total = reg.off + off + bounds.s64(reg.var.value)
+    total = reg.off + off
+    if not ck.privileged:
+        raise VerifierError(f"'struct {reg.btf_name}' access is allowed only to CAP_PERFMON and CAP_SYS_ADMIN",
+                            insn=pc)
+    if not ck.gpl:
+        raise VerifierError(f"Cannot access kernel 'struct {reg.btf_name}' from non-GPL compatible program", insn=pc)
     if total < 0:
         raise VerifierError(f"R{regno} is {name} invalid negative access: off={total}", insn=pc)
+    if not (reg.var.is_const() and reg.var.value == 0):
+        raise VerifierError(f"R{regno} is {name} invalid variable offset: off={total}, var_off={reg.var.var}",
+                            insn=pc)
+    if write:
+        raise VerifierError("only read is supported", insn=pc)
     btf = kernel_btf(pc)
     struct = btf.find(reg.btf_name, Kind.STRUCT) or btf.find(reg.btf_name, Kind.UNION)
     if struct is None:
