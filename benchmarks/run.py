@@ -31,8 +31,8 @@ def _load(name: str) -> ModuleType | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    suite = _load("suite")
-    assert suite is not None
+    from pybpf.bench import suite  # the suite ships in the package, so `pybpf bench` runs installed
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     suite.add_arguments(parser)
     args = parser.parse_args(argv)

@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pybpf.abi import MapType
-from pybpf.maps.base import EINVAL, MemoryRegion, NativeMap, fail, map_by_id, possible_cpus
+from pybpf.maps.base import EINVAL, ENOMEM, MemoryRegion, NativeMap, fail, map_by_id, possible_cpus
 from pybpf.object.spec import MapSpec
 
 # Each map family is imported when a map of its type is first created (or its class first named,
@@ -161,7 +161,10 @@ def create_map(spec: MapSpec, *, freeze: bool = True) -> NativeMap:
         spec = replace(spec, max_entries=possible_cpus())  # what libbpf does
         if spec.key_size == 0:
             spec = replace(spec, key_size=4, value_size=4)
-    m = cls(spec)
+    try:
+        m = cls(spec)
+    except (MemoryError, OverflowError):
+        raise fail(f"map {spec.name!r}: not enough memory for {spec.max_entries} entries", ENOMEM) from None
     for key, value in spec.contents:
         m.update(key, value)
     if spec.frozen and freeze:

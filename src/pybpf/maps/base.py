@@ -33,6 +33,7 @@ ENOENT = _errno.ENOENT
 EEXIST = _errno.EEXIST
 E2BIG = _errno.E2BIG
 EINVAL = _errno.EINVAL
+ENOMEM = _errno.ENOMEM
 ENOSPC = _errno.ENOSPC
 EPERM = _errno.EPERM
 EBADF = _errno.EBADF
@@ -136,6 +137,9 @@ class NativeMap(Map):
         self.closed = False
         self._buffers: list[ctypes.Array[ctypes.c_char]] = []
         self.validate()
+        from pybpf.maps.budget import charge
+
+        charge(self, self.spec, self.ncpus)  # ENOMEM before allocating, like the kernel's memcg charge
         with _registry_lock:
             self.id = next(_ids)
             _registry[self.id] = self

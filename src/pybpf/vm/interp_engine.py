@@ -64,6 +64,20 @@ def run_in_contexts(
     """
     if repeat < 1:
         raise BpfError(f"repeat must be >= 1, got {repeat}")
+    with env.run_lock:  # runs of one collection share memory and run state: one at a time
+        return _run_locked(spec, env, machine, budget, data, ctx, repeat, bind)
+
+
+def _run_locked(
+    spec: ProgramSpec,
+    env: RunEnv,
+    machine: Any,
+    budget: int,
+    data: bytes,
+    ctx: bytes | None,
+    repeat: int,
+    bind: Callable[[Any], None] | None,
+) -> RunResult:
     env.program_type = int(spec.type)
     retval = 0
     data_out: bytes | None = None

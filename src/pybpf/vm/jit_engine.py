@@ -22,6 +22,7 @@ from __future__ import annotations
 import array
 import ctypes
 import itertools
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -123,6 +124,14 @@ class JitProgram(Program):
                 f"run_batch takes packets of {ETH_HLEN} to {XDP_MAX_LINEAR} bytes (got"
                 f" {min(lens)}..{longest}); use run() for multi-buffer packets"
             )
+        env = self.env
+        with env.run_lock:
+            elapsed, ran = self._batch_locked(buffer, lens, count, out, longest)
+        if ran < count:
+            raise BpfError(f"batch stopped at packet {ran}")
+        return BatchResult(out, elapsed)
+
+    def _batch_locked(self, buffer: bytes, lens: Any, count: int, out: Any, longest: int) -> tuple[int, int]:
         env, machine = self.env, self.machine
         env.program_type = int(self.spec.type)
         try:
@@ -141,9 +150,7 @@ class JitProgram(Program):
             machine.packet = None
             machine.bind_context(None)
             env.end_run()
-        if ran < count:
-            raise BpfError(f"batch stopped at packet {ran}")
-        return BatchResult(out, elapsed)
+        return elapsed, ran
 
     def benchmark(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1000) -> float:
         """Nanoseconds per run of a native repeat loop on one context (no Python per run)."""
@@ -172,13 +179,23 @@ class BoundRun:
 
     The context and packet are built once; runs share them (a program that modifies the packet
     sees its previous changes; `data_out()` gives the current packet). Close it (or use `with`)
-    before running the program's other APIs again.
+    before running the program's other APIs again. While it is open it holds the collection's
+    run lock: other threads' runs wait, and only the thread that bound it may call it.
     """
 
     def __init__(self, program: JitProgram, data: bytes, ctx: bytes | None) -> None:
         self.program = program
         machine = program.machine
         env = program.env
+        env.run_lock.acquire()
+        try:
+            self._bind(program, machine, env, data, ctx)
+        except BaseException:
+            env.run_lock.release()
+            raise
+
+    def _bind(self, program: JitProgram, machine: NativeMachine, env: Any, data: bytes, ctx: bytes | None) -> None:
+        self._owner = threading.get_ident()
         env.program_type = int(program.spec.type)
         self.context = make_context(program.spec.type, env, bytes(data), ctx)
         machine.packet = self.context.packet
@@ -192,7 +209,7 @@ class BoundRun:
         self._slots = machine.s
         self._narrow = program.spec.type != ProgramType.UNSPEC
         run = machine.code.drivers.get("bpf_run", machine.code.entry)
-        address = bound_trampoline(run, machine.jctx_address, narrow=self._narrow)
+        self._trampoline, address = bound_trampoline(run, machine.jctx_address, narrow=self._narrow)
         self._fn = ctypes.CFUNCTYPE(ctypes.c_uint64)(address)
         self.closed = False
         self.__call__ = self._call_narrow if self._narrow else self._call_wide  # type: ignore[method-assign]
@@ -201,12 +218,16 @@ class BoundRun:
         return self._call_narrow() if self._narrow else self._call_wide()
 
     def _call_narrow(self) -> int:
+        if threading.get_ident() != self._owner:
+            raise BpfError("a bound run may only be called by the thread that bound it")
         retval: int = self._fn()
         if retval > 0xFFFFFFFF:
             return self._fault()
         return retval
 
     def _call_wide(self) -> int:
+        if threading.get_ident() != self._owner:
+            raise BpfError("a bound run may only be called by the thread that bound it")
         retval: int = self._fn()
         if self._slots[3]:  # Slot.FAULT
             return self._fault()
@@ -224,9 +245,12 @@ class BoundRun:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self._machine.packet = None
-            self._machine.bind_context(None)
-            self.program.env.end_run()
+            try:
+                self._machine.packet = None
+                self._machine.bind_context(None)
+                self.program.env.end_run()
+            finally:
+                self.program.env.run_lock.release()
 
     def __enter__(self) -> BoundRun:
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import threading
 from typing import Any
 
 from pybpf.abi import ProgramType
@@ -19,6 +20,9 @@ class RunEnv:
     the program did not have before (a map value, ring buffer record, ...) makes it accessible.
     Regions exposed this way live until `end_run()`; helpers keep the backing object alive via
     `owner`, so a stale pointer can never reach freed host memory.
+
+    `run_lock` serialises the runs of the collection's programs: memory model, stack and run state
+    are shared, so two threads running at once would see each other's contexts.
     """
 
     def __init__(
@@ -29,6 +33,7 @@ class RunEnv:
         self.memory = memory if memory is not None else Memory()
         self.stack = Stack(self.memory)
         self.trace_lines: list[str] = []
+        self.run_lock = threading.RLock()
         self._maps_by_pointer: dict[int, Map] = {}
         self._pointer_by_map: dict[int, int] = {}
         self._handles: list[Any] = []

@@ -147,12 +147,24 @@ class NativeMachine:
         fn = FN_CFUNC(pointer)
         top = self.s[Slot.STACK_TOP] + depth * self.frame_stride
         self.s[Slot.BUDGET] = self.env.budget_left & M64  # the callback spends the run's budget
-        result = fn(self.jctx_address, top, depth, 0, *values, 0, 0, 0, 0)
+        self.forget_regions()
+        try:
+            result = fn(self.jctx_address, top, depth, 0, *values, 0, 0, 0, 0)
+        finally:
+            # the helper frees what it lent this call (a key, a dynptr's sample) before the next one:
+            # nothing the callback resolved may stay in the native table or the hit cache
+            self.forget_regions()
         self.env.budget_left = int(ctypes.c_int64(self.s[Slot.BUDGET]).value)
         self.s[Slot.HELPER_PC] = saved_pc
         self.s[Slot.HELPER_DEPTH] = saved_depth
         self._raise_fault_if_any()
         return int(result.r[0])
+
+    def forget_regions(self) -> None:
+        """Drop the regions resolved since the run began (the persistent ones stay): Python decides again."""
+        s = self.s
+        s[Slot.NREGIONS] = self.persistent
+        s[Slot.HIT_START] = s[Slot.HIT_END] = 0
 
     # --- runs ------------------------------------------------------------------------
     def set_regions(self, regions: Sequence[Region]) -> None:
@@ -405,7 +417,7 @@ class NativeMachine:
             env.machine = self
             result = fn(env, r1, r2, r3, r4, r5)
             self.s[Slot.BUDGET] = env.budget_left & M64
-            self.s[Slot.NREGIONS] = self.persistent
+            self.forget_regions()  # the helper may have freed what was resolved (a submitted record)
             if self.context is not None:
                 self.sync_context()
             return int(result) & M64
