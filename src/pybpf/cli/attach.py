@@ -42,6 +42,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pin-path", default="/sys/fs/bpf", help="where maps pinned by name live")
     p.add_argument("--map", nargs=2, action="append", default=[], metavar=("NAME", "KEY=VALUE"),
                    help="set a map entry before attaching (JSON typed through BTF, e.g. 22=0)")
+    p.add_argument("--pcap", metavar="IN", help="also run the attached program over a capture's"
+                   " packets (BPF_PROG_TEST_RUN, same maps)")
+    p.add_argument("--pcap-out", metavar="OUT", help="with --pcap: write the packets it lets through")
     p.set_defaults(func=run)
 
 
@@ -93,6 +96,19 @@ def _attach_all(args: argparse.Namespace, coll: Any, stack: contextlib.ExitStack
                         "--cgroup, ...), or --auto to attach every program by its section")
     prog = _find_program(coll, args.program)
     return [(prog, stack.enter_context(_attach(args, prog)))]
+
+
+def _replay_pcap(args: argparse.Namespace, prog: Any) -> None:
+    """Run the attached program over the capture's packets; write what it lets through."""
+    from pybpf.hooks.pcap import read_packets, sent_on, write_packets
+
+    packets = read_packets(args.pcap)
+    runs = [(r.retval, r.data_out) for r in (prog.run(p.data) for p in packets)]
+    sent = sent_on(prog.spec.type, packets, runs)
+    if args.pcap_out:
+        write_packets(args.pcap_out, sent)
+    print(f"ran {prog.name} over {len(packets)} packets from {args.pcap}: {len(sent)} let through",
+          file=sys.stderr, flush=True)
 
 
 def _find_program(coll: Any, name: str) -> Any:
@@ -205,8 +221,11 @@ def run(args: argparse.Namespace) -> int:
                     elif m.type == MapType.PERF_EVENT_ARRAY:
                         readers.append((name, PerfBuffer(m, decode=_decoder(spec, name, args.event_type, args.file))))
                 with contextlib.ExitStack() as stack:
-                    for prog, link in _attach_all(args, coll, stack):
+                    attached = _attach_all(args, coll, stack)
+                    for prog, link in attached:
                         print(f"attached {prog.name} ({link.description})", file=sys.stderr, flush=True)
+                    if args.pcap:
+                        _replay_pcap(args, attached[0][0])
                     print(f"{'Ctrl-C to stop' if args.duration is None else f'running for {args.duration:g} s'}",
                           file=sys.stderr, flush=True)
                     deadline = None if args.duration is None else time.monotonic() + args.duration

@@ -47,6 +47,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--mem", metavar="FILE", help="input memory for assembly/bytecode (r1, r2)")
     p.add_argument("--data-in", metavar="PATH", action="append", default=[],
                    help="packet/data for one run (repeatable: one run each, in order)")
+    p.add_argument("--pcap", metavar="IN", help="packets from a pcap/pcapng file: one run each")
+    p.add_argument("--pcap-out", metavar="OUT",
+                   help="write the packets the program lets through (pcapng, or pcap by name)")
     p.add_argument("--ctx-in", metavar="PATH", help="context bytes (e.g. struct __sk_buff)")
     p.add_argument("--data-out", metavar="PATH",
                    help="write the output packet of the last run to PATH")
@@ -79,6 +82,26 @@ def load_spec(path: str, *, syntax: str = "auto", program_type: int | None = Non
     from pybpf.api import read_spec
 
     return read_spec(path, syntax=syntax, program_type=program_type)
+
+
+def _read_pcap(path: str) -> list[Any]:
+    from pybpf.hooks.pcap import read_packets
+
+    return read_packets(path)
+
+
+def _write_pcap(path: str, program_type: int, inputs: list[bytes], captured: list[Any],
+                results: list[RunResult]) -> None:
+    import time
+
+    from pybpf.hooks.pcap import CapturedPacket, sent_on, write_packets
+
+    stamps = [c.timestamp for c in captured]
+    first = len(inputs) - len(stamps)  # --data-in inputs come before the capture's
+    now = time.time()
+    packets = [CapturedPacket(stamps[i - first] if i >= first else now, data)
+               for i, data in enumerate(inputs)]
+    write_packets(path, sent_on(program_type, packets, [(r.retval, r.data_out) for r in results]))
 
 
 def _verifier_available() -> bool:
@@ -248,7 +271,9 @@ def run(args: argparse.Namespace) -> int:
     ctx = _read(args.ctx_in) if args.ctx_in else None
     if args.mem and args.data_in:
         raise BpfError("--mem and --data-in are alternatives: use one")
-    inputs = [_read(p) for p in args.data_in] or [_read(args.mem) if args.mem else b""]
+    captured = _read_pcap(args.pcap) if args.pcap else []
+    inputs = ([_read(p) for p in args.data_in] + [c.data for c in captured]
+              or [_read(args.mem) if args.mem else b""])
     # Plain assembly/bytecode without a program type has no kernel rules to verify against.
     typed = any(p.type != ProgramType.UNSPEC for p in spec.programs.values())
     if plain and not typed and args.engine == "kernel":
@@ -273,6 +298,8 @@ def run(args: argparse.Namespace) -> int:
         collection.close()
     if args.data_out:
         Path(args.data_out).write_bytes(results[-1].data_out or b"")
+    if args.pcap_out:
+        _write_pcap(args.pcap_out, spec.programs[name].type, inputs, captured, results)
     ptype_of_program = spec.programs[name].type
     simple = plain and not args.data_in
     for line in trace:  # bpf_trace_printk output, on stderr so stdout stays parseable
