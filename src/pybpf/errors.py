@@ -46,6 +46,20 @@ class VerifierError(BpfError):
         super().__init__(reason if insn is None else f"insn {insn}: {reason}")
 
 
+class VerifierUnsupported(VerifierError):
+    """A program pybpf's verifier cannot judge (a kernel feature it does not model): no verdict on its safety.
+
+    The kernel's verifier alone can judge it: load on the kernel engine without pybpf's verifier,
+    `Runtime("kernel", verify=False)` or `--no-verify` on the command line.
+    """
+
+    HINT = ("pybpf's verifier does not model this; to let the kernel's verifier alone judge it, load with "
+            "Runtime('kernel', verify=False) or `pybpf run --engine kernel --no-verify`")
+
+    def __init__(self, reason: str, *, insn: int | None = None, log: str = "") -> None:
+        super().__init__(f"{reason} ({self.HINT})", insn=insn, log=log)
+
+
 class LoadError(BpfError):
     """A spec that cannot be turned into a live collection (unknown helper, bad map, ...)."""
 

@@ -67,6 +67,7 @@ def verify(
         func_infos=tuple(spec.func_infos),
         btf=spec.btf,
         attach_type=None if spec.attach_type is None else int(spec.attach_type),
+        attach_to=spec.attach_to or (spec.section.split("/", 1)[1] if "/" in spec.section else ""),
     )
     out = checker.run()
     stats = (f"processed {out.processed_insns} insns (limit 1000000) max_states_per_insn 0 total_states "

@@ -30,7 +30,9 @@ def call(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, work: 
             return global_funcs.call(ck, pc, func, st)
         return local_call(ck, pc, target, st)
     if insn.src == 2:
-        raise VerifierError("calling kernel function is not supported without kernel BTF", insn=pc)
+        from pybpf.verifier import kfuncs
+
+        return kfuncs.call(ck, pc, insn.imm, insn.off, st)
     if insn.src or insn.off or insn.dst:
         raise VerifierError("BPF_CALL uses reserved fields", insn=pc)
     return helpers_check.helper_call(ck, pc, insn.imm, st, path, work)

@@ -60,6 +60,7 @@ class Checker:
     func_infos: tuple[Any, ...] = ()
     btf: Any = None
     attach_type: int | None = None  # the expected attach type (some context rules depend on it)
+    attach_to: str = ""  # the BTF attach target of tracing and LSM programs
     frame_depths: dict[int, int] = field(default_factory=dict)
     callback_sites: set[int] = field(default_factory=set)
 
@@ -272,8 +273,10 @@ class Checker:
             self.jumps += 1
             return cfg.jump_target(pc, insn)
         if insn.opcode == EXIT:
+            self.jumps += 1  # the kernel's jmps_processed counts every JMP-class instruction
             return exits.exit(self, pc, insn, st, path, work)
         if insn.opcode & 0xF7 == CALL:
+            self.jumps += 1
             return calls.call(self, pc, insn, st, path, work)
         return jumps.cond_jump(self, pc, insn, st, path, work)
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pybpf.errors import VerifierError
 from pybpf.isa.instruction import Instruction
-from pybpf.verifier import ctx_attach
+from pybpf.verifier import btf_ctx, ctx_attach
 from pybpf.verifier.context import RETURN_RANGES
 from pybpf.verifier.state import NOT_INIT, Reg, State
 
@@ -39,7 +39,10 @@ def exit(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, work: 
             raise VerifierError(f"At subprogram exit the register R0 is not a scalar value ({r0.type_str()})",
                                 insn=pc)
         return None
-    rng = ctx_attach.return_range(ck.program_type, ck.attach_type) or RETURN_RANGES.get(ck.program_type)
+    if ck.program_type in btf_ctx.BTF_CTX_TYPES:
+        rng = btf_ctx.return_range(ck.program_type, ck.attach_type, ck.attach_to)
+    else:
+        rng = ctx_attach.return_range(ck.program_type, ck.attach_type) or RETURN_RANGES.get(ck.program_type)
     if rng is not None:
         if not r0.is_scalar:
             raise VerifierError(f"At program exit the register R0 is not a known value ({r0.type_str()})",

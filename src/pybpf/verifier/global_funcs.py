@@ -119,6 +119,7 @@ def call(ck: Checker, pc: int, func: GlobalFunc, st: State) -> int:
             helper_args.mem_access(ck, pc, st, regno, probe, arg.size, write=False, init=True, meta=meta)
             helper_args.mem_access(ck, pc, st, regno, probe, arg.size, write=True, init=False, meta=meta)
     ck.globals_called.add(func.pc)
+    ck.log.line(f"Func#{func.index} ('{func.name}') is global and assumed valid.")
     ck.note = ("frame",)  # precision cannot follow the call: mark everything precise
     for r in range(1, 6):
         regs[r] = NOT_INIT

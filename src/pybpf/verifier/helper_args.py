@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pybpf import helpers
 from pybpf.abi import MapType
-from pybpf.errors import VerifierError
+from pybpf.errors import VerifierError, VerifierUnsupported
 from pybpf.helpers import ArgType as A
 from pybpf.verifier import bounds, memory
 from pybpf.verifier.state import PACKET_TYPES, Reg, RegType, State
@@ -208,7 +208,7 @@ def check_arg(ck: Checker, pc: int, st: State, regno: int, kind: A, proto: helpe
     reg = ck.read(st, pc, regno)
     rule = RULES.get(kind)
     if rule is None:
-        raise VerifierError(f"pybpf does not verify argument type {kind.name} of {name}", insn=pc)
+        raise VerifierUnsupported(f"argument type {kind.name} of {name}", insn=pc)
     if kind.nullable and _is_null(reg):
         if kind.is_memory:
             meta.mem_regno = -2  # its size argument then only needs to be a bounded scalar

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pybpf import helpers
 from pybpf.abi import MapType
-from pybpf.errors import VerifierError
+from pybpf.errors import VerifierError, VerifierUnsupported
 from pybpf.helpers import RetType as R
 from pybpf.verifier import calls, memory
 from pybpf.verifier.helper_args import Meta, check_arg
@@ -47,7 +47,7 @@ def helper_call(ck: Checker, pc: int, func_id: int, st: State, path: _Path, work
     if proto.sleepable_only:
         raise _fail("helper call might sleep in a non-sleepable prog", pc)
     if proto.callback is not None and func_id != LOOP:
-        raise _fail(f"pybpf does not verify callbacks of {name}", pc)
+        raise VerifierUnsupported(f"callbacks of {name}", insn=pc)
     meta = Meta(const_sizes={})
     for i, arg in enumerate(proto.args):
         check_arg(ck, pc, st, i + 1, arg, proto, meta, name)
@@ -135,7 +135,7 @@ def return_value(ck: Checker, pc: int, st: State, proto: helpers.HelperProto, me
         null = ret is R.RET_PTR_TO_BTF_ID_OR_NULL
         return Reg(RegType.PTR_TO_BTF_ID, maybe_null=null, id=st.new_id() if null else 0,
                    btf_name=proto.ret_btf_type)
-    raise _fail(f"pybpf does not model the return type of {proto.full_name}", pc)
+    raise VerifierUnsupported(f"the return type of {proto.full_name}", insn=pc)
 
 
 __all__ = ["helper_call"]

@@ -8,7 +8,7 @@ from pybpf.errors import VerifierError
 from pybpf.isa.asm_common import s32
 from pybpf.isa.instruction import Instruction
 from pybpf.isa.opcodes import JA32, InsnClass, Mode, PseudoSrc
-from pybpf.verifier import bounds, cfg, memory
+from pybpf.verifier import bounds, cfg, kfuncs, memory
 from pybpf.verifier.bounds import MASK32
 from pybpf.verifier.context import LD_ABS_TYPES
 from pybpf.verifier.state import NOT_INIT, UNKNOWN_SCALAR, Reg, RegType, State, const, scalar
@@ -120,7 +120,10 @@ def lddw(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
         return
     if insn.src in (PseudoSrc.MAP_FD, PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX, PseudoSrc.MAP_IDX_VALUE):
         raise VerifierError(f"fd {insn.imm & MASK32} is not pointing to valid bpf_map", insn=pc)
-    raise VerifierError("unsupported pseudo ld_imm64 (BTF ids need kernel BTF)", insn=pc)
+    if insn.src == PseudoSrc.BTF_ID:
+        regs[insn.dst] = kfuncs.ksym(pc, insn.imm & MASK32)
+        return
+    raise VerifierError("invalid bpf_ld_imm64 insn", insn=pc)
 
 
 def ld_abs(ck: Checker, pc: int, insn: Instruction, st: State) -> None:

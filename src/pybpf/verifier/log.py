@@ -30,6 +30,7 @@ class StateLog:
         self.lines: list[str] = []
         self.program: Any = None
         self._before: tuple[int, list[Any]] | None = None
+        self._at = -1  # index of the current instruction's line
 
     def path(self, pc: int, state: Any, origin: int | None = None) -> None:
         """A path starts (the entry or a pushed branch): its whole register state."""
@@ -42,6 +43,7 @@ class StateLog:
         if not self.enabled:
             return
         self.line(kernel_log_line(pc, insn, _HELPERS))
+        self._at = len(self.lines) - 1
         self._before = (len(state.frames), list(state.cur.regs))
 
     def after(self, state: Any) -> None:
@@ -55,8 +57,8 @@ class StateLog:
         else:
             regs = state.cur.regs
             written = regs_text(regs, {i for i, r in enumerate(regs) if r != before[i]})
-        if written:
-            self.lines[-1] = self.lines[-1].ljust(38) + "; " + written
+        if written and 0 <= self._at < len(self.lines):
+            self.lines[self._at] = self.lines[self._at].ljust(38) + "; " + written
 
     def line(self, text: str) -> None:
         if not self.enabled:
@@ -64,6 +66,7 @@ class StateLog:
         self.lines.append(text)
         if len(self.lines) > MAX_LINES:
             del self.lines[:MAX_LINES // 2]
+            self._at -= MAX_LINES // 2
 
     def text(self, error: str | None) -> str:
         if not self.enabled:

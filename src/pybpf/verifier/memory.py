@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pybpf.abi import MapFlags
-from pybpf.errors import VerifierError
+from pybpf.abi import MapFlags, ProgramType
+from pybpf.errors import VerifierError, VerifierUnsupported
 from pybpf.object.spec import MapSpec
-from pybpf.verifier import bounds, ctx_attach
+from pybpf.verifier import bounds, btf_ctx, ctx_attach
 from pybpf.verifier.bounds import S64_MIN, Scalar, s64
 from pybpf.verifier.context import layout
 from pybpf.verifier.state import (
@@ -84,6 +84,8 @@ def check_access(
         return _loaded(size) if not write else None
     if t in (RegType.PTR_TO_SOCKET, RegType.PTR_TO_SOCK_COMMON, RegType.PTR_TO_TCP_SOCK):
         return _sock_access(pc, regno, reg, off, size, write)
+    if t is RegType.PTR_TO_BTF_ID:
+        return btf_ctx.struct_access(ck, pc, regno, reg, off, size, write)
     if t is RegType.PTR_TO_PACKET_END:
         raise _fail(f"R{regno} invalid mem access '{reg.type_str()}'", pc)
     raise _fail(f"R{regno} invalid mem access '{reg.type_str()}'", pc)
@@ -159,8 +161,13 @@ def _ctx_access(ck: Checker, pc: int, regno: int, reg: Reg, off: int, size: int,
         raise _fail(f"dereference of modified ctx ptr R{regno} off={reg.off} disallowed", pc)
     if not (reg.var.is_const() and reg.var.value == 0):
         raise _fail(f"variable ctx access var_off={reg.var.var} disallowed", pc)
+    if ck.program_type in btf_ctx.BTF_CTX_TYPES:
+        return btf_ctx.ctx_access(ck, pc, off, size, write)
     lay = ctx_attach.layout(ck.program_type, ck.attach_type) or layout(ck.program_type)
-    if lay is None or not lay.valid(off, size, write):
+    if lay is None:
+        raise VerifierUnsupported(f"the context of {ProgramType(ck.program_type).name.lower()} programs "
+                                  f"(off={off} size={size})", insn=pc)
+    if not lay.valid(off, size, write):
         raise _fail(f"invalid bpf_context access off={off} size={size}", pc)
     if write:
         if value is not None and value.is_pointer:
