@@ -1,8 +1,9 @@
-"""Shared piece of the kernel verbs: the permission check with its one-line message."""
+"""Shared pieces of the verbs: the permission check with its one-line message, the skeleton options."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 
 def permission_denied(verb: str) -> int | None:
@@ -14,3 +15,21 @@ def permission_denied(verb: str) -> int | None:
         return None
     print(f"pybpf {verb}: {reason}", file=sys.stderr)
     return 2
+
+
+def add_skeleton_options(p: Any) -> None:
+    """--set, --map-size and --no-autoload: what a libbpf skeleton sets before loading."""
+    p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
+                   help="set a global variable (e.g. a const volatile setting) before loading")
+    p.add_argument("--map-size", action="append", default=[], metavar="MAP=N",
+                   help="give map MAP N entries (e.g. maps sized from user space, max_entries 0)")
+    p.add_argument("--no-autoload", action="append", default=[], metavar="PROG",
+                   help="do not load program PROG (e.g. the raw_tp copy of a tp_btf program)")
+
+
+def configured(spec: Any, args: Any) -> Any:
+    """`spec` with the skeleton options of the command line applied."""
+    from pybpf.object.skeleton import configure, parse_assignments
+
+    return configure(spec, globals=parse_assignments(args.set, "--set"),
+                     map_sizes=parse_assignments(args.map_size, "--map-size"), no_autoload=args.no_autoload)

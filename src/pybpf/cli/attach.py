@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from pybpf.cli._kernel import permission_denied
+from pybpf.cli._kernel import add_skeleton_options, configured, permission_denied
 from pybpf.cli._map_edit import parse_assignments, set_entries
 from pybpf.cli._output import print_json_line
 from pybpf.errors import BpfError, LoadError
@@ -37,12 +37,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pid", type=int, default=-1, help="uprobes: only in this process")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     p.add_argument("--json", action="store_true", help="JSON lines")
-    p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
-                   help="set a global variable (e.g. a const volatile setting) before loading")
+    add_skeleton_options(p)
     p.add_argument("--event-type", metavar="TYPE", help="decode events with this BTF type of the object (e.g. a struct)")
     p.add_argument("--pin-path", default="/sys/fs/bpf", help="where maps pinned by name live")
     p.add_argument("--map", nargs=2, action="append", default=[], metavar=("NAME", "KEY=VALUE"),
                    help="set a map entry before attaching (JSON typed through BTF, e.g. 22=0)")
+    p.add_argument("--pcap", metavar="IN", help="also run the attached program over a capture's"
+                   " packets (BPF_PROG_TEST_RUN, same maps)")
+    p.add_argument("--pcap-out", metavar="OUT", help="with --pcap: write the packets it lets through")
     p.set_defaults(func=run)
 
 
@@ -77,19 +79,6 @@ def _attach(args: argparse.Namespace, prog: Any) -> Any:
     return links.attach_tracing(prog)
 
 
-def _globals(items: list[str]) -> dict[str, int | bytes]:
-    out: dict[str, int | bytes] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise LoadError(f"--set takes VAR=VALUE, not {item!r}")
-        try:
-            out[name] = int(value, 0)
-        except ValueError:
-            raise LoadError(f"--set {name}: {value!r} is not an integer") from None
-    return out
-
-
 def _attach_all(args: argparse.Namespace, coll: Any, stack: contextlib.ExitStack) -> list[tuple[Any, Any]]:
     """Attach the program named by --program to the hook given, or (--auto) every program by its section."""
     from pybpf.kernel.links import attach_auto
@@ -107,6 +96,19 @@ def _attach_all(args: argparse.Namespace, coll: Any, stack: contextlib.ExitStack
                         "--cgroup, ...), or --auto to attach every program by its section")
     prog = _find_program(coll, args.program)
     return [(prog, stack.enter_context(_attach(args, prog)))]
+
+
+def _replay_pcap(args: argparse.Namespace, prog: Any) -> None:
+    """Run the attached program over the capture's packets; write what it lets through."""
+    from pybpf.hooks.pcap import read_packets, sent_on, write_packets
+
+    packets = read_packets(args.pcap)
+    runs = [(r.retval, r.data_out) for r in (prog.run(p.data) for p in packets)]
+    sent = sent_on(prog.spec.type, packets, runs)
+    if args.pcap_out:
+        write_packets(args.pcap_out, sent)
+    print(f"ran {prog.name} over {len(packets)} packets from {args.pcap}: {len(sent)} let through",
+          file=sys.stderr, flush=True)
 
 
 def _find_program(coll: Any, name: str) -> Any:
@@ -193,7 +195,13 @@ def run(args: argparse.Namespace) -> int:
     from pybpf.kernel.ringbuf import RingBuffer
     from pybpf.object import load_file
 
-    spec = load_file(args.file)
+    spec = configured(load_file(args.file), args)
+    if args.auto and not args.program:
+        from pybpf.kernel.autoselect import one_per_hook
+
+        spec, notes = one_per_hook(spec)
+        for note in notes:
+            print(note, file=sys.stderr, flush=True)
     stop = False
 
     def on_signal(*_: object) -> None:
@@ -203,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
     old = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
-        with load_collection(spec, pin_path=args.pin_path, globals=_globals(args.set)) as coll:
+        with load_collection(spec, pin_path=args.pin_path) as coll:
             set_entries(coll.maps, spec.btf, parse_assignments(args.map))
             readers: list[tuple[str, Any]] = []
             try:
@@ -213,8 +221,11 @@ def run(args: argparse.Namespace) -> int:
                     elif m.type == MapType.PERF_EVENT_ARRAY:
                         readers.append((name, PerfBuffer(m, decode=_decoder(spec, name, args.event_type, args.file))))
                 with contextlib.ExitStack() as stack:
-                    for prog, link in _attach_all(args, coll, stack):
+                    attached = _attach_all(args, coll, stack)
+                    for prog, link in attached:
                         print(f"attached {prog.name} ({link.description})", file=sys.stderr, flush=True)
+                    if args.pcap:
+                        _replay_pcap(args, attached[0][0])
                     print(f"{'Ctrl-C to stop' if args.duration is None else f'running for {args.duration:g} s'}",
                           file=sys.stderr, flush=True)
                     deadline = None if args.duration is None else time.monotonic() + args.duration

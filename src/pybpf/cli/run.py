@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pybpf.abi import ProgramType, TcAction, XdpAction
+from pybpf.cli._kernel import add_skeleton_options, configured
 from pybpf.cli._map_edit import parse_assignments, set_entries
 from pybpf.cli._output import print_json
 from pybpf.collection import Collection, RunResult
@@ -46,6 +47,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--mem", metavar="FILE", help="input memory for assembly/bytecode (r1, r2)")
     p.add_argument("--data-in", metavar="PATH", action="append", default=[],
                    help="packet/data for one run (repeatable: one run each, in order)")
+    p.add_argument("--pcap", metavar="IN", help="packets from a pcap/pcapng file: one run each")
+    p.add_argument("--pcap-out", metavar="OUT",
+                   help="write the packets the program lets through (pcapng, or pcap by name)")
     p.add_argument("--ctx-in", metavar="PATH", help="context bytes (e.g. struct __sk_buff)")
     p.add_argument("--data-out", metavar="PATH",
                    help="write the output packet of the last run to PATH")
@@ -59,6 +63,7 @@ def register(subparsers: Any) -> None:
                    help="print every executed instruction and the registers it changed to"
                    " stderr (interpreter only)")
     p.add_argument("--no-verify", action="store_true", help="skip the static verifier")
+    add_skeleton_options(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--map", nargs=2, action="append", default=[], metavar=("NAME", "KEY=VALUE"),
                    help="set a map entry before the runs; KEY and VALUE are JSON typed through"
@@ -77,6 +82,26 @@ def load_spec(path: str, *, syntax: str = "auto", program_type: int | None = Non
     from pybpf.api import read_spec
 
     return read_spec(path, syntax=syntax, program_type=program_type)
+
+
+def _read_pcap(path: str) -> list[Any]:
+    from pybpf.hooks.pcap import read_packets
+
+    return read_packets(path)
+
+
+def _write_pcap(path: str, program_type: int, inputs: list[bytes], captured: list[Any],
+                results: list[RunResult]) -> None:
+    import time
+
+    from pybpf.hooks.pcap import CapturedPacket, sent_on, write_packets
+
+    stamps = [c.timestamp for c in captured]
+    first = len(inputs) - len(stamps)  # --data-in inputs come before the capture's
+    now = time.time()
+    packets = [CapturedPacket(stamps[i - first] if i >= first else now, data)
+               for i, data in enumerate(inputs)]
+    write_packets(path, sent_on(program_type, packets, [(r.retval, r.data_out) for r in results]))
 
 
 def _verifier_available() -> bool:
@@ -183,8 +208,10 @@ def explained_faults(prog: ProgramSpec) -> Iterator[None]:
 
 
 def pick_program(spec: CollectionSpec, name: str | None) -> str:
-    names = list(spec.programs)
+    names = [n for n, p in spec.programs.items() if p.autoload]
     if name is not None:
+        if name in spec.programs and name not in names:
+            raise BpfError(f"program {name!r} is not loaded (--no-autoload)")
         if name in spec.programs:
             return name
         by_section = [n for n, p in spec.programs.items() if p.section == name]
@@ -239,11 +266,14 @@ def run(args: argparse.Namespace) -> int:
     ptype = TYPE_NAMES[args.type] if args.type else None
     assignments = parse_assignments(args.map)
     spec, plain = load_spec(args.file, syntax=args.syntax, program_type=ptype)
+    spec = configured(spec, args)
     name = pick_program(spec, args.program)
     ctx = _read(args.ctx_in) if args.ctx_in else None
     if args.mem and args.data_in:
         raise BpfError("--mem and --data-in are alternatives: use one")
-    inputs = [_read(p) for p in args.data_in] or [_read(args.mem) if args.mem else b""]
+    captured = _read_pcap(args.pcap) if args.pcap else []
+    inputs = ([_read(p) for p in args.data_in] + [c.data for c in captured]
+              or [_read(args.mem) if args.mem else b""])
     # Plain assembly/bytecode without a program type has no kernel rules to verify against.
     typed = any(p.type != ProgramType.UNSPEC for p in spec.programs.values())
     if plain and not typed and args.engine == "kernel":
@@ -268,6 +298,8 @@ def run(args: argparse.Namespace) -> int:
         collection.close()
     if args.data_out:
         Path(args.data_out).write_bytes(results[-1].data_out or b"")
+    if args.pcap_out:
+        _write_pcap(args.pcap_out, spec.programs[name].type, inputs, captured, results)
     ptype_of_program = spec.programs[name].type
     simple = plain and not args.data_in
     for line in trace:  # bpf_trace_printk output, on stderr so stdout stays parseable
