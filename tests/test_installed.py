@@ -81,6 +81,7 @@ def test_wheel_runs_bench_and_demo_outside_the_checkout(tmp_path: Path) -> None:
     it from elsewhere."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     sources = tmp_path / "sources"  # setuptools builds in place: keep build/ out of the checkout
+    sources.mkdir()
     for name in ("pyproject.toml", "README.md", "src", "examples"):
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
         copy(ROOT / name, sources / name, **({"symlinks": True} if copy is shutil.copytree else {}))
