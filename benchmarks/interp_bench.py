@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from pybpf.isa import assemble  # noqa: E402
 from pybpf.vm.interpreter import Machine  # noqa: E402
 from pybpf.vm.memory import Region  # noqa: E402
-from pybpf.vm.runenv import RunEnv  # noqa: E402
+from pybpf.vm.run_env import RunEnv  # noqa: E402
 
 # name -> (assembly in LLVM syntax, memory size); every loop runs N iterations (r1 = memory).
 PROGRAMS: dict[str, tuple[str, int]] = {

@@ -42,7 +42,7 @@ def producer_spec(ring_size: int, flags: int = 0,
 
 
 def measure(total: int, chunk: int, ring_size: int, flags: int = 0) -> dict[str, float]:
-    from pybpf.kernel.engine import load_collection
+    from pybpf.kernel.kernel_engine import load_collection
     from pybpf.kernel.ringbuf import RingBuffer
 
     packet = bytes(64)
@@ -84,7 +84,7 @@ def measure(total: int, chunk: int, ring_size: int, flags: int = 0) -> dict[str,
 
 def measure_reader(total: int, ring_size: int) -> dict[str, float]:
     """The reader alone: the kernel fills the ring first, then the records are consumed and timed."""
-    from pybpf.kernel.engine import load_collection
+    from pybpf.kernel.kernel_engine import load_collection
     from pybpf.kernel.ringbuf import RingBuffer
 
     total = min(total, ring_size // 16 - 1)

@@ -17,7 +17,7 @@ def _bpf_permission() -> str | None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Where bpf() works, the verifier and the helper catalogue judge by this kernel's probed facts."""
     if _bpf_permission() is None:
-        from pybpf.runtime import use_kernel_facts
+        from pybpf.engines import use_kernel_facts
 
         reason = use_kernel_facts()
         if reason:

@@ -15,7 +15,7 @@ from testlib import ROOT
 
 HEAVY = ("llvmlite", "pybpf.object", "pybpf.btf", "pybpf.isa", "pybpf.verifier", "pybpf.vm",
          "pybpf.kernel", "pybpf.maps", "pybpf.toolchain", "pybpf.trace", "pybpf.helpers", "pybpf.api",
-         "pybpf.engine", "pybpf.runtime", "rich", "dpkt")
+         "pybpf.collection", "pybpf.engines", "rich", "dpkt")
 API = ("load", "compile", "verify", "assemble", "disassemble", "Runtime", "CollectionSpec",
        "ProgramSpec", "MapSpec", "Collection", "Map", "Program", "RunResult", "BpfError",
        "AssemblyError", "ObjectError", "VerifierError", "LoadError", "KernelError", "RuntimeFault",

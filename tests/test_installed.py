@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -76,10 +77,16 @@ def test_demo_without_its_examples_fails(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 @pytest.mark.slow
 def test_wheel_runs_bench_and_demo_outside_the_checkout(tmp_path: Path) -> None:
-    """Build the wheel (non-editable), install it with --target and run it from elsewhere."""
+    """Build the wheel (non-editable) from a copy of the sources, install it with --target and run
+    it from elsewhere."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    sources = tmp_path / "sources"  # setuptools builds in place: keep build/ out of the checkout
+    sources.mkdir()
+    for name in ("pyproject.toml", "README.md", "src", "examples"):
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+        copy(ROOT / name, sources / name, **({"symlinks": True} if copy is shutil.copytree else {}))
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                            str(tmp_path / "dist"), str(ROOT)], capture_output=True, text=True,
+                            str(tmp_path / "dist"), str(sources)], capture_output=True, text=True,
                            timeout=600, env=env, check=False)
     assert build.returncode == 0, build.stderr
     (wheel,) = (tmp_path / "dist").glob("pybpf-*.whl")

@@ -57,7 +57,7 @@ def map_json(spec: MapSpec) -> dict[str, Any]:
 def judge(prog: ProgramSpec, maps: dict[str, MapSpec], btf: Any = None) -> dict[str, Any]:
     """The kernel's verdict on one program (pybpf.kernel); with the object's BTF when it has func_info."""
     from pybpf.errors import BpfError, VerifierError
-    from pybpf.kernel.engine import load_collection
+    from pybpf.kernel.kernel_engine import load_collection
     from pybpf.kernel.verdict import kernel_verdicts
 
     if btf is not None and prog.func_infos:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pybpf.errors import AssemblyError, ObjectError
 
 if TYPE_CHECKING:
-    from pybpf.engine import Collection
+    from pybpf.collection import Collection
     from pybpf.isa import Instruction
     from pybpf.object.spec import CollectionSpec, ProgramSpec
     from pybpf.toolchain import CompileResult
@@ -96,7 +96,7 @@ def load(source: Source | CollectionSpec | ProgramSpec, engine: str = "jit", *, 
     the engine (e.g. `budget=` for the user-space engines). Use it as a context manager, or call
     `close()`, to free the maps and programs.
     """
-    from pybpf.runtime import Runtime
+    from pybpf.engines import Runtime
 
     return Runtime(engine, verify=verify, **options).load(_spec(source))
 
@@ -110,9 +110,9 @@ def compile(source: Source, output: Source | None = None, *, compiler: str = "zi
     it lands in pybpf's cache directory. `compiler` is "zig" (the pip package ziglang) or
     "clang" (a system clang). Raises CompileError with the compiler's diagnostics.
     """
-    from pybpf.toolchain import compile_source
+    from pybpf.toolchain import compile_c
 
-    return compile_source(source, output, compiler=compiler, flags=flags, include_dirs=include_dirs,
+    return compile_c(source, output, compiler=compiler, flags=flags, include_dirs=include_dirs,
                           defines=defines, use_cache=use_cache)
 
 

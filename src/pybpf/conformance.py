@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pybpf.errors import AssemblyError, BpfError, RuntimeFault
 from pybpf.isa.instruction import Instruction, decode, encode
-from pybpf.vm.env import HelperEnv, HelperFn
+from pybpf.vm.helper_registry import HelperEnv, HelperFn
 from pybpf.vm.ops import M64
 
 UBPF_MAX_SLOTS = 65536  # uBPF's program size limit, which its error vectors test
@@ -221,7 +221,7 @@ def run_program(insns: Sequence[Instruction], mem: bytes, engine: str = "interp"
     if engine == "interp":
         from pybpf.vm.interpreter import Machine
         from pybpf.vm.memory import Region
-        from pybpf.vm.runenv import RunEnv
+        from pybpf.vm.run_env import RunEnv
 
         env = RunEnv()
         try:
@@ -263,8 +263,8 @@ KERNEL_MIN_PACKET = 14  # BPF_PROG_TEST_RUN refuses XDP input shorter than an Et
 
 def _run_on_runtime(insns: Sequence[Instruction], mem: bytes, engine: str) -> int:
     from pybpf.abi import ProgramType
+    from pybpf.engines import Runtime
     from pybpf.object.spec import ProgramSpec
-    from pybpf.runtime import Runtime
 
     if engine == "kernel":
         data = mem.ljust(KERNEL_MIN_PACKET, b"\0")

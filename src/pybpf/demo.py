@@ -67,7 +67,7 @@ def kernel_unavailable() -> str | None:
 
 
 def load_on(engine: str, spec: Any) -> Any:
-    from pybpf.runtime import Runtime
+    from pybpf.engines import Runtime
 
     return Runtime(engine, verify=False).load(spec)
 
@@ -249,13 +249,13 @@ def main() -> int:
         return 1
 
     from pybpf.object import load_file
-    from pybpf.toolchain import ToolchainError, compile_source
+    from pybpf.toolchain import ToolchainError, compile_c
 
     step(1, f"Compile examples/{EXAMPLE.name} (drops TCP/UDP to ports listed in a BPF hash map)")
     t0 = time.perf_counter()
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"pybpf-demo-{os.getuid()}" / "xdp_firewall.o"
     try:
-        result = compile_source(EXAMPLE, out)
+        result = compile_c(EXAMPLE, out)
     except ToolchainError as exc:
         say(f"   cannot compile: {exc}")
         if getattr(exc, "stderr", ""):

@@ -72,6 +72,14 @@ class KernelError(BpfError):
         super().__init__(message)
 
 
+class MapError(BpfError):
+    """A map operation failed; errno is the kernel's (ENOENT, EEXIST, E2BIG, ...)."""
+
+    def __init__(self, message: str, *, errno: int) -> None:
+        self.errno = errno
+        super().__init__(message)
+
+
 class RuntimeFault(BpfError):
     """A program misbehaved while running: bad memory access, budget exhausted, bad call."""
 

@@ -22,8 +22,8 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 @pytest.mark.kernel
 def test_update_lookup_delete_pin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from pybpf.kernel.engine import load_collection
     from pybpf.kernel.info import map_info
+    from pybpf.kernel.kernel_engine import load_collection
     from pybpf.kernel.pin import unpin
     from pybpf.object import load_file
     from pybpf.toolchain import compile_c
@@ -67,8 +67,8 @@ def test_update_lookup_delete_pin(tmp_path: Path, capsys: pytest.CaptureFixture[
 ])
 def test_bad_keys_are_one_line(words: list[str], message: str, tmp_path: Path,
                                capsys: pytest.CaptureFixture[str]) -> None:
-    from pybpf.kernel.engine import load_collection
     from pybpf.kernel.info import map_info
+    from pybpf.kernel.kernel_engine import load_collection
     from pybpf.object import load_file
     from pybpf.toolchain import compile_c
 

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.kernel
 def test_prog_dump_names_helpers_and_shows_source(capsys: pytest.CaptureFixture[str]) -> None:
-    from pybpf.kernel.engine import load_collection
     from pybpf.kernel.info import prog_info
+    from pybpf.kernel.kernel_engine import load_collection
     from pybpf.object import load_file
     from pybpf.toolchain import compile_c
 

@@ -20,7 +20,7 @@ HEAVY = (
     "pybpf.object.elf",
     "pybpf.btf.btf",
     "pybpf.btf.types",
-    "pybpf.kernel.engine",
+    "pybpf.kernel.kernel_engine",
     "pybpf.kernel.programs",
     "pybpf.isa.assembler",
     "pybpf.isa.disasm",
@@ -54,7 +54,7 @@ def test_build_parser_imports_no_heavy_layer() -> None:
     assert _heavy(loaded) == []
 
 
-@pytest.mark.parametrize("module", ["pybpf.engine", "pybpf.object", "pybpf.object.spec", "pybpf.isa", "pybpf.btf"])
+@pytest.mark.parametrize("module", ["pybpf.collection", "pybpf.object", "pybpf.object.spec", "pybpf.isa", "pybpf.btf"])
 def test_package_import_is_lazy(module: str) -> None:
     assert _heavy(_loaded_after(f"import {module}")) == []
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pybpf.engine import Collection
-from pybpf.runtime import Runtime
+from pybpf.collection import Collection
+from pybpf.engines import Runtime
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_NAMES = ("xdp_firewall", "port_counter", "xdp_bounce", "tc_classifier", "ringbuf_events",

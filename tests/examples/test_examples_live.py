@@ -46,7 +46,7 @@ def udp_socket(ns: str, bind: tuple[str, int] | None = None) -> socket.socket:
 
 
 def test_firewall_on_a_veth(example_objects: dict[str, Path]) -> None:
-    from pybpf.kernel.engine import load_collection
+    from pybpf.kernel.kernel_engine import load_collection
     from pybpf.kernel.links import attach_xdp
 
     with veth_namespaces("pbfw") as (ns_a, ns_b), \
@@ -73,7 +73,7 @@ def test_firewall_on_a_veth(example_objects: dict[str, Path]) -> None:
 
 
 def test_tc_classifier_on_egress(example_objects: dict[str, Path]) -> None:
-    from pybpf.kernel.engine import load_collection
+    from pybpf.kernel.kernel_engine import load_collection
     from pybpf.kernel.links import attach_tc
 
     with veth_namespaces("pbtc") as (ns_a, ns_b), \
@@ -105,7 +105,7 @@ def test_tc_classifier_on_egress(example_objects: dict[str, Path]) -> None:
 
 
 def test_ring_buffer_reports_real_connections(example_objects: dict[str, Path]) -> None:
-    from pybpf.kernel.engine import load_collection
+    from pybpf.kernel.kernel_engine import load_collection
     from pybpf.kernel.links import attach_xdp
     from pybpf.kernel.ringbuf import RingBuffer
 
@@ -153,7 +153,7 @@ def test_syscall_counter_on_the_tracepoint(example_objects: dict[str, Path]) -> 
     """Count this process's own getppid() calls from raw_syscalls:sys_enter."""
     import dataclasses
 
-    from pybpf.kernel.engine import load_collection
+    from pybpf.kernel.kernel_engine import load_collection
     from pybpf.kernel.links import attach_tracepoint
 
     spec = load_file(example_objects["syscall_counter"])

@@ -33,7 +33,7 @@ def test_pybpf_verifier_accepts_example(example_objects: dict[str, Path], name: 
 @pytest.mark.kernel
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_kernel_verifier_accepts_example(example_objects: dict[str, Path], name: str) -> None:
-    from pybpf.kernel.engine import load_collection
+    from pybpf.kernel.kernel_engine import load_collection
 
     with load_collection(load_file(example_objects[name])) as coll:
         assert set(coll.programs) == set(load_file(example_objects[name]).programs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from pybpf.engine import Map
+from pybpf.collection import Map
 from pybpf.errors import RuntimeFault
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pybpf.runtime import Runtime
+from pybpf.engines import Runtime
 from pybpf.vm.helpers_impl.time_ops import kernel_hz
 
 pytestmark = pytest.mark.kernel

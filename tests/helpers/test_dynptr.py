@@ -14,7 +14,7 @@ from helpers.fakeenv import FakeEnv
 from pybpf.abi import MapType
 from pybpf.maps import RingBuffer, create_map
 from pybpf.object.spec import MapSpec
-from pybpf.vm.env import REGISTRY
+from pybpf.vm.helper_registry import REGISTRY
 from pybpf.vm.helpers_impl import dynptr  # noqa: F401 - registers the helpers
 
 M64 = (1 << 64) - 1
@@ -74,9 +74,9 @@ def test_dynptr_helpers_match_kernel(tmp_path: Path) -> None:
 
     if not zig_available():
         pytest.skip("ziglang is not installed")
+    from pybpf.engines import Runtime
     from pybpf.kernel.ringbuf import RingBuffer as KernelRing
     from pybpf.object import load_file
-    from pybpf.runtime import Runtime
 
     spec = load_file(compile_c(SOURCE, tmp_path / "dynptr.o"))
     rng = random.Random(3)

@@ -9,7 +9,7 @@ from pybpf.abi import MapType
 from pybpf.errors import BpfError
 from pybpf.maps import create_map
 from pybpf.object.spec import MapSpec
-from pybpf.vm.env import REGISTRY
+from pybpf.vm.helper_registry import REGISTRY
 from pybpf.vm.helpers_impl import (
     dynptr,
     map_ops,

@@ -10,7 +10,7 @@ from helpers.fakeenv import FakeEnv
 from pybpf.abi import MapType, ProgramType
 from pybpf.maps import PerfEventArray, QueueMap, RingBuffer, create_map, possible_cpus
 from pybpf.object.spec import MapSpec
-from pybpf.vm.env import REGISTRY
+from pybpf.vm.helper_registry import REGISTRY
 from pybpf.vm.helpers_impl import map_ops, output  # noqa: F401 - registers the helpers
 
 M64 = (1 << 64) - 1

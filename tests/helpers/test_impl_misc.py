@@ -11,7 +11,7 @@ import time
 import pytest
 
 from helpers.fakeenv import FakeEnv
-from pybpf.vm.env import REGISTRY
+from pybpf.vm.helper_registry import REGISTRY
 from pybpf.vm.helpers_impl import probe_read, strings, task, time_ops  # noqa: F401 - registers
 
 M64 = (1 << 64) - 1

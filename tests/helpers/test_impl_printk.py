@@ -10,7 +10,7 @@ import struct
 import pytest
 
 from helpers.fakeenv import FakeEnv
-from pybpf.vm.env import REGISTRY
+from pybpf.vm.helper_registry import REGISTRY
 from pybpf.vm.helpers_impl import printk  # noqa: F401 - registers the helpers
 
 M64 = (1 << 64) - 1

@@ -8,10 +8,10 @@ import struct
 import pytest
 
 from pybpf.abi import MapType, ProgramType
+from pybpf.engines import Runtime
 from pybpf.isa import assemble
 from pybpf.isa.instruction import iter_slots
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
-from pybpf.runtime import Runtime
 
 pytestmark = pytest.mark.kernel
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pybpf.runtime import Runtime
+from pybpf.engines import Runtime
 
 pytestmark = pytest.mark.kernel
 

@@ -10,7 +10,7 @@ from pybpf.vm.interpreter import Machine
 from pybpf.vm.jit import TranslateOptions, compile_program
 from pybpf.vm.jit.runner import NativeMachine
 from pybpf.vm.memory import Region
-from pybpf.vm.runenv import RunEnv
+from pybpf.vm.run_env import RunEnv
 
 from .proggen import BUF_SIZE, Generator
 
@@ -111,8 +111,8 @@ def test_random_programs_agree_long(block: int) -> None:
 
 def _xdp_outcome(engine: str, insns: list[Instruction], packet: bytes) -> object:
     from pybpf.abi import ProgramType
+    from pybpf.engines import Runtime
     from pybpf.object.spec import ProgramSpec
-    from pybpf.runtime import Runtime
 
     spec = ProgramSpec("x", tuple(insns), type=ProgramType.XDP)
     with Runtime(engine, verify=False, budget=100_000).load(spec) as coll:

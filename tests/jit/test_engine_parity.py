@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from pybpf.abi import ProgramType
+from pybpf.engines import Runtime
 from pybpf.errors import LoadError, RuntimeFault
-from pybpf.runtime import Runtime
 
 OBJECTS = Path(__file__).resolve().parent.parent / "data" / "objects"
 

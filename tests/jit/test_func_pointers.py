@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from pybpf.abi import ProgramType
+from pybpf.engines import Runtime
 from pybpf.isa import assemble
 from pybpf.isa.instruction import encode
 from pybpf.object import load_file
 from pybpf.object.spec import CollectionSpec, ProgramSpec
-from pybpf.runtime import Runtime
 
 # The callback sits before the sub-program that passes it to bpf_loop: its lddw offset is negative.
 BACKWARD = """

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from pybpf.abi import MapType, ProgramType
+from pybpf.engines import Runtime
 from pybpf.errors import RuntimeFault
 from pybpf.isa import assemble
 from pybpf.isa.instruction import slot_count
 from pybpf.isa.opcodes import PseudoSrc
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
-from pybpf.runtime import Runtime
 from pybpf.vm.jit import compile_program
 from pybpf.vm.jit.compiler import clear_cache
 

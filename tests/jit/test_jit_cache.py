@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from pybpf.engines import Runtime
 from pybpf.isa import assemble
 from pybpf.object.spec import CollectionSpec, ProgramSpec
-from pybpf.runtime import Runtime
 from pybpf.vm.jit.compiler import clear_cache, compile_program
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pybpf.engines import Runtime
 from pybpf.errors import RuntimeFault
-from pybpf.runtime import Runtime
 
 DATA = Path(__file__).resolve().parent / "data"
 

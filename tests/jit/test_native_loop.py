@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from pybpf.engines import Runtime
 from pybpf.errors import RuntimeFault
 from pybpf.isa import assemble
 from pybpf.object.spec import CollectionSpec, ProgramSpec
-from pybpf.runtime import Runtime
 
 # sum of the indices below `stop` (the callback returns 1 at index `stop`), plus bpf_loop's r0 << 32
 TEMPLATE = """

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pybpf.cli.main import main
-from pybpf.kernel.engine import load_collection
+from pybpf.kernel.kernel_engine import load_collection
 from pybpf.kernel.pin import unpin
 
 from .progs import counter_collection, packet

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pybpf.errors import VerifierError
-from pybpf.kernel.engine import load_collection
+from pybpf.kernel.kernel_engine import load_collection
 from pybpf.kernel.links import attach_auto
 
 pytestmark = pytest.mark.kernel

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from pybpf.abi import MapType, ProgramType
+from pybpf.engines import Runtime
 from pybpf.errors import LoadError
 from pybpf.isa.instruction import Instruction as I
 from pybpf.kernel.maps import possible_cpus
 from pybpf.object.spec import CollectionSpec, MapSpec
-from pybpf.runtime import Runtime
 
 from .differential import (
     helper_harness,

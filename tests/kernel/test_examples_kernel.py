@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pybpf.abi import ProgramType
-from pybpf.kernel.engine import load_collection
+from pybpf.kernel.kernel_engine import load_collection
 
 from .differential import packets
 

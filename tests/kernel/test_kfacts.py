@@ -59,7 +59,7 @@ def test_fresh_process_without_cache_uses_the_fallback(tmp_path: Path) -> None:
 
 @pytest.mark.kernel
 def test_live_probe_is_what_a_fresh_process_reads(tmp_path: Path) -> None:
-    code = ("from pybpf.runtime import use_kernel_facts; assert use_kernel_facts() is None; "
+    code = ("from pybpf.engines import use_kernel_facts; assert use_kernel_facts() is None; "
             "from pybpf.helpers import availability as a; from pybpf.verifier import ctx_probed as c; "
             "print(a.SOURCE); print(c.SOURCE)")  # fmt: skip
     env = {"PYBPF_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}

@@ -13,7 +13,7 @@ import pytest
 from pybpf.abi import AttachType, ProgramType
 from pybpf.errors import KernelError, LoadError
 from pybpf.kernel import info
-from pybpf.kernel.engine import load_collection
+from pybpf.kernel.kernel_engine import load_collection
 from pybpf.kernel.links import (
     attach_cgroup,
     attach_kprobe,

@@ -7,8 +7,7 @@ import errno
 import pytest
 
 from pybpf.abi import MapType, UpdateFlags
-from pybpf.engine import MapError
-from pybpf.errors import KernelError
+from pybpf.errors import KernelError, MapError
 from pybpf.kernel import info
 from pybpf.kernel.maps import KernelMap, possible_cpus
 from pybpf.object.spec import MapSpec

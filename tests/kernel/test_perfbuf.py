@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from pybpf.abi import MapType
-from pybpf.kernel.engine import load_collection
+from pybpf.kernel.kernel_engine import load_collection
 from pybpf.kernel.perfbuf import PerfBuffer
 from pybpf.object.spec import CollectionSpec, MapSpec
 

@@ -11,8 +11,8 @@ import pytest
 
 from pybpf.errors import KernelError, LoadError
 from pybpf.kernel import pin
-from pybpf.kernel.engine import load_collection
 from pybpf.kernel.info import map_info
+from pybpf.kernel.kernel_engine import load_collection
 from pybpf.kernel.maps import KernelMap
 from pybpf.object.spec import CollectionSpec
 

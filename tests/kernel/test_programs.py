@@ -7,14 +7,14 @@ import os
 import pytest
 
 from pybpf.abi import MapType, ProgramType, XdpAction
+from pybpf.engines import Runtime
 from pybpf.errors import KernelError, LoadError, VerifierError
 from pybpf.isa.instruction import Instruction as I
 from pybpf.kernel import info
 from pybpf.kernel import programs as kprog
-from pybpf.kernel.engine import load_collection
+from pybpf.kernel.kernel_engine import load_collection
 from pybpf.kernel.programs import load_program, parse_verifier_log
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
-from pybpf.runtime import Runtime
 
 from .progs import EXIT, counter_collection, lddw, mov, packet, ret
 

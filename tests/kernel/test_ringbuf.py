@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from pybpf.abi import MapType
-from pybpf.kernel.engine import load_collection
+from pybpf.kernel.kernel_engine import load_collection
 from pybpf.kernel.ringbuf import RingBuffer
 from pybpf.object.spec import CollectionSpec, MapSpec
 

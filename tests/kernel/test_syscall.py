@@ -12,8 +12,8 @@ from pybpf.errors import KernelError
 from pybpf.kernel import info
 from pybpf.kernel.attr import MapElemAttr
 from pybpf.kernel.btfload import load_btf
-from pybpf.kernel.engine import load_collection
 from pybpf.kernel.fd import FD
+from pybpf.kernel.kernel_engine import load_collection
 from pybpf.kernel.links import attach_raw_tracepoint
 from pybpf.kernel.syscall import Cmd, bpf
 

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from pybpf.abi import XdpAction
-from pybpf.kernel.engine import load_collection
+from pybpf.kernel.kernel_engine import load_collection
 from pybpf.kernel.links import attach_tc, attach_xdp
 from pybpf.object.spec import CollectionSpec
 

@@ -32,10 +32,10 @@ VIP = "10.0.0.10"
 @contextlib.contextmanager
 def pass_program_on(ns: str, dev: str) -> Iterator[None]:
     from pybpf.abi import ProgramType
+    from pybpf.engines import Runtime
     from pybpf.isa import assemble  # type: ignore[attr-defined]
     from pybpf.kernel.links import attach_xdp
     from pybpf.object.spec import ProgramSpec
-    from pybpf.runtime import Runtime
 
     spec = ProgramSpec(name="xdp_pass", instructions=tuple(assemble("mov r0, 2\nexit")),
                        type=ProgramType.XDP, license="GPL")

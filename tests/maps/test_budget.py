@@ -8,7 +8,7 @@ import gc
 import pytest
 
 from pybpf.abi import MapType
-from pybpf.engine import MapError
+from pybpf.errors import MapError
 from pybpf.maps import budget, create_map
 from pybpf.object.spec import MapSpec
 

@@ -9,7 +9,7 @@ import pytest
 
 from maps.test_kernel_compare import Op, run_both
 from pybpf.abi import MapType, UpdateFlags
-from pybpf.engine import MapError
+from pybpf.errors import MapError
 from pybpf.maps import BloomFilterMap, CpuMap, DevMap, create_map, possible_cpus
 from pybpf.object.spec import MapSpec
 

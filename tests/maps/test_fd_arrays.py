@@ -9,7 +9,7 @@ import pytest
 
 from maps.maputil import spec, u32
 from pybpf.abi import MapType, ProgramType
-from pybpf.engine import MapError
+from pybpf.errors import MapError
 from pybpf.maps import (
     ArrayOfMaps,
     HashOfMaps,

@@ -10,7 +10,7 @@ import pytest
 
 from maps.maputil import spec, u32, u64
 from pybpf.abi import MapType, UpdateFlags
-from pybpf.engine import MapError
+from pybpf.errors import MapError
 from pybpf.maps import create_map, possible_cpus
 from pybpf.maps.hashtab import fnv1a
 

@@ -11,7 +11,7 @@ import pytest
 
 from maps.kmap import KernelMap
 from pybpf.abi import MapType
-from pybpf.engine import MapError
+from pybpf.errors import MapError
 from pybpf.maps import NativeMap, QueueMap, create_map, possible_cpus
 from pybpf.object.spec import MapSpec
 

@@ -9,7 +9,7 @@ import pytest
 
 from maps.maputil import spec
 from pybpf.abi import MapType, UpdateFlags
-from pybpf.engine import MapError
+from pybpf.errors import MapError
 from pybpf.maps import NativeMap, create_map
 from pybpf.maps.lpm_trie import mask_prefix
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pybpf.engine import MapError
-from pybpf.runtime import Runtime
+from pybpf.engines import Runtime
+from pybpf.errors import MapError
 
 pytestmark = pytest.mark.kernel
 

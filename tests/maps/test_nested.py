@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pybpf.runtime import Runtime
+from pybpf.engines import Runtime
 
 SOURCE = Path(__file__).parent / "data" / "nested.c"
 XDP_DROP, XDP_PASS, XDP_TX = 1, 2, 3

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pybpf.runtime import Runtime
+from pybpf.engines import Runtime
 
 pytestmark = pytest.mark.kernel
 

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from pybpf.engine import Collection, MapError
-from pybpf.runtime import Runtime
+from pybpf.collection import Collection
+from pybpf.engines import Runtime
+from pybpf.errors import MapError
 
 pytestmark = pytest.mark.kernel
 

@@ -9,8 +9,7 @@ import struct
 import pytest
 
 from pybpf.abi import MapType
-from pybpf.engine import MapError
-from pybpf.errors import BpfError
+from pybpf.errors import BpfError, MapError
 from pybpf.maps import RingBuffer, create_map
 from pybpf.object.spec import MapSpec
 

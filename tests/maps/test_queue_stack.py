@@ -8,7 +8,7 @@ import pytest
 
 from maps.maputil import spec, u32
 from pybpf.abi import MapType, UpdateFlags
-from pybpf.engine import MapError
+from pybpf.errors import MapError
 from pybpf.maps import QueueMap, StackMap, create_map
 
 

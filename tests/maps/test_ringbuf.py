@@ -10,7 +10,7 @@ import pytest
 
 from maps.maputil import spec
 from pybpf.abi import MapType
-from pybpf.engine import MapError
+from pybpf.errors import MapError
 from pybpf.maps import RingBuffer, create_map
 from pybpf.maps.ringbuf import (
     BPF_RB_AVAIL_DATA,

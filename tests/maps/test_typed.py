@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from pybpf.engines import Runtime
 from pybpf.errors import BpfError
 from pybpf.maps import TypedMap, create_map, possible_cpus
-from pybpf.runtime import Runtime
 
 SOURCE = Path(__file__).parent / "data" / "typed.c"
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from pybpf.abi import MapType
-from pybpf.engine import MapError
+from pybpf.engines import Runtime
+from pybpf.errors import MapError
 from pybpf.maps import UserRingBuffer, create_map
 from pybpf.object.spec import MapSpec
-from pybpf.runtime import Runtime
 
 SOURCE = Path(__file__).parent / "data" / "user_ringbuf.c"
 SAMPLES = [b"first...", b"second..", b"", b"tiny", b"Stop....", b"after..."]

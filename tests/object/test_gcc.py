@@ -34,7 +34,7 @@ def test_gcc_calls_are_linked() -> None:
 
 
 def test_gcc_calls_run_like_zig() -> None:
-    from pybpf.runtime import Runtime
+    from pybpf.engines import Runtime
 
     for path in (OBJECTS / "gcc" / "calls.o", OBJECTS / "calls.o"):
         col = Runtime(engine="interp", verify=False).load(load_file(path))

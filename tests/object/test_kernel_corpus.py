@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from tests.conftest import shared_path
 
+from pybpf.engines import Runtime
 from pybpf.object import load_file
-from pybpf.runtime import Runtime
 
 KERNEL_LOADABLE = """
 cilium-examples/cgroup_skb_bpf_bpfel.o

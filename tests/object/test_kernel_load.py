@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pybpf.engines import Runtime
 from pybpf.object import load_file
-from pybpf.runtime import Runtime
 
 OBJECTS = Path(__file__).resolve().parent.parent / "data" / "objects"
 pytestmark = pytest.mark.kernel

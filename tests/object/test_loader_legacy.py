@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from pybpf.engines import Runtime
 from pybpf.errors import VerifierError
 from pybpf.isa.opcodes import CALL, LDDW
 from pybpf.object import load_bytes, load_file
-from pybpf.runtime import Runtime
 from pybpf.toolchain import compile_c, zig_available
 from testlib import shared_path
 

@@ -9,10 +9,10 @@ import pytest
 
 from pybpf.abi import ProgramType
 from pybpf.cli.main import main
+from pybpf.engines import Runtime
 from pybpf.errors import BpfError, LoadError
 from pybpf.kernel.autoselect import hook_of, one_per_hook
 from pybpf.object import load_file
-from pybpf.runtime import Runtime
 from pybpf.toolchain import compile_c, zig_available
 
 pytestmark = pytest.mark.skipif(not zig_available(), reason="ziglang is not installed")

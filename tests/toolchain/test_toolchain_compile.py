@@ -11,7 +11,7 @@ from toolchain_elf import EM_BPF, ET_REL, btf_ext_lengths, call_imms, header, se
 
 from pybpf.cli.main import main
 from pybpf.errors import BpfError
-from pybpf.toolchain import CompileError, ToolchainError, compile_c, compile_source, include_dir
+from pybpf.toolchain import CompileError, ToolchainError, compile_c, include_dir
 
 DATA = Path(__file__).parent / "data"
 
@@ -109,17 +109,17 @@ def test_cache_hits_and_header_changes_invalidate(tmp_path: Path) -> None:
     (inc / "value.h").write_text("#define VALUE 7\n")
     src = write(tmp_path, "v.c", '#include <bpf_helpers.h>\n#include "value.h"\n'
                 "SEC(\"xdp\") int v(struct xdp_md *c) { return VALUE; }\n")
-    first = compile_source(src, tmp_path / "a.o", include_dirs=[inc])
-    second = compile_source(src, tmp_path / "b.o", include_dirs=[inc])
+    first = compile_c(src, tmp_path / "a.o", include_dirs=[inc])
+    second = compile_c(src, tmp_path / "b.o", include_dirs=[inc])
     assert not first.cached and second.cached
     assert (tmp_path / "a.o").read_bytes() == (tmp_path / "b.o").read_bytes()
     (inc / "value.h").write_text("#define VALUE 9\n")
-    third = compile_source(src, tmp_path / "c.o", include_dirs=[inc])
+    third = compile_c(src, tmp_path / "c.o", include_dirs=[inc])
     assert not third.cached
     code = sections(tmp_path / "c.o")["xdp"]
     # the program is `r0 = 9; exit` (a 32- or 64-bit mov of the immediate)
     assert code[0] in (0xB7, 0xB4) and int.from_bytes(code[4:8], "little") == 9
-    nocache = compile_source(src, tmp_path / "d.o", include_dirs=[inc], use_cache=False)
+    nocache = compile_c(src, tmp_path / "d.o", include_dirs=[inc], use_cache=False)
     assert not nocache.cached
 
 
@@ -136,7 +136,7 @@ def test_defines_and_flags_reach_the_compiler(tmp_path: Path) -> None:
 def test_warnings_are_returned(tmp_path: Path) -> None:
     src = write(tmp_path, "w.c", "#include <bpf_helpers.h>\n"
                 "SEC(\"xdp\") int w(struct xdp_md *c) { int unused; return 2; }\n")
-    result = compile_source(src, tmp_path / "w.o", flags=["-Wall"])
+    result = compile_c(src, tmp_path / "w.o", flags=["-Wall"])
     assert "unused" in result.diagnostics and "warning" in result.diagnostics
 
 

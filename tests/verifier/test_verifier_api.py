@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from pybpf.abi import MapType, ProgramType
+from pybpf.engines import Runtime
 from pybpf.errors import VerifierError
 from pybpf.isa import assemble
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
-from pybpf.runtime import Runtime
 from pybpf.verifier import VerificationResult, verify, verify_collection
 
 HASH = MapSpec("h", MapType.HASH, 4, 16, 8)

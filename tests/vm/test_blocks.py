@@ -11,7 +11,7 @@ from pybpf.vm.blocks import leaders
 from pybpf.vm.interpreter import Machine
 from pybpf.vm.loadcheck import slot_table
 from pybpf.vm.memory import Region
-from pybpf.vm.runenv import RunEnv
+from pybpf.vm.run_env import RunEnv
 from testlib import SHARED
 
 CONFORMANCE = SHARED / "conformance" / "tests"

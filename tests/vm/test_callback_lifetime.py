@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from pybpf.engines import Runtime
 from pybpf.errors import RuntimeFault
 from pybpf.object import load_file
-from pybpf.runtime import Runtime
 from pybpf.toolchain import compile_c
 
 SOURCE = r"""

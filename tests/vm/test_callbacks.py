@@ -132,8 +132,8 @@ char LICENSE[] SEC("license") = "GPL";
 
 def _tail_call_results(tmp_path: Path, engine: str) -> list[tuple[int, bytes]]:
     import pybpf.toolchain as toolchain
+    from pybpf.engines import Runtime
     from pybpf.object import load_file
-    from pybpf.runtime import Runtime
 
     src = tmp_path / "tail.c"
     src.write_text(TAIL_SOURCE)

@@ -8,10 +8,10 @@ import struct
 import pytest
 
 from pybpf.abi import ProgramType
-from pybpf.engine import RunResult
+from pybpf.collection import RunResult
+from pybpf.engines import Runtime
 from pybpf.isa import assemble
 from pybpf.object.spec import ProgramSpec
-from pybpf.runtime import Runtime
 from pybpf.vm.contexts import SK_BUFF_FIELDS
 
 XDP = ProgramType.XDP

@@ -9,13 +9,13 @@ import pytest
 
 import pybpf.maps  # noqa: F401  (fails loudly if the maps layer breaks)
 from pybpf.abi import MapType, ProgramType
+from pybpf.engines import Runtime
 from pybpf.errors import LoadError, RuntimeFault
 from pybpf.isa import Instruction, assemble
 from pybpf.isa.instruction import iter_slots
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
-from pybpf.runtime import Runtime
 from pybpf.vm import interp_engine
-from pybpf.vm.env import REGISTRY, HelperEnv
+from pybpf.vm.helper_registry import REGISTRY, HelperEnv
 
 
 def _lookup(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:

@@ -12,7 +12,7 @@ from pybpf.isa import decode
 from pybpf.isa.instruction import VALID_OPCODES
 from pybpf.vm.interpreter import Machine
 from pybpf.vm.memory import Region
-from pybpf.vm.runenv import RunEnv
+from pybpf.vm.run_env import RunEnv
 
 OPCODES = sorted(VALID_OPCODES)
 
@@ -55,7 +55,7 @@ def test_random_bytecode_fails_cleanly() -> None:
 
 def _kernel_helpers() -> dict:
     from pybpf.vm import interp_engine
-    from pybpf.vm.env import REGISTRY
+    from pybpf.vm.helper_registry import REGISTRY
 
     interp_engine._register_helpers()
     return dict(REGISTRY)

@@ -6,10 +6,10 @@ import pytest
 
 from pybpf.errors import LoadError, RuntimeFault
 from pybpf.isa import Instruction, assemble
-from pybpf.vm.env import HelperEnv
+from pybpf.vm.helper_registry import HelperEnv
 from pybpf.vm.interpreter import Machine, ProgramExit
 from pybpf.vm.memory import Region
-from pybpf.vm.runenv import RunEnv
+from pybpf.vm.run_env import RunEnv
 
 M64 = (1 << 64) - 1
 

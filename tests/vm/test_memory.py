@@ -8,7 +8,7 @@ import pytest
 
 from pybpf.errors import RuntimeFault
 from pybpf.vm.memory import Memory, Region, Stack
-from pybpf.vm.runenv import RunEnv
+from pybpf.vm.run_env import RunEnv
 
 
 def test_load_store_little_endian() -> None:

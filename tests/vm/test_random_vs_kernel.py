@@ -8,9 +8,9 @@ import random
 import pytest
 
 from pybpf.abi import ProgramType
+from pybpf.engines import Runtime
 from pybpf.isa import Instruction as I
 from pybpf.object.spec import ProgramSpec
-from pybpf.runtime import Runtime
 
 NREGS = 10
 SLOTS = 8  # scratch stack slots r10-8 .. r10-64

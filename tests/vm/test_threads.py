@@ -11,9 +11,9 @@ import threading
 import pytest
 
 from pybpf.abi import ProgramType
+from pybpf.engines import Runtime
 from pybpf.isa import assemble
 from pybpf.object.spec import CollectionSpec, ProgramSpec
-from pybpf.runtime import Runtime
 
 # XDP: return the packet's byte 20 plus a loop over its byte 21 (enough work to interleave threads).
 SOURCE = """

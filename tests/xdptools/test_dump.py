@@ -92,7 +92,7 @@ def test_dump_joins_the_dispatcher_chain_in_front(tmp_path: Path) -> None:
 
 def test_dump_refuses_a_foreign_xdp_program(tmp_path: Path) -> None:
     from pybpf.errors import BpfError
-    from pybpf.kernel.engine import load_collection
+    from pybpf.kernel.kernel_engine import load_collection
     from pybpf.kernel.links import attach_xdp
     from pybpf.object import load_file
     from pybpf.toolchain import compile_c

@@ -201,7 +201,7 @@ def _program(collection: Any, function: str) -> Any:
 
 
 def time_jit(spec: Any, bench: Benchmark, target_ns: float, *, unsafe: bool) -> tuple[float, int, float]:
-    from pybpf.runtime import Runtime
+    from pybpf.engines import Runtime
 
     with Runtime("jit", verify=False, unsafe_fast=unsafe).load(spec) as coll:
         program = _program(coll, bench.function)
@@ -215,7 +215,7 @@ def time_jit(spec: Any, bench: Benchmark, target_ns: float, *, unsafe: bool) -> 
 
 
 def time_interp(spec: Any, bench: Benchmark, target_ns: float) -> tuple[float, int, float]:
-    from pybpf.runtime import Runtime
+    from pybpf.engines import Runtime
 
     with Runtime("interp", verify=False).load(spec) as coll:
         program = _program(coll, bench.function)
@@ -236,7 +236,7 @@ def kernel_unavailable() -> str | None:
 
 
 def time_kernel(spec: Any, bench: Benchmark, target_ns: float) -> tuple[float, int]:
-    from pybpf.runtime import Runtime
+    from pybpf.engines import Runtime
 
     with Runtime("kernel", verify=False).load(spec) as coll:
         program = _program(coll, bench.function)

@@ -69,7 +69,8 @@ def track(items: Sequence[T], describe: Callable[[T], str], stream: Any = None) 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=Console(file=stream), transient=True) as progress:
+                  console=Console(file=stream), transient=True, redirect_stdout=False,
+                  redirect_stderr=False) as progress:
         task = progress.add_task("", total=len(items))
         for item in items:
             progress.update(task, description=describe(item))

@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     if denied is not None:
         return denied
     from pybpf.abi import MapType
-    from pybpf.kernel.engine import load_collection
+    from pybpf.kernel.kernel_engine import load_collection
     from pybpf.kernel.perfbuf import PerfBuffer
     from pybpf.kernel.ringbuf import RingBuffer
     from pybpf.object import load_file

@@ -38,7 +38,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pybpf.toolchain import CompileError, ToolchainError, compile_source, include_dir
+    from pybpf.toolchain import CompileError, ToolchainError, compile_c, include_dir
 
     if args.include_dir:
         print(include_dir())
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         flags.append("-fcolor-diagnostics")
     try:
-        result = compile_source(source, output, compiler=args.compiler, flags=flags,
+        result = compile_c(source, output, compiler=args.compiler, flags=flags,
                                 include_dirs=args.include_dirs, defines=args.defines,
                                 use_cache=not args.no_cache)
     except CompileError as exc:

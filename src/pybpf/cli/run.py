@@ -21,7 +21,7 @@ from pybpf.abi import ProgramType, TcAction, XdpAction
 from pybpf.cli._kernel import add_skeleton_options, configured
 from pybpf.cli._map_edit import parse_assignments, set_entries
 from pybpf.cli._output import print_json
-from pybpf.engine import Collection, RunResult
+from pybpf.collection import Collection, RunResult
 from pybpf.errors import BpfError, RuntimeFault
 from pybpf.isa.instruction import iter_slots
 from pybpf.object.spec import CollectionSpec, ProgramSpec
@@ -116,7 +116,7 @@ def load_collection(
     spec: CollectionSpec, engine: str, *, verify: bool, budget: int | None = None,
     tracer: Any = None,
 ) -> Collection:
-    from pybpf.runtime import Runtime
+    from pybpf.engines import Runtime
 
     options: dict[str, Any] = {"budget": budget} if budget is not None and engine != "kernel" else {}
     if tracer is not None:

@@ -66,7 +66,7 @@ def _load(path: str, ptype: ProgramType | None) -> CollectionSpec:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pybpf.runtime import use_kernel_facts
+    from pybpf.engines import use_kernel_facts
 
     use_kernel_facts()  # judge helper availability and context rules by the running kernel
     spec = _load(args.file, args.type)

@@ -241,7 +241,7 @@ def lsm_refusal(hook: str) -> str:
     """Why an LSM program on `hook` cannot run here, found by asking the kernel to load one."""
     from pybpf.abi import AttachType, ProgramType
     from pybpf.isa import assemble
-    from pybpf.kernel.engine import load_program_spec
+    from pybpf.kernel.kernel_engine import load_program_spec
     from pybpf.object.spec import ProgramSpec
 
     try:

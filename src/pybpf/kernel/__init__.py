@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from pybpf._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ imports each name on first use
-    from pybpf.kernel.engine import KernelCollection, load_collection, set_globals
     from pybpf.kernel.features import Feature
+    from pybpf.kernel.kernel_engine import KernelCollection, load_collection, set_globals
     from pybpf.kernel.links import (
         Link,
         attach_auto,
@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ imports each name o
 
 # name -> submodule; imported on first use so that `pybpf.kernel.probe` stays cheap and portable
 _EXPORTS = {
-    "KernelCollection": "engine", "load_collection": "engine", "set_globals": "engine",
+    "KernelCollection": "kernel_engine", "load_collection": "kernel_engine", "set_globals": "kernel_engine",
     "Feature": "features",
     "Link": "links", "attach_auto": "links", "attach_cgroup": "links", "attach_kprobe": "links",
     "attach_perf_event": "links", "attach_raw_tracepoint": "links", "attach_sampling": "links",

@@ -9,8 +9,8 @@ import re
 from collections.abc import Iterator
 
 from pybpf.abi import PERCPU_MAP_TYPES, MapType, UpdateFlags
-from pybpf.engine import Map, MapError
-from pybpf.errors import KernelError
+from pybpf.collection import Map
+from pybpf.errors import KernelError, MapError
 from pybpf.kernel.attr import MapBatchAttr, MapCreateAttr, MapElemAttr, ptr
 from pybpf.kernel.fd import FD, FdBacked
 from pybpf.kernel.syscall import Cmd, bpf, errno_name

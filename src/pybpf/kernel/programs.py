@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pybpf.abi import ProgramType
-from pybpf.engine import Program, RunResult
+from pybpf.collection import Program, RunResult
 from pybpf.errors import KernelError, VerifierError
 from pybpf.isa.instruction import Instruction, encode
 from pybpf.kernel.attr import ProgLoadAttr, TestRunAttr, ptr

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from pybpf.abi import MapType, ProgramType
 from pybpf.errors import BpfError, KernelError, LoadError, VerifierError
-from pybpf.kernel.engine import (
+from pybpf.kernel.kernel_engine import (
     attach_btf_id_for,
     create_collection_map,
     kernel_version_code,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pybpf.engine import Map
+from pybpf.collection import Map
 from pybpf.errors import BpfError
 from pybpf.lb import maps as layout
 from pybpf.lb.config import MAX_REALS, IPAddress, LbConfig, LbConfigError, Vip

@@ -93,7 +93,7 @@ class LiveBalancer:
         self.balancer: Balancer | None = None
 
     def start(self) -> Applied:
-        from pybpf.kernel.engine import load_collection
+        from pybpf.kernel.kernel_engine import load_collection
         from pybpf.kernel.links import attach_xdp, ifindex
         from pybpf.kernel.pin import ensure_bpffs
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from pybpf.engine import Collection
+from pybpf.collection import Collection
 from pybpf.lb.config import LbConfig
 from pybpf.object.spec import CollectionSpec
 
@@ -39,7 +39,7 @@ def collection_spec(config: LbConfig, *, pinned: bool = False) -> CollectionSpec
 
 def load(config: LbConfig, engine: str = "jit", **options: object) -> Collection:
     """The balancer loaded on `engine` (maps empty: apply a configuration with control.Balancer)."""
-    from pybpf.runtime import Runtime
+    from pybpf.engines import Runtime
 
     spec = collection_spec(config)
     if engine == "kernel":

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pybpf.abi import XdpAction
-from pybpf.engine import Collection
+from pybpf.collection import Collection
 from pybpf.hooks.pcap import CapturedPacket
 from pybpf.lb.config import LbConfig
 from pybpf.lb.control import Balancer

@@ -1,4 +1,4 @@
-"""User-space maps in native (ctypes) memory: `create_map(spec)` makes a live `pybpf.engine.Map`.
+"""User-space maps in native (ctypes) memory: `create_map(spec)` makes a live `pybpf.collection.Map`.
 
     >>> from pybpf.abi import MapType
     >>> from pybpf.object.spec import MapSpec

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pybpf.abi import MapType
-from pybpf.engine import Map
+from pybpf.collection import Map
 from pybpf.maps.fd_array import FdArrayMap
 from pybpf.maps.map_in_map import check_template, inner_id, resolve_inner
 from pybpf.object.spec import MapSpec

@@ -1,6 +1,6 @@
 """The base of every user-space map: native (ctypes) storage, ids, errors, flags and the program-side API.
 
-A `NativeMap` is a `pybpf.engine.Map` (the dict-like API users see, with the kernel's bpf()
+A `NativeMap` is a `pybpf.collection.Map` (the dict-like API users see, with the kernel's bpf()
 semantics and errno values) plus the program-side operations the helper implementations call:
 
 - `value_address(key, cpu)`: the stable native address of a value (the CPU's copy for per-CPU
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pybpf.abi import MapType, UpdateFlags
-from pybpf.engine import Map, MapError
+from pybpf.collection import Map
+from pybpf.errors import MapError
 from pybpf.object.spec import MapSpec
 
 ENOENT = _errno.ENOENT

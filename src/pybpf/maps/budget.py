@@ -16,7 +16,7 @@ import threading
 import weakref
 
 from pybpf.abi import MapType
-from pybpf.engine import MapError
+from pybpf.errors import MapError
 from pybpf.object.spec import MapSpec
 
 _PERCPU = (MapType.PERCPU_ARRAY, MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH)

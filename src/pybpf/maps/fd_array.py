@@ -13,7 +13,7 @@ import struct
 from typing import Any
 
 from pybpf.abi import UpdateFlags
-from pybpf.engine import KeyLike
+from pybpf.collection import KeyLike
 from pybpf.maps.base import (
     ACCESS_FLAGS,
     BPF_F_NUMA_NODE,

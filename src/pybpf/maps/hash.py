@@ -10,7 +10,7 @@ value writes in place. `HashMap.table.base` is the native table the docstring of
 from __future__ import annotations
 
 from pybpf.abi import MapType, UpdateFlags
-from pybpf.engine import MapError
+from pybpf.errors import MapError
 from pybpf.maps.base import (
     ACCESS_FLAGS,
     BPF_F_NO_COMMON_LRU,

@@ -10,7 +10,7 @@ import struct
 from typing import Any
 
 from pybpf.abi import MapType, UpdateFlags
-from pybpf.engine import KeyLike, Map
+from pybpf.collection import KeyLike, Map
 from pybpf.maps.base import EINVAL, map_by_id
 from pybpf.maps.hash import HashMap
 from pybpf.maps.map_in_map import check_template, inner_id, resolve_inner

@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 
 from pybpf.abi import MapType, UpdateFlags
-from pybpf.engine import MapError
+from pybpf.errors import MapError
 from pybpf.maps.base import (
     ACCESS_FLAGS,
     BPF_F_NO_PREALLOC,

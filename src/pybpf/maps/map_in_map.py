@@ -13,7 +13,7 @@ import struct
 from typing import Any
 
 from pybpf.abi import MapType
-from pybpf.engine import Map
+from pybpf.collection import Map
 from pybpf.maps.base import BPF_F_INNER_MAP, EBADF, EINVAL, NativeMap, fail, map_by_id
 from pybpf.object.spec import MapSpec
 

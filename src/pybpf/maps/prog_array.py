@@ -1,6 +1,6 @@
 """BPF_MAP_TYPE_PROG_ARRAY: slots of programs, the jump table of bpf_tail_call.
 
-Values are program objects (anything the runtime can run, typically a `pybpf.engine.Program`)
+Values are program objects (anything the runtime can run, typically a `pybpf.collection.Program`)
 or the u32 id of one (`register_program` gives ids, `program_by_id` resolves them); user-space
 lookups return the id, as the kernel does. Like the kernel, every program in one array must have
 the same program type (the first one stored fixes it; EINVAL otherwise). The runtime's tail call

@@ -17,8 +17,8 @@ from typing import Any
 
 from pybpf.abi import UpdateFlags
 from pybpf.btf import Btf, decode_value, encode_value
-from pybpf.engine import Map, MapError, to_bytes
-from pybpf.errors import BpfError, ObjectError
+from pybpf.collection import Map, to_bytes
+from pybpf.errors import BpfError, MapError, ObjectError
 from pybpf.maps.base import possible_cpus
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from pybpf._lazy import lazy_exports
 
 # The specs are cheap and used everywhere; the ELF/BTF loader is imported on first use (PEP 562),
-# so that `import pybpf.object.spec` (pybpf.engine, every CLI verb) does not pay for it.
+# so that `import pybpf.object.spec` (pybpf.collection, every CLI verb) does not pay for it.
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
 
 if TYPE_CHECKING:

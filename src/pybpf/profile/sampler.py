@@ -62,7 +62,7 @@ class Sampler:
         if not 1 <= frequency <= 999:
             raise LoadError(f"sampling frequency {frequency} Hz is out of range (1..999)")
         self.frequency, self.event, self.cpus = frequency, event, cpus
-        from pybpf.kernel.engine import load_collection
+        from pybpf.kernel.kernel_engine import load_collection
         from pybpf.object import load_file
 
         self.collection = load_collection(load_file(compile_object()), pin_path=None)

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,23 +42,32 @@ class CompileError(ToolchainError):
         super().__init__(message)
 
 
-@dataclass(frozen=True)
-class CompileResult:
-    """What one compilation produced: the object, the compiler's warnings, the command used.
+_PathBase: Any = type(Path())  # PosixPath or WindowsPath
 
-    It is also the object's path (os.PathLike, and str() gives the path), so it can be passed
-    wherever a path is expected: `load_file(compile_c("prog.c"))`."""
 
-    path: Path
+class CompileResult(_PathBase):
+    """The compiled object's path (a pathlib.Path, usable wherever a path is) that also carries
+    what the compilation produced: the compiler's warnings, the command used, and whether the
+    object came from pybpf's cache."""
+
+    # class-level defaults: paths derived from a result (with_suffix, parent) are plain ones
     diagnostics: str = ""
-    command: tuple[str, ...] = field(default_factory=tuple)
+    command: tuple[str, ...] = ()
     cached: bool = False
 
-    def __fspath__(self) -> str:
-        return str(self.path)
+    @classmethod
+    def made(cls, path: Path, diagnostics: str = "", command: Iterable[str] = (),
+             cached: bool = False) -> CompileResult:
+        result = cls(path)
+        result.diagnostics = diagnostics
+        result.command = tuple(command)
+        result.cached = cached
+        return result
 
-    def __str__(self) -> str:
-        return str(self.path)
+    @property
+    def path(self) -> Path:
+        """The object's path as a plain Path."""
+        return Path(self)
 
 
 def include_dir() -> Path:
@@ -165,7 +173,7 @@ def _default_output(source: Path, key: str) -> Path:
     return _cache.objects_dir() / f"{source.stem}-{key[:16]}.o"
 
 
-def compile_source(
+def compile_c(
     source_path: str | os.PathLike[str],
     output_path: str | os.PathLike[str] | None = None,
     *,
@@ -175,7 +183,12 @@ def compile_source(
     defines: Iterable[str] = (),
     use_cache: bool = True,
 ) -> CompileResult:
-    """Compile one C file to a BPF object; returns the object path and the compiler's warnings.
+    """Compile one C file to an eBPF ELF object; returns its path (a CompileResult: a Path that
+    also carries the compiler's warnings, the command and whether the cache answered).
+
+    Without `output_path` the object is written to pybpf's cache directory (named after the
+    source and a hash of its contents, headers and flags). `compiler` is "zig" (the pip package
+    ziglang, the default) or "clang" (a system clang, -target bpfel).
 
     Raises FileNotFoundError for a missing source, ToolchainError for a source that is not C
     (the compiler would pass it to its linker and write nothing useful), for an output directory
@@ -201,7 +214,7 @@ def compile_source(
         if hit is not None:
             obj, log = hit
             _write_atomic(target, obj)
-            return CompileResult(target, log, tuple(shown), cached=True)
+            return CompileResult.made(target, log, shown, cached=True)
 
     with tempfile.TemporaryDirectory(prefix="pybpf-cc-") as tmp:
         tmp_obj = Path(tmp) / "out.o"
@@ -226,27 +239,7 @@ def compile_source(
     _write_atomic(target, obj)
     if use_cache:
         _cache.store(key, obj, log, deps)
-    return CompileResult(target, log, tuple(shown), cached=False)
-
-
-def compile_c(
-    source_path: str | os.PathLike[str],
-    output_path: str | os.PathLike[str] | None = None,
-    *,
-    compiler: str = "zig",
-    flags: Iterable[str] = (),
-    include_dirs: Iterable[str | os.PathLike[str]] = (),
-    defines: Iterable[str] = (),
-    use_cache: bool = True,
-) -> Path:
-    """Compile C source to an eBPF ELF object and return its path.
-
-    Without `output_path` the object is written to pybpf's cache directory (named after the
-    source and a hash of its contents, headers and flags). `compiler` is "zig" (the pip package
-    ziglang, the default) or "clang" (a system clang, -target bpfel).
-    """
-    return compile_source(source_path, output_path, compiler=compiler, flags=flags,
-                          include_dirs=include_dirs, defines=defines, use_cache=use_cache).path
+    return CompileResult.made(target, log, shown, cached=False)
 
 
 def _first_error_line(diagnostics: str) -> str:

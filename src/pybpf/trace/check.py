@@ -20,7 +20,7 @@ class ProbeCheck:
 def check_in_kernel(compiled: CompiledScript) -> list[ProbeCheck]:
     """Create the script's maps and load each program (then close everything). Tracing programs
     (fentry/fexit) that this kernel refuses to load at all are reported as not checkable, not as bugs."""
-    from pybpf.kernel.engine import create_collection_map, load_program_spec
+    from pybpf.kernel.kernel_engine import create_collection_map, load_program_spec
 
     spec = compiled.spec
     maps = {}

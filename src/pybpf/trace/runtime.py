@@ -260,7 +260,7 @@ class TraceRun:
 
     # -- the run -----------------------------------------------------------------------------
     def run(self, child: Child | None = None, *, on_attached: Callable[[], None] | None = None) -> int:
-        from pybpf.kernel.engine import load_collection
+        from pybpf.kernel.kernel_engine import load_collection
         from pybpf.kernel.ringbuf import RingBuffer
 
         n = self.c.attach_count

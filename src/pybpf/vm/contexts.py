@@ -18,7 +18,7 @@ from typing import Any
 from pybpf.abi import ProgramType
 from pybpf.errors import BpfError, RuntimeFault
 from pybpf.vm.memory import PACK, UNPACK, Region
-from pybpf.vm.runenv import RunEnv
+from pybpf.vm.run_env import RunEnv
 
 XDP_PACKET_HEADROOM = 256
 XDP_FRAME_SIZE = 4096

@@ -21,17 +21,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pybpf.abi import MapType, ProgramType
-from pybpf.engine import Collection, Map, Program, RunResult
+from pybpf.collection import Collection, Map, Program, RunResult
 from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW, PseudoSrc
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 from pybpf.vm.contexts import make_context
-from pybpf.vm.env import REGISTRY, HelperFn
+from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.interpreter import DEFAULT_BUDGET, Machine, Tracer
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS
 from pybpf.vm.memory import Region
-from pybpf.vm.runenv import RunEnv
+from pybpf.vm.run_env import RunEnv
 
 _program_ids = itertools.count(1)
 

@@ -38,7 +38,7 @@ from pybpf.isa.opcodes import (
 )
 from pybpf.vm import memops, ops
 from pybpf.vm.blocks import BlockTable
-from pybpf.vm.env import REGISTRY, HelperFn
+from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.loadcheck import (
     DEFAULT_MAX_SLOTS,
     check_program,
@@ -46,7 +46,7 @@ from pybpf.vm.loadcheck import (
     subprogram_starts,
 )
 from pybpf.vm.ops import M32, M64, S32, S64
-from pybpf.vm.runenv import RunEnv
+from pybpf.vm.run_env import RunEnv
 
 DEFAULT_BUDGET = 10_000_000
 RETURN_TO_HOST = -1  # return address of a frame pushed by Python (helper callbacks)

@@ -2,7 +2,7 @@
 
 It gives the same `Collection` API and the same results as the interpreter engine: programs run
 on the same memory model (`RunEnv`), the same maps (`pybpf.maps`, native memory), the same
-contexts (`pybpf.vm.contexts`) and the same helper implementations (`pybpf.vm.env.REGISTRY`,
+contexts (`pybpf.vm.contexts`) and the same helper implementations (`pybpf.vm.helper_registry.REGISTRY`,
 with native fast paths for the hot ones).
 
 Options: `unsafe_fast=True` drops bounds checks, the instruction budget and stack zeroing (only
@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pybpf.abi import ProgramType
-from pybpf.engine import Collection, Map, Program, RunResult
+from pybpf.collection import Collection, Map, Program, RunResult
 from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 from pybpf.vm.contexts import ETH_HLEN, SKB_PROGRAM_TYPES, XDP_MAX_LINEAR, make_context
-from pybpf.vm.env import REGISTRY, HelperFn
+from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.interp_engine import (
     _default_map_factory,
     _fill_slots,
@@ -53,7 +53,7 @@ from pybpf.vm.jit.mapdesc import MapDescriptors
 from pybpf.vm.jit.natives import native_helpers_for
 from pybpf.vm.jit.runner import NativeMachine
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, check_program
-from pybpf.vm.runenv import RunEnv
+from pybpf.vm.run_env import RunEnv
 
 _program_ids = itertools.count(1 << 20)  # distinct from the interpreter's ids
 

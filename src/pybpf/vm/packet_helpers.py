@@ -16,7 +16,7 @@ from pybpf.vm.contexts import (
     XdpContext,
     context_of,
 )
-from pybpf.vm.env import HelperEnv, implements
+from pybpf.vm.helper_registry import HelperEnv, implements
 from pybpf.vm.ops import sign_extend
 
 M64 = 0xFFFFFFFFFFFFFFFF

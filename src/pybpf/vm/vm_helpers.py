@@ -12,7 +12,7 @@ from typing import Any
 
 from pybpf.abi import PERCPU_MAP_TYPES, MapType
 from pybpf.errors import RuntimeFault
-from pybpf.vm.env import HelperEnv, implements
+from pybpf.vm.helper_registry import HelperEnv, implements
 from pybpf.vm.memory import Region
 
 M64 = 0xFFFFFFFFFFFFFFFF

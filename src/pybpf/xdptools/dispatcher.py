@@ -120,7 +120,7 @@ class Dispatcher:
 
     # --- changes -------------------------------------------------------------------------
     def _create(self, mode: str) -> None:
-        from pybpf.kernel.engine import load_collection
+        from pybpf.kernel.kernel_engine import load_collection
         from pybpf.kernel.links import attach_xdp
         from pybpf.kernel.pin import ensure_bpffs
 
@@ -137,8 +137,8 @@ class Dispatcher:
     def load(self, spec: CollectionSpec, program: str | None = None, *, priority: int = DEFAULT_PRIORITY,
              chain_actions: list[str] | None = None, mode: str = "") -> Loaded:
         """Add a program of `spec` to the chain (creating the dispatcher on first use)."""
-        from pybpf.kernel.engine import load_collection
         from pybpf.kernel.info import prog_info
+        from pybpf.kernel.kernel_engine import load_collection
 
         name = _pick(spec, program)
         mask = chain_mask(chain_actions if chain_actions is not None else ["pass"])

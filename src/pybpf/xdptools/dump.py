@@ -60,7 +60,7 @@ class XdpDump:
         self._clock = time.time() - time.monotonic()
 
     def start(self) -> XdpDump:
-        from pybpf.kernel.engine import load_collection, set_globals
+        from pybpf.kernel.kernel_engine import load_collection, set_globals
         from pybpf.kernel.links import attach_xdp
         from pybpf.kernel.perfbuf import PerfBuffer
         from pybpf.object import load_file
@@ -95,7 +95,7 @@ class XdpDump:
     def _start_in_chain(self, dispatcher: Any, spec: Any) -> None:
         import dataclasses
 
-        from pybpf.kernel.engine import create_collection_map
+        from pybpf.kernel.kernel_engine import create_collection_map
 
         # the perf array is made (and pinned) first so this process keeps reading it
         perf = dataclasses.replace(spec.maps["captures"], pinning=1)

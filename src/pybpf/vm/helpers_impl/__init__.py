@@ -1,6 +1,6 @@
 """User-space implementations of the kernel helpers that do not need the VM itself.
 
-Importing this package registers them in `pybpf.vm.env.REGISTRY` (by kernel helper id):
+Importing this package registers them in `pybpf.vm.helper_registry.REGISTRY` (by kernel helper id):
 maps (lookup/update/delete, push/pop/peek, lookup_percpu, spin_lock/unlock), time and randomness (ktime_*,
 jiffies64, get_prandom_u32, get_smp_processor_id, get_numa_node_id), the current task
 (pid/tgid, uid/gid, comm, cgroup id), printing (trace_printk, trace_vprintk, snprintf),

@@ -13,7 +13,7 @@ import struct
 from typing import Any
 
 from pybpf.errors import RuntimeFault
-from pybpf.vm.env import HelperEnv, helper_state, implements
+from pybpf.vm.helper_registry import HelperEnv, helper_state, implements
 from pybpf.vm.helpers_impl.common import E2BIG, EINVAL, expose, rc
 
 DYNPTR = struct.Struct("<QII")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from pybpf.engine import Map, MapError
-from pybpf.vm.env import HelperEnv, implements
+from pybpf.collection import Map
+from pybpf.errors import MapError
+from pybpf.vm.helper_registry import HelperEnv, implements
 from pybpf.vm.helpers_impl.common import EINVAL, ENOENT, expose, neg, rc
 
 

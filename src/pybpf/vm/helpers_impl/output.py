@@ -6,7 +6,7 @@ from typing import Any
 
 from pybpf.abi import ProgramType
 from pybpf.errors import RuntimeFault
-from pybpf.vm.env import HelperEnv, helper_state, implements
+from pybpf.vm.helper_registry import HelperEnv, helper_state, implements
 from pybpf.vm.helpers_impl.common import EFAULT, EINVAL, ENOTSUPP, expose, rc
 
 BPF_F_CTXLEN_MASK = 0xFFFFF << 32

@@ -17,7 +17,7 @@ rest is counted, not built (`%999999999d` costs nothing but its count).
 from __future__ import annotations
 
 from pybpf.errors import RuntimeFault
-from pybpf.vm.env import HelperEnv, implements
+from pybpf.vm.helper_registry import HelperEnv, implements
 from pybpf.vm.helpers_impl.common import EINVAL, M64, rc
 
 MAX_BPRINTF_BUF = 512

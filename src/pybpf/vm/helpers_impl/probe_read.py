@@ -8,7 +8,7 @@ size - 1 bytes plus the NUL and return its length including the NUL, like the ke
 from __future__ import annotations
 
 from pybpf.errors import RuntimeFault
-from pybpf.vm.env import HelperEnv, implements
+from pybpf.vm.helper_registry import HelperEnv, implements
 from pybpf.vm.helpers_impl.common import EFAULT, zero_fill
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 
-from pybpf.vm.env import HelperEnv, implements
+from pybpf.vm.helper_registry import HelperEnv, implements
 from pybpf.vm.helpers_impl.common import EINVAL, ERANGE, rc
 
 BPF_STRTOX_BASE_MASK = 0x1F

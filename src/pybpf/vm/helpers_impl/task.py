@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 
-from pybpf.vm.env import HelperEnv, implements
+from pybpf.vm.helper_registry import HelperEnv, implements
 from pybpf.vm.helpers_impl.common import EINVAL, task_override, zero_fill
 
 TASK_COMM_LEN = 16

@@ -7,7 +7,7 @@ import random
 import time
 from functools import lru_cache
 
-from pybpf.vm.env import HelperEnv, helper_state, implements
+from pybpf.vm.helper_registry import HelperEnv, helper_state, implements
 
 CLOCK_TAI = getattr(time, "CLOCK_TAI", 11)
 CLOCK_MONOTONIC_COARSE = getattr(time, "CLOCK_MONOTONIC_COARSE", 6)

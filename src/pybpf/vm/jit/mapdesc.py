@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pybpf.abi import MapType
-from pybpf.engine import Map
+from pybpf.collection import Map
 from pybpf.vm.jit.layout import (
     DESC_SIZE,
     DESC_WORDS,

@@ -10,7 +10,7 @@
   (`RunEnv.prandom_seed`); a seeded run uses the Python generator, like the interpreter.
 
 A native helper is used only when the collection's helper table maps that id to the standard
-implementation in `pybpf.vm.env.REGISTRY` (a test table such as uBPF's keeps its own helpers).
+implementation in `pybpf.vm.helper_registry.REGISTRY` (a test table such as uBPF's keeps its own helpers).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from llvmlite import ir
 
 from pybpf.isa.opcodes import STACK_SIZE
-from pybpf.vm.env import REGISTRY, HelperFn
+from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.jit.irops import I1, I8, I32, I64, c64
 from pybpf.vm.jit.layout import (
     DESC_SIZE,

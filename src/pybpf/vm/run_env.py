@@ -7,13 +7,13 @@ import threading
 from typing import Any
 
 from pybpf.abi import ProgramType
-from pybpf.engine import Map
+from pybpf.collection import Map
 from pybpf.errors import RuntimeFault
 from pybpf.vm.memory import Memory, Region, Stack
 
 
 class RunEnv:
-    """What helpers see while a program runs; implements the `pybpf.vm.env.HelperEnv` protocol.
+    """What helpers see while a program runs; implements the `pybpf.vm.helper_registry.HelperEnv` protocol.
 
     One RunEnv belongs to one loaded collection (its maps) and is reused across runs. Besides the
     protocol methods it offers `expose()`, through which a helper that returns a pointer to memory

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pybpf.abi import AttachType, MapType, ProgramType
-from pybpf.engine import Collection, MapError
-from pybpf.errors import BpfError, KernelError, LoadError
+from pybpf.collection import Collection
+from pybpf.errors import BpfError, KernelError, LoadError, MapError
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW, PseudoSrc
 from pybpf.kernel import btfload

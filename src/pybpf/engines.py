@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from pybpf.engine import Collection
+from pybpf.collection import Collection
 from pybpf.errors import LoadError
 from pybpf.object.skeleton import loadable
 from pybpf.object.spec import CollectionSpec, ProgramSpec
@@ -14,7 +14,7 @@ from pybpf.object.spec import CollectionSpec, ProgramSpec
 ENGINES: dict[str, str] = {
     "interp": "pybpf.vm.interp_engine",
     "jit": "pybpf.vm.jit_engine",
-    "kernel": "pybpf.kernel.engine",
+    "kernel": "pybpf.kernel.kernel_engine",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from pybpf.engine import Map
+from pybpf.collection import Map
 
 
 class HelperEnv(Protocol):

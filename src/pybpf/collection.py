@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pybpf.abi import PERCPU_MAP_TYPES, MapType, UpdateFlags
-from pybpf.errors import BpfError
+from pybpf.errors import BpfError, MapError
 from pybpf.object.spec import MapSpec, ProgramSpec
 
 KeyLike = bytes | bytearray | memoryview | int
@@ -26,12 +26,6 @@ class RunResult:
     instructions: int | None = None  # instructions executed (interpreter), when known
 
 
-class MapError(BpfError):
-    """A map operation failed; errno is the kernel's (ENOENT, EEXIST, E2BIG, ...)."""
-
-    def __init__(self, message: str, *, errno: int) -> None:
-        self.errno = errno
-        super().__init__(message)
 
 
 def to_bytes(value: KeyLike | ValueLike, size: int, what: str) -> bytes:
