@@ -121,12 +121,28 @@ class ValueCompiler:
                 e.mov(R0, value if value < (1 << 63) else value - (1 << 64))
                 return
             n = int(m.group(1))
+            if prov == "usdt":
+                self.usdt_arg(self.cp.usdt.args[n])
+                return
             if prov in ("uprobe", "kprobe", "uretprobe", "kretprobe"):
                 e.ldx(8, R0, R9, PT_REGS_ARGS[n])
             else:
                 if prov in ("fentry", "fexit") and n * 8 >= self.cp.fields.get("$retval", _NO_RET).offset:
                     raise TraceError(f"{self.cp.func} has fewer than {n + 1} arguments", *x.span())
                 e.ldx(8, R0, R9, 8 * n)
+
+    def usdt_arg(self, a: Any) -> None:
+        """r0 = a USDT argument: a constant, a register of pt_regs, or memory at register + displacement."""
+        e = self.e
+        if a.kind == "const":
+            e.mov(R0, a.offset)
+            return
+        e.ldx(8, R0, R9, a.pt_regs_offset)
+        if a.kind == "mem":
+            self.read_at(R0, a.offset, a.size, True, signed=a.signed)
+        elif a.size < 8:
+            e.alui("<<", R0, 64 - 8 * a.size)
+            e.alui(">>", R0, 64 - 8 * a.size, signed=a.signed)
 
     def read_at(self, base: int, off: int, size: int, user: bool, *, signed: bool = False) -> None:
         """r0 = the integer of `size` bytes at address base+off (probe_read; 0 when unreadable)."""

@@ -78,6 +78,21 @@ def list_probes(pattern: str, out: TextIO) -> int:
         for n in names:
             if fnmatch.fnmatchcase(n, func):
                 out.write(f"{kind}:{path}:{n}\n")
+    if pattern.startswith("usdt:") and pattern.count(":") >= 2:
+        from pybpf.kernel.uprobe import resolve_binary
+        from pybpf.trace.probes import _binary_path
+        from pybpf.trace.usdt import read_notes
+
+        _, binary, rest = pattern.split(":", 2)
+        try:
+            path = _binary_path(binary) or resolve_binary(binary)
+            notes = read_notes(path)
+        except BpfError as exc:
+            print(f"pybpf trace: {exc}", file=sys.stderr)
+            return 2
+        for full in sorted({f"{n.provider}:{n.name}" for n in notes}):
+            if fnmatch.fnmatchcase(full, rest) or fnmatch.fnmatchcase(full.split(":")[1], rest):
+                out.write(f"usdt:{path}:{full}\n")
     if pattern.startswith(("fentry:", "kfunc:", "fexit:", "kretfunc:")):
         from pybpf.kernel.vmlinux import KIND_FUNC, vmlinux_index
 

@@ -372,6 +372,12 @@ class Analyzer(CallChecker):
             return UINT if name in ("pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "cpid", "ppid",
                                     "ncpus") else INT
         m = ARG_RE.match(name)
+        if m and prov == "usdt":
+            args = scope.probe.usdt.args
+            if int(m.group(1)) >= len(args):
+                raise self.err(e, f"{name}: the USDT probe {scope.probe.func} has {len(args)} argument"
+                               f"{'s' if len(args) != 1 else ''}")
+            return Type("int", size=args[int(m.group(1))].size, signed=args[int(m.group(1))].signed)
         if m:
             if prov not in ("uprobe", "kprobe", "rawtracepoint", "fentry", "fexit"):
                 raise self.err(e, f"The {name} builtin can only be used with 'kprobe', 'uprobe', "
