@@ -123,3 +123,11 @@ def test_list_usdt_probes(app: str) -> None:
     out = io.StringIO()
     assert list_probes(f"usdt:{app}:*", out) == 0
     assert out.getvalue() == "".join(f"usdt:{app}:app:{n}\n" for n in ("done", "start", "work"))
+
+
+@pytest.mark.kernel
+def test_reg_and_uaddr_in_usdt_probes(app: str) -> None:
+    # di holds work()'s first argument; uaddr() points at the semaphore, which is set while traced
+    script = (f'usdt:{app}:app:work {{ printf("%d %d\\n", (int32)reg("di"), *uaddr("app_work_semaphore")); }}')
+    out, _ = _trace(script, [app, "2"])
+    assert out == "Attaching 1 probe...\n0 1\n-1 1\n\n\n"

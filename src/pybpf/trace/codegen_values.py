@@ -243,8 +243,15 @@ class ValueCompiler:
             return
         bt, m = self._member(x)
         self.ev(x.base)
-        if m.kind == "struct":
+        if m.kind in ("struct", "array"):
             self.e.alui("+", R0, m.offset)
+        elif m.bit_size:
+            self.read_at(R0, m.offset, m.size, bt.user)
+            if m.bit_shift:
+                self.e.alui(">>", R0, m.bit_shift)
+            if m.bit_size < 64:
+                self.e.alui("<<", R0, 64 - m.bit_size)
+                self.e.alui(">>", R0, 64 - m.bit_size, signed=m.signed)
         else:
             self.read_at(R0, m.offset, m.size, bt.user, signed=m.signed)
 

@@ -454,5 +454,7 @@ class Analyzer(CallChecker):
         if m.kind == "str":
             return string(m.size)
         if m.kind == "int":
-            return Type("int", signed=m.signed)
+            return Type("int", size=m.size if not m.bit_size else 8, signed=m.signed)
+        if m.kind == "array":  # $s.y[0]: indexed like a pointer to the elements
+            return Type("int", signed=m.signed, user=bt.user, deref=m.size)
         return Type("int", signed=False, btf_id=m.btf_id, user=bt.user)
