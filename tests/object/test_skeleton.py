@@ -160,7 +160,7 @@ def test_cli_attach_auto_attaches_one_copy(tmp_path: Path, capsys: pytest.Captur
     attached = [line.split()[1] for line in captured.err.splitlines() if line.startswith("attached ")]
     assert len(attached) == 1 and attached[0] in ("switch_btf", "switch_raw")
     maps = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
-    assert any(m["map"] == "switches" and m["entries"] for m in maps)  # sched_switch fired and counted
+    assert any(m.get("name") == "switches" and m["entries"] for m in maps)  # sched_switch fired and counted
 
 
 def test_map_value_size_for_stack_depth(skeleton_obj: Path) -> None:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from pybpf.abi import ProgramType
+from pybpf.cli._output import track
 from pybpf.errors import BpfError, VerifierError
 from pybpf.object.spec import CollectionSpec
 
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if not names:
         raise BpfError(f"{args.file} holds no programs")
     results: list[dict[str, Any]] = []
-    for name in names:  # each verdict is printed as soon as it is decided
+    for name in track(names, lambda n: f"verifying {n}"):  # each verdict is printed as soon as it is decided
         item = _verdict(spec, name, args)
         results.append(item)
         _print(item, args, first=len(results) == 1)

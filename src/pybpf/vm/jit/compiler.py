@@ -45,7 +45,7 @@ def _remember(key: str, code: CompiledCode) -> None:
         _CACHE.popitem(last=False)
 ENTRY_SYMBOL = "bpf_entry"
 MAIN_SYMBOL = "bpf_fn_0"
-DRIVER_SYMBOLS = ("bpf_run", "bpf_repeat", "bpf_batch_xdp")
+DRIVER_SYMBOLS = ("bpf_run", "bpf_repeat", "bpf_batch_xdp", "bpf_batch_xdp_out")
 
 
 @dataclass
