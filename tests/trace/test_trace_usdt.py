@@ -131,3 +131,22 @@ def test_reg_and_uaddr_in_usdt_probes(app: str) -> None:
     script = (f'usdt:{app}:app:work {{ printf("%d %d\\n", (int32)reg("di"), *uaddr("app_work_semaphore")); }}')
     out, _ = _trace(script, [app, "2"])
     assert out == "Attaching 1 probe...\n0 1\n-1 1\n\n\n"
+
+
+@pytest.mark.kernel
+def test_probe_builtin_is_the_attach_point_as_written(app: str) -> None:
+    import shutil
+
+    from testlib import ROOT
+
+    script = 'uprobe:./usdt_app:work { printf("%s\\n", probe); }'
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    ours = subprocess.run([sys.executable, "-m", "pybpf.trace", "-e", script, "-c", "./usdt_app 1"],
+                          capture_output=True, text=True, timeout=60, cwd=str(Path(app).parent), env=env)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == "Attaching 1 probe...\nuprobe:./usdt_app:work\n\n\n"
+    if shutil.which("bpftrace") is not None:
+        theirs = subprocess.run(["bpftrace", "-e", script, "-c", "./usdt_app 1"], capture_output=True, text=True,
+                                timeout=60, cwd=str(Path(app).parent))
+        if theirs.returncode == 0 and theirs.stdout.startswith("Attaching"):
+            assert ours.stdout == theirs.stdout
