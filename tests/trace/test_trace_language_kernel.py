@@ -141,3 +141,11 @@ def test_list_verbose_prints_tracepoint_arguments() -> None:
                                 text=True, timeout=60)
         if theirs.returncode == 0 and theirs.stdout:
             assert proc.stdout == theirs.stdout
+
+
+def test_macaddr_of_a_byte_array() -> None:
+    # the first six bytes of this process's comm (the name python was started as), as bpftrace prints a MAC
+    proc = cli("-e", 'BEGIN { printf("%s\\n", macaddr(curtask.comm)); exit(); }')
+    assert proc.returncode == 0, proc.stderr
+    comm = os.path.basename(sys.executable).encode()[:15][:6].ljust(6, b"\0")
+    assert proc.stdout == "Attaching 1 probe...\n" + ":".join(f"{b:02X}" for b in comm) + "\n\n\n"

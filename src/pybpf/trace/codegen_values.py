@@ -332,6 +332,9 @@ class ValueCompiler:
         elif t.kind == "inet":
             assert isinstance(x, ast.Call)
             self.inet(x, dst)
+        elif t.kind == "macaddr":
+            assert isinstance(x, ast.Call)
+            self.raw_bytes(x.args[0], dst, 6)
         elif t.kind in ("kstack", "ustack", "ksym", "usym", "strftime", "strerror", "syscall_name", "cgroup_path"):
             self.symbolized(x, t, dst)
         elif isinstance(x, ast.String):
@@ -428,6 +431,29 @@ class ValueCompiler:
             e.stx(8, FP, dst, R0)
         else:
             e.st(8, FP, dst, family)
+
+    def raw_bytes(self, addr: ast.Expr, dst: int, n: int) -> None:
+        """n bytes (zero padded to 8) at fp+dst from a byte array (context field or struct member) or an address."""
+        e = self.e
+        self.zero(dst, (n + 7) & ~7)
+        field = self.cp.fields.get(addr.name) if isinstance(addr, ast.FieldAccess) and _is_args(addr.base) else None
+        if field is not None and field.kind == "array":
+            for i in range(min(field.size, n)):
+                e.ldx(1, R1, R9, field.offset + i)
+                e.stx(1, FP, dst + i, R1)
+            return
+        user = self.cp.user
+        if self.typeof(addr).kind == "str" and isinstance(addr, ast.FieldAccess):
+            bt, m = self._member(addr)
+            self.ev(addr.base)
+            e.alui("+", R0, m.offset)
+            user = bt.user
+        else:
+            self.ev(addr)
+        e.movr(R3, R0)
+        e.stack_ptr(R1, dst)
+        e.mov(R2, n)
+        e.call(H_READ_USER if user else H_READ_KERNEL)
 
     def zero_tail(self, dst: int, start: int, size: int) -> None:
         """NUL bytes from `start` to the end of the string buffer at fp+dst."""

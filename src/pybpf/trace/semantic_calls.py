@@ -21,10 +21,10 @@ FUNCTIONS = {  # name: (min args, max args)
     "kstack": (0, 2), "ustack": (0, 2), "ksym": (1, 1), "usym": (1, 1), "kaddr": (1, 1),
     "signal": (1, 1), "cat": (1, 64), "system": (1, 64), "strftime": (2, 2), "ntop": (1, 2),
     "sizeof": (1, 1), "offsetof": (1, 1), "cgroupid": (1, 1), "strerror": (1, 1), "buf": (1, 2),
-    "has_key": (2, 9), "bswap": (1, 1), "reg": (1, 1), "uaddr": (1, 1), "syscall_name": (1, 1), "cgroup_path": (1, 2),
+    "has_key": (2, 9), "bswap": (1, 1), "reg": (1, 1), "uaddr": (1, 1), "macaddr": (1, 1), "syscall_name": (1, 1), "cgroup_path": (1, 2),
 }
 
-UNSUPPORTED_FUNCTIONS = {"override", "macaddr", "path", "skboutput", "pton", "strcontains"}
+UNSUPPORTED_FUNCTIONS = {"override", "path", "skboutput", "pton", "strcontains"}
 CONVERSION_RE = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\d+))?"
                            r"(?P<length>hh|h|ll|l|j|z|t)?(?P<conv>[diouxXcsrpP%])")
 
@@ -189,6 +189,11 @@ class CallChecker:
                 raise self.err(e, "ntop() expects an address (an integer or a byte array such as args->daddr), "
                                "optionally after the address family: ntop(AF_INET6, args->daddr_v6)")
             return Type("inet", 24)
+        if name == "macaddr":
+            t = types[0]
+            if not (t.kind == "int" or (t.kind == "str" and t.size >= 6 and isinstance(args[0], ast.FieldAccess))):
+                raise self.err(args[0], "macaddr() expects an address or a byte array of at least 6 bytes")
+            return Type("macaddr", 8)
         if name == "strftime":
             if not isinstance(args[0], ast.String) or types[1].kind != "int":
                 raise self.err(e, "strftime() expects a format string literal and a time in nanoseconds (nsecs)")
