@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,39 @@ def test_dry_run_compiles_verifies_and_attaches_nothing(tmp_path: Path) -> None:
     assert "ERROR" not in proc.stderr
     bad = cli("--dry-run", "-e", "BEGIN { $x = nosuch(1); }")
     assert bad.returncode == 1 and "Unknown function: nosuch" in bad.stderr
+
+
+def test_bitfields_and_fixed_size_arrays_of_kernel_structs() -> None:
+    from pybpf.trace.structs import member, struct_id
+
+    sid = struct_id("struct task_struct")
+    bit = member(sid, "in_execve") if sid else None
+    if bit is None or not bit.bit_size:
+        pytest.skip("this kernel's task_struct has no in_execve bitfield")
+    # in_execve is set while execve() runs (sched_process_exec fires inside it); comm is a char array and
+    # mm->saved_auxv an array of unsigned long whose first entry is an AT_* tag (never 0 for a live process)
+    proc = cli("-e", 'tracepoint:sched:sched_process_exec /pid == cpid/ { printf("%d %c %d\\n", curtask.in_execve, '
+               'curtask.comm[0], curtask.mm.saved_auxv[0] > 0); }', "-c", "/bin/true")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Attaching 1 probe...\n1 t 1\n\n\n"
+
+
+def test_list_verbose_prints_tracepoint_arguments() -> None:
+    proc = cli("-lv", "tracepoint:syscalls:sys_enter_openat")
+    assert proc.returncode == 0, proc.stderr
+    # as bpftrace -lv prints them: the probe, then its format's fields (common_* left out)
+    assert proc.stdout.startswith("tracepoint:syscalls:sys_enter_openat\n    int __syscall_nr\n    int dfd\n")
+    assert "    const char * filename\n" in proc.stdout and "common_" not in proc.stdout
+    if shutil.which("bpftrace") is not None:
+        theirs = subprocess.run(["bpftrace", "-lv", "tracepoint:syscalls:sys_enter_openat"], capture_output=True,
+                                text=True, timeout=60)
+        if theirs.returncode == 0 and theirs.stdout:
+            assert proc.stdout == theirs.stdout
+
+
+def test_macaddr_of_a_byte_array() -> None:
+    # the first six bytes of this process's comm (the name python was started as), as bpftrace prints a MAC
+    proc = cli("-e", 'BEGIN { printf("%s\\n", macaddr(curtask.comm)); exit(); }')
+    assert proc.returncode == 0, proc.stderr
+    comm = os.path.basename(sys.executable).encode()[:15][:6].ljust(6, b"\0")
+    assert proc.stdout == "Attaching 1 probe...\n" + ":".join(f"{b:02X}" for b in comm) + "\n\n\n"

@@ -75,8 +75,11 @@ def attach_tracepoint(prog: ProgLike, category: str, name: str | None = None) ->
 
 
 def attach_uprobe(prog: ProgLike, binary: str, symbol: str | None = None, *, offset: int | None = None,
-                  retprobe: bool = False, pid: int = -1) -> PerfEventLink:
-    """A uprobe (or uretprobe) on SYMBOL[+OFF] or a file offset of a binary or shared library."""
+                  retprobe: bool = False, pid: int = -1, ref_ctr_offset: int = 0) -> PerfEventLink:
+    """A uprobe (or uretprobe) on SYMBOL[+OFF] or a file offset of a binary or shared library.
+
+    `ref_ctr_offset`: the file offset of a USDT semaphore that the kernel increments while the probe is attached
+    (PERF_UPROBE_REF_CTR_OFFSET_SHIFT: bits 32-63 of the perf config)."""
     from pybpf.kernel.uprobe import resolve_binary, symbol_offset
 
     expect_type(prog, {ProgramType.KPROBE}, "a uprobe")
@@ -87,6 +90,7 @@ def attach_uprobe(prog: ProgLike, binary: str, symbol: str | None = None, *, off
         offset = symbol_offset(path, symbol)
     pmu = perf.pmu_type("uprobe")
     config = (1 << perf.pmu_retprobe_bit("uprobe")) if retprobe else 0
+    config |= ref_ctr_offset << 32
     cpath = ctypes.create_string_buffer(os.fsencode(path))
     attr = perf.PerfEventAttr(type=pmu, config=config, config1=ctypes.addressof(cpath), config2=offset,
                               sample_period=1, wakeup_events=1)

@@ -493,6 +493,16 @@ class ProbeCompiler(ValueCompiler):
             addr = self.an.constants[f"kaddr:{c.args[0].value}"]
             self.e.mov(R0, addr - (1 << 64) if addr >= 1 << 63 else addr)
             return
+        if c.name == "reg":
+            from pybpf.trace.usdt import reg_offset
+
+            assert isinstance(c.args[0], ast.String)
+            self.e.ldx(8, R0, R9, reg_offset(c.args[0].value) or 0)
+            return
+        if c.name == "uaddr":
+            addr = self.an.constants[f"uaddr:{id(c)}"]
+            self.e.mov(R0, addr - (1 << 64) if addr >= 1 << 63 else addr)
+            return
         if c.name == "has_key":
             from pybpf.trace import codegen_maps as cm
 

@@ -121,12 +121,28 @@ class ValueCompiler:
                 e.mov(R0, value if value < (1 << 63) else value - (1 << 64))
                 return
             n = int(m.group(1))
+            if prov == "usdt":
+                self.usdt_arg(self.cp.usdt.args[n])
+                return
             if prov in ("uprobe", "kprobe", "uretprobe", "kretprobe"):
                 e.ldx(8, R0, R9, PT_REGS_ARGS[n])
             else:
                 if prov in ("fentry", "fexit") and n * 8 >= self.cp.fields.get("$retval", _NO_RET).offset:
                     raise TraceError(f"{self.cp.func} has fewer than {n + 1} arguments", *x.span())
                 e.ldx(8, R0, R9, 8 * n)
+
+    def usdt_arg(self, a: Any) -> None:
+        """r0 = a USDT argument: a constant, a register of pt_regs, or memory at register + displacement."""
+        e = self.e
+        if a.kind == "const":
+            e.mov(R0, a.offset)
+            return
+        e.ldx(8, R0, R9, a.pt_regs_offset)
+        if a.kind == "mem":
+            self.read_at(R0, a.offset, a.size, True, signed=a.signed)
+        elif a.size < 8:
+            e.alui("<<", R0, 64 - 8 * a.size)
+            e.alui(">>", R0, 64 - 8 * a.size, signed=a.signed)
 
     def read_at(self, base: int, off: int, size: int, user: bool, *, signed: bool = False) -> None:
         """r0 = the integer of `size` bytes at address base+off (probe_read; 0 when unreadable)."""
@@ -227,8 +243,15 @@ class ValueCompiler:
             return
         bt, m = self._member(x)
         self.ev(x.base)
-        if m.kind == "struct":
+        if m.kind in ("struct", "array"):
             self.e.alui("+", R0, m.offset)
+        elif m.bit_size:
+            self.read_at(R0, m.offset, m.size, bt.user)
+            if m.bit_shift:
+                self.e.alui(">>", R0, m.bit_shift)
+            if m.bit_size < 64:
+                self.e.alui("<<", R0, 64 - m.bit_size)
+                self.e.alui(">>", R0, 64 - m.bit_size, signed=m.signed)
         else:
             self.read_at(R0, m.offset, m.size, bt.user, signed=m.signed)
 
@@ -309,6 +332,9 @@ class ValueCompiler:
         elif t.kind == "inet":
             assert isinstance(x, ast.Call)
             self.inet(x, dst)
+        elif t.kind == "macaddr":
+            assert isinstance(x, ast.Call)
+            self.raw_bytes(x.args[0], dst, 6)
         elif t.kind in ("kstack", "ustack", "ksym", "usym", "strftime", "strerror", "syscall_name", "cgroup_path"):
             self.symbolized(x, t, dst)
         elif isinstance(x, ast.String):
@@ -405,6 +431,29 @@ class ValueCompiler:
             e.stx(8, FP, dst, R0)
         else:
             e.st(8, FP, dst, family)
+
+    def raw_bytes(self, addr: ast.Expr, dst: int, n: int) -> None:
+        """n bytes (zero padded to 8) at fp+dst from a byte array (context field or struct member) or an address."""
+        e = self.e
+        self.zero(dst, (n + 7) & ~7)
+        field = self.cp.fields.get(addr.name) if isinstance(addr, ast.FieldAccess) and _is_args(addr.base) else None
+        if field is not None and field.kind == "array":
+            for i in range(min(field.size, n)):
+                e.ldx(1, R1, R9, field.offset + i)
+                e.stx(1, FP, dst + i, R1)
+            return
+        user = self.cp.user
+        if self.typeof(addr).kind == "str" and isinstance(addr, ast.FieldAccess):
+            bt, m = self._member(addr)
+            self.ev(addr.base)
+            e.alui("+", R0, m.offset)
+            user = bt.user
+        else:
+            self.ev(addr)
+        e.movr(R3, R0)
+        e.stack_ptr(R1, dst)
+        e.mov(R2, n)
+        e.call(H_READ_USER if user else H_READ_KERNEL)
 
     def zero_tail(self, dst: int, start: int, size: int) -> None:
         """NUL bytes from `start` to the end of the string buffer at fp+dst."""

@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", dest="pid", type=int, metavar="PID", help="uprobes fire for this process only")
     p.add_argument("-l", dest="list", nargs="?", const="*", metavar="PATTERN",
                    help="list probes (tracepoints, rawtracepoints, fentry functions) matching PATTERN")
+    p.add_argument("-v", dest="verbose", action="store_true",
+                   help="with -l: list each tracepoint's arguments (-lv PATTERN, like bpftrace)")
     p.add_argument("-o", dest="output", metavar="FILE", help="write the output to FILE")
     p.add_argument("--json", "-f", dest="json", nargs="?", const="json", metavar="json",
                    help="JSON lines like bpftrace -f json")
@@ -44,8 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "exit 0 when the script is valid, 1 otherwise")
 
 
-def list_probes(pattern: str, out: TextIO) -> int:
-    """bpftrace -l: tracepoint:CAT:NAME lines (also rawtracepoint and fentry when the pattern asks)."""
+def list_probes(pattern: str, out: TextIO, verbose: bool = False) -> int:
+    """bpftrace -l: tracepoint:CAT:NAME lines (also rawtracepoint and fentry when the pattern asks); with
+    `verbose` (-lv) each tracepoint's arguments follow, one indented C declaration a line."""
     import fnmatch
 
     from pybpf.kernel.tracefs import list_tracepoints
@@ -56,6 +59,12 @@ def list_probes(pattern: str, out: TextIO) -> int:
         full = "tracepoint:" + name.replace("/", ":")
         if fnmatch.fnmatchcase(full, pattern) or fnmatch.fnmatchcase(name.replace("/", ":"), pattern):
             out.write(full + "\n")
+            if verbose:
+                from pybpf.kernel.tracefs import tracepoint_format
+
+                for f in tracepoint_format(*name.split("/", 1)):
+                    if not f.declaration.split()[-1].startswith("common_"):
+                        out.write(f"    {f.declaration}\n")
     from pybpf.trace.probes import HARDWARE_EVENTS, SOFTWARE_EVENTS
 
     for kind, table in (("software", SOFTWARE_EVENTS), ("hardware", HARDWARE_EVENTS)):
@@ -78,6 +87,21 @@ def list_probes(pattern: str, out: TextIO) -> int:
         for n in names:
             if fnmatch.fnmatchcase(n, func):
                 out.write(f"{kind}:{path}:{n}\n")
+    if pattern.startswith("usdt:") and pattern.count(":") >= 2:
+        from pybpf.kernel.uprobe import resolve_binary
+        from pybpf.trace.probes import _binary_path
+        from pybpf.trace.usdt import read_notes
+
+        _, binary, rest = pattern.split(":", 2)
+        try:
+            path = _binary_path(binary) or resolve_binary(binary)
+            notes = read_notes(path)
+        except BpfError as exc:
+            print(f"pybpf trace: {exc}", file=sys.stderr)
+            return 2
+        for full in sorted({f"{n.provider}:{n.name}" for n in notes}):
+            if fnmatch.fnmatchcase(full, rest) or fnmatch.fnmatchcase(full.split(":")[1], rest):
+                out.write(f"usdt:{path}:{full}\n")
     if pattern.startswith(("fentry:", "kfunc:", "fexit:", "kretfunc:")):
         from pybpf.kernel.vmlinux import KIND_FUNC, vmlinux_index
 
@@ -125,9 +149,11 @@ def _run(args: argparse.Namespace) -> int:
         if args.pid is not None and not _process_exists(args.pid):
             print(f"pybpf trace: -p {args.pid}: No such process", file=sys.stderr)
             return 1
+        if args.list == "v":  # -lv PATTERN: argparse read the v as -l's pattern
+            args.list, args.verbose = args.file or "*", True
         if args.list is not None:
             denied = permission_denied()
-            return denied if denied is not None else list_probes(args.list, out)
+            return denied if denied is not None else list_probes(args.list, out, args.verbose)
         if args.json not in (None, "json", "text"):
             print(f"pybpf trace: unknown output format {args.json!r} (json or text)", file=sys.stderr)
             return 2

@@ -26,6 +26,7 @@ PROGRAM_TYPES = {
     "BEGIN": ProgramType.RAW_TRACEPOINT, "END": ProgramType.RAW_TRACEPOINT,
     "tracepoint": ProgramType.TRACEPOINT, "rawtracepoint": ProgramType.RAW_TRACEPOINT,
     "uprobe": ProgramType.KPROBE, "uretprobe": ProgramType.KPROBE, "kprobe": ProgramType.KPROBE,
+    "usdt": ProgramType.KPROBE,
     "kretprobe": ProgramType.KPROBE, "interval": ProgramType.PERF_EVENT, "profile": ProgramType.PERF_EVENT,
     "software": ProgramType.PERF_EVENT, "hardware": ProgramType.PERF_EVENT,
     "fentry": ProgramType.TRACING, "fexit": ProgramType.TRACING,
@@ -75,7 +76,7 @@ def resolve(script: ast.Script, skipped: list[TraceError] | None = None, *,
     out = []
     for probe in script.probes:
         cps: list[ConcreteProbe] = []
-        seen: set[tuple[str, str, str]] = set()
+        seen: set[tuple[str, str, str, int]] = set()
         first: TraceError | None = None
         for ap in probe.attach_points:
             try:
@@ -91,7 +92,7 @@ def resolve(script: ast.Script, skipped: list[TraceError] | None = None, *,
                     skipped.append(exc)
                 continue
             for cp in found:
-                ident = (cp.provider, cp.target, cp.func or cp.name)
+                ident = (cp.provider, cp.target, cp.func or cp.name, cp.usdt.offset if cp.usdt else 0)
                 if ident not in seen:
                     seen.add(ident)
                     cps.append(cp)

@@ -108,6 +108,8 @@ def decode_value(t: Type, raw: bytes, sym: Symbolizer | None = None) -> Any:
     if t.kind == "buf":
         n = int.from_bytes(raw[:8], "little")
         return "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in raw[8:8 + n])
+    if t.kind == "macaddr":
+        return ":".join(f"{b:02X}" for b in raw[:6])
     if t.kind == "syscall_name":
         from pybpf.trace.symbols import syscall_name
 

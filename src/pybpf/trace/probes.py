@@ -7,6 +7,7 @@ import os
 import re
 import struct
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pybpf.errors import BpfError
 from pybpf.trace import ast
@@ -16,7 +17,6 @@ from pybpf.trace.errors import TraceError
 PT_REGS_ARGS = (112, 104, 96, 88, 72, 64)
 PT_REGS_RET = 80
 UNSUPPORTED = {
-    "usdt": "usdt probes are not supported yet",
     "watchpoint": "watchpoint probes are not supported yet",
     "iter": "iter probes are not supported yet",
 }
@@ -63,6 +63,7 @@ class ConcreteProbe:
     frequency: int = 0
     user: bool = False  # pointers read with the *_user helpers
     display: str = ""  # the `probe` builtin: the attach point as the user wrote it (else `name`)
+    usdt: Any = None  # usdt: the pybpf.trace.usdt.UsdtProbe (file offset, semaphore, argument specs)
 
     @property
     def probe_text(self) -> str:
@@ -272,6 +273,8 @@ def _expand(ap: ast.AttachPoint, prov: str) -> list[ConcreteProbe]:
         return [ConcreteProbe(prov, f"{prov}:{path}:{f}", path, f, user=True,
                               display=ap.text if len(funcs) == 1 and f == ap.func else f"{prov}:{ap.target}:{f}")
                 for f in funcs]
+    if prov == "usdt":
+        return _expand_usdt(ap)
     if prov in ("interval", "profile"):
         period = _time_value(ap.target, ap.func, ap)
         name = f"{prov}:{ap.target}:{ap.func}"
@@ -308,3 +311,31 @@ def _expand(ap: ast.AttachPoint, prov: str) -> list[ConcreteProbe]:
         cp.frequency = config  # the perf event config id travels in `frequency` for these providers
         return [cp]
     raise TraceError(f"Invalid probe type: {prov}", *ap.span())
+
+
+def _expand_usdt(ap: ast.AttachPoint) -> list[ConcreteProbe]:
+    """usdt:BINARY:[PROVIDER:]NAME (wildcards allowed) from the `.note.stapsdt` of the binary, else of the
+    libraries it needs; one concrete probe per probe location."""
+    from pybpf.kernel.uprobe import resolve_binary
+    from pybpf.trace.usdt import find_probes
+
+    path = _binary_path(ap.target) or resolve_binary(ap.target)
+    provider, _, name = ap.func.rpartition(":")
+    found = find_probes(path, provider, name)
+    if not found:
+        for lib in needed_libraries(path):
+            try:
+                other = resolve_binary(lib)
+            except BpfError:
+                continue
+            found = find_probes(other, provider, name)
+            if found:
+                path = other
+                break
+    if not found:
+        raise TraceError(f"No USDT probes matched: usdt:{ap.target}:{ap.func} (no such probe in the "
+                         f".note.stapsdt of {path})", *ap.span())
+    wildcard = any(c in ap.func for c in "*?[")
+    return [ConcreteProbe("usdt", f"usdt:{path}:{u.provider}:{u.name}", path, f"{u.provider}:{u.name}", user=True,
+                          display=ap.text if not wildcard else f"usdt:{ap.target}:{u.provider}:{u.name}", usdt=u)
+            for u in found]

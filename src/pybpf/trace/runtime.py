@@ -133,6 +133,9 @@ class TraceRun:
         if p.provider in ("uprobe", "uretprobe"):
             return links.attach_uprobe(prog, p.target, p.func, retprobe=p.provider == "uretprobe",
                                        pid=self.pid if self.pid else -1)
+        if p.provider == "usdt":
+            return links.attach_uprobe(prog, p.target, offset=p.usdt.offset, pid=self.pid if self.pid else -1,
+                                       ref_ctr_offset=p.usdt.semaphore)
         if p.provider in ("kprobe", "kretprobe"):
             if not links.kprobes_supported():
                 raise BpfError(f"cannot attach {p.name}: {KPROBES_UNSUPPORTED}")

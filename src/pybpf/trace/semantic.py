@@ -372,6 +372,12 @@ class Analyzer(CallChecker):
             return UINT if name in ("pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "cpid", "ppid",
                                     "ncpus") else INT
         m = ARG_RE.match(name)
+        if m and prov == "usdt":
+            args = scope.probe.usdt.args
+            if int(m.group(1)) >= len(args):
+                raise self.err(e, f"{name}: the USDT probe {scope.probe.func} has {len(args)} argument"
+                               f"{'s' if len(args) != 1 else ''}")
+            return Type("int", size=args[int(m.group(1))].size, signed=args[int(m.group(1))].signed)
         if m:
             if prov not in ("uprobe", "kprobe", "rawtracepoint", "fentry", "fexit"):
                 raise self.err(e, f"The {name} builtin can only be used with 'kprobe', 'uprobe', "
@@ -448,5 +454,7 @@ class Analyzer(CallChecker):
         if m.kind == "str":
             return string(m.size)
         if m.kind == "int":
-            return Type("int", signed=m.signed)
+            return Type("int", size=m.size if not m.bit_size else 8, signed=m.signed)
+        if m.kind == "array":  # $s.y[0]: indexed like a pointer to the elements
+            return Type("int", signed=m.signed, user=bt.user, deref=m.size)
         return Type("int", signed=False, btf_id=m.btf_id, user=bt.user)

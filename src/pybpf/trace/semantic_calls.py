@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from pybpf.trace import ast
 from pybpf.trace.errors import TraceError
 from pybpf.trace.symbols import MAX_STACK
-from pybpf.trace.types import INT, KSTACK, KSYM, STRLEN, USTACK, USYM, MapInfo, Type, string
+from pybpf.trace.types import INT, KSTACK, KSYM, STRLEN, UINT, USTACK, USYM, MapInfo, Type, string
 
 if TYPE_CHECKING:
     from pybpf.trace.semantic import ProbeScope
@@ -21,10 +21,10 @@ FUNCTIONS = {  # name: (min args, max args)
     "kstack": (0, 2), "ustack": (0, 2), "ksym": (1, 1), "usym": (1, 1), "kaddr": (1, 1),
     "signal": (1, 1), "cat": (1, 64), "system": (1, 64), "strftime": (2, 2), "ntop": (1, 2),
     "sizeof": (1, 1), "offsetof": (1, 1), "cgroupid": (1, 1), "strerror": (1, 1), "buf": (1, 2),
-    "has_key": (2, 9), "bswap": (1, 1), "syscall_name": (1, 1), "cgroup_path": (1, 2),
+    "has_key": (2, 9), "bswap": (1, 1), "reg": (1, 1), "uaddr": (1, 1), "macaddr": (1, 1), "syscall_name": (1, 1), "cgroup_path": (1, 2),
 }
 
-UNSUPPORTED_FUNCTIONS = {"uaddr", "reg", "override", "macaddr", "path", "skboutput", "pton", "strcontains"}
+UNSUPPORTED_FUNCTIONS = {"override", "path", "skboutput", "pton", "strcontains"}
 CONVERSION_RE = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\d+))?"
                            r"(?P<length>hh|h|ll|l|j|z|t)?(?P<conv>[diouxXcsrpP%])")
 
@@ -128,6 +128,27 @@ class CallChecker:
             self.key_of(probe, info, scope)
             e.__dict__["_key_ref"] = probe
             return INT
+        if name == "reg":
+            from pybpf.trace.usdt import reg_offset
+
+            if not isinstance(args[0], ast.String) or reg_offset(args[0].value) is None:
+                raise self.err(args[0], "reg() expects a register name such as \"ip\", \"sp\" or \"di\"")
+            if scope.probe.provider not in ("kprobe", "kretprobe", "uprobe", "uretprobe", "usdt"):
+                raise self.err(e, "reg() can only be used with kprobe, uprobe and usdt probes")
+            return UINT
+        if name == "uaddr":
+            if not isinstance(args[0], ast.String):
+                raise self.err(args[0], "uaddr() expects a symbol name (string literal)")
+            if scope.probe.provider not in ("uprobe", "uretprobe", "usdt"):
+                raise self.err(e, "uaddr() can only be used with uprobe and usdt probes")
+            from pybpf.kernel.uprobe import ElfFile
+
+            syms = [sym for sym in ElfFile(scope.probe.target).symbols() if sym.name == args[0].value]
+            if not syms:
+                raise self.err(args[0], f"uaddr(): symbol {args[0].value!r} not found in {scope.probe.target}")
+            self.constants[f"uaddr:{id(e)}"] = syms[0].address
+            size = syms[0].size if syms[0].size in (1, 2, 4, 8) else 8
+            return Type("int", signed=False, deref=size, user=True)
         if name in ("sizeof", "offsetof", "cgroupid"):
             assert isinstance(args[0], ast.String) or name == "cgroupid"
             value = self.compile_time(e, name, args[0], scope)
@@ -168,6 +189,11 @@ class CallChecker:
                 raise self.err(e, "ntop() expects an address (an integer or a byte array such as args->daddr), "
                                "optionally after the address family: ntop(AF_INET6, args->daddr_v6)")
             return Type("inet", 24)
+        if name == "macaddr":
+            t = types[0]
+            if not (t.kind == "int" or (t.kind == "str" and t.size >= 6 and isinstance(args[0], ast.FieldAccess))):
+                raise self.err(args[0], "macaddr() expects an address or a byte array of at least 6 bytes")
+            return Type("macaddr", 8)
         if name == "strftime":
             if not isinstance(args[0], ast.String) or types[1].kind != "int":
                 raise self.err(e, "strftime() expects a format string literal and a time in nanoseconds (nsecs)")

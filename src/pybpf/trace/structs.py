@@ -22,6 +22,8 @@ class MemberInfo:
     size: int = 8
     signed: bool = False
     btf_id: int = 0
+    bit_shift: int = 0  # a bitfield: its bits start `bit_shift` bits into the `size` bytes read at offset
+    bit_size: int = 0
 
 
 @functools.cache
@@ -102,9 +104,13 @@ def member(btf_id: int, name: str) -> MemberInfo | None:
     if found is None:
         return None
     m, offset = found
-    if m.bitfield_size:
-        raise BpfError(f"{name} is a bitfield: not supported yet")
     t = btf.skip_modifiers(m.type_id)
+    if m.bitfield_size:
+        shift = m.bit_offset % 8
+        need = (shift + m.bitfield_size + 7) // 8
+        size = next(n for n in (1, 2, 4, 8) if n >= need)
+        return MemberInfo(offset, "int", size, t.kind == Kind.INT and t.is_signed, bit_shift=shift,
+                          bit_size=m.bitfield_size)
     if t.kind in (Kind.INT, Kind.ENUM, Kind.ENUM64):
         return MemberInfo(offset, "int", btf.sizeof(t.id), t.is_signed)
     if t.kind == Kind.PTR:
@@ -116,7 +122,12 @@ def member(btf_id: int, name: str) -> MemberInfo | None:
         elem = btf.skip_modifiers(t.elem_type)
         if elem.kind == Kind.INT and btf.sizeof(elem.id) == 1:
             return MemberInfo(offset, "str", t.nelems)
-        raise BpfError(f"{name} is an array: indexing is not supported yet")
+        esize = int(btf.sizeof(elem.id))
+        if elem.kind in (Kind.INT, Kind.ENUM, Kind.PTR) and esize in (1, 2, 4, 8):
+            # a fixed-size array: its address, indexed as a pointer to elements of `size` bytes
+            return MemberInfo(offset, "array", esize, elem.kind == Kind.INT and elem.is_signed)
+        raise BpfError(f"{name} is an array of {elem.kind.name.lower()}s: only arrays of integers and pointers "
+                       "can be indexed")
     raise BpfError(f"{name} has a type ({t.kind.name.lower()}) that cannot be read yet")
 
 
