@@ -109,6 +109,17 @@ class Sampler:
             out[StackKey.unpack(key)] = int.from_bytes(raw[:8], "little")
         return out
 
+    def code_names(self) -> dict[tuple[int, int], tuple[str, str]]:
+        """(pid, code object) -> (co_qualname, tail of co_filename) as the eBPF program read them."""
+        out = {}
+        for key, value in self.maps["code_names"].batch_items():
+            raw = value if isinstance(value, bytes) else value[0]
+            pid, _, code = struct.unpack("<IIQ", key)
+            qualname, filename = raw[:64], raw[64:]
+            out[(pid, code)] = (qualname.split(b"\0", 1)[0].decode("ascii", "replace"),
+                                filename.split(b"\0", 1)[0].decode("ascii", "replace"))
+        return out
+
     def stack(self, stack_id: int) -> tuple[int, ...]:
         """The instruction pointers of a stack id, innermost first (empty when it was evicted)."""
         if stack_id < 0:

@@ -108,8 +108,10 @@ def record(options: ProfileOptions, *, stop: Callable[[], bool] | None = None) -
         target = child.pid if child else options.pid
         watcher = _Watcher(sampler, symbolizer, options.python)
         try:
+            pause = 0.02  # poll early at first: a command's interpreter is found before it runs for long
             while True:
-                time.sleep(POLL_SECONDS)
+                time.sleep(pause)
+                pause = min(pause * 2, POLL_SECONDS)
                 watcher.poll()
                 if options.duration is not None and time.monotonic() - started >= options.duration:
                     break
@@ -135,6 +137,7 @@ def record(options: ProfileOptions, *, stop: Callable[[], bool] | None = None) -
         duration = time.monotonic() - started
         counts = sampler.counts()
         stats = sampler.stats()
+        symbolizer.kernel_code_names = sampler.code_names()
         samples = [symbolizer.sample(key, sampler.stack(key.user_stack_id), sampler.stack(key.kernel_stack_id), n)
                    for key, n in counts.items()]
     samples.sort(key=lambda s: -s.count)
