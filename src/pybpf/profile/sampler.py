@@ -20,7 +20,7 @@ from pybpf.kernel.programs import KernelProgram
 from pybpf.profile.events import EVENTS
 
 MAX_STACK_DEPTH = 127
-MAX_PY_FRAMES = 24
+MAX_PY_FRAMES = 32
 _KEY = struct.Struct(f"<IiiI{MAX_PY_FRAMES}Q")
 STAT_NAMES = ("samples", "lost", "kernel_stack_collisions", "user_stack_collisions", "kernel_stack_missing",
               "user_stack_missing", "python_read_errors", "idle")

@@ -10,7 +10,7 @@
 #include <bpf_helpers.h>
 
 #define MAX_STACK_DEPTH 127
-#define MAX_PY_FRAMES 24
+#define MAX_PY_FRAMES 32
 
 /* What the kernel hands a perf_event program: the interrupted registers, then the period. */
 struct sample_ctx {
