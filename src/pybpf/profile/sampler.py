@@ -101,6 +101,10 @@ class Sampler:
         """Walk the interpreter frames of CPython process `pid` (a packed struct python_proc)."""
         self.maps["python_procs"][pid.to_bytes(4, "little")] = proc
 
+    def raw_keys(self) -> list[bytes]:
+        """The keys of the counts map as they are (cheap to compare between polls)."""
+        return [key for key, _ in self.maps["counts"].batch_items(chunk=1024)]
+
     def counts(self) -> dict[StackKey, int]:
         """Every distinct sample so far with its count."""
         out: dict[StackKey, int] = {}

@@ -37,7 +37,7 @@ class _Watcher:
     def __init__(self, sampler: Sampler, symbolizer: Symbolizer, python_frames: bool) -> None:
         self.sampler, self.symbolizer, self.python_frames = sampler, symbolizer, python_frames
         self.pythons: set[int] = set()
-        self.seen: set[StackKey] = set()
+        self.seen: set[bytes] = set()
         self.snapshots: dict[int, float] = {}  # pid -> when its mappings were last read
 
     def watch(self, pid: int) -> None:
@@ -71,8 +71,9 @@ class _Watcher:
     def poll(self) -> None:
         """Look at the stacks sampled since the last poll: new processes, addresses outside the mappings
         known (exec, libraries loaded: snapshot again), and the names of the code objects seen."""
-        new = [key for key in self.sampler.counts() if key not in self.seen]
-        self.seen.update(new)
+        raw = [key for key in self.sampler.raw_keys() if key not in self.seen]
+        self.seen.update(raw)
+        new = [StackKey.unpack(key) for key in raw]
         stale: set[int] = set()
         for key in new:
             if key.pid not in stale and not self.covered(key.pid, key.user_stack_id):
