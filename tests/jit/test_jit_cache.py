@@ -68,3 +68,20 @@ def test_cache_writes_leave_no_temporary_files(tmp_path: Path) -> None:
     _entry("r0 = 3\nexit", tmp_path)
     assert [p.suffix for p in tmp_path.iterdir()] == [".o"]
     assert all(os.path.getsize(p) > 0 for p in tmp_path.iterdir())
+
+
+def test_in_process_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pybpf.vm.jit import compiler
+
+    monkeypatch.setenv("PYBPF_JIT_CACHE_ENTRIES", "3")
+    clear_cache()
+    codes = [compile_program(assemble(f"r0 = {i}\nexit", syntax="llvm")) for i in range(6)]
+    assert len(compiler._CACHE) == 3
+    assert set(compiler._CACHE) == {c.key for c in codes[3:]}
+    # an evicted program still runs: a loaded program holds its own code
+    spec = CollectionSpec.single(ProgramSpec("p", tuple(assemble("r0 = 0\nexit", syntax="llvm"))))
+    with Runtime("jit", verify=False).load(spec) as coll:
+        for i in range(6):
+            compile_program(assemble(f"r0 = {100 + i}\nexit", syntax="llvm"))
+        assert coll.programs["p"].run().retval == 0
+    clear_cache()

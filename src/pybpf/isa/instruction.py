@@ -169,6 +169,11 @@ def iter_slots(insns: Sequence[Instruction]) -> Iterator[tuple[int, Instruction]
         pc += insn.slots
 
 
+def func_pointer_target(pc: int, insn: Instruction) -> int:
+    """The slot an `lddw rX, func` (BPF_PSEUDO_FUNC) at `pc` points to: imm's low 32 bits are a signed offset."""
+    return pc + 1 + _s32(insn.imm & 0xFFFFFFFF)
+
+
 def slot_count(insns: Iterable[Instruction]) -> int:
     """Total number of 8-byte slots the instructions occupy."""
     return sum(i.slots for i in insns)

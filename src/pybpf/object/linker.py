@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from pybpf.btf.ext import BtfExt, CoreRelo, FuncInfo, LineInfo
 from pybpf.errors import AssemblyError, ObjectError
-from pybpf.isa.instruction import Instruction, decode
+from pybpf.isa.instruction import Instruction, decode, func_pointer_target
 from pybpf.isa.opcodes import CALL, LDDW
 from pybpf.object.elf import Section
 from pybpf.object.relocations import (
@@ -88,12 +88,14 @@ class LinkedProgram:
 
 
 def link(entry: Function, sections: dict[int, CodeSection], ext: BtfExt | None, objname: str,
-         kfuncs: dict[str, int] | None = None) -> LinkedProgram:
+         kfuncs: dict[str, int] | None = None, helpers: dict[str, int] | None = None) -> LinkedProgram:
     """Link `entry` with every function it (transitively) calls or takes the address of.
 
-    `kfuncs` maps extern function names to their vmlinux BTF ids (calls to them become kfunc calls).
+    `kfuncs` maps extern function names to their vmlinux BTF ids (calls to them become kfunc calls);
+    `helpers` maps extern function names to helper ids (calls to them become helper calls).
     """
     kfuncs = kfuncs or {}
+    helpers = helpers or {}
     out: list[Instruction] = []
     refs: list[MapReference] = []
     placed: dict[tuple[int, int], int] = {}  # (section, function start) -> program pc
@@ -123,8 +125,10 @@ def link(entry: Function, sections: dict[int, CodeSection], ext: BtfExt | None, 
             if target is None and insn.opcode == CALL and insn.src == PSEUDO_CALL:
                 target = CodeTarget("call", func.section, slot + insn.imm + 1)
             elif target is None and insn.opcode == LDDW and insn.src == PSEUDO_FUNC:
-                target = CodeTarget("func", func.section, slot + (insn.imm & 0xFFFFFFFF) + 1)
-            if isinstance(target, ExternCall):
+                target = CodeTarget("func", func.section, func_pointer_target(slot, insn))
+            if isinstance(target, ExternCall) and target.name in helpers and target.name not in kfuncs:
+                insn = insn.replace(src=0, off=0, imm=helpers[target.name])  # `call <helper id>`
+            elif isinstance(target, ExternCall):
                 externs.append((pc, target.name))
                 if target.name in kfuncs:  # a kernel function: BPF_PSEUDO_KFUNC_CALL with its vmlinux id
                     insn = insn.replace(src=PSEUDO_KFUNC_CALL, off=0, imm=kfuncs[target.name])
@@ -152,7 +156,8 @@ def link(entry: Function, sections: dict[int, CodeSection], ext: BtfExt | None, 
         if target.kind == "call":
             out[index] = insn.replace(src=PSEUDO_CALL, imm=dest - at - 1)
         else:
-            out[index] = insn.replace(src=PSEUDO_FUNC, imm=dest - at - 1)
+            # the offset is insn[0].imm (s32); insn[1].imm stays 0 as the kernel requires
+            out[index] = insn.replace(src=PSEUDO_FUNC, imm=(dest - at - 1) & 0xFFFFFFFF)
     fis, lis, crs = _ext_records(order, placed, sections, ext)
     return LinkedProgram(out, refs, fis, lis, crs, order[1:], externs)
 

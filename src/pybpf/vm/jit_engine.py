@@ -89,13 +89,15 @@ class JitProgram(Program):
         return BoundRun(self, data, ctx)
 
     def run_batch(
-        self, packets: Sequence[bytes] | bytes, lengths: Sequence[int] | None = None
+        self, packets: Sequence[bytes] | bytes, lengths: Sequence[int] | None = None,
+        *, keep_output: bool = False,
     ) -> BatchResult:
         """Run an XDP program on many packets in a native loop; returns the verdicts.
 
         `packets` is a list of packets, or one buffer holding them back to back with `lengths`.
-        Each packet runs on a fresh copy in the XDP frame (maps persist). Output packets are
-        not kept. A fault stops the batch and raises it (RuntimeFault names the pc).
+        Each packet runs on a fresh copy in the XDP frame (maps persist). With `keep_output`
+        the result also holds every packet as the program left it (`BatchResult.outputs`).
+        A fault stops the batch and raises it (RuntimeFault names the pc).
         """
         if self.spec.type != ProgramType.XDP:
             raise BpfError("run_batch needs an XDP program (use run() for other types)")
@@ -126,12 +128,13 @@ class JitProgram(Program):
             )
         env = self.env
         with env.run_lock:
-            elapsed, ran = self._batch_locked(buffer, lens, count, out, longest)
+            elapsed, ran, kept = self._batch_locked(buffer, lens, count, out, longest, keep_output)
         if ran < count:
             raise BpfError(f"batch stopped at packet {ran}")
-        return BatchResult(out, elapsed)
+        return BatchResult(out, elapsed, kept)
 
-    def _batch_locked(self, buffer: bytes, lens: Any, count: int, out: Any, longest: int) -> tuple[int, int]:
+    def _batch_locked(self, buffer: bytes, lens: Any, count: int, out: Any, longest: int,
+                      keep_output: bool) -> tuple[int, int, list[bytes] | None]:
         env, machine = self.env, self.machine
         env.program_type = int(self.spec.type)
         try:
@@ -141,16 +144,26 @@ class JitProgram(Program):
             src = ctypes.c_char_p(buffer)
             lens_addr, _ = lens.buffer_info()
             out_addr, _ = out.buffer_info()
+            outputs = None
+            if keep_output:
+                stride = min(longest + 512, 4096)  # room for what adjust_head/tail can add
+                obuf = ctypes.create_string_buffer(stride * count)
+                olens = array.array("I", bytes(4 * count))
+                outputs = (ctypes.addressof(obuf), olens.buffer_info()[0], stride)
             start = time.perf_counter_ns()
             ran = machine.run_batch_xdp(
-                src, lens_addr, count, out_addr, context.data, budget=self.budget
+                src, lens_addr, count, out_addr, context.data, budget=self.budget,
+                outputs=outputs,
             )
             elapsed = time.perf_counter_ns() - start
         finally:
             machine.packet = None
             machine.bind_context(None)
             env.end_run()
-        return elapsed, ran
+        if outputs is None or ran < count:
+            return elapsed, ran, None
+        raw = obuf.raw
+        return elapsed, ran, [raw[i * stride : i * stride + olens[i]] for i in range(count)]
 
     def benchmark(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1000) -> float:
         """Nanoseconds per run of a native repeat loop on one context (no Python per run)."""
@@ -209,7 +222,7 @@ class BoundRun:
         self._slots = machine.s
         self._narrow = program.spec.type != ProgramType.UNSPEC
         run = machine.code.drivers.get("bpf_run", machine.code.entry)
-        address = bound_trampoline(run, machine.jctx_address, narrow=self._narrow)
+        self._trampoline, address = bound_trampoline(run, machine.jctx_address, narrow=self._narrow)
         self._fn = ctypes.CFUNCTYPE(ctypes.c_uint64)(address)
         self.closed = False
         self.__call__ = self._call_narrow if self._narrow else self._call_wide  # type: ignore[method-assign]
@@ -265,6 +278,7 @@ class BatchResult:
 
     retvals: array.array  # type: ignore[type-arg]
     duration_ns: int
+    outputs: list[bytes] | None = None  # the packets as the program left them (keep_output)
 
     @property
     def packets(self) -> int:
@@ -315,7 +329,7 @@ def load_collection(
     try:
         for name, mspec in spec.maps.items():
             maps[name] = factory(mspec)
-        descriptors = MapDescriptors(list(maps.values()))
+        descriptors = MapDescriptors(list(maps.values()), cpu=cpu)
         for index, m in enumerate(maps.values()):
             env.register_map(m, descriptors.pointer(index))  # native helpers read the descriptor
             env.memory.add_provider(_map_provider(m))

@@ -11,6 +11,7 @@ from collections.abc import Callable, Container, Sequence
 
 from pybpf.errors import LoadError
 from pybpf.isa.instruction import Instruction, is_valid_opcode
+from pybpf.isa.instruction import func_pointer_target as isa_func_pointer_target
 from pybpf.isa.opcodes import (
     CALL,
     CALLX,
@@ -60,9 +61,7 @@ def jump_target(pc: int, insn: Instruction) -> int | None:
 def func_pointer_target(pc: int, insn: Instruction) -> int | None:
     """The slot an `lddw rX, func` (BPF_PSEUDO_FUNC) at `pc` points to."""
     if insn.opcode == LDDW and insn.src == PseudoSrc.FUNC:
-        imm = insn.imm & 0xFFFFFFFF
-        imm = imm - (1 << 32) if imm & 0x80000000 else imm
-        return pc + imm + 1
+        return isa_func_pointer_target(pc, insn)
     return None
 
 

@@ -6,6 +6,9 @@
 - `bpf_batch_xdp(jctx, buf, lens, n, out)`: for each packet of a buffer with lengths, copy it
   into the XDP frame at the data pointer, set data/data_end and the packet region, run, store
   the u32 verdict; returns how many packets ran (fewer when a run faulted).
+- `bpf_batch_xdp_out(jctx, buf, lens, n, out, obuf, olens, stride)`: the same, and it also copies
+  each packet as the program left it (up to `stride` bytes) to obuf + i * stride, its length to
+  olens[i] (what an XDP_TX or XDP_PASS would send on).
 """
 
 from __future__ import annotations
@@ -74,12 +77,15 @@ def build_drivers(module: ir.Module, entry: ir.Function, *, xdp: bool) -> None:
     b.ret(result)
 
     if xdp:
-        _build_batch_xdp(module, entry)
+        _build_batch_xdp(module, entry, keep=False)
+        _build_batch_xdp(module, entry, keep=True)
 
 
-def _build_batch_xdp(module: ir.Module, entry: ir.Function) -> None:
-    fn = ir.Function(module, ir.FunctionType(I64, [I64P, I8P, I32P, I64, I32P]), "bpf_batch_xdp")
-    jctx, buf, lens, n, out = fn.args
+def _build_batch_xdp(module: ir.Module, entry: ir.Function, *, keep: bool) -> None:
+    args = [I64P, I8P, I32P, I64, I32P] + ([I8P, I32P, I64] if keep else [])
+    fn = ir.Function(module, ir.FunctionType(I64, args),
+                     "bpf_batch_xdp_out" if keep else "bpf_batch_xdp")
+    jctx, buf, lens, n, out = fn.args[:5]
     memcpy = module.declare_intrinsic("llvm.memcpy", [I8P, I8P, I64])
     start = fn.append_basic_block("entry")
     loop = fn.append_basic_block("loop")
@@ -117,6 +123,14 @@ def _build_batch_xdp(module: ir.Module, entry: ir.Function) -> None:
     b.cbranch(faulted, done, cont)
     b.position_at_end(cont)
     b.store(b.trunc(r0, I32), b.gep(out, [i]))
+    if keep:
+        obuf, olens, stride = fn.args[5:]
+        first = b.load(_slot(b, jctx, Slot.CTX_DATA))
+        size = b.sub(b.load(_slot(b, jctx, Slot.CTX_DATA_END)), first)
+        size = b.select(b.icmp_unsigned("<", size, stride), size, stride)
+        b.call(memcpy, [b.gep(obuf, [b.mul(i, stride)]), b.inttoptr(first, I8P), size,
+                        ir.Constant(I1, 0)])
+        b.store(b.trunc(size, I32), b.gep(olens, [i]))
     i.add_incoming(b.add(i, c64(1)), cont)
     offset.add_incoming(b.add(offset, length), cont)
     b.branch(loop)

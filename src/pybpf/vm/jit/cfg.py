@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pybpf.isa.instruction import Instruction, iter_slots
+from pybpf.isa.instruction import Instruction, func_pointer_target, iter_slots
 from pybpf.isa.opcodes import (
     CALL,
     CALLX,
@@ -32,7 +32,7 @@ def find_functions(insns: Sequence[Instruction]) -> list[int]:
         if insn.opcode == CALL and insn.src == CallSrc.LOCAL:
             targets.add(pc + 1 + insn.imm)
         elif insn.opcode == LDDW and insn.src == PseudoSrc.FUNC:
-            targets.add(pc + 1 + (insn.imm & 0xFFFFFFFF if insn.imm < 1 << 31 else insn.imm))
+            targets.add(func_pointer_target(pc, insn))
     by_pc = {pc for pc, _ in iter_slots(insns)}
     return sorted(t for t in targets if t in by_pc)
 

@@ -12,6 +12,7 @@ import hashlib
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +25,27 @@ from pybpf.vm.jit.irgen import ModuleTranslator, NativeHelper, TranslateOptions
 
 _LOCK = threading.Lock()
 _TARGET: llvm.TargetMachine | None = None
-_CACHE: dict[str, CompiledCode] = {}
+# Compiled code kept for reuse by later loads, least recently used first; a program holds its own
+# CompiledCode, so evicting an entry only frees code no loaded program uses any more.
+_CACHE: OrderedDict[str, CompiledCode] = OrderedDict()
+
+
+def cache_limit() -> int:
+    """How many compiled programs the in-process cache keeps ($PYBPF_JIT_CACHE_ENTRIES, default 64)."""
+    try:
+        return max(0, int(os.environ.get("PYBPF_JIT_CACHE_ENTRIES", "64")))
+    except ValueError:
+        return 64
+
+
+def _remember(key: str, code: CompiledCode) -> None:
+    _CACHE[key] = code
+    _CACHE.move_to_end(key)
+    while len(_CACHE) > cache_limit():
+        _CACHE.popitem(last=False)
 ENTRY_SYMBOL = "bpf_entry"
 MAIN_SYMBOL = "bpf_fn_0"
-DRIVER_SYMBOLS = ("bpf_run", "bpf_repeat", "bpf_batch_xdp")
+DRIVER_SYMBOLS = ("bpf_run", "bpf_repeat", "bpf_batch_xdp", "bpf_batch_xdp_out")
 
 
 @dataclass
@@ -198,6 +216,7 @@ def compile_program(
     with _LOCK:
         cached = _CACHE.get(key)
         if cached is not None and (cached.ir_text or not keep_ir):
+            _CACHE.move_to_end(key)
             return CompiledCode(
                 key, cached.entry, cached.main, cached.engine, 0.0, "memory",
                 cached.object_size, cached.ir_text, cached.drivers,
@@ -216,7 +235,7 @@ def compile_program(
                     key, entry, main, engine, time.perf_counter() - start, "disk", len(cached_obj),
                     drivers=_drivers(engine),
                 )
-                _CACHE[key] = code
+                _remember(key, code)
                 return code
         module_ir = ModuleTranslator(insns, options, relocations, native_helpers).translate()
         module_ir.triple = llvm.get_process_triple()
@@ -238,7 +257,7 @@ def compile_program(
             key, entry, main, engine, time.perf_counter() - start, "", len(obj),
             text if keep_ir else "", _drivers(engine),
         )
-        _CACHE[key] = code
+        _remember(key, code)
         return code
 
 
@@ -258,15 +277,18 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-_BOUND: dict[tuple[int, int, bool], tuple[llvm.ExecutionEngine, int]] = {}
+_BOUND: OrderedDict[tuple[int, int, bool], tuple[llvm.ExecutionEngine, int]] = OrderedDict()
+_BOUND_LIMIT = 64
 
 
-def bound_trampoline(run: int, jctx: int, *, narrow: bool) -> int:
+def bound_trampoline(run: int, jctx: int, *, narrow: bool) -> tuple[llvm.ExecutionEngine, int]:
     """A zero-argument native function for a pre-bound run: bpf_run(jctx, jctx[R1], jctx[R2]).
 
     With `narrow` (typed programs, u32 verdicts) it returns r0 & 0xffffffff, or a value above
     32 bits when the run faulted, so Python needs no second look; otherwise r0 (check FAULT).
     The JitContext address is baked in, so each NativeMachine gets its own (a few ms, once).
+    Returns (engine, address): the caller keeps the engine alive while it calls the address, so
+    the few recent trampolines kept here can be dropped without freeing code still in use.
     """
     from llvmlite import ir
 
@@ -276,7 +298,8 @@ def bound_trampoline(run: int, jctx: int, *, narrow: bool) -> int:
     with _LOCK:
         found = _BOUND.get(key)
         if found is not None:
-            return found[1]
+            _BOUND.move_to_end(key)
+            return found
         i64 = ir.IntType(64)
         i64p = i64.as_pointer()
         module = ir.Module(name=f"bound_{jctx:x}")
@@ -299,4 +322,6 @@ def bound_trampoline(run: int, jctx: int, *, narrow: bool) -> int:
         engine.finalize_object()
         address = engine.get_function_address("bpf_bound")
         _BOUND[key] = (engine, address)
-        return address
+        while len(_BOUND) > _BOUND_LIMIT:
+            _BOUND.popitem(last=False)
+        return engine, address

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from llvmlite import ir
 
-from pybpf.isa.instruction import Instruction, iter_slots
+from pybpf.isa.instruction import Instruction, func_pointer_target, iter_slots
 from pybpf.isa.opcodes import (
     CALL,
     CALLX,
@@ -480,7 +480,7 @@ class FunctionTranslator(CallEmitter, MemoryEmitter):
                 table = b.inttoptr(load_slot(b, self.jctx, Slot.RELOCS), I64P)
                 value = b.load(b.gep(table, [c64(self.mt.relocations[pc])]))
             elif insn.src == PseudoSrc.FUNC:
-                target = pc + 1 + (insn.imm if insn.imm < 1 << 31 else insn.imm - (1 << 64))
+                target = func_pointer_target(pc, insn)
                 if target not in self.mt.functions:
                     raise UnsupportedInstruction("function pointer to a non-function")
                 value = b.ptrtoint(self.mt.functions[target], I64)

@@ -27,7 +27,7 @@ from pybpf.vm.jit.layout import (
 )
 
 
-def _describe(m: Map) -> list[int]:
+def _describe(m: Map, cpu: int = 0) -> list[int]:
     words = [0] * DESC_WORDS
     words[MapDesc.KIND] = MAP_KIND_OTHER
     writable = REGION_WRITABLE if getattr(m, "prog_writable", True) else 0
@@ -35,6 +35,11 @@ def _describe(m: Map) -> list[int]:
         if getattr(m, "copies", 1) == 1:
             words[MapDesc.KIND] = MAP_KIND_ARRAY
             words[MapDesc.BASE] = int(m.base)  # type: ignore[attr-defined]
+            words[MapDesc.ELEM_SIZE] = int(m.elem_size)  # type: ignore[attr-defined]
+    elif m.type == MapType.PERCPU_ARRAY and all(hasattr(m, a) for a in ("base", "elem_size", "stride")):
+        if 0 <= cpu < getattr(m, "copies", 0):  # the run's CPU copy is a plain array
+            words[MapDesc.KIND] = MAP_KIND_ARRAY
+            words[MapDesc.BASE] = int(m.base) + cpu * int(m.stride)  # type: ignore[attr-defined]
             words[MapDesc.ELEM_SIZE] = int(m.elem_size)  # type: ignore[attr-defined]
     elif m.type == MapType.HASH:
         table: Any = getattr(m, "table", None)
@@ -61,14 +66,14 @@ def _describe(m: Map) -> list[int]:
 class MapDescriptors:
     """The descriptor block of one collection's maps."""
 
-    def __init__(self, maps: Sequence[Map]) -> None:
+    def __init__(self, maps: Sequence[Map], *, cpu: int = 0) -> None:
         self.maps = list(maps)
         count = max(1, len(self.maps))
         self.block = (ctypes.c_uint64 * (DESC_WORDS * count))()
         self.base = ctypes.addressof(self.block)
         self.size = DESC_SIZE * len(self.maps)
         for i, m in enumerate(self.maps):
-            for j, word in enumerate(_describe(m)):
+            for j, word in enumerate(_describe(m, cpu)):
                 self.block[i * DESC_WORDS + j] = word & 0xFFFFFFFFFFFFFFFF
 
     def pointer(self, index: int) -> int:

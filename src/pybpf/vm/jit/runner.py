@@ -45,6 +45,10 @@ BATCH_CFUNC = ctypes.CFUNCTYPE(
     ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64,
     ctypes.c_void_p,
 )
+BATCH_OUT_CFUNC = ctypes.CFUNCTYPE(
+    ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64,
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64,
+)
 
 
 class Registers6(ctypes.Structure):
@@ -109,6 +113,8 @@ class NativeMachine:
         self._repeat = REPEAT_CFUNC(code.drivers["bpf_repeat"]) if "bpf_repeat" in code.drivers else None
         batch = code.drivers.get("bpf_batch_xdp")
         self._batch = BATCH_CFUNC(batch) if batch else None
+        batch_out = code.drivers.get("bpf_batch_xdp_out")
+        self._batch_out = BATCH_OUT_CFUNC(batch_out) if batch_out else None
         self.batch_mode = False
         self._batch_index = -1
         self.function_addresses: dict[int, int] = {}
@@ -269,13 +275,15 @@ class NativeMachine:
         return retval
 
     def run_batch_xdp(self, buffer: Any, lengths: Any, count: int, out: Any, data: int,
-                      *, budget: int = DEFAULT_BUDGET) -> int:
+                      *, budget: int = DEFAULT_BUDGET,
+                      outputs: tuple[Any, Any, int] | None = None) -> int:
         """The native XDP batch loop (see pybpf.vm.jit.batch); returns how many packets ran.
 
-        Raises the fault of the packet that faulted (its index is the return value when it
-        does not raise: callers compare it with `count`).
+        `outputs` = (buffer, lengths, stride) also keeps every output packet. Raises the fault
+        of the packet that faulted (its index is the return value when it does not raise:
+        callers compare it with `count`).
         """
-        if self._batch is None:
+        if self._batch is None or (outputs is not None and self._batch_out is None):
             raise BpfError("batch runs need an XDP program")
         env = self.env
         env.budget_left = budget
@@ -288,7 +296,10 @@ class NativeMachine:
         self.batch_mode = True
         self._batch_index = -1
         try:
-            ran = int(self._batch(self.jctx_address, buffer, lengths, count, out))
+            if outputs is not None and self._batch_out is not None:
+                ran = int(self._batch_out(self.jctx_address, buffer, lengths, count, out, *outputs))
+            else:
+                ran = int(self._batch(self.jctx_address, buffer, lengths, count, out))
             if ran < count and self.s[Slot.FAULT]:
                 self._sync_from_native()
                 self._finish_fault()
