@@ -84,7 +84,7 @@ def test_merge_python_replaces_evaluator_frames() -> None:
 
 
 def test_merge_python_without_frame_pointers_keeps_the_trusted_leaf() -> None:
-    native = [Frame("[unknown]", "[anon]"), Frame("[unknown]", "[anon]"), Frame("_PyObject_Malloc")]
+    native = [Frame("[unknown]"), Frame("[unknown]"), Frame("_PyObject_Malloc")]
     merged = merge_python(native, [[Frame("app:main", kind="python")]])
     assert [f.name for f in merged] == ["app:main", "_PyObject_Malloc"]
 

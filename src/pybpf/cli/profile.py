@@ -38,6 +38,8 @@ def register(subparsers: Any) -> None:
                    "events need a CPU PMU)")
     p.add_argument("-o", dest="output", metavar="FILE", help="write the profile to FILE (else a top view)")
     p.add_argument("--format", choices=FORMATS, help="output format (default: from FILE's extension, else folded)")
+    p.add_argument("--sort", choices=("self", "total"), default="self", help="order of the top view: samples "
+                   "in the function itself, or anywhere below it (Python code: total)")
     p.add_argument("--push", metavar="URL", help="send the pprof to a Pyroscope-compatible server's /ingest")
     p.add_argument("--app", default="pybpf.profile", help="application name when pushing (default pybpf.profile)")
     p.add_argument("--no-python", dest="python", action="store_false", help="do not walk CPython frames")
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             from rich.console import Console
 
-            Console().print(top_table(profile))
+            Console().print(top_table(profile, sort=args.sort))
         if args.push:
             from pybpf.profile.push import push
 

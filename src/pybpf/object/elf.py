@@ -85,6 +85,7 @@ class Section:
     info: int
     addralign: int
     entsize: int
+    addr: int = 0  # sh_addr: where an executable's section is loaded (0 in relocatable objects)
 
     @property
     def is_exec(self) -> bool:
@@ -225,7 +226,7 @@ class ElfFile:
         for i, hdr in enumerate(raw):
             name = _cstr(names, hdr[0], f"{self.name}: name of section {i}")
             self.sections.append(
-                Section(i, name, hdr[1], hdr[2], hdr[4], hdr[5], hdr[6], hdr[7], hdr[8], hdr[9])
+                Section(i, name, hdr[1], hdr[2], hdr[4], hdr[5], hdr[6], hdr[7], hdr[8], hdr[9], hdr[3])
             )
 
     # -- accessors ------------------------------------------------------------------

@@ -6,7 +6,7 @@ import bisect
 import mmap
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pybpf.errors import ObjectError
 from pybpf.object.elf import SHT_DYNSYM, SHT_SYMTAB, STT_FUNC, ElfFile
@@ -28,6 +28,7 @@ class SymbolTable:
     starts: list[int]
     ends: list[int]
     name_refs: list[tuple[bytes | mmap.mmap, int]]  # (image data, file offset of the NUL-terminated name)
+    plt: list[tuple[int, int]] = field(default_factory=list)  # [start, end) of the .plt* sections
 
     def offset_to_vaddr(self, file_offset: int) -> int | None:
         """The link-time virtual address of a file offset (what symbol values are in)."""
@@ -47,6 +48,8 @@ class SymbolTable:
 
     def lookup(self, vaddr: int) -> str | None:
         """The function containing `vaddr`, or None."""
+        if any(lo <= vaddr < hi for lo, hi in self.plt):
+            return "[plt]"  # a stub calling into another image (not the unsized symbol before it)
         i = bisect.bisect_right(self.starts, vaddr) - 1
         if i >= 0 and (vaddr < self.ends[i] or self.ends[i] == self.starts[i]):
             return self.name(i)
@@ -119,7 +122,8 @@ def _load(path: str) -> SymbolTable | None:
     except (OSError, ValueError, ObjectError):
         return None
     table = SymbolTable(path, build_id, segments, [f[0] for f in funcs], [f[1] for f in funcs],
-                        [(f[2], f[3]) for f in funcs])
+                        [(f[2], f[3]) for f in funcs],
+                        [(sec.addr, sec.addr + sec.size) for sec in elf.sections if sec.name.startswith(".plt")])
     if build_id:
         _by_build_id[build_id] = table
     return table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -31,7 +32,7 @@ class Frame:
     def label(self) -> str:
         """The frame as flame graphs and folded stacks show it (kernel frames suffixed `_[k]`)."""
         if self.name == "[unknown]":
-            base = f"[unknown in {self.module}]" if self.module else "[unknown]"
+            base = f"[unknown in {os.path.basename(self.module)}]" if self.module else "[unknown]"
         else:
             base = self.name
         return f"{base}_[k]" if self.kind == "kernel" else base

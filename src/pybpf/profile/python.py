@@ -40,8 +40,10 @@ class CPythonLayout:
 
     def pack(self, tstate_current: int) -> bytes:
         """struct python_proc of profile.bpf.c for a process whose tstate_current is at that address."""
-        return struct.pack("<QIIIIII", tstate_current, self.tstate_native_tid, self.tstate_cframe,
-                           self.cframe_current_frame, self.frame_code, self.frame_previous, self.frame_is_entry)
+        return struct.pack("<Q12I", tstate_current, self.tstate_native_tid, self.tstate_cframe,
+                           self.cframe_current_frame, self.frame_code, self.frame_previous, self.frame_is_entry,
+                           self.code_filename, self.code_qualname, self.unicode_length, self.unicode_state,
+                           self.ascii_data, 0)
 
 
 # CPython 3.11's structures (Include/internal/pycore_runtime.h, pycore_frame.h, cpython/pystate.h, code.h)

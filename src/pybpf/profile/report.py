@@ -71,8 +71,8 @@ def summary(profile: Profile) -> str:
             f"Python frame read errors {st.get('python_read_errors', 0)}")
 
 
-def top_table(profile: Profile, limit: int = 25) -> Any:
-    """A rich Table of the hottest functions: self and total samples with their shares."""
+def top_table(profile: Profile, limit: int = 25, sort: str = "self") -> Any:
+    """A rich Table of the hottest functions: self and total samples with their shares, by `sort`."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -82,7 +82,8 @@ def top_table(profile: Profile, limit: int = 25) -> Any:
     for col in ("self", "self %", "total", "total %"):
         table.add_column(col, justify="right")
     table.add_column("function")
-    for label, count in own.most_common(limit):
+    for label, _ in (own if sort == "self" else total).most_common(limit):
+        count = own[label]
         table.add_row(str(count), f"{100 * count / n:.1f}", str(total[label]), f"{100 * total[label] / n:.1f}",
                       escape(label))
     return table

@@ -20,7 +20,7 @@ from pybpf.kernel.programs import KernelProgram
 from pybpf.profile.events import EVENTS
 
 MAX_STACK_DEPTH = 127
-MAX_PY_FRAMES = 24
+MAX_PY_FRAMES = 32
 _KEY = struct.Struct(f"<IiiI{MAX_PY_FRAMES}Q")
 STAT_NAMES = ("samples", "lost", "kernel_stack_collisions", "user_stack_collisions", "kernel_stack_missing",
               "user_stack_missing", "python_read_errors", "idle")
@@ -101,12 +101,27 @@ class Sampler:
         """Walk the interpreter frames of CPython process `pid` (a packed struct python_proc)."""
         self.maps["python_procs"][pid.to_bytes(4, "little")] = proc
 
+    def raw_keys(self) -> list[bytes]:
+        """The keys of the counts map as they are (cheap to compare between polls)."""
+        return [key for key, _ in self.maps["counts"].batch_items(chunk=1024)]
+
     def counts(self) -> dict[StackKey, int]:
         """Every distinct sample so far with its count."""
         out: dict[StackKey, int] = {}
         for key, value in self.maps["counts"].batch_items():
             raw = value if isinstance(value, bytes) else value[0]
             out[StackKey.unpack(key)] = int.from_bytes(raw[:8], "little")
+        return out
+
+    def code_names(self) -> dict[tuple[int, int], tuple[str, str]]:
+        """(pid, code object) -> (co_qualname, tail of co_filename) as the eBPF program read them."""
+        out = {}
+        for key, value in self.maps["code_names"].batch_items():
+            raw = value if isinstance(value, bytes) else value[0]
+            pid, _, code = struct.unpack("<IIQ", key)
+            qualname, filename = raw[:64], raw[64:]
+            out[(pid, code)] = (qualname.split(b"\0", 1)[0].decode("ascii", "replace"),
+                                filename.split(b"\0", 1)[0].decode("ascii", "replace"))
         return out
 
     def stack(self, stack_id: int) -> tuple[int, ...]:

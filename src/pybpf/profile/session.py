@@ -37,7 +37,7 @@ class _Watcher:
     def __init__(self, sampler: Sampler, symbolizer: Symbolizer, python_frames: bool) -> None:
         self.sampler, self.symbolizer, self.python_frames = sampler, symbolizer, python_frames
         self.pythons: set[int] = set()
-        self.seen: set[StackKey] = set()
+        self.seen: set[bytes] = set()
         self.snapshots: dict[int, float] = {}  # pid -> when its mappings were last read
 
     def watch(self, pid: int) -> None:
@@ -71,8 +71,9 @@ class _Watcher:
     def poll(self) -> None:
         """Look at the stacks sampled since the last poll: new processes, addresses outside the mappings
         known (exec, libraries loaded: snapshot again), and the names of the code objects seen."""
-        new = [key for key in self.sampler.counts() if key not in self.seen]
-        self.seen.update(new)
+        raw = [key for key in self.sampler.raw_keys() if key not in self.seen]
+        self.seen.update(raw)
+        new = [StackKey.unpack(key) for key in raw]
         stale: set[int] = set()
         for key in new:
             if key.pid not in stale and not self.covered(key.pid, key.user_stack_id):
@@ -108,8 +109,10 @@ def record(options: ProfileOptions, *, stop: Callable[[], bool] | None = None) -
         target = child.pid if child else options.pid
         watcher = _Watcher(sampler, symbolizer, options.python)
         try:
+            pause = 0.02  # poll early at first: a command's interpreter is found before it runs for long
             while True:
-                time.sleep(POLL_SECONDS)
+                time.sleep(pause)
+                pause = min(pause * 2, POLL_SECONDS)
                 watcher.poll()
                 if options.duration is not None and time.monotonic() - started >= options.duration:
                     break
@@ -135,6 +138,7 @@ def record(options: ProfileOptions, *, stop: Callable[[], bool] | None = None) -
         duration = time.monotonic() - started
         counts = sampler.counts()
         stats = sampler.stats()
+        symbolizer.kernel_code_names = sampler.code_names()
         samples = [symbolizer.sample(key, sampler.stack(key.user_stack_id), sampler.stack(key.kernel_stack_id), n)
                    for key, n in counts.items()]
     samples.sort(key=lambda s: -s.count)

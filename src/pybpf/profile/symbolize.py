@@ -7,7 +7,7 @@ import os
 from pybpf.profile import elfsyms, procmaps
 from pybpf.profile.kallsyms import kernel_symbols
 from pybpf.profile.model import Frame, MappingInfo, Sample
-from pybpf.profile.python import CodeNames, PerfMap, PythonProcess
+from pybpf.profile.python import CodeNames, PerfMap, PythonProcess, module_name
 from pybpf.profile.sampler import StackKey
 
 EVAL_FRAME = "_PyEval_EvalFrameDefault"
@@ -20,6 +20,7 @@ class Symbolizer:
         self.processes: dict[int, procmaps.Process] = {}
         self.perf_maps: dict[int, PerfMap | None] = {}
         self.code_names: dict[int, CodeNames] = {}
+        self.kernel_code_names: dict[tuple[int, int], tuple[str, str]] = {}  # read by the eBPF program
         self._images: dict[tuple[int, procmaps.Mapping], tuple[elfsyms.SymbolTable | None, MappingInfo, str]] = {}
 
     # -- while the profiled processes run --------------------------------------------------
@@ -72,7 +73,7 @@ class Symbolizer:
             name = perf_map.lookup(lookup) if perf_map else None
             if name:
                 return Frame(name, "[jit]", "python" if ":" in name else "user", ip)
-            return Frame("[unknown]", mapping.path if mapping and mapping.path else "[anon]", "user", ip)
+            return Frame("[unknown]", mapping.path if mapping else "", "user", ip)  # anonymous memory: no module
         assert proc is not None
         file_offset = lookup - mapping.start + mapping.offset
         table, info, module = self._image(proc, mapping)
@@ -96,7 +97,11 @@ class Symbolizer:
         names = self.code_names.get(pid)
         segments: list[list[Frame]] = [[]]
         for code in codes:
-            name = (names.name(code) if names else None) or "[unknown python frame]"
+            captured = self.kernel_code_names.get((pid, code & ~1))
+            if captured is not None:
+                name = f"{module_name(captured[1])}:{captured[0]}"
+            else:
+                name = (names.name(code) if names else None) or "[unknown python frame]"
             module = name.partition(":")[0]
             segments[-1].insert(0, Frame(name, module, "python", code & ~1))
             if code & 1:

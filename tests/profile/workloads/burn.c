@@ -1,6 +1,7 @@
 /* burn.c - a profiling workload: three functions burn CPU in the proportions 1:2:3, one function
  * in a shared library (libburn.so) burns as much as burn_one, and a loop of getppid() system calls
- * spends its time in the kernel. Runs for argv[1] seconds. Built with -fno-omit-frame-pointer. */
+ * spends its time in the kernel. Runs until it has used argv[1] seconds of CPU (so a test gets the
+ * same number of samples however busy the machine is). Built with -fno-omit-frame-pointer. */
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,7 +41,7 @@ int main(int argc, char **argv)
 	int mode = argc > 2 ? atoi(argv[2]) : 0; /* 0: the 1:2:3 burners only, 1: library and syscalls */
 	struct timespec start, now;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &start);
 	do {
 		if (mode == 0) {
 			burn_one();
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
 			lib_burn(1000000);
 			syscall_loop();
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
 	} while ((now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9 < seconds);
 	return 0;
 }

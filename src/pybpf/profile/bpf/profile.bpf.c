@@ -10,7 +10,7 @@
 #include <bpf_helpers.h>
 
 #define MAX_STACK_DEPTH 127
-#define MAX_PY_FRAMES 24
+#define MAX_PY_FRAMES 32
 
 /* What the kernel hands a perf_event program: the interrupted registers, then the period. */
 struct sample_ctx {
@@ -37,6 +37,26 @@ struct python_proc {
 	__u32 frame_code;
 	__u32 frame_previous;
 	__u32 frame_is_entry;
+	__u32 code_filename; /* PyCodeObject.co_filename, .co_qualname */
+	__u32 code_qualname;
+	__u32 unicode_length; /* PyASCIIObject.length, .state, and where compact ASCII text starts */
+	__u32 unicode_state;
+	__u32 ascii_data;
+	__u32 _pad;
+};
+
+/* The names of a code object, read when first sampled (it may be freed, its process gone, later). */
+#define NAME_LEN 64
+#define FILE_LEN 96
+struct code_key {
+	__u32 pid;
+	__u32 _pad;
+	__u64 code;
+};
+
+struct code_name {
+	char qualname[NAME_LEN];
+	char filename[FILE_LEN]; /* the tail of co_filename (its module name is at the end) */
 };
 
 enum stat_index {
@@ -73,6 +93,20 @@ struct {
 } python_procs SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct code_key);
+	__type(value, struct code_name);
+} code_names SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct code_name);
+} name_scratch SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STAT_MAX);
 	__type(key, __u32);
@@ -102,6 +136,46 @@ static __always_inline void bump(__u32 index)
 		*v += 1;
 }
 
+/* Copy a compact ASCII str object's text (its last `size` - 1 characters when `tail`); 0 if not ASCII. */
+static __always_inline int read_ascii(char *dst, __u32 size, __u64 str, struct python_proc *py, int tail)
+{
+	__u64 length = 0;
+	__u32 state = 0;
+
+	if (bpf_probe_read_user(&length, sizeof(length), (void *)(str + py->unicode_length)) ||
+	    bpf_probe_read_user(&state, sizeof(state), (void *)(str + py->unicode_state)))
+		return 0;
+	if (!((state >> 5) & 1) || !((state >> 6) & 1)) /* compact and ascii */
+		return 0;
+	__u64 skip = tail && length >= size ? length - (size - 1) : 0;
+
+	if (skip > 4096)
+		return 0;
+	return bpf_probe_read_user_str(dst, size, (void *)(str + py->ascii_data + skip)) > 0;
+}
+
+static __always_inline void name_code(__u32 pid, __u64 code, struct python_proc *py)
+{
+	struct code_key key = {.pid = pid, .code = code};
+	__u32 zero = 0;
+	__u64 str = 0;
+
+	if (bpf_map_lookup_elem(&code_names, &key))
+		return;
+	struct code_name *name = bpf_map_lookup_elem(&name_scratch, &zero);
+
+	if (!name)
+		return;
+	name->qualname[0] = 0;
+	name->filename[0] = 0;
+	if (bpf_probe_read_user(&str, sizeof(str), (void *)(code + py->code_qualname)) ||
+	    !read_ascii(name->qualname, NAME_LEN, str, py, 0))
+		return; /* not ASCII: user space reads it from the process */
+	if (!bpf_probe_read_user(&str, sizeof(str), (void *)(code + py->code_filename)))
+		read_ascii(name->filename, FILE_LEN, str, py, 1);
+	bpf_map_update_elem(&code_names, &key, name, BPF_NOEXIST);
+}
+
 static __always_inline void python_frames(struct stack_key *key, struct python_proc *py, __u32 tid)
 {
 	__u64 tstate = 0, cframe = 0, frame = 0, code = 0;
@@ -126,6 +200,7 @@ static __always_inline void python_frames(struct stack_key *key, struct python_p
 		if (bpf_probe_read_user(&is_entry, sizeof(is_entry), (void *)(frame + py->frame_is_entry)))
 			goto fail;
 		key->py_frames[i] = code | (is_entry ? 1 : 0);
+		name_code(key->pid, code, py);
 		key->py_depth = i + 1;
 		if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(frame + py->frame_previous)))
 			goto fail;
