@@ -31,15 +31,15 @@ def _load(name: str) -> ModuleType | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    suite = _load("suite")
-    assert suite is not None
+    from pybpf.bench import suite  # the suite ships in the package, so `pybpf bench` runs installed
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     suite.add_arguments(parser)
     args = parser.parse_args(argv)
     status: int = suite.run_from_args(args)
     if args.json or args.only:
         return status
-    for extra in ("interp_bench", "ringbuf_bench", "maps_bench", "trace_bench", "lb_bench"):
+    for extra in ("interp_bench", "ringbuf_bench", "maps_bench", "trace_bench", "flows_bench", "guard_bench", "profile_bench", "lb_bench"):
         module = _load(extra)
         if module is None or not hasattr(module, "main"):
             continue

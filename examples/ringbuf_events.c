@@ -23,9 +23,12 @@ struct event {
 	__u64 seq;      /* running number of the event, from 1 */
 };
 
+/* The value type documents the records (ring buffers have no values): it puts `struct event`
+ * into the object's BTF, where `pybpf attach` finds it to decode the events. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 64 * 1024);
+	__type(value, struct event);
 } events SEC(".maps");
 
 /* globals in .bss: one struct keeps their layout fixed for user space */

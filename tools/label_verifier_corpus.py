@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from pybpf.abi import MapType, ProgramType  # noqa: E402
+from pybpf.abi import AttachType, MapFlags, MapType, ProgramType  # noqa: E402
 from pybpf.isa import assemble, encode  # noqa: E402
 from pybpf.isa.instruction import Instruction  # noqa: E402
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "verifier"
 FD_BASE, VALUE_BASE, FUNC_BASE = 0xFEED0000, 0xFEEE0000, 0xFEEF0000
+# `; map: NAME TYPE KEY_SIZE VALUE_SIZE MAX_ENTRIES [frozen] [rdonly_prog] [wronly_prog]` in asm cases
+MAP_FLAG_WORDS = {"rdonly_prog": int(MapFlags.RDONLY_PROG), "wronly_prog": int(MapFlags.WRONLY_PROG)}
 _INSN_LINE = re.compile(r"^\d+: \(")
 _NOISE = ("processed ", "verification time", "stack depth", "mark_precise", "cur state:", "old state:",
           "func#", "Live regs", "      ", "last_idx", "regs=", "parent ", "from ", "(0) ")
@@ -36,6 +39,8 @@ _NOISE = ("processed ", "verification time", "stack depth", "mark_precise", "cur
 
 def kernel_messages(log: str) -> list[str]:
     """The kernel's error lines: what follows the last logged instruction, minus statistics."""
+    log = re.sub(r"(\S) (infinite loop detected at insn \d+)", r"\1\n\2", log)  # printed after a branch
+    log = re.sub(r"(\S)(verification time \d+ usec)", r"\1\n\2", log)  # after a message without newline
     lines = [ln for ln in log.splitlines() if ln.strip()]
     last = max((i for i, ln in enumerate(lines) if _INSN_LINE.match(ln)), default=-1)
     out = [ln.strip() for ln in lines[last + 1:] if not ln.startswith(_NOISE) and not re.match(r"^\d+: R", ln)]
@@ -121,9 +126,17 @@ def parse_asm(text: str) -> tuple[int, dict[str, MapSpec], str]:
             parts = val.split()
             name, mtype, ks, vs, entries = parts[0], parts[1], *map(int, parts[2:5])
             frozen = "frozen" in parts[5:]
+            flags = sum(flag for word, flag in MAP_FLAG_WORDS.items() if word in parts[5:])
             contents = ((b"\0" * ks, bytes(range(vs))),) if frozen or name.startswith(".") else ()
-            maps[name] = MapSpec(name, MapType[mtype.upper()], ks, vs, entries, contents=contents, frozen=frozen)
+            maps[name] = MapSpec(name, MapType[mtype.upper()], ks, vs, entries, flags, contents=contents,
+                                 frozen=frozen)
     return ptype, maps, license
+
+
+def attach_of(text: str) -> int | None:
+    """`; attach: cgroup_inet4_connect`: the expected attach type of an asm case."""
+    found = re.search(r"^;\s*attach:\s*(\w+)", text, re.M)
+    return int(AttachType[found.group(1).upper()]) if found else None
 
 
 def asm_case(path: Path) -> dict[str, Any]:
@@ -132,7 +145,13 @@ def asm_case(path: Path) -> dict[str, Any]:
     body = "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith(";"))
     insns = func_placeholders(assemble(body))
     refs = placeholder_refs(insns, list(maps))
-    return label(f"asm/{path.stem}", "asm", ptype, insns, maps, refs, license, {"text": text})
+    attach = attach_of(text)
+    if attach is None:
+        return label(f"asm/{path.stem}", "asm", ptype, insns, maps, refs, license, {"text": text})
+    prog = ProgramSpec(path.stem[-15:], tuple(insns), type=ptype, map_references=tuple(refs), license=license,
+                       attach_type=AttachType(attach))
+    return label(f"asm/{path.stem}", "asm", ptype, insns, maps, refs, license,
+                 {"text": text, "attach_type": attach}, prog=prog)
 
 
 def func_placeholders(insns: list[Instruction]) -> list[Instruction]:
@@ -209,9 +228,11 @@ def sample_cases() -> list[dict[str, Any]]:
                 continue
             maps = {r.map_name: spec.maps[r.map_name] for r in prog.map_references if r.map_name in spec.maps}
             try:
+                license = prog.license or spec.license or ""
                 case = label(name, "samples", int(prog.type), list(prog.instructions), maps,
-                             list(prog.map_references), prog.license or spec.license or "",
-                             {"object": rel, "section": prog.section, "program": prog.name})
+                             list(prog.map_references), license,
+                             {"object": rel, "section": prog.section, "program": prog.name},
+                             prog=replace(prog, license=license))  # with its expected attach type
             except (OSError, KeyError) as exc:
                 out.append({"name": name, "source": "samples", "unusable": f"load: {exc}"})
                 continue

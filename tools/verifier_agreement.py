@@ -18,7 +18,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from pybpf.abi import MapType  # noqa: E402
+from pybpf.abi import AttachType, MapType  # noqa: E402
 from pybpf.errors import BpfError, VerifierError  # noqa: E402
 from pybpf.isa import decode  # noqa: E402
 from pybpf.object.spec import MapReference, MapSpec, ProgramSpec  # noqa: E402
@@ -47,8 +47,9 @@ def program_of(case: dict[str, Any]) -> tuple[ProgramSpec, dict[str, MapSpec]]:
     if "insns" in case:
         insns = tuple(decode(bytes.fromhex(case["insns"])))
         refs = tuple(MapReference(pc, name, kind, off) for pc, name, kind, off in case["refs"])
-        return ProgramSpec(case["name"], insns, type=case["type"], map_references=refs,
-                           license=case["license"]), maps
+        attach = case.get("attach_type")
+        return ProgramSpec(case["name"], insns, type=case["type"], map_references=refs, license=case["license"],
+                           attach_type=AttachType(attach) if attach is not None else None), maps
     from pybpf.object import load_file
 
     if "object_source" in case:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 
 
 class ProgramType(IntEnum):
@@ -175,6 +175,19 @@ class UpdateFlags(IntEnum):
     NOEXIST = 1
     EXIST = 2
     LOCK = 4
+
+
+class MapFlags(IntFlag):
+    """Map creation flags (map_flags of BPF_MAP_CREATE) that decide what programs and syscalls may do."""
+
+    NO_PREALLOC = 1 << 0
+    NO_COMMON_LRU = 1 << 1
+    NUMA_NODE = 1 << 2
+    RDONLY = 1 << 3  # syscall side read only
+    WRONLY = 1 << 4  # syscall side write only
+    RDONLY_PROG = 1 << 7  # programs may only read the values
+    WRONLY_PROG = 1 << 8  # programs may only write the values
+    MMAPABLE = 1 << 10
 
 
 PERCPU_MAP_TYPES = frozenset(

@@ -15,7 +15,8 @@ from typing import Any
 
 from pybpf.kernel.netns import in_netns
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# The examples ship inside the package (src/pybpf/examples links to the checkout's examples/).
+EXAMPLES = Path(__file__).resolve().parent / "examples"
 EXAMPLE = EXAMPLES / "xdp_firewall.c"
 PROGRAM = "xdp_firewall"
 BLOCKED = (22, 3389)
@@ -226,12 +227,16 @@ def live_veth(spec: Any) -> None:
 # ---- the demo ------------------------------------------------------------------------------------
 
 
+FAILED: list[str] = []  # the parts of the demo that failed: the exit status is 1 when any did
+
+
 def guarded(what: str, fn: Callable[[], Any]) -> Any:
-    """Run one part of the demo; a failure is reported in one line and the demo goes on."""
+    """Run one part of the demo; a failure is reported in one line, remembered, and the demo goes on."""
     try:
         return fn()
     except Exception as exc:  # noqa: BLE001 - the demo must never end in a traceback
         say(f"   ({what} failed: {type(exc).__name__}: {exc})")
+        FAILED.append(what)
         return None
 
 
@@ -240,8 +245,8 @@ def main() -> int:
     say("pybpf demo: an XDP firewall written in C, compiled with zig from pip, run in user space")
     say("=" * 88)
     if not EXAMPLE.is_file():
-        say(f"{EXAMPLE} not found: run the demo from a pybpf checkout (make demo).")
-        return 0
+        say(f"{EXAMPLE} not found: the installed package lacks its examples")
+        return 1
 
     from pybpf.object import load_file
     from pybpf.toolchain import ToolchainError, compile_source
@@ -319,6 +324,8 @@ def main() -> int:
         say(f"   map verdicts: {', '.join(f'{k} {v}' for k, v in first['counts'].items() if v)}")
         say("   " + ("verdicts and maps identical on " + ", ".join(results) if same
                      else "ENGINES DISAGREE: " + repr(results)))
+        if not same:
+            FAILED.append("engine agreement")
     if kernel_reason is not None:
         say(f"   kernel: not used ({kernel_reason}); everything ran in user space")
 
@@ -341,8 +348,11 @@ def main() -> int:
         guarded("the live XDP run", lambda: live_veth(spec))
 
     say()
+    if FAILED:
+        say(f"FAILED after {time.perf_counter() - started:.1f} s: {', '.join(FAILED)}")
+        return 1
     say(f"Done in {time.perf_counter() - started:.1f} s. Next: pybpf cc examples/xdp_firewall.c -o fw.o; "
-        "pybpf run fw.o --data-in PACKET; see examples/README.md")
+        "pybpf packet tcp --dport 22 -o pkt.bin; pybpf run fw.o --data-in pkt.bin (see README.md)")
     return 0
 
 

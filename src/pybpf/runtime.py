@@ -7,6 +7,7 @@ from typing import Any
 
 from pybpf.engine import Collection
 from pybpf.errors import LoadError
+from pybpf.object.skeleton import loadable
 from pybpf.object.spec import CollectionSpec, ProgramSpec
 
 # engine name -> module providing `load_collection(spec, **options) -> Collection`
@@ -31,6 +32,7 @@ class Runtime:
         """Verify (unless disabled) and load every program and map of `spec`."""
         if isinstance(spec, ProgramSpec):
             spec = CollectionSpec.single(spec)
+        spec = loadable(spec)  # programs whose autoload is off stay out
         if self.verify:
             from pybpf import verifier
 

@@ -11,6 +11,7 @@ import pytest
 
 from pybpf.btf import Btf, BtfType, EnumValue, Kind, Member, load_vmlinux
 from pybpf.btf.cheader import _Header, c_header
+from pybpf.btf.types import Param
 from pybpf.object import load_file
 from pybpf.object.elf import ElfFile
 
@@ -123,3 +124,61 @@ char LICENSE[] __attribute__((section("license"), used)) = "GPL";
     task = load_vmlinux().find("task_struct", Kind.STRUCT)
     assert task is not None
     assert relo.target_value == next(m.bit_offset // 8 for m in task.members if m.name == "pid")
+
+
+def _with_kfuncs() -> Btf:
+    return Btf.from_types([
+        BtfType(0, Kind.INT, "int", size=4, bits=32, encoding=1),                          # 1
+        BtfType(0, Kind.STRUCT, "task", size=4, members=(Member("pid", 1, 0),)),            # 2
+        BtfType(0, Kind.PTR, type_id=2),                                                    # 3
+        BtfType(0, Kind.FUNC_PROTO, type_id=3, params=(Param("pid", 1),)),                  # 4
+        BtfType(0, Kind.FUNC, "kf_task_by_pid", type_id=4),                                 # 5 kfunc
+        BtfType(0, Kind.DECL_TAG, "bpf_kfunc", type_id=5, component_idx=-1),                # 6
+        BtfType(0, Kind.FUNC_PROTO, type_id=0, params=(Param("t", 3),)),                    # 7
+        BtfType(0, Kind.FUNC, "kf_fast", type_id=7),                                        # 8 kfunc
+        BtfType(0, Kind.DECL_TAG, "bpf_kfunc", type_id=8, component_idx=-1),                # 9
+        BtfType(0, Kind.DECL_TAG, "bpf_fastcall", type_id=8, component_idx=-1),             # 10
+        BtfType(0, Kind.FUNC, "not_a_kfunc", type_id=4),                                    # 11 plain
+    ])
+
+
+def test_kfuncs_are_declared_as_weak_ksym_externs() -> None:
+    text = c_header(_with_kfuncs())
+    assert "extern struct task *kf_task_by_pid(int pid) __weak __ksym;" in text
+    assert "extern void kf_fast(struct task *t) __weak __ksym __bpf_fastcall;" in text
+    assert "not_a_kfunc" not in text
+    # guarded as bpftool guards them, so a program can opt out
+    assert text.index("#ifndef BPF_NO_KFUNC_PROTOTYPES") < text.index("kf_task_by_pid")
+
+
+@needs_zig
+def test_kfunc_prototypes_compile_and_call(tmp_path: Path) -> None:
+    """A program calls a kfunc declared by the header; the call is an external .ksyms symbol."""
+    (tmp_path / "vmlinux.h").write_text(c_header(_with_kfuncs()))
+    obj = _compile(tmp_path, """
+#include "vmlinux.h"
+__attribute__((section("syscall"), used)) int prog(void *ctx)
+{
+    struct task *t = kf_task_by_pid(1);
+    return t ? 1 : 0;
+}
+char LICENSE[] __attribute__((section("license"), used)) = "GPL";
+""")
+    elf = ElfFile(obj.read_bytes())
+    names = {s.name for s in elf.symbols}
+    assert "kf_task_by_pid" in names and "kf_fast" not in names  # only what the program uses
+
+
+@needs_zig
+@needs_vmlinux
+def test_vmlinux_header_declares_the_kernels_kfuncs(tmp_path: Path, vmlinux_h: str) -> None:
+    """Every kfunc the running kernel tags in its BTF is declared, and the header compiles."""
+    vmlinux = load_vmlinux()
+    funcs = {t.id: t.name for t in vmlinux if t.kind == Kind.FUNC}
+    tagged = {funcs[t.type_id] for t in vmlinux
+              if t.kind == Kind.DECL_TAG and t.name == "bpf_kfunc" and t.type_id in funcs}
+    declared = {line.split("(")[0].split()[-1].lstrip("*")
+                for line in vmlinux_h.splitlines() if line.endswith("__ksym;") or "__ksym " in line}
+    assert tagged and tagged <= declared
+    (tmp_path / "vmlinux.h").write_text(vmlinux_h)
+    _compile(tmp_path, '#include "vmlinux.h"\nint x;\n')

@@ -49,12 +49,12 @@ def test_attach_streams_json_events_and_prints_maps(tp_events: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
-    assert all(e["event"] == "ringbuf" and e["map"] == "events" and e["size"] == 8 for e in events)
-    seqs = [int.from_bytes(bytes.fromhex(e["data"])[4:], "little") for e in events]
-    pids = {int.from_bytes(bytes.fromhex(e["data"])[:4], "little") for e in events}
-    assert seqs == list(range(12)) and pids == {os.getpid()}
-    maps = {m["map"]: m for m in map(json.loads, rest.splitlines())}
-    assert maps["calls"]["entries"] == [{"key": 0, "value": 12}]
+    assert all(e["event"] == "ringbuf" and e["map"] == "events" for e in events)
+    # struct event is found from the program's bpf_ringbuf_output(&events, &e, 8, 0) call
+    assert [e["value"] for e in events] == [{"pid": os.getpid(), "seq": i} for i in range(12)]
+    maps = {m["name"]: m for m in map(json.loads, rest.splitlines())}
+    assert maps["calls"]["entries"] == [{"key": ["0x00"] * 4, "value": ["0x0c"] + ["0x00"] * 7,
+                                         "formatted": {"key": 0, "value": 12}}]
 
 
 def test_attach_bad_program_name_is_one_line(tp_events: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -151,7 +151,7 @@ def test_map_dump_formats_through_btf(capsys: pytest.CaptureFixture[str]) -> Non
                             "formatted": {"key": 0, "value": 1234}}]
         assert main(["map", "dump", str(i.id)]) == 0
         out = capsys.readouterr().out
-        assert '"value": 1234' in out and "Found 1 element" in out
+        assert "key: 0  value: 1234" in out and "Found 1 element" in out
 
 
 def test_attach_kprobe_reports_unsupported(tp_events: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -243,8 +243,9 @@ def test_attach_uprobe_with_pid_counts_calls(tmp_path: Path) -> None:
             assert out.strip() == str(sum(i + 1 for i in range(11)))
         cli.send_signal(signal.SIGINT)
         rest, _ = cli.communicate(timeout=20)
-        maps = {m["map"]: m for m in map(json.loads, rest.splitlines())}
-        assert maps["calls"]["entries"] == [{"key": 0, "value": 11}]
+        maps = {m["name"]: m for m in map(json.loads, rest.splitlines())}
+        assert maps["calls"]["entries"] == [{"key": ["0x00"] * 4, "value": ["0x0b"] + ["0x00"] * 7,
+                                             "formatted": {"key": 0, "value": 11}}]
     finally:
         for proc in (target, other, cli):
             if proc is not None and proc.poll() is None:

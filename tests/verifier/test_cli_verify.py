@@ -64,3 +64,31 @@ def test_unusable_input_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     with pytest.raises(SystemExit) as info:
         main(["verify", str(DATA / "stack_ok.s"), "--type", "nonsense"])
     assert info.value.code == 2
+
+
+def test_json_verdicts_stream_as_decided(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    import pybpf.verifier as verifier_pkg
+    from pybpf.isa import assemble, encode
+    from pybpf.object.spec import CollectionSpec, ProgramSpec
+
+    insns = tuple(assemble("r0 = 2\nexit"))
+    spec = CollectionSpec(programs={"first": ProgramSpec("first", insns, type=6),
+                                    "second": ProgramSpec("second", insns, type=6)})
+    monkeypatch.setattr("pybpf.cli.verify._load", lambda path, ptype: spec)
+    real = verifier_pkg.verify
+    seen_before_second: list[str] = []
+
+    def spy(prog: ProgramSpec, *a: object, **kw: object) -> object:
+        if prog.name == "second":
+            seen_before_second.append(capsys.readouterr().out)
+        return real(prog, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verifier_pkg, "verify", spy)
+    (tmp_path / "x.bin").write_bytes(encode(list(insns)))
+    code = main(["verify", str(tmp_path / "x.bin"), "--json"])
+    rest = capsys.readouterr().out
+    assert code == 0
+    assert '"program": "first"' in seen_before_second[0]
+    items = json.loads(seen_before_second[0] + rest)
+    assert [i["program"] for i in items] == ["first", "second"]

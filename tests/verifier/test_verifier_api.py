@@ -129,3 +129,61 @@ def test_bad_input_is_a_verifier_error() -> None:
     for insns in [(), (Instruction(0xFF),), (Instruction(0x18, 1, 9, 0, 0), Instruction(0x95))]:
         with pytest.raises(VerifierError):
             verify(ProgramSpec("x", tuple(insns), type=ProgramType.XDP))
+
+
+RO = MapSpec("ro", MapType.ARRAY, 4, 16, 1, flags=0x80)  # BPF_F_RDONLY_PROG
+WO = MapSpec("wo", MapType.ARRAY, 4, 16, 1, flags=0x100)  # BPF_F_WRONLY_PROG
+
+
+def _value_prog(body: str, m: MapSpec) -> CollectionSpec:
+    p = ProgramSpec("p", tuple(assemble("r1 = 0 ll\n" + body)), type=ProgramType.XDP,
+                    map_references=(MapReference(0, m.name, "value", 0),))
+    return CollectionSpec(programs={"p": p}, maps={m.name: m})
+
+
+@pytest.mark.parametrize("engine", ["interp", "jit"])
+def test_read_only_map_store_does_not_load_on_user_space_engines(engine: str) -> None:
+    spec = _value_prog("r2 = 7\n*(u64 *)(r1 + 8) = r2\nr0 = 0\nexit", RO)
+    with pytest.raises(VerifierError) as info:
+        Runtime(engine).load(spec)
+    assert "write into map forbidden, value_size=16 off=8 size=8" in info.value.reason
+
+
+def test_map_flags_wording() -> None:
+    ok = _value_prog("r0 = *(u64 *)(r1 + 8)\nr0 &= 1\nexit", RO)
+    assert verify(ok).accepted
+    with pytest.raises(VerifierError) as info:
+        verify(_value_prog("r0 = *(u32 *)(r1 + 4)\nr0 &= 1\nexit", WO))
+    assert info.value.reason == "read from map forbidden, value_size=16 off=4 size=4" and info.value.insn == 2
+    with pytest.raises(VerifierError) as info:
+        verify(_value_prog("r2 = 1\nlock *(u64 *)(r1 + 0) += r2\nr0 = 0\nexit", RO))
+    assert info.value.reason == "write into map forbidden, value_size=16 off=0 size=8"
+
+
+def test_log_shows_registers_after_the_instruction() -> None:
+    r = verify(prog("r1 = 5\nr2 = r1\nr0 = 0\nexit"), log=True)
+    lines = r.log.splitlines()
+    assert lines[0] == "0: R1=ctx() R10=fp0"
+    assert lines[1].startswith("0: (b7) r1 = 5") and lines[1].endswith("; R1=5")
+    assert lines[2].startswith("1: (bf) r2 = r1") and lines[2].endswith("; R2=5")
+    assert lines[4] == "3: (95) exit"
+
+
+def test_static_subprogram_may_return_a_pointer_or_nothing() -> None:
+    # a stack pointer comes back in the caller's R0 (overwritten unread)
+    assert verify(prog("call f\nr0 = 2\nexit\nf:\nr0 = r10\nexit")).accepted
+    e = reject("call f\nr0 += 1\nexit\nf:\nr1 = 0\nexit")  # nothing in R0: the caller's read fails
+    assert e.insn == 1 and e.reason == "R0 !read_ok"
+
+
+def test_global_function_is_verified_with_possibly_null_pointer_arguments() -> None:
+    from pybpf.object import load_file
+    from testlib import SHARED
+
+    path = SHARED / "ebpf-samples" / "build" / "bpf2bpf.o"
+    if not path.exists():
+        pytest.skip("../shared/ebpf-samples is absent")
+    spec = load_file(path)
+    with pytest.raises(VerifierError) as info:  # the kernel rejects it the same way
+        verify(spec.programs["func"], ProgramType.XDP, maps=spec.maps)
+    assert info.value.reason == "R1 invalid mem access 'mem_or_null'"

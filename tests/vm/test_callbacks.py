@@ -78,9 +78,10 @@ def test_callbacks_hand_computed(tmp_path: Path, capsys: pytest.CaptureFixture[s
     # per run: bpf_loop stops at index 9 (sum 3 * 45 = 135, 10 iterations);
     # for_each visits keys 0, 1, 2 (stops at 2) adding key + 1 to each value
     per_run = 135 + 10 * 1000 + 3 * 100000
-    bss = bytes.fromhex(result["maps"][".bss"][0]["value"])
+    maps = {m["name"]: m["entries"] for m in result["maps"]}
+    bss = bytes(int(b, 16) for b in maps[".bss"][0]["value"])
     assert struct.unpack("<QQ", bss) == (2 * per_run, 2 * 3)
-    values = [struct.unpack("<Q", bytes.fromhex(e["value"]))[0] for e in result["maps"]["values"]]
+    values = [struct.unpack("<Q", bytes(int(b, 16) for b in e["value"]))[0] for e in maps["values"]]
     assert values == [2, 4, 6, 0]
 
 

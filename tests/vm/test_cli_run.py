@@ -75,7 +75,7 @@ def test_run_assembly_as_xdp_with_data_in(tmp_path: Path, capsys: pytest.Capture
     assert status == 0
     assert json.loads(out) == {
         "program": "x", "engine": "interp",
-        "runs": [{"retval": 2, "data_out": bytes(range(14)).hex()}], "maps": {},
+        "runs": [{"retval": 2, "data_out": bytes(range(14)).hex()}], "maps": [],
     }
 
 
@@ -119,10 +119,15 @@ def _runs_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], target: Path,
     return result
 
 
-EXPECTED_MAPS = {
-    ".bss": [{"key": "00000000", "value": "0200000000000000"}],
-    ".rodata": [{"key": "00000000", "value": "2a000000"}],
-}
+ZERO_KEY = ["0x00"] * 4
+EXPECTED_MAPS = [  # bpftool's schema: bytes, and the values decoded through the object's BTF
+    {"name": ".bss", "type": "array", "entries": [
+        {"key": ZERO_KEY, "value": ["0x02"] + ["0x00"] * 7,
+         "formatted": {"key": 0, "value": {"packets": 2}}}]},
+    {"name": ".rodata", "type": "array", "entries": [
+        {"key": ZERO_KEY, "value": ["0x2a"] + ["0x00"] * 3,
+         "formatted": {"key": 0, "value": {"answer": 42}}}]},
+]
 
 
 def test_run_object_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -250,10 +255,13 @@ def _percpu_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
 
 
 def test_percpu_values_are_lists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    entries = _percpu_json(tmp_path, capsys, "interp")["maps"]["per_cpu"]
-    assert [e["key"] for e in entries] == ["00000000", "01000000"]
-    assert entries[1]["value"][0] == (14).to_bytes(8, "little").hex()  # CPU 0 ran both
-    assert all(v == "00" * 8 for v in entries[1]["value"][1:])
+    maps = {m["name"]: m["entries"] for m in _percpu_json(tmp_path, capsys, "interp")["maps"]}
+    entries = maps["per_cpu"]
+    assert [e["key"] for e in entries] == [ZERO_KEY, ["0x01"] + ["0x00"] * 3]
+    values = entries[1]["values"]
+    assert values[0] == {"cpu": 0, "value": ["0x0e"] + ["0x00"] * 7}  # CPU 0 ran both
+    assert all(v["value"] == ["0x00"] * 8 for v in values[1:])
+    assert [v["cpu"] for v in values] == list(range(len(values)))
 
 
 @pytest.mark.kernel

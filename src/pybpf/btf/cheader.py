@@ -241,21 +241,67 @@ class _Header:
                 self.out.append(self.body(t, 0) + ";")
             return
 
+    # -- kfuncs ------------------------------------------------------------------------------------
+
+    def kfunc_prototypes(self) -> list[str]:
+        """`extern <prototype> __weak __ksym;` for each FUNC the kernel tags `bpf_kfunc`, as bpftool."""
+        tags: dict[int, set[str]] = {}
+        for t in self.btf:
+            if t.kind == Kind.DECL_TAG and t.component_idx == -1:
+                tags.setdefault(t.type_id, set()).add(t.name)
+        out: list[str] = []
+        seen: set[str] = set()
+        for func_id in sorted(tags):
+            func = self.btf.type(func_id)
+            if func.kind != Kind.FUNC or "bpf_kfunc" not in tags[func_id] or func.name in seen:
+                continue
+            proto = self.btf.type(func.type_id)
+            if proto.kind != Kind.FUNC_PROTO:
+                continue
+            try:
+                params = ", ".join(
+                    "..." if p.type_id == 0 and not p.name else self.decl(p.type_id, p.name)
+                    for p in proto.params
+                ) or "void"
+                text = self.decl(proto.type_id, f"{func.name}({params})")
+            except ObjectError:
+                continue  # a type C cannot spell: leave this kfunc out rather than break the header
+            seen.add(func.name)
+            fastcall = " __bpf_fastcall" if "bpf_fastcall" in tags[func_id] else ""
+            out.append(f"extern {text} __weak __ksym{fastcall};")
+        return out
+
     def header(self, guard: str) -> str:
         fwd = [f"{self.tagged(t)};" for t in self.btf if t.name and (t.is_composite or t.kind == Kind.FWD)]
         enums = [self.enum_body(t, 0) + ";" for t in self.btf if t.kind in (Kind.ENUM, Kind.ENUM64) and t.values]
         for t in self.btf:
             if t.kind == Kind.TYPEDEF or (t.is_composite and t.name):
                 self.emit(t.id, False)
+        kfuncs = self.kfunc_prototypes()
         return "\n".join([
             f"#ifndef {guard}", f"#define {guard}", "",
             "#ifndef BPF_NO_PRESERVE_ACCESS_INDEX",
             "#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)",
             "#endif", "",
+            *(_KFUNC_ATTRIBUTES if kfuncs else ()),
             *fwd, "", *enums, "", *self.out, "",
+            *(("#ifndef BPF_NO_KFUNC_PROTOTYPES", *kfuncs, "#endif", "") if kfuncs else ()),
             "#ifndef BPF_NO_PRESERVE_ACCESS_INDEX", "#pragma clang attribute pop", "#endif", "",
             f"#endif /* {guard} */", "",
         ])
+
+
+# What the kfunc prototypes need, unless the includer defines it (or wants no prototypes).
+_KFUNC_ATTRIBUTES = (
+    "#ifndef BPF_NO_KFUNC_PROTOTYPES",
+    "#ifndef __ksym", "#define __ksym __attribute__((section(\".ksyms\")))", "#endif",
+    "#ifndef __weak", "#define __weak __attribute__((weak))", "#endif",
+    "#ifndef __bpf_fastcall",
+    "#if __has_attribute(bpf_fastcall)", "#define __bpf_fastcall __attribute__((bpf_fastcall))",
+    "#else", "#define __bpf_fastcall", "#endif",
+    "#endif",
+    "#endif", "",
+)
 
 
 def _literal(value: int) -> str:
@@ -271,5 +317,7 @@ def c_header(btf: Btf, guard: str = "__VMLINUX_H__") -> str:
 
     Structs and unions carry `preserve_access_index`, so programs that include the header get
     CO-RE relocations; duplicated names get a `___N` suffix (enumerators of renamed enums too).
+    Functions the BTF tags `bpf_kfunc` are declared `extern ... __weak __ksym;` (unless the
+    includer defines BPF_NO_KFUNC_PROTOTYPES), so programs can call the kernel's kfuncs.
     """
     return _Header(btf).header(guard)

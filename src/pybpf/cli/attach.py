@@ -10,8 +10,10 @@ import sys
 import time
 from typing import Any
 
-from pybpf.cli._kernel import number_or_hex, permission_denied
-from pybpf.errors import LoadError
+from pybpf.cli._kernel import add_skeleton_options, configured, permission_denied
+from pybpf.cli._map_edit import parse_assignments, set_entries
+from pybpf.cli._output import print_json_line
+from pybpf.errors import BpfError, LoadError
 
 
 def register(subparsers: Any) -> None:
@@ -35,10 +37,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pid", type=int, default=-1, help="uprobes: only in this process")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     p.add_argument("--json", action="store_true", help="JSON lines")
-    p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
-                   help="set a global variable (e.g. a const volatile setting) before loading")
+    add_skeleton_options(p)
     p.add_argument("--event-type", metavar="TYPE", help="decode events with this BTF type of the object (e.g. a struct)")
     p.add_argument("--pin-path", default="/sys/fs/bpf", help="where maps pinned by name live")
+    p.add_argument("--map", nargs=2, action="append", default=[], metavar=("NAME", "KEY=VALUE"),
+                   help="set a map entry before attaching (JSON typed through BTF, e.g. 22=0)")
     p.add_argument("--pcap", metavar="IN", help="also run the attached program over a capture's"
                    " packets (BPF_PROG_TEST_RUN, same maps)")
     p.add_argument("--pcap-out", metavar="OUT", help="with --pcap: write the packets it lets through")
@@ -74,19 +77,6 @@ def _attach(args: argparse.Namespace, prog: Any) -> Any:
     if args.perf_event:
         return links.attach_sampling(prog, frequency=args.perf_event)
     return links.attach_tracing(prog)
-
-
-def _globals(items: list[str]) -> dict[str, int | bytes]:
-    out: dict[str, int | bytes] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise LoadError(f"--set takes VAR=VALUE, not {item!r}")
-        try:
-            out[name] = int(value, 0)
-        except ValueError:
-            raise LoadError(f"--set {name}: {value!r} is not an integer") from None
-    return out
 
 
 def _attach_all(args: argparse.Namespace, coll: Any, stack: contextlib.ExitStack) -> list[tuple[Any, Any]]:
@@ -131,42 +121,68 @@ def _find_program(coll: Any, name: str) -> Any:
 
 
 def _emit(args: argparse.Namespace, map_name: str, kind: str, record: Any) -> None:
-    if not isinstance(record, bytes):
-        if args.json:
-            print(json.dumps({"event": kind, "map": map_name, "value": record}, default=str), flush=True)
-        else:
-            print(f"{time.strftime('%H:%M:%S')}  {map_name:<16} {record}", flush=True)
-        return
+    """One event: decoded through BTF when its type is known, else its bytes in hex."""
     if args.json:
-        print(json.dumps({"event": kind, "map": map_name, "size": len(record), "data": record.hex()}), flush=True)
-    else:
-        print(f"{time.strftime('%H:%M:%S')}  {map_name:<16} {len(record):>5}B  {record.hex(' ')}", flush=True)
-
-
-def _print_maps(args: argparse.Namespace, coll: Any) -> None:
-    from pybpf.abi import MapType
-
-    skip = {MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS,
-            MapType.HASH_OF_MAPS, MapType.USER_RINGBUF}
-    for name, m in coll.maps.items():
-        if m.type in skip or name.startswith(".rodata"):
-            continue
-        entries = []
-        for k, v in m.items():
-            if isinstance(v, list):
-                entries.append({"key": number_or_hex(k), "values": [number_or_hex(x) for x in v]})
-            else:
-                entries.append({"key": number_or_hex(k), "value": number_or_hex(v)})
-        if m.type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
-            entries = [e for e in entries if any(e.get("values", [e.get("value")]))]  # arrays: non-zero only
-        if args.json:
-            print(json.dumps({"map": name, "type": m.type.name.lower(), "entries": entries}), flush=True)
+        if isinstance(record, bytes):
+            print_json_line({"event": kind, "map": map_name, "size": len(record), "data": record.hex()})
         else:
-            print(f"\n{name} ({m.type.name.lower()}):")
-            if not entries:
-                print("  (empty)" if m.type not in (MapType.ARRAY, MapType.PERCPU_ARRAY) else "  (all zero)")
-            for e in entries:
-                print(f"  {e['key']}: {e.get('value', e.get('values'))}")
+            print_json_line({"event": kind, "map": map_name, "value": record})
+        return
+    stamp = time.strftime("%H:%M:%S")
+    if isinstance(record, bytes):
+        print(f"{stamp}  {map_name:<16} {len(record):>5}B  {record.hex(' ')}", flush=True)
+    else:
+        print(f"{stamp}  {map_name:<16} {json.dumps(record, default=str)}", flush=True)
+
+
+def _decoder(spec: Any, map_name: str, event_type: str | None, path: str) -> Any:
+    """The BTF decoder for `map_name`'s records: --event-type, else the type the object implies."""
+    from pybpf.btf.entries import decode_event, find_type
+    from pybpf.object.events import event_type_id
+
+    btf = spec.btf
+    if event_type:
+        type_id = find_type(btf, event_type) if btf is not None else None
+        if type_id is None:
+            raise LoadError(f"--event-type: no BTF type {event_type!r} in {path}"
+                            " (declare it, e.g. __type(value, struct event) on the ring buffer)")
+    else:
+        type_id = event_type_id(spec, map_name)
+        if not type_id:
+            return None
+
+    def decode(record: bytes) -> Any:
+        try:
+            return decode_event(btf, type_id, record)
+        except BpfError:
+            return record
+
+    return decode
+
+
+def _print_maps(args: argparse.Namespace, coll: Any, btf: Any) -> None:
+    """The maps at exit, decoded through BTF and sorted; unreadable maps are noted, not fatal."""
+    from pybpf.btf.entries import entry_line, map_dump
+
+    for name, m in sorted(coll.maps.items()):
+        if name.startswith(".rodata") or name.endswith(".kconfig"):
+            continue
+        dump = map_dump(m, btf, skip_zero=m.type.name in ("ARRAY", "PERCPU_ARRAY"))
+        if dump is None:
+            continue
+        if "error" in dump:
+            print(f"pybpf attach: map {name} ({dump['type']}) not dumped: {dump['error']}",
+                  file=sys.stderr)
+            continue
+        if args.json:
+            print_json_line(dump)
+            continue
+        entries = dump["entries"]
+        print(f"\n{name} ({dump['type']}):")
+        if not entries:
+            print("  (empty)" if m.type.name not in ("ARRAY", "PERCPU_ARRAY") else "  (all zero)")
+        for e in entries:
+            print(f"  {entry_line(e)}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -176,10 +192,16 @@ def run(args: argparse.Namespace) -> int:
     from pybpf.abi import MapType
     from pybpf.kernel.engine import load_collection
     from pybpf.kernel.perfbuf import PerfBuffer
-    from pybpf.kernel.ringbuf import RingBuffer, btf_decoder
+    from pybpf.kernel.ringbuf import RingBuffer
     from pybpf.object import load_file
 
-    spec = load_file(args.file)
+    spec = configured(load_file(args.file), args)
+    if args.auto and not args.program:
+        from pybpf.kernel.autoselect import one_per_hook
+
+        spec, notes = one_per_hook(spec)
+        for note in notes:
+            print(note, file=sys.stderr, flush=True)
     stop = False
 
     def on_signal(*_: object) -> None:
@@ -189,15 +211,15 @@ def run(args: argparse.Namespace) -> int:
     old = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
-        with load_collection(spec, pin_path=args.pin_path, globals=_globals(args.set)) as coll:
+        with load_collection(spec, pin_path=args.pin_path) as coll:
+            set_entries(coll.maps, spec.btf, parse_assignments(args.map))
             readers: list[tuple[str, Any]] = []
-            decode = btf_decoder(spec.btf, args.event_type) if args.event_type else None
             try:
                 for name, m in coll.maps.items():
                     if m.type == MapType.RINGBUF:
-                        readers.append((name, RingBuffer(m, decode=decode)))
+                        readers.append((name, RingBuffer(m, decode=_decoder(spec, name, args.event_type, args.file))))
                     elif m.type == MapType.PERF_EVENT_ARRAY:
-                        readers.append((name, PerfBuffer(m, decode=decode)))
+                        readers.append((name, PerfBuffer(m, decode=_decoder(spec, name, args.event_type, args.file))))
                 with contextlib.ExitStack() as stack:
                     attached = _attach_all(args, coll, stack)
                     for prog, link in attached:
@@ -227,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 for _, reader in readers:
                     reader.close()
-            _print_maps(args, coll)
+            _print_maps(args, coll, spec.btf)
     finally:
         signal.signal(signal.SIGINT, old)
         signal.signal(signal.SIGTERM, old_term)

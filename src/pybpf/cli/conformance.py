@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
         if (include is None or include.search(path.name))
         and (exclude is None or not exclude.search(path.name))
     ]
+    if not files:
+        raise BpfError(f"no .data test vectors in {', '.join(args.paths)}"
+                       + (" (after --include/--exclude)" if include or exclude else ""))
     outcomes = run_paths(files, args.engine)
     for outcome in outcomes:
         if outcome.status == "fail":

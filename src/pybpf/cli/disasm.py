@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pybpf.cli._output import print_json
 from pybpf.errors import AssemblyError
 from pybpf.isa import Instruction, decode
 
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"pybpf disasm: {args.file}: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(listing_json(insns, args.syntax, helper_names), indent=1))
+        print_json(listing_json(insns, args.syntax, helper_names))
     else:
         print("\n".join(format_listing(insns, args.syntax, helper_names, labels=args.labels)))
     return 0
@@ -202,7 +202,7 @@ def _disasm_object(
             }
             for program in programs
         ]
-        print(json.dumps(objects, indent=1))
+        print_json(objects)
         return 0
     comment = "#" if args.syntax == "ubpf" else ";"
     blocks = []

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from pybpf.cli._kernel import permission_denied
+from pybpf.cli._output import print_json
 
 
 def register(subparsers: Any) -> None:
@@ -42,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
 
         sections["helpers"] = [features.helper(ptype, hid) for hid in sorted(HELPERS) if hid]
     if args.json:
-        print(json.dumps({"kernel": os.uname().release, **{
+        print_json({"kernel": os.uname().release, **{
             k: [{"name": f.name, "supported": f.supported, "detail": f.detail} for f in v]
-            for k, v in sections.items()}}))
+            for k, v in sections.items()}})
         return 0
     print(f"kernel {os.uname().release}")
     for title, items in sections.items():

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pybpf.cli._output import print_json
 from pybpf.errors import BpfError
 from pybpf.isa.instruction import slot_count
 from pybpf.isa.opcodes import CALL, LDDW
@@ -251,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
         if args.btf:
             info["btf_dump"] = _btf_dump(args.file, args.btf).splitlines()
         if args.json:
-            print(json.dumps(info, indent=2))
+            print_json(info)
         else:
             b = info["btf"]
             print(f"{args.file}: BTF, {b['types']} types (" + ", ".join(f"{k} {n}" for k, n in b["kinds"].items()) + ")")
@@ -260,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         if args.btf:
             info["btf_dump"] = _btf_dump(args.file, args.btf).splitlines()
-        print(json.dumps(info, indent=2))
+        print_json(info)
         return 0
     print(_text(info))
     if args.btf:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -49,13 +50,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BpfError as exc:
         print(f"pybpf {args.verb}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        return _closed_pipe()
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"pybpf {args.verb}: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _closed_pipe()
     return int(status or 0)
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (`pybpf ... | head`): stop quietly with status 0, as
+    ripgrep does (the reader has what it wanted; no `Broken pipe` line, no error status).
+
+    stdout is pointed at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,16 +1,18 @@
-"""`pybpf map list|show|dump ID|PIN [--json]`: maps in the kernel and their contents, bpftool-style."""
+"""`pybpf map list|show|dump|lookup|update|delete|pin ID|PIN`: kernel maps and their contents, bpftool-style."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from pybpf.cli._kernel import hex_bytes, json_bytes, permission_denied
+from pybpf.cli import _map_edit
+from pybpf.cli._kernel import permission_denied
+from pybpf.cli._output import is_terminal, print_json, print_table
+from pybpf.errors import BpfError
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("map", help="list kernel eBPF maps and dump their contents")
+    p = subparsers.add_parser("map", help="list kernel eBPF maps, dump and change their contents")
     sub = p.add_subparsers(dest="map_cmd", metavar="CMD")
     lst = sub.add_parser("list", help="every map in the kernel")
     lst.add_argument("--json", action="store_true")
@@ -18,6 +20,7 @@ def register(subparsers: Any) -> None:
         q = sub.add_parser(name, help=text)
         q.add_argument("map", help="map id, or a path pinned on bpffs")
         q.add_argument("--json", action="store_true")
+    _map_edit.register(sub)
     p.set_defaults(func=run, json=False)
 
 
@@ -58,38 +61,14 @@ def map_btf(i: Any) -> Any:
         return None
 
 
-def dump(m: Any, as_json: bool, i: Any = None) -> list[Any] | list[str]:
-    """Entries of a map as bpftool prints them (plain lines or JSON objects, typed through BTF when known)."""
-    out: list[Any] = []
-    btf = map_btf(i) if i is not None else None
-    if btf is not None:
-        from pybpf.btf.values import map_entry
+def dump(m: Any, i: Any) -> dict[str, Any]:
+    """A kernel map as {"name", "type", "entries"} (or "error"), decoded through its BTF."""
+    from pybpf.btf.entries import map_dump
 
-        for key, value in m.items():
-            typed = map_entry(btf, i.btf_key_type_id, i.btf_value_type_id, key, value)
-            if as_json:
-                raw: dict[str, Any] = {"key": json_bytes(key)}
-                if isinstance(value, list):
-                    raw["values"] = [{"cpu": c, "value": json_bytes(v)} for c, v in enumerate(value)]
-                else:
-                    raw["value"] = json_bytes(value)
-                out.append({**raw, "formatted": typed})
-            else:
-                out.append(typed)
-        return out
-    for key, value in m.items():
-        if as_json:
-            if isinstance(value, list):
-                out.append({"key": json_bytes(key),
-                            "values": [{"cpu": c, "value": json_bytes(v)} for c, v in enumerate(value)]})
-            else:
-                out.append({"key": json_bytes(key), "value": json_bytes(value)})
-        elif isinstance(value, list):
-            out.append(f"key:\n{hex_bytes(key)}")
-            out.extend(f"value (CPU {c:02d}): {hex_bytes(v)}" for c, v in enumerate(value))
-        else:
-            out.append(f"key: {hex_bytes(key)}  value: {hex_bytes(value)}")
-    return out
+    result = map_dump(m, map_btf(i))
+    if result is None:
+        raise BpfError(f"map {i.id} ({i.type_name}) cannot be dumped: it is an event channel")
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,32 +80,35 @@ def run(args: argparse.Namespace) -> int:
     if args.map_cmd in (None, "list"):
         items = info.list_maps()
         if args.json:
-            print(json.dumps([_as_dict(i) for i in items]))
+            print_json([_as_dict(i) for i in items])
+        elif is_terminal():
+            print_table(["ID", "TYPE", "NAME", "KEY", "VALUE", "MAX", "FLAGS", "BTF"], [
+                [i.id, i.type_name, i.name or "-", f"{i.key_size}B", f"{i.value_size}B", i.max_entries,
+                 f"{i.flags:#x}", i.btf_id or "-"] for i in items])
         else:
             for i in items:
                 print(_line(i))
         return 0
     m, i = open_map(args.map)
     with m:
+        if args.map_cmd in ("lookup", "update", "delete", "pin"):
+            return _map_edit.run(args, m, i, map_btf(i))
         if args.map_cmd == "show":
-            print(json.dumps(_as_dict(i)) if args.json else _line(i))
+            if args.json:
+                print_json(_as_dict(i))
+            else:
+                print(_line(i))
             return 0
-        from pybpf.abi import MapType
-
-        if m.type in (MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.USER_RINGBUF):
-            import sys
-
-            print(f"pybpf map: map {i.id} ({i.type_name}) cannot be dumped: it is an event channel", file=sys.stderr)
-            return 2
-        entries = dump(m, args.json, i)
+        result = dump(m, i)
+        if "error" in result:
+            raise BpfError(f"map {i.id} ({i.type_name}) cannot be read: {result['error']}")
+        entries = result["entries"]
         if args.json:
-            print(json.dumps(entries, default=str))
-        elif entries and isinstance(entries[0], dict):  # typed through BTF: bpftool's formatted layout
-            print(json.dumps(entries, indent=4, default=str))
-            print(f"Found {len(entries)} element{'s' if len(entries) != 1 else ''}")
-        else:
-            for line in entries:
-                print(line)
-            n = sum(1 for e in entries if isinstance(e, str) and e.startswith("key"))
-            print(f"Found {n} element{'s' if n != 1 else ''}")
+            print_json(entries)
+            return 0
+        from pybpf.btf.entries import entry_line
+
+        for e in entries:
+            print(entry_line(e))
+        print(f"Found {len(entries)} element{'s' if len(entries) != 1 else ''}")
     return 0

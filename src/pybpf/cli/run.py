@@ -3,29 +3,29 @@
 For assembly and raw bytecode the program gets r1 = the memory (`--mem FILE`) and r2 = its
 length, and the result is r0 (`{"retval": N}` with --json). For objects and C sources (or with
 `--data-in`), each `--data-in` is one run against the same maps, and --json prints
-`{"program", "engine", "runs": [{"retval", "data_out"}], "maps": {NAME: [{"key", "value"}]}}`.
+`{"program", "engine", "runs": [{"retval", "data_out"}], "maps": [{"name", "type", "entries"}]}`,
+entries in bpftool's schema (`key`/`value` bytes plus the BTF-decoded `formatted`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pybpf.abi import MapType, ProgramType, TcAction, XdpAction
-from pybpf.engine import Collection, Map, RunResult
+from pybpf.abi import ProgramType, TcAction, XdpAction
+from pybpf.cli._kernel import add_skeleton_options, configured
+from pybpf.cli._map_edit import parse_assignments, set_entries
+from pybpf.cli._output import print_json
+from pybpf.engine import Collection, RunResult
 from pybpf.errors import BpfError, RuntimeFault
-from pybpf.isa.instruction import decode, iter_slots
+from pybpf.isa.instruction import iter_slots
 from pybpf.object.spec import CollectionSpec, ProgramSpec
 
-ELF_MAGIC = b"\x7fELF"
-# Maps whose contents are events, not state: left out of the dump.
-NOT_DUMPED = (MapType.RINGBUF, MapType.PERF_EVENT_ARRAY)
 TYPE_NAMES = {
     "xdp": ProgramType.XDP, "tc": ProgramType.SCHED_CLS, "classifier": ProgramType.SCHED_CLS,
     "sched_cls": ProgramType.SCHED_CLS, "sched_act": ProgramType.SCHED_ACT,
@@ -63,7 +63,11 @@ def register(subparsers: Any) -> None:
                    help="print every executed instruction and the registers it changed to"
                    " stderr (interpreter only)")
     p.add_argument("--no-verify", action="store_true", help="skip the static verifier")
+    add_skeleton_options(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--map", nargs=2, action="append", default=[], metavar=("NAME", "KEY=VALUE"),
+                   help="set a map entry before the runs; KEY and VALUE are JSON typed through"
+                   " the map's BTF (e.g. --map blocked_ports 22=0), or hex:BYTES")
     p.set_defaults(func=run)
 
 
@@ -71,37 +75,13 @@ def _read(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-def _is_text(data: bytes) -> bool:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return all(ch.isprintable() or ch in "\t\r\n" for ch in text)
-
-
 def load_spec(path: str, *, syntax: str = "auto", program_type: int | None = None) -> tuple[
     CollectionSpec, bool
 ]:
-    """The spec of FILE and whether it is a plain program (assembly/bytecode)."""
-    data = _read(path)
-    if data.startswith(ELF_MAGIC):
-        from pybpf.object import load_file
+    """The spec of FILE and whether it is a plain program (assembly/bytecode): pybpf.api.read_spec."""
+    from pybpf.api import read_spec
 
-        return load_file(path), False
-    if path.endswith(".c"):
-        from pybpf.object import load_file
-        from pybpf.toolchain import compile_c
-
-        return load_file(str(compile_c(path))), False
-    if _is_text(data) and data.strip():
-        from pybpf.isa import assemble  # type: ignore[attr-defined]
-
-        insns = assemble(data.decode("utf-8"), syntax=syntax)
-    else:
-        insns = decode(data)
-    ptype = ProgramType(program_type) if program_type is not None else ProgramType.UNSPEC
-    spec = ProgramSpec(name=Path(path).stem or "main", instructions=tuple(insns), type=ptype)
-    return CollectionSpec.single(spec), True
+    return read_spec(path, syntax=syntax, program_type=program_type)
 
 
 def _read_pcap(path: str) -> list[Any]:
@@ -228,8 +208,10 @@ def explained_faults(prog: ProgramSpec) -> Iterator[None]:
 
 
 def pick_program(spec: CollectionSpec, name: str | None) -> str:
-    names = list(spec.programs)
+    names = [n for n, p in spec.programs.items() if p.autoload]
     if name is not None:
+        if name in spec.programs and name not in names:
+            raise BpfError(f"program {name!r} is not loaded (--no-autoload)")
         if name in spec.programs:
             return name
         by_section = [n for n, p in spec.programs.items() if p.section == name]
@@ -243,25 +225,27 @@ def pick_program(spec: CollectionSpec, name: str | None) -> str:
     raise BpfError(f"several programs, choose one with --program: {', '.join(names)}")
 
 
-def dump_map(m: Map) -> list[dict[str, Any]]:
-    """A map's entries as [{"key": HEX, "value": HEX or [HEX per CPU]}], sorted by key."""
-    entries: list[dict[str, Any]] = []
-    try:
-        items = sorted(m.items(), key=lambda kv: kv[0])
-    except BpfError:
-        return entries
-    for key, value in items:
-        shown: Any = [bytes(v).hex() for v in value] if isinstance(value, list) else value.hex()
-        entries.append({"key": bytes(key).hex(), "value": shown})
-    return entries
+def dump_maps(collection: Collection, btf: Any = None) -> list[dict[str, Any]]:
+    """Every map but the event channels, in bpftool's JSON schema (see pybpf.btf.entries)."""
+    from pybpf.btf.entries import map_dump
+
+    dumps = [map_dump(m, btf) for _, m in sorted(collection.maps.items())]
+    return [d for d in dumps if d is not None]
 
 
-def dump_maps(collection: Collection) -> dict[str, list[dict[str, Any]]]:
-    return {
-        name: dump_map(m)
-        for name, m in sorted(collection.maps.items())
-        if m.type not in NOT_DUMPED
-    }
+def print_maps(maps: list[dict[str, Any]]) -> None:
+    """Maps as text: a heading per map, one decoded line per entry; unreadable maps as a note."""
+    from pybpf.btf.entries import entry_line
+
+    for dump in maps:
+        if "error" in dump:
+            print(f"pybpf: map {dump['name']} ({dump['type']}) not dumped: {dump['error']}",
+                  file=sys.stderr)
+            continue
+        entries = dump["entries"]
+        print(f"map {dump['name']} ({dump['type']}): {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
+        for entry in entries:
+            print(f"  {entry_line(entry)}")
 
 
 def _action_name(program_type: int, retval: int) -> str:
@@ -280,7 +264,9 @@ def run(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         raise BpfError(f"--repeat must be >= 1, got {args.repeat}")
     ptype = TYPE_NAMES[args.type] if args.type else None
+    assignments = parse_assignments(args.map)
     spec, plain = load_spec(args.file, syntax=args.syntax, program_type=ptype)
+    spec = configured(spec, args)
     name = pick_program(spec, args.program)
     ctx = _read(args.ctx_in) if args.ctx_in else None
     if args.mem and args.data_in:
@@ -300,12 +286,13 @@ def run(args: argparse.Namespace) -> int:
     collection = load_collection(spec, args.engine, verify=typed and not args.no_verify,
                                  budget=args.budget, tracer=StepPrinter() if args.trace else None)
     try:
+        set_entries(collection.maps, spec.btf, assignments)
         program = collection.programs[name]
         with on_cpu0(args.engine == "kernel"), explained_faults(spec.programs[name]):
             results: list[RunResult] = [
                 program.run(data, ctx=ctx, repeat=args.repeat) for data in inputs
             ]
-        maps = dump_maps(collection)
+        maps = dump_maps(collection, spec.btf)
         trace = list(getattr(program, "trace_lines", []) or [])
     finally:
         collection.close()
@@ -319,14 +306,14 @@ def run(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     if args.json:
         if simple:
-            print(json.dumps({"retval": results[-1].retval}))
+            print_json({"retval": results[-1].retval})
         else:
-            print(json.dumps({
+            print_json({
                 "program": name,
                 "engine": args.engine,
                 "runs": [{"retval": r.retval, "data_out": (r.data_out or b"").hex()} for r in results],
                 "maps": maps,
-            }))
+            })
         return 0
     if simple:
         print(results[-1].retval)
@@ -337,10 +324,5 @@ def run(args: argparse.Namespace) -> int:
         size = len(r.data_out or b"")
         timing = f", {r.duration_ns} ns/run" if args.repeat > 1 and r.duration_ns is not None else ""
         print(f"run {i}: retval {r.retval}{label}, data_out {size} bytes{timing}")
-    for map_name, entries in maps.items():
-        print(f"map {map_name}: {len(entries)} entries")
-        for entry in entries:
-            value = entry["value"]
-            shown = " ".join(value) if isinstance(value, list) else value
-            print(f"  {entry['key']}: {shown}")
+    print_maps(maps)
     return 0

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from dataclasses import replace
 from typing import Any
 
 from pybpf.abi import ProgramType
+from pybpf.cli._output import track
 from pybpf.errors import BpfError, VerifierError
 from pybpf.object.spec import CollectionSpec
 
@@ -65,7 +67,6 @@ def _load(path: str, ptype: ProgramType | None) -> CollectionSpec:
 
 def run(args: argparse.Namespace) -> int:
     from pybpf.runtime import use_kernel_facts
-    from pybpf.verifier import verify
 
     use_kernel_facts()  # judge helper availability and context rules by the running kernel
     spec = _load(args.file, args.type)
@@ -77,36 +78,49 @@ def run(args: argparse.Namespace) -> int:
     if not names:
         raise BpfError(f"{args.file} holds no programs")
     results: list[dict[str, Any]] = []
-    for name in names:
-        prog = spec.programs[name]
-        item: dict[str, Any] = {"program": name, "section": prog.section}
-        ptype = prog.type if prog.type != ProgramType.UNSPEC else args.type
-        try:
-            res = verify(prog, ptype, privileged=not args.unprivileged, log=args.log, maps=spec.maps)
-            item.update(accepted=True, insn=None, message="", processed_insns=res.processed_insns,
-                        peak_states=res.peak_states, time_ns=res.time_ns)
-            log = res.log
-        except VerifierError as exc:
-            item.update(accepted=False, insn=exc.insn, message=exc.reason, processed_insns=None)
-            log = exc.log
-        if args.log:
-            item["log"] = log
+    for name in track(names, lambda n: f"verifying {n}"):  # each verdict is printed as soon as it is decided
+        item = _verdict(spec, name, args)
         results.append(item)
+        _print(item, args, first=len(results) == 1)
+    if args.json and args.program is None:
+        print("\n]", flush=True)
+    return 0 if all(item["accepted"] for item in results) else 1
+
+
+def _verdict(spec: CollectionSpec, name: str, args: argparse.Namespace) -> dict[str, Any]:
+    from pybpf.verifier import verify
+
+    prog = spec.programs[name]
+    item: dict[str, Any] = {"program": name, "section": prog.section}
+    ptype = prog.type if prog.type != ProgramType.UNSPEC else args.type
+    try:
+        res = verify(prog, ptype, privileged=not args.unprivileged, log=args.log, maps=spec.maps)
+        item.update(accepted=True, insn=None, message="", processed_insns=res.processed_insns,
+                    peak_states=res.peak_states, time_ns=res.time_ns)
+        log = res.log
+    except VerifierError as exc:
+        item.update(accepted=False, insn=exc.insn, message=exc.reason, processed_insns=None)
+        log = exc.log
+    if args.log:
+        item["log"] = log
+    return item
+
+
+def _print(item: dict[str, Any], args: argparse.Namespace, first: bool) -> None:
     if args.json:
         if args.program is not None:
-            one = {k: v for k, v in results[0].items() if k not in ("program", "section")}
-            print(json.dumps(one, indent=2))
-        else:
-            print(json.dumps(results, indent=2))
+            one = {k: v for k, v in item.items() if k not in ("program", "section")}
+            print(json.dumps(one, indent=2), flush=True)
+        else:  # one JSON array, element by element
+            text = textwrap.indent(json.dumps(item, indent=2), "  ")
+            print(("[\n" if first else ",\n") + text, end="", flush=True)
+        return
+    if args.log and item.get("log"):
+        print(item["log"].rstrip("\n"))
+    where = f"{item['program']}" + (f" ({item['section']})" if item["section"] else "")
+    if item["accepted"]:
+        print(f"{where}: accepted, {item['processed_insns']} insns processed, "
+              f"peak states {item['peak_states']}, {item['time_ns'] / 1e6:.2f} ms", flush=True)
     else:
-        for item in results:
-            if args.log and item.get("log"):
-                print(item["log"].rstrip("\n"))
-            where = f"{item['program']}" + (f" ({item['section']})" if item["section"] else "")
-            if item["accepted"]:
-                print(f"{where}: accepted, {item['processed_insns']} insns processed, "
-                      f"peak states {item['peak_states']}, {item['time_ns'] / 1e6:.2f} ms")
-            else:
-                at = f" at insn {item['insn']}" if item["insn"] is not None else ""
-                print(f"{where}: rejected{at}: {item['message']}")
-    return 0 if all(item["accepted"] for item in results) else 1
+        at = f" at insn {item['insn']}" if item["insn"] is not None else ""
+        print(f"{where}: rejected{at}: {item['message']}", flush=True)

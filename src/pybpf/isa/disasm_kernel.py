@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pybpf.isa.asm_common import s32
 from pybpf.isa.instruction import Instruction
 from pybpf.isa.opcodes import (
+    ALU_OP_STRINGS,
     FETCH,
     LDDW,
     SIZE_BYTES,
@@ -24,11 +25,6 @@ from pybpf.isa.opcodes import (
     Source,
 )
 
-ALU_STRINGS: dict[int, str] = {
-    AluOp.ADD: "+=", AluOp.SUB: "-=", AluOp.MUL: "*=", AluOp.DIV: "/=", AluOp.OR: "|=",
-    AluOp.AND: "&=", AluOp.LSH: "<<=", AluOp.RSH: ">>=", AluOp.MOD: "%=", AluOp.XOR: "^=",
-    AluOp.MOV: "=", AluOp.ARSH: "s>>=",
-}  # fmt: skip
 SIGNED_ALU_STRINGS: dict[int, str] = {AluOp.DIV: "s/=", AluOp.MOD: "s%="}
 JMP_STRINGS: dict[int, str] = {
     JmpOp.JEQ: "==", JmpOp.JGT: ">", JmpOp.JGE: ">=", JmpOp.JSET: "&", JmpOp.JNE: "!=",
@@ -61,7 +57,7 @@ def format_kernel(insn: Instruction, helper_names: Mapping[int, str] | None = No
         text = (
             SIGNED_ALU_STRINGS[op]
             if insn.off == 1 and op in SIGNED_ALU_STRINGS
-            else ALU_STRINGS[op]
+            else ALU_OP_STRINGS[op]
         )
         if opcode & Source.X:
             cast = f"(s{insn.off})" if op == AluOp.MOV and insn.off else ""
@@ -87,7 +83,7 @@ def format_kernel(insn: Instruction, helper_names: Mapping[int, str] | None = No
         return f"*{memory} = r{insn.src}"
     width = "64" if size == 8 else ""
     if imm in ATOMIC_NAMES:
-        return f"lock *{memory} {ALU_STRINGS[imm]} r{insn.src}"
+        return f"lock *{memory} {ALU_OP_STRINGS[imm]} r{insn.src}"
     if (
         imm & ~FETCH in ATOMIC_NAMES
         and imm & FETCH

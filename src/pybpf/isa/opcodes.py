@@ -44,6 +44,19 @@ class AluOp(IntEnum):
     END = 0xD0  # byte swap: ALU|K = to LE, ALU|X = to BE, ALU64|K = unconditional bswap
 
 
+# Operation names (the verifier's and the interpreter's vocabulary) and the kernel's bpf_alu_string.
+ALU_OP_NAMES: dict[int, str] = {
+    AluOp.ADD: "add", AluOp.SUB: "sub", AluOp.MUL: "mul", AluOp.DIV: "div", AluOp.OR: "or",
+    AluOp.AND: "and", AluOp.LSH: "lsh", AluOp.RSH: "rsh", AluOp.NEG: "neg", AluOp.MOD: "mod",
+    AluOp.XOR: "xor", AluOp.MOV: "mov", AluOp.ARSH: "arsh", AluOp.END: "end",
+}  # fmt: skip
+ALU_OP_STRINGS: dict[int, str] = {
+    AluOp.ADD: "+=", AluOp.SUB: "-=", AluOp.MUL: "*=", AluOp.DIV: "/=", AluOp.OR: "|=",
+    AluOp.AND: "&=", AluOp.LSH: "<<=", AluOp.RSH: ">>=", AluOp.NEG: "neg", AluOp.MOD: "%=",
+    AluOp.XOR: "^=", AluOp.MOV: "=", AluOp.ARSH: "s>>=", AluOp.END: "endian",
+}  # fmt: skip
+
+
 class JmpOp(IntEnum):
     """Jump operations (opcode & 0xf0) for JMP and JMP32."""
 

@@ -17,6 +17,7 @@ from pybpf.kernel.fd import FD
 from pybpf.kernel.maps import KernelMap, possible_cpus
 from pybpf.kernel.pin import BPFFS, get_object, pin_object
 from pybpf.kernel.programs import BPF_F_SLEEPABLE, KernelProgram, load_program
+from pybpf.object import skeleton
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
 
 BPF_F_RDONLY_PROG = 1 << 7
@@ -159,7 +160,7 @@ def load_program_spec(prog: ProgramSpec, map_fds: Mapping[str, int], *, btf: btf
         blob, ext = btfload.synthetic_func_btf(prog, insns)
         own_btf = btfload.load_btf(blob)
     load_kwargs: dict[str, Any] = dict(
-        license=prog.license or "GPL", name=prog.name,
+        license=prog.license, name=prog.name,
         expected_attach_type=int(prog.attach_type) if prog.attach_type is not None else 0,
         kern_version=kern_version if kern_version is not None else prog.kernel_version or kernel_version_code(),
         flags=BPF_F_SLEEPABLE if prog.sleepable else 0, attach_btf_id=attach_btf_id_for(prog),
@@ -187,44 +188,8 @@ def kernel_version_code() -> int:
 
 
 def set_globals(spec: CollectionSpec, values: Mapping[str, int | bytes]) -> CollectionSpec:
-    """A copy of `spec` whose global variables (.rodata/.data/.bss, found through BTF) hold `values`.
-
-    This is how user space sets `const volatile` configuration before loading, as libbpf skeletons do.
-    """
-    from dataclasses import replace
-
-    if not values:
-        return spec
-    btf = spec.btf
-    if btf is None or not hasattr(btf, "find"):
-        raise LoadError("setting global variables needs the object's BTF")
-    from pybpf.btf.types import Kind
-
-    todo = dict(values)
-    maps = dict(spec.maps)
-    for name, mspec in spec.maps.items():
-        section = mspec.section or name
-        sec = btf.find(section, Kind.DATASEC)
-        if sec is None or not mspec.value_size:
-            continue
-        data = bytearray(mspec.contents[0][1] if mspec.contents else bytes(mspec.value_size))
-        changed = False
-        for info in sec.secinfos:
-            var = btf.type(info.type_id).name
-            if var not in todo:
-                continue
-            value = todo.pop(var)
-            raw = value if isinstance(value, bytes) else (value & ((1 << (8 * info.size)) - 1)).to_bytes(
-                info.size, "little")
-            if len(raw) != info.size:
-                raise LoadError(f"global {var!r} is {info.size} bytes, got {len(raw)}")
-            data[info.offset:info.offset + info.size] = raw
-            changed = True
-        if changed:
-            maps[name] = replace(mspec, contents=((bytes(mspec.key_size), bytes(data)),))
-    if todo:
-        raise LoadError(f"no global variable {', '.join(map(repr, todo))} in the object")
-    return CollectionSpec(programs=spec.programs, maps=maps, license=spec.license, btf=spec.btf)
+    """A copy of `spec` whose global variables (.rodata/.data/.bss, found through BTF) hold `values`."""
+    return skeleton.with_globals(spec, values)
 
 
 def load_collection(spec: CollectionSpec | ProgramSpec, *, pin_path: str | None = BPFFS, log_level: int = 0,
@@ -240,6 +205,7 @@ def load_collection(spec: CollectionSpec | ProgramSpec, *, pin_path: str | None 
         spec = CollectionSpec.single(spec)
     if globals:
         spec = set_globals(spec, globals)
+    spec = skeleton.loadable(spec)
     maps: dict[str, KernelMap] = {}
     programs: dict[str, KernelProgram] = {}
     owned: list[FD] = []

@@ -190,15 +190,15 @@ class RingBuffer(EpollReader):
 
 
 def btf_decoder(btf: Any, type_name: str) -> Callable[[bytes], Any]:
-    """A `decode` function turning records into Python values by a BTF type of the object (e.g. a struct)."""
-    from pybpf.btf.values import decode_value
+    """A `decode` function turning records into Python values by a BTF type of the object (a struct
+    by name first); variable-length records are decoded as pybpf.btf.entries.decode_event does."""
+    from pybpf.btf.entries import decode_event, find_type
 
-    t = btf.find(type_name) if btf is not None else None
-    if t is None:
+    type_id = find_type(btf, type_name) if btf is not None else None
+    if type_id is None:
         raise KernelError(f"no BTF type {type_name!r} in the object to decode events with")
-    type_id = t.id
 
     def decode(record: bytes) -> Any:
-        return decode_value(btf, type_id, record)
+        return decode_event(btf, type_id, record)
 
     return decode

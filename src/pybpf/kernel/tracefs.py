@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import os
+import re
 from dataclasses import dataclass
 
 from pybpf.errors import KernelError, LoadError
@@ -90,7 +91,9 @@ def tracepoint_format(category: str, name: str | None = None) -> list[Field]:
             continue
         parts = dict(p.strip().split(":", 1) for p in line.rstrip(";").split(";") if ":" in p)
         decl = parts.get("field", "").strip()
-        fname = decl.split("[")[0].split()[-1] if decl else ""
+        # the name is the last word once array brackets go: "char comm[16]", "__data_loc char[] name"
+        words = re.sub(r"\[[^\]]*\]", " ", decl).split()
+        fname = words[-1] if words else ""
         try:
             offset, size = int(parts.get("offset", 0)), int(parts.get("size", 0))
         except ValueError:

@@ -58,7 +58,7 @@ def _judge(prog: ProgramSpec, map_fds: Mapping[str, int]) -> KernelVerdict:
                              f"{prog.section!r}): give one to judge it")
     try:
         insns = patch_map_references(prog.instructions, prog.map_references, map_fds)
-        kwargs = dict(license=prog.license or "GPL", name=prog.name,
+        kwargs = dict(license=prog.license, name=prog.name,
                       expected_attach_type=int(prog.attach_type) if prog.attach_type is not None else 0,
                       kern_version=prog.kernel_version or kernel_version_code(),
                       flags=BPF_F_SLEEPABLE if prog.sleepable else 0, attach_btf_id=attach_btf_id_for(prog))

@@ -1,7 +1,12 @@
-"""A dependency-free ELF64 little-endian relocatable parser for eBPF objects (EM_BPF), every offset checked."""
+"""A dependency-free ELF64 little-endian parser, every offset checked: eBPF objects (EM_BPF), and executables.
+
+`ElfFile(data)` accepts relocatable eBPF objects only; `ElfFile(data, any_machine=True)` also reads
+executables and shared objects of any machine (the profiler's symbol tables, build IDs, segments).
+"""
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,8 +23,12 @@ SHT_PROGBITS = 1
 SHT_SYMTAB = 2
 SHT_STRTAB = 3
 SHT_RELA = 4
+SHT_NOTE = 7
 SHT_NOBITS = 8
 SHT_REL = 9
+SHT_DYNSYM = 11
+PT_LOAD = 1
+NT_GNU_BUILD_ID = 3
 
 # Section flags.
 SHF_WRITE = 0x1
@@ -54,6 +63,7 @@ R_BPF_64_32 = 10
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _SHDR = struct.Struct("<IIQQQQIIQQ")
 _SYM = struct.Struct("<IBBHQQ")
+_PHDR = struct.Struct("<IIQQQQQQ")
 _REL = struct.Struct("<QQ")
 _RELA = struct.Struct("<QQq")
 
@@ -127,9 +137,11 @@ def _cstr(table: bytes, offset: int, what: str) -> str:
 class ElfFile:
     """A parsed ELF64 LE relocatable file for EM_BPF: sections, symbols and relocations."""
 
-    def __init__(self, data: bytes, name: str = "") -> None:
-        self.data = bytes(data)
+    def __init__(self, data: bytes | mmap.mmap, name: str = "", *, any_machine: bool = False) -> None:
+        # an mmap of a large executable is read lazily: only the headers and tables looked at
+        self.data: bytes | mmap.mmap = data if isinstance(data, (bytes, mmap.mmap)) else bytes(data)
         self.name = name or "<bytes>"
+        self.any_machine = any_machine
         self.sections: list[Section] = []
         self._parse_header()
         self._parse_sections()
@@ -152,13 +164,17 @@ class ElfFile:
             raise ObjectError(
                 f"{self.name}: {what} ELF file; only little-endian eBPF objects are supported (offset 5)"
             )
-        (_, e_type, e_machine, _, _, _, e_shoff, _, _, _, _, e_shentsize, e_shnum,
+        (_, e_type, e_machine, _, _, e_phoff, e_shoff, _, _, e_phentsize, e_phnum, e_shentsize, e_shnum,
          e_shstrndx) = _EHDR.unpack_from(data, 0)
-        if e_machine not in (EM_BPF, EM_NONE):  # EM_NONE: objects from very old LLVM BPF back-ends
+        self.e_type, self.e_machine = e_type, e_machine
+        self._phoff, self._phnum = e_phoff, (e_phnum if e_phentsize == _PHDR.size else 0)
+        if self.any_machine:
+            pass
+        elif e_machine not in (EM_BPF, EM_NONE):  # EM_NONE: objects from very old LLVM BPF back-ends
             raise ObjectError(
                 f"{self.name}: e_machine is {e_machine}, not EM_BPF ({EM_BPF}) (offset 18)"
             )
-        if e_type != ET_REL:
+        if e_type != ET_REL and not self.any_machine:
             raise ObjectError(f"{self.name}: e_type is {e_type}, not a relocatable object (ET_REL=1)")
         if e_shoff == 0:
             raise ObjectError(f"{self.name}: no section header table (e_shoff is 0)")
@@ -249,7 +265,16 @@ class ElfFile:
     @cached_property
     def symbols(self) -> list[Symbol]:
         """Every symbol of the symbol table (index 0 is the null symbol)."""
-        tab = self.symtab
+        return self.symbols_of(self.symtab)
+
+    @cached_property
+    def dynamic_symbols(self) -> list[Symbol]:
+        """Every symbol of the dynamic symbol table (.dynsym) of an executable or shared object."""
+        tabs = [s for s in self.sections if s.type == SHT_DYNSYM]
+        return self.symbols_of(tabs[0]) if tabs else []
+
+    def symbols_of(self, tab: Section | None) -> list[Symbol]:
+        """The entries of one symbol table section (SHT_SYMTAB or SHT_DYNSYM)."""
         if tab is None:
             return []
         if tab.entsize != _SYM.size:
@@ -272,6 +297,41 @@ class ElfFile:
             name = _cstr(strings, st_name, f"{self.name}: name of symbol {i}")
             out.append(Symbol(i, name, st_value, st_size, st_info >> 4, st_info & 0xF, st_other, st_shndx))
         return out
+
+    def load_segments(self) -> list[tuple[int, int, int, int]]:
+        """(vaddr, memsz, offset, filesz) of each PT_LOAD program header."""
+        out = []
+        for i in range(self._phnum):
+            base = self._phoff + i * _PHDR.size
+            if base + _PHDR.size > len(self.data):
+                raise ObjectError(f"{self.name}: program header {i} runs past the end of the file")
+            ptype, _flags, off, vaddr, _paddr, filesz, memsz, _align = _PHDR.unpack_from(self.data, base)
+            if ptype == PT_LOAD:
+                out.append((vaddr, memsz, off, filesz))
+        return out
+
+    def build_id(self) -> str:
+        """The GNU build ID (hex) from the NT_GNU_BUILD_ID note, or "" when there is none."""
+        for sec in self.sections:
+            if sec.type != SHT_NOTE:
+                continue
+            data, pos = self.section_data(sec), 0
+            while pos + 12 <= len(data):
+                namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
+                name_end = pos + 12 + ((namesz + 3) & ~3)
+                desc = data[name_end:name_end + descsz]
+                if ntype == NT_GNU_BUILD_ID and data[pos + 12:pos + 12 + namesz].rstrip(b"\0") == b"GNU":
+                    return desc.hex()
+                pos = name_end + ((descsz + 3) & ~3)
+        return ""
+
+    def debuglink(self) -> str:
+        """The file name in .gnu_debuglink (separate debug symbols), or ""."""
+        sec = self.section_by_name(".gnu_debuglink")
+        if sec is None or sec.is_nobits:
+            return ""
+        data = self.section_data(sec)
+        return data.split(b"\0", 1)[0].decode("utf-8", "replace")
 
     def symbol(self, index: int, where: str) -> Symbol:
         """Symbol by index; ObjectError naming `where` if out of range."""

@@ -62,7 +62,14 @@ def system_kconfig() -> dict[str, str]:
 def _system_kconfig() -> dict[str, str]:
     """Read once per process: the configuration does not change under a running kernel."""
     release = os.uname().release
-    values: dict[str, str] = {"LINUX_KERNEL_VERSION": str(kernel_version_code(release))}
+    version = kernel_version_code(release)
+    values: dict[str, str] = {
+        "LINUX_KERNEL_VERSION": str(version),
+        # libbpf's synthetic externs: attach cookies exist since 5.15; the syscall wrapper is
+        # looked up in the kernel's symbols (BPF_KSYSCALL reads the arguments through it)
+        "LINUX_HAS_BPF_COOKIE": "y" if version >= (5 << 16) + (15 << 8) else "n",
+        "LINUX_HAS_SYSCALL_WRAPPER": "y" if _has_syscall_wrapper(version) else "n",
+    }
     for path in (Path("/proc/config.gz"), Path(f"/boot/config-{release}")):
         try:
             raw = path.read_bytes()
@@ -76,6 +83,26 @@ def _system_kconfig() -> dict[str, str]:
         values.update(parse_config(text))
         break
     return values
+
+
+_SYSCALL_PREFIX = {"x86_64": "__x64_sys_", "aarch64": "__arm64_sys_", "s390x": "__s390x_sys_",
+                   "riscv64": "__riscv_sys_", "ppc64le": "sys_", "loongarch64": "sys_"}
+
+
+def _has_syscall_wrapper(version: int) -> bool:
+    """Whether syscalls enter through arch wrappers taking a struct pt_regs * (`__x64_sys_bpf`)."""
+    prefix = _SYSCALL_PREFIX.get(os.uname().machine)
+    if prefix is None or prefix == "sys_":
+        return False
+    wanted = f" {prefix}bpf"
+    try:
+        with open("/proc/kallsyms", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.rstrip("\n").endswith(wanted) and line.count(" ") == 2:
+                    return True
+        return False
+    except OSError:
+        return version >= (4 << 16) + (17 << 8)  # the wrappers came with 4.17 (x86) / 4.19 (arm64)
 
 
 def layout(btf: Btf, weak_names: set[str]) -> list[KconfigVar]:

@@ -88,12 +88,14 @@ class LinkedProgram:
 
 
 def link(entry: Function, sections: dict[int, CodeSection], ext: BtfExt | None, objname: str,
-         kfuncs: dict[str, int] | None = None) -> LinkedProgram:
+         kfuncs: dict[str, int] | None = None, helpers: dict[str, int] | None = None) -> LinkedProgram:
     """Link `entry` with every function it (transitively) calls or takes the address of.
 
-    `kfuncs` maps extern function names to their vmlinux BTF ids (calls to them become kfunc calls).
+    `kfuncs` maps extern function names to their vmlinux BTF ids (calls to them become kfunc calls);
+    `helpers` maps extern function names to helper ids (calls to them become helper calls).
     """
     kfuncs = kfuncs or {}
+    helpers = helpers or {}
     out: list[Instruction] = []
     refs: list[MapReference] = []
     placed: dict[tuple[int, int], int] = {}  # (section, function start) -> program pc
@@ -124,7 +126,9 @@ def link(entry: Function, sections: dict[int, CodeSection], ext: BtfExt | None, 
                 target = CodeTarget("call", func.section, slot + insn.imm + 1)
             elif target is None and insn.opcode == LDDW and insn.src == PSEUDO_FUNC:
                 target = CodeTarget("func", func.section, func_pointer_target(slot, insn))
-            if isinstance(target, ExternCall):
+            if isinstance(target, ExternCall) and target.name in helpers and target.name not in kfuncs:
+                insn = insn.replace(src=0, off=0, imm=helpers[target.name])  # `call <helper id>`
+            elif isinstance(target, ExternCall):
                 externs.append((pc, target.name))
                 if target.name in kfuncs:  # a kernel function: BPF_PSEUDO_KFUNC_CALL with its vmlinux id
                     insn = insn.replace(src=PSEUDO_KFUNC_CALL, off=0, imm=kfuncs[target.name])

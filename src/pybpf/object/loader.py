@@ -85,6 +85,7 @@ class _Loader:
         self.extern_sizes: dict[str, int] = {}
         self.ksym_vars: dict[str, int] = {}
         self.kfuncs: dict[str, int] = {}
+        self.helper_calls: dict[str, int] = {}  # extern function named like a helper -> helper id
         self.program_at: dict[tuple[int, int], str] = {}  # (section, byte offset) -> program name
 
     def load(self) -> CollectionSpec:
@@ -175,7 +176,8 @@ class _Loader:
             raise ObjectError(f"{self.elf.name}: {exc}") from None
 
     def _kernel_symbols(self, code: dict[int, CodeSection]) -> None:
-        """vmlinux BTF ids of `__ksym` externs: typed variables and kernel functions (kfuncs)."""
+        """vmlinux BTF ids of `__ksym` externs (typed variables, kfuncs); helper-named extern calls."""
+        self._helper_externs()
         if self.btf is None:
             return
         ksyms = self.btf.find(".ksyms", Kind.DATASEC)
@@ -195,6 +197,28 @@ class _Loader:
                 # A kfunc the kernel lacks gets id 0: the kernel accepts such a call only in dead code.
                 found = vmlinux.find(t.name, Kind.FUNC)
                 self.kfuncs[t.name] = found.id if found is not None else 0
+
+    def _helper_externs(self) -> None:
+        """Calls to an undefined `bpf_<helper>` (a declared, not defined, helper) call that helper.
+
+        Ids come from the running kernel's `enum bpf_func_id` (BPF_FUNC_<helper>), as its BTF says.
+        """
+        names = {s.name for s in self.elf.symbols
+                 if s.shndx == SHN_UNDEF and s.name.startswith("bpf_") and s.bind != STB_LOCAL}
+        if not names:
+            return
+        try:
+            vmlinux = load_vmlinux()
+        except ObjectError:
+            return  # no kernel BTF: such calls stay unresolved (and are reported when reachable)
+        func_id = vmlinux.find("bpf_func_id", Kind.ENUM)
+        if func_id is None:
+            return
+        ids = {v.name: v.value for v in func_id.values}
+        for name in names:
+            value = ids.get("BPF_FUNC_" + name.removeprefix("bpf_"))
+            if value:
+                self.helper_calls[name] = value
 
     def _kconfig_map(self, maps: dict[str, MapSpec]) -> None:
         """The `.kconfig` map for `extern ... __kconfig` variables, when the object has any."""
@@ -302,7 +326,7 @@ class _Loader:
         programs: dict[str, ProgramSpec] = {}
         for cs, func in entries:
             info = classify_section(cs.section.name)
-            linked = link(func, code, self.ext, self.elf.name, self.kfuncs)
+            linked = link(func, code, self.ext, self.elf.name, self.kfuncs, self.helper_calls)
             name = func.name
             n = 2
             while name in programs:

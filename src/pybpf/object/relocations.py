@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pybpf.errors import ObjectError
 from pybpf.isa.instruction import Instruction
@@ -87,7 +87,11 @@ class Resolver:
         if rel.type not in KNOWN_RELOCATION_TYPES:
             raise ObjectError(f"{where}: unknown relocation type {rel.type}")
         if rel.type == R_BPF_NONE:
-            return None
+            # Old LLVM (objects with e_machine EM_NONE) typed every relocation R_BPF_NONE: on an lddw
+            # or a call it still names the map or the callee, as loaders of that time read it.
+            if rel.offset % 8 or insn is None or insn.opcode not in (LDDW, CALL):
+                return None
+            rel = replace(rel, type=R_BPF_64_64 if insn.opcode == LDDW else R_BPF_64_32)
         if rel.offset % 8:
             raise ObjectError(f"{where}: offset is not a multiple of 8")
         if insn is None:

@@ -76,6 +76,8 @@ class ProgramSpec:
     # Calls to functions the object does not define (kfuncs, `extern ... __ksym`): (pc, symbol name).
     # The call instruction is left as compiled; an engine that supports kfuncs patches it.
     extern_calls: tuple[tuple[int, str], ...] = ()
+    # Whether loading the collection loads this program (libbpf's autoload; off: left out).
+    autoload: bool = True
 
 
 @dataclass(frozen=True)
@@ -95,3 +97,29 @@ class CollectionSpec:
     def single(cls, program: ProgramSpec, maps: Mapping[str, MapSpec] | None = None) -> CollectionSpec:
         """A collection that holds one program (and the maps it references)."""
         return cls(programs={program.name: program}, maps=dict(maps or {}), license=program.license)
+
+    # -- skeleton conveniences (each returns a modified copy; see pybpf.object.skeleton) ----------
+
+    def with_map_size(self, name: str, max_entries: int) -> CollectionSpec:
+        """A copy whose map `name` has `max_entries` entries (size maps from user space)."""
+        from pybpf.object.skeleton import with_map_size
+
+        return with_map_size(self, name, max_entries)
+
+    def with_map_value_size(self, name: str, value_size: int) -> CollectionSpec:
+        """A copy whose map `name` has `value_size`-byte values (e.g. a stack trace map's depth)."""
+        from pybpf.object.skeleton import with_map_value_size
+
+        return with_map_value_size(self, name, value_size)
+
+    def with_autoload(self, name: str, enabled: bool) -> CollectionSpec:
+        """A copy in which program `name` is (not) loaded (choose one of alternative programs)."""
+        from pybpf.object.skeleton import with_autoload
+
+        return with_autoload(self, name, enabled)
+
+    def with_globals(self, values: Mapping[str, int | bytes]) -> CollectionSpec:
+        """A copy whose .rodata/.data/.bss variables hold `values` (set read-only config before load)."""
+        from pybpf.object.skeleton import with_globals
+
+        return with_globals(self, values)

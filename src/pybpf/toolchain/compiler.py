@@ -45,12 +45,21 @@ class CompileError(ToolchainError):
 
 @dataclass(frozen=True)
 class CompileResult:
-    """What one compilation produced: the object, the compiler's warnings, the command used."""
+    """What one compilation produced: the object, the compiler's warnings, the command used.
+
+    It is also the object's path (os.PathLike, and str() gives the path), so it can be passed
+    wherever a path is expected: `load_file(compile_c("prog.c"))`."""
 
     path: Path
     diagnostics: str = ""
     command: tuple[str, ...] = field(default_factory=tuple)
     cached: bool = False
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
 
 
 def include_dir() -> Path:
@@ -168,12 +177,18 @@ def compile_source(
 ) -> CompileResult:
     """Compile one C file to a BPF object; returns the object path and the compiler's warnings.
 
-    Raises FileNotFoundError for a missing source, ToolchainError when the compiler cannot be run,
-    and CompileError (with the compiler's stderr verbatim) when it rejects the source.
+    Raises FileNotFoundError for a missing source, ToolchainError for a source that is not C
+    (the compiler would pass it to its linker and write nothing useful), for an output directory
+    that does not exist (it is not created behind the caller's back) and when the compiler cannot
+    be run, and CompileError (with the compiler's stderr verbatim) when it rejects the source.
     """
     source = Path(source_path)
     if not source.is_file():
         raise FileNotFoundError(2, "no such C source file", str(source))
+    if source.suffix != ".c":
+        raise ToolchainError(f"{source}: not a C source file (expected a .c file)")
+    if output_path is not None and not Path(output_path).parent.is_dir():
+        raise ToolchainError(f"{Path(output_path).parent}: output directory does not exist")
     prefix = compiler_command(compiler)
     all_flags = build_flags(include_dirs, defines, flags)
     identity = _compiler_identity(prefix, compiler)

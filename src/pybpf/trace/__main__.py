@@ -9,14 +9,13 @@ from pybpf.errors import BpfError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pybpf.cli import trace
+    from pybpf.trace.command import add_arguments, run
 
     parser = argparse.ArgumentParser(prog="pybpf trace")
-    sub = parser.add_subparsers(dest="verb")
-    trace.register(sub)
-    args = parser.parse_args(["trace", *(sys.argv[1:] if argv is None else argv)])
+    add_arguments(parser)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        return int(args.func(args))
+        return int(run(args))
     except (BpfError, OSError) as exc:
         print(f"pybpf trace: {exc}", file=sys.stderr)
         return 2

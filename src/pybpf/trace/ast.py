@@ -99,6 +99,7 @@ class Stmt(Node):
 @dataclass(eq=False)
 class ExprStmt(Stmt):
     expr: Expr
+    semicolon: bool = True  # False for the last expression of a block without ';' (a macro's value)
 
 
 @dataclass(eq=False)
@@ -128,6 +129,37 @@ class While(Stmt):
 
 
 @dataclass(eq=False)
+class Let(Stmt):
+    """`let $x;`, `let $x: type;`, `let $x = value;` (a declaration with an optional type and value)."""
+
+    name: str
+    type_name: str | None
+    value: Expr | None
+
+    def assignment(self) -> Assign | None:
+        """`let $x = v` as the assignment `$x = v` (the same node every time)."""
+        if self.value is None:
+            return None
+        cached = self.__dict__.get("_assign")
+        if cached is None:
+            cached = Assign(self.line, self.column, self.end_column, Variable(self.line, self.column, self.end_column,
+                                                                              self.name), "=", self.value)
+            self.__dict__["_assign"] = cached
+        return cached
+
+
+@dataclass(eq=False)
+class For(Stmt):
+    """`for $i : start..end { }` (range; `map` is None) or `for $kv : @map { }`."""
+
+    var: str
+    start: Expr | None
+    end: Expr | None
+    map: MapRef | None
+    body: list[Stmt]
+
+
+@dataclass(eq=False)
 class Jump(Stmt):
     kind: str  # "break", "continue", "return"
 
@@ -148,7 +180,28 @@ class Probe(Node):
 
 
 @dataclass(eq=False)
+class Macro(Node):
+    """`macro name(x, $v, @m) { ... }`: inlined where it is called (parameters substituted)."""
+
+    name: str
+    params: list[str]
+    body: list[Stmt]
+
+
+@dataclass(eq=False)
+class MapDecl(Node):
+    """`let @name = lruhash(4096);`: the map's BPF type and its maximum number of entries."""
+
+    name: str
+    kind: str
+    max_entries: int
+
+
+@dataclass(eq=False)
 class Script:
     probes: list[Probe]
     source: str = ""
     defines: dict[str, int] = field(default_factory=dict)
+    config: dict[str, str] = field(default_factory=dict)
+    macros: dict[str, Macro] = field(default_factory=dict)
+    map_decls: dict[str, MapDecl] = field(default_factory=dict)

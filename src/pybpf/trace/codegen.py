@@ -155,6 +155,12 @@ class ProbeCompiler(ValueCompiler):
             if not ends:
                 self.e.jmp(top)
             self.e.place(end)
+        elif isinstance(s, ast.Let):
+            assign = s.assignment()
+            if assign is not None:
+                self.assign(assign)
+        elif isinstance(s, ast.For):
+            self.for_range(s)
         elif isinstance(s, ast.Jump):
             if s.kind == "return":
                 self.e.jmp(self.exit_label)
@@ -163,6 +169,32 @@ class ProbeCompiler(ValueCompiler):
                 self.e.jmp(end if s.kind == "break" else top)
             return True
         return False
+
+    def for_range(self, s: ast.For) -> None:
+        """for $i : start..end { body }: both bounds evaluated once; $i from start up to end - 1."""
+        assert s.start is not None and s.end is not None
+        e = self.e
+        var = self.variables[s.var]
+        signed = self.scope.variables[s.var].signed
+        self.ev(s.start)
+        e.stx(8, FP, var, R0)
+        end = self.alloc(8)
+        self.ev(s.end)
+        e.stx(8, FP, end, R0)
+        top, step, done = e.label(), e.label(), e.label()
+        e.place(top)
+        e.ldx(8, R0, FP, var)
+        e.ldx(8, R1, FP, end)
+        e.jcc(">=", R0, R1, done, signed=signed)
+        self.loops.append((step, done))
+        self.block(s.body)
+        self.loops.pop()
+        e.place(step)  # `continue` comes here
+        e.ldx(8, R0, FP, var)
+        e.alui("+", R0, 1)
+        e.stx(8, FP, var, R0)
+        e.jmp(top)
+        e.place(done)
 
     def value(self, x: ast.Expr) -> None:
         t = self.typeof(x)
@@ -321,7 +353,7 @@ class ProbeCompiler(ValueCompiler):
             self.ev(x.operand)
             if x.op == "*":
                 ot = self.typeof(x.operand)
-                self.read_at(R0, 0, ot.deref, ot.user, signed=ot.signed)
+                self.read_at(R0, 0, ot.deref or 8, ot.user or self.cp.user, signed=ot.signed and bool(ot.deref))
             elif x.op == "!":
                 self.bool_of(lambda lbl: e.jcci("==", R0, 0, lbl))
             elif x.op == "~":
@@ -436,6 +468,11 @@ class ProbeCompiler(ValueCompiler):
         if c.name in ("sizeof", "offsetof", "cgroupid"):
             self.e.mov(R0, self.an.constants[f"{c.name}:{id(c)}"])
             return
+        if c.name == "__index" and self.typeof(c.args[0]).kind == "str":
+            assert isinstance(c.args[1], ast.Integer)
+            buf = self.evs(c.args[0])
+            self.e.ldx(1, R0, FP, buf + c.args[1].value)
+            return
         if c.name == "__index":
             bt = self.typeof(c.args[0])
             self.ev(c.args[0])
@@ -453,9 +490,28 @@ class ProbeCompiler(ValueCompiler):
             self.e.alui("^", R0, 1)  # 0 when equal, like bpftrace
             return
         if c.name == "kaddr" and isinstance(c.args[0], ast.String):
-            self.e.mov(R0, self.an.constants[f"kaddr:{c.args[0].value}"] - (1 << 64))
+            addr = self.an.constants[f"kaddr:{c.args[0].value}"]
+            self.e.mov(R0, addr - (1 << 64) if addr >= 1 << 63 else addr)
             return
-        if c.name in ("print", "clear", "zero", "delete", "printf", "exit", "time", "join", "signal", "cat",
+        if c.name == "has_key":
+            from pybpf.trace import codegen_maps as cm
+
+            ref = c.__dict__["_key_ref"]
+            key = cm.build_key(self, ref, self.prog.maps[ref.name])
+            cm.lookup(self, ref, key)
+            self.bool_of(lambda lbl: self.e.jcci("!=", R0, 0, lbl))
+            return
+        if c.name == "bswap":
+            width = {1: 8, 2: 16, 4: 32}.get(self.typeof(c.args[0]).size, 64)
+            self.ev(c.args[0])
+            if width > 8:
+                self.e.bswap(R0, width)
+            return
+        if c.name == "delete":
+            self.call_stmt(c)  # r0 = 0 when the element was deleted: the value is true then
+            self.bool_of(lambda lbl: self.e.jcci("==", R0, 0, lbl))
+            return
+        if c.name in ("print", "clear", "zero", "printf", "exit", "time", "join", "signal", "cat",
                       "system"):
             self.call_stmt(c)
             self.e.mov(R0, 0)

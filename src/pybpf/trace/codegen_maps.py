@@ -22,6 +22,11 @@ def build_key(pc: ProbeCompiler, ref: ast.MapRef, info: MapInfo) -> int:
     if ref.keys is None or info.key is None:
         pc.zero(key, info.bpf_key_size)
         return key
+    if len(ref.keys) == 1 and info.key.kind == "tuple":  # @m[$tuple]: the tuple's items are the key
+        pc.evs(ref.keys[0], key, info.key_storage, info.key)
+        if info.bpf_key_size > info.key_storage:
+            pc.zero(key + info.key_storage, 8)
+        return key
     items = info.key.items if info.key.kind == "tuple" else (info.key,)
     pos = key
     for k, t in zip(ref.keys, items, strict=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 H_LOOKUP, H_UPDATE, H_DELETE, H_KTIME, H_PRANDOM, H_CPU = 1, 2, 3, 5, 7, 8
 H_PID_TGID, H_UID_GID, H_COMM, H_TASK, H_CGROUP, H_JIFFIES = 14, 15, 16, 35, 80, 118
-H_SEND_SIGNAL, H_GET_STACKID = 109, 27
+H_SEND_SIGNAL, H_GET_STACKID, H_GET_FUNC_IP = 109, 27, 173
 H_READ_USER, H_READ_KERNEL, H_READ_USER_STR, H_READ_KERNEL_STR, H_RINGBUF_OUTPUT = 112, 113, 114, 115, 130
 STACKS_MAP = "stacks"
 START_MAP = "start_ns"
@@ -88,6 +89,18 @@ class ValueCompiler:
             e.mov(R0, self.prog.cpid)
         elif name == "curtask":
             e.call(H_TASK)
+        elif name == "ppid":
+            from pybpf.trace.structs import task_parent_member
+
+            parent, tgid = task_parent_member("tgid")
+            e.call(H_TASK)
+            self.read_at(R0, parent, 8, False)
+            self.read_at(R0, tgid, 4, False)
+        elif name == "ncpus":
+            e.mov(R0, os.cpu_count() or 1)
+        elif name == "func" and prov in ("kprobe", "kretprobe"):
+            e.movr(R1, R9)
+            e.call(H_GET_FUNC_IP)
         elif name == "rand":
             e.call(H_PRANDOM)
         elif name == "cgroup":
@@ -259,34 +272,67 @@ class ValueCompiler:
             dst = self.alloc(size)
         if isinstance(x, ast.Tuple):
             self.tuple_value(x, t, dst, size, layout if layout is not None and layout.kind == "tuple" else t)
+        elif isinstance(x, ast.Variable):
+            self.copy(FP, self.variables[x.name], dst, min(size, t.storage), size)
+        elif isinstance(x, ast.MapRef):
+            cm.read_str(self, x, dst, size)
+        elif isinstance(x, ast.Ternary):
+            other, end = e.label(), e.label()
+            self.ev(x.cond)
+            e.jcci("==", R0, 0, other)
+            self.evs(x.then, dst, size)
+            e.jmp(end)
+            e.place(other)
+            self.evs(x.other, dst, size)
+            e.place(end)
         elif t.kind == "buf":
             assert isinstance(x, ast.Call)
             self.zero(dst, size)
+            if len(x.args) == 2 and not isinstance(x.args[1], ast.Integer):
+                # a length known at run time: clamped to the buffer (the verifier needs 1..limit)
+                self.ev(x.args[1])
+                small, fine = e.label(), e.label()
+                e.jcci("<=", R0, t.limit, fine)
+                e.mov(R0, t.limit)
+                e.place(fine)
+                e.jcci("!=", R0, 0, small)
+                e.mov(R0, 1)
+                e.place(small)
+                e.stx(8, FP, dst, R0)
+            else:
+                e.st(8, FP, dst, t.limit)
             self.ev(x.args[0])
             e.movr(R3, R0)
-            e.st(8, FP, dst, t.limit)
+            e.ldx(8, R2, FP, dst)
             e.stack_ptr(R1, dst + 8)
-            e.mov(R2, t.limit)
             e.call(H_READ_USER if self.cp.user else H_READ_KERNEL)
         elif t.kind == "inet":
             assert isinstance(x, ast.Call)
             self.inet(x, dst)
-        elif t.kind in ("kstack", "ustack", "ksym", "usym", "strftime", "strerror"):
+        elif t.kind in ("kstack", "ustack", "ksym", "usym", "strftime", "strerror", "syscall_name", "cgroup_path"):
             self.symbolized(x, t, dst)
         elif isinstance(x, ast.String):
             self.const_str(x.value, dst, size)
+        elif isinstance(x, ast.Builtin) and x.name == "pcomm":
+            from pybpf.trace.structs import task_parent_member
+
+            parent, comm = task_parent_member("comm")
+            self.zero(dst, size)
+            e.call(H_TASK)
+            self.read_at(R0, parent, 8, False)
+            e.movr(R3, R0)
+            e.alui("+", R3, comm)
+            e.stack_ptr(R1, dst)
+            e.mov(R2, min(16, size))
+            e.call(H_READ_KERNEL_STR)
         elif isinstance(x, ast.Builtin) and x.name == "comm":
             self.zero(dst, size)
             e.stack_ptr(R1, dst)
             e.mov(R2, min(16, size))
             e.call(H_COMM)
         elif isinstance(x, ast.Builtin) and x.name in ("probe", "func"):
-            text = self.cp.name if x.name == "probe" else (self.cp.func or self.cp.name)
+            text = self.cp.probe_text if x.name == "probe" else (self.cp.func or self.cp.name)
             self.const_str(text, dst, size)
-        elif isinstance(x, ast.Variable):
-            self.copy(FP, self.variables[x.name], dst, min(size, t.storage), size)
-        elif isinstance(x, ast.MapRef):
-            cm.read_str(self, x, dst, size)
         elif isinstance(x, ast.FieldAccess) and not _is_args(x.base):
             self.struct_field_str(x, dst, size)
         elif isinstance(x, ast.FieldAccess):
@@ -305,15 +351,6 @@ class ValueCompiler:
             e.stack_ptr(R1, dst)
             e.mov(R2, n)
             e.call(H_READ_USER_STR if self.cp.user else H_READ_KERNEL_STR)
-        elif isinstance(x, ast.Ternary):
-            other, end = e.label(), e.label()
-            self.ev(x.cond)
-            e.jcci("==", R0, 0, other)
-            self.evs(x.then, dst, size)
-            e.jmp(end)
-            e.place(other)
-            self.evs(x.other, dst, size)
-            e.place(end)
         else:
             raise TraceError("unsupported string expression", *x.span())
         return dst
@@ -326,9 +363,11 @@ class ValueCompiler:
             e.ld_map(R2, STACKS_MAP)
             e.mov(R3, BPF_F_USER_STACK if t.kind == "ustack" else 0)
             e.call(H_GET_STACKID)
-        else:  # ksym/usym(addr), strftime(fmt, nsecs)
+        elif isinstance(x, ast.Builtin):  # func of a kprobe: its address
+            self.builtin(x)
+        else:  # ksym/usym(addr), strftime(fmt, nsecs), syscall_name(nr), cgroup_path(id)
             assert isinstance(x, ast.Call)
-            self.ev(x.args[-1])
+            self.ev(x.args[-1] if x.name != "cgroup_path" else x.args[0])
         e.stx(8, FP, dst, R0)
         if t.kind in ("ustack", "usym"):
             e.call(H_PID_TGID)
@@ -341,11 +380,22 @@ class ValueCompiler:
         addr = x.args[-1]
         self.zero(dst, 24)
         field = self.cp.fields.get(addr.name) if isinstance(addr, ast.FieldAccess) and _is_args(addr.base) else None
+        at = self.typeof(addr)
         if field is not None and field.kind == "array":
             for i in range(min(field.size, 16)):
                 e.ldx(1, R1, R9, field.offset + i)
                 e.stx(1, FP, dst + 8 + i, R1)
             family = 10 if field.size == 16 else 2
+        elif at.kind == "str" and isinstance(addr, ast.FieldAccess):
+            # a byte array member such as skc_v6_daddr.in6_u.u6_addr8: its bytes, read raw (not as a string)
+            bt, m = self._member(addr)
+            self.ev(addr.base)
+            e.movr(R3, R0)
+            e.alui("+", R3, m.offset)
+            e.stack_ptr(R1, dst + 8)
+            e.mov(R2, min(m.size, 16))
+            e.call(H_READ_USER if bt.user else H_READ_KERNEL)
+            family = 10 if m.size == 16 else 2
         else:
             self.ev(addr)
             e.stx(8, FP, dst + 8, R0)

@@ -71,6 +71,10 @@ class Emitter:
     def neg(self, dst: int) -> None:
         self.add(Instruction(InsnClass.ALU64 | AluOp.NEG | Source.K, dst))
 
+    def bswap(self, dst: int, bits: int) -> None:
+        """Swap the bytes of the low `bits` of dst (to big endian on this little-endian machine), zero the rest."""
+        self.add(Instruction(InsnClass.ALU | AluOp.END | Source.X, dst, 0, 0, bits))
+
     # -- memory ------------------------------------------------------------------------------
     def ldx(self, size: int, dst: int, src: int, off: int) -> None:
         self.add(Instruction(InsnClass.LDX | Mode.MEM | SIZES[size], dst, src, off))

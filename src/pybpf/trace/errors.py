@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from pybpf.errors import BpfError
 
 
@@ -27,3 +32,24 @@ class TraceError(BpfError):
         width = max(1, self.end_column - self.column)
         under = " " * (self.column - 1) + "~" * width  # bpftrace underlines with tildes
         return f"{head}\n{text}\n{under}"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+NESTING_RECURSION_LIMIT = 20000  # enough for ~1000 nested parentheses or a 5000-term sum
+
+
+def bounded_nesting(func: F) -> F:
+    """Run `func` with room for deeply nested scripts; past that room, a TraceError instead of RecursionError."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old, NESTING_RECURSION_LIMIT))
+        try:
+            return func(*args, **kwargs)
+        except RecursionError:
+            raise TraceError("the script nests expressions or statements too deeply") from None
+        finally:
+            sys.setrecursionlimit(old)
+
+    return wrapper  # type: ignore[return-value]

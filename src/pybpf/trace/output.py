@@ -108,6 +108,14 @@ def decode_value(t: Type, raw: bytes, sym: Symbolizer | None = None) -> Any:
     if t.kind == "buf":
         n = int.from_bytes(raw[:8], "little")
         return "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in raw[8:8 + n])
+    if t.kind == "syscall_name":
+        from pybpf.trace.symbols import syscall_name
+
+        return syscall_name(int.from_bytes(raw[:8], "little"))
+    if t.kind == "cgroup_path":
+        from pybpf.trace.symbols import cgroup_path
+
+        return cgroup_path(int.from_bytes(raw[:8], "little"))
     if t.kind == "strerror":
         import os
 
@@ -232,12 +240,13 @@ def hist_label(index: int) -> str:
 
 def lhist_label(index: int, lo: int, hi: int, step: int) -> str:
     last = (hi - lo) // step + 1
+    label = size_label  # like bpftrace: multiples of 1024 as 1K, 2M...
     if index == 0:
-        return f"(..., {lo})"
+        return f"(..., {label(lo)})"
     if index >= last:
-        return f"[{hi}, ...)"
+        return f"[{label(hi)}, ...)"
     a = lo + (index - 1) * step
-    return f"[{a}, {a + step})"
+    return f"[{label(a)}, {label(a + step)})"
 
 
 def bars(buckets: dict[int, int], label: Any) -> str:

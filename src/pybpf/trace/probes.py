@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import struct
 from dataclasses import dataclass, field, replace
 
 from pybpf.errors import BpfError
@@ -61,6 +62,11 @@ class ConcreteProbe:
     period: int = 0  # interval: nanoseconds; profile: frequency in Hz (or period ns when negative unit)
     frequency: int = 0
     user: bool = False  # pointers read with the *_user helpers
+    display: str = ""  # the `probe` builtin: the attach point as the user wrote it (else `name`)
+
+    @property
+    def probe_text(self) -> str:
+        return self.display or self.name
 
     def field_named(self, name: str) -> CtxField | None:
         return self.fields.get(name)
@@ -138,6 +144,51 @@ def _binary_path(name: str) -> str | None:
     return None
 
 
+def needed_libraries(path: str) -> list[str]:
+    """The DT_NEEDED entries of an ELF file's dynamic section (library names such as libc.so.6)."""
+    from pybpf.kernel.uprobe import ElfFile
+
+    elf = ElfFile(path)
+    secs = elf._sections()
+    out = []
+    for stype, off, size, link, entsize in secs:
+        if stype != 6 or not entsize or link >= len(secs):  # SHT_DYNAMIC
+            continue
+        stroff = secs[link][1]
+        for j in range(size // entsize):
+            tag, val = struct.unpack_from("<qQ", elf.data, off + j * entsize)
+            if tag == 0:
+                break
+            if tag == 1:  # DT_NEEDED
+                end = elf.data.find(b"\0", stroff + val)
+                out.append(elf.data[stroff + val:end].decode(errors="replace"))
+    return out
+
+
+def symbol_home(path: str, func: str) -> str:
+    """The file that defines `func`: `path`, else one of the libraries it needs (glibc >= 2.34 moved
+    pthread_create from libpthread into libc, which libpthread needs). LoadError when none does."""
+    from pybpf.errors import LoadError
+    from pybpf.kernel.uprobe import resolve_binary, symbol_offset
+
+    try:
+        symbol_offset(path, func)
+        return path
+    except LoadError as first:
+        try:
+            needed = needed_libraries(path)
+        except (LoadError, struct.error):
+            raise first from None
+        for lib in needed:
+            try:
+                other = resolve_binary(lib)
+                symbol_offset(other, func)
+                return other
+            except LoadError:
+                continue
+        raise first from None
+
+
 def _time_value(unit: str, value: str, ap: ast.AttachPoint) -> int:
     try:
         n = int(value)
@@ -145,7 +196,7 @@ def _time_value(unit: str, value: str, ap: ast.AttachPoint) -> int:
         raise TraceError(f"invalid {ap.provider} rate: {value}", *ap.span()) from None
     if n <= 0:
         raise TraceError(f"{ap.provider} rate must be positive", *ap.span())
-    scale = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "hz": 0}
+    scale = {"s": 1_000_000_000, "sec": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1, "hz": 0}
     if unit not in scale:
         raise TraceError(f"invalid {ap.provider} unit '{unit}' (s, ms, us or hz)", *ap.span())
     return n * scale[unit] if unit != "hz" else -n
@@ -168,12 +219,20 @@ def _expand(ap: ast.AttachPoint, prov: str) -> list[ConcreteProbe]:
     if prov in UNSUPPORTED:
         raise TraceError(UNSUPPORTED[prov], *ap.span())
     if prov in ("kprobe", "kretprobe"):
-        from pybpf.kernel.links import kprobes_supported
+        # resolved against the kernel's text symbols; whether kprobes can attach is checked at attach time
+        from pybpf.trace.symbols import kallsyms
 
-        if not kprobes_supported():
-            raise TraceError("kprobes are not supported by this kernel (no kprobe PMU: CONFIG_KPROBE_EVENTS is "
-                             "off); use fentry/fexit (kfunc/kretfunc) or a tracepoint instead", *ap.span())
-        return [ConcreteProbe(prov, f"{prov}:{ap.func}", func=ap.func)]
+        known = set(kallsyms()[1])
+        func, plus, offset = ap.func.partition("+")
+        if any(c in func for c in "*?["):
+            funcs = sorted(n for n in known if fnmatch.fnmatchcase(n, func))
+            if not funcs:
+                raise TraceError(f"No probes matched: {prov}:{ap.func}", *ap.span())
+        else:
+            if known and func not in known:
+                raise TraceError(f"kernel function not found: {func} (not in /proc/kallsyms)", *ap.span())
+            funcs = [func]
+        return [ConcreteProbe(prov, f"{prov}:{f}{plus}{offset}", func=f + plus + offset) for f in funcs]
     if prov == "tracepoint":
         from pybpf.kernel.tracefs import list_tracepoints
 
@@ -209,14 +268,15 @@ def _expand(ap: ast.AttachPoint, prov: str) -> list[ConcreteProbe]:
             if not funcs:
                 raise TraceError(f"No probes matched: {prov}:{ap.target}:{ap.func}", *ap.span())
         else:
-            from pybpf.kernel.uprobe import symbol_offset
-
-            symbol_offset(path, ap.func)  # a missing symbol is an error of the script, before anything runs
-        return [ConcreteProbe(prov, f"{prov}:{path}:{f}", path, f, user=True) for f in funcs]
+            path = symbol_home(path, ap.func)  # a missing symbol is an error of the script, before anything runs
+        return [ConcreteProbe(prov, f"{prov}:{path}:{f}", path, f, user=True,
+                              display=ap.text if len(funcs) == 1 and f == ap.func else f"{prov}:{ap.target}:{f}")
+                for f in funcs]
     if prov in ("interval", "profile"):
         period = _time_value(ap.target, ap.func, ap)
         name = f"{prov}:{ap.target}:{ap.func}"
-        return [ConcreteProbe(prov, name, ap.target, ap.func, period=max(period, 0), frequency=max(-period, 0))]
+        return [ConcreteProbe(prov, name, ap.target, ap.func, period=max(period, 0), frequency=max(-period, 0),
+                              display=ap.text)]
     if prov in ("fentry", "fexit"):
         from pybpf.kernel.tracefs import tracefs_root
 

@@ -26,6 +26,9 @@ from pybpf.trace.output import (
 from pybpf.trace.symbols import Symbolizer
 from pybpf.trace.types import STRLEN
 
+KPROBES_UNSUPPORTED = ("kprobes are not supported by this kernel (no kprobe PMU: CONFIG_KPROBE_EVENTS is off); "
+                       "use fentry/fexit (kfunc/kretfunc) or a tracepoint instead")
+
 
 def _alive(pid: int) -> bool:
     """True while process `pid` runs (a zombie waiting for its parent counts as exited)."""
@@ -131,6 +134,8 @@ class TraceRun:
             return links.attach_uprobe(prog, p.target, p.func, retprobe=p.provider == "uretprobe",
                                        pid=self.pid if self.pid else -1)
         if p.provider in ("kprobe", "kretprobe"):
+            if not links.kprobes_supported():
+                raise BpfError(f"cannot attach {p.name}: {KPROBES_UNSUPPORTED}")
             return links.attach_kprobe(prog, p.func, retprobe=p.provider == "kretprobe")
         if p.provider == "interval":
             return links.attach_sampling(prog, period=p.period, cpus=[0])
@@ -280,7 +285,14 @@ class TraceRun:
         try:
             for cp in self.c.probes:
                 if cp.probe.provider not in ("BEGIN", "END"):
-                    self.links.append(self.attach(cp))
+                    try:
+                        self.links.append(self.attach(cp))
+                    except BpfError as exc:
+                        # config = { missing_probes = warn|ignore }: a probe that cannot attach is skipped
+                        if self.c.missing_probes == "error":
+                            raise
+                        if self.c.missing_probes == "warn":
+                            print(f"WARNING: skipped {cp.probe.probe_text}: {exc}", file=sys.stderr)
             self.attached_at = time.monotonic()
             # `elapsed` counts from here (CLOCK_MONOTONIC is the clock of bpf_ktime_get_ns)
             self.coll.maps[START_MAP].update(bytes(4), time.monotonic_ns().to_bytes(8, "little"))

@@ -19,6 +19,7 @@ from pybpf.trace.types import (
     AGGREGATES,
     COMM_LEN,
     INT,
+    KSYM,
     STRLEN,
     UINT,
     MapInfo,
@@ -28,8 +29,11 @@ from pybpf.trace.types import (
 )
 
 INT_BUILTINS = {"pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "cpid", "retval", "curtask", "rand",
-                "cgroup", "jiffies"}
-STR_BUILTINS = {"comm": COMM_LEN, "probe": STRLEN, "func": STRLEN}
+                "cgroup", "jiffies", "ppid", "ncpus"}
+INT_TYPE_NAMES = {"int8", "int16", "int32", "int64", "s8", "s16", "s32", "s64", "char", "short", "int", "long",
+                  "bool"}
+UINT_TYPE_NAMES = {"uint8", "uint16", "uint32", "uint64", "u8", "u16", "u32", "u64", "unsigned"}
+STR_BUILTINS = {"comm": COMM_LEN, "pcomm": COMM_LEN, "probe": STRLEN, "func": STRLEN}
 ARG_RE = re.compile(r"arg([0-9])$")
 UNSUPPORTED_BUILTINS = {"sarg0", "username", "ctx", "__builtin_ctx"}
 # Kernel macros that bpftrace tools use from C headers (pybpf reads no headers); values from the kernel's uapi
@@ -62,6 +66,7 @@ class Analyzer(CallChecker):
         self.uses_user_symbols = False
         self.has_child = False  # a -c command: cpid is meaningful
         self.unsafe = False
+        self.dry_run = False  # kernel symbols that this kernel lacks (kaddr) are warnings, not errors
         self.warnings: dict[tuple[int, int, int], TraceError] = {}
 
     def err(self, node: ast.Node, message: str) -> TraceError:
@@ -112,6 +117,50 @@ class Analyzer(CallChecker):
             if not 1 <= s.count <= 100:
                 raise self.err(s, "unroll() count must be between 1 and 100")
             self.block(s.body, scope)
+        elif isinstance(s, ast.Let):
+            if s.type_name is not None and s.name not in scope.variables:
+                scope.variables[s.name] = self.declared_type(s)
+            assign = s.assignment()
+            if assign is not None:
+                self.assign(assign, scope)
+        elif isinstance(s, ast.For):
+            if s.map is not None or s.start is None or s.end is None:
+                raise self.err(s, "for loops over maps are not supported yet (use a range: for $i : 0..N)")
+            a, b = self.typeof(s.start, scope), self.typeof(s.end, scope)
+            if a.kind != "int" or b.kind != "int":
+                raise self.err(s, f"for range bounds must be integers, not {a} and {b}")
+            old = scope.variables.get(s.var)
+            var = Type("int", signed=a.signed and b.signed)
+            if old is not None and unify(old, var) is None:
+                raise self.err(s, f"Type mismatch for {s.var}: the loop variable is an integer, not '{old}'")
+            scope.variables[s.var] = var if old is None else unify(old, var)  # type: ignore[assignment]
+            self.loop_depth += 1
+            self.block(s.body, scope)
+            self.loop_depth -= 1
+
+    def declared_type(self, s: ast.Let) -> Type:
+        """The type of `let $x: TYPE`: integers, string / string[N], inet, struct pointers."""
+        name = (s.type_name or "").strip()
+        if name in INT_TYPE_NAMES:
+            return INT
+        if name in UINT_TYPE_NAMES:
+            return UINT
+        if name == "string":
+            return string(STRLEN)
+        if name.startswith("string[") and name.endswith("]") and name[7:-1].strip().isdigit():
+            return string(int(name[7:-1]))
+        if name == "inet":
+            return Type("inet", 24)
+        if name.startswith(("struct ", "union ")) and name.endswith("*"):
+            from pybpf.trace.structs import struct_id
+
+            sid = struct_id(name)
+            if not sid:
+                raise self.err(s, f"Unknown struct/union: '{name.rstrip(' *')}' (not in the kernel's BTF)")
+            return Type("int", signed=False, btf_id=sid)
+        if name.endswith("*"):
+            return UINT
+        raise self.err(s, f"unknown type '{name}' in the declaration of {s.name}")
 
     def assign(self, s: ast.Assign, scope: ProbeScope) -> None:
         target, value = s.target, s.value
@@ -181,7 +230,8 @@ class Analyzer(CallChecker):
             return
         types = [self.typeof(k, scope) for k in ref.keys]
         for k, t in zip(ref.keys, types, strict=True):
-            if t.kind == "tuple":
+            # @m[$tuple] is keyed by the tuple's items (like @m[a, b]); tuples inside a key are not supported
+            if t.kind == "tuple" and (len(types) > 1 or any(i.kind == "tuple" for i in t.items)):
                 raise self.err(k, "nested tuples are not supported as map keys")
         ktype = types[0] if len(types) == 1 else Type("tuple", items=tuple(types))
         if info.key is None:
@@ -229,7 +279,8 @@ class Analyzer(CallChecker):
             self.key_of(e, info, scope)
             if info.kind in ("stats", "hist", "lhist") and not statement:
                 raise self.err(e, f"{info.kind}() map {e.name} cannot be used in an expression")
-            return info.value if info.kind == "str" else INT
+            # an integer map keeps what its values are (a struct pointer stays one: $t = @ptr[tid]; $t.field)
+            return info.value if info.kind in ("str", "int") else INT
         if isinstance(e, ast.FieldAccess):
             return self.field(e, scope)
         if isinstance(e, ast.Call):
@@ -250,10 +301,10 @@ class Analyzer(CallChecker):
         if isinstance(e, ast.Unary):
             if e.op == "*":
                 t = self.typeof(e.operand, scope)
-                if not t.deref:
-                    raise self.err(e, "only pointers cast to an integer type, e.g. *(uint32 *)arg0, can be "
-                                   "dereferenced with '*' (use -> for struct members)")
-                return Type("int", signed=t.signed)
+                if t.kind != "int":
+                    raise self.err(e, f"cannot dereference a value of type '{t}'")
+                # an integer that is not a typed pointer is read as a 64-bit value (like bpftrace)
+                return Type("int", signed=t.signed if t.deref else False)
             if e.op == "&":
                 raise self.err(e, "unary '&' (address of) is not supported")
             self.expect_int(e.operand, scope, f"operand of '{e.op}'")
@@ -287,6 +338,10 @@ class Analyzer(CallChecker):
             return Type("int", signed=False, btf_id=sid, user=user)
         base = name.replace("*", "").strip()
         signed = not base.startswith(("u", "unsigned"))
+        width = {"8": 1, "16": 2, "32": 4, "char": 1, "short": 2, "int": 4, "unsigned": 4, "bool": 1}
+        size = next((v for k, v in width.items() if base.endswith(k)), 8)
+        if not name.endswith("*") and size < 8:
+            return Type("int", size=size, signed=signed)
         if name.endswith("*"):
             sizes = {"int8": 1, "uint8": 1, "u8": 1, "s8": 1, "char": 1, "int16": 2, "uint16": 2, "u16": 2,
                      "s16": 2, "short": 2, "int32": 4, "uint32": 4, "u32": 4, "s32": 4, "int": 4, "unsigned": 4}
@@ -298,6 +353,8 @@ class Analyzer(CallChecker):
         prov = scope.probe.provider
         if name == "func" and prov in ("BEGIN", "END"):
             raise self.err(e, f"The func builtin can not be used with '{prov}' probes")
+        if name == "func" and prov in ("kprobe", "kretprobe"):
+            return KSYM  # the probed function's address (bpf_get_func_ip), printed as its symbol
         if name in STR_BUILTINS:
             return string(STR_BUILTINS[name])
         if name in ("kstack", "ustack"):
@@ -312,7 +369,8 @@ class Analyzer(CallChecker):
             if name == "retval" and prov not in ("uretprobe", "kretprobe", "fexit"):
                 raise self.err(e, "The retval builtin can only be used with 'kretprobe' and 'uretprobe' and "
                                "'kfunc' probes")
-            return UINT if name in ("pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "cpid") else INT
+            return UINT if name in ("pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "cpid", "ppid",
+                                    "ncpus") else INT
         m = ARG_RE.match(name)
         if m:
             if prov not in ("uprobe", "kprobe", "rawtracepoint", "fentry", "fexit"):

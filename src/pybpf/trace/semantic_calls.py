@@ -21,6 +21,7 @@ FUNCTIONS = {  # name: (min args, max args)
     "kstack": (0, 2), "ustack": (0, 2), "ksym": (1, 1), "usym": (1, 1), "kaddr": (1, 1),
     "signal": (1, 1), "cat": (1, 64), "system": (1, 64), "strftime": (2, 2), "ntop": (1, 2),
     "sizeof": (1, 1), "offsetof": (1, 1), "cgroupid": (1, 1), "strerror": (1, 1), "buf": (1, 2),
+    "has_key": (2, 9), "bswap": (1, 1), "syscall_name": (1, 1), "cgroup_path": (1, 2),
 }
 
 UNSUPPORTED_FUNCTIONS = {"uaddr", "reg", "override", "macaddr", "path", "skboutput", "pton", "strcontains"}
@@ -42,7 +43,9 @@ class CallChecker:
     uses_stacks: bool
     uses_user_symbols: bool
     unsafe: bool
+    dry_run: bool
     constants: dict[str, int]
+    warnings: dict[tuple[int, int, int], TraceError]
 
     def err(self, node: ast.Node, message: str) -> TraceError:
         raise NotImplementedError
@@ -57,6 +60,11 @@ class CallChecker:
         name, args = e.name, e.args
         if name == "__index":
             base_t, index_t = self.typeof(args[0], scope), self.typeof(args[1], scope)
+            if base_t.kind == "str":
+                if not isinstance(args[1], ast.Integer) or not 0 <= args[1].value < base_t.size:
+                    raise self.err(args[1], f"a string index must be an integer literal from 0 to "
+                                   f"{base_t.size - 1}")
+                return Type("int", size=1)
             if base_t.kind != "int" or not base_t.deref:
                 raise self.err(e, "only pointers to integers or pointers (e.g. args->argv[1], ((uint32 *)arg0)[2]) "
                                "can be indexed")
@@ -67,6 +75,8 @@ class CallChecker:
                         deref=1 if base_t.deref == 8 else 0)
         if name in UNSUPPORTED_FUNCTIONS:
             raise self.err(e, f"{name}() is not supported yet")
+        if name == "getopt":
+            raise self.err(e, "getopt() expects a parameter name (string literal) and an optional default value")
         if name not in FUNCTIONS:
             raise self.err(e, f"Unknown function: {name}")
         lo, hi = FUNCTIONS[name]
@@ -103,6 +113,21 @@ class CallChecker:
             return INT
         if name in ("kstack", "ustack"):
             return self.stack_type(e, name, args)
+        if name == "has_key":
+            if not isinstance(args[0], ast.MapRef) or args[0].keys is not None:
+                raise self.err(args[0], "has_key() expects a map as its first argument")
+            ref = args[0]
+            info = self.maps.get(ref.name)
+            if info is None:
+                if self.strict:
+                    raise self.err(ref, f"Undefined map: {ref.name}")
+                for a in args[1:]:
+                    self.typeof(a, scope)
+                return INT
+            probe = ast.MapRef(ref.line, ref.column, ref.end_column, ref.name, list(args[1:]))
+            self.key_of(probe, info, scope)
+            e.__dict__["_key_ref"] = probe
+            return INT
         if name in ("sizeof", "offsetof", "cgroupid"):
             assert isinstance(args[0], ast.String) or name == "cgroupid"
             value = self.compile_time(e, name, args[0], scope)
@@ -114,16 +139,32 @@ class CallChecker:
                 raise self.err(args[0], "buf() expects an address")
             size = STRLEN
             if len(args) == 2:
-                if not isinstance(args[1], ast.Integer) or not 0 < args[1].value <= 256:
-                    raise self.err(args[1], "buf() length must be an integer literal from 1 to 256")
-                size = args[1].value
+                if isinstance(args[1], ast.Integer):
+                    if not 0 < args[1].value <= 256:
+                        raise self.err(args[1], "buf() length must be from 1 to 256")
+                    size = args[1].value
+                elif types[1].kind != "int":
+                    raise self.err(args[1], "buf() length must be an integer")
+                # a length computed at run time: at most STRLEN bytes are read
             return Type("buf", size + 8, limit=size)
+        if name == "bswap":
+            if types[0].kind != "int":
+                raise self.err(args[0], "bswap() expects an integer")
+            return Type("int", size=types[0].size, signed=False)
+        if name in ("syscall_name", "cgroup_path"):
+            if types[0].kind != "int":
+                raise self.err(args[0], f"{name}() expects an integer")
+            if len(args) == 2 and not isinstance(args[1], ast.String):
+                raise self.err(args[1], "cgroup_path() filter must be a string literal")
+            return Type(name, 8)
         if name == "strerror":
             if types[0].kind != "int":
                 raise self.err(args[0], "strerror() expects an error number")
             return Type("strerror", 8)
         if name == "ntop":
-            if any(t.kind != "int" for t in types):
+            last = types[-1]
+            byte_array = last.kind == "str" and last.size in (4, 16) and isinstance(args[-1], ast.FieldAccess)
+            if any(t.kind != "int" for t in types[:-1]) or (last.kind != "int" and not byte_array):
                 raise self.err(e, "ntop() expects an address (an integer or a byte array such as args->daddr), "
                                "optionally after the address family: ntop(AF_INET6, args->daddr_v6)")
             return Type("inet", 24)
@@ -137,6 +178,11 @@ class CallChecker:
             if not isinstance(args[0], ast.String):
                 raise self.err(args[0], "kaddr() expects a symbol name (string literal)")
             addr = kernel_address(args[0].value)
+            if addr is None and self.dry_run:
+                self.warnings.setdefault(args[0].span(), TraceError(
+                    f"Failed to resolve kernel symbol: {args[0].value} (not in /proc/kallsyms of this kernel)",
+                    *args[0].span(), level="WARNING"))
+                addr = 0
             if addr is None:
                 raise self.err(args[0], f"Failed to resolve kernel symbol: {args[0].value}")
             self.constants[f"kaddr:{args[0].value}"] = addr

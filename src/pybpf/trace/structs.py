@@ -133,3 +133,14 @@ def _find(btf: Any, btf_id: int, name: str, base: int) -> tuple[Any, int] | None
             if inner is not None:
                 return inner
     return None
+
+
+@functools.cache
+def task_parent_member(name: str) -> tuple[int, int]:
+    """Offsets of task_struct.real_parent and of member `name` (ppid: tgid, pcomm: comm)."""
+    sid = struct_id("struct task_struct")
+    parent = member(sid, "real_parent") if sid else None
+    field = member(sid, name) if sid else None
+    if parent is None or field is None:
+        raise BpfError(f"cannot find task_struct.real_parent/{name} in the kernel's BTF")
+    return parent.offset, field.offset

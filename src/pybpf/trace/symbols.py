@@ -177,3 +177,49 @@ class Symbolizer:
     def usym(self, addr: int, pid: int) -> str:
         sym = user_symbol(addr, pid, self.maps(pid))
         return sym[0] if sym else (f"0x{addr:x}" if addr else "0")
+
+
+SYSCALL_HEADERS = ("/usr/include/x86_64-linux-gnu/asm/unistd_64.h", "/usr/include/asm/unistd_64.h")
+
+
+@functools.cache
+def syscall_names() -> dict[int, str]:
+    """x86-64 system call numbers to names, from the kernel's uapi header when installed (else empty)."""
+    import re
+
+    out: dict[int, str] = {}
+    for path in SYSCALL_HEADERS:
+        try:
+            with open(path) as f:
+                for m in re.finditer(r"#define __NR_(\w+)\s+(\d+)", f.read()):
+                    out[int(m.group(2))] = m.group(1)
+        except OSError:
+            continue
+        if out:
+            break
+    return out
+
+
+def syscall_name(nr: int) -> str:
+    """syscall_name(): the name of system call `nr` (its number when unknown)."""
+    return syscall_names().get(nr, str(nr))
+
+
+def cgroup_path(cgroup_id: int, root: str = "/sys/fs/cgroup") -> str:
+    """cgroup_path(): the cgroup v2 path whose directory inode is `cgroup_id` ("/" for the root)."""
+    import os
+
+    try:
+        if os.stat(root).st_ino == cgroup_id:
+            return "/"
+    except OSError:
+        return str(cgroup_id)
+    for dirpath, dirnames, _ in os.walk(root):
+        for d in dirnames:
+            full = os.path.join(dirpath, d)
+            try:
+                if os.stat(full).st_ino == cgroup_id:
+                    return "/" + os.path.relpath(full, root)
+            except OSError:
+                continue
+    return str(cgroup_id)

@@ -65,6 +65,8 @@ def verify(
         license=spec.license,
         log_enabled=log,
         func_infos=tuple(spec.func_infos),
+        btf=spec.btf,
+        attach_type=None if spec.attach_type is None else int(spec.attach_type),
     )
     out = checker.run()
     stats = (f"processed {out.processed_insns} insns (limit 1000000) max_states_per_insn 0 total_states "

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pybpf import helpers
 from pybpf.errors import VerifierError
+from pybpf.helpers import ArgType
 from pybpf.isa.instruction import VALID_OPCODES, Instruction
 from pybpf.isa.opcodes import CALL, EXIT, JA, JA32, LDDW, InsnClass, JmpOp, Mode, PseudoSrc
 
@@ -123,6 +125,25 @@ def successors(prog: Program, pc: int) -> list[int]:
     return [nxt]
 
 
+def _calls_back(helper_id: int) -> bool:
+    proto = helpers.get(helper_id)
+    return proto is not None and proto.callback is not None
+
+
+def _mark_prune_points(prog: Program, pc: int, insn: Instruction, succ: list[int]) -> None:
+    """Where the kernel looks for equivalent states (visit_insn): conditional jumps and jump targets,
+    the instruction after a call, and calls that enter a function or a callback."""
+    if is_cond_jump(insn):
+        prog.prune_points.add(pc)
+        prog.prune_points.update(succ[1:])  # the branch target (push_insn of a BRANCH edge)
+    elif insn.opcode in (JA, JA32):
+        prog.prune_points.update(succ)
+    elif insn.opcode == CALL:
+        prog.prune_points.add(pc + 1)
+        if insn.src == 1 or (insn.src == 0 and _calls_back(insn.imm)):
+            prog.prune_points.add(pc)
+
+
 def _check_cfg(prog: Program) -> None:
     """Depth-first walk from every entry: reachability, ldimm64 halves; marks prune points."""
     seen: set[int] = set()
@@ -138,14 +159,7 @@ def _check_cfg(prog: Program) -> None:
             if insn is None:
                 continue  # middle of an lddw, reported below
             succ = successors(prog, pc)
-            if is_cond_jump(insn) or insn.opcode in (JA, JA32):
-                for s in succ:
-                    prog.prune_points.add(s)
-                if is_cond_jump(insn):
-                    prog.prune_points.add(pc)
-            if insn.opcode == CALL:
-                prog.prune_points.add(pc)
-                prog.prune_points.add(pc + 1)
+            _mark_prune_points(prog, pc, insn, succ)
             for s in succ:
                 if s >= prog.nslots:
                     raise VerifierError(f"jump out of range from insn {pc} to {s}", insn=pc)
@@ -158,13 +172,26 @@ def _check_cfg(prog: Program) -> None:
             raise VerifierError(f"jump into the middle of ldimm64 insn {pc - 1}", insn=pc - 1)
 
 
+_ARGS = [frozenset(range(1, n + 1)) for n in range(6)]
+
+
+def _call_args(insn: Instruction) -> frozenset[int]:
+    """The argument registers a call reads: a helper's by its prototype, r1-r5 for anything else."""
+    if insn.src == 0:
+        proto = helpers.get(insn.imm)
+        if proto is not None and proto.known:
+            n = max((i + 1 for i, a in enumerate(proto.args) if a is not ArgType.ARG_DONTCARE), default=0)
+            return _ARGS[min(n, 5)]
+    return _ARGS[5]
+
+
 def uses_defs(insn: Instruction) -> tuple[frozenset[int], frozenset[int]]:
     """Registers an instruction reads and writes (helper and local calls: r1-r5 read, r0-r5 written)."""
     op, cls = insn.opcode, insn.opcode & 0x07
     if op == EXIT:
         return frozenset({0}), frozenset()
     if op & 0xF7 == CALL:
-        return frozenset({1, 2, 3, 4, 5}), frozenset({0, 1, 2, 3, 4, 5})
+        return _call_args(insn), frozenset({0, 1, 2, 3, 4, 5})
     if cls in (InsnClass.ALU, InsnClass.ALU64):
         aop = op & 0xF0
         uses = {insn.src} if op & 0x08 else set()

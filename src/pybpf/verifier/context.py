@@ -106,6 +106,21 @@ RETURN_RANGES: dict[int, tuple[int, int]] = {
     P.NETFILTER: (0, 1),
 }
 
+# The context struct names a global function's pointer argument may have to be PTR_TO_CTX
+# (the kernel's btf_get_prog_ctx_type).
+_SKB = frozenset({"__sk_buff"})
+CTX_STRUCTS: dict[int, frozenset[str]] = {
+    P.SOCKET_FILTER: _SKB, P.SCHED_CLS: _SKB, P.SCHED_ACT: _SKB, P.CGROUP_SKB: _SKB, P.LWT_IN: _SKB,
+    P.LWT_OUT: _SKB, P.LWT_XMIT: _SKB, P.LWT_SEG6LOCAL: _SKB, P.SK_SKB: _SKB, P.FLOW_DISSECTOR: _SKB,
+    P.XDP: frozenset({"xdp_md"}), P.KPROBE: frozenset({"pt_regs", "user_pt_regs"}),
+    P.PERF_EVENT: frozenset({"bpf_perf_event_data"}), P.RAW_TRACEPOINT: frozenset({"bpf_raw_tracepoint_args"}),
+    P.CGROUP_SOCK: frozenset({"bpf_sock"}), P.CGROUP_SOCK_ADDR: frozenset({"bpf_sock_addr"}),
+    P.SOCK_OPS: frozenset({"bpf_sock_ops"}), P.SK_MSG: frozenset({"sk_msg_md"}),
+    P.CGROUP_DEVICE: frozenset({"bpf_cgroup_dev_ctx"}), P.CGROUP_SYSCTL: frozenset({"bpf_sysctl"}),
+    P.CGROUP_SOCKOPT: frozenset({"bpf_sockopt"}), P.SK_LOOKUP: frozenset({"bpf_sk_lookup"}),
+    P.SK_REUSEPORT: frozenset({"sk_reuseport_md"}),
+}
+
 # Program types with direct packet access (data/data_end loads from the context).
 PACKET_ACCESS = frozenset({P.XDP, P.SCHED_CLS, P.SCHED_ACT, P.CGROUP_SKB, P.LWT_IN, P.LWT_OUT, P.LWT_XMIT,
                            P.SK_SKB, P.SK_MSG, P.FLOW_DISSECTOR})

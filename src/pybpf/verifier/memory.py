@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pybpf.abi import MapFlags
 from pybpf.errors import VerifierError
-from pybpf.verifier import bounds
+from pybpf.object.spec import MapSpec
+from pybpf.verifier import bounds, ctx_attach
 from pybpf.verifier.bounds import S64_MIN, Scalar, s64
 from pybpf.verifier.context import layout
 from pybpf.verifier.state import (
@@ -66,8 +68,7 @@ def check_access(
         return _loaded(size) if not write else None
     if t is RegType.PTR_TO_MAP_VALUE:
         m = reg.map
-        if write and reg.rdonly:
-            raise _fail(f"write into map forbidden, value_size={m.value_size} off={reg.off + off} size={size}", pc)
+        check_map_access_type(pc, m, reg.off + off, size, write)
         if write and value is not None and value.is_pointer and not ck.privileged:
             raise _fail(f"R{value_regno} leaks addr into map", pc)
         check_region(pc, regno, reg, off, size, m.value_size, "map value")
@@ -86,6 +87,24 @@ def check_access(
     if t is RegType.PTR_TO_PACKET_END:
         raise _fail(f"R{regno} invalid mem access '{reg.type_str()}'", pc)
     raise _fail(f"R{regno} invalid mem access '{reg.type_str()}'", pc)
+
+
+def map_prog_caps(m: MapSpec) -> tuple[bool, bool]:
+    """(programs may read, programs may write) the values of map `m` (bpf_map_flags_to_cap).
+
+    A frozen map pybpf loads is read-only data (.rodata): the kernel engine creates it with
+    BPF_F_RDONLY_PROG, so the verifier treats it the same way.
+    """
+    return not m.flags & MapFlags.WRONLY_PROG, not (m.flags & MapFlags.RDONLY_PROG or m.frozen)
+
+
+def check_map_access_type(pc: int, m: MapSpec, off: int, size: int, write: bool) -> None:
+    """check_map_access_type: BPF_F_RDONLY_PROG maps refuse writes, BPF_F_WRONLY_PROG maps reads."""
+    can_read, can_write = map_prog_caps(m)
+    if write and not can_write:
+        raise _fail(f"write into map forbidden, value_size={m.value_size} off={off} size={size}", pc)
+    if not write and not can_read:
+        raise _fail(f"read from map forbidden, value_size={m.value_size} off={off} size={size}", pc)
 
 
 def _sock_access(pc: int, regno: int, reg: Reg, off: int, size: int, write: bool) -> Reg:
@@ -140,7 +159,7 @@ def _ctx_access(ck: Checker, pc: int, regno: int, reg: Reg, off: int, size: int,
         raise _fail(f"dereference of modified ctx ptr R{regno} off={reg.off} disallowed", pc)
     if not (reg.var.is_const() and reg.var.value == 0):
         raise _fail(f"variable ctx access var_off={reg.var.var} disallowed", pc)
-    lay = layout(ck.program_type)
+    lay = ctx_attach.layout(ck.program_type, ck.attach_type) or layout(ck.program_type)
     if lay is None or not lay.valid(off, size, write):
         raise _fail(f"invalid bpf_context access off={off} size={size}", pc)
     if write:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pybpf.isa.opcodes import CALL, EXIT, LDDW, InsnClass, Mode
 
 if TYPE_CHECKING:
+    from pybpf.isa.instruction import Instruction
     from pybpf.verifier.cfg import Program
     from pybpf.verifier.prune import Checkpoint
 
@@ -27,75 +28,88 @@ class Fallback(Exception):
     """The walk cannot follow this instruction: mark everything precise."""
 
 
+def _back_alu(insn: Instruction, note: Any, regs: set[int], slots: set[int], frame: int) -> None:
+    d, s, op = insn.dst, insn.src, insn.opcode
+    if d not in regs:
+        return
+    aop = op & 0xF0
+    if aop == 0xB0:  # mov: the destination's value came from the source alone
+        regs.discard(d)
+        if op & 0x08:
+            regs.add(s)
+    elif op & 0x08 and aop not in (0x80, 0xD0):
+        regs.add(s)
+
+
+def _back_ldx(insn: Instruction, note: Any, regs: set[int], slots: set[int], frame: int) -> None:
+    if insn.dst not in regs:
+        return
+    regs.discard(insn.dst)
+    if note is not None:  # a fill from the stack: the slot is the source
+        if note[0] != "stack" or note[1] != frame:
+            raise Fallback
+        slots.add(note[2])
+
+
+def _back_store(insn: Instruction, note: Any, regs: set[int], slots: set[int], frame: int) -> None:
+    if insn.opcode & 0xE0 == Mode.ATOMIC:
+        if note is not None or insn.src in regs or (insn.imm == 0xF1 and 0 in regs):
+            raise Fallback
+        return
+    if note is None:
+        return
+    if note[0] != "stack" or note[1] != frame:
+        if slots:
+            raise Fallback
+        return
+    slot = note[2]
+    if slot in slots:
+        if insn.size == 8:
+            slots.discard(slot)
+        if insn.opcode & 0x07 == InsnClass.STX:
+            regs.add(insn.src)
+
+
+def _back_jmp(insn: Instruction, note: Any, regs: set[int], slots: set[int], frame: int) -> None:
+    op, s = insn.opcode, insn.src
+    if op == EXIT or (op & 0xF7 == CALL and s == 1):
+        raise Fallback
+    if op & 0xF7 == CALL:  # a helper call clobbers r0-r5
+        regs.difference_update({0, 1, 2, 3, 4, 5})
+        return
+    if op & 0xF0 == 0x00:
+        return
+    linked: frozenset[Any] = note[1] if note is not None and note[0] == "linked" else frozenset()
+    if ("x", 0) in linked and (regs or slots):
+        raise Fallback
+    involved = {insn.dst} | ({s} if op & 0x08 else set())
+    group_regs = {k[1] for k in linked if k[0] == "r"}
+    group_slots = {k[1] for k in linked if k[0] == "s"}
+    if involved & regs or group_regs & regs or group_slots & slots:
+        regs.update(involved | group_regs)
+        slots.update(group_slots)
+
+
+def _back_ld(insn: Instruction, note: Any, regs: set[int], slots: set[int], frame: int) -> None:
+    if insn.opcode == LDDW:
+        regs.discard(insn.dst)
+    else:  # ld_abs / ld_ind clobber r0-r5
+        regs.difference_update({0, 1, 2, 3, 4, 5})
+
+
+_BACK = {
+    InsnClass.ALU: _back_alu, InsnClass.ALU64: _back_alu, InsnClass.LDX: _back_ldx, InsnClass.ST: _back_store,
+    InsnClass.STX: _back_store, InsnClass.JMP: _back_jmp, InsnClass.JMP32: _back_jmp, InsnClass.LD: _back_ld,
+}
+
+
 def _step_back(prog: Program, entry: Entry, regs: set[int], slots: set[int], frame: int) -> None:
     """Turn the precise set after the instruction into the set before it (in place)."""
     pc, note = entry
     if note is not None and note[0] in ("frame", "stackvar"):
         raise Fallback
     insn = prog.by_pc[pc]
-    op, cls = insn.opcode, insn.opcode & 0x07
-    d, s = insn.dst, insn.src
-    if cls in (InsnClass.ALU, InsnClass.ALU64):
-        if d not in regs:
-            return
-        aop = op & 0xF0
-        if aop == 0xB0:  # mov
-            regs.discard(d)
-            if op & 0x08:
-                regs.add(s)
-        elif op & 0x08 and aop not in (0x80, 0xD0):
-            regs.add(s)
-        return
-    if op == LDDW:
-        regs.discard(d)
-        return
-    if cls == InsnClass.LDX:
-        if d not in regs:
-            return
-        regs.discard(d)
-        if note is not None:
-            if note[0] != "stack" or note[1] != frame:
-                raise Fallback
-            slots.add(note[2])
-        return
-    if cls in (InsnClass.ST, InsnClass.STX):
-        if op & 0xE0 == Mode.ATOMIC:
-            if note is not None or s in regs or (insn.imm == 0xF1 and 0 in regs):
-                raise Fallback
-            return
-        if note is None:
-            return
-        if note[0] != "stack" or note[1] != frame:
-            if slots:
-                raise Fallback
-            return
-        slot = note[2]
-        if slot in slots:
-            if insn.size == 8:
-                slots.discard(slot)
-            if cls == InsnClass.STX:
-                regs.add(s)
-        return
-    if cls == InsnClass.LD:  # ld_abs / ld_ind clobber r0-r5
-        regs.difference_update({0, 1, 2, 3, 4, 5})
-        return
-    if op == EXIT or (op & 0xF7 == CALL and s == 1):
-        raise Fallback
-    if op & 0xF7 == CALL:
-        regs.difference_update({0, 1, 2, 3, 4, 5})
-        return
-    # jumps
-    if op & 0xF0 == 0x00:
-        return
-    linked: frozenset[Any] = note[1] if note is not None and note[0] == "linked" else frozenset()
-    if ("x", 0) in linked and (regs or slots):
-        raise Fallback
-    involved = {d} | ({s} if op & 0x08 else set())
-    group_regs = {k[1] for k in linked if k[0] == "r"}
-    group_slots = {k[1] for k in linked if k[0] == "s"}
-    if involved & regs or group_regs & regs or group_slots & slots:
-        regs.update(involved | group_regs)
-        slots.update(group_slots)
+    _BACK[InsnClass(insn.opcode & 0x07)](insn, note, regs, slots, frame)
 
 
 def backtrack(prog: Program, hist: list[Entry], parent: Checkpoint | None, regs: Iterable[int],

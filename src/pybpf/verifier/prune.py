@@ -73,8 +73,10 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool, imprecise: bool = Fals
 
 
 def _slot_safe(old: Slot, cur: Slot, ids: _IdMap, exact: bool, imprecise: bool = False) -> bool:
-    if exact:
-        return old == cur
+    if exact:  # same bytes, spilled registers equal up to a renaming of ids
+        if old.kinds != cur.kinds or (old.spilled is None) != (cur.spilled is None):
+            return False
+        return old.spilled is None or cur.spilled is None or regsafe(old.spilled, cur.spilled, ids, True)
     for k_old, k_cur in zip(old.kinds, cur.kinds, strict=False):
         if k_old == INVALID:
             continue
@@ -139,8 +141,9 @@ def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = Fals
     return True
 
 
-def states_looping(old: State, cur: State) -> bool:
-    """The kernel's states_maybe_looping: same frame depth and identical current-frame registers."""
+def states_looping(old: State, cur: State, live: Iterable[int] = ALL) -> bool:
+    """The kernel's states_maybe_looping: same frame depth and identical live current-frame registers."""
     if len(old.frames) != len(cur.frames):
         return False
-    return old.cur.regs == cur.cur.regs
+    a, b = old.cur.regs, cur.cur.regs
+    return all(a[r] == b[r] for r in live)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from pybpf.isa.opcodes import ALU_OP_NAMES
+
 M64 = 0xFFFFFFFFFFFFFFFF
 M32 = 0xFFFFFFFF
 S64 = 1 << 63
@@ -83,10 +85,6 @@ ALU_EXPR: dict[str, tuple[str, str]] = {
     "arsh": ("(((a ^ S64) - S64) >> (b & 63)) & M64", "(((a ^ S32) - S32) >> (b & 31)) & M32"),
 }
 
-ALU_NAMES = {
-    0x00: "add", 0x10: "sub", 0x20: "mul", 0x30: "div", 0x40: "or", 0x50: "and", 0x60: "lsh",
-    0x70: "rsh", 0x80: "neg", 0x90: "mod", 0xA0: "xor", 0xB0: "mov", 0xC0: "arsh",
-}  # fmt: skip
 
 
 def alu_name(opcode: int, off: int) -> tuple[str, bool]:
@@ -97,7 +95,7 @@ def alu_name(opcode: int, off: int) -> tuple[str, bool]:
     """
     op = opcode & 0xF0
     reg_source = bool(opcode & 0x08)
-    name = ALU_NAMES[op]
+    name = ALU_OP_NAMES[op]
     if op == 0x30 and off == 1:
         name = "sdiv"
     elif op == 0x90 and off == 1:

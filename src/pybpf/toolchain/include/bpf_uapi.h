@@ -163,12 +163,6 @@ enum {
 	BPF_F_NO_USER_CONV = (1U << 18),
 };
 
-/* Pinning of BTF-defined maps (the `pinning` attribute). */
-enum {
-	LIBBPF_PIN_NONE = 0,
-	LIBBPF_PIN_BY_NAME = 1,
-};
-
 /* ---- flags of helpers ---------------------------------------------------------------------- */
 /* bpf_skb_store_bytes */
 #define BPF_F_RECOMPUTE_CSUM (1ULL << 0)
@@ -680,6 +674,28 @@ struct bpf_timer {
 } __attribute__((aligned(8)));
 struct bpf_dynptr {
 	__u64 __opaque[2];
+} __attribute__((aligned(8)));
+struct bpf_wq {
+	__u64 __opaque[2];
+} __attribute__((aligned(8)));
+struct bpf_list_head {
+	__u64 __opaque[2];
+} __attribute__((aligned(8)));
+struct bpf_list_node {
+	__u64 __opaque[3];
+} __attribute__((aligned(8)));
+struct bpf_rb_root {
+	__u64 __opaque[2];
+} __attribute__((aligned(8)));
+struct bpf_rb_node {
+	__u64 __opaque[4];
+} __attribute__((aligned(8)));
+struct bpf_refcount {
+	__u32 __opaque[1];
+} __attribute__((aligned(4)));
+/* the state of an open-coded numeric iterator (bpf_iter_num_new/next/destroy kfuncs) */
+struct bpf_iter_num {
+	__u64 __opaque[1];
 } __attribute__((aligned(8)));
 
 #endif /* !__PYBPF_HAVE_KERNEL_UAPI */

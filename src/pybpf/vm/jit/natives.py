@@ -5,6 +5,7 @@
   pointer or an unusual case falls back to the Python implementation, so results and faults
   stay the interpreter's.
 - bpf_ktime_get_ns / bpf_ktime_get_boot_ns (clock_gettime), bpf_get_smp_processor_id.
+- bpf_loop: a native loop calling the callback directly (pybpf.vm.jit.native_loop).
 - bpf_get_prandom_u32: xorshift64* in the JitContext when no seed was asked for
   (`RunEnv.prandom_seed`); a seeded run uses the Python generator, like the interpreter.
 
@@ -30,6 +31,7 @@ from pybpf.vm.jit.layout import (
     MapDesc,
     Slot,
 )
+from pybpf.vm.jit.native_loop import LOOP, native_loop
 
 if TYPE_CHECKING:
     from pybpf.vm.jit.irgen import FunctionTranslator, NativeHelper
@@ -428,6 +430,7 @@ _NATIVE: dict[int, NativeHelper] = {
     KTIME_GET_BOOT_NS: _clock(CLOCK_BOOTTIME),
     GET_PRANDOM_U32: _prandom,
     GET_SMP_PROCESSOR_ID: _processor_id,
+    LOOP: native_loop,
 }
 
 

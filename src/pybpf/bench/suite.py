@@ -1,6 +1,6 @@
 """The pybpf benchmark suite: the same C programs on native code, the JIT, the interpreter and Linux.
 
-Each program in benchmarks/programs/ is compiled twice: to eBPF with pybpf's toolchain (ziglang)
+Each program in pybpf/bench/programs/ is compiled twice: to eBPF with pybpf's toolchain (ziglang)
 and to a native shared library with the system C compiler at -O2 (plus harness.c, a timing loop
 calling the program through a function pointer). Then, in one run, each is timed on:
 
@@ -260,7 +260,7 @@ def run_suite(
 
     target = 2e6 if quick else 1e8  # ns per measurement
     interp_target = 2e6 if quick else 3e8
-    wanted = set(engines) or {"native", "jit", "interp", "kernel"}
+    wanted = set(engines) or set(ENGINES)
     kernel_reason = kernel_unavailable() if "kernel" in wanted else "not requested"
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="pybpf-bench-") as tmp:
@@ -351,6 +351,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_from_args(parser.parse_args(argv))
 
 
+ENGINES = ("native", "jit", "interp", "kernel")
+
+
 def add_arguments(parser: Any) -> None:
     parser.add_argument("--quick", action="store_true", help="short measurements (a CI smoke run)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -369,6 +372,11 @@ def run_from_args(args: Any) -> int:
               file=sys.stderr)
         return 2
     engines = [e for e in args.engines.split(",") if e]
+    wrong = [e for e in engines if e not in ENGINES]
+    if wrong:
+        print(f"pybpf bench: unknown engine(s) {', '.join(wrong)} (known: {', '.join(ENGINES)})",
+              file=sys.stderr)
+        return 2
     start = time.perf_counter()
 
     def progress(name: str) -> None:

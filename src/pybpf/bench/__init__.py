@@ -1,0 +1,1 @@
+"""pybpf.bench: the benchmark suite behind `pybpf bench` and `make bench` (programs ship as package data)."""

@@ -1,0 +1,223 @@
+"""ALU instructions: scalar arithmetic through bounds, moves with id links, pointer arithmetic rules (adjust_reg_min_max_vals)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pybpf.errors import VerifierError
+from pybpf.isa.instruction import Instruction
+from pybpf.isa.opcodes import ALU_OP_NAMES, ALU_OP_STRINGS, InsnClass
+from pybpf.verifier import bounds
+from pybpf.verifier.bounds import MASK32, S64_MIN, Scalar, s64
+from pybpf.verifier.state import PACKET_TYPES, UNKNOWN_SCALAR, Reg, RegType, State, const, scalar
+
+if TYPE_CHECKING:
+    from pybpf.verifier.checker import Checker
+
+MAX_VAR_OFF = 1 << 29
+
+
+def alu(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
+    op = insn.opcode & 0xF0
+    is64 = insn.opcode & 0x07 == InsnClass.ALU64
+    srcx = bool(insn.opcode & 0x08)
+    regs = st.cur.regs
+    name = ALU_OP_NAMES.get(op)
+    if name is None:
+        raise VerifierError(f"invalid BPF_ALU opcode {op:x}", insn=pc)
+    if name == "end":
+        if insn.src or insn.off or insn.imm not in (16, 32, 64) or (is64 and srcx):
+            raise VerifierError("BPF_END uses reserved fields", insn=pc)
+        dst = ck.read(st, pc, insn.dst)
+        ck.check_dst(st, pc, insn.dst)
+        regs[insn.dst] = scalar(bswap(ck, dst, insn, is64)) if dst.is_scalar else UNKNOWN_SCALAR
+        return
+    if name == "neg":
+        if srcx or insn.src or insn.off or insn.imm:
+            raise VerifierError("BPF_NEG uses reserved fields", insn=pc)
+        dst = ck.read(st, pc, insn.dst)
+        if ck.is_ptr_leak(dst):
+            raise VerifierError(f"R{insn.dst} pointer arithmetic prohibited", insn=pc)
+        ck.check_dst(st, pc, insn.dst)
+        if dst.is_scalar and dst.var.is_const():
+            v = -dst.var.value
+            regs[insn.dst] = const(v if is64 else v & MASK32)
+        else:
+            regs[insn.dst] = scalar(bounds.UNKNOWN if is64 else bounds.zext32(bounds.UNKNOWN))
+        return
+    if name == "mov":
+        mov(ck, pc, insn, st, is64, srcx)
+        return
+    # reserved fields
+    if srcx:
+        if insn.imm or (insn.off and not (name in ("div", "mod") and insn.off == 1)):
+            raise VerifierError("BPF_ALU uses reserved fields", insn=pc)
+    elif insn.src or (insn.off and not (name in ("div", "mod") and insn.off == 1)):
+        raise VerifierError("BPF_ALU uses reserved fields", insn=pc)
+    if srcx:
+        src = ck.read(st, pc, insn.src)
+    else:
+        imm = insn.imm & (0xFFFFFFFFFFFFFFFF if is64 else MASK32)
+        if is64:
+            imm = insn.imm & 0xFFFFFFFFFFFFFFFF
+        src = const(imm)
+        if name in ("div", "mod") and insn.imm == 0:
+            raise VerifierError("div by zero", insn=pc)
+        if name in ("lsh", "rsh", "arsh") and not 0 <= insn.imm < (64 if is64 else 32):
+            raise VerifierError(f"invalid shift {insn.imm}", insn=pc)
+    dst = ck.read(st, pc, insn.dst)
+    ck.check_dst(st, pc, insn.dst)
+    if dst.is_pointer or src.is_pointer:
+        regs[insn.dst] = pointer_alu(ck, pc, insn, st, name, op, dst, src, is64, srcx)
+        return
+    if insn.off == 1:
+        name = "s" + name
+    result = bounds.alu(name, dst.var, src.var, is64)
+    regs[insn.dst] = scalar(result)
+
+
+def bswap(ck: Checker, dst: Reg, insn: Instruction, is64: bool) -> Scalar:
+    bits = insn.imm
+    v = dst.var
+    to_le = not (insn.opcode & 0x08) and not is64
+    if to_le:
+        return bounds.truncate(v, bits // 8) if bits < 64 else v
+    if v.is_const():
+        raw = (v.value & ((1 << bits) - 1)).to_bytes(bits // 8, "little")
+        return bounds.known(int.from_bytes(raw, "big"))
+    return bounds.unsigned_range(0, (1 << bits) - 1) if bits < 64 else bounds.UNKNOWN
+
+
+def mov(ck: Checker, pc: int, insn: Instruction, st: State, is64: bool, srcx: bool) -> None:
+    regs = st.cur.regs
+    if srcx:
+        if insn.imm or insn.off not in (0, 8, 16, 32) or (not is64 and insn.off == 32):
+            raise VerifierError("BPF_MOV uses reserved fields", insn=pc)
+        src = ck.read(st, pc, insn.src)
+        ck.check_dst(st, pc, insn.dst)
+        if insn.off:
+            if src.is_pointer:
+                if not ck.privileged:
+                    raise VerifierError(f"R{insn.src} sign-extension part of pointer", insn=pc)
+                regs[insn.dst] = UNKNOWN_SCALAR
+                return
+            regs[insn.dst] = scalar(bounds.sign_extend(src.var, insn.off, is64))
+            return
+        if is64:
+            if src.is_scalar and not src.var.is_const() and src.id == 0:
+                src = src.with_(id=st.new_id())
+                regs[insn.src] = src
+            regs[insn.dst] = src
+            return
+        if src.is_pointer:
+            if not ck.privileged:
+                raise VerifierError(f"R{insn.src} partial copy of pointer", insn=pc)
+            regs[insn.dst] = scalar(bounds.zext32(bounds.UNKNOWN))
+            return
+        z = bounds.zext32(src.var)
+        if src.var.umax <= MASK32 and not src.var.is_const():
+            if src.id == 0:
+                src = src.with_(id=st.new_id())
+                regs[insn.src] = src
+            regs[insn.dst] = scalar(z).with_(id=src.id)
+        else:
+            regs[insn.dst] = scalar(z)
+        return
+    if insn.src or insn.off:
+        raise VerifierError("BPF_MOV uses reserved fields", insn=pc)
+    ck.check_dst(st, pc, insn.dst)
+    regs[insn.dst] = const(insn.imm if is64 else insn.imm & MASK32)
+
+
+def pointer_alu(ck: Checker, pc: int, insn: Instruction, st: State, name: str, op: int, dst: Reg, src: Reg,
+                is64: bool, srcx: bool) -> Reg:
+    d = insn.dst
+    if dst.is_pointer and src.is_pointer:
+        if name == "sub" and ck.privileged:
+            return UNKNOWN_SCALAR
+        raise VerifierError(f"R{d} pointer {ALU_OP_STRINGS[op]} pointer prohibited", insn=pc)
+    if src.is_pointer:
+        if name == "sub" and is64:
+            raise VerifierError(f"R{d} tried to subtract pointer from scalar", insn=pc)
+        ptr, off = src, dst
+        ck.mark_precise(st, [insn.dst])
+    else:
+        ptr, off = dst, src
+        if srcx:
+            ck.mark_precise(st, [insn.src])
+    if not is64:
+        if name == "sub" and ck.privileged:
+            return scalar(bounds.zext32(bounds.UNKNOWN))
+        raise VerifierError(f"R{d} 32-bit pointer arithmetic prohibited", insn=pc)
+    if ptr.maybe_null:
+        raise VerifierError(f"R{d} pointer arithmetic on {ptr.type_str()} prohibited, null-check it first",
+                            insn=pc)
+    known = off.var.is_const()
+    t = ptr.type
+    allowed = t in (RegType.PTR_TO_CTX, RegType.PTR_TO_MAP_VALUE, RegType.PTR_TO_MAP_KEY,
+                    RegType.PTR_TO_STACK, RegType.PTR_TO_PACKET, RegType.PTR_TO_PACKET_META,
+                    RegType.PTR_TO_BTF_ID, RegType.PTR_TO_MEM, RegType.PTR_TO_FUNC)
+    if t is RegType.PTR_TO_FLOW_KEYS and known:
+        allowed = True
+    if t is RegType.CONST_PTR_TO_MAP and known and off.var.smin == 0 and name == "add":
+        allowed = True
+    if not allowed:
+        raise VerifierError(f"R{d} pointer arithmetic on {ptr.type_str()} prohibited", insn=pc)
+    tname = ptr.type_str()
+    sane_offset(ck, pc, off, tname)
+    sane_offset(ck, pc, ptr, tname)
+    smin = off.var.smin
+    if name == "add":
+        if known and -(1 << 31) <= ptr.off + smin < (1 << 31):
+            out = ptr.with_(off=ptr.off + smin)
+        else:
+            var = bounds.alu("add", ptr.var, off.var, True)
+            out = ptr.with_(var=var)
+            if t in PACKET_TYPES:
+                out = out.with_(id=st.new_id(), range=0)
+    elif name == "sub":
+        if t is RegType.PTR_TO_STACK:
+            raise VerifierError(f"R{d} subtraction from stack pointer prohibited", insn=pc)
+        if known and -(1 << 31) <= ptr.off - smin < (1 << 31):
+            out = ptr.with_(off=ptr.off - smin)
+        else:
+            var = bounds.alu("sub", ptr.var, off.var, True)
+            out = ptr.with_(var=var)
+            if t in PACKET_TYPES:
+                out = out.with_(id=st.new_id(), range=ptr.range if smin >= 0 else 0)
+    elif name in ("and", "or", "xor"):
+        raise VerifierError(f"R{d} bitwise operator {ALU_OP_STRINGS[op]} on pointer prohibited", insn=pc)
+    else:
+        raise VerifierError(f"R{d} pointer arithmetic with {ALU_OP_STRINGS[op]} operator prohibited", insn=pc)
+    sane_offset(ck, pc, out, tname)
+    if not ck.privileged:
+        unpriv_pointer_bounds(ck, pc, d, out)
+    return out
+
+
+def sane_offset(ck: Checker, pc: int, reg: Reg, tname: str) -> None:
+    v = reg.var
+    if v.is_const() and not -MAX_VAR_OFF < s64(v.value) < MAX_VAR_OFF:
+        raise VerifierError(f"math between {tname} pointer and {s64(v.value)} is not allowed", insn=pc)
+    if not -MAX_VAR_OFF < reg.off < MAX_VAR_OFF:
+        raise VerifierError(f"{tname} pointer offset {reg.off} is not allowed", insn=pc)
+    if v.smin == S64_MIN:
+        raise VerifierError(f"math between {tname} pointer and register with unbounded min value is not "
+                            "allowed", insn=pc)
+    if not -MAX_VAR_OFF < v.smin < MAX_VAR_OFF:
+        raise VerifierError(f"value {v.smin} makes {tname} pointer be out of bounds", insn=pc)
+
+
+def unpriv_pointer_bounds(ck: Checker, pc: int, d: int, out: Reg) -> None:
+    if out.type is RegType.PTR_TO_STACK:
+        if not out.var.is_const():
+            raise VerifierError(f"R{d} variable stack access prohibited for !root, var_off={out.var.var} "
+                                f"off={out.off}", insn=pc)
+        o = out.off + s64(out.var.value)
+        if o < -512 or o >= 0:
+            raise VerifierError(f"R{d} stack pointer arithmetic goes out of range, prohibited for !root",
+                                insn=pc)
+    elif out.type is RegType.PTR_TO_MAP_VALUE:
+        if out.off + out.var.smin < 0 or out.off + out.var.umax >= out.map.value_size:
+            raise VerifierError(f"R{d} pointer arithmetic of map value goes out of range, prohibited for !root",
+                                insn=pc)

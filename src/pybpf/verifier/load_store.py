@@ -1,0 +1,142 @@
+"""Load and store instructions: LDX, ST/STX, atomics, ld_imm64 (maps, functions) and the legacy ld_abs/ld_ind."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pybpf.errors import VerifierError
+from pybpf.isa.asm_common import s32
+from pybpf.isa.instruction import Instruction
+from pybpf.isa.opcodes import JA32, InsnClass, Mode, PseudoSrc
+from pybpf.verifier import bounds, cfg, memory
+from pybpf.verifier.bounds import MASK32
+from pybpf.verifier.context import LD_ABS_TYPES
+from pybpf.verifier.state import NOT_INIT, UNKNOWN_SCALAR, Reg, RegType, State, const, scalar
+
+if TYPE_CHECKING:
+    from pybpf.verifier.checker import Checker
+
+
+def ldx(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
+    mode = insn.opcode & 0xE0
+    if mode not in (Mode.MEM, Mode.MEMSX) or insn.imm:
+        raise VerifierError("BPF_LDX uses reserved fields", insn=pc)
+    ck.read(st, pc, insn.src)
+    ck.check_dst(st, pc, insn.dst)
+    size = insn.size
+    val = memory.check_access(ck, st, pc, insn.src, insn.off, size, False, None)
+    assert val is not None
+    if mode == Mode.MEMSX and val.is_scalar:
+        val = scalar(bounds.sign_extend(val.var, size * 8, True))
+    elif val.is_scalar and size < 8:
+        val = scalar(bounds.truncate(val.var, size)).with_(id=val.id)
+    st.cur.regs[insn.dst] = val
+
+
+def store(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
+    mode = insn.opcode & 0xE0
+    cls = insn.opcode & 0x07
+    size = insn.size
+    if mode == Mode.ATOMIC:
+        atomic(ck, pc, insn, st)
+        return
+    if mode != Mode.MEM:
+        raise VerifierError("unknown opcode", insn=pc)
+    if cls == InsnClass.STX:
+        if insn.imm:
+            raise VerifierError("BPF_STX uses reserved fields", insn=pc)
+        value = ck.read(st, pc, insn.src)
+        ck.read(st, pc, insn.dst)
+        if value.is_scalar and not value.var.is_const() and value.id == 0 and size == 8:
+            value = value.with_(id=st.new_id())
+            st.cur.regs[insn.src] = value
+        memory.check_access(ck, st, pc, insn.dst, insn.off, size, True, value, insn.src)
+    else:
+        if insn.src:
+            raise VerifierError("BPF_ST uses reserved fields", insn=pc)
+        ck.read(st, pc, insn.dst)
+        memory.check_access(ck, st, pc, insn.dst, insn.off, size, True, None, st_imm=insn.imm)
+
+
+def atomic(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
+    size = insn.size
+    if size not in (4, 8):
+        raise VerifierError("invalid atomic operand size", insn=pc)
+    if insn.imm not in (0x00, 0x01, 0x40, 0x41, 0x50, 0x51, 0xA0, 0xA1, 0xE1, 0xF1):
+        raise VerifierError(f"BPF_ATOMIC uses invalid atomic opcode {insn.imm:02x}", insn=pc)
+    src = ck.read(st, pc, insn.src)
+    ck.read(st, pc, insn.dst)
+    if insn.imm == 0xF1:
+        ck.read(st, pc, 0)
+        if st.cur.regs[0].is_pointer and not ck.privileged:
+            raise VerifierError("R0 leaks addr into mem", insn=pc)
+    if src.is_pointer:
+        if not ck.privileged:
+            raise VerifierError(f"R{insn.src} leaks addr into mem", insn=pc)
+    dst = st.cur.regs[insn.dst]
+    if dst.type in (RegType.PTR_TO_CTX, RegType.PTR_TO_PACKET, RegType.PTR_TO_PACKET_META,
+                    RegType.PTR_TO_FLOW_KEYS, RegType.PTR_TO_SOCKET, RegType.PTR_TO_SOCK_COMMON):
+        raise VerifierError(f"BPF_ATOMIC stores into R{insn.dst} {dst.type_str()} is not allowed", insn=pc)
+    loaded = memory.check_access(ck, st, pc, insn.dst, insn.off, size, False, None)
+    memory.check_access(ck, st, pc, insn.dst, insn.off, size, True, UNKNOWN_SCALAR if size == 8 else None,
+                        insn.src, st_imm=None if size == 8 else 1)
+    if loaded is not None and loaded.is_pointer:
+        raise VerifierError(f"R{insn.dst} leaks addr into mem", insn=pc)
+    res = scalar(bounds.UNKNOWN if size == 8 else bounds.zext32(bounds.UNKNOWN))
+    if insn.imm == 0xF1:
+        st.cur.regs[0] = res
+    elif insn.imm & 0x01:
+        ck.check_dst(st, pc, insn.src)
+        st.cur.regs[insn.src] = res
+
+
+def lddw(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
+    ck.check_dst(st, pc, insn.dst)
+    if insn.off:
+        raise VerifierError("invalid bpf_ld_imm64 insn", insn=pc)
+    ref = ck.refs_by_pc.get(pc)
+    regs = st.cur.regs
+    if ref is not None:
+        m = ck.maps.get(ref.map_name)
+        if m is None:
+            raise VerifierError(f"fd {ref.map_name} is not pointing to valid bpf_map", insn=pc)
+        if ref.kind == "fd":
+            regs[insn.dst] = Reg(RegType.CONST_PTR_TO_MAP, map=m)
+        else:
+            if ref.offset >= max(m.value_size, 1) or ref.offset < 0:
+                raise VerifierError(f"invalid access to map value pointer, value_size={m.value_size} "
+                                    f"off={ref.offset}", insn=pc)
+            regs[insn.dst] = Reg(RegType.PTR_TO_MAP_VALUE, map=m, off=ref.offset,
+                                 rdonly=not memory.map_prog_caps(m)[1])
+        return
+    if insn.src == PseudoSrc.IMM:
+        regs[insn.dst] = const(insn.imm)
+        return
+    if insn.src == PseudoSrc.FUNC:
+        if not ck.func_infos:
+            raise VerifierError("missing btf func_info", insn=pc)
+        target = cfg.jump_target(pc, Instruction(JA32, imm=s32(insn.imm)))
+        regs[insn.dst] = Reg(RegType.PTR_TO_FUNC, subprog=target)
+        return
+    if insn.src in (PseudoSrc.MAP_FD, PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX, PseudoSrc.MAP_IDX_VALUE):
+        raise VerifierError(f"fd {insn.imm & MASK32} is not pointing to valid bpf_map", insn=pc)
+    raise VerifierError("unsupported pseudo ld_imm64 (BTF ids need kernel BTF)", insn=pc)
+
+
+def ld_abs(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
+    mode = insn.opcode & 0xE0
+    if ck.program_type not in LD_ABS_TYPES:
+        raise VerifierError("BPF_LD_[ABS|IND] instructions not allowed for this program type", insn=pc)
+    if insn.dst or insn.off or insn.size == 8 or (mode == Mode.ABS and insn.src):
+        raise VerifierError("BPF_LD_[ABS|IND] uses reserved fields", insn=pc)
+    ctx = ck.read(st, pc, 6)
+    if st.refs:
+        raise VerifierError("BPF_LD_[ABS|IND] cannot be mixed with socket references", insn=pc)
+    if ctx.type is not RegType.PTR_TO_CTX:
+        raise VerifierError("at the time of BPF_LD_ABS|IND R6 != pointer to skb", insn=pc)
+    if mode == Mode.IND:
+        ck.read(st, pc, insn.src)
+    regs = st.cur.regs
+    for r in range(1, 6):
+        regs[r] = NOT_INIT
+    regs[0] = scalar(bounds.unsigned_range(0, (1 << (insn.size * 8)) - 1))

@@ -1,0 +1,5 @@
+; type: cgroup_sock
+; attach: cgroup_inet4_post_bind
+r2 = *(u32 *)(r1 + 16)
+r0 = 1
+exit
