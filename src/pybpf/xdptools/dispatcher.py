@@ -216,6 +216,8 @@ class Dispatcher:
             for entry in os.listdir(self.path):
                 os.unlink(os.path.join(self.path, entry))  # the link detaches with its last pin
             os.rmdir(self.path)
+        with contextlib.suppress(OSError):
+            os.rmdir(PIN_ROOT)  # only when no other interface has a dispatcher
 
     def _check_stale(self) -> None:
         """Forget a dispatcher whose interface went away (its link no longer has one)."""
