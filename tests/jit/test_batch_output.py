@@ -3,11 +3,12 @@ per-CPU array maps reached natively (the run's CPU copy) with the interpreter's 
 
 from __future__ import annotations
 
+from pybpf.runtime import Runtime
+
 from pybpf.abi import MapType, ProgramType
 from pybpf.isa import assemble  # type: ignore[attr-defined]
 from pybpf.isa.instruction import iter_slots
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
-from pybpf.runtime import Runtime
 
 # Grow the packet by 4 bytes in front (bpf_xdp_adjust_head), write the first packet byte and
 # its length there, count the packet in a per-CPU array, return XDP_TX.

@@ -15,13 +15,13 @@ import struct
 from pathlib import Path
 
 import pytest
+from pybpf.runtime import Runtime
 
 from pybpf.abi import ProgramType
 from pybpf.btf import load_vmlinux
 from pybpf.btf.cheader import c_header
 from pybpf.isa.opcodes import CALL
 from pybpf.object import load_file
-from pybpf.runtime import Runtime
 from pybpf.toolchain import compile_c, zig_available
 
 DATA = Path(__file__).parent / "data" / "libbpf"
