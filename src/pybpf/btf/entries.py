@@ -79,7 +79,11 @@ def sort_key(value: Any) -> tuple[Any, ...]:
 def entries(btf: Btf | None, key_type_id: int, value_type_id: int,
             items: Iterable[tuple[bytes, Value]]) -> list[dict[str, Any]]:
     """Every (key, value) as an entry, sorted by decoded key (raw little-endian number without BTF)."""
-    out = [entry(btf, key_type_id, value_type_id, bytes(k), v) for k, v in items]
+    return _sorted([entry(btf, key_type_id, value_type_id, bytes(k), v) for k, v in items])
+
+
+def _sorted(out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries sorted by decoded key (raw little-endian number without BTF)."""
 
     def order(e: dict[str, Any]) -> tuple[Any, ...]:
         if "formatted" in e:
@@ -180,13 +184,15 @@ def _flexible_member(btf: Btf, type_id: int) -> tuple[str, int] | None:
 EVENT_CHANNELS = ("RINGBUF", "PERF_EVENT_ARRAY", "USER_RINGBUF")
 
 
-def map_dump(m: Any, btf: Btf | None, *, skip_zero: bool = False) -> dict[str, Any] | None:
+def map_dump(m: Any, btf: Btf | None, *, skip_zero: bool = False, limit: int = 0) -> dict[str, Any] | None:
     """A live map (any engine) as {"name", "type", "entries"}, entries decoded through `btf`.
 
     None for event channels (ring and perf buffers). A map the engine cannot read (a prog or
     cgroup array in the kernel: errno 524) gives {"name", "type", "error"} instead of raising,
     so one unreadable map never costs the others. `skip_zero` leaves out all-zero values (array
-    slots nobody wrote)."""
+    slots nobody wrote). With `limit` > 0 at most that many entries are read and decoded (in the
+    map's order, then sorted), and "truncated": true says there were more: a 4M-entry array is
+    not read whole to print it."""
     from pybpf.errors import BpfError
 
     type_name = getattr(m.type, "name", str(m.type))
@@ -196,14 +202,21 @@ def map_dump(m: Any, btf: Btf | None, *, skip_zero: bool = False) -> dict[str, A
     spec = getattr(m, "spec", None)
     key_id = getattr(spec, "key_type_id", 0)
     value_id = getattr(spec, "value_type_id", 0)
+    rows: list[dict[str, Any]] = []
+    truncated = False
     try:
-        items = list(m.items())
+        for item in m.items():
+            if limit and len(rows) >= limit:
+                truncated = True
+                break
+            row = entries(btf, key_id, value_id, [item])
+            if skip_zero:
+                row = [e for e in row if not is_zero(e)]
+            rows.extend(row)
     except (BpfError, OSError) as exc:
         return {**head, "error": str(exc)}
-    rows = entries(btf, key_id, value_id, items)
-    if skip_zero:
-        rows = [e for e in rows if not is_zero(e)]
-    return {**head, "entries": rows}
+    rows = _sorted(rows)
+    return {**head, "entries": rows, "truncated": True} if truncated else {**head, "entries": rows}
 
 
 # ---- input: keys and values typed on the command line ------------------------------------------

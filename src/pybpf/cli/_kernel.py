@@ -33,3 +33,16 @@ def configured(spec: Any, args: Any) -> Any:
 
     return configure(spec, globals=parse_assignments(args.set, "--set"),
                      map_sizes=parse_assignments(args.map_size, "--map-size"), no_autoload=args.no_autoload)
+
+
+def count_arg(text: str) -> int:
+    """argparse type of a count: an integer >= 0."""
+    import argparse
+
+    try:
+        value = int(text, 0)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a count: {text!r}")
+    return value

@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from pybpf.cli._kernel import add_skeleton_options, configured, permission_denied
+from pybpf.cli._kernel import add_skeleton_options, configured, count_arg, permission_denied
 from pybpf.cli._map_edit import parse_assignments, set_entries
 from pybpf.cli._output import print_json_line
 from pybpf.errors import BpfError, LoadError
@@ -42,6 +42,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pin-path", default="/sys/fs/bpf", help="where maps pinned by name live")
     p.add_argument("--map", nargs=2, action="append", default=[], metavar=("NAME", "KEY=VALUE"),
                    help="set a map entry before attaching (JSON typed through BTF, e.g. 22=0)")
+    p.add_argument("--map-entries", type=count_arg, default=1000, metavar="N",
+                   help="print at most N entries of each map at exit (default 1000; 0: all)")
     p.add_argument("--pcap", metavar="IN", help="also run the attached program over a capture's"
                    " packets (BPF_PROG_TEST_RUN, same maps)")
     p.add_argument("--pcap-out", metavar="OUT", help="with --pcap: write the packets it lets through")
@@ -167,7 +169,7 @@ def _print_maps(args: argparse.Namespace, coll: Any, btf: Any) -> None:
     for name, m in sorted(coll.maps.items()):
         if name.startswith(".rodata") or name.endswith(".kconfig"):
             continue
-        dump = map_dump(m, btf, skip_zero=m.type.name in ("ARRAY", "PERCPU_ARRAY"))
+        dump = map_dump(m, btf, skip_zero=m.type.name in ("ARRAY", "PERCPU_ARRAY"), limit=args.map_entries)
         if dump is None:
             continue
         if "error" in dump:
@@ -183,6 +185,8 @@ def _print_maps(args: argparse.Namespace, coll: Any, btf: Any) -> None:
             print("  (empty)" if m.type.name not in ("ARRAY", "PERCPU_ARRAY") else "  (all zero)")
         for e in entries:
             print(f"  {entry_line(e)}")
+        if dump.get("truncated"):
+            print(f"  ... more entries not shown (--map-entries {len(entries)}; 0 shows all)")
 
 
 def run(args: argparse.Namespace) -> int:

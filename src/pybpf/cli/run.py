@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pybpf.abi import ProgramType, TcAction, XdpAction
-from pybpf.cli._kernel import add_skeleton_options, configured
+from pybpf.cli._kernel import add_skeleton_options, configured, count_arg
 from pybpf.cli._map_edit import parse_assignments, set_entries
 from pybpf.cli._output import print_json
 from pybpf.collection import Collection, RunResult
@@ -65,6 +65,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-verify", action="store_true", help="skip the static verifier")
     add_skeleton_options(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--map-entries", type=count_arg, default=1000, metavar="N",
+                   help="print at most N entries of each map (default 1000; 0: all)")
     p.add_argument("--map", nargs=2, action="append", default=[], metavar=("NAME", "KEY=VALUE"),
                    help="set a map entry before the runs; KEY and VALUE are JSON typed through"
                    " the map's BTF (e.g. --map blocked_ports 22=0), or hex:BYTES")
@@ -225,11 +227,12 @@ def pick_program(spec: CollectionSpec, name: str | None) -> str:
     raise BpfError(f"several programs, choose one with --program: {', '.join(names)}")
 
 
-def dump_maps(collection: Collection, btf: Any = None) -> list[dict[str, Any]]:
-    """Every map but the event channels, in bpftool's JSON schema (see pybpf.btf.entries)."""
+def dump_maps(collection: Collection, btf: Any = None, limit: int = 0) -> list[dict[str, Any]]:
+    """Every map but the event channels, in bpftool's JSON schema (see pybpf.btf.entries), at
+    most `limit` entries each (0: all)."""
     from pybpf.btf.entries import map_dump
 
-    dumps = [map_dump(m, btf) for _, m in sorted(collection.maps.items())]
+    dumps = [map_dump(m, btf, limit=limit) for _, m in sorted(collection.maps.items())]
     return [d for d in dumps if d is not None]
 
 
@@ -246,6 +249,8 @@ def print_maps(maps: list[dict[str, Any]]) -> None:
         print(f"map {dump['name']} ({dump['type']}): {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
         for entry in entries:
             print(f"  {entry_line(entry)}")
+        if dump.get("truncated"):
+            print(f"  ... more entries not shown (--map-entries {len(entries)}; 0 shows all)")
 
 
 def _action_name(program_type: int, retval: int) -> str:
@@ -292,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
             results: list[RunResult] = [
                 program.run(data, ctx=ctx, repeat=args.repeat) for data in inputs
             ]
-        maps = dump_maps(collection, spec.btf)
+        maps = dump_maps(collection, spec.btf, args.map_entries)
         trace = list(getattr(program, "trace_lines", []) or [])
     finally:
         collection.close()
