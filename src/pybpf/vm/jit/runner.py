@@ -15,7 +15,7 @@ from typing import Any
 
 from pybpf.errors import BpfError, RuntimeFault
 from pybpf.isa.instruction import Instruction, iter_slots
-from pybpf.isa.opcodes import MAX_CALL_FRAMES
+from pybpf.isa.opcodes import M64, MAX_CALL_FRAMES
 from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.interpreter import DEFAULT_BUDGET, ProgramExit, TailCall
 from pybpf.vm.jit.cfg import find_functions
@@ -36,7 +36,6 @@ from pybpf.vm.jit.layout import (
 from pybpf.vm.memory import Region
 from pybpf.vm.run_env import RunEnv
 
-M64 = 0xFFFFFFFFFFFFFFFF
 ENTRY_CFUNC = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
 REPEAT_CFUNC = ctypes.CFUNCTYPE(
     ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64
