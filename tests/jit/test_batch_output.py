@@ -3,9 +3,8 @@ per-CPU array maps reached natively (the run's CPU copy) with the interpreter's 
 
 from __future__ import annotations
 
-from pybpf.runtime import Runtime
-
 from pybpf.abi import MapType, ProgramType
+from pybpf.engines import Runtime
 from pybpf.isa import assemble  # type: ignore[attr-defined]
 from pybpf.isa.instruction import iter_slots
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec

@@ -15,11 +15,11 @@ import struct
 from pathlib import Path
 
 import pytest
-from pybpf.runtime import Runtime
 
 from pybpf.abi import ProgramType
 from pybpf.btf import load_vmlinux
 from pybpf.btf.cheader import c_header
+from pybpf.engines import Runtime
 from pybpf.isa.opcodes import CALL
 from pybpf.object import load_file
 from pybpf.toolchain import compile_c, zig_available
