@@ -198,7 +198,7 @@ def program_of(test: DataTest) -> list[Instruction]:
     asm = test.get("asm")
     if asm is None or not asm.strip():
         raise BpfError(f"{test.path}: no program (-- asm or -- raw)")
-    from pybpf.isa import assemble  # type: ignore[attr-defined]
+    from pybpf.isa import assemble
 
     insns: list[Instruction] = assemble(asm, syntax="ubpf")
     return insns
@@ -365,7 +365,7 @@ def _judge_roundtrip(test: DataTest) -> Outcome:
     asm, raw = test.get("asm"), test.get("raw")
     if not (asm and raw):
         return Outcome(test.path, "skip", "no -- result or -- error: nothing to check")
-    from pybpf.isa import assemble  # type: ignore[attr-defined]
+    from pybpf.isa import assemble
 
     try:
         ours = encode(assemble(asm, syntax="ubpf"))

@@ -37,7 +37,7 @@ class Runtime:
             from pybpf import verifier
 
             use_kernel_facts()
-            verifier.verify_collection(spec)  # type: ignore[attr-defined]
+            verifier.verify_collection(spec)
         module = importlib.import_module(ENGINES[self.engine])
         collection: Collection = module.load_collection(spec, **self.options)
         return collection

@@ -13,6 +13,7 @@ import pytest
 
 from pybpf.errors import KernelError
 from pybpf.kernel import links
+from pybpf.kernel.link import xdp as xdp_link  # where attach_xdp looks its helpers up
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,14 +34,14 @@ def _fake_link_create(refuse: set[int]) -> Any:
 
 @pytest.fixture
 def fake_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(links, "ifindex", lambda interface: 7)
-    monkeypatch.setattr(links, "expect_type", lambda *a, **k: None)
-    monkeypatch.setattr(links, "BpfLink", lambda fd, description: description)
+    monkeypatch.setattr(xdp_link, "ifindex", lambda interface: 7)
+    monkeypatch.setattr(xdp_link, "expect_type", lambda *a, **k: None)
+    monkeypatch.setattr(xdp_link, "BpfLink", lambda fd, description: description)
 
 
 def test_default_mode_falls_back_to_skb(fake_kernel: None, monkeypatch: pytest.MonkeyPatch) -> None:
     link_create, calls = _fake_link_create(refuse={0})
-    monkeypatch.setattr(links, "link_create", link_create)
+    monkeypatch.setattr(xdp_link, "link_create", link_create)
     description = links.attach_xdp(object(), "eth9")
     assert calls == [0, links.XDP_FLAGS_SKB_MODE]
     assert "skb mode" in description and "refused native XDP" in description
@@ -48,7 +49,7 @@ def test_default_mode_falls_back_to_skb(fake_kernel: None, monkeypatch: pytest.M
 
 def test_native_mode_refused_gives_a_hint(fake_kernel: None, monkeypatch: pytest.MonkeyPatch) -> None:
     link_create, calls = _fake_link_create(refuse={links.XDP_FLAGS_DRV_MODE})
-    monkeypatch.setattr(links, "link_create", link_create)
+    monkeypatch.setattr(xdp_link, "link_create", link_create)
     with pytest.raises(KernelError, match=r"--xdp eth9:skb"):
         links.attach_xdp(object(), "eth9", mode="native")
     assert calls == [links.XDP_FLAGS_DRV_MODE]
@@ -56,7 +57,7 @@ def test_native_mode_refused_gives_a_hint(fake_kernel: None, monkeypatch: pytest
 
 def test_skb_mode_is_not_retried(fake_kernel: None, monkeypatch: pytest.MonkeyPatch) -> None:
     link_create, calls = _fake_link_create(refuse={links.XDP_FLAGS_SKB_MODE})
-    monkeypatch.setattr(links, "link_create", link_create)
+    monkeypatch.setattr(xdp_link, "link_create", link_create)
     with pytest.raises(KernelError):
         links.attach_xdp(object(), "eth9", mode="skb")
     assert calls == [links.XDP_FLAGS_SKB_MODE]

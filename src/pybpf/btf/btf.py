@@ -116,7 +116,7 @@ class Btf:
                     f"{name}: invalid BTF kind {kind} for type {self.start_id + len(kinds)} at offset {pos}"
                 )
             vlen = info & 0xFFFF
-            size = 12 + extra.get(kind, 0) + vlen * vsize.get(kind, 0)  # type: ignore[call-overload]
+            size = 12 + extra.get(kind, 0) + vlen * vsize.get(kind, 0)
             if pos + size > end:
                 raise ObjectError(f"{name}: type {self.start_id + len(kinds)} ({Kind(kind).name}) truncated at offset {pos}")
             offsets.append(pos)

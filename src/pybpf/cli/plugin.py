@@ -22,8 +22,8 @@ def _hex_bytes(text: str) -> bytes:
         raise BpfError(f"bad hex input: {exc}") from None
 
 
-def _program_from_elf(data: bytes) -> list:  # type: ignore[type-arg]
-    from pybpf.object import load_bytes  # type: ignore[attr-defined]
+def _program_from_elf(data: bytes) -> list:
+    from pybpf.object import load_bytes
 
     spec = load_bytes(data, name="plugin")
     programs = list(spec.programs.values())

@@ -146,3 +146,6 @@ MAX_REGISTER = 10
 FRAME_POINTER = 10
 STACK_SIZE = 512
 MAX_CALL_FRAMES = 8
+
+M32 = 0xFFFFFFFF  # mask of a 32-bit register half
+M64 = 0xFFFFFFFFFFFFFFFF  # mask of a 64-bit register

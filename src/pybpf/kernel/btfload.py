@@ -134,7 +134,7 @@ def encode_ext(prog: ProgramSpec, strings: dict[str, int] | None = None) -> BtfE
 def apply_core(prog: ProgramSpec, insns: list[Instruction]) -> list[Instruction]:
     """Resolve the program's CO-RE relocations against the kernel's BTF (pybpf.btf.core)."""
     try:
-        from pybpf.btf import core  # type: ignore[attr-defined]
+        from pybpf.btf import core
     except ImportError:
         raise LoadError(f"program {prog.name!r} needs CO-RE relocations but pybpf.btf.core is not available") from None
     fn = getattr(core, "apply_relocations", None) or getattr(core, "relocate", None)

@@ -1,28 +1,20 @@
-"""Uprobe targets: resolve BINARY:SYMBOL[+OFF] to a file offset from the ELF's symbols and segments."""
+"""Uprobe targets: resolve BINARY:SYMBOL[+OFF] to a file offset from the ELF's symbols and segments.
+
+The ELF file is read by `pybpf.object.elf` (any_machine mode); this module only adds the uprobe view.
+"""
 
 from __future__ import annotations
 
 import glob
 import os
 import shutil
-import struct
-from dataclasses import dataclass
 
-from pybpf.errors import LoadError
+from pybpf.errors import LoadError, ObjectError
+from pybpf.object.elf import STT_FUNC, ElfFile, Symbol
 
-SHT_SYMTAB, SHT_DYNSYM = 2, 11
-PT_LOAD = 1
-STT_FUNC, STT_GNU_IFUNC = 2, 10
+STT_GNU_IFUNC = 10
 LIB_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
             "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib")
-
-
-@dataclass(frozen=True)
-class Symbol:
-    name: str
-    address: int
-    size: int
-    type: int
 
 
 def resolve_binary(name: str) -> str:
@@ -57,92 +49,45 @@ def _is_elf(path: str) -> bool:
         return False
 
 
-class ElfFile:
-    """Just enough of a 64-bit little-endian ELF file: section headers, symbols, PT_LOAD segments."""
+def open_elf(path: str) -> ElfFile:
+    """The executable or shared object at `path`, parsed by the one ELF reader; LoadError if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise LoadError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return ElfFile(data, path, any_machine=True)
+    except ObjectError as exc:
+        raise LoadError(str(exc)) from None
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        try:
-            with open(path, "rb") as f:
-                self.data = f.read()
-        except OSError as exc:
-            raise LoadError(f"cannot read {path}: {exc.strerror}") from None
-        d = self.data
-        if d[:4] != b"\x7fELF" or len(d) < 64:
-            raise LoadError(f"{path} is not an ELF file")
-        if d[4] != 2 or d[5] != 1:
-            raise LoadError(f"{path}: only 64-bit little-endian ELF files are supported")
-        try:
-            (self.phoff, self.shoff) = struct.unpack_from("<QQ", d, 32)
-            (_, self.phentsize, self.phnum, self.shentsize, self.shnum, self.shstrndx) = struct.unpack_from(
-                "<HHHHHH", d, 52)
-        except struct.error:
-            raise LoadError(f"{path}: truncated ELF header") from None
 
-    def _sections(self) -> list[tuple[int, int, int, int, int]]:
-        """(type, offset, size, link, entsize) of each section."""
-        out = []
-        for i in range(self.shnum):
-            base = self.shoff + i * self.shentsize
-            try:
-                _name, stype, _flags, _addr, off, size, link, _info, _align, entsize = struct.unpack_from(
-                    "<IIQQQQIIQQ", self.data, base)
-            except struct.error:
-                raise LoadError(f"{self.path}: truncated section headers") from None
-            out.append((stype, off, size, link, entsize))
-        return out
+def defined_symbols(elf: ElfFile) -> list[Symbol]:
+    """Defined, named symbols of .symtab and .dynsym."""
+    try:
+        return [s for s in (*elf.symbols, *elf.dynamic_symbols) if s.shndx and s.name]
+    except ObjectError as exc:
+        raise LoadError(str(exc)) from None
 
-    def symbols(self) -> list[Symbol]:
-        """Defined symbols of .symtab and .dynsym."""
-        secs = self._sections()
-        out = []
-        for stype, off, size, link, entsize in secs:
-            if stype not in (SHT_SYMTAB, SHT_DYNSYM) or not entsize or link >= len(secs):
-                continue
-            stroff = secs[link][1]
-            for j in range(size // entsize):
-                try:
-                    name_off, info, _other, shndx, value, ssize = struct.unpack_from(
-                        "<IBBHQQ", self.data, off + j * entsize)
-                except struct.error:
-                    break
-                if shndx == 0 or not name_off:
-                    continue
-                s = stroff + name_off
-                end = self.data.find(b"\0", s)
-                out.append(Symbol(self.data[s:end].decode(errors="replace"), value, ssize, info & 0xF))
-        return out
 
-    def segments(self) -> list[tuple[int, int, int, int]]:
-        """(vaddr, memsz, offset, filesz) of each PT_LOAD segment."""
-        out = []
-        for i in range(self.phnum):
-            try:
-                ptype, _flags, off, vaddr, _paddr, filesz, memsz, _align = struct.unpack_from(
-                    "<IIQQQQQQ", self.data, self.phoff + i * self.phentsize)
-            except struct.error:
-                break
-            if ptype == PT_LOAD:
-                out.append((vaddr, memsz, off, filesz))
-        return out
-
-    def address_to_offset(self, address: int) -> int:
-        for vaddr, memsz, off, _ in self.segments():
-            if vaddr <= address < vaddr + memsz:
-                return address - vaddr + off
-        raise LoadError(f"{self.path}: address {address:#x} is in no loadable segment")
+def address_to_offset(elf: ElfFile, address: int) -> int:
+    """The file offset of a virtual address, from the PT_LOAD segment holding it."""
+    for vaddr, memsz, off, _ in elf.load_segments():
+        if vaddr <= address < vaddr + memsz:
+            return address - vaddr + off
+    raise LoadError(f"{elf.name}: address {address:#x} is in no loadable segment")
 
 
 def symbol_offset(binary: str, symbol: str) -> int:
     """The file offset of SYMBOL[+OFF] (or a 0x address) in `binary`, where a uprobe must be placed."""
     path = resolve_binary(binary)
-    elf = ElfFile(path)
+    elf = open_elf(path)
     name, _, extra = symbol.partition("+")
     add = int(extra, 0) if extra else 0
     if name.startswith("0x"):
-        return elf.address_to_offset(int(name, 16)) + add
-    matches = [s for s in elf.symbols() if s.name == name or s.name.split("@")[0] == name]
+        return address_to_offset(elf, int(name, 16)) + add
+    matches = [s for s in defined_symbols(elf) if s.name == name or s.name.split("@")[0] == name]
     funcs = [s for s in matches if s.type in (STT_FUNC, STT_GNU_IFUNC)] or matches
     if not funcs:
         raise LoadError(f"symbol {name!r} not found in {path}")
-    return elf.address_to_offset(funcs[0].address) + add
+    return address_to_offset(elf, funcs[0].value) + add

@@ -128,7 +128,7 @@ class DevMap(NativeMap):
         self.check_open()
         return next_array_key(None if key is None else self.index(key), self.max_entries)
 
-    def items(self):  # type: ignore[no-untyped-def]
+    def items(self):
         for i in range(self.max_entries):
             if self.present[i]:
                 yield _U32.pack(i), read_mem(self.base + i * self.elem_size, self.value_size)

@@ -77,7 +77,7 @@ class HashTable:
         self._buf = ctypes.create_string_buffer(size)
         self.base = ctypes.addressof(self._buf)
         self.size = size
-        self.mem = memoryview(self._buf).cast("B")  # type: ignore[arg-type]
+        self.mem = memoryview(self._buf).cast("B")
         self.words = self.mem[: self.free_off + 4 * max_entries].cast("I")
         self.buckets = self.mem[self.buckets_off : self.free_off].cast("I")
         self.free = self.mem[self.free_off : self.free_off + 4 * max_entries].cast("I")

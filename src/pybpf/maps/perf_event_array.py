@@ -112,7 +112,7 @@ class PerfEventArray(FdArrayMap):
         """Samples dropped because a slot was full, over all slots."""
         return sum(self.lost)
 
-    def __iter__(self) -> Iterator[bytes]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[bytes]:
         """Consume and yield the data of every waiting sample."""
         for _, data in self.read():
             yield data

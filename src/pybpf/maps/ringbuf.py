@@ -67,7 +67,7 @@ class RingBuffer(NativeMap):
         self._buffers.append(self._buf)
         self.base = ctypes.addressof(self._buf)
         self.data = self.base + 2 * PAGE_SIZE
-        self.mem = memoryview(self._buf).cast("B")  # type: ignore[arg-type]
+        self.mem = memoryview(self._buf).cast("B")
         # u64 view of the two position pages (consumer at [0], producer at [512], pending at [513])
         self.pos = self.mem[: 2 * PAGE_SIZE].cast("Q")
         # u32 view of the data area: the header of the record at ring offset o is hdr[o // 4]

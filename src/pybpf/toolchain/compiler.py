@@ -119,7 +119,7 @@ def _compiler_identity(argv: Sequence[str], compiler: str) -> str:
     """A string that changes when the compiler does (its version), for the cache key."""
     if compiler == "zig":
         try:
-            import ziglang  # type: ignore[import-not-found]
+            import ziglang
 
             zig_dir = Path(ziglang.__file__).parent
             binary = zig_dir / "zig"

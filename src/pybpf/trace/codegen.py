@@ -422,7 +422,7 @@ class ProbeCompiler(ValueCompiler):
         if isinstance(x.right, ast.Integer) and fits32(x.right.value):
             self.ev(x.left)
             if op in ("==", "!=", "<", ">", "<=", ">="):
-                self.bool_of(lambda lbl: e.jcci(op, R0, x.right.value, lbl, signed=signed))  # type: ignore
+                self.bool_of(lambda lbl: e.jcci(op, R0, x.right.value, lbl, signed=signed))
             elif op in ("/", "%") and x.right.value == 0:
                 if op == "/":
                     e.mov(R0, 0)  # BPF semantics (the verifier refuses a constant zero divisor)

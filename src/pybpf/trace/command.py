@@ -72,7 +72,7 @@ def list_probes(pattern: str, out: TextIO, verbose: bool = False) -> int:
             if fnmatch.fnmatchcase(f"{kind}:{event}:", pattern):
                 out.write(f"{kind}:{event}:\n")
     if pattern.startswith(("uprobe:", "uretprobe:")) and pattern.count(":") == 2:
-        from pybpf.kernel.uprobe import STT_FUNC, STT_GNU_IFUNC, ElfFile
+        from pybpf.kernel.uprobe import STT_FUNC, STT_GNU_IFUNC, defined_symbols, open_elf
         from pybpf.trace.probes import _binary_path
 
         kind, binary, func = pattern.split(":")
@@ -80,7 +80,7 @@ def list_probes(pattern: str, out: TextIO, verbose: bool = False) -> int:
             from pybpf.kernel.uprobe import resolve_binary
 
             path = _binary_path(binary) or resolve_binary(binary)
-            names = sorted({sym.name for sym in ElfFile(path).symbols() if sym.type in (STT_FUNC, STT_GNU_IFUNC)})
+            names = sorted({sym.name for sym in defined_symbols(open_elf(path)) if sym.type in (STT_FUNC, STT_GNU_IFUNC)})
         except BpfError as exc:
             print(f"pybpf trace: {exc}", file=sys.stderr)
             return 2

@@ -147,16 +147,16 @@ def _binary_path(name: str) -> str | None:
 
 def needed_libraries(path: str) -> list[str]:
     """The DT_NEEDED entries of an ELF file's dynamic section (library names such as libc.so.6)."""
-    from pybpf.kernel.uprobe import ElfFile
+    from pybpf.kernel.uprobe import open_elf
 
-    elf = ElfFile(path)
-    secs = elf._sections()
+    elf = open_elf(path)
+    secs = elf.sections
     out = []
-    for stype, off, size, link, entsize in secs:
-        if stype != 6 or not entsize or link >= len(secs):  # SHT_DYNAMIC
+    for sec in secs:
+        if sec.type != 6 or not sec.entsize or sec.link >= len(secs):  # SHT_DYNAMIC
             continue
-        stroff = secs[link][1]
-        for j in range(size // entsize):
+        stroff, off, entsize = secs[sec.link].offset, sec.offset, sec.entsize
+        for j in range(sec.size // entsize):
             tag, val = struct.unpack_from("<qQ", elf.data, off + j * entsize)
             if tag == 0:
                 break
@@ -258,12 +258,18 @@ def _expand(ap: ast.AttachPoint, prov: str) -> list[ConcreteProbe]:
         name = ap.func.split(":")[-1]
         return [ConcreteProbe("rawtracepoint", f"rawtracepoint:{name}", func=name)]
     if prov in ("uprobe", "uretprobe"):
-        from pybpf.kernel.uprobe import STT_FUNC, STT_GNU_IFUNC, ElfFile, resolve_binary
+        from pybpf.kernel.uprobe import (
+            STT_FUNC,
+            STT_GNU_IFUNC,
+            defined_symbols,
+            open_elf,
+            resolve_binary,
+        )
 
         path = _binary_path(ap.target) or resolve_binary(ap.target)
         funcs = [ap.func]
         if any(c in ap.func for c in "*?["):
-            syms = ElfFile(path).symbols()
+            syms = defined_symbols(open_elf(path))
             funcs = sorted({s.name for s in syms if s.type in (STT_FUNC, STT_GNU_IFUNC)
                             and fnmatch.fnmatchcase(s.name, ap.func)})
             if not funcs:

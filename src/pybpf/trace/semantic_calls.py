@@ -141,12 +141,12 @@ class CallChecker:
                 raise self.err(args[0], "uaddr() expects a symbol name (string literal)")
             if scope.probe.provider not in ("uprobe", "uretprobe", "usdt"):
                 raise self.err(e, "uaddr() can only be used with uprobe and usdt probes")
-            from pybpf.kernel.uprobe import ElfFile
+            from pybpf.kernel.uprobe import defined_symbols, open_elf
 
-            syms = [sym for sym in ElfFile(scope.probe.target).symbols() if sym.name == args[0].value]
+            syms = [sym for sym in defined_symbols(open_elf(scope.probe.target)) if sym.name == args[0].value]
             if not syms:
                 raise self.err(args[0], f"uaddr(): symbol {args[0].value!r} not found in {scope.probe.target}")
-            self.constants[f"uaddr:{id(e)}"] = syms[0].address
+            self.constants[f"uaddr:{id(e)}"] = syms[0].value
             size = syms[0].size if syms[0].size in (1, 2, 4, 8) else 8
             return Type("int", signed=False, deref=size, user=True)
         if name in ("sizeof", "offsetof", "cgroupid"):

@@ -79,13 +79,13 @@ def kernel_symbol(addr: int) -> tuple[str, int] | None:
 
 @functools.cache
 def _elf_symbols(path: str) -> tuple[list[int], list[tuple[str, int]], list[tuple[int, int, int, int]]]:
-    from pybpf.kernel.uprobe import STT_FUNC, STT_GNU_IFUNC, ElfFile
+    from pybpf.kernel.uprobe import STT_FUNC, STT_GNU_IFUNC, defined_symbols, open_elf
 
     try:
-        elf = ElfFile(path)
-        syms = sorted((s.address, s.name.split("@")[0], s.size) for s in elf.symbols()
-                      if s.type in (STT_FUNC, STT_GNU_IFUNC) and s.address)
-        segments = elf.segments()
+        elf = open_elf(path)
+        syms = sorted((s.value, s.name.split("@")[0], s.size) for s in defined_symbols(elf)
+                      if s.type in (STT_FUNC, STT_GNU_IFUNC) and s.value)
+        segments = elf.load_segments()
     except (BpfError, OSError):
         return [], [], []
     return [a for a, _, _ in syms], [(n, size) for _, n, size in syms], segments

@@ -8,6 +8,7 @@ import struct
 from dataclasses import dataclass
 
 from pybpf.errors import LoadError
+from pybpf.object.elf import ElfFile
 
 NT_STAPSDT = 3
 SHT_NOTE = 7
@@ -119,18 +120,17 @@ def _cstr(data: bytes, pos: int) -> tuple[str, int]:
 
 def read_notes(path: str) -> list[UsdtProbe]:
     """Every USDT probe declared in the ELF file `path` (an empty list when it declares none)."""
-    from pybpf.kernel.uprobe import ElfFile
+    from pybpf.kernel.uprobe import address_to_offset, open_elf
 
-    elf = ElfFile(path)
-    data = elf.data
-    names = _section_names(elf)
+    elf = open_elf(path)
+    data = bytes(elf.data)  # open_elf reads the whole file: already bytes
     base_addr = None
     notes = []
-    for (stype, off, size, _link, _entsize), (name, addr) in zip(elf._sections(), names, strict=True):
-        if name == ".stapsdt.base":
-            base_addr = addr
-        elif name == ".note.stapsdt" and stype == SHT_NOTE:
-            notes.append((off, size))
+    for sec in elf.sections:
+        if sec.name == ".stapsdt.base":
+            base_addr = sec.addr
+        elif sec.name == ".note.stapsdt" and sec.type == SHT_NOTE:
+            notes.append((sec.offset, sec.size))
     out: list[UsdtProbe] = []
     for off, size in notes:
         pos, end = off, off + size
@@ -150,32 +150,17 @@ def read_notes(path: str) -> list[UsdtProbe]:
                 if sem:
                     sem += base_addr - base
             args = tuple(parse_arg(a) for a in argstr.split()) if argstr.strip() else ()
-            out.append(UsdtProbe(provider, probe, elf.address_to_offset(pc),
+            out.append(UsdtProbe(provider, probe, address_to_offset(elf, pc),
                                  _data_offset(elf, sem) if sem else 0, args))
     return out
 
 
-def _data_offset(elf: object, address: int) -> int:
+def _data_offset(elf: ElfFile, address: int) -> int:
     """The file offset of a semaphore's address (in a PT_LOAD segment; .probes or .data)."""
-    for vaddr, memsz, off, _filesz in elf.segments():  # type: ignore[attr-defined]
+    for vaddr, memsz, off, _filesz in elf.load_segments():
         if vaddr <= address < vaddr + memsz:
             return address - vaddr + off
     raise LoadError(f"USDT semaphore address {address:#x} is in no loadable segment")
-
-
-def _section_names(elf: object) -> list[tuple[str, int]]:
-    """(name, address) of each section, in order."""
-    data: bytes = elf.data  # type: ignore[attr-defined]
-    shoff, shentsize, shnum, shstrndx = (elf.shoff, elf.shentsize, elf.shnum, elf.shstrndx)  # type: ignore[attr-defined]
-    headers = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
-    if not headers or shstrndx >= len(headers):
-        return [("", 0)] * len(headers)
-    strtab = headers[shstrndx][4]
-    out = []
-    for h in headers:
-        s = strtab + h[0]
-        out.append((data[s:data.find(b"\0", s)].decode(errors="replace"), h[3]))
-    return out
 
 
 def find_probes(path: str, provider: str, name: str) -> list[UsdtProbe]:

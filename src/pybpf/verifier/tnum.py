@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MASK64 = (1 << 64) - 1
-MASK32 = (1 << 32) - 1
+from pybpf.isa.opcodes import M32 as MASK32
+from pybpf.isa.opcodes import M64 as MASK64
 
 
 @dataclass(frozen=True, slots=True)

@@ -198,7 +198,7 @@ def _map_provider(m: Map) -> Callable[[int], Region | None]:
 
 def _default_map_factory() -> Callable[[MapSpec], Map]:
     try:
-        from pybpf.maps import create_map  # type: ignore[attr-defined]
+        from pybpf.maps import create_map
     except ImportError:
         def unavailable(spec: MapSpec) -> Map:
             raise LoadError(f"map {spec.name!r}: user-space maps (pybpf.maps) are not available")

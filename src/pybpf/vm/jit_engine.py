@@ -276,7 +276,7 @@ class BoundRun:
 class BatchResult:
     """Verdicts of a batch run (u32 per packet) and the time the native loop took."""
 
-    retvals: array.array  # type: ignore[type-arg]
+    retvals: array.array
     duration_ns: int
     outputs: list[bytes] | None = None  # the packets as the program left them (keep_output)
 

@@ -17,9 +17,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from pybpf.errors import RuntimeFault
+from pybpf.isa.opcodes import M64 as MASK64
 from pybpf.isa.opcodes import MAX_CALL_FRAMES, STACK_SIZE
-
-MASK64 = 0xFFFFFFFFFFFFFFFF
 
 # Unsigned little-endian codecs by access size, shared by the interpreter's fast paths.
 UNPACK: dict[int, Callable[[Any, int], tuple[int, ...]]] = {

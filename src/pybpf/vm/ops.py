@@ -13,10 +13,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from pybpf.isa.opcodes import ALU_OP_NAMES
+from pybpf.isa.opcodes import ALU_OP_NAMES, M32, M64
 
-M64 = 0xFFFFFFFFFFFFFFFF
-M32 = 0xFFFFFFFF
 S64 = 1 << 63
 S32 = 1 << 31
 

@@ -8,6 +8,7 @@ import errno
 
 from pybpf.abi import ProgramType, TcAction, XdpAction
 from pybpf.errors import BpfError
+from pybpf.isa.opcodes import M64
 from pybpf.vm.contexts import (
     ETH_HLEN,
     XDP_FRAG_SIZE,
@@ -19,7 +20,6 @@ from pybpf.vm.contexts import (
 from pybpf.vm.helper_registry import HelperEnv, implements
 from pybpf.vm.ops import sign_extend
 
-M64 = 0xFFFFFFFFFFFFFFFF
 EINVAL = -errno.EINVAL & M64
 EFAULT = -errno.EFAULT & M64
 EACCES = -errno.EACCES & M64

@@ -12,10 +12,10 @@ from typing import Any
 
 from pybpf.abi import PERCPU_MAP_TYPES, MapType
 from pybpf.errors import RuntimeFault
+from pybpf.isa.opcodes import M64
 from pybpf.vm.helper_registry import HelperEnv, implements
 from pybpf.vm.memory import Region
 
-M64 = 0xFFFFFFFFFFFFFFFF
 MAX_TAIL_CALL_CNT = 33
 BPF_MAX_LOOPS = 1 << 23
 ENOENT = -errno.ENOENT & M64

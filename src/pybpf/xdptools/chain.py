@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pybpf.abi import AttachType, MapType, ProgramType
 from pybpf.errors import LoadError
-from pybpf.isa import assemble  # type: ignore[attr-defined]
+from pybpf.isa import assemble
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
 

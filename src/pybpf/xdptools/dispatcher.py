@@ -92,7 +92,7 @@ class Dispatcher:
             return {}
         chain = self._map("xdp_chain")
         try:
-            return {i: SlotEntry.unpack(bytes(chain[i])) for i in range(MAX_PROGRAMS + 1)}  # type: ignore[arg-type]
+            return {i: SlotEntry.unpack(bytes(chain[i])) for i in range(MAX_PROGRAMS + 1)}
         finally:
             chain.close()
 

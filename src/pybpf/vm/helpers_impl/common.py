@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
-M64 = 0xFFFFFFFFFFFFFFFF
+from pybpf.isa.opcodes import M64
 
 
 def neg(err: int) -> int:

@@ -106,7 +106,7 @@ def dynptr_data(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> 
 
 
 def _records(env: HelperEnv) -> dict[int, Any]:
-    return helper_state(env, "ringbuf_records", dict)  # type: ignore[no-any-return]
+    return helper_state(env, "ringbuf_records", dict)
 
 
 @implements(198)

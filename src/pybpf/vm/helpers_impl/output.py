@@ -60,7 +60,7 @@ def _ring(env: HelperEnv, pointer: int) -> Any:
 
 def _records(env: HelperEnv) -> dict[int, Any]:
     """Reserved ring buffer samples of this runtime: sample address -> ring buffer."""
-    return helper_state(env, "ringbuf_records", dict)  # type: ignore[no-any-return]
+    return helper_state(env, "ringbuf_records", dict)
 
 
 @implements(130)

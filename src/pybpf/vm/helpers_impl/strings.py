@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 
+from pybpf.isa.opcodes import M32
 from pybpf.vm.helper_registry import HelperEnv, implements
 from pybpf.vm.helpers_impl.common import EINVAL, ERANGE, rc
 
@@ -121,9 +122,6 @@ def strncmp(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
         if not c1:
             break
     return 0
-
-
-M32 = 0xFFFFFFFF
 
 
 def csum_fold32(total: int) -> int:

@@ -88,7 +88,7 @@ def jiffies64(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> in
 
 def _prandom(env: HelperEnv) -> random.Random:
     seed = getattr(env, "prandom_seed", None)
-    return helper_state(env, "prandom", lambda: random.Random(seed))  # type: ignore[no-any-return]
+    return helper_state(env, "prandom", lambda: random.Random(seed))
 
 
 @implements(7)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pybpf.errors import BpfError, RuntimeFault
 from pybpf.isa.instruction import Instruction, iter_slots
-from pybpf.isa.opcodes import MAX_CALL_FRAMES
+from pybpf.isa.opcodes import M64, MAX_CALL_FRAMES
 from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.interpreter import DEFAULT_BUDGET, ProgramExit, TailCall
 from pybpf.vm.jit.cfg import find_functions
@@ -36,7 +36,6 @@ from pybpf.vm.jit.layout import (
 from pybpf.vm.memory import Region
 from pybpf.vm.run_env import RunEnv
 
-M64 = 0xFFFFFFFFFFFFFFFF
 ENTRY_CFUNC = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
 REPEAT_CFUNC = ctypes.CFUNCTYPE(
     ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64
@@ -236,8 +235,9 @@ class NativeMachine:
         else:
             s[Slot.PKT_DATA] = s[Slot.PKT_LEN] = 0
 
-    def run(self, r1: int = 0, r2: int = 0, *, budget: int = DEFAULT_BUDGET) -> int:
-        """Run from pc 0 with r1, r2; returns r0 (unsigned) or raises the interpreter's fault."""
+    def _begin(self, budget: int) -> Any:
+        """The set-up every native run shares (budget, tail calls, fresh memory, slots); returns the
+        machine the caller puts back into `env.machine` when the run ends."""
         env = self.env
         env.budget_left = budget
         env.tail_calls = 0
@@ -245,6 +245,12 @@ class NativeMachine:
         env.machine = self
         self.memory.forget()
         self.prepare(budget)
+        return saved_machine
+
+    def run(self, r1: int = 0, r2: int = 0, *, budget: int = DEFAULT_BUDGET) -> int:
+        """Run from pc 0 with r1, r2; returns r0 (unsigned) or raises the interpreter's fault."""
+        env = self.env
+        saved_machine = self._begin(budget)
         try:
             retval = int(self._entry(self.jctx_address, r1 & M64, r2 & M64))
             if self.s[Slot.FAULT]:
@@ -260,12 +266,7 @@ class NativeMachine:
         if self._repeat is None:
             raise BpfError("this program was compiled without the repeat driver")
         env = self.env
-        env.budget_left = budget
-        env.tail_calls = 0
-        saved_machine = env.machine
-        env.machine = self
-        self.memory.forget()
-        self.prepare(budget)
+        saved_machine = self._begin(budget)
         try:
             retval = int(self._repeat(self.jctx_address, r1 & M64, r2 & M64, count))
             if self.s[Slot.FAULT]:
@@ -286,12 +287,7 @@ class NativeMachine:
         if self._batch is None or (outputs is not None and self._batch_out is None):
             raise BpfError("batch runs need an XDP program")
         env = self.env
-        env.budget_left = budget
-        env.tail_calls = 0
-        saved_machine = env.machine
-        env.machine = self
-        self.memory.forget()
-        self.prepare(budget)
+        saved_machine = self._begin(budget)
         self.s[Slot.BATCH_DATA] = data
         self.batch_mode = True
         self._batch_index = -1
