@@ -46,7 +46,9 @@ def _upload_blob(client: httpx.Client, repo: str, digest: str, data: bytes) -> N
     location = resp.headers.get("location")
     if not location:
         raise GadgetError("registry gave no upload location")
-    resp = client.put(location, params={"digest": digest}, content=data,
+    # the location carries the upload's state in its query: add the digest, keep the rest
+    url = httpx.URL(location).copy_merge_params({"digest": digest})
+    resp = client.put(url, content=data,
                       headers={"Content-Type": "application/octet-stream"})
     _check(resp, f"upload of {digest}", (201, 204))
 
