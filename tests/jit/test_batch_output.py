@@ -3,7 +3,7 @@ per-CPU array maps reached natively (the run's CPU copy) with the interpreter's 
 
 from __future__ import annotations
 
-from pybpf.runtime import Runtime
+from pybpf.engines import Runtime
 
 from pybpf.abi import MapType, ProgramType
 from pybpf.isa import assemble  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from pybpf.runtime import Runtime
+from pybpf.engines import Runtime
 
 from pybpf.abi import ProgramType
 from pybpf.btf import load_vmlinux
