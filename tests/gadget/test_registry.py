@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from gadget_support import cache, registry  # noqa: F401 - fixtures
 
 from pybpf.cli.main import main
 from pybpf.gadget.image import BUILTIN_DIR

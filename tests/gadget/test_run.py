@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gadget_support import cache  # noqa: F401 - a fixture
 
 from pybpf.gadget.image import ensure
 from pybpf.gadget.runner import run

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from gadget_support import cache  # noqa: F401 - a fixture
 
 from pybpf.cli.main import main
 from pybpf.gadget.image import BUILTIN_DIR

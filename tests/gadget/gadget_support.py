@@ -1,4 +1,4 @@
-"""Fixtures for the gadget tests: a private store, the `pybpf` command in-process, a real OCI registry."""
+"""Fixtures for the gadget tests (imported by the test modules): a private store, a real OCI registry."""
 
 from __future__ import annotations
 
