@@ -14,8 +14,8 @@ import pytest
 REGISTRY = "/usr/bin/docker-registry"
 
 
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(name="cache")
+def cache_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private PYBPF_CACHE_DIR: the gadget store lands in its `gadgets/`."""
     monkeypatch.setenv("PYBPF_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
@@ -27,8 +27,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+@pytest.fixture(name="registry")
+def registry_fixture(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """Debian's docker-registry serving on 127.0.0.1:<free port>: (host:port, storage root)."""
     if shutil.which(REGISTRY) is None:
         pytest.skip(f"{REGISTRY} (Debian package docker-registry) is not installed")

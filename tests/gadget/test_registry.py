@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from gadget_support import cache, registry  # noqa: F401 - fixtures
+from gadget_support import cache_fixture, registry_fixture  # noqa: F401 - fixtures "cache", "registry"
 
 from pybpf.cli.main import main
 from pybpf.gadget.image import BUILTIN_DIR

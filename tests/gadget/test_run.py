@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gadget_support import cache  # noqa: F401 - a fixture
+from gadget_support import cache_fixture  # noqa: F401 - the fixture "cache"
 
 from pybpf.gadget.image import ensure
 from pybpf.gadget.runner import run

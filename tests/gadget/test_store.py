@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from gadget_support import cache  # noqa: F401 - a fixture
+from gadget_support import cache_fixture  # noqa: F401 - the fixture "cache"
 
 from pybpf.cli.main import main
 from pybpf.gadget.image import BUILTIN_DIR
