@@ -78,6 +78,9 @@ def test_a_tampered_local_layer_is_refused(cache: Path, capsys: pytest.CaptureFi
     (["gadget", "build", "/nonexistent.c", "-t", "x"], "no such C source"),
     (["gadget", "inspect", "nothing:here"], "no gadget image"),
     (["gadget", "push", "noregistry:v1"], "names no registry"),
+    (["gadget", "run", "opensnoop", "--param", "nope=1"], "has no parameter 'nope'"),
+    (["gadget", "run", "opensnoop", "--param", "target_pid=x"], "'x' is not an integer"),
+    (["gadget", "run", "opensnoop", "--param", "target_pid=0x1ffffffff"], "does not fit in 32 bits"),
 ])
 def test_bad_input_is_one_line(cache: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
                                message: str) -> None:
