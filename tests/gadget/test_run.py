@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from gadget_support import cache_fixture  # noqa: F401 - the fixture "cache"
 
@@ -56,8 +58,11 @@ def test_opensnoop_with_a_param_and_its_metric(cache: Path, tmp_path: Path) -> N
 
     def worker() -> None:
         result["metrics"] = run(image, store, rows.append, params={"target_pid": os.getpid()},
-                                stop=stop, on_ready=ready.set)
+                                stop=stop, on_ready=ready.set, listen=f"127.0.0.1:{port}")
 
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     thread = threading.Thread(target=worker)
     thread.start()
     try:
@@ -65,6 +70,7 @@ def test_opensnoop_with_a_param_and_its_metric(cache: Path, tmp_path: Path) -> N
         for _ in range(3):
             with open(target) as f:
                 f.read()
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
     finally:
         stop.set()
         thread.join(60)
@@ -76,3 +82,8 @@ def test_opensnoop_with_a_param_and_its_metric(cache: Path, tmp_path: Path) -> N
     counts = {e["formatted"]["key"]: e["formatted"]["value"] for e in opens}
     assert list(counts) == [os.getpid()]
     assert counts[os.getpid()] >= 3
+    # the same map, scraped by Prometheus while the gadget ran: the key is the label
+    samples = [line for line in scraped.splitlines() if line.startswith("pybpf_gadget_opensnoop_opens{")]
+    assert len(samples) == 1, scraped
+    assert samples[0].startswith(f'pybpf_gadget_opensnoop_opens{{key="{os.getpid()}"}} ')
+    assert float(samples[0].split()[-1]) >= 3

@@ -42,6 +42,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("-o", "--output", choices=("table", "json"), default="table")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="set a parameter (a const volatile global) before loading")
+    run.add_argument("--listen", metavar="HOST:PORT", help="serve the metric maps to Prometheus at /metrics")
     run.set_defaults(func=_run)
 
 
@@ -133,7 +134,7 @@ def _run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     handlers = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        metrics = run(image, store, on_row, params=params, duration=args.duration, stop=stop,
+        metrics = run(image, store, on_row, params=params, duration=args.duration, stop=stop, listen=args.listen,
                       on_ready=lambda: print(f"running {image.ref}", file=sys.stderr, flush=True))
     finally:
         for s, h in handlers.items():

@@ -50,8 +50,10 @@ def row_of(columns: list[dict[str, str]], value: Any) -> Row:
 
 def run(image: Image, store: Store, on_row: Callable[[Row], None], *, params: Mapping[str, int] | None = None,
         duration: float | None = None, stop: threading.Event | None = None,
-        on_ready: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Load and attach `image`, call `on_row` for every event until `duration` or `stop`; the metric maps."""
+        on_ready: Callable[[], None] | None = None, listen: str | None = None) -> dict[str, Any]:
+    """Load and attach `image`, call `on_row` for every event until `duration` or `stop`; the metric maps.
+
+    With `listen` (HOST:PORT) the metric maps are served to Prometheus at /metrics meanwhile."""
     from pybpf.btf.entries import decode_event, find_type, map_dump
     from pybpf.kernel.kernel_engine import load_collection
     from pybpf.kernel.links import attach_auto
@@ -77,7 +79,14 @@ def run(image: Image, store: Store, on_row: Callable[[Row], None], *, params: Ma
         if event_map and event_map in coll.maps and coll.maps[event_map].type.name == "RINGBUF":
             reader = RingBuffer(coll.maps[event_map], decode=decode)
         links = []
+        server = None
         try:
+            if listen is not None:
+                from pybpf.gadget.metrics import serve
+
+                metric_maps = {m["map"]: coll.maps[m["map"]] for m in config.get("metrics", [])
+                               if m.get("map") in coll.maps}
+                server = serve(listen, config.get("name") or "gadget", metric_maps, btf)
             for prog in coll.programs.values():
                 links.append(attach_auto(prog))
             if on_ready is not None:
@@ -98,6 +107,9 @@ def run(image: Image, store: Store, on_row: Callable[[Row], None], *, params: Ma
                 for record in reader.read_available():
                     on_row(row_of(columns, record))
         finally:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
             for link in reversed(links):
                 link.close()
             if reader is not None:
