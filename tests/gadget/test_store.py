@@ -87,3 +87,18 @@ def test_bad_input_is_one_line(cache: Path, capsys: pytest.CaptureFixture[str], 
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_builtin_gadgets_are_package_data() -> None:
+    import fnmatch
+    import tomllib
+
+    from pybpf.gadget.image import builtin_gadgets
+
+    root = BUILTIN_DIR.parent.parent
+    globs = tomllib.loads((root.parent.parent / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["pybpf"]
+    assert sorted(builtin_gadgets()) == ["execsnoop", "opensnoop"]
+    for path in BUILTIN_DIR.iterdir():
+        relative = path.relative_to(root).as_posix()
+        assert any(fnmatch.fnmatch(relative, g) for g in globs), relative
