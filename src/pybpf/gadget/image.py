@@ -1,0 +1,153 @@
+"""Build a gadget image from C: compile with pybpf.toolchain, verify, derive its config from BTF.
+
+The config (media type `application/vnd.pybpf.gadget.config.v1+json`) records what the generated
+user space needs: the programs and their types, the event columns (the ring buffer's record
+struct, field by field), the `const volatile` parameters with their defaults, and the metrics
+(maps named in the manifest `gadget.yaml`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pybpf.btf.printer import declaration
+from pybpf.btf.types import Kind
+from pybpf.gadget.store import GadgetError, Image, Store, parse_ref
+from pybpf.object.spec import CollectionSpec
+
+BUILTIN_DIR = Path(__file__).with_name("bpf")
+
+
+def builtin_gadgets() -> dict[str, Path]:
+    """The gadgets shipped with pybpf: {name: C source}."""
+    return {p.stem: p for p in sorted(BUILTIN_DIR.glob("*.c"))}
+
+
+def read_manifest(path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """The optional gadget.yaml: name, description, metrics (map names), params (descriptions)."""
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise GadgetError(f"cannot read manifest {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise GadgetError(f"manifest {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise GadgetError(f"manifest {path} must be a mapping (name, description, metrics, params)")
+    return data
+
+
+def _ring_buffers(spec: CollectionSpec) -> list[str]:
+    from pybpf.abi import MapType
+
+    return [name for name, m in spec.maps.items() if m.type in (MapType.RINGBUF, MapType.PERF_EVENT_ARRAY)]
+
+
+def event_columns(spec: CollectionSpec) -> tuple[str | None, str | None, list[dict[str, str]]]:
+    """(ring buffer map, event struct name, columns) from BTF; Nones and [] when there is none."""
+    from pybpf.object.events import event_type_id
+
+    btf = spec.btf
+    for map_name in _ring_buffers(spec):
+        type_id = event_type_id(spec, map_name) if btf is not None else 0
+        if not type_id:
+            continue
+        t = btf.skip_modifiers(type_id)
+        if t.kind != Kind.STRUCT:
+            continue
+        columns = [{"name": m.name, "type": declaration(btf, m.type_id)} for m in t.members if m.name]
+        return map_name, t.name, columns
+    rings = _ring_buffers(spec)
+    return (rings[0] if rings else None), None, []
+
+
+def parameters(spec: CollectionSpec) -> list[dict[str, Any]]:
+    """The `const volatile` globals (.rodata variables) with their size and default value."""
+    btf = spec.btf
+    out: list[dict[str, Any]] = []
+    if btf is None:
+        return out
+    for name, m in spec.maps.items():
+        if not name.startswith(".rodata") or ".str" in name:
+            continue
+        sec = btf.find(m.section or name, Kind.DATASEC)
+        if sec is None:
+            continue
+        data = m.contents[0][1] if m.contents else bytes(m.value_size)
+        for info in sec.secinfos:
+            var = btf.type(info.type_id)
+            type_name = declaration(btf, var.type_id)
+            raw = data[info.offset:info.offset + info.size]
+            out.append({"name": var.name, "type": type_name, "size": info.size,
+                        "default": int.from_bytes(raw, "little")})
+    return out
+
+
+def config_of(spec: CollectionSpec, name: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The gadget config document for `spec`."""
+    event_map, event_type, columns = event_columns(spec)
+    metrics = manifest.get("metrics") or []
+    if not isinstance(metrics, list) or not all(isinstance(x, str) for x in metrics):
+        raise GadgetError("manifest: metrics must be a list of map names")
+    for metric in metrics:
+        if metric not in spec.maps:
+            raise GadgetError(f"manifest: metric {metric!r} is not a map of the object "
+                              f"(it has: {', '.join(spec.maps)})")
+    param_docs = manifest.get("params") or {}
+    params = parameters(spec)
+    for p in params:
+        if isinstance(param_docs, dict) and p["name"] in param_docs:
+            p["description"] = str(param_docs[p["name"]])
+    return {
+        "name": str(manifest.get("name") or name),
+        "description": str(manifest.get("description") or ""),
+        "programs": [{"name": p.name, "section": p.section, "type": p.type.name}
+                     for p in spec.programs.values()],
+        "eventMap": event_map,
+        "eventType": event_type,
+        "columns": columns,
+        "params": params,
+        "metrics": [{"map": m} for m in metrics],
+    }
+
+
+def build(source: str | os.PathLike[str], ref: str, *, manifest: str | os.PathLike[str] | None = None,
+          store: Store | None = None) -> Image:
+    """Compile `source`, verify every program, and store the image as `ref`."""
+    from pybpf.object import load_bytes
+    from pybpf.toolchain import compile_c
+    from pybpf.verifier import verify_collection
+
+    src = Path(source)
+    if not src.is_file():
+        raise GadgetError(f"no such C source: {src}")
+    doc = read_manifest(manifest)
+    obj = Path(compile_c(src)).read_bytes()
+    spec = load_bytes(obj, name=str(src))
+    if not spec.programs:
+        raise GadgetError(f"{src} defines no eBPF program")
+    verify_collection(spec)
+    name = parse_ref(ref)[0].rsplit("/", 1)[-1]
+    config = config_of(spec, name, doc)
+    annotations = {"org.opencontainers.image.title": config["name"]}
+    if config["description"]:
+        annotations["org.opencontainers.image.description"] = config["description"]
+    return (store or Store()).add(ref, config, obj, annotations)
+
+
+def ensure(ref: str, store: Store) -> Image:
+    """The stored image `ref`; a built-in gadget's name builds it into the store on first use."""
+    if store.resolve(ref) is None:
+        name, tag = parse_ref(ref)
+        builtin = builtin_gadgets().get(name)
+        if builtin is not None and tag == "latest":
+            yaml_path = builtin.with_suffix(".yaml")
+            build(builtin, ref, manifest=yaml_path if yaml_path.exists() else None, store=store)
+    return store.image(ref)

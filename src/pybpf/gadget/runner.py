@@ -1,0 +1,154 @@
+"""Run a gadget image on the kernel engine: set its parameters, attach its programs, stream its events.
+
+Everything comes from the image: the programs attach where their sections say, the ring buffer's
+records are decoded through BTF into rows whose columns are the event struct's fields (char arrays
+as strings), and `const volatile` globals are the parameters (`--param NAME=VALUE`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pybpf.gadget.store import GadgetError, Image, Store
+
+Row = dict[str, Any]
+
+
+def parse_params(items: Iterable[str], image: Image) -> dict[str, int]:
+    """`NAME=VALUE` strings checked against the image's declared parameters."""
+    declared = {p["name"]: p for p in image.config.get("params", [])}
+    out: dict[str, int] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise GadgetError(f"--param takes NAME=VALUE, not {item!r}")
+        if name not in declared:
+            raise GadgetError(f"{image.ref} has no parameter {name!r} "
+                              f"(it has: {', '.join(declared) or 'none'})")
+        try:
+            number = int(value, 0)
+        except ValueError:
+            raise GadgetError(f"--param {name}: {value!r} is not an integer") from None
+        bits = 8 * int(declared[name]["size"])
+        if not -(1 << (bits - 1)) <= number < (1 << bits):
+            raise GadgetError(f"--param {name}: {value} does not fit in {bits} bits")
+        out[name] = number
+    return out
+
+
+def row_of(columns: list[dict[str, str]], value: Any) -> Row:
+    """One event as a row keyed by the config's columns (a record BTF could not decode stays hex)."""
+    if isinstance(value, bytes):
+        return {"raw": value.hex()}
+    if not isinstance(value, dict):
+        return {"value": value}
+    return {c["name"]: value.get(c["name"]) for c in columns} if columns else value
+
+
+def run(image: Image, store: Store, on_row: Callable[[Row], None], *, params: Mapping[str, int] | None = None,
+        duration: float | None = None, stop: threading.Event | None = None,
+        on_ready: Callable[[], None] | None = None, listen: str | None = None) -> dict[str, Any]:
+    """Load and attach `image`, call `on_row` for every event until `duration` or `stop`; the metric maps.
+
+    With `listen` (HOST:PORT) the metric maps are served to Prometheus at /metrics meanwhile."""
+    from pybpf.btf.entries import decode_event, find_type, map_dump
+    from pybpf.kernel.kernel_engine import load_collection
+    from pybpf.kernel.links import attach_auto
+    from pybpf.kernel.ringbuf import RingBuffer
+    from pybpf.object import load_bytes
+    from pybpf.object.skeleton import with_globals
+
+    spec = load_bytes(store.object_of(image), name=image.ref)
+    spec = with_globals(spec, dict(params or {}))
+    config = image.config
+    columns = config.get("columns") or []
+    event_map = config.get("eventMap")
+    btf = spec.btf
+    type_id = find_type(btf, config["eventType"]) if btf is not None and config.get("eventType") else None
+    stop = stop or threading.Event()
+    metrics: dict[str, Any] = {}
+
+    def decode(record: bytes) -> Any:
+        return decode_event(btf, type_id, record) if type_id else record
+
+    with load_collection(spec, pin_path=None) as coll:
+        reader = None
+        if event_map and event_map in coll.maps and coll.maps[event_map].type.name == "RINGBUF":
+            reader = RingBuffer(coll.maps[event_map], decode=decode)
+        links = []
+        server = None
+        try:
+            if listen is not None:
+                from pybpf.gadget.metrics import serve
+
+                metric_maps = {m["map"]: coll.maps[m["map"]] for m in config.get("metrics", [])
+                               if m.get("map") in coll.maps}
+                server = serve(listen, config.get("name") or "gadget", metric_maps, btf)
+            for prog in coll.programs.values():
+                links.append(attach_auto(prog))
+            if on_ready is not None:
+                on_ready()
+            deadline = None if duration is None else time.monotonic() + duration
+            while not stop.is_set():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                step = 0.1 if left is None else min(0.1, left)
+                if reader is None:
+                    stop.wait(step)
+                    continue
+                reader.wait(step)
+                for record in reader.read_available():
+                    on_row(row_of(columns, record))
+            if reader is not None:
+                for record in reader.read_available():
+                    on_row(row_of(columns, record))
+        finally:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+            for link in reversed(links):
+                link.close()
+            if reader is not None:
+                reader.close()
+        for metric in config.get("metrics", []):
+            name = metric.get("map")
+            if name in coll.maps:
+                metrics[name] = map_dump(coll.maps[name], btf)
+    return metrics
+
+
+class TablePrinter:
+    """Rows as aligned columns under a header (char arrays get their declared width, capped)."""
+
+    def __init__(self, columns: list[dict[str, str]], write: Callable[[str], None]) -> None:
+        self.columns = [c["name"] for c in columns]
+        self.widths = [_width(c) for c in columns]
+        self.write = write
+        self.header_done = False
+
+    def __call__(self, row: Row) -> None:
+        names = self.columns or list(row)
+        widths = self.widths or [max(len(n), 8) for n in names]
+        if not self.header_done:
+            self.write(_line([n.upper() for n in names], widths))
+            self.header_done = True
+        self.write(_line(["" if row.get(n) is None else str(row.get(n)) for n in names], widths))
+
+
+def _width(column: dict[str, str]) -> int:
+    kind = column.get("type", "")
+    if kind.startswith("char [") and kind.endswith("]"):
+        try:
+            return max(len(column["name"]), min(int(kind[6:-1]), 16))
+        except ValueError:
+            pass
+    return max(len(column["name"]), 7)
+
+
+def _line(cells: list[str], widths: list[int]) -> str:
+    parts = [c.ljust(w) for c, w in zip(cells[:-1], widths[:-1], strict=False)] + cells[-1:]
+    return " ".join(parts).rstrip()
