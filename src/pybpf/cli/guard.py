@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                         if line is not None:
                             out.write(line + "\n")
                     out.flush()
-                    if child is not None and child.done():
+                    if child is not None and child.poll():
                         for event in guard.poll(0.2):  # the child's exit and what came before it
                             line = fmt(event)
                             if line is not None:
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                 pass
             finally:
                 if child is not None:
-                    child.stop()
+                    child.kill()
             lost = guard.lost()
             if lost:
                 print(f"pybpf guard: {lost} events lost (ring buffer full)", file=sys.stderr)

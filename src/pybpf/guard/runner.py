@@ -9,7 +9,6 @@ Lost events (ring buffer full) are counted by the kernel programs and read with 
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from pybpf.guard.codegen import Generated, generate
 from pybpf.guard.events import EventDecoder
 from pybpf.guard.policy import TracingPolicy
 from pybpf.guard.process import ProcessCache
+from pybpf.kernel.held_command import HeldCommand
 
 
 class GuardMetrics:
@@ -151,45 +151,8 @@ class Guard:
         self.close()
 
 
-class Command:
+class Command(HeldCommand):
     """A command started held: it execs only after release() (the hooks are attached by then)."""
 
     def __init__(self, argv: list[str]) -> None:
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            try:
-                os.close(w)
-                os.read(r, 1)
-                os.execvp(argv[0], argv)
-            except OSError as exc:
-                os.write(2, f"pybpf guard: cannot run {argv[0]}: {exc.strerror}\n".encode())
-            os._exit(127)
-        os.close(r)
-        self.pid = pid
-        self._w: int | None = w
-        self.status: int | None = None
-
-    def release(self) -> None:
-        if self._w is not None:
-            os.write(self._w, b"x")
-            os.close(self._w)
-            self._w = None
-
-    def done(self) -> bool:
-        if self.status is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.status = status
-        return self.status is not None
-
-    def stop(self) -> None:
-        if self._w is not None:
-            os.close(self._w)
-            self._w = None
-        if self.status is None:
-            try:
-                os.kill(self.pid, 15)
-            except ProcessLookupError:
-                pass
-            _, self.status = os.waitpid(self.pid, 0)
+        super().__init__(argv, verb="guard")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import struct
 import sys
@@ -11,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from pybpf.errors import BpfError
+from pybpf.kernel.held_command import HeldCommand
 from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, LOST_MAP, Event
 from pybpf.trace.codegen_values import STACKS_MAP, START_MAP
 from pybpf.trace.compiler import CompiledProbe, CompiledScript
@@ -39,51 +39,11 @@ def _alive(pid: int) -> bool:
         return False
 
 
-class Child:
+class Child(HeldCommand):
     """A command started stopped: it execs only when release() is called (probes attached by then)."""
 
     def __init__(self, argv: list[str]) -> None:
-        if not argv:
-            raise BpfError("-c needs a command")
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child
-            try:
-                os.close(w)
-                os.read(r, 1)
-                os.execvp(argv[0], argv)
-            except OSError as exc:
-                os.write(2, f"pybpf trace: cannot run {argv[0]}: {exc.strerror}\n".encode())
-            os._exit(127)
-        os.close(r)
-        self.pid = pid
-        self._w: int | None = w
-        self.status: int | None = None
-
-    def release(self) -> None:
-        if self._w is not None:
-            os.write(self._w, b"x")
-            os.close(self._w)
-            self._w = None
-
-    def poll(self) -> bool:
-        """True once the command has exited."""
-        if self.status is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.status = status
-        return self.status is not None
-
-    def kill(self) -> None:
-        if self.status is None:
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            if self._w is not None:  # never started: closing the pipe ends it too
-                os.close(self._w)
-                self._w = None
-            _, self.status = os.waitpid(self.pid, 0)
+        super().__init__(argv, verb="trace")
 
 
 def _plan(ev: Event) -> tuple[struct.Struct, int, list[tuple[int, Any]]]:
