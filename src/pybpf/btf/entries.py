@@ -205,14 +205,13 @@ def map_dump(m: Any, btf: Btf | None, *, skip_zero: bool = False, limit: int = 0
     rows: list[dict[str, Any]] = []
     truncated = False
     try:
-        for item in m.items():
+        for key, value in m.items():
             if limit and len(rows) >= limit:
                 truncated = True
                 break
-            row = entries(btf, key_id, value_id, [item])
-            if skip_zero:
-                row = [e for e in row if not is_zero(e)]
-            rows.extend(row)
+            row = entry(btf, key_id, value_id, bytes(key), value)
+            if not (skip_zero and is_zero(row)):
+                rows.append(row)
     except (BpfError, OSError) as exc:
         return {**head, "error": str(exc)}
     rows = _sorted(rows)

@@ -13,9 +13,10 @@ from typing import Any
 
 from pybpf.abi import AttachType, ProgramType
 from pybpf.cachedir import kernel_build, read_kernel_facts, write_kernel_facts
-from pybpf.errors import BpfError
+from pybpf.errors import BpfError, KernelError, VerifierError
 from pybpf.isa.instruction import Instruction as I
 from pybpf.kernel.probe import bpf_permission_error
+from pybpf.kernel.programs import load_program
 
 HELPERS_FACTS = "helpers.json"
 CTX_FACTS = "ctx.json"
@@ -35,9 +36,6 @@ _REFUSED = ("cannot use helper", "unknown func", "invalid func", "not allowed in
 
 def _load(ptype: int, insns: tuple[I, ...], log_level: int = 0) -> tuple[bool | None, str]:
     """(accepted, log): None when the program type itself cannot be loaded here."""
-    from pybpf.errors import KernelError, VerifierError
-    from pybpf.kernel.programs import load_program
-
     logs: list[str] = []
     try:
         with load_program(ptype, insns, name="pybpf_probe", expected_attach_type=_ATTACH.get(ProgramType(ptype), 0),
