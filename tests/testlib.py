@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pybpf.collection import Collection
+    from pybpf.kernel.programs import KernelProgram
+    from pybpf.vm.jit_engine import JitProgram
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("PYBPF_SHARED", ROOT.parent / "shared"))
@@ -17,3 +23,27 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: the external test data lives in ../shared (CI has it)")
     return path
+
+
+def scalar(value: bytes | list[bytes] | None) -> bytes:
+    """A map value that must be one value (not a per-CPU list, not absent): narrowed for the type checker."""
+    assert isinstance(value, bytes), f"expected one value, got {value!r}"
+    return value
+
+
+def kernel_program(coll: Collection, name: str) -> KernelProgram:
+    """The kernel engine's program `name` of `coll` (the type that has an fd to attach)."""
+    from pybpf.kernel.programs import KernelProgram
+
+    program = coll.programs[name]
+    assert isinstance(program, KernelProgram), f"{name} is a {type(program).__name__}"
+    return program
+
+
+def jit_program(coll: Collection, name: str) -> JitProgram:
+    """The JIT engine's program `name` of `coll` (the type with bind() and run_batch())."""
+    from pybpf.vm.jit_engine import JitProgram
+
+    program = coll.programs[name]
+    assert isinstance(program, JitProgram), f"{name} is a {type(program).__name__}"
+    return program

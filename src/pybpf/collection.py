@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from pybpf.abi import PERCPU_MAP_TYPES, MapType, UpdateFlags
 from pybpf.errors import BpfError, MapError
@@ -194,7 +194,7 @@ class Collection:
         for m in self.maps.values():
             m.close()
 
-    def __enter__(self) -> Collection:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

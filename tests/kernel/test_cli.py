@@ -68,11 +68,11 @@ def test_map_list_dump_and_prog_list(tmp_path: Path, capsys: pytest.CaptureFixtu
         coll.programs["count"].run(packet(), repeat=3)
         m = coll.maps["counts"]
         pin = f"/sys/fs/bpf/pybpf_cli_test_{os.getpid()}"
-        m.pin(pin)  # type: ignore[attr-defined]
+        m.pin(pin)
         try:
             from pybpf.kernel.info import map_info
 
-            mid = map_info(m.fd).id  # type: ignore[attr-defined]
+            mid = map_info(m.fd).id
             assert main(["map", "list", "--json"]) == 0
             listed = json.loads(capsys.readouterr().out)
             assert any(x["id"] == mid and x["name"] == "counts" and x["type"] == "array" for x in listed)
@@ -143,7 +143,7 @@ def test_map_dump_formats_through_btf(capsys: pytest.CaptureFixture[str]) -> Non
         pytest.skip(f"cannot compile the test program: {exc}")
     with load_collection(spec) as coll:
         coll.maps["calls"][0] = 1234
-        i = map_info(coll.maps["calls"].fd)  # type: ignore[attr-defined]
+        i = map_info(coll.maps["calls"].fd)
         assert i.btf_id and i.btf_key_type_id and i.btf_value_type_id  # created with the object's BTF
         assert main(["map", "dump", str(i.id), "--json"]) == 0
         entries = json.loads(capsys.readouterr().out)
@@ -168,7 +168,7 @@ def test_prog_dump_shows_the_kernels_instructions(capsys: pytest.CaptureFixture[
     from pybpf.kernel.info import prog_info
 
     with load_collection(counter_collection()) as coll:
-        pid = prog_info(coll.programs["count"].fd).id  # type: ignore[attr-defined]
+        pid = prog_info(coll.programs["count"].fd).id
         assert main(["prog", "dump", str(pid)]) == 0
         lines = capsys.readouterr().out.splitlines()
         assert lines[0].split(":", 1)[0].strip() == "0" and lines[-1].endswith("exit")
@@ -230,7 +230,7 @@ def test_attach_uprobe_with_pid_counts_calls(tmp_path: Path) -> None:
         pytest.skip(f"cannot compile the test program: {exc}")
     target = subprocess.Popen([str(tmp_path / "t")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     other = subprocess.Popen([str(tmp_path / "t")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    cli = None
+    cli: subprocess.Popen[str] | None = None
     try:
         assert target.stdout is not None and target.stdout.readline() == "ready\n"
         assert other.stdout is not None and other.stdout.readline() == "ready\n"
@@ -247,6 +247,6 @@ def test_attach_uprobe_with_pid_counts_calls(tmp_path: Path) -> None:
         assert maps["calls"]["entries"] == [{"key": ["0x00"] * 4, "value": ["0x0b"] + ["0x00"] * 7,
                                              "formatted": {"key": 0, "value": 11}}]
     finally:
-        for proc in (target, other, cli):
-            if proc is not None and proc.poll() is None:
+        for proc in [p for p in (target, other, cli) if p is not None]:
+            if proc.poll() is None:
                 proc.kill()

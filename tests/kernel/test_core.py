@@ -10,6 +10,7 @@ import pytest
 from pybpf.errors import VerifierError
 from pybpf.kernel.kernel_engine import load_collection
 from pybpf.kernel.links import attach_auto
+from testlib import scalar
 
 pytestmark = pytest.mark.kernel
 DATA = Path(__file__).parent / "data"
@@ -32,8 +33,8 @@ def test_core_reads_task_fields_at_kernel_offsets() -> None:
         with attach_auto(coll.programs["core_task"]):
             os.getppid()
         out = coll.maps["out"]
-        assert int.from_bytes(out[0], "little") == os.getpid()
-        assert int.from_bytes(out[1], "little") == os.getppid()
+        assert int.from_bytes(scalar(out[0]), "little") == os.getpid()
+        assert int.from_bytes(scalar(out[1]), "little") == os.getppid()
 
 
 def test_unresolvable_core_relocation_is_explained() -> None:

@@ -190,7 +190,7 @@ def test_queue_stack_helpers_agree(mtype: MapType, op: int, flags: int) -> None:
 
     def pop(m: Any) -> bytes | None:
         try:
-            return m.lookup_and_delete()  # type: ignore[no-any-return]
+            return m.lookup_and_delete()
         except Exception:  # noqa: BLE001 - an empty user-space queue raises, the kernel's returns None
             return None
 
@@ -198,7 +198,7 @@ def test_queue_stack_helpers_agree(mtype: MapType, op: int, flags: int) -> None:
         results, left = [], []
         for coll in (interp, kernel):
             for v in (0x1111, 0x2222):
-                coll.maps["q"].push(v.to_bytes(8, "little"))  # type: ignore[attr-defined]
+                coll.maps["q"].push(v.to_bytes(8, "little"))
             coll.programs["harness"].run(packets()[0])
             results.append(coll.maps["results"][0])
             left.append([pop(coll.maps["q"]) for _ in range(4)])
@@ -400,7 +400,7 @@ def test_ringbuf_output_agrees(size: int, flags: int) -> None:
             for _ in range(3):
                 coll.programs["harness"].run(packets()[0])
         assert interp.maps["results"][0] == kernel.maps["results"][0]
-        assert interp.maps["ring"].read_available() == reader.read_available()  # type: ignore[attr-defined]
+        assert interp.maps["ring"].read_available() == reader.read_available()
 
 
 def test_kernel_inlined_bpf_loop_returns_32bit_e2big() -> None:

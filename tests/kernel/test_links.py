@@ -13,7 +13,7 @@ import pytest
 from pybpf.abi import AttachType, ProgramType
 from pybpf.errors import KernelError, LoadError
 from pybpf.kernel import info
-from pybpf.kernel.kernel_engine import load_collection
+from pybpf.kernel.kernel_engine import KernelCollection, load_collection
 from pybpf.kernel.links import (
     attach_cgroup,
     attach_kprobe,
@@ -26,23 +26,24 @@ from pybpf.kernel.links import (
 )
 from pybpf.kernel.uprobe import symbol_offset
 from pybpf.object.spec import CollectionSpec, ProgramSpec
+from testlib import scalar
 
 from .progs import counter_map, pid_counter_program, ret
 
 pytestmark = pytest.mark.kernel
 
 
-def _load(prog: ProgramSpec) -> object:
+def _load(prog: ProgramSpec) -> KernelCollection:
     return load_collection(CollectionSpec(programs={prog.name: prog}, maps={"counts": counter_map()}))
 
 
-def _count(coll: object) -> int:
-    return int.from_bytes(coll.maps["counts"][0], "little")  # type: ignore[attr-defined]
+def _count(coll: KernelCollection) -> int:
+    return int.from_bytes(scalar(coll.maps["counts"][0]), "little")
 
 
 def test_tracepoint_counts_own_syscalls() -> None:
     prog = pid_counter_program("getppid", ProgramType.TRACEPOINT, os.getpid())
-    with _load(prog) as coll:  # type: ignore[attr-defined]
+    with _load(prog) as coll:
         with attach_tracepoint(coll.programs["getppid"], "syscalls/sys_enter_getppid") as link:
             for _ in range(25):
                 os.getppid()
@@ -55,7 +56,7 @@ def test_tracepoint_counts_own_syscalls() -> None:
 
 def test_raw_tracepoint_link_info() -> None:
     prog = pid_counter_program("rawenter", ProgramType.RAW_TRACEPOINT, os.getpid())
-    with _load(prog) as coll:  # type: ignore[attr-defined]
+    with _load(prog) as coll:
         with attach_raw_tracepoint(coll.programs["rawenter"], "sys_enter") as link:
             linfo = link.info()
             assert linfo.type_name == "raw_tracepoint"
@@ -65,7 +66,7 @@ def test_raw_tracepoint_link_info() -> None:
         n = _count(coll)
         assert n >= 10  # every syscall of this process, the getppid calls included
     with pytest.raises(LoadError):
-        with _load(prog) as coll:  # type: ignore[attr-defined]
+        with _load(prog) as coll:
             attach_raw_tracepoint(coll.programs["rawenter"], "no_such_tracepoint_xyz")
 
 
@@ -79,7 +80,7 @@ def test_fentry_on_kernel_function() -> None:
         coll = _load(prog)
     except KernelError as exc:
         pytest.skip(f"this kernel refuses fentry programs: {exc}")
-    with coll:  # type: ignore[attr-defined]
+    with coll:
         with attach_tracing(coll.programs["fentry_getppid"]):
             for _ in range(7):
                 os.getppid()
@@ -132,7 +133,7 @@ def test_uprobe_counts_calls(uprobe_binary: Path, retprobe: bool) -> None:
     from .progs import counter_program
 
     prog = counter_program("uprobe_count", ProgramType.KPROBE, 0)
-    with _load(prog) as coll:  # type: ignore[attr-defined]
+    with _load(prog) as coll:
         with attach_uprobe(coll.programs["uprobe_count"], str(uprobe_binary), "target_function",
                            retprobe=retprobe):
             out = subprocess.run([str(uprobe_binary), "37"], capture_output=True, text=True, check=True)
@@ -203,7 +204,7 @@ def test_uprobe_on_shared_library_function() -> None:
     try:
         assert child.stdout is not None and child.stdout.readline() == b"ready\n"
         prog = pid_counter_program("libc_getppid", ProgramType.KPROBE, child.pid)
-        with _load(prog) as coll:  # type: ignore[attr-defined]
+        with _load(prog) as coll:
             with attach_uprobe(coll.programs["libc_getppid"], libc, "getppid"):
                 assert child.stdin is not None
                 child.stdin.write(b"x")
@@ -221,7 +222,7 @@ def test_perf_event_sampling_runs_program() -> None:
     from .progs import counter_program
 
     prog = counter_program("sample", ProgramType.PERF_EVENT, 0)
-    with _load(prog) as coll:  # type: ignore[attr-defined]
+    with _load(prog) as coll:
         with attach_sampling(coll.programs["sample"], frequency=1000) as link:
             assert len(link.links) >= 1
             import time
@@ -252,7 +253,7 @@ def test_uprobe_sees_arguments_and_return_values(uprobe_binary: Path, retprobe: 
     )
     prog = ProgramSpec(name="regs", instructions=insns, type=ProgramType.KPROBE,
                        map_references=(MapReference(4, "counts"),))
-    with _load(prog) as coll:  # type: ignore[attr-defined]
+    with _load(prog) as coll:
         with attach_uprobe(coll.programs["regs"], str(uprobe_binary), "target_function", retprobe=retprobe):
             subprocess.run([str(uprobe_binary), "37"], capture_output=True, check=True)
         expected = sum(2 * i for i in range(37)) if retprobe else sum(range(37))

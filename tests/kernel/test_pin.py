@@ -71,7 +71,7 @@ def test_pin_by_name_shares_map_between_loads(pin_dir: Path) -> None:
 def test_pin_program(pin_dir: Path) -> None:
     path = str(pin_dir / "prog")
     with load_collection(counter_collection()) as coll:
-        coll.programs["count"].pin(path)  # type: ignore[attr-defined]
+        coll.programs["count"].pin(path)
     with pin.get_object(path) as fd:
         from pybpf.kernel.info import prog_info
 

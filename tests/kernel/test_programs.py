@@ -89,9 +89,9 @@ def test_load_collection_counts_and_reports_info() -> None:
             assert prog.run(packet()).retval == XdpAction.PASS
         assert prog.run(packet(), repeat=10).retval == XdpAction.PASS
         assert coll.maps["counts"][0] == (13).to_bytes(8, "little")
-        pinfo = info.prog_info(prog.fd)  # type: ignore[attr-defined]
+        pinfo = info.prog_info(prog.fd)
         assert pinfo.type == ProgramType.XDP and pinfo.name == "count"
-        assert info.map_info(coll.maps["counts"].fd).id in pinfo.map_ids  # type: ignore[attr-defined]
+        assert info.map_info(coll.maps["counts"].fd).id in pinfo.map_ids
 
 
 def test_runtime_kernel_engine() -> None:

@@ -10,6 +10,7 @@ from pybpf.abi import MapType
 from pybpf.kernel.kernel_engine import load_collection
 from pybpf.kernel.ringbuf import RingBuffer
 from pybpf.object.spec import CollectionSpec, MapSpec
+from testlib import scalar
 
 from .progs import counter_map, packet, ringbuf_producer
 
@@ -68,7 +69,7 @@ def test_ringbuf_streams_thousands_concurrently_none_lost() -> None:
         t.join()
         rb.close()
         assert _seq(received) == list(range(total))
-        assert int.from_bytes(coll.maps["counts"][0], "little") == total
+        assert int.from_bytes(scalar(coll.maps["counts"][0]), "little") == total
 
 
 def test_ringbuf_iteration_and_decode() -> None:

@@ -16,6 +16,7 @@ from pybpf.kernel.fd import FD
 from pybpf.kernel.kernel_engine import load_collection
 from pybpf.kernel.links import attach_raw_tracepoint
 from pybpf.kernel.syscall import Cmd, bpf
+from testlib import scalar
 
 from .progs import counter_collection, counter_map, pid_counter_program
 
@@ -78,10 +79,10 @@ def test_link_info_close_and_early_detach() -> None:
                 link.detach()  # raw tracepoint links only go away with their last fd
             assert exc.value.errno == errno.EOPNOTSUPP
         assert link.closed and lid not in {i.id for i in info.list_links()}
-        n = int.from_bytes(coll.maps["counts"][0], "little")
+        n = int.from_bytes(scalar(coll.maps["counts"][0]), "little")
         for _ in range(5):
             os.getppid()
-        assert int.from_bytes(coll.maps["counts"][0], "little") == n
+        assert int.from_bytes(scalar(coll.maps["counts"][0]), "little") == n
 
 
 def test_cgroup_link_detach() -> None:
@@ -103,7 +104,7 @@ def test_cgroup_link_detach() -> None:
 
         with load_collection(spec) as coll, attach_cgroup(coll.programs["allow"], cg, "egress") as link:
             assert link.info().type_name == "cgroup"
-            pid = info.prog_info(coll.programs["allow"].fd).id  # type: ignore[attr-defined]
+            pid = info.prog_info(coll.programs["allow"].fd).id
             assert query_attached(cg, "egress") == [pid]
             link.detach()
             assert query_attached(cg, "egress") == []
@@ -113,7 +114,7 @@ def test_cgroup_link_detach() -> None:
 
 def test_prog_xlated_and_info_counts() -> None:
     with load_collection(counter_collection()) as coll:
-        fd = coll.programs["count"].fd  # type: ignore[attr-defined]
+        fd = coll.programs["count"].fd
         code = info.prog_xlated(fd)
         assert len(code) % 8 == 0 and len(code) >= 8 * 10
         pinfo = info.prog_info(fd)

@@ -18,6 +18,9 @@ from pybpf.kernel.link import xdp as xdp_link  # where attach_xdp looks its help
 ROOT = Path(__file__).resolve().parents[2]
 
 
+FAKE_PROG: Any = object()  # stands in for a program: link_create is faked
+
+
 def _fake_link_create(refuse: set[int]) -> Any:
     calls: list[int] = []
 
@@ -42,7 +45,7 @@ def fake_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_default_mode_falls_back_to_skb(fake_kernel: None, monkeypatch: pytest.MonkeyPatch) -> None:
     link_create, calls = _fake_link_create(refuse={0})
     monkeypatch.setattr(xdp_link, "link_create", link_create)
-    description = links.attach_xdp(object(), "eth9")
+    description = str(links.attach_xdp(FAKE_PROG, "eth9"))  # the faked BpfLink is its description
     assert calls == [0, links.XDP_FLAGS_SKB_MODE]
     assert "skb mode" in description and "refused native XDP" in description
 
@@ -51,7 +54,7 @@ def test_native_mode_refused_gives_a_hint(fake_kernel: None, monkeypatch: pytest
     link_create, calls = _fake_link_create(refuse={links.XDP_FLAGS_DRV_MODE})
     monkeypatch.setattr(xdp_link, "link_create", link_create)
     with pytest.raises(KernelError, match=r"--xdp eth9:skb"):
-        links.attach_xdp(object(), "eth9", mode="native")
+        links.attach_xdp(FAKE_PROG, "eth9", mode="native")
     assert calls == [links.XDP_FLAGS_DRV_MODE]
 
 
@@ -59,7 +62,7 @@ def test_skb_mode_is_not_retried(fake_kernel: None, monkeypatch: pytest.MonkeyPa
     link_create, calls = _fake_link_create(refuse={links.XDP_FLAGS_SKB_MODE})
     monkeypatch.setattr(xdp_link, "link_create", link_create)
     with pytest.raises(KernelError):
-        links.attach_xdp(object(), "eth9", mode="skb")
+        links.attach_xdp(FAKE_PROG, "eth9", mode="skb")
     assert calls == [links.XDP_FLAGS_SKB_MODE]
 
 

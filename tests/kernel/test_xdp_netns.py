@@ -12,6 +12,7 @@ from pybpf.abi import XdpAction
 from pybpf.kernel.kernel_engine import load_collection
 from pybpf.kernel.links import attach_tc, attach_xdp
 from pybpf.object.spec import CollectionSpec
+from testlib import scalar
 
 from .netns import entered, veth_pair
 from .progs import counter_map, packet, udp_port_filter
@@ -22,8 +23,8 @@ pytestmark = [pytest.mark.kernel,
 DROP_PORT, PASS_PORT = 9999, 8888
 
 
-def _u64(raw: bytes) -> int:
-    return int.from_bytes(raw, "little")
+def _u64(raw: bytes | list[bytes]) -> int:
+    return int.from_bytes(scalar(raw), "little")
 
 
 def test_udp_filter_on_test_run() -> None:
@@ -154,7 +155,7 @@ def test_legacy_prog_attach_on_cgroup() -> None:
         spec = ProgramSpec(name="allow", instructions=tuple(ret(1)), type=ProgramType.CGROUP_SKB,
                            attach_type=AttachType.CGROUP_INET_INGRESS)
         with load_collection(spec) as coll:
-            pid = prog_info(coll.programs["allow"].fd).id  # type: ignore[attr-defined]
+            pid = prog_info(coll.programs["allow"].fd).id
             with prog_attach(coll.programs["allow"], cg, AttachType.CGROUP_INET_INGRESS):
                 assert query_attached(cg, "ingress") == [pid]
             assert query_attached(cg, "ingress") == []

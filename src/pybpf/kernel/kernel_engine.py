@@ -32,6 +32,9 @@ _BTF_ATTACH = {
 class KernelCollection(Collection):
     """A Collection whose programs and maps live in the kernel; close() releases every fd."""
 
+    programs: Mapping[str, KernelProgram]
+    maps: Mapping[str, KernelMap]
+
     def __init__(self, programs: Mapping[str, KernelProgram], maps: Mapping[str, KernelMap],
                  owned: list[FD] | None = None) -> None:
         super().__init__(programs=programs, maps=maps, engine="kernel")

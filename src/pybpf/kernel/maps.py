@@ -6,7 +6,7 @@ import ctypes
 import errno
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from pybpf.abi import PERCPU_MAP_TYPES, MapType, UpdateFlags
 from pybpf.collection import Map
@@ -327,7 +327,7 @@ class KernelMap(FdBacked, Map):
         for k, v in lookup_batch(self.fd, self.spec.key_size, self._raw_value_size, chunk=chunk):
             yield k, self._split(v)
 
-    def update_batch(self, pairs: list[tuple[bytes, bytes | list[bytes]]], flags: int = 0) -> int:
+    def update_batch(self, pairs: Sequence[tuple[bytes, bytes | list[bytes]]], flags: int = 0) -> int:
         for k, _ in pairs:
             self._check_key(k)
         return update_batch(self.fd, [(k, self._join(v)) for k, v in pairs], flags)
