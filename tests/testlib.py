@@ -47,3 +47,9 @@ def jit_program(coll: Collection, name: str) -> JitProgram:
     program = coll.programs[name]
     assert isinstance(program, JitProgram), f"{name} is a {type(program).__name__}"
     return program
+
+
+def per_cpu(value: bytes | list[bytes] | None) -> list[bytes]:
+    """A per-CPU map value (one bytes per CPU): narrowed for the type checker."""
+    assert isinstance(value, list), f"expected a per-CPU list, got {value!r}"
+    return value

@@ -77,9 +77,9 @@ class Generator:
             return [Instruction(InsnClass.ST | Mode.MEM | SIZES[size], base, 0, off, _imm(rng))]
         size = rng.choice([4, 8])
         base, off = self.address(size)
-        imm = rng.choice(
+        imm = int(rng.choice(
             [AtomicOp.ADD, AtomicOp.OR, AtomicOp.AND, AtomicOp.XOR, AtomicOp.XCHG, AtomicOp.CMPXCHG]
-        )
+        ))
         if imm not in (AtomicOp.XCHG, AtomicOp.CMPXCHG) and rng.random() < 0.5:
             imm |= 0x01
         return [Instruction(InsnClass.STX | Mode.ATOMIC | SIZES[size], base, rng.choice(self.work), off, int(imm))]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pybpf.abi import MapType, ProgramType
 from pybpf.engines import Runtime
-from pybpf.isa import assemble  # type: ignore[attr-defined]
+from pybpf.isa import assemble
 from pybpf.isa.instruction import iter_slots
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
+from testlib import jit_program, per_cpu
 
 # Grow the packet by 4 bytes in front (bpf_xdp_adjust_head), write the first packet byte and
 # its length there, count the packet in a per-CPU array, return XDP_TX.
@@ -59,12 +60,12 @@ def test_batch_keeps_output_packets_like_run() -> None:
         expected = [ref.programs["p"].run(p).data_out for p in packets]
         ref_count = ref.maps["counts"][0]
     with Runtime("jit", verify=False).load(spec()) as coll:
-        result = coll.programs["p"].run_batch(packets, keep_output=True)  # type: ignore[attr-defined]
+        result = jit_program(coll, "p").run_batch(packets, keep_output=True)
         assert list(result.retvals) == [3] * len(packets)
         assert result.outputs == expected
         assert result.outputs[0][:2] == bytes([1, 22])  # written in the headroom
         assert coll.maps["counts"][0] == ref_count
-        assert int.from_bytes(coll.maps["counts"][0][0], "little") == len(packets)
-        plain = coll.programs["p"].run_batch(packets)  # type: ignore[attr-defined]
+        assert int.from_bytes(per_cpu(coll.maps["counts"][0])[0], "little") == len(packets)
+        plain = jit_program(coll, "p").run_batch(packets)
         assert plain.outputs is None
-        assert int.from_bytes(coll.maps["counts"][0][0], "little") == 2 * len(packets)
+        assert int.from_bytes(per_cpu(coll.maps["counts"][0])[0], "little") == 2 * len(packets)

@@ -14,7 +14,7 @@ from pybpf.errors import LoadError, RuntimeFault
 OBJECTS = Path(__file__).resolve().parent.parent / "data" / "objects"
 
 
-def _load_context_cases():  # type: ignore[no-untyped-def]
+def _load_context_cases():
     """The hand-written context programs of tests/vm/test_contexts.py (loaded by path)."""
     path = Path(__file__).resolve().parent.parent / "vm" / "test_contexts.py"
     spec = importlib.util.spec_from_file_location("_pybpf_vm_test_contexts", path)
@@ -45,8 +45,8 @@ def test_context_cases_match_interpreter(
     assert _outcome("jit", text, ptype, data, ctx) == _outcome("interp", text, ptype, data, ctx)
 
 
-def _object_spec(name: str):  # type: ignore[no-untyped-def]
-    from pybpf.object import load_file  # type: ignore[attr-defined]
+def _object_spec(name: str):
+    from pybpf.object import load_file
 
     path = OBJECTS / name
     if not path.exists():
@@ -54,7 +54,7 @@ def _object_spec(name: str):  # type: ignore[no-untyped-def]
     return load_file(path)
 
 
-def _dump(collection) -> dict[str, list[object]]:  # type: ignore[no-untyped-def]
+def _dump(collection) -> dict[str, list[object]]:
     out: dict[str, list[object]] = {}
     for name, m in collection.maps.items():
         if m.type.name in ("RINGBUF", "PERF_EVENT_ARRAY", "PROG_ARRAY"):
@@ -77,7 +77,7 @@ def test_objects_match_interpreter(obj: str) -> None:
         pytest.skip(f"the interpreter cannot load {obj} yet: {exc}")
     for engine in ("interp", "jit"):
         with Runtime(engine, verify=False).load(spec) as coll:
-            runs = []
+            runs: list[tuple[str, int | str, bytes | str | None]] = []
             for name, prog in sorted(coll.programs.items()):
                 for _ in range(3):
                     try:

@@ -12,6 +12,7 @@ from pybpf.isa import assemble
 from pybpf.isa.instruction import encode
 from pybpf.object import load_file
 from pybpf.object.spec import CollectionSpec, ProgramSpec
+from testlib import scalar
 
 # The callback sits before the sub-program that passes it to bpf_loop: its lddw offset is negative.
 BACKWARD = """
@@ -94,4 +95,4 @@ def test_elf_callback_relocation_keeps_the_high_word_zero(tmp_path: Path) -> Non
         assert encode([insn])[12:16] == bytes(4)
     with Runtime("jit").load(spec) as coll:  # verified first: the verifier follows the callback
         assert coll.programs["loop_back"].run(bytes(64)).retval == 2
-        assert int.from_bytes(coll.maps[".bss"][0][:8], "little") == 15
+        assert int.from_bytes(scalar(coll.maps[".bss"][0])[:8], "little") == 15

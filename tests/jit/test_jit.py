@@ -20,16 +20,17 @@ from pybpf.isa.opcodes import PseudoSrc
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
 from pybpf.vm.jit import compile_program
 from pybpf.vm.jit.compiler import clear_cache
+from testlib import jit_program
 
 ROOT = Path(__file__).resolve().parents[2]
 XDP = ProgramType.XDP
 
 
-def prog(text: str, ptype: ProgramType = ProgramType.UNSPEC, name: str = "p", **kw) -> ProgramSpec:  # type: ignore[no-untyped-def]
+def prog(text: str, ptype: ProgramType = ProgramType.UNSPEC, name: str = "p", **kw) -> ProgramSpec:
     return ProgramSpec(name, tuple(assemble(text, syntax="llvm")), type=ptype, **kw)
 
 
-def outcome(engine: str, spec: ProgramSpec | CollectionSpec, data: bytes = b"", **options):  # type: ignore[no-untyped-def]
+def outcome(engine: str, spec: ProgramSpec | CollectionSpec, data: bytes = b"", **options):
     with Runtime(engine, verify=False, **options).load(spec) as coll:
         program = next(iter(coll.programs.values()))
         try:
@@ -129,7 +130,7 @@ def test_bound_run_and_batch() -> None:
     """
     spec = prog(text, XDP)
     with Runtime("jit", verify=False).load(spec) as coll:
-        program = coll.programs["p"]
+        program = jit_program(coll, "p")
         with program.bind(b"\x03" + bytes(20)) as bound:
             assert [bound() for _ in range(3)] == [3, 3, 3]
         packets = [bytes([k % 4]) + bytes(20) for k in range(50)] + [bytes([1]) + bytes(3000)]
@@ -144,14 +145,14 @@ def test_bound_run_and_batch() -> None:
 def test_batch_fault_names_the_pc() -> None:
     spec = prog("r2 = *(u32 *)(r1 + 0)\nr0 = *(u8 *)(r2 + 100)\nexit", XDP)
     with Runtime("jit", verify=False).load(spec) as coll, pytest.raises(RuntimeFault) as info:
-        coll.programs["p"].run_batch([bytes(200), bytes(20)])
+        jit_program(coll, "p").run_batch([bytes(200), bytes(20)])
     assert info.value.pc == 1
 
 
 def test_bound_run_fault() -> None:
     spec = prog("r0 = *(u64 *)(r10 + 8)\nexit", XDP)
     with Runtime("jit", verify=False).load(spec) as coll:
-        with coll.programs["p"].bind(bytes(20)) as bound, pytest.raises(RuntimeFault):
+        with jit_program(coll, "p").bind(bytes(20)) as bound, pytest.raises(RuntimeFault):
             bound()
 
 
@@ -265,14 +266,14 @@ def test_run_batch_rejects_bad_input() -> None:
 
     spec = prog("r0 = 2\nexit", XDP)
     with Runtime("jit", verify=False).load(spec) as coll:
-        program = coll.programs["p"]
+        program = jit_program(coll, "p")
         for packets, lengths in [(b"abc", None), (b"abc", [-1]), (b"abc", [4]), ([1, 2], None),
                                  ([b"x"], [1]), ([b"short"], None), ([bytes(5000)], None)]:
             with pytest.raises(BpfError):
-                program.run_batch(packets, lengths)  # type: ignore[arg-type]
+                program.run_batch(packets, lengths)  # type: ignore[arg-type]  # bad input on purpose
         assert list(program.run_batch([]).retvals) == []
     with Runtime("jit", verify=False).load(prog("r0 = 1\nexit")) as coll, pytest.raises(BpfError):
-        coll.programs["p"].run_batch([bytes(20)])  # not an XDP program
+        jit_program(coll, "p").run_batch([bytes(20)])  # not an XDP program
 
 
 @pytest.mark.parametrize("ptype", [ProgramType.SOCKET_FILTER, ProgramType.SCHED_CLS])

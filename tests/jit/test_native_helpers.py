@@ -10,12 +10,13 @@ import pytest
 
 from pybpf.engines import Runtime
 from pybpf.errors import RuntimeFault
+from testlib import jit_program
 
 DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="module")
-def map_ops_spec():  # type: ignore[no-untyped-def]
+def map_ops_spec():
     import pybpf.toolchain as toolchain
     if not toolchain.zig_available():
         pytest.skip("ziglang is not installed")
@@ -36,7 +37,7 @@ def _requests(seed: int, count: int) -> list[bytes]:
     return out
 
 
-def _run(engine: str, spec, packets: list[bytes], **options):  # type: ignore[no-untyped-def]
+def _run(engine: str, spec, packets: list[bytes], **options):
     results: list[object] = []
     with Runtime(engine, verify=False, **options).load(spec) as coll:
         prog = coll.programs["map_ops"]
@@ -50,14 +51,14 @@ def _run(engine: str, spec, packets: list[bytes], **options):  # type: ignore[no
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_map_helpers_match_interpreter(map_ops_spec, seed: int) -> None:  # type: ignore[no-untyped-def]
+def test_map_helpers_match_interpreter(map_ops_spec, seed: int) -> None:
     packets = _requests(seed, 120)
     expected = _run("interp", map_ops_spec, packets)
     assert _run("jit", map_ops_spec, packets) == expected
     assert _run("jit", map_ops_spec, packets, unsafe_fast=True) == expected
 
 
-def test_native_lookup_hits_the_same_storage_as_python(map_ops_spec) -> None:  # type: ignore[no-untyped-def]
+def test_native_lookup_hits_the_same_storage_as_python(map_ops_spec) -> None:
     with Runtime("jit", verify=False).load(map_ops_spec) as coll:
         prog = coll.programs["map_ops"]
         coll.maps["arr"][3] = 41
@@ -69,11 +70,11 @@ def test_native_lookup_hits_the_same_storage_as_python(map_ops_spec) -> None:  #
         assert coll.maps["arr"][2] == (15).to_bytes(8, "little")
 
 
-def test_batch_counts_like_single_runs(map_ops_spec) -> None:  # type: ignore[no-untyped-def]
+def test_batch_counts_like_single_runs(map_ops_spec) -> None:
     packets = [struct.pack("<BIQB", 3, k % 5, 1, 0).ljust(64, b"\0") for k in range(10)]
     packets += [struct.pack("<BIQB", 4, k % 5, 2, 0).ljust(64, b"\0") for k in range(25)]
     with Runtime("jit", verify=False).load(map_ops_spec) as coll:
-        result = coll.programs["map_ops"].run_batch(packets)
+        result = jit_program(coll, "map_ops").run_batch(packets)
         batch_maps = sorted(coll.maps["hash"].items())
         verdicts = list(result.retvals)
     single = _run("interp", map_ops_spec, packets)

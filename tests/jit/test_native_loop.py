@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import pytest
 
 from pybpf.engines import Runtime
@@ -36,6 +38,14 @@ out:
 """
 
 
+class LoopCase(TypedDict, total=False):
+    """The bpf_loop arguments one case sets."""
+
+    nr: int
+    stop: int
+    flags: int
+
+
 def _run(engine: str, *, nr: int, stop: int = -1, flags: int = 0, callback: str = "func(cb)") -> int:
     text = TEMPLATE.format(nr=nr, stop=stop, flags=flags, callback=callback)
     spec = CollectionSpec.single(ProgramSpec("p", tuple(assemble(text, syntax="llvm"))))
@@ -48,7 +58,7 @@ def _run(engine: str, *, nr: int, stop: int = -1, flags: int = 0, callback: str 
     [dict(nr=0), dict(nr=1), dict(nr=10), dict(nr=10, stop=4), dict(nr=10, stop=0), dict(nr=5, flags=1),
      dict(nr=(1 << 23) + 1), dict(nr=(1 << 32) + 3)],
 )  # fmt: skip
-def test_same_as_interpreter(case: dict[str, int]) -> None:
+def test_same_as_interpreter(case: LoopCase) -> None:
     assert _run("jit", **case) == _run("interp", **case)
 
 

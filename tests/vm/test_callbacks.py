@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from pybpf.cli.main import main
+from pybpf.maps.fd_array import FdArrayMap
+from testlib import kernel_program, scalar
 
 SOURCE = r"""
 #include <bpf_helpers.h>
@@ -143,10 +145,14 @@ def _tail_call_results(tmp_path: Path, engine: str) -> list[tuple[int, bytes]]:
         pytest.skip(f"cannot compile C here: {exc}")
     results = []
     with Runtime(engine, verify=False).load(load_file(str(obj))) as col:
-        results.append((col.programs["entry"].run(bytes(20)).retval, col.maps[".bss"][0]))
-        target = col.programs["target"]
-        col.maps["jmp"][0] = target.fd if engine == "kernel" else target  # type: ignore[attr-defined]
-        results.append((col.programs["entry"].run(bytes(20)).retval, col.maps[".bss"][0]))
+        results.append((col.programs["entry"].run(bytes(20)).retval, scalar(col.maps[".bss"][0])))
+        jmp = col.maps["jmp"]
+        if engine == "kernel":
+            jmp[0] = kernel_program(col, "target").fd
+        else:
+            assert isinstance(jmp, FdArrayMap)
+            jmp.set(0, col.programs["target"])  # user-space prog arrays hold the program itself
+        results.append((col.programs["entry"].run(bytes(20)).retval, scalar(col.maps[".bss"][0])))
     return results
 
 

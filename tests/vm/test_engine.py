@@ -16,6 +16,7 @@ from pybpf.isa.instruction import iter_slots
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
 from pybpf.vm import interp_engine
 from pybpf.vm.helper_registry import REGISTRY, HelperEnv
+from testlib import scalar
 
 
 def _lookup(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
@@ -43,7 +44,7 @@ def program(name: str, text: str, refs: dict[int, tuple[str, str]] | None = None
     return ProgramSpec(name, tuple(insns), type=ptype, map_references=references)
 
 
-def load(*programs: ProgramSpec, maps: tuple[MapSpec, ...] = ()):  # type: ignore[no-untyped-def]
+def load(*programs: ProgramSpec, maps: tuple[MapSpec, ...] = ()):
     spec = CollectionSpec(programs={p.name: p for p in programs}, maps={m.name: m for m in maps})
     return Runtime("interp", verify=False, helpers=helpers()).load(spec)
 
@@ -255,7 +256,7 @@ def test_for_each_map_elem_sees_and_updates_values() -> None:
     spec_c = CollectionSpec(programs={"each": spec}, maps={"arr": arr})
     with Runtime("interp", verify=False, helpers=helpers()).load(spec_c) as col:
         assert col.programs["each"].run().retval == 3  # keys 0, 1, 2 visited, then stop
-        values = [struct.unpack("<Q", col.maps["arr"][i])[0] for i in range(4)]
+        values = [struct.unpack("<Q", scalar(col.maps["arr"][i]))[0] for i in range(4)]
         assert values == [1, 11, 21, 30]
 
 

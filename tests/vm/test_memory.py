@@ -92,7 +92,7 @@ def test_runenv_maps_and_expose() -> None:
     sentinel = object()
     ptr = env.register_map(sentinel)  # type: ignore[arg-type]
     assert env.map_from_pointer(ptr) is sentinel
-    assert env.map_pointer(sentinel) == ptr  # type: ignore[arg-type]
+    assert env.map_pointer(sentinel) == ptr
     with pytest.raises(RuntimeFault):
         env.map_from_pointer(ptr + 1)
     with pytest.raises(RuntimeFault):

@@ -14,6 +14,7 @@ from pybpf.abi import ProgramType
 from pybpf.engines import Runtime
 from pybpf.isa import assemble
 from pybpf.object.spec import CollectionSpec, ProgramSpec
+from testlib import jit_program
 
 # XDP: return the packet's byte 20 plus a loop over its byte 21 (enough work to interleave threads).
 SOURCE = """
@@ -72,7 +73,7 @@ def test_threads_get_their_own_results(engine: str) -> None:
 
 def test_jit_batches_from_threads_are_each_correct() -> None:
     with Runtime("jit", verify=False).load(_spec()) as coll:
-        prog = coll.programs["count"]
+        prog = jit_program(coll, "count")
         bad: list[str] = []
         errors: list[BaseException] = []
 
@@ -100,7 +101,7 @@ def test_a_bound_run_belongs_to_its_thread() -> None:
     from pybpf.errors import BpfError
 
     with Runtime("jit", verify=False).load(_spec()) as coll:
-        prog = coll.programs["count"]
+        prog = jit_program(coll, "count")
         packet = bytes(20) + bytes([5, 2]) + bytes(42)
         with prog.bind(packet) as bound:
             assert bound() == 7
