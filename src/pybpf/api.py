@@ -102,7 +102,7 @@ def load(source: Source | CollectionSpec | ProgramSpec, engine: str = "jit", *, 
 
 
 def compile(source: Source, output: Source | None = None, *, compiler: str = "zig",
-            flags: Iterable[str] = (), include_dirs: Iterable[Source] = (),
+            flags: Iterable[str] = (), include_dirs: Iterable[Source] | Source = (),
             defines: Iterable[str] = (), use_cache: bool = True) -> CompileResult:
     """Compile a C file to an eBPF ELF object with pybpf's headers (bpf_helpers.h, ...).
 

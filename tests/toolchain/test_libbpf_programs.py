@@ -23,6 +23,7 @@ from pybpf.engines import Runtime
 from pybpf.isa.opcodes import CALL
 from pybpf.object import load_file
 from pybpf.toolchain import compile_c, zig_available
+from testlib import kernel_program, scalar
 
 DATA = Path(__file__).parent / "data" / "libbpf"
 VMLINUX = Path("/sys/kernel/btf/vmlinux")
@@ -31,7 +32,7 @@ needs_vmlinux = pytest.mark.skipif(not VMLINUX.exists(), reason="no /sys/kernel/
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def build(tmp_path_factory: pytest.TempPathFactory):
     """Compile data/libbpf/NAME.bpf.c with a vmlinux.h of the running kernel; the object path."""
     out = tmp_path_factory.mktemp("libbpf")
     if VMLINUX.exists():
@@ -44,7 +45,7 @@ def build(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     return compile_one
 
 
-def test_uapi_only_program_compiles_and_runs(build) -> None:  # type: ignore[no-untyped-def]
+def test_uapi_only_program_compiles_and_runs(build) -> None:
     spec = load_file(build("uapi_only"))
     prog = spec.programs["classify"]
     assert 12 in [i.imm for i in prog.instructions if i.opcode == CALL]  # bpf_tail_call_static
@@ -89,13 +90,13 @@ char LICENSE[] SEC("license") = "GPL";
 
 @needs_vmlinux
 @pytest.mark.parametrize("name", ["trace_attach", "kprobes", "btf_programs"])
-def test_vmlinux_programs_compile(build, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_vmlinux_programs_compile(build, name: str) -> None:
     spec = load_file(build(name))
     assert spec.programs and spec.license
 
 
 @needs_vmlinux
-def test_kfunc_calls_from_vmlinux_h(build) -> None:  # type: ignore[no-untyped-def]
+def test_kfunc_calls_from_vmlinux_h(build) -> None:
     prog = load_file(build("btf_programs")).programs["on_unlink"]
     assert {name for _, name in prog.extern_calls} >= {"bpf_task_from_pid", "bpf_task_release"}
 
@@ -113,7 +114,7 @@ def _libc() -> str:
 
 @pytest.mark.kernel
 @needs_vmlinux
-def test_raw_tp_and_uprobes_see_the_right_values(build) -> None:  # type: ignore[no-untyped-def]
+def test_raw_tp_and_uprobes_see_the_right_values(build) -> None:
     from pybpf.kernel import links
 
     comm = Path("/proc/self/comm").read_bytes().strip()[:15]
@@ -122,11 +123,11 @@ def test_raw_tp_and_uprobes_see_the_right_values(build) -> None:  # type: ignore
     col = Runtime("kernel", pin_path=None).load(spec)  # verified by pybpf first
     try:
         libc = _libc()
-        with links.attach_raw_tracepoint(col.programs["on_sys_enter"], "sys_enter"), \
-                links.attach_uprobe(col.programs["on_kill"], libc, "kill"), \
-                links.attach_uprobe(col.programs["on_kill_ret"], libc, "kill", retprobe=True):
+        with links.attach_raw_tracepoint(kernel_program(col, "on_sys_enter"), "sys_enter"), \
+                links.attach_uprobe(kernel_program(col, "on_kill"), libc, "kill"), \
+                links.attach_uprobe(kernel_program(col, "on_kill_ret"), libc, "kill", retprobe=True):
             os.kill(os.getpid(), 0)
-        seen = {k: v for k, v in ((struct.unpack("<I", k)[0], struct.unpack("<q", v)[0])
+        seen = {k: v for k, v in ((struct.unpack("<I", k)[0], struct.unpack("<q", scalar(v))[0])
                                   for k, v in col.maps["seen"].items())}
     finally:
         col.close()
@@ -139,7 +140,7 @@ def test_raw_tp_and_uprobes_see_the_right_values(build) -> None:  # type: ignore
 
 @pytest.mark.kernel
 @needs_vmlinux
-def test_kprobe_style_programs_load(build) -> None:  # type: ignore[no-untyped-def]
+def test_kprobe_style_programs_load(build) -> None:
     """kprobe, kretprobe (with and without argument), ksyscall, usdt and perf_event programs load."""
     spec = load_file(build("kprobes"))
     assert {"on_unlink", "on_unlink_ret", "on_unlink_ret_bare", "on_kill", "on_tgkill", "on_switch",
@@ -151,7 +152,7 @@ def test_kprobe_style_programs_load(build) -> None:  # type: ignore[no-untyped-d
 
 @pytest.mark.kernel
 @needs_vmlinux
-def test_btf_typed_programs_load_where_the_kernel_allows(build) -> None:  # type: ignore[no-untyped-def]
+def test_btf_typed_programs_load_where_the_kernel_allows(build) -> None:
     from pybpf.kernel.features import program_type
 
     tracing = program_type(ProgramType.TRACING)

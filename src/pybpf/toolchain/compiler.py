@@ -151,7 +151,7 @@ def _as_list(value: Iterable[Any] | str | os.PathLike[str]) -> list[Any]:
     return list(value)
 
 
-def build_flags(include_dirs: Iterable[str | os.PathLike[str]] = (),
+def build_flags(include_dirs: Iterable[str | os.PathLike[str]] | os.PathLike[str] = (),
                 defines: Iterable[str] = (), flags: Iterable[str] = ()) -> list[str]:
     """The flags after the compiler prefix: ours, the user's -I/-D, then pybpf's include dir."""
     if isinstance(flags, str):
@@ -179,7 +179,7 @@ def compile_c(
     *,
     compiler: str = "zig",
     flags: Iterable[str] = (),
-    include_dirs: Iterable[str | os.PathLike[str]] = (),
+    include_dirs: Iterable[str | os.PathLike[str]] | os.PathLike[str] = (),
     defines: Iterable[str] = (),
     use_cache: bool = True,
 ) -> CompileResult:
