@@ -7,13 +7,13 @@ import struct
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_path
 
 from pybpf.btf import Btf, Kind, declaration, definition, dump_raw, load_vmlinux, parse_btf_ext
 from pybpf.btf.types import BtfType, Member, Param
 from pybpf.errors import ObjectError
 from pybpf.object import load_file
 from pybpf.object.elf import ElfFile
+from testlib import shared_path
 
 OBJECTS = Path(__file__).resolve().parent.parent / "data" / "objects"
 VMLINUX = Path("/sys/kernel/btf/vmlinux")
@@ -39,7 +39,7 @@ def test_object_btf_types() -> None:
     assert func is not None and func.linkage == 1
     proto = btf[func.type_id]
     assert proto.kind == Kind.FUNC_PROTO and [p.name for p in proto.params] == ["ctx"]
-    assert btf.find("helper", Kind.FUNC).linkage == 0  # type: ignore[union-attr]
+    assert btf.find("helper", Kind.FUNC).linkage == 0
     assert sum(btf.kind_counts().values()) == len(btf) - 1
 
 

@@ -18,7 +18,7 @@ needs_vmlinux = pytest.mark.skipif(not VMLINUX.exists(), reason="no /sys/kernel/
 K = CoreReloKind
 
 
-def _programs():  # type: ignore[no-untyped-def]
+def _programs():
     return load_file(OBJECTS / "core.o").programs
 
 
@@ -32,7 +32,7 @@ def _member(btf: Btf, struct_name: str, member: str) -> tuple[int, int, int]:
     raise AssertionError(f"{struct_name}.{member} not found")
 
 
-def _by_access(results, kind):  # type: ignore[no-untyped-def]
+def _by_access(results, kind):
     return [r for r in results if r.kind == kind]
 
 
@@ -83,7 +83,7 @@ def test_type_and_enum_relocations_against_kernel() -> None:
 
     prog = _programs()["core_types"]
     results = resolve(prog)
-    by = {}
+    by: dict[K, list[int]] = {}
     for r in results:
         by.setdefault(r.kind, []).append(r.target_value)
     assert by[K.TYPE_EXISTS] == [1, 0]

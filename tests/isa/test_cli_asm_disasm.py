@@ -142,7 +142,7 @@ def test_disasm_invalid_opcode_is_printed_not_fatal(
 
 
 def test_disasm_elf_object(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    from conftest import shared_path
+    from testlib import shared_path
 
     folder = shared_path("ebpf-samples")
     objects = sorted(p for p in folder.rglob("*.o") if p.stat().st_size < 20000)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import shared_path
 from pybpf.errors import BpfError
 from pybpf.isa import assemble, disassemble, encode
+from testlib import shared_path
 
 
 def _helper_tables() -> tuple[dict[int, str], dict[str, int]]:

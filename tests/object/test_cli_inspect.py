@@ -12,7 +12,7 @@ from pybpf.cli.main import main
 OBJECTS = Path(__file__).resolve().parent.parent / "data" / "objects"
 
 
-def _json(capsys: pytest.CaptureFixture[str], name: str) -> dict:  # type: ignore[type-arg]
+def _json(capsys: pytest.CaptureFixture[str], name: str) -> dict:
     assert main(["inspect", str(OBJECTS / name), "--json"]) == 0
     return json.loads(capsys.readouterr().out)
 

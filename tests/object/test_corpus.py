@@ -8,11 +8,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from tests.conftest import SHARED, shared_path
 
 from pybpf.abi import MapType, ProgramType
 from pybpf.errors import ObjectError
 from pybpf.object import load_bytes, load_file
+from testlib import SHARED, shared_path
 
 OBJECTS = Path(__file__).resolve().parent.parent / "data" / "objects"
 SAMPLES = SHARED / "ebpf-samples"

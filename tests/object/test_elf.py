@@ -58,7 +58,7 @@ def _shoff(data: bytes) -> int:
         (lambda d: d[: _shoff(d) + 64 * 3], "runs past the end of the file"),
     ],
 )
-def test_malformed_headers(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_headers(mutate, message: str) -> None:
     with pytest.raises(ObjectError, match=message):
         ElfFile(mutate(_data()), "x.o")
 

@@ -8,10 +8,10 @@ are left out). A loader bug in relocations, sub-program linking, maps or BTF mak
 from __future__ import annotations
 
 import pytest
-from tests.conftest import shared_path
 
 from pybpf.engines import Runtime
 from pybpf.object import load_file
+from testlib import shared_path
 
 KERNEL_LOADABLE = """
 cilium-examples/cgroup_skb_bpf_bpfel.o

@@ -9,6 +9,7 @@ import pytest
 
 from pybpf.engines import Runtime
 from pybpf.object import load_file
+from testlib import scalar
 
 OBJECTS = Path(__file__).resolve().parent.parent / "data" / "objects"
 pytestmark = pytest.mark.kernel
@@ -38,8 +39,8 @@ def test_kernel_sees_maps_and_global_data() -> None:
     try:
         for _ in range(3):
             assert col.programs["count_packets"].run(bytes(64)).retval == 2  # helper(0) = 0*7 + 5 != 0
-        assert struct.unpack("<Q", col.maps["counts"][bytes(4)])[0] == 3
-        assert struct.unpack("<I", col.maps[".bss"][bytes(4)])[0] == 3
-        assert col.maps[".data.custom"][bytes(4)].startswith(b"Custom\0")
+        assert struct.unpack("<Q", scalar(col.maps["counts"][bytes(4)]))[0] == 3
+        assert struct.unpack("<I", scalar(col.maps[".bss"][bytes(4)]))[0] == 3
+        assert scalar(col.maps[".data.custom"][bytes(4)]).startswith(b"Custom\0")
     finally:
         col.close()

@@ -16,11 +16,11 @@ from pybpf.object.elf import ElfFile
 OBJECTS = Path(__file__).resolve().parent.parent / "data" / "objects"
 
 
-def _load(name: str):  # type: ignore[no-untyped-def]
+def _load(name: str):
     return load_file(OBJECTS / name)
 
 
-def _insn_at(prog, pc: int):  # type: ignore[no-untyped-def]
+def _insn_at(prog, pc: int):
     slot = 0
     for insn in prog.instructions:
         if slot == pc:
@@ -29,7 +29,7 @@ def _insn_at(prog, pc: int):  # type: ignore[no-untyped-def]
     raise AssertionError(f"no instruction at pc {pc}")
 
 
-def _call_targets(prog) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+def _call_targets(prog) -> list[tuple[int, int]]:
     out, pc = [], 0
     for insn in prog.instructions:
         if (insn.opcode == CALL and insn.src == 1) or (insn.opcode == LDDW and insn.src == 4):
@@ -272,7 +272,7 @@ def test_kernel_symbols_resolved_against_vmlinux() -> None:
 
 
 def test_legacy_map_in_map_inner_index() -> None:
-    from tests.conftest import shared_path
+    from testlib import shared_path
 
     maps = load_file(shared_path("ebpf-samples", "build", "map_in_map_legacy.o")).maps
     outer = maps["array_of_maps"]
@@ -280,7 +280,7 @@ def test_legacy_map_in_map_inner_index() -> None:
 
 
 def test_ring_buffer_and_perf_event_array_sizes_normalised() -> None:
-    from tests.conftest import shared_path
+    from testlib import shared_path
 
     ring = load_file(shared_path("ebpf-samples", "cilium-examples", "ringbuffer_bpf_bpfel.o")).maps["events"]
     assert (ring.type, ring.key_size, ring.value_size) == (MapType.RINGBUF, 0, 0)
