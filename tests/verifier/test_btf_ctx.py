@@ -19,11 +19,19 @@ from pybpf.verifier import verify
 if not Path("/sys/kernel/btf/vmlinux").exists():
     pytest.skip("this kernel has no BTF (/sys/kernel/btf/vmlinux)", allow_module_level=True)
 
-from pybpf.btf.types import Kind  # noqa: E402
+from pybpf.btf.types import BtfType, Kind  # noqa: E402
 from pybpf.btf.vmlinux import load_vmlinux  # noqa: E402
 
 BTF = load_vmlinux()
-TASK = BTF.find("task_struct", Kind.STRUCT)
+
+
+def _struct(name: str) -> BtfType:
+    found = BTF.find(name, Kind.STRUCT)
+    assert found is not None, name
+    return found
+
+
+TASK = _struct("task_struct")
 PID = next(m.bit_offset // 8 for m in TASK.members if m.name == "pid")
 PARENT = next(m.bit_offset // 8 for m in TASK.members if m.name == "real_parent")
 
@@ -90,7 +98,9 @@ def test_lsm_hook_context_and_return_range() -> None:
 
 
 def _kfunc(name: str) -> int:
-    return BTF.find(name, Kind.FUNC).id
+    func = BTF.find(name, Kind.FUNC)
+    assert func is not None, name
+    return func.id
 
 
 def _with_kfuncs(text: str, **ids: int) -> ProgramSpec:

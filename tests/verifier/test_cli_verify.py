@@ -69,12 +69,13 @@ def test_unusable_input_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Pa
 def test_json_verdicts_stream_as_decided(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
                                          tmp_path: Path) -> None:
     import pybpf.verifier as verifier_pkg
+    from pybpf.abi import ProgramType
     from pybpf.isa import assemble, encode
     from pybpf.object.spec import CollectionSpec, ProgramSpec
 
     insns = tuple(assemble("r0 = 2\nexit"))
-    spec = CollectionSpec(programs={"first": ProgramSpec("first", insns, type=6),
-                                    "second": ProgramSpec("second", insns, type=6)})
+    spec = CollectionSpec(programs={"first": ProgramSpec("first", insns, type=ProgramType.XDP),
+                                    "second": ProgramSpec("second", insns, type=ProgramType.XDP)})
     monkeypatch.setattr("pybpf.cli.verify._load", lambda path, ptype: spec)
     real = verifier_pkg.verify
     seen_before_second: list[str] = []

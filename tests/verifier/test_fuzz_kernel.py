@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from pybpf.abi import ProgramType
 from pybpf.errors import VerifierError
 from pybpf.object.spec import CollectionSpec, ProgramSpec
 from pybpf.verifier import verify
@@ -26,7 +27,7 @@ def _fuzz(seeds: range) -> tuple[int, int, list[str]]:
     unsafe: list[str] = []
     for seed in seeds:
         g = generate(seed)
-        prog = ProgramSpec(g.name, tuple(g.insns), type=g.program_type, map_references=tuple(g.refs))
+        prog = ProgramSpec(g.name, tuple(g.insns), type=ProgramType(g.program_type), map_references=tuple(g.refs))
         k = kernel_verdicts(CollectionSpec(programs={g.name: prog}, maps=g.maps))[g.name]
         if (k.processed_insns or 0) > 100_000 or "too large" in (k.log or "") or k.message.startswith(LIMITS):
             continue  # the kernel's instruction limit: pybpf needs seconds to reach it too
