@@ -15,6 +15,7 @@ from examples_support import example_objects  # noqa: F401
 
 from pybpf.demo import in_netns, veth_namespaces
 from pybpf.object import load_file
+from testlib import scalar
 
 pytestmark = [pytest.mark.kernel,
               pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 (ip) is not installed")]
@@ -22,8 +23,8 @@ pytestmark = [pytest.mark.kernel,
 B_ADDR = "10.198.0.2"
 
 
-def u64(raw: bytes) -> int:
-    return int.from_bytes(raw, "little")
+def u64(raw: bytes | list[bytes]) -> int:
+    return int.from_bytes(scalar(raw), "little")
 
 
 def drain(sock: socket.socket) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import dpkt
 import pytest
@@ -10,6 +12,10 @@ import pytest
 from pybpf.flows.datapath import datapath_spec
 from pybpf.flows.event import make_decoder
 from pybpf.flows.policy import parse_policy
+
+if TYPE_CHECKING:
+    from pybpf.kernel import RingBuffer
+    from pybpf.kernel.kernel_engine import KernelCollection
 
 pytestmark = pytest.mark.kernel
 
@@ -41,10 +47,11 @@ def icmp(kind: int, code: int = 0, proto: int = dpkt.ip.IP_PROTO_ICMP, **kw: str
 
 
 @pytest.fixture
-def loaded():
+def loaded() -> Iterator[Callable[..., tuple[KernelCollection, RingBuffer]]]:
     from pybpf.kernel import RingBuffer, load_collection
 
-    def load(policy=None, aggregate=False, ring_size=1 << 16):
+    def load(policy: Any = None, aggregate: bool = False,
+             ring_size: int = 1 << 16) -> tuple[KernelCollection, RingBuffer]:
         coll = load_collection(datapath_spec(ring_size), pin_path=None, globals={"aggregate": int(aggregate)})
         opened.append(coll)
         for i, rule in enumerate(parse_policy(policy or [])):
@@ -53,7 +60,7 @@ def loaded():
         opened.append(ring)
         return coll, ring
 
-    opened: list = []
+    opened: list[KernelCollection | RingBuffer] = []
     yield load
     for obj in reversed(opened):
         obj.close()

@@ -198,10 +198,10 @@ def log(setup: Setup) -> Iterator[EventLog]:
             server.shutdown()
 
 
-def run(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[bytes]:
+def run(argv: list[str], **kw: Any) -> tuple[subprocess.CompletedProcess[bytes], int]:
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
     out, err = proc.communicate(timeout=30)
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err), proc.pid  # type: ignore[return-value]
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err), proc.pid
 
 
 def test_cat_opening_a_secret_file_is_killed(setup: Setup, log: EventLog) -> None:
@@ -307,7 +307,7 @@ def test_metrics_endpoint_counts_events(setup: Setup, log: EventLog) -> None:
     result, pid = run([setup.cat, str(setup.secret)])
     assert result.returncode == -9
     log.exit_of(pid)
-    text = httpx.get(f"http://127.0.0.1:{log.guard.metrics_port}/metrics", timeout=10).text  # type: ignore[attr-defined]
+    text = httpx.get(f"http://127.0.0.1:{log.guard.metrics_port}/metrics", timeout=10).text
     samples = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):

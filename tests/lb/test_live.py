@@ -19,6 +19,7 @@ from netns_setup import frames, lan, mac_of, packet_socket, udp_sender
 from pybpf.cli.main import main
 from pybpf.kernel.netns import in_netns
 from pybpf.toolchain import zig_available
+from testlib import kernel_program
 
 pytestmark = [
     pytest.mark.kernel,
@@ -33,7 +34,7 @@ VIP = "10.0.0.10"
 def pass_program_on(ns: str, dev: str) -> Iterator[None]:
     from pybpf.abi import ProgramType
     from pybpf.engines import Runtime
-    from pybpf.isa import assemble  # type: ignore[attr-defined]
+    from pybpf.isa import assemble
     from pybpf.kernel.links import attach_xdp
     from pybpf.object.spec import ProgramSpec
 
@@ -42,7 +43,7 @@ def pass_program_on(ns: str, dev: str) -> Iterator[None]:
     coll = Runtime("kernel").load(spec)
     try:
         with in_netns(ns):
-            link = attach_xdp(coll.programs["xdp_pass"], dev)
+            link = attach_xdp(kernel_program(coll, "xdp_pass"), dev)
         try:
             yield
         finally:

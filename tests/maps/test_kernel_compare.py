@@ -78,7 +78,7 @@ def run_both(
             elif op == "pop":
                 kerr, kval = k.lookup_and_delete(key)
                 assert isinstance(m, QueueMap) or hasattr(m, "pop")
-                perr, pval = ours(m.pop)  # type: ignore[attr-defined]
+                perr, pval = ours(m.pop)
                 assert perr == kerr and (kerr or pval == kval), where
             elif op == "keys":
                 assert sorted(k.keys()) == sorted(m.keys()), where
@@ -255,7 +255,7 @@ def test_lookup_and_delete_matches_kernel(map_type: MapType) -> None:
         m.update(u32(1), [value] * ncpus if ncpus > 1 else value)
         for _ in range(2):
             kerr, kval = k.lookup_and_delete(u32(1))
-            perr, pval = ours(m.lookup_and_delete, u32(1))  # type: ignore[attr-defined]
+            perr, pval = ours(m.lookup_and_delete, u32(1))
             if perr == 0 and pval is None:
                 perr = 2  # bpf() says ENOENT where pybpf says None
             assert perr == kerr

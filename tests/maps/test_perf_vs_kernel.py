@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pybpf.engines import Runtime
+from pybpf.maps.perf_event_array import PerfEventArray
 
 pytestmark = pytest.mark.kernel
 
@@ -36,7 +37,9 @@ def samples(engine: str, spec: Any) -> list[bytes]:
                     reader.close()
             for frame in frames():
                 coll.programs["send"].run(frame)
-            return coll.maps["samples"].read_available()  # type: ignore[attr-defined,no-any-return]
+            perf = coll.maps["samples"]
+            assert isinstance(perf, PerfEventArray)
+            return perf.read_available()
     finally:
         os.sched_setaffinity(0, old)
 

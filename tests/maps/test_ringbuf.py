@@ -156,7 +156,7 @@ def test_element_operations_are_enotsupp() -> None:
         (rb.next_key, (None,)),
     ):
         with pytest.raises(MapError) as info:
-            fn(*args)  # type: ignore[operator]
+            fn(*args)
         assert info.value.errno == 524
 
 

@@ -6,11 +6,15 @@ import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pybpf.profile.flamegraph import render_html, render_svg
 from pybpf.profile.model import Frame, Profile, Sample
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
@@ -39,7 +43,7 @@ def test_svg_is_well_formed_with_a_tooltip_per_frame() -> None:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[WebDriver]:
     if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):
         pytest.skip("chromium and chromium-driver are not installed")
     selenium = pytest.importorskip("selenium")
@@ -59,18 +63,18 @@ def browser() -> Iterator[object]:
         driver.quit()
 
 
-def widths(driver: object) -> dict[str, float]:
+def widths(driver: WebDriver) -> dict[str, float]:
     script = ("var o = {}; window.flamegraph.frames.forEach(function (g) { if (g.style.display !== 'none')"
               " o[g.dataset.n] = g.querySelector('rect').getBoundingClientRect().width; }); return o;")
-    return driver.execute_script(script)  # type: ignore[attr-defined, no-any-return]
+    return driver.execute_script(script)
 
 
-def test_html_flame_graph_renders_zooms_and_searches(browser: object, tmp_path: Path) -> None:
+def test_html_flame_graph_renders_zooms_and_searches(browser: WebDriver, tmp_path: Path) -> None:
     page = tmp_path / "flame.html"
     page.write_text(render_html(PROFILE))
     assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists()
     driver = browser
-    driver.get(page.as_uri())  # type: ignore[attr-defined]
+    driver.get(page.as_uri())
     w = widths(driver)
     full = w["all"]
     assert full > 1000
@@ -78,23 +82,23 @@ def test_html_flame_graph_renders_zooms_and_searches(browser: object, tmp_path: 
     assert w["burn_one"] == pytest.approx(0.1 * full, rel=0.01)
     assert w["do_syscall_64_[k]"] == pytest.approx(0.4 * full, rel=0.01)
     # names are drawn where they fit
-    text = driver.execute_script(  # type: ignore[attr-defined]
+    text = driver.execute_script(
         "return window.flamegraph.frames.filter(function (g) { return g.dataset.n === 'main'; })[0]"
         ".querySelector('text').textContent;")
     assert text == "main"
     # click to zoom: burn_two fills the width, its siblings are hidden
-    assert driver.execute_script("return window.flamegraph.zoom('burn_two');")  # type: ignore[attr-defined]
+    assert driver.execute_script("return window.flamegraph.zoom('burn_two');")
     w = widths(driver)
     assert w["burn_two"] == pytest.approx(full, rel=0.01)
     assert "burn_three" not in w
-    driver.execute_script("window.flamegraph.unzoom();")  # type: ignore[attr-defined]
+    driver.execute_script("window.flamegraph.unzoom();")
     # search: burn_ functions cover 60% of the samples
-    box = driver.find_element("id", "fg-search")  # type: ignore[attr-defined]
+    box = driver.find_element("id", "fg-search")
     box.send_keys("^burn_")
-    matched = driver.find_element("id", "matched").text  # type: ignore[attr-defined]
+    matched = driver.find_element("id", "matched").text
     assert matched == "Matched: 60.00% (600 samples)"
     # the tooltip of a frame carries its count and share
-    title = driver.execute_script(  # type: ignore[attr-defined]
+    title = driver.execute_script(
         "return window.flamegraph.frames.filter(function (g) { return g.dataset.n === 'burn_two'; })[0]"
         ".querySelector('title').textContent;")
     assert title == "burn_two — 200 samples (20.00%)"

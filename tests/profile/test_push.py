@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import email.message
 import gzip
 import socket
 import threading
@@ -33,8 +34,12 @@ def ingest() -> Iterator[tuple[str, list[dict[str, object]]]]:
         # the multipart body read with the standard library's MIME parser
         head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
         message = email.message_from_bytes(head + await request.body())
-        parts = {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
-                 for part in message.get_payload()}  # type: ignore[union-attr]
+        payload = message.get_payload()
+        assert isinstance(payload, list)  # multipart: one Message a part
+        parts = {}
+        for part in payload:
+            assert isinstance(part, email.message.Message)
+            parts[part.get_param("name", header="content-disposition")] = part.get_payload(decode=True)
         received.append({"params": dict(request.query_params), "profile": parts["profile"]})
         return PlainTextResponse("ok")
 
