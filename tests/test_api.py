@@ -43,7 +43,7 @@ def test_every_name_resolves_with_a_docstring() -> None:
         assert name in dir(pybpf)
     assert issubclass(pybpf.MapError, pybpf.BpfError)
     with pytest.raises(AttributeError):
-        _ = pybpf.no_such_name  # type: ignore[attr-defined]
+        _ = pybpf.no_such_name
 
 
 def test_load_a_c_file_on_each_user_space_engine() -> None:

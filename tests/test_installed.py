@@ -83,8 +83,10 @@ def test_wheel_runs_bench_and_demo_outside_the_checkout(tmp_path: Path) -> None:
     sources = tmp_path / "sources"  # setuptools builds in place: keep build/ out of the checkout
     sources.mkdir()
     for name in ("pyproject.toml", "README.md", "src", "examples"):
-        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
-        copy(ROOT / name, sources / name, **({"symlinks": True} if copy is shutil.copytree else {}))
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, sources / name, symlinks=True)
+        else:
+            shutil.copy2(ROOT / name, sources / name)
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
                             str(tmp_path / "dist"), str(sources)], capture_output=True, text=True,
                            timeout=600, env=env, check=False)

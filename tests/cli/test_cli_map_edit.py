@@ -32,7 +32,7 @@ def test_update_lookup_delete_pin(tmp_path: Path, capsys: pytest.CaptureFixture[
     pin = f"/sys/fs/bpf/pbfront_map_edit_{os.getpid()}"
     with load_collection(spec) as coll:
         m = coll.maps["by_task"]
-        mid = str(map_info(m.fd).id)  # type: ignore[attr-defined]
+        mid = str(map_info(m.fd).id)
         # JSON through BTF: a struct key, an integer value
         assert _cli(capsys, "map", "update", mid, "key", "json", '{"tgid": 7, "nr": 9}',
                     "value", "json", "42")[0] == 0
@@ -74,7 +74,7 @@ def test_bad_keys_are_one_line(words: list[str], message: str, tmp_path: Path,
 
     spec = load_file(compile_c(DATA / "decode_maps.c", tmp_path / "m.o"))
     with load_collection(spec) as coll:
-        mid = str(map_info(coll.maps["by_task"].fd).id)  # type: ignore[attr-defined]
+        mid = str(map_info(coll.maps["by_task"].fd).id)
         status, _, err = _cli(capsys, "map", "update", mid, *words)
     assert status == 2 and message in err and len(err.strip().splitlines()) == 1
 

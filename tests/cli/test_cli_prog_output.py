@@ -25,7 +25,7 @@ def test_prog_dump_names_helpers_and_shows_source(capsys: pytest.CaptureFixture[
     spec = load_file(compile_c(ROOT / "tests" / "kernel" / "data" / "tp_events.c"))
     before = time.time()
     with load_collection(spec) as coll:
-        prog_id = prog_info(coll.programs["on_getppid"].fd).id  # type: ignore[attr-defined]
+        prog_id = prog_info(coll.programs["on_getppid"].fd).id
         assert main(["prog", "dump", str(prog_id), "--json"]) == 0
         rows = json.loads(capsys.readouterr().out)
         assert main(["prog", "dump", str(prog_id), "--linum"]) == 0

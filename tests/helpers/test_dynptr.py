@@ -27,7 +27,7 @@ def neg(e: int) -> int:
 
 def call(helper_id: int, env: FakeEnv, *args: int) -> int:
     regs = list(args) + [0] * (5 - len(args))
-    return REGISTRY[helper_id](env, *regs)  # type: ignore[arg-type]
+    return REGISTRY[helper_id](env, *regs)
 
 
 def test_local_dynptr() -> None:

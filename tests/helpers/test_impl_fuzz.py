@@ -60,7 +60,7 @@ def test_random_registers() -> None:
         helper_id = rng.choice(OURS)
         regs = [register() for _ in range(5)]
         try:
-            result = REGISTRY[helper_id](env, *regs)  # type: ignore[arg-type]
+            result = REGISTRY[helper_id](env, *regs)
         except BpfError:
             continue
         assert isinstance(result, int) and 0 <= result < 2**64, (helper_id, regs)

@@ -23,7 +23,7 @@ def neg(e: int) -> int:
 
 def call(helper_id: int, env: FakeEnv, *args: int) -> int:
     regs = list(args) + [0] * (5 - len(args))
-    return REGISTRY[helper_id](env, *regs)  # type: ignore[arg-type]
+    return REGISTRY[helper_id](env, *regs)
 
 
 def strtox(helper_id: int, text: bytes, flags: int = 0) -> tuple[int, int | None]:

@@ -20,7 +20,7 @@ libc = ctypes.CDLL(None)
 
 def call(helper_id: int, env: FakeEnv, *args: int) -> int:
     regs = list(args) + [0] * (5 - len(args))
-    return REGISTRY[helper_id](env, *regs)  # type: ignore[arg-type]
+    return REGISTRY[helper_id](env, *regs)
 
 
 def printk_(fmt: bytes, *args: int) -> tuple[int, list[str]]:
