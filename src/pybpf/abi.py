@@ -183,11 +183,17 @@ class MapFlags(IntFlag):
     NO_PREALLOC = 1 << 0
     NO_COMMON_LRU = 1 << 1
     NUMA_NODE = 1 << 2
-    RDONLY = 1 << 3  # syscall side read only
-    WRONLY = 1 << 4  # syscall side write only
+    RDONLY = 1 << 3  # syscall side read only (also BPF_OBJ_GET's file_flags)
+    WRONLY = 1 << 4  # syscall side write only (also BPF_OBJ_GET's file_flags)
+    STACK_BUILD_ID = 1 << 5
+    ZERO_SEED = 1 << 6
     RDONLY_PROG = 1 << 7  # programs may only read the values
     WRONLY_PROG = 1 << 8  # programs may only write the values
+    CLONE = 1 << 9
     MMAPABLE = 1 << 10
+    PRESERVE_ELEMS = 1 << 11
+    INNER_MAP = 1 << 12
+    LINK = 1 << 13  # a struct_ops map attached through a BPF link
 
 
 PERCPU_MAP_TYPES = frozenset(

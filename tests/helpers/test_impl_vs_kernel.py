@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from pybpf.abi import MapType, ProgramType
+from pybpf.abi import MapFlags, MapType, ProgramType
 from pybpf.engines import Runtime
 from pybpf.isa import assemble
 from pybpf.isa.instruction import iter_slots
@@ -16,7 +16,7 @@ from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
 pytestmark = pytest.mark.kernel
 
 OUT_SIZE = 8 + 64
-BPF_F_RDONLY_PROG = 1 << 7
+
 PACKET = b"\xff" * 6 + b"\x02" * 6 + b"\x08\x00" + bytes(50)
 
 
@@ -75,7 +75,7 @@ def run(
 ) -> bytes:
     prog, out = program(helper, args, data)
     ro = MapSpec(
-        ".rodata", MapType.ARRAY, 4, 64, 1, flags=BPF_F_RDONLY_PROG,
+        ".rodata", MapType.ARRAY, 4, 64, 1, flags=MapFlags.RDONLY_PROG,
         contents=((bytes(4), rodata.ljust(64, b"\0")),), frozen=True,
     )  # fmt: skip
     spec = CollectionSpec(programs={"helper_test": prog}, maps={"out": out, ".rodata": ro})

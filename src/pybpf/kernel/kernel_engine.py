@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from pybpf.abi import AttachType, MapType, ProgramType
+from pybpf.abi import AttachType, MapFlags, MapType, ProgramType
 from pybpf.collection import Collection
 from pybpf.errors import BpfError, KernelError, LoadError, MapError
 from pybpf.isa.instruction import Instruction, iter_slots
@@ -20,7 +20,6 @@ from pybpf.kernel.programs import BPF_F_SLEEPABLE, KernelProgram, load_program
 from pybpf.object import skeleton
 from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
 
-BPF_F_RDONLY_PROG = 1 << 7
 PIN_BY_NAME = 1
 # Program types whose attach target is a kernel BTF id resolved from the section's target name.
 _BTF_ATTACH = {
@@ -78,8 +77,8 @@ def _effective(spec: MapSpec) -> MapSpec:
 
     if spec.type == MapType.PERF_EVENT_ARRAY and spec.max_entries == 0:
         spec = replace(spec, max_entries=possible_cpus())
-    if spec.frozen and not spec.flags & BPF_F_RDONLY_PROG and spec.type == MapType.ARRAY:
-        spec = replace(spec, flags=spec.flags | BPF_F_RDONLY_PROG)
+    if spec.frozen and not spec.flags & MapFlags.RDONLY_PROG and spec.type == MapType.ARRAY:
+        spec = replace(spec, flags=spec.flags | int(MapFlags.RDONLY_PROG))
     return spec
 
 

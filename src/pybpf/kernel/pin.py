@@ -12,8 +12,6 @@ from pybpf.kernel.syscall import Cmd, bpf
 
 BPFFS = "/sys/fs/bpf"
 BPF_FS_MAGIC = 0xCAFE4A11
-BPF_F_RDONLY = 1 << 3
-BPF_F_WRONLY = 1 << 4
 
 _libc = ctypes.CDLL(None, use_errno=True)
 

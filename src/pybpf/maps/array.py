@@ -11,13 +11,9 @@ from __future__ import annotations
 import errno
 import struct
 
-from pybpf.abi import MapType, UpdateFlags
+from pybpf.abi import MapFlags, MapType, UpdateFlags
 from pybpf.maps.base import (
     ACCESS_FLAGS,
-    BPF_F_INNER_MAP,
-    BPF_F_MMAPABLE,
-    BPF_F_NUMA_NODE,
-    BPF_F_PRESERVE_ELEMS,
     E2BIG,
     EEXIST,
     EINVAL,
@@ -31,8 +27,8 @@ from pybpf.maps.base import (
 )
 from pybpf.object.spec import MapSpec
 
-ARRAY_CREATE_FLAGS = (
-    BPF_F_NUMA_NODE | BPF_F_MMAPABLE | ACCESS_FLAGS | BPF_F_PRESERVE_ELEMS | BPF_F_INNER_MAP
+ARRAY_CREATE_FLAGS = int(
+    MapFlags.NUMA_NODE | MapFlags.MMAPABLE | ACCESS_FLAGS | MapFlags.PRESERVE_ELEMS | MapFlags.INNER_MAP
 )
 MAX_BYTES = 1 << 31  # refuse arrays larger than 2 GiB of host memory
 

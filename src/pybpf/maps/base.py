@@ -25,7 +25,7 @@ import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pybpf.abi import MapType, UpdateFlags
+from pybpf.abi import MapFlags, MapType, UpdateFlags
 from pybpf.collection import Map
 from pybpf.errors import MapError
 from pybpf.object.spec import MapSpec
@@ -44,24 +44,8 @@ ENOMEM = _errno.ENOMEM
 ENOTSUPP = 524  # the kernel-internal "operation not supported" some map types return
 EOPNOTSUPP = _errno.EOPNOTSUPP
 
-# map_flags of BPF_MAP_CREATE (include/uapi/linux/bpf.h)
-BPF_F_NO_PREALLOC = 1 << 0
-BPF_F_NO_COMMON_LRU = 1 << 1
-BPF_F_NUMA_NODE = 1 << 2
-BPF_F_RDONLY = 1 << 3
-BPF_F_WRONLY = 1 << 4
-BPF_F_STACK_BUILD_ID = 1 << 5
-BPF_F_ZERO_SEED = 1 << 6
-BPF_F_RDONLY_PROG = 1 << 7
-BPF_F_WRONLY_PROG = 1 << 8
-BPF_F_CLONE = 1 << 9
-BPF_F_MMAPABLE = 1 << 10
-BPF_F_PRESERVE_ELEMS = 1 << 11
-BPF_F_INNER_MAP = 1 << 12
-BPF_F_LINK = 1 << 13
-BPF_F_PATH_FD = 1 << 14
-
-ACCESS_FLAGS = BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG
+# The access bits every map type accepts in map_flags (pybpf.abi.MapFlags; an int so ~ stays unbounded).
+ACCESS_FLAGS = int(MapFlags.RDONLY | MapFlags.WRONLY | MapFlags.RDONLY_PROG | MapFlags.WRONLY_PROG)
 
 
 _U32_KEY = struct.Struct("<I")
@@ -151,9 +135,9 @@ class NativeMap(Map):
         s = self.spec
         if s.max_entries <= 0:
             raise fail(f"map {s.name!r}: max_entries must be > 0", EINVAL)
-        if s.flags & BPF_F_RDONLY and s.flags & BPF_F_WRONLY:
+        if s.flags & MapFlags.RDONLY and s.flags & MapFlags.WRONLY:
             raise fail(f"map {s.name!r}: BPF_F_RDONLY and BPF_F_WRONLY together", EINVAL)
-        if s.flags & BPF_F_RDONLY_PROG and s.flags & BPF_F_WRONLY_PROG:
+        if s.flags & MapFlags.RDONLY_PROG and s.flags & MapFlags.WRONLY_PROG:
             raise fail(f"map {s.name!r}: BPF_F_RDONLY_PROG and BPF_F_WRONLY_PROG together", EINVAL)
 
     def allocate(self, size: int) -> int:
@@ -166,7 +150,7 @@ class NativeMap(Map):
     @property
     def prog_writable(self) -> bool:
         """Whether programs may write the values (not frozen read-only data, not BPF_F_RDONLY_PROG)."""
-        return not (self.spec.flags & BPF_F_RDONLY_PROG) and not (self.frozen and self.spec.frozen)
+        return not (self.spec.flags & MapFlags.RDONLY_PROG) and not (self.frozen and self.spec.frozen)
 
     def freeze(self) -> None:
         """BPF_MAP_FREEZE: no more writes from user space (and none from programs for .rodata)."""
@@ -178,12 +162,12 @@ class NativeMap(Map):
 
     def check_syscall_write(self) -> None:
         self.check_open()
-        if self.frozen or self.spec.flags & BPF_F_RDONLY:
+        if self.frozen or self.spec.flags & MapFlags.RDONLY:
             raise fail(f"map {self.name!r} is read-only from user space", EPERM)
 
     def check_syscall_read(self) -> None:
         self.check_open()
-        if self.spec.flags & BPF_F_WRONLY:
+        if self.spec.flags & MapFlags.WRONLY:
             raise fail(f"map {self.name!r} is write-only from user space", EPERM)
 
     @staticmethod

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pybpf.abi import MapType, UpdateFlags
+from pybpf.abi import MapFlags, MapType, UpdateFlags
 from pybpf.maps.base import (
     ACCESS_FLAGS,
-    BPF_F_NUMA_NODE,
-    BPF_F_ZERO_SEED,
     EINVAL,
     ENOENT,
     EOPNOTSUPP,
@@ -26,7 +24,7 @@ from pybpf.maps.base import (
 )
 from pybpf.object.spec import MapSpec
 
-BLOOM_CREATE_FLAGS = BPF_F_NUMA_NODE | BPF_F_ZERO_SEED | ACCESS_FLAGS
+BLOOM_CREATE_FLAGS = int(MapFlags.NUMA_NODE | MapFlags.ZERO_SEED | ACCESS_FLAGS)
 
 
 class BloomFilterMap(NativeMap):

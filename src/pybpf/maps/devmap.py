@@ -15,11 +15,8 @@ from __future__ import annotations
 import socket
 import struct
 
-from pybpf.abi import MapType, UpdateFlags
+from pybpf.abi import MapFlags, MapType, UpdateFlags
 from pybpf.maps.base import (
-    BPF_F_NUMA_NODE,
-    BPF_F_RDONLY,
-    BPF_F_WRONLY,
     E2BIG,
     EEXIST,
     EINVAL,
@@ -34,7 +31,7 @@ from pybpf.maps.base import (
 from pybpf.maps.hash import HashMap
 from pybpf.object.spec import MapSpec
 
-DEV_CREATE_FLAGS = BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY
+DEV_CREATE_FLAGS = int(MapFlags.NUMA_NODE | MapFlags.RDONLY | MapFlags.WRONLY)
 _U32 = struct.Struct("<I")
 
 

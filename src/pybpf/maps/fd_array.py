@@ -12,12 +12,10 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from pybpf.abi import UpdateFlags
+from pybpf.abi import MapFlags, UpdateFlags
 from pybpf.collection import KeyLike
 from pybpf.maps.base import (
     ACCESS_FLAGS,
-    BPF_F_NUMA_NODE,
-    BPF_F_PRESERVE_ELEMS,
     E2BIG,
     EINVAL,
     ENOENT,
@@ -28,7 +26,7 @@ from pybpf.maps.base import (
 from pybpf.object.spec import MapSpec
 
 _U32 = struct.Struct("<I")
-FD_ARRAY_CREATE_FLAGS = BPF_F_NUMA_NODE | ACCESS_FLAGS | BPF_F_PRESERVE_ELEMS
+FD_ARRAY_CREATE_FLAGS = int(MapFlags.NUMA_NODE | ACCESS_FLAGS | MapFlags.PRESERVE_ELEMS)
 MAX_ENTRIES = 1 << 22
 
 

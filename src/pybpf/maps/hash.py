@@ -9,14 +9,10 @@ value writes in place. `HashMap.table.base` is the native table the docstring of
 
 from __future__ import annotations
 
-from pybpf.abi import MapType, UpdateFlags
+from pybpf.abi import MapFlags, MapType, UpdateFlags
 from pybpf.errors import MapError
 from pybpf.maps.base import (
     ACCESS_FLAGS,
-    BPF_F_NO_COMMON_LRU,
-    BPF_F_NO_PREALLOC,
-    BPF_F_NUMA_NODE,
-    BPF_F_ZERO_SEED,
     E2BIG,
     EEXIST,
     EINVAL,
@@ -33,8 +29,8 @@ from pybpf.maps.hashtab import HashTable
 from pybpf.maps.lru import KernelLru
 from pybpf.object.spec import MapSpec
 
-HTAB_CREATE_FLAGS = (
-    BPF_F_NO_PREALLOC | BPF_F_NO_COMMON_LRU | BPF_F_NUMA_NODE | ACCESS_FLAGS | BPF_F_ZERO_SEED
+HTAB_CREATE_FLAGS = int(
+    MapFlags.NO_PREALLOC | MapFlags.NO_COMMON_LRU | MapFlags.NUMA_NODE | ACCESS_FLAGS | MapFlags.ZERO_SEED
 )
 MAX_ENTRIES = 1 << 24  # refuse tables larger than this in host memory
 
@@ -49,7 +45,7 @@ class HashMap(NativeMap):
         super().__init__(spec)
         capacity = spec.max_entries
         if (
-            self.lru and spec.flags & BPF_F_NO_COMMON_LRU
+            self.lru and spec.flags & MapFlags.NO_COMMON_LRU
         ):  # the kernel gives every CPU as many nodes
             capacity = -(-capacity // self.ncpus) * self.ncpus
         self.table = HashTable(
@@ -61,7 +57,7 @@ class HashMap(NativeMap):
             self.lru_state = KernelLru(
                 capacity,
                 self.ncpus,
-                percpu=bool(spec.flags & BPF_F_NO_COMMON_LRU),
+                percpu=bool(spec.flags & MapFlags.NO_COMMON_LRU),
                 delete_key=self._evict,
             )
 
@@ -79,9 +75,9 @@ class HashMap(NativeMap):
             raise fail(f"hash map {s.name!r}: key_size and value_size must be > 0", EINVAL)
         if s.flags & ~HTAB_CREATE_FLAGS:
             raise fail(f"hash map {s.name!r}: unsupported flags {s.flags:#x}", EINVAL)
-        if s.flags & BPF_F_NO_COMMON_LRU and not self.lru:
+        if s.flags & MapFlags.NO_COMMON_LRU and not self.lru:
             raise fail(f"hash map {s.name!r}: BPF_F_NO_COMMON_LRU is only for LRU maps", EINVAL)
-        if self.lru and s.flags & BPF_F_NO_PREALLOC:
+        if self.lru and s.flags & MapFlags.NO_PREALLOC:
             raise fail(f"LRU map {s.name!r} cannot be BPF_F_NO_PREALLOC", ENOTSUPP)
         if s.max_entries > MAX_ENTRIES:
             raise fail(f"hash map {s.name!r}: max_entries {s.max_entries} is too large", E2BIG)

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import struct
 
-from pybpf.abi import MapType, UpdateFlags
+from pybpf.abi import MapFlags, MapType, UpdateFlags
 from pybpf.errors import MapError
 from pybpf.maps.base import (
     ACCESS_FLAGS,
-    BPF_F_NO_PREALLOC,
-    BPF_F_NUMA_NODE,
     EEXIST,
     EINVAL,
     ENOENT,
@@ -36,7 +34,7 @@ from pybpf.maps.base import (
 )
 from pybpf.object.spec import MapSpec
 
-LPM_CREATE_FLAGS = BPF_F_NO_PREALLOC | BPF_F_NUMA_NODE | ACCESS_FLAGS
+LPM_CREATE_FLAGS = int(MapFlags.NO_PREALLOC | MapFlags.NUMA_NODE | ACCESS_FLAGS)
 LPM_DATA_SIZE_MAX = 256
 MAX_ENTRIES = 1 << 24
 
@@ -81,7 +79,7 @@ class LpmTrieMap(NativeMap):
     def validate(self) -> None:
         super().validate()
         s = self.spec
-        if not s.flags & BPF_F_NO_PREALLOC:
+        if not s.flags & MapFlags.NO_PREALLOC:
             raise fail(f"LPM trie {s.name!r} must be created with BPF_F_NO_PREALLOC", EINVAL)
         if s.flags & ~LPM_CREATE_FLAGS:
             raise fail(f"LPM trie {s.name!r}: unsupported flags {s.flags:#x}", EINVAL)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from pybpf.abi import MapType
+from pybpf.abi import MapFlags, MapType
 from pybpf.collection import Map
-from pybpf.maps.base import BPF_F_INNER_MAP, EBADF, EINVAL, NativeMap, fail, map_by_id
+from pybpf.maps.base import EBADF, EINVAL, NativeMap, fail, map_by_id
 from pybpf.object.spec import MapSpec
 
 _U32 = struct.Struct("<I")
@@ -69,7 +69,7 @@ def resolve_inner(outer: NativeMap, value: Any) -> Map:
     if (
         is_array
         and inner.max_entries != template.max_entries
-        and not template.flags & BPF_F_INNER_MAP
+        and not template.flags & MapFlags.INNER_MAP
     ):
         raise fail(
             f"inner map {inner.name!r} has max_entries {inner.max_entries}, the template"

@@ -8,9 +8,9 @@ CPU's copy; user space reads and writes a list with one value per CPU.
 
 from __future__ import annotations
 
-from pybpf.abi import MapType, UpdateFlags
+from pybpf.abi import MapFlags, MapType, UpdateFlags
 from pybpf.maps.array import ArrayMap
-from pybpf.maps.base import BPF_F_MMAPABLE, EINVAL, fail, read_mem, write_mem
+from pybpf.maps.base import EINVAL, fail, read_mem, write_mem
 
 
 class PercpuArrayMap(ArrayMap):
@@ -20,7 +20,7 @@ class PercpuArrayMap(ArrayMap):
 
     def validate(self) -> None:
         super().validate()
-        if self.spec.flags & BPF_F_MMAPABLE:
+        if self.spec.flags & MapFlags.MMAPABLE:
             raise fail(f"per-CPU array {self.name!r} cannot be mmapable", EINVAL)
 
     def lookup(self, key: bytes) -> bytes | list[bytes] | None:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pybpf.abi import MapType, UpdateFlags
+from pybpf.abi import MapFlags, MapType, UpdateFlags
 from pybpf.maps.base import (
     ACCESS_FLAGS,
-    BPF_F_NUMA_NODE,
     E2BIG,
     EINVAL,
     ENOENT,
@@ -28,7 +27,7 @@ from pybpf.maps.base import (
 )
 from pybpf.object.spec import MapSpec
 
-QUEUE_STACK_CREATE_FLAGS = BPF_F_NUMA_NODE | ACCESS_FLAGS
+QUEUE_STACK_CREATE_FLAGS = int(MapFlags.NUMA_NODE | ACCESS_FLAGS)
 MAX_ENTRIES = 1 << 24
 
 

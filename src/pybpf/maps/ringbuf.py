@@ -24,10 +24,9 @@ import struct
 import threading
 from collections.abc import Callable, Iterator
 
-from pybpf.abi import MapType, UpdateFlags
+from pybpf.abi import MapFlags, MapType, UpdateFlags
 from pybpf.maps.base import (
     ACCESS_FLAGS,
-    BPF_F_NUMA_NODE,
     EAGAIN,
     EINVAL,
     ENOTSUPP,
@@ -87,7 +86,7 @@ class RingBuffer(NativeMap):
             raise fail(
                 f"ring buffer {s.name!r}: size {size} must be a power of 2 and page-aligned", EINVAL
             )
-        if s.flags & ~(BPF_F_NUMA_NODE | ACCESS_FLAGS):
+        if s.flags & ~int(MapFlags.NUMA_NODE | ACCESS_FLAGS):
             raise fail(f"ring buffer {s.name!r}: unsupported flags {s.flags:#x}", EINVAL)
 
     # --- positions -------------------------------------------------------------------------

@@ -5,16 +5,13 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, replace
 
-from pybpf.abi import MapType
+from pybpf.abi import MapFlags, MapType
 from pybpf.btf.btf import Btf
 from pybpf.btf.types import BtfType, Kind
 from pybpf.errors import ObjectError
 from pybpf.object.elf import STT_SECTION, ElfFile, Relocation, Section, Symbol
 from pybpf.object.spec import MapSpec
 
-BPF_F_MMAPABLE = 1 << 10
-BPF_F_RDONLY_PROG = 1 << 7
-BPF_F_NUMA_NODE = 1 << 2
 _ELF_MAP_SIZE = 36
 _LEGACY_DEF = struct.Struct("<IIIII")
 
@@ -99,7 +96,7 @@ def legacy_maps(elf: ElfFile, sec: Section) -> tuple[list[MapSpec], list[MapLayo
             inner_idx = struct.unpack_from("<I", data, sym.value + 32)[0]
         elif rec >= 28:  # libbpf's struct bpf_map_def: ..., inner_map_idx, numa_node
             inner_idx, numa = struct.unpack_from("<II", data, sym.value + 20)
-            if not flags & BPF_F_NUMA_NODE:
+            if not flags & MapFlags.NUMA_NODE:
                 numa = 0
         spec = MapSpec(sym.name, _map_type(mtype, sym.name), ksize, vsize, maxe, flags, section=sec.name,
                        numa_node=numa)

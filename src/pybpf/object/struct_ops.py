@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pybpf.abi import MapType
+from pybpf.abi import MapFlags, MapType
 from pybpf.btf.btf import Btf
 from pybpf.btf.types import Kind
 from pybpf.errors import ObjectError
@@ -12,7 +12,6 @@ from pybpf.object.elf import STT_SECTION, ElfFile, Relocation, Section
 from pybpf.object.spec import MapSpec
 
 STRUCT_OPS_SECTIONS = (".struct_ops", ".struct_ops.link")
-BPF_F_LINK = 1 << 13
 
 
 def is_struct_ops_section(sec: Section) -> bool:
@@ -52,7 +51,7 @@ def struct_ops_maps(elf: ElfFile, sec: Section, btf: Btf | None) -> list[MapSpec
             key_size=4,
             value_size=size,
             max_entries=1,
-            flags=BPF_F_LINK if sec.name.endswith(".link") else 0,
+            flags=int(MapFlags.LINK) if sec.name.endswith(".link") else 0,
             contents=((bytes(4), data[offset : offset + size]),),
             value_type_id=struct_type.id,
             section=sec.name,
