@@ -54,7 +54,7 @@ class VerifierUnsupported(VerifierError):
     """
 
     HINT = ("pybpf's verifier does not model this; to let the kernel's verifier alone judge it, load with "
-            "Runtime('kernel', verify=False) or `pybpf run --engine kernel --no-verify`")
+            "Runtime('kernel', verify=False), `pybpf run --engine kernel --no-verify` or `pybpf attach --no-verify`")
 
     def __init__(self, reason: str, *, insn: int | None = None, log: str = "") -> None:
         super().__init__(f"{reason} ({self.HINT})", insn=insn, log=log)

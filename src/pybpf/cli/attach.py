@@ -40,6 +40,8 @@ def register(subparsers: Any) -> None:
     add_skeleton_options(p)
     p.add_argument("--event-type", metavar="TYPE", help="decode events with this BTF type of the object (e.g. a struct)")
     p.add_argument("--pin-path", default="/sys/fs/bpf", help="where maps pinned by name live")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip pybpf's verifier: the kernel's verifier alone judges the programs")
     p.add_argument("--map", nargs=2, action="append", default=[], metavar=("NAME", "KEY=VALUE"),
                    help="set a map entry before attaching (JSON typed through BTF, e.g. 22=0)")
     p.add_argument("--map-entries", type=count_arg, default=1000, metavar="N",
@@ -194,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     if denied is not None:
         return denied
     from pybpf.abi import MapType
-    from pybpf.kernel.kernel_engine import load_collection
+    from pybpf.engines import Runtime
     from pybpf.kernel.perfbuf import PerfBuffer
     from pybpf.kernel.ringbuf import RingBuffer
     from pybpf.object import load_file
@@ -215,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
     old = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
-        with load_collection(spec, pin_path=args.pin_path) as coll:
+        with Runtime("kernel", verify=not args.no_verify, pin_path=args.pin_path).load(spec) as coll:
             set_entries(coll.maps, spec.btf, parse_assignments(args.map))
             readers: list[tuple[str, Any]] = []
             try:
