@@ -6,6 +6,7 @@ import errno
 import os
 import socket
 import struct
+from collections.abc import Iterator
 from itertools import count
 
 from pybpf.errors import KernelError
@@ -41,11 +42,8 @@ def open_socket() -> socket.socket:
     return s
 
 
-def _request(s: socket.socket, msg_type: int, flags: int, body: bytes) -> None:
-    """Send one rtnetlink request and wait for its acknowledgement; KernelError on a negative ack."""
-    seq = next(_seq)
-    header = struct.pack("<IHHII", 16 + len(body), msg_type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, 0)
-    s.send(header + body)
+def _replies(s: socket.socket) -> Iterator[tuple[int, int, int]]:
+    """Every message the kernel sends back, as (type, sequence number, errno of an NLMSG_ERROR)."""
     while True:
         data = s.recv(65536)
         pos = 0
@@ -53,13 +51,22 @@ def _request(s: socket.socket, msg_type: int, flags: int, body: bytes) -> None:
             length, rtype, _flags, rseq, _pid = struct.unpack_from("<IHHII", data, pos)
             if length < 16:
                 raise KernelError("malformed netlink reply")
-            if rtype == NLMSG_ERROR and rseq == seq:
-                err = -struct.unpack_from("<i", data, pos + 16)[0]
-                if err:
-                    raise KernelError(f"rtnetlink request {msg_type} failed: {errno.errorcode.get(err, err)} "
-                                      f"({os.strerror(err)})", errno=err)
-                return
+            err = -struct.unpack_from("<i", data, pos + 16)[0] if rtype == NLMSG_ERROR else 0
+            yield rtype, rseq, err
             pos += (length + 3) & ~3
+
+
+def _request(s: socket.socket, msg_type: int, flags: int, body: bytes) -> None:
+    """Send one rtnetlink request and wait for its acknowledgement; KernelError on a negative ack."""
+    seq = next(_seq)
+    header = struct.pack("<IHHII", 16 + len(body), msg_type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, 0)
+    s.send(header + body)
+    for rtype, rseq, err in _replies(s):
+        if rtype == NLMSG_ERROR and rseq == seq:
+            if err:
+                raise KernelError(f"rtnetlink request {msg_type} failed: {errno.errorcode.get(err, err)} "
+                                  f"({os.strerror(err)})", errno=err)
+            return
 
 
 def _parent(direction: str) -> int:
@@ -112,21 +119,14 @@ def count_filters(s: socket.socket, ifindex: int, direction: str) -> int:
     body = _tcmsg(ifindex, 0, _parent(direction), 0)
     s.send(struct.pack("<IHHII", 16 + len(body), RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
     count = 0
-    while True:
-        data = s.recv(65536)
-        pos = 0
-        while pos + 16 <= len(data):
-            length, rtype, _flags, rseq, _pid = struct.unpack_from("<IHHII", data, pos)
-            if length < 16:
-                raise KernelError("malformed netlink reply")
-            if rseq == seq:
-                if rtype == NLMSG_DONE:
-                    return count
-                if rtype == NLMSG_ERROR:
-                    err = -struct.unpack_from("<i", data, pos + 16)[0]
-                    if err:
-                        raise KernelError(f"tc filter dump failed: {os.strerror(err)}", errno=err)
-                    return count
-                if rtype == RTM_NEWTFILTER:
-                    count += 1
-            pos += (length + 3) & ~3
+    for rtype, rseq, err in _replies(s):
+        if rseq == seq:
+            if rtype == NLMSG_DONE:
+                return count
+            if rtype == NLMSG_ERROR:
+                if err:
+                    raise KernelError(f"tc filter dump failed: {os.strerror(err)}", errno=err)
+                return count
+            if rtype == RTM_NEWTFILTER:
+                count += 1
+    raise AssertionError("unreachable: _replies never ends")
