@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from pybpf.btf.types import Kind
 from pybpf.errors import LoadError
-from pybpf.object.spec import CollectionSpec
+from pybpf.object.spec import CollectionSpec, MapSpec
 
 # The kernel's cap on max_entries is the u32 range.
 _MAX_ENTRIES = (1 << 32) - 1
@@ -29,24 +29,29 @@ def _rebuilt(spec: CollectionSpec, **changes: object) -> CollectionSpec:
 
 def with_map_size(spec: CollectionSpec, name: str, max_entries: int) -> CollectionSpec:
     """A copy of `spec` whose map `name` holds `max_entries` entries (libbpf's set_max_entries)."""
-    if name not in spec.maps:
-        raise LoadError(f"no map {name!r} in the object (it has: {', '.join(spec.maps) or 'none'})")
-    if not 0 < max_entries <= _MAX_ENTRIES:
-        raise LoadError(f"map {name!r}: max_entries must be between 1 and {_MAX_ENTRIES}, not {max_entries}")
-    maps = dict(spec.maps)
-    maps[name] = replace(maps[name], max_entries=max_entries)
-    return _rebuilt(spec, maps=maps)
+    _check_size(spec, name, "max_entries", max_entries)
+    return _with_map(spec, name, replace(spec.maps[name], max_entries=max_entries))
 
 
 def with_map_value_size(spec: CollectionSpec, name: str, value_size: int) -> CollectionSpec:
     """A copy whose map `name` has `value_size`-byte values (libbpf's set_value_size), e.g. the
     depth of a stack trace map's stacks."""
+    _check_size(spec, name, "value_size", value_size)
+    return _with_map(spec, name, replace(spec.maps[name], value_size=value_size))
+
+
+def _check_size(spec: CollectionSpec, name: str, field: str, value: int) -> None:
+    """LoadError unless `spec` has a map `name` and `value` is a valid `field` size for it."""
     if name not in spec.maps:
         raise LoadError(f"no map {name!r} in the object (it has: {', '.join(spec.maps) or 'none'})")
-    if not 0 < value_size <= _MAX_ENTRIES:
-        raise LoadError(f"map {name!r}: value_size must be between 1 and {_MAX_ENTRIES}, not {value_size}")
+    if not 0 < value <= _MAX_ENTRIES:
+        raise LoadError(f"map {name!r}: {field} must be between 1 and {_MAX_ENTRIES}, not {value}")
+
+
+def _with_map(spec: CollectionSpec, name: str, new: MapSpec) -> CollectionSpec:
+    """A copy of `spec` whose map `name` is `new`."""
     maps = dict(spec.maps)
-    maps[name] = replace(maps[name], value_size=value_size)
+    maps[name] = new
     return _rebuilt(spec, maps=maps)
 
 
