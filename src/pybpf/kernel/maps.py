@@ -176,13 +176,7 @@ def update_batch(fd: int, pairs: list[tuple[bytes, bytes]], flags: int = 0) -> i
     keys = ctypes.create_string_buffer(b"".join(k for k, _ in pairs))
     values = ctypes.create_string_buffer(b"".join(v for _, v in pairs))
     a = MapBatchAttr(keys=ptr(keys), values=ptr(values), count=len(pairs), map_fd=fd, elem_flags=flags)
-    buf = a.raw()
-    try:
-        bpf(Cmd.MAP_UPDATE_BATCH, buf)
-    except KernelError as exc:
-        raise _map_error(exc, "map batch update failed") from None
-    a.load(buf)
-    return int(a.count)
+    return _batch_command(Cmd.MAP_UPDATE_BATCH, a, "map batch update failed")
 
 
 def delete_batch(fd: int, keys: list[bytes]) -> int:
@@ -191,11 +185,16 @@ def delete_batch(fd: int, keys: list[bytes]) -> int:
         return 0
     kbuf = ctypes.create_string_buffer(b"".join(keys))
     a = MapBatchAttr(keys=ptr(kbuf), count=len(keys), map_fd=fd)
+    return _batch_command(Cmd.MAP_DELETE_BATCH, a, "map batch delete failed")
+
+
+def _batch_command(cmd: Cmd, a: MapBatchAttr, failure: str) -> int:
+    """Run one batch command on `a`; how many elements the kernel says it handled."""
     buf = a.raw()
     try:
-        bpf(Cmd.MAP_DELETE_BATCH, buf)
+        bpf(cmd, buf)
     except KernelError as exc:
-        raise _map_error(exc, "map batch delete failed") from None
+        raise _map_error(exc, failure) from None
     a.load(buf)
     return int(a.count)
 
