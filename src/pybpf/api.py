@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from pybpf.toolchain import CompileResult
     from pybpf.verifier import VerificationResult
 
-ELF_MAGIC = b"\x7fELF"
 Source = str | os.PathLike[str]
 
 
@@ -51,6 +50,8 @@ def read_spec(path: Source, *, syntax: str = "auto",
     data = Path(name).read_bytes()
     if not data.strip():
         raise ObjectError(f"{name}: empty file (expected an ELF object, assembly or bytecode)")
+    from pybpf.object.elf import ELF_MAGIC
+
     if data.startswith(ELF_MAGIC) or name.endswith(".c"):
         from pybpf.object import load_file
 

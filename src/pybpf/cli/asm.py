@@ -49,8 +49,10 @@ def register(subparsers: Any) -> None:
 
 def read_source(name: str) -> str:
     """The text of FILE (or stdin for '-'); OSError/AssemblyError when it is not readable text."""
+    from pybpf.object.elf import ELF_MAGIC
+
     data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-    if data.startswith(b"\x7fELF"):
+    if data.startswith(ELF_MAGIC):
         raise AssemblyError(f"{name} is an ELF object, not assembly (see pybpf disasm)")
     try:
         return data.decode("utf-8")

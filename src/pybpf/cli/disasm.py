@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 # disassembler (tests/cli/test_cli_startup.py checks that the two agree).
 DISASM_SYNTAXES = ("llvm", "ubpf", "kernel")
 
-ELF_MAGIC = b"\x7fELF"
 MAX_INPUT = 64 << 20
 
 
@@ -147,6 +146,8 @@ def hex_text_bytes(data: bytes) -> bytes | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pybpf.object.elf import ELF_MAGIC
+
     data = _read(args.file)
     if len(data) > MAX_INPUT:
         print(f"pybpf disasm: {args.file}: larger than {MAX_INPUT >> 20} MiB", file=sys.stderr)

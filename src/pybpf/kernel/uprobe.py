@@ -10,7 +10,7 @@ import os
 import shutil
 
 from pybpf.errors import LoadError, ObjectError
-from pybpf.object.elf import STT_FUNC, ElfFile, Symbol
+from pybpf.object.elf import STT_FUNC, ElfFile, Symbol, is_elf_file
 
 STT_GNU_IFUNC = 10
 LIB_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
@@ -36,17 +36,9 @@ def resolve_binary(name: str) -> str:
         # the exact name, then the versioned shared object (libc.so is often a linker script)
         for pattern in (name, f"{stem}.so.*", f"{stem}.so"):
             for hit in sorted(glob.glob(os.path.join(d, pattern))):
-                if os.path.isfile(hit) and _is_elf(hit):
+                if os.path.isfile(hit) and is_elf_file(hit):
                     return os.path.realpath(hit)
     raise LoadError(f"uprobe target {name!r} not found on PATH or in the library directories")
-
-
-def _is_elf(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"\x7fELF"
-    except OSError:
-        return False
 
 
 def open_elf(path: str) -> ElfFile:

@@ -13,6 +13,7 @@ from functools import cached_property
 
 from pybpf.errors import ObjectError
 
+ELF_MAGIC = b"\x7fELF"
 EM_BPF = 247
 EM_NONE = 0
 ET_REL = 1
@@ -124,6 +125,15 @@ class Relocation:
     addend: int = 0
 
 
+def is_elf_file(path: str) -> bool:
+    """Whether `path` is a readable file that starts with the ELF magic."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == ELF_MAGIC
+    except OSError:
+        return False
+
+
 def _cstr(table: bytes, offset: int, what: str) -> str:
     if offset >= len(table) and offset != 0:
         raise ObjectError(f"{what}: string offset {offset} is outside the string table ({len(table)} bytes)")
@@ -151,7 +161,7 @@ class ElfFile:
 
     def _parse_header(self) -> None:
         data = self.data
-        if len(data) < 4 or data[:4] != b"\x7fELF":
+        if data[:4] != ELF_MAGIC:
             raise ObjectError(f"{self.name}: not an ELF file (bad magic at offset 0)")
         if len(data) < _EHDR.size:
             raise ObjectError(

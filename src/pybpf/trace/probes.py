@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pybpf.errors import BpfError
+from pybpf.object.elf import is_elf_file
 from pybpf.trace import ast
 from pybpf.trace.errors import TraceError
 
@@ -136,12 +137,8 @@ def _binary_path(name: str) -> str | None:
     stem = name if name.startswith("lib") else f"lib{name}"
     for d in LIB_DIRS:
         for hit in sorted(glob.glob(os.path.join(d, f"{stem}.so*")), key=len):
-            try:
-                with open(hit, "rb") as f:
-                    if f.read(4) == b"\x7fELF":
-                        return os.path.realpath(hit)
-            except OSError:
-                continue
+            if is_elf_file(hit):
+                return os.path.realpath(hit)
     return None
 
 
