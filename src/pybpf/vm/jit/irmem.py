@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 from llvmlite import ir
 
 from pybpf.isa.opcodes import STACK_SIZE
-from pybpf.vm.jit.irops import I64, c64, cbranch_likely, cbranch_unlikely, emit_load, emit_store
+from pybpf.vm.jit.irops import (
+    I64,
+    c64,
+    cbranch_likely,
+    cbranch_unlikely,
+    emit_load,
+    emit_store,
+    phi_at,
+)
 from pybpf.vm.jit.layout import CTX_ATOMIC, CTX_POINTER_FIELDS, CTX_STORE, REGION_WRITABLE, Slot
 
 if TYPE_CHECKING:
@@ -195,11 +203,7 @@ class MemoryEmitter:
                 value = emit_load(b, self.checked_address(b, pc, addr, size, False), size, signed)
             incoming.append((value, b.block))
             b.branch(join)
-        b.position_at_end(join)
-        phi = b.phi(I64)
-        for value, block in incoming:
-            phi.add_incoming(value, block)
-        return phi
+        return phi_at(b, join, incoming)
 
     def emit_mem_store(
         self, b: ir.IRBuilder, pc: int, base: int, off: int, size: int, value: ir.Value

@@ -29,6 +29,15 @@ def c32(value: int) -> ir.Constant:
     return ir.Constant(I32, value & 0xFFFFFFFF)
 
 
+def phi_at(b: ir.IRBuilder, join: ir.Block, incoming: list[tuple[ir.Value, ir.Block]]) -> ir.Value:
+    """Continue at `join`, where the i64 values flowing in from their blocks meet in one phi."""
+    b.position_at_end(join)
+    phi = b.phi(I64)
+    for value, block in incoming:
+        phi.add_incoming(value, block)
+    return phi
+
+
 def sext_imm(imm: int) -> int:
     """The 32-bit immediate sign-extended to 64 bits (as an unsigned value)."""
     imm &= 0xFFFFFFFF

@@ -16,7 +16,7 @@ from llvmlite import ir
 from pybpf.isa.instruction import func_pointer_target, iter_slots
 from pybpf.isa.opcodes import LDDW, MAX_CALL_FRAMES, PseudoSrc
 from pybpf.vm.jit.ircalls import store_slot
-from pybpf.vm.jit.irops import I64, c64
+from pybpf.vm.jit.irops import I64, c64, phi_at
 from pybpf.vm.jit.layout import Slot
 
 if TYPE_CHECKING:
@@ -69,11 +69,7 @@ def native_loop(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.V
     fb = ir.IRBuilder(fallback)
     incoming.append((t.call_trampoline(fb, pc, c64(LOOP)), fb.block))
     fb.branch(join)
-    b.position_at_end(join)
-    phi = b.phi(I64)
-    for value, block in incoming:
-        phi.add_incoming(value, block)
-    return phi
+    return phi_at(b, join, incoming)
 
 
 def _iterate(

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 from llvmlite import ir
 
 from pybpf.isa.opcodes import STACK_SIZE
+from pybpf.maps.ringbuf import BUSY_BIT, DISCARD_BIT, MAX_RECORD_SIZE, PAGE_SIZE
 from pybpf.vm.helper_registry import REGISTRY, HelperFn
-from pybpf.vm.jit.irops import I1, I8, I32, I64, c64
+from pybpf.vm.jit.irops import I1, I8, I32, I64, c64, phi_at
 from pybpf.vm.jit.layout import (
     DESC_SIZE,
     MAP_KIND_ARRAY,
@@ -43,10 +44,6 @@ GET_PRANDOM_U32 = 7
 GET_SMP_PROCESSOR_ID = 8
 KTIME_GET_BOOT_NS = 125
 RINGBUF_OUTPUT = 130
-PAGE_SIZE = 4096
-BUSY_BIT = 1 << 31
-DISCARD_BIT = 1 << 30
-MAX_RECORD_SIZE = 0xFFFFFFFF // 4
 CLOCK_MONOTONIC = 1
 CLOCK_BOOTTIME = 7
 EINVAL, EEXIST, E2BIG = 22, 17, 7
@@ -141,11 +138,7 @@ def _join_with_fallback(
     b.position_at_end(fallback)
     incoming.append((t.call_trampoline(b, pc, c64(helper_id)), b.block))
     b.branch(join)
-    b.position_at_end(join)
-    phi = b.phi(I64)
-    for value, block in incoming:
-        phi.add_incoming(value, block)
-    return phi
+    return phi_at(b, join, incoming)
 
 
 def _map_lookup(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Value]) -> ir.Value:
