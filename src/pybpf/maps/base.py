@@ -266,3 +266,20 @@ def read_mem(address: int, size: int) -> bytes:
 def write_mem(address: int, data: bytes) -> None:
     """Copy bytes into native memory (map storage only)."""
     ctypes.memmove(address, data, len(data))
+
+
+class NoProgramElements:
+    """A map whose elements programs cannot reach through the map helpers (the verifier refuses the
+    calls): a lookup finds nothing, an update or delete fails with -`prog_errno`. Mix in before
+    NativeMap."""
+
+    prog_errno = EINVAL
+
+    def prog_lookup(self, key: bytes, cpu: int = 0) -> int | None:
+        return None
+
+    def prog_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
+        return -self.prog_errno
+
+    def prog_delete(self, key: bytes) -> int:
+        return -self.prog_errno

@@ -20,6 +20,7 @@ from pybpf.maps.base import (
     ENOENT,
     EOPNOTSUPP,
     NativeMap,
+    NoProgramElements,
     fail,
 )
 from pybpf.object.spec import MapSpec
@@ -27,7 +28,7 @@ from pybpf.object.spec import MapSpec
 BLOOM_CREATE_FLAGS = int(MapFlags.NUMA_NODE | MapFlags.ZERO_SEED | ACCESS_FLAGS)
 
 
-class BloomFilterMap(NativeMap):
+class BloomFilterMap(NoProgramElements, NativeMap):
     """A Bloom filter map (exact in user space)."""
 
     map_types = (MapType.BLOOM_FILTER,)
@@ -89,12 +90,3 @@ class BloomFilterMap(NativeMap):
 
     def __len__(self) -> int:
         return len(self.members)
-
-    def prog_lookup(self, key: bytes, cpu: int = 0) -> int | None:
-        return None
-
-    def prog_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
-        return -EINVAL
-
-    def prog_delete(self, key: bytes) -> int:
-        return -EINVAL

@@ -11,7 +11,7 @@ from typing import Any
 
 from pybpf.abi import MapType, UpdateFlags
 from pybpf.collection import KeyLike, Map
-from pybpf.maps.base import EINVAL, map_by_id
+from pybpf.maps.base import NoProgramElements, map_by_id
 from pybpf.maps.hash import HashMap
 from pybpf.maps.map_in_map import check_template, inner_id, resolve_inner
 from pybpf.object.spec import MapSpec
@@ -19,10 +19,11 @@ from pybpf.object.spec import MapSpec
 _U32 = struct.Struct("<I")
 
 
-class HashOfMaps(HashMap):
+class HashOfMaps(NoProgramElements, HashMap):
     """A hash of maps: `m[key] = inner_map` (or its id); `m.inner(key)` is the map for key."""
 
     map_types = (MapType.HASH_OF_MAPS,)
+    # programs reach inner maps by lookup only (the verifier refuses update/delete on map-in-map)
 
     def __init__(self, spec: MapSpec) -> None:
         super().__init__(spec)
@@ -63,13 +64,3 @@ class HashOfMaps(HashMap):
         off = address - self.table.base
         mid = _U32.unpack(self.table.mem[off : off + 4])[0]
         return self._inner.get(mid) or map_by_id(mid)
-
-    # programs only look inner maps up (the verifier refuses update/delete on map-in-map)
-    def prog_lookup(self, key: bytes, cpu: int = 0) -> int | None:
-        return None
-
-    def prog_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
-        return -EINVAL
-
-    def prog_delete(self, key: bytes) -> int:
-        return -EINVAL

@@ -32,6 +32,7 @@ from pybpf.maps.base import (
     ENOTSUPP,
     MemoryRegion,
     NativeMap,
+    NoProgramElements,
     fail,
     round8,
 )
@@ -53,10 +54,11 @@ _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
 
 
-class RingBuffer(NativeMap):
+class RingBuffer(NoProgramElements, NativeMap):
     """A ring buffer map: programs reserve/submit/discard/output, user space consumes records."""
 
     map_types = (MapType.RINGBUF,)
+    prog_errno = ENOTSUPP  # bpf_map_update_elem/delete_elem on a ring buffer
 
     def __init__(self, spec: MapSpec) -> None:
         super().__init__(spec)
@@ -292,15 +294,6 @@ class RingBuffer(NativeMap):
     def keys(self) -> Iterator[bytes]:
         raise fail("ring buffers have no keys (use consume() or iterate the map)", ENOTSUPP)
 
-    # --- program side ----------------------------------------------------------------------
-    def prog_lookup(self, key: bytes, cpu: int = 0) -> int | None:
-        return None
-
-    def prog_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
-        return -ENOTSUPP
-
-    def prog_delete(self, key: bytes) -> int:
-        return -ENOTSUPP
 
     def memory_regions(self) -> list[MemoryRegion]:
         return [MemoryRegion(self.data, 2 * self.size, True, f"ringbuf {self.name}")]
