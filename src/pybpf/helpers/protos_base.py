@@ -33,17 +33,7 @@ DYNPTR = A.ARG_PTR_TO_DYNPTR
 
 RINGBUF = frozenset({M.RINGBUF})
 PERF_ARRAY = frozenset({M.PERF_EVENT_ARRAY})
-STACKY = frozenset(
-    {
-        P.KPROBE,
-        P.TRACEPOINT,
-        P.PERF_EVENT,
-        P.RAW_TRACEPOINT,
-        P.RAW_TRACEPOINT_WRITABLE,
-        P.TRACING,
-        P.LSM,
-    }
-)
+STACKY = G.TRACING  # the tracing program types: stack and perf output helpers
 
 
 def proto(helper_id: int, ret: R, *args: A, **kw: Any) -> HelperProto:
