@@ -77,7 +77,6 @@ def judge(prog: ProgramSpec, maps: dict[str, MapSpec], btf: Any = None) -> dict[
 
 
 _STATS = re.compile(r"processed (\d+) insns")
-_USEC = re.compile(r"verification time (\d+) usec")
 
 
 def label(name: str, source: str, ptype: int, insns: list[Instruction], maps: dict[str, MapSpec],
@@ -97,13 +96,13 @@ def label(name: str, source: str, ptype: int, insns: list[Instruction], maps: di
         found = re.search(r"(?:at insn|from insn|unreachable insn|ldimm64 insn) (\d+)", m)
         if found:
             insn = int(found.group(1))
-    p, t = _STATS.search(log), _USEC.search(log)
+    p = _STATS.search(log)  # the verification time is left out: it differs run to run
     case = {
         "name": name, "source": source, "type": int(ptype), "license": license,
         "insns": encode(insns).hex(), "maps": [map_json(m) for m in maps.values()],
         "refs": [[r.pc, r.map_name, r.kind, r.offset] for r in refs],
         "kernel": {"accepted": v["accepted"], "errno": v["errno"], "insn": insn, "messages": msgs,
-                   "processed": int(p.group(1)) if p else None, "usec": int(t.group(1)) if t else None},
+                   "processed": int(p.group(1)) if p else None},
     }
     if extra:
         case.update(extra)
@@ -250,10 +249,12 @@ def write(name: str, cases: list[dict[str, Any]]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--asm", action="store_true")
-    ap.add_argument("--c", action="store_true")
-    ap.add_argument("--random", type=int, default=0)
-    ap.add_argument("--samples", action="store_true")
+    ap.add_argument("--asm", action="store_true", help="relabel labels_asm.json (tests/data/verifier/asm)")
+    ap.add_argument("--c", action="store_true", help="relabel labels_c.json (the zig-compiled C programs)")
+    ap.add_argument("--random", type=int, default=0, metavar="N",
+                    help="relabel labels_random.json with N seeded random programs (all: 1500)")
+    ap.add_argument("--samples", action="store_true", help="relabel labels_samples.json (../shared/ebpf-samples)")
+    ap.epilog = "With no option every corpus is relabelled. Run as root on the kernel to label against."
     args = ap.parse_args()
     everything = not (args.asm or args.c or args.random or args.samples)
     if args.asm or everything:
