@@ -67,8 +67,8 @@ def program_of(case: dict[str, Any]) -> tuple[ProgramSpec, dict[str, MapSpec]]:
     spec = _SAMPLE_CACHE[obj]
     for prog in spec.programs.values():
         if prog.name == case["program"] and prog.section == case["section"]:
-            # the kernel was given the program's license, "GPL" when the object has none
-            return replace(prog, license=prog.license or "GPL"), dict(spec.maps)
+            # the license the kernel was given, as the labelling recorded it (none: GPL-only helpers refused)
+            return replace(prog, license=case["license"]), dict(spec.maps)
     raise KeyError(case["name"])
 
 
