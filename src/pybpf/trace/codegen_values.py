@@ -132,10 +132,19 @@ class ValueCompiler:
                 e.ldx(8, R0, R9, 8 * n)
 
     def usdt_arg(self, a: Any) -> None:
-        """r0 = a USDT argument: a constant, a register of pt_regs, or memory at register + displacement."""
+        """r0 = a USDT argument: a constant, a register of pt_regs, or memory at register (+ index << scale)
+        + displacement."""
         e = self.e
         if a.kind == "const":
             e.mov(R0, a.offset)
+            return
+        if a.kind == "sib":  # base + index << scale + displacement
+            e.ldx(8, R0, R9, a.index_pt_regs_offset)
+            if a.scale > 1:
+                e.alui("<<", R0, a.scale.bit_length() - 1)
+            e.ldx(8, R1, R9, a.pt_regs_offset)
+            e.alu("+", R0, R1)
+            self.read_at(R0, a.offset, a.size, True, signed=a.signed)
             return
         e.ldx(8, R0, R9, a.pt_regs_offset)
         if a.kind == "mem":

@@ -341,6 +341,9 @@ def _expand_usdt(ap: ast.AttachPoint) -> list[ConcreteProbe]:
     if not found:
         raise TraceError(f"No USDT probes matched: usdt:{ap.target}:{ap.func} (no such probe in the "
                          f".note.stapsdt of {path})", *ap.span())
+    for u in found:
+        if u.arg_error:
+            raise TraceError(f"USDT probe {u.provider}:{u.name} of {path}: {u.arg_error}", *ap.span())
     wildcard = any(c in ap.func for c in "*?[")
     return [ConcreteProbe("usdt", f"usdt:{path}:{u.provider}:{u.name}", path, f"{u.provider}:{u.name}", user=True,
                           display=ap.text if not wildcard else f"usdt:{ap.target}:{u.provider}:{u.name}", usdt=u)
