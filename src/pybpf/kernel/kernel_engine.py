@@ -48,7 +48,7 @@ class KernelCollection(Collection):
         pid None for every process; `cookie` is what bpf_usdt_cookie() returns. Returns the link."""
         from pybpf.kernel.link.usdt import attach_usdt
 
-        program = self.programs[prog] if isinstance(prog, str) else prog
+        program: Any = self.programs[prog] if isinstance(prog, str) else prog
         return attach_usdt(program, binary, provider, name, pid=pid, cookie=cookie, collection=self)
 
     def close(self) -> None:

@@ -1,0 +1,152 @@
+"""libbpf-style USDT programs on the kernel: BPF_USDT reads register, memory, indexed and constant arguments
+of a probe built by the test, through the specs pybpf writes into __bpf_usdt_specs (spec id as the BPF cookie,
+or the probe address on kernels without cookies), with the probe's semaphore set while attached."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pybpf.engines import Runtime
+from pybpf.errors import LoadError
+from pybpf.kernel.links import attach_auto, attach_usdt
+from pybpf.kernel.ringbuf import RingBuffer
+from pybpf.object import load_file
+from pybpf.object.kconfig import system_kconfig
+from pybpf.toolchain import compile_c, zig_available
+
+pytestmark = [pytest.mark.kernel,
+              pytest.mark.skipif(not zig_available(), reason="ziglang is not installed (pip install ziglang)"),
+              pytest.mark.skipif(os.uname().machine != "x86_64", reason="the probed test program is x86-64 asm")]
+
+DATA = Path(__file__).parent / "data"
+EVENT = struct.Struct("<IIii6qQ")  # struct event of usdt_args.bpf.c
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """(the probed program, the BPF object whose usdt/ sections name it), built with zig cc."""
+    out = tmp_path_factory.mktemp("usdt")
+    app = out / "usdt_target"
+    cmd = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-none", "-nostdlib", "-static", "-O1",
+           "-fno-stack-protector", "-o", str(app), str(DATA / "usdt_target.c")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    obj = compile_c(DATA / "usdt_args.bpf.c", out / "usdt_args.o", defines=[f'APP="{app}"'])
+    return str(app), Path(obj)
+
+
+def _events(rb: RingBuffer) -> list[tuple[Any, ...]]:
+    return [EVENT.unpack(r) for r in rb.read_available()]
+
+
+@pytest.fixture
+def collection(built: tuple[str, Path]) -> Iterator[Any]:
+    coll = Runtime("kernel", pin_path=None).load(load_file(built[1]))  # the default, verifying path
+    try:
+        yield coll
+    finally:
+        coll.close()
+
+
+def _round_events(pid: int, i: int) -> list[tuple[Any, ...]]:
+    """What the programs send for round i of usdt_target.c (values worked out from its source)."""
+    table = [11 * i, 22 * i, 33 * i, 44 * i]
+    index = i & 1
+    return [
+        # test:args: -4@%edi 8@%rsi 1@%dl -2@-2(%rbp) -8@-16(%rbp) -4@$-7
+        (1, pid, 6, 4, -i, 10000000000 * (i + 1), 250 + i, -300 + i, -1000 * i + 7, -7, 0),
+        # test:sib: -4@(%base,%idx,4) -4@4(%base,%idx,4)
+        (2, pid, 2, 4, table[index], table[index + 1], 0, 0, 0, 0, 0),
+        # test:site, first site 8@$100, second 8@%reg (round + 200); the third argument is -ENOENT
+        (3, pid, 1, 8, 0, 100, -2, 0, 0, 0, 0xC00C1E),
+        (3, pid, 1, 8, 0, 200 + i, -2, 0, 0, 0, 0xC00C1E),
+    ]
+
+
+def test_arguments_of_every_kind_and_the_semaphore(built: tuple[str, Path], collection: Any) -> None:
+    app, _ = built
+    links = [attach_auto(collection.programs["on_args"]), attach_auto(collection.programs["on_sib"]),
+             collection.attach_usdt("on_site", app, "test", "site", cookie=0xC00C1E)]
+    assert [len(link.links) for link in links] == [1, 1, 2]  # one uprobe per probe site
+    with RingBuffer(collection.maps["events"]) as rb:
+        try:
+            proc = subprocess.run([app, "3"], check=False)
+            assert proc.returncode == 3  # every round saw test:args's semaphore set
+            # the child's pid is only known after the run: take it from the first event
+            got = _events(rb)
+            pid = got[0][1]
+            assert got == [e for i in range(3) for e in _round_events(pid, i)]
+        finally:
+            for link in links:
+                link.close()
+        # detached: the semaphore is clear again and nothing fires
+        assert subprocess.run([app, "3"], check=False).returncode == 0
+        assert _events(rb) == []
+
+
+def test_spec_ids_are_freed_and_reused(built: tuple[str, Path], collection: Any) -> None:
+    app, _ = built
+    first = collection.attach_usdt("on_site", app, "test", "site", cookie=1)
+    first.close()
+    again = collection.attach_usdt("on_site", app, "test", "site", cookie=1)
+    try:
+        # the specs of the two sites, written in ids 0 and 1 again: their arg_cnt (offset 296) is 1
+        specs = collection.maps["__bpf_usdt_specs"]
+        assert [int.from_bytes(specs[i][296:298], "little") for i in range(3)] == [1, 1, 0]
+    finally:
+        again.close()
+
+
+def test_pid_filter(built: tuple[str, Path], collection: Any) -> None:
+    app, _ = built
+    waiting = subprocess.Popen([app, "2", "wait"], stdin=subprocess.PIPE)
+    try:
+        with RingBuffer(collection.maps["events"]) as rb, \
+                collection.attach_usdt("on_args", app, "test", "args", pid=waiting.pid):
+            other = subprocess.run([app, "1"], check=False)
+            assert other.returncode == 0  # not the traced process: its semaphore is never set
+            assert waiting.stdin is not None
+            waiting.stdin.write(b"x")
+            waiting.stdin.close()
+            assert waiting.wait(timeout=30) == 2
+            assert [e[:5] for e in _events(rb)] == [(1, waiting.pid, 6, 4, 0), (1, waiting.pid, 6, 4, -1)]
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+
+
+def test_without_bpf_cookies_the_probe_address_finds_the_spec(built: tuple[str, Path]) -> None:
+    """A program loaded for a kernel without cookies (LINUX_HAS_BPF_COOKIE=n) finds its spec through
+    __bpf_usdt_ip_to_spec_id, filled with the probe addresses of this (non-PIE) executable."""
+    app, obj = built
+    spec = load_file(obj, kconfig={**system_kconfig(), "LINUX_HAS_BPF_COOKIE": "n"})
+    with Runtime("kernel", pin_path=None).load(spec) as coll, RingBuffer(coll.maps["events"]) as rb:
+        with coll.attach_usdt("on_site", app, "test", "site", cookie=7):
+            assert len(coll.maps["__bpf_usdt_ip_to_spec_id"]) == 2
+            assert subprocess.run([app, "1"], check=False).returncode == 0
+        assert [(e[0], e[5], e[-1]) for e in _events(rb)] == [(3, 100, 7), (3, 200, 7)]
+        assert len(coll.maps["__bpf_usdt_ip_to_spec_id"]) == 0  # detaching removed the addresses
+
+
+def test_attach_errors(built: tuple[str, Path], collection: Any) -> None:
+    app, _ = built
+    with pytest.raises(LoadError, match="no USDT probe test:nosuch"):
+        collection.attach_usdt("on_site", app, "test", "nosuch")
+    with pytest.raises(LoadError, match="names no probe"):
+        attach_auto(collection.programs["on_site"])  # SEC("usdt") has no target
+    # a program without usdt.bpf.h's maps
+    other = Runtime("kernel", pin_path=None).load(load_file(compile_c(DATA / "uprobe_count.c")))
+    try:
+        with pytest.raises(LoadError, match="no __bpf_usdt_specs map"):
+            attach_usdt(other.programs["count_calls"], app, "test", "site")
+    finally:
+        other.close()
