@@ -150,3 +150,29 @@ def test_attach_errors(built: tuple[str, Path], collection: Any) -> None:
             attach_usdt(other.programs["count_calls"], app, "test", "site")
     finally:
         other.close()
+
+
+def test_cli_attach_auto_and_usdt(built: tuple[str, Path]) -> None:
+    """`pybpf attach OBJ --auto` attaches usdt/PATH:PROVIDER:NAME sections; `--usdt` names a probe explicitly."""
+    import json
+    import signal
+
+    app, obj = built
+    cli = subprocess.Popen([sys.executable, "-m", "pybpf", "attach", str(obj), "--program", "on_sib", "--auto",
+                            "--json", "--pin-path", "/nonexistent"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        assert cli.stderr is not None
+        assert cli.stderr.readline() == f"attached on_sib (usdt {app}:test:sib (1 sites))\n"
+        assert subprocess.run([app, "2"], check=False).returncode == 0  # no program on test:args
+        cli.send_signal(signal.SIGINT)
+        out, _ = cli.communicate(timeout=30)
+        events = [bytes.fromhex(r["data"]) for r in map(json.loads, out.splitlines()) if r.get("map") == "events"]
+        assert [EVENT.unpack(e)[4:6] for e in events] == [(0, 0), (22, 33)]
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    bad = subprocess.run([sys.executable, "-m", "pybpf", "attach", str(obj), "--program", "on_site", "--usdt",
+                          f"{app}:test:nosuch", "--pin-path", "/nonexistent"], capture_output=True, text=True)
+    assert bad.returncode != 0 and bad.stderr.strip().endswith(f"no USDT probe test:nosuch in {app}")

@@ -39,7 +39,7 @@ from pybpf.kernel.link.tc import TcFilterLink, attach_tc, attach_tc_legacy
 from pybpf.kernel.link.tracepoint import attach_tracepoint
 from pybpf.kernel.link.tracing import attach_tracing
 from pybpf.kernel.link.uprobe import attach_uprobe
-from pybpf.kernel.link.usdt import UsdtLink, attach_usdt
+from pybpf.kernel.link.usdt import UsdtLink, attach_usdt, parse_usdt_target
 from pybpf.kernel.link.xdp import (
     XDP_FLAGS_DRV_MODE,
     XDP_FLAGS_SKB_MODE,
@@ -54,6 +54,6 @@ __all__ = [
     "TcFilterLink", "UsdtLink", "attach_auto", "attach_cgroup", "attach_kprobe", "attach_perf_event",
     "attach_raw_tracepoint", "attach_sampling", "attach_socket", "attach_tc", "attach_tc_legacy",
     "attach_tracepoint", "attach_tracing", "attach_uprobe", "attach_usdt", "attach_xdp", "expect_type", "ifindex",
-    "kprobes_supported", "link_create", "prog_attach", "query_attached", "syscall_function",
+    "kprobes_supported", "link_create", "parse_usdt_target", "prog_attach", "query_attached", "syscall_function",
     "_fd", "_online_cpus",
 ]

@@ -30,8 +30,9 @@ def syscall_function(name: str) -> str:
     return f"{prefix}sys_{name}"
 
 
-def attach_auto(prog: Any, target: str = "") -> Link:
-    """Attach a loaded program where its section says (tracepoint/..., raw_tp/..., fentry/..., uprobe/...)."""
+def attach_auto(prog: Any, target: str = "", *, pid: int = -1) -> Link:
+    """Attach a loaded program where its section says (tracepoint/..., raw_tp/..., fentry/..., uprobe/...,
+    usdt/...); `pid` limits uprobes and USDT probes to one process (-1: every process)."""
     spec = prog.spec
     section: str = spec.section or ""
     kind, _, rest = section.partition("/")
@@ -51,10 +52,10 @@ def attach_auto(prog: Any, target: str = "") -> Link:
             raise LoadError(f"program {spec.name!r} (section {section!r}) names no probe: attach it with "
                             "attach_usdt(prog, BINARY, PROVIDER, NAME)")
         binary, provider, name = parse_usdt_target(rest)
-        return attach_usdt(prog, binary, provider, name)
+        return attach_usdt(prog, binary, provider, name, pid=pid)
     if ptype == ProgramType.KPROBE and kind in ("uprobe", "uretprobe"):
         binary, _, symbol = rest.rpartition(":")
-        return attach_uprobe(prog, binary, symbol, retprobe=kind == "uretprobe")
+        return attach_uprobe(prog, binary, symbol, retprobe=kind == "uretprobe", pid=pid)
     if ptype == ProgramType.KPROBE:
         return attach_kprobe(prog, rest, retprobe=kind == "kretprobe")
     raise LoadError(f"program {spec.name!r} (section {section!r}) needs an explicit attach target")
