@@ -176,3 +176,24 @@ def test_cli_attach_auto_and_usdt(built: tuple[str, Path]) -> None:
     bad = subprocess.run([sys.executable, "-m", "pybpf", "attach", str(obj), "--program", "on_site", "--usdt",
                           f"{app}:test:nosuch", "--pin-path", "/nonexistent"], capture_output=True, text=True)
     assert bad.returncode != 0 and bad.stderr.strip().endswith(f"no USDT probe test:nosuch in {app}")
+
+
+def test_pybpf_trace_reads_the_same_arguments(built: tuple[str, Path]) -> None:
+    """`pybpf trace` usdt probes use the same note parser: indexed (base+index*scale) operands included."""
+    import io
+
+    from pybpf.trace.compiler import compile_script
+    from pybpf.trace.runtime import Child, TraceRun
+
+    app, _ = built
+    script = (f'usdt:{app}:test:sib {{ printf("%d %d\\n", arg0, arg1); }} '
+              f'usdt:{app}:test:args {{ printf("%d %ld %d %d %ld %d\\n", arg0, arg1, arg2, arg3, arg4, arg5); }}')
+    child = Child([app, "2"])
+    try:
+        out = io.StringIO()
+        TraceRun(compile_script(script, cpid=child.pid), out).run(child)
+    finally:
+        child.kill()
+    assert out.getvalue() == ("Attaching 2 probes...\n"
+                              "0 10000000000 250 -300 7 -7\n0 0\n"
+                              "-1 20000000000 251 -299 -993 -7\n22 33\n\n\n")
