@@ -43,6 +43,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     return str(app), Path(obj)
 
 
+@pytest.fixture(scope="module")
+def pie(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The probed program as a position-independent executable (ET_DYN, loaded at a random base)."""
+    app = tmp_path_factory.mktemp("usdt_pie") / "usdt_pie"
+    cmd = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-none", "-nostdlib", "-fPIE", "-pie",
+           "-O1", "-fno-stack-protector", "-o", str(app), str(DATA / "usdt_target.c")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return str(app)
+
+
 def _events(rb: RingBuffer) -> list[tuple[Any, ...]]:
     return [EVENT.unpack(r) for r in rb.read_available()]
 
@@ -197,3 +208,55 @@ def test_pybpf_trace_reads_the_same_arguments(built: tuple[str, Path]) -> None:
     assert out.getvalue() == ("Attaching 2 probes...\n"
                               "0 10000000000 250 -300 7 -7\n0 0\n"
                               "-1 20000000000 251 -299 -993 -7\n22 33\n\n\n")
+
+
+def test_semaphore_set_by_hand_where_the_kernel_cannot(built: tuple[str, Path], collection: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without uprobe ref_ctr_offset the semaphore is incremented in /proc/PID/mem (and needs a pid)."""
+    from pybpf.kernel.link import usdt
+
+    app, _ = built
+    monkeypatch.setattr(usdt, "ref_ctr_supported", lambda: False)
+    with pytest.raises(LoadError, match="needs a pid"):
+        collection.attach_usdt("on_args", app, "test", "args")
+    waiting = subprocess.Popen([app, "2", "wait"], stdin=subprocess.PIPE)
+    try:
+        link = collection.attach_usdt("on_args", app, "test", "args", pid=waiting.pid)
+        with RingBuffer(collection.maps["events"]) as rb:
+            assert waiting.stdin is not None
+            waiting.stdin.write(b"x")
+            waiting.stdin.close()
+            assert waiting.wait(timeout=30) == 2  # both rounds saw the semaphore set
+            link.close()  # the process has gone: undoing the increment is skipped quietly
+            assert len(_events(rb)) == 2
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+
+
+def test_position_independent_executable_without_cookies_or_ref_ctr(
+        built: tuple[str, Path], pie: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The oldest kernels' path on a PIE: probe addresses and the semaphore found in the process's mappings."""
+    from pybpf.kernel.link import usdt
+
+    monkeypatch.setattr(usdt, "ref_ctr_supported", lambda: False)
+    spec = load_file(built[1], kconfig={**system_kconfig(), "LINUX_HAS_BPF_COOKIE": "n"})
+    with Runtime("kernel", pin_path=None).load(spec) as coll:
+        with pytest.raises(LoadError, match="position-independent.*needs a pid"):
+            coll.attach_usdt("on_site", pie, "test", "site")
+        waiting = subprocess.Popen([pie, "2", "wait"], stdin=subprocess.PIPE)
+        try:
+            with RingBuffer(coll.maps["events"]) as rb, \
+                    coll.attach_usdt("on_args", pie, "test", "args", pid=waiting.pid), \
+                    coll.attach_usdt("on_site", pie, "test", "site", pid=waiting.pid, cookie=0xC00C1E):
+                assert waiting.stdin is not None
+                waiting.stdin.write(b"x")
+                waiting.stdin.close()
+                assert waiting.wait(timeout=30) == 2  # the semaphore, set in /proc/PID/mem
+                expected = [e for i in range(2) for e in _round_events(waiting.pid, i) if e[0] != 2]
+                assert _events(rb) == expected
+        finally:
+            if waiting.poll() is None:
+                waiting.kill()
+                waiting.wait()

@@ -26,6 +26,7 @@ class UsdtProbe:
     semaphore: int
     args: tuple[UsdtArg, ...]
     address: int = 0  # the probe's virtual address as linked
+    semaphore_address: int = 0  # the semaphore's virtual address as linked (0 if none)
     arg_text: str = ""
     arg_error: str = ""
 
@@ -47,7 +48,7 @@ def semaphore_offset(elf: ElfFile, address: int) -> int:
 def _probe(elf: ElfFile, note: UsdtNote) -> UsdtProbe:
     return UsdtProbe(note.provider, note.name, address_to_offset(elf, note.address),
                      semaphore_offset(elf, note.semaphore) if note.semaphore else 0, note.args,
-                     note.address, note.arg_text, note.arg_error)
+                     note.address, note.semaphore, note.arg_text, note.arg_error)
 
 
 def read_probes(path: str) -> list[UsdtProbe]:
@@ -67,8 +68,9 @@ def is_shared_object(path: str) -> bool:
     return open_elf(path).e_type == ET_DYN
 
 
-def runtime_address(pid: int, path: str, file_offset: int) -> int:
-    """Where the byte at `file_offset` of `path` is mapped in process `pid` (from /proc/PID/maps)."""
+def runtime_address(pid: int, path: str, address: int) -> int:
+    """Where the virtual address `address` of `path` (as linked) is in process `pid`: the file's lowest
+    mapping in /proc/PID/maps less its first loadable segment's page gives the load bias."""
     import os
 
     real = os.path.realpath(path)
@@ -77,12 +79,10 @@ def runtime_address(pid: int, path: str, file_offset: int) -> int:
             lines = f.read().splitlines()
     except OSError as exc:
         raise LoadError(f"cannot read the mappings of process {pid}: {exc.strerror}") from None
-    for line in lines:
-        parts = line.split(maxsplit=5)
-        if len(parts) < 6 or parts[5] != real:
-            continue
-        start, end = (int(x, 16) for x in parts[0].split("-"))
-        off = int(parts[2], 16)
-        if off <= file_offset < off + (end - start):
-            return start + file_offset - off
-    raise LoadError(f"{real} (offset {file_offset:#x}) is not mapped in process {pid}")
+    starts = [int(parts[0].split("-")[0], 16) for parts in (line.split(maxsplit=5) for line in lines)
+              if len(parts) == 6 and parts[5] == real]
+    if not starts:
+        raise LoadError(f"{real} is not mapped in process {pid}")
+    segments = open_elf(path).load_segments()
+    first = min((vaddr for vaddr, *_ in segments), default=0) & ~0xFFF
+    return min(starts) - first + address

@@ -164,7 +164,7 @@ def owning_collection(prog: Any) -> Any:
 def attach_usdt(prog: ProgLike, binary: str, provider: str, name: str, *, pid: int | None = None,
                 cookie: int = 0, collection: Any = None) -> UsdtLink:
     """Attach a BPF_USDT program to every site of probe PROVIDER:NAME of a binary or library, as libbpf's
-    bpf_program__attach_usdt: pid None (or -1) for every process, else that process only; `cookie` is what
+    bpf_program__attach_usdt: pid None (or -1) for every process, 0 for this one, else that process only; `cookie` is what
     bpf_usdt_cookie() returns in the program."""
     from pybpf.kernel.uprobe import resolve_binary
 
@@ -179,6 +179,8 @@ def attach_usdt(prog: ProgLike, binary: str, provider: str, name: str, *, pid: i
         raise LoadError(f"no USDT probe {provider}:{name} in {path}")
     if pid is not None and pid < 0:
         pid = None
+    elif pid == 0:  # as libbpf: this process
+        pid = os.getpid()
     shared = is_shared_object(path)
     if not manager.has_cookie and shared and pid is None:
         raise LoadError(f"{path} is position-independent and this kernel has no BPF cookies: "
@@ -192,7 +194,7 @@ def attach_usdt(prog: ProgLike, binary: str, provider: str, name: str, *, pid: i
             spec_id = manager.acquire(encode_spec(probe.checked_args(), cookie, manager.layout))
             spec_ids.append(spec_id)
             if not manager.has_cookie:
-                ip = runtime_address(pid, path, probe.offset) if shared and pid is not None else probe.address
+                ip = runtime_address(pid, path, probe.address) if shared and pid is not None else probe.address
                 manager.map_ip(ip, spec_id)
                 ips.append(ip)
             links.append(attach_uprobe(prog, path, offset=probe.offset, pid=-1 if pid is None else pid,
@@ -214,7 +216,7 @@ def _ref_ctr(probe: UsdtProbe, path: str, pid: int | None, semaphores: list[_Sem
     if pid is None:
         raise LoadError(f"USDT probe {probe.provider}:{probe.name} has a semaphore and this kernel cannot "
                         "count it (no uprobe ref_ctr_offset): attaching needs a pid")
-    semaphores.append(_Semaphore(pid, runtime_address(pid, path, probe.semaphore)))
+    semaphores.append(_Semaphore(pid, runtime_address(pid, path, probe.semaphore_address)))
     return 0
 
 
