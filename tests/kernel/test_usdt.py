@@ -169,17 +169,22 @@ def test_cli_attach_auto_and_usdt(built: tuple[str, Path]) -> None:
     import signal
 
     app, obj = built
-    cli = subprocess.Popen([sys.executable, "-m", "pybpf", "attach", str(obj), "--program", "on_sib", "--auto",
-                            "--json", "--pin-path", "/nonexistent"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
+    cli = subprocess.Popen([sys.executable, "-m", "pybpf", "attach", str(obj), "--auto", "--json",
+                            "--pin-path", "/nonexistent"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert cli.stderr is not None
-        assert cli.stderr.readline() == f"attached on_sib (usdt {app}:test:sib (1 sites))\n"
-        assert subprocess.run([app, "2"], check=False).returncode == 0  # no program on test:args
+        assert [cli.stderr.readline() for _ in range(3)] == [
+            'not attached: on_site (SEC("usdt") names no probe; use --program on_site --usdt '
+            'BINARY:PROVIDER:NAME)\n',
+            f"attached on_args (usdt {app}:test:args (1 sites))\n",
+            f"attached on_sib (usdt {app}:test:sib (1 sites))\n"]
+        assert subprocess.run([app, "2"], check=False).returncode == 2  # test:args's semaphore was set
         cli.send_signal(signal.SIGINT)
         out, _ = cli.communicate(timeout=30)
-        events = [bytes.fromhex(r["data"]) for r in map(json.loads, out.splitlines()) if r.get("map") == "events"]
-        assert [EVENT.unpack(e)[4:6] for e in events] == [(0, 0), (22, 33)]
+        events = [EVENT.unpack(bytes.fromhex(r["data"])) for r in map(json.loads, out.splitlines())
+                  if r.get("map") == "events"]
+        pid = events[0][1]
+        assert events == [e for i in range(2) for e in _round_events(pid, i) if e[0] != 3]
     finally:
         if cli.poll() is None:
             cli.kill()

@@ -96,6 +96,11 @@ def _attach_all(args: argparse.Namespace, coll: Any, stack: contextlib.ExitStack
             progs = [_find_program(coll, args.program)]
         else:
             progs = list(coll.programs.values())
+            # as libbpf's skeleton: a bare SEC("usdt") names no probe and is attached by the caller
+            for p in [p for p in progs if p.spec.section in ("usdt", "usdt.s")]:
+                print(f"not attached: {p.name} (SEC(\"{p.spec.section}\") names no probe; "
+                      f"use --program {p.name} --usdt BINARY:PROVIDER:NAME)", file=sys.stderr, flush=True)
+                progs.remove(p)
         return [(p, stack.enter_context(attach_auto(p, pid=args.pid))) for p in progs]
     if not args.program or not any(getattr(args, h) for h in hooks):
         raise LoadError("give --program NAME and a hook (--xdp, --tc, --tracepoint, --raw-tp, --uprobe, "
