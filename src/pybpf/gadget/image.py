@@ -28,7 +28,7 @@ def builtin_gadgets() -> dict[str, Path]:
 
 
 def read_manifest(path: str | os.PathLike[str] | None) -> dict[str, Any]:
-    """The optional gadget.yaml: name, description, metrics (map names), params (descriptions)."""
+    """The optional gadget.yaml: name, description, metrics and histograms (map names), params (descriptions)."""
     if path is None:
         return {}
     try:
@@ -93,13 +93,13 @@ def parameters(spec: CollectionSpec) -> list[dict[str, Any]]:
 def config_of(spec: CollectionSpec, name: str, manifest: dict[str, Any]) -> dict[str, Any]:
     """The gadget config document for `spec`."""
     event_map, event_type, columns = event_columns(spec)
-    metrics = manifest.get("metrics") or []
-    if not isinstance(metrics, list) or not all(isinstance(x, str) for x in metrics):
-        raise GadgetError("manifest: metrics must be a list of map names")
-    for metric in metrics:
-        if metric not in spec.maps:
-            raise GadgetError(f"manifest: metric {metric!r} is not a map of the object "
-                              f"(it has: {', '.join(spec.maps)})")
+    metrics = _map_names(spec, manifest, "metrics")
+    histograms = _map_names(spec, manifest, "histograms")
+    for name in histograms:
+        m = spec.maps[name]
+        if m.key_size != 4 or m.value_size != 8:
+            raise GadgetError(f"manifest: histogram {name!r} must map a u32 log2 slot to a u64 count "
+                              f"(it has {m.key_size}-byte keys and {m.value_size}-byte values)")
     param_docs = manifest.get("params") or {}
     params = parameters(spec)
     for p in params:
@@ -115,7 +115,19 @@ def config_of(spec: CollectionSpec, name: str, manifest: dict[str, Any]) -> dict
         "columns": columns,
         "params": params,
         "metrics": [{"map": m} for m in metrics],
+        "histograms": [{"map": m} for m in histograms],
     }
+
+
+def _map_names(spec: CollectionSpec, manifest: dict[str, Any], field: str) -> list[str]:
+    names = manifest.get(field) or []
+    if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+        raise GadgetError(f"manifest: {field} must be a list of map names")
+    for name in names:
+        if name not in spec.maps:
+            raise GadgetError(f"manifest: {field} names {name!r}, not a map of the object "
+                              f"(it has: {', '.join(spec.maps)})")
+    return names
 
 
 def build(source: str | os.PathLike[str], ref: str, *, manifest: str | os.PathLike[str] | None = None,
