@@ -32,9 +32,13 @@ def register(subparsers: Any) -> None:
     push = sub.add_parser("push", help="push an image to an OCI registry")
     push.add_argument("ref", metavar="REGISTRY/NAME[:TAG]")
     push.add_argument("--from", dest="source", metavar="NAME[:TAG]", help="the local image (default: REF itself)")
+    push.add_argument("-u", "--user", metavar="USER[:PASSWORD]",
+                      help="registry credentials (default: $PYBPF_REGISTRY_USER, $PYBPF_REGISTRY_PASSWORD)")
     push.set_defaults(func=_push)
     pull = sub.add_parser("pull", help="pull an image from an OCI registry (verified by digest)")
     pull.add_argument("ref", metavar="REGISTRY/NAME[:TAG]")
+    pull.add_argument("-u", "--user", metavar="USER[:PASSWORD]",
+                      help="registry credentials (default: $PYBPF_REGISTRY_USER, $PYBPF_REGISTRY_PASSWORD)")
     pull.set_defaults(func=_pull)
     run = sub.add_parser("run", help="run an image (or a built-in gadget) in the kernel or over a pcap, print its events")
     run.add_argument("ref", metavar="NAME[:TAG]")
@@ -100,17 +104,19 @@ def _rm(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
+    from pybpf.gadget.auth import credentials
     from pybpf.gadget.registry import push
 
-    digest = push(args.source or args.ref, args.ref, store=_store())
+    digest = push(args.source or args.ref, args.ref, store=_store(), creds=credentials(args.user))
     print(f"pushed {args.ref} {digest}")
     return 0
 
 
 def _pull(args: argparse.Namespace) -> int:
+    from pybpf.gadget.auth import credentials
     from pybpf.gadget.registry import pull
 
-    image = pull(args.ref, store=_store())
+    image = pull(args.ref, store=_store(), creds=credentials(args.user))
     print(f"pulled {image.ref} {image.digest}")
     return 0
 
