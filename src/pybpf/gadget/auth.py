@@ -42,15 +42,16 @@ def credentials(user: str | None = None) -> Credentials | None:
         if not sep:
             password = os.environ.get(ENV_PASSWORD, "")
         return Credentials(name, password)
-    name = os.environ.get(ENV_USER)
-    return Credentials(name, os.environ.get(ENV_PASSWORD, "")) if name else None
+    env_user = os.environ.get(ENV_USER)
+    return Credentials(env_user, os.environ.get(ENV_PASSWORD, "")) if env_user else None
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     """`Bearer realm="https://auth",service="reg",scope="repository:x:pull"` -> ("bearer", {...})."""
     scheme, _, rest = header.strip().partition(" ")
-    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-              for m in _PARAM.finditer(rest)}
+    params: dict[str, str] = {}
+    for m in _PARAM.finditer(rest):
+        params[m.group(1).lower()] = m.group(2) if m.group(2) is not None else m.group(3)
     return scheme.lower(), params
 
 
@@ -80,7 +81,7 @@ class RegistryAuth(httpx.Auth):
             realm = params.get("realm")
             if not realm:
                 raise GadgetError("the registry's Bearer challenge names no realm to get a token from")
-            query = {k: params[k] for k in ("service", "scope") if k in params}
+            query: dict[str, str] = {k: params[k] for k in ("service", "scope") if k in params}
             token_request = httpx.Request("GET", realm, params=query)
             if self.creds is not None:
                 token_request = next(httpx.BasicAuth(self.creds.username, self.creds.password)
