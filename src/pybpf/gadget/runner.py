@@ -184,6 +184,8 @@ class TablePrinter:
 
 def _width(column: dict[str, str]) -> int:
     kind = column.get("type", "")
+    if kind.startswith("enum ") or ("addr" in column["name"] and "[" in kind):
+        return max(len(column["name"]), 15)  # TCP_ESTABLISHED, 255.255.255.255
     if kind.startswith("char [") and kind.endswith("]"):
         try:
             return max(len(column["name"]), min(int(kind[6:-1]), 16))
