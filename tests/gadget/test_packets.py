@@ -89,3 +89,64 @@ def test_pcap_errors_are_one_line(cache: Path, tmp_path: Path, capsys: pytest.Ca
     assert len(err) == 2
     assert "not a pcap or pcapng capture" in err[0]
     assert "has no packet program" in err[1]
+
+
+SYN_GADGET = r"""
+#include <bpf_helpers.h>
+#include <bpf_endian.h>
+#include <bpf_packet.h>
+
+enum l4_protocol { TCP = 6, UDP = 17 };
+
+struct event {
+	__u32 len;
+	enum l4_protocol proto;
+	__u8 saddr[4];
+	__u8 daddr[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} events SEC(".maps");
+
+static __attribute__((noinline)) int submit(struct xdp_md *ctx, struct event *e)
+{
+	return bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, e, sizeof(*e));
+}
+
+SEC("xdp")
+int ipv4_events(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct event e = {};
+
+	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return XDP_PASS;
+	e.len = data_end - data;
+	e.proto = ip->protocol;
+	__builtin_memcpy(e.saddr, &ip->saddr, 4);
+	__builtin_memcpy(e.daddr, &ip->daddr, 4);
+	submit(ctx, &e);
+	return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@pytest.mark.parametrize("engine", ["interp", "jit"])
+def test_a_packet_gadget_s_perf_events_from_a_pcap(cache: Path, capture: Path, tmp_path: Path, engine: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "ipv4_events.c"
+    source.write_text(SYN_GADGET)
+    assert main(["gadget", "build", str(source), "-t", "ipv4-events:test"]) == 0
+    capsys.readouterr()
+    assert main(["gadget", "run", "ipv4-events:test", "--pcap", str(capture), "--engine", engine, "-o", "json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows == [{"len": 54, "proto": "TCP", "saddr": "10.0.0.1", "daddr": "10.0.0.2"}] * 3 + [
+        {"len": 142, "proto": "UDP", "saddr": "10.0.0.1", "daddr": "10.0.0.2"}] * 2
