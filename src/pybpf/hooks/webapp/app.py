@@ -8,8 +8,8 @@ counted), so a browser or `curl` sees the same state the program keeps.
 from __future__ import annotations
 
 import ctypes
-import ipaddress
 import os
+import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,11 +46,10 @@ def request_context(scope: Mapping[str, Any]) -> HttpRequest:
     """The hook context of an ASGI HTTP request scope."""
     client = 0
     peer = scope.get("client")
-    if peer:
+    if peer and ":" not in peer[0]:
         try:
-            addr = ipaddress.ip_address(peer[0])
-            client = int(addr) if addr.version == 4 else 0
-        except ValueError:
+            client = int.from_bytes(socket.inet_aton(peer[0]), "big")
+        except OSError:
             client = 0
     length = 0
     for name, value in scope.get("headers") or ():
