@@ -20,6 +20,7 @@ from pybpf.gadget.store import GadgetError, Image, Store, parse_ref
 from pybpf.object.spec import CollectionSpec
 
 BUILTIN_DIR = Path(__file__).with_name("bpf")
+HOOK_PREFIX = "hook/"  # programs for an application's pybpf.hooks.HookPoint
 
 
 def builtin_gadgets() -> dict[str, Path]:
@@ -108,8 +109,7 @@ def config_of(spec: CollectionSpec, name: str, manifest: dict[str, Any]) -> dict
     return {
         "name": str(manifest.get("name") or name),
         "description": str(manifest.get("description") or ""),
-        "programs": [{"name": p.name, "section": p.section, "type": p.type.name}
-                     for p in spec.programs.values()],
+        "programs": [_program(p) for p in spec.programs.values()],
         "eventMap": event_map,
         "eventType": event_type,
         "columns": columns,
@@ -117,6 +117,36 @@ def config_of(spec: CollectionSpec, name: str, manifest: dict[str, Any]) -> dict
         "metrics": [{"map": m} for m in metrics],
         "histograms": [{"map": m} for m in histograms],
     }
+
+
+def _program(prog: Any) -> dict[str, str]:
+    out = {"name": prog.name, "section": prog.section, "type": prog.type.name}
+    if prog.section.startswith(HOOK_PREFIX):
+        out["hook"] = prog.section[len(HOOK_PREFIX):]
+    return out
+
+
+def _for_verification(spec: CollectionSpec) -> CollectionSpec:
+    """Programs for an application's hook point (section `hook/NAME`) are checked with a kprobe's
+    context rules (a read-only context of up to 168 bytes), the widest a HookPoint uses; the hook
+    point verifies them again with its own context size when they are attached."""
+    from dataclasses import replace
+
+    from pybpf.abi import ProgramType
+
+    hooked = {n: replace(p, type=ProgramType.KPROBE) for n, p in spec.programs.items()
+              if p.section.startswith(HOOK_PREFIX)}
+    return replace(spec, programs={**spec.programs, **hooked}) if hooked else spec
+
+
+def load_spec(ref: str, store: Store | None = None) -> CollectionSpec:
+    """The CollectionSpec of the stored image `ref` (verified by digest), e.g. for
+    `HookPoint.attach()`: a policy for an application's hook point distributed as a gadget."""
+    from pybpf.object import load_bytes
+
+    store = store or Store()
+    image = ensure(ref, store)
+    return load_bytes(store.object_of(image), name=image.ref)
 
 
 def _map_names(spec: CollectionSpec, manifest: dict[str, Any], field: str) -> list[str]:
@@ -145,7 +175,7 @@ def build(source: str | os.PathLike[str], ref: str, *, manifest: str | os.PathLi
     spec = load_bytes(obj, name=str(src))
     if not spec.programs:
         raise GadgetError(f"{src} defines no eBPF program")
-    verify_collection(spec)
+    verify_collection(_for_verification(spec))
     name = parse_ref(ref)[0].rsplit("/", 1)[-1]
     config = config_of(spec, name, doc)
     annotations = {"org.opencontainers.image.title": config["name"]}

@@ -102,9 +102,14 @@ def run(image: Image, store: Store, on_row: Callable[[Row], None], *, params: Ma
     from pybpf.object import load_bytes
     from pybpf.object.skeleton import with_globals
 
+    config = image.config
+    for prog in config.get("programs", []):
+        if "hook" in prog:
+            raise GadgetError(f"{image.ref}: program {prog['name']!r} is for the application hook point "
+                              f"{prog['hook']!r}, not the kernel: the application attaches it with "
+                              "HookPoint.attach(pybpf.gadget.image.load_spec(REF))")
     spec = load_bytes(store.object_of(image), name=image.ref)
     spec = with_globals(spec, dict(params or {}))
-    config = image.config
     columns = config.get("columns") or []
     event_map: str = config.get("eventMap") or ""
     btf = spec.btf
