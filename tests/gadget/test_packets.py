@@ -62,8 +62,9 @@ def test_portcount_over_a_pcap_as_json(cache: Path, capture: Path, engine: str,
     octets = {(e["key"]["proto"], e["key"]["port"]): e["value"] for e in by_name["bytes"]["entries"]}
     assert octets == {("TCP", 80): 3 * 54, ("UDP", 53): 2 * 142, ("TCP", 443): 74}
     # slots: [32, 64) is 7, [64, 128) 8, [128, 256) 9
-    assert by_name["sizes"]["buckets"] == [{"slot": 7, "count": 4}, {"slot": 8, "count": 1},
-                                           {"slot": 9, "count": 2}]
+    assert by_name["sizes"]["buckets"] == [{"slot": 7, "min": 32, "max": 63, "count": 4},
+                                           {"slot": 8, "min": 64, "max": 127, "count": 1},
+                                           {"slot": 9, "min": 128, "max": 255, "count": 2}]
 
 
 def test_portcount_histogram_prints_as_bpftrace(cache: Path, capture: Path,

@@ -43,9 +43,11 @@ def summary_lines(config: Mapping[str, Any], dumps: Mapping[str, Any], output: s
         dump = dump or {}
         if name in histograms:
             if output == "json":
+                from pybpf.trace.output import hist_bucket
+
                 buckets = histogram_buckets(dump)
                 lines.append(json.dumps({"histogram": name, "buckets": [
-                    {"slot": k, "count": buckets[k]} for k in sorted(buckets)]}))
+                    {"slot": k, **hist_bucket(k, buckets[k])} for k in sorted(buckets)]}))
             else:
                 lines.append("")
                 lines.extend(histogram_text(name, dump).rstrip("\n").split("\n"))
