@@ -318,7 +318,7 @@ def map_json(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0,
 
     def one(v: Any) -> Any:
         if info.kind == "hist":
-            return [_hist_bucket(b, v.get(b, 0)) for b in span(v)]
+            return [hist_bucket(b, v.get(b, 0)) for b in span(v)]
         if info.kind == "lhist":
             lo, hi, step = info.lhist
             return [_lhist_bucket(b, v.get(b, 0), lo, hi, step) for b in span(v)]
@@ -337,7 +337,8 @@ def map_json(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0,
     return json_line(kind, {info.name: data})
 
 
-def _hist_bucket(b: int, count: int) -> dict[str, Any]:
+def hist_bucket(b: int, count: int) -> dict[str, Any]:
+    """One log2 bucket as bpftrace -f json prints it: {"min", "max", "count"} (no "min" for negatives)."""
     if b == 0:
         return {"max": -1, "count": count}
     if b == 1:
