@@ -187,6 +187,31 @@ class XdpContext(Context):
         self.r2 = 0
         env.context = self
 
+    @classmethod
+    def adopt(
+        cls, env: RunEnv, frame: Any, ctx_region: Region, data_meta: int, data: int, data_end: int
+    ) -> XdpContext:
+        """The context of a run already under way in a reused frame (pybpf.vm.jit.fastrun): the
+        packet is in `frame` at [data_meta, data_end), `ctx_region` holds the xdp_md fields.
+        Registers the regions in `env` as __init__ does; no fragments, no ctx_in."""
+        self = cls.__new__(cls)
+        self.env = env
+        self.ctx_in_fields = None
+        self.frags = []
+        self.frame_size = ctypes.sizeof(frame)
+        self.frame = frame
+        self.hard_start = ctypes.addressof(frame)
+        self.hard_end = self.hard_start + self.frame_size - XDP_TAILROOM
+        self.data_meta, self.data, self.data_end = data_meta, data, data_end
+        self.ctx_region = env.add_run_region(ctx_region)
+        ctx_region.ctx = self
+        self.packet_region = None
+        self._remap()
+        self.r1 = ctx_region.address
+        self.r2 = 0
+        env.context = self
+        return self
+
     def _remap(self) -> None:
         """Expose exactly [data_meta, data_end) of the frame as the packet region."""
         env = self.env

@@ -47,6 +47,7 @@ from pybpf.vm.interp_engine import (
 )
 from pybpf.vm.interpreter import DEFAULT_BUDGET, _helper_name
 from pybpf.vm.jit.compiler import bound_trampoline, compile_program
+from pybpf.vm.jit.fastrun import XdpRunState
 from pybpf.vm.jit.irgen import TranslateOptions
 from pybpf.vm.jit.layout import Slot
 from pybpf.vm.jit.mapdesc import MapDescriptors
@@ -70,6 +71,8 @@ class JitProgram(Program):
         self.env = machine.env
         self.budget = budget
         self.id = next(_program_ids)
+        self._state = XdpRunState(machine, budget) if spec.type == ProgramType.XDP else None
+        self._lock = self.env.run_lock
 
     @property
     def program_type(self) -> ProgramType:
@@ -177,7 +180,17 @@ class JitProgram(Program):
         """Run `repeat` times, each on a fresh copy of `data`/`ctx`; maps persist across runs.
 
         retval is r0, truncated to 32 bits for typed programs as the kernel reports it.
+        An ordinary XDP run reuses the program's run state (pybpf.vm.jit.fastrun).
         """
+        state = self._state
+        if state is not None and repeat == 1 and ctx is None:
+            lock = self._lock
+            lock.acquire()
+            try:
+                if state.usable(data):
+                    return state.run(data)
+            finally:
+                lock.release()
         machine = self.machine
 
         def bind(context: Any) -> None:

@@ -123,6 +123,8 @@ class NativeMachine:
                 self.function_addresses[addr] = fpc
         self.persistent = 1  # entry 0 is the packet of the current run
         self.context: Any = None
+        # a reused run state (pybpf.vm.jit.fastrun) whose Python side is built on first need
+        self.lazy: Any = None
 
     def use_map_descriptors(self, descriptors: Any) -> None:
         """Let native map helpers reach the collection's maps (kept alive by this machine)."""
@@ -370,6 +372,8 @@ class NativeMachine:
     # --- callbacks from compiled code ------------------------------------------------------
     def _resolve(self, _jctx: int, address: int, size: int, write: int, pc: int) -> int:
         try:
+            if self.lazy is not None:
+                self.lazy.materialize()
             if self.batch_mode:
                 self._sync_from_native()
             region = self.memory.find(address, size, pc, write=bool(write))
@@ -394,6 +398,8 @@ class NativeMachine:
     def _ctx_access(self, _jctx: int, address: int, size: int, value: int, flags: int) -> int:
         pc = flags >> 8
         try:
+            if self.lazy is not None:
+                self.lazy.materialize()
             if self.batch_mode:
                 self._sync_from_native()
             if flags & CTX_ATOMIC:
@@ -413,6 +419,8 @@ class NativeMachine:
         pc = int(self.s[Slot.HELPER_PC])
         env = self.env
         try:
+            if self.lazy is not None:
+                self.lazy.materialize()
             if self.batch_mode:
                 self._sync_from_native()
             fn = self.helpers.get(helper_id)

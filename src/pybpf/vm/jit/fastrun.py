@@ -1,0 +1,188 @@
+"""Reusable run state for `JitProgram.run()`: an XDP run in about a microsecond of Python.
+
+`Program.run(packet)` used to build a fresh context per call (a frame, an `xdp_md` region, the
+packet region, memory-model entries, the JitContext slots) and tear it down after: tens of µs.
+An `XdpRunState` keeps one frame and one `xdp_md` per program and reuses them: a run copies the
+packet into the frame, writes the few slots that depend on it in three `pack_into` calls, makes
+one native call and reads the packet back.
+
+The Python side of the run (the `XdpContext`, its regions in the memory model, `env.context`) is
+only needed by Python code: helper implementations, the slow-path region resolver, converted
+context accesses and fault reporting. It is built lazily, by `materialize()`, the first time
+such a callback happens in a run (the runner calls it), so it is exactly the state the one-off
+path builds, and a program that never leaves native code never pays for it.
+
+A run takes this path when it is an ordinary one: repeat=1, no `ctx_in`, 14 to 3520 bytes of
+packet (no fragments), and no other run of the collection in progress in this thread (a helper
+running a program, an open `bind()`); otherwise `run()` takes the one-off path. The collection's
+run lock serialises both, so threads still get their own results.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import time
+from typing import TYPE_CHECKING, Any
+
+from pybpf.abi import ProgramType
+from pybpf.collection import RunResult
+from pybpf.vm.contexts import ETH_HLEN, LOOPBACK_IFINDEX, XDP_MAX_LINEAR, XDP_PACKET_HEADROOM, XdpContext
+from pybpf.vm.jit.layout import REGION_WRITABLE, Slot
+from pybpf.vm.memory import Region
+
+if TYPE_CHECKING:
+    from pybpf.vm.jit.runner import NativeMachine
+
+_SLOTS_PKT = struct.Struct("<3Q")  # PKT_DATA, PKT_LEN, TAILCALL
+_PKT_OFFSET = 8 * Slot.PKT_DATA
+_SLOTS_CTX = struct.Struct("<12Q")  # CTX_START .. BOUND_R2
+_CTX_OFFSET = 8 * Slot.CTX_START
+_DATA = struct.Struct("<3Q")  # CTX_DATA, CTX_DATA_END, CTX_DATA_META
+_DATA_OFFSET = 8 * Slot.CTX_DATA
+_ENTRY = struct.Struct("<3Q")  # region table entry 0: the packet
+_XDP_MD = struct.Struct("<6I")
+_XDP_MD_SIZE = _XDP_MD.size
+_BUDGET = struct.Struct("<q")
+_BUDGET_OFFSET = 8 * Slot.BUDGET
+_FAULT = int(Slot.FAULT)
+_PRANDOM_NATIVE = int(Slot.PRANDOM_NATIVE)
+_HEAD = XDP_PACKET_HEADROOM
+_now = time.perf_counter_ns
+assert Slot.BOUND_R2 - Slot.CTX_START == 11 and Slot.CTX_DATA_META - Slot.CTX_DATA == 2
+_XDP_MD_IN = _XDP_MD.pack(0, 0, 0, LOOPBACK_IFINDEX, 0, 0)
+
+# RunResult is a frozen dataclass: its generated __init__ sets each field through
+# object.__setattr__ (about 600 ns); the slot descriptors do the same in half the time.
+_NEW = object.__new__
+_SET_RETVAL, _SET_DATA, _SET_CTX, _SET_NS, _SET_INSNS = (
+    RunResult.__dict__[name].__set__
+    for name in ("retval", "data_out", "ctx_out", "duration_ns", "instructions")
+)
+
+
+def run_result(retval: int, data_out: bytes | None, ctx_out: bytes | None, duration_ns: int,
+               instructions: int) -> RunResult:
+    """RunResult(retval, data_out, ctx_out, duration_ns, instructions), built quickly."""
+    result = _NEW(RunResult)
+    _SET_RETVAL(result, retval)
+    _SET_DATA(result, data_out)
+    _SET_CTX(result, ctx_out)
+    _SET_NS(result, duration_ns)
+    _SET_INSNS(result, instructions)
+    return result
+
+
+class XdpRunState:
+    """One JIT XDP program's frame and `xdp_md`, reused by every ordinary `run()`."""
+
+    def __init__(self, machine: NativeMachine, budget: int) -> None:
+        self.machine = machine
+        self.env = machine.env
+        self.budget = budget
+        self.frame = (ctypes.c_ubyte * 4096)()
+        self.view = memoryview(self.frame).cast("B")
+        self.hard_start = ctypes.addressof(self.frame)
+        self.data = self.hard_start + XDP_PACKET_HEADROOM
+        self.ctx_region = Region.allocate(XdpContext.ctx_size, name="xdp_md", init=_XDP_MD_IN)
+        self.slot_view = memoryview(machine.s).cast("B")
+        self.entry_view = memoryview(machine.entries).cast("B")
+        self.entry = machine._entry
+        self.ctx_address = self.ctx_region.address
+        self.ctx_cb = int(machine.s[Slot.CTX_CB])
+        # ctypes converts ready-made argument objects faster than Python ints
+        self.args = (ctypes.c_void_p(machine.jctx_address), ctypes.c_uint64(self.ctx_address),
+                     ctypes.c_uint64(0))
+        self.saved_machine: Any = None
+        self.context: XdpContext | None = None
+        self.busy = False
+
+    def usable(self, data: Any) -> bool:
+        """Whether a run (repeat=1, no ctx_in) on `data` can take the reusable path: an ordinary
+        packet and no other run of the collection under way in this thread (the caller holds
+        the run lock, so no other thread's)."""
+        machine = self.machine
+        return (
+            type(data) is bytes and ETH_HLEN <= len(data) <= XDP_MAX_LINEAR and not self.busy
+            and machine.context is None and machine.lazy is None and self.env.context is None
+        )
+
+    def run(self, data: bytes) -> RunResult:
+        """One run on `data` (the caller holds the collection's run lock and checked usable())."""
+        machine = self.machine
+        size = len(data)
+        start = self.data
+        end = start + size
+        self.view[_HEAD : _HEAD + size] = data
+        slots = self.slot_view
+        _SLOTS_PKT.pack_into(slots, _PKT_OFFSET, start, size, 0)
+        _SLOTS_CTX.pack_into(
+            slots, _CTX_OFFSET, self.ctx_address, _XDP_MD_SIZE, start, end, start, self.ctx_cb,
+            self.budget, machine.persistent, 0, 0, self.ctx_address, 0,
+        )
+        machine.s[_PRANDOM_NATIVE] = getattr(self.env, "prandom_seed", None) is None
+        _ENTRY.pack_into(self.entry_view, 0, start, end, REGION_WRITABLE)
+        machine.pending = None
+        machine.tail_target = None
+        self.busy = True
+        machine.lazy = self
+        try:
+            begin = _now()
+            retval = self.entry(*self.args)
+            elapsed = _now() - begin
+            if machine.s[_FAULT]:
+                self.materialize()
+                retval = machine._finish_fault()
+            left = _BUDGET.unpack_from(slots, _BUDGET_OFFSET)[0]
+            instructions = machine.instructions = self.budget - (left if left > 0 else 0)
+            context = self.context
+            if context is None:
+                first, last, meta = _DATA.unpack_from(slots, _DATA_OFFSET)
+                base = self.hard_start
+                data_out = self.view[meta - base : last - base].tobytes()
+                ctx_out = _XDP_MD.pack(first - meta, last - meta, 0, LOOPBACK_IFINDEX, 0, 0)
+            else:
+                data_out = context.data_out()
+                ctx_out = context.ctx_out()
+        finally:
+            self._finish()
+        return run_result(retval & 0xFFFFFFFF, data_out, ctx_out, elapsed, instructions)
+
+    def materialize(self) -> None:
+        """Build the run's Python side (context, memory regions) from the native state."""
+        machine = self.machine
+        if machine.lazy is not self:
+            return
+        machine.lazy = None
+        env = self.env
+        s = machine.s
+        env.program_type = int(ProgramType.XDP)
+        env.budget_left = self.budget
+        env.tail_calls = 0
+        self.saved_machine = env.machine
+        env.machine = machine
+        machine.memory.forget()
+        context = XdpContext.adopt(
+            env, self.frame, self.ctx_region,
+            int(s[Slot.CTX_DATA_META]), int(s[Slot.CTX_DATA]), int(s[Slot.CTX_DATA_END]),
+        )
+        self.context = context
+        machine.packet = context.packet
+        machine.context = context
+
+    def _finish(self) -> None:
+        machine = self.machine
+        if machine.lazy is self:
+            machine.lazy = None
+        _ENTRY.pack_into(self.entry_view, 0, 0, 0, 0)
+        if self.context is not None:
+            self.context = None
+            env = self.env
+            try:
+                machine.packet = None
+                machine.bind_context(None)
+                env.end_run()
+            finally:
+                env.machine = self.saved_machine
+                self.saved_machine = None
+        self.busy = False
