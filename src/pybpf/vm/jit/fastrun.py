@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from pybpf.abi import ProgramType
 from pybpf.collection import RunResult
-from pybpf.vm.contexts import ETH_HLEN, LOOPBACK_IFINDEX, XDP_MAX_LINEAR, XDP_PACKET_HEADROOM, XdpContext
+from pybpf.vm.contexts import (
+    ETH_HLEN,
+    LOOPBACK_IFINDEX,
+    XDP_MAX_LINEAR,
+    XDP_PACKET_HEADROOM,
+    XdpContext,
+)
 from pybpf.vm.jit.layout import REGION_WRITABLE, Slot
 from pybpf.vm.memory import Region
 
