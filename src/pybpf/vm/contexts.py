@@ -57,6 +57,19 @@ class Context:
                 self.r2 = len(ctx_in)
         env.context = self
 
+    @classmethod
+    def adopt(cls, env: RunEnv, ctx_region: Region) -> Context:
+        """The context of a run already under way on `ctx_region` (no packet: r1 = its address,
+        r2 = its size), as __init__ builds it for ctx_in alone (pybpf.vm.jit.fastrun)."""
+        self = cls.__new__(cls)
+        self.env = env
+        self.packet_region = None
+        self.ctx_region = env.add_run_region(ctx_region)
+        self.r1 = ctx_region.address
+        self.r2 = ctx_region.size
+        env.context = self
+        return self
+
     @property
     def packet(self) -> tuple[int, int] | None:
         """(address, length) of the packet legacy ldabs/ldind read."""
@@ -188,7 +201,7 @@ class XdpContext(Context):
         env.context = self
 
     @classmethod
-    def adopt(
+    def adopt_frame(
         cls, env: RunEnv, frame: Any, ctx_region: Region, data_meta: int, data: int, data_end: int
     ) -> XdpContext:
         """The context of a run already under way in a reused frame (pybpf.vm.jit.fastrun): the

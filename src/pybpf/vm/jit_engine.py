@@ -44,9 +44,11 @@ from pybpf.vm.interp_engine import (
     _register_helpers,
     relocate,
     run_in_contexts,
+    value_address,
 )
 from pybpf.vm.interpreter import DEFAULT_BUDGET, _helper_name
 from pybpf.vm.jit.compiler import bound_trampoline, compile_program
+from pybpf.vm.jit.ctxcall import CtxCall
 from pybpf.vm.jit.fastrun import XdpRunState
 from pybpf.vm.jit.irgen import TranslateOptions
 from pybpf.vm.jit.layout import Slot
@@ -54,6 +56,7 @@ from pybpf.vm.jit.mapdesc import MapDescriptors
 from pybpf.vm.jit.natives import native_helpers_for
 from pybpf.vm.jit.runner import NativeMachine
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, check_program
+from pybpf.vm.memory import Region
 from pybpf.vm.run_env import RunEnv
 
 _program_ids = itertools.count(1 << 20)  # distinct from the interpreter's ids
@@ -86,6 +89,14 @@ class JitProgram(Program):
     @property
     def trace_lines(self) -> list[str]:
         return self.env.trace_lines
+
+    def ctx_call(self, size: int, length: int) -> CtxCall:
+        """A caller for runs on a plain `size`-byte context of which `length` bytes are given
+        (hook points): its `call(address)` returns r0 in one native call; any thread may use it."""
+        try:
+            return CtxCall(self, size, length)
+        except ValueError as exc:
+            raise BpfError(f"ctx_call: {exc}") from None
 
     def bind(self, data: bytes = b"", *, ctx: bytes | None = None) -> BoundRun:
         """A pre-bound run for repeated calls with the least per-call overhead."""
@@ -318,6 +329,28 @@ def _relocation_table(
     return relocations, values
 
 
+def _global_data_regions(spec: CollectionSpec, maps: Mapping[str, Map]) -> list[Region]:
+    """The values of the single-value maps programs address directly (.rodata, .data, .bss):
+    fixed native memory for the collection's life, given entries of their own in every
+    machine's region table so reading a global never asks Python."""
+    names = {ref.map_name for p in spec.programs.values() for ref in p.map_references
+             if ref.kind == "value"}
+    regions = []
+    for name in sorted(names):
+        m = maps.get(name)
+        span_of = getattr(m, "value_span", None)
+        if m is None or span_of is None or m.max_entries != 1:
+            continue
+        try:
+            span = span_of(value_address(m))
+        except LoadError:
+            continue
+        if span is not None:
+            regions.append(Region.at(span[0], span[1], name=f"map {m.name} value", owner=m,
+                                     writable=bool(getattr(m, "prog_writable", True))))
+    return regions
+
+
 def load_collection(
     spec: CollectionSpec | ProgramSpec,
     *,
@@ -378,6 +411,9 @@ def load_collection(
         env.extra["programs"] = {p.id: p for p in programs.values()}
         _fill_slots(spec, maps, programs)  # type: ignore[arg-type]
         _freeze_read_only(spec, maps)
+        pinned = _global_data_regions(spec, maps)
+        for program in programs.values():
+            program.machine.set_regions(pinned)
     except BaseException:
         for m in maps.values():
             m.close()

@@ -79,13 +79,63 @@ def run_result(retval: int, data_out: bytes | None, ctx_out: bytes | None, durat
     return result
 
 
-class XdpRunState:
+class _LazyRun:
+    """What the reusable runs share: the Python side of a run, built on first need."""
+
+    machine: NativeMachine
+    env: Any
+    budget: int
+    program_type: int
+    context: Any = None
+    saved_machine: Any = None
+    busy = False
+
+    def _context(self) -> Any:
+        raise NotImplementedError
+
+    def materialize(self) -> None:
+        """Build the run's Python side (context, memory regions) from the native state; the
+        runner calls it before any Python callback of the run."""
+        machine = self.machine
+        if machine.lazy is not self:
+            return
+        machine.lazy = None
+        env = self.env
+        env.program_type = self.program_type
+        env.budget_left = self.budget
+        env.tail_calls = 0
+        self.saved_machine = env.machine
+        env.machine = machine
+        machine.memory.forget()
+        context = self.context = self._context()
+        machine.packet = context.packet
+        machine.bind_context(context)
+
+    def _finish(self) -> None:
+        machine = self.machine
+        if machine.lazy is self:
+            machine.lazy = None
+        if self.context is not None:
+            self.context = None
+            env = self.env
+            try:
+                machine.packet = None
+                machine.bind_context(None)
+                env.end_run()
+            finally:
+                env.machine = self.saved_machine
+                self.saved_machine = None
+        self.busy = False
+
+
+class XdpRunState(_LazyRun):
     """One JIT XDP program's frame and `xdp_md`, reused by every ordinary `run()`."""
 
     def __init__(self, machine: NativeMachine, budget: int) -> None:
         self.machine = machine
         self.env = machine.env
         self.budget = budget
+        self.program_type = int(ProgramType.XDP)
         self.frame = (ctypes.c_ubyte * 4096)()
         self.view = memoryview(self.frame).cast("B")
         self.hard_start = ctypes.addressof(self.frame)
@@ -99,9 +149,6 @@ class XdpRunState:
         # ctypes converts ready-made argument objects faster than Python ints
         self.args = (ctypes.c_void_p(machine.jctx_address), ctypes.c_uint64(self.ctx_address),
                      ctypes.c_uint64(0))
-        self.saved_machine: Any = None
-        self.context: XdpContext | None = None
-        self.busy = False
 
     def usable(self, data: Any) -> bool:
         """Whether a run (repeat=1, no ctx_in) on `data` can take the reusable path: an ordinary
@@ -142,6 +189,7 @@ class XdpRunState:
             left = _BUDGET.unpack_from(slots, _BUDGET_OFFSET)[0]
             instructions = machine.instructions = self.budget - (left if left > 0 else 0)
             context = self.context
+            data_out: bytes | None
             if context is None:
                 first, last, meta = _DATA.unpack_from(slots, _DATA_OFFSET)
                 base = self.hard_start
@@ -154,41 +202,14 @@ class XdpRunState:
             self._finish()
         return run_result(retval & 0xFFFFFFFF, data_out, ctx_out, elapsed, instructions)
 
-    def materialize(self) -> None:
-        """Build the run's Python side (context, memory regions) from the native state."""
-        machine = self.machine
-        if machine.lazy is not self:
-            return
-        machine.lazy = None
-        env = self.env
-        s = machine.s
-        env.program_type = int(ProgramType.XDP)
-        env.budget_left = self.budget
-        env.tail_calls = 0
-        self.saved_machine = env.machine
-        env.machine = machine
-        machine.memory.forget()
-        context = XdpContext.adopt(
-            env, self.frame, self.ctx_region,
+    def _context(self) -> Any:
+        s = self.machine.s
+        return XdpContext.adopt_frame(
+            self.env, self.frame, self.ctx_region,
             int(s[Slot.CTX_DATA_META]), int(s[Slot.CTX_DATA]), int(s[Slot.CTX_DATA_END]),
         )
-        self.context = context
-        machine.packet = context.packet
-        machine.context = context
 
     def _finish(self) -> None:
-        machine = self.machine
-        if machine.lazy is self:
-            machine.lazy = None
         _ENTRY.pack_into(self.entry_view, 0, 0, 0, 0)
-        if self.context is not None:
-            self.context = None
-            env = self.env
-            try:
-                machine.packet = None
-                machine.bind_context(None)
-                env.end_run()
-            finally:
-                env.machine = self.saved_machine
-                self.saved_machine = None
-        self.busy = False
+        _LazyRun._finish(self)
+

@@ -122,6 +122,7 @@ class NativeMachine:
             if addr:
                 self.function_addresses[addr] = fpc
         self.persistent = 1  # entry 0 is the packet of the current run
+        self.base_persistent = 1  # without the bound context's own entry (bind_context)
         self.context: Any = None
         # a reused run state (pybpf.vm.jit.fastrun) whose Python side is built on first need
         self.lazy: Any = None
@@ -178,18 +179,22 @@ class NativeMachine:
         """Regions every run of this machine may use without asking Python (filled once)."""
         entries = self.entries
         n = 1
-        for region in regions[:MAX_REGIONS]:
+        for region in regions[: MAX_REGIONS // 2]:
             entries[3 * n] = region.address
             entries[3 * n + 1] = region.end
             entries[3 * n + 2] = REGION_WRITABLE if region.writable else 0
             n += 1
-        self.persistent = n
+        self.persistent = self.base_persistent = n
         self.s[Slot.NREGIONS] = n
 
     def bind_context(self, context: Any) -> None:
-        """Use `context` (pybpf.vm.contexts) for the next runs: converted ctx, packet region."""
+        """Use `context` (pybpf.vm.contexts) for the next runs: converted ctx, packet region.
+
+        A plain (unconverted) context struct, such as a tracepoint's or a hook point's, gets an
+        entry of its own in the region table for the runs, so reading it never asks Python."""
         self.context = context
         s = self.s
+        self.persistent = self.base_persistent
         if context is None:
             s[Slot.CTX_START] = s[Slot.CTX_LEN] = 0
             self.sync_context()
@@ -200,6 +205,13 @@ class NativeMachine:
             s[Slot.CTX_LEN] = region.size
         else:
             s[Slot.CTX_START] = s[Slot.CTX_LEN] = 0
+            if region is not None and region.size and self.persistent < MAX_REGIONS:
+                n = self.persistent
+                e = self.entries
+                e[3 * n] = region.address
+                e[3 * n + 1] = region.end
+                e[3 * n + 2] = REGION_WRITABLE if region.writable else 0
+                self.persistent = n + 1
         self.sync_context()
 
     def sync_context(self) -> None:
