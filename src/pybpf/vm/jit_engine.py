@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pybpf.abi import ProgramType
+from pybpf.abi import MapType, ProgramType
 from pybpf.collection import Collection, Map, Program, RunResult
 from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
@@ -277,6 +277,8 @@ class BoundRun:
         return retval & 0xFFFFFFFF if self._narrow else retval
 
     def data_out(self) -> bytes:
+        if self._machine.moves_packet:
+            self._machine._sync_from_native()
         return self.context.data_out()
 
     def close(self) -> None:
@@ -329,13 +331,24 @@ def _relocation_table(
     return relocations, values
 
 
-def _global_data_regions(spec: CollectionSpec, maps: Mapping[str, Map]) -> list[Region]:
-    """The values of the single-value maps programs address directly (.rodata, .data, .bss):
-    fixed native memory for the collection's life, given entries of their own in every
-    machine's region table so reading a global never asks Python."""
+def _stable_map_regions(spec: CollectionSpec, maps: Mapping[str, Map]) -> list[Region]:
+    """Map memory that stays put for the collection's life, given entries of their own in every
+    machine's region table so that reaching it never asks Python: the whole storage of array
+    maps whose values have no padding between them, and the values of the single-value maps
+    programs address directly (.rodata, .data, .bss)."""
+    regions: list[Region] = []
+    covered: set[str] = set()
+    for name, m in maps.items():
+        if m.type not in (MapType.ARRAY, MapType.PERCPU_ARRAY) or name.startswith(".kconfig"):
+            continue
+        base, stride, copies = (getattr(m, a, None) for a in ("base", "stride", "copies"))
+        if base is None or stride is None or copies is None or getattr(m, "elem_size", 0) != m.value_size:
+            continue
+        regions.append(Region.at(int(base), int(stride) * int(copies), name=f"map {m.name}", owner=m,
+                                 writable=bool(getattr(m, "prog_writable", True))))
+        covered.add(name)
     names = {ref.map_name for p in spec.programs.values() for ref in p.map_references
-             if ref.kind == "value"}
-    regions = []
+             if ref.kind == "value"} - covered
     for name in sorted(names):
         m = maps.get(name)
         span_of = getattr(m, "value_span", None)
@@ -411,7 +424,7 @@ def load_collection(
         env.extra["programs"] = {p.id: p for p in programs.values()}
         _fill_slots(spec, maps, programs)  # type: ignore[arg-type]
         _freeze_read_only(spec, maps)
-        pinned = _global_data_regions(spec, maps)
+        pinned = _stable_map_regions(spec, maps)
         for program in programs.values():
             program.machine.set_regions(pinned)
     except BaseException:

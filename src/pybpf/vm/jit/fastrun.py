@@ -53,6 +53,7 @@ _BUDGET = struct.Struct("<q")
 _BUDGET_OFFSET = 8 * Slot.BUDGET
 _FAULT = int(Slot.FAULT)
 _PRANDOM_NATIVE = int(Slot.PRANDOM_NATIVE)
+_HARD_START = int(Slot.XDP_HARD_START)
 _HEAD = XDP_PACKET_HEADROOM
 _now = time.perf_counter_ns
 assert Slot.BOUND_R2 - Slot.CTX_START == 11 and Slot.CTX_DATA_META - Slot.CTX_DATA == 2
@@ -173,7 +174,9 @@ class XdpRunState(_LazyRun):
             slots, _CTX_OFFSET, self.ctx_address, _XDP_MD_SIZE, start, end, start, self.ctx_cb,
             self.budget, machine.persistent, 0, 0, self.ctx_address, 0,
         )
-        machine.s[_PRANDOM_NATIVE] = getattr(self.env, "prandom_seed", None) is None
+        s = machine.s
+        s[_PRANDOM_NATIVE] = getattr(self.env, "prandom_seed", None) is None
+        s[_HARD_START] = self.hard_start
         _ENTRY.pack_into(self.entry_view, 0, start, end, REGION_WRITABLE)
         machine.pending = None
         machine.tail_target = None
@@ -196,6 +199,7 @@ class XdpRunState(_LazyRun):
                 data_out = self.view[meta - base : last - base].tobytes()
                 ctx_out = _XDP_MD.pack(first - meta, last - meta, 0, LOOPBACK_IFINDEX, 0, 0)
             else:
+                machine._sync_from_native()  # adjust_head may have moved it since the last callback
                 data_out = context.data_out()
                 ctx_out = context.ctx_out()
         finally:

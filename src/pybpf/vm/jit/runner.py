@@ -115,6 +115,9 @@ class NativeMachine:
         batch_out = code.drivers.get("bpf_batch_xdp_out")
         self._batch_out = BATCH_OUT_CFUNC(batch_out) if batch_out else None
         self.batch_mode = False
+        # native code may move the packet (batch loop, adjust_head): Python's context follows
+        self.moves_packet = False
+        self._xdp_bound = False
         self._batch_index = -1
         self.function_addresses: dict[int, int] = {}
         for fpc in find_functions(list(insns)):
@@ -195,6 +198,7 @@ class NativeMachine:
         self.context = context
         s = self.s
         self.persistent = self.base_persistent
+        self._xdp_bound = self.moves_packet = hasattr(context, "set_bounds")
         if context is None:
             s[Slot.CTX_START] = s[Slot.CTX_LEN] = 0
             self.sync_context()
@@ -221,7 +225,9 @@ class NativeMachine:
         e = self.entries
         if context is None:
             e[0] = e[1] = e[2] = 0
+            s[Slot.XDP_HARD_START] = 0
             return
+        s[Slot.XDP_HARD_START] = getattr(context, "hard_start", 0) if self._xdp_bound else 0
         data = getattr(context, "data", None)
         if data is not None:
             s[Slot.CTX_DATA] = data
@@ -267,6 +273,8 @@ class NativeMachine:
         saved_machine = self._begin(budget)
         try:
             retval = int(self._entry(self.jctx_address, r1 & M64, r2 & M64))
+            if self.moves_packet:
+                self._sync_from_native()
             if self.s[Slot.FAULT]:
                 retval = self._finish_fault()
         finally:
@@ -283,6 +291,8 @@ class NativeMachine:
         saved_machine = self._begin(budget)
         try:
             retval = int(self._repeat(self.jctx_address, r1 & M64, r2 & M64, count))
+            if self.moves_packet:
+                self._sync_from_native()
             if self.s[Slot.FAULT]:
                 retval = self._finish_fault()
         finally:
@@ -303,7 +313,7 @@ class NativeMachine:
         env = self.env
         saved_machine = self._begin(budget)
         self.s[Slot.BATCH_DATA] = data
-        self.batch_mode = True
+        self.batch_mode = self.moves_packet = True
         self._batch_index = -1
         try:
             if outputs is not None and self._batch_out is not None:
@@ -315,16 +325,18 @@ class NativeMachine:
                 self._finish_fault()
         finally:
             self.batch_mode = False
+            self.moves_packet = self._xdp_bound
             env.machine = saved_machine
         return ran
 
     def _sync_from_native(self) -> None:
-        """In batch mode the native loop moves the packet: tell the Python context."""
+        """Native code moved the packet (the batch loop, adjust_head): tell the Python context."""
         s = self.s
-        index = int(s[Slot.BATCH_INDEX])
-        if index != self._batch_index:
-            self._batch_index = index
-            self.env.tail_calls = 0
+        if self.batch_mode:
+            index = int(s[Slot.BATCH_INDEX])
+            if index != self._batch_index:
+                self._batch_index = index
+                self.env.tail_calls = 0
         context = self.context
         setter = getattr(context, "set_bounds", None)
         if setter is None:
@@ -386,7 +398,7 @@ class NativeMachine:
         try:
             if self.lazy is not None:
                 self.lazy.materialize()
-            if self.batch_mode:
+            if self.moves_packet:
                 self._sync_from_native()
             region = self.memory.find(address, size, pc, write=bool(write))
         except BaseException as exc:  # noqa: BLE001 - every failure becomes a fault
@@ -412,7 +424,7 @@ class NativeMachine:
         try:
             if self.lazy is not None:
                 self.lazy.materialize()
-            if self.batch_mode:
+            if self.moves_packet:
                 self._sync_from_native()
             if flags & CTX_ATOMIC:
                 self.memory.find(address, size, pc, write=True)
@@ -433,7 +445,7 @@ class NativeMachine:
         try:
             if self.lazy is not None:
                 self.lazy.materialize()
-            if self.batch_mode:
+            if self.moves_packet:
                 self._sync_from_native()
             fn = self.helpers.get(helper_id)
             if fn is None:
@@ -455,6 +467,7 @@ class NativeMachine:
                 self._fail(RuntimeFault("tail call target is not a JIT program", pc=pc))
                 return 0
             self.tail_target = target
+            target.s[Slot.XDP_HARD_START] = 0  # the target has no frame of its own: Python moves
             target.packet = self.packet
             target.prepare(int(self.s[Slot.BUDGET]))
             target.tail_target = None
