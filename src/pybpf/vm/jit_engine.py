@@ -350,17 +350,17 @@ def _stable_map_regions(spec: CollectionSpec, maps: Mapping[str, Map]) -> list[R
     names = {ref.map_name for p in spec.programs.values() for ref in p.map_references
              if ref.kind == "value"} - covered
     for name in sorted(names):
-        m = maps.get(name)
-        span_of = getattr(m, "value_span", None)
-        if m is None or span_of is None or m.max_entries != 1:
+        single = maps.get(name)
+        span_of = getattr(single, "value_span", None)
+        if single is None or span_of is None or single.max_entries != 1:
             continue
         try:
-            span = span_of(value_address(m))
+            span = span_of(value_address(single))
         except LoadError:
             continue
         if span is not None:
-            regions.append(Region.at(span[0], span[1], name=f"map {m.name} value", owner=m,
-                                     writable=bool(getattr(m, "prog_writable", True))))
+            regions.append(Region.at(span[0], span[1], name=f"map {single.name} value", owner=single,
+                                     writable=bool(getattr(single, "prog_writable", True))))
     return regions
 
 

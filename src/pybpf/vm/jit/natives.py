@@ -27,11 +27,11 @@ from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.jit.irops import I1, I8, I32, I64, c64
 from pybpf.vm.jit.layout import (
     DESC_SIZE,
-    MAX_REGIONS,
     MAP_KIND_ARRAY,
     MAP_KIND_HASH,
     MAP_KIND_HASH_EXT,
     MAP_KIND_RINGBUF,
+    MAX_REGIONS,
     MapDesc,
     Slot,
 )
