@@ -167,3 +167,30 @@ def test_context_calls_from_threads_each_get_their_verdicts() -> None:
         assert not any(t.is_alive() for t in threads)
         assert not wrong, wrong[:5]
         assert coll.maps[".data"][0] == struct.pack("<Q", 8000)
+
+
+# grow into the headroom by 16 bytes, return the first byte there, then write 0xff over it
+HEADROOM = """
+r6 = r1
+r2 = -16
+call 44
+r2 = *(u32 *)(r6 + 0)
+r3 = *(u32 *)(r6 + 4)
+r4 = r2
+r4 += 16
+if r4 > r3 goto out
+r0 = *(u8 *)(r2 + 0)
+r5 = 255
+*(u8 *)(r2 + 0) = r5
+exit
+out:
+r0 = 99
+exit
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_each_run_sees_a_zeroed_headroom(engine: str) -> None:
+    with Runtime(engine, verify=False).load(_spec(HEADROOM)) as coll:
+        prog = coll.programs["p"]
+        assert [prog.run(bytes(range(64))).retval for _ in range(3)] == [0, 0, 0]

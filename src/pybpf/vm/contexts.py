@@ -183,6 +183,7 @@ class XdpContext(Context):
             raise BpfError(f"packet too large: more than {MAX_SKB_FRAGS} fragments")
         self.frame_size = XDP_FRAME_SIZE
         self.frame = (ctypes.c_ubyte * self.frame_size)()
+        self.frame_view = memoryview(self.frame).cast("B")
         self.hard_start = ctypes.addressof(self.frame)
         self.hard_end = self.hard_start + self.frame_size - XDP_TAILROOM
         # the metadata is taken from the headroom: data itself starts after 256 bytes
@@ -213,6 +214,7 @@ class XdpContext(Context):
         self.frags = []
         self.frame_size = ctypes.sizeof(frame)
         self.frame = frame
+        self.frame_view = memoryview(frame).cast("B")
         self.hard_start = ctypes.addressof(frame)
         self.hard_end = self.hard_start + self.frame_size - XDP_TAILROOM
         self.data_meta, self.data, self.data_end = data_meta, data, data_end
@@ -231,8 +233,11 @@ class XdpContext(Context):
         if self.packet_region is not None:
             env.memory.remove(self.packet_region)
         size = self.data_end - self.data_meta
+        view = getattr(self, "frame_view", None)
+        if view is None:
+            view = self.frame_view = memoryview(self.frame).cast("B")
         self.packet_region = env.add_run_region(
-            Region.at(self.data_meta, size, name="packet", owner=self.frame)
+            Region.within(view, self.hard_start, self.data_meta, size, name="packet", owner=self.frame)
         )
         env.memory.forget()
 
@@ -281,6 +286,37 @@ class XdpContext(Context):
         fields[1] = self.data_end - self.data_meta
         fields[2] = 0
         return self._FIELDS.pack(*fields)
+
+
+class XdpFrames:
+    """One XDP frame and `xdp_md` reused by the ordinary runs of one program (no ctx_in, no
+    fragments): a run copies its packet in and zeroes the rest of the frame, so it sees what a
+    fresh frame would hold; its regions are registered in the RunEnv per run, as usual."""
+
+    _ZEROS = memoryview(bytes(XDP_FRAME_SIZE))
+    _XDP_MD = struct.pack("<6I", 0, 0, 0, LOOPBACK_IFINDEX, 0, 0)
+
+    def __init__(self) -> None:
+        self.frame = (ctypes.c_ubyte * XDP_FRAME_SIZE)()
+        self.view = memoryview(self.frame).cast("B")
+        self.hard_start = ctypes.addressof(self.frame)
+        self.ctx_region = Region.allocate(XdpContext.ctx_size, name="xdp_md", init=self._XDP_MD)
+        self.busy = False
+
+    @staticmethod
+    def fits(data: Any, ctx_in: bytes | None) -> bool:
+        return ctx_in is None and isinstance(data, bytes) and ETH_HLEN <= len(data) <= XDP_MAX_LINEAR
+
+    def context(self, env: RunEnv, data: bytes) -> XdpContext:
+        """A fresh-looking XdpContext on `data` (the caller checked fits() and busy)."""
+        head, end = XDP_PACKET_HEADROOM, XDP_PACKET_HEADROOM + len(data)
+        view, zeros = self.view, self._ZEROS
+        view[:head] = zeros[:head]
+        view[head:end] = data
+        view[end:] = zeros[end:]
+        # xdp_md needs no reset: programs cannot write it and no helper does
+        start = self.hard_start + head
+        return XdpContext.adopt_frame(env, self.frame, self.ctx_region, start, start, start + len(data))
 
 
 # struct __sk_buff (include/uapi/linux/bpf.h): name -> (offset, size)

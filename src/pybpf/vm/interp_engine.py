@@ -26,7 +26,7 @@ from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW, PseudoSrc
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
-from pybpf.vm.contexts import make_context
+from pybpf.vm.contexts import XdpFrames, make_context
 from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.interpreter import DEFAULT_BUDGET, Machine, Tracer
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS
@@ -83,9 +83,20 @@ def _run_locked(
     data_out: bytes | None = None
     ctx_out: bytes | None = None
     total = 0
+    frames: XdpFrames | None = None
+    if spec.type == ProgramType.XDP and XdpFrames.fits(data, ctx):
+        frames = machine.__dict__.get("xdp_frames")
+        if frames is None:
+            frames = machine.xdp_frames = XdpFrames()
+        if frames.busy:  # a run of this program inside one of its own runs
+            frames = None
     for _ in range(repeat):
         try:
-            context = make_context(spec.type, env, bytes(data), ctx)
+            if frames is not None:
+                frames.busy = True
+                context: Any = frames.context(env, data)
+            else:
+                context = make_context(spec.type, env, bytes(data), ctx)
             if bind is not None:
                 bind(context)
             start = time.perf_counter_ns()
@@ -96,6 +107,8 @@ def _run_locked(
             data_out = context.data_out()
             ctx_out = context.ctx_out()
         finally:
+            if frames is not None:
+                frames.busy = False
             if bind is not None:
                 bind(None)
             env.end_run()

@@ -3,7 +3,7 @@
 `Program.run(packet)` used to build a fresh context per call (a frame, an `xdp_md` region, the
 packet region, memory-model entries, the JitContext slots) and tear it down after: tens of µs.
 An `XdpRunState` keeps one frame and one `xdp_md` per program and reuses them: a run copies the
-packet into the frame, writes the few slots that depend on it in three `pack_into` calls, makes
+packet into the frame (zeroing the rest, as a fresh frame would be), writes the few slots that depend on it in three `pack_into` calls, makes
 one native call and reads the packet back.
 
 The Python side of the run (the `XdpContext`, its regions in the memory model, `env.context`) is
@@ -56,6 +56,7 @@ _PRANDOM_NATIVE = int(Slot.PRANDOM_NATIVE)
 _HARD_START = int(Slot.XDP_HARD_START)
 _HEAD = XDP_PACKET_HEADROOM
 _now = time.perf_counter_ns
+_ZEROS = memoryview(bytes(4096))
 assert Slot.BOUND_R2 - Slot.CTX_START == 11 and Slot.CTX_DATA_META - Slot.CTX_DATA == 2
 _XDP_MD_IN = _XDP_MD.pack(0, 0, 0, LOOPBACK_IFINDEX, 0, 0)
 
@@ -167,7 +168,10 @@ class XdpRunState(_LazyRun):
         size = len(data)
         start = self.data
         end = start + size
-        self.view[_HEAD : _HEAD + size] = data
+        view = self.view  # the frame as a fresh one holds it: zeros around the packet
+        view[:_HEAD] = _ZEROS[:_HEAD]
+        view[_HEAD : _HEAD + size] = data
+        view[_HEAD + size :] = _ZEROS[_HEAD + size :]
         slots = self.slot_view
         _SLOTS_PKT.pack_into(slots, _PKT_OFFSET, start, size, 0)
         _SLOTS_CTX.pack_into(
