@@ -194,3 +194,37 @@ def test_each_run_sees_a_zeroed_headroom(engine: str) -> None:
     with Runtime(engine, verify=False).load(_spec(HEADROOM)) as coll:
         prog = coll.programs["p"]
         assert [prog.run(bytes(range(64))).retval for _ in range(3)] == [0, 0, 0]
+
+
+READ_FIRST = "r0 = *(u8 *)(r1 + 0)\nexit"
+WRITE_FIRST = "r2 = *(u8 *)(r1 + 0)\nr2 += 1\n*(u8 *)(r1 + 0) = r2\nr0 = r2\nexit"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_plain_data_in_place_and_in_a_reused_buffer(engine: str) -> None:
+    big = bytes([9]) + bytes(1 << 20)
+    with Runtime(engine, verify=False).load(_spec(READ_FIRST, ptype=ProgramType.UNSPEC)) as coll:
+        result = coll.programs["p"].run(big)
+        assert result.retval == 9 and result.data_out == big
+    with Runtime(engine, verify=False).load(_spec(WRITE_FIRST, ptype=ProgramType.UNSPEC)) as coll:
+        prog = coll.programs["p"]
+        long, short = bytes([1]) + bytes(range(200)), bytes([5, 6, 7])
+        assert [(r.retval, r.data_out) for r in (prog.run(long), prog.run(short), prog.run(short))] == [
+            (2, bytes([2]) + bytes(range(200))), (6, bytes([6, 6, 7])), (6, bytes([6, 6, 7])),
+        ]
+        assert long[0] == 1 and short[0] == 5  # the caller's bytes are never written
+
+
+def test_which_programs_may_write_memory() -> None:
+    from pybpf.vm.loadcheck import may_write_memory
+
+    def writes(text: str) -> bool:
+        return may_write_memory(assemble(text, syntax="llvm"))
+
+    assert not writes(READ_FIRST)
+    assert not writes("r1 = 3\n*(u64 *)(r10 - 8) = r1\nr0 = *(u64 *)(r10 - 8)\nexit")  # the stack
+    assert writes(WRITE_FIRST)
+    assert writes("r2 = r10\n*(u8 *)(r2 - 1) = 1\nr0 = 0\nexit")  # a copy of r10 may go anywhere
+    assert writes("r1 = 1\nlock *(u64 *)(r1 + 0) += r1\nr0 = 0\nexit")
+    assert writes("call 5\nexit")  # a helper
+    assert not writes("call f\nexit\nf:\nr0 = 1\nexit")  # a bpf-to-bpf call: its body is checked

@@ -31,21 +31,55 @@ ETH_HLEN = 14
 LOOPBACK_IFINDEX = 1
 
 
+class DataScratch:
+    """A buffer reused by one program's runs for a copy of their input (grow-only): large inputs
+    cost a copy in and out, not a fresh allocation (and its page faults) per run."""
+
+    def __init__(self) -> None:
+        self.buffer: Any = None
+        self.view = memoryview(b"")
+        self.base = 0
+        self.busy = False
+
+    def region(self, data: bytes) -> Region:
+        size = len(data)
+        if size > len(self.view):
+            self.buffer = (ctypes.c_ubyte * size)()
+            self.view = memoryview(self.buffer).cast("B")
+            self.base = ctypes.addressof(self.buffer)
+        self.view[:size] = data
+        return Region.within(self.view, self.base, self.base, size, name="packet", owner=self.buffer)
+
+
 class Context:
     """The memory of one run of a program with no special context: r1 = data, r2 = len."""
 
     ctx_size = 0
 
-    def __init__(self, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None) -> None:
+    def __init__(
+        self, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None, *,
+        in_place: bool = False, scratch: DataScratch | None = None,
+    ) -> None:
+        """`in_place`: the program cannot write its input (pybpf.vm.loadcheck.may_write_memory),
+        so the run reads `data` itself, read-only, and data_out is `data`: no copy either way.
+        `scratch`: a buffer reused across runs for the copy (no allocation per run)."""
         self.env = env
         self.packet_region: Region | None = None
         self.ctx_region: Region | None = None
+        self.data_in: bytes | None = None
         self.r1 = 0
         self.r2 = 0
         if data:
-            self.packet_region = env.add_run_region(
-                Region.allocate(len(data), name="packet", init=bytes(data))
-            )
+            if in_place and type(data) is bytes:
+                address = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
+                region = Region.within(memoryview(data), address, address, len(data), name="packet",
+                                       writable=False, owner=data)
+                self.data_in = data
+            elif scratch is not None:
+                region = scratch.region(data)
+            else:
+                region = Region.allocate(len(data), name="packet", init=bytes(data))
+            self.packet_region = env.add_run_region(region)
             self.r1 = self.packet_region.address
             self.r2 = len(data)
         if ctx_in is not None:
@@ -77,6 +111,8 @@ class Context:
         return None if region is None else (region.address, region.size)
 
     def data_out(self) -> bytes:
+        if self.data_in is not None:
+            return self.data_in
         region = self.packet_region
         return b"" if region is None else region.read(0, region.size)
 
@@ -492,14 +528,16 @@ SKB_PROGRAM_TYPES = frozenset(
 
 
 def make_context(
-    program_type: int, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None
+    program_type: int, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None, *,
+    in_place: bool = False, scratch: DataScratch | None = None,
 ) -> Context:
-    """The context a program of `program_type` runs with (registers its regions in `env`)."""
+    """The context a program of `program_type` runs with (registers its regions in `env`);
+    `in_place` and `scratch` apply to programs with a plain context (see Context)."""
     if program_type == ProgramType.XDP:
         return XdpContext(env, data, ctx_in)
     if program_type in SKB_PROGRAM_TYPES:
         return SkbContext(env, data, ctx_in, program_type)
-    return Context(env, data, ctx_in)
+    return Context(env, data, ctx_in, in_place=in_place, scratch=scratch)
 
 
 def context_of(env: Any) -> Context | None:
