@@ -65,7 +65,8 @@ def _raw_test_run(stack: ExitStack) -> Callable[[], Any] | None:
     from pybpf.kernel.syscall import Cmd, _syscall, syscall_number
 
     coll = stack.enter_context(Runtime("kernel", verify=False).load(_xdp_spec()))
-    fd = coll.programs["pass"].fd
+    program: Any = coll.programs["pass"]
+    fd = program.fd
     din = ctypes.create_string_buffer(PACKET, len(PACKET))
     dout = ctypes.create_string_buffer(len(PACKET) + 4096)
     attr = TestRunAttr(prog_fd=fd, data_size_in=len(PACKET), data_size_out=len(dout),
@@ -78,13 +79,21 @@ def _raw_test_run(stack: ExitStack) -> Callable[[], Any] | None:
     return lambda: _syscall(*args)
 
 
+def _runner(program: Any, data: bytes) -> Callable[[], Any]:
+    return lambda: program.run(data)
+
+
+def _firer(hook: Any, ctx: Any) -> Callable[[], Any]:
+    return lambda: hook.fire(ctx)
+
+
 def _calls(stack: ExitStack, kernel: bool) -> dict[str, tuple[Callable[[], Any], int]]:
     """name -> (a call, calls per round)."""
     from pybpf.engines import Runtime
     from pybpf.hooks.hookpoint import HookPoint
 
     calls: dict[str, tuple[Callable[[], Any], int]] = {"ctypes_noop": (_noop(), 20000)}
-    progs = {}
+    progs: dict[str, Any] = {}
     for engine in ("interp", "jit") + (("kernel",) if kernel else ()):
         coll = stack.enter_context(Runtime(engine, verify=False).load(_xdp_spec()))
         progs[engine] = coll.programs["pass"]
@@ -93,10 +102,11 @@ def _calls(stack: ExitStack, kernel: bool) -> dict[str, tuple[Callable[[], Any],
         if raw is not None:
             calls["raw_test_run"] = (raw, 5000)
     for engine, prog in progs.items():
-        calls[f"{engine}_run"] = (lambda p=prog: p.run(PACKET), 2000 if engine == "interp" else 5000)
+        calls[f"{engine}_run"] = (_runner(prog, PACKET), 2000 if engine == "interp" else 5000)
     # a bound run holds its collection: it gets one of its own
     own = stack.enter_context(Runtime("jit", verify=False).load(_xdp_spec()))
-    bound = stack.enter_context(own.programs["pass"].bind(PACKET))
+    jit_pass: Any = own.programs["pass"]
+    bound = stack.enter_context(jit_pass.bind(PACKET))
     calls["jit_bound"] = (bound, 20000)
 
     class Ctx(ctypes.Structure):
@@ -108,18 +118,19 @@ def _calls(stack: ExitStack, kernel: bool) -> dict[str, tuple[Callable[[], Any],
     for engine in ("interp", "jit"):
         hook = stack.enter_context(HookPoint(HOOK, context=Ctx, engine=engine))
         hook.attach(_hook_spec())
-        calls[f"fire_{engine}"] = (lambda h=hook: h.fire(ctx), 2000 if engine == "interp" else 20000)
+        calls[f"fire_{engine}"] = (_firer(hook, ctx), 2000 if engine == "interp" else 20000)
         if engine == "jit":
             own = stack.enter_context(Runtime("jit", verify=True).load(_hook_spec()))
             data = bytes(ctx).ljust(hook.layout_size, b"\0")
-            hook_bound = stack.enter_context(own.programs["verdict"].bind(ctx=data))
+            verdict: Any = own.programs["verdict"]
+            hook_bound = stack.enter_context(verdict.bind(ctx=data))
             calls["hook_bound"] = (hook_bound, 20000)
     big = bytes(BIG)
     for engine in ("interp", "jit"):
         for write in (False, True):
             coll = stack.enter_context(Runtime(engine, verify=False).load(_plain_spec(write)))
             name = f"{engine}_run_2mib_{'write' if write else 'read'}"
-            calls[name] = (lambda p=coll.programs["plain"]: p.run(big), 20)
+            calls[name] = (_runner(coll.programs["plain"], big), 20)
     return calls
 
 
