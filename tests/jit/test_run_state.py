@@ -228,3 +228,21 @@ def test_which_programs_may_write_memory() -> None:
     assert writes("r1 = 1\nlock *(u64 *)(r1 + 0) += r1\nr0 = 0\nexit")
     assert writes("call 5\nexit")  # a helper
     assert not writes("call f\nexit\nf:\nr0 = 1\nexit")  # a bpf-to-bpf call: its body is checked
+
+
+def test_a_hot_program_keeps_its_results() -> None:
+    """After HOT_RUNS runs the set-up is native code: the same results, faults and isolation."""
+    from pybpf.vm.jit.fastrun import HOT_RUNS
+
+    packets = [bytes([i]) + bytes(range(1, 64 + i)) for i in range(HOT_RUNS + 4)]
+    got = _runs("jit", LENGTH_AND_WRITE, packets)
+    assert got == _runs("interp", LENGTH_AND_WRITE, packets)
+    with Runtime("jit", verify=False).load(_spec(READ_AT_100)) as coll:
+        prog = coll.programs["p"]
+        assert [prog.run(bytes(range(200))).retval for _ in range(HOT_RUNS + 1)] == [100] * (HOT_RUNS + 1)
+        with pytest.raises(RuntimeFault) as info:
+            prog.run(bytes(range(64)))
+        assert info.value.pc == 1
+    with Runtime("jit", verify=False).load(_spec(HEADROOM)) as coll:
+        prog = coll.programs["p"]
+        assert [prog.run(bytes(range(64))).retval for _ in range(HOT_RUNS + 3)] == [0] * (HOT_RUNS + 3)

@@ -57,6 +57,10 @@ _HARD_START = int(Slot.XDP_HARD_START)
 _HEAD = XDP_PACKET_HEADROOM
 _now = time.perf_counter_ns
 _ZEROS = memoryview(bytes(4096))
+HOT_RUNS = 16  # runs of one program before its set-up is compiled to native code
+_FAULTED = 1 << 32
+_XDP_CALL = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_char_p, ctypes.c_uint64, ctypes.c_uint64,
+                             ctypes.c_uint64)
 assert Slot.BOUND_R2 - Slot.CTX_START == 11 and Slot.CTX_DATA_META - Slot.CTX_DATA == 2
 _XDP_MD_IN = _XDP_MD.pack(0, 0, 0, LOOPBACK_IFINDEX, 0, 0)
 
@@ -148,6 +152,9 @@ class XdpRunState(_LazyRun):
         self.entry = machine._entry
         self.ctx_address = self.ctx_region.address
         self.ctx_cb = int(machine.s[Slot.CTX_CB])
+        self.runs = 0
+        self.native: Any = None  # the compiled set-up (_xdp_trampoline), once the program is hot
+        self._engine: Any = None
         # ctypes converts ready-made argument objects faster than Python ints
         self.args = (ctypes.c_void_p(machine.jctx_address), ctypes.c_uint64(self.ctx_address),
                      ctypes.c_uint64(0))
@@ -164,6 +171,38 @@ class XdpRunState(_LazyRun):
 
     def run(self, data: bytes) -> RunResult:
         """One run on `data` (the caller holds the collection's run lock and checked usable())."""
+        native = self.native
+        if native is None:
+            self.runs += 1
+            if self.runs == HOT_RUNS:
+                self._compile()
+            return self._run_python(data)
+        machine = self.machine
+        machine.pending = None
+        machine.tail_target = None
+        self.busy = True
+        machine.lazy = self
+        try:
+            begin = _now()
+            retval = native(data, len(data), getattr(self.env, "prandom_seed", None) is None,
+                            machine.persistent)
+            elapsed = _now() - begin
+            if retval == _FAULTED:
+                self.materialize()
+                retval = machine._finish_fault()
+            return self._result(retval, elapsed)
+        finally:
+            self._finish()
+
+    def _compile(self) -> None:
+        """The native set-up for the runs of a program run often (compiled once, a few ms)."""
+        try:
+            self._engine, address = _xdp_trampoline(self)
+        except Exception:  # noqa: BLE001 - the Python set-up still works
+            return
+        self.native = _XDP_CALL(address)
+
+    def _run_python(self, data: bytes) -> RunResult:
         machine = self.machine
         size = len(data)
         start = self.data
@@ -193,21 +232,26 @@ class XdpRunState(_LazyRun):
             if machine.s[_FAULT]:
                 self.materialize()
                 retval = machine._finish_fault()
-            left = _BUDGET.unpack_from(slots, _BUDGET_OFFSET)[0]
-            instructions = machine.instructions = self.budget - (left if left > 0 else 0)
-            context = self.context
-            data_out: bytes | None
-            if context is None:
-                first, last, meta = _DATA.unpack_from(slots, _DATA_OFFSET)
-                base = self.hard_start
-                data_out = self.view[meta - base : last - base].tobytes()
-                ctx_out = _XDP_MD.pack(first - meta, last - meta, 0, LOOPBACK_IFINDEX, 0, 0)
-            else:
-                machine._sync_from_native()  # adjust_head may have moved it since the last callback
-                data_out = context.data_out()
-                ctx_out = context.ctx_out()
+            return self._result(retval, elapsed)
         finally:
             self._finish()
+
+    def _result(self, retval: int, elapsed: int) -> RunResult:
+        machine = self.machine
+        slots = self.slot_view
+        left = _BUDGET.unpack_from(slots, _BUDGET_OFFSET)[0]
+        instructions = machine.instructions = self.budget - (left if left > 0 else 0)
+        context = self.context
+        data_out: bytes | None
+        if context is None:
+            first, last, meta = _DATA.unpack_from(slots, _DATA_OFFSET)
+            base = self.hard_start
+            data_out = self.view[meta - base : last - base].tobytes()
+            ctx_out = _XDP_MD.pack(first - meta, last - meta, 0, LOOPBACK_IFINDEX, 0, 0)
+        else:
+            machine._sync_from_native()  # adjust_head may have moved it since the last callback
+            data_out = context.data_out()
+            ctx_out = context.ctx_out()
         return run_result(retval & 0xFFFFFFFF, data_out, ctx_out, elapsed, instructions)
 
     def _context(self) -> Any:
@@ -221,3 +265,56 @@ class XdpRunState(_LazyRun):
         _ENTRY.pack_into(self.entry_view, 0, 0, 0, 0)
         _LazyRun._finish(self)
 
+
+def _xdp_trampoline(state: XdpRunState) -> tuple[Any, int]:
+    """u64 run(i8* data, u64 size, u64 prandom_native, u64 nregions_init): what _run_python does
+    before and around its call, for one program and its frame, as native code: zero the frame
+    around the packet, copy it in, write the slots and the packet's region entry, bpf_run; the
+    result is r0 as a u32, or _FAULTED."""
+    from llvmlite import binding as llvm
+    from llvmlite import ir
+
+    from pybpf.vm.jit.compiler import new_target_machine
+
+    machine = state.machine
+    i1, i8, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(64)
+    i8p, i64p = i8.as_pointer(), i64.as_pointer()
+    module = ir.Module(name=f"xdprun_{state.hard_start:x}")
+    module.triple = llvm.get_process_triple()
+    fn = ir.Function(module, ir.FunctionType(i64, [i8p, i64, i64, i64]), "bpf_xdp_run")
+    src, size, prandom, nregions = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+
+    def const(value: int) -> ir.Constant:
+        return ir.Constant(i64, value)
+
+    memcpy = module.declare_intrinsic("llvm.memcpy", [i8p, i8p, i64])
+    memset = module.declare_intrinsic("llvm.memset", [i8p, i64])
+    frame = state.hard_start
+    start = const(state.data)
+    end = b.add(start, size)
+    b.call(memset, [b.inttoptr(const(frame), i8p), ir.Constant(i8, 0), const(_HEAD), ir.Constant(i1, 0)])
+    b.call(memcpy, [b.inttoptr(start, i8p), src, size, ir.Constant(i1, 0)])
+    rest = b.sub(const(ctypes.sizeof(state.frame) - _HEAD), size)
+    b.call(memset, [b.inttoptr(end, i8p), ir.Constant(i8, 0), rest, ir.Constant(i1, 0)])
+    jctx = b.inttoptr(const(machine.jctx_address), i64p)
+    slots: dict[int, ir.Value] = {
+        Slot.PKT_DATA: start, Slot.PKT_LEN: size, Slot.TAILCALL: const(0),
+        Slot.CTX_START: const(state.ctx_address), Slot.CTX_LEN: const(_XDP_MD_SIZE),
+        Slot.CTX_DATA: start, Slot.CTX_DATA_END: end, Slot.CTX_DATA_META: start,
+        Slot.BUDGET_INIT: const(state.budget), Slot.NREGIONS_INIT: nregions,
+        Slot.PRANDOM_NATIVE: prandom, Slot.XDP_HARD_START: const(frame),
+    }
+    for slot, value in slots.items():
+        b.store(value, b.gep(jctx, [const(slot)]))
+    table = b.inttoptr(const(ctypes.addressof(machine.table)), i64p)
+    for index, value in enumerate((start, end, const(REGION_WRITABLE))):
+        b.store(value, b.gep(table, [const(index)]))
+    run = machine.code.drivers.get("bpf_run", machine.code.entry)
+    target = b.inttoptr(const(run), ir.FunctionType(i64, [i64p, i64, i64]).as_pointer())
+    r0 = b.call(target, [jctx, const(state.ctx_address), const(0)])
+    faulted = b.icmp_unsigned("!=", b.load(b.gep(jctx, [const(Slot.FAULT)])), const(0))
+    b.ret(b.select(faulted, const(_FAULTED), b.and_(r0, const(0xFFFFFFFF))))
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(str(module)), new_target_machine())
+    engine.finalize_object()
+    return engine, engine.get_function_address("bpf_xdp_run")
