@@ -308,8 +308,9 @@ class XdpContext(Context):
 
     def data_out(self) -> bytes:
         """Metadata, linear packet and fragments, as BPF_PROG_TEST_RUN returns them."""
-        linear = ctypes.string_at(self.data_meta, self.data_end - self.data_meta)
-        return linear + b"".join(bytes(f) for f in self.frags)
+        base = self.hard_start
+        linear = self.frame_view[self.data_meta - base : self.data_end - base].tobytes()
+        return linear + b"".join(bytes(f) for f in self.frags) if self.frags else linear
 
     def ctx_out(self) -> bytes | None:
         """xdp_md as BPF_PROG_TEST_RUN returns it: ctx_in with data/data_end updated."""
