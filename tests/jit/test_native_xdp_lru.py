@@ -3,6 +3,7 @@ interpreter's results: verdicts, moved packets and metadata, per-CPU values, LRU
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 import pytest
@@ -159,3 +160,19 @@ def test_a_native_lookup_marks_the_lru_element_referenced() -> None:
         conns.lru_state.ref[slot] = 0  # type: ignore[attr-defined]
         assert prog.run(bytes([5]) + bytes(63)).retval == 101
         assert conns.lru_state.ref[slot] == 1  # type: ignore[attr-defined]
+
+
+def test_a_tail_called_program_moves_the_packet_through_python() -> None:
+    """The target of a tail call has no frame of its own: its adjust_head goes through Python and
+    the caller's stale slots must not undo it when the run ends."""
+    from pybpf.vm.jit.fastrun import HOT_RUNS
+
+    jmp = MapSpec("jmp", MapType.PROG_ARRAY, 4, 4, 1, initial_slots=((0, "target"),))
+    entry = _xdp("r2 = 0 ll\nr3 = 0\ncall 12\nr0 = 77\nexit", refs=("jmp",), maps=(jmp,)).programs["p"]
+    target = _xdp("r2 = 14\ncall 44\nr0 = 2\nexit").programs["p"]
+    spec = CollectionSpec(programs={"p": entry, "target": dataclasses.replace(target, name="target")},
+                          maps={"jmp": jmp})
+    packets = [bytes(range(60))] * (HOT_RUNS + 2)
+    jit = _results("jit", spec, packets)
+    assert jit == _results("interp", spec, packets)
+    assert jit[0] == (2, bytes(range(14, 60)), struct.pack("<6I", 0, 46, 0, 1, 0, 0))

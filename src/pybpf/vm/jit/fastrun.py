@@ -228,7 +228,8 @@ class XdpRunState(_LazyRun):
             data_out = self.view[meta - base : last - base].tobytes()
             ctx_out = _XDP_MD.pack(first - meta, last - meta, 0, LOOPBACK_IFINDEX, 0, 0)
         else:
-            machine._sync_from_native()  # adjust_head may have moved it since the last callback
+            if machine.moves_packet:  # adjust_head may have moved it since the last callback
+                machine._sync_from_native()
             data_out = context.data_out()
             ctx_out = context.ctx_out()
         return RunResult(retval & 0xFFFFFFFF, data_out, ctx_out, elapsed, instructions)

@@ -468,6 +468,8 @@ class NativeMachine:
                 return 0
             self.tail_target = target
             target.s[Slot.XDP_HARD_START] = 0  # the target has no frame of its own: Python moves
+            if not self.batch_mode:  # this run ends in the target: these slots are stale from now
+                self.moves_packet = False
             target.packet = self.packet
             target.prepare(int(self.s[Slot.BUDGET]))
             target.tail_target = None
