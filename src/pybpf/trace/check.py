@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pybpf.errors import BpfError
-from pybpf.trace.compiler import CompiledScript
+from pybpf.trace.compiled import CompiledScript
 
 
 @dataclass(frozen=True)

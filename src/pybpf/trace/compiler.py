@@ -5,14 +5,24 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from typing import Any
 
 from pybpf.abi import AttachType, MapType, ProgramType
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 from pybpf.trace import ast
-from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, JOIN_MAP, LOST_MAP, ProbeCompiler, Program
-from pybpf.trace.codegen_values import STACKS_MAP, START_MAP
+from pybpf.trace.codegen import ProbeCompiler
+from pybpf.trace.compiled import (
+    EVENTS_MAP,
+    JOIN_ARGS,
+    JOIN_MAP,
+    LOST_MAP,
+    STACKS_MAP,
+    START_MAP,
+    CompiledProbe,
+    CompiledScript,
+    Program,
+)
 from pybpf.trace.errors import TraceError, bounded_nesting
 from pybpf.trace.macros import expand_macros
 from pybpf.trace.parser import parse
@@ -32,29 +42,6 @@ PROGRAM_TYPES = {
     "fentry": ProgramType.TRACING, "fexit": ProgramType.TRACING,
 }
 ATTACH_TYPES = {"fentry": AttachType.TRACE_FENTRY, "fexit": AttachType.TRACE_FEXIT}
-
-
-@dataclass
-class CompiledProbe:
-    name: str  # program name in the collection
-    probe: ConcreteProbe
-    source: ast.Probe
-
-
-@dataclass
-class CompiledScript:
-    """Everything the runtime needs: the collection to load, the probes to attach, maps and events."""
-
-    script: ast.Script
-    spec: CollectionSpec
-    program: Program
-    probes: list[CompiledProbe] = field(default_factory=list)
-    warnings: list[TraceError] = field(default_factory=list)
-    missing_probes: str = "error"  # what to do with a probe that fails to attach: error, warn or ignore
-
-    @property
-    def attach_count(self) -> int:
-        return len(self.probes)
 
 
 def kernel_map_name(index: int, name: str) -> str:

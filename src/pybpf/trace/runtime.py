@@ -11,9 +11,16 @@ from typing import Any, TextIO
 
 from pybpf.errors import BpfError
 from pybpf.kernel.held_command import HeldCommand
-from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, LOST_MAP, Event
-from pybpf.trace.codegen_values import STACKS_MAP, START_MAP
-from pybpf.trace.compiler import CompiledProbe, CompiledScript
+from pybpf.trace.compiled import (
+    EVENTS_MAP,
+    JOIN_ARGS,
+    LOST_MAP,
+    STACKS_MAP,
+    START_MAP,
+    CompiledProbe,
+    CompiledScript,
+    Event,
+)
 from pybpf.trace.output import (
     cstr,
     decode_value,
