@@ -13,10 +13,10 @@ from pybpf.trace.codegen_values import (
     H_READ_USER,
     H_READ_USER_STR,
     H_TASK,
-    STACKS_MAP,
     ValueCompiler,
     _is_args,
 )
+from pybpf.trace.compiled import STACKS_MAP
 from pybpf.trace.emit import FP, R0, R1, R2, R3, R9, fits32
 from pybpf.trace.errors import TraceError
 from pybpf.trace.types import Type
