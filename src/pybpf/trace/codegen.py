@@ -15,6 +15,7 @@ from pybpf.trace.semantic import Analyzer, ProbeScope
 from pybpf.trace.types import Type
 
 STACK_LIMIT = 512
+H_FOR_EACH_MAP_ELEM = 164
 
 
 class ProbeCompiler(ExprCompiler):
@@ -31,6 +32,10 @@ class ProbeCompiler(ExprCompiler):
         self.variables: dict[str, int] = {}
         self.exit_label = self.e.label()
         self.loops: list[tuple[int, int]] = []
+        self.callbacks: list[tuple[int, ast.For]] = []  # for-over-map bodies, emitted after the program
+        self.ctx_slot = 0  # where the probe's context pointer (r9) is kept for callbacks
+        self.var_base = 0  # lowest stack offset of the $variables (what callbacks mirror)
+        self.max_depth = 0
 
     # -- stack -------------------------------------------------------------------------------
     def alloc(self, size: int) -> int:
@@ -57,6 +62,9 @@ class ProbeCompiler(ExprCompiler):
             off = self.alloc(t.storage)
             self.variables[name] = off
             self.zero(off, t.storage)
+        self.ctx_slot = self.alloc(8)
+        e.stx(8, FP, self.ctx_slot, R9)
+        self.var_base = self.sp
         if self.probe.predicate is not None:
             mark = self.sp
             self.ev(self.probe.predicate)
@@ -66,7 +74,71 @@ class ProbeCompiler(ExprCompiler):
         e.place(self.exit_label)
         e.mov(R0, 0)
         e.exit()
+        done = 0
+        while done < len(self.callbacks):  # callbacks may hold loops over maps too
+            self.map_callback(*self.callbacks[done])
+            done += 1
         return e.finish()
+
+    def for_map(self, s: ast.For) -> None:
+        """for $kv : @map { body }: bpf_for_each_map_elem with the body as a callback sub-program. The
+        callback gets a pointer to this frame's $variables (and saved context pointer) as its ctx."""
+        assert s.map is not None
+        e = self.e
+        label = e.label()
+        self.callbacks.append((label, s))
+        e.ld_map(R1, self.prog.map_names[s.map.name])
+        e.ld_func(R2, label)
+        e.stack_ptr(R3, self.var_base)
+        e.mov(R4, 0)
+        e.call(H_FOR_EACH_MAP_ELEM)
+
+    def map_callback(self, label: int, s: ast.For) -> None:
+        """long cb(map, key, value, ctx): $variables copied in from the caller's frame (same offsets in
+        this frame), the body, then copied back; returns 0 to go on, 1 after `break`."""
+        e = self.e
+        info = self.prog.maps[s.map.name] if s.map is not None else None
+        assert info is not None
+        e.place(label)
+        self.sp = self.var_base
+        saved = self.alloc(8)
+        e.stx(8, FP, saved, R4)
+        kv = self.variables[s.var]
+        for i in range(0, info.key_storage, 8):
+            e.ldx(8, R0, R2, i)
+            e.stx(8, FP, kv + i, R0)
+        for i in range(0, min(info.bpf_value_size, self.scope.variables[s.var].storage - info.key_storage), 8):
+            e.ldx(8, R0, R3, i)
+            e.stx(8, FP, kv + info.key_storage + i, R0)
+        self.mirror(saved, into_frame=True, skip=s.var)
+        e.ldx(8, R9, R1, self.ctx_slot - self.var_base)
+        go_on, stop = e.label(), e.label()
+        outer = self.exit_label, self.loops
+        self.exit_label, self.loops = stop, [(go_on, stop)]
+        ends = self.block(s.body)
+        self.exit_label, self.loops = outer
+        for target, ret in ((go_on, 0), (stop, 1)):
+            if not e.used(target) and (ends or target == stop):
+                continue  # the verifier refuses unreachable code
+            e.place(target)
+            self.mirror(saved, into_frame=False, skip=s.var)
+            e.mov(R0, ret)
+            e.exit()
+
+    def mirror(self, saved: int, *, into_frame: bool, skip: str) -> None:
+        """Copy every $variable between the caller's frame (pointer at fp+saved) and this one."""
+        e = self.e
+        e.ldx(8, R1, FP, saved)
+        for name, off in self.variables.items():
+            if name == skip and into_frame:
+                continue
+            for i in range(0, self.scope.variables[name].storage, 8):
+                if into_frame:
+                    e.ldx(8, R0, R1, off - self.var_base + i)
+                    e.stx(8, FP, off + i, R0)
+                else:
+                    e.ldx(8, R0, FP, off + i)
+                    e.stx(8, R1, off - self.var_base + i, R0)
 
     def typeof(self, x: ast.Expr) -> Type:
         return self.an.typeof(x, self.scope, statement=True)
@@ -121,6 +193,8 @@ class ProbeCompiler(ExprCompiler):
             assign = s.assignment()
             if assign is not None:
                 self.assign(assign)
+        elif isinstance(s, ast.For) and s.map is not None:
+            self.for_map(s)
         elif isinstance(s, ast.For):
             self.for_range(s)
         elif isinstance(s, ast.Jump):

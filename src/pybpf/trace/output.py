@@ -149,8 +149,8 @@ def value_text(v: Any) -> str:
 def key_text(key: Any, sep: str = ", ") -> str:
     if isinstance(key, Stack):
         return key.text(4)
-    if isinstance(key, tuple):
-        return sep.join(key_text(k) for k in key)
+    if isinstance(key, tuple):  # a nested tuple in a key prints in parentheses: @m[(1, 2), 3]
+        return sep.join(value_text(k) if isinstance(k, tuple) else key_text(k) for k in key)
     return str(key)
 
 

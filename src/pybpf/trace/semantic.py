@@ -35,6 +35,7 @@ INT_TYPE_NAMES = {"int8", "int16", "int32", "int64", "s8", "s16", "s32", "s64", 
 UINT_TYPE_NAMES = {"uint8", "uint16", "uint32", "uint64", "u8", "u16", "u32", "u64", "unsigned"}
 STR_BUILTINS = {"comm": COMM_LEN, "pcomm": COMM_LEN, "probe": STRLEN, "func": STRLEN}
 ARG_RE = re.compile(r"arg([0-9])$")
+FOR_MAP_KINDS = ("int", "str", "count", "sum", "min", "max")
 UNSUPPORTED_BUILTINS = {"sarg0", "username", "ctx", "__builtin_ctx"}
 # Kernel macros that bpftrace tools use from C headers (pybpf reads no headers); values from the kernel's uapi
 KERNEL_MACROS = {
@@ -124,8 +125,10 @@ class Analyzer(CallChecker):
             if assign is not None:
                 self.assign(assign, scope)
         elif isinstance(s, ast.For):
-            if s.map is not None or s.start is None or s.end is None:
-                raise self.err(s, "for loops over maps are not supported yet (use a range: for $i : 0..N)")
+            if s.map is not None:
+                self.for_map(s, scope)
+                return
+            assert s.start is not None and s.end is not None
             a, b = self.typeof(s.start, scope), self.typeof(s.end, scope)
             if a.kind != "int" or b.kind != "int":
                 raise self.err(s, f"for range bounds must be integers, not {a} and {b}")
@@ -137,6 +140,38 @@ class Analyzer(CallChecker):
             self.loop_depth += 1
             self.block(s.body, scope)
             self.loop_depth -= 1
+
+    def for_map(self, s: ast.For, scope: ProbeScope) -> None:
+        """`for $kv : @map { }`: $kv is the tuple (key, value) of each element ($kv.0, $kv.1)."""
+        assert s.map is not None
+        ref = s.map
+        if "@" not in s.var:  # the loop variable lives in the loop only: its own name, whatever its type
+            scoped = f"{s.var}@{s.line}:{s.column}"
+            _rename(s.body, s.var, scoped)
+            s.var = scoped
+        if ref.keys is not None:
+            raise self.err(ref, "for loops iterate over a whole map: drop the key")
+        info = self.maps.get(ref.name)
+        kv = Type("tuple", items=(INT, INT))
+        if info is None or not info.kind:
+            if self.strict:
+                raise self.err(ref, f"Undefined map: {ref.name}")
+        elif info.kind not in FOR_MAP_KINDS:
+            raise self.err(ref, f"for loops over {info.kind}() maps are not supported (only maps of integers, "
+                           "strings, count(), sum(), min() and max())")
+        else:
+            value = info.value if info.kind in ("int", "str") else Type("int", signed=info.value.signed)
+            kv = Type("tuple", items=(info.key or INT, value))
+        old = scope.variables.get(s.var)
+        if old is not None and old != kv and self.strict:
+            merged = unify(old, kv)
+            if merged is None:
+                raise self.err(s, f"Type mismatch for {s.var}: the loop variable is '{kv}', not '{old}'")
+            kv = merged
+        scope.variables[s.var] = kv
+        self.loop_depth += 1
+        self.block(s.body, scope)
+        self.loop_depth -= 1
 
     def declared_type(self, s: ast.Let) -> Type:
         """The type of `let $x: TYPE`: integers, string / string[N], inet, struct pointers."""
@@ -229,10 +264,6 @@ class Analyzer(CallChecker):
         if ref.keys is None:
             return
         types = [self.typeof(k, scope) for k in ref.keys]
-        for k, t in zip(ref.keys, types, strict=True):
-            # @m[$tuple] is keyed by the tuple's items (like @m[a, b]); tuples inside a key are not supported
-            if t.kind == "tuple" and (len(types) > 1 or any(i.kind == "tuple" for i in t.items)):
-                raise self.err(k, "nested tuples are not supported as map keys")
         ktype = types[0] if len(types) == 1 else Type("tuple", items=tuple(types))
         if info.key is None:
             info.key = ktype
@@ -458,3 +489,17 @@ class Analyzer(CallChecker):
         if m.kind == "array":  # $s.y[0]: indexed like a pointer to the elements
             return Type("int", signed=m.signed, user=bt.user, deref=m.size)
         return Type("int", signed=False, btf_id=m.btf_id, user=bt.user)
+
+
+def _rename(node: object, old: str, new: str) -> None:
+    """Rename the $variable `old` to `new` everywhere under `node` (statements, expressions, lists)."""
+    if isinstance(node, list):
+        for x in node:
+            _rename(x, old, new)
+    elif isinstance(node, ast.Variable):
+        if node.name == old:
+            node.name = new
+    elif isinstance(node, ast.Node):
+        for value in vars(node).values():
+            if isinstance(value, (ast.Node, list)):
+                _rename(value, old, new)
