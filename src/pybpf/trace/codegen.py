@@ -15,7 +15,7 @@ from pybpf.trace.semantic import Analyzer, ProbeScope
 from pybpf.trace.types import Type
 
 STACK_LIMIT = 512
-H_FOR_EACH_MAP_ELEM = 164
+H_FOR_EACH_MAP_ELEM, H_SEND_SIGNAL_THREAD = 164, 117
 
 
 class ProbeCompiler(ExprCompiler):
@@ -277,7 +277,7 @@ class ProbeCompiler(ExprCompiler):
             assert isinstance(c.args[0], ast.String)
             types = [self.typeof(a) for a in c.args[1:]]
             self.emit_event(Event(name, c.args[0].value, types), c.args[1:], types)
-        elif name == "signal":
+        elif name in ("signal", "signal_thread"):
             import signal as signals
 
             arg = c.args[0]
@@ -286,7 +286,7 @@ class ProbeCompiler(ExprCompiler):
             else:
                 self.ev(arg)
                 self.e.movr(R1, R0)
-            self.e.call(H_SEND_SIGNAL)
+            self.e.call(H_SEND_SIGNAL if name == "signal" else H_SEND_SIGNAL_THREAD)
         elif name == "exit":
             args = c.args
             self.emit_event(Event("exit"), args, [self.typeof(a) for a in args])

@@ -7,8 +7,13 @@ from typing import Any
 from pybpf.trace import ast
 from pybpf.trace.codegen_strings import StringCompiler
 from pybpf.trace.codegen_values import _is_args
-from pybpf.trace.emit import FP, R0, R1, R2, R9, fits32
+from pybpf.trace.compiled import SKB_MAP
+from pybpf.trace.emit import FP, R0, R1, R2, R3, R4, R5, R9, fits32
 from pybpf.trace.errors import TraceError
+
+H_OVERRIDE_RETURN, H_PERF_EVENT_OUTPUT_SKB, H_KTIME = 58, 111, 5
+BPF_F_CURRENT_CPU = 0xFFFFFFFF
+
 
 
 class ExprCompiler(StringCompiler):
@@ -205,6 +210,23 @@ class ExprCompiler(StringCompiler):
             cm.lookup(self, ref, key)
             self.bool_of(lambda lbl: self.e.jcci("!=", R0, 0, lbl))
             return
+        if c.name == "pton":
+            self.e.mov(R0, self.an.constants[f"pton:{id(c)}"])
+            return
+        if c.name == "strcontains":
+            assert isinstance(c.args[1], ast.String)
+            self.strcontains(c.args[0], c.args[1].value.encode())
+            return
+        if c.name == "override":
+            self.ev(c.args[0])
+            self.e.movr(R2, R0)
+            self.e.movr(R1, R9)
+            self.e.call(H_OVERRIDE_RETURN)
+            self.e.mov(R0, 0)
+            return
+        if c.name == "skboutput":
+            self.skboutput(c)
+            return
         if c.name == "bswap":
             width = {1: 8, 2: 16, 4: 32}.get(self.typeof(c.args[0]).size, 64)
             self.ev(c.args[0])
@@ -216,8 +238,60 @@ class ExprCompiler(StringCompiler):
             self.bool_of(lambda lbl: self.e.jcci("==", R0, 0, lbl))
             return
         if c.name in ("print", "clear", "zero", "printf", "exit", "time", "join", "signal", "cat",
-                      "system"):
+                      "system", "signal_thread"):
             self.call_stmt(c)
             self.e.mov(R0, 0)
             return
         raise TraceError(f"{c.name}() cannot be used as a value", *c.span())
+
+    def strcontains(self, hay: ast.Expr, needle: bytes) -> None:
+        """r0 = 1 when the literal `needle` occurs in the string `hay` (before its NUL), else 0: unrolled."""
+        e = self.e
+        size = self.typeof(hay).storage
+        starts = size - len(needle) + 1
+        if not needle or starts <= 0:
+            e.mov(R0, int(not needle))
+            return
+        buf = self.evs(hay)
+        found, missing, end = e.label(), e.label(), e.label()
+        for i in range(starts):
+            miss = e.label()
+            for j, byte in enumerate(needle):
+                e.ldx(1, R1, FP, buf + i + j)
+                if j == 0:
+                    e.jcci("==", R1, 0, missing)  # the haystack ended: not found
+                e.jcci("!=", R1, byte, miss)
+            e.jmp(found)
+            e.place(miss)
+        e.place(missing)
+        e.mov(R0, 0)
+        e.jmp(end)
+        e.place(found)
+        e.mov(R0, 1)
+        e.place(end)
+
+    def skboutput(self, c: ast.Call) -> None:
+        """skboutput(file, skb, len, offset): bpf_skb_output appends `len` bytes of the skb to a record
+        {event id, time} in the perf event array that user space writes to the pcap file."""
+        from pybpf.trace.compiled import Event
+
+        e = self.e
+        assert isinstance(c.args[0], ast.String)
+        event_id = self.prog.event(Event("skboutput", c.args[0].value))
+        rec = self.alloc(16)
+        e.st(8, FP, rec, event_id)
+        e.call(H_KTIME)
+        e.stx(8, FP, rec + 8, R0)
+        length = self.alloc(8)
+        self.ev(c.args[2])
+        e.stx(8, FP, length, R0)
+        self.ev(c.args[1])
+        e.movr(R1, R0)
+        e.ldx(8, R3, FP, length)
+        e.alui("<<", R3, 32)
+        e.mov(R2, BPF_F_CURRENT_CPU)
+        e.alu("|", R3, R2)
+        e.ld_map(R2, SKB_MAP)
+        e.stack_ptr(R4, rec)
+        e.mov(R5, 16)
+        e.call(H_PERF_EVENT_OUTPUT_SKB)

@@ -21,6 +21,8 @@ from pybpf.trace.emit import FP, R0, R1, R2, R3, R9, fits32
 from pybpf.trace.errors import TraceError
 from pybpf.trace.types import Type
 
+H_D_PATH = 147
+
 
 class StringCompiler(ValueCompiler):
     """Mixin of ProbeCompiler: values that live in a stack buffer (everything but integers)."""
@@ -104,9 +106,22 @@ class StringCompiler(ValueCompiler):
             e.ldx(8, R2, FP, dst)
             e.stack_ptr(R1, dst + 8)
             e.call(H_READ_USER if self.cp.user else H_READ_KERNEL)
+        elif t.kind == "inet" and isinstance(x, ast.Call) and x.name == "pton":
+            assert isinstance(x.args[0], ast.String)
+            from pybpf.trace.semantic_more import pton_bytes
+
+            raw = (10).to_bytes(8, "little") + (pton_bytes(x.args[0].value) or b"")
+            self.const_bytes(raw, dst, 24)
         elif t.kind == "inet":
             assert isinstance(x, ast.Call)
             self.inet(x, dst)
+        elif isinstance(x, ast.Call) and x.name == "path":
+            self.zero(dst, size)
+            self.ev(x.args[0])
+            e.movr(R1, R0)
+            e.stack_ptr(R2, dst)
+            e.mov(R3, min(t.size, size))
+            e.call(H_D_PATH)
         elif t.kind == "macaddr":
             assert isinstance(x, ast.Call)
             self.raw_bytes(x.args[0], dst, 6)
@@ -181,6 +196,9 @@ class StringCompiler(ValueCompiler):
         """ntop([af,] addr): the family (u64) then the address bytes, as in memory (network order)."""
         e = self.e
         addr = x.args[-1]
+        if self.typeof(addr).kind == "inet":
+            self.evs(addr, dst, 24)
+            return
         self.zero(dst, 24)
         field = self.cp.fields.get(addr.name) if isinstance(addr, ast.FieldAccess) and _is_args(addr.base) else None
         at = self.typeof(addr)
@@ -241,7 +259,11 @@ class StringCompiler(ValueCompiler):
 
 
     def const_str(self, text: str, dst: int, size: int) -> None:
-        data = text.encode()[: size - 1].ljust(size, b"\0")
+        self.const_bytes(text.encode()[: size - 1], dst, size)
+
+    def const_bytes(self, raw: bytes, dst: int, size: int) -> None:
+        """`raw` NUL padded to `size` bytes at fp+dst."""
+        data = raw[:size].ljust(size, b"\0")
         for i in range(0, size, 8):
             word = int.from_bytes(data[i:i + 8], "little", signed=True)
             if fits32(word):

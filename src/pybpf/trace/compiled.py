@@ -18,6 +18,7 @@ LOST_MAP = "lost"
 JOIN_MAP = "join_buf"
 STACKS_MAP = "stacks"
 START_MAP = "start_ns"
+SKB_MAP = "skb_events"  # skboutput(): a perf event array of packets
 
 
 @dataclass

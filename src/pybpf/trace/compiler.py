@@ -190,6 +190,10 @@ def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | N
             raise TraceError(f"map {name} is declared but never used", *decl.span())
     if analyzer.uses_stacks:
         maps[STACKS_MAP] = MapSpec(STACKS_MAP, MapType.STACK_TRACE, 4, 8 * MAX_STACK, MAP_KEYS_MAX)
+    if analyzer.skb_outputs:
+        from pybpf.trace.compiled import SKB_MAP
+
+        maps[SKB_MAP] = MapSpec(SKB_MAP, MapType.PERF_EVENT_ARRAY, 4, 4, 0)
     if analyzer.uses_join:
         maps[JOIN_MAP] = MapSpec(JOIN_MAP, MapType.PERCPU_ARRAY, 4, 8 + JOIN_ARGS * STRLEN, 1)
     programs: dict[str, ProgramSpec] = {}

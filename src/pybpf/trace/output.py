@@ -150,7 +150,8 @@ def key_text(key: Any, sep: str = ", ") -> str:
     if isinstance(key, Stack):
         return key.text(4)
     if isinstance(key, tuple):  # a nested tuple in a key prints in parentheses: @m[(1, 2), 3]
-        return sep.join(value_text(k) if isinstance(k, tuple) else key_text(k) for k in key)
+        return sep.join(value_text(k) if isinstance(k, tuple) and not isinstance(k, Stack) else key_text(k)
+                        for k in key)
     return str(key)
 
 

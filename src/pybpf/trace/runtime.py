@@ -15,6 +15,7 @@ from pybpf.trace.compiled import (
     EVENTS_MAP,
     JOIN_ARGS,
     LOST_MAP,
+    SKB_MAP,
     STACKS_MAP,
     START_MAP,
     CompiledProbe,
@@ -250,6 +251,11 @@ class TraceRun:
                     from None
             raise
         rb = None
+        skb = None
+        if SKB_MAP in self.coll.maps:
+            from pybpf.trace.pcap_out import SkbWriter
+
+            skb = SkbWriter(self.coll.maps[SKB_MAP], self.c.program.events)
         if STACKS_MAP in self.coll.maps:
             self.sym = Symbolizer(self.coll.maps[STACKS_MAP])
         try:
@@ -278,6 +284,8 @@ class TraceRun:
             while not self.stop:
                 rb.wait(0.1 if child is None else 0.02)
                 self.drain(rb)
+                if skb is not None:
+                    skb.drain()
                 if child is not None and child.poll():
                     self.drain(rb)
                     break
@@ -304,6 +312,8 @@ class TraceRun:
                 link.close()
             if rb is not None:
                 rb.close()
+            if skb is not None:
+                skb.close()
             if child is not None:
                 child.kill()
             self.coll.close()

@@ -11,7 +11,6 @@ from pybpf.trace.probes import ConcreteProbe
 from pybpf.trace.semantic_calls import (  # noqa: F401
     CONVERSION_RE,
     FUNCTIONS,
-    UNSUPPORTED_FUNCTIONS,
     CallChecker,
     printf_conversions,
 )
@@ -69,6 +68,7 @@ class Analyzer(CallChecker):
         self.unsafe = False
         self.dry_run = False  # kernel symbols that this kernel lacks (kaddr) are warnings, not errors
         self.warnings: dict[tuple[int, int, int], TraceError] = {}
+        self.skb_outputs: list[str] = []  # pcap files of skboutput()
 
     def err(self, node: ast.Node, message: str) -> TraceError:
         return TraceError(message, *node.span())
