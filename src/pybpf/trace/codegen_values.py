@@ -33,6 +33,7 @@ class ValueCompiler:
     cp: ConcreteProbe
     scope: ProbeScope
     variables: dict[str, int]
+    exit_label: int
 
     def alloc(self, size: int) -> int:
         raise NotImplementedError
@@ -89,6 +90,8 @@ class ValueCompiler:
             e.alu("-", R0, R1)
         elif name == "cpid":
             e.mov(R0, self.prog.cpid)
+        elif name == "ctx":  # iter probes: the struct bpf_iter__NAME pointer
+            e.movr(R0, R9)
         elif name == "curtask":
             e.call(H_TASK)
         elif name == "ppid":
@@ -240,6 +243,8 @@ class ValueCompiler:
                 self.e.alui(">>", R0, 64 - m.bit_size, signed=m.signed)
         else:
             self.read_at(R0, m.offset, m.size, bt.user, signed=m.signed)
+        if isinstance(x.base, ast.Builtin) and x.base.name == "ctx" and self.cp.provider == "iter":
+            self.e.jcci("==", R0, 0, self.exit_label)  # like bpftrace: no object (the iterator's last call)
 
     def field_int(self, x: ast.FieldAccess) -> None:
         f = self.cp.fields[x.name]

@@ -39,9 +39,10 @@ PROGRAM_TYPES = {
     "usdt": ProgramType.KPROBE,
     "kretprobe": ProgramType.KPROBE, "interval": ProgramType.PERF_EVENT, "profile": ProgramType.PERF_EVENT,
     "software": ProgramType.PERF_EVENT, "hardware": ProgramType.PERF_EVENT,
-    "fentry": ProgramType.TRACING, "fexit": ProgramType.TRACING,
+    "fentry": ProgramType.TRACING, "fexit": ProgramType.TRACING, "iter": ProgramType.TRACING,
+    "watchpoint": ProgramType.PERF_EVENT,
 }
-ATTACH_TYPES = {"fentry": AttachType.TRACE_FENTRY, "fexit": AttachType.TRACE_FEXIT}
+ATTACH_TYPES = {"fentry": AttachType.TRACE_FENTRY, "fexit": AttachType.TRACE_FEXIT, "iter": AttachType.TRACE_ITER}
 
 
 def kernel_map_name(index: int, name: str) -> str:

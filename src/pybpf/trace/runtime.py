@@ -80,7 +80,9 @@ class TraceRun:
         self.stop = False
         self.coll: Any = None
         self.links: list[Any] = []
+        self.attached: list[CompiledProbe] = []  # the probe of each link
         self.attached_at: float = 0.0
+        self.child: Child | None = None
         self.sym = Symbolizer()
         self.lost = 0
         self._plans: dict[int, tuple[struct.Struct, int, list[tuple[int, Any]]]] = {}
@@ -116,6 +118,19 @@ class TraceRun:
             return links.attach_sampling(prog, period=p.period)
         if p.provider in ("fentry", "fexit"):
             return links.attach_tracing(prog)
+        if p.provider == "watchpoint":
+            from pybpf.kernel.link.breakpoint import attach_breakpoint
+            from pybpf.trace.probes import KERNEL_SPACE
+
+            pid = self.pid or (self.child.pid if self.child is not None else -1)
+            if p.period < KERNEL_SPACE and pid <= 0:
+                raise BpfError(f"cannot attach {p.probe_text}: a watchpoint on a user address needs the process: "
+                               "-p PID or -c CMD")
+            return attach_breakpoint(prog, p.period, p.frequency, p.func, pid=pid)
+        if p.provider == "iter":
+            from pybpf.kernel.link.iter import attach_iter
+
+            return attach_iter(prog, p.func)
         if p.provider in ("software", "hardware"):
             from pybpf.kernel.perf import PerfType
 
@@ -234,6 +249,7 @@ class TraceRun:
         from pybpf.kernel.kernel_engine import load_collection
         from pybpf.kernel.ringbuf import RingBuffer
 
+        self.child = child
         n = self.c.attach_count
         self.write(json_line("attached_probes", {"probes": n}) if self.json
                    else f"Attaching {n} probe{'s' if n != 1 else ''}...\n")
@@ -246,9 +262,9 @@ class TraceRun:
         try:
             self.coll = load_collection(self.c.spec)
         except BpfError as exc:
-            if "(tracing)" in str(exc) and any(p.probe.provider in ("fentry", "fexit") for p in self.c.probes):
-                raise BpfError(f"fentry/fexit (kfunc/kretfunc) probes are not supported by this kernel: {exc}") \
-                    from None
+            if "(tracing)" in str(exc) and any(p.probe.provider in ("fentry", "fexit", "iter") for p in self.c.probes):
+                raise BpfError(f"fentry/fexit (kfunc/kretfunc) and iter probes are not supported by this kernel "
+                               f"(it refuses tracing programs): {exc}") from None
             raise
         rb = None
         skb = None
@@ -263,6 +279,7 @@ class TraceRun:
                 if cp.probe.provider not in ("BEGIN", "END"):
                     try:
                         self.links.append(self.attach(cp))
+                        self.attached.append(cp)
                     except BpfError as exc:
                         # config = { missing_probes = warn|ignore }: a probe that cannot attach is skipped
                         if self.c.missing_probes == "error":
@@ -279,6 +296,14 @@ class TraceRun:
                 signal.signal(s, interrupt)
             self.run_special("BEGIN")
             self.drain(rb)
+            iters = [link for cp, link in zip(self.attached, self.links, strict=True) if cp.probe.provider == "iter"]
+            if iters:  # like bpftrace: the iterators run to their end, then the script ends
+                from pybpf.kernel.link.iter import run_iter
+
+                for link in iters:
+                    run_iter(link)
+                    self.drain(rb)
+                self.stop = True
             if child is not None:
                 child.release()
             while not self.stop:

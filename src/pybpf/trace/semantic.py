@@ -35,7 +35,7 @@ UINT_TYPE_NAMES = {"uint8", "uint16", "uint32", "uint64", "u8", "u16", "u32", "u
 STR_BUILTINS = {"comm": COMM_LEN, "pcomm": COMM_LEN, "probe": STRLEN, "func": STRLEN}
 ARG_RE = re.compile(r"arg([0-9])$")
 FOR_MAP_KINDS = ("int", "str", "count", "sum", "min", "max")
-UNSUPPORTED_BUILTINS = {"sarg0", "username", "ctx", "__builtin_ctx"}
+UNSUPPORTED_BUILTINS = {"sarg0", "username", "__builtin_ctx"}
 # Kernel macros that bpftrace tools use from C headers (pybpf reads no headers); values from the kernel's uapi
 KERNEL_MACROS = {
     "TASK_RUNNING": 0x0, "TASK_INTERRUPTIBLE": 0x1, "TASK_UNINTERRUPTIBLE": 0x2, "__TASK_STOPPED": 0x4,
@@ -418,6 +418,15 @@ class Analyzer(CallChecker):
             return INT
         if name == "args":
             raise self.err(e, "args must be used with a field: args->NAME or args.NAME")
+        if name == "ctx":
+            if prov != "iter":
+                raise self.err(e, "the ctx builtin is supported with iter probes only here")
+            from pybpf.trace.structs import struct_id
+
+            sid = struct_id(f"struct bpf_iter__{scope.probe.func}")
+            if not sid:
+                raise self.err(e, f"no struct bpf_iter__{scope.probe.func} in the kernel's BTF")
+            return Type("int", signed=False, btf_id=sid)
         if name in UNSUPPORTED_BUILTINS:
             raise self.err(e, f"the {name} builtin is not supported yet")
         value = self.constant(name)
