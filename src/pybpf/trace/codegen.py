@@ -35,7 +35,7 @@ class ProbeCompiler(ExprCompiler):
         self.callbacks: list[tuple[int, ast.For]] = []  # for-over-map bodies, emitted after the program
         self.ctx_slot = 0  # where the probe's context pointer (r9) is kept for callbacks
         self.var_base = 0  # lowest stack offset of the $variables (what callbacks mirror)
-        self.max_depth = 0
+        self.cpid_insns: list[int] = []
 
     # -- stack -------------------------------------------------------------------------------
     def alloc(self, size: int) -> int:

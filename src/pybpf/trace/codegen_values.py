@@ -34,6 +34,7 @@ class ValueCompiler:
     scope: ProbeScope
     variables: dict[str, int]
     exit_label: int
+    cpid_insns: list[int]
 
     def alloc(self, size: int) -> int:
         raise NotImplementedError
@@ -89,6 +90,7 @@ class ValueCompiler:
             e.ldx(8, R0, FP, now)
             e.alu("-", R0, R1)
         elif name == "cpid":
+            self.cpid_insns.append(len(e.insns))  # patched when a cached compilation runs another command
             e.mov(R0, self.prog.cpid)
         elif name == "ctx":  # iter probes: the struct bpf_iter__NAME pointer
             e.movr(R0, R9)

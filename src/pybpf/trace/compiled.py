@@ -42,6 +42,7 @@ class Program:
     start_ns: int = 0
     uses_user_symbols: bool = False
     cpid: int = 0
+    cpid_sites: list[tuple[str, int]] = field(default_factory=list)  # (program, insn index) loading cpid
 
     def event(self, ev: Event) -> int:
         self.events.append(ev)

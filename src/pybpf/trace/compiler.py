@@ -201,8 +201,10 @@ def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | N
     compiled: list[CompiledProbe] = []
     for i, (probe, cps) in enumerate(zip(script.probes, expansions, strict=True)):
         for j, cp in enumerate(cps):
-            insns, refs = ProbeCompiler(program, analyzer, probe, cp).compile()
+            pc = ProbeCompiler(program, analyzer, probe, cp)
+            insns, refs = pc.compile()
             pname = f"p{i}_{j}"
+            program.cpid_sites.extend((pname, index) for index in pc.cpid_insns)
             programs[pname] = ProgramSpec(
                 name=pname, instructions=insns, type=PROGRAM_TYPES[cp.provider],
                 section=cp.name.replace(":", "/"), attach_type=ATTACH_TYPES.get(cp.provider),

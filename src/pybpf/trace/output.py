@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from pybpf.trace.semantic import CONVERSION_RE
+from pybpf.trace.printf import CONVERSION_RE
 from pybpf.trace.symbols import Stack, Symbolizer
 from pybpf.trace.types import MapInfo, Type
 
@@ -300,6 +299,8 @@ def map_text(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0, div:
 
 # -- JSON ----------------------------------------------------------------------------------------
 def json_line(kind: str, data: Any) -> str:
+    import json
+
     return json.dumps({"type": kind, "data": data}, separators=(", ", ": ")) + "\n"
 
 

@@ -7,11 +7,13 @@ import os
 import re
 import struct
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pybpf.errors import BpfError
-from pybpf.trace import ast
 from pybpf.trace.errors import TraceError
+
+if TYPE_CHECKING:
+    from pybpf.trace import ast
 
 # x86-64 struct pt_regs offsets: arguments in rdi, rsi, rdx, rcx, r8, r9; return value in rax
 PT_REGS_ARGS = (112, 104, 96, 88, 72, 64)

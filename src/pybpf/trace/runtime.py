@@ -34,9 +34,6 @@ from pybpf.trace.output import (
 from pybpf.trace.symbols import Symbolizer
 from pybpf.trace.types import STRLEN
 
-KPROBES_UNSUPPORTED = ("kprobes are not supported by this kernel (no kprobe PMU: CONFIG_KPROBE_EVENTS is off); "
-                       "use fentry/fexit (kfunc/kretfunc) or a tracepoint instead")
-
 
 def _alive(pid: int) -> bool:
     """True while process `pid` runs (a zombie waiting for its parent counts as exited)."""
@@ -92,57 +89,10 @@ class TraceRun:
 
     # -- attaching ---------------------------------------------------------------------------
     def attach(self, cp: CompiledProbe) -> Any:
-        from pybpf.kernel import links
+        from pybpf.trace.attach import attach_probe
 
-        prog = self.coll.programs[cp.name]
-        p = cp.probe
-        if p.provider == "tracepoint":
-            return links.attach_tracepoint(prog, p.target, p.func)
-        if p.provider == "rawtracepoint":
-            return links.attach_raw_tracepoint(prog, p.func)
-        if p.provider in ("uprobe", "uretprobe"):
-            return links.attach_uprobe(prog, p.target, p.func, retprobe=p.provider == "uretprobe",
-                                       pid=self.pid if self.pid else -1)
-        if p.provider == "usdt":
-            return links.attach_uprobe(prog, p.target, offset=p.usdt.offset, pid=self.pid if self.pid else -1,
-                                       ref_ctr_offset=p.usdt.semaphore)
-        if p.provider in ("kprobe", "kretprobe"):
-            if not links.kprobes_supported():
-                raise BpfError(f"cannot attach {p.name}: {KPROBES_UNSUPPORTED}")
-            return links.attach_kprobe(prog, p.func, retprobe=p.provider == "kretprobe")
-        if p.provider == "interval":
-            return links.attach_sampling(prog, period=p.period, cpus=[0])
-        if p.provider == "profile":
-            if p.frequency:
-                return links.attach_sampling(prog, frequency=p.frequency)
-            return links.attach_sampling(prog, period=p.period)
-        if p.provider in ("fentry", "fexit"):
-            return links.attach_tracing(prog)
-        if p.provider == "watchpoint":
-            from pybpf.kernel.link.breakpoint import attach_breakpoint
-            from pybpf.trace.probes import KERNEL_SPACE
-
-            pid = self.pid or (self.child.pid if self.child is not None else -1)
-            if p.period < KERNEL_SPACE and pid <= 0:
-                raise BpfError(f"cannot attach {p.probe_text}: a watchpoint on a user address needs the process: "
-                               "-p PID or -c CMD")
-            return attach_breakpoint(prog, p.period, p.frequency, p.func, pid=pid)
-        if p.provider == "iter":
-            from pybpf.kernel.link.iter import attach_iter
-
-            return attach_iter(prog, p.func)
-        if p.provider in ("software", "hardware"):
-            from pybpf.kernel.perf import PerfType
-
-            kind = PerfType.SOFTWARE if p.provider == "software" else PerfType.HARDWARE
-            try:
-                return links.attach_sampling(prog, period=p.period, event_type=kind, config=p.frequency)
-            except BpfError as exc:
-                if p.provider == "hardware":
-                    raise BpfError(f"hardware event {p.target} is not available on this machine (no PMU "
-                                   f"counter for it, e.g. in a VM): {exc}") from None
-                raise
-        raise BpfError(f"cannot attach {p.name}")
+        pid = self.pid or (self.child.pid if self.child is not None else 0)
+        return attach_probe(self.coll.programs[cp.name], cp.probe, self.pid or 0, pid)
 
     # -- events ------------------------------------------------------------------------------
     def handle(self, record: bytes) -> None:

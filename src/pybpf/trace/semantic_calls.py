@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pybpf.trace import ast
 from pybpf.trace.errors import TraceError
+from pybpf.trace.printf import CONVERSION_RE, printf_conversions  # noqa: F401 - re-exported
 from pybpf.trace.symbols import MAX_STACK
 from pybpf.trace.types import INT, KSTACK, KSYM, STRLEN, UINT, USTACK, USYM, MapInfo, Type, string
 
@@ -28,15 +28,6 @@ FUNCTIONS = {  # name: (min args, max args)
 # bpftrace refuses these without --unsafe (its UNSAFE_BUILTIN_FUNCS and the stdlib's **unsafe** helpers)
 UNSAFE_FUNCTIONS = ("system", "signal", "signal_thread", "override")
 TRACING_PROVIDERS = ("fentry", "fexit", "iter")
-CONVERSION_RE = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\d+))?"
-                           r"(?P<length>hh|h|ll|l|j|z|t)?(?P<conv>[diouxXcsrpP%])")
-
-
-def printf_conversions(fmt: str) -> list[str]:
-    """The conversion letters of a printf format (without %%)."""
-    return [m.group("conv") for m in CONVERSION_RE.finditer(fmt) if m.group("conv") != "%"]
-
-
 class CallChecker:
     """Mixin of Analyzer: the type of a call and the checks of its arguments."""
 

@@ -1,0 +1,69 @@
+"""The compiled-script cache: a second run loads what the first stored, with the new cpid patched in; stale
+or foreign entries are misses."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pybpf.trace import cache
+from pybpf.trace.compiler import compile_script
+
+SCRIPT = 'tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[comm] = count(); printf("%d\\n", cpid); }'
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PYBPF_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_store_then_load_patches_cpid(cache_dir: Path) -> None:
+    path = cache.cache_path(SCRIPT, [], unsafe=False, has_child=True)
+    assert path is not None and path.startswith(str(cache_dir))
+    assert cache.load(path, 1234) is None  # nothing stored yet
+    compiled = compile_script(SCRIPT, cpid=1111)
+    cache.store(path, compiled)
+    loaded = cache.load(path, 2222)
+    assert loaded is not None and loaded.script is None
+    fresh = compile_script(SCRIPT, cpid=2222)
+    assert dict(loaded.spec.programs) == dict(fresh.spec.programs)  # the same code as a compilation for 2222
+    assert dict(loaded.spec.maps) == dict(fresh.spec.maps)
+    assert loaded.program.cpid == 2222 and len(loaded.program.cpid_sites) == 2
+    assert [e.kind for e in loaded.program.events] == [e.kind for e in fresh.program.events]
+
+
+def test_keys_differ_by_settings_and_bad_entries_are_misses(cache_dir: Path) -> None:
+    a = cache.cache_path(SCRIPT, [], unsafe=False, has_child=True)
+    assert a != cache.cache_path(SCRIPT, ["1"], unsafe=False, has_child=True)
+    assert a != cache.cache_path(SCRIPT, [], unsafe=True, has_child=True)
+    assert a != cache.cache_path(SCRIPT + " ", [], unsafe=False, has_child=True)
+    assert cache.cache_path('BEGIN { printf("%d", cgroupid("/sys/fs/cgroup")); }', [], unsafe=False,
+                            has_child=False) is None
+    assert a is not None
+    os.makedirs(os.path.dirname(a), exist_ok=True)
+    Path(a).write_bytes(b"not a pickle")
+    assert cache.load(a, 1) is None
+
+
+def test_a_changed_probed_binary_invalidates_the_entry(cache_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from pybpf.kernel.uprobe import resolve_binary
+
+    binary = tmp_path / "libc-copy.so"
+    shutil.copy(resolve_binary("libc.so.6"), binary)
+    script = f"uprobe:{binary}:getpid {{ @ = count(); }}"
+    path = cache.cache_path(script, [], unsafe=False, has_child=False)
+    assert path is not None
+    try:
+        compiled = compile_script(script)
+    except Exception as exc:  # noqa: BLE001 - a libc without a getpid symbol
+        pytest.skip(f"cannot probe getpid in libc: {exc}")
+    cache.store(path, compiled)
+    assert cache.load(path, 0) is not None
+    with open(binary, "ab") as f:
+        f.write(b"\0")
+    assert cache.load(path, 0) is None
