@@ -21,8 +21,8 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_store_then_load_patches_cpid(cache_dir: Path) -> None:
-    path = cache.cache_path(SCRIPT, [], unsafe=False, has_child=True)
-    assert path is not None and path.startswith(str(cache_dir))
+    path = cache.cache_entry(SCRIPT, [], unsafe=False, has_child=True)
+    assert path is not None and path.path.startswith(str(cache_dir))
     assert cache.load(path, 1234) is None  # nothing stored yet
     compiled = compile_script(SCRIPT, cpid=1111)
     cache.store(path, compiled)
@@ -36,16 +36,21 @@ def test_store_then_load_patches_cpid(cache_dir: Path) -> None:
 
 
 def test_keys_differ_by_settings_and_bad_entries_are_misses(cache_dir: Path) -> None:
-    a = cache.cache_path(SCRIPT, [], unsafe=False, has_child=True)
-    assert a != cache.cache_path(SCRIPT, ["1"], unsafe=False, has_child=True)
-    assert a != cache.cache_path(SCRIPT, [], unsafe=True, has_child=True)
-    assert a != cache.cache_path(SCRIPT + " ", [], unsafe=False, has_child=True)
-    assert cache.cache_path('BEGIN { printf("%d", cgroupid("/sys/fs/cgroup")); }', [], unsafe=False,
+    a = cache.cache_entry(SCRIPT, [], unsafe=False, has_child=True)
+    assert a != cache.cache_entry(SCRIPT, ["1"], unsafe=False, has_child=True)
+    assert a != cache.cache_entry(SCRIPT, [], unsafe=True, has_child=True)
+    assert a != cache.cache_entry(SCRIPT + " ", [], unsafe=False, has_child=True)
+    assert cache.cache_entry('BEGIN { printf("%d", cgroupid("/sys/fs/cgroup")); }', [], unsafe=False,
                             has_child=False) is None
     assert a is not None
-    os.makedirs(os.path.dirname(a), exist_ok=True)
-    Path(a).write_bytes(b"not a pickle")
+    os.makedirs(os.path.dirname(a.path), exist_ok=True)
+    Path(a.path).write_bytes(b"not a pickle")
     assert cache.load(a, 1) is None
+    b = cache.cache_entry("BEGIN { exit(); }", [], unsafe=False, has_child=False)
+    assert b is not None
+    cache.store(b, compile_script("BEGIN { exit(); }"))
+    clash = cache.CacheEntry(b.path, a.material)  # another key's entry under the same file name: a miss
+    assert cache.load(clash, 1) is None and cache.load(b, 1) is not None
 
 
 def test_a_changed_probed_binary_invalidates_the_entry(cache_dir: Path, tmp_path: Path) -> None:
@@ -56,7 +61,7 @@ def test_a_changed_probed_binary_invalidates_the_entry(cache_dir: Path, tmp_path
     binary = tmp_path / "libc-copy.so"
     shutil.copy(resolve_binary("libc.so.6"), binary)
     script = f"uprobe:{binary}:getpid {{ @ = count(); }}"
-    path = cache.cache_path(script, [], unsafe=False, has_child=False)
+    path = cache.cache_entry(script, [], unsafe=False, has_child=False)
     assert path is not None
     try:
         compiled = compile_script(script)

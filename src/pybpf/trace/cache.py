@@ -8,11 +8,10 @@ entry is loaded. The traced command's pid (cpid) is patched into the loaded prog
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from pybpf.trace.compiled import CompiledScript
 
@@ -44,18 +43,35 @@ def _boot_id() -> str:
         return ""
 
 
-def cache_path(source: str, params: Sequence[str], *, unsafe: bool, has_child: bool) -> str | None:
+def _material(source: str, params: Sequence[str], unsafe: bool, has_child: bool) -> str:
+    """Everything the compilation depends on but the probed files, as one string (stored in the entry)."""
+    uname = os.uname()
+    return "\0".join((str(CACHE_FORMAT), uname.release, uname.version, _boot_id(), _code_fingerprint(), os.getcwd(),
+                      os.environ.get("PATH", ""), source, "\x01".join(params), str(unsafe), str(has_child)))
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """Where a compilation is cached and the whole key it was cached under."""
+
+    path: str
+    material: str
+
+
+def cache_entry(source: str, params: Sequence[str], *, unsafe: bool, has_child: bool) -> CacheEntry | None:
     """Where the compilation of this script with these settings is cached; None when it may not be
-    (cgroupid() reads a cgroup's inode, which a recreated cgroup changes)."""
-    from pybpf.cachedir import kernel_build, user_cache_path
+    (cgroupid() reads a cgroup's inode, which a recreated cgroup changes). The file name is a checksum of the
+    key (no hashlib: it costs start-up time); the entry holds the whole key, so a clash is only a miss."""
+    import zlib
+
+    from pybpf.cachedir import user_cache_path
 
     if "cgroupid" in source:
         return None
-    h = hashlib.sha256()
-    for part in (str(CACHE_FORMAT), kernel_build(), _boot_id(), _code_fingerprint(), os.getcwd(),
-                 os.environ.get("PATH", ""), source, "\0".join(params), str(unsafe), str(has_child)):
-        h.update(part.encode("utf-8", "surrogateescape") + b"\0")
-    return os.path.join(user_cache_path(), "trace", f"{h.hexdigest()}.pickle")
+    material = _material(source, params, unsafe, has_child)
+    raw = material.encode("utf-8", "surrogateescape")
+    name = f"{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}"
+    return CacheEntry(os.path.join(user_cache_path(), "trace", f"{name}.pickle"), material)
 
 
 def _file_state(path: str) -> tuple[int, int] | None:
@@ -66,17 +82,20 @@ def _file_state(path: str) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-def load(path: str, cpid: int) -> CompiledScript | None:
-    """The cached compilation at `path` with `cpid` patched in, or None (absent, stale or unreadable)."""
+def load(entry: CacheEntry, cpid: int) -> CompiledScript | None:
+    """The cached compilation at `path` with `cpid` patched in, or None (absent, stale, another key's entry or
+    unreadable)."""
     try:
-        with open(path, "rb") as f:
-            entry = pickle.loads(f.read())
-        compiled, deps = entry["compiled"], entry["deps"]
-        if not isinstance(compiled, CompiledScript) or any(_file_state(f) != tuple(s) for f, s in deps):
+        with open(entry.path, "rb") as f:
+            data = pickle.loads(f.read())
+        compiled, deps = data["compiled"], data["deps"]
+        if data.get("material") != entry.material or not isinstance(compiled, CompiledScript):
+            return None
+        if any(_file_state(f) != tuple(s) for f, s in deps):
             return None
         from pybpf.object.spec import CollectionSpec
 
-        compiled.spec = CollectionSpec(programs=entry["programs"], maps=entry["maps"], license=entry["license"])
+        compiled.spec = CollectionSpec(programs=data["programs"], maps=data["maps"], license=data["license"])
     except Exception:  # noqa: BLE001 - any unreadable entry (old format, partial write) is a miss
         return None
     sites = compiled.program.cpid_sites
@@ -91,7 +110,7 @@ def load(path: str, cpid: int) -> CompiledScript | None:
     return compiled
 
 
-def store(path: str, compiled: CompiledScript) -> None:
+def store(entry: CacheEntry, compiled: CompiledScript) -> None:
     """Cache `compiled` (without its syntax tree) atomically; a cache directory that cannot be written is
     not an error."""
     deps = sorted({(p.probe.target, _file_state(p.probe.target)) for p in compiled.probes
@@ -101,10 +120,11 @@ def store(path: str, compiled: CompiledScript) -> None:
     spec = compiled.spec  # its read-only mappings do not pickle: kept as plain dicts
     lean = replace(compiled, script=None, spec=None,  # type: ignore[arg-type]
                    probes=[replace(p, source=None) for p in compiled.probes])
-    entry = {"compiled": lean, "deps": deps, "programs": dict(spec.programs), "maps": dict(spec.maps),
-             "license": spec.license}
+    content = {"material": entry.material, "compiled": lean, "deps": deps, "programs": dict(spec.programs),
+               "maps": dict(spec.maps), "license": spec.license}
+    path = entry.path
     try:
-        data = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(content, protocol=pickle.HIGHEST_PROTOCOL)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:

@@ -243,8 +243,8 @@ def _compile(args: argparse.Namespace, source: str, filename: str, params: list[
     from pybpf.trace import cache
     from pybpf.trace.errors import TraceError
 
-    path = cache.cache_path(source, params, unsafe=args.unsafe, has_child=bool(args.command))
-    compiled = cache.load(path, cpid) if path is not None else None
+    entry = cache.cache_entry(source, params, unsafe=args.unsafe, has_child=bool(args.command))
+    compiled = cache.load(entry, cpid) if entry is not None else None
     if compiled is not None:
         return compiled
     from pybpf.trace.compiler import compile_script
@@ -255,8 +255,8 @@ def _compile(args: argparse.Namespace, source: str, filename: str, params: list[
     except TraceError as exc:
         print(exc.render(source, filename), file=sys.stderr)
         return None
-    if path is not None:
-        cache.store(path, compiled)
+    if entry is not None:
+        cache.store(entry, compiled)
     return compiled
 
 
