@@ -72,3 +72,20 @@ def test_a_changed_probed_binary_invalidates_the_entry(cache_dir: Path, tmp_path
     with open(binary, "ab") as f:
         f.write(b"\0")
     assert cache.load(path, 0) is None
+
+
+@pytest.mark.kernel
+def test_the_command_reuses_its_cache_with_each_runs_cpid(tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYBPF_CACHE_DIR=str(tmp_path / "cache"))
+    cmd = [sys.executable, "-m", "pybpf", "trace", "-e", 'BEGIN { printf("cpid=%d\\n", cpid); }',
+           "-c", "/bin/sh -c 'echo child=$$'"]
+    for _ in range(2):
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120).stdout
+        cpid, child = re.search(r"cpid=(\d+)", out), re.search(r"child=(\d+)", out)
+        assert cpid is not None and child is not None, out
+        assert cpid.group(1) == child.group(1)  # the pid of this run's command, also from the cache
+        assert len(list((tmp_path / "cache" / "trace").glob("*.pickle"))) == 1
