@@ -58,6 +58,16 @@ def test_for_loop_break_and_continue_stop_or_skip_elements() -> None:
 
 
 @pytest.mark.kernel
+def test_return_and_exit_inside_a_loop_over_a_map_end_the_probe() -> None:
+    out = run('BEGIN { @m[1] = 1; for ($kv : @m) { for ($x : @m) { if ($x.1 == 1) { exit(); } } } '
+              'printf("not reached\\n"); }')
+    assert out == "Attaching 1 probe...\n\n\n@m[1]: 1\n"
+    out = run('BEGIN { @m[1] = 1; for ($kv : @m) { printf("in\\n"); return; } printf("not reached\\n"); } '
+              'BEGIN { exit(); }')
+    assert out == "Attaching 2 probes...\nin\n\n\n@m[1]: 1\n"
+
+
+@pytest.mark.kernel
 def test_strcontains_and_pton() -> None:
     out = run('BEGIN { $s = "hello world"; printf("%d %d %d %d\\n", strcontains($s, "world"), '
               'strcontains($s, "worlds"), strcontains($s, "hello world"), strcontains($s, "")); '

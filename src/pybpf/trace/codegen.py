@@ -34,6 +34,7 @@ class ProbeCompiler(ExprCompiler):
         self.loops: list[tuple[int, int]] = []
         self.callbacks: list[tuple[int, ast.For]] = []  # for-over-map bodies, emitted after the program
         self.ctx_slot = 0  # where the probe's context pointer (r9) is kept for callbacks
+        self.ret_slot = 0
         self.var_base = 0  # lowest stack offset of the $variables (what callbacks mirror)
         self.cpid_insns: list[int] = []
 
@@ -64,6 +65,8 @@ class ProbeCompiler(ExprCompiler):
             self.zero(off, t.storage)
         self.ctx_slot = self.alloc(8)
         e.stx(8, FP, self.ctx_slot, R9)
+        self.ret_slot = self.alloc(8)  # set by a `return`/exit() inside a loop over a map (a callback)
+        e.st(8, FP, self.ret_slot, 0)
         self.var_base = self.sp
         if self.probe.predicate is not None:
             mark = self.sp
@@ -92,6 +95,9 @@ class ProbeCompiler(ExprCompiler):
         e.stack_ptr(R3, self.var_base)
         e.mov(R4, 0)
         e.call(H_FOR_EACH_MAP_ELEM)
+        if _returns(s.body):  # the body returned (or called exit()): so does this probe
+            e.ldx(8, R0, FP, self.ret_slot)
+            e.jcci("!=", R0, 0, self.exit_label)
 
     def map_callback(self, label: int, s: ast.For) -> None:
         """long cb(map, key, value, ctx): $variables copied in from the caller's frame (same offsets in
@@ -112,11 +118,19 @@ class ProbeCompiler(ExprCompiler):
             e.stx(8, FP, kv + info.key_storage + i, R0)
         self.mirror(saved, into_frame=True, skip=s.var)
         e.ldx(8, R9, R1, self.ctx_slot - self.var_base)
-        go_on, stop = e.label(), e.label()
+        go_on, stop, returned = e.label(), e.label(), e.label()
         outer = self.exit_label, self.loops
-        self.exit_label, self.loops = stop, [(go_on, stop)]
+        self.exit_label, self.loops = returned, [(go_on, stop)]
         ends = self.block(s.body)
         self.exit_label, self.loops = outer
+        if e.used(returned):  # tell the caller's frame, then stop iterating
+            if not ends:
+                e.jmp(go_on)
+                ends = True
+            e.place(returned)
+            e.ldx(8, R1, FP, saved)
+            e.st(8, R1, self.ret_slot - self.var_base, 1)
+            e.jmp(stop)
         for target, ret in ((go_on, 0), (stop, 1)):
             if not e.used(target) and (ends or target == stop):
                 continue  # the verifier refuses unreachable code
@@ -364,3 +378,16 @@ class ProbeCompiler(ExprCompiler):
         e.mov(R0, 0)  # the same r0 on every path
 
     # -- integer expressions (result in r0) ----------------------------------------------------
+
+
+def _returns(stmts: list[ast.Stmt]) -> bool:
+    """True when a `return` or an exit() call may run in these statements (nested blocks included)."""
+    for s in stmts:
+        if isinstance(s, ast.Jump) and s.kind == "return":
+            return True
+        if isinstance(s, ast.ExprStmt) and isinstance(s.expr, ast.Call) and s.expr.name == "exit":
+            return True
+        nested = [getattr(s, name) for name in ("then", "other", "body") if isinstance(getattr(s, name, None), list)]
+        if any(_returns(block) for block in nested):
+            return True
+    return False
