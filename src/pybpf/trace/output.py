@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from pybpf.trace.semantic import CONVERSION_RE
+from pybpf.trace.printf import CONVERSION_RE
 from pybpf.trace.symbols import Stack, Symbolizer
 from pybpf.trace.types import MapInfo, Type
 
@@ -149,8 +148,9 @@ def value_text(v: Any) -> str:
 def key_text(key: Any, sep: str = ", ") -> str:
     if isinstance(key, Stack):
         return key.text(4)
-    if isinstance(key, tuple):
-        return sep.join(key_text(k) for k in key)
+    if isinstance(key, tuple):  # a nested tuple in a key prints in parentheses: @m[(1, 2), 3]
+        return sep.join(value_text(k) if isinstance(k, tuple) and not isinstance(k, Stack) else key_text(k)
+                        for k in key)
     return str(key)
 
 
@@ -299,6 +299,8 @@ def map_text(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0, div:
 
 # -- JSON ----------------------------------------------------------------------------------------
 def json_line(kind: str, data: Any) -> str:
+    import json
+
     return json.dumps({"type": kind, "data": data}, separators=(", ", ": ")) + "\n"
 
 
