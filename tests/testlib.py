@@ -10,6 +10,7 @@ import pytest
 
 if TYPE_CHECKING:
     from pybpf.collection import Collection
+    from pybpf.kernel.kernel_engine import KernelCollection
     from pybpf.kernel.programs import KernelProgram
     from pybpf.vm.jit_engine import JitProgram
 
@@ -53,3 +54,11 @@ def per_cpu(value: bytes | list[bytes] | None) -> list[bytes]:
     """A per-CPU map value (one bytes per CPU): narrowed for the type checker."""
     assert isinstance(value, list), f"expected a per-CPU list, got {value!r}"
     return value
+
+
+def kernel_collection(coll: Collection) -> KernelCollection:
+    """`coll` as the kernel engine's collection (the type with attach_usdt and the kernel's maps)."""
+    from pybpf.kernel.kernel_engine import KernelCollection
+
+    assert isinstance(coll, KernelCollection), f"a {type(coll).__name__}"
+    return coll

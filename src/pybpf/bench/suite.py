@@ -301,6 +301,12 @@ def run_suite(
     }
     if kernel_reason is not None and "kernel" in wanted:
         document["kernel_skipped"] = kernel_reason
+    if not only and {"jit", "interp"} <= wanted:
+        from pybpf.bench.calls import measure
+
+        if progress:
+            progress("per-call cost")
+        document["calls"] = measure(quick=quick, kernel=kernel_reason is None)
     return document
 
 
@@ -340,6 +346,10 @@ def format_table(document: dict[str, Any]) -> str:
             lines.append(f"note ({r['program']}): {note}")
     lines.append("ratios are engine time / native C time (lower is better); jit = default "
                  "(bounds-checked), jit unsafe = unsafe_fast=True")
+    if document.get("calls"):
+        from pybpf.bench.calls import format_calls
+
+        lines.append(format_calls(document["calls"]))
     return "\n".join(lines)
 
 

@@ -87,6 +87,24 @@ class Region:
         buf = (ctypes.c_ubyte * max(size, 1)).from_address(address)
         return cls(buf, name=name, writable=writable, size=size, owner=owner)
 
+    @classmethod
+    def within(
+        cls, view: memoryview, base: int, address: int, size: int, *, name: str,
+        writable: bool = True, owner: Any = None,
+    ) -> Region:
+        """A region of `size` bytes at `address` inside the memory `view` (a byte memoryview of
+        native memory starting at `base`, kept alive by `owner`): no new ctypes object."""
+        region = cls.__new__(cls)
+        region.buffer = view[address - base : address - base + size]
+        region.address = address
+        region.size = size
+        region.end = address + size
+        region.writable = writable
+        region.name = name
+        region.owner = owner
+        region.ctx = None
+        return region
+
     def contains(self, address: int, size: int = 1) -> bool:
         return self.address <= address and address + size <= self.end
 

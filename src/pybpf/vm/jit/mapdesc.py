@@ -20,6 +20,7 @@ from pybpf.vm.jit.layout import (
     DESC_WORDS,
     MAP_KIND_ARRAY,
     MAP_KIND_HASH,
+    MAP_KIND_HASH_EXT,
     MAP_KIND_OTHER,
     MAP_KIND_RINGBUF,
     REGION_WRITABLE,
@@ -27,7 +28,21 @@ from pybpf.vm.jit.layout import (
 )
 
 
-def _describe(m: Map, cpu: int = 0) -> list[int]:
+def _ref_bytes(m: Map, keep: list[Any]) -> int | None:
+    """Address of an LRU map's reference bytes (kept exported by `keep`), 0 without LRU, None
+    when they are not in a bytearray native code can write."""
+    lru = getattr(m, "lru_state", None)
+    if lru is None:
+        return 0
+    ref = getattr(lru, "ref", None)
+    if not isinstance(ref, bytearray) or not ref:
+        return None
+    view = (ctypes.c_char * len(ref)).from_buffer(ref)  # also pins the bytearray's size
+    keep.append(view)
+    return ctypes.addressof(view)
+
+
+def _describe(m: Map, cpu: int = 0, keep: list[Any] | None = None) -> list[int]:
     words = [0] * DESC_WORDS
     words[MapDesc.KIND] = MAP_KIND_OTHER
     writable = REGION_WRITABLE if getattr(m, "prog_writable", True) else 0
@@ -52,6 +67,9 @@ def _describe(m: Map, cpu: int = 0) -> list[int]:
             words[MapDesc.ENTRIES_OFF] = int(table.entries_off)
             words[MapDesc.KEY_OFF] = int(table.key_off)
             words[MapDesc.VALUE_OFF] = int(table.value_off)
+    if m.type in (MapType.HASH, MapType.LRU_HASH, MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH) \
+            and words[MapDesc.KIND] == MAP_KIND_OTHER:
+        _describe_hash_ext(m, cpu, words, [] if keep is None else keep)
     elif m.type == MapType.RINGBUF and all(hasattr(m, a) for a in ("base", "mask", "data")):
         words[MapDesc.KIND] = MAP_KIND_RINGBUF
         words[MapDesc.BASE] = int(m.base)  # type: ignore[attr-defined]
@@ -63,6 +81,30 @@ def _describe(m: Map, cpu: int = 0) -> list[int]:
     return words
 
 
+def _describe_hash_ext(m: Map, cpu: int, words: list[int], keep: list[Any]) -> None:
+    """Per-CPU and LRU hash maps: the table's layout, the run CPU's value block, the ref bits."""
+    table: Any = getattr(m, "table", None)
+    if table is None or not all(hasattr(table, a) for a in ("percpu_base", "percpu_stride", "value_elem")):
+        return
+    if table.percpu and not 0 <= cpu < int(getattr(m, "ncpus", 0)):
+        return
+    refs = _ref_bytes(m, keep)
+    if refs is None:
+        return
+    words[MapDesc.KIND] = MAP_KIND_HASH_EXT
+    words[MapDesc.BASE] = int(table.base)
+    words[MapDesc.ELEM_SIZE] = int(table.entry_size)
+    words[MapDesc.MASK] = int(table.mask)
+    words[MapDesc.BUCKETS_OFF] = int(table.buckets_off)
+    words[MapDesc.ENTRIES_OFF] = int(table.entries_off)
+    words[MapDesc.KEY_OFF] = int(table.key_off)
+    words[MapDesc.VALUE_OFF] = int(table.value_off)
+    if table.percpu:
+        words[MapDesc.VALUE_BASE] = int(table.percpu_base) + cpu * int(table.percpu_stride)
+        words[MapDesc.VALUE_ELEM] = int(table.value_elem)
+    words[MapDesc.REF_BASE] = refs
+
+
 class MapDescriptors:
     """The descriptor block of one collection's maps."""
 
@@ -72,8 +114,9 @@ class MapDescriptors:
         self.block = (ctypes.c_uint64 * (DESC_WORDS * count))()
         self.base = ctypes.addressof(self.block)
         self.size = DESC_SIZE * len(self.maps)
+        self._keep: list[Any] = []  # exported buffers native code writes (LRU reference bits)
         for i, m in enumerate(self.maps):
-            for j, word in enumerate(_describe(m, cpu)):
+            for j, word in enumerate(_describe(m, cpu, self._keep)):
                 self.block[i * DESC_WORDS + j] = word & 0xFFFFFFFFFFFFFFFF
 
     def pointer(self, index: int) -> int:
