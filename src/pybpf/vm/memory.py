@@ -18,7 +18,7 @@ from typing import Any
 
 from pybpf.errors import RuntimeFault
 from pybpf.isa.opcodes import M64 as MASK64
-from pybpf.isa.opcodes import MAX_CALL_FRAMES, STACK_SIZE
+from pybpf.isa.opcodes import MAX_CALL_FRAMES, MAX_CHAIN_FRAMES, STACK_SIZE
 
 # Unsigned little-endian codecs by access size, shared by the interpreter's fast paths.
 UNPACK: dict[int, Callable[[Any, int], tuple[int, ...]]] = {
@@ -271,15 +271,18 @@ class Memory:
 class Stack:
     """Call-frame stacks: STACK_SIZE bytes per frame, separated by unmapped guards.
 
-    Frame k's stack is the region [top(k) - STACK_SIZE, top(k)); r10 = top(k).
+    Frame k's stack is the region [top(k) - STACK_SIZE, top(k)); r10 = top(k). A program's own
+    calls use MAX_CALL_FRAMES frames; tail calls from sub-programs reach deeper ones (up to
+    MAX_CHAIN_FRAMES), which `clear()` zeroes only after a run that went there (`mark_deep`).
     """
 
-    def __init__(self, memory: Memory, frames: int = MAX_CALL_FRAMES) -> None:
+    def __init__(self, memory: Memory, frames: int = MAX_CHAIN_FRAMES) -> None:
         self.frames = frames
         self._buffer = (ctypes.c_ubyte * (_FRAME_STRIDE * frames))()
         base = ctypes.addressof(self._buffer)
         self.regions: list[Region] = []
         self.tops: list[int] = []
+        self._deep = False
         for k in range(frames):
             start = base + k * _FRAME_STRIDE + STACK_SIZE
             region = Region.at(start, STACK_SIZE, name=f"stack[{k}]", owner=self._buffer)
@@ -291,6 +294,12 @@ class Stack:
         """r10 of call frame `frame` (0 = the program's own frame)."""
         return self.tops[frame]
 
+    def mark_deep(self) -> None:
+        """A tail call may use frames past MAX_CALL_FRAMES in this run: clear them all next time."""
+        self._deep = True
+
     def clear(self) -> None:
-        """Zero every frame (programs must not see a previous run's stack)."""
-        ctypes.memset(self._buffer, 0, ctypes.sizeof(self._buffer))
+        """Zero every frame a run may have used (programs must not see a previous run's stack)."""
+        size = ctypes.sizeof(self._buffer) if self._deep else _FRAME_STRIDE * min(self.frames, MAX_CALL_FRAMES)
+        ctypes.memset(self._buffer, 0, size)
+        self._deep = False

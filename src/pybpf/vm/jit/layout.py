@@ -57,6 +57,7 @@ class Slot(IntEnum):
     MAPDESC_BASE = 38  # the collection's native map descriptors (MapDesc, DESC_SIZE bytes each)
     MAPDESC_LEN = 39  # their total size in bytes
     PRANDOM_NATIVE = 40  # 1: bpf_get_prandom_u32 runs natively (no seed asked for)
+    HELPER_FP = 41  # r10 of the frame making the helper call in progress
 
 
 NSLOTS = 48
@@ -70,7 +71,7 @@ class FaultCode(IntEnum):
     NONE = 0
     PYTHON = 1  # a Python callback raised; the exception is kept by the runner
     BUDGET = 2  # instruction budget exhausted at block entry (FAULT_AUX = budget left)
-    CALL_DEPTH = 3  # more than MAX_CALL_FRAMES nested bpf-to-bpf calls
+    CALL_DEPTH = 3  # more than MAX_CALL_FRAMES nested bpf-to-bpf calls in one program
     BAD_JUMP = 4  # control reached a pc outside the program or inside an lddw
     BAD_INSN = 5  # an undefined instruction was reached
     LD_ABS = 6  # a legacy packet load was out of bounds: the program returns 0
