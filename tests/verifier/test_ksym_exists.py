@@ -14,6 +14,7 @@ import pytest
 
 from pybpf.errors import BpfError
 from pybpf.object import load_file
+from pybpf.object.spec import CollectionSpec
 from pybpf.verifier import verify
 from testlib import ROOT
 
@@ -21,14 +22,14 @@ SOURCE = ROOT / "tests" / "data" / "verifier" / "c" / "ksym_exists.c"
 EXPECTED = {"kfunc_present": True, "kfunc_absent": True, "kfunc_filter": False, "kfunc_deref": False}
 
 
-def _spec():  # type: ignore[no-untyped-def]
+def _spec() -> CollectionSpec:
     pytest.importorskip("ziglang")
     from pybpf.toolchain import compile_c
 
     return load_file(compile_c(SOURCE))
 
 
-def _pybpf(spec) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _pybpf(spec: CollectionSpec) -> dict[str, str]:
     out = {}
     for name, prog in spec.programs.items():
         try:

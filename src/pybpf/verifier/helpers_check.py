@@ -8,7 +8,7 @@ from pybpf import helpers
 from pybpf.abi import MapType
 from pybpf.errors import VerifierError, VerifierUnsupported
 from pybpf.helpers import RetType as R
-from pybpf.verifier import calls, memory
+from pybpf.verifier import calls, const_str, memory
 from pybpf.verifier.helper_args import Meta, check_arg
 from pybpf.verifier.state import (
     NOT_INIT,
@@ -55,6 +55,8 @@ def helper_call(ck: Checker, pc: int, func_id: int, st: State, path: _Path, work
         raise _fail("write into map forbidden", pc)  # record_func_map
     if meta.pkt_arg and not proto.pkt_access:
         raise _fail("helper access to the packet is not allowed", pc)
+    if func_id == const_str.SNPRINTF:
+        const_str.check_snprintf(pc, st.cur.regs[3], st.cur.regs[5])
     if func_id == 12 and st.refs:
         raise _fail("tail_call would lead to reference leak", pc)
     regs = st.cur.regs
