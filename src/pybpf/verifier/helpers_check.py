@@ -34,7 +34,7 @@ def _fail(msg: str, pc: int) -> VerifierError:
 
 
 def helper_call(ck: Checker, pc: int, func_id: int, st: State, path: _Path, work: list[_Path]) -> int | None:
-    proto = helpers.get(func_id)
+    proto = helpers.for_program(func_id, ck.program_type)
     if proto is None or func_id <= 0:
         raise _fail(f"invalid func unknown#{func_id}", pc)
     name = f"{proto.full_name}#{func_id}"
