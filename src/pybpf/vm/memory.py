@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import ctypes
+import mmap
 import struct
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -273,30 +274,36 @@ class Stack:
 
     Frame k's stack is the region [top(k) - STACK_SIZE, top(k)); r10 = top(k). A program's own
     calls use MAX_CALL_FRAMES frames; tail calls from sub-programs reach deeper ones (up to
-    MAX_CHAIN_FRAMES), which `clear()` zeroes only after a run that went there (`mark_deep`).
+    MAX_CHAIN_FRAMES). The frames live in anonymous memory the kernel zero-fills on first touch,
+    so the deep ones cost nothing until a run tail-calls (`mark_deep`), which maps their regions
+    and has `clear()` zero them all after that run.
     """
 
     def __init__(self, memory: Memory, frames: int = MAX_CHAIN_FRAMES) -> None:
         self.frames = frames
-        self._buffer = (ctypes.c_ubyte * (_FRAME_STRIDE * frames))()
+        self._memory = memory
+        self._map = mmap.mmap(-1, _FRAME_STRIDE * frames)
+        self._buffer = (ctypes.c_ubyte * (_FRAME_STRIDE * frames)).from_buffer(self._map)
         base = ctypes.addressof(self._buffer)
+        self.tops = [base + k * _FRAME_STRIDE + 2 * STACK_SIZE for k in range(frames)]
         self.regions: list[Region] = []
-        self.tops: list[int] = []
         self._deep = False
-        for k in range(frames):
-            start = base + k * _FRAME_STRIDE + STACK_SIZE
-            region = Region.at(start, STACK_SIZE, name=f"stack[{k}]", owner=self._buffer)
-            memory.add(region)
+        self._map_frames(min(frames, MAX_CALL_FRAMES))
+
+    def _map_frames(self, count: int) -> None:
+        for k in range(len(self.regions), count):
+            region = Region.at(self.tops[k] - STACK_SIZE, STACK_SIZE, name=f"stack[{k}]", owner=self._buffer)
+            self._memory.add(region)
             self.regions.append(region)
-            self.tops.append(start + STACK_SIZE)
 
     def top(self, frame: int) -> int:
         """r10 of call frame `frame` (0 = the program's own frame)."""
         return self.tops[frame]
 
     def mark_deep(self) -> None:
-        """A tail call may use frames past MAX_CALL_FRAMES in this run: clear them all next time."""
+        """A tail call may use frames past MAX_CALL_FRAMES in this run: map them, clear them all next time."""
         self._deep = True
+        self._map_frames(self.frames)
 
     def clear(self) -> None:
         """Zero every frame a run may have used (programs must not see a previous run's stack)."""
