@@ -105,8 +105,7 @@ def _run(tmp_path: Path, engine: str) -> tuple[int, int]:
     src = tmp_path / "deep.c"
     src.write_text(SOURCE)
     spec = load_file(str(toolchain.compile_c(src, tmp_path / "deep.o")))
-    # verify=False: pybpf's verifier does not model bpf_for_each_map_elem callbacks yet
-    with Runtime(engine, verify=False).load(spec) as col:
+    with Runtime(engine).load(spec) as col:  # pybpf's verifier first
         target = col.programs["target"]
         jmp: Any = col.maps["jmp"]
         jmp[0] = target.fd if engine == "kernel" else target  # type: ignore[attr-defined]
