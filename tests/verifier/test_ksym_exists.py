@@ -70,3 +70,12 @@ def test_loads_through_the_verifier_on_the_kernel_engine() -> None:
     keep = {n: p for n, p in spec.programs.items() if EXPECTED[n]}
     with Runtime("kernel").load(replace(spec, programs=keep)) as coll:  # pybpf's verifier first
         assert set(coll.programs) == {"kfunc_present", "kfunc_absent"}
+
+
+def test_fallback_where_the_kernel_cannot_be_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pybpf.verifier import kfuncs
+
+    monkeypatch.setattr(kfuncs, "_PROBED_TYPES", frozenset())  # as where bpf() is not permitted
+    mine = _pybpf(_spec())
+    assert {name: not msg for name, msg in mine.items()} == EXPECTED
+    assert "calling kernel function bpf_task_from_pid is not allowed" in mine["kfunc_filter"]

@@ -61,11 +61,11 @@ def use(facts: Any) -> None:
     _PROBED_TYPES, _ALLOWED = probed, allowed
 
 
-def may_call(program_type: int, name: str) -> bool | None:
-    """May a program of this type call kfunc `name`? None when neither the kernel nor the fallback knows."""
+def may_call(program_type: int, name: str) -> bool:
+    """May a program of this type call kfunc `name`? The running kernel's answer, else the fallback's."""
     if program_type in _PROBED_TYPES and name in _ALLOWED:
         return program_type in _ALLOWED[name]
-    return True if program_type in GENERIC_TYPES else None
+    return program_type in GENERIC_TYPES
 
 
 def _struct_name(btf: Any, type_id: int) -> str | None:
@@ -91,12 +91,8 @@ def call(ck: Checker, pc: int, btf_id: int, module: int, st: State) -> int:
     contract = CONTRACTS.get(func.name)
     if contract is None:
         raise VerifierUnsupported(f"kfunc {func.name}#{btf_id}", insn=pc)
-    allowed = may_call(ck.program_type, func.name)
-    if allowed is False:
+    if not may_call(ck.program_type, func.name):
         raise VerifierError(f"calling kernel function {func.name} is not allowed", insn=pc)
-    if allowed is None:
-        raise VerifierUnsupported(f"kfunc {func.name}#{btf_id} in {P(ck.program_type).name.lower()} programs",
-                                  insn=pc)
     proto = btf.type(func.type_id)
     regs = st.cur.regs
     release_id = 0
