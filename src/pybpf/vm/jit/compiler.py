@@ -1,13 +1,15 @@
 """Compile translated programs to host machine code with LLVM (llvmlite MCJIT), with a code cache.
 
 Compiled code is keyed by a hash of the program bytes, its relocation slots and the translation
-options, plus the host CPU and LLVM version. The in-process cache makes repeated loads instant;
+options, plus the host CPU, the LLVM version and the translator's own source (code a cache
+directory holds from another pybpf version is never run). The in-process cache makes repeated loads instant;
 with a cache directory (argument or $PYBPF_JIT_CACHE) the object code also persists on disk.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import threading
@@ -106,6 +108,15 @@ def effective_opt_level(opt_level: int | None, slots: int) -> int:
     return QUICK if slots > LARGE_PROGRAM_SLOTS else 3
 
 
+@functools.cache
+def translator_digest() -> str:
+    """A digest of the JIT's translator sources: what the generated code depends on besides its inputs."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def cache_key(
     insns: Sequence[Instruction],
     relocations: Mapping[int, int],
@@ -119,6 +130,7 @@ def cache_key(
     h.update(f"O{opt_level}|{llvmlite.__version__}|{llvm.get_process_triple()}".encode())
     h.update(llvm.get_host_cpu_name().encode())
     h.update(llvm.get_host_cpu_features().flatten().encode())
+    h.update(translator_digest().encode())
     return h.hexdigest()
 
 
