@@ -103,6 +103,9 @@ class Result:
         for column in ("jit_ns", "jit_unsafe_ns", "interp_ns", "kernel_ns"):
             ratio = self.ratio(column)
             out[column.replace("_ns", "_ratio")] = None if ratio is None else round(ratio, 3)
+        out["jit_checked_over_unsafe"] = (
+            round(self.jit_ns / self.jit_unsafe_ns, 3) if self.jit_ns and self.jit_unsafe_ns else None
+        )
         out["interp_insn_per_s"] = _round(self.interp_insn_per_s)
         out["jit_compile_ms"] = _round(self.jit_compile_ms)
         out["retvals"] = self.retvals
@@ -313,8 +316,8 @@ def _fmt(value: float | None, ratio: float | None = None) -> str:
 
 def format_table(document: dict[str, Any]) -> str:
     """The results as a text table: ns per run and the ratio of each engine to native C."""
-    header = ["program", "native ns", "jit ns", "jit unsafe ns", "kernel ns", "interp ns",
-              "interp insn/s"]
+    header = ["program", "native ns", "jit ns", "jit unsafe ns", "checked/unsafe", "kernel ns",
+              "interp ns", "interp insn/s"]
     rows = [header]
     for r in document["results"]:
         rows.append([
@@ -322,6 +325,7 @@ def format_table(document: dict[str, Any]) -> str:
             _fmt(r["native_ns"]),
             _fmt(r["jit_ns"], r.get("jit_ratio")),
             _fmt(r["jit_unsafe_ns"], r.get("jit_unsafe_ratio")),
+            "-" if r.get("jit_checked_over_unsafe") is None else f"{r['jit_checked_over_unsafe']:.2f}x",
             _fmt(r["kernel_ns"], r.get("kernel_ratio")),
             _fmt(r["interp_ns"], r.get("interp_ratio")),
             "-" if r.get("interp_insn_per_s") is None else f"{r['interp_insn_per_s'] / 1e6:.2f} M",
@@ -339,7 +343,7 @@ def format_table(document: dict[str, Any]) -> str:
         for note in r.get("notes", ()):
             lines.append(f"note ({r['program']}): {note}")
     lines.append("ratios are engine time / native C time (lower is better); jit = default "
-                 "(bounds-checked), jit unsafe = unsafe_fast=True")
+                 "(bounds-checked), jit unsafe = unsafe_fast=True, checked/unsafe = jit / jit unsafe")
     return "\n".join(lines)
 
 

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 from llvmlite import ir
 
 from pybpf.isa.opcodes import EXIT, JA, JA32, STACK_SIZE, InsnClass
-from pybpf.vm.jit.cfg import budget_regions, reachable, successors
+from pybpf.vm.jit.cfg import budget_regions, reachable, spent_on_entry, successors
 from pybpf.vm.jit.ircalls import RET_TYPE, CallEmitter, load_slot, store_slot
+from pybpf.vm.jit.ircombine import CheckPlan, plan_checks
 from pybpf.vm.jit.irinsn import InstructionEmitter
 from pybpf.vm.jit.irmem import MemoryEmitter
-from pybpf.vm.jit.irops import I64, UnsupportedInstruction, c64, cbranch_unlikely
+from pybpf.vm.jit.irops import I64, UnsupportedInstruction, c64, cbranch_likely, cbranch_unlikely
 from pybpf.vm.jit.layout import FaultCode, Slot
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
         self.pcs = reachable(mt.slots, entry_pc)
         self.blocks: dict[int, ir.Block] = {}
         self.bad_jump: dict[int, ir.Block] = {}
+        self.plans: dict[int, CheckPlan | None] = {}
 
     # --- registers and budget -------------------------------------------------------------
     def get(self, b: ir.IRBuilder, reg: int) -> ir.Value:
@@ -53,13 +55,21 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
             raise UnsupportedInstruction(f"register r{reg}")
         b.store(value, self.regs[reg])
 
+    def budget_left(self, b: ir.IRBuilder) -> ir.Value:
+        """What is left of the budget here (the fast copy subtracts what it spent since the
+        last checkpoint)."""
+        left = b.load(self.budget)
+        return b.sub(left, b.load(self.spent)) if self.mode == "fast" else left
+
     def save_budget(self, b: ir.IRBuilder) -> None:
         if self.opt.budget:
-            store_slot(b, self.jctx, Slot.BUDGET, b.load(self.budget))
+            store_slot(b, self.jctx, Slot.BUDGET, self.budget_left(b))
 
     def reload_budget(self, b: ir.IRBuilder) -> None:
         if self.opt.budget:
             b.store(load_slot(b, self.jctx, Slot.BUDGET), self.budget)
+            if self.mode == "fast":
+                b.store(c64(0), self.spent)
 
     def fault(self, b: ir.IRBuilder, code: int, pc: int, aux: ir.Value | None = None) -> None:
         """Record a fault and unwind (terminates the current block)."""
@@ -88,6 +98,9 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
         b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.regs = [b.alloca(I64, name=f"r{i}") for i in range(11)]
         self.budget = b.alloca(I64, name="budget")
+        self.spent = b.alloca(I64, name="spent")  # fast copy: spent since the last checkpoint
+        b.store(c64(0), self.spent)
+        self.mode = "exact"
         for i in range(11):
             b.store(c64(0), self.regs[i])
         for i, arg in enumerate(self.args):
@@ -123,7 +136,8 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
         dual = self.opt.budget and self.opt.dual_budget
         if dual:
             checkpoints, maxpath = budget_regions(self.mt.slots, self.entry_pc, bodies)
-            dual = len(checkpoints) > 1  # worth a second copy only for loops and calls
+            self.spent_in = spent_on_entry(self.mt.slots, bodies, checkpoints)
+            # even without loops: one comparison at entry instead of one per block
         if dual:
             self.fast_blocks = {pc: self.fn.append_basic_block(f"fast{pc}") for pc in leaders}
             b.branch(self.fast_blocks[self.entry_pc])
@@ -152,14 +166,24 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
     ) -> None:
         """The fast copy of a block: the budget is only compared at checkpoints, against the
         longest path to the next checkpoint; when it might run out there, the exact copy
-        (which compares in every block) takes over at this block."""
+        (which compares in every block) takes over at this block.
+
+        Between checkpoints the blocks only add to `spent`, which the checkpoint subtracts from
+        the budget once: the value carried around a loop changes once per iteration, not in a
+        chain through every block of its body (which would be the loop's critical path)."""
         b = ir.IRBuilder(self.fast_blocks[start])
-        left = b.load(self.budget)
         if checkpoint:
+            left = b.sub(b.load(self.budget), b.load(self.spent))
+            b.store(left, self.budget)
+            b.store(c64(0), self.spent)
             cont = self.fn.append_basic_block()
             cbranch_unlikely(b, b.icmp_signed("<", left, c64(maxpath)), self.blocks[start], cont)
             b.position_at_end(cont)
-        b.store(b.sub(left, c64(len(body))), self.budget)
+            b.store(c64(len(body)), self.spent)
+        elif start in self.spent_in:  # the same on every path here: a constant, not a sum
+            b.store(c64(self.spent_in[start] + len(body)), self.spent)
+        else:
+            b.store(b.add(b.load(self.spent), c64(len(body))), self.spent)
         self._emit_body(b, start, body)
 
     def _emit_block(self, start: int, body: list[int]) -> None:
@@ -200,13 +224,40 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
         self.fault(b, FaultCode.BUDGET, start, left)
 
     def _emit_body(self, b: ir.IRBuilder, start: int, body: list[int]) -> None:
-        for pc in body:
-            insn = self.mt.slots[pc]
+        plan = None
+        if self.opt.checks and self.opt.combine_checks:
+            if start not in self.plans:  # the same for the exact and the fast copy
+                self.plans[start] = plan_checks(self.mt.slots, body)
+            plan = self.plans[start]
+        if plan is None:
+            self._emit_run(b, start, body, body)
+            return
+        if not self._emit_insns(b, body[: plan.at]):
+            return
+        fast = self.fn.append_basic_block()
+        checked = self.fn.append_basic_block()
+        cbranch_likely(b, self.span_checked(b, plan.groups), fast, checked)
+        self.unchecked = plan.covered
+        try:
+            self._emit_run(ir.IRBuilder(fast), start, body, body[plan.at :])
+        finally:
+            self.unchecked = frozenset()
+        self._emit_run(ir.IRBuilder(checked), start, body, body[plan.at :])
+
+    def _emit_insns(self, b: ir.IRBuilder, pcs: list[int]) -> bool:
+        """Emit `pcs`; False when the block ended (a jump, an exit or a fault)."""
+        for pc in pcs:
             try:
-                self._emit(b, pc, insn)
+                self._emit(b, pc, self.mt.slots[pc])
             except UnsupportedInstruction:
                 self.fault(b, FaultCode.BAD_INSN, pc)
             if b.block.is_terminated:
-                return
+                return False
+        return True
+
+    def _emit_run(self, b: ir.IRBuilder, start: int, body: list[int], pcs: list[int]) -> None:
+        """Emit `pcs` (the tail of `body`), then fall through to the next block."""
+        if not self._emit_insns(b, pcs):
+            return
         last = body[-1] if body else start
         b.branch(self.target_block(last + self.mt.slots[last].slots if body else start))

@@ -48,6 +48,8 @@ class TranslateOptions:
     budget: bool = True  # charge the instruction budget per basic block
     zero_stack: bool = True  # zero the stack frames at entry (deterministic like the interpreter)
     dual_budget: bool = True  # a fast copy of the code that compares the budget only at loops
+    combine_checks: bool = True  # one range check for a block's accesses off one base
+    inline_main: bool = True  # inline the program (bpf_fn_0, also the tail-call target) into bpf_entry
     frame_stride: int = 2 * STACK_SIZE  # distance between the r10 of consecutive frames
     ctx_kind: str = ""  # "xdp" / "skb": convert context accesses like the kernel; "": none
     native_helpers: frozenset[int] = field(default_factory=frozenset)
@@ -111,6 +113,8 @@ class ModuleTranslator:
                 b.call(memset, [ptr, ir.Constant(ir.IntType(8), 0), c64(used), ir.Constant(I1, 0)])
         if 0 in self.functions:
             args = [jctx, fp, c64(0), c64(0), r1, r2] + [c64(0)] * 7
+            if self.options.inline_main:  # the body in the entry: depth 0 and r3-r9 = 0 fold in
+                self.functions[0].attributes.add("alwaysinline")
             r = b.call(self.functions[0], args)
             b.ret(b.extract_value(r, 0))
         else:  # an empty program
