@@ -90,6 +90,11 @@ def stack_bytes_used(insns: Sequence[Instruction]) -> int:
     return min((need + 7) // 8 * 8, STACK_SIZE)
 
 
+def has_backward_jump(slots: Mapping[int, Instruction]) -> bool:
+    """Whether any jump goes back (a loop, as compilers lay code out; not a proof of one)."""
+    return any(target <= pc for pc in slots for target in successors(slots, pc))
+
+
 def successors(slots: Mapping[int, Instruction], pc: int) -> list[int]:
     insn = slots[pc]
     nxt = pc + insn.slots

@@ -21,6 +21,7 @@ from pybpf.isa.opcodes import STACK_SIZE
 from pybpf.vm.jit.batch import build_drivers
 from pybpf.vm.jit.cfg import (
     find_functions,
+    has_backward_jump,
     reachable,
     stack_bytes_used,
     static_max_depth,
@@ -113,7 +114,9 @@ class ModuleTranslator:
                 b.call(memset, [ptr, ir.Constant(ir.IntType(8), 0), c64(used), ir.Constant(I1, 0)])
         if 0 in self.functions:
             args = [jctx, fp, c64(0), c64(0), r1, r2] + [c64(0)] * 7
-            if self.options.inline_main:  # the body in the entry: depth 0 and r3-r9 = 0 fold in
+            if self.options.inline_main and not has_backward_jump(self.slots):
+                # the body in the entry (depth 0, r3-r9 = 0 fold in): it pays for short programs;
+                # loops gain nothing from it and LLVM lays them out worse inlined
                 self.functions[0].attributes.add("alwaysinline")
             r = b.call(self.functions[0], args)
             b.ret(b.extract_value(r, 0))
