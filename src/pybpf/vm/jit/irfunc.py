@@ -2,10 +2,11 @@
 
 Registers live in allocas that LLVM promotes to SSA values; basic blocks start at jump targets
 and after jumps and calls. The instruction budget is charged once per basic block; with
-`dual_budget` a second, fast copy of the blocks compares it only at loop heads and after calls
-(against the longest path to the next comparison) and hands over to the exact copy when the
-budget might run out before then. A fault stores a `FaultCode` in the JitContext and unwinds by
-returning.
+`dual_budget` a second, fast copy of the blocks compares it only at the entry, loop heads and
+after calls (against the longest path to the next comparison), counting what it spends in
+between as constants where every path agrees, and hands over to the exact copy when the budget
+might run out before the next comparison. A fault stores a `FaultCode` in the JitContext and
+unwinds by returning.
 """
 
 from __future__ import annotations

@@ -5,10 +5,13 @@ Every load/store address is classified at run time, cheapest first:
 1. inside the current stack frame ([r10-512, r10)): a direct access (the test folds away for
    constant offsets from r10);
 2. inside the converted context (xdp_md, __sk_buff), when the program type has one: the
-   field is read like the kernel converts it (see `ModuleTranslator._build_ctx_load`);
-3. anything else: with checks on, against a per-function cache of the last region that
-   matched (it starts as the packet), then the out-of-line scan of the region table, then the
-   Python resolver (which knows the interpreter's memory model and raises its faults).
+   field is read like the kernel converts it (see `pybpf.vm.jit.irslow.build_ctx_load`);
+3. anything else: with checks on, against the packet (kept in SSA values reloaded only at entry
+   and after calls, so loop-invariant in call-free loops), the frame, a per-function cache of
+   the last region the slow path found, then the out-of-line scan of the region table
+   (`pybpf.vm.jit.irslow`), then the Python resolver (which knows the interpreter's memory
+   model and raises its faults). Blocks with many accesses off one base check their span once
+   (`pybpf.vm.jit.ircombine`).
 """
 
 from __future__ import annotations
