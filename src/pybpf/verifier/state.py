@@ -162,13 +162,15 @@ class State:
     refs: list[Reference] = field(default_factory=list)
     next_id: int = 1
     loop_depth: int = 0
+    callback_unroll: int = 0  # callback iterations returned from on this path (the kernel's callback_unroll_depth)
 
     @property
     def cur(self) -> Frame:
         return self.frames[-1]
 
     def copy(self) -> State:
-        return State([f.copy() for f in self.frames], [Reference(r.id, r.insn) for r in self.refs], self.next_id)
+        return State([f.copy() for f in self.frames], [Reference(r.id, r.insn) for r in self.refs], self.next_id,
+                     callback_unroll=self.callback_unroll)
 
     def new_id(self) -> int:
         self.next_id += 1

@@ -58,6 +58,7 @@ class Slot(IntEnum):
     MAPDESC_LEN = 39  # their total size in bytes
     PRANDOM_NATIVE = 40  # 1: bpf_get_prandom_u32 runs natively (no seed asked for)
     XDP_HARD_START = 41  # start of the XDP frame of the bound context (0: none; native adjust_head)
+    HELPER_FP = 42  # r10 of the frame making the helper call in progress
 
 
 NSLOTS = 48
@@ -71,7 +72,7 @@ class FaultCode(IntEnum):
     NONE = 0
     PYTHON = 1  # a Python callback raised; the exception is kept by the runner
     BUDGET = 2  # instruction budget exhausted at block entry (FAULT_AUX = budget left)
-    CALL_DEPTH = 3  # more than MAX_CALL_FRAMES nested bpf-to-bpf calls
+    CALL_DEPTH = 3  # more than MAX_CALL_FRAMES nested bpf-to-bpf calls in one program
     BAD_JUMP = 4  # control reached a pc outside the program or inside an lddw
     BAD_INSN = 5  # an undefined instruction was reached
     LD_ABS = 6  # a legacy packet load was out of bounds: the program returns 0

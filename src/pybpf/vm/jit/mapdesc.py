@@ -5,11 +5,17 @@ the engine registers each map with its descriptor's address as the map pointer p
 (`RunEnv.register_map(m, pointer)`), so `map_from_pointer` keeps working for Python helpers
 while native helpers validate the pointer (inside the block, on a descriptor boundary) and
 read the layout from it. Maps without a native fast path get kind MAP_KIND_OTHER.
+
+Descriptors sit at random odd slots of a block four times as large as needed; the slots around
+each are empty (kind MAP_KIND_OTHER, never registered). So arithmetic on one map's pointer does
+not name the next map (`&map_a + DESC_SIZE` is a hole, which the Python helper refuses as "not a
+map pointer" exactly like the interpreter, whose map pointers are unrelated allocations).
 """
 
 from __future__ import annotations
 
 import ctypes
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -110,14 +116,16 @@ class MapDescriptors:
 
     def __init__(self, maps: Sequence[Map], *, cpu: int = 0) -> None:
         self.maps = list(maps)
-        count = max(1, len(self.maps))
-        self.block = (ctypes.c_uint64 * (DESC_WORDS * count))()
+        slots = 4 * max(1, len(self.maps)) + 2
+        self.block = (ctypes.c_uint64 * (DESC_WORDS * slots))()
         self.base = ctypes.addressof(self.block)
-        self.size = DESC_SIZE * len(self.maps)
+        self.size = DESC_SIZE * slots
         self._keep: list[Any] = []  # exported buffers native code writes (LRU reference bits)
-        for i, m in enumerate(self.maps):
+        # odd slots only, so both neighbours of every descriptor are holes
+        self.slots = [2 * k + 1 for k in random.SystemRandom().sample(range(slots // 2), len(self.maps))]
+        for slot, m in zip(self.slots, self.maps, strict=True):
             for j, word in enumerate(_describe(m, cpu, self._keep)):
-                self.block[i * DESC_WORDS + j] = word & 0xFFFFFFFFFFFFFFFF
+                self.block[slot * DESC_WORDS + j] = word & 0xFFFFFFFFFFFFFFFF
 
     def pointer(self, index: int) -> int:
-        return self.base + index * DESC_SIZE
+        return self.base + self.slots[index] * DESC_SIZE

@@ -91,9 +91,15 @@ def checked_dynamic(
     if write:
         writable = b.icmp_unsigned("!=", b.and_(b.load(t.cache[2]), c64(1)), c64(0))
         cached = b.and_(cached, writable)
+    pstart = b.load(t.packet[0])
+    plength = b.sub(b.load(t.packet[1]), pstart)
+    poff = b.sub(addr, pstart)
+    packet = b.and_(b.icmp_unsigned("<", poff, plength), b.icmp_unsigned("<=", b.add(poff, size), plength))
+    if write:
+        packet = b.and_(packet, b.icmp_unsigned("!=", b.and_(b.load(t.packet[2]), c64(1)), c64(0)))
     ok = fn.append_basic_block()
     slow = fn.append_basic_block()
-    b.cbranch(b.or_(in_frame, cached), ok, slow)
+    b.cbranch(b.or_(b.or_(in_frame, cached), packet), ok, slow)
     b.position_at_end(slow)
     found = b.call(t.mt.mem_slow, [t.jctx, addr, size, c64(int(write)), c64(pc)])
     b.cbranch(found, ok, t.unwind)

@@ -155,8 +155,9 @@ class NativeMachine:
         values += [0] * (5 - len(values))
         saved_pc = self.s[Slot.HELPER_PC]
         saved_depth = self.s[Slot.HELPER_DEPTH]
+        saved_fp = self.s[Slot.HELPER_FP]
         fn = FN_CFUNC(pointer)
-        top = self.s[Slot.STACK_TOP] + depth * self.frame_stride
+        top = saved_fp + self.frame_stride
         self.s[Slot.BUDGET] = self.env.budget_left & M64  # the callback spends the run's budget
         self.forget_regions()
         try:
@@ -168,6 +169,7 @@ class NativeMachine:
         self.env.budget_left = int(ctypes.c_int64(self.s[Slot.BUDGET]).value)
         self.s[Slot.HELPER_PC] = saved_pc
         self.s[Slot.HELPER_DEPTH] = saved_depth
+        self.s[Slot.HELPER_FP] = saved_fp
         self._raise_fault_if_any()
         return int(result.r[0])
 
