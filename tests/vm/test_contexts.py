@@ -12,7 +12,7 @@ from pybpf.collection import RunResult
 from pybpf.engines import Runtime
 from pybpf.isa import assemble
 from pybpf.object.spec import ProgramSpec
-from pybpf.vm.contexts import SK_BUFF_FIELDS
+from pybpf.vm.skb_context import SK_BUFF_FIELDS
 
 XDP = ProgramType.XDP
 TC = ProgramType.SCHED_CLS

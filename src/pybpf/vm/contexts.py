@@ -1,4 +1,4 @@
-"""Program contexts for user-space runs: raw memory, XDP `struct xdp_md` and `struct __sk_buff`.
+"""Program contexts for user-space runs: raw memory and XDP `struct xdp_md` (`struct __sk_buff` is in skb_context).
 
 A context builds the memory a run sees (context struct, packet) inside a RunEnv and converts
 context accesses the way the kernel does: the 32-bit `data`/`data_end`/`data_meta` fields read
@@ -17,7 +17,7 @@ from typing import Any
 
 from pybpf.abi import ProgramType
 from pybpf.errors import BpfError, RuntimeFault
-from pybpf.vm.memory import PACK, UNPACK, Region
+from pybpf.vm.memory import UNPACK, Region
 from pybpf.vm.run_env import RunEnv
 
 XDP_PACKET_HEADROOM = 256
@@ -128,7 +128,7 @@ class Context:
         raise RuntimeFault("invalid context access", pc=pc, size=size)
 
 
-def _field_fault(what: str, offset: int, size: int, pc: int | None, base: int) -> RuntimeFault:
+def field_fault(what: str, offset: int, size: int, pc: int | None, base: int) -> RuntimeFault:
     return RuntimeFault(
         f"invalid {what} (off={offset} size={size})", pc=pc, address=base + offset, size=size
     )
@@ -290,17 +290,17 @@ class XdpContext(Context):
         base = self.ctx_region.address if self.ctx_region is not None else 0
         if offset in (0, 4, 8):
             if size != 4:
-                raise _field_fault("xdp_md pointer access", offset, size, pc, base)
+                raise field_fault("xdp_md pointer access", offset, size, pc, base)
             return (self.data, self.data_end, self.data_meta)[offset // 4]
         assert self.ctx_region is not None
         if offset % size:
-            raise _field_fault("misaligned xdp_md access", offset, size, pc, base)
+            raise field_fault("misaligned xdp_md access", offset, size, pc, base)
         value: int = UNPACK[size](self.ctx_region.buffer, offset)[0]
         return value
 
     def store(self, offset: int, size: int, value: int, pc: int | None) -> None:
         base = self.ctx_region.address if self.ctx_region is not None else 0
-        raise _field_fault("write to xdp_md", offset, size, pc, base)
+        raise field_fault("write to xdp_md", offset, size, pc, base)
 
     @property
     def frags_size(self) -> int:
@@ -356,178 +356,6 @@ class XdpFrames:
         return XdpContext.adopt_frame(env, self.frame, self.ctx_region, start, start, start + len(data))
 
 
-# struct __sk_buff (include/uapi/linux/bpf.h): name -> (offset, size)
-SK_BUFF_FIELDS: dict[str, tuple[int, int]] = {
-    "len": (0, 4), "pkt_type": (4, 4), "mark": (8, 4), "queue_mapping": (12, 4),
-    "protocol": (16, 4), "vlan_present": (20, 4), "vlan_tci": (24, 4), "vlan_proto": (28, 4),
-    "priority": (32, 4), "ingress_ifindex": (36, 4), "ifindex": (40, 4), "tc_index": (44, 4),
-    "cb": (48, 20), "hash": (68, 4), "tc_classid": (72, 4), "data": (76, 4), "data_end": (80, 4),
-    "napi_id": (84, 4), "family": (88, 4), "remote_ip4": (92, 4), "local_ip4": (96, 4),
-    "remote_ip6": (100, 16), "local_ip6": (116, 16), "remote_port": (132, 4),
-    "local_port": (136, 4), "data_meta": (140, 4), "flow_keys": (144, 8), "tstamp": (152, 8),
-    "wire_len": (160, 4), "gso_segs": (164, 4), "sk": (168, 8), "gso_size": (176, 4),
-    "tstamp_type": (180, 1), "hwtstamp": (184, 8),
-}  # fmt: skip
-SK_BUFF_SIZE = 192
-# BPF_PROG_TEST_RUN builds the skb in one page: 4096 - NET_SKB_PAD (64) - skb_shared_info (320)
-SKB_MAX_TEST_SIZE = 3712
-_POINTER_FIELDS = {76: "data", 80: "data_end", 140: "data_meta"}
-_NULL_POINTER_FIELDS = {144: "flow_keys", 168: "sk"}
-# Fields a program may write, by program type (the kernel's *_is_valid_access rules).
-_TC_WRITABLE = ("mark", "tc_index", "priority", "cb", "tc_classid", "queue_mapping", "tstamp")
-_WRITABLE: dict[int, tuple[str, ...]] = {
-    ProgramType.SCHED_CLS: _TC_WRITABLE,
-    ProgramType.SCHED_ACT: _TC_WRITABLE,
-    ProgramType.CGROUP_SKB: ("mark", "priority", "cb", "tstamp"),
-    ProgramType.SOCKET_FILTER: ("cb",),
-}
-# ctx_in fields BPF_PROG_TEST_RUN accepts for an skb (everything else must be zero).
-_CTX_IN_FIELDS = (
-    "mark", "priority", "ingress_ifindex", "ifindex", "cb", "tstamp", "wire_len", "gso_segs",
-    "gso_size", "hwtstamp",
-)  # fmt: skip
-L2_PROGRAM_TYPES = frozenset(
-    {ProgramType.SCHED_CLS, ProgramType.SCHED_ACT, ProgramType.LWT_XMIT}
-)
-
-
-def _writable_ranges(program_type: int) -> list[tuple[int, int]]:
-    names = _WRITABLE.get(program_type, ("cb",))
-    return [(SK_BUFF_FIELDS[n][0], SK_BUFF_FIELDS[n][0] + SK_BUFF_FIELDS[n][1]) for n in names]
-
-
-class SkbContext(Context):
-    """`struct __sk_buff` for tc, socket filter and cgroup skb programs."""
-
-    ctx_size = SK_BUFF_SIZE
-    headroom = 64  # room for the packet the way NET_SKB_PAD leaves it (not program-visible)
-
-    def __init__(
-        self, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None,
-        program_type: int = ProgramType.SCHED_CLS,
-    ) -> None:
-        self.env = env
-        data = bytes(data)
-        if len(data) < ETH_HLEN:
-            raise BpfError(f"an skb program needs at least {ETH_HLEN} bytes of packet (Ethernet)")
-        if len(data) > SKB_MAX_TEST_SIZE:
-            raise BpfError(
-                f"an skb test packet is at most {SKB_MAX_TEST_SIZE} bytes (got {len(data)};"
-                " the kernel refuses larger test input too)"
-            )
-        l3_min = {b"\x08\x00": 20, b"\x86\xdd": 40}.get(data[12:14], 0)
-        if len(data) - ETH_HLEN < l3_min:
-            raise BpfError(
-                f"an IPv{4 if l3_min == 20 else 6} frame needs a complete {l3_min}-byte header"
-                f" (got {len(data) - ETH_HLEN} bytes after Ethernet; the kernel refuses it too)"
-            )
-        self.program_type = program_type
-        self.l2 = program_type in L2_PROGRAM_TYPES
-        self.frame = (ctypes.c_ubyte * (self.headroom + len(data)))()
-        start = ctypes.addressof(self.frame) + self.headroom
-        ctypes.memmove(start, data, len(data))
-        self.data = start if self.l2 else start + ETH_HLEN
-        self.data_end = start + len(data)
-        fields = bytearray(SK_BUFF_SIZE)
-        if ctx_in:
-            given = bytes(ctx_in)[:SK_BUFF_SIZE].ljust(SK_BUFF_SIZE, b"\0")
-            allowed = [SK_BUFF_FIELDS[n] for n in _CTX_IN_FIELDS]
-            for i, byte in enumerate(given):
-                if byte and not any(o <= i < o + n for o, n in allowed):
-                    name = next(k for k, (o, n) in SK_BUFF_FIELDS.items() if o <= i < o + n) \
-                        if any(o <= i < o + n for o, n in SK_BUFF_FIELDS.values()) else "padding"
-                    raise BpfError(f"ctx_in: __sk_buff.{name} cannot be set for a test run")
-            fields[:] = given
-        self._set(fields, "len", self.data_end - self.data)
-        self._set(fields, "protocol", int.from_bytes(data[12:14], "little"))
-        self._set(fields, "pkt_type", self._pkt_type(data[:6]))
-        if not any(fields[40:44]):
-            self._set(fields, "ifindex", LOOPBACK_IFINDEX)
-        if not any(fields[160:164]):
-            self._set(fields, "wire_len", 0)
-        self.ctx_region = env.add_run_region(
-            Region.allocate(SK_BUFF_SIZE, name="__sk_buff", init=bytes(fields))
-        )
-        self.ctx_region.ctx = self
-        self.packet_region = env.add_run_region(
-            Region.at(self.data, self.data_end - self.data, name="packet", owner=self.frame,
-                      writable=program_type != ProgramType.SOCKET_FILTER)
-        )
-        self._writable = _writable_ranges(program_type)
-        self.r1 = self.ctx_region.address
-        self.r2 = 0
-        env.context = self
-
-    @staticmethod
-    def _set(fields: bytearray, name: str, value: int) -> None:
-        offset, size = SK_BUFF_FIELDS[name]
-        fields[offset : offset + size] = value.to_bytes(size, "little")
-
-    @staticmethod
-    def _pkt_type(dest: bytes) -> int:
-        """eth_type_trans on the loopback device (address 00:00:00:00:00:00)."""
-        if dest[0] & 1:
-            return 1 if dest == b"\xff" * 6 else 2  # PACKET_BROADCAST / PACKET_MULTICAST
-        return 0 if dest == bytes(6) else 3  # PACKET_HOST / PACKET_OTHERHOST
-
-    @property
-    def packet(self) -> tuple[int, int] | None:
-        return (self.data, self.data_end - self.data)
-
-    @property
-    def length(self) -> int:
-        return self.data_end - self.data
-
-    def load(self, offset: int, size: int, pc: int | None) -> int:
-        assert self.ctx_region is not None
-        base = self.ctx_region.address
-        if offset in _POINTER_FIELDS:
-            if size != 4:
-                raise _field_fault("__sk_buff pointer access", offset, size, pc, base)
-            return self.data_end if offset == 80 else self.data
-        if offset in _NULL_POINTER_FIELDS:
-            if size != 8:
-                raise _field_fault("__sk_buff pointer access", offset, size, pc, base)
-            return 0
-        if offset % size:
-            raise _field_fault("misaligned __sk_buff access", offset, size, pc, base)
-        value: int = UNPACK[size](self.ctx_region.buffer, offset)[0]
-        return value
-
-    def store(self, offset: int, size: int, value: int, pc: int | None) -> None:
-        assert self.ctx_region is not None
-        if offset % size or not any(a <= offset and offset + size <= b for a, b in self._writable):
-            raise _field_fault("write to __sk_buff", offset, size, pc, self.ctx_region.address)
-        PACK[size](self.ctx_region.buffer, offset, value)
-
-    def data_out(self) -> bytes:
-        """The packet from its Ethernet header; programs that start at L3 get it zeroed (like
-        BPF_PROG_TEST_RUN, which pushes a cleared link-layer header back)."""
-        packet = ctypes.string_at(self.data, self.data_end - self.data)
-        return packet if self.l2 else bytes(ETH_HLEN) + packet
-
-    def ctx_out(self) -> bytes | None:
-        """The fields BPF_PROG_TEST_RUN copies back (the ctx_in ones); the rest reads as zero."""
-        assert self.ctx_region is not None
-        now = self.ctx_region.read(0, SK_BUFF_SIZE)
-        out = bytearray(SK_BUFF_SIZE)
-        for name in _CTX_IN_FIELDS:
-            offset, size = SK_BUFF_FIELDS[name]
-            out[offset : offset + size] = now[offset : offset + size]
-        if not any(out[160:164]):  # wire_len defaults to the length of the whole frame
-            self._set(out, "wire_len", len(self.data_out()))
-        return bytes(out)
-
-
-SKB_PROGRAM_TYPES = frozenset(
-    {
-        ProgramType.SCHED_CLS, ProgramType.SCHED_ACT, ProgramType.SOCKET_FILTER,
-        ProgramType.CGROUP_SKB, ProgramType.LWT_IN, ProgramType.LWT_OUT, ProgramType.LWT_XMIT,
-        ProgramType.SK_SKB,
-    }
-)  # fmt: skip
-
-
 def make_context(
     program_type: int, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None, *,
     in_place: bool = False, scratch: DataScratch | None = None,
@@ -536,6 +364,11 @@ def make_context(
     `in_place` and `scratch` apply to programs with a plain context (see Context)."""
     if program_type == ProgramType.XDP:
         return XdpContext(env, data, ctx_in)
+    from pybpf.vm.skb_context import (  # skb_context builds on this module
+        SKB_PROGRAM_TYPES,
+        SkbContext,
+    )
+
     if program_type in SKB_PROGRAM_TYPES:
         return SkbContext(env, data, ctx_in, program_type)
     return Context(env, data, ctx_in, in_place=in_place, scratch=scratch)

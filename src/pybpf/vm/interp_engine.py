@@ -26,12 +26,13 @@ from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW, PseudoSrc
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
-from pybpf.vm.contexts import SKB_PROGRAM_TYPES, DataScratch, XdpFrames, make_context
+from pybpf.vm.contexts import DataScratch, XdpFrames, make_context
 from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.interpreter import DEFAULT_BUDGET, Machine, Tracer
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, may_write_memory
 from pybpf.vm.memory import Region
 from pybpf.vm.run_env import RunEnv
+from pybpf.vm.skb_context import SKB_PROGRAM_TYPES
 
 _program_ids = itertools.count(1)
 

@@ -34,7 +34,7 @@ from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
-from pybpf.vm.contexts import ETH_HLEN, SKB_PROGRAM_TYPES, XDP_MAX_LINEAR, make_context
+from pybpf.vm.contexts import ETH_HLEN, XDP_MAX_LINEAR, make_context
 from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.interp_engine import (
     _default_map_factory,
@@ -58,6 +58,7 @@ from pybpf.vm.jit.runner import NativeMachine
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, check_program
 from pybpf.vm.memory import Region
 from pybpf.vm.run_env import RunEnv
+from pybpf.vm.skb_context import SKB_PROGRAM_TYPES
 
 _program_ids = itertools.count(1 << 20)  # distinct from the interpreter's ids
 

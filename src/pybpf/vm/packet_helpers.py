@@ -13,12 +13,12 @@ from pybpf.vm.contexts import (
     ETH_HLEN,
     XDP_FRAG_SIZE,
     XDP_FRAME_RESERVED,
-    SkbContext,
     XdpContext,
     context_of,
 )
 from pybpf.vm.helper_registry import HelperEnv, implements
 from pybpf.vm.ops import sign_extend
+from pybpf.vm.skb_context import SkbContext
 
 EINVAL = -errno.EINVAL & M64
 EFAULT = -errno.EFAULT & M64
