@@ -186,9 +186,12 @@ class Checker:
             if cp.branches and pc not in self.callback_sites:
                 if states_looping(cp.state, st, live) and states_equal(cp.state, st, live, exact=True):
                     raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
-            elif states_equal(cp.state, st, live, precise=None if cp.all_precise else cp.precise):
+            elif states_equal(cp.state, st, live, precise=None if cp.all_precise else cp.precise,
+                              reads=cp.reads):
                 cp.hits += 1
                 self.propagate_precision(cp, st, path)
+                for fi, slot in cp.reads:  # what old's continuation read, cur's would read too
+                    self.mark_stack_read(st, fi, slot, path)
                 keep.extend(cps[i:])
                 self.explored[pc] = keep
                 return True
@@ -207,6 +210,7 @@ class Checker:
             return False
         self.prev_jumps, self.prev_processed = self.jumps, self.processed
         cp = Checkpoint(pc, st.copy(), path.parent, 1)
+        cp.written, st.written = st.written, set()
         cp.hist = path.hist
         path.hist = []
         keep.append(cp)
@@ -216,6 +220,22 @@ class Checker:
             else self.cur_states + 1
         self.peak_states = max(self.peak_states, self.cur_states)
         return False
+
+    def mark_stack_read(self, st: State, fi: int, slot: int, path: _Path | None = None) -> None:
+        """A read of stack slot `slot` of frame `fi`: the checkpoints whose value it is must compare it."""
+        key = (fi, slot)
+        if key in st.written:
+            return
+        uid = st.frames[fi].uid
+        cp = (path or self.cur_path).parent
+        while cp is not None:
+            frames = cp.state.frames
+            if len(frames) <= fi or frames[fi].uid != uid or key in cp.reads:
+                return
+            cp.reads.add(key)
+            if key in cp.written:
+                return
+            cp = cp.parent
 
     def mark_precise(self, st: State, regs: Iterable[int] = (), slots: Iterable[int] = ()) -> None:
         """The exact range of these scalars (current frame) decided something: mark their sources."""

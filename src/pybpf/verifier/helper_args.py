@@ -225,6 +225,7 @@ def constant_map_key(ck: Checker, st: State, reg: Reg, key_size: int) -> int | N
         return None
     slot_index = (-addr - 1) // 8
     b = addr + (slot_index + 1) * 8
+    ck.mark_stack_read(st, reg.frameno, slot_index)
     slot = st.frames[reg.frameno].stack.get(slot_index)
     if slot is None:
         return None

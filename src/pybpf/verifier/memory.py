@@ -212,10 +212,14 @@ def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: in
             kind = " write to" if write else " read from"
             raise _fail(f"invalid{kind} stack R{regno} off={start} size={size}", pc)
         _depth(ck, frame, -start)
-        ck.note = ("stack", reg.frameno, (-start - 1) // 8)
+        slot = (-start - 1) // 8
+        ck.note = ("stack", reg.frameno, slot)
         if write:
             write_stack_fixed(ck, frame, pc, start, size, value, st_imm)
+            if size == 8:
+                st.written.add((reg.frameno, slot))
             return None
+        ck.mark_stack_read(st, reg.frameno, slot)
         return read_stack_fixed(ck, frame, pc, start, size, off)
     # variable offset
     ck.note = ("stackvar",)
@@ -231,6 +235,8 @@ def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: in
         for addr in range(lo, hi + size):
             _set_byte(frame, addr, MISC)
         return None
+    for s in range((-(hi + size)) // 8, (-lo - 1) // 8 + 1):
+        ck.mark_stack_read(st, reg.frameno, s)
     if not ck.privileged:
         for addr in range(lo, hi + size):
             s, b = _byte_pos(addr)
@@ -327,6 +333,8 @@ def check_stack_range(ck: Checker, st: State, pc: int, regno: int, reg: Reg, siz
     if size == 0:
         return
     _depth(ck, frame, -lo)
+    for sidx in range((-(hi + size)) // 8, (-lo - 1) // 8 + 1):  # read or partly written: both count
+        ck.mark_stack_read(st, reg.frameno, sidx)
     for addr in range(lo, hi + size):
         sidx, b = _byte_pos(addr)
         slot = _slot(frame, sidx)

@@ -22,6 +22,10 @@ class Checkpoint:
     hist: list[Any] = field(default_factory=list)
     precise: set[tuple[int, int]] = field(default_factory=set)
     all_precise: bool = False
+    # stack liveness (the kernel's REG_LIVE_READ on slots): (frame index, slot) some continuation of
+    # this checkpoint read before overwriting; complete once branches reaches 0
+    reads: set[tuple[int, int]] = field(default_factory=set)
+    written: set[tuple[int, int]] = field(default_factory=set)  # overwritten on the way from parent
 
 
 class _IdMap:
@@ -100,7 +104,7 @@ def _slot_safe(old: Slot, cur: Slot, ids: _IdMap, exact: bool, imprecise: bool =
 
 
 def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact: bool,
-                fi: int, precise: set[tuple[int, int]] | None) -> bool:
+                fi: int, precise: set[tuple[int, int]] | None, reads: set[tuple[int, int]] | None) -> bool:
     if old.callsite != cur.callsite or old.subprog != cur.subprog:
         return False
     for r in live:
@@ -108,7 +112,8 @@ def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact:
         if not regsafe(old.regs[r], cur.regs[r], ids, exact, imprecise):
             return False
     empty = Slot()
-    for i in set(old.stack) | set(cur.stack):
+    slots = set(old.stack) | set(cur.stack) if reads is None else [i for f, i in reads if f == fi]
+    for i in slots:
         imprecise = precise is not None and (fi, -1 - i) not in precise
         if not _slot_safe(old.stack.get(i, empty), cur.stack.get(i, empty), ids, exact, imprecise):
             return False
@@ -119,11 +124,12 @@ ALL = range(11)
 
 
 def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = False,
-                 precise: set[tuple[int, int]] | None = None) -> bool:
+                 precise: set[tuple[int, int]] | None = None, reads: set[tuple[int, int]] | None = None) -> bool:
     """Whether `cur` is subsumed by `old` (with register liveness of the current frame).
 
     `precise` names the scalars (frame, register or -1-slot) whose ranges old's verification
     depended on; other scalars only need to be scalars. None compares every scalar's range.
+    `reads` names the stack slots (frame, slot) old's continuations read; None compares every slot.
     """
     if len(old.frames) != len(cur.frames):
         return False
@@ -133,7 +139,7 @@ def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = Fals
     n = len(old.frames)
     for i in range(n):
         regs = live if i == n - 1 else ALL
-        if not _frame_safe(old.frames[i], cur.frames[i], regs, ids, exact, i, precise):
+        if not _frame_safe(old.frames[i], cur.frames[i], regs, ids, exact, i, precise, reads):
             return False
     for a, b in zip(old.refs, cur.refs, strict=False):
         if not ids.check(a.id + (1 << 40), b.id + (1 << 40)):

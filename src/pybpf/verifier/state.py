@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -141,9 +142,11 @@ class Frame:
     subprog: int = 0  # slot pc of the function's first instruction
     depth: int = 0  # deepest stack byte used (positive)
     callback: Any = None  # for callback frames: (ret_min, ret_max)
+    uid: int = field(default_factory=itertools.count(1).__next__)  # this call's frame, kept by copies
 
     def copy(self) -> Frame:
-        return Frame(list(self.regs), dict(self.stack), self.callsite, self.subprog, self.depth, self.callback)
+        return Frame(list(self.regs), dict(self.stack), self.callsite, self.subprog, self.depth, self.callback,
+                     self.uid)
 
 
 @dataclass(slots=True)
@@ -162,13 +165,17 @@ class State:
     refs: list[Reference] = field(default_factory=list)
     next_id: int = 1
     loop_depth: int = 0
+    # (frame index, slot) fully overwritten since the path's last checkpoint: reads of these slots
+    # do not reach the checkpoints above (the kernel's REG_LIVE_WRITTEN screen)
+    written: set[tuple[int, int]] = field(default_factory=set)
 
     @property
     def cur(self) -> Frame:
         return self.frames[-1]
 
     def copy(self) -> State:
-        return State([f.copy() for f in self.frames], [Reference(r.id, r.insn) for r in self.refs], self.next_id)
+        return State([f.copy() for f in self.frames], [Reference(r.id, r.insn) for r in self.refs], self.next_id,
+                     self.loop_depth, set(self.written))
 
     def new_id(self) -> int:
         self.next_id += 1
