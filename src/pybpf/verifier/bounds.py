@@ -143,8 +143,14 @@ def _sign_cross(lo: int, hi: int, width: int) -> bool:
     return (lo >> (width - 1)) != (hi >> (width - 1))
 
 
+@lru_cache(maxsize=1 << 16)
 def sync(s: Scalar) -> Scalar | None:
-    """Tighten every bound from the others (like reg_bounds_sync); None when the set is empty."""
+    """Tighten every bound from the others (like reg_bounds_sync); None when the set is empty.
+
+    Memoised: programs compute the same few ranges over and over, and a Scalar is immutable.
+    """
+    if s.var.mask == 0:  # a constant: consistent bounds collapse to it
+        return known(s.var.value) if s.contains(s.var.value) else None
     var = s.var
     umin, umax, smin, smax = s.umin, s.umax, s.smin, s.smax
     u32min, u32max, s32min, s32max = s.u32min, s.u32max, s.s32min, s.s32max
