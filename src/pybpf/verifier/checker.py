@@ -141,6 +141,7 @@ class Checker:
     def explore(self, path: _Path, work: list[_Path]) -> None:
         st = path.state
         pc = path.pc
+        self.cur_work = work
         self.log.path(pc, st, path.origin)
         while True:
             self.processed += 1
@@ -187,7 +188,7 @@ class Checker:
                 if states_looping(cp.state, st, live) and states_equal(cp.state, st, live, exact=True):
                     raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
             elif states_equal(cp.state, st, live, precise=None if cp.all_precise else cp.precise,
-                              reads=cp.reads):
+                              reads=cp.reads, uninit_ok=self.privileged):
                 cp.hits += 1
                 self.propagate_precision(cp, st, path)
                 for fi, slot in cp.reads:  # what old's continuation read, cur's would read too
@@ -209,6 +210,7 @@ class Checker:
         if not add_new:
             return False
         self.prev_jumps, self.prev_processed = self.jumps, self.processed
+        st.clear_singular_ids()
         cp = Checkpoint(pc, st.copy(), path.parent, 1)
         cp.written, st.written = st.written, set()
         cp.hist = path.hist

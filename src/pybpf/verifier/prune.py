@@ -6,7 +6,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pybpf.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Reg, RegType, Slot, State
+from pybpf.verifier.bounds import UNKNOWN
+from pybpf.verifier.state import (
+    EMPTY_SLOT,
+    INVALID,
+    MISC,
+    SPILL,
+    ZERO,
+    Frame,
+    Reg,
+    RegType,
+    Slot,
+    State,
+)
+
+SPILL8 = SPILL * 8
 
 
 @dataclass
@@ -45,6 +59,22 @@ class _IdMap:
             return True
         return a == cur and b == old
 
+    def check_scalar(self, old: int, cur: int) -> bool:
+        """The kernel's check_scalar_ids: a missing id is a fresh one, linked to nothing."""
+        if old == 0 and cur == 0:
+            return True
+        if old == 0:
+            if cur in self.back:
+                return False
+            self.back[cur] = 0
+            return True
+        if cur == 0:
+            if old in self.fwd:
+                return False
+            self.fwd[old] = 0
+            return True
+        return self.check(old, cur)
+
 
 def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool, imprecise: bool = False) -> bool:
     """Whether every behaviour of `cur` was already covered when `old` was verified."""
@@ -61,7 +91,7 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool, imprecise: bool = Fals
             return True
         if not cur.var.within(old.var):
             return False
-        return ids.check(old.id, cur.id)
+        return ids.check_scalar(old.id, cur.id)
     if (old.maybe_null, old.rdonly, old.ringbuf, old.map, old.frameno, old.mem_size, old.subprog,
             old.btf_name) != (cur.maybe_null, cur.rdonly, cur.ringbuf, cur.map, cur.frameno, cur.mem_size,
                               cur.subprog, cur.btf_name):
@@ -76,46 +106,69 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool, imprecise: bool = Fals
     return True
 
 
-def _slot_safe(old: Slot, cur: Slot, ids: _IdMap, exact: bool, imprecise: bool = False) -> bool:
-    if exact:  # same bytes, spilled registers equal up to a renaming of ids
-        if old.kinds != cur.kinds or (old.spilled is None) != (cur.spilled is None):
-            return False
-        return old.spilled is None or cur.spilled is None or regsafe(old.spilled, cur.spilled, ids, True)
-    for k_old, k_cur in zip(old.kinds, cur.kinds, strict=False):
-        if k_old == INVALID:
-            continue
-        if k_old == MISC and k_cur in (MISC, ZERO):
-            continue
-        if k_old == ZERO and k_cur == ZERO:
-            continue
-        if k_old == SPILL and k_cur == SPILL:
-            continue
-        if k_old == MISC and k_cur == SPILL and cur.spilled is not None and cur.spilled.is_scalar:
-            continue
+def _slot_exact(old: Slot, cur: Slot, ids: _IdMap) -> bool:
+    """Same bytes, spilled registers equal up to a renaming of ids (loop detection)."""
+    if old.kinds != cur.kinds or (old.spilled is None) != (cur.spilled is None):
         return False
-    if old.spilled is not None and SPILL in old.kinds:
-        if cur.spilled is None:
+    return old.spilled is None or cur.spilled is None or regsafe(old.spilled, cur.spilled, ids, True)
+
+
+_UNBOUND = Reg(RegType.SCALAR, UNKNOWN)
+
+
+def _scalar_view(slot: Slot, uninit_ok: bool) -> Reg | None:
+    """The kernel's scalar_reg_for_stack: a 64-bit scalar spill, or unknown bytes read as a scalar."""
+    if slot.spilled is not None and slot.kinds == SPILL8 and slot.spilled.type is RegType.SCALAR:
+        return slot.spilled
+    for k in slot.kinds:
+        if k != MISC and not (k == INVALID and uninit_ok):
+            return None
+    return _UNBOUND
+
+
+def _slot_safe(old: Slot, cur: Slot, ids: _IdMap, imprecise: bool, uninit_ok: bool) -> bool:
+    """The kernel's stacksafe for one 8-byte slot the old state's continuations read."""
+    relevant = [j for j, k in enumerate(old.kinds) if k != INVALID and not (uninit_ok and k == MISC)]
+    if not relevant:
+        return True
+    old_reg = _scalar_view(old, uninit_ok)
+    if old_reg is not None:
+        cur_reg = _scalar_view(cur, uninit_ok)
+        if cur_reg is not None:
+            return regsafe(old_reg, cur_reg, ids, False, imprecise and old_reg is old.spilled)
+    ok, kc = old.kinds, cur.kinds
+    for j in relevant:
+        if ok[j] != kc[j] and not (ok[j] == MISC and kc[j] == ZERO):
             return False
-        if not regsafe(old.spilled, cur.spilled, ids, False, imprecise):
-            return False
-        if old.kinds.count(SPILL) != cur.kinds.count(SPILL):
-            return False
+    if ok[0] == SPILL:
+        if old.spilled is None or cur.spilled is None:
+            return old.spilled is None
+        return regsafe(old.spilled, cur.spilled, ids, False, imprecise)
     return True
 
 
 def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact: bool,
-                fi: int, precise: set[tuple[int, int]] | None, reads: set[tuple[int, int]] | None) -> bool:
+                fi: int, precise: set[tuple[int, int]] | None, reads: set[tuple[int, int]] | None,
+                uninit_ok: bool) -> bool:
     if old.callsite != cur.callsite or old.subprog != cur.subprog:
         return False
     for r in live:
         imprecise = precise is not None and (fi, r) not in precise
         if not regsafe(old.regs[r], cur.regs[r], ids, exact, imprecise):
             return False
-    empty = Slot()
-    slots = set(old.stack) | set(cur.stack) if reads is None else [i for f, i in reads if f == fi]
+    empty = EMPTY_SLOT
+    if exact:
+        for i in set(old.stack) | set(cur.stack):
+            if not _slot_exact(old.stack.get(i, empty), cur.stack.get(i, empty), ids):
+                return False
+        return True
+    slots = old.stack if reads is None else [i for f, i in reads if f == fi]
     for i in slots:
+        o = old.stack.get(i)
+        if o is None:
+            continue
         imprecise = precise is not None and (fi, -1 - i) not in precise
-        if not _slot_safe(old.stack.get(i, empty), cur.stack.get(i, empty), ids, exact, imprecise):
+        if not _slot_safe(o, cur.stack.get(i, empty), ids, imprecise, uninit_ok):
             return False
     return True
 
@@ -124,12 +177,15 @@ ALL = range(11)
 
 
 def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = False,
-                 precise: set[tuple[int, int]] | None = None, reads: set[tuple[int, int]] | None = None) -> bool:
+                 precise: set[tuple[int, int]] | None = None, reads: set[tuple[int, int]] | None = None,
+                 uninit_ok: bool = False) -> bool:
     """Whether `cur` is subsumed by `old` (with register liveness of the current frame).
 
     `precise` names the scalars (frame, register or -1-slot) whose ranges old's verification
     depended on; other scalars only need to be scalars. None compares every scalar's range.
     `reads` names the stack slots (frame, slot) old's continuations read; None compares every slot.
+    `uninit_ok` (privileged: the kernel's allow_uninit_stack): bytes old holds as unknown data
+    match anything.
     """
     if len(old.frames) != len(cur.frames):
         return False
@@ -139,7 +195,7 @@ def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = Fals
     n = len(old.frames)
     for i in range(n):
         regs = live if i == n - 1 else ALL
-        if not _frame_safe(old.frames[i], cur.frames[i], regs, ids, exact, i, precise, reads):
+        if not _frame_safe(old.frames[i], cur.frames[i], regs, ids, exact, i, precise, reads, uninit_ok):
             return False
     for a, b in zip(old.refs, cur.refs, strict=False):
         if not ids.check(a.id + (1 << 40), b.id + (1 << 40)):

@@ -200,3 +200,28 @@ class State:
         else:
             i = -1 - where
             frame.stack[i] = Slot(frame.stack[i].kinds, reg)
+
+    def clear_singular_ids(self) -> None:
+        """Drop scalar ids held by one register or slot only: they link nothing (the kernel's
+        clear_singular_ids before a state is cached, so pruning need not match them)."""
+        seen: dict[int, int] = {}
+        for frame in self.frames:
+            for reg in frame.regs:
+                if reg.id and reg.type is RegType.SCALAR:
+                    seen[reg.id] = seen.get(reg.id, 0) + 1
+            for slot in frame.stack.values():
+                sp = slot.spilled
+                if sp is not None and sp.id and sp.type is RegType.SCALAR:
+                    seen[sp.id] = seen.get(sp.id, 0) + 1
+        single = {i for i, n in seen.items() if n == 1}
+        if not single:
+            return
+        for frame in self.frames:
+            regs = frame.regs
+            for r, reg in enumerate(regs):
+                if reg.id in single and reg.type is RegType.SCALAR:
+                    regs[r] = replace(reg, id=0)
+            for i, slot in frame.stack.items():
+                sp = slot.spilled
+                if sp is not None and sp.id in single and sp.type is RegType.SCALAR:
+                    frame.stack[i] = Slot(slot.kinds, replace(sp, id=0))
