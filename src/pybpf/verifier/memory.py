@@ -218,8 +218,12 @@ def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: in
             write_stack_fixed(ck, frame, pc, start, size, value, st_imm)
             if size == 8:
                 st.written.add((reg.frameno, slot))
+            if frame.stack[slot].spilled is not None:  # a spill: the slot's value is the register's
+                ck.note = ("stack", reg.frameno, slot, True)
             return None
         ck.mark_stack_read(st, reg.frameno, slot)
+        if ck.privileged:
+            _link_fill(st, frame, slot, start, size)
         return read_stack_fixed(ck, frame, pc, start, size, off)
     # variable offset
     ck.note = ("stackvar",)
@@ -246,6 +250,21 @@ def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: in
     return _loaded(size)
 
 
+def _link_fill(st: State, frame: Frame, slot: int, start: int, size: int) -> None:
+    """A fill of a whole spilled scalar shares an id with the slot (the kernel's
+    assign_scalar_id_before_mov on fill), so what a branch learns of one applies to the other."""
+    sl = frame.stack.get(slot)
+    if sl is None or sl.spilled is None or (-start) % 8 != 0:
+        return
+    sp = sl.spilled
+    if sp.type is not RegType.SCALAR or sp.id or sp.var.is_const():
+        return
+    spill_size = len(sl.kinds) - len(sl.kinds.lstrip(SPILL))
+    if size != spill_size or (size != 8 and not (size == 4 and sp.var.umax <= 0xFFFFFFFF)):
+        return
+    frame.stack[slot] = Slot(sl.kinds, sp.with_(id=st.new_id()))
+
+
 def _depth(ck: Checker, frame: Frame, d: int) -> None:
     frame.depth = max(frame.depth, d)
     ck.frame_depths[frame.subprog] = max(ck.frame_depths.get(frame.subprog, 0), d)
@@ -267,7 +286,8 @@ def write_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int,
     spill: Reg | None = None
     if value is not None:
         if value.is_scalar and b == 0 and ck.privileged:
-            spill = value
+            # a narrowing spill breaks the link with the register
+            spill = value if value.var.umax.bit_length() <= 8 * size else value.with_(id=0)
         elif value.is_pointer:
             if size != 8:
                 raise _fail("invalid size of register spill", pc)

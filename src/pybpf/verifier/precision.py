@@ -64,7 +64,7 @@ def _back_store(insn: Instruction, note: Any, regs: set[int], slots: set[int], f
         return
     slot = note[2]
     if slot in slots:
-        if insn.size == 8:
+        if insn.size == 8 or len(note) > 3:  # overwritten whole, or by a (narrower) spill
             slots.discard(slot)
         if insn.opcode & 0x07 == InsnClass.STX:
             regs.add(insn.src)
