@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pybpf.verifier.bounds import UNKNOWN
@@ -40,6 +41,17 @@ class Checkpoint:
     # this checkpoint read before overwriting; complete once branches reaches 0
     reads: set[tuple[int, int]] = field(default_factory=set)
     written: set[tuple[int, int]] = field(default_factory=set)  # overwritten on the way from parent
+    _by_frame: tuple[int, dict[int, list[int]]] = (-1, {})
+
+    def reads_by_frame(self) -> dict[int, list[int]]:
+        """`reads` grouped by frame (cached until more reads are marked)."""
+        n, cached = self._by_frame
+        if n != len(self.reads):
+            cached = {}
+            for fi, slot in self.reads:
+                cached.setdefault(fi, []).append(slot)
+            self._by_frame = (len(self.reads), cached)
+        return cached
 
 
 class _IdMap:
@@ -84,7 +96,12 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool, imprecise: bool = Fals
         return ids.check(old.id, cur.id)
     if old.type is RegType.NOT_INIT:
         return True
-    if cur.type is not old.type:
+    if old is cur:  # unchanged since the checkpoint: only the id links need to agree
+        if old.type is RegType.SCALAR:
+            return imprecise or not old.id or ids.check_scalar(old.id, old.id)
+        if not old.id and not old.ref_obj_id:
+            return True
+    elif cur.type is not old.type:
         return False
     if old.type is RegType.SCALAR:
         if imprecise:
@@ -126,9 +143,18 @@ def _scalar_view(slot: Slot, uninit_ok: bool) -> Reg | None:
     return _UNBOUND
 
 
+@lru_cache(maxsize=1024)
+def _relevant(kinds: str, uninit_ok: bool) -> tuple[int, ...]:
+    """The bytes of an old slot that constrain the current one."""
+    return tuple(j for j, k in enumerate(kinds) if k != INVALID and not (uninit_ok and k == MISC))
+
+
 def _slot_safe(old: Slot, cur: Slot, ids: _IdMap, imprecise: bool, uninit_ok: bool) -> bool:
     """The kernel's stacksafe for one 8-byte slot the old state's continuations read."""
-    relevant = [j for j, k in enumerate(old.kinds) if k != INVALID and not (uninit_ok and k == MISC)]
+    if old is cur:
+        sp = old.spilled
+        return sp is None or regsafe(sp, sp, ids, False, imprecise)
+    relevant = _relevant(old.kinds, uninit_ok)
     if not relevant:
         return True
     old_reg = _scalar_view(old, uninit_ok)
@@ -148,7 +174,7 @@ def _slot_safe(old: Slot, cur: Slot, ids: _IdMap, imprecise: bool, uninit_ok: bo
 
 
 def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact: bool,
-                fi: int, precise: set[tuple[int, int]] | None, reads: set[tuple[int, int]] | None,
+                fi: int, precise: set[tuple[int, int]] | None, reads: Mapping[int, list[int]] | None,
                 uninit_ok: bool) -> bool:
     if old.callsite != cur.callsite or old.subprog != cur.subprog:
         return False
@@ -162,7 +188,7 @@ def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact:
             if not _slot_exact(old.stack.get(i, empty), cur.stack.get(i, empty), ids):
                 return False
         return True
-    slots = old.stack if reads is None else [i for f, i in reads if f == fi]
+    slots = old.stack if reads is None else reads.get(fi, ())
     for i in slots:
         o = old.stack.get(i)
         if o is None:
@@ -177,13 +203,13 @@ ALL = range(11)
 
 
 def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = False,
-                 precise: set[tuple[int, int]] | None = None, reads: set[tuple[int, int]] | None = None,
+                 precise: set[tuple[int, int]] | None = None, reads: Mapping[int, list[int]] | None = None,
                  uninit_ok: bool = False) -> bool:
     """Whether `cur` is subsumed by `old` (with register liveness of the current frame).
 
     `precise` names the scalars (frame, register or -1-slot) whose ranges old's verification
     depended on; other scalars only need to be scalars. None compares every scalar's range.
-    `reads` names the stack slots (frame, slot) old's continuations read; None compares every slot.
+    `reads` names the stack slots (by frame) old's continuations read; None compares every slot.
     `uninit_ok` (privileged: the kernel's allow_uninit_stack): bytes old holds as unknown data
     match anything.
     """
