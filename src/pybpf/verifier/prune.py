@@ -42,6 +42,7 @@ class Checkpoint:
     reads: set[tuple[int, int]] = field(default_factory=set)
     written: set[tuple[int, int]] = field(default_factory=set)  # overwritten on the way from parent
     _by_frame: tuple[int, dict[int, list[int]]] = (-1, {})
+    hint: list[Any] = field(default_factory=lambda: [None])  # where the last comparison failed
 
     def reads_by_frame(self) -> dict[int, list[int]]:
         """`reads` grouped by frame (cached until more reads are marked)."""
@@ -58,6 +59,7 @@ class _IdMap:
     def __init__(self) -> None:
         self.fwd: dict[int, int] = {}
         self.back: dict[int, int] = {}
+        self.fail: tuple[int, int] | None = None  # the register (or -1-slot) that differed
 
     def check(self, old: int, cur: int) -> bool:
         if old == 0:
@@ -178,9 +180,14 @@ def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact:
                 uninit_ok: bool) -> bool:
     if old.callsite != cur.callsite or old.subprog != cur.subprog:
         return False
+    oregs, cregs = old.regs, cur.regs
     for r in live:
+        o, c = oregs[r], cregs[r]
+        if o is c and not o.id and not o.ref_obj_id and not exact:
+            continue  # unchanged since the checkpoint and linked to nothing
         imprecise = precise is not None and (fi, r) not in precise
-        if not regsafe(old.regs[r], cur.regs[r], ids, exact, imprecise):
+        if not regsafe(o, c, ids, exact, imprecise):
+            ids.fail = (fi, r)
             return False
     empty = EMPTY_SLOT
     if exact:
@@ -189,12 +196,17 @@ def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact:
                 return False
         return True
     slots = old.stack if reads is None else reads.get(fi, ())
+    ostack, cstack = old.stack, cur.stack
     for i in slots:
-        o = old.stack.get(i)
+        o = ostack.get(i)
         if o is None:
             continue
+        c = cstack.get(i, empty)
+        if o is c and (o.spilled is None or (not o.spilled.id and not o.spilled.ref_obj_id)):
+            continue  # unchanged since the checkpoint and linked to nothing
         imprecise = precise is not None and (fi, -1 - i) not in precise
-        if not _slot_safe(o, cur.stack.get(i, empty), ids, imprecise, uninit_ok):
+        if not _slot_safe(o, c, ids, imprecise, uninit_ok):
+            ids.fail = (fi, -1 - i)
             return False
     return True
 
@@ -202,26 +214,47 @@ def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact:
 ALL = range(11)
 
 
+def _differs(old: State, cur: State, key: tuple[int, int], precise: set[tuple[int, int]] | None,
+             uninit_ok: bool) -> bool:
+    """Whether one register or slot alone (the last one that differed) rules out subsumption."""
+    fi, where = key
+    if fi >= len(old.frames):
+        return False
+    imprecise = precise is not None and key not in precise
+    fo, fc = old.frames[fi], cur.frames[fi]
+    if where >= 0:
+        return not regsafe(fo.regs[where], fc.regs[where], _IdMap(), False, imprecise)
+    o = fo.stack.get(-1 - where)
+    return o is not None and not _slot_safe(o, fc.stack.get(-1 - where, EMPTY_SLOT), _IdMap(), imprecise, uninit_ok)
+
+
 def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = False,
                  precise: set[tuple[int, int]] | None = None, reads: Mapping[int, list[int]] | None = None,
-                 uninit_ok: bool = False) -> bool:
+                 uninit_ok: bool = False, hint: list[Any] | None = None) -> bool:
     """Whether `cur` is subsumed by `old` (with register liveness of the current frame).
 
     `precise` names the scalars (frame, register or -1-slot) whose ranges old's verification
     depended on; other scalars only need to be scalars. None compares every scalar's range.
     `reads` names the stack slots (by frame) old's continuations read; None compares every slot.
     `uninit_ok` (privileged: the kernel's allow_uninit_stack): bytes old holds as unknown data
-    match anything.
+    match anything. `hint` ([key or None]) remembers where the last comparison with old failed;
+    checking that first rejects most states at the cost of one register (a necessary condition:
+    it never accepts on its own).
     """
     if len(old.frames) != len(cur.frames):
         return False
     if len(old.refs) != len(cur.refs):
+        return False
+    if hint is not None and hint[0] is not None and not exact \
+            and _differs(old, cur, hint[0], precise, uninit_ok):
         return False
     ids = _IdMap()
     n = len(old.frames)
     for i in range(n):
         regs = live if i == n - 1 else ALL
         if not _frame_safe(old.frames[i], cur.frames[i], regs, ids, exact, i, precise, reads, uninit_ok):
+            if hint is not None:
+                hint[0] = ids.fail
             return False
     for a, b in zip(old.refs, cur.refs, strict=False):
         if not ids.check(a.id + (1 << 40), b.id + (1 << 40)):
