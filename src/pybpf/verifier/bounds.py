@@ -131,6 +131,7 @@ def signed_range(lo: int, hi: int) -> Scalar:
     return s
 
 
+@lru_cache(maxsize=1 << 16)  # pure, over immutable values, and hot
 def zext32(s: Scalar) -> Scalar:
     """The low 32 bits of s, zero-extended to 64 bits (result of every ALU32 op)."""
     t = tnum.subreg(s.var)
@@ -296,6 +297,7 @@ _CONCRETE = {
 ALU_OPS = ("add", "sub", "mul", "div", "or", "and", "lsh", "rsh", "neg", "mod", "xor", "arsh", "sdiv", "smod")
 
 
+@lru_cache(maxsize=1 << 16)  # pure, over immutable values, and hot
 def alu(op: str, a: Scalar, b: Scalar, is64: bool) -> Scalar:
     """The set of results of `a op b` (ALU64 when is64, else ALU32 zero-extended).
 
@@ -346,6 +348,7 @@ def alu(op: str, a: Scalar, b: Scalar, is64: bool) -> Scalar:
     return zext32(sync(out) or zext32(UNKNOWN))
 
 
+@lru_cache(maxsize=1 << 16)  # pure, over immutable values, and hot
 def sign_extend(s: Scalar, bits: int, is64: bool) -> Scalar:
     """movsx: sign-extend the low `bits` bits of s to 64 (or 32, zero-extended) bits."""
     width = 64 if is64 else 32
@@ -363,6 +366,7 @@ def sign_extend(s: Scalar, bits: int, is64: bool) -> Scalar:
     return out or zext32(UNKNOWN)
 
 
+@lru_cache(maxsize=1 << 16)  # pure, over immutable values, and hot
 def truncate(s: Scalar, size: int) -> Scalar:
     """The low `size` bytes of s, zero-extended (a narrow load or store of a known scalar)."""
     if size >= 8:

@@ -200,7 +200,7 @@ class Checker:
                 if states_looping(cp.state, st, live) and states_equal(cp.state, st, live, exact=True):
                     raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
             elif states_equal(cp.state, st, live, precise=None if cp.all_precise else cp.precise,
-                              reads=cp.reads_by_frame(), uninit_ok=self.privileged, hint=cp.hint):
+                              reads=cp.by_frame, uninit_ok=self.privileged, hint=cp.hint):
                 cp.hits += 1
                 self.propagate_precision(cp, st, path)
                 for fi, slot in cp.reads:  # what old's continuation read, cur's would read too
@@ -246,7 +246,7 @@ class Checker:
             frames = cp.state.frames
             if len(frames) <= fi or frames[fi].uid != uid or key in cp.reads:
                 return
-            cp.reads.add(key)
+            cp.add_read(key)
             if key in cp.written:
                 return
             cp = cp.parent

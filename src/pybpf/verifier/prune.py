@@ -41,18 +41,12 @@ class Checkpoint:
     # this checkpoint read before overwriting; complete once branches reaches 0
     reads: set[tuple[int, int]] = field(default_factory=set)
     written: set[tuple[int, int]] = field(default_factory=set)  # overwritten on the way from parent
-    _by_frame: tuple[int, dict[int, list[int]]] = (-1, {})
+    by_frame: dict[int, list[int]] = field(default_factory=dict)  # `reads` grouped by frame
     hint: list[Any] = field(default_factory=lambda: [None])  # where the last comparison failed
 
-    def reads_by_frame(self) -> dict[int, list[int]]:
-        """`reads` grouped by frame (cached until more reads are marked)."""
-        n, cached = self._by_frame
-        if n != len(self.reads):
-            cached = {}
-            for fi, slot in self.reads:
-                cached.setdefault(fi, []).append(slot)
-            self._by_frame = (len(self.reads), cached)
-        return cached
+    def add_read(self, key: tuple[int, int]) -> None:
+        self.reads.add(key)
+        self.by_frame.setdefault(key[0], []).append(key[1])
 
 
 class _IdMap:
