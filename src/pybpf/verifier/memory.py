@@ -302,8 +302,9 @@ def write_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int,
     zero = (value is not None and value.is_scalar and value.var.is_const() and value.var.value == 0) or (
         value is None and st_imm == 0
     )
-    for addr in range(start, start + size):
-        _set_byte(frame, addr, ZERO if zero else MISC)
+    slot = _slot(frame, s)  # an aligned store stays inside one slot
+    kinds = slot.kinds if slot.spilled is None else slot.kinds.replace(SPILL, MISC)
+    frame.stack[s] = Slot(kinds[:b] + (ZERO if zero else MISC) * size + kinds[b + size:], None)
 
 
 def read_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int, insn_off: int) -> Reg:
@@ -355,23 +356,30 @@ def check_stack_range(ck: Checker, st: State, pc: int, regno: int, reg: Reg, siz
     _depth(ck, frame, -lo)
     for sidx in range((-(hi + size)) // 8, (-lo - 1) // 8 + 1):  # read or partly written: both count
         ck.mark_stack_read(st, reg.frameno, sidx)
-    for addr in range(lo, hi + size):
+    checked = init_required and not (ck.privileged and ck.allow_uninit_indirect)
+    for addr in range(lo, hi + size) if checked else ():
         sidx, b = _byte_pos(addr)
         slot = _slot(frame, sidx)
         kind = slot.kinds[b]
-        if init_required and kind == INVALID and not (ck.privileged and ck.allow_uninit_indirect):
+        if kind == INVALID:
             if reg.var.is_const():
                 raise _fail(f"invalid indirect read from stack R{regno} off {lo}+{addr - lo} size {size}", pc)
             raise _fail(f"invalid indirect read from stack R{regno} var_off {reg.var.var}+{addr - lo} "
                         f"size {size}", pc)
-        if init_required and kind == SPILL and slot.spilled is not None and slot.spilled.is_pointer \
-                and not ck.privileged:
+        if kind == SPILL and slot.spilled is not None and slot.spilled.is_pointer and not ck.privileged:
             raise _fail(f"invalid indirect read from stack R{regno} off {lo}+{addr - lo} size {size}", pc)
     if write:
-        for addr in range(lo, hi + size):
-            sidx, b = _byte_pos(addr)
+        for sidx in range((-(hi + size)) // 8, (-lo - 1) // 8 + 1):
             slot = _slot(frame, sidx)
             if slot.spilled is not None and slot.spilled.is_scalar and reg.var.is_const():
                 frame.stack[sidx] = Slot(MISC * 8, None)
-            elif slot.kinds[b] != SPILL or slot.spilled is not None:
-                _set_byte(frame, addr, MISC)
+                continue
+            base = -8 * (sidx + 1)
+            kinds, spilled, changed = list(slot.kinds), slot.spilled, False
+            for b in range(max(lo, base) - base, min(hi + size, base + 8) - base):
+                if kinds[b] != SPILL or spilled is not None:
+                    if spilled is not None:  # the spilled register is gone: its bytes are data now
+                        kinds, spilled = [MISC if k == SPILL else k for k in kinds], None
+                    kinds[b], changed = MISC, True
+            if changed:
+                frame.stack[sidx] = Slot("".join(kinds), None)
