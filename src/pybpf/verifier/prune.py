@@ -208,6 +208,19 @@ def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact:
 ALL = range(11)
 
 
+class _FreshIds(_IdMap):
+    """What a new, empty id map answers, without building one (for the one-register pre-check)."""
+
+    def check(self, old: int, cur: int) -> bool:
+        return old == 0 or cur != 0
+
+    def check_scalar(self, old: int, cur: int) -> bool:
+        return True
+
+
+_FRESH = _FreshIds()
+
+
 def _differs(old: State, cur: State, key: tuple[int, int], precise: set[tuple[int, int]] | None,
              uninit_ok: bool) -> bool:
     """Whether one register or slot alone (the last one that differed) rules out subsumption."""
@@ -217,9 +230,9 @@ def _differs(old: State, cur: State, key: tuple[int, int], precise: set[tuple[in
     imprecise = precise is not None and key not in precise
     fo, fc = old.frames[fi], cur.frames[fi]
     if where >= 0:
-        return not regsafe(fo.regs[where], fc.regs[where], _IdMap(), False, imprecise)
+        return not regsafe(fo.regs[where], fc.regs[where], _FRESH, False, imprecise)
     o = fo.stack.get(-1 - where)
-    return o is not None and not _slot_safe(o, fc.stack.get(-1 - where, EMPTY_SLOT), _IdMap(), imprecise, uninit_ok)
+    return o is not None and not _slot_safe(o, fc.stack.get(-1 - where, EMPTY_SLOT), _FRESH, imprecise, uninit_ok)
 
 
 def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = False,
