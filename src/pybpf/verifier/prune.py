@@ -192,14 +192,14 @@ def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact:
     slots = old.stack if reads is None else reads.get(fi, ())
     ostack, cstack = old.stack, cur.stack
     for i in slots:
-        o = ostack.get(i)
-        if o is None:
+        so = ostack.get(i)
+        if so is None:
             continue
-        c = cstack.get(i, empty)
-        if o is c and (o.spilled is None or (not o.spilled.id and not o.spilled.ref_obj_id)):
+        sc = cstack.get(i, empty)
+        if so is sc and (so.spilled is None or (not so.spilled.id and not so.spilled.ref_obj_id)):
             continue  # unchanged since the checkpoint and linked to nothing
         imprecise = precise is not None and (fi, -1 - i) not in precise
-        if not _slot_safe(o, c, ids, imprecise, uninit_ok):
+        if not _slot_safe(so, sc, ids, imprecise, uninit_ok):
             ids.fail = (fi, -1 - i)
             return False
     return True
