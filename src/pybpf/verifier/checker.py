@@ -203,8 +203,8 @@ class Checker:
                               reads=cp.by_frame, uninit_ok=self.privileged, hint=cp.hint):
                 cp.hits += 1
                 self.propagate_precision(cp, st, path)
-                for fi, slot in cp.reads:  # what old's continuation read, cur's would read too
-                    self.mark_stack_read(st, fi, slot, path)
+                for fi, half in list(cp.reads):  # what old's continuation read, cur's would read too
+                    self.mark_stack_read(st, fi, half >> 1, path, (half & 1,))
                 keep.extend(cps[i:])
                 self.explored[pc] = keep
                 return True
@@ -235,19 +235,27 @@ class Checker:
         self.peak_states = max(self.peak_states, self.cur_states)
         return False
 
-    def mark_stack_read(self, st: State, fi: int, slot: int, path: _Path | None = None) -> None:
-        """A read of stack slot `slot` of frame `fi`: the checkpoints whose value it is must compare it."""
-        key = (fi, slot)
-        if key in st.written:
+    def mark_stack_read(self, st: State, fi: int, slot: int, path: _Path | None = None,
+                        halves: tuple[int, ...] = (0, 1)) -> None:
+        """A read of (4-byte halves of) stack slot `slot` of frame `fi`: the checkpoints whose value it
+        is must compare the slot. A half overwritten on the way screens the checkpoints above."""
+        written = st.written
+        left = [h for h in halves if (fi, 2 * slot + h) not in written]
+        if not left:
             return
         uid = st.frames[fi].uid
         cp = (path or self.cur_path).parent
         while cp is not None:
             frames = cp.state.frames
-            if len(frames) <= fi or frames[fi].uid != uid or key in cp.reads:
+            if len(frames) <= fi or frames[fi].uid != uid:
                 return
-            cp.add_read(key)
-            if key in cp.written:
+            keys = [(fi, 2 * slot + h) for h in left]
+            if all(k in cp.reads for k in keys):
+                return  # marked here before, and therefore above
+            for k in keys:
+                cp.add_read(k)
+            left = [h for h, k in zip(left, keys, strict=True) if k not in cp.written]
+            if not left:
                 return
             cp = cp.parent
 

@@ -217,11 +217,14 @@ def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: in
         if write:
             write_stack_fixed(ck, frame, pc, start, size, value, st_imm)
             if size == 8:
-                st.written.add((reg.frameno, slot))
+                st.written.update(((reg.frameno, 2 * slot), (reg.frameno, 2 * slot + 1)))
+            elif size == 4:  # aligned: one whole half of the slot
+                st.written.add((reg.frameno, 2 * slot + (start % 8) // 4))
             if frame.stack[slot].spilled is not None:  # a spill: the slot's value is the register's
                 ck.note = ("stack", reg.frameno, slot, True)
             return None
-        ck.mark_stack_read(st, reg.frameno, slot)
+        b = start % 8
+        ck.mark_stack_read(st, reg.frameno, slot, halves=(0, 1) if b < 4 < b + size else (b // 4,))
         if ck.privileged:
             _link_fill(st, frame, slot, start, size)
         return read_stack_fixed(ck, frame, pc, start, size, off)

@@ -37,16 +37,18 @@ class Checkpoint:
     hist: list[Any] = field(default_factory=list)
     precise: set[tuple[int, int]] = field(default_factory=set)
     all_precise: bool = False
-    # stack liveness (the kernel's REG_LIVE_READ on slots): (frame index, slot) some continuation of
-    # this checkpoint read before overwriting; complete once branches reaches 0
+    # stack liveness (the kernel's REG_LIVE_READ on slots), by 4-byte halves: (frame index, 2 * slot +
+    # half) some continuation of this checkpoint read before overwriting; complete once branches is 0
     reads: set[tuple[int, int]] = field(default_factory=set)
-    written: set[tuple[int, int]] = field(default_factory=set)  # overwritten on the way from parent
-    by_frame: dict[int, list[int]] = field(default_factory=dict)  # `reads` grouped by frame
+    written: set[tuple[int, int]] = field(default_factory=set)  # halves overwritten on the way from parent
+    by_frame: dict[int, list[int]] = field(default_factory=dict)  # the slots read, by frame
     hint: list[Any] = field(default_factory=lambda: [None])  # where the last comparison failed
 
     def add_read(self, key: tuple[int, int]) -> None:
+        fi, half = key
+        if (fi, half ^ 1) not in self.reads:  # the slot's first half read: compare the slot
+            self.by_frame.setdefault(fi, []).append(half >> 1)
         self.reads.add(key)
-        self.by_frame.setdefault(key[0], []).append(key[1])
 
 
 class _IdMap:

@@ -171,8 +171,8 @@ class State:
     refs: list[Reference] = field(default_factory=list)
     next_id: int = 1
     loop_depth: int = 0
-    # (frame index, slot) fully overwritten since the path's last checkpoint: reads of these slots
-    # do not reach the checkpoints above (the kernel's REG_LIVE_WRITTEN screen)
+    # (frame index, 2 * slot + half) 4-byte halves of stack slots fully overwritten since the path's
+    # last checkpoint: reads of them do not reach the checkpoints above (REG_LIVE_WRITTEN)
     written: set[tuple[int, int]] = field(default_factory=set)
 
     @property
