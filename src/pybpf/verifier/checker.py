@@ -203,8 +203,8 @@ class Checker:
                               reads=cp.by_frame, uninit_ok=self.privileged, hint=cp.hint):
                 cp.hits += 1
                 self.propagate_precision(cp, st, path)
-                for fi, half in list(cp.reads):  # what old's continuation read, cur's would read too
-                    self.mark_stack_read(st, fi, half >> 1, path, (half & 1,))
+                for key in list(cp.reads):  # what old's continuation read, cur's would read too
+                    self.mark_half_read(st, key, path.parent)
                 keep.extend(cps[i:])
                 self.explored[pc] = keep
                 return True
@@ -239,23 +239,21 @@ class Checker:
                         halves: tuple[int, ...] = (0, 1)) -> None:
         """A read of (4-byte halves of) stack slot `slot` of frame `fi`: the checkpoints whose value it
         is must compare the slot. A half overwritten on the way screens the checkpoints above."""
-        written = st.written
-        left = [h for h in halves if (fi, 2 * slot + h) not in written]
-        if not left:
+        parent = (path or self.cur_path).parent
+        for h in halves:
+            self.mark_half_read(st, (fi, 2 * slot + h), parent)
+
+    def mark_half_read(self, st: State, key: tuple[int, int], cp: Checkpoint | None) -> None:
+        if key in st.written:
             return
+        fi = key[0]
         uid = st.frames[fi].uid
-        cp = (path or self.cur_path).parent
-        while cp is not None:
+        while cp is not None and key not in cp.reads:  # marked before: and therefore above
             frames = cp.state.frames
             if len(frames) <= fi or frames[fi].uid != uid:
                 return
-            keys = [(fi, 2 * slot + h) for h in left]
-            if all(k in cp.reads for k in keys):
-                return  # marked here before, and therefore above
-            for k in keys:
-                cp.add_read(k)
-            left = [h for h, k in zip(left, keys, strict=True) if k not in cp.written]
-            if not left:
+            cp.add_read(key)
+            if key in cp.written:
                 return
             cp = cp.parent
 
