@@ -55,14 +55,14 @@ def env() -> dict[str, str]:
     return e
 
 
-def time_to_attach(cmd: list[str], script: str) -> float:
+def time_to_attach(cmd: list[str], script: str, extra_env: dict[str, str] | None = None) -> float:
     """Seconds from launching the tracer until the -c command (started after attaching) runs."""
     with tempfile.TemporaryDirectory() as d:
         stamp, sh = Path(d) / "stamp", Path(d) / "stamp.sh"
         sh.write_text(f"date +%s%N > {stamp}\n")
         t0 = time.time_ns()
-        subprocess.run([*cmd, "-e", script, "-c", f"/bin/sh {sh}"], env=env(), capture_output=True, timeout=60,
-                       check=False)
+        subprocess.run([*cmd, "-e", script, "-c", f"/bin/sh {sh}"], env={**env(), **(extra_env or {})},
+                       capture_output=True, timeout=60, check=False)
         text = stamp.read_text().strip() if stamp.exists() else ""
     return (int(text) - t0) / 1e9 if text else float("nan")
 
@@ -96,12 +96,29 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run(["gcc", "-O2", "-o", binary, str(tmp / "loop.c")], check=True)
     print(f"machine: {platform.machine()} {platform.release()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}")
-    print("\ntime from start until probes are attached (median of", reps, "runs)")
+    print("\ntime from start until the traced command runs (median of", reps * 2, "runs, interleaved)")
     attach_script = "tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }"
-    for name, cmd in tools().items():
-        time_to_attach(cmd, attach_script)  # warm-up: bytecode cache, page cache
-        times = [time_to_attach(cmd, attach_script) for _ in range(reps)]
-        print(f"  {name:<12} {statistics.median(times) * 1000:8.1f} ms")
+    cache_dir = tempfile.mkdtemp(prefix="pybpf-trace-cache-")
+    # pybpf's compiled-script cache: a run after the first loads the compiled programs; "compiling" gets an
+    # empty cache directory every run (what a script run for the first time costs)
+    variants = {name: (cmd, {"PYBPF_CACHE_DIR": cache_dir}) for name, cmd in tools().items()}
+    variants["pybpf.trace compiling"] = (tools()["pybpf.trace"], {})
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for cmd, extra in variants.values():
+        time_to_attach(cmd, attach_script, extra)  # warm-up: bytecode cache, page cache, compiled-script cache
+    for _ in range(reps * 2):
+        for name, (cmd, extra) in variants.items():
+            if name.endswith("compiling"):
+                extra = {"PYBPF_CACHE_DIR": tempfile.mkdtemp(prefix="pybpf-trace-cold-")}
+            times[name].append(time_to_attach(cmd, attach_script, extra))
+            if name.endswith("compiling"):
+                shutil.rmtree(extra["PYBPF_CACHE_DIR"], ignore_errors=True)
+    base = statistics.median(times["bpftrace"]) if "bpftrace" in times else None
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        ratio = f"  x{med / base:.2f} bpftrace" if base else ""
+        print(f"  {name:<22} {med * 1000:8.1f} ms{ratio}")
+    shutil.rmtree(cache_dir, ignore_errors=True)
     cases = [
         ("syscall", n_sys, "tracepoint:syscalls:sys_enter_getppid { @ = count(); }"),
         ("call", n_call, f"uprobe:{binary}:traced_add {{ @ = count(); }}"),

@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tools"))
 
+from verifier_agreement import with_static_funcs  # noqa: E402
+
 from pybpf.abi import AttachType, MapFlags, MapType, ProgramType  # noqa: E402
 from pybpf.isa import assemble, encode  # noqa: E402
 from pybpf.isa.instruction import Instruction  # noqa: E402
@@ -30,7 +32,8 @@ from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
 
 DATA = ROOT / "tests" / "data" / "verifier"
 FD_BASE, VALUE_BASE, FUNC_BASE = 0xFEED0000, 0xFEEE0000, 0xFEEF0000
-# `; map: NAME TYPE KEY_SIZE VALUE_SIZE MAX_ENTRIES [frozen] [rdonly_prog] [wronly_prog]` in asm cases
+# `; map: NAME TYPE KEY_SIZE VALUE_SIZE MAX_ENTRIES [frozen] [rdonly_prog] [wronly_prog]` in asm cases;
+# `; btf: funcs` gives the sub-programs static BTF FUNCs (func_info), as the kernel engine does
 MAP_FLAG_WORDS = {"rdonly_prog": int(MapFlags.RDONLY_PROG), "wronly_prog": int(MapFlags.WRONLY_PROG)}
 _INSN_LINE = re.compile(r"^\d+: \(")
 _NOISE = ("processed ", "verification time", "stack depth", "mark_precise", "cur state:", "old state:",
@@ -146,12 +149,18 @@ def asm_case(path: Path) -> dict[str, Any]:
     insns = func_placeholders(assemble(body))
     refs = placeholder_refs(insns, list(maps))
     attach = attach_of(text)
-    if attach is None:
+    funcs = re.search(r"^;\s*btf:\s*funcs\s*$", text, re.M) is not None
+    if attach is None and not funcs:
         return label(f"asm/{path.stem}", "asm", ptype, insns, maps, refs, license, {"text": text})
     prog = ProgramSpec(path.stem[-15:], tuple(insns), type=ptype, map_references=tuple(refs), license=license,
-                       attach_type=AttachType(attach))
-    return label(f"asm/{path.stem}", "asm", ptype, insns, maps, refs, license,
-                 {"text": text, "attach_type": attach}, prog=prog)
+                       attach_type=AttachType(attach) if attach is not None else None)
+    extra: dict[str, Any] = {"text": text}
+    if attach is not None:
+        extra["attach_type"] = attach
+    if funcs:  # `; btf: funcs`: loaded with one static BTF FUNC per sub-program, as the kernel engine does
+        prog = with_static_funcs(prog)
+        extra["btf"] = "funcs"
+    return label(f"asm/{path.stem}", "asm", ptype, insns, maps, refs, license, extra, prog=prog, btf=prog.btf)
 
 
 def func_placeholders(insns: list[Instruction]) -> list[Instruction]:

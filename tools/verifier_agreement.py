@@ -41,6 +41,18 @@ LIMITS = ("BPF program is too large", "BPF program is too complex")
 _SAMPLE_CACHE: dict[str, Any] = {}
 
 
+def with_static_funcs(prog: ProgramSpec) -> ProgramSpec:
+    """`prog` with the BTF the kernel engine gives hand-assembled sub-programs: one static FUNC each
+    (pybpf.kernel.btfload.synthetic_func_btf), so callbacks and tail calls in sub-programs can load."""
+    from pybpf.btf.btf import Btf
+    from pybpf.btf.ext import FuncInfo
+    from pybpf.kernel.btfload import synthetic_func_btf
+
+    blob, ext = synthetic_func_btf(prog, list(prog.instructions))
+    infos = tuple(FuncInfo(*pair) for pair in zip(*[iter(memoryview(ext.func_info).cast("I"))] * 2, strict=True))
+    return replace(prog, btf=Btf.parse(blob), func_infos=infos)
+
+
 def program_of(case: dict[str, Any]) -> tuple[ProgramSpec, dict[str, MapSpec]]:
     """The ProgramSpec and maps a labelled case describes."""
     maps = {m["name"]: map_from_json(m) for m in case["maps"]}
@@ -48,8 +60,9 @@ def program_of(case: dict[str, Any]) -> tuple[ProgramSpec, dict[str, MapSpec]]:
         insns = tuple(decode(bytes.fromhex(case["insns"])))
         refs = tuple(MapReference(pc, name, kind, off) for pc, name, kind, off in case["refs"])
         attach = case.get("attach_type")
-        return ProgramSpec(case["name"], insns, type=case["type"], map_references=refs, license=case["license"],
-                           attach_type=AttachType(attach) if attach is not None else None), maps
+        prog = ProgramSpec(case["name"], insns, type=case["type"], map_references=refs, license=case["license"],
+                           attach_type=AttachType(attach) if attach is not None else None)
+        return (with_static_funcs(prog) if case.get("btf") == "funcs" else prog), maps
     from pybpf.object import load_file
 
     if "object_source" in case:

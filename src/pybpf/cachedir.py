@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
-def user_cache_dir() -> Path:
+def user_cache_path() -> str:
     """`$PYBPF_CACHE_DIR`, else `$XDG_CACHE_HOME/pybpf`, else `~/.cache/pybpf` (not created here)."""
     explicit = os.environ.get("PYBPF_CACHE_DIR")
     if explicit:
-        return Path(explicit)
+        return explicit
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return Path(xdg) / "pybpf" if xdg else Path.home() / ".cache" / "pybpf"
+    return os.path.join(xdg, "pybpf") if xdg else os.path.join(os.path.expanduser("~"), ".cache", "pybpf")
+
+
+def user_cache_dir() -> Path:
+    """user_cache_path() as a Path."""
+    from pathlib import Path  # imported when needed: `pybpf trace` starts faster without it
+
+    return Path(user_cache_path())
 
 
 def kernel_build() -> str:
@@ -32,6 +40,8 @@ def kernel_facts_path(name: str) -> Path:
 
 def read_kernel_facts(name: str) -> Any | None:
     """The cached facts `name` for this exact kernel build, or None when absent or unreadable."""
+    import json
+
     try:
         data = json.loads(kernel_facts_path(name).read_text())
     except (OSError, ValueError):
@@ -43,6 +53,8 @@ def read_kernel_facts(name: str) -> Any | None:
 
 def write_kernel_facts(name: str, facts: Any) -> None:
     """Cache `facts` for this kernel build atomically (a read-only cache directory is not an error)."""
+    import json
+
     path = kernel_facts_path(name)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ _kernel_facts_reason: list[str | None] = []
 
 
 def use_kernel_facts(refresh: bool = False) -> str | None:
-    """Make the verifier judge by the running kernel's facts: helper availability and context rules.
+    """Make the verifier judge by the running kernel's facts: helper availability, context rules, kfunc calls.
 
     Probed once per kernel build with bpf() and cached (pybpf.kernel.kfacts); where bpf() is not
     permitted the fallback tables stay in use and the reason is returned. Cheap after the first call.
@@ -66,5 +66,10 @@ def use_kernel_facts(refresh: bool = False) -> str | None:
             decoded = ctx_probed.decode(kfacts.ctx_facts(refresh))
             if decoded is not None:
                 ctx_probed.use(decoded[0], decoded[1], "probed on the running kernel")
+            from pybpf.verifier import kfuncs
+
+            calls = kfacts.kfunc_facts(sorted(kfuncs.CONTRACTS), refresh)
+            if calls is not None:
+                kfuncs.use(calls)
     _kernel_facts_reason[:] = [reason]
     return reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -27,21 +28,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(name="registry")
-def registry_fixture(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """Debian's docker-registry serving on 127.0.0.1:<free port>: (host:port, storage root)."""
+@contextlib.contextmanager
+def serve_registry(tmp_path: Path, extra_config: str = "", name: str = "registry") -> Iterator[tuple[str, Path, Path]]:
+    """Debian's docker-registry on 127.0.0.1:<free port> with `extra_config` (YAML, e.g. an auth
+    section) appended: (host:port, storage root, its log file)."""
     if shutil.which(REGISTRY) is None:
         pytest.skip(f"{REGISTRY} (Debian package docker-registry) is not installed")
-    root = tmp_path / "registry"
+    root = tmp_path / name
     port = _free_port()
-    config = tmp_path / "registry.yml"
+    config = tmp_path / f"{name}.yml"
+    log = tmp_path / f"{name}.log"
     config.write_text(
         "version: 0.1\n"
-        "log:\n  level: error\n"
+        "log:\n  level: warn\n"
         f"storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+        f"http:\n  addr: 127.0.0.1:{port}\n  secret: pbgadget-test-secret\n" + extra_config)
+    with log.open("wb") as out:
+        proc = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT)
     try:
         for _ in range(200):
             try:
@@ -49,11 +52,18 @@ def registry_fixture(tmp_path: Path) -> Iterator[tuple[str, Path]]:
                     break
             except OSError:
                 if proc.poll() is not None:
-                    pytest.fail(f"docker-registry exited with status {proc.returncode}")
+                    pytest.fail(f"docker-registry exited with status {proc.returncode}: {log.read_text()[-2000:]}")
                 time.sleep(0.05)
         else:
             pytest.fail("docker-registry did not start listening")
-        yield f"127.0.0.1:{port}", root
+        yield f"127.0.0.1:{port}", root, log
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(name="registry")
+def registry_fixture(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """Debian's docker-registry serving on 127.0.0.1:<free port>: (host:port, storage root)."""
+    with serve_registry(tmp_path) as (host, root, _):
+        yield host, root

@@ -87,3 +87,37 @@ def test_opensnoop_with_a_param_and_its_metric(cache: Path, tmp_path: Path) -> N
     assert len(samples) == 1, scraped
     assert samples[0].startswith(f'pybpf_gadget_opensnoop_opens{{key="{os.getpid()}"}} ')
     assert float(samples[0].split()[-1]) >= 3
+
+
+@pytest.mark.kernel
+def test_tcpconnect_reports_loopback_connects_from_a_perf_buffer(cache: Path) -> None:
+    store = Store()
+    image = ensure("tcpconnect", store)
+    rows: list[dict[str, Any]] = []
+    ready = threading.Event()
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: run(image, store, rows.append, params={"target_pid": os.getpid()},
+                                                 stop=stop, on_ready=ready.set))
+    thread.start()
+    try:
+        assert ready.wait(60), "the gadget did not attach"
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            open_port = server.getsockname()[1]
+            with socket.create_connection(("127.0.0.1", open_port)) as client:
+                client_port = client.getsockname()[1]
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))  # bound, never listening: a connect is refused
+            closed_port = closed.getsockname()[1]
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", closed_port))
+    finally:
+        stop.set()  # the last events are read after the stop
+        thread.join(60)
+    assert [(r["dport"], r["state"]) for r in rows] == [(open_port, "TCP_ESTABLISHED"), (closed_port, "TCP_CLOSE")]
+    first = rows[0]
+    assert first["sport"] == client_port
+    assert (first["family"], first["saddr"], first["daddr"]) == ("AF_INET", "127.0.0.1", "127.0.0.1")
+    assert (first["pid"], first["uid"]) == (os.getpid(), os.getuid())
+    assert first["comm"] == Path("/proc/self/comm").read_text().strip()

@@ -98,7 +98,9 @@ def test_builtin_gadgets_are_package_data() -> None:
     root = BUILTIN_DIR.parent.parent
     globs = tomllib.loads((root.parent.parent / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"]["pybpf"]
-    assert sorted(builtin_gadgets()) == ["execsnoop", "opensnoop"]
+    assert sorted(builtin_gadgets()) == ["execsnoop", "opensnoop", "portcount", "tcpconnect"]
     for path in BUILTIN_DIR.iterdir():
         relative = path.relative_to(root).as_posix()
         assert any(fnmatch.fnmatch(relative, g) for g in globs), relative
+    webapp = BUILTIN_DIR.parent.parent / "hooks" / "webapp" / "ratelimit.c"
+    assert any(fnmatch.fnmatch(webapp.relative_to(root).as_posix(), g) for g in globs)

@@ -163,7 +163,7 @@ def test_strncmp_matches_kernel(s1: bytes, s2: bytes) -> None:
     ("fmt", "values"),
     [(b"n=%d x=%lx", [7, 0xBEEF]), (b"%5d|%-5u|%05x", [-3 & (2**64 - 1), 42, 0xAB]),
      (b"%c%c%c", [72, 105, 33]), (b"100%%", []), (b"%llu %lld", [2**64 - 1, 2**63]),
-     (b"%+d % d %X", [5, 6, 0xABC]), (b"%-12lx|", [0xDEAD])],
+     (b"%+d % d %X", [5, 6, 0xABC]), (b"%-12lx|", [0xDEAD]), ("caf\u00e9 %d \u2713".encode(), [3])],
 )  # fmt: skip
 def test_snprintf_matches_kernel(fmt: bytes, values: list[int]) -> None:
     # (pointer conversions, %s and %pI4, are checked against hand-written output in test_impl_printk)

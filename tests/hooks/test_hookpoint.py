@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+import threading
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,30 @@ def test_an_unsafe_program_is_refused(tmp_path: Path) -> None:
     hook = HookPoint("myapp:request", context=Request)
     with pytest.raises(VerifierError):
         hook.attach(src)  # the context is read-only
+
+
+@pytest.mark.parametrize("engine", ["interp", "jit"])
+def test_fire_from_threads(engine: str) -> None:
+    """Every thread may fire the hook (runs are serialised per collection); counts add up."""
+    runs = 50 if engine == "interp" else 500
+    with HookPoint("myapp:request", context=Request, engine=engine) as hook:
+        hook.attach(SOURCE)
+        denied: list[int] = []
+        wrong: list[int] = []
+
+        def worker(tid: int) -> None:
+            for _ in range(runs):
+                if hook.fire(Request(client=100 + tid, port=22)) != 2:
+                    wrong.append(tid)
+                denied.append(hook.fire(Request(client=100 + tid, port=80)))
+
+        threads = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not any(t.is_alive() for t in threads), "a thread never got to fire"
+        assert not wrong
+        assert denied.count(1) == 4 * (runs - 3)  # three allowed per client
+        for tid in range(4):
+            assert hook.maps["seen"][struct.pack("<I", 100 + tid)] == struct.pack("<Q", runs)

@@ -41,6 +41,12 @@ def test_bench_quick_json() -> None:
             assert row["kernel_ns"] is not None, row.get("notes")
         # every engine computed the same result as native C
         assert len(set(row["retvals"].values())) == 1, row["retvals"]
+    calls = document["calls"]["ns"]
+    for name in ("ctypes_noop", "interp_run", "jit_run", "jit_bound", "fire_empty", "fire_jit",
+                 "hook_bound", "jit_run_2mib_read", "jit_run_2mib_write"):
+        assert calls[name] > 0, name
+    if "kernel_skipped" not in document:
+        assert calls["kernel_run"] > 0 and calls["raw_test_run"] > 0
 
 
 def test_bench_rejects_unknown_names() -> None:

@@ -1,4 +1,4 @@
-"""Kernel facts probed live (helper availability, context rules), cached per kernel build, fallback elsewhere."""
+"""Kernel facts probed live (helper availability, context rules, kfunc calls), cached per kernel build, fallback elsewhere."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_live_probe_is_what_a_fresh_process_reads(tmp_path: Path) -> None:
         "probed on the running kernel",
     ]
     files = sorted(p.name for p in (tmp_path / "kernel" / cachedir.kernel_build()).iterdir())
-    assert files == ["ctx.json", "helpers.json"]
+    assert files == ["ctx.json", "helpers.json", "kfuncs.json"]
     # a later process reads the cache at import, without probing
     read = "from pybpf.helpers import availability as a; print(a.SOURCE)"
     second = subprocess.run([sys.executable, "-c", read], capture_output=True, text=True, check=True, env=env)
@@ -123,3 +123,21 @@ def test_context_rules_match_an_independent_probe() -> None:
             fd, _, _ = prog_load(int(ptype), insn(0x61, 0, 1, off) + insn(0xB7, 0) + insn(0x95))
             close(fd)
             assert ((off, 4) in reads) == (fd >= 0), (ptype.name, off)
+
+
+@pytest.mark.kernel
+def test_kfunc_probe_matches_a_real_acquire_release() -> None:
+    """Where the zero-argument probe says a type may call bpf_task_from_pid, a correct use loads, and not elsewhere."""
+    from pybpf.isa.instruction import Instruction as I
+    from pybpf.kernel import kfacts
+    from pybpf.kernel.vmlinux import find_func
+
+    facts = kfacts.probe_kfunc_types(["bpf_task_from_pid", "bpf_task_release"])
+    assert facts["allowed"]["bpf_task_from_pid"] == facts["allowed"]["bpf_task_release"]  # one kfunc set
+    acquire, release = find_func("bpf_task_from_pid"), find_func("bpf_task_release")
+    # r1 = 1; r0 = bpf_task_from_pid(r1); if r0 == 0 goto out; r1 = r0; bpf_task_release(r1); out: r0 = 0
+    code = (I(0xB7, 1, 0, 0, 1), I(0x85, 0, 2, 0, acquire), I(0x15, 0, 0, 2, 0), I(0xBF, 1, 0, 0, 0),
+            I(0x85, 0, 2, 0, release), I(0xB7, 0, 0, 0, 0), I(0x95))
+    for name in facts["probed"]:
+        accepted, log = kfacts._load(ProgramType[name], code, log_level=1)
+        assert accepted == (name in facts["allowed"]["bpf_task_from_pid"]), (name, log[-300:])

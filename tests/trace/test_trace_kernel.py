@@ -36,13 +36,13 @@ def workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return str(binary), str(scratch)
 
 
-def trace(script: str, command: list[str] | None = None, *, json_mode: bool = False) -> str:
+def trace(script: str, command: list[str] | None = None, *, json_mode: bool = False, unsafe: bool = False) -> str:
     from pybpf.trace.compiler import compile_script
     from pybpf.trace.runtime import Child, TraceRun
 
     child = Child(command) if command else None
     try:
-        compiled = compile_script(script, cpid=child.pid if child else 0)
+        compiled = compile_script(script, cpid=child.pid if child else 0, unsafe=unsafe)
         out = io.StringIO()
         TraceRun(compiled, out, json_mode=json_mode).run(child)
     finally:
@@ -302,7 +302,7 @@ def test_signal_kills_the_traced_command(workload: tuple[str, str]) -> None:
     out = trace(f'uprobe:{binary}:traced_add /arg0 == 3/ {{ signal("SIGKILL"); }} '
                 f'uprobe:{binary}:traced_add {{ @c = count(); }} '
                 f'tracepoint:syscalls:sys_enter_clock_nanosleep /pid == cpid/ {{ printf("not reached\\n"); }}',
-                [binary, d])
+                [binary, d], unsafe=True)
     assert out == "Attaching 3 probes...\n\n\n@c: 4\n"
 
 

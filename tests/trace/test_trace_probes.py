@@ -35,7 +35,7 @@ def test_interval_and_profile_units(text: str, period: int, frequency: int) -> N
 @pytest.mark.parametrize("text, message", [
     ("interval:m:1", "invalid interval unit"), ("interval:s:0", "must be positive"),
     ("usdt:/bin/sh:probe", "No USDT probes matched: usdt:/bin/sh:probe"),
-    ("watchpoint:0x1000:8:rw", "watchpoint probes are not supported yet"),
+    ("watchpoint:0x1000:8:rwx", "invalid watchpoint mode"),
 ])
 def test_bad_probes(text: str, message: str) -> None:
     ap = parse(text + " { }").probes[0].attach_points[0]

@@ -37,7 +37,8 @@ def test_argument_specs() -> None:
     assert parse_arg("2@(%r12)") == UsdtArg(2, False, "mem", "r12", 0, "2@(%r12)")
     assert parse_arg("4@$42") == UsdtArg(4, False, "const", "", 42, "4@$42")
     assert parse_arg("1@%r9b").register == "r9"
-    for bad in ("4@%xmm0", "3@%eax", "4@8(%rax,%rbx,2)", "eax"):
+    assert parse_arg("4@8(%rax,%rbx,2)") == UsdtArg(4, False, "sib", "rax", 8, "4@8(%rax,%rbx,2)", "rbx", 2)
+    for bad in ("4@%xmm0", "3@%eax", "4@counter(%rip)", "eax"):
         with pytest.raises(LoadError):
             parse_arg(bad)
     assert (reg_offset("ip"), reg_offset("sp"), reg_offset("di"), reg_offset("r8"), reg_offset("zz")) == (

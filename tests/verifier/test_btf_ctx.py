@@ -140,3 +140,16 @@ def test_ksym_per_cpu_variable_is_refused_clearly() -> None:
     with pytest.raises(VerifierUnsupported) as info:
         verify(spec)
     assert "per-CPU kernel variable" in info.value.reason and info.value.insn == 0
+
+
+def test_tracing_get_socket_cookie_takes_kernel_sockets() -> None:
+    """tracing_prog_func_proto gives bpf_get_socket_cookie a socket argument (libbpf-tools tcppktlat)."""
+    # tcp_destroy_sock(struct sock *sk, ...): a struct sock begins with its sock_common
+    text = "r1 = *(u64 *)(r1 + 0)\ncall 46\nr0 = 0\nexit"
+    assert verify(tracing(text, AttachType.TRACE_RAW_TP, "tcp_destroy_sock")).accepted
+    # sched_switch's prev is a task_struct, no socket
+    e = rejected(tracing("r1 = *(u64 *)(r1 + 8)\ncall 46\nr0 = 0\nexit", AttachType.TRACE_RAW_TP, "sched_switch"))
+    assert e.reason == "R1 is of type task_struct but sock_common is expected"
+    # a raw tracepoint program may not call it at all, as the running kernel says (probed or fallback)
+    raw = ProgramSpec("p", tuple(assemble("call 46\nr0 = 0\nexit")), type=ProgramType.RAW_TRACEPOINT)
+    assert rejected(raw).reason == "program of this type cannot use helper bpf_get_socket_cookie#46"

@@ -63,8 +63,7 @@ def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str) -> dic
         pytest.skip(f"cannot compile C here: {exc}")
     pkt = tmp_path / "pkt.bin"
     pkt.write_bytes(bytes(range(20)))
-    # --no-verify: the user-space verifier does not follow for_each_map_elem callbacks yet
-    status = main(["run", str(obj), "--engine", engine, "--no-verify", "--json",
+    status = main(["run", str(obj), "--engine", engine, "--json",  # pybpf's verifier first
                    "--data-in", str(pkt), "--data-in", str(pkt)])
     out, err = capsys.readouterr()
     assert status == 0, err

@@ -29,12 +29,13 @@ def register(subparsers: Any) -> None:
     hook.add_argument("--raw-tp", metavar="NAME")
     hook.add_argument("--uprobe", metavar="BINARY:SYMBOL")
     hook.add_argument("--uretprobe", metavar="BINARY:SYMBOL")
+    hook.add_argument("--usdt", metavar="BINARY:PROVIDER:NAME", help="a USDT probe (BPF_USDT programs)")
     hook.add_argument("--cgroup", metavar="PATH:ATTACH")
     hook.add_argument("--kprobe", metavar="FUNCTION")
     hook.add_argument("--kretprobe", metavar="FUNCTION")
     hook.add_argument("--perf-event", metavar="HZ", type=int, help="sample every CPU at HZ (cpu-clock)")
     hook.add_argument("--fentry", action="store_true", help="fentry/fexit/lsm/tp_btf: target from the section")
-    p.add_argument("--pid", type=int, default=-1, help="uprobes: only in this process")
+    p.add_argument("--pid", type=int, default=-1, help="uprobes and USDT probes: only in this process")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     p.add_argument("--json", action="store_true", help="JSON lines")
     add_skeleton_options(p)
@@ -69,6 +70,9 @@ def _attach(args: argparse.Namespace, prog: Any) -> Any:
         if not sep or not binary or not symbol:
             raise LoadError(f"uprobe target must be BINARY:SYMBOL, not {target!r}")
         return links.attach_uprobe(prog, binary, symbol, retprobe=bool(args.uretprobe), pid=args.pid)
+    if args.usdt:
+        binary, provider, name = links.parse_usdt_target(args.usdt)
+        return links.attach_usdt(prog, binary, provider, name, pid=args.pid)
     if args.cgroup:
         path, sep, attach = args.cgroup.rpartition(":")
         if not sep:
@@ -85,14 +89,19 @@ def _attach_all(args: argparse.Namespace, coll: Any, stack: contextlib.ExitStack
     """Attach the program named by --program to the hook given, or (--auto) every program by its section."""
     from pybpf.kernel.links import attach_auto
 
-    hooks = ("xdp", "tc", "tracepoint", "raw_tp", "uprobe", "uretprobe", "cgroup", "kprobe", "kretprobe",
+    hooks = ("xdp", "tc", "tracepoint", "raw_tp", "uprobe", "uretprobe", "usdt", "cgroup", "kprobe", "kretprobe",
              "perf_event", "fentry")
     if args.auto:
         if args.program:
             progs = [_find_program(coll, args.program)]
         else:
             progs = list(coll.programs.values())
-        return [(p, stack.enter_context(attach_auto(p))) for p in progs]
+            # as libbpf's skeleton: a bare SEC("usdt") names no probe and is attached by the caller
+            for p in [p for p in progs if p.spec.section in ("usdt", "usdt.s")]:
+                print(f"not attached: {p.name} (SEC(\"{p.spec.section}\") names no probe; "
+                      f"use --program {p.name} --usdt BINARY:PROVIDER:NAME)", file=sys.stderr, flush=True)
+                progs.remove(p)
+        return [(p, stack.enter_context(attach_auto(p, pid=args.pid))) for p in progs]
     if not args.program or not any(getattr(args, h) for h in hooks):
         raise LoadError("give --program NAME and a hook (--xdp, --tc, --tracepoint, --raw-tp, --uprobe, "
                         "--cgroup, ...), or --auto to attach every program by its section")

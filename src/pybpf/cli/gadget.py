@@ -32,17 +32,25 @@ def register(subparsers: Any) -> None:
     push = sub.add_parser("push", help="push an image to an OCI registry")
     push.add_argument("ref", metavar="REGISTRY/NAME[:TAG]")
     push.add_argument("--from", dest="source", metavar="NAME[:TAG]", help="the local image (default: REF itself)")
+    push.add_argument("-u", "--user", metavar="USER[:PASSWORD]",
+                      help="registry credentials (default: $PYBPF_REGISTRY_USER, $PYBPF_REGISTRY_PASSWORD)")
     push.set_defaults(func=_push)
     pull = sub.add_parser("pull", help="pull an image from an OCI registry (verified by digest)")
     pull.add_argument("ref", metavar="REGISTRY/NAME[:TAG]")
+    pull.add_argument("-u", "--user", metavar="USER[:PASSWORD]",
+                      help="registry credentials (default: $PYBPF_REGISTRY_USER, $PYBPF_REGISTRY_PASSWORD)")
     pull.set_defaults(func=_pull)
-    run = sub.add_parser("run", help="run an image (or a built-in gadget) on the kernel, print its events")
+    run = sub.add_parser("run", help="run an image (or a built-in gadget) in the kernel or over a pcap, print its events")
     run.add_argument("ref", metavar="NAME[:TAG]")
     run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     run.add_argument("-o", "--output", choices=("table", "json"), default="table")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="set a parameter (a const volatile global) before loading")
     run.add_argument("--listen", metavar="HOST:PORT", help="serve the metric maps to Prometheus at /metrics")
+    run.add_argument("--interface", metavar="IFACE", help="attach packet programs (XDP, tc) to IFACE in the kernel")
+    run.add_argument("--pcap", metavar="FILE", help="run packet programs over a capture on a user-space engine "
+                                                    "instead of the kernel")
+    run.add_argument("--engine", choices=("interp", "jit"), default="jit", help="the engine for --pcap (default jit)")
     run.set_defaults(func=_run)
 
 
@@ -96,32 +104,31 @@ def _rm(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
+    from pybpf.gadget.auth import credentials
     from pybpf.gadget.registry import push
 
-    digest = push(args.source or args.ref, args.ref, store=_store())
+    digest = push(args.source or args.ref, args.ref, store=_store(), creds=credentials(args.user))
     print(f"pushed {args.ref} {digest}")
     return 0
 
 
 def _pull(args: argparse.Namespace) -> int:
+    from pybpf.gadget.auth import credentials
     from pybpf.gadget.registry import pull
 
-    image = pull(args.ref, store=_store())
+    image = pull(args.ref, store=_store(), creds=credentials(args.user))
     print(f"pulled {image.ref} {image.digest}")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pybpf.cli._kernel import permission_denied
     from pybpf.gadget.image import ensure
     from pybpf.gadget.runner import TablePrinter, parse_params, run
+    from pybpf.gadget.summary import summary_lines
 
     store = _store()
     image = ensure(args.ref, store)
     params = parse_params(args.param, image)
-    denied = permission_denied("gadget run")
-    if denied is not None:
-        return denied
 
     def write(line: str) -> None:
         print(line, flush=True)
@@ -131,21 +138,25 @@ def _run(args: argparse.Namespace) -> int:
             write(json.dumps(row, default=str))
     else:
         on_row = TablePrinter(image.config.get("columns") or [], write)
-    stop = threading.Event()
-    handlers = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        metrics = run(image, store, on_row, params=params, duration=args.duration, stop=stop, listen=args.listen,
-                      on_ready=lambda: print(f"running {image.ref}", file=sys.stderr, flush=True))
-    finally:
-        for s, h in handlers.items():
-            signal.signal(s, h)
-    for name, dump in metrics.items():
-        rows = [e.get("formatted") or {"key": e.get("key"), "value": e.get("value")}
-                for e in (dump or {}).get("entries", [])]
-        if args.output == "json":
-            write(json.dumps({"metric": name, "entries": rows}, default=str))
-        else:
-            write(f"\n{name}:")
-            for e in rows:
-                write(f"  {json.dumps(e['key'])}: {json.dumps(e.get('value'))}")
+    if args.pcap:
+        from pybpf.gadget.capture import run_pcap
+
+        dumps = run_pcap(image, store, args.pcap, on_row, engine=args.engine, params=params)
+    else:
+        from pybpf.cli._kernel import permission_denied
+
+        denied = permission_denied("gadget run")
+        if denied is not None:
+            return denied
+        stop = threading.Event()
+        handlers = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            dumps = run(image, store, on_row, params=params, duration=args.duration, stop=stop, listen=args.listen,
+                        interface=args.interface,
+                        on_ready=lambda: print(f"running {image.ref}", file=sys.stderr, flush=True))
+        finally:
+            for s, h in handlers.items():
+                signal.signal(s, h)
+    for line in summary_lines(image.config, dumps, args.output):
+        write(line)
     return 0

@@ -20,6 +20,7 @@ from pybpf.gadget.store import GadgetError, Image, Store, parse_ref
 from pybpf.object.spec import CollectionSpec
 
 BUILTIN_DIR = Path(__file__).with_name("bpf")
+HOOK_PREFIX = "hook/"  # programs for an application's pybpf.hooks.HookPoint
 
 
 def builtin_gadgets() -> dict[str, Path]:
@@ -28,7 +29,7 @@ def builtin_gadgets() -> dict[str, Path]:
 
 
 def read_manifest(path: str | os.PathLike[str] | None) -> dict[str, Any]:
-    """The optional gadget.yaml: name, description, metrics (map names), params (descriptions)."""
+    """The optional gadget.yaml: name, description, metrics and histograms (map names), params (descriptions)."""
     if path is None:
         return {}
     try:
@@ -93,13 +94,13 @@ def parameters(spec: CollectionSpec) -> list[dict[str, Any]]:
 def config_of(spec: CollectionSpec, name: str, manifest: dict[str, Any]) -> dict[str, Any]:
     """The gadget config document for `spec`."""
     event_map, event_type, columns = event_columns(spec)
-    metrics = manifest.get("metrics") or []
-    if not isinstance(metrics, list) or not all(isinstance(x, str) for x in metrics):
-        raise GadgetError("manifest: metrics must be a list of map names")
-    for metric in metrics:
-        if metric not in spec.maps:
-            raise GadgetError(f"manifest: metric {metric!r} is not a map of the object "
-                              f"(it has: {', '.join(spec.maps)})")
+    metrics = _map_names(spec, manifest, "metrics")
+    histograms = _map_names(spec, manifest, "histograms")
+    for name in histograms:
+        m = spec.maps[name]
+        if m.key_size != 4 or m.value_size != 8:
+            raise GadgetError(f"manifest: histogram {name!r} must map a u32 log2 slot to a u64 count "
+                              f"(it has {m.key_size}-byte keys and {m.value_size}-byte values)")
     param_docs = manifest.get("params") or {}
     params = parameters(spec)
     for p in params:
@@ -108,14 +109,55 @@ def config_of(spec: CollectionSpec, name: str, manifest: dict[str, Any]) -> dict
     return {
         "name": str(manifest.get("name") or name),
         "description": str(manifest.get("description") or ""),
-        "programs": [{"name": p.name, "section": p.section, "type": p.type.name}
-                     for p in spec.programs.values()],
+        "programs": [_program(p) for p in spec.programs.values()],
         "eventMap": event_map,
         "eventType": event_type,
         "columns": columns,
         "params": params,
         "metrics": [{"map": m} for m in metrics],
+        "histograms": [{"map": m} for m in histograms],
     }
+
+
+def _program(prog: Any) -> dict[str, str]:
+    out = {"name": prog.name, "section": prog.section, "type": prog.type.name}
+    if prog.section.startswith(HOOK_PREFIX):
+        out["hook"] = prog.section[len(HOOK_PREFIX):]
+    return out
+
+
+def _for_verification(spec: CollectionSpec) -> CollectionSpec:
+    """Programs for an application's hook point (section `hook/NAME`) are checked with a kprobe's
+    context rules (a read-only context of up to 168 bytes), the widest a HookPoint uses; the hook
+    point verifies them again with its own context size when they are attached."""
+    from dataclasses import replace
+
+    from pybpf.abi import ProgramType
+
+    hooked = {n: replace(p, type=ProgramType.KPROBE) for n, p in spec.programs.items()
+              if p.section.startswith(HOOK_PREFIX)}
+    return replace(spec, programs={**spec.programs, **hooked}) if hooked else spec
+
+
+def load_spec(ref: str, store: Store | None = None) -> CollectionSpec:
+    """The CollectionSpec of the stored image `ref` (verified by digest), e.g. for
+    `HookPoint.attach()`: a policy for an application's hook point distributed as a gadget."""
+    from pybpf.object import load_bytes
+
+    store = store or Store()
+    image = ensure(ref, store)
+    return load_bytes(store.object_of(image), name=image.ref)
+
+
+def _map_names(spec: CollectionSpec, manifest: dict[str, Any], field: str) -> list[str]:
+    names = manifest.get(field) or []
+    if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+        raise GadgetError(f"manifest: {field} must be a list of map names")
+    for name in names:
+        if name not in spec.maps:
+            raise GadgetError(f"manifest: {field} names {name!r}, not a map of the object "
+                              f"(it has: {', '.join(spec.maps)})")
+    return names
 
 
 def build(source: str | os.PathLike[str], ref: str, *, manifest: str | os.PathLike[str] | None = None,
@@ -133,7 +175,7 @@ def build(source: str | os.PathLike[str], ref: str, *, manifest: str | os.PathLi
     spec = load_bytes(obj, name=str(src))
     if not spec.programs:
         raise GadgetError(f"{src} defines no eBPF program")
-    verify_collection(spec)
+    verify_collection(_for_verification(spec))
     name = parse_ref(ref)[0].rsplit("/", 1)[-1]
     config = config_of(spec, name, doc)
     annotations = {"org.opencontainers.image.title": config["name"]}

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from pybpf.gadget import MANIFEST_MEDIA_TYPE
+from pybpf.gadget.auth import Credentials, RegistryAuth
 from pybpf.gadget.store import GadgetError, Image, Store, digest_of, normalize, parse_ref
 
 _LOCAL = ("localhost", "127.0.0.1", "[::1]")
@@ -28,8 +29,8 @@ def split_remote(ref: str) -> tuple[str, str, str, str]:
     return f"{scheme}://{host}", host, repo, tag
 
 
-def _client(base: str) -> httpx.Client:
-    return httpx.Client(base_url=base, timeout=30.0, follow_redirects=True)
+def _client(base: str, creds: Credentials | None) -> httpx.Client:
+    return httpx.Client(base_url=base, timeout=30.0, follow_redirects=True, auth=RegistryAuth(creds))
 
 
 def _check(resp: httpx.Response, what: str, ok: tuple[int, ...]) -> None:
@@ -53,7 +54,8 @@ def _upload_blob(client: httpx.Client, repo: str, digest: str, data: bytes) -> N
     _check(resp, f"upload of {digest}", (201, 204))
 
 
-def push(local_ref: str, remote_ref: str | None = None, *, store: Store | None = None) -> str:
+def push(local_ref: str, remote_ref: str | None = None, *, store: Store | None = None,
+         creds: Credentials | None = None) -> str:
     """Push the stored image `local_ref` (to `remote_ref`, by default the same name); its manifest digest."""
     store = store or Store()
     remote_ref = remote_ref or local_ref
@@ -61,7 +63,7 @@ def push(local_ref: str, remote_ref: str | None = None, *, store: Store | None =
     image = store.image(local_ref)
     manifest_bytes = store.get_blob(image.digest)
     try:
-        with _client(base) as client:
+        with _client(base, creds) as client:
             for desc in [image.manifest["config"], *image.manifest["layers"]]:
                 _upload_blob(client, repo, desc["digest"], store.get_blob(desc["digest"]))
             resp = client.put(f"/v2/{repo}/manifests/{tag}", content=manifest_bytes,
@@ -85,12 +87,12 @@ def _fetch_blob(client: httpx.Client, repo: str, desc: dict[str, Any]) -> bytes:
     return resp.content
 
 
-def pull(remote_ref: str, *, store: Store | None = None) -> Image:
+def pull(remote_ref: str, *, store: Store | None = None, creds: Credentials | None = None) -> Image:
     """Fetch `REGISTRY/NAME:TAG`, verify every piece by digest, store it under that reference."""
     store = store or Store()
     base, _, repo, tag = split_remote(remote_ref)
     try:
-        with _client(base) as client:
+        with _client(base, creds) as client:
             resp = client.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": MANIFEST_MEDIA_TYPE})
             _check(resp, f"manifest {repo}:{tag}", (200,))
             manifest_bytes = resp.content

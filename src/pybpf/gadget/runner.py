@@ -1,12 +1,14 @@
 """Run a gadget image on the kernel engine: set its parameters, attach its programs, stream its events.
 
-Everything comes from the image: the programs attach where their sections say, the ring buffer's
-records are decoded through BTF into rows whose columns are the event struct's fields (char arrays
-as strings), and `const volatile` globals are the parameters (`--param NAME=VALUE`).
+Everything comes from the image: the programs attach where their sections say, the ring (or perf)
+buffer's records are decoded through BTF into rows whose columns are the event struct's fields (char
+arrays as strings, enums as their names, `*addr*` byte arrays as IP addresses), and `const volatile`
+globals are the parameters (`--param NAME=VALUE`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -39,33 +41,77 @@ def parse_params(items: Iterable[str], image: Image) -> dict[str, int]:
     return out
 
 
+def _address(value: Any) -> Any:
+    """A 4- or 16-byte address field as text (IPv4-mapped IPv6 addresses as IPv4)."""
+    if not isinstance(value, list) or len(value) not in (4, 16) or not all(isinstance(b, int) for b in value):
+        return value
+    if len(value) == 4:
+        return str(ipaddress.IPv4Address(bytes(value)))
+    v6 = ipaddress.IPv6Address(bytes(value))
+    return str(v6.ipv4_mapped or v6)
+
+
+def cell(column: dict[str, str], value: Any) -> Any:
+    """A field formatted by what it is: `*addr*` byte arrays as IP addresses (char arrays are
+    strings and enums their enumerator names already, from BTF)."""
+    if "addr" in column["name"] and column.get("type", "").startswith(("__u8 [", "unsigned char [", "u8 [")):
+        return _address(value)
+    return value
+
+
 def row_of(columns: list[dict[str, str]], value: Any) -> Row:
     """One event as a row keyed by the config's columns (a record BTF could not decode stays hex)."""
     if isinstance(value, bytes):
         return {"raw": value.hex()}
     if not isinstance(value, dict):
         return {"value": value}
-    return {c["name"]: value.get(c["name"]) for c in columns} if columns else value
+    return {c["name"]: cell(c, value.get(c["name"])) for c in columns} if columns else value
+
+
+def summary_maps(config: Mapping[str, Any]) -> list[str]:
+    """The maps printed when a gadget stops: its metrics, then its histograms."""
+    return [m["map"] for m in [*config.get("metrics", []), *config.get("histograms", [])] if m.get("map")]
+
+
+def _attach(prog: Any, interface: str | None) -> Any:
+    from pybpf.abi import ProgramType
+    from pybpf.kernel.links import attach_auto, attach_tc, attach_xdp
+
+    ptype = prog.spec.type
+    if ptype in (ProgramType.XDP, ProgramType.SCHED_CLS):
+        if not interface:
+            raise GadgetError(f"program {prog.spec.name!r} is a packet program ({ptype.name}): give --interface "
+                              "IFACE to attach it in the kernel, or --pcap FILE to run it over a capture")
+        return attach_xdp(prog, interface) if ptype == ProgramType.XDP else attach_tc(prog, interface)
+    return attach_auto(prog)
 
 
 def run(image: Image, store: Store, on_row: Callable[[Row], None], *, params: Mapping[str, int] | None = None,
         duration: float | None = None, stop: threading.Event | None = None,
-        on_ready: Callable[[], None] | None = None, listen: str | None = None) -> dict[str, Any]:
-    """Load and attach `image`, call `on_row` for every event until `duration` or `stop`; the metric maps.
+        on_ready: Callable[[], None] | None = None, listen: str | None = None,
+        interface: str | None = None) -> dict[str, Any]:
+    """Load and attach `image`, call `on_row` for every event until `duration` or `stop`; the
+    metric and histogram maps (name -> map_dump) at the end.
 
-    With `listen` (HOST:PORT) the metric maps are served to Prometheus at /metrics meanwhile."""
+    With `listen` (HOST:PORT) the metric maps are served to Prometheus at /metrics meanwhile;
+    packet programs (XDP, tc) attach to `interface`."""
     from pybpf.btf.entries import decode_event, find_type, map_dump
     from pybpf.kernel.kernel_engine import load_collection
-    from pybpf.kernel.links import attach_auto
+    from pybpf.kernel.perfbuf import PerfBuffer
     from pybpf.kernel.ringbuf import RingBuffer
     from pybpf.object import load_bytes
     from pybpf.object.skeleton import with_globals
 
+    config = image.config
+    for prog in config.get("programs", []):
+        if "hook" in prog:
+            raise GadgetError(f"{image.ref}: program {prog['name']!r} is for the application hook point "
+                              f"{prog['hook']!r}, not the kernel: the application attaches it with "
+                              "HookPoint.attach(pybpf.gadget.image.load_spec(REF))")
     spec = load_bytes(store.object_of(image), name=image.ref)
     spec = with_globals(spec, dict(params or {}))
-    config = image.config
     columns = config.get("columns") or []
-    event_map = config.get("eventMap")
+    event_map: str = config.get("eventMap") or ""
     btf = spec.btf
     type_id = find_type(btf, config["eventType"]) if btf is not None and config.get("eventType") else None
     stop = stop or threading.Event()
@@ -75,9 +121,12 @@ def run(image: Image, store: Store, on_row: Callable[[Row], None], *, params: Ma
         return decode_event(btf, type_id, record) if type_id else record
 
     with load_collection(spec, pin_path=None) as coll:
-        reader = None
-        if event_map and event_map in coll.maps and coll.maps[event_map].type.name == "RINGBUF":
+        reader: Any = None
+        kind = coll.maps[event_map].type.name if event_map and event_map in coll.maps else ""
+        if kind == "RINGBUF":
             reader = RingBuffer(coll.maps[event_map], decode=decode)
+        elif kind == "PERF_EVENT_ARRAY":
+            reader = PerfBuffer(coll.maps[event_map], decode=decode)
         links = []
         server = None
         try:
@@ -88,7 +137,7 @@ def run(image: Image, store: Store, on_row: Callable[[Row], None], *, params: Ma
                                if m.get("map") in coll.maps}
                 server = serve(listen, config.get("name") or "gadget", metric_maps, btf)
             for prog in coll.programs.values():
-                links.append(attach_auto(prog))
+                links.append(_attach(prog, interface))
             if on_ready is not None:
                 on_ready()
             deadline = None if duration is None else time.monotonic() + duration
@@ -114,8 +163,7 @@ def run(image: Image, store: Store, on_row: Callable[[Row], None], *, params: Ma
                 link.close()
             if reader is not None:
                 reader.close()
-        for metric in config.get("metrics", []):
-            name = metric.get("map")
+        for name in summary_maps(config):
             if name in coll.maps:
                 metrics[name] = map_dump(coll.maps[name], btf)
     return metrics
@@ -141,6 +189,8 @@ class TablePrinter:
 
 def _width(column: dict[str, str]) -> int:
     kind = column.get("type", "")
+    if kind.startswith("enum ") or ("addr" in column["name"] and "[" in kind):
+        return max(len(column["name"]), 15)  # TCP_ESTABLISHED, 255.255.255.255
     if kind.startswith("char [") and kind.endswith("]"):
         try:
             return max(len(column["name"]), min(int(kind[6:-1]), 16))

@@ -31,11 +31,12 @@ from pybpf.helpers.compat import MAP_TYPE_HELPERS, map_compatible
 from pybpf.helpers.ids import HELPER_NAMES, MAX_HELPER_ID
 from pybpf.helpers.privilege import PRIVILEGED_HELPERS
 from pybpf.helpers.protos_base import BASE_PROTOS
-from pybpf.helpers.protos_net import NET_PROTOS
+from pybpf.helpers.protos_net import NET_PROTOS, TRACING_ARGS
 from pybpf.helpers.types import ArgType, Callback, HelperProto, RetType
 
 __all__ = [
     "HELPERS",
+    "for_program",
     "allowed",
     "HELPER_NAMES",
     "MAP_TYPE_HELPERS",
@@ -107,6 +108,14 @@ def by_name(name: str) -> HelperProto:
 def get(helper_id: int) -> HelperProto | None:
     """The helper with kernel id `helper_id`, or None if the kernel has no such helper."""
     return HELPERS.get(helper_id)
+
+
+def for_program(helper_id: int, program_type: ProgramType | int) -> HelperProto | None:
+    """The prototype a program of `program_type` sees: tracing and LSM programs get their own for a few."""
+    p = HELPERS.get(helper_id)
+    if p is not None and program_type in (ProgramType.TRACING, ProgramType.LSM) and helper_id in TRACING_ARGS:
+        p = replace(p, args=TRACING_ARGS[helper_id])
+    return p
 
 
 def helper_name(helper_id: int) -> str:

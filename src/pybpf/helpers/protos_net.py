@@ -285,3 +285,8 @@ NET_PROTOS: tuple[HelperProto, ...] = (
     proto(78, INT, CTX, ANY, ANY, ANY, program_types=LIRC),
     proto(92, INT, CTX, ANY, ANY, program_types=LIRC),
 )
+
+
+# Tracing and LSM programs get other prototypes for a few helpers (tracing_prog_func_proto):
+# bpf_get_socket_cookie takes any kernel socket there (bpf_get_socket_ptr_cookie_proto).
+TRACING_ARGS: dict[int, tuple[A, ...]] = {46: (A.ARG_PTR_TO_BTF_ID_SOCK_COMMON,)}

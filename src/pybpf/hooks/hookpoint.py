@@ -12,15 +12,16 @@
 The programs are verified before they run (the context is read-only, at most 168 bytes: they
 are checked with the rules of a raw tracepoint's (up to 96 bytes) or a kprobe's (up to 168 bytes)
 context, which allow loads of any width anywhere inside it). On the JIT engine `fire` copies the
-context into a pre-bound run and calls the compiled code directly; on the interpreter it runs the
-program. The verdict is the first non-zero return value of the attached programs, else 0.
+context into the program's own context buffer and makes one native call (`JitProgram.ctx_call`,
+about a microsecond; any thread may fire); on the interpreter it runs the program. The verdict is the first non-zero return value of the attached programs, else 0.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import threading
+from collections.abc import Callable
+from ctypes import addressof
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -65,40 +66,31 @@ class Attachment:
         self.collection = collection
         self.programs = [collection.programs[n] for n in names]
         self.maps: dict[str, Any] = dict(collection.maps)
-        self._local = threading.local()
+        # one caller per program: run(address, length) -> verdict
+        self.runs = [self._runner(prog) for prog in self.programs]
 
-    def _bound(self, prog: Any) -> Any:
-        """This thread's pre-bound run of `prog` and its context address (JIT), or None."""
-        cache = getattr(self._local, "runs", None)
-        if cache is None:
-            cache = self._local.runs = {}
-        if prog.name not in cache:
-            bind = getattr(prog, "bind", None)
-            bound = bind(ctx=bytes(self.hook.layout_size)) if bind is not None else None
-            region = getattr(getattr(bound, "context", None), "ctx_region", None)
-            cache[prog.name] = None if region is None else (bound, region.address)
-        return cache[prog.name]
+    def _runner(self, prog: Any) -> Callable[[int], int]:
+        """The JIT's context call (one native call per run), else Program.run."""
+        layout, size = self.hook.layout_size, self.hook.size
+        ctx_call = getattr(prog, "ctx_call", None)
+        if ctx_call is not None:
+            caller: Callable[[int], int] = ctx_call(layout, size).call
+            return caller
 
-    def run(self, buffer: Any, raw: bytes | None) -> int:
-        for prog in self.programs:
-            bound = self._bound(prog)
-            if bound is not None:
-                call, address = bound
-                ctypes.memmove(address, buffer, self.hook.size)
-                retval = int(call())
-            else:
-                data = raw if raw is not None else ctypes.string_at(buffer, self.hook.size)
-                retval = prog.run(ctx=data.ljust(self.hook.layout_size, b"\0")).retval
+        def run(address: int) -> int:
+            return int(prog.run(ctx=ctypes.string_at(address, size).ljust(layout, b"\0")).retval)
+
+        return run
+
+    def run(self, address: int) -> int:
+        for run in self.runs:
+            retval = run(address)
             if retval:
                 return retval
         return 0
 
     def close(self) -> None:
-        runs = getattr(self._local, "runs", None) or {}
-        for entry in runs.values():
-            if entry is not None:
-                entry[0].close()
-        self._local.runs = {}
+        self.runs = []
         self.collection.close()
 
 
@@ -115,6 +107,7 @@ class HookPoint:
         self.layout_size = _RAW_TP_CTX if self.size <= _RAW_TP_CTX else _PT_REGS_CTX
         self.engine = engine
         self.attachments: list[Attachment] = []
+        self._runs: list[Callable[[int], int]] = []
 
     @property
     def section(self) -> str:
@@ -140,24 +133,35 @@ class HookPoint:
         collection = Runtime(self.engine, verify=True).load(hooked)
         attachment = Attachment(self, collection, names)
         self.attachments.append(attachment)
+        self._refresh()
         return attachment
+
+    def _refresh(self) -> None:
+        """fire()'s flat list of program callers, in attachment order."""
+        self._runs = [run for attachment in self.attachments for run in attachment.runs]
 
     def fire(self, ctx: Any) -> int:
         """Run every attached program on `ctx` (a ctypes instance or bytes); the first non-zero verdict, else 0."""
-        if not self.attachments:
+        runs = self._runs
+        if not runs:
             return 0
-        if isinstance(ctx, bytes | bytearray):
+        if type(ctx) is self.context:
+            address = addressof(ctx)
+        elif isinstance(ctx, bytes | bytearray):
             if len(ctx) != self.size:
                 raise LoadError(f"hook {self.name!r}: context is {self.size} bytes, got {len(ctx)}")
-            data = bytes(ctx)
-            raw: bytes | None = data
-            buffer: Any = ctypes.create_string_buffer(data, self.size)
+            buffer = ctypes.create_string_buffer(bytes(ctx), self.size)
+            address = addressof(buffer)
         else:
-            raw, buffer = None, ctypes.byref(ctx)
-            if ctypes.sizeof(ctx) != self.size:
-                raise LoadError(f"hook {self.name!r}: context is {self.size} bytes, got {ctypes.sizeof(ctx)}")
-        for attachment in self.attachments:
-            verdict = attachment.run(buffer, raw)
+            try:
+                size = ctypes.sizeof(ctx)
+                address = addressof(ctx)
+            except TypeError:
+                raise LoadError(f"hook {self.name!r}: the context must be a ctypes instance or bytes") from None
+            if size != self.size:
+                raise LoadError(f"hook {self.name!r}: context is {self.size} bytes, got {size}")
+        for run in runs:
+            verdict = run(address)
             if verdict:
                 return verdict
         return 0
@@ -172,6 +176,7 @@ class HookPoint:
 
     def detach(self, attachment: Attachment) -> None:
         self.attachments.remove(attachment)
+        self._refresh()
         attachment.close()
 
     def close(self) -> None:

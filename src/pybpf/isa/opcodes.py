@@ -146,6 +146,10 @@ MAX_REGISTER = 10
 FRAME_POINTER = 10
 STACK_SIZE = 512
 MAX_CALL_FRAMES = 8
+MAX_TAIL_CALL_CNT = 33  # tail calls one run may take (the kernel's MAX_TAIL_CALL_CNT)
+# A tail call from a sub-program replaces that frame and the target may nest MAX_CALL_FRAMES - 1
+# calls of its own, so a chain of tail calls reaches at most this many frames at once.
+MAX_CHAIN_FRAMES = MAX_CALL_FRAMES + MAX_TAIL_CALL_CNT * (MAX_CALL_FRAMES - 1)
 
 M32 = 0xFFFFFFFF  # mask of a 32-bit register half
 M64 = 0xFFFFFFFFFFFFFFFF  # mask of a 64-bit register

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pybpf.errors import BpfError, KernelError, LoadError
-from pybpf.isa.instruction import Instruction
+from pybpf.isa.instruction import Instruction, func_pointer_target
 from pybpf.kernel.attr import BtfLoadAttr, ptr
 from pybpf.kernel.fd import FD
 from pybpf.kernel.programs import BtfExt
@@ -160,7 +160,7 @@ def subprogram_starts(insns: list[Instruction] | tuple[Instruction, ...]) -> lis
         if insn.opcode == 0x85 and insn.src == 1:  # call pc+imm (local function)
             starts.add(pc + insn.imm + 1)
         elif insn.opcode == 0x18 and insn.src == 4:  # r = &function (callback)
-            starts.add(pc + (insn.imm if insn.imm < 1 << 31 else insn.imm - (1 << 32)) + 1)
+            starts.add(func_pointer_target(pc, insn))
         pc += insn.slots
     return sorted(starts)
 

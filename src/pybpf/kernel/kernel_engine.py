@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,9 +34,22 @@ class KernelCollection(Collection):
     """A Collection whose programs and maps live in the kernel; close() releases every fd."""
 
     def __init__(self, programs: Mapping[str, KernelProgram], maps: Mapping[str, KernelMap],
-                 owned: list[FD] | None = None) -> None:
+                 owned: list[FD] | None = None, spec: CollectionSpec | None = None) -> None:
         super().__init__(programs=programs, maps=maps, engine="kernel")
         self._owned = owned or []
+        self.spec = spec  # what was loaded (BTF, .kconfig values): USDT attach reads its spec layout there
+        ref = weakref.ref(self)
+        for prog in programs.values():
+            prog.collection = ref  # attach_auto(prog) finds the collection's maps (e.g. USDT specs)
+
+    def attach_usdt(self, prog: KernelProgram | str, binary: str, provider: str, name: str, *,
+                    pid: int | None = None, cookie: int = 0) -> Any:
+        """Attach a BPF_USDT program to probe PROVIDER:NAME of a binary (libbpf's bpf_program__attach_usdt):
+        pid None for every process; `cookie` is what bpf_usdt_cookie() returns. Returns the link."""
+        from pybpf.kernel.link.usdt import attach_usdt
+
+        program: Any = self.programs[prog] if isinstance(prog, str) else prog
+        return attach_usdt(program, binary, provider, name, pid=pid, cookie=cookie, collection=self)
 
     def close(self) -> None:
         super().close()
@@ -227,7 +241,7 @@ def load_collection(spec: CollectionSpec | ProgramSpec, *, pin_path: str | None 
         for fd in owned:
             fd.close()
         raise
-    return KernelCollection(programs, maps, owned)
+    return KernelCollection(programs, maps, owned, spec)
 
 
 def _fill_slots(spec: CollectionSpec, maps: Mapping[str, KernelMap], programs: Mapping[str, KernelProgram]) -> None:

@@ -1,4 +1,5 @@
-"""Facts the verifier takes from the running kernel: helper availability and context access rules.
+"""Facts the verifier takes from the running kernel: helper availability, context access rules and
+which program types may call which kfuncs.
 
 Each is probed with bpf() — tiny programs the kernel's verifier accepts or refuses — once per kernel
 build, and cached in the user's cache directory (pybpf.cachedir), because builds of one release
@@ -20,6 +21,7 @@ from pybpf.kernel.programs import load_program
 
 HELPERS_FACTS = "helpers.json"
 CTX_FACTS = "ctx.json"
+KFUNC_FACTS = "kfuncs.json"
 
 _RET0 = (I(0xB7, 0, 0, 0, 0), I(0x95))
 # Program types whose probe programs need an expected attach type, or a flag, to load at all.
@@ -176,3 +178,48 @@ def ctx_facts(refresh: bool = False) -> Any | None:
         return _cached(CTX_FACTS, probe_ctx_access, refresh)
     except BpfError:
         return None
+
+
+def _loadable_types() -> list[ProgramType]:
+    return [t for t in ProgramType if t not in _SKIP and _load(t, _RET0)[0] is not None]
+
+
+def probe_kfunc_types(names: list[str]) -> dict[str, Any]:
+    """{"probed": [type names], "allowed": {kfunc: [type names]}} from the running kernel.
+
+    The kernel registers each kfunc set for some program types (bpf_prog_type_to_kfunc_hook), and
+    releases differ (tracepoint and perf_event programs joined the tracing set late, raw_tp later):
+    a call with zero arguments is refused with `calling kernel function NAME is not allowed` where
+    the type may not call it, and for its arguments or a leaked reference where it may.
+    """
+    from pybpf.kernel.vmlinux import KIND_FUNC, vmlinux_index
+
+    index = vmlinux_index()
+    types = _loadable_types()
+    allowed: dict[str, list[str]] = {}
+    for name in names:
+        btf_id = index.get((KIND_FUNC, name))
+        allowed[name] = []
+        if btf_id is None:
+            continue
+        code = (*(I(0xB7, r, 0, 0, 0) for r in range(1, 6)), I(0x85, 0, 2, 0, btf_id), *_RET0)
+        refused = f"calling kernel function {name} is not allowed"
+        for ptype in types:
+            ok, log = _load(ptype, code, log_level=1)
+            if ok is not None and refused not in log:
+                allowed[name].append(ptype.name)
+    return {"probed": [t.name for t in types], "allowed": allowed}
+
+
+def kfunc_facts(names: list[str], refresh: bool = False) -> Any | None:
+    """Which program types may call each of `names` (probed or cached), or None where bpf() is not permitted."""
+    if bpf_permission_error():
+        return None
+    facts = None if refresh else read_kernel_facts(KFUNC_FACTS)
+    try:
+        if not isinstance(facts, dict) or not set(names) <= set(facts.get("allowed", {})):
+            facts = probe_kfunc_types(names)
+            write_kernel_facts(KFUNC_FACTS, facts)
+    except BpfError:
+        return None
+    return facts

@@ -39,6 +39,7 @@ from pybpf.kernel.link.tc import TcFilterLink, attach_tc, attach_tc_legacy
 from pybpf.kernel.link.tracepoint import attach_tracepoint
 from pybpf.kernel.link.tracing import attach_tracing
 from pybpf.kernel.link.uprobe import attach_uprobe
+from pybpf.kernel.link.usdt import UsdtLink, attach_usdt, parse_usdt_target
 from pybpf.kernel.link.xdp import (
     XDP_FLAGS_DRV_MODE,
     XDP_FLAGS_SKB_MODE,
@@ -50,9 +51,9 @@ __all__ = [
     "CGROUP_ATTACH", "SO_ATTACH_BPF", "SO_DETACH_BPF", "XDP_FLAGS_DRV_MODE", "XDP_FLAGS_SKB_MODE",
     "XDP_FLAGS_UPDATE_IF_NOEXIST",
     "BpfLink", "HasFd", "Link", "MultiLink", "PerfEventLink", "ProgAttachLink", "ProgLike", "SocketFilterLink",
-    "TcFilterLink", "attach_auto", "attach_cgroup", "attach_kprobe", "attach_perf_event",
+    "TcFilterLink", "UsdtLink", "attach_auto", "attach_cgroup", "attach_kprobe", "attach_perf_event",
     "attach_raw_tracepoint", "attach_sampling", "attach_socket", "attach_tc", "attach_tc_legacy",
-    "attach_tracepoint", "attach_tracing", "attach_uprobe", "attach_xdp", "expect_type", "ifindex",
-    "kprobes_supported", "link_create", "prog_attach", "query_attached", "syscall_function",
+    "attach_tracepoint", "attach_tracing", "attach_uprobe", "attach_usdt", "attach_xdp", "expect_type", "ifindex",
+    "kprobes_supported", "link_create", "parse_usdt_target", "prog_attach", "query_attached", "syscall_function",
     "_fd", "_online_cpus",
 ]

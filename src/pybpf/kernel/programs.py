@@ -5,8 +5,9 @@ from __future__ import annotations
 import ctypes
 import errno
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pybpf.abi import ProgramType
 from pybpf.collection import Program, RunResult
@@ -223,6 +224,7 @@ class KernelProgram(FdBacked, Program):
         self.spec = spec
         self._fd = fd
         self.verifier_log = log
+        self.collection: Callable[[], Any] | None = None  # weak reference to the loading collection
 
     def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
         """BPF_PROG_TEST_RUN on packet `data` and/or context `ctx`; duration_ns is the kernel's mean per run.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import os
-import platform
 from enum import IntEnum
 
 from pybpf.errors import KernelError
@@ -69,7 +68,7 @@ _syscall.restype = ctypes.c_long
 
 def syscall_number(name: str) -> int:
     """The system call number of `name` on this machine's architecture."""
-    arch = platform.machine()
+    arch = os.uname().machine
     try:
         return _SYSCALLS[arch][name]
     except KeyError:

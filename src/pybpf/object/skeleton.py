@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from pybpf.btf.types import Kind
 from pybpf.errors import LoadError
 from pybpf.object.spec import CollectionSpec
 
@@ -83,6 +82,8 @@ def with_globals(spec: CollectionSpec, values: Mapping[str, int | bytes]) -> Col
     btf = spec.btf
     if btf is None or not hasattr(btf, "find"):
         raise LoadError("setting global variables needs the object's BTF")
+    from pybpf.btf.types import Kind
+
     todo = dict(values)
     maps = dict(spec.maps)
     for name, mspec in spec.maps.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pybpf._lazy import lazy_exports
 
-_EXPORTS = {"compile_script": "compiler", "CompiledScript": "compiler", "TraceRun": "runtime", "Child": "runtime",
+_EXPORTS = {"compile_script": "compiler", "CompiledScript": "compiled", "TraceRun": "runtime", "Child": "runtime",
             "parse": "parser", "TraceError": "errors"}
 __all__ = sorted(_EXPORTS)
 

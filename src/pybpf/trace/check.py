@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pybpf.errors import BpfError
-from pybpf.trace.compiler import CompiledScript
+from pybpf.trace.compiled import CompiledScript
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,11 @@ def check_in_kernel(compiled: CompiledScript) -> list[ProbeCheck]:
             except BpfError as exc:
                 text = str(exc)
                 tracing = cp.probe.provider in ("fentry", "fexit", "iter")
-                if tracing and ("EPERM" in text or "not permitted" in text.lower() or "(tracing)" in text):
+                if "bpf_override_return" in text and "cannot use helper" in text:
+                    text = ("not verified: this kernel cannot override return values (built without "
+                            f"CONFIG_BPF_KPROBE_OVERRIDE; override() needs it) ({text})")
+                    out.append(ProbeCheck(cp.probe.probe_text, True, text))
+                elif tracing and ("EPERM" in text or "not permitted" in text.lower() or "(tracing)" in text):
                     text = f"not verified: this kernel refuses tracing programs ({text})"
                     out.append(ProbeCheck(cp.probe.probe_text, True, text))
                 else:

@@ -2,60 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from pybpf.trace import ast
-from pybpf.trace.codegen_values import (
-    H_DELETE,
-    H_LOOKUP,
-    H_RINGBUF_OUTPUT,
-    H_SEND_SIGNAL,
-    ValueCompiler,
-    _is_args,
-)
-from pybpf.trace.emit import FP, R0, R1, R2, R3, R4, R9, Emitter, fits32
+from pybpf.trace.codegen_expr import ExprCompiler
+from pybpf.trace.codegen_values import H_DELETE, H_LOOKUP, H_RINGBUF_OUTPUT, H_SEND_SIGNAL
+from pybpf.trace.compiled import EVENTS_MAP, LOST_MAP, Event, Program
+from pybpf.trace.emit import FP, R0, R1, R2, R3, R4, R9, Emitter
 from pybpf.trace.errors import TraceError
 from pybpf.trace.probes import ConcreteProbe
 from pybpf.trace.semantic import Analyzer, ProbeScope
-from pybpf.trace.types import MapInfo, Type
+from pybpf.trace.types import Type
 
-BPF_NOEXIST = 1
 STACK_LIMIT = 512
-JOIN_ARGS = 16
-EVENTS_MAP = "events"
-LOST_MAP = "lost"
-JOIN_MAP = "join_buf"
+H_FOR_EACH_MAP_ELEM, H_SEND_SIGNAL_THREAD = 164, 117
 
 
-@dataclass
-class Event:
-    """A record kind sent to user space: printf/exit/print/clear/zero/time/join/print_value."""
-
-    kind: str
-    fmt: str = ""
-    types: list[Type] = field(default_factory=list)
-    map_name: str = ""
-    args: tuple[int, ...] = ()
-
-
-@dataclass
-class Program:
-    """What the code generator shares between probes: maps (name -> kernel map name), events, constants."""
-
-    maps: dict[str, MapInfo]
-    map_names: dict[str, str]
-    events: list[Event] = field(default_factory=list)
-    start_ns: int = 0
-    uses_user_symbols: bool = False
-    cpid: int = 0
-
-    def event(self, ev: Event) -> int:
-        self.events.append(ev)
-        return len(self.events) - 1
-
-
-class ProbeCompiler(ValueCompiler):
+class ProbeCompiler(ExprCompiler):
     """Compiles one probe body for one concrete attach point."""
 
     def __init__(self, program: Program, analyzer: Analyzer, probe: ast.Probe, cp: ConcreteProbe) -> None:
@@ -69,6 +32,11 @@ class ProbeCompiler(ValueCompiler):
         self.variables: dict[str, int] = {}
         self.exit_label = self.e.label()
         self.loops: list[tuple[int, int]] = []
+        self.callbacks: list[tuple[int, ast.For]] = []  # for-over-map bodies, emitted after the program
+        self.ctx_slot = 0  # where the probe's context pointer (r9) is kept for callbacks
+        self.ret_slot = 0
+        self.var_base = 0  # lowest stack offset of the $variables (what callbacks mirror)
+        self.cpid_insns: list[int] = []
 
     # -- stack -------------------------------------------------------------------------------
     def alloc(self, size: int) -> int:
@@ -95,6 +63,11 @@ class ProbeCompiler(ValueCompiler):
             off = self.alloc(t.storage)
             self.variables[name] = off
             self.zero(off, t.storage)
+        self.ctx_slot = self.alloc(8)
+        e.stx(8, FP, self.ctx_slot, R9)
+        self.ret_slot = self.alloc(8)  # set by a `return`/exit() inside a loop over a map (a callback)
+        e.st(8, FP, self.ret_slot, 0)
+        self.var_base = self.sp
         if self.probe.predicate is not None:
             mark = self.sp
             self.ev(self.probe.predicate)
@@ -104,7 +77,82 @@ class ProbeCompiler(ValueCompiler):
         e.place(self.exit_label)
         e.mov(R0, 0)
         e.exit()
+        done = 0
+        while done < len(self.callbacks):  # callbacks may hold loops over maps too
+            self.map_callback(*self.callbacks[done])
+            done += 1
         return e.finish()
+
+    def for_map(self, s: ast.For) -> None:
+        """for $kv : @map { body }: bpf_for_each_map_elem with the body as a callback sub-program. The
+        callback gets a pointer to this frame's $variables (and saved context pointer) as its ctx."""
+        assert s.map is not None
+        e = self.e
+        label = e.label()
+        self.callbacks.append((label, s))
+        e.ld_map(R1, self.prog.map_names[s.map.name])
+        e.ld_func(R2, label)
+        e.stack_ptr(R3, self.var_base)
+        e.mov(R4, 0)
+        e.call(H_FOR_EACH_MAP_ELEM)
+        if _returns(s.body):  # the body returned (or called exit()): so does this probe
+            e.ldx(8, R0, FP, self.ret_slot)
+            e.jcci("!=", R0, 0, self.exit_label)
+
+    def map_callback(self, label: int, s: ast.For) -> None:
+        """long cb(map, key, value, ctx): $variables copied in from the caller's frame (same offsets in
+        this frame), the body, then copied back; returns 0 to go on, 1 after `break`."""
+        e = self.e
+        info = self.prog.maps[s.map.name] if s.map is not None else None
+        assert info is not None
+        e.place(label)
+        self.sp = self.var_base
+        saved = self.alloc(8)
+        e.stx(8, FP, saved, R4)
+        kv = self.variables[s.var]
+        for i in range(0, info.key_storage, 8):
+            e.ldx(8, R0, R2, i)
+            e.stx(8, FP, kv + i, R0)
+        for i in range(0, min(info.bpf_value_size, self.scope.variables[s.var].storage - info.key_storage), 8):
+            e.ldx(8, R0, R3, i)
+            e.stx(8, FP, kv + info.key_storage + i, R0)
+        self.mirror(saved, into_frame=True, skip=s.var)
+        e.ldx(8, R9, R1, self.ctx_slot - self.var_base)
+        go_on, stop, returned = e.label(), e.label(), e.label()
+        outer = self.exit_label, self.loops
+        self.exit_label, self.loops = returned, [(go_on, stop)]
+        ends = self.block(s.body)
+        self.exit_label, self.loops = outer
+        if e.used(returned):  # tell the caller's frame, then stop iterating
+            if not ends:
+                e.jmp(go_on)
+                ends = True
+            e.place(returned)
+            e.ldx(8, R1, FP, saved)
+            e.st(8, R1, self.ret_slot - self.var_base, 1)
+            e.jmp(stop)
+        for target, ret in ((go_on, 0), (stop, 1)):
+            if not e.used(target) and (ends or target == stop):
+                continue  # the verifier refuses unreachable code
+            e.place(target)
+            self.mirror(saved, into_frame=False, skip=s.var)
+            e.mov(R0, ret)
+            e.exit()
+
+    def mirror(self, saved: int, *, into_frame: bool, skip: str) -> None:
+        """Copy every $variable between the caller's frame (pointer at fp+saved) and this one."""
+        e = self.e
+        e.ldx(8, R1, FP, saved)
+        for name, off in self.variables.items():
+            if name == skip and into_frame:
+                continue
+            for i in range(0, self.scope.variables[name].storage, 8):
+                if into_frame:
+                    e.ldx(8, R0, R1, off - self.var_base + i)
+                    e.stx(8, FP, off + i, R0)
+                else:
+                    e.ldx(8, R0, FP, off + i)
+                    e.stx(8, R1, off - self.var_base + i, R0)
 
     def typeof(self, x: ast.Expr) -> Type:
         return self.an.typeof(x, self.scope, statement=True)
@@ -159,6 +207,8 @@ class ProbeCompiler(ValueCompiler):
             assign = s.assignment()
             if assign is not None:
                 self.assign(assign)
+        elif isinstance(s, ast.For) and s.map is not None:
+            self.for_map(s)
         elif isinstance(s, ast.For):
             self.for_range(s)
         elif isinstance(s, ast.Jump):
@@ -241,7 +291,7 @@ class ProbeCompiler(ValueCompiler):
             assert isinstance(c.args[0], ast.String)
             types = [self.typeof(a) for a in c.args[1:]]
             self.emit_event(Event(name, c.args[0].value, types), c.args[1:], types)
-        elif name == "signal":
+        elif name in ("signal", "signal_thread"):
             import signal as signals
 
             arg = c.args[0]
@@ -250,7 +300,7 @@ class ProbeCompiler(ValueCompiler):
             else:
                 self.ev(arg)
                 self.e.movr(R1, R0)
-            self.e.call(H_SEND_SIGNAL)
+            self.e.call(H_SEND_SIGNAL if name == "signal" else H_SEND_SIGNAL_THREAD)
         elif name == "exit":
             args = c.args
             self.emit_event(Event("exit"), args, [self.typeof(a) for a in args])
@@ -328,202 +378,16 @@ class ProbeCompiler(ValueCompiler):
         e.mov(R0, 0)  # the same r0 on every path
 
     # -- integer expressions (result in r0) ----------------------------------------------------
-    def ev(self, x: ast.Expr) -> None:
-        from pybpf.trace import codegen_maps as cm
 
-        e = self.e
-        t = self.typeof(x)
-        if t.kind != "int":
-            raise TraceError(f"expected an integer, got {t}", *x.span())
-        if isinstance(x, ast.Integer):
-            e.mov(R0, x.value if x.value < (1 << 63) else x.value - (1 << 64))
-        elif isinstance(x, ast.Builtin):
-            self.builtin(x)
-        elif isinstance(x, ast.Variable):
-            e.ldx(8, R0, FP, self.variables[x.name])
-        elif isinstance(x, ast.MapRef):
-            cm.read_int(self, x)
-        elif isinstance(x, ast.FieldAccess) and not _is_args(x.base):
-            self.struct_field_int(x)
-        elif isinstance(x, ast.FieldAccess):
-            self.field_int(x)
-        elif isinstance(x, ast.Binary):
-            self.binary(x)
-        elif isinstance(x, ast.Unary):
-            self.ev(x.operand)
-            if x.op == "*":
-                ot = self.typeof(x.operand)
-                self.read_at(R0, 0, ot.deref or 8, ot.user or self.cp.user, signed=ot.signed and bool(ot.deref))
-            elif x.op == "!":
-                self.bool_of(lambda lbl: e.jcci("==", R0, 0, lbl))
-            elif x.op == "~":
-                e.alui("^", R0, -1)
-            elif x.op == "-":
-                e.neg(R0)
-        elif isinstance(x, ast.Ternary):
-            other, end = e.label(), e.label()
-            self.ev(x.cond)
-            e.jcci("==", R0, 0, other)
-            self.ev(x.then)
-            e.jmp(end)
-            e.place(other)
-            self.ev(x.other)
-            e.place(end)
-        elif isinstance(x, ast.Cast):
-            self.ev(x.operand)
-            self.cast(x.type_name)
-        elif isinstance(x, ast.Call):
-            self.call_int(x)
-        else:
-            raise TraceError("unsupported expression", *x.span())
 
-    def cast(self, name: str) -> None:
-        if name.endswith("*"):
-            return  # pointer casts only change the type
-        bits = {"int8": 8, "uint8": 8, "u8": 8, "s8": 8, "char": 8, "int16": 16, "uint16": 16, "u16": 16,
-                "s16": 16, "short": 16, "int32": 32, "uint32": 32, "u32": 32, "s32": 32, "int": 32,
-                "unsigned": 32, "bool": 1}.get(name.split()[0] if name else "", 64)
-        if bits == 1:
-            self.bool_of(lambda lbl: self.e.jcci("!=", R0, 0, lbl))
-        elif bits < 64:
-            self.e.alui("<<", R0, 64 - bits)
-            self.e.alui(">>", R0, 64 - bits, signed=not name.startswith(("u", "unsigned")))
-
-    def bool_of(self, jump_if_true: Any) -> None:
-        """r0 = 1 when the jump emitted by `jump_if_true(label)` is taken, else 0."""
-        e = self.e
-        yes, end = e.label(), e.label()
-        jump_if_true(yes)
-        e.mov(R0, 0)
-        e.jmp(end)
-        e.place(yes)
-        e.mov(R0, 1)
-        e.place(end)
-
-    def binary(self, x: ast.Binary) -> None:
-        e = self.e
-        op = x.op
-        if op in ("&&", "||"):
-            end = e.label()
-            self.ev(x.left)
-            self.bool_of(lambda lbl: e.jcci("!=", R0, 0, lbl))
-            e.jcci("==" if op == "&&" else "!=", R0, 0, end)
-            self.ev(x.right)
-            self.bool_of(lambda lbl: e.jcci("!=", R0, 0, lbl))
-            e.place(end)
-            return
-        lt, rt = self.typeof(x.left), self.typeof(x.right)
-        if lt.kind == "str":
-            self.string_compare(x.left, x.right, None)
-            if op == "!=":
-                e.alui("^", R0, 1)
-            return
-        signed = lt.signed and rt.signed
-        if isinstance(x.right, ast.Integer) and fits32(x.right.value):
-            self.ev(x.left)
-            if op in ("==", "!=", "<", ">", "<=", ">="):
-                self.bool_of(lambda lbl: e.jcci(op, R0, x.right.value, lbl, signed=signed))
-            elif op in ("/", "%") and x.right.value == 0:
-                if op == "/":
-                    e.mov(R0, 0)  # BPF semantics (the verifier refuses a constant zero divisor)
-            elif op in ("<<", ">>"):
-                e.alui(op, R0, x.right.value & 63, signed=signed)  # shifts are masked, as BPF does for registers
-            else:
-                e.alui(op, R0, x.right.value, signed=signed)
-            return
-        self.ev(x.left)
-        tmp = self.alloc(8)
-        e.stx(8, FP, tmp, R0)
-        self.ev(x.right)
-        e.movr(R1, R0)
-        e.ldx(8, R0, FP, tmp)
-        if op in ("==", "!=", "<", ">", "<=", ">="):
-            self.bool_of(lambda lbl: e.jcc(op, R0, R1, lbl, signed=signed))
-        else:
-            e.alu(op, R0, R1, signed=signed)
-
-    def string_compare(self, a: ast.Expr, b: ast.Expr, limit: int | None) -> None:
-        """r0 = 1 when the C strings a and b are equal (in their first `limit` bytes), else 0."""
-        e = self.e
-        ta, tb = self.typeof(a), self.typeof(b)
-        n = min(ta.storage, tb.storage)
-        if limit is not None:
-            n = min(n, limit)
-        oa = self.evs(a)
-        ob = self.evs(b)
-        differ, same, end = e.label(), e.label(), e.label()
-        for i in range(n):
-            e.ldx(1, R1, FP, oa + i)
-            e.ldx(1, R2, FP, ob + i)
-            e.jcc("!=", R1, R2, differ)
-            e.jcci("==", R1, 0, same)
-        e.place(same)
-        e.mov(R0, 1)
-        e.jmp(end)
-        e.place(differ)
-        e.mov(R0, 0)
-        e.place(end)
-
-    def call_int(self, c: ast.Call) -> None:
-        if c.name in ("sizeof", "offsetof", "cgroupid"):
-            self.e.mov(R0, self.an.constants[f"{c.name}:{id(c)}"])
-            return
-        if c.name == "__index" and self.typeof(c.args[0]).kind == "str":
-            assert isinstance(c.args[1], ast.Integer)
-            buf = self.evs(c.args[0])
-            self.e.ldx(1, R0, FP, buf + c.args[1].value)
-            return
-        if c.name == "__index":
-            bt = self.typeof(c.args[0])
-            self.ev(c.args[0])
-            tmp = self.alloc(8)
-            self.e.stx(8, FP, tmp, R0)
-            self.ev(c.args[1])
-            self.e.alui("*", R0, bt.deref)
-            self.e.ldx(8, R1, FP, tmp)
-            self.e.alu("+", R0, R1)
-            self.read_at(R0, 0, bt.deref, bt.user, signed=bt.signed and bt.deref < 8)
-            return
-        if c.name == "strncmp":
-            assert isinstance(c.args[2], ast.Integer)
-            self.string_compare(c.args[0], c.args[1], c.args[2].value)
-            self.e.alui("^", R0, 1)  # 0 when equal, like bpftrace
-            return
-        if c.name == "kaddr" and isinstance(c.args[0], ast.String):
-            addr = self.an.constants[f"kaddr:{c.args[0].value}"]
-            self.e.mov(R0, addr - (1 << 64) if addr >= 1 << 63 else addr)
-            return
-        if c.name == "reg":
-            from pybpf.trace.usdt import reg_offset
-
-            assert isinstance(c.args[0], ast.String)
-            self.e.ldx(8, R0, R9, reg_offset(c.args[0].value) or 0)
-            return
-        if c.name == "uaddr":
-            addr = self.an.constants[f"uaddr:{id(c)}"]
-            self.e.mov(R0, addr - (1 << 64) if addr >= 1 << 63 else addr)
-            return
-        if c.name == "has_key":
-            from pybpf.trace import codegen_maps as cm
-
-            ref = c.__dict__["_key_ref"]
-            key = cm.build_key(self, ref, self.prog.maps[ref.name])
-            cm.lookup(self, ref, key)
-            self.bool_of(lambda lbl: self.e.jcci("!=", R0, 0, lbl))
-            return
-        if c.name == "bswap":
-            width = {1: 8, 2: 16, 4: 32}.get(self.typeof(c.args[0]).size, 64)
-            self.ev(c.args[0])
-            if width > 8:
-                self.e.bswap(R0, width)
-            return
-        if c.name == "delete":
-            self.call_stmt(c)  # r0 = 0 when the element was deleted: the value is true then
-            self.bool_of(lambda lbl: self.e.jcci("==", R0, 0, lbl))
-            return
-        if c.name in ("print", "clear", "zero", "printf", "exit", "time", "join", "signal", "cat",
-                      "system"):
-            self.call_stmt(c)
-            self.e.mov(R0, 0)
-            return
-        raise TraceError(f"{c.name}() cannot be used as a value", *c.span())
+def _returns(stmts: list[ast.Stmt]) -> bool:
+    """True when a `return` or an exit() call may run in these statements (nested blocks included)."""
+    for s in stmts:
+        if isinstance(s, ast.Jump) and s.kind == "return":
+            return True
+        if isinstance(s, ast.ExprStmt) and isinstance(s.expr, ast.Call) and s.expr.name == "exit":
+            return True
+        nested = [getattr(s, name) for name in ("then", "other", "body") if isinstance(getattr(s, name, None), list)]
+        if any(_returns(block) for block in nested):
+            return True
+    return False

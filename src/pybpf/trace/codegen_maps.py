@@ -31,7 +31,7 @@ def build_key(pc: ProbeCompiler, ref: ast.MapRef, info: MapInfo) -> int:
     pos = key
     for k, t in zip(ref.keys, items, strict=True):
         if t.is_buffer:
-            pc.evs(k, pos, t.storage)
+            pc.evs(k, pos, t.storage, t)  # a tuple item (nested tuple) is laid out as the key's type
         else:
             pc.ev(k)
             pc.e.stx(8, FP, pos, R0)

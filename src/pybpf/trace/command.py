@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import shutil
 import sys
 from typing import Any, TextIO
 
@@ -124,6 +123,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
 
+def _which(name: str) -> str | None:
+    """shutil.which without importing shutil (and the compression modules it loads) on the start-up path."""
+    import os
+
+    dirs = [""] if os.sep in name else os.environ.get("PATH", os.defpath).split(os.pathsep)
+    for d in dirs:
+        path = os.path.join(d, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
 def _process_exists(pid: int) -> bool:
     import os
 
@@ -139,9 +150,6 @@ def _process_exists(pid: int) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pybpf.trace.errors import TraceError
-    from pybpf.trace.parser import parse
-
     out: TextIO = sys.stdout
     if args.output:
         out = open(args.output, "w")  # noqa: SIM115 - closed below
@@ -176,6 +184,14 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print("pybpf trace: give a script FILE, -e PROGRAM or -l [PATTERN]", file=sys.stderr)
             return 2
+        if not args.dry_run and not args.dump:
+            denied = permission_denied()
+            if denied is not None:
+                return denied
+            return _execute(args, source, filename, out, params)
+        from pybpf.trace.errors import TraceError
+        from pybpf.trace.parser import parse
+
         try:
             script = parse(source)
         except TraceError as exc:
@@ -183,10 +199,7 @@ def _run(args: argparse.Namespace) -> int:
             return 1
         if args.dry_run:
             return _dry_run(args, script, source, filename, out, params)
-        denied = permission_denied()
-        if denied is not None:
-            return denied
-        return _execute(args, script, source, filename, out, params)
+        return _dump(args, script, source, filename, out, params)
     finally:
         if out is not sys.stdout:
             out.close()
@@ -224,33 +237,60 @@ def _dry_run(args: argparse.Namespace, script: Any, source: str, filename: str, 
     return 1 if failed else 0
 
 
-def _execute(args: argparse.Namespace, script: Any, source: str, filename: str, out: TextIO,
-             params: list[str]) -> int:
-    from pybpf.trace.compiler import compile_script
+def _compile(args: argparse.Namespace, source: str, filename: str, params: list[str], cpid: int) -> Any:
+    """The compiled script, from the user's cache when this exact compilation ran before; None (after printing
+    the error) when the script is wrong."""
+    from pybpf.trace import cache
     from pybpf.trace.errors import TraceError
+
+    entry = cache.cache_entry(source, params, unsafe=args.unsafe, has_child=bool(args.command))
+    compiled = cache.load(entry, cpid) if entry is not None else None
+    if compiled is not None:
+        return compiled
+    from pybpf.trace.compiler import compile_script
+    from pybpf.trace.parser import parse
+
+    try:
+        compiled = compile_script(parse(source), cpid=cpid, params=params, unsafe=args.unsafe)
+    except TraceError as exc:
+        print(exc.render(source, filename), file=sys.stderr)
+        return None
+    if entry is not None:
+        cache.store(entry, compiled)
+    return compiled
+
+
+def _execute(args: argparse.Namespace, source: str, filename: str, out: TextIO, params: list[str]) -> int:
     from pybpf.trace.runtime import Child, TraceRun
 
     argv = shlex.split(args.command) if args.command else []
-    if args.command and (not argv or shutil.which(argv[0]) is None):
+    if args.command and (not argv or _which(argv[0]) is None):
         print(f"pybpf trace: cannot run {args.command!r}: no such command or not executable", file=sys.stderr)
         return 2
     child = Child(argv) if argv else None
     try:
-        try:
-            compiled = compile_script(script, cpid=child.pid if child else 0, params=params,
-                                      unsafe=args.unsafe)
-        except TraceError as exc:
-            print(exc.render(source, filename), file=sys.stderr)
+        compiled = _compile(args, source, filename, params, child.pid if child else 0)
+        if compiled is None:
             return 1
         for warning in compiled.warnings:
             print(warning.render(source, filename), file=sys.stderr)
-        if args.dump:
-            from pybpf.isa import disassemble
-
-            for name, prog in compiled.spec.programs.items():
-                out.write(f"{name}: {prog.section}\n{disassemble(list(prog.instructions))}\n")
-            return 0
         return TraceRun(compiled, out, json_mode=args.json == "json", pid=args.pid).run(child)
     finally:
         if child is not None:
             child.kill()
+
+
+def _dump(args: argparse.Namespace, script: Any, source: str, filename: str, out: TextIO, params: list[str]) -> int:
+    """-d: print the generated eBPF of every probe program."""
+    from pybpf.isa import disassemble
+    from pybpf.trace.compiler import compile_script
+    from pybpf.trace.errors import TraceError
+
+    try:
+        compiled = compile_script(script, cpid=1 if args.command else 0, params=params, unsafe=args.unsafe)
+    except TraceError as exc:
+        print(exc.render(source, filename), file=sys.stderr)
+        return 1
+    for name, prog in compiled.spec.programs.items():
+        out.write(f"{name}: {prog.section}\n{disassemble(list(prog.instructions))}\n")
+    return 0

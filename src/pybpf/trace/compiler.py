@@ -5,14 +5,24 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from typing import Any
 
 from pybpf.abi import AttachType, MapType, ProgramType
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 from pybpf.trace import ast
-from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, JOIN_MAP, LOST_MAP, ProbeCompiler, Program
-from pybpf.trace.codegen_values import STACKS_MAP, START_MAP
+from pybpf.trace.codegen import ProbeCompiler
+from pybpf.trace.compiled import (
+    EVENTS_MAP,
+    JOIN_ARGS,
+    JOIN_MAP,
+    LOST_MAP,
+    STACKS_MAP,
+    START_MAP,
+    CompiledProbe,
+    CompiledScript,
+    Program,
+)
 from pybpf.trace.errors import TraceError, bounded_nesting
 from pybpf.trace.macros import expand_macros
 from pybpf.trace.parser import parse
@@ -29,32 +39,10 @@ PROGRAM_TYPES = {
     "usdt": ProgramType.KPROBE,
     "kretprobe": ProgramType.KPROBE, "interval": ProgramType.PERF_EVENT, "profile": ProgramType.PERF_EVENT,
     "software": ProgramType.PERF_EVENT, "hardware": ProgramType.PERF_EVENT,
-    "fentry": ProgramType.TRACING, "fexit": ProgramType.TRACING,
+    "fentry": ProgramType.TRACING, "fexit": ProgramType.TRACING, "iter": ProgramType.TRACING,
+    "watchpoint": ProgramType.PERF_EVENT,
 }
-ATTACH_TYPES = {"fentry": AttachType.TRACE_FENTRY, "fexit": AttachType.TRACE_FEXIT}
-
-
-@dataclass
-class CompiledProbe:
-    name: str  # program name in the collection
-    probe: ConcreteProbe
-    source: ast.Probe
-
-
-@dataclass
-class CompiledScript:
-    """Everything the runtime needs: the collection to load, the probes to attach, maps and events."""
-
-    script: ast.Script
-    spec: CollectionSpec
-    program: Program
-    probes: list[CompiledProbe] = field(default_factory=list)
-    warnings: list[TraceError] = field(default_factory=list)
-    missing_probes: str = "error"  # what to do with a probe that fails to attach: error, warn or ignore
-
-    @property
-    def attach_count(self) -> int:
-        return len(self.probes)
+ATTACH_TYPES = {"fentry": AttachType.TRACE_FENTRY, "fexit": AttachType.TRACE_FEXIT, "iter": AttachType.TRACE_ITER}
 
 
 def kernel_map_name(index: int, name: str) -> str:
@@ -203,14 +191,20 @@ def compile_script(source: str | ast.Script, *, cpid: int = 0, start_ns: int | N
             raise TraceError(f"map {name} is declared but never used", *decl.span())
     if analyzer.uses_stacks:
         maps[STACKS_MAP] = MapSpec(STACKS_MAP, MapType.STACK_TRACE, 4, 8 * MAX_STACK, MAP_KEYS_MAX)
+    if analyzer.skb_outputs:
+        from pybpf.trace.compiled import SKB_MAP
+
+        maps[SKB_MAP] = MapSpec(SKB_MAP, MapType.PERF_EVENT_ARRAY, 4, 4, 0)
     if analyzer.uses_join:
         maps[JOIN_MAP] = MapSpec(JOIN_MAP, MapType.PERCPU_ARRAY, 4, 8 + JOIN_ARGS * STRLEN, 1)
     programs: dict[str, ProgramSpec] = {}
     compiled: list[CompiledProbe] = []
     for i, (probe, cps) in enumerate(zip(script.probes, expansions, strict=True)):
         for j, cp in enumerate(cps):
-            insns, refs = ProbeCompiler(program, analyzer, probe, cp).compile()
+            pc = ProbeCompiler(program, analyzer, probe, cp)
+            insns, refs = pc.compile()
             pname = f"p{i}_{j}"
+            program.cpid_sites.extend((pname, index) for index in pc.cpid_insns)
             programs[pname] = ProgramSpec(
                 name=pname, instructions=insns, type=PROGRAM_TYPES[cp.provider],
                 section=cp.name.replace(":", "/"), attach_type=ATTACH_TYPES.get(cp.provider),

@@ -13,6 +13,7 @@ ALU_OPS = {"+": AluOp.ADD, "-": AluOp.SUB, "*": AluOp.MUL, "/": AluOp.DIV, "%": 
 # comparison -> (unsigned jump, signed jump)
 JUMPS = {"==": (JmpOp.JEQ, JmpOp.JEQ), "!=": (JmpOp.JNE, JmpOp.JNE), ">": (JmpOp.JGT, JmpOp.JSGT),
          ">=": (JmpOp.JGE, JmpOp.JSGE), "<": (JmpOp.JLT, JmpOp.JSLT), "<=": (JmpOp.JLE, JmpOp.JSLE)}
+PSEUDO_FUNC = 4  # src of an lddw that loads a sub-program's address
 S32_MIN, S32_MAX = -(1 << 31), (1 << 31) - 1
 
 
@@ -28,11 +29,16 @@ class Emitter:
         self._labels: dict[int, int] = {}
         self._fixups: list[tuple[int, int]] = []
         self._maps: list[tuple[int, str]] = []
+        self._funcs: list[tuple[int, int]] = []
         self._next_label = 0
 
     def label(self) -> int:
         self._next_label += 1
         return self._next_label
+
+    def used(self, label: int) -> bool:
+        """True when a jump already targets `label`."""
+        return any(target == label for _, target in self._fixups)
 
     def place(self, label: int) -> None:
         self._labels[label] = len(self.insns)
@@ -89,6 +95,11 @@ class Emitter:
         self._maps.append((len(self.insns), map_name))
         self.add(Instruction(LDDW, dst, 0, 0, 0))
 
+    def ld_func(self, dst: int, label: int) -> None:
+        """dst = address of the sub-program at `label` (BPF_PSEUDO_FUNC), for callback helpers."""
+        self._funcs.append((len(self.insns), label))
+        self.add(Instruction(LDDW, dst, PSEUDO_FUNC, 0, 0))
+
     def stack_ptr(self, dst: int, off: int) -> None:
         self.movr(dst, FP)
         self.alui("+", dst, off)
@@ -130,5 +141,7 @@ class Emitter:
         for index, label in self._fixups:
             target = slots[self._labels[label]]
             out[index] = out[index].replace(off=target - slots[index] - 1)
+        for index, label in self._funcs:
+            out[index] = out[index].replace(imm=(slots[self._labels[label]] - slots[index] - 1) & 0xFFFFFFFF)
         refs = tuple(MapReference(slots[i], name) for i, name in self._maps)
         return tuple(out), refs

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from pybpf.trace.semantic import CONVERSION_RE
+from pybpf.trace.printf import CONVERSION_RE
 from pybpf.trace.symbols import Stack, Symbolizer
 from pybpf.trace.types import MapInfo, Type
 
@@ -149,8 +148,9 @@ def value_text(v: Any) -> str:
 def key_text(key: Any, sep: str = ", ") -> str:
     if isinstance(key, Stack):
         return key.text(4)
-    if isinstance(key, tuple):
-        return sep.join(key_text(k) for k in key)
+    if isinstance(key, tuple):  # a nested tuple in a key prints in parentheses: @m[(1, 2), 3]
+        return sep.join(value_text(k) if isinstance(k, tuple) and not isinstance(k, Stack) else key_text(k)
+                        for k in key)
     return str(key)
 
 
@@ -299,6 +299,8 @@ def map_text(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0, div:
 
 # -- JSON ----------------------------------------------------------------------------------------
 def json_line(kind: str, data: Any) -> str:
+    import json
+
     return json.dumps({"type": kind, "data": data}, separators=(", ", ": ")) + "\n"
 
 
@@ -318,7 +320,7 @@ def map_json(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0,
 
     def one(v: Any) -> Any:
         if info.kind == "hist":
-            return [_hist_bucket(b, v.get(b, 0)) for b in span(v)]
+            return [hist_bucket(b, v.get(b, 0)) for b in span(v)]
         if info.kind == "lhist":
             lo, hi, step = info.lhist
             return [_lhist_bucket(b, v.get(b, 0), lo, hi, step) for b in span(v)]
@@ -337,7 +339,8 @@ def map_json(info: MapInfo, entries: list[tuple[bytes, Any]], top: int = 0,
     return json_line(kind, {info.name: data})
 
 
-def _hist_bucket(b: int, count: int) -> dict[str, Any]:
+def hist_bucket(b: int, count: int) -> dict[str, Any]:
+    """One log2 bucket as bpftrace -f json prints it: {"min", "max", "count"} (no "min" for negatives)."""
     if b == 0:
         return {"max": -1, "count": count}
     if b == 1:

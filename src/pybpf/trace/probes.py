@@ -7,19 +7,19 @@ import os
 import re
 import struct
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pybpf.errors import BpfError
-from pybpf.trace import ast
 from pybpf.trace.errors import TraceError
+
+if TYPE_CHECKING:
+    from pybpf.trace import ast
 
 # x86-64 struct pt_regs offsets: arguments in rdi, rsi, rdx, rcx, r8, r9; return value in rax
 PT_REGS_ARGS = (112, 104, 96, 88, 72, 64)
 PT_REGS_RET = 80
-UNSUPPORTED = {
-    "watchpoint": "watchpoint probes are not supported yet",
-    "iter": "iter probes are not supported yet",
-}
+UNSUPPORTED: dict[str, str] = {}
+KERNEL_SPACE = 0xFFFF800000000000  # x86-64: addresses from here up are the kernel's
 
 
 # perf software/hardware events: name -> (config id, bpftrace's default sample period)
@@ -303,6 +303,10 @@ def _expand(ap: ast.AttachPoint, prov: str) -> list[ConcreteProbe]:
         if not funcs:
             raise TraceError(f"No BTF found for {prov}:{pattern} (function not in {VMLINUX_BTF})", *ap.span())
         return [ConcreteProbe(prov, f"{prov}:vmlinux:{f}", "vmlinux", f, _fentry_fields(f)) for f in funcs]
+    if prov == "iter":
+        return [_expand_iter(ap)]
+    if prov == "watchpoint":
+        return [_expand_watchpoint(ap)]
     if prov in ("software", "hardware"):
         table = SOFTWARE_EVENTS if prov == "software" else HARDWARE_EVENTS
         if ap.target not in table:
@@ -341,7 +345,47 @@ def _expand_usdt(ap: ast.AttachPoint) -> list[ConcreteProbe]:
     if not found:
         raise TraceError(f"No USDT probes matched: usdt:{ap.target}:{ap.func} (no such probe in the "
                          f".note.stapsdt of {path})", *ap.span())
+    for u in found:
+        if u.arg_error:
+            raise TraceError(f"USDT probe {u.provider}:{u.name} of {path}: {u.arg_error}", *ap.span())
     wildcard = any(c in ap.func for c in "*?[")
     return [ConcreteProbe("usdt", f"usdt:{path}:{u.provider}:{u.name}", path, f"{u.provider}:{u.name}", user=True,
                           display=ap.text if not wildcard else f"usdt:{ap.target}:{u.provider}:{u.name}", usdt=u)
             for u in found]
+
+
+def _expand_iter(ap: ast.AttachPoint) -> ConcreteProbe:
+    """iter:task, iter:task_file, iter:task_vma...: a BPF iterator the kernel's BTF declares (bpf_iter_NAME),
+    whose context is struct bpf_iter__NAME (the `ctx` builtin)."""
+    from pybpf.kernel.vmlinux import KIND_FUNC, VMLINUX_BTF, vmlinux_index
+
+    name = ap.func.split(":")[0]
+    index = vmlinux_index(VMLINUX_BTF)
+    if (KIND_FUNC, f"bpf_iter_{name}") not in index:
+        known = sorted(n.removeprefix("bpf_iter_") for k, n in index if k == KIND_FUNC and n.startswith("bpf_iter_")
+                       and not n.startswith("bpf_iter_num") and "__" not in n)
+        raise TraceError(f"iter:{name}: no such iterator in this kernel's BTF (one of: {', '.join(known[:12])})",
+                         *ap.span())
+    return ConcreteProbe("iter", f"iter:{name}", func=name, display=ap.text)
+
+
+def _expand_watchpoint(ap: ast.AttachPoint) -> ConcreteProbe:
+    """watchpoint:ADDRESS:LENGTH:MODE (mode r, w, rw or x): a hardware breakpoint. The address travels in
+    `period`, the length in `frequency` (the fields of perf events that watchpoints do not use)."""
+    from pybpf.kernel.link.breakpoint import breakpoint_type
+
+    parts = ap.func.split(":")
+    if len(parts) != 3:
+        raise TraceError("watchpoint probes are written watchpoint:ADDRESS:LENGTH:MODE (e.g. "
+                         "watchpoint:0x10000000:8:w)", *ap.span())
+    try:
+        address, length = int(parts[0], 0), int(parts[1], 0)
+        breakpoint_type(parts[2])
+    except ValueError as exc:
+        raise TraceError(f"invalid watchpoint {ap.func}: {exc}", *ap.span()) from None
+    if length not in (1, 2, 4, 8):
+        raise TraceError(f"invalid watchpoint length {length} (1, 2, 4 or 8 bytes)", *ap.span())
+    if address <= 0:
+        raise TraceError("watchpoint address must be positive", *ap.span())
+    return ConcreteProbe("watchpoint", f"watchpoint:{address:#x}:{length}:{parts[2]}", f"{address:#x}", parts[2],
+                         period=address, frequency=length, user=address < KERNEL_SPACE, display=ap.text)

@@ -11,9 +11,17 @@ from typing import Any, TextIO
 
 from pybpf.errors import BpfError
 from pybpf.kernel.held_command import HeldCommand
-from pybpf.trace.codegen import EVENTS_MAP, JOIN_ARGS, LOST_MAP, Event
-from pybpf.trace.codegen_values import STACKS_MAP, START_MAP
-from pybpf.trace.compiler import CompiledProbe, CompiledScript
+from pybpf.trace.compiled import (
+    EVENTS_MAP,
+    JOIN_ARGS,
+    LOST_MAP,
+    SKB_MAP,
+    STACKS_MAP,
+    START_MAP,
+    CompiledProbe,
+    CompiledScript,
+    Event,
+)
 from pybpf.trace.output import (
     cstr,
     decode_value,
@@ -25,9 +33,6 @@ from pybpf.trace.output import (
 )
 from pybpf.trace.symbols import Symbolizer
 from pybpf.trace.types import STRLEN
-
-KPROBES_UNSUPPORTED = ("kprobes are not supported by this kernel (no kprobe PMU: CONFIG_KPROBE_EVENTS is off); "
-                       "use fentry/fexit (kfunc/kretfunc) or a tracepoint instead")
 
 
 def _alive(pid: int) -> bool:
@@ -72,7 +77,9 @@ class TraceRun:
         self.stop = False
         self.coll: Any = None
         self.links: list[Any] = []
+        self.attached: list[CompiledProbe] = []  # the probe of each link
         self.attached_at: float = 0.0
+        self.child: Child | None = None
         self.sym = Symbolizer()
         self.lost = 0
         self._plans: dict[int, tuple[struct.Struct, int, list[tuple[int, Any]]]] = {}
@@ -82,44 +89,10 @@ class TraceRun:
 
     # -- attaching ---------------------------------------------------------------------------
     def attach(self, cp: CompiledProbe) -> Any:
-        from pybpf.kernel import links
+        from pybpf.trace.attach import attach_probe
 
-        prog = self.coll.programs[cp.name]
-        p = cp.probe
-        if p.provider == "tracepoint":
-            return links.attach_tracepoint(prog, p.target, p.func)
-        if p.provider == "rawtracepoint":
-            return links.attach_raw_tracepoint(prog, p.func)
-        if p.provider in ("uprobe", "uretprobe"):
-            return links.attach_uprobe(prog, p.target, p.func, retprobe=p.provider == "uretprobe",
-                                       pid=self.pid if self.pid else -1)
-        if p.provider == "usdt":
-            return links.attach_uprobe(prog, p.target, offset=p.usdt.offset, pid=self.pid if self.pid else -1,
-                                       ref_ctr_offset=p.usdt.semaphore)
-        if p.provider in ("kprobe", "kretprobe"):
-            if not links.kprobes_supported():
-                raise BpfError(f"cannot attach {p.name}: {KPROBES_UNSUPPORTED}")
-            return links.attach_kprobe(prog, p.func, retprobe=p.provider == "kretprobe")
-        if p.provider == "interval":
-            return links.attach_sampling(prog, period=p.period, cpus=[0])
-        if p.provider == "profile":
-            if p.frequency:
-                return links.attach_sampling(prog, frequency=p.frequency)
-            return links.attach_sampling(prog, period=p.period)
-        if p.provider in ("fentry", "fexit"):
-            return links.attach_tracing(prog)
-        if p.provider in ("software", "hardware"):
-            from pybpf.kernel.perf import PerfType
-
-            kind = PerfType.SOFTWARE if p.provider == "software" else PerfType.HARDWARE
-            try:
-                return links.attach_sampling(prog, period=p.period, event_type=kind, config=p.frequency)
-            except BpfError as exc:
-                if p.provider == "hardware":
-                    raise BpfError(f"hardware event {p.target} is not available on this machine (no PMU "
-                                   f"counter for it, e.g. in a VM): {exc}") from None
-                raise
-        raise BpfError(f"cannot attach {p.name}")
+        pid = self.pid or (self.child.pid if self.child is not None else 0)
+        return attach_probe(self.coll.programs[cp.name], cp.probe, self.pid or 0, pid)
 
     # -- events ------------------------------------------------------------------------------
     def handle(self, record: bytes) -> None:
@@ -226,6 +199,7 @@ class TraceRun:
         from pybpf.kernel.kernel_engine import load_collection
         from pybpf.kernel.ringbuf import RingBuffer
 
+        self.child = child
         n = self.c.attach_count
         self.write(json_line("attached_probes", {"probes": n}) if self.json
                    else f"Attaching {n} probe{'s' if n != 1 else ''}...\n")
@@ -238,11 +212,16 @@ class TraceRun:
         try:
             self.coll = load_collection(self.c.spec)
         except BpfError as exc:
-            if "(tracing)" in str(exc) and any(p.probe.provider in ("fentry", "fexit") for p in self.c.probes):
-                raise BpfError(f"fentry/fexit (kfunc/kretfunc) probes are not supported by this kernel: {exc}") \
-                    from None
+            if "(tracing)" in str(exc) and any(p.probe.provider in ("fentry", "fexit", "iter") for p in self.c.probes):
+                raise BpfError(f"fentry/fexit (kfunc/kretfunc) and iter probes are not supported by this kernel "
+                               f"(it refuses tracing programs): {exc}") from None
             raise
         rb = None
+        skb = None
+        if SKB_MAP in self.coll.maps:
+            from pybpf.trace.pcap_out import SkbWriter
+
+            skb = SkbWriter(self.coll.maps[SKB_MAP], self.c.program.events)
         if STACKS_MAP in self.coll.maps:
             self.sym = Symbolizer(self.coll.maps[STACKS_MAP])
         try:
@@ -250,6 +229,7 @@ class TraceRun:
                 if cp.probe.provider not in ("BEGIN", "END"):
                     try:
                         self.links.append(self.attach(cp))
+                        self.attached.append(cp)
                     except BpfError as exc:
                         # config = { missing_probes = warn|ignore }: a probe that cannot attach is skipped
                         if self.c.missing_probes == "error":
@@ -266,11 +246,21 @@ class TraceRun:
                 signal.signal(s, interrupt)
             self.run_special("BEGIN")
             self.drain(rb)
+            iters = [link for cp, link in zip(self.attached, self.links, strict=True) if cp.probe.provider == "iter"]
+            if iters:  # like bpftrace: the iterators run to their end, then the script ends
+                from pybpf.kernel.link.iter import run_iter
+
+                for link in iters:
+                    run_iter(link)
+                    self.drain(rb)
+                self.stop = True
             if child is not None:
                 child.release()
             while not self.stop:
                 rb.wait(0.1 if child is None else 0.02)
                 self.drain(rb)
+                if skb is not None:
+                    skb.drain()
                 if child is not None and child.poll():
                     self.drain(rb)
                     break
@@ -297,6 +287,8 @@ class TraceRun:
                 link.close()
             if rb is not None:
                 rb.close()
+            if skb is not None:
+                skb.close()
             if child is not None:
                 child.kill()
             self.coll.close()

@@ -11,10 +11,10 @@ from pybpf.trace.probes import ConcreteProbe
 from pybpf.trace.semantic_calls import (  # noqa: F401
     CONVERSION_RE,
     FUNCTIONS,
-    UNSUPPORTED_FUNCTIONS,
     CallChecker,
     printf_conversions,
 )
+from pybpf.trace.semantic_decls import DeclaredTypes
 from pybpf.trace.types import (
     AGGREGATES,
     COMM_LEN,
@@ -30,12 +30,9 @@ from pybpf.trace.types import (
 
 INT_BUILTINS = {"pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "cpid", "retval", "curtask", "rand",
                 "cgroup", "jiffies", "ppid", "ncpus"}
-INT_TYPE_NAMES = {"int8", "int16", "int32", "int64", "s8", "s16", "s32", "s64", "char", "short", "int", "long",
-                  "bool"}
-UINT_TYPE_NAMES = {"uint8", "uint16", "uint32", "uint64", "u8", "u16", "u32", "u64", "unsigned"}
 STR_BUILTINS = {"comm": COMM_LEN, "pcomm": COMM_LEN, "probe": STRLEN, "func": STRLEN}
 ARG_RE = re.compile(r"arg([0-9])$")
-UNSUPPORTED_BUILTINS = {"sarg0", "username", "ctx", "__builtin_ctx"}
+UNSUPPORTED_BUILTINS = {"sarg0", "username", "__builtin_ctx"}
 # Kernel macros that bpftrace tools use from C headers (pybpf reads no headers); values from the kernel's uapi
 KERNEL_MACROS = {
     "TASK_RUNNING": 0x0, "TASK_INTERRUPTIBLE": 0x1, "TASK_UNINTERRUPTIBLE": 0x2, "__TASK_STOPPED": 0x4,
@@ -53,7 +50,7 @@ class ProbeScope:
     variables: dict[str, Type] = field(default_factory=dict)
 
 
-class Analyzer(CallChecker):
+class Analyzer(CallChecker, DeclaredTypes):
     """Types a script against its concrete probes; `maps` describes every @map afterwards."""
 
     def __init__(self) -> None:
@@ -68,6 +65,7 @@ class Analyzer(CallChecker):
         self.unsafe = False
         self.dry_run = False  # kernel symbols that this kernel lacks (kaddr) are warnings, not errors
         self.warnings: dict[tuple[int, int, int], TraceError] = {}
+        self.skb_outputs: list[str] = []  # pcap files of skboutput()
 
     def err(self, node: ast.Node, message: str) -> TraceError:
         return TraceError(message, *node.span())
@@ -124,8 +122,10 @@ class Analyzer(CallChecker):
             if assign is not None:
                 self.assign(assign, scope)
         elif isinstance(s, ast.For):
-            if s.map is not None or s.start is None or s.end is None:
-                raise self.err(s, "for loops over maps are not supported yet (use a range: for $i : 0..N)")
+            if s.map is not None:
+                self.for_map(s, scope)
+                return
+            assert s.start is not None and s.end is not None
             a, b = self.typeof(s.start, scope), self.typeof(s.end, scope)
             if a.kind != "int" or b.kind != "int":
                 raise self.err(s, f"for range bounds must be integers, not {a} and {b}")
@@ -137,30 +137,6 @@ class Analyzer(CallChecker):
             self.loop_depth += 1
             self.block(s.body, scope)
             self.loop_depth -= 1
-
-    def declared_type(self, s: ast.Let) -> Type:
-        """The type of `let $x: TYPE`: integers, string / string[N], inet, struct pointers."""
-        name = (s.type_name or "").strip()
-        if name in INT_TYPE_NAMES:
-            return INT
-        if name in UINT_TYPE_NAMES:
-            return UINT
-        if name == "string":
-            return string(STRLEN)
-        if name.startswith("string[") and name.endswith("]") and name[7:-1].strip().isdigit():
-            return string(int(name[7:-1]))
-        if name == "inet":
-            return Type("inet", 24)
-        if name.startswith(("struct ", "union ")) and name.endswith("*"):
-            from pybpf.trace.structs import struct_id
-
-            sid = struct_id(name)
-            if not sid:
-                raise self.err(s, f"Unknown struct/union: '{name.rstrip(' *')}' (not in the kernel's BTF)")
-            return Type("int", signed=False, btf_id=sid)
-        if name.endswith("*"):
-            return UINT
-        raise self.err(s, f"unknown type '{name}' in the declaration of {s.name}")
 
     def assign(self, s: ast.Assign, scope: ProbeScope) -> None:
         target, value = s.target, s.value
@@ -229,10 +205,6 @@ class Analyzer(CallChecker):
         if ref.keys is None:
             return
         types = [self.typeof(k, scope) for k in ref.keys]
-        for k, t in zip(ref.keys, types, strict=True):
-            # @m[$tuple] is keyed by the tuple's items (like @m[a, b]); tuples inside a key are not supported
-            if t.kind == "tuple" and (len(types) > 1 or any(i.kind == "tuple" for i in t.items)):
-                raise self.err(k, "nested tuples are not supported as map keys")
         ktype = types[0] if len(types) == 1 else Type("tuple", items=tuple(types))
         if info.key is None:
             info.key = ktype
@@ -323,31 +295,6 @@ class Analyzer(CallChecker):
             return Type("tuple", items=tuple(self.typeof(i, scope) for i in e.items))
         raise self.err(e, "unsupported expression")
 
-    def cast_type(self, e: ast.Cast, scope: ProbeScope) -> Type:
-        name = e.type_name
-        # user memory behind uprobe values and pointers that were user pointers already (syscall arguments)
-        user = scope.probe.provider in ("uprobe", "uretprobe") or self.typeof(e.operand, scope).user
-        if name.startswith(("struct ", "union ")):
-            from pybpf.trace.structs import struct_id
-
-            if not name.endswith("*"):
-                raise self.err(e, f"cannot cast to '{name}': only struct pointers (e.g. (struct task_struct *))")
-            sid = struct_id(name)
-            if not sid:
-                raise self.err(e, f"Unknown struct/union: '{name.rstrip(' *')}' (not in the kernel's BTF)")
-            return Type("int", signed=False, btf_id=sid, user=user)
-        base = name.replace("*", "").strip()
-        signed = not base.startswith(("u", "unsigned"))
-        width = {"8": 1, "16": 2, "32": 4, "char": 1, "short": 2, "int": 4, "unsigned": 4, "bool": 1}
-        size = next((v for k, v in width.items() if base.endswith(k)), 8)
-        if not name.endswith("*") and size < 8:
-            return Type("int", size=size, signed=signed)
-        if name.endswith("*"):
-            sizes = {"int8": 1, "uint8": 1, "u8": 1, "s8": 1, "char": 1, "int16": 2, "uint16": 2, "u16": 2,
-                     "s16": 2, "short": 2, "int32": 4, "uint32": 4, "u32": 4, "s32": 4, "int": 4, "unsigned": 4}
-            return Type("int", signed=signed, deref=sizes.get(base, 8), user=user)
-        return INT if signed else UINT
-
     def builtin(self, e: ast.Builtin, scope: ProbeScope) -> Type:
         name = e.name
         prov = scope.probe.provider
@@ -387,6 +334,15 @@ class Analyzer(CallChecker):
             return INT
         if name == "args":
             raise self.err(e, "args must be used with a field: args->NAME or args.NAME")
+        if name == "ctx":
+            if prov != "iter":
+                raise self.err(e, "the ctx builtin is supported with iter probes only here")
+            from pybpf.trace.structs import struct_id
+
+            sid = struct_id(f"struct bpf_iter__{scope.probe.func}")
+            if not sid:
+                raise self.err(e, f"no struct bpf_iter__{scope.probe.func} in the kernel's BTF")
+            return Type("int", signed=False, btf_id=sid)
         if name in UNSUPPORTED_BUILTINS:
             raise self.err(e, f"the {name} builtin is not supported yet")
         value = self.constant(name)

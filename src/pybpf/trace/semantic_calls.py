@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pybpf.trace import ast
 from pybpf.trace.errors import TraceError
+from pybpf.trace.printf import CONVERSION_RE, printf_conversions  # noqa: F401 - re-exported
 from pybpf.trace.symbols import MAX_STACK
 from pybpf.trace.types import INT, KSTACK, KSYM, STRLEN, UINT, USTACK, USYM, MapInfo, Type, string
 
@@ -21,19 +21,13 @@ FUNCTIONS = {  # name: (min args, max args)
     "kstack": (0, 2), "ustack": (0, 2), "ksym": (1, 1), "usym": (1, 1), "kaddr": (1, 1),
     "signal": (1, 1), "cat": (1, 64), "system": (1, 64), "strftime": (2, 2), "ntop": (1, 2),
     "sizeof": (1, 1), "offsetof": (1, 1), "cgroupid": (1, 1), "strerror": (1, 1), "buf": (1, 2),
-    "has_key": (2, 9), "bswap": (1, 1), "reg": (1, 1), "uaddr": (1, 1), "macaddr": (1, 1), "syscall_name": (1, 1), "cgroup_path": (1, 2),
+    "has_key": (2, 9), "bswap": (1, 1), "reg": (1, 1), "uaddr": (1, 1), "macaddr": (1, 1), "syscall_name": (1, 1),
+    "cgroup_path": (1, 2), "strcontains": (2, 2), "pton": (1, 1), "override": (1, 1), "path": (1, 2),
+    "signal_thread": (1, 1), "skboutput": (4, 4),
 }
-
-UNSUPPORTED_FUNCTIONS = {"override", "path", "skboutput", "pton", "strcontains"}
-CONVERSION_RE = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\d+))?"
-                           r"(?P<length>hh|h|ll|l|j|z|t)?(?P<conv>[diouxXcsrpP%])")
-
-
-def printf_conversions(fmt: str) -> list[str]:
-    """The conversion letters of a printf format (without %%)."""
-    return [m.group("conv") for m in CONVERSION_RE.finditer(fmt) if m.group("conv") != "%"]
-
-
+# bpftrace refuses these without --unsafe (its UNSAFE_BUILTIN_FUNCS and the stdlib's **unsafe** helpers)
+UNSAFE_FUNCTIONS = ("system", "signal", "signal_thread", "override")
+TRACING_PROVIDERS = ("fentry", "fexit", "iter")
 class CallChecker:
     """Mixin of Analyzer: the type of a call and the checks of its arguments."""
 
@@ -46,6 +40,7 @@ class CallChecker:
     dry_run: bool
     constants: dict[str, int]
     warnings: dict[tuple[int, int, int], TraceError]
+    skb_outputs: list[str]
 
     def err(self, node: ast.Node, message: str) -> TraceError:
         raise NotImplementedError
@@ -73,8 +68,12 @@ class CallChecker:
             # an element that is a pointer may be read further (str(args->argv[1]), *p)
             return Type("int", signed=base_t.signed if base_t.deref < 8 else False, user=base_t.user,
                         deref=1 if base_t.deref == 8 else 0)
-        if name in UNSUPPORTED_FUNCTIONS:
-            raise self.err(e, f"{name}() is not supported yet")
+        if name in UNSAFE_FUNCTIONS and not self.unsafe:
+            raise self.err(e, f"{name}() is an unsafe function being used in safe mode: run with --unsafe")
+        if name in ("strcontains", "pton", "override", "path", "skboutput"):
+            from pybpf.trace.semantic_more import check_more
+
+            return check_more(self, e, scope)
         if name == "getopt":
             raise self.err(e, "getopt() expects a parameter name (string literal) and an optional default value")
         if name not in FUNCTIONS:
@@ -184,6 +183,8 @@ class CallChecker:
             return Type("strerror", 8)
         if name == "ntop":
             last = types[-1]
+            if last.kind == "inet":  # ntop(pton("::1")): already an address
+                return last
             byte_array = last.kind == "str" and last.size in (4, 16) and isinstance(args[-1], ast.FieldAccess)
             if any(t.kind != "int" for t in types[:-1]) or (last.kind != "int" and not byte_array):
                 raise self.err(e, "ntop() expects an address (an integer or a byte array such as args->daddr), "
@@ -219,10 +220,8 @@ class CallChecker:
             self.uses_user_symbols |= name == "usym"
             return KSYM if name == "ksym" else USYM
         if name in ("printf", "cat", "system"):
-            if name == "system" and not self.unsafe:
-                raise self.err(e, "system() is an unsafe function: run with --unsafe to allow it")
             return self.check_printf(e, types)
-        if name == "signal":
+        if name in ("signal", "signal_thread"):
             import signal as signals
 
             if isinstance(args[0], ast.String):
@@ -231,7 +230,7 @@ class CallChecker:
             elif types[0].kind != "int":
                 raise self.err(args[0], "signal() expects a signal name or number")
             if scope.probe.provider in ("BEGIN", "END"):
-                raise self.err(e, "signal() can not be used in BEGIN and END probes")
+                raise self.err(e, f"{name}() can not be used in BEGIN and END probes")
             return INT
         if name in ("time",) and args and not isinstance(args[0], ast.String):
             raise self.err(args[0], "time() expects a string literal format")

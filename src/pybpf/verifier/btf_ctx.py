@@ -145,6 +145,22 @@ def _member_at(btf: Any, struct: Any, off: int, size: int) -> tuple[Any, int] | 
     return None
 
 
+def starts_with(name: str, base: str) -> bool:
+    """Is kernel struct `name` the struct `base`, or does it begin with one (struct sock begins with its
+    sock_common, tcp_sock with an inet_connection_sock...)? btf_struct_ids_match, not strict."""
+    btf = kernel_btf()
+    t = btf.find(name, Kind.STRUCT)
+    for _ in range(32):
+        if t is None or t.kind != Kind.STRUCT:
+            return False
+        if t.name == base:
+            return True
+        if not t.members or t.members[0].bit_offset:
+            return False
+        t = btf.skip_modifiers(t.members[0].type_id)
+    return False
+
+
 def struct_access(ck: Checker, pc: int, regno: int, reg: Reg, off: int, size: int, write: bool) -> Reg | None:
     """btf_struct_access: a probe-read-like load from a kernel object."""
     name = reg.type_str()

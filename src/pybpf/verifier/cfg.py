@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pybpf import helpers
 from pybpf.errors import VerifierError
 from pybpf.helpers import ArgType
-from pybpf.isa.instruction import VALID_OPCODES, Instruction
+from pybpf.isa.instruction import VALID_OPCODES, Instruction, func_pointer_target
 from pybpf.isa.opcodes import CALL, EXIT, JA, JA32, LDDW, InsnClass, JmpOp, Mode, PseudoSrc
 
 ALL_REGS = frozenset(range(11))
@@ -78,7 +78,7 @@ def build(insns: Sequence[Instruction]) -> Program:
         if insn.opcode == CALL and insn.src == 1:
             target = pc + insn.imm + 1
         elif insn.opcode == LDDW and insn.src == PseudoSrc.FUNC:
-            target = pc + (insn.imm & 0xFFFFFFFF) + 1 if insn.imm < (1 << 31) else pc + insn.imm - (1 << 32) + 1
+            target = func_pointer_target(pc, insn)  # insn[1].imm is not looked at, as in the kernel
         if target is not None:
             if target < 0 or target >= nslots:
                 raise VerifierError("call to invalid destination", insn=pc)

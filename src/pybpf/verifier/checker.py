@@ -197,7 +197,8 @@ class Checker:
         cps = self.explored.get(pc, [])
         for i, cp in enumerate(cps):
             if cp.branches and pc not in self.callback_sites:
-                if states_looping(cp.state, st, live) and states_equal(cp.state, st, live, exact=True):
+                if (cp.state.callback_unroll == st.callback_unroll and states_looping(cp.state, st, live)
+                        and states_equal(cp.state, st, live, exact=True)):
                     raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
             elif states_equal(cp.state, st, live, precise=None if cp.all_precise else cp.precise,
                               reads=cp.by_frame, uninit_ok=self.privileged, hint=cp.hint):

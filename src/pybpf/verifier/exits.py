@@ -66,5 +66,6 @@ def callback_exit(ck: Checker, pc: int, st: State, r0: Reg) -> int:
         raise VerifierError(f"At callback return the register R0 has smin={r0.var.smin} smax={r0.var.smax} "
                             f"should have been in [{lo}, {hi}]", insn=pc)
     st.frames.pop()
+    st.callback_unroll += 1  # the next iteration's states are not the same loop as this one's
     # back to the helper call: it may call the callback again or return
     return frame.callsite

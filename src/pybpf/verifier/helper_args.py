@@ -10,7 +10,7 @@ from pybpf import helpers
 from pybpf.abi import MapType
 from pybpf.errors import VerifierError, VerifierUnsupported
 from pybpf.helpers import ArgType as A
-from pybpf.verifier import bounds, memory
+from pybpf.verifier import bounds, btf_ctx, const_str, memory
 from pybpf.verifier.state import PACKET_TYPES, Reg, RegType, State
 
 if TYPE_CHECKING:
@@ -140,6 +140,13 @@ def _size(a: Arg) -> None:
                init=not mem_arg.uninit, meta=meta, zero_ok=zero_ok)
 
 
+def _const_str(a: Arg) -> None:
+    """ARG_PTR_TO_CONST_STR: a NUL-terminated string in a read-only map value at a known offset."""
+    if a.reg.type is not RegType.PTR_TO_MAP_VALUE or a.reg.maybe_null:
+        raise a.expect("map_value")
+    const_str.string_at(a.pc, a.regno, a.reg)
+
+
 def _fixed_mem(a: Arg) -> None:
     """ARG_PTR_TO_LONG / ARG_PTR_TO_INT: a fixed number of bytes the helper writes."""
     if a.reg.type not in MEM_TYPES or a.reg.maybe_null:
@@ -173,6 +180,16 @@ _CTX = Typed((RegType.PTR_TO_CTX,), "ctx", zero_offset="dereference of modified 
 _STACK = Typed((RegType.PTR_TO_STACK,), "fp")
 _SOCK = Typed(SOCK_TYPES, SOCK_EXPECTED)
 
+
+def _btf_sock_common(a: Arg) -> None:
+    """ARG_PTR_TO_BTF_ID_SOCK_COMMON: a socket pointer, or a kernel object that begins with a sock_common."""
+    reg = a.reg
+    if reg.type is RegType.PTR_TO_BTF_ID and not reg.maybe_null:
+        if not btf_ctx.starts_with(reg.btf_name or "", "sock_common"):
+            raise a.fail(f"R{a.regno} is of type {reg.btf_name} but sock_common is expected")
+        return
+    _SOCK(a)
+
 RULES: dict[A, Callable[[Arg], None]] = {
     A.ARG_ANYTHING: _anything,
     A.ARG_CONST_MAP_PTR: _map_ptr,
@@ -184,6 +201,7 @@ RULES: dict[A, Callable[[Arg], None]] = {
     A.ARG_CONST_SIZE: _size,
     A.ARG_CONST_SIZE_OR_ZERO: _size,
     A.ARG_CONST_ALLOC_SIZE_OR_ZERO: _alloc_size,
+    A.ARG_PTR_TO_CONST_STR: _const_str,
     A.ARG_PTR_TO_LONG: _fixed_mem,
     A.ARG_PTR_TO_INT: _fixed_mem,
     A.ARG_PTR_TO_CTX: _CTX,
@@ -198,8 +216,8 @@ RULES: dict[A, Callable[[Arg], None]] = {
     A.ARG_PTR_TO_SOCK_COMMON: _SOCK,
     A.ARG_PTR_TO_SOCKET: _SOCK,
     A.ARG_PTR_TO_SOCKET_OR_NULL: _SOCK,
-    A.ARG_PTR_TO_BTF_ID_SOCK_COMMON: _SOCK,
-    A.ARG_PTR_TO_BTF_ID_SOCK_COMMON_OR_NULL: _SOCK,
+    A.ARG_PTR_TO_BTF_ID_SOCK_COMMON: _btf_sock_common,
+    A.ARG_PTR_TO_BTF_ID_SOCK_COMMON_OR_NULL: _btf_sock_common,
 }
 
 

@@ -8,7 +8,7 @@ from pybpf import helpers
 from pybpf.abi import MapType
 from pybpf.errors import VerifierError, VerifierUnsupported
 from pybpf.helpers import RetType as R
-from pybpf.verifier import calls, memory
+from pybpf.verifier import calls, const_str, memory
 from pybpf.verifier.helper_args import Meta, check_arg
 from pybpf.verifier.state import (
     NOT_INIT,
@@ -23,8 +23,9 @@ from pybpf.verifier.state import (
 if TYPE_CHECKING:
     from pybpf.verifier.checker import Checker, _Path
 
-# Callback-calling helpers pybpf explores (bpf_loop); others are rejected conservatively.
+# Callback-calling helpers pybpf explores (bpf_loop, bpf_for_each_map_elem); others are refused clearly.
 LOOP = 181
+FOR_EACH = 164
 # map_delete_elem, map_update_elem, map_push_elem, map_pop_elem: refused on BPF_F_RDONLY_PROG maps.
 MAP_WRITING = frozenset({2, 3, 87, 88})
 
@@ -34,7 +35,7 @@ def _fail(msg: str, pc: int) -> VerifierError:
 
 
 def helper_call(ck: Checker, pc: int, func_id: int, st: State, path: _Path, work: list[_Path]) -> int | None:
-    proto = helpers.get(func_id)
+    proto = helpers.for_program(func_id, ck.program_type)
     if proto is None or func_id <= 0:
         raise _fail(f"invalid func unknown#{func_id}", pc)
     name = f"{proto.full_name}#{func_id}"
@@ -46,7 +47,7 @@ def helper_call(ck: Checker, pc: int, func_id: int, st: State, path: _Path, work
         raise _fail("cannot call GPL-restricted function from non-GPL compatible program", pc)
     if proto.sleepable_only:
         raise _fail("helper call might sleep in a non-sleepable prog", pc)
-    if proto.callback is not None and func_id != LOOP:
+    if proto.callback is not None and func_id not in (LOOP, FOR_EACH):
         raise VerifierUnsupported(f"callbacks of {name}", insn=pc)
     meta = Meta(const_sizes={})
     for i, arg in enumerate(proto.args):
@@ -55,22 +56,22 @@ def helper_call(ck: Checker, pc: int, func_id: int, st: State, path: _Path, work
         raise _fail("write into map forbidden", pc)  # record_func_map
     if meta.pkt_arg and not proto.pkt_access:
         raise _fail("helper access to the packet is not allowed", pc)
+    if func_id == const_str.SNPRINTF:
+        const_str.check_snprintf(pc, st.cur.regs[3], st.cur.regs[5])
     if func_id == 12 and st.refs:
         raise _fail("tail_call would lead to reference leak", pc)
     regs = st.cur.regs
-    if func_id == LOOP:
-        cb = regs[2]
+    if func_id in (LOOP, FOR_EACH) and proto.callback is not None:
+        cb = regs[proto.callback.arg + 1]
+        args = _callback_args(regs, meta) if func_id == FOR_EACH else [UNKNOWN_SCALAR, regs[3]]
         callee_state = st.copy()
         callee_state.cur.regs = list(callee_state.cur.regs)
-        r1 = UNKNOWN_SCALAR
-        r2 = regs[3]
         ck.push(work, cb.subprog, callee_state, path)
         # the pushed path enters the callback with a new frame
-        target = calls.local_call(ck, pc, cb.subprog, callee_state, callback=(0, 1))
-        callee_state.cur.regs[1] = r1
-        callee_state.cur.regs[2] = r2
-        for r in (3, 4, 5):
-            callee_state.cur.regs[r] = NOT_INIT
+        ret_range = (proto.callback.ret_min, proto.callback.ret_max)
+        target = calls.local_call(ck, pc, cb.subprog, callee_state, callback=ret_range)
+        for r in range(1, 6):
+            callee_state.cur.regs[r] = args[r - 1] if r <= len(args) else NOT_INIT
         work[-1].pc = target
         work[-1].hist.append((pc, ("frame",)))
         ck.callback_sites.add(pc)
@@ -84,6 +85,13 @@ def helper_call(ck: Checker, pc: int, func_id: int, st: State, path: _Path, work
         regs[r] = NOT_INIT
     regs[0] = return_value(ck, pc, st, proto, meta)
     return pc + 1
+
+
+def _callback_args(regs: list[Reg], meta: Meta) -> list[Reg]:
+    """set_map_elem_callback_state: (map, key, value, the caller's context) for each element."""
+    m = meta.map
+    return [Reg(RegType.CONST_PTR_TO_MAP, map=m), Reg(RegType.PTR_TO_MAP_KEY, map=m, mem_size=m.key_size),
+            Reg(RegType.PTR_TO_MAP_VALUE, map=m, rdonly=not memory.map_prog_caps(m)[1]), regs[3]]
 
 
 def release(ck: Checker, st: State, ref_id: int) -> None:

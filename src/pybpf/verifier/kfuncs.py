@@ -1,9 +1,10 @@
 """Kernel function calls (BPF_PSEUDO_KFUNC_CALL) and BTF-id ld_imm64 (`extern ... __ksym`), by the kernel's BTF.
 
 A kfunc's prototype comes from the kernel's BTF, but what it does to references (KF_ACQUIRE,
-KF_RELEASE, KF_RET_NULL) and which program types may call it live in kernel id sets BTF does not
-show. pybpf therefore models the kfuncs whose contract is part of the documented kfunc API and
-refuses the others clearly (VerifierUnsupported: the kernel's verifier alone can judge them).
+KF_RELEASE, KF_RET_NULL) lives in kernel id sets BTF does not show. pybpf therefore models the
+kfuncs whose contract is part of the documented kfunc API and refuses the others clearly
+(VerifierUnsupported: the kernel's verifier alone can judge them). Which program types may call
+them changes between releases: the running kernel is asked (pybpf.kernel.kfacts.kfunc_facts).
 """
 
 from __future__ import annotations
@@ -39,8 +40,32 @@ CONTRACTS: dict[str, KfuncContract] = {
     "bpf_cgroup_from_id": KfuncContract(acquire=True, ret_null=True),
     "bpf_cgroup_release": KfuncContract(release=True),
 }
-# Program types the generic kfunc set is registered for.
-GENERIC_TYPES = frozenset({P.TRACING, P.LSM, P.SCHED_CLS, P.SCHED_ACT, P.XDP, P.SYSCALL, P.STRUCT_OPS})
+# Program types the generic kfunc set reaches in Linux 6.18 (register_btf_kfunc_id_set and
+# bpf_prog_type_to_kfunc_hook): the fallback where the running kernel could not be asked.
+GENERIC_TYPES = frozenset({P.TRACING, P.LSM, P.TRACEPOINT, P.PERF_EVENT, P.SCHED_CLS, P.SCHED_ACT, P.XDP,
+                           P.SYSCALL, P.STRUCT_OPS, P.CGROUP_SKB})
+# kfunc name -> program types the running kernel lets call it, for the types it was asked about
+# (pybpf.kernel.kfacts.kfunc_facts, installed by pybpf.engines.use_kernel_facts).
+_PROBED_TYPES: frozenset[int] = frozenset()
+_ALLOWED: dict[str, frozenset[int]] = {}
+
+
+def use(facts: Any) -> None:
+    """Judge kfunc calls by the running kernel's answer: {"probed": [types], "allowed": {kfunc: [types]}}."""
+    global _PROBED_TYPES, _ALLOWED
+    try:
+        probed = frozenset(int(P[name]) for name in facts["probed"])
+        allowed = {str(k): frozenset(int(P[name]) for name in v) for k, v in facts["allowed"].items()}
+    except (KeyError, TypeError, AttributeError):
+        return
+    _PROBED_TYPES, _ALLOWED = probed, allowed
+
+
+def may_call(program_type: int, name: str) -> bool:
+    """May a program of this type call kfunc `name`? The running kernel's answer, else the fallback's."""
+    if program_type in _PROBED_TYPES and name in _ALLOWED:
+        return program_type in _ALLOWED[name]
+    return program_type in GENERIC_TYPES
 
 
 def _struct_name(btf: Any, type_id: int) -> str | None:
@@ -66,9 +91,8 @@ def call(ck: Checker, pc: int, btf_id: int, module: int, st: State) -> int:
     contract = CONTRACTS.get(func.name)
     if contract is None:
         raise VerifierUnsupported(f"kfunc {func.name}#{btf_id}", insn=pc)
-    if ck.program_type not in GENERIC_TYPES:
-        raise VerifierUnsupported(f"kfunc {func.name}#{btf_id} in {P(ck.program_type).name.lower()} programs",
-                                  insn=pc)
+    if not may_call(ck.program_type, func.name):
+        raise VerifierError(f"calling kernel function {func.name} is not allowed", insn=pc)
     proto = btf.type(func.type_id)
     regs = st.cur.regs
     release_id = 0

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pybpf.errors import VerifierError
-from pybpf.isa.asm_common import s32
-from pybpf.isa.instruction import Instruction
-from pybpf.isa.opcodes import JA32, InsnClass, Mode, PseudoSrc
-from pybpf.verifier import bounds, cfg, kfuncs, memory
+from pybpf.isa.instruction import Instruction, func_pointer_target
+from pybpf.isa.opcodes import InsnClass, Mode, PseudoSrc
+from pybpf.verifier import bounds, kfuncs, memory
 from pybpf.verifier.bounds import MASK32
 from pybpf.verifier.context import LD_ABS_TYPES
 from pybpf.verifier.state import NOT_INIT, UNKNOWN_SCALAR, Reg, RegType, State, const, scalar
@@ -116,8 +115,7 @@ def lddw(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
     if insn.src == PseudoSrc.FUNC:
         if not ck.func_infos:
             raise VerifierError("missing btf func_info", insn=pc)
-        target = cfg.jump_target(pc, Instruction(JA32, imm=s32(insn.imm)))
-        regs[insn.dst] = Reg(RegType.PTR_TO_FUNC, subprog=target)
+        regs[insn.dst] = Reg(RegType.PTR_TO_FUNC, subprog=func_pointer_target(pc, insn))
         return
     if insn.src in (PseudoSrc.MAP_FD, PseudoSrc.MAP_VALUE, PseudoSrc.MAP_IDX, PseudoSrc.MAP_IDX_VALUE):
         raise VerifierError(f"fd {insn.imm & MASK32} is not pointing to valid bpf_map", insn=pc)

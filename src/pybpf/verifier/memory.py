@@ -82,6 +82,11 @@ def check_access(
             raise _fail(f"R{regno} cannot write into {reg.type_str()}", pc)
         check_region(pc, regno, reg, off, size, reg.mem_size, "memory")
         return _loaded(size) if not write else None
+    if t is RegType.PTR_TO_MAP_KEY:  # a for_each_map_elem callback's key
+        if write:
+            raise _fail(f"write to change key R{regno} not allowed", pc)
+        check_region(pc, regno, reg, off, size, reg.mem_size, "map key")
+        return _loaded(size)
     if t in (RegType.PTR_TO_SOCKET, RegType.PTR_TO_SOCK_COMMON, RegType.PTR_TO_TCP_SOCK):
         return _sock_access(pc, regno, reg, off, size, write)
     if t is RegType.PTR_TO_BTF_ID:
@@ -133,6 +138,8 @@ def check_region(pc: int, regno: int, reg: Reg, off: int, size: int, mem_size: i
     def msg(o: int) -> str:
         if what == "map value":
             return f"invalid access to map value, value_size={mem_size} off={o} size={size}"
+        if what == "map key":
+            return f"invalid access to map key, key_size={mem_size} off={o} size={size}"
         return f"invalid access to memory, mem_size={mem_size} off={o} size={size}"
 
     if v.smin < 0 and (v.smin == S64_MIN or not -(1 << 31) <= off + v.smin < (1 << 31) or v.smin + off < 0):

@@ -171,6 +171,7 @@ class State:
     refs: list[Reference] = field(default_factory=list)
     next_id: int = 1
     loop_depth: int = 0
+    callback_unroll: int = 0  # callback iterations returned from on this path (the kernel's callback_unroll_depth)
     # (frame index, 2 * slot + half) 4-byte halves of stack slots fully overwritten since the path's
     # last checkpoint: reads of them do not reach the checkpoints above (REG_LIVE_WRITTEN)
     written: set[tuple[int, int]] = field(default_factory=set)
@@ -181,7 +182,7 @@ class State:
 
     def copy(self) -> State:
         return State([f.copy() for f in self.frames], [Reference(r.id, r.insn) for r in self.refs], self.next_id,
-                     self.loop_depth, set(self.written))
+                     self.loop_depth, self.callback_unroll, set(self.written))
 
     def new_id(self) -> int:
         self.next_id += 1

@@ -31,21 +31,55 @@ ETH_HLEN = 14
 LOOPBACK_IFINDEX = 1
 
 
+class DataScratch:
+    """A buffer reused by one program's runs for a copy of their input (grow-only): large inputs
+    cost a copy in and out, not a fresh allocation (and its page faults) per run."""
+
+    def __init__(self) -> None:
+        self.buffer: Any = None
+        self.view = memoryview(b"")
+        self.base = 0
+        self.busy = False
+
+    def region(self, data: bytes) -> Region:
+        size = len(data)
+        if size > len(self.view):
+            self.buffer = (ctypes.c_ubyte * size)()
+            self.view = memoryview(self.buffer).cast("B")
+            self.base = ctypes.addressof(self.buffer)
+        self.view[:size] = data
+        return Region.within(self.view, self.base, self.base, size, name="packet", owner=self.buffer)
+
+
 class Context:
     """The memory of one run of a program with no special context: r1 = data, r2 = len."""
 
     ctx_size = 0
 
-    def __init__(self, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None) -> None:
+    def __init__(
+        self, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None, *,
+        in_place: bool = False, scratch: DataScratch | None = None,
+    ) -> None:
+        """`in_place`: the program cannot write its input (pybpf.vm.loadcheck.may_write_memory),
+        so the run reads `data` itself, read-only, and data_out is `data`: no copy either way.
+        `scratch`: a buffer reused across runs for the copy (no allocation per run)."""
         self.env = env
         self.packet_region: Region | None = None
         self.ctx_region: Region | None = None
+        self.data_in: bytes | None = None
         self.r1 = 0
         self.r2 = 0
         if data:
-            self.packet_region = env.add_run_region(
-                Region.allocate(len(data), name="packet", init=bytes(data))
-            )
+            if in_place and type(data) is bytes:
+                address = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
+                region = Region.within(memoryview(data), address, address, len(data), name="packet",
+                                       writable=False, owner=data)
+                self.data_in = data
+            elif scratch is not None:
+                region = scratch.region(data)
+            else:
+                region = Region.allocate(len(data), name="packet", init=bytes(data))
+            self.packet_region = env.add_run_region(region)
             self.r1 = self.packet_region.address
             self.r2 = len(data)
         if ctx_in is not None:
@@ -57,6 +91,19 @@ class Context:
                 self.r2 = len(ctx_in)
         env.context = self
 
+    @classmethod
+    def adopt(cls, env: RunEnv, ctx_region: Region) -> Context:
+        """The context of a run already under way on `ctx_region` (no packet: r1 = its address,
+        r2 = its size), as __init__ builds it for ctx_in alone (pybpf.vm.jit.fastrun)."""
+        self = cls.__new__(cls)
+        self.env = env
+        self.packet_region = None
+        self.ctx_region = env.add_run_region(ctx_region)
+        self.r1 = ctx_region.address
+        self.r2 = ctx_region.size
+        env.context = self
+        return self
+
     @property
     def packet(self) -> tuple[int, int] | None:
         """(address, length) of the packet legacy ldabs/ldind read."""
@@ -64,6 +111,8 @@ class Context:
         return None if region is None else (region.address, region.size)
 
     def data_out(self) -> bytes:
+        if self.data_in is not None:
+            return self.data_in
         region = self.packet_region
         return b"" if region is None else region.read(0, region.size)
 
@@ -170,6 +219,7 @@ class XdpContext(Context):
             raise BpfError(f"packet too large: more than {MAX_SKB_FRAGS} fragments")
         self.frame_size = XDP_FRAME_SIZE
         self.frame = (ctypes.c_ubyte * self.frame_size)()
+        self.frame_view = memoryview(self.frame).cast("B")
         self.hard_start = ctypes.addressof(self.frame)
         self.hard_end = self.hard_start + self.frame_size - XDP_TAILROOM
         # the metadata is taken from the headroom: data itself starts after 256 bytes
@@ -187,14 +237,43 @@ class XdpContext(Context):
         self.r2 = 0
         env.context = self
 
+    @classmethod
+    def adopt_frame(
+        cls, env: RunEnv, frame: Any, ctx_region: Region, data_meta: int, data: int, data_end: int
+    ) -> XdpContext:
+        """The context of a run already under way in a reused frame (pybpf.vm.jit.fastrun): the
+        packet is in `frame` at [data_meta, data_end), `ctx_region` holds the xdp_md fields.
+        Registers the regions in `env` as __init__ does; no fragments, no ctx_in."""
+        self = cls.__new__(cls)
+        self.env = env
+        self.ctx_in_fields = None
+        self.frags = []
+        self.frame_size = ctypes.sizeof(frame)
+        self.frame = frame
+        self.frame_view = memoryview(frame).cast("B")
+        self.hard_start = ctypes.addressof(frame)
+        self.hard_end = self.hard_start + self.frame_size - XDP_TAILROOM
+        self.data_meta, self.data, self.data_end = data_meta, data, data_end
+        self.ctx_region = env.add_run_region(ctx_region)
+        ctx_region.ctx = self
+        self.packet_region = None
+        self._remap()
+        self.r1 = ctx_region.address
+        self.r2 = 0
+        env.context = self
+        return self
+
     def _remap(self) -> None:
         """Expose exactly [data_meta, data_end) of the frame as the packet region."""
         env = self.env
         if self.packet_region is not None:
             env.memory.remove(self.packet_region)
         size = self.data_end - self.data_meta
+        view = getattr(self, "frame_view", None)
+        if view is None:
+            view = self.frame_view = memoryview(self.frame).cast("B")
         self.packet_region = env.add_run_region(
-            Region.at(self.data_meta, size, name="packet", owner=self.frame)
+            Region.within(view, self.hard_start, self.data_meta, size, name="packet", owner=self.frame)
         )
         env.memory.forget()
 
@@ -229,8 +308,9 @@ class XdpContext(Context):
 
     def data_out(self) -> bytes:
         """Metadata, linear packet and fragments, as BPF_PROG_TEST_RUN returns them."""
-        linear = ctypes.string_at(self.data_meta, self.data_end - self.data_meta)
-        return linear + b"".join(bytes(f) for f in self.frags)
+        base = self.hard_start
+        linear = self.frame_view[self.data_meta - base : self.data_end - base].tobytes()
+        return linear + b"".join(bytes(f) for f in self.frags) if self.frags else linear
 
     def ctx_out(self) -> bytes | None:
         """xdp_md as BPF_PROG_TEST_RUN returns it: ctx_in with data/data_end updated."""
@@ -243,6 +323,37 @@ class XdpContext(Context):
         fields[1] = self.data_end - self.data_meta
         fields[2] = 0
         return self._FIELDS.pack(*fields)
+
+
+class XdpFrames:
+    """One XDP frame and `xdp_md` reused by the ordinary runs of one program (no ctx_in, no
+    fragments): a run copies its packet in and zeroes the rest of the frame, so it sees what a
+    fresh frame would hold; its regions are registered in the RunEnv per run, as usual."""
+
+    _ZEROS = memoryview(bytes(XDP_FRAME_SIZE))
+    _XDP_MD = struct.pack("<6I", 0, 0, 0, LOOPBACK_IFINDEX, 0, 0)
+
+    def __init__(self) -> None:
+        self.frame = (ctypes.c_ubyte * XDP_FRAME_SIZE)()
+        self.view = memoryview(self.frame).cast("B")
+        self.hard_start = ctypes.addressof(self.frame)
+        self.ctx_region = Region.allocate(XdpContext.ctx_size, name="xdp_md", init=self._XDP_MD)
+        self.busy = False
+
+    @staticmethod
+    def fits(data: Any, ctx_in: bytes | None) -> bool:
+        return ctx_in is None and isinstance(data, bytes) and ETH_HLEN <= len(data) <= XDP_MAX_LINEAR
+
+    def context(self, env: RunEnv, data: bytes) -> XdpContext:
+        """A fresh-looking XdpContext on `data` (the caller checked fits() and busy)."""
+        head, end = XDP_PACKET_HEADROOM, XDP_PACKET_HEADROOM + len(data)
+        view, zeros = self.view, self._ZEROS
+        view[:head] = zeros[:head]
+        view[head:end] = data
+        view[end:] = zeros[end:]
+        # xdp_md needs no reset: programs cannot write it and no helper does
+        start = self.hard_start + head
+        return XdpContext.adopt_frame(env, self.frame, self.ctx_region, start, start, start + len(data))
 
 
 # struct __sk_buff (include/uapi/linux/bpf.h): name -> (offset, size)
@@ -418,14 +529,16 @@ SKB_PROGRAM_TYPES = frozenset(
 
 
 def make_context(
-    program_type: int, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None
+    program_type: int, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None, *,
+    in_place: bool = False, scratch: DataScratch | None = None,
 ) -> Context:
-    """The context a program of `program_type` runs with (registers its regions in `env`)."""
+    """The context a program of `program_type` runs with (registers its regions in `env`);
+    `in_place` and `scratch` apply to programs with a plain context (see Context)."""
     if program_type == ProgramType.XDP:
         return XdpContext(env, data, ctx_in)
     if program_type in SKB_PROGRAM_TYPES:
         return SkbContext(env, data, ctx_in, program_type)
-    return Context(env, data, ctx_in)
+    return Context(env, data, ctx_in, in_place=in_place, scratch=scratch)
 
 
 def context_of(env: Any) -> Context | None:

@@ -26,10 +26,10 @@ from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW, PseudoSrc
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
-from pybpf.vm.contexts import make_context
+from pybpf.vm.contexts import SKB_PROGRAM_TYPES, DataScratch, XdpFrames, make_context
 from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.interpreter import DEFAULT_BUDGET, Machine, Tracer
-from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS
+from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, may_write_memory
 from pybpf.vm.memory import Region
 from pybpf.vm.run_env import RunEnv
 
@@ -83,9 +83,36 @@ def _run_locked(
     data_out: bytes | None = None
     ctx_out: bytes | None = None
     total = 0
+    frames: XdpFrames | None = None
+    scratch: DataScratch | None = None
+    in_place = False
+    state = machine.__dict__
+    if spec.type == ProgramType.XDP and XdpFrames.fits(data, ctx):
+        frames = state.get("xdp_frames")
+        if frames is None:
+            frames = machine.xdp_frames = XdpFrames()
+        if frames.busy:  # a run of this program inside one of its own runs
+            frames = None
+    elif spec.type != ProgramType.XDP and spec.type not in SKB_PROGRAM_TYPES and data:
+        writes = state.get("writes_memory")
+        if writes is None:
+            writes = machine.writes_memory = may_write_memory(spec.instructions)
+        in_place = not writes
+        scratch = state.get("data_scratch")
+        if scratch is None:
+            scratch = machine.data_scratch = DataScratch()
+        if scratch.busy:
+            scratch = None
     for _ in range(repeat):
         try:
-            context = make_context(spec.type, env, bytes(data), ctx)
+            if frames is not None:
+                frames.busy = True
+                context: Any = frames.context(env, data)
+            else:
+                if scratch is not None:
+                    scratch.busy = True
+                context = make_context(spec.type, env, bytes(data), ctx, in_place=in_place,
+                                       scratch=scratch)
             if bind is not None:
                 bind(context)
             start = time.perf_counter_ns()
@@ -96,6 +123,10 @@ def _run_locked(
             data_out = context.data_out()
             ctx_out = context.ctx_out()
         finally:
+            if frames is not None:
+                frames.busy = False
+            if scratch is not None:
+                scratch.busy = False
             if bind is not None:
                 bind(None)
             env.end_run()

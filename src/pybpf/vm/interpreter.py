@@ -155,8 +155,8 @@ class Machine:
     def _enter(self, pc: int, args: Sequence[int], depth: int) -> int:
         """Run this machine's code from `pc` as a fresh program at call depth `depth`."""
         regs, env = self.regs, self.env
-        if depth >= MAX_CALL_FRAMES:
-            raise RuntimeFault(f"call depth exceeds {MAX_CALL_FRAMES} frames", pc=self.pc)
+        if depth >= env.stack.frames:
+            raise RuntimeFault(f"call depth exceeds {env.stack.frames} frames", pc=self.pc)
         saved_regs, saved_frames = regs[:], self.frames[:]
         saved_depth, saved_machine = self.depth0, env.machine
         try:
@@ -240,13 +240,14 @@ class Machine:
         return pc if pc in self.function_starts else None
 
     def _push_frame(self, ret: int, pc: int) -> None:
+        # The limit counts this program's own frames: a program a sub-program tail-called starts
+        # afresh in the frame it replaced (depth0), as in the kernel.
         frames = self.frames
-        depth = self.depth0 + len(frames) + 1
-        if depth >= MAX_CALL_FRAMES:
+        if len(frames) + 1 >= MAX_CALL_FRAMES:
             raise RuntimeFault(f"call depth exceeds {MAX_CALL_FRAMES} frames", pc=pc)
         regs = self.regs
         frames.append((ret, regs[6:11]))
-        regs[10] = self.env.stack.top(depth)
+        regs[10] = self.env.stack.top(self.depth0 + len(frames))
 
     def _traced(self, pc: int, op: Op, tracer: Tracer) -> Op:
         """`op`, telling `tracer` (pc, registers) before it executes (a debugging aid)."""

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pybpf.abi import ProgramType
+from pybpf.abi import MapType, ProgramType
 from pybpf.collection import Collection, Map, Program, RunResult
 from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
@@ -44,15 +44,19 @@ from pybpf.vm.interp_engine import (
     _register_helpers,
     relocate,
     run_in_contexts,
+    value_address,
 )
 from pybpf.vm.interpreter import DEFAULT_BUDGET, _helper_name
 from pybpf.vm.jit.compiler import bound_trampoline, compile_program
+from pybpf.vm.jit.ctxcall import CtxCall
+from pybpf.vm.jit.fastrun import XdpRunState
 from pybpf.vm.jit.irgen import TranslateOptions
 from pybpf.vm.jit.layout import Slot
 from pybpf.vm.jit.mapdesc import MapDescriptors
 from pybpf.vm.jit.natives import native_helpers_for
 from pybpf.vm.jit.runner import NativeMachine
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, check_program
+from pybpf.vm.memory import Region
 from pybpf.vm.run_env import RunEnv
 
 _program_ids = itertools.count(1 << 20)  # distinct from the interpreter's ids
@@ -70,6 +74,8 @@ class JitProgram(Program):
         self.env = machine.env
         self.budget = budget
         self.id = next(_program_ids)
+        self._state = XdpRunState(machine, budget) if spec.type == ProgramType.XDP else None
+        self._lock = self.env.run_lock
 
     @property
     def program_type(self) -> ProgramType:
@@ -83,6 +89,14 @@ class JitProgram(Program):
     @property
     def trace_lines(self) -> list[str]:
         return self.env.trace_lines
+
+    def ctx_call(self, size: int, length: int) -> CtxCall:
+        """A caller for runs on a plain `size`-byte context of which `length` bytes are given
+        (hook points): its `call(address)` returns r0 in one native call; any thread may use it."""
+        try:
+            return CtxCall(self, size, length)
+        except ValueError as exc:
+            raise BpfError(f"ctx_call: {exc}") from None
 
     def bind(self, data: bytes = b"", *, ctx: bytes | None = None) -> BoundRun:
         """A pre-bound run for repeated calls with the least per-call overhead."""
@@ -177,7 +191,17 @@ class JitProgram(Program):
         """Run `repeat` times, each on a fresh copy of `data`/`ctx`; maps persist across runs.
 
         retval is r0, truncated to 32 bits for typed programs as the kernel reports it.
+        An ordinary XDP run reuses the program's run state (pybpf.vm.jit.fastrun).
         """
+        state = self._state
+        if state is not None and repeat == 1 and ctx is None:
+            lock = self._lock
+            lock.acquire()
+            try:
+                if state.usable(data):
+                    return state.run(data)
+            finally:
+                lock.release()
         machine = self.machine
 
         def bind(context: Any) -> None:
@@ -253,6 +277,8 @@ class BoundRun:
         return retval & 0xFFFFFFFF if self._narrow else retval
 
     def data_out(self) -> bytes:
+        if self._machine.moves_packet:
+            self._machine._sync_from_native()
         return self.context.data_out()
 
     def close(self) -> None:
@@ -303,6 +329,39 @@ def _relocation_table(
         relocations[ref.pc] = len(values)
         values.append(insn.imm & 0xFFFFFFFFFFFFFFFF)
     return relocations, values
+
+
+def _stable_map_regions(spec: CollectionSpec, maps: Mapping[str, Map]) -> list[Region]:
+    """Map memory that stays put for the collection's life, given entries of their own in every
+    machine's region table so that reaching it never asks Python: the whole storage of array
+    maps whose values have no padding between them, and the values of the single-value maps
+    programs address directly (.rodata, .data, .bss)."""
+    regions: list[Region] = []
+    covered: set[str] = set()
+    for name, m in maps.items():
+        if m.type not in (MapType.ARRAY, MapType.PERCPU_ARRAY) or name.startswith(".kconfig"):
+            continue
+        base, stride, copies = (getattr(m, a, None) for a in ("base", "stride", "copies"))
+        if base is None or stride is None or copies is None or getattr(m, "elem_size", 0) != m.value_size:
+            continue
+        regions.append(Region.at(int(base), int(stride) * int(copies), name=f"map {m.name}", owner=m,
+                                 writable=bool(getattr(m, "prog_writable", True))))
+        covered.add(name)
+    names = {ref.map_name for p in spec.programs.values() for ref in p.map_references
+             if ref.kind == "value"} - covered
+    for name in sorted(names):
+        single = maps.get(name)
+        span_of = getattr(single, "value_span", None)
+        if single is None or span_of is None or single.max_entries != 1:
+            continue
+        try:
+            span = span_of(value_address(single))
+        except LoadError:
+            continue
+        if span is not None:
+            regions.append(Region.at(span[0], span[1], name=f"map {single.name} value", owner=single,
+                                     writable=bool(getattr(single, "prog_writable", True))))
+    return regions
 
 
 def load_collection(
@@ -365,6 +424,9 @@ def load_collection(
         env.extra["programs"] = {p.id: p for p in programs.values()}
         _fill_slots(spec, maps, programs)  # type: ignore[arg-type]
         _freeze_read_only(spec, maps)
+        pinned = _stable_map_regions(spec, maps)
+        for program in programs.values():
+            program.machine.set_regions(pinned)
     except BaseException:
         for m in maps.values():
             m.close()

@@ -211,3 +211,17 @@ def _check_jump(
         raise LoadError(f"jump into the middle of lddw from insn {pc} to {target}")
     if target == pc and opcode in (JA, JA32):
         raise LoadError(f"infinite loop at pc {pc}: the jump goes to itself")
+
+
+def may_write_memory(insns: Sequence[Instruction]) -> bool:
+    """Whether the program could write memory other than its own stack: a store or atomic whose
+    base is not r10, or a call of a helper or kfunc (which may write through pointers it is
+    given). bpf-to-bpf calls are covered by their instructions, part of `insns`. A program for
+    which this is False leaves its input bytes as they were, so a run can use them in place."""
+    for insn in insns:
+        cls = insn.opcode & 0x07
+        if cls in (InsnClass.ST, InsnClass.STX) and insn.dst != 10:
+            return True
+        if insn.opcode == CALLX or (insn.opcode == CALL and insn.src != CallSrc.LOCAL):
+            return True
+    return False

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import bisect
 import ctypes
+import mmap
 import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from pybpf.errors import RuntimeFault
 from pybpf.isa.opcodes import M64 as MASK64
-from pybpf.isa.opcodes import MAX_CALL_FRAMES, STACK_SIZE
+from pybpf.isa.opcodes import MAX_CALL_FRAMES, MAX_CHAIN_FRAMES, STACK_SIZE
 
 # Unsigned little-endian codecs by access size, shared by the interpreter's fast paths.
 UNPACK: dict[int, Callable[[Any, int], tuple[int, ...]]] = {
@@ -86,6 +87,24 @@ class Region:
         """A region viewing `size` bytes of existing native memory kept alive by `owner`."""
         buf = (ctypes.c_ubyte * max(size, 1)).from_address(address)
         return cls(buf, name=name, writable=writable, size=size, owner=owner)
+
+    @classmethod
+    def within(
+        cls, view: memoryview, base: int, address: int, size: int, *, name: str,
+        writable: bool = True, owner: Any = None,
+    ) -> Region:
+        """A region of `size` bytes at `address` inside the memory `view` (a byte memoryview of
+        native memory starting at `base`, kept alive by `owner`): no new ctypes object."""
+        region = cls.__new__(cls)
+        region.buffer = view[address - base : address - base + size]
+        region.address = address
+        region.size = size
+        region.end = address + size
+        region.writable = writable
+        region.name = name
+        region.owner = owner
+        region.ctx = None
+        return region
 
     def contains(self, address: int, size: int = 1) -> bool:
         return self.address <= address and address + size <= self.end
@@ -271,26 +290,41 @@ class Memory:
 class Stack:
     """Call-frame stacks: STACK_SIZE bytes per frame, separated by unmapped guards.
 
-    Frame k's stack is the region [top(k) - STACK_SIZE, top(k)); r10 = top(k).
+    Frame k's stack is the region [top(k) - STACK_SIZE, top(k)); r10 = top(k). A program's own
+    calls use MAX_CALL_FRAMES frames; tail calls from sub-programs reach deeper ones (up to
+    MAX_CHAIN_FRAMES). The frames live in anonymous memory the kernel zero-fills on first touch,
+    so the deep ones cost nothing until a run tail-calls (`mark_deep`), which maps their regions
+    and has `clear()` zero them all after that run.
     """
 
-    def __init__(self, memory: Memory, frames: int = MAX_CALL_FRAMES) -> None:
+    def __init__(self, memory: Memory, frames: int = MAX_CHAIN_FRAMES) -> None:
         self.frames = frames
-        self._buffer = (ctypes.c_ubyte * (_FRAME_STRIDE * frames))()
+        self._memory = memory
+        self._map = mmap.mmap(-1, _FRAME_STRIDE * frames)
+        self._buffer = (ctypes.c_ubyte * (_FRAME_STRIDE * frames)).from_buffer(self._map)
         base = ctypes.addressof(self._buffer)
+        self.tops = [base + k * _FRAME_STRIDE + 2 * STACK_SIZE for k in range(frames)]
         self.regions: list[Region] = []
-        self.tops: list[int] = []
-        for k in range(frames):
-            start = base + k * _FRAME_STRIDE + STACK_SIZE
-            region = Region.at(start, STACK_SIZE, name=f"stack[{k}]", owner=self._buffer)
-            memory.add(region)
+        self._deep = False
+        self._map_frames(min(frames, MAX_CALL_FRAMES))
+
+    def _map_frames(self, count: int) -> None:
+        for k in range(len(self.regions), count):
+            region = Region.at(self.tops[k] - STACK_SIZE, STACK_SIZE, name=f"stack[{k}]", owner=self._buffer)
+            self._memory.add(region)
             self.regions.append(region)
-            self.tops.append(start + STACK_SIZE)
 
     def top(self, frame: int) -> int:
         """r10 of call frame `frame` (0 = the program's own frame)."""
         return self.tops[frame]
 
+    def mark_deep(self) -> None:
+        """A tail call may use frames past MAX_CALL_FRAMES in this run: map them, clear them all next time."""
+        self._deep = True
+        self._map_frames(self.frames)
+
     def clear(self) -> None:
-        """Zero every frame (programs must not see a previous run's stack)."""
-        ctypes.memset(self._buffer, 0, ctypes.sizeof(self._buffer))
+        """Zero every frame a run may have used (programs must not see a previous run's stack)."""
+        size = ctypes.sizeof(self._buffer) if self._deep else _FRAME_STRIDE * min(self.frames, MAX_CALL_FRAMES)
+        ctypes.memset(self._buffer, 0, size)
+        self._deep = False

@@ -12,11 +12,10 @@ from typing import Any
 
 from pybpf.abi import PERCPU_MAP_TYPES, MapType
 from pybpf.errors import RuntimeFault
-from pybpf.isa.opcodes import M64
+from pybpf.isa.opcodes import M64, MAX_TAIL_CALL_CNT
 from pybpf.vm.helper_registry import HelperEnv, implements
 from pybpf.vm.memory import Region
 
-MAX_TAIL_CALL_CNT = 33
 BPF_MAX_LOOPS = 1 << 23
 ENOENT = -errno.ENOENT & M64
 EINVAL = -errno.EINVAL & M64
@@ -74,6 +73,9 @@ def tail_call(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> in
     if target is None:
         return ENOENT
     env.tail_calls = count + 1  # type: ignore[attr-defined]
+    stack = getattr(env, "stack", None)
+    if stack is not None:  # from a sub-program the target runs in frames past MAX_CALL_FRAMES
+        stack.mark_deep()
     raise TailCall(target, r1)
 
 

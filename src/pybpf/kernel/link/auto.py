@@ -15,6 +15,7 @@ from pybpf.kernel.link.raw_tracepoint import attach_raw_tracepoint
 from pybpf.kernel.link.tracepoint import attach_tracepoint
 from pybpf.kernel.link.tracing import attach_tracing
 from pybpf.kernel.link.uprobe import attach_uprobe
+from pybpf.kernel.link.usdt import attach_usdt, parse_usdt_target
 
 _SYSCALL_PREFIX = {"x86_64": "__x64_", "aarch64": "__arm64_", "s390x": "__s390x_", "riscv64": "__riscv_"}
 
@@ -29,8 +30,9 @@ def syscall_function(name: str) -> str:
     return f"{prefix}sys_{name}"
 
 
-def attach_auto(prog: Any, target: str = "") -> Link:
-    """Attach a loaded program where its section says (tracepoint/..., raw_tp/..., fentry/..., uprobe/...)."""
+def attach_auto(prog: Any, target: str = "", *, pid: int = -1) -> Link:
+    """Attach a loaded program where its section says (tracepoint/..., raw_tp/..., fentry/..., uprobe/...,
+    usdt/...); `pid` limits uprobes and USDT probes to one process (-1: every process)."""
     spec = prog.spec
     section: str = spec.section or ""
     kind, _, rest = section.partition("/")
@@ -46,11 +48,14 @@ def attach_auto(prog: Any, target: str = "") -> Link:
     if ptype == ProgramType.KPROBE and kind in ("ksyscall", "kretsyscall"):
         return attach_kprobe(prog, syscall_function(rest), retprobe=kind == "kretsyscall")
     if ptype == ProgramType.KPROBE and kind == "usdt":
-        raise LoadError(f"program {spec.name!r}: attaching usdt probes is not supported yet "
-                        "(the program loads; its argument specs would have to be written by the loader)")
+        if not rest:
+            raise LoadError(f"program {spec.name!r} (section {section!r}) names no probe: attach it with "
+                            "attach_usdt(prog, BINARY, PROVIDER, NAME)")
+        binary, provider, name = parse_usdt_target(rest)
+        return attach_usdt(prog, binary, provider, name, pid=pid)
     if ptype == ProgramType.KPROBE and kind in ("uprobe", "uretprobe"):
         binary, _, symbol = rest.rpartition(":")
-        return attach_uprobe(prog, binary, symbol, retprobe=kind == "uretprobe")
+        return attach_uprobe(prog, binary, symbol, retprobe=kind == "uretprobe", pid=pid)
     if ptype == ProgramType.KPROBE:
         return attach_kprobe(prog, rest, retprobe=kind == "kretprobe")
     raise LoadError(f"program {spec.name!r} (section {section!r}) needs an explicit attach target")

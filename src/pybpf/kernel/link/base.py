@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 from typing import Any, Protocol, Self
 
 from pybpf.abi import AttachType, ProgramType
@@ -42,6 +41,8 @@ def ifindex(interface: str | int) -> int:
     if isinstance(interface, int):
         return interface
     try:
+        import socket
+
         return socket.if_nametoindex(interface)
     except OSError:
         raise LoadError(f"no network interface {interface!r}") from None

@@ -49,10 +49,13 @@ class PerfEventLink(Link):
         self._perf.close()
 
 
-def attach_perf_event(prog: ProgLike, perf_fd: FD, description: str) -> PerfEventLink:
-    """Run `prog` on a perf event: a bpf_link when the kernel allows, else PERF_EVENT_IOC_SET_BPF."""
+def attach_perf_event(prog: ProgLike, perf_fd: FD, description: str, *, cookie: int = 0) -> PerfEventLink:
+    """Run `prog` on a perf event: a bpf_link when the kernel allows, else PERF_EVENT_IOC_SET_BPF.
+
+    `cookie` is the BPF cookie the program reads with bpf_get_attach_cookie() (bpf_link only, Linux 5.15+)."""
     try:
-        link = link_create(prog, perf_fd.fd, AttachType.PERF_EVENT, description=description)
+        link = link_create(prog, perf_fd.fd, AttachType.PERF_EVENT, description=description,
+                           extra=(cookie,) if cookie else ())
         return PerfEventLink(perf_fd, link, description)
     except KernelError as exc:
         if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):

@@ -17,6 +17,7 @@ rest is counted, not built (`%999999999d` costs nothing but its count).
 from __future__ import annotations
 
 from pybpf.errors import RuntimeFault
+from pybpf.helpers.bprintf import FormatError, text_of, tokens
 from pybpf.vm.helper_registry import HelperEnv, implements
 from pybpf.vm.helpers_impl.common import EINVAL, M64, rc
 
@@ -70,10 +71,6 @@ class _Output:
         return "".join(self.parts)
 
 
-class FormatError(Exception):
-    """The format is not one the kernel accepts (the helper returns -EINVAL)."""
-
-
 def _read_string(env: HelperEnv, address: int, limit: int) -> bytes:
     try:
         return env.read_str(address, limit)
@@ -112,91 +109,27 @@ def _int_text(value: int, conv: str, size: int, flags: str) -> str:
 
 def bprintf(env: HelperEnv, fmt: bytes, args: list[int], max_args: int, limit: int = MAX_BPRINTF_BUF) -> _Output:
     """Format like the kernel's bstr_printf after bpf_bprintf_prepare; FormatError when refused."""
-    end = fmt.find(b"\0")
-    if end < 0:
-        raise FormatError("format is not NUL-terminated")
-    text = fmt[:end]
-    for b in text:
-        if not (32 <= b < 127 or b in b"\t\n\v\f\r"):
-            raise FormatError("format has a non-printable character")
-    s = text.decode("ascii")
     out = _Output(limit)
-    n = len(s)
-    i = 0
     spec = 0
-
-    def at(j: int) -> str:
-        return s[j] if j < n else "\0"
-
-    while i < n:
-        c = s[i]
-        if c != "%":
-            out.add(c)
-            i += 1
-            continue
-        if at(i + 1) == "%":
-            out.add("%")
-            i += 2
+    for tok in tokens(text_of(fmt)):
+        if isinstance(tok, str):
+            out.add(tok)
             continue
         if spec >= max_args or spec >= len(args):
             raise FormatError("more conversions than arguments")
         arg = args[spec] & M64
         spec += 1
-        i += 1
-        start = i
-        while at(i) in "0+- ":
-            i += 1
-        flags = s[start:i]
-        wstart = i
-        if "1" <= at(i) <= "9":
-            i += 1
-            while at(i).isdigit():
-                i += 1
-        width = s[wstart:i]
-        conv = at(i)
-        if conv == "p":
-            nxt = at(i + 1)
-            if nxt in "ku" and at(i + 2) == "s":
-                i += 2
-                conv = "s"
-            elif (
-                nxt == "\0"
-                or nxt.isspace()
-                or (nxt in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
-                or nxt in "KxsSB"
-            ):
-                i += 2 if nxt in "KxsSB" else 1
-                out.field(f"{arg:016x}", flags, width, zero_pad=False)
-                continue
-            elif nxt in "iI" and at(i + 2) in "46":
-                out.field(_ip(env, nxt, at(i + 2), arg), flags, width, zero_pad=False)
-                i += 3
-                continue
-            else:
-                raise FormatError(f"unsupported %p{nxt} conversion")
-        if conv == "s":
-            nxt = at(i + 1)
-            if not (nxt == "\0" or nxt.isspace() or nxt in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"):
-                raise FormatError("%s must be followed by a space, punctuation or the end")
+        if tok.kind == "int":
+            out.field(_int_text(arg, tok.conv, tok.size, tok.flags), tok.flags, tok.width, zero_pad=True)
+        elif tok.kind == "ptr":
+            out.field(f"{arg:016x}", tok.flags, tok.width, zero_pad=False)
+        elif tok.kind == "ip":
+            out.field(_ip(env, tok.conv, tok.family, arg), tok.flags, tok.width, zero_pad=False)
+        elif tok.kind == "str":
             string = _read_string(env, arg, MAX_BPRINTF_BUF).decode("latin-1")
-            out.field(string, flags, width, zero_pad=False)
-            i += 1
-            continue
-        if conv == "c":
-            out.field(chr(arg & 0xFF), flags, width, zero_pad=False)
-            i += 1
-            continue
-        size = 4
-        if at(i) == "l":
-            size = 8
-            i += 1
-            if at(i) == "l":
-                i += 1
-        conv = at(i)
-        if conv not in "diuxX":
-            raise FormatError(f"unsupported conversion {conv!r}")
-        out.field(_int_text(arg, conv, size, flags), flags, width, zero_pad=True)
-        i += 1
+            out.field(string, tok.flags, tok.width, zero_pad=False)
+        else:
+            out.field(chr(arg & 0xFF), tok.flags, tok.width, zero_pad=False)
     return out
 
 

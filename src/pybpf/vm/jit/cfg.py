@@ -90,6 +90,11 @@ def stack_bytes_used(insns: Sequence[Instruction]) -> int:
     return min((need + 7) // 8 * 8, STACK_SIZE)
 
 
+def has_backward_jump(slots: Mapping[int, Instruction]) -> bool:
+    """Whether any jump goes back (a loop, as compilers lay code out; not a proof of one)."""
+    return any(target <= pc for pc in slots for target in successors(slots, pc))
+
+
 def successors(slots: Mapping[int, Instruction], pc: int) -> list[int]:
     insn = slots[pc]
     nxt = pc + insn.slots
@@ -181,3 +186,47 @@ def budget_regions(
         if p in bodies
     }
     return checkpoints, maxpath
+
+
+def spent_on_entry(
+    slots: Mapping[int, Instruction], bodies: Mapping[int, Sequence[int]], checkpoints: set[int]
+) -> dict[int, int]:
+    """Blocks whose instructions-since-the-last-checkpoint is the same on every path into them.
+
+    A checkpoint starts from 0; any other block starts from what its predecessors end with
+    (every edge into it is a forward edge: loop heads and blocks after calls are checkpoints).
+    Where all paths agree the fast copy stores a constant instead of adding to a running sum,
+    so a tree of branches stays plain branches LLVM can turn into a switch.
+    """
+    preds: dict[int, list[int]] = {start: [] for start in bodies}
+    for start, body in bodies.items():
+        if body:
+            for t in successors(slots, body[-1]):
+                if t in preds:
+                    preds[t].append(start)
+    known: dict[int, int | None] = {}
+
+    def entry(block: int) -> int | None:
+        stack = [block]
+        while stack:
+            node = stack[-1]
+            if node in known:
+                stack.pop()
+                continue
+            if node in checkpoints:
+                known[node] = 0
+                stack.pop()
+                continue
+            pending = [p for p in preds[node] if p not in known]
+            if pending:
+                stack.extend(pending)
+                continue
+            values: set[int | None] = set()
+            for p in preds[node]:
+                before = known[p]
+                values.add(None if before is None else before + len(bodies[p]))
+            known[node] = values.pop() if len(values) == 1 else None
+            stack.pop()
+        return known[block]
+
+    return {b: v for b in bodies if (v := entry(b)) is not None}

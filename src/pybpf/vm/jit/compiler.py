@@ -1,17 +1,20 @@
 """Compile translated programs to host machine code with LLVM (llvmlite MCJIT), with a code cache.
 
 Compiled code is keyed by a hash of the program bytes, its relocation slots and the translation
-options, plus the host CPU and LLVM version. The in-process cache makes repeated loads instant;
+options, plus the host CPU, the LLVM version and the translator's own source (code a cache
+directory holds from another pybpf version is never run). The in-process cache makes repeated loads instant;
 with a cache directory (argument or $PYBPF_JIT_CACHE) the object code also persists on disk.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +39,24 @@ def cache_limit() -> int:
         return max(0, int(os.environ.get("PYBPF_JIT_CACHE_ENTRIES", "64")))
     except ValueError:
         return 64
+
+
+_RESIDENT = [0]  # execution engines (compiled programs) alive in this process
+
+
+def _released() -> None:  # may run inside a locked section (an evicted entry): no lock here
+    _RESIDENT[0] -= 1
+
+
+def _track(engine: llvm.ExecutionEngine) -> None:
+    _RESIDENT[0] += 1
+    weakref.finalize(engine, _released)
+
+
+def cache_stats() -> dict[str, int]:
+    """The code cache's own counters: `entries` kept for reuse (at most `cache_limit()`) and
+    `resident` compiled programs alive (cached or held by a loaded program)."""
+    return {"entries": len(_CACHE), "limit": cache_limit(), "resident": _RESIDENT[0]}
 
 
 def _remember(key: str, code: CompiledCode) -> None:
@@ -106,6 +127,15 @@ def effective_opt_level(opt_level: int | None, slots: int) -> int:
     return QUICK if slots > LARGE_PROGRAM_SLOTS else 3
 
 
+@functools.cache
+def translator_digest() -> str:
+    """A digest of the JIT's translator sources: what the generated code depends on besides its inputs."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def cache_key(
     insns: Sequence[Instruction],
     relocations: Mapping[int, int],
@@ -119,6 +149,7 @@ def cache_key(
     h.update(f"O{opt_level}|{llvmlite.__version__}|{llvm.get_process_triple()}".encode())
     h.update(llvm.get_host_cpu_name().encode())
     h.update(llvm.get_host_cpu_features().flatten().encode())
+    h.update(translator_digest().encode())
     return h.hexdigest()
 
 
@@ -181,10 +212,13 @@ def _drivers(engine: llvm.ExecutionEngine) -> dict[str, int]:
 
 
 def _load_object(key: str, obj: bytes) -> tuple[llvm.ExecutionEngine, int, int]:
+    context = None
     empty = llvm.parse_assembly(f'; ModuleID = "holder_{key[:12]}"\n')
     engine = llvm.create_mcjit_compiler(empty, new_target_machine())
+    engine._pybpf_context = context  # lives as long as its module
     engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
     engine.finalize_object()
+    _track(engine)
     entry = engine.get_function_address(ENTRY_SYMBOL)
     main = engine.get_function_address(MAIN_SYMBOL)
     if not entry:
@@ -210,8 +244,10 @@ def compile_program(
     relocations = dict(relocations or {})
     options = options or TranslateOptions()
     opt_level = effective_opt_level(opt_level, slot_count(insns))
-    if opt_level == QUICK and options.dual_budget:
-        options = dataclasses.replace(options, dual_budget=False)  # half the code to compile
+    if opt_level == QUICK and (options.dual_budget or options.combine_checks or options.inline_main):
+        # half the code to compile (or less): no second copies of blocks or of the program
+        options = dataclasses.replace(
+            options, dual_budget=False, combine_checks=False, inline_main=False)
     key = cache_key(insns, relocations, options, opt_level)
     with _LOCK:
         cached = _CACHE.get(key)
@@ -244,6 +280,7 @@ def compile_program(
         module.verify()
         optimize(module, opt_level)
         obj = target_machine(0 if opt_level == QUICK else 3).emit_object(module)
+        module.close()
         engine, entry, main = _load_object(key, obj)
         if path is not None:
             try:

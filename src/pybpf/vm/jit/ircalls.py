@@ -76,6 +76,7 @@ class CallEmitter:
         """r0 = Python helper `helper_id`(r1..r5) through the trampoline."""
         store_slot(b, self.jctx, Slot.HELPER_PC, c64(pc))
         store_slot(b, self.jctx, Slot.HELPER_DEPTH, self.depth)
+        store_slot(b, self.jctx, Slot.HELPER_FP, self.fp)
         self.save_budget(b)
         tramp = b.inttoptr(load_slot(b, self.jctx, Slot.HELPER), HELPER_TYPE.as_pointer())
         r0 = b.call(tramp, [self.jctx, helper_id, *self.helper_args(b)])
@@ -153,7 +154,8 @@ class CallEmitter:
         store_slot(gb, self.jctx, Slot.TAILCALL, c64(0))
         target_ctx = gb.inttoptr(load_slot(gb, self.jctx, Slot.TAIL_JCTX), I64P)
         target = gb.inttoptr(entry, FN_TYPE.as_pointer())
-        args = [target_ctx, self.fp, self.depth, c64(0), r1] + [c64(0)] * 8
+        # the target replaces this frame (same r10) and counts its own calls from depth 0, as in the kernel
+        args = [target_ctx, self.fp, c64(0), c64(0), r1] + [c64(0)] * 8
         result = gb.call(target, args)
         for slot in (Slot.BUDGET, Slot.FAULT, Slot.FAULT_PC, Slot.FAULT_AUX):
             store_slot(gb, self.jctx, slot, load_slot(gb, target_ctx, slot))

@@ -5,19 +5,24 @@ Every load/store address is classified at run time, cheapest first:
 1. inside the current stack frame ([r10-512, r10)): a direct access (the test folds away for
    constant offsets from r10);
 2. inside the converted context (xdp_md, __sk_buff), when the program type has one: the
-   field is read like the kernel converts it (see `ModuleTranslator._build_ctx_load`);
-3. anything else: with checks on, against a per-function cache of the last region that
-   matched (it starts as the packet), then the out-of-line scan of the region table, then the
-   Python resolver (which knows the interpreter's memory model and raises its faults).
+   field is read like the kernel converts it (see `pybpf.vm.jit.irslow.build_ctx_load`);
+3. anything else: with checks on, against the packet (kept in SSA values reloaded only at entry
+   and after calls, so loop-invariant in call-free loops), the frame, a per-function cache of
+   the last region the slow path found, then the out-of-line scan of the region table
+   (`pybpf.vm.jit.irslow`), then the Python resolver (which knows the interpreter's memory
+   model and raises its faults). Blocks with many accesses off one base check their span once
+   (`pybpf.vm.jit.ircombine`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from llvmlite import ir
 
 from pybpf.isa.opcodes import STACK_SIZE
+from pybpf.vm.jit.ircombine import Group
 from pybpf.vm.jit.irops import I64, c64, cbranch_likely, cbranch_unlikely, emit_load, emit_store
 from pybpf.vm.jit.layout import CTX_ATOMIC, CTX_POINTER_FIELDS, CTX_STORE, REGION_WRITABLE, Slot
 
@@ -44,75 +49,106 @@ class MemoryEmitter:
     fp: ir.Value
     ctx_start: ir.Value
     ctx_len: ir.Value
+    unchecked: frozenset[int] = frozenset()  # pcs a combined check covers in this copy
 
     if TYPE_CHECKING:  # provided by FunctionTranslator and the other mixin
         def get(self, b: ir.IRBuilder, reg: int) -> ir.Value: ...
         def check_fault_after_call(self, b: ir.IRBuilder) -> None: ...
 
-    # --- the region cache (start, end, writable) of the last region that matched ----------
-    # Invariant: the cached region is at least 8 bytes long, so one unsigned comparison
+    # --- two cached regions (start, end, flags): the packet and the last region that matched --
+    # The packet (entry 0 of the region table) is loaded at entry and after calls only, so in a
+    # loop without calls its bounds are loop-invariant SSA values and LLVM hoists what depends on
+    # them; the second cache follows the slow path's hits (map values, other memory).
+    # Invariant: a cached region is at least 8 bytes long, so one unsigned comparison
     # `addr - start <= (end - start) - size` tests the whole access. Smaller regions are never
     # cached (the current frame stands in), they are found by the table scan each time.
     def init_region_cache(self, b: ir.IRBuilder) -> None:
         self.cache = [b.alloca(I64, name=n) for n in ("cache_start", "cache_end", "cache_flags")]
+        self.packet = [b.alloca(I64, name=n) for n in ("pkt_start", "pkt_end", "pkt_flags")]
         self.reload_region_cache(b)
 
-    def _set_cache(self, b: ir.IRBuilder, start: ir.Value, end: ir.Value, flags: ir.Value,
-                   *, fallback_frame: bool) -> None:
+    def _set(self, b: ir.IRBuilder, target: list[ir.Value], start: ir.Value, end: ir.Value,
+             flags: ir.Value, *, fallback_frame: bool) -> None:
         big = b.icmp_unsigned(">=", b.sub(end, start), c64(8))
         if fallback_frame:
             keep = [self.stack_low, self.fp, c64(REGION_WRITABLE)]
         else:
-            keep = [b.load(self.cache[i]) for i in range(3)]
+            keep = [b.load(target[i]) for i in range(3)]
         for i, value in enumerate((start, end, flags)):
-            b.store(b.select(big, value, keep[i]), self.cache[i])
+            b.store(b.select(big, value, keep[i]), target[i])
 
     def reload_region_cache(self, b: ir.IRBuilder) -> None:
-        """Start again from table entry 0 (the packet); after calls, which may move it."""
+        """The packet from table entry 0, the other cache empty (the frame); at entry and after
+        calls, which may move the packet or free what the cache held."""
         if not self.opt.checks:
             return
         table = b.inttoptr(b.load(_slot(b, self.jctx, Slot.REGIONS)), I64P)
         start, end, flags = (b.load(b.gep(table, [c64(i)])) for i in range(3))
-        self._set_cache(b, start, end, flags, fallback_frame=True)
+        self._set(b, self.packet, start, end, flags, fallback_frame=True)
+        for alloca, value in zip(self.cache, (self.stack_low, self.fp, c64(REGION_WRITABLE)), strict=True):
+            b.store(value, alloca)
 
     def _cache_from_hit(self, b: ir.IRBuilder) -> None:
         start, end, flags = (
             b.load(_slot(b, self.jctx, s)) for s in (Slot.HIT_START, Slot.HIT_END, Slot.HIT_FLAGS)
         )
-        self._set_cache(b, start, end, flags, fallback_frame=False)
+        self._set(b, self.cache, start, end, flags, fallback_frame=False)
 
     def cache_value(self, b: ir.IRBuilder, start: ir.Value, size: ir.Value, flags: ir.Value) -> None:
         """A helper returned a pointer to `size` bytes the program will use next: cache them."""
         if self.opt.checks:
-            self._set_cache(b, start, b.add(start, size), flags, fallback_frame=False)
+            self._set(b, self.cache, start, b.add(start, size), flags, fallback_frame=False)
+
+    def _in_region(self, b: ir.IRBuilder, region: list[ir.Value], addr: ir.Value, size: int,
+                   write: bool) -> ir.Value:
+        start = b.load(region[0])
+        length = b.sub(b.load(region[1]), start)
+        ok = b.icmp_unsigned("<=", b.sub(addr, start), b.sub(length, c64(size)))
+        if size > 8:  # the invariant covers accesses of up to 8 bytes only
+            ok = b.and_(ok, b.icmp_unsigned(">=", length, c64(size)))
+        if write:
+            writable = b.and_(b.load(region[2]), c64(REGION_WRITABLE))
+            ok = b.and_(ok, b.icmp_unsigned("!=", writable, c64(0)))
+        return ok
 
     def _in_cache(self, b: ir.IRBuilder, addr: ir.Value, size: int, write: bool) -> ir.Value:
-        start = b.load(self.cache[0])
-        limit = b.sub(b.sub(b.load(self.cache[1]), start), c64(size))
-        ok = b.icmp_unsigned("<=", b.sub(addr, start), limit)
-        if write:
-            writable = b.and_(b.load(self.cache[2]), c64(REGION_WRITABLE))
-            ok = b.and_(ok, b.icmp_unsigned("!=", writable, c64(0)))
+        return self._in_region(b, self.cache, addr, size, write)
+
+    def _in_packet(self, b: ir.IRBuilder, addr: ir.Value, size: int, write: bool) -> ir.Value:
+        return self._in_region(b, self.packet, addr, size, write)
+
+    def span_checked(self, b: ir.IRBuilder, groups: Sequence[Group]) -> ir.Value:
+        """i1: every group's whole span lies in the cached region or the current frame
+        (pybpf.vm.jit.ircombine); never calls out, so it cannot fault."""
+        ok: ir.Value = ir.Constant(ir.IntType(1), 1)
+        for g in groups:
+            addr = b.add(self.get(b, g.reg), c64(g.low))
+            span = g.high - g.low
+            inside = b.or_(self._in_packet(b, addr, span, g.write),
+                           self._in_cache(b, addr, span, g.write))
+            if span <= STACK_SIZE:
+                inside = b.or_(inside, self._in_frame(b, addr, span))
+            ok = b.and_(ok, inside)
         return ok
 
     def checked_address(
         self, b: ir.IRBuilder, pc: int, addr: ir.Value, size: int, write: bool,
         *, frame_first: bool = False,
     ) -> ir.Value:
-        """Bounds-check [addr, addr+size): the cached region and the current frame inline (the
-        frame test folds away for constant r10 offsets), then the table and Python."""
-        if not self.opt.checks:
+        """Bounds-check [addr, addr+size): the packet, the current frame and the cached region
+        inline (the frame test folds away for constant r10 offsets), then the table and Python."""
+        if not self.opt.checks or pc in self.unchecked:
             return addr
         fast = self.fn.append_basic_block()
-        second = self.fn.append_basic_block()
         slow = self.fn.append_basic_block()
-        tests = [lambda: self._in_cache(b, addr, size, write), lambda: self._in_frame(b, addr, size)]
+        tests = [lambda: self._in_packet(b, addr, size, write), lambda: self._in_frame(b, addr, size),
+                 lambda: self._in_cache(b, addr, size, write)]
         if frame_first:
-            tests.reverse()
-        cbranch_likely(b, tests[0](), fast, second)
-        b.position_at_end(second)
-        cbranch_likely(b, tests[1](), fast, slow)
-        b.position_at_end(slow)
+            tests.insert(0, tests.pop(1))
+        for k, test in enumerate(tests):
+            after = self.fn.append_basic_block() if k + 1 < len(tests) else slow
+            cbranch_likely(b, test(), fast, after)
+            b.position_at_end(after)
         found = b.call(self.mt.mem_slow, [self.jctx, addr, c64(size), c64(int(write)), c64(pc)])
         hit = self.fn.append_basic_block()
         cbranch_likely(b, found, hit, self.unwind)
@@ -134,7 +170,7 @@ class MemoryEmitter:
     ) -> list[tuple[str, ir.Block]]:
         """Branch on the kind of address; returns (kind, block) for "frame", "ctx", "other"."""
         ctx = bool(self.opt.ctx_kind) and bool(self.mt.ctx_taint.get(pc, -1) >> base & 1)
-        if not ctx:  # checked_address tests the frame and the cached region together
+        if not ctx or pc in self.unchecked:  # a combined check proved it frame or region  # checked_address tests the frame and the cached region together
             return [("other", b.block)]
         paths: list[tuple[str, ir.Block]] = []
         frame = self.fn.append_basic_block()

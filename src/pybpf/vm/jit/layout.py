@@ -57,6 +57,8 @@ class Slot(IntEnum):
     MAPDESC_BASE = 38  # the collection's native map descriptors (MapDesc, DESC_SIZE bytes each)
     MAPDESC_LEN = 39  # their total size in bytes
     PRANDOM_NATIVE = 40  # 1: bpf_get_prandom_u32 runs natively (no seed asked for)
+    XDP_HARD_START = 41  # start of the XDP frame of the bound context (0: none; native adjust_head)
+    HELPER_FP = 42  # r10 of the frame making the helper call in progress
 
 
 NSLOTS = 48
@@ -70,7 +72,7 @@ class FaultCode(IntEnum):
     NONE = 0
     PYTHON = 1  # a Python callback raised; the exception is kept by the runner
     BUDGET = 2  # instruction budget exhausted at block entry (FAULT_AUX = budget left)
-    CALL_DEPTH = 3  # more than MAX_CALL_FRAMES nested bpf-to-bpf calls
+    CALL_DEPTH = 3  # more than MAX_CALL_FRAMES nested bpf-to-bpf calls in one program
     BAD_JUMP = 4  # control reached a pc outside the program or inside an lddw
     BAD_INSN = 5  # an undefined instruction was reached
     LD_ABS = 6  # a legacy packet load was out of bounds: the program returns 0
@@ -93,6 +95,7 @@ MAP_KIND_OTHER = 0  # helpers go through Python
 MAP_KIND_ARRAY = 1
 MAP_KIND_HASH = 2
 MAP_KIND_RINGBUF = 3
+MAP_KIND_HASH_EXT = 4  # a hash table with per-CPU values and/or LRU reference bits
 
 
 class MapDesc(IntEnum):
@@ -110,6 +113,9 @@ class MapDesc(IntEnum):
     ENTRIES_OFF = 9
     KEY_OFF = 10
     VALUE_OFF = 11
+    VALUE_BASE = 12  # hash ext: the run CPU's per-CPU value block (0: values in the entries)
+    VALUE_ELEM = 13  # hash ext: bytes per slot in that block
+    REF_BASE = 14  # hash ext: LRU reference bytes, one per slot (0: not an LRU map)
 
 
 class RegionTable(ctypes.Structure):

@@ -1,11 +1,13 @@
 """Native fast paths for hot helpers, emitted as LLVM IR instead of a call back into Python.
 
-- bpf_map_lookup_elem on array and hash maps, bpf_map_update_elem on arrays: read the map's
+- bpf_map_lookup_elem on array and hash maps (per-CPU and LRU ones too: the run CPU's value, the
+  LRU reference bit set as the kernel does), bpf_map_update_elem on arrays: read the map's
   native storage through its descriptor (pybpf.vm.jit.mapdesc); any other map, an invalid map
   pointer or an unusual case falls back to the Python implementation, so results and faults
   stay the interpreter's.
 - bpf_ktime_get_ns / bpf_ktime_get_boot_ns (clock_gettime), bpf_get_smp_processor_id.
 - bpf_loop: a native loop calling the callback directly (pybpf.vm.jit.native_loop).
+- bpf_xdp_adjust_head: the packet pointers move in the JitContext (pybpf.vm.jit.native_xdp).
 - bpf_get_prandom_u32: xorshift64* in the JitContext when no seed was asked for
   (`RunEnv.prandom_seed`); a seeded run uses the Python generator, like the interpreter.
 
@@ -27,11 +29,14 @@ from pybpf.vm.jit.layout import (
     DESC_SIZE,
     MAP_KIND_ARRAY,
     MAP_KIND_HASH,
+    MAP_KIND_HASH_EXT,
     MAP_KIND_RINGBUF,
+    MAX_REGIONS,
     MapDesc,
     Slot,
 )
 from pybpf.vm.jit.native_loop import LOOP, native_loop
+from pybpf.vm.jit.native_xdp import XDP_ADJUST_HEAD, xdp_adjust_head
 
 if TYPE_CHECKING:
     from pybpf.vm.jit.irgen import FunctionTranslator, NativeHelper
@@ -89,9 +94,15 @@ def checked_dynamic(
     if write:
         writable = b.icmp_unsigned("!=", b.and_(b.load(t.cache[2]), c64(1)), c64(0))
         cached = b.and_(cached, writable)
+    pstart = b.load(t.packet[0])
+    plength = b.sub(b.load(t.packet[1]), pstart)
+    poff = b.sub(addr, pstart)
+    packet = b.and_(b.icmp_unsigned("<", poff, plength), b.icmp_unsigned("<=", b.add(poff, size), plength))
+    if write:
+        packet = b.and_(packet, b.icmp_unsigned("!=", b.and_(b.load(t.packet[2]), c64(1)), c64(0)))
     ok = fn.append_basic_block()
     slow = fn.append_basic_block()
-    b.cbranch(b.or_(in_frame, cached), ok, slow)
+    b.cbranch(b.or_(b.or_(in_frame, cached), packet), ok, slow)
     b.position_at_end(slow)
     found = b.call(t.mt.mem_slow, [t.jctx, addr, size, c64(int(write)), c64(pc)])
     b.cbranch(found, ok, t.unwind)
@@ -123,9 +134,35 @@ def _map_dispatch(
 
 
 def _set_cache(t: FunctionTranslator, b: ir.IRBuilder, desc: ir.Value, value: ir.Value) -> None:
-    """The program will use the value next: let the region cache cover exactly it."""
-    if t.opt.checks:
-        t.cache_value(b, value, _word(b, desc, MapDesc.VALUE_SIZE), _word(b, desc, MapDesc.FLAGS))
+    """The program will use the value next: let the region cache cover exactly it, and add it
+    to the run's region table (unless it is the last entry already) so that it is still found
+    natively after later lookups replace the cache. Entries live until the run ends or a
+    Python helper returns (which may free them), like those the resolver adds."""
+    if not t.opt.checks:
+        return
+    size = _word(b, desc, MapDesc.VALUE_SIZE)
+    flags = _word(b, desc, MapDesc.FLAGS)
+    t.cache_value(b, value, size, flags)
+    fn = t.fn
+    count_p = b.gep(t.jctx, [c64(Slot.NREGIONS)])
+    count = b.load(count_p)
+    table = b.inttoptr(_slot(b, t.jctx, Slot.REGIONS), I64P)
+    last = b.gep(table, [b.mul(b.sub(count, c64(1)), c64(3))])
+    fresh = b.and_(
+        b.icmp_unsigned("<", count, c64(MAX_REGIONS)),
+        b.icmp_unsigned("!=", b.load(last), value),  # count >= 1: entry 0 is the packet
+    )
+    add = fn.append_basic_block()
+    done = fn.append_basic_block()
+    b.cbranch(fresh, add, done)
+    b.position_at_end(add)
+    base = b.mul(count, c64(3))
+    b.store(value, b.gep(table, [base]))
+    b.store(b.add(value, size), b.gep(table, [b.add(base, c64(1))]))
+    b.store(flags, b.gep(table, [b.add(base, c64(2))]))
+    b.store(b.add(count, c64(1)), count_p)
+    b.branch(done)
+    b.position_at_end(done)
 
 
 def _join_with_fallback(
@@ -151,8 +188,9 @@ def _join_with_fallback(
 def _map_lookup(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Value]) -> ir.Value:
     fn = t.fn
     r1, r2 = args[0], args[1]
-    desc, blocks, fallback = _map_dispatch(t, b, r1, (MAP_KIND_ARRAY, MAP_KIND_HASH))
+    desc, blocks, fallback = _map_dispatch(t, b, r1, (MAP_KIND_ARRAY, MAP_KIND_HASH, MAP_KIND_HASH_EXT))
     join = fn.append_basic_block("lookup_done")
+    ir.IRBuilder(blocks[MAP_KIND_HASH_EXT]).branch(blocks[MAP_KIND_HASH])  # same probing
     incoming: list[tuple[ir.Value, ir.Block]] = []
 
     # array: value = base + index * elem_size when index < max_entries
@@ -239,7 +277,19 @@ def _map_lookup(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.V
     probes.add_incoming(b.add(probes, c64(1)), pnext)
     b.branch(ploop)
     b.position_at_end(pfound)
-    found = b.add(entry, value_off)
+    # per-CPU values live in the run CPU's block, others in the entry; an LRU map marks the
+    # element referenced, as the kernel's lookup (and pybpf.maps' prog_lookup) does
+    velem = _word(b, desc, MapDesc.VALUE_ELEM)
+    in_block = b.add(_word(b, desc, MapDesc.VALUE_BASE), b.mul(slot, velem))
+    found = b.select(b.icmp_unsigned("!=", velem, c64(0)), in_block, b.add(entry, value_off))
+    refs = _word(b, desc, MapDesc.REF_BASE)
+    mark = fn.append_basic_block()
+    marked = fn.append_basic_block()
+    b.cbranch(b.icmp_unsigned("!=", refs, c64(0)), mark, marked)
+    b.position_at_end(mark)
+    b.store(ir.Constant(I8, 1), b.inttoptr(b.add(refs, slot), I8P))
+    b.branch(marked)
+    b.position_at_end(marked)
     _set_cache(t, b, desc, found)
     incoming.append((found, b.block))
     b.branch(join)
@@ -429,6 +479,7 @@ _NATIVE: dict[int, NativeHelper] = {
     KTIME_GET_NS: _clock(CLOCK_MONOTONIC),
     KTIME_GET_BOOT_NS: _clock(CLOCK_BOOTTIME),
     GET_PRANDOM_U32: _prandom,
+    XDP_ADJUST_HEAD: xdp_adjust_head,
     GET_SMP_PROCESSOR_ID: _processor_id,
     LOOP: native_loop,
 }

@@ -115,6 +115,9 @@ class NativeMachine:
         batch_out = code.drivers.get("bpf_batch_xdp_out")
         self._batch_out = BATCH_OUT_CFUNC(batch_out) if batch_out else None
         self.batch_mode = False
+        # native code may move the packet (batch loop, adjust_head): Python's context follows
+        self.moves_packet = False
+        self._xdp_bound = False
         self._batch_index = -1
         self.function_addresses: dict[int, int] = {}
         for fpc in find_functions(list(insns)):
@@ -122,7 +125,10 @@ class NativeMachine:
             if addr:
                 self.function_addresses[addr] = fpc
         self.persistent = 1  # entry 0 is the packet of the current run
+        self.base_persistent = 1  # without the bound context's own entry (bind_context)
         self.context: Any = None
+        # a reused run state (pybpf.vm.jit.fastrun) whose Python side is built on first need
+        self.lazy: Any = None
 
     def use_map_descriptors(self, descriptors: Any) -> None:
         """Let native map helpers reach the collection's maps (kept alive by this machine)."""
@@ -149,8 +155,9 @@ class NativeMachine:
         values += [0] * (5 - len(values))
         saved_pc = self.s[Slot.HELPER_PC]
         saved_depth = self.s[Slot.HELPER_DEPTH]
+        saved_fp = self.s[Slot.HELPER_FP]
         fn = FN_CFUNC(pointer)
-        top = self.s[Slot.STACK_TOP] + depth * self.frame_stride
+        top = saved_fp + self.frame_stride
         self.s[Slot.BUDGET] = self.env.budget_left & M64  # the callback spends the run's budget
         self.forget_regions()
         try:
@@ -162,6 +169,7 @@ class NativeMachine:
         self.env.budget_left = int(ctypes.c_int64(self.s[Slot.BUDGET]).value)
         self.s[Slot.HELPER_PC] = saved_pc
         self.s[Slot.HELPER_DEPTH] = saved_depth
+        self.s[Slot.HELPER_FP] = saved_fp
         self._raise_fault_if_any()
         return int(result.r[0])
 
@@ -176,18 +184,23 @@ class NativeMachine:
         """Regions every run of this machine may use without asking Python (filled once)."""
         entries = self.entries
         n = 1
-        for region in regions[:MAX_REGIONS]:
+        for region in regions[: MAX_REGIONS // 2]:
             entries[3 * n] = region.address
             entries[3 * n + 1] = region.end
             entries[3 * n + 2] = REGION_WRITABLE if region.writable else 0
             n += 1
-        self.persistent = n
+        self.persistent = self.base_persistent = n
         self.s[Slot.NREGIONS] = n
 
     def bind_context(self, context: Any) -> None:
-        """Use `context` (pybpf.vm.contexts) for the next runs: converted ctx, packet region."""
+        """Use `context` (pybpf.vm.contexts) for the next runs: converted ctx, packet region.
+
+        A plain (unconverted) context struct, such as a tracepoint's or a hook point's, gets an
+        entry of its own in the region table for the runs, so reading it never asks Python."""
         self.context = context
         s = self.s
+        self.persistent = self.base_persistent
+        self._xdp_bound = self.moves_packet = hasattr(context, "set_bounds")
         if context is None:
             s[Slot.CTX_START] = s[Slot.CTX_LEN] = 0
             self.sync_context()
@@ -198,6 +211,13 @@ class NativeMachine:
             s[Slot.CTX_LEN] = region.size
         else:
             s[Slot.CTX_START] = s[Slot.CTX_LEN] = 0
+            if region is not None and region.size and self.persistent < MAX_REGIONS:
+                n = self.persistent
+                e = self.entries
+                e[3 * n] = region.address
+                e[3 * n + 1] = region.end
+                e[3 * n + 2] = REGION_WRITABLE if region.writable else 0
+                self.persistent = n + 1
         self.sync_context()
 
     def sync_context(self) -> None:
@@ -207,7 +227,9 @@ class NativeMachine:
         e = self.entries
         if context is None:
             e[0] = e[1] = e[2] = 0
+            s[Slot.XDP_HARD_START] = 0
             return
+        s[Slot.XDP_HARD_START] = getattr(context, "hard_start", 0) if self._xdp_bound else 0
         data = getattr(context, "data", None)
         if data is not None:
             s[Slot.CTX_DATA] = data
@@ -253,6 +275,8 @@ class NativeMachine:
         saved_machine = self._begin(budget)
         try:
             retval = int(self._entry(self.jctx_address, r1 & M64, r2 & M64))
+            if self.moves_packet:
+                self._sync_from_native()
             if self.s[Slot.FAULT]:
                 retval = self._finish_fault()
         finally:
@@ -269,6 +293,8 @@ class NativeMachine:
         saved_machine = self._begin(budget)
         try:
             retval = int(self._repeat(self.jctx_address, r1 & M64, r2 & M64, count))
+            if self.moves_packet:
+                self._sync_from_native()
             if self.s[Slot.FAULT]:
                 retval = self._finish_fault()
         finally:
@@ -289,7 +315,7 @@ class NativeMachine:
         env = self.env
         saved_machine = self._begin(budget)
         self.s[Slot.BATCH_DATA] = data
-        self.batch_mode = True
+        self.batch_mode = self.moves_packet = True
         self._batch_index = -1
         try:
             if outputs is not None and self._batch_out is not None:
@@ -301,16 +327,18 @@ class NativeMachine:
                 self._finish_fault()
         finally:
             self.batch_mode = False
+            self.moves_packet = self._xdp_bound
             env.machine = saved_machine
         return ran
 
     def _sync_from_native(self) -> None:
-        """In batch mode the native loop moves the packet: tell the Python context."""
+        """Native code moved the packet (the batch loop, adjust_head): tell the Python context."""
         s = self.s
-        index = int(s[Slot.BATCH_INDEX])
-        if index != self._batch_index:
-            self._batch_index = index
-            self.env.tail_calls = 0
+        if self.batch_mode:
+            index = int(s[Slot.BATCH_INDEX])
+            if index != self._batch_index:
+                self._batch_index = index
+                self.env.tail_calls = 0
         context = self.context
         setter = getattr(context, "set_bounds", None)
         if setter is None:
@@ -370,7 +398,9 @@ class NativeMachine:
     # --- callbacks from compiled code ------------------------------------------------------
     def _resolve(self, _jctx: int, address: int, size: int, write: int, pc: int) -> int:
         try:
-            if self.batch_mode:
+            if self.lazy is not None:
+                self.lazy.materialize()
+            if self.moves_packet:
                 self._sync_from_native()
             region = self.memory.find(address, size, pc, write=bool(write))
         except BaseException as exc:  # noqa: BLE001 - every failure becomes a fault
@@ -394,7 +424,9 @@ class NativeMachine:
     def _ctx_access(self, _jctx: int, address: int, size: int, value: int, flags: int) -> int:
         pc = flags >> 8
         try:
-            if self.batch_mode:
+            if self.lazy is not None:
+                self.lazy.materialize()
+            if self.moves_packet:
                 self._sync_from_native()
             if flags & CTX_ATOMIC:
                 self.memory.find(address, size, pc, write=True)
@@ -413,7 +445,9 @@ class NativeMachine:
         pc = int(self.s[Slot.HELPER_PC])
         env = self.env
         try:
-            if self.batch_mode:
+            if self.lazy is not None:
+                self.lazy.materialize()
+            if self.moves_packet:
                 self._sync_from_native()
             fn = self.helpers.get(helper_id)
             if fn is None:
@@ -435,6 +469,9 @@ class NativeMachine:
                 self._fail(RuntimeFault("tail call target is not a JIT program", pc=pc))
                 return 0
             self.tail_target = target
+            target.s[Slot.XDP_HARD_START] = 0  # the target has no frame of its own: Python moves
+            if not self.batch_mode:  # this run ends in the target: these slots are stale from now
+                self.moves_packet = False
             target.packet = self.packet
             target.prepare(int(self.s[Slot.BUDGET]))
             target.tail_target = None

@@ -1,0 +1,300 @@
+"""Reusable run state for `JitProgram.run()`: an XDP run in about a microsecond of Python.
+
+`Program.run(packet)` used to build a fresh context per call (a frame, an `xdp_md` region, the
+packet region, memory-model entries, the JitContext slots) and tear it down after: tens of µs.
+An `XdpRunState` keeps one frame and one `xdp_md` per program and reuses them: a run copies the
+packet into the frame (zeroing the rest, as a fresh frame would be), writes the few slots that depend on it in three `pack_into` calls, makes
+one native call and reads the packet back.
+
+The Python side of the run (the `XdpContext`, its regions in the memory model, `env.context`) is
+only needed by Python code: helper implementations, the slow-path region resolver, converted
+context accesses and fault reporting. It is built lazily, by `materialize()`, the first time
+such a callback happens in a run (the runner calls it), so it is exactly the state the one-off
+path builds, and a program that never leaves native code never pays for it.
+
+A run takes this path when it is an ordinary one: repeat=1, no `ctx_in`, 14 to 3520 bytes of
+packet (no fragments), and no other run of the collection in progress in this thread (a helper
+running a program, an open `bind()`); otherwise `run()` takes the one-off path. The collection's
+run lock serialises both, so threads still get their own results.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import time
+from typing import TYPE_CHECKING, Any
+
+from pybpf.abi import ProgramType
+from pybpf.collection import RunResult
+from pybpf.vm.contexts import (
+    ETH_HLEN,
+    LOOPBACK_IFINDEX,
+    XDP_MAX_LINEAR,
+    XDP_PACKET_HEADROOM,
+    XdpContext,
+)
+from pybpf.vm.jit.layout import REGION_WRITABLE, Slot
+from pybpf.vm.memory import Region
+
+if TYPE_CHECKING:
+    from pybpf.vm.jit.runner import NativeMachine
+
+_SLOTS_PKT = struct.Struct("<3Q")  # PKT_DATA, PKT_LEN, TAILCALL
+_PKT_OFFSET = 8 * Slot.PKT_DATA
+_SLOTS_CTX = struct.Struct("<12Q")  # CTX_START .. BOUND_R2
+_CTX_OFFSET = 8 * Slot.CTX_START
+_DATA = struct.Struct("<3Q")  # CTX_DATA, CTX_DATA_END, CTX_DATA_META
+_DATA_OFFSET = 8 * Slot.CTX_DATA
+_ENTRY = struct.Struct("<3Q")  # region table entry 0: the packet
+_XDP_MD = struct.Struct("<6I")
+_XDP_MD_SIZE = _XDP_MD.size
+_BUDGET = struct.Struct("<q")
+_BUDGET_OFFSET = 8 * Slot.BUDGET
+_FAULT = int(Slot.FAULT)
+_PRANDOM_NATIVE = int(Slot.PRANDOM_NATIVE)
+_HARD_START = int(Slot.XDP_HARD_START)
+_HEAD = XDP_PACKET_HEADROOM
+_now = time.perf_counter_ns
+_ZEROS = memoryview(bytes(4096))
+HOT_RUNS = 16  # runs of one program before its set-up is compiled to native code
+_FAULTED = 1 << 32
+_XDP_CALL = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_char_p, ctypes.c_uint64, ctypes.c_uint64,
+                             ctypes.c_uint64)
+assert Slot.BOUND_R2 - Slot.CTX_START == 11 and Slot.CTX_DATA_META - Slot.CTX_DATA == 2
+_XDP_MD_IN = _XDP_MD.pack(0, 0, 0, LOOPBACK_IFINDEX, 0, 0)
+
+class _LazyRun:
+    """What the reusable runs share: the Python side of a run, built on first need."""
+
+    machine: NativeMachine
+    env: Any
+    budget: int
+    program_type: int
+    context: Any = None
+    saved_machine: Any = None
+    busy = False
+
+    def _context(self) -> Any:
+        raise NotImplementedError
+
+    def materialize(self) -> None:
+        """Build the run's Python side (context, memory regions) from the native state; the
+        runner calls it before any Python callback of the run."""
+        machine = self.machine
+        if machine.lazy is not self:
+            return
+        machine.lazy = None
+        env = self.env
+        env.program_type = self.program_type
+        env.budget_left = self.budget
+        env.tail_calls = 0
+        self.saved_machine = env.machine
+        env.machine = machine
+        machine.memory.forget()
+        context = self.context = self._context()
+        machine.packet = context.packet
+        machine.bind_context(context)
+
+    def _finish(self) -> None:
+        machine = self.machine
+        if machine.lazy is self:
+            machine.lazy = None
+        if self.context is not None:
+            self.context = None
+            env = self.env
+            try:
+                machine.packet = None
+                machine.bind_context(None)
+                env.end_run()
+            finally:
+                env.machine = self.saved_machine
+                self.saved_machine = None
+        self.busy = False
+
+
+class XdpRunState(_LazyRun):
+    """One JIT XDP program's frame and `xdp_md`, reused by every ordinary `run()`."""
+
+    def __init__(self, machine: NativeMachine, budget: int) -> None:
+        self.machine = machine
+        self.env = machine.env
+        self.budget = budget
+        self.program_type = int(ProgramType.XDP)
+        self.frame = (ctypes.c_ubyte * 4096)()
+        self.view = memoryview(self.frame).cast("B")
+        self.hard_start = ctypes.addressof(self.frame)
+        self.data = self.hard_start + XDP_PACKET_HEADROOM
+        self.ctx_region = Region.allocate(XdpContext.ctx_size, name="xdp_md", init=_XDP_MD_IN)
+        self.slot_view = memoryview(machine.s).cast("B")
+        self.entry_view = memoryview(machine.entries).cast("B")
+        self.entry = machine._entry
+        self.ctx_address = self.ctx_region.address
+        self.ctx_cb = int(machine.s[Slot.CTX_CB])
+        self.runs = 0
+        self.native: Any = None  # the compiled set-up (_xdp_trampoline), once the program is hot
+        self._engine: Any = None
+        # ctypes converts ready-made argument objects faster than Python ints
+        self.args = (ctypes.c_void_p(machine.jctx_address), ctypes.c_uint64(self.ctx_address),
+                     ctypes.c_uint64(0))
+
+    def usable(self, data: Any) -> bool:
+        """Whether a run (repeat=1, no ctx_in) on `data` can take the reusable path: an ordinary
+        packet and no other run of the collection under way in this thread (the caller holds
+        the run lock, so no other thread's)."""
+        machine = self.machine
+        return (
+            type(data) is bytes and ETH_HLEN <= len(data) <= XDP_MAX_LINEAR and not self.busy
+            and machine.context is None and machine.lazy is None and self.env.context is None
+        )
+
+    def run(self, data: bytes) -> RunResult:
+        """One run on `data` (the caller holds the collection's run lock and checked usable())."""
+        native = self.native
+        if native is None:
+            self.runs += 1
+            if self.runs == HOT_RUNS:
+                self._compile()
+            return self._run_python(data)
+        machine = self.machine
+        machine.pending = None
+        machine.tail_target = None
+        self.busy = True
+        machine.lazy = self
+        try:
+            begin = _now()
+            retval = native(data, len(data), getattr(self.env, "prandom_seed", None) is None,
+                            machine.persistent)
+            elapsed = _now() - begin
+            if retval == _FAULTED:
+                self.materialize()
+                retval = machine._finish_fault()
+            return self._result(retval, elapsed)
+        finally:
+            self._finish()
+
+    def _compile(self) -> None:
+        """The native set-up for the runs of a program run often (compiled once, a few ms)."""
+        try:
+            self._engine, address = _xdp_trampoline(self)
+        except Exception:  # noqa: BLE001 - the Python set-up still works
+            return
+        self.native = _XDP_CALL(address)
+
+    def _run_python(self, data: bytes) -> RunResult:
+        machine = self.machine
+        size = len(data)
+        start = self.data
+        end = start + size
+        view = self.view  # the frame as a fresh one holds it: zeros around the packet
+        view[:_HEAD] = _ZEROS[:_HEAD]
+        view[_HEAD : _HEAD + size] = data
+        view[_HEAD + size :] = _ZEROS[_HEAD + size :]
+        slots = self.slot_view
+        _SLOTS_PKT.pack_into(slots, _PKT_OFFSET, start, size, 0)
+        _SLOTS_CTX.pack_into(
+            slots, _CTX_OFFSET, self.ctx_address, _XDP_MD_SIZE, start, end, start, self.ctx_cb,
+            self.budget, machine.persistent, 0, 0, self.ctx_address, 0,
+        )
+        s = machine.s
+        s[_PRANDOM_NATIVE] = getattr(self.env, "prandom_seed", None) is None
+        s[_HARD_START] = self.hard_start
+        _ENTRY.pack_into(self.entry_view, 0, start, end, REGION_WRITABLE)
+        machine.pending = None
+        machine.tail_target = None
+        self.busy = True
+        machine.lazy = self
+        try:
+            begin = _now()
+            retval = self.entry(*self.args)
+            elapsed = _now() - begin
+            if machine.s[_FAULT]:
+                self.materialize()
+                retval = machine._finish_fault()
+            return self._result(retval, elapsed)
+        finally:
+            self._finish()
+
+    def _result(self, retval: int, elapsed: int) -> RunResult:
+        machine = self.machine
+        slots = self.slot_view
+        left = _BUDGET.unpack_from(slots, _BUDGET_OFFSET)[0]
+        instructions = machine.instructions = self.budget - (left if left > 0 else 0)
+        context = self.context
+        data_out: bytes | None
+        if context is None:
+            first, last, meta = _DATA.unpack_from(slots, _DATA_OFFSET)
+            base = self.hard_start
+            data_out = self.view[meta - base : last - base].tobytes()
+            ctx_out = _XDP_MD.pack(first - meta, last - meta, 0, LOOPBACK_IFINDEX, 0, 0)
+        else:
+            if machine.moves_packet:  # adjust_head may have moved it since the last callback
+                machine._sync_from_native()
+            data_out = context.data_out()
+            ctx_out = context.ctx_out()
+        return RunResult(retval & 0xFFFFFFFF, data_out, ctx_out, elapsed, instructions)
+
+    def _context(self) -> Any:
+        s = self.machine.s
+        return XdpContext.adopt_frame(
+            self.env, self.frame, self.ctx_region,
+            int(s[Slot.CTX_DATA_META]), int(s[Slot.CTX_DATA]), int(s[Slot.CTX_DATA_END]),
+        )
+
+    def _finish(self) -> None:
+        _ENTRY.pack_into(self.entry_view, 0, 0, 0, 0)
+        _LazyRun._finish(self)
+
+
+def _xdp_trampoline(state: XdpRunState) -> tuple[Any, int]:
+    """u64 run(i8* data, u64 size, u64 prandom_native, u64 nregions_init): what _run_python does
+    before and around its call, for one program and its frame, as native code: zero the frame
+    around the packet, copy it in, write the slots and the packet's region entry, bpf_run; the
+    result is r0 as a u32, or _FAULTED."""
+    from llvmlite import binding as llvm
+    from llvmlite import ir
+
+    from pybpf.vm.jit.compiler import new_target_machine
+
+    machine = state.machine
+    i1, i8, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(64)
+    i8p, i64p = i8.as_pointer(), i64.as_pointer()
+    module = ir.Module(name=f"xdprun_{state.hard_start:x}")
+    module.triple = llvm.get_process_triple()
+    fn = ir.Function(module, ir.FunctionType(i64, [i8p, i64, i64, i64]), "bpf_xdp_run")
+    src, size, prandom, nregions = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+
+    def const(value: int) -> ir.Constant:
+        return ir.Constant(i64, value)
+
+    memcpy = module.declare_intrinsic("llvm.memcpy", [i8p, i8p, i64])
+    memset = module.declare_intrinsic("llvm.memset", [i8p, i64])
+    frame = state.hard_start
+    start = const(state.data)
+    end = b.add(start, size)
+    b.call(memset, [b.inttoptr(const(frame), i8p), ir.Constant(i8, 0), const(_HEAD), ir.Constant(i1, 0)])
+    b.call(memcpy, [b.inttoptr(start, i8p), src, size, ir.Constant(i1, 0)])
+    rest = b.sub(const(ctypes.sizeof(state.frame) - _HEAD), size)
+    b.call(memset, [b.inttoptr(end, i8p), ir.Constant(i8, 0), rest, ir.Constant(i1, 0)])
+    jctx = b.inttoptr(const(machine.jctx_address), i64p)
+    slots: dict[int, ir.Value] = {
+        Slot.PKT_DATA: start, Slot.PKT_LEN: size, Slot.TAILCALL: const(0),
+        Slot.CTX_START: const(state.ctx_address), Slot.CTX_LEN: const(_XDP_MD_SIZE),
+        Slot.CTX_DATA: start, Slot.CTX_DATA_END: end, Slot.CTX_DATA_META: start,
+        Slot.BUDGET_INIT: const(state.budget), Slot.NREGIONS_INIT: nregions,
+        Slot.PRANDOM_NATIVE: prandom, Slot.XDP_HARD_START: const(frame),
+    }
+    for slot, value in slots.items():
+        b.store(value, b.gep(jctx, [const(slot)]))
+    table = b.inttoptr(const(ctypes.addressof(machine.table)), i64p)
+    for index, value in enumerate((start, end, const(REGION_WRITABLE))):
+        b.store(value, b.gep(table, [const(index)]))
+    run = machine.code.drivers.get("bpf_run", machine.code.entry)
+    target = b.inttoptr(const(run), ir.FunctionType(i64, [i64p, i64, i64]).as_pointer())
+    r0 = b.call(target, [jctx, const(state.ctx_address), const(0)])
+    faulted = b.icmp_unsigned("!=", b.load(b.gep(jctx, [const(Slot.FAULT)])), const(0))
+    b.ret(b.select(faulted, const(_FAULTED), b.and_(r0, const(0xFFFFFFFF))))
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(str(module)), new_target_machine())
+    engine.finalize_object()
+    return engine, engine.get_function_address("bpf_xdp_run")
