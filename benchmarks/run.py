@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     status: int = suite.run_from_args(args)
     if args.json or args.only:
         return status
-    for extra in ("interp_bench", "ringbuf_bench", "maps_bench", "trace_bench", "flows_bench", "guard_bench", "profile_bench", "lb_bench", "webapp_bench"):
+    for extra in ("interp_bench", "ringbuf_bench", "maps_bench", "trace_bench", "flows_bench", "guard_bench",
+                  "profile_bench", "lb_bench", "webapp_bench", "verifier_bench"):
         module = _load(extra)
         if module is None or not hasattr(module, "main"):
             continue

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from pybpf.errors import VerifierError
 from pybpf.isa.instruction import Instruction
 from pybpf.isa.opcodes import ALU_OP_NAMES, ALU_OP_STRINGS, InsnClass
-from pybpf.verifier import bounds
+from pybpf.verifier import bounds, tnum
 from pybpf.verifier.bounds import MASK32, S64_MIN, Scalar, s64
 from pybpf.verifier.state import PACKET_TYPES, UNKNOWN_SCALAR, Reg, RegType, State, const, scalar
 
@@ -72,8 +72,33 @@ def alu(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
         return
     if insn.off == 1:
         name = "s" + name
+    if name in ("and", "or") and src.var.is_const():
+        dst = fork_sign_mask(ck, pc, insn.dst, dst, st)
     result = bounds.alu(name, dst.var, src.var, is64)
     regs[insn.dst] = scalar(result)
+
+
+def fork_sign_mask(ck: Checker, pc: int, d: int, dst: Reg, st: State) -> Reg:
+    """The kernel's maybe_fork_scalars: a scalar in [-1, 0] (from `x s>>= 63`) masked with a constant
+    is explored as two states, 0 (pushed, re-running this instruction) and -1 (this path)."""
+    v = dst.var
+    if v.smin == -1 and v.smax == 0:
+        zero, ones = const(0), const(-1)
+    elif v.s32min == -1 and v.s32max == 0:
+        zero, ones = dst.with_(var=_low32_known(v, 0)), dst.with_(var=_low32_known(v, MASK32))
+    else:
+        return dst
+    other = st.copy()
+    other.cur.regs[d] = zero
+    ck.push(ck.cur_work, pc, other, ck.cur_path)
+    st.cur.regs[d] = ones
+    return ones
+
+
+def _low32_known(v: Scalar, imm: int) -> Scalar:
+    lo = bounds.s32(imm)
+    x = Scalar(tnum.with_subreg(v.var, tnum.const(imm)), v.umin, v.umax, v.smin, v.smax, imm, imm, lo, lo)
+    return bounds.sync(x) or x
 
 
 def bswap(ck: Checker, dst: Reg, insn: Instruction, is64: bool) -> Scalar:

@@ -26,7 +26,7 @@ def _signed(x: int, width: int) -> int:
     return s64(x) if width == 64 else s32(x)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # immutable by convention (frozen=True: 5x slower to build)
 class Scalar:
     """A set of 64-bit values, described the way the kernel's bpf_reg_state describes scalars."""
 
@@ -131,6 +131,7 @@ def signed_range(lo: int, hi: int) -> Scalar:
     return s
 
 
+@lru_cache(maxsize=1 << 16)  # pure, over immutable values, and hot
 def zext32(s: Scalar) -> Scalar:
     """The low 32 bits of s, zero-extended to 64 bits (result of every ALU32 op)."""
     t = tnum.subreg(s.var)
@@ -143,8 +144,14 @@ def _sign_cross(lo: int, hi: int, width: int) -> bool:
     return (lo >> (width - 1)) != (hi >> (width - 1))
 
 
+@lru_cache(maxsize=1 << 16)
 def sync(s: Scalar) -> Scalar | None:
-    """Tighten every bound from the others (like reg_bounds_sync); None when the set is empty."""
+    """Tighten every bound from the others (like reg_bounds_sync); None when the set is empty.
+
+    Memoised: programs compute the same few ranges over and over, and a Scalar is immutable.
+    """
+    if s.var.mask == 0:  # a constant: consistent bounds collapse to it
+        return known(s.var.value) if s.contains(s.var.value) else None
     var = s.var
     umin, umax, smin, smax = s.umin, s.umax, s.smin, s.smax
     u32min, u32max, s32min, s32max = s.u32min, s.u32max, s.s32min, s.s32max
@@ -290,6 +297,7 @@ _CONCRETE = {
 ALU_OPS = ("add", "sub", "mul", "div", "or", "and", "lsh", "rsh", "neg", "mod", "xor", "arsh", "sdiv", "smod")
 
 
+@lru_cache(maxsize=1 << 16)  # pure, over immutable values, and hot
 def alu(op: str, a: Scalar, b: Scalar, is64: bool) -> Scalar:
     """The set of results of `a op b` (ALU64 when is64, else ALU32 zero-extended).
 
@@ -340,6 +348,7 @@ def alu(op: str, a: Scalar, b: Scalar, is64: bool) -> Scalar:
     return zext32(sync(out) or zext32(UNKNOWN))
 
 
+@lru_cache(maxsize=1 << 16)  # pure, over immutable values, and hot
 def sign_extend(s: Scalar, bits: int, is64: bool) -> Scalar:
     """movsx: sign-extend the low `bits` bits of s to 64 (or 32, zero-extended) bits."""
     width = 64 if is64 else 32
@@ -357,6 +366,7 @@ def sign_extend(s: Scalar, bits: int, is64: bool) -> Scalar:
     return out or zext32(UNKNOWN)
 
 
+@lru_cache(maxsize=1 << 16)  # pure, over immutable values, and hot
 def truncate(s: Scalar, size: int) -> Scalar:
     """The low `size` bytes of s, zero-extended (a narrow load or store of a known scalar)."""
     if size >= 8:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pybpf.verifier import tnum
 from pybpf.verifier.bounds import MASK32, MASK64, S32_MAX, S32_MIN, S64_MAX, S64_MIN, Scalar, sync
 
@@ -47,6 +49,7 @@ def _tn(s: Scalar, width: int) -> tnum.Tnum:
     return s.var if width == 64 else tnum.subreg(s.var)
 
 
+@lru_cache(maxsize=1 << 16)  # pure, over immutable values, and hot
 def branch_taken(op: str, a: Scalar, b: Scalar, width: int) -> bool | None:
     """True/False when `a op b` is decided for every value of the operands, else None."""
     if op == "jset":
@@ -124,6 +127,7 @@ def _with_tnum(s: Scalar, width: int, t: tnum.Tnum) -> Scalar | None:
     return Scalar(tnum.with_subreg(s.var, tnum.intersect(low, t)), *_r64(s), *_r32(s))
 
 
+@lru_cache(maxsize=1 << 16)  # pure, over immutable values, and hot
 def refine(op: str, a: Scalar, b: Scalar, width: int) -> tuple[Scalar, Scalar] | None:
     """Both operands narrowed by assuming `a op b` holds; None when it cannot hold."""
     if op == "jeq":

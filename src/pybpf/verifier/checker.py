@@ -20,6 +20,8 @@ from pybpf.verifier.prune import Checkpoint, states_equal, states_looping
 from pybpf.verifier.state import NOT_INIT, UNKNOWN_SCALAR, Frame, Reg, RegType, Slot, State
 
 INSN_LIMIT = 1_000_000
+_ALU, _ALU64, _LDX, _ST, _STX, _LD = (int(InsnClass.ALU), int(InsnClass.ALU64), int(InsnClass.LDX),
+                                      int(InsnClass.ST), int(InsnClass.STX), int(InsnClass.LD))
 
 
 @dataclass
@@ -141,26 +143,37 @@ class Checker:
     def explore(self, path: _Path, work: list[_Path]) -> None:
         st = path.state
         pc = path.pc
-        self.log.path(pc, st, path.origin)
+        self.cur_work = work
+        self.cur_path = path
+        log = self.log
+        logging = log.enabled
+        if logging:
+            log.path(pc, st, path.origin)
+        prune_points = self.prog.prune_points
+        by_pc = self.prog.by_pc
+        hist = path.hist
+        step = self.step
         while True:
             self.processed += 1
             if self.processed > INSN_LIMIT:
                 raise VerifierError(f"BPF program is too large. Processed {self.processed} insn", insn=pc)
-            if pc in self.prog.prune_points and path.last_pc != pc:
+            if pc in prune_points and path.last_pc != pc:
                 if self.visit_state(pc, st, path):
-                    self.log.line(f"{pc}: safe")
+                    log.line(f"{pc}: safe")
                     self.end_path(path)
                     return
+                hist = path.hist  # a new checkpoint starts a new history
             path.last_pc = -1
-            insn = self.prog.by_pc[pc]
-            self.log.insn(pc, insn, st)
-            self.cur_path = path
+            insn = by_pc[pc]
+            if logging:
+                log.insn(pc, insn, st)
             self.note: Any = None
-            path.hist.append((pc, None))
-            nxt = self.step(pc, insn, st, path, work)
-            self.log.after(st)
+            hist.append((pc, None))
+            nxt = step(pc, insn, st, path, work)
+            if logging:
+                log.after(st)
             if self.note is not None:
-                path.hist[-1] = (pc, self.note)
+                hist[-1] = (pc, self.note)
             if nxt is None:
                 self.end_path(path)
                 return
@@ -187,9 +200,12 @@ class Checker:
                 if (cp.state.callback_unroll == st.callback_unroll and states_looping(cp.state, st, live)
                         and states_equal(cp.state, st, live, exact=True)):
                     raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
-            elif states_equal(cp.state, st, live, precise=None if cp.all_precise else cp.precise):
+            elif states_equal(cp.state, st, live, precise=None if cp.all_precise else cp.precise,
+                              reads=cp.by_frame, uninit_ok=self.privileged, hint=cp.hint):
                 cp.hits += 1
                 self.propagate_precision(cp, st, path)
+                for key in list(cp.reads):  # what old's continuation read, cur's would read too
+                    self.mark_half_read(st, key, path.parent)
                 keep.extend(cps[i:])
                 self.explored[pc] = keep
                 return True
@@ -207,7 +223,9 @@ class Checker:
         if not add_new:
             return False
         self.prev_jumps, self.prev_processed = self.jumps, self.processed
+        st.clear_singular_ids()
         cp = Checkpoint(pc, st.copy(), path.parent, 1)
+        cp.written, st.written = st.written, set()
         cp.hist = path.hist
         path.hist = []
         keep.append(cp)
@@ -217,6 +235,28 @@ class Checker:
             else self.cur_states + 1
         self.peak_states = max(self.peak_states, self.cur_states)
         return False
+
+    def mark_stack_read(self, st: State, fi: int, slot: int, path: _Path | None = None,
+                        halves: tuple[int, ...] = (0, 1)) -> None:
+        """A read of (4-byte halves of) stack slot `slot` of frame `fi`: the checkpoints whose value it
+        is must compare the slot. A half overwritten on the way screens the checkpoints above."""
+        parent = (path or self.cur_path).parent
+        for h in halves:
+            self.mark_half_read(st, (fi, 2 * slot + h), parent)
+
+    def mark_half_read(self, st: State, key: tuple[int, int], cp: Checkpoint | None) -> None:
+        if key in st.written:
+            return
+        fi = key[0]
+        uid = st.frames[fi].uid
+        while cp is not None and key not in cp.reads:  # marked before: and therefore above
+            frames = cp.state.frames
+            if len(frames) <= fi or frames[fi].uid != uid:
+                return
+            cp.add_read(key)
+            if key in cp.written:
+                return
+            cp = cp.parent
 
     def mark_precise(self, st: State, regs: Iterable[int] = (), slots: Iterable[int] = ()) -> None:
         """The exact range of these scalars (current frame) decided something: mark their sources."""
@@ -251,32 +291,33 @@ class Checker:
     # ---- one instruction -----------------------------------------------------------------------
 
     def step(self, pc: int, insn: Instruction, st: State, path: _Path, work: list[_Path]) -> int | None:
-        cls = insn.opcode & 0x07
-        if cls in (InsnClass.ALU, InsnClass.ALU64):
+        op = insn.opcode
+        cls = op & 0x07
+        if cls == _ALU64 or cls == _ALU:
             alu.alu(self, pc, insn, st)
             return pc + 1
-        if cls == InsnClass.LDX:
+        if cls == _LDX:
             load_store.ldx(self, pc, insn, st)
             return pc + 1
-        if cls in (InsnClass.ST, InsnClass.STX):
+        if cls == _STX or cls == _ST:
             load_store.store(self, pc, insn, st)
             return pc + 1
-        if insn.opcode == LDDW:
+        if op == LDDW:
             load_store.lddw(self, pc, insn, st)
             return pc + 2
-        if cls == InsnClass.LD:
+        if cls == _LD:
             load_store.ld_abs(self, pc, insn, st)
             return pc + 1
         # jumps
-        if insn.opcode == JA or insn.opcode == JA32:
-            if insn.opcode == JA and (insn.src or insn.dst or insn.imm):
+        if op == JA or op == JA32:
+            if op == JA and (insn.src or insn.dst or insn.imm):
                 raise VerifierError("BPF_JA uses reserved fields", insn=pc)
             self.jumps += 1
             return cfg.jump_target(pc, insn)
-        if insn.opcode == EXIT:
+        if op == EXIT:
             self.jumps += 1  # the kernel's jmps_processed counts every JMP-class instruction
             return exits.exit(self, pc, insn, st, path, work)
-        if insn.opcode & 0xF7 == CALL:
+        if op & 0xF7 == CALL:
             self.jumps += 1
             return calls.call(self, pc, insn, st, path, work)
         return jumps.cond_jump(self, pc, insn, st, path, work)

@@ -92,8 +92,11 @@ def _map_mem(a: Arg) -> None:
     mem_access(a.ck, a.pc, a.st, a.regno, reg, size, write=uninit, init=not uninit, meta=a.meta)
     if is_key and m.type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
         a.meta.const_key = constant_map_key(a.ck, a.st, reg, size)
-        if a.meta.const_key is not None:
-            a.ck.mark_all_precise()
+        if a.meta.const_key is not None:  # the key's value decided something: its slot is precise
+            if reg.frameno == len(a.st.frames) - 1:
+                a.ck.mark_precise(a.st, slots=[(-reg.off - bounds.s64(reg.var.value) - 1) // 8])
+            else:
+                a.ck.mark_all_precise()
 
 
 def _memory(a: Arg) -> None:
@@ -243,6 +246,7 @@ def constant_map_key(ck: Checker, st: State, reg: Reg, key_size: int) -> int | N
         return None
     slot_index = (-addr - 1) // 8
     b = addr + (slot_index + 1) * 8
+    ck.mark_stack_read(st, reg.frameno, slot_index)
     slot = st.frames[reg.frameno].stack.get(slot_index)
     if slot is None:
         return None

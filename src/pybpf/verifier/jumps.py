@@ -17,12 +17,13 @@ if TYPE_CHECKING:
 JMP_NAMES = {JmpOp.JEQ: "jeq", JmpOp.JNE: "jne", JmpOp.JGT: "jgt", JmpOp.JGE: "jge", JmpOp.JLT: "jlt",
              JmpOp.JLE: "jle", JmpOp.JSGT: "jsgt", JmpOp.JSGE: "jsge", JmpOp.JSLT: "jslt", JmpOp.JSLE: "jsle",
              JmpOp.JSET: "jset"}
+_NAMES = {int(k): v for k, v in JMP_NAMES.items()}
 
 
 def cond_jump(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, work: list[_Path]) -> int | None:
     ck.jumps += 1
     op = insn.opcode & 0xF0
-    name = JMP_NAMES.get(JmpOp(op)) if op in JMP_NAMES else None
+    name = _NAMES.get(op)
     if name is None:
         raise VerifierError(f"invalid BPF_JMP/JMP32 opcode {op:x}", insn=pc)
     is32 = insn.opcode & 0x07 == InsnClass.JMP32

@@ -46,7 +46,8 @@ def store(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
             raise VerifierError("BPF_STX uses reserved fields", insn=pc)
         value = ck.read(st, pc, insn.src)
         ck.read(st, pc, insn.dst)
-        if value.is_scalar and not value.var.is_const() and value.id == 0 and size == 8:
+        if value.is_scalar and ck.privileged and not value.var.is_const() and value.id == 0 \
+                and value.var.umax.bit_length() <= 8 * size:  # a spill that keeps the value links both
             value = value.with_(id=st.new_id())
             st.cur.regs[insn.src] = value
         memory.check_access(ck, st, pc, insn.dst, insn.off, size, True, value, insn.src)

@@ -219,10 +219,21 @@ def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: in
             kind = " write to" if write else " read from"
             raise _fail(f"invalid{kind} stack R{regno} off={start} size={size}", pc)
         _depth(ck, frame, -start)
-        ck.note = ("stack", reg.frameno, (-start - 1) // 8)
+        slot = (-start - 1) // 8
+        ck.note = ("stack", reg.frameno, slot)
         if write:
             write_stack_fixed(ck, frame, pc, start, size, value, st_imm)
+            if size == 8:
+                st.written.update(((reg.frameno, 2 * slot), (reg.frameno, 2 * slot + 1)))
+            elif size == 4:  # aligned: one whole half of the slot
+                st.written.add((reg.frameno, 2 * slot + (start % 8) // 4))
+            if frame.stack[slot].spilled is not None:  # a spill: the slot's value is the register's
+                ck.note = ("stack", reg.frameno, slot, True)
             return None
+        b = start % 8
+        ck.mark_stack_read(st, reg.frameno, slot, halves=(0, 1) if b < 4 < b + size else (b // 4,))
+        if ck.privileged:
+            _link_fill(st, frame, slot, start, size)
         return read_stack_fixed(ck, frame, pc, start, size, off)
     # variable offset
     ck.note = ("stackvar",)
@@ -238,6 +249,8 @@ def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: in
         for addr in range(lo, hi + size):
             _set_byte(frame, addr, MISC)
         return None
+    for s in range((-(hi + size)) // 8, (-lo - 1) // 8 + 1):
+        ck.mark_stack_read(st, reg.frameno, s)
     if not ck.privileged:
         for addr in range(lo, hi + size):
             s, b = _byte_pos(addr)
@@ -245,6 +258,21 @@ def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: in
                 raise _fail(f"invalid variable-offset read from stack R{regno} var_off={reg.var.var} "
                             f"off={reg.off + off} size={size}", pc)
     return _loaded(size)
+
+
+def _link_fill(st: State, frame: Frame, slot: int, start: int, size: int) -> None:
+    """A fill of a whole spilled scalar shares an id with the slot (the kernel's
+    assign_scalar_id_before_mov on fill), so what a branch learns of one applies to the other."""
+    sl = frame.stack.get(slot)
+    if sl is None or sl.spilled is None or (-start) % 8 != 0:
+        return
+    sp = sl.spilled
+    if sp.type is not RegType.SCALAR or sp.id or sp.var.is_const():
+        return
+    spill_size = len(sl.kinds) - len(sl.kinds.lstrip(SPILL))
+    if size != spill_size or (size != 8 and not (size == 4 and sp.var.umax <= 0xFFFFFFFF)):
+        return
+    frame.stack[slot] = Slot(sl.kinds, sp.with_(id=st.new_id()))
 
 
 def _depth(ck: Checker, frame: Frame, d: int) -> None:
@@ -268,7 +296,8 @@ def write_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int,
     spill: Reg | None = None
     if value is not None:
         if value.is_scalar and b == 0 and ck.privileged:
-            spill = value
+            # a narrowing spill breaks the link with the register
+            spill = value if value.var.umax.bit_length() <= 8 * size else value.with_(id=0)
         elif value.is_pointer:
             if size != 8:
                 raise _fail("invalid size of register spill", pc)
@@ -283,8 +312,9 @@ def write_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int,
     zero = (value is not None and value.is_scalar and value.var.is_const() and value.var.value == 0) or (
         value is None and st_imm == 0
     )
-    for addr in range(start, start + size):
-        _set_byte(frame, addr, ZERO if zero else MISC)
+    slot = _slot(frame, s)  # an aligned store stays inside one slot
+    kinds = slot.kinds if slot.spilled is None else slot.kinds.replace(SPILL, MISC)
+    frame.stack[s] = Slot(kinds[:b] + (ZERO if zero else MISC) * size + kinds[b + size:], None)
 
 
 def read_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int, insn_off: int) -> Reg:
@@ -334,23 +364,32 @@ def check_stack_range(ck: Checker, st: State, pc: int, regno: int, reg: Reg, siz
     if size == 0:
         return
     _depth(ck, frame, -lo)
-    for addr in range(lo, hi + size):
+    for sidx in range((-(hi + size)) // 8, (-lo - 1) // 8 + 1):  # read or partly written: both count
+        ck.mark_stack_read(st, reg.frameno, sidx)
+    checked = init_required and not (ck.privileged and ck.allow_uninit_indirect)
+    for addr in range(lo, hi + size) if checked else ():
         sidx, b = _byte_pos(addr)
         slot = _slot(frame, sidx)
         kind = slot.kinds[b]
-        if init_required and kind == INVALID and not (ck.privileged and ck.allow_uninit_indirect):
+        if kind == INVALID:
             if reg.var.is_const():
                 raise _fail(f"invalid indirect read from stack R{regno} off {lo}+{addr - lo} size {size}", pc)
             raise _fail(f"invalid indirect read from stack R{regno} var_off {reg.var.var}+{addr - lo} "
                         f"size {size}", pc)
-        if init_required and kind == SPILL and slot.spilled is not None and slot.spilled.is_pointer \
-                and not ck.privileged:
+        if kind == SPILL and slot.spilled is not None and slot.spilled.is_pointer and not ck.privileged:
             raise _fail(f"invalid indirect read from stack R{regno} off {lo}+{addr - lo} size {size}", pc)
     if write:
-        for addr in range(lo, hi + size):
-            sidx, b = _byte_pos(addr)
+        for sidx in range((-(hi + size)) // 8, (-lo - 1) // 8 + 1):
             slot = _slot(frame, sidx)
             if slot.spilled is not None and slot.spilled.is_scalar and reg.var.is_const():
                 frame.stack[sidx] = Slot(MISC * 8, None)
-            elif slot.kinds[b] != SPILL or slot.spilled is not None:
-                _set_byte(frame, addr, MISC)
+                continue
+            base = -8 * (sidx + 1)
+            kinds, spilled, changed = list(slot.kinds), slot.spilled, False
+            for b in range(max(lo, base) - base, min(hi + size, base + 8) - base):
+                if kinds[b] != SPILL or spilled is not None:
+                    if spilled is not None:  # the spilled register is gone: its bytes are data now
+                        kinds, spilled = [MISC if k == SPILL else k for k in kinds], None
+                    kinds[b], changed = MISC, True
+            if changed:
+                frame.stack[sidx] = Slot("".join(kinds), None)

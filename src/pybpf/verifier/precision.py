@@ -64,7 +64,7 @@ def _back_store(insn: Instruction, note: Any, regs: set[int], slots: set[int], f
         return
     slot = note[2]
     if slot in slots:
-        if insn.size == 8:
+        if insn.size == 8 or len(note) > 3:  # overwritten whole, or by a (narrower) spill
             slots.discard(slot)
         if insn.opcode & 0x07 == InsnClass.STX:
             regs.add(insn.src)
@@ -98,8 +98,9 @@ def _back_ld(insn: Instruction, note: Any, regs: set[int], slots: set[int], fram
 
 
 _BACK = {
-    InsnClass.ALU: _back_alu, InsnClass.ALU64: _back_alu, InsnClass.LDX: _back_ldx, InsnClass.ST: _back_store,
-    InsnClass.STX: _back_store, InsnClass.JMP: _back_jmp, InsnClass.JMP32: _back_jmp, InsnClass.LD: _back_ld,
+    int(InsnClass.ALU): _back_alu, int(InsnClass.ALU64): _back_alu, int(InsnClass.LDX): _back_ldx,
+    int(InsnClass.ST): _back_store, int(InsnClass.STX): _back_store, int(InsnClass.JMP): _back_jmp,
+    int(InsnClass.JMP32): _back_jmp, int(InsnClass.LD): _back_ld,
 }
 
 
@@ -109,7 +110,7 @@ def _step_back(prog: Program, entry: Entry, regs: set[int], slots: set[int], fra
     if note is not None and note[0] in ("frame", "stackvar"):
         raise Fallback
     insn = prog.by_pc[pc]
-    _BACK[InsnClass(insn.opcode & 0x07)](insn, note, regs, slots, frame)
+    _BACK[insn.opcode & 0x07](insn, note, regs, slots, frame)
 
 
 def backtrack(prog: Program, hist: list[Entry], parent: Checkpoint | None, regs: Iterable[int],

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from pybpf.verifier.state import INVALID, MISC, SPILL, ZERO, Frame, Reg, RegType, Slot, State
+from pybpf.verifier.bounds import UNKNOWN
+from pybpf.verifier.state import (
+    EMPTY_SLOT,
+    INVALID,
+    MISC,
+    SPILL,
+    ZERO,
+    Frame,
+    Reg,
+    RegType,
+    Slot,
+    State,
+)
+
+SPILL8 = SPILL * 8
 
 
 @dataclass
@@ -22,12 +37,25 @@ class Checkpoint:
     hist: list[Any] = field(default_factory=list)
     precise: set[tuple[int, int]] = field(default_factory=set)
     all_precise: bool = False
+    # stack liveness (the kernel's REG_LIVE_READ on slots), by 4-byte halves: (frame index, 2 * slot +
+    # half) some continuation of this checkpoint read before overwriting; complete once branches is 0
+    reads: set[tuple[int, int]] = field(default_factory=set)
+    written: set[tuple[int, int]] = field(default_factory=set)  # halves overwritten on the way from parent
+    by_frame: dict[int, list[int]] = field(default_factory=dict)  # the slots read, by frame
+    hint: list[Any] = field(default_factory=lambda: [None])  # where the last comparison failed
+
+    def add_read(self, key: tuple[int, int]) -> None:
+        fi, half = key
+        if (fi, half ^ 1) not in self.reads:  # the slot's first half read: compare the slot
+            self.by_frame.setdefault(fi, []).append(half >> 1)
+        self.reads.add(key)
 
 
 class _IdMap:
     def __init__(self) -> None:
         self.fwd: dict[int, int] = {}
         self.back: dict[int, int] = {}
+        self.fail: tuple[int, int] | None = None  # the register (or -1-slot) that differed
 
     def check(self, old: int, cur: int) -> bool:
         if old == 0:
@@ -41,6 +69,22 @@ class _IdMap:
             return True
         return a == cur and b == old
 
+    def check_scalar(self, old: int, cur: int) -> bool:
+        """The kernel's check_scalar_ids: a missing id is a fresh one, linked to nothing."""
+        if old == 0 and cur == 0:
+            return True
+        if old == 0:
+            if cur in self.back:
+                return False
+            self.back[cur] = 0
+            return True
+        if cur == 0:
+            if old in self.fwd:
+                return False
+            self.fwd[old] = 0
+            return True
+        return self.check(old, cur)
+
 
 def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool, imprecise: bool = False) -> bool:
     """Whether every behaviour of `cur` was already covered when `old` was verified."""
@@ -50,14 +94,19 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool, imprecise: bool = Fals
         return ids.check(old.id, cur.id)
     if old.type is RegType.NOT_INIT:
         return True
-    if cur.type is not old.type:
+    if old is cur:  # unchanged since the checkpoint: only the id links need to agree
+        if old.type is RegType.SCALAR:
+            return imprecise or not old.id or ids.check_scalar(old.id, old.id)
+        if not old.id and not old.ref_obj_id:
+            return True
+    elif cur.type is not old.type:
         return False
     if old.type is RegType.SCALAR:
         if imprecise:
             return True
         if not cur.var.within(old.var):
             return False
-        return ids.check(old.id, cur.id)
+        return ids.check_scalar(old.id, cur.id)
     if (old.maybe_null, old.rdonly, old.ringbuf, old.map, old.frameno, old.mem_size, old.subprog,
             old.btf_name) != (cur.maybe_null, cur.rdonly, cur.ringbuf, cur.map, cur.frameno, cur.mem_size,
                               cur.subprog, cur.btf_name):
@@ -72,45 +121,88 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool, imprecise: bool = Fals
     return True
 
 
-def _slot_safe(old: Slot, cur: Slot, ids: _IdMap, exact: bool, imprecise: bool = False) -> bool:
-    if exact:  # same bytes, spilled registers equal up to a renaming of ids
-        if old.kinds != cur.kinds or (old.spilled is None) != (cur.spilled is None):
-            return False
-        return old.spilled is None or cur.spilled is None or regsafe(old.spilled, cur.spilled, ids, True)
-    for k_old, k_cur in zip(old.kinds, cur.kinds, strict=False):
-        if k_old == INVALID:
-            continue
-        if k_old == MISC and k_cur in (MISC, ZERO):
-            continue
-        if k_old == ZERO and k_cur == ZERO:
-            continue
-        if k_old == SPILL and k_cur == SPILL:
-            continue
-        if k_old == MISC and k_cur == SPILL and cur.spilled is not None and cur.spilled.is_scalar:
-            continue
+def _slot_exact(old: Slot, cur: Slot, ids: _IdMap) -> bool:
+    """Same bytes, spilled registers equal up to a renaming of ids (loop detection)."""
+    if old.kinds != cur.kinds or (old.spilled is None) != (cur.spilled is None):
         return False
-    if old.spilled is not None and SPILL in old.kinds:
-        if cur.spilled is None:
+    return old.spilled is None or cur.spilled is None or regsafe(old.spilled, cur.spilled, ids, True)
+
+
+_UNBOUND = Reg(RegType.SCALAR, UNKNOWN)
+
+
+def _scalar_view(slot: Slot, uninit_ok: bool) -> Reg | None:
+    """The kernel's scalar_reg_for_stack: a 64-bit scalar spill, or unknown bytes read as a scalar."""
+    if slot.spilled is not None and slot.kinds == SPILL8 and slot.spilled.type is RegType.SCALAR:
+        return slot.spilled
+    for k in slot.kinds:
+        if k != MISC and not (k == INVALID and uninit_ok):
+            return None
+    return _UNBOUND
+
+
+@lru_cache(maxsize=1024)
+def _relevant(kinds: str, uninit_ok: bool) -> tuple[int, ...]:
+    """The bytes of an old slot that constrain the current one."""
+    return tuple(j for j, k in enumerate(kinds) if k != INVALID and not (uninit_ok and k == MISC))
+
+
+def _slot_safe(old: Slot, cur: Slot, ids: _IdMap, imprecise: bool, uninit_ok: bool) -> bool:
+    """The kernel's stacksafe for one 8-byte slot the old state's continuations read."""
+    if old is cur:
+        sp = old.spilled
+        return sp is None or regsafe(sp, sp, ids, False, imprecise)
+    relevant = _relevant(old.kinds, uninit_ok)
+    if not relevant:
+        return True
+    old_reg = _scalar_view(old, uninit_ok)
+    if old_reg is not None:
+        cur_reg = _scalar_view(cur, uninit_ok)
+        if cur_reg is not None:
+            return regsafe(old_reg, cur_reg, ids, False, imprecise and old_reg is old.spilled)
+    ok, kc = old.kinds, cur.kinds
+    for j in relevant:
+        if ok[j] != kc[j] and not (ok[j] == MISC and kc[j] == ZERO):
             return False
-        if not regsafe(old.spilled, cur.spilled, ids, False, imprecise):
-            return False
-        if old.kinds.count(SPILL) != cur.kinds.count(SPILL):
-            return False
+    if ok[0] == SPILL:
+        if old.spilled is None or cur.spilled is None:
+            return old.spilled is None
+        return regsafe(old.spilled, cur.spilled, ids, False, imprecise)
     return True
 
 
 def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact: bool,
-                fi: int, precise: set[tuple[int, int]] | None) -> bool:
+                fi: int, precise: set[tuple[int, int]] | None, reads: Mapping[int, list[int]] | None,
+                uninit_ok: bool) -> bool:
     if old.callsite != cur.callsite or old.subprog != cur.subprog:
         return False
+    oregs, cregs = old.regs, cur.regs
     for r in live:
+        o, c = oregs[r], cregs[r]
+        if o is c and not o.id and not o.ref_obj_id and not exact:
+            continue  # unchanged since the checkpoint and linked to nothing
         imprecise = precise is not None and (fi, r) not in precise
-        if not regsafe(old.regs[r], cur.regs[r], ids, exact, imprecise):
+        if not regsafe(o, c, ids, exact, imprecise):
+            ids.fail = (fi, r)
             return False
-    empty = Slot()
-    for i in set(old.stack) | set(cur.stack):
+    empty = EMPTY_SLOT
+    if exact:
+        for i in set(old.stack) | set(cur.stack):
+            if not _slot_exact(old.stack.get(i, empty), cur.stack.get(i, empty), ids):
+                return False
+        return True
+    slots = old.stack if reads is None else reads.get(fi, ())
+    ostack, cstack = old.stack, cur.stack
+    for i in slots:
+        so = ostack.get(i)
+        if so is None:
+            continue
+        sc = cstack.get(i, empty)
+        if so is sc and (so.spilled is None or (not so.spilled.id and not so.spilled.ref_obj_id)):
+            continue  # unchanged since the checkpoint and linked to nothing
         imprecise = precise is not None and (fi, -1 - i) not in precise
-        if not _slot_safe(old.stack.get(i, empty), cur.stack.get(i, empty), ids, exact, imprecise):
+        if not _slot_safe(so, sc, ids, imprecise, uninit_ok):
+            ids.fail = (fi, -1 - i)
             return False
     return True
 
@@ -118,22 +210,60 @@ def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact:
 ALL = range(11)
 
 
+class _FreshIds(_IdMap):
+    """What a new, empty id map answers, without building one (for the one-register pre-check)."""
+
+    def check(self, old: int, cur: int) -> bool:
+        return old == 0 or cur != 0
+
+    def check_scalar(self, old: int, cur: int) -> bool:
+        return True
+
+
+_FRESH = _FreshIds()
+
+
+def _differs(old: State, cur: State, key: tuple[int, int], precise: set[tuple[int, int]] | None,
+             uninit_ok: bool) -> bool:
+    """Whether one register or slot alone (the last one that differed) rules out subsumption."""
+    fi, where = key
+    if fi >= len(old.frames):
+        return False
+    imprecise = precise is not None and key not in precise
+    fo, fc = old.frames[fi], cur.frames[fi]
+    if where >= 0:
+        return not regsafe(fo.regs[where], fc.regs[where], _FRESH, False, imprecise)
+    o = fo.stack.get(-1 - where)
+    return o is not None and not _slot_safe(o, fc.stack.get(-1 - where, EMPTY_SLOT), _FRESH, imprecise, uninit_ok)
+
+
 def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = False,
-                 precise: set[tuple[int, int]] | None = None) -> bool:
+                 precise: set[tuple[int, int]] | None = None, reads: Mapping[int, list[int]] | None = None,
+                 uninit_ok: bool = False, hint: list[Any] | None = None) -> bool:
     """Whether `cur` is subsumed by `old` (with register liveness of the current frame).
 
     `precise` names the scalars (frame, register or -1-slot) whose ranges old's verification
     depended on; other scalars only need to be scalars. None compares every scalar's range.
+    `reads` names the stack slots (by frame) old's continuations read; None compares every slot.
+    `uninit_ok` (privileged: the kernel's allow_uninit_stack): bytes old holds as unknown data
+    match anything. `hint` ([key or None]) remembers where the last comparison with old failed;
+    checking that first rejects most states at the cost of one register (a necessary condition:
+    it never accepts on its own).
     """
     if len(old.frames) != len(cur.frames):
         return False
     if len(old.refs) != len(cur.refs):
         return False
+    if hint is not None and hint[0] is not None and not exact \
+            and _differs(old, cur, hint[0], precise, uninit_ok):
+        return False
     ids = _IdMap()
     n = len(old.frames)
     for i in range(n):
         regs = live if i == n - 1 else ALL
-        if not _frame_safe(old.frames[i], cur.frames[i], regs, ids, exact, i, precise):
+        if not _frame_safe(old.frames[i], cur.frames[i], regs, ids, exact, i, precise, reads, uninit_ok):
+            if hint is not None:
+                hint[0] = ids.fail
             return False
     for a, b in zip(old.refs, cur.refs, strict=False):
         if not ids.check(a.id + (1 << 40), b.id + (1 << 40)):

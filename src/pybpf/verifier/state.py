@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import itertools
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -35,7 +36,7 @@ class RegType(Enum):
 PACKET_TYPES = (RegType.PTR_TO_PACKET, RegType.PTR_TO_PACKET_META)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # immutable by convention (frozen=True: 5x slower to build)
 class Reg:
     """One register: its type; for pointers a fixed offset `off` plus a variable part `var`.
 
@@ -67,7 +68,13 @@ class Reg:
         return self.type not in (RegType.SCALAR, RegType.NOT_INIT)
 
     def with_(self, **changes: Any) -> Reg:
-        return replace(self, **changes)
+        """A copy with some fields changed (dataclasses.replace is several times slower)."""
+        g = changes.get
+        return Reg(g("type", self.type), g("var", self.var), g("off", self.off), g("id", self.id),
+                   g("ref_obj_id", self.ref_obj_id), g("maybe_null", self.maybe_null), g("rdonly", self.rdonly),
+                   g("ringbuf", self.ringbuf), g("range", self.range), g("map", self.map),
+                   g("mem_size", self.mem_size), g("frameno", self.frameno), g("subprog", self.subprog),
+                   g("btf_name", self.btf_name))
 
     def type_str(self) -> str:
         """The kernel's reg_type_str: e.g. 'scalar', 'map_value_or_null', 'ringbuf_mem'."""
@@ -120,7 +127,7 @@ def const(value: int) -> Reg:
 INVALID, MISC, ZERO, SPILL = "I", "M", "Z", "S"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # immutable by convention (frozen=True: 5x slower to build)
 class Slot:
     """8 bytes of stack: per-byte kinds (index 0 = lowest address) and the spilled register if any."""
 
@@ -141,9 +148,11 @@ class Frame:
     subprog: int = 0  # slot pc of the function's first instruction
     depth: int = 0  # deepest stack byte used (positive)
     callback: Any = None  # for callback frames: (ret_min, ret_max)
+    uid: int = field(default_factory=itertools.count(1).__next__)  # this call's frame, kept by copies
 
     def copy(self) -> Frame:
-        return Frame(list(self.regs), dict(self.stack), self.callsite, self.subprog, self.depth, self.callback)
+        return Frame(list(self.regs), dict(self.stack), self.callsite, self.subprog, self.depth, self.callback,
+                     self.uid)
 
 
 @dataclass(slots=True)
@@ -163,6 +172,9 @@ class State:
     next_id: int = 1
     loop_depth: int = 0
     callback_unroll: int = 0  # callback iterations returned from on this path (the kernel's callback_unroll_depth)
+    # (frame index, 2 * slot + half) 4-byte halves of stack slots fully overwritten since the path's
+    # last checkpoint: reads of them do not reach the checkpoints above (REG_LIVE_WRITTEN)
+    written: set[tuple[int, int]] = field(default_factory=set)
 
     @property
     def cur(self) -> Frame:
@@ -170,7 +182,7 @@ class State:
 
     def copy(self) -> State:
         return State([f.copy() for f in self.frames], [Reference(r.id, r.insn) for r in self.refs], self.next_id,
-                     callback_unroll=self.callback_unroll)
+                     self.loop_depth, self.callback_unroll, set(self.written))
 
     def new_id(self) -> int:
         self.next_id += 1
@@ -195,3 +207,28 @@ class State:
         else:
             i = -1 - where
             frame.stack[i] = Slot(frame.stack[i].kinds, reg)
+
+    def clear_singular_ids(self) -> None:
+        """Drop scalar ids held by one register or slot only: they link nothing (the kernel's
+        clear_singular_ids before a state is cached, so pruning need not match them)."""
+        seen: dict[int, int] = {}
+        for frame in self.frames:
+            for reg in frame.regs:
+                if reg.id and reg.type is RegType.SCALAR:
+                    seen[reg.id] = seen.get(reg.id, 0) + 1
+            for slot in frame.stack.values():
+                sp = slot.spilled
+                if sp is not None and sp.id and sp.type is RegType.SCALAR:
+                    seen[sp.id] = seen.get(sp.id, 0) + 1
+        single = {i for i, n in seen.items() if n == 1}
+        if not single:
+            return
+        for frame in self.frames:
+            regs = frame.regs
+            for r, reg in enumerate(regs):
+                if reg.id in single and reg.type is RegType.SCALAR:
+                    regs[r] = reg.with_(id=0)
+            for i, slot in frame.stack.items():
+                sp = slot.spilled
+                if sp is not None and sp.id in single and sp.type is RegType.SCALAR:
+                    frame.stack[i] = Slot(slot.kinds, sp.with_(id=0))
