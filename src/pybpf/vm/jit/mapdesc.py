@@ -65,14 +65,7 @@ def _describe(m: Map, cpu: int = 0, keep: list[Any] | None = None) -> list[int]:
     elif m.type == MapType.HASH:
         table: Any = getattr(m, "table", None)
         if table is not None and not table.percpu and not getattr(m, "lru", False):
-            words[MapDesc.KIND] = MAP_KIND_HASH
-            words[MapDesc.BASE] = int(table.base)
-            words[MapDesc.ELEM_SIZE] = int(table.entry_size)
-            words[MapDesc.MASK] = int(table.mask)
-            words[MapDesc.BUCKETS_OFF] = int(table.buckets_off)
-            words[MapDesc.ENTRIES_OFF] = int(table.entries_off)
-            words[MapDesc.KEY_OFF] = int(table.key_off)
-            words[MapDesc.VALUE_OFF] = int(table.value_off)
+            _describe_table(words, MAP_KIND_HASH, table)
     if m.type in (MapType.HASH, MapType.LRU_HASH, MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH) \
             and words[MapDesc.KIND] == MAP_KIND_OTHER:
         _describe_hash_ext(m, cpu, words, [] if keep is None else keep)
@@ -87,6 +80,18 @@ def _describe(m: Map, cpu: int = 0, keep: list[Any] | None = None) -> list[int]:
     return words
 
 
+def _describe_table(words: list[int], kind: int, table: Any) -> None:
+    """The descriptor words of a hash table's layout, shared by the plain and the per-CPU/LRU kinds."""
+    words[MapDesc.KIND] = kind
+    words[MapDesc.BASE] = int(table.base)
+    words[MapDesc.ELEM_SIZE] = int(table.entry_size)
+    words[MapDesc.MASK] = int(table.mask)
+    words[MapDesc.BUCKETS_OFF] = int(table.buckets_off)
+    words[MapDesc.ENTRIES_OFF] = int(table.entries_off)
+    words[MapDesc.KEY_OFF] = int(table.key_off)
+    words[MapDesc.VALUE_OFF] = int(table.value_off)
+
+
 def _describe_hash_ext(m: Map, cpu: int, words: list[int], keep: list[Any]) -> None:
     """Per-CPU and LRU hash maps: the table's layout, the run CPU's value block, the ref bits."""
     table: Any = getattr(m, "table", None)
@@ -97,14 +102,7 @@ def _describe_hash_ext(m: Map, cpu: int, words: list[int], keep: list[Any]) -> N
     refs = _ref_bytes(m, keep)
     if refs is None:
         return
-    words[MapDesc.KIND] = MAP_KIND_HASH_EXT
-    words[MapDesc.BASE] = int(table.base)
-    words[MapDesc.ELEM_SIZE] = int(table.entry_size)
-    words[MapDesc.MASK] = int(table.mask)
-    words[MapDesc.BUCKETS_OFF] = int(table.buckets_off)
-    words[MapDesc.ENTRIES_OFF] = int(table.entries_off)
-    words[MapDesc.KEY_OFF] = int(table.key_off)
-    words[MapDesc.VALUE_OFF] = int(table.value_off)
+    _describe_table(words, MAP_KIND_HASH_EXT, table)
     if table.percpu:
         words[MapDesc.VALUE_BASE] = int(table.percpu_base) + cpu * int(table.percpu_stride)
         words[MapDesc.VALUE_ELEM] = int(table.value_elem)
