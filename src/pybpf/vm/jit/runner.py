@@ -469,6 +469,7 @@ class NativeMachine:
                 self._fail(RuntimeFault("tail call target is not a JIT program", pc=pc))
                 return 0
             self.tail_target = target
+            target.bind_context(self.context)  # the target reads the same ctx and packet as the caller
             target.s[Slot.XDP_HARD_START] = 0  # the target has no frame of its own: Python moves
             if not self.batch_mode:  # this run ends in the target: these slots are stale from now
                 self.moves_packet = False
