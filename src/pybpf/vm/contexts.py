@@ -1,4 +1,4 @@
-"""Program contexts for user-space runs: raw memory and XDP `struct xdp_md` (`struct __sk_buff` is in skb_context).
+"""Program contexts for user-space runs: raw memory and XDP `struct xdp_md` (skb: skb_context; choice: context_factory).
 
 A context builds the memory a run sees (context struct, packet) inside a RunEnv and converts
 context accesses the way the kernel does: the 32-bit `data`/`data_end`/`data_meta` fields read
@@ -15,7 +15,6 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from pybpf.abi import ProgramType
 from pybpf.errors import BpfError, RuntimeFault
 from pybpf.vm.memory import UNPACK, Region
 from pybpf.vm.run_env import RunEnv
@@ -354,24 +353,6 @@ class XdpFrames:
         # xdp_md needs no reset: programs cannot write it and no helper does
         start = self.hard_start + head
         return XdpContext.adopt_frame(env, self.frame, self.ctx_region, start, start, start + len(data))
-
-
-def make_context(
-    program_type: int, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None, *,
-    in_place: bool = False, scratch: DataScratch | None = None,
-) -> Context:
-    """The context a program of `program_type` runs with (registers its regions in `env`);
-    `in_place` and `scratch` apply to programs with a plain context (see Context)."""
-    if program_type == ProgramType.XDP:
-        return XdpContext(env, data, ctx_in)
-    from pybpf.vm.skb_context import (  # skb_context builds on this module
-        SKB_PROGRAM_TYPES,
-        SkbContext,
-    )
-
-    if program_type in SKB_PROGRAM_TYPES:
-        return SkbContext(env, data, ctx_in, program_type)
-    return Context(env, data, ctx_in, in_place=in_place, scratch=scratch)
 
 
 def context_of(env: Any) -> Context | None:

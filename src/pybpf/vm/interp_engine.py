@@ -26,7 +26,8 @@ from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW, PseudoSrc
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
-from pybpf.vm.contexts import DataScratch, XdpFrames, make_context
+from pybpf.vm.context_factory import make_context
+from pybpf.vm.contexts import DataScratch, XdpFrames
 from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.interpreter import DEFAULT_BUDGET, Machine, Tracer
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, may_write_memory

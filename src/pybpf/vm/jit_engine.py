@@ -34,7 +34,8 @@ from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
-from pybpf.vm.contexts import ETH_HLEN, XDP_MAX_LINEAR, make_context
+from pybpf.vm.context_factory import make_context
+from pybpf.vm.contexts import ETH_HLEN, XDP_MAX_LINEAR
 from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.interp_engine import (
     _default_map_factory,
