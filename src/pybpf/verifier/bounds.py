@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from pybpf.verifier import tnum
 from pybpf.verifier.tnum import MASK32, MASK64, Tnum
@@ -26,8 +26,7 @@ def _signed(x: int, width: int) -> int:
     return s64(x) if width == 64 else s32(x)
 
 
-@dataclass(slots=True, unsafe_hash=True)  # immutable by convention (frozen=True: 5x slower to build)
-class Scalar:
+class Scalar(NamedTuple):  # a tuple: hashed and compared in C (the caches below look them up constantly)
     """A set of 64-bit values, described the way the kernel's bpf_reg_state describes scalars."""
 
     var: Tnum

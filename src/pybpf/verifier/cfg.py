@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pybpf import helpers
 from pybpf.errors import VerifierError
@@ -24,6 +25,7 @@ class Program:
     subprogs: list[int] = field(default_factory=list)  # start pcs, sorted, first is 0
     prune_points: set[int] = field(default_factory=set)
     live_in: dict[int, frozenset[int]] = field(default_factory=dict)
+    back: dict[int, Any] = field(default_factory=dict)  # precision's per-pc step-back table, built on use
 
     def subprog_of(self, pc: int) -> int:
         start = 0
