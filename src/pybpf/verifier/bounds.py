@@ -69,6 +69,7 @@ class Scalar(NamedTuple):  # a tuple: hashed and compared in C (the caches below
 
     def within(self, other: Scalar) -> bool:
         """Whether every value of self is in other (for state pruning)."""
+        outer, inner = other.var, self.var
         return (
             other.umin <= self.umin
             and self.umax <= other.umax
@@ -78,7 +79,8 @@ class Scalar(NamedTuple):  # a tuple: hashed and compared in C (the caches below
             and self.u32max <= other.u32max
             and other.s32min <= self.s32min
             and self.s32max <= other.s32max
-            and tnum.within(other.var, self.var)
+            and not inner.mask & ~outer.mask  # tnum.within, inline: this is the pruning hot path
+            and (inner.value & ~outer.mask) == outer.value
         )
 
     def describe(self) -> str:

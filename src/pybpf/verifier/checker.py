@@ -215,17 +215,21 @@ class Checker:
             or pc in self.callback_sites
         keep: list[Checkpoint] = []
         cps = self.explored.get(pc, [])
+        in_callback = pc in self.callback_sites
+        uninit_ok = self.privileged
         for i, cp in enumerate(cps):
-            if cp.branches and pc not in self.callback_sites:
+            if cp.branches and not in_callback:
                 if (cp.state.callback_unroll == st.callback_unroll and states_looping(cp.state, st, live)
                         and states_equal(cp.state, st, live, exact=True)):
                     raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
-            elif states_equal(cp.state, st, live, precise=None if cp.all_precise else cp.precise,
-                              reads=cp.by_frame, uninit_ok=self.privileged, hint=cp.hint):
+            elif states_equal(cp.state, st, live, False, None if cp.all_precise else cp.precise, cp.by_frame,
+                              uninit_ok, cp.hint):
                 cp.hits += 1
                 self.propagate_precision(cp, st, path)
-                for key in list(cp.reads):  # what old's continuation read, cur's would read too
-                    self.mark_half_read(st, key, path.parent)
+                parent = path.parent
+                if parent is not None:  # what old's continuation read, cur's would read too
+                    for key in cp.reads.difference(parent.reads, st.written):  # (others: marked)
+                        self.mark_half_read(st, key, parent)
                 keep.extend(cps[i:])
                 self.explored[pc] = keep
                 return True
@@ -235,7 +239,7 @@ class Checker:
                 continue  # evict: unlikely to help pruning
             keep.append(cp)
         self.explored[pc] = keep
-        if pc in self.callback_sites:
+        if in_callback:
             for cp in keep:
                 if cp.branches:
                     widen_scalars(cp.state, st)
@@ -267,13 +271,19 @@ class Checker:
     def mark_half_read(self, st: State, key: tuple[int, int], cp: Checkpoint | None) -> None:
         if key in st.written:
             return
-        fi = key[0]
+        fi, half = key
+        other = (fi, half ^ 1)
         uid = st.frames[fi].uid
-        while cp is not None and key not in cp.reads:  # marked before: and therefore above
+        while cp is not None:
+            reads = cp.reads
+            if key in reads:
+                return  # marked before: and therefore above
             frames = cp.state.frames
             if len(frames) <= fi or frames[fi].uid != uid:
                 return
-            cp.add_read(key)
+            if other not in reads:  # the slot's first half read: compare the slot
+                cp.by_frame.setdefault(fi, []).append(half >> 1)
+            reads.add(key)
             if key in cp.written:
                 return
             cp = cp.parent
