@@ -22,6 +22,7 @@ from pybpf.verifier.prune import Checkpoint, states_equal, states_looping
 from pybpf.verifier.state import NOT_INIT, UNKNOWN_SCALAR, Frame, Reg, RegType, Slot, State
 
 INSN_LIMIT = 1_000_000
+_NOT_INIT = RegType.NOT_INIT
 _ALU, _ALU64, _LDX, _ST, _STX, _LD = (int(InsnClass.ALU), int(InsnClass.ALU64), int(InsnClass.LDX),
                                       int(InsnClass.ST), int(InsnClass.STX), int(InsnClass.LD))
 
@@ -173,13 +174,15 @@ class Checker:
         by_pc = self.prog.by_pc
         hist = path.hist
         step = self.step
+        alu_insn = alu.alu
         while True:
             self.processed += 1
             if self.processed > INSN_LIMIT:
                 raise VerifierError(f"BPF program is too large. Processed {self.processed} insn", insn=pc)
             if pc in prune_points and path.last_pc != pc:
                 if self.visit_state(pc, st, path):
-                    log.line(f"{pc}: safe")
+                    if logging:
+                        log.line(f"{pc}: safe")
                     self.end_path(path)
                     return
                 hist = path.hist  # a new checkpoint starts a new history
@@ -189,7 +192,13 @@ class Checker:
                 log.insn(pc, insn, st)
             self.note: Any = None
             hist.append((pc, None))
-            nxt = step(pc, insn, st, path, work)
+            cls = insn.opcode & 0x07
+            nxt: int | None
+            if cls == _ALU or cls == _ALU64:  # the most frequent class, without the call through step
+                alu_insn(self, pc, insn, st)
+                nxt = pc + 1
+            else:
+                nxt = step(pc, insn, st, path, work)
             if logging:
                 log.after(st)
             if self.note is not None:
@@ -255,7 +264,7 @@ class Checker:
         keep.append(cp)
         path.parent = cp
         self.total_states += 1
-        self.cur_states = sum(len(v) for v in self.explored.values()) if self.total_states % 64 == 0 \
+        self.cur_states = sum(map(len, self.explored.values())) if self.total_states % 64 == 0 \
             else self.cur_states + 1
         self.peak_states = max(self.peak_states, self.cur_states)
         return False
@@ -301,15 +310,25 @@ class Checker:
 
     def propagate_precision(self, old: Checkpoint, st: State, path: _Path) -> None:
         """cur was pruned against old: what old's continuation needed, cur's ancestors need too."""
-        if old.all_precise or any(fi != len(st.frames) - 1 for fi, _ in old.precise):
-            cp = path.parent
-            while cp is not None:
-                cp.all_precise = True
-                cp = cp.parent
-            return
-        regs = [w for _, w in old.precise if w >= 0]
-        slots = [-1 - w for _, w in old.precise if w < 0]
-        precision.backtrack(self.prog, path.hist, path.parent, regs, slots, len(st.frames) - 1, False)
+        top = len(st.frames) - 1
+        if not old.all_precise:
+            regs: list[int] = []
+            slots: list[int] = []
+            for fi, w in old.precise:
+                if fi != top:
+                    break  # another frame's scalars: mark everything
+                if w >= 0:
+                    regs.append(w)
+                else:
+                    slots.append(-1 - w)
+            else:
+                if regs or slots:
+                    precision.backtrack(self.prog, path.hist, path.parent, regs, slots, top, False)
+                return
+        cp = path.parent
+        while cp is not None:
+            cp.all_precise = True
+            cp = cp.parent
 
     def push(self, work: list[_Path], pc: int, st: State, path: _Path) -> None:
         if path.parent is not None:
@@ -357,8 +376,8 @@ class Checker:
     def read(self, st: State, pc: int, r: int) -> Reg:
         if r > 10:
             raise VerifierError(f"R{r} is invalid", insn=pc)
-        reg = st.cur.regs[r]
-        if reg.type is RegType.NOT_INIT:
+        reg = st.frames[-1].regs[r]
+        if reg.type is _NOT_INIT:
             raise VerifierError(f"R{r} !read_ok", insn=pc)
         return reg
 

@@ -88,12 +88,12 @@ def apply_refinement(ck: Checker, st: State, insn: Instruction, srcx: bool, dst:
 
 
 def set_linked(ck: Checker, st: State, r: int, old: Reg, new: Scalar) -> None:
-    st.cur.regs[r] = old.with_(var=new)
+    st.cur.regs[r] = old.with_var(new)
     if old.id == 0:
         return
     for fi, where, reg in st.all_regs():
         if reg.is_scalar and reg.id == old.id:
-            st.set_reg(fi, where, reg.with_(var=new))
+            st.set_reg(fi, where, reg.with_var(new))
 
 
 def pointer_jump(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, work: list[_Path], name: str,

@@ -240,8 +240,8 @@ class State:
             regs = frame.regs
             for r, reg in enumerate(regs):
                 if reg.id in single and reg.type is RegType.SCALAR:
-                    regs[r] = reg.with_(id=0)
+                    regs[r] = reg.with_id(0)
             for i, slot in frame.stack.items():
                 sp = slot.spilled
                 if sp is not None and sp.id in single and sp.type is RegType.SCALAR:
-                    frame.stack[i] = Slot(slot.kinds, sp.with_(id=0))
+                    frame.stack[i] = Slot(slot.kinds, sp.with_id(0))
