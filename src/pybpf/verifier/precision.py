@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 Entry = tuple[int, Any]
 
 
+_R0_R5 = frozenset(range(6))
+
+
 class Fallback(Exception):
     """The walk cannot follow this instruction: mark everything precise."""
 
@@ -75,9 +78,18 @@ def _back_jmp(insn: Instruction, note: Any, regs: set[int], slots: set[int], fra
     if op == EXIT or (op & 0xF7 == CALL and s == 1):
         raise Fallback
     if op & 0xF7 == CALL:  # a helper call clobbers r0-r5
-        regs.difference_update({0, 1, 2, 3, 4, 5})
+        regs.difference_update(_R0_R5)
         return
     if op & 0xF0 == 0x00:
+        return
+    if note is None:  # no scalar linked to the compared ones: the comparison reads dst (and src)
+        d = insn.dst
+        if op & 0x08:
+            if d in regs or s in regs:
+                regs.add(d)
+                regs.add(s)
+        elif d in regs:
+            regs.add(d)
         return
     linked: frozenset[Any] = note[1] if note is not None and note[0] == "linked" else frozenset()
     if ("x", 0) in linked and (regs or slots):
@@ -94,7 +106,7 @@ def _back_ld(insn: Instruction, note: Any, regs: set[int], slots: set[int], fram
     if insn.opcode == LDDW:
         regs.discard(insn.dst)
     else:  # ld_abs / ld_ind clobber r0-r5
-        regs.difference_update({0, 1, 2, 3, 4, 5})
+        regs.difference_update(_R0_R5)
 
 
 _BACK = {
