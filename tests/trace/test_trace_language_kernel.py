@@ -84,6 +84,23 @@ def test_ppid_and_pcomm_are_the_parent_process() -> None:
     assert int(pid) != os.getpid()
 
 
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is not installed")
+def test_username_names_the_uid_and_numaid_is_a_node() -> None:
+    import pwd
+
+    nobody = pwd.getpwuid(65534).pw_name if 65534 in {u.pw_uid for u in pwd.getpwall()} else "65534"
+    child = f"{shutil.which('setpriv')} --reuid=65534 {sys.executable} -c 'import os; os.getppid()'"
+    proc = cli("-e", 'tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf("%s %d %d\\n", username, uid, numaid); '
+               '@users[username] = count(); exit(); }', "-c", child)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    name, uid, node = lines[1].split()
+    assert (name, uid) == (nobody, "65534")
+    nodes = Path("/sys/devices/system/node")
+    assert node == "0" or (nodes / f"node{node}").is_dir()
+    assert f"@users[{nobody}]: 1" in lines
+
+
 def test_lhist_labels_in_map_output() -> None:
     out = run("BEGIN { @l = lhist(1500, 0, 4096, 1024); exit(); }")
     assert out.endswith("@l: \n[1K, 2K)               1 |" + "@" * 52 + "|\n\n")
