@@ -101,6 +101,13 @@ def test_username_names_the_uid_and_numaid_is_a_node() -> None:
     assert f"@users[{nobody}]: 1" in lines
 
 
+def test_block_expressions_run_in_order() -> None:
+    out = run('BEGIN { $y = 5; $x = { let $y = 2; @steps = count(); $y * 3 }; '
+              'printf("%d %d %d %d\\n", $x, $y, { let $a = 20; $a + 1 }, 1 ? { 7 } : 2); exit(); }')
+    # the block's $y is its own (the outer one stays 5); its statements ran once
+    assert out == "Attaching 1 probe...\n6 5 21 7\n\n\n@steps: 1\n"
+
+
 def test_lhist_labels_in_map_output() -> None:
     out = run("BEGIN { @l = lhist(1500, 0, 4096, 1024); exit(); }")
     assert out.endswith("@l: \n[1K, 2K)               1 |" + "@" * 52 + "|\n\n")
