@@ -21,7 +21,8 @@ def ldx(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
     if mode not in (Mode.MEM, Mode.MEMSX) or insn.imm:
         raise VerifierError("BPF_LDX uses reserved fields", insn=pc)
     ck.read(st, pc, insn.src)
-    ck.check_dst(st, pc, insn.dst)
+    if insn.dst >= 10:
+        ck.check_dst(st, pc, insn.dst)
     size = insn.size
     val = memory.check_access(ck, st, pc, insn.src, insn.off, size, False, None)
     assert val is not None

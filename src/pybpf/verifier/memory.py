@@ -47,7 +47,7 @@ def check_access(
     value_regno: int = -1, st_imm: int | None = None,
 ) -> Reg | None:
     """Check a load or store through register `regno`; for loads return the loaded value."""
-    reg = st.cur.regs[regno]
+    reg = st.frames[-1].regs[regno]
     t = reg.type
     if t is RegType.SCALAR or t is RegType.NOT_INIT or reg.maybe_null:
         raise _fail(f"R{regno} invalid mem access '{reg.type_str()}'", pc)
@@ -212,15 +212,16 @@ def _byte_pos(addr: int) -> tuple[int, int]:
 
 def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: int, size: int, write: bool,
                   value: Reg | None, st_imm: int | None) -> Reg | None:
-    frame = _stack_frame(st, reg)
-    if reg.var.is_const():
-        start = reg.off + off + s64(reg.var.value)
+    frame = st.frames[reg.frameno]
+    if reg.var.var.mask == 0:  # a constant offset
+        start = reg.off + off + s64(reg.var.var.value)
         if start % size:
             raise _fail(f"misaligned stack access off {_var_str(reg.var)}+{reg.off}+{off} size {size}", pc)
         if start < -STACK_SIZE or start + size > 0:
             kind = " write to" if write else " read from"
             raise _fail(f"invalid{kind} stack R{regno} off={start} size={size}", pc)
-        _depth(ck, frame, -start)
+        if -start > frame.depth:
+            _depth(ck, frame, -start)
         slot = (-start - 1) // 8
         ck.note = ("stack", reg.frameno, slot)
         if write:
@@ -278,8 +279,9 @@ def _link_fill(st: State, frame: Frame, slot: int, start: int, size: int) -> Non
 
 
 def _depth(ck: Checker, frame: Frame, d: int) -> None:
-    frame.depth = max(frame.depth, d)
-    ck.frame_depths[frame.subprog] = max(ck.frame_depths.get(frame.subprog, 0), d)
+    if d > frame.depth:  # (frame_depths is never below the depth of a frame of its function)
+        frame.depth = d
+        ck.frame_depths[frame.subprog] = max(ck.frame_depths.get(frame.subprog, 0), d)
 
 
 def _set_byte(frame: Frame, addr: int, kind: str) -> None:

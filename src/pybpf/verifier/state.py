@@ -225,14 +225,17 @@ class State:
         """Drop scalar ids held by one register or slot only: they link nothing (the kernel's
         clear_singular_ids before a state is cached, so pruning need not match them)."""
         seen: dict[int, int] = {}
+        scalar = RegType.SCALAR
         for frame in self.frames:
             for reg in frame.regs:
-                if reg.id and reg.type is RegType.SCALAR:
+                if reg.id and reg.type is scalar:
                     seen[reg.id] = seen.get(reg.id, 0) + 1
             for slot in frame.stack.values():
                 sp = slot.spilled
-                if sp is not None and sp.id and sp.type is RegType.SCALAR:
+                if sp is not None and sp.id and sp.type is scalar:
                     seen[sp.id] = seen.get(sp.id, 0) + 1
+        if not seen:
+            return
         single = {i for i, n in seen.items() if n == 1}
         if not single:
             return
