@@ -146,9 +146,13 @@ def _relevant(kinds: str, uninit_ok: bool) -> tuple[int, ...]:
 
 def _slot_safe(old: Slot, cur: Slot, ids: _IdMap, imprecise: bool, uninit_ok: bool) -> bool:
     """The kernel's stacksafe for one 8-byte slot the old state's continuations read."""
+    osp = old.spilled
     if old is cur:
-        sp = old.spilled
-        return sp is None or regsafe(sp, sp, ids, False, imprecise)
+        return osp is None or regsafe(osp, osp, ids, False, imprecise)
+    if osp is not None and old.kinds == SPILL8 and osp.type is _SCALAR:  # the common case, in short:
+        csp = cur.spilled  # two 64-bit scalar spills compare as registers
+        if csp is not None and cur.kinds == SPILL8 and csp.type is _SCALAR:
+            return regsafe(osp, csp, ids, False, imprecise)
     relevant = _relevant(old.kinds, uninit_ok)
     if not relevant:
         return True

@@ -168,7 +168,7 @@ class Frame:
                      self.uid)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)  # shared by state copies
 class Reference:
     """An acquired reference (ringbuf reservation, socket) and the instruction that made it."""
 
@@ -194,7 +194,7 @@ class State:
         return self.frames[-1]
 
     def copy(self) -> State:
-        return State([f.copy() for f in self.frames], [Reference(r.id, r.insn) for r in self.refs], self.next_id,
+        return State([f.copy() for f in self.frames], list(self.refs), self.next_id,
                      self.loop_depth, self.callback_unroll, set(self.written))
 
     def new_id(self) -> int:
