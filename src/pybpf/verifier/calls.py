@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pybpf.errors import VerifierError
 from pybpf.isa.instruction import Instruction
 from pybpf.isa.opcodes import CALL, MAX_CALL_FRAMES
-from pybpf.verifier import global_funcs
+from pybpf.verifier import global_funcs, helpers_check  # (helpers_check imports this module back)
 from pybpf.verifier.state import NOT_INIT, Frame, Reg, RegType, State
 
 TAIL_CALL = 12
@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 
 
 def call(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, work: list[_Path]) -> int | None:
-    from pybpf.verifier import helpers_check
-
     if insn.opcode != CALL:
         raise VerifierError("BPF_CALL uses reserved fields", insn=pc)
     if insn.src == 1:
