@@ -176,6 +176,9 @@ def _check_xdp_ctx_in(given: list[int], size: int) -> None:
             raise BpfError(f"ctx_in: {name} has {queues} rx queue(s), not queue {queue}")
 
 
+_XDP_MD_REST = (LOOPBACK_IFINDEX, 0, 0)  # ingress_ifindex, rx_queue_index, egress_ifindex
+
+
 class XdpContext(Context):
     """`struct xdp_md` over a 4096-byte frame: 256 bytes of headroom, packet, tailroom.
 
@@ -262,6 +265,23 @@ class XdpContext(Context):
         env.context = self
         return self
 
+    def rearm(self, data: int, data_end: int) -> None:
+        """Make this context of a finished run (adopt_frame) the context of a new run in the same
+        frame, as adopt_frame would build it: packet at [data, data_end), no metadata, no
+        fragments, regions registered in the RunEnv again."""
+        env = self.env
+        self.frags = []
+        self.data_meta = self.data = data
+        self.data_end = data_end
+        env.add_run_region(self.ctx_region)
+        packet = self.packet_region
+        if packet is None or packet.address != data or packet.end != data_end:
+            packet = self.packet_region = Region.within(
+                self.frame_view, self.hard_start, data, data_end - data, name="packet", owner=self.frame)
+        env.add_run_region(packet)
+        env.memory.forget()
+        env.context = self
+
     def _remap(self) -> None:
         """Expose exactly [data_meta, data_end) of the frame as the packet region."""
         env = self.env
@@ -313,15 +333,11 @@ class XdpContext(Context):
 
     def ctx_out(self) -> bytes | None:
         """xdp_md as BPF_PROG_TEST_RUN returns it: ctx_in with data/data_end updated."""
-        assert self.ctx_region is not None
-        raw = self.ctx_region.read(0, self.ctx_size)
-        fields = list(self._FIELDS.unpack(raw))
-        if self.ctx_in_fields is not None:
-            fields[3:] = self.ctx_in_fields[3:]
-        fields[0] = self.data - self.data_meta
-        fields[1] = self.data_end - self.data_meta
-        fields[2] = 0
-        return self._FIELDS.pack(*fields)
+        # the fields after data_meta are what the run started with: programs cannot write xdp_md
+        # (store() refuses) and no helper does
+        rest = _XDP_MD_REST if self.ctx_in_fields is None else self.ctx_in_fields[3:]
+        meta = self.data_meta
+        return self._FIELDS.pack(self.data - meta, self.data_end - meta, 0, *rest)
 
 
 class XdpFrames:
@@ -338,6 +354,7 @@ class XdpFrames:
         self.hard_start = ctypes.addressof(self.frame)
         self.ctx_region = Region.allocate(XdpContext.ctx_size, name="xdp_md", init=self._XDP_MD)
         self.busy = False
+        self._context: XdpContext | None = None  # the previous run's, rearmed by the next one
 
     @staticmethod
     def fits(data: Any, ctx_in: bytes | None) -> bool:
@@ -352,7 +369,13 @@ class XdpFrames:
         view[end:] = zeros[end:]
         # xdp_md needs no reset: programs cannot write it and no helper does
         start = self.hard_start + head
-        return XdpContext.adopt_frame(env, self.frame, self.ctx_region, start, start, start + len(data))
+        context = self._context
+        if context is None or context.env is not env:
+            context = self._context = XdpContext.adopt_frame(
+                env, self.frame, self.ctx_region, start, start, start + len(data))
+        else:
+            context.rearm(start, start + len(data))
+        return context
 
 
 def context_of(env: Any) -> Context | None:

@@ -77,7 +77,6 @@ class JitProgram(Program):
         self.budget = budget
         self.id = next(_program_ids)
         self._state = XdpRunState(machine, budget) if spec.type == ProgramType.XDP else None
-        self._lock = self.env.run_lock
 
     @property
     def program_type(self) -> ProgramType:
@@ -195,15 +194,10 @@ class JitProgram(Program):
         retval is r0, truncated to 32 bits for typed programs as the kernel reports it.
         An ordinary XDP run reuses the program's run state (pybpf.vm.jit.fastrun).
         """
-        state = self._state
-        if state is not None and repeat == 1 and ctx is None:
-            lock = self._lock
-            lock.acquire()
-            try:
-                if state.usable(data):
-                    return state.run(data)
-            finally:
-                lock.release()
+        if self._state is not None and repeat == 1 and ctx is None and type(data) is bytes:
+            result = self._state.run(data)
+            if result is not None:
+                return result
         machine = self.machine
 
         def bind(context: Any) -> None:
