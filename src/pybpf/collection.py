@@ -13,6 +13,9 @@ from pybpf.errors import BpfError, MapError
 from pybpf.object.spec import MapSpec, ProgramSpec
 
 KeyLike = bytes | bytearray | memoryview | int
+# what run() takes as its packet: bytes are copied; a writable buffer (bytearray, writable
+# memoryview, ctypes array) may be shared by the run (see Program.run)
+DataLike = bytes | bytearray | memoryview
 ValueLike = bytes | bytearray | memoryview | int | list
 
 
@@ -181,8 +184,14 @@ class Program(abc.ABC):
         return self.spec.name
 
     @abc.abstractmethod
-    def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
-        """Run once (or `repeat` times) on packet `data` and/or context bytes `ctx`."""
+    def run(self, data: DataLike = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
+        """Run once (or `repeat` times) on packet `data` and/or context bytes `ctx`.
+
+        Each run gets a fresh copy of `data`, except that a single run (repeat=1) of a program
+        with a plain context (no packet type: not XDP or skb) on the user-space engines shares a
+        writable buffer (a bytearray, a writable memoryview): it reads and writes the buffer in
+        place, which holds the output when the run ends (or the writes done before a fault), and
+        data_out is that buffer."""
 
     def close(self) -> None:  # noqa: B027 - optional for engines without resources
         """Release the program's resources."""

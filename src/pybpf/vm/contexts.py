@@ -50,6 +50,18 @@ class DataScratch:
         return Region.within(self.view, self.base, self.base, size, name="packet", owner=self.buffer)
 
 
+def writable_buffer(data: Any) -> bool:
+    """Whether `data` is a writable, contiguous byte buffer a run may share (a bytearray, a
+    writable memoryview, a ctypes array) rather than an immutable one it must copy to write."""
+    if type(data) is bytes:
+        return False
+    try:
+        view = memoryview(data)
+    except TypeError:
+        return False
+    return not view.readonly and view.c_contiguous and view.itemsize == 1 and view.ndim == 1
+
+
 class Context:
     """The memory of one run of a program with no special context: r1 = data, r2 = len."""
 
@@ -57,19 +69,28 @@ class Context:
 
     def __init__(
         self, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None, *,
-        in_place: bool = False, scratch: DataScratch | None = None,
+        in_place: bool = False, scratch: DataScratch | None = None, shared: bool = False,
     ) -> None:
         """`in_place`: the program cannot write its input (pybpf.vm.loadcheck.may_write_memory),
         so the run reads `data` itself, read-only, and data_out is `data`: no copy either way.
-        `scratch`: a buffer reused across runs for the copy (no allocation per run)."""
+        `scratch`: a buffer reused across runs for the copy (no allocation per run).
+        `shared`: `data` is the caller's writable buffer (see `writable_buffer`): the run reads
+        and writes it in place, so it holds the output packet when the run ends (and the writes
+        done before a fault when it faults), and data_out is `data` itself: no copy either way."""
         self.env = env
         self.packet_region: Region | None = None
         self.ctx_region: Region | None = None
-        self.data_in: bytes | None = None
+        self.data_in: Any = None
         self.r1 = 0
         self.r2 = 0
         if data:
-            if in_place and type(data) is bytes:
+            if shared:
+                array = (ctypes.c_ubyte * len(data)).from_buffer(data)  # holds the buffer's export
+                base = ctypes.addressof(array)
+                region = Region.within(memoryview(array).cast("B"), base, base, len(data),
+                                       name="packet", owner=array)
+                self.data_in = data
+            elif in_place and type(data) is bytes:
                 address = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
                 region = Region.within(memoryview(data), address, address, len(data), name="packet",
                                        writable=False, owner=data)
@@ -273,6 +294,7 @@ class XdpContext(Context):
         self.frags = []
         self.data_meta = self.data = data
         self.data_end = data_end
+        assert self.ctx_region is not None
         env.add_run_region(self.ctx_region)
         packet = self.packet_region
         if packet is None or packet.address != data or packet.end != data_end:
@@ -363,10 +385,9 @@ class XdpFrames:
     def context(self, env: RunEnv, data: bytes) -> XdpContext:
         """A fresh-looking XdpContext on `data` (the caller checked fits() and busy)."""
         head, end = XDP_PACKET_HEADROOM, XDP_PACKET_HEADROOM + len(data)
-        view, zeros = self.view, self._ZEROS
-        view[:head] = zeros[:head]
+        view = self.view
+        view[:] = self._ZEROS
         view[head:end] = data
-        view[end:] = zeros[end:]
         # xdp_md needs no reset: programs cannot write it and no helper does
         start = self.hard_start + head
         context = self._context

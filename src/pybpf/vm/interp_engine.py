@@ -21,13 +21,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pybpf.abi import MapType, ProgramType
-from pybpf.collection import Collection, Map, Program, RunResult, new_result
+from pybpf.collection import Collection, DataLike, Map, Program, RunResult, new_result
 from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW, PseudoSrc
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 from pybpf.vm.context_factory import make_context
-from pybpf.vm.contexts import ETH_HLEN, XDP_MAX_LINEAR, DataScratch, XdpFrames
+from pybpf.vm.contexts import ETH_HLEN, XDP_MAX_LINEAR, DataScratch, XdpFrames, writable_buffer
 from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.interpreter import DEFAULT_BUDGET, Machine, Tracer
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, may_write_memory
@@ -57,7 +57,7 @@ def run_in_contexts(
     env: RunEnv,
     machine: Any,
     budget: int,
-    data: bytes,
+    data: DataLike,
     ctx: bytes | None,
     repeat: int,
     bind: Callable[[Any], None] | None = None,
@@ -77,7 +77,7 @@ def _run_locked(
     env: RunEnv,
     machine: Any,
     budget: int,
-    data: bytes,
+    data: DataLike,
     ctx: bytes | None,
     repeat: int,
     bind: Callable[[Any], None] | None,
@@ -89,7 +89,7 @@ def _run_locked(
     total = 0
     frames: XdpFrames | None = None
     scratch: DataScratch | None = None
-    in_place = False
+    in_place = shared = False
     state = machine.__dict__
     if spec.type == ProgramType.XDP and XdpFrames.fits(data, ctx):
         frames = state.get("xdp_frames")
@@ -98,6 +98,8 @@ def _run_locked(
         if frames.busy:  # a run of this program inside one of its own runs
             frames = None
     elif spec.type != ProgramType.XDP and spec.type not in SKB_PROGRAM_TYPES and data:
+        if repeat == 1 and writable_buffer(data):
+            shared = True  # the run reads and writes the caller's buffer: no copy in or out
         writes = state.get("writes_memory")
         if writes is None:
             writes = machine.writes_memory = may_write_memory(spec.instructions)
@@ -105,18 +107,18 @@ def _run_locked(
         scratch = state.get("data_scratch")
         if scratch is None:
             scratch = machine.data_scratch = DataScratch()
-        if scratch.busy:
+        if scratch.busy or shared:
             scratch = None
     for _ in range(repeat):
         try:
             if frames is not None:
                 frames.busy = True
-                context: Any = frames.context(env, data)
+                context: Any = frames.context(env, data)  # type: ignore[arg-type] # fits(): bytes
             else:
                 if scratch is not None:
                     scratch.busy = True
-                context = make_context(spec.type, env, bytes(data), ctx, in_place=in_place,
-                                       scratch=scratch)
+                context = make_context(spec.type, env, data if shared else bytes(data), ctx,  # type: ignore[arg-type]
+                                       in_place=in_place, scratch=scratch, shared=shared)
             if bind is not None:
                 bind(context)
             start = time.perf_counter_ns()
@@ -153,13 +155,14 @@ class InterpProgram(Program):
         self.budget = budget
         self.id = next(_program_ids)
         self._xdp = spec.type == ProgramType.XDP
-        self._frames = machine.__dict__.setdefault("xdp_frames", XdpFrames()) if self._xdp else None
+        self._frames: XdpFrames | None = (
+            machine.__dict__.setdefault("xdp_frames", XdpFrames()) if self._xdp else None)
 
     @property
     def program_type(self) -> ProgramType:
         return self.spec.type
 
-    def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
+    def run(self, data: DataLike = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
         """Run `repeat` times, each on a fresh copy of `data`/`ctx`; maps persist across runs.
 
         retval is r0, truncated to 32 bits for typed programs as the kernel reports it
@@ -178,6 +181,7 @@ class InterpProgram(Program):
         if not ETH_HLEN <= len(data) <= XDP_MAX_LINEAR:
             return None
         env, machine, frames = self.env, self.machine, self._frames
+        assert frames is not None
         with env.run_lock:
             if frames.busy:
                 return None
@@ -186,7 +190,7 @@ class InterpProgram(Program):
                 env.program_type = _XDP
                 context = frames.context(env, data)
                 start = _now()
-                retval = machine.run(context.r1, 0, budget=self.budget)
+                retval = machine.run(context.r1, budget=self.budget)
                 elapsed = _now() - start
                 return new_result((retval & 0xFFFFFFFF, context.data_out(), context.ctx_out(),
                                    elapsed, machine.instructions))

@@ -113,6 +113,7 @@ class Machine:
         self.regs: list[int] = [0] * 11
         self.frames: list[tuple[int, list[int]]] = []
         self.depth0 = 0  # call depth of this machine's frame 0 (non-zero after a tail call)
+        self.active = False  # a run of this machine is under way (its registers are in use)
         self.pc = 0  # the pc of the instruction calling a helper (for faults and helpers)
         self.instructions = 0  # instructions executed by the last run
         self.packet: tuple[int, int] | None = None  # (address, length) for ldabs/ldind
@@ -159,11 +160,25 @@ class Machine:
         if depth >= stack.frames:
             raise RuntimeFault(f"call depth exceeds {stack.frames} frames", pc=self.pc)
         stack.use(depth + 1)
-        saved_regs, saved_frames = regs[:], frames[:]
-        saved_depth, saved_machine = self.depth0, env.machine
+        a1, a2, a3, a4, a5 = args if len(args) == 5 else (*args, 0, 0, 0, 0)[:5]
+        start = (0, a1 & M64, a2 & M64, a3 & M64, a4 & M64, a5 & M64, 0, 0, 0, 0, stack.tops[depth])
+        saved_machine = env.machine
+        if not self.active:  # no run of this machine under way: nothing of its state to keep
+            self.active = True
+            regs[:] = start
+            frames.clear()
+            self.depth0 = depth
+            env.machine = self
+            try:
+                return self._loop(pc)
+            finally:
+                self.active = False
+                env.machine = saved_machine
+        # a run of this machine inside one of its own (a tail call to itself, a helper running
+        # it): the outer run resumes with its registers, frames and depth
+        saved_regs, saved_frames, saved_depth = regs[:], frames[:], self.depth0
         try:
-            a1, a2, a3, a4, a5 = (*args, 0, 0, 0, 0)[:5]
-            regs[:] = (0, a1 & M64, a2 & M64, a3 & M64, a4 & M64, a5 & M64, 0, 0, 0, 0, stack.top(depth))
+            regs[:] = start
             frames.clear()
             self.depth0 = depth
             env.machine = self

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pybpf.abi import MapType, ProgramType
-from pybpf.collection import Collection, Map, Program, RunResult
+from pybpf.collection import Collection, DataLike, Map, Program, RunResult
 from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW
@@ -188,7 +188,7 @@ class JitProgram(Program):
             machine.run_repeat(bound._r1, bound._r2, repeat, budget=self.budget)
             return (time.perf_counter_ns() - start) / repeat
 
-    def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
+    def run(self, data: DataLike = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
         """Run `repeat` times, each on a fresh copy of `data`/`ctx`; maps persist across runs.
 
         retval is r0, truncated to 32 bits for typed programs as the kernel reports it.

@@ -149,26 +149,28 @@ class Memory:
     # --- the region table ------------------------------------------------------------
     def add(self, region: Region) -> Region:
         """Make `region` accessible (it must not overlap a region already present)."""
-        index = bisect.bisect_right(self._starts, region.address)
-        if index and self._regions[index - 1].end > region.address:
-            prev = self._regions[index - 1]
-            if prev.address == region.address and prev.size == region.size:
+        regions, starts, address = self._regions, self._starts, region.address
+        index = bisect.bisect_right(starts, address)
+        if index and regions[index - 1].end > address:
+            prev = regions[index - 1]
+            if prev.address == address and prev.size == region.size:
                 return prev  # the same memory exposed twice: keep the first
             raise ValueError(f"{region!r} overlaps {prev!r}")
-        if index < len(self._regions) and self._regions[index].address < region.end:
-            raise ValueError(f"{region!r} overlaps {self._regions[index]!r}")
-        self._regions.insert(index, region)
-        self._starts.insert(index, region.address)
+        if index < len(regions) and regions[index].address < region.end:
+            raise ValueError(f"{region!r} overlaps {regions[index]!r}")
+        regions.insert(index, region)
+        starts.insert(index, address)
         return region
 
     def remove(self, region: Region) -> None:
         """Make `region` inaccessible again (no-op when absent)."""
-        index = bisect.bisect_left(self._starts, region.address)
-        while index < len(self._regions) and self._regions[index].address == region.address:
-            if self._regions[index] is region:
-                del self._regions[index]
+        regions, address = self._regions, region.address
+        index = bisect.bisect_left(self._starts, address)
+        while index < len(regions) and regions[index].address == address:
+            if regions[index] is region:
+                del regions[index]
                 del self._starts[index]
-                self.forget()
+                self.last = self.last_w = NOWHERE
                 return
             index += 1
 

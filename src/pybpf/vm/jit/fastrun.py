@@ -62,7 +62,7 @@ _FAULTED = 1 << 32
 _OUT = struct.Struct("<4Q")  # XdpRunState.out
 
 
-class _XdpCall(ctypes._CFuncPtr):  # type: ignore[name-defined,misc]
+class _XdpCall(ctypes._CFuncPtr):  # type: ignore[name-defined]
     """The native set-up's function pointer, with no argument types: ctypes passes bytes as a
     char pointer and ints as C ints directly."""
 
