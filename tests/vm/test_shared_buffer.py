@@ -38,8 +38,8 @@ exit
 ENGINES = ["interp", "jit"]
 
 
-def _spec() -> CollectionSpec:
-    insns = tuple(assemble(TEXT, syntax="llvm"))
+def _spec(text: str = TEXT) -> CollectionSpec:
+    insns = tuple(assemble(text, syntax="llvm"))
     return CollectionSpec.single(ProgramSpec("plain", insns, type=ProgramType.UNSPEC))
 
 
@@ -115,3 +115,26 @@ def test_a_shared_bytearray_can_be_resized_after_the_run(engine: str) -> None:
         coll.programs["plain"].run(buffer)
     buffer.extend(b"\x01")  # the run released its export of the buffer
     assert buffer == bytearray(b"\x11\x05\x07\x22\x01")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_large_bytes_are_written_in_their_output_copy(engine: str) -> None:
+    """A large immutable input is copied once, into the bytes object data_out becomes; the input,
+    earlier outputs and the runs after a fault are left alone."""
+    from pybpf.vm.contexts import OUTPUT_IN_PLACE_MIN
+
+    size = OUTPUT_IN_PLACE_MIN + 3
+    data = bytes([1, 5, 7, 1]) + bytes(size - 4)
+    writes_only = TEXT.split("if r2")[0] + "exit"  # the first two writes and the sum, no fault
+    with Runtime(engine, verify=False).load(_spec()) as faulty, \
+            Runtime(engine, verify=False).load(_spec(writes_only)) as coll:
+        with pytest.raises(RuntimeFault):
+            faulty.programs["plain"].run(data)
+        prog = coll.programs["plain"]
+        first = prog.run(data)
+        assert first.retval == 12 and first.data_out is not None
+        assert first.data_out[:5] == b"\x11\x05\x07\x22\x00" and len(first.data_out) == size
+        assert prog.run(data).data_out == first.data_out
+        assert prog.run(bytes([9, 2, 3, 4])).data_out == b"\x11\x02\x03\x22"
+        assert first.data_out[:4] == b"\x11\x05\x07\x22"  # not reused by the next runs
+    assert data[:8] == bytes([1, 5, 7, 1, 0, 0, 0, 0]) and data.count(0) == size - 4

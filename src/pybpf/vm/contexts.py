@@ -50,6 +50,16 @@ class DataScratch:
         return Region.within(self.view, self.base, self.base, size, name="packet", owner=self.buffer)
 
 
+# A plain input of at least this many bytes that the program may write is copied straight into
+# the bytes object data_out will be, which the run then writes in place: a fresh bytes object no
+# one else has seen yet (CPython shares the ones of 0 and 1 bytes only), filled before it is
+# returned, as C code fills the bytes objects it makes. Smaller inputs use the DataScratch.
+OUTPUT_IN_PLACE_MIN = 64 << 10
+_new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
+_new_bytes.restype = ctypes.py_object
+_new_bytes.argtypes = [ctypes.c_char_p, ctypes.c_ssize_t]
+
+
 def writable_buffer(data: Any) -> bool:
     """Whether `data` is a writable, contiguous byte buffer a run may share (a bytearray, a
     writable memoryview, a ctypes array) rather than an immutable one it must copy to write."""
@@ -95,6 +105,15 @@ class Context:
                 region = Region.within(memoryview(data), address, address, len(data), name="packet",
                                        writable=False, owner=data)
                 self.data_in = data
+            elif type(data) is bytes and len(data) >= OUTPUT_IN_PLACE_MIN:
+                # the output must be a new bytes object anyway: make it now, as a copy of the
+                # input, and let the run write it in place (one copy instead of in and out)
+                output = _new_bytes(data, len(data))
+                address = ctypes.cast(ctypes.c_char_p(output), ctypes.c_void_p).value or 0
+                array = (ctypes.c_ubyte * len(data)).from_address(address)
+                region = Region.within(memoryview(array).cast("B"), address, address, len(data),
+                                       name="packet", owner=output)
+                self.data_in = output
             elif scratch is not None:
                 region = scratch.region(data)
             else:
