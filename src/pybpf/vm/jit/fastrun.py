@@ -3,8 +3,12 @@
 `Program.run(packet)` used to build a fresh context per call (a frame, an `xdp_md` region, the
 packet region, memory-model entries, the JitContext slots) and tear it down after: tens of µs.
 An `XdpRunState` keeps one frame and one `xdp_md` per program and reuses them: a run copies the
-packet into the frame (zeroing the rest, as a fresh frame would be), writes the few slots that depend on it in three `pack_into` calls, makes
-one native call and reads the packet back.
+packet into the frame (zeroing the rest, as a fresh frame would be), writes the few slots that
+depend on it and reads the packet back. Once the program has run HOT_RUNS times that set-up is
+native code (`_xdp_trampoline`), called without ctypes argument types (bytes go as a pointer,
+ints as C ints: a third of the call's cost), which leaves the instruction count and the packet's
+bounds in one small struct: a run is then the run lock, one ctypes call, one unpack, the packet
+copied out and the RunResult (`new_result`).
 
 The Python side of the run (the `XdpContext`, its regions in the memory model, `env.context`) is
 only needed by Python code: helper implementations, the slow-path region resolver, converted
