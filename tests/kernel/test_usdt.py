@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from pybpf.abi import AttachType
 from pybpf.engines import Runtime
 from pybpf.errors import LoadError
+from pybpf.kernel.link import uprobe_multi
 from pybpf.kernel.links import attach_auto, attach_usdt
 from pybpf.kernel.ringbuf import RingBuffer
 from pybpf.object import load_file
@@ -59,13 +61,24 @@ def _events(rb: RingBuffer) -> list[tuple[Any, ...]]:
     return [EVENT.unpack(r) for r in rb.read_available()]
 
 
-@pytest.fixture
-def collection(built: tuple[str, Path]) -> Iterator[Any]:
+@pytest.fixture(params=["uprobe_multi", "perf_event"])
+def collection(built: tuple[str, Path], request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The collection, its USDT programs loaded for one uprobe-multi link per probe (where this kernel has
+    them, as libbpf) or, as on kernels without them, for one perf-event uprobe per site."""
+    if request.param == "uprobe_multi" and not uprobe_multi.uprobe_multi_supported():
+        pytest.skip("this kernel has no uprobe-multi links (Linux 6.6+)")
+    if request.param == "perf_event":
+        monkeypatch.setattr(uprobe_multi, "uprobe_multi_supported", lambda: False)
     coll = Runtime("kernel", pin_path=None).load(load_file(built[1]))  # the default, verifying path
     try:
         yield coll
     finally:
         coll.close()
+
+
+def _links_per_probe(collection: Any, sites: int) -> int:
+    multi = collection.programs["on_site"].expected_attach_type == AttachType.TRACE_UPROBE_MULTI
+    return 1 if multi else sites
 
 
 def _round_events(pid: int, i: int) -> list[tuple[Any, ...]]:
@@ -87,9 +100,10 @@ def test_arguments_of_every_kind_and_the_semaphore(built: tuple[str, Path], coll
     app, _ = built
     links = [attach_auto(collection.programs["on_args"]), attach_auto(collection.programs["on_sib"]),
              collection.attach_usdt("on_site", app, "test", "site", cookie=0xC00C1E)]
-    assert [len(link.links) for link in links] == [1, 1, 2]  # one uprobe per probe site
     with RingBuffer(collection.maps["events"]) as rb:
         try:
+            # test:site has two sites: one uprobe-multi link for both, or one uprobe each
+            assert [len(link.links) for link in links] == [1, 1, _links_per_probe(collection, 2)]
             proc = subprocess.run([app, "3"], check=False)
             assert proc.returncode == 3  # every round saw test:args's semaphore set
             # the child's pid is only known after the run: take it from the first event

@@ -220,10 +220,11 @@ _CTX_ONLY_TYPES = frozenset({ProgramType.RAW_TRACEPOINT, ProgramType.RAW_TRACEPO
 class KernelProgram(FdBacked, Program):
     """A live kernel program behind an fd."""
 
-    def __init__(self, spec: ProgramSpec, fd: FD, log: str = "") -> None:
+    def __init__(self, spec: ProgramSpec, fd: FD, log: str = "", expected_attach_type: int = 0) -> None:
         self.spec = spec
         self._fd = fd
         self.verifier_log = log
+        self.expected_attach_type = expected_attach_type  # as loaded: decides which links can take it
         self.collection: Callable[[], Any] | None = None  # weak reference to the loading collection
 
     def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
