@@ -83,7 +83,7 @@ def _raw_test_run(stack: ExitStack) -> Callable[[], Any] | None:
     return lambda: _syscall(*args)
 
 
-def _runner(program: Any, data: bytes) -> Callable[[], Any]:
+def _runner(program: Any, data: bytes | bytearray) -> Callable[[], Any]:
     return lambda: program.run(data)
 
 
