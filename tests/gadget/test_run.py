@@ -82,10 +82,11 @@ def test_opensnoop_with_a_param_and_its_metric(cache: Path, tmp_path: Path) -> N
     counts = {e["formatted"]["key"]: e["formatted"]["value"] for e in opens}
     assert list(counts) == [os.getpid()]
     assert counts[os.getpid()] >= 3
-    # the same map, scraped by Prometheus while the gadget ran: the key is the label
-    samples = [line for line in scraped.splitlines() if line.startswith("pybpf_gadget_opensnoop_opens{")]
+    # the same map, scraped by Prometheus while the gadget ran: a counter, the key is the label
+    assert "# TYPE pybpf_gadget_opensnoop_opens_total counter" in scraped
+    samples = [line for line in scraped.splitlines() if line.startswith("pybpf_gadget_opensnoop_opens_total{")]
     assert len(samples) == 1, scraped
-    assert samples[0].startswith(f'pybpf_gadget_opensnoop_opens{{key="{os.getpid()}"}} ')
+    assert samples[0].startswith(f'pybpf_gadget_opensnoop_opens_total{{key="{os.getpid()}"}} ')
     assert float(samples[0].split()[-1]) >= 3
 
 

@@ -46,7 +46,7 @@ def test_build_writes_an_oci_image_layout(cache: Path, capsys: pytest.CaptureFix
     assert [(p["name"], p["size"], p["default"]) for p in config["params"]] == [("target_pid", 4, 0)]
     assert config["programs"] == [{"name": "opensnoop", "section": "tracepoint/syscalls/sys_enter_openat",
                                    "type": "TRACEPOINT"}]
-    assert config["metrics"] == [{"map": "opens"}]
+    assert config["metrics"] == [{"map": "opens", "type": "counter"}]
 
     assert main(["gadget", "list"]) == 0
     assert "opens:v1" in capsys.readouterr().out
@@ -104,3 +104,39 @@ def test_builtin_gadgets_are_package_data() -> None:
         assert any(fnmatch.fnmatch(relative, g) for g in globs), relative
     webapp = BUILTIN_DIR.parent.parent / "hooks" / "webapp" / "ratelimit.c"
     assert any(fnmatch.fnmatch(webapp.relative_to(root).as_posix(), g) for g in globs)
+
+
+def test_a_stale_builtin_image_is_rebuilt_but_a_users_own_is_kept(cache: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from pybpf.gadget.image import BUILTIN_ANNOTATION, ensure
+    from pybpf.gadget.store import Store
+
+    store = Store()
+    first = ensure("opensnoop", store)
+    assert BUILTIN_ANNOTATION in first.manifest["annotations"]
+    assert ensure("opensnoop", store).digest == first.digest  # current: not rebuilt
+    # an image of an older pybpf: same name, another built-in digest, an older config
+    old_config = {**first.config, "metrics": [{"map": "opens"}]}
+    store.add("opensnoop:latest", old_config, store.object_of(first),
+              {**first.manifest["annotations"], BUILTIN_ANNOTATION: "0" * 64})
+    rebuilt = ensure("opensnoop", store)
+    assert rebuilt.config["metrics"] == [{"map": "opens", "type": "counter"}]
+    assert rebuilt.manifest["annotations"][BUILTIN_ANNOTATION] == first.manifest["annotations"][BUILTIN_ANNOTATION]
+    # the user's own image under a built-in's name (no built-in annotation) is what runs
+    _build(capsys, "opensnoop:latest")
+    mine = ensure("opensnoop", store)
+    assert BUILTIN_ANNOTATION not in mine.manifest["annotations"]
+
+
+@pytest.mark.parametrize("metrics, message", [
+    ("metrics: [{map: opens, type: summary}]", "must be a map name or {map: NAME, type: gauge|counter}"),
+    ("metrics: [{map: nosuch}]", "names 'nosuch', not a map of the object"),
+    ("metrics: opens", "metrics must be a list"),
+])
+def test_bad_metric_entries_are_one_line(cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         metrics: str, message: str) -> None:
+    manifest = tmp_path / "gadget.yaml"
+    manifest.write_text(metrics + "\n")
+    assert main(["gadget", "build", str(OPENSNOOP), "-t", "bad:v1", "--manifest", str(manifest)]) != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -43,10 +43,22 @@ def test_bench_quick_json() -> None:
         assert len(set(row["retvals"].values())) == 1, row["retvals"]
     calls = document["calls"]["ns"]
     for name in ("ctypes_noop", "interp_run", "jit_run", "jit_bound", "fire_empty", "fire_jit",
-                 "hook_bound", "jit_run_2mib_read", "jit_run_2mib_write"):
+                 "hook_bound", "jit_run_2mib_read", "jit_run_2mib_write", "jit_run_2mib_write_bytearray",
+                 "interp_run_2mib_write_bytearray"):
         assert calls[name] > 0, name
     if "kernel_skipped" not in document:
         assert calls["kernel_run"] > 0 and calls["raw_test_run"] > 0
+    # the verifier against the kernel's, program by program (the suite's C and straight lines)
+    verifier = document["verifier"]
+    rows = {r["program"]: r for r in [*verifier["growth"], *verifier["programs"]]}
+    assert {"straight line 1000", "simple.c:simple", "xdp_parser.c:xdp_parser"} <= set(rows)
+    for r in rows.values():
+        assert r["verdict"] in ("accepted", "skipped (--quick)"), r
+    line = rows["straight line 1000"]
+    assert line["pybpf_insns"] == 1002 and line["usec_per_insn"] > 0  # every insn once: no branch to explore
+    if "kernel_skipped" not in document:
+        assert line["kernel_insns"] == 1002 and line["insns_ratio"] == 1.0
+    assert verifier["summary"]["usec_per_insn"] > 0
 
 
 def test_bench_rejects_unknown_names() -> None:

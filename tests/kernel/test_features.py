@@ -39,6 +39,7 @@ def test_unknown_program_type_reports_clearly() -> None:
 def test_attach_kinds_listed() -> None:
     names = {f.name: f for f in features.attach_kinds()}
     assert names["tracepoint"] and names["uprobe/uretprobe"]
+    assert "uprobe_multi link" in names  # probed: yes on 6.6+, else a reason
     if not names["kprobe/kretprobe"]:
         assert "kprobe" in names["kprobe/kretprobe"].detail.lower()
 

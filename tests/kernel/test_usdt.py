@@ -14,14 +14,16 @@ from typing import Any
 
 import pytest
 
+from pybpf.abi import AttachType
 from pybpf.engines import Runtime
 from pybpf.errors import LoadError
+from pybpf.kernel.link import uprobe_multi
 from pybpf.kernel.links import attach_auto, attach_usdt
 from pybpf.kernel.ringbuf import RingBuffer
 from pybpf.object import load_file
 from pybpf.object.kconfig import system_kconfig
 from pybpf.toolchain import compile_c, zig_available
-from testlib import kernel_collection, kernel_program
+from testlib import kernel_collection, kernel_program, zig_x86_64_freestanding
 
 pytestmark = [pytest.mark.kernel,
               pytest.mark.skipif(not zig_available(), reason="ziglang is not installed (pip install ziglang)"),
@@ -35,11 +37,7 @@ EVENT = struct.Struct("<IIii6qQ")  # struct event of usdt_args.bpf.c
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """(the probed program, the BPF object whose usdt/ sections name it), built with zig cc."""
     out = tmp_path_factory.mktemp("usdt")
-    app = out / "usdt_target"
-    cmd = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-none", "-nostdlib", "-static", "-O1",
-           "-fno-stack-protector", "-o", str(app), str(DATA / "usdt_target.c")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    app = zig_x86_64_freestanding(DATA / "usdt_target.c", out / "usdt_target")
     obj = compile_c(DATA / "usdt_args.bpf.c", out / "usdt_args.o", defines=[f'APP="{app}"'])
     return str(app), Path(obj)
 
@@ -47,25 +45,32 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
 @pytest.fixture(scope="module")
 def pie(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The probed program as a position-independent executable (ET_DYN, loaded at a random base)."""
-    app = tmp_path_factory.mktemp("usdt_pie") / "usdt_pie"
-    cmd = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-none", "-nostdlib", "-fPIE", "-pie",
-           "-O1", "-fno-stack-protector", "-o", str(app), str(DATA / "usdt_target.c")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return str(app)
+    return zig_x86_64_freestanding(DATA / "usdt_target.c", tmp_path_factory.mktemp("usdt_pie") / "usdt_pie",
+                                   "-fPIE", "-pie")
 
 
 def _events(rb: RingBuffer) -> list[tuple[Any, ...]]:
     return [EVENT.unpack(r) for r in rb.read_available()]
 
 
-@pytest.fixture
-def collection(built: tuple[str, Path]) -> Iterator[Any]:
+@pytest.fixture(params=["uprobe_multi", "perf_event"])
+def collection(built: tuple[str, Path], request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The collection, its USDT programs loaded for one uprobe-multi link per probe (where this kernel has
+    them, as libbpf) or, as on kernels without them, for one perf-event uprobe per site."""
+    if request.param == "uprobe_multi" and not uprobe_multi.uprobe_multi_supported():
+        pytest.skip("this kernel has no uprobe-multi links (Linux 6.6+)")
+    if request.param == "perf_event":
+        monkeypatch.setattr(uprobe_multi, "uprobe_multi_supported", lambda: False)
     coll = Runtime("kernel", pin_path=None).load(load_file(built[1]))  # the default, verifying path
     try:
         yield coll
     finally:
         coll.close()
+
+
+def _links_per_probe(collection: Any, sites: int) -> int:
+    multi = collection.programs["on_site"].expected_attach_type == AttachType.TRACE_UPROBE_MULTI
+    return 1 if multi else sites
 
 
 def _round_events(pid: int, i: int) -> list[tuple[Any, ...]]:
@@ -87,9 +92,10 @@ def test_arguments_of_every_kind_and_the_semaphore(built: tuple[str, Path], coll
     app, _ = built
     links = [attach_auto(collection.programs["on_args"]), attach_auto(collection.programs["on_sib"]),
              collection.attach_usdt("on_site", app, "test", "site", cookie=0xC00C1E)]
-    assert [len(link.links) for link in links] == [1, 1, 2]  # one uprobe per probe site
     with RingBuffer(collection.maps["events"]) as rb:
         try:
+            # test:site has two sites: one uprobe-multi link for both, or one uprobe each
+            assert [len(link.links) for link in links] == [1, 1, _links_per_probe(collection, 2)]
             proc = subprocess.run([app, "3"], check=False)
             assert proc.returncode == 3  # every round saw test:args's semaphore set
             # the child's pid is only known after the run: take it from the first event

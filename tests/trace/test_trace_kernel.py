@@ -145,6 +145,14 @@ def test_exit_from_a_probe_stops_the_command(workload: tuple[str, str]) -> None:
     assert out == "Attaching 1 probe...\nthree 30 workload\n\n\n"
 
 
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="stack arguments as laid out by the x86-64 ABI")
+def test_sarg_reads_stack_arguments(workload: tuple[str, str]) -> None:
+    binary, d = workload
+    # traced_many(1, 2, 3, 4, 5, 6, 70, 80): six in registers, 70 and 80 on the stack
+    out = trace(f'uprobe:{binary}:traced_many {{ printf("%d %d %d\\n", arg5, sarg0, sarg1); exit(); }}', [binary, d])
+    assert out == "Attaching 1 probe...\n6 70 80\n\n\n"
+
+
 def test_json_output(workload: tuple[str, str]) -> None:
     import json
 
@@ -432,7 +440,7 @@ def test_cli_list_software_events_and_uprobe_functions(workload: tuple[str, str]
     assert proc.stdout.splitlines() == ["software:alignment-faults:", "software:emulation-faults:", "software:faults:",
                                         "software:major-faults:", "software:minor-faults:", "software:page-faults:"]
     proc = cli("-l", f"uprobe:{binary}:traced_*")
-    assert proc.returncode == 0 and proc.stdout == f"uprobe:{binary}:traced_add\n"
+    assert proc.returncode == 0 and proc.stdout == f"uprobe:{binary}:traced_add\nuprobe:{binary}:traced_many\n"
 
 
 def test_user_stacks_of_the_command_are_symbolized() -> None:

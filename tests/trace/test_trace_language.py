@@ -99,6 +99,28 @@ def test_macro_errors() -> None:
         analyze("macro s() { @x = 1; } BEGIN { $a = s(); }")
 
 
+def test_block_expressions_expand_in_place_with_their_own_lets() -> None:
+    an, s = analyze("BEGIN { $y = 5; $x = { let $y = 2; $y * 3 }; }")
+    body = s.probes[0].body
+    assert [type(x).__name__ for x in body] == ["Assign", "Let", "Assign"]
+    let, assign = body[1], body[2]
+    assert isinstance(let, ast.Let) and let.name != "$y" and let.name.startswith("$y_")  # not the outer $y
+    assert isinstance(assign, ast.Assign) and isinstance(assign.value, ast.Binary)
+    assert isinstance(assign.value.left, ast.Variable) and assign.value.left.name == let.name
+
+
+@pytest.mark.parametrize("source, message", [
+    ("BEGIN { $x = { 1; }; }", "must end with its value"),
+    ("BEGIN { $x = { }; }", "must end with its value"),
+    ("BEGIN { $x = 1 ? { let $q = 1; $q } : 2; }", "cannot be evaluated conditionally"),
+    ("BEGIN { $x = 0 || { @n = 1; 1 }; }", "cannot be evaluated conditionally"),
+    ("BEGIN { $i = 0; while ({ @n = 1; $i < 3 }) { $i++; } }", "cannot be evaluated conditionally"),
+])
+def test_block_expression_errors(source: str, message: str) -> None:
+    with pytest.raises(TraceError, match=message):
+        analyze(source)
+
+
 def test_getopt_named_parameters_and_booleans() -> None:
     assert split_params(["1", "--depth=7", "x", "--flag"]) == (["1", "x"], {"depth": "7", "flag": "true"})
     src = ('BEGIN { printf("%d %d %s %d\\n", getopt("depth", 35), getopt("flag", false), getopt("name", "none"), '

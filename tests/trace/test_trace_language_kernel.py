@@ -84,6 +84,30 @@ def test_ppid_and_pcomm_are_the_parent_process() -> None:
     assert int(pid) != os.getpid()
 
 
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is not installed")
+def test_username_names_the_uid_and_numaid_is_a_node() -> None:
+    import pwd
+
+    nobody = pwd.getpwuid(65534).pw_name if 65534 in {u.pw_uid for u in pwd.getpwall()} else "65534"
+    child = f"{shutil.which('setpriv')} --reuid=65534 {sys.executable} -c 'import os; os.getppid()'"
+    proc = cli("-e", 'tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf("%s %d %d\\n", username, uid, numaid); '
+               '@users[username] = count(); exit(); }', "-c", child)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    name, uid, node = lines[1].split()
+    assert (name, uid) == (nobody, "65534")
+    nodes = Path("/sys/devices/system/node")
+    assert node == "0" or (nodes / f"node{node}").is_dir()
+    assert f"@users[{nobody}]: 1" in lines
+
+
+def test_block_expressions_run_in_order() -> None:
+    out = run('BEGIN { $y = 5; $x = { let $y = 2; @steps = count(); $y * 3 }; '
+              'printf("%d %d %d %d\\n", $x, $y, { let $a = 20; $a + 1 }, 1 ? { 7 } : 2); exit(); }')
+    # the block's $y is its own (the outer one stays 5); its statements ran once
+    assert out == "Attaching 1 probe...\n6 5 21 7\n\n\n@steps: 1\n"
+
+
 def test_lhist_labels_in_map_output() -> None:
     out = run("BEGIN { @l = lhist(1500, 0, 4096, 1024); exit(); }")
     assert out.endswith("@l: \n[1K, 2K)               1 |" + "@" * 52 + "|\n\n")

@@ -322,6 +322,12 @@ def run_suite(
         if progress:
             progress("per-call cost")
         document["calls"] = measure(quick=quick, kernel=kernel_reason is None)
+    if not only and not engines:
+        from pybpf.bench import verifier
+
+        if progress:
+            progress("verifier against the kernel's")
+        document["verifier"] = verifier.measure(quick=quick)
     return document
 
 
@@ -366,6 +372,10 @@ def format_table(document: dict[str, Any]) -> str:
         from pybpf.bench.calls import format_calls
 
         lines.append(format_calls(document["calls"]))
+    if document.get("verifier"):
+        from pybpf.bench.verifier import format_verifier
+
+        lines.append(format_verifier(document["verifier"]))
     return "\n".join(lines)
 
 

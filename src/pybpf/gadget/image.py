@@ -8,6 +8,7 @@ struct, field by field), the `const volatile` parameters with their defaults, an
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,17 @@ BUILTIN_DIR = Path(__file__).with_name("bpf")
 HOOK_PREFIX = "hook/"  # programs for an application's pybpf.hooks.HookPoint
 
 
+CONFIG_FORMAT = 2  # bump when config_of() changes what it writes: built-in images are then rebuilt
+BUILTIN_ANNOTATION = "org.pybpf.gadget.builtin.digest"
+
+
 def builtin_gadgets() -> dict[str, Path]:
     """The gadgets shipped with pybpf: {name: C source}."""
     return {p.stem: p for p in sorted(BUILTIN_DIR.glob("*.c"))}
 
 
 def read_manifest(path: str | os.PathLike[str] | None) -> dict[str, Any]:
-    """The optional gadget.yaml: name, description, metrics and histograms (map names), params (descriptions)."""
+    """The optional gadget.yaml: name, description, metrics (gauges or counters), histograms (map names), params."""
     if path is None:
         return {}
     try:
@@ -94,7 +99,7 @@ def parameters(spec: CollectionSpec) -> list[dict[str, Any]]:
 def config_of(spec: CollectionSpec, name: str, manifest: dict[str, Any]) -> dict[str, Any]:
     """The gadget config document for `spec`."""
     event_map, event_type, columns = event_columns(spec)
-    metrics = _map_names(spec, manifest, "metrics")
+    metrics = _metric_entries(spec, manifest)
     histograms = _map_names(spec, manifest, "histograms")
     for name in histograms:
         m = spec.maps[name]
@@ -114,7 +119,7 @@ def config_of(spec: CollectionSpec, name: str, manifest: dict[str, Any]) -> dict
         "eventType": event_type,
         "columns": columns,
         "params": params,
-        "metrics": [{"map": m} for m in metrics],
+        "metrics": metrics,
         "histograms": [{"map": m} for m in histograms],
     }
 
@@ -149,6 +154,27 @@ def load_spec(ref: str, store: Store | None = None) -> CollectionSpec:
     return load_bytes(store.object_of(image), name=image.ref)
 
 
+METRIC_KINDS = ("gauge", "counter")
+
+
+def _metric_entries(spec: CollectionSpec, manifest: dict[str, Any]) -> list[dict[str, str]]:
+    """The manifest's `metrics`: map names (gauges) or `{map: NAME, type: gauge|counter}` mappings."""
+    entries = manifest.get("metrics") or []
+    if not isinstance(entries, list):
+        raise GadgetError("manifest: metrics must be a list of map names or {map, type} mappings")
+    out: list[dict[str, str]] = []
+    for entry in entries:
+        if isinstance(entry, str):
+            entry = {"map": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("map"), str) or \
+                set(entry) - {"map", "type"} or entry.get("type", "gauge") not in METRIC_KINDS:
+            raise GadgetError(f"manifest: metrics entry {entry!r} must be a map name or "
+                              f"{{map: NAME, type: {'|'.join(METRIC_KINDS)}}}")
+        out.append({"map": entry["map"], "type": str(entry.get("type", "gauge"))})
+    _map_names(spec, {"metrics": [e["map"] for e in out]}, "metrics")
+    return out
+
+
 def _map_names(spec: CollectionSpec, manifest: dict[str, Any], field: str) -> list[str]:
     names = manifest.get(field) or []
     if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
@@ -161,7 +187,7 @@ def _map_names(spec: CollectionSpec, manifest: dict[str, Any], field: str) -> li
 
 
 def build(source: str | os.PathLike[str], ref: str, *, manifest: str | os.PathLike[str] | None = None,
-          store: Store | None = None) -> Image:
+          store: Store | None = None, annotations: dict[str, str] | None = None) -> Image:
     """Compile `source`, verify every program, and store the image as `ref`."""
     from pybpf.object import load_bytes
     from pybpf.toolchain import compile_c
@@ -178,18 +204,33 @@ def build(source: str | os.PathLike[str], ref: str, *, manifest: str | os.PathLi
     verify_collection(_for_verification(spec))
     name = parse_ref(ref)[0].rsplit("/", 1)[-1]
     config = config_of(spec, name, doc)
-    annotations = {"org.opencontainers.image.title": config["name"]}
+    labels = {"org.opencontainers.image.title": config["name"], **(annotations or {})}
     if config["description"]:
-        annotations["org.opencontainers.image.description"] = config["description"]
-    return (store or Store()).add(ref, config, obj, annotations)
+        labels["org.opencontainers.image.description"] = config["description"]
+    return (store or Store()).add(ref, config, obj, labels)
+
+
+def _builtin_digest(source: Path) -> str:
+    """What a built-in gadget's image is built from: its C, its manifest and the config format."""
+    h = hashlib.sha256(f"config-format {CONFIG_FORMAT}\n".encode())
+    for path in (source, source.with_suffix(".yaml")):
+        h.update(path.read_bytes() if path.exists() else b"")
+    return h.hexdigest()
 
 
 def ensure(ref: str, store: Store) -> Image:
-    """The stored image `ref`; a built-in gadget's name builds it into the store on first use."""
-    if store.resolve(ref) is None:
-        name, tag = parse_ref(ref)
-        builtin = builtin_gadgets().get(name)
-        if builtin is not None and tag == "latest":
-            yaml_path = builtin.with_suffix(".yaml")
-            build(builtin, ref, manifest=yaml_path if yaml_path.exists() else None, store=store)
-    return store.image(ref)
+    """The stored image `ref`; a built-in gadget's name builds it into the store on first use, and
+    again when pybpf ships a different source, manifest or config format for it (an image the
+    user built under that name is left alone)."""
+    name, tag = parse_ref(ref)
+    builtin = builtin_gadgets().get(name) if tag == "latest" and "/" not in name else None
+    if builtin is None:
+        return store.image(ref)
+    digest = _builtin_digest(builtin)
+    if store.resolve(ref) is not None:
+        image = store.image(ref)
+        if image.manifest.get("annotations", {}).get(BUILTIN_ANNOTATION) in (digest, None):
+            return image  # current, or an image the user built under this name
+    yaml_path = builtin.with_suffix(".yaml")
+    return build(builtin, ref, manifest=yaml_path if yaml_path.exists() else None, store=store,
+                 annotations={BUILTIN_ANNOTATION: digest})

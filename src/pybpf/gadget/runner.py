@@ -93,7 +93,7 @@ def run(image: Image, store: Store, on_row: Callable[[Row], None], *, params: Ma
     """Load and attach `image`, call `on_row` for every event until `duration` or `stop`; the
     metric and histogram maps (name -> map_dump) at the end.
 
-    With `listen` (HOST:PORT) the metric maps are served to Prometheus at /metrics meanwhile;
+    With `listen` (HOST:PORT) the metric and histogram maps are served to Prometheus at /metrics meanwhile;
     packet programs (XDP, tc) attach to `interface`."""
     from pybpf.btf.entries import decode_event, find_type, map_dump
     from pybpf.kernel.kernel_engine import load_collection
@@ -135,7 +135,10 @@ def run(image: Image, store: Store, on_row: Callable[[Row], None], *, params: Ma
 
                 metric_maps = {m["map"]: coll.maps[m["map"]] for m in config.get("metrics", [])
                                if m.get("map") in coll.maps}
-                server = serve(listen, config.get("name") or "gadget", metric_maps, btf)
+                kinds = {m["map"]: m.get("type", "gauge") for m in config.get("metrics", [])}
+                hist_maps = {m["map"]: coll.maps[m["map"]] for m in config.get("histograms", [])
+                             if m.get("map") in coll.maps}
+                server = serve(listen, config.get("name") or "gadget", metric_maps, btf, kinds, hist_maps)
             for prog in coll.programs.values():
                 links.append(_attach(prog, interface))
             if on_ready is not None:

@@ -146,6 +146,10 @@ def attach_kinds() -> list[Feature]:
                        "" if kprobes_supported() else "CONFIG_KPROBE_EVENTS is off (no kprobe PMU)"))
     has_uprobe = os.path.exists("/sys/bus/event_source/devices/uprobe/type")
     out.append(Feature("uprobe/uretprobe", has_uprobe, "" if has_uprobe else "no uprobe PMU"))
+    from pybpf.kernel.link.uprobe_multi import uprobe_multi_supported
+
+    multi = has_uprobe and uprobe_multi_supported()
+    out.append(Feature("uprobe_multi link", multi, "" if multi else "needs Linux 6.6+ with CONFIG_UPROBES"))
     try:
         from pybpf.kernel.tracefs import tracefs_root
 

@@ -85,7 +85,7 @@ def patch_map_references(insns: tuple[Instruction, ...], refs: tuple[MapReferenc
     return out
 
 
-def _effective(spec: MapSpec) -> MapSpec:
+def effective_map_spec(spec: MapSpec) -> MapSpec:
     """Adjust what the kernel insists on (perf event arrays sized by CPUs, read-only .rodata)."""
     from dataclasses import replace
 
@@ -106,7 +106,7 @@ def _compatible(m: KernelMap, spec: MapSpec) -> bool:
 
 def create_collection_map(spec: MapSpec, *, btf_fd: int = 0, pin_path: str | None = BPFFS) -> KernelMap:
     """Create one map of a collection: inner map template, BTF ids, contents, freeze, pinning by name."""
-    spec = _effective(spec)
+    spec = effective_map_spec(spec)
     if pin_path is None and spec.pinning:
         from dataclasses import replace
 
@@ -175,9 +175,9 @@ def load_program_spec(prog: ProgramSpec, map_fds: Mapping[str, int], *, btf: btf
         # hand-assembled callbacks (bpf_loop, for_each_map_elem, ...): the kernel wants func_info
         blob, ext = btfload.synthetic_func_btf(prog, insns)
         own_btf = btfload.load_btf(blob)
+    expected = int(prog.attach_type) if prog.attach_type is not None else usdt_attach_type(prog)
     load_kwargs: dict[str, Any] = dict(
-        license=prog.license, name=prog.name,
-        expected_attach_type=int(prog.attach_type) if prog.attach_type is not None else 0,
+        license=prog.license, name=prog.name, expected_attach_type=expected,
         kern_version=kern_version if kern_version is not None else prog.kernel_version or kernel_version_code(),
         flags=BPF_F_SLEEPABLE if prog.sleepable else 0, attach_btf_id=attach_btf_id_for(prog),
         log_level=log_level, log_out=logs,
@@ -193,7 +193,18 @@ def load_program_spec(prog: ProgramSpec, map_fds: Mapping[str, int], *, btf: btf
     finally:
         if own_btf is not None:
             own_btf.close()  # the program keeps its own reference
-    return KernelProgram(prog, fd, logs[0] if logs else "")
+    return KernelProgram(prog, fd, logs[0] if logs else "", expected)
+
+
+def usdt_attach_type(prog: ProgramSpec) -> int:
+    """A libbpf-style `usdt/` program (one reading usdt.bpf.h's spec map) loads for uprobe-multi links
+    where the kernel has them, as libbpf does; else 0 (one perf-event uprobe per site)."""
+    if prog.type != ProgramType.KPROBE or (prog.section or "").partition("/")[0] not in ("usdt", "usdt.s") \
+            or not any(ref.map_name == "__bpf_usdt_specs" for ref in prog.map_references):
+        return 0
+    from pybpf.kernel.link import uprobe_multi
+
+    return int(AttachType.TRACE_UPROBE_MULTI) if uprobe_multi.uprobe_multi_supported() else 0
 
 
 def kernel_version_code() -> int:

@@ -92,6 +92,14 @@ class Tuple(Expr):
 
 
 @dataclass(eq=False)
+class BlockExpr(Expr):
+    """`{ stmt; ...; value }`: statements run in order, then the block's value (its `let`s are its own)."""
+
+    body: list[Stmt]
+    value: Expr
+
+
+@dataclass(eq=False)
 class Stmt(Node):
     pass
 

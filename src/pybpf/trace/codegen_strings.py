@@ -125,7 +125,8 @@ class StringCompiler(ValueCompiler):
         elif t.kind == "macaddr":
             assert isinstance(x, ast.Call)
             self.raw_bytes(x.args[0], dst, 6)
-        elif t.kind in ("kstack", "ustack", "ksym", "usym", "strftime", "strerror", "syscall_name", "cgroup_path"):
+        elif t.kind in ("kstack", "ustack", "ksym", "usym", "strftime", "strerror", "syscall_name", "cgroup_path",
+                        "username"):
             self.symbolized(x, t, dst)
         elif isinstance(x, ast.String):
             self.const_str(x.value, dst, size)
@@ -180,7 +181,7 @@ class StringCompiler(ValueCompiler):
             e.ld_map(R2, STACKS_MAP)
             e.mov(R3, BPF_F_USER_STACK if t.kind == "ustack" else 0)
             e.call(H_GET_STACKID)
-        elif isinstance(x, ast.Builtin):  # func of a kprobe: its address
+        elif isinstance(x, ast.Builtin):  # func of a kprobe: its address; username: the uid
             self.builtin(x)
         else:  # ksym/usym(addr), strftime(fmt, nsecs), syscall_name(nr), cgroup_path(id)
             assert isinstance(x, ast.Call)

@@ -11,13 +11,14 @@ from pybpf.trace.compiled import START_MAP
 from pybpf.trace.emit import FP, R0, R1, R2, R3, R4, R6, R9, Emitter
 from pybpf.trace.errors import TraceError
 from pybpf.trace.probes import PT_REGS_ARGS, PT_REGS_RET, ConcreteProbe
-from pybpf.trace.semantic import ARG_RE, Analyzer, ProbeScope
+from pybpf.trace.semantic import ARG_RE, SARG_RE, Analyzer, ProbeScope
 from pybpf.trace.types import STRLEN, Type
 
 if TYPE_CHECKING:
     from pybpf.trace.compiled import Program
 
 H_LOOKUP, H_UPDATE, H_DELETE, H_KTIME, H_PRANDOM, H_CPU = 1, 2, 3, 5, 7, 8
+H_NUMA_NODE = 42
 H_PID_TGID, H_UID_GID, H_COMM, H_TASK, H_CGROUP, H_JIFFIES = 14, 15, 16, 35, 80, 118
 H_SEND_SIGNAL, H_GET_STACKID, H_GET_FUNC_IP = 109, 27, 173
 H_READ_USER, H_READ_KERNEL, H_READ_USER_STR, H_READ_KERNEL_STR, H_RINGBUF_OUTPUT = 112, 113, 114, 115, 130
@@ -62,7 +63,7 @@ class ValueCompiler:
                 e.alui(">>", R0, 32)
             else:
                 e.mov32(R0, R0)
-        elif name in ("uid", "gid"):
+        elif name in ("uid", "gid", "username"):
             e.call(H_UID_GID)
             if name == "gid":
                 e.alui(">>", R0, 32)
@@ -70,6 +71,8 @@ class ValueCompiler:
                 e.mov32(R0, R0)
         elif name == "cpu":
             e.call(H_CPU)
+        elif name == "numaid":
+            e.call(H_NUMA_NODE)
         elif name == "nsecs":
             e.call(H_KTIME)
         elif name == "elapsed":
@@ -119,6 +122,12 @@ class ValueCompiler:
                 e.ldx(8, R0, R9, self.cp.fields["$retval"].offset)
             else:
                 e.ldx(8, R0, R9, PT_REGS_RET)
+        elif SARG_RE.match(name):
+            # stack arguments: above the return address at the entry's stack pointer (x86-64)
+            from pybpf.trace.usdt import reg_offset
+
+            e.ldx(8, R1, R9, reg_offset("sp") or 0)
+            self.read_at(R1, 8 * (int(name[4:]) + 1), 8, prov == "uprobe")
         else:
             m = ARG_RE.match(name)
             if not m:

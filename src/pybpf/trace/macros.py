@@ -1,9 +1,11 @@
-"""Macro expansion: `macro name(x, $v, @m) { ... }` calls inlined into the probes before analysis.
+"""Macro expansion: `macro name(x, $v, @m) { ... }` calls (and block expressions) inlined before analysis.
 
 A macro's statements are inserted before the statement that calls it; the value of a macro (its last
 expression written without ';') replaces the call. Parameters are substituted: `x` by the argument
 expression, `$v` by the caller's variable, `@m` by the caller's map. Variables that the body creates are
-renamed so that they never collide with the caller's (bpftrace's hygienic macros).
+renamed so that they never collide with the caller's (bpftrace's hygienic macros). A block expression
+`{ let $y = 2; $y * 3 }` is expanded the same way: its statements before the statement using it (its
+`let` variables its own), its value in its place.
 """
 
 from __future__ import annotations
@@ -56,15 +58,26 @@ class MacroExpander:
         return out
 
     def statement(self, s: ast.Stmt, hoisted: list[ast.Stmt], depth: int) -> None:
+        loop = isinstance(s, ast.While)  # its condition is evaluated again and again
         for f in fields(s):
             value = getattr(s, f.name)
             if isinstance(value, ast.Expr):
-                setattr(s, f.name, self.expr(value, hoisted, depth))
+                setattr(s, f.name, self.expr(value, hoisted, depth, loop))
             elif isinstance(value, list) and value and isinstance(value[0], ast.Stmt):
                 setattr(s, f.name, self.block(value, depth))
 
     # -- expressions ------------------------------------------------------------------------
-    def expr(self, e: ast.Expr, hoisted: list[ast.Stmt], depth: int) -> ast.Expr:
+    def expr(self, e: ast.Expr, hoisted: list[ast.Stmt], depth: int, conditional: bool = False) -> ast.Expr:
+        if isinstance(e, ast.BlockExpr):
+            suffix = f"_block{next(self.counter)}"
+            lets = {s.name: s.name + suffix for s in e.body if isinstance(s, ast.Let)}
+            body = self.block(_rename_variables(e.body, lets), depth + 1)
+            if body and conditional:
+                raise TraceError("a block expression with statements cannot be evaluated conditionally "
+                                 "(in ?:, after && or ||, or in a loop condition): assign it to a $variable first",
+                                 *e.span())
+            hoisted.extend(body)
+            return self.expr(_rename_variables(e.value, lets), hoisted, depth + 1, conditional)
         if self.macro_of(e) is not None:
             body, value = self.instantiate(e, depth)
             if value is None:
@@ -74,10 +87,14 @@ class MacroExpander:
             return self.expr(value, hoisted, depth + 1)
         for f in fields(e):
             value = getattr(e, f.name)
+            # the branches of ?: and the right side of && / || run only sometimes
+            maybe = conditional or (isinstance(e, ast.Ternary) and f.name != "cond") or \
+                (isinstance(e, ast.Binary) and e.op in ("&&", "||") and f.name == "right")
             if isinstance(value, ast.Expr):
-                setattr(e, f.name, self.expr(value, hoisted, depth))
+                setattr(e, f.name, self.expr(value, hoisted, depth, maybe))
             elif isinstance(value, list):
-                setattr(e, f.name, [self.expr(x, hoisted, depth) if isinstance(x, ast.Expr) else x for x in value])
+                setattr(e, f.name, [self.expr(x, hoisted, depth, maybe) if isinstance(x, ast.Expr) else x
+                                    for x in value])
         return e
 
     def macro_of(self, e: ast.Expr | None) -> ast.Macro | None:
@@ -159,8 +176,23 @@ def _substitute(node: Any, exprs: dict[str, ast.Expr]) -> Any:
     return node
 
 
+def _rename_variables(node: Any, names: dict[str, str]) -> Any:
+    """$variables (and `let` declarations) renamed as `names` says, in place."""
+    if not names:
+        return node
+    if isinstance(node, ast.Variable | ast.Let) and node.name in names:
+        node.name = names[node.name]
+    if isinstance(node, list):
+        return [_rename_variables(x, names) for x in node]
+    if isinstance(node, ast.Node):
+        for f in fields(node):
+            value = getattr(node, f.name)
+            if isinstance(value, (ast.Node, list)):
+                _rename_variables(value, names)
+    return node
+
+
 def expand_macros(script: ast.Script) -> ast.Script:
-    """Inline every macro call (no-op for scripts without macros)."""
-    if script.macros:
-        MacroExpander(script.macros).script(script)
+    """Inline every macro call and block expression (`{ ...; value }`)."""
+    MacroExpander(script.macros or {}).script(script)
     return script

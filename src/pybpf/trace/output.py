@@ -117,6 +117,10 @@ def decode_value(t: Type, raw: bytes, sym: Symbolizer | None = None) -> Any:
         from pybpf.trace.symbols import cgroup_path
 
         return cgroup_path(int.from_bytes(raw[:8], "little"))
+    if t.kind == "username":
+        from pybpf.trace.symbols import user_name
+
+        return user_name(int.from_bytes(raw[:8], "little") & 0xFFFFFFFF)
     if t.kind == "strerror":
         import os
 

@@ -158,6 +158,21 @@ class ExpressionParser:
         text = " ".join(words).replace(" *", "*")
         return ast.Call(t.line, t.column, end.end_column, t.text, [ast.String(t.line, t.column, t.end_column, text)])
 
+    def block(self) -> list[ast.Stmt]:
+        """`{ statements }`: parsed by the statement parser (pybpf.trace.parser.Parser)."""
+        raise self.unexpected()
+
+    def block_expression(self, t: Token) -> ast.BlockExpr:
+        """`{ stmt; ...; value }` in an expression: the last statement, without ';', is the value."""
+        self.paren_depth += 1  # a '/' inside does not close a predicate
+        body = self.block()
+        self.paren_depth -= 1
+        last = body.pop() if body else None
+        if not isinstance(last, ast.ExprStmt) or last.semicolon:
+            raise TraceError("a block expression must end with its value: an expression without ';'",
+                             t.line, t.column, t.end_column)
+        return ast.BlockExpr(t.line, t.column, t.end_column, body, last.expr)
+
     def primary(self) -> ast.Expr:
         t = self.tok
         if t.kind == "int":
@@ -202,6 +217,8 @@ class ExpressionParser:
                 self.expect(")")
                 return ast.Call(t.line, t.column, t.end_column, t.text, args)
             return ast.Builtin(t.line, t.column, t.end_column, t.text)
+        if self.is_op("{"):
+            return self.block_expression(t)
         if self.is_op("("):
             self.advance()
             self.paren_depth += 1

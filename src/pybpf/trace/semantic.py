@@ -29,10 +29,11 @@ from pybpf.trace.types import (
 )
 
 INT_BUILTINS = {"pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "cpid", "retval", "curtask", "rand",
-                "cgroup", "jiffies", "ppid", "ncpus"}
+                "cgroup", "jiffies", "ppid", "ncpus", "numaid"}
 STR_BUILTINS = {"comm": COMM_LEN, "pcomm": COMM_LEN, "probe": STRLEN, "func": STRLEN}
 ARG_RE = re.compile(r"arg([0-9])$")
-UNSUPPORTED_BUILTINS = {"sarg0", "username", "__builtin_ctx"}
+SARG_RE = re.compile(r"sarg([0-9]+)$")
+UNSUPPORTED_BUILTINS = {"__builtin_ctx"}
 # Kernel macros that bpftrace tools use from C headers (pybpf reads no headers); values from the kernel's uapi
 KERNEL_MACROS = {
     "TASK_RUNNING": 0x0, "TASK_INTERRUPTIBLE": 0x1, "TASK_UNINTERRUPTIBLE": 0x2, "__TASK_STOPPED": 0x4,
@@ -304,6 +305,8 @@ class Analyzer(CallChecker, DeclaredTypes):
             return KSYM  # the probed function's address (bpf_get_func_ip), printed as its symbol
         if name in STR_BUILTINS:
             return string(STR_BUILTINS[name])
+        if name == "username":  # the uid, named in user space as bpftrace does (getpwuid)
+            return Type("username", 8)
         if name in ("kstack", "ustack"):
             return self.stack_type(e, name, [])
         if name == "cpid" and not self.has_child:
@@ -317,7 +320,7 @@ class Analyzer(CallChecker, DeclaredTypes):
                 raise self.err(e, "The retval builtin can only be used with 'kretprobe' and 'uretprobe' and "
                                "'kfunc' probes")
             return UINT if name in ("pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "cpid", "ppid",
-                                    "ncpus") else INT
+                                    "ncpus", "numaid") else INT
         m = ARG_RE.match(name)
         if m and prov == "usdt":
             args = scope.probe.usdt.args
@@ -331,6 +334,10 @@ class Analyzer(CallChecker, DeclaredTypes):
                                "'rawtracepoint' and 'fentry' probes")
             if prov in ("uprobe", "kprobe") and int(m.group(1)) > 5:
                 raise self.err(e, f"{name} is not available (only 6 register arguments on x86-64)")
+            return INT
+        if SARG_RE.match(name):
+            if prov not in ("kprobe", "uprobe"):
+                raise self.err(e, f"The {name} builtin can only be used with 'kprobe' and 'uprobe' probes")
             return INT
         if name == "args":
             raise self.err(e, "args must be used with a field: args->NAME or args.NAME")

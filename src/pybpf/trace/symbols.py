@@ -223,3 +223,14 @@ def cgroup_path(cgroup_id: int, root: str = "/sys/fs/cgroup") -> str:
             except OSError:
                 continue
     return str(cgroup_id)
+
+
+@functools.cache
+def user_name(uid: int) -> str:
+    """username: the login name of `uid` (getpwuid), its number where the user database has none."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)

@@ -16,6 +16,13 @@ __attribute__((noinline)) int traced_add(int a, int b)
 	return a + b;
 }
 
+/* eight arguments: on x86-64 the last two are passed on the stack (sarg0, sarg1) */
+__attribute__((noinline)) long traced_many(long a, long b, long c, long d, long e, long f, long g, long h)
+{
+	__asm__ volatile("" ::: "memory");
+	return a + b + c + d + e + f + g + h;
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : "/tmp";
@@ -37,6 +44,8 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < NCALLS; i++)
 		total += traced_add(i, 10 * i);
+	if (traced_many(1, 2, 3, 4, 5, 6, 70, 80) != 171)
+		return 3;
 	struct timespec ts = {0, 1234};
 	nanosleep(&ts, NULL);
 	pid_t pid = fork();

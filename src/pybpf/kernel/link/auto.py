@@ -1,4 +1,4 @@
-"""Attach a loaded program where its ELF section says (tracepoint/..., raw_tp/..., ksyscall/..., uprobe/...)."""
+"""Attach a loaded program where its ELF section says (tracepoint/..., raw_tp/..., ksyscall/..., uprobe[.multi]/...)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pybpf.kernel.link.raw_tracepoint import attach_raw_tracepoint
 from pybpf.kernel.link.tracepoint import attach_tracepoint
 from pybpf.kernel.link.tracing import attach_tracing
 from pybpf.kernel.link.uprobe import attach_uprobe
+from pybpf.kernel.link.uprobe_multi import attach_uprobe_multi
 from pybpf.kernel.link.usdt import attach_usdt, parse_usdt_target
 
 _SYSCALL_PREFIX = {"x86_64": "__x64_", "aarch64": "__arm64_", "s390x": "__s390x_", "riscv64": "__riscv_"}
@@ -53,6 +54,11 @@ def attach_auto(prog: Any, target: str = "", *, pid: int = -1) -> Link:
                             "attach_usdt(prog, BINARY, PROVIDER, NAME)")
         binary, provider, name = parse_usdt_target(rest)
         return attach_usdt(prog, binary, provider, name, pid=pid)
+    if ptype == ProgramType.KPROBE and kind in ("uprobe.multi", "uretprobe.multi"):
+        binary, _, pattern = rest.rpartition(":")
+        if not binary or not pattern:
+            raise LoadError(f"program {spec.name!r} (section {section!r}): expected {kind}/BINARY:PATTERN")
+        return attach_uprobe_multi(prog, binary, pattern, retprobe=kind == "uretprobe.multi", pid=pid)
     if ptype == ProgramType.KPROBE and kind in ("uprobe", "uretprobe"):
         binary, _, symbol = rest.rpartition(":")
         return attach_uprobe(prog, binary, symbol, retprobe=kind == "uretprobe", pid=pid)

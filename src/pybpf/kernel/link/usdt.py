@@ -1,4 +1,5 @@
-"""USDT links as libbpf makes them: one uprobe per probe site, each with its spec id as the BPF cookie,
+"""USDT links as libbpf makes them: one uprobe-multi link for all of a probe's sites where the kernel has
+them (else one uprobe per site), each site with its spec id as the BPF cookie,
 the sites' argument specs written into the collection's `__bpf_usdt_specs` map (and, on kernels
 without cookies, their addresses into `__bpf_usdt_ip_to_spec_id`), semaphores counted by the kernel
 (ref_ctr_offset) or, where it cannot, incremented in the traced process's memory.
@@ -11,11 +12,12 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from pybpf.abi import ProgramType
+from pybpf.abi import AttachType, ProgramType
 from pybpf.btf.types import Kind
 from pybpf.errors import LoadError, MapError
 from pybpf.kernel.link.base import Link, MultiLink, ProgLike, expect_type
 from pybpf.kernel.link.uprobe import attach_uprobe
+from pybpf.kernel.link.uprobe_multi import attach_uprobe_multi
 from pybpf.kernel.usdt import UsdtProbe, is_shared_object, read_probes, runtime_address
 from pybpf.kernel.usdt_spec import SpecLayout, encode_spec, layout_from_btf
 
@@ -189,7 +191,11 @@ def attach_usdt(prog: ProgLike, binary: str, provider: str, name: str, *, pid: i
     spec_ids: list[int] = []
     ips: list[int] = []
     semaphores: list[_Semaphore] = []
+    where = f" pid {pid}" if pid is not None else ""
+    what = f"usdt {path}:{provider}:{name}{where} ({len(probes)} sites)"
+    multi = getattr(prog, "expected_attach_type", 0) == AttachType.TRACE_UPROBE_MULTI
     try:
+        ref_ctrs = []
         for probe in probes:
             spec_id = manager.acquire(encode_spec(probe.checked_args(), cookie, manager.layout))
             spec_ids.append(spec_id)
@@ -197,14 +203,17 @@ def attach_usdt(prog: ProgLike, binary: str, provider: str, name: str, *, pid: i
                 ip = runtime_address(pid, path, probe.address) if shared and pid is not None else probe.address
                 manager.map_ip(ip, spec_id)
                 ips.append(ip)
-            links.append(attach_uprobe(prog, path, offset=probe.offset, pid=-1 if pid is None else pid,
-                                       ref_ctr_offset=_ref_ctr(probe, path, pid, semaphores), cookie=spec_id))
+            ref_ctrs.append(_ref_ctr(probe, path, pid, semaphores))
+            if not multi:
+                links.append(attach_uprobe(prog, path, offset=probe.offset, pid=-1 if pid is None else pid,
+                                           ref_ctr_offset=ref_ctrs[-1], cookie=spec_id))
+        if multi:  # loaded for uprobe-multi (the kernel has it): one link for every site
+            links.append(attach_uprobe_multi(prog, path, offsets=[p.offset for p in probes], ref_ctr_offsets=ref_ctrs,
+                                             cookies=spec_ids, pid=-1 if pid is None else pid, description=what))
     except BaseException:
         UsdtLink(links, "", manager, spec_ids, ips, semaphores).close()
         raise
-    where = f" pid {pid}" if pid is not None else ""
-    return UsdtLink(links, f"usdt {path}:{provider}:{name}{where} ({len(links)} sites)", manager, spec_ids, ips,
-                    semaphores)
+    return UsdtLink(links, what, manager, spec_ids, ips, semaphores)
 
 
 def _ref_ctr(probe: UsdtProbe, path: str, pid: int | None, semaphores: list[_Semaphore]) -> int:
