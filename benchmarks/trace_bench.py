@@ -39,7 +39,9 @@ int main(int argc, char **argv) {
 
 
 def tools() -> dict[str, list[str]]:
-    out = {"pybpf": [sys.executable, "-m", "pybpf", "trace"], "pybpf.trace": [sys.executable, "-m", "pybpf.trace"]}
+    """The tracers measured: `pybpf trace` as installed (the console script beside this interpreter), bpftrace."""
+    script = Path(sys.executable).with_name("pybpf")
+    out = {"pybpf": [str(script), "trace"] if script.exists() else [sys.executable, "-m", "pybpf", "trace"]}
     if shutil.which("bpftrace"):
         out["bpftrace"] = ["bpftrace"]
     return out
@@ -55,16 +57,62 @@ def env() -> dict[str, str]:
     return e
 
 
-def time_to_attach(cmd: list[str], script: str, extra_env: dict[str, str] | None = None) -> float:
-    """Seconds from launching the tracer until the -c command (started after attaching) runs."""
+def time_to_attach(argv: list[str], extra_env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """(seconds from launching `argv` until the command it starts runs, CPU seconds and max RSS MiB of the
+    whole run); `{sh}` in `argv` stands for the command (a shell script) that stamps the time it runs."""
     with tempfile.TemporaryDirectory() as d:
         stamp, sh = Path(d) / "stamp", Path(d) / "stamp.sh"
         sh.write_text(f"date +%s%N > {stamp}\n")
         t0 = time.time_ns()
-        subprocess.run([*cmd, "-e", script, "-c", f"/bin/sh {sh}"], env={**env(), **(extra_env or {})},
-                       capture_output=True, timeout=60, check=False)
+        proc = subprocess.Popen([a.replace("{sh}", str(sh)) for a in argv], env={**env(), **(extra_env or {})},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, _, usage = os.wait4(proc.pid, 0)
+        proc.returncode = 0
         text = stamp.read_text().strip() if stamp.exists() else ""
-    return (int(text) - t0) / 1e9 if text else float("nan")
+    seconds = (int(text) - t0) / 1e9 if text else float("nan")
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def startup(reps: int) -> None:
+    """Start until the traced command runs: pybpf from its cache (the second run on records the modules it
+    reads ahead; runs from then on are what is measured), pybpf compiling (a fresh cache every run), bpftrace,
+    and the bare interpreter starting the same command (the floor for any Python tool)."""
+    script = "tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }"
+    cache_dir = tempfile.mkdtemp(prefix="pybpf-trace-cache-")
+    variants: dict[str, tuple[list[str], dict[str, str]]] = {
+        "python -c (floor)": ([sys.executable, "-c", "import os, sys; os.execv('/bin/sh', ['/bin/sh', sys.argv[1]])",
+                               "{sh}"], {}),
+        "python -I -S -c (floor)": ([sys.executable, "-I", "-S", "-c",
+                                     "import os, sys; os.execv('/bin/sh', ['/bin/sh', sys.argv[1]])", "{sh}"], {}),
+    }
+    for name, cmd in tools().items():
+        variants[f"{name} cached" if name == "pybpf" else name] = ([*cmd, "-e", script, "-c", "/bin/sh {sh}"],
+                                                                    {"PYBPF_CACHE_DIR": cache_dir})
+    variants["pybpf compiling"] = ([*tools()["pybpf"], "-e", script, "-c", "/bin/sh {sh}"], {})
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
+    for argv, extra in variants.values():
+        for _ in range(2):  # warm-up: bytecode cache, page cache; pybpf's cache entry and its module record
+            time_to_attach(argv, extra)
+    for _ in range(reps * 2):
+        for name, (argv, extra) in variants.items():
+            if name.endswith("compiling"):
+                extra = {"PYBPF_CACHE_DIR": tempfile.mkdtemp(prefix="pybpf-trace-cold-")}
+            runs[name].append(time_to_attach(argv, extra))
+            if name.endswith("compiling"):
+                shutil.rmtree(extra["PYBPF_CACHE_DIR"], ignore_errors=True)
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    print(f"\ntime from start until the traced command runs (median of {reps * 2} runs, interleaved), "
+          f"load average {os.getloadavg()[0]:.1f}")
+    base = statistics.median(t for t, _, _ in runs["bpftrace"]) if "bpftrace" in runs else None
+    floor = statistics.median(t for t, _, _ in runs["python -c (floor)"])
+    print(f"  {'':<24} {'start':>9} {'vs bpftrace':>12} {'above floor':>12} {'CPU':>8} {'max RSS':>9}")
+    for name, rs in runs.items():
+        med = statistics.median(t for t, _, _ in rs)
+        ratio = f"x{med / base:.2f}" if base else "-"
+        cpu = statistics.median(c for _, c, _ in rs)
+        rss = statistics.median(r for _, _, r in rs)
+        print(f"  {name:<24} {med * 1000:6.1f} ms {ratio:>12} {(med - floor) * 1000:+9.1f} ms "
+              f"{cpu * 1000:5.0f} ms {rss:6.1f} MiB")
 
 
 def workload_ns(cmd: list[str] | None, binary: str, mode: str, n: int, script: str) -> float:
@@ -96,29 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run(["gcc", "-O2", "-o", binary, str(tmp / "loop.c")], check=True)
     print(f"machine: {platform.machine()} {platform.release()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}")
-    print("\ntime from start until the traced command runs (median of", reps * 2, "runs, interleaved)")
-    attach_script = "tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }"
-    cache_dir = tempfile.mkdtemp(prefix="pybpf-trace-cache-")
-    # pybpf's compiled-script cache: a run after the first loads the compiled programs; "compiling" gets an
-    # empty cache directory every run (what a script run for the first time costs)
-    variants = {name: (cmd, {"PYBPF_CACHE_DIR": cache_dir}) for name, cmd in tools().items()}
-    variants["pybpf.trace compiling"] = (tools()["pybpf.trace"], {})
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for cmd, extra in variants.values():
-        time_to_attach(cmd, attach_script, extra)  # warm-up: bytecode cache, page cache, compiled-script cache
-    for _ in range(reps * 2):
-        for name, (cmd, extra) in variants.items():
-            if name.endswith("compiling"):
-                extra = {"PYBPF_CACHE_DIR": tempfile.mkdtemp(prefix="pybpf-trace-cold-")}
-            times[name].append(time_to_attach(cmd, attach_script, extra))
-            if name.endswith("compiling"):
-                shutil.rmtree(extra["PYBPF_CACHE_DIR"], ignore_errors=True)
-    base = statistics.median(times["bpftrace"]) if "bpftrace" in times else None
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        ratio = f"  x{med / base:.2f} bpftrace" if base else ""
-        print(f"  {name:<22} {med * 1000:8.1f} ms{ratio}")
-    shutil.rmtree(cache_dir, ignore_errors=True)
+    startup(reps)
     cases = [
         ("syscall", n_sys, "tracepoint:syscalls:sys_enter_getppid { @ = count(); }"),
         ("call", n_call, f"uprobe:{binary}:traced_add {{ @ = count(); }}"),
@@ -127,8 +153,6 @@ def main(argv: list[str] | None = None) -> int:
         base = statistics.median(workload_ns(None, binary, mode, n, "") for _ in range(reps))
         print(f"\nworkload '{mode}' x{n}: untraced {base / n:.1f} ns/op; traced by `{script}`:")
         for name, cmd in tools().items():
-            if name == "pybpf.trace":
-                continue  # same programs as `pybpf trace`
             traced = statistics.median(workload_ns(cmd, binary, mode, n, script) for _ in range(reps))
             print(f"  {name:<9} {traced / n:8.1f} ns/op  slowdown x{traced / base:.2f}  "
                   f"(+{(traced - base) / n:.0f} ns per event)")

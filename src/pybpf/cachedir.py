@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,8 @@ def user_cache_dir() -> Path:
 
 def kernel_build() -> str:
     """The running kernel's release and build, e.g. `6.18.44-fc-v1252+3f9a0c1d2e4b` (builds of one release differ)."""
+    import hashlib  # here, not at the top: `pybpf trace` reads its cache path without loading OpenSSL
+
     uname = os.uname()
     digest = hashlib.sha256(uname.version.encode()).hexdigest()[:12]
     return f"{uname.release}+{digest}"

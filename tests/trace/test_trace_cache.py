@@ -88,4 +88,4 @@ def test_the_command_reuses_its_cache_with_each_runs_cpid(tmp_path: Path) -> Non
         cpid, child = re.search(r"cpid=(\d+)", out), re.search(r"child=(\d+)", out)
         assert cpid is not None and child is not None, out
         assert cpid.group(1) == child.group(1)  # the pid of this run's command, also from the cache
-        assert len(list((tmp_path / "cache" / "trace").glob("*.pickle"))) == 1
+        assert len(list((tmp_path / "cache" / "trace").glob("*.entry"))) == 1

@@ -70,8 +70,10 @@ class Btf:
     # -- construction -----------------------------------------------------------------
 
     @classmethod
-    def parse(cls, data: bytes, base: Btf | None = None, name: str = ".BTF") -> Btf:
-        """Parse a .BTF blob; ObjectError says what is wrong and at which offset or type id."""
+    def parse(cls, data: bytes, base: Btf | None = None, name: str = ".BTF",
+              index: tuple[bytes, bytes, bytes, dict[str, list[int]]] | None = None) -> Btf:
+        """Parse a .BTF blob; ObjectError says what is wrong and at which offset or type id. `index`: the
+        index_state() of an earlier parse of the same bytes."""
         self = cls()
         self.base = base
         self.start_id = len(base) if base is not None else 1
@@ -93,8 +95,23 @@ class Btf:
             raise ObjectError(f"{name}: string section does not start with a NUL byte")
         if self._strings and self._strings[-1] != 0:
             raise ObjectError(f"{name}: string section is not NUL-terminated")
-        self._index(name)
+        if index is None:
+            self._index(name)
+            return self
+        offsets, kinds, name_offs, by_name = index
+        self._offsets, self._kinds, self._name_offs = array("I"), bytearray(kinds), array("I")
+        self._offsets.frombytes(offsets)
+        self._name_offs.frombytes(name_offs)
+        if not len(self._offsets) == len(self._kinds) == len(self._name_offs) or (
+                self._offsets and self._offsets[-1] >= len(self._types_data)):
+            raise ObjectError(f"{name}: the index given does not fit this BTF")
+        self._by_name = by_name
         return self
+
+    def index_state(self) -> tuple[bytes, bytes, bytes, dict[str, list[int]]]:
+        """What parse() and the first name lookup compute for this BTF, as plain data: passed back to
+        parse(index=...) for the same bytes, it skips that work (the kernel's BTF has 100,000+ types)."""
+        return self._offsets.tobytes(), bytes(self._kinds), self._name_offs.tobytes(), self._name_index()
 
     def _index(self, name: str) -> None:
         data = self._types_data

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import pybpf.cli
 from pybpf.errors import BpfError
@@ -17,9 +17,46 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, its width from $COLUMNS or the terminal: argparse asks shutil for it, and shutil
+    loads the compression modules (bz2, lzma) that a start of `pybpf trace` does not need."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=max(_columns() - 2, 40))
+
+
+def _columns() -> int:
+    """shutil.get_terminal_size().columns: $COLUMNS, else the terminal of stdout, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"pybpf: error: {message}\n")
+
+
+def _verb_modules() -> list[str]:
+    """The verb modules of pybpf.cli, by file name (pkgutil would import inspect and more to list them)."""
+    names = set()
+    for directory in pybpf.cli.__path__:
+        for entry in os.listdir(directory):
+            stem, dot, ext = entry.partition(".")
+            if dot and ext in ("py", "pyc") and stem.isidentifier():
+                names.add(stem)
+    return sorted(n for n in names if n not in ("main", "plugin") and not n.startswith("_"))
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -28,10 +65,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="pybpf", description="The eBPF platform in Python.")
     parser.add_argument("--version", action="version", version=f"pybpf {pybpf.__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
-    for info in sorted(pkgutil.iter_modules(pybpf.cli.__path__), key=lambda m: m.name):
-        if info.name in ("main", "plugin") or info.name.startswith("_") or only not in (None, info.name):
-            continue
-        module = importlib.import_module(f"pybpf.cli.{info.name}")
+    for name in _verb_modules() if only is None else [only]:
+        try:
+            module = importlib.import_module(f"pybpf.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if only is not None and exc.name == f"pybpf.cli.{name}":
+                continue  # not a verb: the caller falls back to every verb
+            raise
         register = getattr(module, "register", None)
         if register is not None:
             register(sub)
@@ -41,7 +81,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def _parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
     """Only the first argument's verb when it is one (its module registers that verb), else every verb."""
     first = argv[0] if argv else ""
-    if first.isidentifier():
+    if first.isidentifier() and first not in ("main", "plugin") and not first.startswith("_"):
         parser = build_parser(only=first)
         verbs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
         if verbs and first in verbs[0].choices:

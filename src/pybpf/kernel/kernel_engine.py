@@ -85,7 +85,7 @@ def patch_map_references(insns: tuple[Instruction, ...], refs: tuple[MapReferenc
     return out
 
 
-def _effective(spec: MapSpec) -> MapSpec:
+def effective_map_spec(spec: MapSpec) -> MapSpec:
     """Adjust what the kernel insists on (perf event arrays sized by CPUs, read-only .rodata)."""
     from dataclasses import replace
 
@@ -106,7 +106,7 @@ def _compatible(m: KernelMap, spec: MapSpec) -> bool:
 
 def create_collection_map(spec: MapSpec, *, btf_fd: int = 0, pin_path: str | None = BPFFS) -> KernelMap:
     """Create one map of a collection: inner map template, BTF ids, contents, freeze, pinning by name."""
-    spec = _effective(spec)
+    spec = effective_map_spec(spec)
     if pin_path is None and spec.pinning:
         from dataclasses import replace
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import functools
 import re
 from collections.abc import Iterator, Sequence
 
@@ -12,27 +11,12 @@ from pybpf.abi import PERCPU_MAP_TYPES, MapType, UpdateFlags
 from pybpf.collection import Map
 from pybpf.errors import KernelError, MapError
 from pybpf.kernel.attr import MapBatchAttr, MapCreateAttr, MapElemAttr, ptr
+from pybpf.kernel.cpus import possible_cpus
 from pybpf.kernel.fd import FD, FdBacked
 from pybpf.kernel.syscall import Cmd, bpf, errno_name
 from pybpf.object.spec import MapSpec
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.]")
-
-
-@functools.cache
-def possible_cpus() -> int:
-    """The number of possible CPUs (per-CPU map values hold one slot per possible CPU)."""
-    try:
-        text = open("/sys/devices/system/cpu/possible").read().strip()
-    except OSError:
-        import os
-
-        return os.cpu_count() or 1
-    count = 0
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        count = max(count, int(hi or lo) + 1)
-    return count
 
 
 def object_name(name: str) -> bytes:

@@ -238,44 +238,79 @@ def _dry_run(args: argparse.Namespace, script: Any, source: str, filename: str, 
 
 
 def _compile(args: argparse.Namespace, source: str, filename: str, params: list[str], cpid: int) -> Any:
-    """The compiled script, from the user's cache when this exact compilation ran before; None (after printing
-    the error) when the script is wrong."""
-    from pybpf.trace import cache
-    from pybpf.trace.errors import TraceError
-
-    entry = cache.cache_entry(source, params, unsafe=args.unsafe, has_child=bool(args.command))
-    compiled = cache.load(entry, cpid) if entry is not None else None
-    if compiled is not None:
-        return compiled
+    """The script compiled; None (after printing the error) when it is wrong."""
     from pybpf.trace.compiler import compile_script
+    from pybpf.trace.errors import TraceError
     from pybpf.trace.parser import parse
 
     try:
-        compiled = compile_script(parse(source), cpid=cpid, params=params, unsafe=args.unsafe)
+        return compile_script(parse(source), cpid=cpid, params=params, unsafe=args.unsafe)
     except TraceError as exc:
         print(exc.render(source, filename), file=sys.stderr)
         return None
-    if entry is not None:
-        cache.store(entry, compiled)
-    return compiled
 
 
 def _execute(args: argparse.Namespace, source: str, filename: str, out: TextIO, params: list[str]) -> int:
-    from pybpf.trace.runtime import Child, TraceRun
+    """Run the script, from the user's cache when this exact compilation ran before, else compiled (and cached).
+
+    A cached script with a launch image whose run was recorded starts fastest: the runtime's modules are read
+    ahead, the image is loaded and attached, the command starts, and only then is the runtime imported (from the
+    code read ahead: the tracer opens no file while the command runs). Otherwise the runtime is imported first
+    and loads and attaches the compilation itself; the first such run of a cached script records the modules
+    it imports."""
+    from pybpf.kernel.held_command import HeldCommand
+    from pybpf.trace import cache, launch
 
     argv = shlex.split(args.command) if args.command else []
     if args.command and (not argv or _which(argv[0]) is None):
         print(f"pybpf trace: cannot run {args.command!r}: no such command or not executable", file=sys.stderr)
         return 2
-    child = Child(argv) if argv else None
+    child = HeldCommand(argv, verb="trace") if argv else None
+    cpid = child.pid if child else 0
+    launched = None
+    ahead = None
     try:
-        compiled = _compile(args, source, filename, params, child.pid if child else 0)
+        entry = cache.cache_entry(source, params, unsafe=args.unsafe, has_child=bool(args.command))
+        hit = cache.read(entry) if entry is not None else None
+        if hit is not None and hit.modules is not None and launch.valid(hit.image):
+            from pybpf.trace.preload import read_ahead
+
+            ahead = read_ahead(hit.modules)
+            out.write(launch.attaching_line(launch.probe_count(hit.image), args.json == "json"))
+            out.flush()
+            launched = launch.launch(hit.image, cpid)  # None: it does not load here, the usual path says why
+            if launched is None:
+                hit.modules = None  # loaded the usual way below (imports first): not announced yet
+            elif child is not None:
+                child.release()
+        record = hit is not None and hit.modules is None and launch.valid(hit.image)
+        before = set(sys.modules) if record else set()
+        compiled = cache.unpickle(hit, cpid) if hit is not None else None
         if compiled is None:
-            return 1
+            if launched is not None:  # an entry whose compilation no longer unpickles: not used again
+                cache.remove(entry)  # type: ignore[arg-type]
+                raise BpfError("the cached compilation of this script could not be read (the entry is removed): "
+                               "run the command again")
+            compiled = _compile(args, source, filename, params, cpid)
+            if compiled is None:
+                return 1
+            if entry is not None:
+                cache.store(entry, compiled)
         for warning in compiled.warnings:
             print(warning.render(source, filename), file=sys.stderr)
-        return TraceRun(compiled, out, json_mode=args.json == "json", pid=args.pid).run(child)
+        from pybpf.trace.runtime import TraceRun
+
+        run = TraceRun(compiled, out, json_mode=args.json == "json", pid=args.pid)
+        todo, launched = launched, None
+        status = run.run(child, launched=todo, announced=todo is not None)
+        if record:
+            cache.remember_modules(entry, hit, [m for m in sys.modules if m not in before])  # type: ignore[arg-type]
+        return status
     finally:
+        if ahead is not None:
+            ahead.close()
+        if launched is not None:
+            launched.close()
         if child is not None:
             child.kill()
 

@@ -7,7 +7,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pybpf.errors import BpfError
 from pybpf.kernel.held_command import HeldCommand
@@ -22,6 +22,7 @@ from pybpf.trace.compiled import (
     CompiledScript,
     Event,
 )
+from pybpf.trace.launch import attaching_line
 from pybpf.trace.output import (
     cstr,
     decode_value,
@@ -33,6 +34,9 @@ from pybpf.trace.output import (
 )
 from pybpf.trace.symbols import Symbolizer
 from pybpf.trace.types import STRLEN
+
+if TYPE_CHECKING:
+    from pybpf.trace.launch import Launched
 
 
 def _alive(pid: int) -> bool:
@@ -79,7 +83,7 @@ class TraceRun:
         self.links: list[Any] = []
         self.attached: list[CompiledProbe] = []  # the probe of each link
         self.attached_at: float = 0.0
-        self.child: Child | None = None
+        self.child: HeldCommand | None = None
         self.sym = Symbolizer()
         self.lost = 0
         self._plans: dict[int, tuple[struct.Struct, int, list[tuple[int, Any]]]] = {}
@@ -195,27 +199,50 @@ class TraceRun:
                 m.delete(key)
 
     # -- the run -----------------------------------------------------------------------------
-    def run(self, child: Child | None = None, *, on_attached: Callable[[], None] | None = None) -> int:
+    def _load(self) -> Any:
         from pybpf.kernel.kernel_engine import load_collection
-        from pybpf.kernel.ringbuf import RingBuffer
-
-        self.child = child
-        n = self.c.attach_count
-        self.write(json_line("attached_probes", {"probes": n}) if self.json
-                   else f"Attaching {n} probe{'s' if n != 1 else ''}...\n")
-        self.out.flush()
-        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-        def interrupt(_sig: int, _frame: Any) -> None:
-            self.stop = True
 
         try:
-            self.coll = load_collection(self.c.spec)
+            return load_collection(self.c.spec)
         except BpfError as exc:
             if "(tracing)" in str(exc) and any(p.probe.provider in ("fentry", "fexit", "iter") for p in self.c.probes):
                 raise BpfError(f"fentry/fexit (kfunc/kretfunc) and iter probes are not supported by this kernel "
                                f"(it refuses tracing programs): {exc}") from None
             raise
+
+    def _attach_all(self) -> None:
+        for cp in self.c.probes:
+            if cp.probe.provider not in ("BEGIN", "END"):
+                try:
+                    self.links.append(self.attach(cp))
+                    self.attached.append(cp)
+                except BpfError as exc:
+                    # config = { missing_probes = warn|ignore }: a probe that cannot attach is skipped
+                    if self.c.missing_probes == "error":
+                        raise
+                    if self.c.missing_probes == "warn":
+                        print(f"WARNING: skipped {cp.probe.probe_text}: {exc}", file=sys.stderr)
+
+    def run(self, child: HeldCommand | None = None, *, on_attached: Callable[[], None] | None = None,
+            launched: Launched | None = None, announced: bool = False) -> int:
+        """Load, attach, run until the child exits, Ctrl-C or exit(), then print the maps. With `launched` (see
+        pybpf.trace.launch) the programs are already loaded and attached; `announced`: "Attaching..." was
+        printed already."""
+        from pybpf.kernel.ringbuf import RingBuffer
+
+        self.child = child
+        if not announced:
+            self.write(attaching_line(self.c.attach_count, self.json))
+            self.out.flush()
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def interrupt(_sig: int, _frame: Any) -> None:
+            self.stop = True
+
+        if launched is None:
+            self.coll = self._load()
+        else:
+            self.coll, self.links, self.attached = launched.adopt(self.c)
         rb = None
         skb = None
         if SKB_MAP in self.coll.maps:
@@ -225,20 +252,11 @@ class TraceRun:
         if STACKS_MAP in self.coll.maps:
             self.sym = Symbolizer(self.coll.maps[STACKS_MAP])
         try:
-            for cp in self.c.probes:
-                if cp.probe.provider not in ("BEGIN", "END"):
-                    try:
-                        self.links.append(self.attach(cp))
-                        self.attached.append(cp)
-                    except BpfError as exc:
-                        # config = { missing_probes = warn|ignore }: a probe that cannot attach is skipped
-                        if self.c.missing_probes == "error":
-                            raise
-                        if self.c.missing_probes == "warn":
-                            print(f"WARNING: skipped {cp.probe.probe_text}: {exc}", file=sys.stderr)
+            if launched is None:
+                self._attach_all()
+                # `elapsed` counts from here (CLOCK_MONOTONIC is the clock of bpf_ktime_get_ns)
+                self.coll.maps[START_MAP].update(bytes(4), time.monotonic_ns().to_bytes(8, "little"))
             self.attached_at = time.monotonic()
-            # `elapsed` counts from here (CLOCK_MONOTONIC is the clock of bpf_ktime_get_ns)
-            self.coll.maps[START_MAP].update(bytes(4), time.monotonic_ns().to_bytes(8, "little"))
             if on_attached is not None:
                 on_attached()
             rb = RingBuffer(self.coll.maps[EVENTS_MAP])
