@@ -18,12 +18,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
 import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -32,49 +29,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 from verifier_agreement import LIMITS, SHARED, load_cases, program_of  # noqa: E402
 
 from pybpf.abi import ProgramType  # noqa: E402
-from pybpf.errors import VerifierError  # noqa: E402
-from pybpf.isa.instruction import Instruction as I  # noqa: E402
-from pybpf.object.spec import CollectionSpec, ProgramSpec  # noqa: E402
-from pybpf.verifier import verify  # noqa: E402
-
-DECIDE_WITHIN = 2.0  # seconds: the goal for every ebpf-samples program
-
-
-class _Timeout(Exception):
-    pass
-
-
-def _alarm(*_: Any) -> None:
-    raise _Timeout
-
-
-def kernel_stats(prog: ProgramSpec, maps: dict[str, Any]) -> tuple[int | None, int | None]:
-    """(processed insns, verification usec) from a fresh kernel load, or (None, None) without bpf()."""
-    try:
-        from pybpf.kernel.probe import bpf_permission_error
-        from pybpf.kernel.verdict import kernel_verdicts
-
-        if bpf_permission_error():
-            return None, None
-        v = kernel_verdicts(CollectionSpec(programs={prog.name: prog}, maps=maps))[prog.name]
-        return v.processed_insns, v.verification_usec
-    except Exception:  # noqa: BLE001 - the benchmark reports what it can
-        return None, None
-
-
-def time_pybpf(prog: ProgramSpec, ptype: int, maps: dict[str, Any], budget: int) -> tuple[float | None, int, str]:
-    signal.signal(signal.SIGVTALRM, _alarm)
-    signal.setitimer(signal.ITIMER_VIRTUAL, budget)  # CPU seconds, like the time reported
-    t0 = time.process_time()
-    try:
-        r = verify(prog, ptype, maps=maps)
-        return (time.process_time() - t0) * 1e6, r.processed_insns, "accepted"
-    except VerifierError as exc:
-        return (time.process_time() - t0) * 1e6, 0, f"rejected: {exc.reason[:40]}"
-    except _Timeout:
-        return None, 0, f"over {budget} s"
-    finally:
-        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+from pybpf.bench.verifier import DECIDE_WITHIN, kernel_stats, straight_line, time_pybpf  # noqa: E402
 
 
 def samples_table(min_insns: int, every: int, budget: int) -> None:
@@ -128,22 +83,6 @@ def samples_table(min_insns: int, every: int, budget: int) -> None:
           f"pybpf {total_t / total_p:.1f} us per processed insn; time pybpf/kernel total "
           f"{total_t / max(total_k, 1):.1f}x, median {statistics.median(times):.1f}x; "
           f"not decided (accepted) within {DECIDE_WITHIN:.0f} s: {slow} of {len(rows)}")
-
-
-def straight_line(n: int) -> ProgramSpec:
-    body = [I(0xB7, 0, 0, 0, 0)]
-    for i in range(n):
-        k = i % 4
-        if k == 0:
-            body.append(I(0x07, 0, 0, 0, 3))
-        elif k == 1:
-            body.append(I(0x7B, 10, 0, -8 * (1 + i % 32), 0))
-        elif k == 2:
-            body.append(I(0x79, 2, 10, -8 * (1 + (i - 1) % 32), 0))
-        else:
-            body.append(I(0x57, 0, 0, 0, 0xFFFF))
-    body.append(I(0x95))
-    return ProgramSpec(f"line{n}", tuple(body), type=ProgramType.XDP)
 
 
 def growth_table(budget: int, sizes: tuple[int, ...]) -> None:

@@ -62,3 +62,15 @@ def kernel_collection(coll: Collection) -> KernelCollection:
 
     assert isinstance(coll, KernelCollection), f"a {type(coll).__name__}"
     return coll
+
+
+def zig_x86_64_freestanding(source: Path, out: Path, *flags: str) -> str:
+    """`source` built by zig cc as a freestanding x86-64 executable (no libc to build): its path."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-none", "-nostdlib", *(flags or ("-static",)),
+           "-O1", "-fno-stack-protector", "-o", str(out), str(source)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return str(out)

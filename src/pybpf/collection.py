@@ -3,47 +3,40 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from pybpf.abi import PERCPU_MAP_TYPES, MapType, UpdateFlags
 from pybpf.errors import BpfError, MapError
 from pybpf.object.spec import MapSpec, ProgramSpec
 
 KeyLike = bytes | bytearray | memoryview | int
+# what run() takes as its packet: bytes are copied; a writable buffer (bytearray, writable
+# memoryview, ctypes array) may be shared by the run (see Program.run)
+DataLike = bytes | bytearray | memoryview
 ValueLike = bytes | bytearray | memoryview | int | list
 
 
-@dataclass(frozen=True, slots=True, init=False)
-class RunResult:
-    """What one run of a program produced."""
+class RunResult(NamedTuple):
+    """What one run of a program produced.
+
+    An immutable record (a named tuple: building one costs a third of a frozen dataclass's, and
+    a run from Python costs about a µs). Engines' per-run paths build it with `new_result`.
+    """
 
     retval: int
     data_out: bytes | None = None
     ctx_out: bytes | None = None
     duration_ns: int | None = None
-    instructions: int | None = None  # instructions executed (interpreter), when known
-
-    def __init__(
-        self, retval: int, data_out: bytes | None = None, ctx_out: bytes | None = None,
-        duration_ns: int | None = None, instructions: int | None = None,
-    ) -> None:
-        # a frozen dataclass's own __init__ goes through object.__setattr__ per field; the slot
-        # descriptors do the same in half the time (a run from Python costs about a µs)
-        _SET_RETVAL(self, retval)
-        _SET_DATA_OUT(self, data_out)
-        _SET_CTX_OUT(self, ctx_out)
-        _SET_DURATION(self, duration_ns)
-        _SET_INSTRUCTIONS(self, instructions)
+    instructions: int | None = None  # instructions executed (interpreter, JIT), when known
 
 
-_SET_RETVAL, _SET_DATA_OUT, _SET_CTX_OUT, _SET_DURATION, _SET_INSTRUCTIONS = (
-    RunResult.__dict__[name].__set__
-    for name in ("retval", "data_out", "ctx_out", "duration_ns", "instructions")
-)
-
-
+# new_result((retval, data_out, ctx_out, duration_ns, instructions)): a RunResult without the
+# keyword handling of RunResult(...), for the engines' per-run paths
+new_result: Callable[[tuple[int, bytes | None, bytes | None, int | None, int | None]], RunResult] = (
+    functools.partial(tuple.__new__, RunResult))
 
 
 def to_bytes(value: KeyLike | ValueLike, size: int, what: str) -> bytes:
@@ -191,8 +184,14 @@ class Program(abc.ABC):
         return self.spec.name
 
     @abc.abstractmethod
-    def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
-        """Run once (or `repeat` times) on packet `data` and/or context bytes `ctx`."""
+    def run(self, data: DataLike = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
+        """Run once (or `repeat` times) on packet `data` and/or context bytes `ctx`.
+
+        Each run gets a fresh copy of `data`, except that a single run (repeat=1) of a program
+        with a plain context (no packet type: not XDP or skb) on the user-space engines shares a
+        writable buffer (a bytearray, a writable memoryview): it reads and writes the buffer in
+        place, which holds the output when the run ends (or the writes done before a fault), and
+        data_out is that buffer."""
 
     def close(self) -> None:  # noqa: B027 - optional for engines without resources
         """Release the program's resources."""

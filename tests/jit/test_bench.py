@@ -43,7 +43,8 @@ def test_bench_quick_json() -> None:
         assert len(set(row["retvals"].values())) == 1, row["retvals"]
     calls = document["calls"]["ns"]
     for name in ("ctypes_noop", "interp_run", "jit_run", "jit_bound", "fire_empty", "fire_jit",
-                 "hook_bound", "jit_run_2mib_read", "jit_run_2mib_write"):
+                 "hook_bound", "jit_run_2mib_read", "jit_run_2mib_write", "jit_run_2mib_write_bytearray",
+                 "interp_run_2mib_write_bytearray"):
         assert calls[name] > 0, name
     if "kernel_skipped" not in document:
         assert calls["kernel_run"] > 0 and calls["raw_test_run"] > 0

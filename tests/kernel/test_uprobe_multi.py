@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from pybpf.kernel.link.base import BpfLink
 from pybpf.kernel.links import attach_auto
 from pybpf.object import load_file
 from pybpf.toolchain import compile_c, zig_available
-from testlib import kernel_program, scalar
+from testlib import kernel_program, scalar, zig_x86_64_freestanding
 
 pytestmark = [pytest.mark.kernel,
               pytest.mark.skipif(not zig_available(), reason="ziglang is not installed (pip install ziglang)"),
@@ -33,12 +32,8 @@ EXIT_STATUS = (1 + 2 + 3) + (0 + 3) + (-1 + 0 + 1 + 2 + 3)  # what umulti_target
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     out = tmp_path_factory.mktemp("umulti")
-    app = out / "umulti_target"
-    cmd = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-none", "-nostdlib", "-static", "-O1",
-           "-fno-stack-protector", "-o", str(app), str(DATA / "umulti_target.c")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return str(app), Path(compile_c(DATA / "umulti.bpf.c", out / "umulti.o", defines=[f'APP="{app}"']))
+    app = zig_x86_64_freestanding(DATA / "umulti_target.c", out / "umulti_target")
+    return app, Path(compile_c(DATA / "umulti.bpf.c", out / "umulti.o", defines=[f'APP="{app}"']))
 
 
 def _nm(app: str) -> dict[str, int]:

@@ -23,7 +23,7 @@ from pybpf.kernel.ringbuf import RingBuffer
 from pybpf.object import load_file
 from pybpf.object.kconfig import system_kconfig
 from pybpf.toolchain import compile_c, zig_available
-from testlib import kernel_collection, kernel_program
+from testlib import kernel_collection, kernel_program, zig_x86_64_freestanding
 
 pytestmark = [pytest.mark.kernel,
               pytest.mark.skipif(not zig_available(), reason="ziglang is not installed (pip install ziglang)"),
@@ -37,11 +37,7 @@ EVENT = struct.Struct("<IIii6qQ")  # struct event of usdt_args.bpf.c
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """(the probed program, the BPF object whose usdt/ sections name it), built with zig cc."""
     out = tmp_path_factory.mktemp("usdt")
-    app = out / "usdt_target"
-    cmd = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-none", "-nostdlib", "-static", "-O1",
-           "-fno-stack-protector", "-o", str(app), str(DATA / "usdt_target.c")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    app = zig_x86_64_freestanding(DATA / "usdt_target.c", out / "usdt_target")
     obj = compile_c(DATA / "usdt_args.bpf.c", out / "usdt_args.o", defines=[f'APP="{app}"'])
     return str(app), Path(obj)
 
@@ -49,12 +45,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
 @pytest.fixture(scope="module")
 def pie(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The probed program as a position-independent executable (ET_DYN, loaded at a random base)."""
-    app = tmp_path_factory.mktemp("usdt_pie") / "usdt_pie"
-    cmd = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-none", "-nostdlib", "-fPIE", "-pie",
-           "-O1", "-fno-stack-protector", "-o", str(app), str(DATA / "usdt_target.c")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return str(app)
+    return zig_x86_64_freestanding(DATA / "usdt_target.c", tmp_path_factory.mktemp("usdt_pie") / "usdt_pie",
+                                   "-fPIE", "-pie")
 
 
 def _events(rb: RingBuffer) -> list[tuple[Any, ...]]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pybpf.abi import ProgramType
-from pybpf.collection import Program, RunResult
+from pybpf.collection import DataLike, Program, RunResult
 from pybpf.errors import KernelError, VerifierError
 from pybpf.isa.instruction import Instruction, encode
 from pybpf.kernel.attr import ProgLoadAttr, TestRunAttr, ptr
@@ -227,7 +227,7 @@ class KernelProgram(FdBacked, Program):
         self.expected_attach_type = expected_attach_type  # as loaded: decides which links can take it
         self.collection: Callable[[], Any] | None = None  # weak reference to the loading collection
 
-    def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
+    def run(self, data: DataLike = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
         """BPF_PROG_TEST_RUN on packet `data` and/or context `ctx`; duration_ns is the kernel's mean per run.
 
         Note: for XDP, repeat > 1 makes the kernel patch its XDP dispatcher around the runs, a fixed cost

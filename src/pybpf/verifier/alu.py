@@ -17,11 +17,16 @@ if TYPE_CHECKING:
 MAX_VAR_OFF = 1 << 29
 
 
+_SCALAR = RegType.SCALAR
+_ALU64 = int(InsnClass.ALU64)
+
+
 def alu(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
-    op = insn.opcode & 0xF0
-    is64 = insn.opcode & 0x07 == InsnClass.ALU64
-    srcx = bool(insn.opcode & 0x08)
-    regs = st.cur.regs
+    opcode = insn.opcode
+    op = opcode & 0xF0
+    is64 = opcode & 0x07 == _ALU64
+    srcx = bool(opcode & 0x08)
+    regs = st.frames[-1].regs
     name = ALU_OP_NAMES.get(op)
     if name is None:
         raise VerifierError(f"invalid BPF_ALU opcode {op:x}", insn=pc)
@@ -57,25 +62,23 @@ def alu(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
     if srcx:
         src = ck.read(st, pc, insn.src)
     else:
-        imm = insn.imm & (0xFFFFFFFFFFFFFFFF if is64 else MASK32)
-        if is64:
-            imm = insn.imm & 0xFFFFFFFFFFFFFFFF
-        src = const(imm)
+        src = const(insn.imm & (0xFFFFFFFFFFFFFFFF if is64 else MASK32))
         if name in ("div", "mod") and insn.imm == 0:
             raise VerifierError("div by zero", insn=pc)
         if name in ("lsh", "rsh", "arsh") and not 0 <= insn.imm < (64 if is64 else 32):
             raise VerifierError(f"invalid shift {insn.imm}", insn=pc)
-    dst = ck.read(st, pc, insn.dst)
-    ck.check_dst(st, pc, insn.dst)
-    if dst.is_pointer or src.is_pointer:
-        regs[insn.dst] = pointer_alu(ck, pc, insn, st, name, op, dst, src, is64, srcx)
+    d = insn.dst
+    dst = ck.read(st, pc, d)
+    if d == 10:
+        ck.check_dst(st, pc, d)
+    if dst.type is not _SCALAR or src.type is not _SCALAR:  # (read registers are initialised)
+        regs[d] = pointer_alu(ck, pc, insn, st, name, op, dst, src, is64, srcx)
         return
     if insn.off == 1:
         name = "s" + name
-    if name in ("and", "or") and src.var.is_const():
-        dst = fork_sign_mask(ck, pc, insn.dst, dst, st)
-    result = bounds.alu(name, dst.var, src.var, is64)
-    regs[insn.dst] = scalar(result)
+    if (name == "and" or name == "or") and src.var.var.mask == 0:
+        dst = fork_sign_mask(ck, pc, d, dst, st)
+    regs[d] = scalar(bounds.alu(name, dst.var, src.var, is64))
 
 
 def fork_sign_mask(ck: Checker, pc: int, d: int, dst: Reg, st: State) -> Reg:
@@ -85,7 +88,7 @@ def fork_sign_mask(ck: Checker, pc: int, d: int, dst: Reg, st: State) -> Reg:
     if v.smin == -1 and v.smax == 0:
         zero, ones = const(0), const(-1)
     elif v.s32min == -1 and v.s32max == 0:
-        zero, ones = dst.with_(var=_low32_known(v, 0)), dst.with_(var=_low32_known(v, MASK32))
+        zero, ones = dst.with_var(_low32_known(v, 0)), dst.with_var(_low32_known(v, MASK32))
     else:
         return dst
     other = st.copy()
@@ -130,7 +133,7 @@ def mov(ck: Checker, pc: int, insn: Instruction, st: State, is64: bool, srcx: bo
             return
         if is64:
             if src.is_scalar and not src.var.is_const() and src.id == 0:
-                src = src.with_(id=st.new_id())
+                src = src.with_id(st.new_id())
                 regs[insn.src] = src
             regs[insn.dst] = src
             return
@@ -142,9 +145,9 @@ def mov(ck: Checker, pc: int, insn: Instruction, st: State, is64: bool, srcx: bo
         z = bounds.zext32(src.var)
         if src.var.umax <= MASK32 and not src.var.is_const():
             if src.id == 0:
-                src = src.with_(id=st.new_id())
+                src = src.with_id(st.new_id())
                 regs[insn.src] = src
-            regs[insn.dst] = scalar(z).with_(id=src.id)
+            regs[insn.dst] = scalar(z).with_id(src.id)
         else:
             regs[insn.dst] = scalar(z)
         return
@@ -197,7 +200,7 @@ def pointer_alu(ck: Checker, pc: int, insn: Instruction, st: State, name: str, o
             out = ptr.with_(off=ptr.off + smin)
         else:
             var = bounds.alu("add", ptr.var, off.var, True)
-            out = ptr.with_(var=var)
+            out = ptr.with_var(var)
             if t in PACKET_TYPES:
                 out = out.with_(id=st.new_id(), range=0)
     elif name == "sub":
@@ -207,7 +210,7 @@ def pointer_alu(ck: Checker, pc: int, insn: Instruction, st: State, name: str, o
             out = ptr.with_(off=ptr.off - smin)
         else:
             var = bounds.alu("sub", ptr.var, off.var, True)
-            out = ptr.with_(var=var)
+            out = ptr.with_var(var)
             if t in PACKET_TYPES:
                 out = out.with_(id=st.new_id(), range=ptr.range if smin >= 0 else 0)
     elif name in ("and", "or", "xor"):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from pybpf.verifier import tnum
 from pybpf.verifier.tnum import MASK32, MASK64, Tnum
@@ -26,8 +26,7 @@ def _signed(x: int, width: int) -> int:
     return s64(x) if width == 64 else s32(x)
 
 
-@dataclass(slots=True, unsafe_hash=True)  # immutable by convention (frozen=True: 5x slower to build)
-class Scalar:
+class Scalar(NamedTuple):  # a tuple: hashed and compared in C (the caches below look them up constantly)
     """A set of 64-bit values, described the way the kernel's bpf_reg_state describes scalars."""
 
     var: Tnum
@@ -70,6 +69,7 @@ class Scalar:
 
     def within(self, other: Scalar) -> bool:
         """Whether every value of self is in other (for state pruning)."""
+        outer, inner = other.var, self.var
         return (
             other.umin <= self.umin
             and self.umax <= other.umax
@@ -79,7 +79,8 @@ class Scalar:
             and self.u32max <= other.u32max
             and other.s32min <= self.s32min
             and self.s32max <= other.s32max
-            and tnum.within(other.var, self.var)
+            and not inner.mask & ~outer.mask  # tnum.within, inline: this is the pruning hot path
+            and (inner.value & ~outer.mask) == outer.value
         )
 
     def describe(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pybpf import helpers
 from pybpf.errors import VerifierError
@@ -23,7 +24,9 @@ class Program:
     nslots: int
     subprogs: list[int] = field(default_factory=list)  # start pcs, sorted, first is 0
     prune_points: set[int] = field(default_factory=set)
+    succ: dict[int, list[int]] = field(default_factory=dict)  # control-flow successors by pc
     live_in: dict[int, frozenset[int]] = field(default_factory=dict)
+    back: dict[int, Any] = field(default_factory=dict)  # precision's per-pc step-back table, built on use
 
     def subprog_of(self, pc: int) -> int:
         start = 0
@@ -115,14 +118,21 @@ def _check_subprogs(prog: Program) -> None:
 def successors(prog: Program, pc: int) -> list[int]:
     """Control-flow successors of the instruction at pc (calls fall through)."""
     insn = prog.by_pc[pc]
-    if insn.opcode == EXIT:
+    op = insn.opcode
+    if op == EXIT:
         return []
-    nxt = pc + insn.slots
-    if insn.opcode in (JA, JA32):
+    if op == JA or op == JA32:
         return [jump_target(pc, insn)]
-    if is_cond_jump(insn):
-        return [nxt, jump_target(pc, insn)]
+    nxt = pc + 2 if op == LDDW else pc + 1
+    if _is_cond_jump_op(op):
+        return [nxt, pc + insn.off + 1]
     return [nxt]
+
+
+def _is_cond_jump_op(op: int) -> bool:
+    cls = op & 0x07
+    return (cls == InsnClass.JMP or cls == InsnClass.JMP32) and op & 0xF0 not in (JmpOp.JA, JmpOp.CALL,
+                                                                                  JmpOp.EXIT)
 
 
 def _calls_back(helper_id: int) -> bool:
@@ -133,7 +143,7 @@ def _calls_back(helper_id: int) -> bool:
 def _mark_prune_points(prog: Program, pc: int, insn: Instruction, succ: list[int]) -> None:
     """Where the kernel looks for equivalent states (visit_insn): conditional jumps and jump targets,
     the instruction after a call, and calls that enter a function or a callback."""
-    if is_cond_jump(insn):
+    if _is_cond_jump_op(insn.opcode):
         prog.prune_points.add(pc)
         prog.prune_points.update(succ[1:])  # the branch target (push_insn of a BRANCH edge)
     elif insn.opcode in (JA, JA32):
@@ -158,7 +168,7 @@ def _check_cfg(prog: Program) -> None:
             insn = prog.by_pc.get(pc)
             if insn is None:
                 continue  # middle of an lddw, reported below
-            succ = successors(prog, pc)
+            succ = prog.succ[pc] = successors(prog, pc)
             _mark_prune_points(prog, pc, insn, succ)
             for s in succ:
                 if s >= prog.nslots:
@@ -172,10 +182,11 @@ def _check_cfg(prog: Program) -> None:
             raise VerifierError(f"jump into the middle of ldimm64 insn {pc - 1}", insn=pc - 1)
 
 
-_ARGS = [frozenset(range(1, n + 1)) for n in range(6)]
+_ARGS = [sum(1 << r for r in range(1, n + 1)) for n in range(6)]  # r1..rn as a bit mask
+_R0_R5 = 0b111111
 
 
-def _call_args(insn: Instruction) -> frozenset[int]:
+def _call_args(insn: Instruction) -> int:
     """The argument registers a call reads: a helper's by its prototype, r1-r5 for anything else."""
     if insn.src == 0:
         proto = helpers.get(insn.imm)
@@ -185,58 +196,62 @@ def _call_args(insn: Instruction) -> frozenset[int]:
     return _ARGS[5]
 
 
-def uses_defs(insn: Instruction) -> tuple[frozenset[int], frozenset[int]]:
-    """Registers an instruction reads and writes (helper and local calls: r1-r5 read, r0-r5 written)."""
+def uses_defs(insn: Instruction) -> tuple[int, int]:
+    """Registers an instruction reads and writes, as bit masks (bit r for register r; helper and
+    local calls: r1-r5 read, r0-r5 written)."""
     op, cls = insn.opcode, insn.opcode & 0x07
+    dst, src = 1 << insn.dst, 1 << insn.src
     if op == EXIT:
-        return frozenset({0}), frozenset()
+        return 1, 0
     if op & 0xF7 == CALL:
-        return _call_args(insn), frozenset({0, 1, 2, 3, 4, 5})
-    if cls in (InsnClass.ALU, InsnClass.ALU64):
+        return _call_args(insn), _R0_R5
+    if cls == InsnClass.ALU or cls == InsnClass.ALU64:
         aop = op & 0xF0
-        uses = {insn.src} if op & 0x08 else set()
-        if aop not in (0xB0,):  # mov does not read dst
-            uses.add(insn.dst)
-        if aop == 0xD0:
-            uses = {insn.dst}
-        return frozenset(uses), frozenset({insn.dst})
-    if cls in (InsnClass.JMP, InsnClass.JMP32):
+        if aop == 0xD0:  # byte swap: reads and writes dst
+            return dst, dst
+        uses = src if op & 0x08 else 0
+        if aop != 0xB0:  # mov does not read dst
+            uses |= dst
+        return uses, dst
+    if cls == InsnClass.JMP or cls == InsnClass.JMP32:
         if op & 0xF0 == JmpOp.JA:
-            return frozenset(), frozenset()
-        uses = {insn.dst} | ({insn.src} if op & 0x08 else set())
-        return frozenset(uses), frozenset()
+            return 0, 0
+        return dst | (src if op & 0x08 else 0), 0
     if op == LDDW:
-        return frozenset(), frozenset({insn.dst})
+        return 0, dst
     if cls == InsnClass.LD:  # ld_abs/ind
-        uses = {6} | ({insn.src} if op & 0xE0 == Mode.IND else set())
-        return frozenset(uses), frozenset({0, 1, 2, 3, 4, 5})
+        return (1 << 6) | (src if op & 0xE0 == Mode.IND else 0), _R0_R5
     if cls == InsnClass.LDX:
-        return frozenset({insn.src}), frozenset({insn.dst})
+        return src, dst
     if cls == InsnClass.ST:
-        return frozenset({insn.dst}), frozenset()
+        return dst, 0
     if op & 0xE0 == Mode.ATOMIC:
-        defs = {insn.src} if insn.imm & 0x01 else set()
         if insn.imm == 0xF1:
-            return frozenset({insn.dst, insn.src, 0}), frozenset({0})
-        return frozenset({insn.dst, insn.src}), frozenset(defs)
-    return frozenset({insn.dst, insn.src}), frozenset()
+            return dst | src | 1, 1
+        return dst | src, src if insn.imm & 0x01 else 0
+    return dst | src, 0
 
 
 def _liveness(prog: Program) -> dict[int, frozenset[int]]:
     """Registers live on entry to each instruction (backward may-analysis, r10 always live)."""
-    live: dict[int, frozenset[int]] = {pc: frozenset() for pc in prog.order}
-    info = {pc: uses_defs(prog.by_pc[pc]) for pc in prog.order}
-    succ = {pc: [s for s in successors(prog, pc) if s in prog.by_pc] for pc in prog.order}
+    by_pc = prog.by_pc
+    live = dict.fromkeys(prog.order, 0)
+    nodes = []
+    for pc in reversed(prog.order):
+        uses, defs = uses_defs(by_pc[pc])
+        nodes.append((pc, [s for s in prog.succ[pc] if s in by_pc], uses | (1 << 10), ~defs))
     changed = True
     while changed:
         changed = False
-        for pc in reversed(prog.order):
-            out: frozenset[int] = frozenset()
-            for s in succ[pc]:
+        for pc, succ, uses, keep in nodes:
+            out = 0
+            for s in succ:
                 out |= live[s]
-            uses, defs = info[pc]
-            new = uses | (out - defs) | {10}
+            new = uses | (out & keep)
             if new != live[pc]:
                 live[pc] = new
                 changed = True
-    return live
+    sets: dict[int, frozenset[int]] = {}
+    for mask in set(live.values()):
+        sets[mask] = frozenset(r for r in range(11) if mask >> r & 1)
+    return {pc: sets[mask] for pc, mask in live.items()}

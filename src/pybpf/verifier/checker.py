@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +22,23 @@ from pybpf.verifier.prune import Checkpoint, states_equal, states_looping
 from pybpf.verifier.state import NOT_INIT, UNKNOWN_SCALAR, Frame, Reg, RegType, Slot, State
 
 INSN_LIMIT = 1_000_000
+_NOT_INIT = RegType.NOT_INIT
 _ALU, _ALU64, _LDX, _ST, _STX, _LD = (int(InsnClass.ALU), int(InsnClass.ALU64), int(InsnClass.LDX),
                                       int(InsnClass.ST), int(InsnClass.STX), int(InsnClass.LD))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a verification: the walk allocates millions of
+    short-lived, acyclic states and registers, and the collector would re-scan every live one
+    again and again (its cost grows with the number of checkpoints kept)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 @dataclass
@@ -87,6 +104,10 @@ class Checker:
     # ---- entry ---------------------------------------------------------------------------------
 
     def run(self) -> Outcome:
+        with _collector_paused():
+            return self._run()
+
+    def _run(self) -> Outcome:
         start = time.perf_counter_ns()
         self.prog = cfg.build(self.insns)
         self.log.program = self.prog
@@ -153,13 +174,15 @@ class Checker:
         by_pc = self.prog.by_pc
         hist = path.hist
         step = self.step
+        alu_insn = alu.alu
         while True:
             self.processed += 1
             if self.processed > INSN_LIMIT:
                 raise VerifierError(f"BPF program is too large. Processed {self.processed} insn", insn=pc)
             if pc in prune_points and path.last_pc != pc:
                 if self.visit_state(pc, st, path):
-                    log.line(f"{pc}: safe")
+                    if logging:
+                        log.line(f"{pc}: safe")
                     self.end_path(path)
                     return
                 hist = path.hist  # a new checkpoint starts a new history
@@ -169,7 +192,13 @@ class Checker:
                 log.insn(pc, insn, st)
             self.note: Any = None
             hist.append((pc, None))
-            nxt = step(pc, insn, st, path, work)
+            cls = insn.opcode & 0x07
+            nxt: int | None
+            if cls == _ALU or cls == _ALU64:  # the most frequent class, without the call through step
+                alu_insn(self, pc, insn, st)
+                nxt = pc + 1
+            else:
+                nxt = step(pc, insn, st, path, work)
             if logging:
                 log.after(st)
             if self.note is not None:
@@ -195,17 +224,21 @@ class Checker:
             or pc in self.callback_sites
         keep: list[Checkpoint] = []
         cps = self.explored.get(pc, [])
+        in_callback = pc in self.callback_sites
+        uninit_ok = self.privileged
         for i, cp in enumerate(cps):
-            if cp.branches and pc not in self.callback_sites:
+            if cp.branches and not in_callback:
                 if (cp.state.callback_unroll == st.callback_unroll and states_looping(cp.state, st, live)
                         and states_equal(cp.state, st, live, exact=True)):
                     raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
-            elif states_equal(cp.state, st, live, precise=None if cp.all_precise else cp.precise,
-                              reads=cp.by_frame, uninit_ok=self.privileged, hint=cp.hint):
+            elif states_equal(cp.state, st, live, False, None if cp.all_precise else cp.precise, cp.by_frame,
+                              uninit_ok, cp.hint):
                 cp.hits += 1
                 self.propagate_precision(cp, st, path)
-                for key in list(cp.reads):  # what old's continuation read, cur's would read too
-                    self.mark_half_read(st, key, path.parent)
+                parent = path.parent
+                if parent is not None:  # what old's continuation read, cur's would read too
+                    for key in cp.reads.difference(parent.reads, st.written):  # (others: marked)
+                        self.mark_half_read(st, key, parent)
                 keep.extend(cps[i:])
                 self.explored[pc] = keep
                 return True
@@ -215,7 +248,7 @@ class Checker:
                 continue  # evict: unlikely to help pruning
             keep.append(cp)
         self.explored[pc] = keep
-        if pc in self.callback_sites:
+        if in_callback:
             for cp in keep:
                 if cp.branches:
                     widen_scalars(cp.state, st)
@@ -231,7 +264,7 @@ class Checker:
         keep.append(cp)
         path.parent = cp
         self.total_states += 1
-        self.cur_states = sum(len(v) for v in self.explored.values()) if self.total_states % 64 == 0 \
+        self.cur_states = sum(map(len, self.explored.values())) if self.total_states % 64 == 0 \
             else self.cur_states + 1
         self.peak_states = max(self.peak_states, self.cur_states)
         return False
@@ -247,13 +280,19 @@ class Checker:
     def mark_half_read(self, st: State, key: tuple[int, int], cp: Checkpoint | None) -> None:
         if key in st.written:
             return
-        fi = key[0]
+        fi, half = key
+        other = (fi, half ^ 1)
         uid = st.frames[fi].uid
-        while cp is not None and key not in cp.reads:  # marked before: and therefore above
+        while cp is not None:
+            reads = cp.reads
+            if key in reads:
+                return  # marked before: and therefore above
             frames = cp.state.frames
             if len(frames) <= fi or frames[fi].uid != uid:
                 return
-            cp.add_read(key)
+            if other not in reads:  # the slot's first half read: compare the slot
+                cp.by_frame.setdefault(fi, []).append(half >> 1)
+            reads.add(key)
             if key in cp.written:
                 return
             cp = cp.parent
@@ -271,15 +310,25 @@ class Checker:
 
     def propagate_precision(self, old: Checkpoint, st: State, path: _Path) -> None:
         """cur was pruned against old: what old's continuation needed, cur's ancestors need too."""
-        if old.all_precise or any(fi != len(st.frames) - 1 for fi, _ in old.precise):
-            cp = path.parent
-            while cp is not None:
-                cp.all_precise = True
-                cp = cp.parent
-            return
-        regs = [w for _, w in old.precise if w >= 0]
-        slots = [-1 - w for _, w in old.precise if w < 0]
-        precision.backtrack(self.prog, path.hist, path.parent, regs, slots, len(st.frames) - 1, False)
+        top = len(st.frames) - 1
+        if not old.all_precise:
+            regs: list[int] = []
+            slots: list[int] = []
+            for fi, w in old.precise:
+                if fi != top:
+                    break  # another frame's scalars: mark everything
+                if w >= 0:
+                    regs.append(w)
+                else:
+                    slots.append(-1 - w)
+            else:
+                if regs or slots:
+                    precision.backtrack(self.prog, path.hist, path.parent, regs, slots, top, False)
+                return
+        cp = path.parent
+        while cp is not None:
+            cp.all_precise = True
+            cp = cp.parent
 
     def push(self, work: list[_Path], pc: int, st: State, path: _Path) -> None:
         if path.parent is not None:
@@ -327,8 +376,8 @@ class Checker:
     def read(self, st: State, pc: int, r: int) -> Reg:
         if r > 10:
             raise VerifierError(f"R{r} is invalid", insn=pc)
-        reg = st.cur.regs[r]
-        if reg.type is RegType.NOT_INIT:
+        reg = st.frames[-1].regs[r]
+        if reg.type is _NOT_INIT:
             raise VerifierError(f"R{r} !read_ok", insn=pc)
         return reg
 

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 from pybpf.errors import VerifierError
 from pybpf.isa.instruction import Instruction
 from pybpf.isa.opcodes import InsnClass, JmpOp
-from pybpf.verifier import branch, cfg
+from pybpf.verifier import branch
 from pybpf.verifier.bounds import MASK32, Scalar
-from pybpf.verifier.state import PACKET_TYPES, Reg, RegType, State, const
+from pybpf.verifier.state import PACKET_TYPES, Reg, RegType, Slot, State, const
 
 if TYPE_CHECKING:
     from pybpf.verifier.checker import Checker, _Path
@@ -18,6 +18,8 @@ JMP_NAMES = {JmpOp.JEQ: "jeq", JmpOp.JNE: "jne", JmpOp.JGT: "jgt", JmpOp.JGE: "j
              JmpOp.JLE: "jle", JmpOp.JSGT: "jsgt", JmpOp.JSGE: "jsge", JmpOp.JSLT: "jslt", JmpOp.JSLE: "jsle",
              JmpOp.JSET: "jset"}
 _NAMES = {int(k): v for k, v in JMP_NAMES.items()}
+_SCALAR = RegType.SCALAR
+_JMP32 = int(InsnClass.JMP32)
 
 
 def cond_jump(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, work: list[_Path]) -> int | None:
@@ -26,20 +28,21 @@ def cond_jump(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, w
     name = _NAMES.get(op)
     if name is None:
         raise VerifierError(f"invalid BPF_JMP/JMP32 opcode {op:x}", insn=pc)
-    is32 = insn.opcode & 0x07 == InsnClass.JMP32
+    is32 = insn.opcode & 0x07 == _JMP32
     width = 32 if is32 else 64
     srcx = bool(insn.opcode & 0x08)
     if (srcx and insn.imm) or (not srcx and insn.src):
         raise VerifierError("BPF_JMP/JMP32 uses reserved fields", insn=pc)
     dst = ck.read(st, pc, insn.dst)
     src = ck.read(st, pc, insn.src) if srcx else const(insn.imm if not is32 else insn.imm & MASK32)
-    target = cfg.jump_target(pc, insn)
+    target = pc + insn.off + 1
     fall = pc + 1
-    if src.is_pointer and not dst.is_pointer and srcx and not ck.privileged:
+    dst_ptr, src_ptr = dst.type is not _SCALAR, src.type is not _SCALAR  # (read registers are initialised)
+    if src_ptr and not dst_ptr and srcx and not ck.privileged:
         raise VerifierError(f"R{insn.src} pointer comparison prohibited", insn=pc)
 
     # pointer null checks and packet range comparisons
-    if dst.is_pointer or src.is_pointer:
+    if dst_ptr or src_ptr:
         return pointer_jump(ck, pc, insn, st, path, work, name, dst, src, srcx, is32, target, fall)
 
     taken = branch.branch_taken(name, dst.var, src.var, width)
@@ -58,19 +61,20 @@ def cond_jump(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, w
 
 def note_linked(ck: Checker, st: State, insn: Instruction, srcx: bool, dst: Reg, src: Reg) -> None:
     """Remember which scalars share an id with the compared ones (they are refined together)."""
-    ids = {dst.id} | ({src.id} if srcx else set())
+    ids = {dst.id, src.id} if srcx else {dst.id}
     ids.discard(0)
     if not ids:
         return
     keys = set()
-    frame = st.cur
+    frame = st.frames[-1]
     for r, reg in enumerate(frame.regs):
-        if reg.is_scalar and reg.id in ids:
+        if reg.id in ids and reg.type is _SCALAR:
             keys.add(("r", r))
     for i, slot in frame.stack.items():
-        if slot.spilled is not None and slot.spilled.is_scalar and slot.spilled.id in ids:
+        sp = slot.spilled
+        if sp is not None and sp.id in ids and sp.type is _SCALAR:
             keys.add(("s", i))
-    if any(reg.is_scalar and reg.id in ids for f in st.frames[:-1] for reg in f.regs) or any(
+    if any(reg.id in ids and reg.type is _SCALAR for f in st.frames[:-1] for reg in f.regs) or any(
         sl.spilled is not None and sl.spilled.id in ids for f in st.frames[:-1] for sl in f.stack.values()
     ):
         keys.add(("x", 0))
@@ -88,12 +92,20 @@ def apply_refinement(ck: Checker, st: State, insn: Instruction, srcx: bool, dst:
 
 
 def set_linked(ck: Checker, st: State, r: int, old: Reg, new: Scalar) -> None:
-    st.cur.regs[r] = old.with_(var=new)
+    st.frames[-1].regs[r] = old.with_var(new)
     if old.id == 0:
         return
-    for fi, where, reg in st.all_regs():
-        if reg.is_scalar and reg.id == old.id:
-            st.set_reg(fi, where, reg.with_(var=new))
+    rid = old.id
+    for frame in st.frames:  # every scalar with the same id, in every frame and spill
+        regs = frame.regs
+        for i, reg in enumerate(regs):
+            if reg.id == rid and reg.type is _SCALAR:
+                regs[i] = reg.with_var(new)
+        stack = frame.stack
+        for i, slot in stack.items():
+            sp = slot.spilled
+            if sp is not None and sp.id == rid and sp.type is _SCALAR:
+                stack[i] = Slot(slot.kinds, sp.with_var(new))  # (same key: the dict keeps its size)
 
 
 def pointer_jump(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, work: list[_Path], name: str,

@@ -28,7 +28,7 @@ def ldx(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
     if mode == Mode.MEMSX and val.is_scalar:
         val = scalar(bounds.sign_extend(val.var, size * 8, True))
     elif val.is_scalar and size < 8:
-        val = scalar(bounds.truncate(val.var, size)).with_(id=val.id)
+        val = scalar(bounds.truncate(val.var, size)).with_id(val.id)
     st.cur.regs[insn.dst] = val
 
 
@@ -48,7 +48,7 @@ def store(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
         ck.read(st, pc, insn.dst)
         if value.is_scalar and ck.privileged and not value.var.is_const() and value.id == 0 \
                 and value.var.umax.bit_length() <= 8 * size:  # a spill that keeps the value links both
-            value = value.with_(id=st.new_id())
+            value = value.with_id(st.new_id())
             st.cur.regs[insn.src] = value
         memory.check_access(ck, st, pc, insn.dst, insn.off, size, True, value, insn.src)
     else:

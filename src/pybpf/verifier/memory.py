@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pybpf.verifier.checker import Checker
 
 MAX_VAR_OFF = 1 << 29
+_WRONLY_PROG, _RDONLY_PROG = int(MapFlags.WRONLY_PROG), int(MapFlags.RDONLY_PROG)
 STACK_SIZE = 512
 
 
@@ -102,7 +103,8 @@ def map_prog_caps(m: MapSpec) -> tuple[bool, bool]:
     A frozen map pybpf loads is read-only data (.rodata): the kernel engine creates it with
     BPF_F_RDONLY_PROG, so the verifier treats it the same way.
     """
-    return not m.flags & MapFlags.WRONLY_PROG, not (m.flags & MapFlags.RDONLY_PROG or m.frozen)
+    flags = int(m.flags)  # a plain int: IntFlag's & runs in Python
+    return not flags & _WRONLY_PROG, not (flags & _RDONLY_PROG or m.frozen)
 
 
 def check_map_access_type(pc: int, m: MapSpec, off: int, size: int, write: bool) -> None:
@@ -272,7 +274,7 @@ def _link_fill(st: State, frame: Frame, slot: int, start: int, size: int) -> Non
     spill_size = len(sl.kinds) - len(sl.kinds.lstrip(SPILL))
     if size != spill_size or (size != 8 and not (size == 4 and sp.var.umax <= 0xFFFFFFFF)):
         return
-    frame.stack[slot] = Slot(sl.kinds, sp.with_(id=st.new_id()))
+    frame.stack[slot] = Slot(sl.kinds, sp.with_id(st.new_id()))
 
 
 def _depth(ck: Checker, frame: Frame, d: int) -> None:
@@ -297,7 +299,7 @@ def write_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int,
     if value is not None:
         if value.is_scalar and b == 0 and ck.privileged:
             # a narrowing spill breaks the link with the register
-            spill = value if value.var.umax.bit_length() <= 8 * size else value.with_(id=0)
+            spill = value if value.var.umax.bit_length() <= 8 * size else value.with_id(0)
         elif value.is_pointer:
             if size != 8:
                 raise _fail("invalid size of register spill", pc)
@@ -329,7 +331,7 @@ def read_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int, 
         if sp.is_pointer:
             raise _fail("invalid size of register fill", pc)
         if b == 0 and size <= spill_size:
-            return scalar(bounds.truncate(sp.var, size)).with_(id=sp.id if size == spill_size else 0)
+            return scalar(bounds.truncate(sp.var, size)).with_id(sp.id if size == spill_size else 0)
         for i, k in enumerate(kinds):
             if k == INVALID and not ck.privileged:
                 raise _fail(f"invalid read from stack off {start}+{i} size {size}", pc)

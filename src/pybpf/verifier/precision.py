@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 Entry = tuple[int, Any]
 
 
+_R0_R5 = frozenset(range(6))
+
+
 class Fallback(Exception):
     """The walk cannot follow this instruction: mark everything precise."""
 
@@ -75,9 +78,18 @@ def _back_jmp(insn: Instruction, note: Any, regs: set[int], slots: set[int], fra
     if op == EXIT or (op & 0xF7 == CALL and s == 1):
         raise Fallback
     if op & 0xF7 == CALL:  # a helper call clobbers r0-r5
-        regs.difference_update({0, 1, 2, 3, 4, 5})
+        regs.difference_update(_R0_R5)
         return
     if op & 0xF0 == 0x00:
+        return
+    if note is None:  # no scalar linked to the compared ones: the comparison reads dst (and src)
+        d = insn.dst
+        if op & 0x08:
+            if d in regs or s in regs:
+                regs.add(d)
+                regs.add(s)
+        elif d in regs:
+            regs.add(d)
         return
     linked: frozenset[Any] = note[1] if note is not None and note[0] == "linked" else frozenset()
     if ("x", 0) in linked and (regs or slots):
@@ -94,7 +106,7 @@ def _back_ld(insn: Instruction, note: Any, regs: set[int], slots: set[int], fram
     if insn.opcode == LDDW:
         regs.discard(insn.dst)
     else:  # ld_abs / ld_ind clobber r0-r5
-        regs.difference_update({0, 1, 2, 3, 4, 5})
+        regs.difference_update(_R0_R5)
 
 
 _BACK = {
@@ -104,41 +116,56 @@ _BACK = {
 }
 
 
-def _step_back(prog: Program, entry: Entry, regs: set[int], slots: set[int], frame: int) -> None:
-    """Turn the precise set after the instruction into the set before it (in place)."""
-    pc, note = entry
-    if note is not None and note[0] in ("frame", "stackvar"):
-        raise Fallback
-    insn = prog.by_pc[pc]
-    _BACK[insn.opcode & 0x07](insn, note, regs, slots, frame)
+_FALLBACK_NOTES = ("frame", "stackvar")
+
+
+def _table(prog: Program) -> dict[int, tuple[Any, Instruction, int]]:
+    """Per pc: (step-back function, instruction, gate): with no note, an ALU or LDX instruction
+    whose destination (the gate) is not being tracked changes nothing (-1: always step)."""
+    table = prog.back
+    if not table:
+        for pc, insn in prog.by_pc.items():
+            cls = insn.opcode & 0x07
+            gate = insn.dst if cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.LDX) else -1
+            table[pc] = (_BACK[cls], insn, gate)
+    return table
 
 
 def backtrack(prog: Program, hist: list[Entry], parent: Checkpoint | None, regs: Iterable[int],
               slots: Iterable[int], frame: int, skip_last: bool) -> None:
     """Mark the sources of `regs`/`slots` (current frame) precise in every checkpoint up the path."""
     r, sl = set(regs), set(slots)
-    entries = hist[:-1] if skip_last else hist
+    table = _table(prog)
+    last = len(hist) - 2 if skip_last else len(hist) - 1
+    entries = hist
     cp = parent
     try:
         while True:
-            for entry in reversed(entries):
+            for i in range(last, -1, -1):
                 if not r and not sl:
                     return
-                _step_back(prog, entry, r, sl, frame)
+                pc, note = entries[i]
+                fn, insn, gate = table[pc]
+                if note is None:
+                    if gate < 0 or gate in r:
+                        fn(insn, None, r, sl, frame)
+                elif note[0] in _FALLBACK_NOTES:
+                    raise Fallback
+                else:
+                    fn(insn, note, r, sl, frame)
             if cp is None or (not r and not sl):
                 return
             if len(cp.state.frames) - 1 != frame:
                 raise Fallback
             if cp.all_precise:
                 return
-            keys = {(frame, reg) for reg in r} | {(frame, -1 - slot) for slot in sl}
-            if keys <= cp.precise:
+            precise = cp.precise
+            keys = [(frame, reg) for reg in r] + [(frame, -1 - slot) for slot in sl]
+            if precise.issuperset(keys):
                 return  # already marked here, and therefore above
-            for reg in r:
-                cp.precise.add((frame, reg))
-            for slot in sl:
-                cp.precise.add((frame, -1 - slot))
+            precise.update(keys)
             entries = cp.hist
+            last = len(entries) - 1
             cp = cp.parent
     except Fallback:
         while cp is not None:

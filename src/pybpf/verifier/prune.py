@@ -24,7 +24,7 @@ from pybpf.verifier.state import (
 SPILL8 = SPILL * 8
 
 
-@dataclass
+@dataclass(slots=True)
 class Checkpoint:
     """A state saved at a prune point; `branches` counts the paths below it still being explored."""
 
@@ -43,12 +43,6 @@ class Checkpoint:
     written: set[tuple[int, int]] = field(default_factory=set)  # halves overwritten on the way from parent
     by_frame: dict[int, list[int]] = field(default_factory=dict)  # the slots read, by frame
     hint: list[Any] = field(default_factory=lambda: [None])  # where the last comparison failed
-
-    def add_read(self, key: tuple[int, int]) -> None:
-        fi, half = key
-        if (fi, half ^ 1) not in self.reads:  # the slot's first half read: compare the slot
-            self.by_frame.setdefault(fi, []).append(half >> 1)
-        self.reads.add(key)
 
 
 class _IdMap:
@@ -86,34 +80,37 @@ class _IdMap:
         return self.check(old, cur)
 
 
+_NOT_INIT, _SCALAR = RegType.NOT_INIT, RegType.SCALAR
+_PACKET = (RegType.PTR_TO_PACKET, RegType.PTR_TO_PACKET_META)
+
+
 def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool, imprecise: bool = False) -> bool:
     """Whether every behaviour of `cur` was already covered when `old` was verified."""
     if exact:
         if old.with_(id=0, ref_obj_id=0) != cur.with_(id=0, ref_obj_id=0):
             return False
         return ids.check(old.id, cur.id)
-    if old.type is RegType.NOT_INIT:
+    ot = old.type
+    if ot is _NOT_INIT:
         return True
     if old is cur:  # unchanged since the checkpoint: only the id links need to agree
-        if old.type is RegType.SCALAR:
+        if ot is _SCALAR:
             return imprecise or not old.id or ids.check_scalar(old.id, old.id)
         if not old.id and not old.ref_obj_id:
             return True
-    elif cur.type is not old.type:
+    elif cur.type is not ot:
         return False
-    if old.type is RegType.SCALAR:
+    if ot is _SCALAR:
         if imprecise:
             return True
-        if not cur.var.within(old.var):
-            return False
-        return ids.check_scalar(old.id, cur.id)
+        return cur.var.within(old.var) and ids.check_scalar(old.id, cur.id)
     if (old.maybe_null, old.rdonly, old.ringbuf, old.map, old.frameno, old.mem_size, old.subprog,
             old.btf_name) != (cur.maybe_null, cur.rdonly, cur.ringbuf, cur.map, cur.frameno, cur.mem_size,
                               cur.subprog, cur.btf_name):
         return False
     if old.off != cur.off or not cur.var.within(old.var):
         return False
-    if old.type in (RegType.PTR_TO_PACKET, RegType.PTR_TO_PACKET_META) and cur.range < old.range:
+    if ot in _PACKET and cur.range < old.range:
         return False
     if not ids.check(old.id, cur.id) or not ids.check(old.ref_obj_id + (1 << 40) if old.ref_obj_id else 0,
                                                       cur.ref_obj_id + (1 << 40) if cur.ref_obj_id else 0):
@@ -181,8 +178,7 @@ def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact:
         o, c = oregs[r], cregs[r]
         if o is c and not o.id and not o.ref_obj_id and not exact:
             continue  # unchanged since the checkpoint and linked to nothing
-        imprecise = precise is not None and (fi, r) not in precise
-        if not regsafe(o, c, ids, exact, imprecise):
+        if not regsafe(o, c, ids, exact, precise is not None and (fi, r) not in precise):
             ids.fail = (fi, r)
             return False
     empty = EMPTY_SLOT
@@ -198,10 +194,11 @@ def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact:
         if so is None:
             continue
         sc = cstack.get(i, empty)
-        if so is sc and (so.spilled is None or (not so.spilled.id and not so.spilled.ref_obj_id)):
-            continue  # unchanged since the checkpoint and linked to nothing
-        imprecise = precise is not None and (fi, -1 - i) not in precise
-        if not _slot_safe(so, sc, ids, imprecise, uninit_ok):
+        if so is sc:
+            sp = so.spilled
+            if sp is None or (not sp.id and not sp.ref_obj_id):
+                continue  # unchanged since the checkpoint and linked to nothing
+        if not _slot_safe(so, sc, ids, precise is not None and (fi, -1 - i) not in precise, uninit_ok):
             ids.fail = (fi, -1 - i)
             return False
     return True
@@ -229,12 +226,15 @@ def _differs(old: State, cur: State, key: tuple[int, int], precise: set[tuple[in
     fi, where = key
     if fi >= len(old.frames):
         return False
-    imprecise = precise is not None and key not in precise
     fo, fc = old.frames[fi], cur.frames[fi]
     if where >= 0:
-        return not regsafe(fo.regs[where], fc.regs[where], _FRESH, False, imprecise)
-    o = fo.stack.get(-1 - where)
-    return o is not None and not _slot_safe(o, fc.stack.get(-1 - where, EMPTY_SLOT), _FRESH, imprecise, uninit_ok)
+        o, c = fo.regs[where], fc.regs[where]
+        if o is c:
+            return False  # regsafe of a register with itself holds with a fresh id map
+        return not regsafe(o, c, _FRESH, False, precise is not None and key not in precise)
+    so = fo.stack.get(-1 - where)
+    return so is not None and not _slot_safe(so, fc.stack.get(-1 - where, EMPTY_SLOT), _FRESH,
+                                             precise is not None and key not in precise, uninit_ok)
 
 
 def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = False,
@@ -250,18 +250,19 @@ def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = Fals
     checking that first rejects most states at the cost of one register (a necessary condition:
     it never accepts on its own).
     """
-    if len(old.frames) != len(cur.frames):
+    ofr, cfr = old.frames, cur.frames
+    n = len(ofr)
+    if n != len(cfr) or len(old.refs) != len(cur.refs):
         return False
-    if len(old.refs) != len(cur.refs):
-        return False
-    if hint is not None and hint[0] is not None and not exact \
-            and _differs(old, cur, hint[0], precise, uninit_ok):
-        return False
+    if hint is not None and not exact:
+        key = hint[0]
+        if key is not None and _differs(old, cur, key, precise, uninit_ok):
+            return False
     ids = _IdMap()
-    n = len(old.frames)
+    last = n - 1
     for i in range(n):
-        regs = live if i == n - 1 else ALL
-        if not _frame_safe(old.frames[i], cur.frames[i], regs, ids, exact, i, precise, reads, uninit_ok):
+        if not _frame_safe(ofr[i], cfr[i], live if i == last else ALL, ids, exact, i, precise, reads,
+                           uninit_ok):
             if hint is not None:
                 hint[0] = ids.fail
             return False

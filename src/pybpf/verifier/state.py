@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from pybpf.verifier import bounds
@@ -76,6 +77,16 @@ class Reg:
                    g("mem_size", self.mem_size), g("frameno", self.frameno), g("subprog", self.subprog),
                    g("btf_name", self.btf_name))
 
+    def with_var(self, var: Scalar) -> Reg:
+        """A copy with another value (the hot case of with_)."""
+        return Reg(self.type, var, self.off, self.id, self.ref_obj_id, self.maybe_null, self.rdonly, self.ringbuf,
+                   self.range, self.map, self.mem_size, self.frameno, self.subprog, self.btf_name)
+
+    def with_id(self, id: int) -> Reg:  # noqa: A002 - the kernel's name
+        """A copy with another id (the other hot case of with_)."""
+        return Reg(self.type, self.var, self.off, id, self.ref_obj_id, self.maybe_null, self.rdonly, self.ringbuf,
+                   self.range, self.map, self.mem_size, self.frameno, self.subprog, self.btf_name)
+
     def type_str(self) -> str:
         """The kernel's reg_type_str: e.g. 'scalar', 'map_value_or_null', 'ringbuf_mem'."""
         name = self.type.value
@@ -119,8 +130,10 @@ def scalar(value: Scalar) -> Reg:
     return Reg(RegType.SCALAR, value)
 
 
+@lru_cache(maxsize=4096)
 def const(value: int) -> Reg:
-    return Reg(RegType.SCALAR, bounds.known(value))
+    """A known scalar (shared: registers are immutable)."""
+    return scalar(bounds.known(value))
 
 
 # Byte kinds of a stack slot.
@@ -227,8 +240,8 @@ class State:
             regs = frame.regs
             for r, reg in enumerate(regs):
                 if reg.id in single and reg.type is RegType.SCALAR:
-                    regs[r] = reg.with_(id=0)
+                    regs[r] = reg.with_id(0)
             for i, slot in frame.stack.items():
                 sp = slot.spilled
                 if sp is not None and sp.id in single and sp.type is RegType.SCALAR:
-                    frame.stack[i] = Slot(slot.kinds, sp.with_(id=0))
+                    frame.stack[i] = Slot(slot.kinds, sp.with_id(0))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pybpf.isa.opcodes import M32 as MASK32
 from pybpf.isa.opcodes import M64 as MASK64
 
 
-@dataclass(slots=True, unsafe_hash=True)  # immutable by convention (frozen=True: 5x slower to build)
-class Tnum:
+class Tnum(NamedTuple):  # a tuple: hashed and compared in C (the bounds caches look them up constantly)
     """A set of 64-bit values: bits set in `mask` are unknown, the others equal those of `value`."""
 
     value: int

@@ -10,12 +10,12 @@ from pybpf.vm.skb_context import SKB_PROGRAM_TYPES, SkbContext
 
 def make_context(
     program_type: int, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None, *,
-    in_place: bool = False, scratch: DataScratch | None = None,
+    in_place: bool = False, scratch: DataScratch | None = None, shared: bool = False,
 ) -> Context:
     """The context a program of `program_type` runs with (registers its regions in `env`);
-    `in_place` and `scratch` apply to programs with a plain context (see Context)."""
+    `in_place`, `scratch` and `shared` apply to programs with a plain context (see Context)."""
     if program_type == ProgramType.XDP:
         return XdpContext(env, data, ctx_in)
     if program_type in SKB_PROGRAM_TYPES:
         return SkbContext(env, data, ctx_in, program_type)
-    return Context(env, data, ctx_in, in_place=in_place, scratch=scratch)
+    return Context(env, data, ctx_in, in_place=in_place, scratch=scratch, shared=shared)

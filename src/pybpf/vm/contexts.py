@@ -50,6 +50,28 @@ class DataScratch:
         return Region.within(self.view, self.base, self.base, size, name="packet", owner=self.buffer)
 
 
+# A plain input of at least this many bytes that the program may write is copied straight into
+# the bytes object data_out will be, which the run then writes in place: a fresh bytes object no
+# one else has seen yet (CPython shares the ones of 0 and 1 bytes only), filled before it is
+# returned, as C code fills the bytes objects it makes. Smaller inputs use the DataScratch.
+OUTPUT_IN_PLACE_MIN = 64 << 10
+_new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
+_new_bytes.restype = ctypes.py_object
+_new_bytes.argtypes = [ctypes.c_char_p, ctypes.c_ssize_t]
+
+
+def writable_buffer(data: Any) -> bool:
+    """Whether `data` is a writable, contiguous byte buffer a run may share (a bytearray, a
+    writable memoryview, a ctypes array) rather than an immutable one it must copy to write."""
+    if type(data) is bytes:
+        return False
+    try:
+        view = memoryview(data)
+    except TypeError:
+        return False
+    return not view.readonly and view.c_contiguous and view.itemsize == 1 and view.ndim == 1
+
+
 class Context:
     """The memory of one run of a program with no special context: r1 = data, r2 = len."""
 
@@ -57,23 +79,41 @@ class Context:
 
     def __init__(
         self, env: RunEnv, data: bytes = b"", ctx_in: bytes | None = None, *,
-        in_place: bool = False, scratch: DataScratch | None = None,
+        in_place: bool = False, scratch: DataScratch | None = None, shared: bool = False,
     ) -> None:
         """`in_place`: the program cannot write its input (pybpf.vm.loadcheck.may_write_memory),
         so the run reads `data` itself, read-only, and data_out is `data`: no copy either way.
-        `scratch`: a buffer reused across runs for the copy (no allocation per run)."""
+        `scratch`: a buffer reused across runs for the copy (no allocation per run).
+        `shared`: `data` is the caller's writable buffer (see `writable_buffer`): the run reads
+        and writes it in place, so it holds the output packet when the run ends (and the writes
+        done before a fault when it faults), and data_out is `data` itself: no copy either way."""
         self.env = env
         self.packet_region: Region | None = None
         self.ctx_region: Region | None = None
-        self.data_in: bytes | None = None
+        self.data_in: Any = None
         self.r1 = 0
         self.r2 = 0
         if data:
-            if in_place and type(data) is bytes:
+            if shared:
+                array = (ctypes.c_ubyte * len(data)).from_buffer(data)  # holds the buffer's export
+                base = ctypes.addressof(array)
+                region = Region.within(memoryview(array).cast("B"), base, base, len(data),
+                                       name="packet", owner=array)
+                self.data_in = data
+            elif in_place and type(data) is bytes:
                 address = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
                 region = Region.within(memoryview(data), address, address, len(data), name="packet",
                                        writable=False, owner=data)
                 self.data_in = data
+            elif type(data) is bytes and len(data) >= OUTPUT_IN_PLACE_MIN:
+                # the output must be a new bytes object anyway: make it now, as a copy of the
+                # input, and let the run write it in place (one copy instead of in and out)
+                output = _new_bytes(data, len(data))
+                address = ctypes.cast(ctypes.c_char_p(output), ctypes.c_void_p).value or 0
+                array = (ctypes.c_ubyte * len(data)).from_address(address)
+                region = Region.within(memoryview(array).cast("B"), address, address, len(data),
+                                       name="packet", owner=output)
+                self.data_in = output
             elif scratch is not None:
                 region = scratch.region(data)
             else:
@@ -176,6 +216,9 @@ def _check_xdp_ctx_in(given: list[int], size: int) -> None:
             raise BpfError(f"ctx_in: {name} has {queues} rx queue(s), not queue {queue}")
 
 
+_XDP_MD_REST = (LOOPBACK_IFINDEX, 0, 0)  # ingress_ifindex, rx_queue_index, egress_ifindex
+
+
 class XdpContext(Context):
     """`struct xdp_md` over a 4096-byte frame: 256 bytes of headroom, packet, tailroom.
 
@@ -262,6 +305,24 @@ class XdpContext(Context):
         env.context = self
         return self
 
+    def rearm(self, data: int, data_end: int) -> None:
+        """Make this context of a finished run (adopt_frame) the context of a new run in the same
+        frame, as adopt_frame would build it: packet at [data, data_end), no metadata, no
+        fragments, regions registered in the RunEnv again."""
+        env = self.env
+        self.frags = []
+        self.data_meta = self.data = data
+        self.data_end = data_end
+        assert self.ctx_region is not None
+        env.add_run_region(self.ctx_region)
+        packet = self.packet_region
+        if packet is None or packet.address != data or packet.end != data_end:
+            packet = self.packet_region = Region.within(
+                self.frame_view, self.hard_start, data, data_end - data, name="packet", owner=self.frame)
+        env.add_run_region(packet)
+        env.memory.forget()
+        env.context = self
+
     def _remap(self) -> None:
         """Expose exactly [data_meta, data_end) of the frame as the packet region."""
         env = self.env
@@ -313,15 +374,11 @@ class XdpContext(Context):
 
     def ctx_out(self) -> bytes | None:
         """xdp_md as BPF_PROG_TEST_RUN returns it: ctx_in with data/data_end updated."""
-        assert self.ctx_region is not None
-        raw = self.ctx_region.read(0, self.ctx_size)
-        fields = list(self._FIELDS.unpack(raw))
-        if self.ctx_in_fields is not None:
-            fields[3:] = self.ctx_in_fields[3:]
-        fields[0] = self.data - self.data_meta
-        fields[1] = self.data_end - self.data_meta
-        fields[2] = 0
-        return self._FIELDS.pack(*fields)
+        # the fields after data_meta are what the run started with: programs cannot write xdp_md
+        # (store() refuses) and no helper does
+        rest = _XDP_MD_REST if self.ctx_in_fields is None else self.ctx_in_fields[3:]
+        meta = self.data_meta
+        return self._FIELDS.pack(self.data - meta, self.data_end - meta, 0, *rest)
 
 
 class XdpFrames:
@@ -338,6 +395,7 @@ class XdpFrames:
         self.hard_start = ctypes.addressof(self.frame)
         self.ctx_region = Region.allocate(XdpContext.ctx_size, name="xdp_md", init=self._XDP_MD)
         self.busy = False
+        self._context: XdpContext | None = None  # the previous run's, rearmed by the next one
 
     @staticmethod
     def fits(data: Any, ctx_in: bytes | None) -> bool:
@@ -346,13 +404,18 @@ class XdpFrames:
     def context(self, env: RunEnv, data: bytes) -> XdpContext:
         """A fresh-looking XdpContext on `data` (the caller checked fits() and busy)."""
         head, end = XDP_PACKET_HEADROOM, XDP_PACKET_HEADROOM + len(data)
-        view, zeros = self.view, self._ZEROS
-        view[:head] = zeros[:head]
+        view = self.view
+        view[:] = self._ZEROS
         view[head:end] = data
-        view[end:] = zeros[end:]
         # xdp_md needs no reset: programs cannot write it and no helper does
         start = self.hard_start + head
-        return XdpContext.adopt_frame(env, self.frame, self.ctx_region, start, start, start + len(data))
+        context = self._context
+        if context is None or context.env is not env:
+            context = self._context = XdpContext.adopt_frame(
+                env, self.frame, self.ctx_region, start, start, start + len(data))
+        else:
+            context.rearm(start, start + len(data))
+        return context
 
 
 def context_of(env: Any) -> Context | None:

@@ -21,13 +21,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pybpf.abi import MapType, ProgramType
-from pybpf.collection import Collection, Map, Program, RunResult
+from pybpf.collection import Collection, DataLike, Map, Program, RunResult, new_result
 from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW, PseudoSrc
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 from pybpf.vm.context_factory import make_context
-from pybpf.vm.contexts import DataScratch, XdpFrames
+from pybpf.vm.contexts import ETH_HLEN, XDP_MAX_LINEAR, DataScratch, XdpFrames, writable_buffer
 from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.interpreter import DEFAULT_BUDGET, Machine, Tracer
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, may_write_memory
@@ -36,6 +36,8 @@ from pybpf.vm.run_env import RunEnv
 from pybpf.vm.skb_context import SKB_PROGRAM_TYPES
 
 _program_ids = itertools.count(1)
+_XDP = int(ProgramType.XDP)
+_now = time.perf_counter_ns
 
 
 def _register_helpers() -> None:
@@ -55,7 +57,7 @@ def run_in_contexts(
     env: RunEnv,
     machine: Any,
     budget: int,
-    data: bytes,
+    data: DataLike,
     ctx: bytes | None,
     repeat: int,
     bind: Callable[[Any], None] | None = None,
@@ -75,7 +77,7 @@ def _run_locked(
     env: RunEnv,
     machine: Any,
     budget: int,
-    data: bytes,
+    data: DataLike,
     ctx: bytes | None,
     repeat: int,
     bind: Callable[[Any], None] | None,
@@ -87,7 +89,7 @@ def _run_locked(
     total = 0
     frames: XdpFrames | None = None
     scratch: DataScratch | None = None
-    in_place = False
+    in_place = shared = False
     state = machine.__dict__
     if spec.type == ProgramType.XDP and XdpFrames.fits(data, ctx):
         frames = state.get("xdp_frames")
@@ -96,6 +98,8 @@ def _run_locked(
         if frames.busy:  # a run of this program inside one of its own runs
             frames = None
     elif spec.type != ProgramType.XDP and spec.type not in SKB_PROGRAM_TYPES and data:
+        if repeat == 1 and writable_buffer(data):
+            shared = True  # the run reads and writes the caller's buffer: no copy in or out
         writes = state.get("writes_memory")
         if writes is None:
             writes = machine.writes_memory = may_write_memory(spec.instructions)
@@ -103,18 +107,18 @@ def _run_locked(
         scratch = state.get("data_scratch")
         if scratch is None:
             scratch = machine.data_scratch = DataScratch()
-        if scratch.busy:
+        if scratch.busy or shared:
             scratch = None
     for _ in range(repeat):
         try:
             if frames is not None:
                 frames.busy = True
-                context: Any = frames.context(env, data)
+                context: Any = frames.context(env, data)  # type: ignore[arg-type] # fits(): bytes
             else:
                 if scratch is not None:
                     scratch.busy = True
-                context = make_context(spec.type, env, bytes(data), ctx, in_place=in_place,
-                                       scratch=scratch)
+                context = make_context(spec.type, env, data if shared else bytes(data), ctx,  # type: ignore[arg-type]
+                                       in_place=in_place, scratch=scratch, shared=shared)
             if bind is not None:
                 bind(context)
             start = time.perf_counter_ns()
@@ -150,18 +154,49 @@ class InterpProgram(Program):
         self.env = env
         self.budget = budget
         self.id = next(_program_ids)
+        self._xdp = spec.type == ProgramType.XDP
+        self._frames: XdpFrames | None = (
+            machine.__dict__.setdefault("xdp_frames", XdpFrames()) if self._xdp else None)
 
     @property
     def program_type(self) -> ProgramType:
         return self.spec.type
 
-    def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
+    def run(self, data: DataLike = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
         """Run `repeat` times, each on a fresh copy of `data`/`ctx`; maps persist across runs.
 
         retval is r0, truncated to 32 bits for typed programs as the kernel reports it
         (programs of type UNSPEC, e.g. plain assembly, keep all 64 bits).
         """
+        if self._xdp and repeat == 1 and ctx is None and type(data) is bytes:
+            result = self._run_in_frame(data)
+            if result is not None:
+                return result
         return run_in_contexts(self.spec, self.env, self.machine, self.budget, data, ctx, repeat)
+
+    def _run_in_frame(self, data: bytes) -> RunResult | None:
+        """One ordinary XDP run (14..3520 bytes, no ctx_in) in the program's reused frame and
+        context (XdpFrames): what _run_locked does for it, without its general cases. None when
+        the packet does not fit or a run of this program is already under way in this thread."""
+        if not ETH_HLEN <= len(data) <= XDP_MAX_LINEAR:
+            return None
+        env, machine, frames = self.env, self.machine, self._frames
+        assert frames is not None
+        with env.run_lock:
+            if frames.busy:
+                return None
+            frames.busy = True
+            try:
+                env.program_type = _XDP
+                context = frames.context(env, data)
+                start = _now()
+                retval = machine.run(context.r1, budget=self.budget)
+                elapsed = _now() - start
+                return new_result((retval & 0xFFFFFFFF, context.data_out(), context.ctx_out(),
+                                   elapsed, machine.instructions))
+            finally:
+                frames.busy = False
+                env.end_run()
 
     @property
     def trace_lines(self) -> list[str]:

@@ -113,6 +113,7 @@ class Machine:
         self.regs: list[int] = [0] * 11
         self.frames: list[tuple[int, list[int]]] = []
         self.depth0 = 0  # call depth of this machine's frame 0 (non-zero after a tail call)
+        self.active = False  # a run of this machine is under way (its registers are in use)
         self.pc = 0  # the pc of the instruction calling a helper (for faults and helpers)
         self.instructions = 0  # instructions executed by the last run
         self.packet: tuple[int, int] | None = None  # (address, length) for ldabs/ldind
@@ -154,21 +155,37 @@ class Machine:
 
     def _enter(self, pc: int, args: Sequence[int], depth: int) -> int:
         """Run this machine's code from `pc` as a fresh program at call depth `depth`."""
-        regs, env = self.regs, self.env
-        if depth >= env.stack.frames:
-            raise RuntimeFault(f"call depth exceeds {env.stack.frames} frames", pc=self.pc)
-        saved_regs, saved_frames = regs[:], self.frames[:]
-        saved_depth, saved_machine = self.depth0, env.machine
+        regs, env, frames = self.regs, self.env, self.frames
+        stack = env.stack
+        if depth >= stack.frames:
+            raise RuntimeFault(f"call depth exceeds {stack.frames} frames", pc=self.pc)
+        stack.use(depth + 1)
+        a1, a2, a3, a4, a5 = args if len(args) == 5 else (*args, 0, 0, 0, 0)[:5]
+        start = (0, a1 & M64, a2 & M64, a3 & M64, a4 & M64, a5 & M64, 0, 0, 0, 0, stack.tops[depth])
+        saved_machine = env.machine
+        if not self.active:  # no run of this machine under way: nothing of its state to keep
+            self.active = True
+            regs[:] = start
+            frames.clear()
+            self.depth0 = depth
+            env.machine = self
+            try:
+                return self._loop(pc)
+            finally:
+                self.active = False
+                env.machine = saved_machine
+        # a run of this machine inside one of its own (a tail call to itself, a helper running
+        # it): the outer run resumes with its registers, frames and depth
+        saved_regs, saved_frames, saved_depth = regs[:], frames[:], self.depth0
         try:
-            values = [a & M64 for a in args][:5]
-            regs[:] = [0, *values, *([0] * (9 - len(values))), env.stack.top(depth)]
-            self.frames.clear()
+            regs[:] = start
+            frames.clear()
             self.depth0 = depth
             env.machine = self
             return self._loop(pc)
         finally:
             regs[:] = saved_regs
-            self.frames[:] = saved_frames
+            frames[:] = saved_frames
             self.depth0 = saved_depth
             env.machine = saved_machine
 
@@ -247,7 +264,10 @@ class Machine:
             raise RuntimeFault(f"call depth exceeds {MAX_CALL_FRAMES} frames", pc=pc)
         regs = self.regs
         frames.append((ret, regs[6:11]))
-        regs[10] = self.env.stack.top(self.depth0 + len(frames))
+        depth = self.depth0 + len(frames)
+        stack = self.env.stack
+        stack.use(depth + 1)
+        regs[10] = stack.top(depth)
 
     def _traced(self, pc: int, op: Op, tracer: Tracer) -> Op:
         """`op`, telling `tracer` (pc, registers) before it executes (a debugging aid)."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pybpf.abi import MapType, ProgramType
-from pybpf.collection import Collection, Map, Program, RunResult
+from pybpf.collection import Collection, DataLike, Map, Program, RunResult
 from pybpf.errors import BpfError, LoadError
 from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW
@@ -77,7 +77,6 @@ class JitProgram(Program):
         self.budget = budget
         self.id = next(_program_ids)
         self._state = XdpRunState(machine, budget) if spec.type == ProgramType.XDP else None
-        self._lock = self.env.run_lock
 
     @property
     def program_type(self) -> ProgramType:
@@ -189,21 +188,16 @@ class JitProgram(Program):
             machine.run_repeat(bound._r1, bound._r2, repeat, budget=self.budget)
             return (time.perf_counter_ns() - start) / repeat
 
-    def run(self, data: bytes = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
+    def run(self, data: DataLike = b"", *, ctx: bytes | None = None, repeat: int = 1) -> RunResult:
         """Run `repeat` times, each on a fresh copy of `data`/`ctx`; maps persist across runs.
 
         retval is r0, truncated to 32 bits for typed programs as the kernel reports it.
         An ordinary XDP run reuses the program's run state (pybpf.vm.jit.fastrun).
         """
-        state = self._state
-        if state is not None and repeat == 1 and ctx is None:
-            lock = self._lock
-            lock.acquire()
-            try:
-                if state.usable(data):
-                    return state.run(data)
-            finally:
-                lock.release()
+        if self._state is not None and repeat == 1 and ctx is None and type(data) is bytes:
+            result = self._state.run(data)
+            if result is not None:
+                return result
         machine = self.machine
 
         def bind(context: Any) -> None:

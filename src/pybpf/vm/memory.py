@@ -149,26 +149,28 @@ class Memory:
     # --- the region table ------------------------------------------------------------
     def add(self, region: Region) -> Region:
         """Make `region` accessible (it must not overlap a region already present)."""
-        index = bisect.bisect_right(self._starts, region.address)
-        if index and self._regions[index - 1].end > region.address:
-            prev = self._regions[index - 1]
-            if prev.address == region.address and prev.size == region.size:
+        regions, starts, address = self._regions, self._starts, region.address
+        index = bisect.bisect_right(starts, address)
+        if index and regions[index - 1].end > address:
+            prev = regions[index - 1]
+            if prev.address == address and prev.size == region.size:
                 return prev  # the same memory exposed twice: keep the first
             raise ValueError(f"{region!r} overlaps {prev!r}")
-        if index < len(self._regions) and self._regions[index].address < region.end:
-            raise ValueError(f"{region!r} overlaps {self._regions[index]!r}")
-        self._regions.insert(index, region)
-        self._starts.insert(index, region.address)
+        if index < len(regions) and regions[index].address < region.end:
+            raise ValueError(f"{region!r} overlaps {regions[index]!r}")
+        regions.insert(index, region)
+        starts.insert(index, address)
         return region
 
     def remove(self, region: Region) -> None:
         """Make `region` inaccessible again (no-op when absent)."""
-        index = bisect.bisect_left(self._starts, region.address)
-        while index < len(self._regions) and self._regions[index].address == region.address:
-            if self._regions[index] is region:
-                del self._regions[index]
+        regions, address = self._regions, region.address
+        index = bisect.bisect_left(self._starts, address)
+        while index < len(regions) and regions[index].address == address:
+            if regions[index] is region:
+                del regions[index]
                 del self._starts[index]
-                self.forget()
+                self.last = self.last_w = NOWHERE
                 return
             index += 1
 
@@ -294,7 +296,8 @@ class Stack:
     calls use MAX_CALL_FRAMES frames; tail calls from sub-programs reach deeper ones (up to
     MAX_CHAIN_FRAMES). The frames live in anonymous memory the kernel zero-fills on first touch,
     so the deep ones cost nothing until a run tail-calls (`mark_deep`), which maps their regions
-    and has `clear()` zero them all after that run.
+    and has `clear()` zero them all after that run. The interpreter tells `use(frames)` how many
+    frames a run reached, so `clear()` zeroes those only (a run that makes no call, one).
     """
 
     def __init__(self, memory: Memory, frames: int = MAX_CHAIN_FRAMES) -> None:
@@ -302,10 +305,14 @@ class Stack:
         self._memory = memory
         self._map = mmap.mmap(-1, _FRAME_STRIDE * frames)
         self._buffer = (ctypes.c_ubyte * (_FRAME_STRIDE * frames)).from_buffer(self._map)
+        self._view = memoryview(self._buffer).cast("B")
         base = ctypes.addressof(self._buffer)
         self.tops = [base + k * _FRAME_STRIDE + 2 * STACK_SIZE for k in range(frames)]
         self.regions: list[Region] = []
         self._deep = False
+        # frames that may hold data since the last clear(); None: unknown (an engine that does
+        # not report its frames, such as the JIT's Python helpers), so all of them
+        self.used: int | None = None
         self._map_frames(min(frames, MAX_CALL_FRAMES))
 
     def _map_frames(self, count: int) -> None:
@@ -318,6 +325,12 @@ class Stack:
         """r10 of call frame `frame` (0 = the program's own frame)."""
         return self.tops[frame]
 
+    def use(self, frames: int) -> None:
+        """A run reaches frames [0, frames): clear() must zero them."""
+        used = self.used
+        if used is not None and frames > used:
+            self.used = frames
+
     def mark_deep(self) -> None:
         """A tail call may use frames past MAX_CALL_FRAMES in this run: map them, clear them all next time."""
         self._deep = True
@@ -325,6 +338,16 @@ class Stack:
 
     def clear(self) -> None:
         """Zero every frame a run may have used (programs must not see a previous run's stack)."""
-        size = ctypes.sizeof(self._buffer) if self._deep else _FRAME_STRIDE * min(self.frames, MAX_CALL_FRAMES)
-        ctypes.memset(self._buffer, 0, size)
+        if self._deep:
+            size = len(self._view)
+        elif self.used is None:
+            size = _FRAME_STRIDE * min(self.frames, MAX_CALL_FRAMES)
+        else:
+            size = _FRAME_STRIDE * min(self.used, MAX_CALL_FRAMES)
+        if size:
+            self._view[:size] = _ZEROS[:size] if size <= len(_ZEROS) else bytes(size)
         self._deep = False
+        self.used = 0
+
+
+_ZEROS = bytes(_FRAME_STRIDE * MAX_CALL_FRAMES)

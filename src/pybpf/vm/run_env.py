@@ -108,10 +108,11 @@ class RunEnv:
 
     def end_run(self) -> None:
         """Drop the regions of the finished run (context, packet, exposed helper memory)."""
-        for region in self._run_regions:
-            self.memory.remove(region)
-        self._run_regions.clear()
-        self.memory.forget()
+        regions, memory = self._run_regions, self.memory
+        for region in regions:
+            memory.remove(region)
+        regions.clear()
+        memory.forget()
         self.context = None
 
     def _pc(self) -> int | None:

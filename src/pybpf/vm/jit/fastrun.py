@@ -3,8 +3,12 @@
 `Program.run(packet)` used to build a fresh context per call (a frame, an `xdp_md` region, the
 packet region, memory-model entries, the JitContext slots) and tear it down after: tens of µs.
 An `XdpRunState` keeps one frame and one `xdp_md` per program and reuses them: a run copies the
-packet into the frame (zeroing the rest, as a fresh frame would be), writes the few slots that depend on it in three `pack_into` calls, makes
-one native call and reads the packet back.
+packet into the frame (zeroing the rest, as a fresh frame would be), writes the few slots that
+depend on it and reads the packet back. Once the program has run HOT_RUNS times that set-up is
+native code (`_xdp_trampoline`), called without ctypes argument types (bytes go as a pointer,
+ints as C ints: a third of the call's cost), which leaves the instruction count and the packet's
+bounds in one small struct: a run is then the run lock, one ctypes call, one unpack, the packet
+copied out and the RunResult (`new_result`).
 
 The Python side of the run (the `XdpContext`, its regions in the memory model, `env.context`) is
 only needed by Python code: helper implementations, the slow-path region resolver, converted
@@ -26,7 +30,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pybpf.abi import ProgramType
-from pybpf.collection import RunResult
+from pybpf.collection import RunResult, new_result
 from pybpf.vm.contexts import (
     ETH_HLEN,
     LOOPBACK_IFINDEX,
@@ -59,8 +63,17 @@ _now = time.perf_counter_ns
 _ZEROS = memoryview(bytes(4096))
 HOT_RUNS = 16  # runs of one program before its set-up is compiled to native code
 _FAULTED = 1 << 32
-_XDP_CALL = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_char_p, ctypes.c_uint64, ctypes.c_uint64,
-                             ctypes.c_uint64)
+_OUT = struct.Struct("<4Q")  # XdpRunState.out
+
+
+class _XdpCall(ctypes._CFuncPtr):  # type: ignore[name-defined]
+    """The native set-up's function pointer, with no argument types: ctypes passes bytes as a
+    char pointer and ints as C ints directly."""
+
+    _flags_ = ctypes._FUNCFLAG_CDECL  # type: ignore[attr-defined]
+    _restype_ = ctypes.c_uint64
+
+
 assert Slot.BOUND_R2 - Slot.CTX_START == 11 and Slot.CTX_DATA_META - Slot.CTX_DATA == 2
 _XDP_MD_IN = _XDP_MD.pack(0, 0, 0, LOOPBACK_IFINDEX, 0, 0)
 
@@ -119,6 +132,7 @@ class XdpRunState(_LazyRun):
     def __init__(self, machine: NativeMachine, budget: int) -> None:
         self.machine = machine
         self.env = machine.env
+        self.lock = self.env.run_lock
         self.budget = budget
         self.program_type = int(ProgramType.XDP)
         self.frame = (ctypes.c_ubyte * 4096)()
@@ -131,6 +145,10 @@ class XdpRunState(_LazyRun):
         self.entry = machine._entry
         self.ctx_address = self.ctx_region.address
         self.ctx_cb = int(machine.s[Slot.CTX_CB])
+        # what the native set-up leaves after a run: instructions, data_meta, data, data_end
+        # (the pointers as offsets into the frame)
+        self.out = (ctypes.c_uint64 * 4)()
+        self.out_view = memoryview(self.out).cast("B")
         self.runs = 0
         self.native: Any = None  # the compiled set-up (_xdp_trampoline), once the program is hot
         self._engine: Any = None
@@ -138,40 +156,50 @@ class XdpRunState(_LazyRun):
         self.args = (ctypes.c_void_p(machine.jctx_address), ctypes.c_uint64(self.ctx_address),
                      ctypes.c_uint64(0))
 
-    def usable(self, data: Any) -> bool:
-        """Whether a run (repeat=1, no ctx_in) on `data` can take the reusable path: an ordinary
-        packet and no other run of the collection under way in this thread (the caller holds
-        the run lock, so no other thread's)."""
-        machine = self.machine
-        return (
-            type(data) is bytes and ETH_HLEN <= len(data) <= XDP_MAX_LINEAR and not self.busy
-            and machine.context is None and machine.lazy is None and self.env.context is None
-        )
-
-    def run(self, data: bytes) -> RunResult:
-        """One run on `data` (the caller holds the collection's run lock and checked usable())."""
-        native = self.native
-        if native is None:
-            self.runs += 1
-            if self.runs == HOT_RUNS:
-                self._compile()
-            return self._run_python(data)
-        machine = self.machine
-        machine.pending = None
-        machine.tail_target = None
-        self.busy = True
-        machine.lazy = self
+    def run(self, data: bytes) -> RunResult | None:
+        """One run on `data` (bytes; repeat=1, no ctx_in), or None when it cannot take this path:
+        not an ordinary packet, or another run of the collection under way in this thread (a
+        helper running a program, an open `bind()`; the run lock keeps other threads out)."""
+        size = len(data)
+        if size < ETH_HLEN or size > XDP_MAX_LINEAR:
+            return None
+        lock = self.lock
+        lock.acquire()
         try:
-            begin = _now()
-            retval = native(data, len(data), getattr(self.env, "prandom_seed", None) is None,
-                            machine.persistent)
-            elapsed = _now() - begin
-            if retval == _FAULTED:
-                self.materialize()
-                retval = machine._finish_fault()
-            return self._result(retval, elapsed)
+            machine = self.machine
+            if machine.lazy is not None or machine.context is not None or self.env.context is not None:
+                return None
+            native = self.native
+            if native is None:
+                self.runs += 1
+                if self.runs == HOT_RUNS:
+                    self._compile()
+                return self._run_python(data)
+            machine.pending = None
+            machine.tail_target = None
+            machine.lazy = self
+            try:
+                begin = _now()
+                retval = native(data, size, getattr(self.env, "prandom_seed", None) is None,
+                                machine.persistent)
+                elapsed = _now() - begin
+                if retval == _FAULTED:
+                    self.materialize()
+                    retval = machine._finish_fault()
+                if self.context is None:
+                    insns, meta, first, last = _OUT.unpack_from(self.out_view)
+                    machine.instructions = insns
+                    return new_result((
+                        retval & 0xFFFFFFFF, self.view[meta:last].tobytes(),
+                        _XDP_MD.pack(first - meta, last - meta, 0, LOOPBACK_IFINDEX, 0, 0), elapsed, insns))
+                return self._result(retval, elapsed)
+            finally:
+                if self.context is None:
+                    machine.lazy = None  # the native set-up left the packet's entry empty
+                else:
+                    self._finish()
         finally:
-            self._finish()
+            lock.release()
 
     def _compile(self) -> None:
         """The native set-up for the runs of a program run often (compiled once, a few ms)."""
@@ -179,7 +207,7 @@ class XdpRunState(_LazyRun):
             self._engine, address = _xdp_trampoline(self)
         except Exception:  # noqa: BLE001 - the Python set-up still works
             return
-        self.native = _XDP_CALL(address)
+        self.native = _XdpCall(address)
 
     def _run_python(self, data: bytes) -> RunResult:
         machine = self.machine
@@ -232,7 +260,7 @@ class XdpRunState(_LazyRun):
                 machine._sync_from_native()
             data_out = context.data_out()
             ctx_out = context.ctx_out()
-        return RunResult(retval & 0xFFFFFFFF, data_out, ctx_out, elapsed, instructions)
+        return new_result((retval & 0xFFFFFFFF, data_out, ctx_out, elapsed, instructions))
 
     def _context(self) -> Any:
         s = self.machine.s
@@ -247,23 +275,26 @@ class XdpRunState(_LazyRun):
 
 
 def _xdp_trampoline(state: XdpRunState) -> tuple[Any, int]:
-    """u64 run(i8* data, u64 size, u64 prandom_native, u64 nregions_init): what _run_python does
+    """u64 run(i8* data, i32 size, i32 prandom_native, i32 nregions_init): what _run_python does
     before and around its call, for one program and its frame, as native code: zero the frame
-    around the packet, copy it in, write the slots and the packet's region entry, bpf_run; the
-    result is r0 as a u32, or _FAULTED."""
+    around the packet, copy it in, write the slots and the packet's region entry, bpf_run, empty
+    the entry again and leave the instruction count and the packet's bounds in `state.out`; the
+    result is r0 as a u32, or _FAULTED. Its arguments are C ints, so ctypes passes Python ints
+    without converting them through argument types (a third of the call's cost)."""
     from llvmlite import binding as llvm
     from llvmlite import ir
 
     from pybpf.vm.jit.compiler import new_target_machine
 
     machine = state.machine
-    i1, i8, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(64)
+    i1, i8, i32, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
     i8p, i64p = i8.as_pointer(), i64.as_pointer()
     module = ir.Module(name=f"xdprun_{state.hard_start:x}")
     module.triple = llvm.get_process_triple()
-    fn = ir.Function(module, ir.FunctionType(i64, [i8p, i64, i64, i64]), "bpf_xdp_run")
-    src, size, prandom, nregions = fn.args
+    fn = ir.Function(module, ir.FunctionType(i64, [i8p, i32, i32, i32]), "bpf_xdp_run")
+    src, size32, prandom32, nregions32 = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
+    size, prandom, nregions = (b.zext(v, i64) for v in (size32, prandom32, nregions32))
 
     def const(value: int) -> ir.Constant:
         return ir.Constant(i64, value)
@@ -293,6 +324,15 @@ def _xdp_trampoline(state: XdpRunState) -> tuple[Any, int]:
     run = machine.code.drivers.get("bpf_run", machine.code.entry)
     target = b.inttoptr(const(run), ir.FunctionType(i64, [i64p, i64, i64]).as_pointer())
     r0 = b.call(target, [jctx, const(state.ctx_address), const(0)])
+    for index in range(3):  # the packet is reachable during the run only
+        b.store(const(0), b.gep(table, [const(index)]))
+    left = b.load(b.gep(jctx, [const(Slot.BUDGET)]))
+    spent = b.sub(const(state.budget), b.select(b.icmp_signed(">", left, const(0)), left, const(0)))
+    out = b.inttoptr(const(ctypes.addressof(state.out)), i64p)
+    results = [spent] + [b.sub(b.load(b.gep(jctx, [const(slot)])), const(frame))
+                         for slot in (Slot.CTX_DATA_META, Slot.CTX_DATA, Slot.CTX_DATA_END)]
+    for index, value in enumerate(results):
+        b.store(value, b.gep(out, [const(index)]))
     faulted = b.icmp_unsigned("!=", b.load(b.gep(jctx, [const(Slot.FAULT)])), const(0))
     b.ret(b.select(faulted, const(_FAULTED), b.and_(r0, const(0xFFFFFFFF))))
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(str(module)), new_target_machine())

@@ -127,6 +127,8 @@ class NativeMachine:
         self.persistent = 1  # entry 0 is the packet of the current run
         self.base_persistent = 1  # without the bound context's own entry (bind_context)
         self.context: Any = None
+        # the machine that started the run when this one was tail-called (its slots follow)
+        self.origin: NativeMachine | None = None
         # a reused run state (pybpf.vm.jit.fastrun) whose Python side is built on first need
         self.lazy: Any = None
 
@@ -197,13 +199,19 @@ class NativeMachine:
 
         A plain (unconverted) context struct, such as a tracepoint's or a hook point's, gets an
         entry of its own in the region table for the runs, so reading it never asks Python."""
-        self.context = context
+        previous, self.context = self.context, context
         s = self.s
         self.persistent = self.base_persistent
         self._xdp_bound = self.moves_packet = hasattr(context, "set_bounds")
+        self.origin = None
         if context is None:
             s[Slot.CTX_START] = s[Slot.CTX_LEN] = 0
             self.sync_context()
+            # the programs this one tail-called ran on the same context: unbind them too
+            target, self.tail_target = self.tail_target, None
+            if target is not None and target is not self and previous is not None \
+                    and target.context is previous:
+                target.bind_context(None)
             return
         region = getattr(context, "ctx_region", None)
         if region is not None and region.ctx is not None:
@@ -461,6 +469,8 @@ class NativeMachine:
             self.forget_regions()  # the helper may have freed what was resolved (a submitted record)
             if self.context is not None:
                 self.sync_context()
+                if self.origin is not None:  # a tail-called program: its caller's slots follow
+                    self.origin.sync_context()
             return int(result) & M64
         except TailCall as call:
             target = call.target
@@ -471,8 +481,9 @@ class NativeMachine:
             self.tail_target = target
             target.bind_context(self.context)  # the target reads the same ctx and packet as the caller
             target.s[Slot.XDP_HARD_START] = 0  # the target has no frame of its own: Python moves
-            if not self.batch_mode:  # this run ends in the target: these slots are stale from now
-                self.moves_packet = False
+            # what the run's caller reads after it (bound calls, the batch loop's output, run()'s
+            # result) are the first machine's packet slots: they follow the target's moves
+            target.origin = self if self.origin is None else self.origin
             target.packet = self.packet
             target.prepare(int(self.s[Slot.BUDGET]))
             target.tail_target = None
