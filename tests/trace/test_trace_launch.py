@@ -243,3 +243,21 @@ def test_a_damaged_cache_entry_is_compiled_again(tmp_path: Path) -> None:
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and again.stderr == "" and again.stdout == first.stdout
     assert cache.read(cache.CacheEntry(str(entry), marshal.loads(entry.read_bytes()[4:])[1])) is not None
+
+
+@pytest.mark.kernel
+def test_an_image_that_does_not_load_here_falls_back_to_the_engine(tmp_path: Path) -> None:
+    env = dict(os.environ, PYBPF_CACHE_DIR=str(tmp_path / "cache"))
+    cmd = [sys.executable, "-m", "pybpf", "trace", "-e",
+           "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @ = count(); }", "-c", "/bin/true"]
+    outputs = [subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120) for _ in range(2)]
+    (entry,) = (tmp_path / "cache" / "trace").glob("*.entry")
+    fields = marshal.loads(entry.read_bytes()[4:])
+    assert fields[5] is not None  # the second run recorded its modules: the next one launches the image
+    image = fields[3]
+    broken = (*image[:3], tuple((i, "/nonexistent/tstart/id", text) for i, _, text in image[3]), *image[4:])
+    cache._write(str(entry), (*fields[:3], broken, *fields[4:]))
+    third = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert third.returncode == 0 and third.stderr == ""
+    assert third.stdout == outputs[0].stdout == outputs[1].stdout
+    assert third.stdout.count("Attaching 1 probe...") == 1
