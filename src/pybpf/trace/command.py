@@ -280,7 +280,8 @@ def _execute(args: argparse.Namespace, source: str, filename: str, out: TextIO, 
             out.write(launch.attaching_line(launch.probe_count(hit.image), args.json == "json"))
             out.flush()
             announced = True
-            launched = launch.launch(hit.image, cpid)  # None: it does not load here, the usual path says why
+            launched = launch.launch(hit.image, cpid, args.pid or 0)  # None: it does not load here, the usual
+            # path says why
             if launched is None:
                 hit.modules = None  # loaded the usual way below (imports first)
             elif child is not None:
