@@ -95,7 +95,7 @@ PROGRAMS: dict[str, tuple[str, int]] = {
 
 
 def measure(
-    name: str, source: str, mem_size: int, iterations: int, blocks: bool = True
+    name: str, source: str, mem_size: int, iterations: int, blocks: bool = False
 ) -> dict[str, float]:
     env = RunEnv()
     machine = Machine(assemble(source.format(n=iterations), syntax="llvm"), env, use_blocks=blocks)
@@ -115,29 +115,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--no-blocks", action="store_true",
-                        help="the plain per-instruction loop (no basic-block fast path)")
     args = parser.parse_args(argv)
     iterations = 20_000 if args.quick else 300_000
-    results = [
-        measure(n, src, mem, iterations, blocks=not args.no_blocks)
-        for n, (src, mem) in PROGRAMS.items()
-    ]
+    modes = {"reference loop": False, "fast_blocks": True}
+    results = {mode: [measure(n, src, mem, iterations, blocks=blocks) for n, (src, mem) in PROGRAMS.items()]
+               for mode, blocks in modes.items()}
     machine = f"{platform.machine()} {platform.processor() or ''} Python {platform.python_version()}"
     if args.json:
         print(json.dumps({"machine": machine.strip(), "results": results}))
         return 0
-    mode = "per-instruction loop" if args.no_blocks else "basic blocks"
-    print(f"pybpf reference interpreter ({mode}) on {machine.strip()}")
-    print(f"{'program':<18} {'instructions':>13} {'seconds':>9} {'M insn/s':>9}")
-    for r in results:
-        print(
-            f"{r['program']:<18} {r['instructions']:>13,} {r['seconds']:>9.3f}"
-            f" {r['insn_per_s'] / 1e6:>9.2f}"
-        )
-    total_insns = sum(r["instructions"] for r in results)
-    total_time = sum(r["seconds"] for r in results)
-    print(f"{'all':<18} {total_insns:>13,} {total_time:>9.3f} {total_insns / total_time / 1e6:>9.2f}")
+    print(f"pybpf interpreter on {machine.strip()}: the reference loop (the default) and the opt-in fast_blocks layer")
+    print(f"{'program':<18} {'instructions':>13} {'M insn/s':>9} {'blocks':>9} {'speed-up':>9}")
+    for plain, fast in zip(results["reference loop"], results["fast_blocks"], strict=True):
+        print(f"{plain['program']:<18} {plain['instructions']:>13,} {plain['insn_per_s'] / 1e6:>9.2f}"
+              f" {fast['insn_per_s'] / 1e6:>9.2f} {fast['insn_per_s'] / plain['insn_per_s']:>8.2f}x")
+    total = {m: sum(r["instructions"] for r in rs) / sum(r["seconds"] for r in rs) for m, rs in results.items()}
+    print(f"{'all':<18} {'':>13} {total['reference loop'] / 1e6:>9.2f} {total['fast_blocks'] / 1e6:>9.2f}"
+          f" {total['fast_blocks'] / total['reference loop']:>8.2f}x")
     return 0
 
 

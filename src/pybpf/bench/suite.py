@@ -8,7 +8,7 @@ calling the program through a function pointer). Then, in one run, each is timed
 - jit: pybpf's LLVM JIT with its default memory safety (bounds checks, budget), timed by its
   native repeat loop (`JitProgram.benchmark`), and jit_unsafe with `unsafe_fast=True`;
 - interp: pybpf's reference interpreter (`Program.run(repeat=...)`, its own duration), with its
-  instructions per second;
+  instructions per second, and interp_blocks with its opt-in basic-block layer (`fast_blocks=True`);
 - kernel: BPF_PROG_TEST_RUN with repeat (the kernel JIT's mean duration), when bpf() is permitted.
 
 Results are ns per run and ratios to native. No engine is asked to agree with a timing; the
@@ -79,6 +79,7 @@ class Result:
     jit_ns: float | None = None
     jit_unsafe_ns: float | None = None
     interp_ns: float | None = None
+    interp_blocks_ns: float | None = None
     kernel_ns: float | None = None
     interp_insn_per_s: float | None = None
     jit_compile_ms: float | None = None
@@ -97,6 +98,7 @@ class Result:
             "native_ns": _round(self.native_ns),
             "jit_ns": _round(self.jit_ns),
             "interp_ns": _round(self.interp_ns),
+            "interp_blocks_ns": _round(self.interp_blocks_ns),
             "kernel_ns": _round(self.kernel_ns),
             "jit_unsafe_ns": _round(self.jit_unsafe_ns),
         }
@@ -231,10 +233,10 @@ def time_jit(spec: Any, bench: Benchmark, target_ns: float, *, rounds: int = 5) 
         return ((best[0], *firsts[0]), (best[1], *firsts[1]))
 
 
-def time_interp(spec: Any, bench: Benchmark, target_ns: float) -> tuple[float, int, float]:
+def time_interp(spec: Any, bench: Benchmark, target_ns: float, fast_blocks: bool = False) -> tuple[float, int, float]:
     from pybpf.engines import Runtime
 
-    with Runtime("interp", verify=False).load(spec) as coll:
+    with Runtime("interp", verify=False, fast_blocks=fast_blocks).load(spec) as coll:
         program = _program(coll, bench.function)
         first = program.run(bench.packet)
         repeat = max(1, min(1000, int(target_ns / max(first.duration_ns or 1, 1))))
@@ -301,6 +303,8 @@ def run_suite(
             if "interp" in wanted:
                 row.interp_ns, row.retvals["interp"], row.interp_insn_per_s = time_interp(
                     spec, bench, interp_target)
+                row.interp_blocks_ns, row.retvals["interp_blocks"], _ = time_interp(
+                    spec, bench, interp_target, fast_blocks=True)
             if "kernel" in wanted and kernel_reason is None:
                 try:
                     row.kernel_ns, row.retvals["kernel"] = time_kernel(spec, bench, target)
@@ -341,7 +345,7 @@ def _fmt(value: float | None, ratio: float | None = None) -> str:
 def format_table(document: dict[str, Any]) -> str:
     """The results as a text table: ns per run and the ratio of each engine to native C."""
     header = ["program", "native ns", "jit ns", "jit unsafe ns", "checked/unsafe", "kernel ns",
-              "interp ns", "interp insn/s"]
+              "interp ns", "interp insn/s", "blocks"]
     rows = [header]
     for r in document["results"]:
         rows.append([
@@ -353,6 +357,8 @@ def format_table(document: dict[str, Any]) -> str:
             _fmt(r["kernel_ns"], r.get("kernel_ratio")),
             _fmt(r["interp_ns"], r.get("interp_ratio")),
             "-" if r.get("interp_insn_per_s") is None else f"{r['interp_insn_per_s'] / 1e6:.2f} M",
+            f"{r['interp_ns'] / r['interp_blocks_ns']:.2f}x" if r.get("interp_ns") and r.get("interp_blocks_ns")
+            else "-",
         ])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [f"machine: {document['machine']}"]
@@ -367,7 +373,9 @@ def format_table(document: dict[str, Any]) -> str:
         for note in r.get("notes", ()):
             lines.append(f"note ({r['program']}): {note}")
     lines.append("ratios are engine time / native C time (lower is better); jit = default "
-                 "(bounds-checked), jit unsafe = unsafe_fast=True, checked/unsafe = jit / jit unsafe")
+                 "(bounds-checked), jit unsafe = unsafe_fast=True, checked/unsafe = jit / jit unsafe;\n"
+                 "interp = the reference interpreter (plain loop), blocks = its speed-up with the opt-in "
+                 "fast_blocks layer")
     if document.get("calls"):
         from pybpf.bench.calls import format_calls
 

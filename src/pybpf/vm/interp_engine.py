@@ -285,9 +285,11 @@ def load_collection(
     cpu: int = 0,
     map_factory: Callable[[MapSpec], Map] | None = None,
     tracer: Tracer | None = None,
+    fast_blocks: bool = False,
     **_options: Any,
 ) -> Collection:
-    """Create the maps and load every program of `spec` on the interpreter."""
+    """Create the maps and load every program of `spec` on the interpreter: the plain reference loop, or
+    with `fast_blocks` the opt-in layer that runs basic blocks as generated functions (same results)."""
     if isinstance(spec, ProgramSpec):
         spec = CollectionSpec.single(spec)
     _register_helpers()
@@ -306,7 +308,7 @@ def load_collection(
             insns = relocate(pspec, maps, env)
             try:
                 machine = Machine(insns, env, helpers=helpers, max_slots=max_slots, name=name,
-                                  tracer=tracer)
+                                  tracer=tracer, use_blocks=fast_blocks)
             except LoadError as exc:
                 raise LoadError(f"program {name!r}: {exc}") from None
             programs[name] = InterpProgram(pspec, machine, env, budget=budget)

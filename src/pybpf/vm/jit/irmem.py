@@ -211,13 +211,13 @@ class MemoryEmitter:
         paths = self._paths(b, addr, size, pc, base)
         if len(paths) == 1:
             checked = self.checked_address(b, pc, addr, size, False, frame_first=base == 10)
-            return emit_load(b, checked, size, signed)
+            return emit_load(b, checked, size, signed, frame=base == 10)
         join = self.fn.append_basic_block()
         incoming: list[tuple[ir.Value, ir.Block]] = []
         for kind, block in paths:
             b.position_at_end(block)
             if kind == "frame":
-                value = emit_load(b, addr, size, signed)
+                value = emit_load(b, addr, size, signed, frame=base == 10)
             elif kind == "ctx":
                 slot = CTX_POINTER_FIELDS[self.opt.ctx_kind].get(off) if size == 4 else None
                 if slot is not None and not signed:
@@ -248,13 +248,13 @@ class MemoryEmitter:
         paths = self._paths(b, addr, size, pc, base)
         if len(paths) == 1:
             checked = self.checked_address(b, pc, addr, size, True, frame_first=base == 10)
-            emit_store(b, checked, size, value)
+            emit_store(b, checked, size, value, frame=base == 10)
             return
         join = self.fn.append_basic_block()
         for kind, block in paths:
             b.position_at_end(block)
             if kind == "frame":
-                emit_store(b, addr, size, value)
+                emit_store(b, addr, size, value, frame=base == 10)
             elif kind == "ctx":
                 self.ctx_callback(b, pc, addr, size, value, CTX_STORE)
             else:

@@ -18,6 +18,7 @@ I8 = ir.IntType(8)
 I16 = ir.IntType(16)
 I32 = ir.IntType(32)
 I64 = ir.IntType(64)
+I8P = I8.as_pointer()
 INT_BY_SIZE = {1: I8, 2: I16, 4: I32, 8: I64}
 
 
@@ -167,19 +168,33 @@ def emit_condition(b: ir.IRBuilder, insn: Instruction, x64: ir.Value, y64: ir.Va
     return b.icmp_signed(pred, x, y) if kind == "s" else b.icmp_unsigned(pred, x, y)
 
 
-def emit_load(b: ir.IRBuilder, address: ir.Value, size: int, signed: bool) -> ir.Value:
+def address_pointer(b: ir.IRBuilder, address: ir.Value, ty: ir.Type, frame: bool = False) -> ir.Value:
+    """A typed pointer for an integer address. With `frame` (an r10 offset), `r10 + constant`
+    becomes a byte GEP off r10, so LLVM folds the offset into the access's addressing mode
+    instead of hoisting every frame address out of a loop into a register of its own (which
+    spills when a function holds both budget copies of a large loop)."""
+    if (frame and isinstance(address, ir.Instruction) and address.opname == "add"
+            and isinstance(address.operands[1], ir.Constant)):
+        base = b.inttoptr(address.operands[0], I8P)
+        return b.bitcast(b.gep(base, [address.operands[1]]), ty.as_pointer())
+    return b.inttoptr(address, ty.as_pointer())
+
+
+def emit_load(b: ir.IRBuilder, address: ir.Value, size: int, signed: bool, *,
+              frame: bool = False) -> ir.Value:
     """Load `size` bytes little-endian (unaligned) at an integer address; 64-bit result."""
     ty = INT_BY_SIZE[size]
-    ptr = b.inttoptr(address, ty.as_pointer())
+    ptr = address_pointer(b, address, ty, frame)
     value = b.load(ptr, align=1)
     if size == 8:
         return value
     return b.sext(value, I64) if signed else b.zext(value, I64)
 
 
-def emit_store(b: ir.IRBuilder, address: ir.Value, size: int, value64: ir.Value) -> None:
+def emit_store(b: ir.IRBuilder, address: ir.Value, size: int, value64: ir.Value, *,
+               frame: bool = False) -> None:
     ty = INT_BY_SIZE[size]
-    ptr = b.inttoptr(address, ty.as_pointer())
+    ptr = address_pointer(b, address, ty, frame)
     value = value64 if size == 8 else b.trunc(value64, ty)
     b.store(value, ptr, align=1)
 
