@@ -39,7 +39,7 @@ def test_image_is_plain_data_with_every_map_program_and_tracepoint() -> None:
     code = programs[0][6]
     sites = programs[0][8]
     assert len(sites) == 2 and all(int.from_bytes(code[o + 4:o + 8], "little") == 4321 for o, _ in sites)
-    assert len(attach) == 1 and attach[0][1].endswith("/events/syscalls/sys_enter_getppid/id")
+    assert len(attach) == 1 and attach[0][1] == "tracepoint" and attach[0][2].endswith("/events/syscalls/sys_enter_getppid/id")
     assert count == compiled.attach_count == 1
 
 
@@ -169,7 +169,9 @@ def test_launched_image_runs_like_the_engine(workload: tuple[str, str]) -> None:
     binary, d = workload
     script = ('tracepoint:syscalls:sys_enter_openat /pid == cpid/ { printf("%s\\n", str(args->filename)); '
               '@[comm] = count(); @n = sum(1); } tracepoint:syscalls:sys_enter_pread64 /pid == cpid/ '
-              '{ @sizes = hist(args->count); } END { printf("end\\n"); }')
+              '{ @sizes = hist(args->count); } END { printf("end\\n"); } '
+              f'uprobe:{binary}:traced_add {{ @calls[arg0, arg1] = count(); }} '
+              f'uretprobe:{binary}:traced_add {{ @ret = sum(retval); }}')
     outputs = []
     for use_image in (False, True):
         child = Child([binary, d])
@@ -189,8 +191,9 @@ def test_launched_image_runs_like_the_engine(workload: tuple[str, str]) -> None:
             child.kill()
         outputs.append(out.getvalue())
     opened = "".join(f"{d}/wl_file_{i}\n" for i in range(5))
-    assert outputs[0].startswith("Attaching 3 probes...\n") and opened in outputs[0]
+    assert outputs[0].startswith("Attaching 5 probes...\n") and opened in outputs[0]
     assert "end\n" in outputs[0] and "@sizes:" in outputs[0] and "\n@n: " in outputs[0]
+    assert "@calls[6, 60]: 1\n" in outputs[0] and "@ret: 231\n" in outputs[0]
     assert outputs[1] == outputs[0]
 
 
@@ -200,7 +203,7 @@ def test_a_failing_launch_leaves_nothing_and_says_none() -> None:
     image = launch.image_of(compiled)
     assert image is not None
     fds = set(os.listdir("/proc/self/fd"))
-    broken = (*image[:3], ((0, "/nonexistent/tstart/id", "tracepoint x/y"),), *image[4:])
+    broken = (*image[:3], ((0, "tracepoint", "/nonexistent/tstart/id", 0, "tracepoint x/y"),), *image[4:])
     assert launch.launch(broken, 0) is None
     assert set(os.listdir("/proc/self/fd")) == fds  # maps and programs created before the failure are closed
 
@@ -243,3 +246,21 @@ def test_a_damaged_cache_entry_is_compiled_again(tmp_path: Path) -> None:
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and again.stderr == "" and again.stdout == first.stdout
     assert cache.read(cache.CacheEntry(str(entry), marshal.loads(entry.read_bytes()[4:])[1])) is not None
+
+
+@pytest.mark.kernel
+def test_an_image_that_does_not_load_here_falls_back_to_the_engine(tmp_path: Path) -> None:
+    env = dict(os.environ, PYBPF_CACHE_DIR=str(tmp_path / "cache"))
+    cmd = [sys.executable, "-m", "pybpf", "trace", "-e",
+           "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @ = count(); }", "-c", "/bin/true"]
+    outputs = [subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120) for _ in range(2)]
+    (entry,) = (tmp_path / "cache" / "trace").glob("*.entry")
+    fields = marshal.loads(entry.read_bytes()[4:])
+    assert fields[5] is not None  # the second run recorded its modules: the next one launches the image
+    image = fields[3]
+    broken = (*image[:3], tuple((i, kind, "/nonexistent/tstart/id", 0, text) for i, kind, _, _, text in image[3]), *image[4:])
+    cache._write(str(entry), (*fields[:3], broken, *fields[4:]))
+    third = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert third.returncode == 0 and third.stderr == ""
+    assert third.stdout == outputs[0].stdout == outputs[1].stdout
+    assert third.stdout.count("Attaching 1 probe...") == 1

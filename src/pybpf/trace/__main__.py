@@ -1,4 +1,4 @@
-"""`python -m pybpf.trace ...`: the trace verb alone (skips loading every other pybpf verb: faster start)."""
+"""`python -m pybpf.trace ...`: the trace verb alone (`pybpf trace` also loads no other verb)."""
 
 from __future__ import annotations
 

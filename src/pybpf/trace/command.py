@@ -272,15 +272,18 @@ def _execute(args: argparse.Namespace, source: str, filename: str, out: TextIO, 
     try:
         entry = cache.cache_entry(source, params, unsafe=args.unsafe, has_child=bool(args.command))
         hit = cache.read(entry) if entry is not None else None
+        announced = False
         if hit is not None and hit.modules is not None and launch.valid(hit.image):
             from pybpf.trace.preload import read_ahead
 
             ahead = read_ahead(hit.modules)
             out.write(launch.attaching_line(launch.probe_count(hit.image), args.json == "json"))
             out.flush()
-            launched = launch.launch(hit.image, cpid)  # None: it does not load here, the usual path says why
+            announced = True
+            launched = launch.launch(hit.image, cpid, args.pid or 0)  # None: it does not load here, the usual
+            # path says why
             if launched is None:
-                hit.modules = None  # loaded the usual way below (imports first): not announced yet
+                hit.modules = None  # loaded the usual way below (imports first)
             elif child is not None:
                 child.release()
         record = hit is not None and hit.modules is None and launch.valid(hit.image)
@@ -302,7 +305,7 @@ def _execute(args: argparse.Namespace, source: str, filename: str, out: TextIO, 
 
         run = TraceRun(compiled, out, json_mode=args.json == "json", pid=args.pid)
         todo, launched = launched, None
-        status = run.run(child, launched=todo, announced=todo is not None)
+        status = run.run(child, launched=todo, announced=announced)
         if record:
             cache.remember_modules(entry, hit, [m for m in sys.modules if m not in before])  # type: ignore[arg-type]
         return status

@@ -1,11 +1,11 @@
-"""The launch image of a cached compilation: its maps, programs and tracepoint attachments as plain data, so
+"""The launch image of a cached compilation: its maps, programs and tracepoint/uprobe attachments as plain data, so
 that `pybpf trace` can create, load and attach them with a few bpf() calls before it imports the runtime.
 
 `image_of(compiled)` is made when a compilation is cached (with the whole kernel engine at hand); `launch(image,
 cpid)` replays it with nothing but ctypes and the bpf() attribute structs, and `Launched.adopt(compiled)` hands
 the kernel objects to the runtime afterwards. An image only holds what the kernel engine would send for the same
-spec; a spec needing more (BTF, CO-RE, pinning, map-in-map, tail-call slots, attach kinds other than tracepoints)
-gets no image and takes the engine's path. Any failure while launching undoes what was done and returns None:
+spec; a spec needing more (BTF, CO-RE, pinning, map-in-map, tail-call slots, attach kinds other than
+tracepoints and uprobes, a BEGIN probe) gets no image and takes the engine's path. Any failure while launching undoes what was done and returns None:
 the caller then loads the usual way, which reports the error properly.
 """
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pybpf.kernel.fd import FD
     from pybpf.trace.compiled import CompiledScript
 
-IMAGE_FORMAT = 1
+IMAGE_FORMAT = 2
 BPF_PERF_EVENT = 41  # enum bpf_attach_type BPF_PERF_EVENT (uapi; pybpf.abi.AttachType.PERF_EVENT)
 _LDDW = 0x18
 _SPECIAL = ("BEGIN", "END")
@@ -36,6 +36,7 @@ def image_of(compiled: CompiledScript) -> tuple[Any, ...] | None:
     from pybpf.kernel.maps import object_name
     from pybpf.kernel.programs import BPF_F_SLEEPABLE
     from pybpf.kernel.tracefs import _split, tracefs_root
+    from pybpf.kernel.uprobe import resolve_binary, symbol_offset
     from pybpf.object import skeleton
     from pybpf.trace.compiled import START_MAP as start_map
 
@@ -78,11 +79,18 @@ def image_of(compiled: CompiledScript) -> tuple[Any, ...] | None:
             return None
         if provider == "END":
             continue
-        if provider != "tracepoint" or cp.name not in prog_index:
+        if cp.name not in prog_index:
             return None
-        category, event = _split(cp.probe.target, cp.probe.func)
-        attach.append((prog_index[cp.name], f"{tracefs_root()}/events/{category}/{event}/id",
-                       f"tracepoint {category}/{event}"))
+        if provider == "tracepoint":
+            category, event = _split(cp.probe.target, cp.probe.func)
+            attach.append((prog_index[cp.name], provider, f"{tracefs_root()}/events/{category}/{event}/id", 0,
+                           f"tracepoint {category}/{event}"))
+        elif provider in ("uprobe", "uretprobe"):  # the binary is checked by the cache (size and mtime)
+            path = resolve_binary(cp.probe.target)
+            offset = symbol_offset(path, cp.probe.func)
+            attach.append((prog_index[cp.name], provider, path, offset, f"{provider} {path}:{cp.probe.func}"))
+        else:
+            return None
     return (IMAGE_FORMAT, tuple(maps), tuple(programs), tuple(attach), placeholder[start_map],
             compiled.attach_count)
 
@@ -144,9 +152,9 @@ class Launched:
         return KernelCollection(programs, maps, [], spec), links, probes
 
 
-def launch(image: tuple[Any, ...], cpid: int) -> Launched | None:
-    """Create the maps, load the programs (cpid patched in), attach them and start the `elapsed` clock;
-    None (nothing left behind) when any step fails."""
+def launch(image: tuple[Any, ...], cpid: int, pid: int = 0) -> Launched | None:
+    """Create the maps, load the programs (cpid patched in), attach them (uprobes for process `pid` only when
+    not 0, as -p asks) and start the `elapsed` clock; None (nothing left behind) when any step fails."""
     import time
 
     from pybpf.errors import KernelError
@@ -155,7 +163,7 @@ def launch(image: tuple[Any, ...], cpid: int) -> Launched | None:
     possible_cpus()  # read now: the runtime's per-CPU maps need it, and no file is opened once attached
     done = Launched()
     try:
-        _launch(image, cpid, done)
+        _launch(image, cpid, pid, done)
         start = image[4]
         _map_update(done.maps[start].fd, bytes(4), time.monotonic_ns().to_bytes(8, "little"))
     except (KernelError, OSError, ValueError, IndexError, TypeError, struct.error):
@@ -164,7 +172,7 @@ def launch(image: tuple[Any, ...], cpid: int) -> Launched | None:
     return done
 
 
-def _launch(image: tuple[Any, ...], cpid: int, done: Launched) -> None:
+def _launch(image: tuple[Any, ...], cpid: int, pid: int, done: Launched) -> None:
     import ctypes
 
     from pybpf.kernel.attr import MapCreateAttr, MapElemAttr, ProgLoadAttr, ptr
@@ -195,24 +203,34 @@ def _launch(image: tuple[Any, ...], cpid: int, done: Launched) -> None:
                          kern_version=kern_version, prog_flags=flags, prog_name=name,
                          expected_attach_type=attach_type)
         done.programs.append(FD(bpf(Cmd.PROG_LOAD, load.raw())))
-    event_ids = []
-    for _, id_path, _ in attach:  # all read before the first probe is attached: it sees no open() of ours
-        with open(id_path) as f:
-            event_ids.append(int(f.read()))
-    for (index, _, text), event_id in zip(attach, event_ids, strict=True):
-        done.links.append(_attach_tracepoint(done.programs[index].fd, event_id, text))
+    from pybpf.kernel import perf
+
+    attrs: list[tuple[Any, int, int, Any]] = []  # (perf_event_attr, pid, cpu, buffer it points to)
+    for _, kind, target, offset, _ in attach:  # all read before the first probe is attached: it sees no
+        if kind == "tracepoint":                # open() of ours
+            with open(target) as f:
+                attrs.append((perf.PerfEventAttr(type=perf.PerfType.TRACEPOINT, config=int(f.read()),
+                                                 sample_period=1, wakeup_events=1), -1, 0, None))
+        else:
+            config = (1 << perf.pmu_retprobe_bit("uprobe")) if kind == "uretprobe" else 0
+            path = ctypes.create_string_buffer(target.encode())
+            attrs.append((perf.PerfEventAttr(type=perf.pmu_type("uprobe"), config=config,
+                                             config1=ctypes.addressof(path), config2=offset, sample_period=1,
+                                             wakeup_events=1), pid or -1, 0 if not pid else -1, path))
+    for (index, _, _, _, text), (attr, event_pid, cpu, _) in zip(attach, attrs, strict=True):
+        done.links.append(_attach_perf(done.programs[index].fd, attr, event_pid, cpu, text))
 
 
-def _attach_tracepoint(prog_fd: int, event_id: int, text: str) -> tuple[FD, FD | None, str]:
-    """perf_event_open on the tracepoint, then the program on it: a bpf_link, else PERF_EVENT_IOC_SET_BPF."""
+def _attach_perf(prog_fd: int, attr: Any, pid: int, cpu: int, text: str) -> tuple[FD, FD | None, str]:
+    """perf_event_open (a tracepoint or uprobe), then the program on it: a bpf_link, else
+    PERF_EVENT_IOC_SET_BPF (as pybpf.kernel.link.perf_event does)."""
     from pybpf.errors import KernelError
     from pybpf.kernel import perf
     from pybpf.kernel.attr import LinkCreateAttr
     from pybpf.kernel.fd import FD
     from pybpf.kernel.syscall import Cmd, bpf
 
-    attr = perf.PerfEventAttr(type=perf.PerfType.TRACEPOINT, config=event_id, sample_period=1, wakeup_events=1)
-    perf_fd = perf.perf_event_open(attr, pid=-1, cpu=0)
+    perf_fd = perf.perf_event_open(attr, pid=pid, cpu=cpu)
     try:
         a = LinkCreateAttr(prog_fd=prog_fd, target_fd=perf_fd.fd, attach_type=BPF_PERF_EVENT)
         try:
