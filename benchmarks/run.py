@@ -30,6 +30,10 @@ def _load(name: str) -> ModuleType | None:
     return module
 
 
+#: what the suite's JSON document already holds is not measured twice
+EXTRA_ARGS = {"trace_bench": ["--no-startup"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     from pybpf.bench import suite  # the suite ships in the package, so `pybpf bench` runs installed
 
@@ -46,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"\n== {extra} ==", flush=True)
         try:
-            module.main(["--quick"] if args.quick else [])
+            module.main((["--quick"] if args.quick else []) + EXTRA_ARGS.get(extra, []))
         except SystemExit as exc:  # a sub-benchmark that cannot run here says why and exits
             if exc.code not in (0, None):
                 print(f"{extra}: exited with {exc.code}")

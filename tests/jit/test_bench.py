@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import shutil
 import subprocess
 import sys
@@ -59,6 +61,16 @@ def test_bench_quick_json() -> None:
     if "kernel_skipped" not in document:
         assert line["kernel_insns"] == 1002 and line["insns_ratio"] == 1.0
     assert verifier["summary"]["usec_per_insn"] > 0
+    # trace start-up: every variant launched the traced command (a run that never got there is NaN)
+    trace = document["trace"]
+    if os.geteuid() != 0:
+        assert "root" in trace["skipped"]
+        return
+    for name in ("python -c (floor)", "pybpf cached", "pybpf compiling"):
+        assert math.isfinite(trace["rows"][name]["ms"]) and trace["rows"][name]["ms"] > 0, name
+    assert trace["goal_met"] == (trace["rows"]["pybpf cached"]["ms"] <= trace["goal_ms"])
+    if shutil.which("bpftrace"):
+        assert math.isfinite(trace["rows"]["bpftrace"]["ms"]) and trace["cached_over_bpftrace"] > 0
 
 
 def test_bench_rejects_unknown_names() -> None:

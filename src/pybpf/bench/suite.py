@@ -332,6 +332,11 @@ def run_suite(
         if progress:
             progress("verifier against the kernel's")
         document["verifier"] = verifier.measure(quick=quick)
+        from pybpf.bench import trace
+
+        if progress:
+            progress("trace start-up against bpftrace")
+        document["trace"] = trace.measure(quick=quick)
     return document
 
 
@@ -384,6 +389,10 @@ def format_table(document: dict[str, Any]) -> str:
         from pybpf.bench.verifier import format_verifier
 
         lines.append(format_verifier(document["verifier"]))
+    if document.get("trace"):
+        from pybpf.bench.trace import format_startup
+
+        lines.append(format_startup(document["trace"]))
     return "\n".join(lines)
 
 
