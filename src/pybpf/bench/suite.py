@@ -347,6 +347,25 @@ def _fmt(value: float | None, ratio: float | None = None) -> str:
     return text if ratio is None else f"{text} ({ratio:.2f}x)"
 
 
+#: issue 13's JIT goals: checked within this of unsafe, the JIT within this of native C
+CHECKED_OVER_UNSAFE_GOAL = 1.2
+JIT_OVER_NATIVE_GOAL = 1.1
+
+
+def format_jit_goals(results: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per JIT goal: met, or the programs over it in this run."""
+    lines = []
+    for key, goal, what in (("jit_checked_over_unsafe", CHECKED_OVER_UNSAFE_GOAL, "checked jit / unsafe jit"),
+                            ("jit_ratio", JIT_OVER_NATIVE_GOAL, "jit / native C"),
+                            ("jit_unsafe_ratio", JIT_OVER_NATIVE_GOAL, "unsafe jit / native C")):
+        rows = [r for r in results if r.get(key) is not None]
+        if not rows:
+            continue
+        over = [f"{r['program']} {r[key]:.2f}x" for r in rows if r[key] > goal]
+        lines.append(f"goal {what} <= {goal}x: " + ("met" if not over else "NOT met on " + ", ".join(over)))
+    return lines
+
+
 def format_table(document: dict[str, Any]) -> str:
     """The results as a text table: ns per run and the ratio of each engine to native C."""
     header = ["program", "native ns", "jit ns", "jit unsafe ns", "checked/unsafe", "kernel ns",
@@ -381,6 +400,7 @@ def format_table(document: dict[str, Any]) -> str:
                  "(bounds-checked), jit unsafe = unsafe_fast=True, checked/unsafe = jit / jit unsafe;\n"
                  "interp = the reference interpreter (plain loop), blocks = its speed-up with the opt-in "
                  "fast_blocks layer")
+    lines.extend(format_jit_goals(document["results"]))
     if document.get("calls"):
         from pybpf.bench.calls import format_calls
 

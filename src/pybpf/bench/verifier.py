@@ -125,6 +125,17 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def goals(s: dict[str, Any]) -> dict[str, bool]:
+    """Issue 13's verifier goals, judged on one run's summary (a figure the run lacks is not met)."""
+    def at_most(key: str, limit: float) -> bool:
+        return s.get(key) is not None and s[key] <= limit
+
+    return {"insns_within_1.5x_of_kernel": at_most("insns_ratio_max", 1.5),
+            "usec_per_insn_at_most_5": at_most("usec_per_insn", 5.0),
+            "every_program_within_2s": s.get("over_2s") == 0,
+            "total_time_within_5x_of_kernel": at_most("time_ratio_total", 5.0)}
+
+
 def measure(*, quick: bool = False, budget: int = 30) -> dict[str, Any]:
     """The straight lines and the suite's programs, on both verifiers."""
     from pybpf.bench.suite import BENCHMARKS, PROGRAMS_DIR, build_bpf
@@ -157,4 +168,5 @@ def format_verifier(doc: dict[str, Any]) -> str:
         lines.append(f"summary: processed insns pybpf/kernel median {s['insns_ratio_median']}x, max "
                      f"{s['insns_ratio_max']}x; {s['usec_per_insn']} us per processed insn; time pybpf/kernel "
                      f"total {s['time_ratio_total']}x, median {s['time_ratio_median']}x")
+        lines.extend(f"  goal {k}: {'met' if v else 'NOT met'}" for k, v in goals(s).items())
     return "\n".join(lines)
