@@ -47,10 +47,14 @@ def test_conformance_without_vectors_fails(tmp_path: Path) -> None:
     assert "no .data test vectors" in one_line(done.stderr)
 
 
-def test_bench_rejects_an_unknown_engine() -> None:
+def test_bench_rejects_an_unknown_engine_and_an_unwritable_save() -> None:
     done = pybpf("bench", "--quick", "--engines", "bogus")
     assert done.returncode == 2
     assert "bogus" in one_line(done.stderr)
+    assert done.stdout == ""
+    done = pybpf("bench", "--quick", "--only", "simple", "--save", "/nonexistent-dir/results.json")
+    assert done.returncode == 2
+    assert "nonexistent-dir" in one_line(done.stderr)
     assert done.stdout == ""
 
 

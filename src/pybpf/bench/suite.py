@@ -432,6 +432,8 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--only", default="", help="comma-separated benchmark names")
     parser.add_argument("--engines", default="", help="comma-separated: native,jit,interp,kernel")
+    parser.add_argument("--save", metavar="FILE", default="",
+                        help="also write the results as JSON to FILE (the text table still prints)")
 
 
 def run_from_args(args: Any) -> int:
@@ -450,6 +452,9 @@ def run_from_args(args: Any) -> int:
         print(f"pybpf bench: unknown engine(s) {', '.join(wrong)} (known: {', '.join(ENGINES)})",
               file=sys.stderr)
         return 2
+    if args.save and not Path(args.save).resolve().parent.is_dir():
+        print(f"pybpf bench: cannot write {args.save}: no such directory", file=sys.stderr)
+        return 2
     start = time.perf_counter()
 
     def progress(name: str) -> None:
@@ -458,6 +463,12 @@ def run_from_args(args: Any) -> int:
 
     document = run_suite(quick=args.quick, only=only, engines=engines, progress=progress)
     document["seconds"] = round(time.perf_counter() - start, 1)
+    if args.save:
+        try:
+            Path(args.save).write_text(json.dumps(document, indent=2) + "\n")
+        except OSError as exc:
+            print(f"pybpf bench: cannot write {args.save}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps(document, indent=2))
     else:

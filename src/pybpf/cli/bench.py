@@ -12,12 +12,12 @@ def register(subparsers: Any) -> None:
         help="benchmark native C, the JIT, the interpreter and the kernel on the same programs",
         description="Time the benchmark programs (pybpf/bench/programs/*.c) compiled to eBPF and "
         "to native code: ns per run on native C, pybpf's JIT, its interpreter and the Linux "
-        "kernel (BPF_PROG_TEST_RUN), with ratios to native.",
+        "kernel (BPF_PROG_TEST_RUN), with ratios to native; then the per-call cost from Python, the "
+        "verifier against the kernel's and `pybpf trace`'s start-up against bpftrace.",
     )
-    p.add_argument("--quick", action="store_true", help="short measurements (a CI smoke run)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--only", default="", help="comma-separated benchmark names")
-    p.add_argument("--engines", default="", help="comma-separated: native,jit,interp,kernel")
+    from pybpf.bench.suite import add_arguments
+
+    add_arguments(p)  # one definition of the options, shared with benchmarks/run.py (make bench)
     p.set_defaults(func=run)
 
 
