@@ -191,9 +191,8 @@ def pointer_alu(ck: Checker, pc: int, insn: Instruction, st: State, name: str, o
         allowed = True
     if not allowed:
         raise VerifierError(f"R{d} pointer arithmetic on {ptr.type_str()} prohibited", insn=pc)
-    tname = ptr.type_str()
-    sane_offset(ck, pc, off, tname)
-    sane_offset(ck, pc, ptr, tname)
+    sane_offset(ck, pc, off, ptr)
+    sane_offset(ck, pc, ptr, ptr)
     smin = off.var.smin
     if name == "add":
         if known and -(1 << 31) <= ptr.off + smin < (1 << 31):
@@ -217,23 +216,26 @@ def pointer_alu(ck: Checker, pc: int, insn: Instruction, st: State, name: str, o
         raise VerifierError(f"R{d} bitwise operator {ALU_OP_STRINGS[op]} on pointer prohibited", insn=pc)
     else:
         raise VerifierError(f"R{d} pointer arithmetic with {ALU_OP_STRINGS[op]} operator prohibited", insn=pc)
-    sane_offset(ck, pc, out, tname)
+    sane_offset(ck, pc, out, ptr)
     if not ck.privileged:
         unpriv_pointer_bounds(ck, pc, d, out)
     return out
 
 
-def sane_offset(ck: Checker, pc: int, reg: Reg, tname: str) -> None:
+def sane_offset(ck: Checker, pc: int, reg: Reg, ptr: Reg) -> None:
+    """The kernel's check_reg_sane_offset for `reg`, an operand or result of arithmetic on `ptr`."""
     v = reg.var
-    if v.is_const() and not -MAX_VAR_OFF < s64(v.value) < MAX_VAR_OFF:
-        raise VerifierError(f"math between {tname} pointer and {s64(v.value)} is not allowed", insn=pc)
+    if v.var.mask == 0:
+        if not -MAX_VAR_OFF < s64(v.var.value) < MAX_VAR_OFF:
+            raise VerifierError(f"math between {ptr.type_str()} pointer and {s64(v.value)} is not allowed", insn=pc)
     if not -MAX_VAR_OFF < reg.off < MAX_VAR_OFF:
-        raise VerifierError(f"{tname} pointer offset {reg.off} is not allowed", insn=pc)
-    if v.smin == S64_MIN:
-        raise VerifierError(f"math between {tname} pointer and register with unbounded min value is not "
-                            "allowed", insn=pc)
-    if not -MAX_VAR_OFF < v.smin < MAX_VAR_OFF:
-        raise VerifierError(f"value {v.smin} makes {tname} pointer be out of bounds", insn=pc)
+        raise VerifierError(f"{ptr.type_str()} pointer offset {reg.off} is not allowed", insn=pc)
+    smin = v.smin
+    if smin == S64_MIN:
+        raise VerifierError(f"math between {ptr.type_str()} pointer and register with unbounded min value is "
+                            "not allowed", insn=pc)
+    if not -MAX_VAR_OFF < smin < MAX_VAR_OFF:
+        raise VerifierError(f"value {smin} makes {ptr.type_str()} pointer be out of bounds", insn=pc)
 
 
 def unpriv_pointer_bounds(ck: Checker, pc: int, d: int, out: Reg) -> None:

@@ -262,6 +262,15 @@ def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = Fals
         key = hint[0]
         if key is not None and _differs(old, cur, key, precise, uninit_ok):
             return False
+    return _states_safe(old, cur, live, exact, precise, reads, uninit_ok, hint)
+
+
+def _states_safe(old: State, cur: State, live: Iterable[int], exact: bool,
+                 precise: set[tuple[int, int]] | None, reads: Mapping[int, list[int]] | None,
+                 uninit_ok: bool, hint: list[Any] | None) -> bool:
+    """states_equal after its cheap necessary checks (same depth and references, the hint)."""
+    ofr, cfr = old.frames, cur.frames
+    n = len(ofr)
     ids = _IdMap()
     last = n - 1
     for i in range(n):
@@ -274,6 +283,38 @@ def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = Fals
         if not ids.check(a.id + (1 << 40), b.id + (1 << 40)):
             return False
     return True
+
+
+def subsumes(cp: Checkpoint, cur: State, live: Iterable[int], uninit_ok: bool) -> bool:
+    """states_equal(cp.state, cur, ...) with the checkpoint's precision, reads and hint; the hint
+    check for a register inline (most comparisons end there)."""
+    old = cp.state
+    ofr, cfr = old.frames, cur.frames
+    n = len(ofr)
+    if n != len(cfr) or len(old.refs) != len(cur.refs):
+        return False
+    precise = None if cp.all_precise else cp.precise
+    hint = cp.hint
+    key = hint[0]
+    if key is not None:
+        fi, where = key
+        if fi < n:
+            if where >= 0:
+                o, c = ofr[fi].regs[where], cfr[fi].regs[where]
+                if o is not c:
+                    if o.type is _SCALAR:
+                        if c.type is not _SCALAR:
+                            return False
+                        if (precise is None or key in precise) and not c.var.within(o.var):
+                            return False
+                    elif not regsafe(o, c, _FRESH, False, precise is not None and key not in precise):
+                        return False
+            else:
+                so = ofr[fi].stack.get(-1 - where)
+                if so is not None and not _slot_safe(so, cfr[fi].stack.get(-1 - where, EMPTY_SLOT), _FRESH,
+                                                     precise is not None and key not in precise, uninit_ok):
+                    return False
+    return _states_safe(old, cur, live, False, precise, cp.by_frame, uninit_ok, hint)
 
 
 def states_looping(old: State, cur: State, live: Iterable[int] = ALL) -> bool:
