@@ -26,7 +26,7 @@ class Program:
     prune_points: set[int] = field(default_factory=set)
     succ: dict[int, list[int]] = field(default_factory=dict)  # control-flow successors by pc
     live_in: dict[int, frozenset[int]] = field(default_factory=dict)
-    back: list[Any] = field(default_factory=list)  # precision's step-back table by pc, built on use
+    back: list[Any] = field(default_factory=list)  # precision's step-back tables by pc, built on use
 
     def subprog_of(self, pc: int) -> int:
         start = 0

@@ -105,7 +105,10 @@ class Checker:
 
     def run(self) -> Outcome:
         with _collector_paused():
-            return self._run()
+            try:
+                return self._run()
+            finally:  # free the checkpoints while the collector is paused: it would scan them all once more
+                self.explored = {}
 
     def _run(self) -> Outcome:
         start = time.perf_counter_ns()

@@ -143,15 +143,17 @@ def _gate(insn: Instruction) -> int:
     return (1 << d) | (1 << s)
 
 
-def _table(prog: Program) -> list[Any]:
-    """Per pc: (step-back function, instruction, gate): with no note, an instruction whose gate
-    holds no tracked register changes nothing."""
-    table = prog.back
-    if not table:
-        table.extend([None] * prog.nslots)
+def _table(prog: Program) -> tuple[list[Any], list[int]]:
+    """Per pc: (step-back function, instruction), and the instruction's gate: with no note, an
+    instruction whose gate holds no tracked register changes nothing."""
+    if not prog.back:
+        steps: list[Any] = [None] * prog.nslots
+        gates = [0] * prog.nslots
         for pc, insn in prog.by_pc.items():
-            table[pc] = (_BACK[insn.opcode & 0x07], insn, _gate(insn))
-    return table
+            steps[pc] = (_BACK[insn.opcode & 0x07], insn)
+            gates[pc] = _gate(insn)
+        prog.back.extend((steps, gates))
+    return prog.back[0], prog.back[1]
 
 
 _KEYS: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}
@@ -165,52 +167,60 @@ def _reg_keys(frame: int, rm: int) -> tuple[tuple[int, int], ...]:
     return keys
 
 
+_REGS = 0x7FF  # r0-r10
+_SLOTS = 0x800  # in the tracked mask: some stack slots are tracked too (an _ALWAYS gate then stops the walk)
+
+
 def backtrack(prog: Program, hist: list[Entry], parent: Checkpoint | None, regs: Iterable[int],
               slots: Iterable[int], frame: int, skip_last: bool) -> None:
     """Mark the sources of `regs`/`slots` (current frame) precise in every checkpoint up the path.
 
-    History entries are a pc (no note) or (pc, note); tracked registers are a bit mask."""
+    History entries are a pc (no note) or (pc, note); tracked registers are a bit mask, with
+    _SLOTS set while stack slots are tracked."""
     rm = 0
     for r in regs:
         rm |= 1 << r
     sl = set(slots)
-    table = _table(prog)
-    last = len(hist) - 2 if skip_last else len(hist) - 1
-    entries = hist
+    if sl:
+        rm |= _SLOTS
+    if not rm:
+        return
+    steps, gates = _table(prog)
+    it = reversed(hist)
+    if skip_last:
+        next(it, None)
     cp = parent
     try:
         while True:
-            for i in range(last, -1, -1):
-                if not rm and not sl:
-                    return
-                e = entries[i]
+            for e in it:
                 if e.__class__ is int:
-                    fn, insn, gate = table[e]
-                    if gate & rm:
-                        rm = fn(insn, None, rm, sl, frame)
-                    elif gate == _ALWAYS:
-                        raise Fallback
+                    if not gates[e] & rm:
+                        continue
+                    fn, insn = steps[e]
+                    rm = fn(insn, None, rm, sl, frame)
                 else:
                     pc, note = e
                     if note[0] in _FALLBACK_NOTES:
                         raise Fallback
-                    fn, insn, gate = table[pc]
+                    fn, insn = steps[pc]
                     rm = fn(insn, note, rm, sl, frame)
-            if cp is None or (not rm and not sl):
+                rm = rm | _SLOTS if sl else rm & _REGS
+                if not rm:
+                    return
+            if cp is None:
                 return
             if len(cp.state.frames) - 1 != frame:
                 raise Fallback
             if cp.all_precise:
                 return
             precise = cp.precise
-            keys: Any = _reg_keys(frame, rm)
+            keys: Any = _reg_keys(frame, rm & _REGS)
             if sl:
                 keys = keys + tuple((frame, -1 - slot) for slot in sl)
             if precise.issuperset(keys):
                 return  # already marked here, and therefore above
             precise.update(keys)
-            entries = cp.hist
-            last = len(entries) - 1
+            it = reversed(cp.hist)
             cp = cp.parent
     except Fallback:
         while cp is not None:
