@@ -129,10 +129,12 @@ def successors(prog: Program, pc: int) -> list[int]:
     return [nxt]
 
 
+_COND_JUMP_OPS = frozenset(op for op in range(256) if op & 0x07 in (InsnClass.JMP, InsnClass.JMP32)
+                           and op & 0xF0 not in (JmpOp.JA, JmpOp.CALL, JmpOp.EXIT))
+
+
 def _is_cond_jump_op(op: int) -> bool:
-    cls = op & 0x07
-    return (cls == InsnClass.JMP or cls == InsnClass.JMP32) and op & 0xF0 not in (JmpOp.JA, JmpOp.CALL,
-                                                                                  JmpOp.EXIT)
+    return op in _COND_JUMP_OPS
 
 
 def _calls_back(helper_id: int) -> bool:
@@ -169,7 +171,8 @@ def _check_cfg(prog: Program) -> None:
             if insn is None:
                 continue  # middle of an lddw, reported below
             succ = prog.succ[pc] = successors(prog, pc)
-            _mark_prune_points(prog, pc, insn, succ)
+            if insn.opcode & 0x07 == _JMP or insn.opcode & 0x07 == _JMP32:  # (no prune point after others)
+                _mark_prune_points(prog, pc, insn, succ)
             for s in succ:
                 if s >= prog.nslots:
                     raise VerifierError(f"jump out of range from insn {pc} to {s}", insn=pc)
@@ -182,6 +185,8 @@ def _check_cfg(prog: Program) -> None:
             raise VerifierError(f"jump into the middle of ldimm64 insn {pc - 1}", insn=pc - 1)
 
 
+_ALU, _ALU64, _JMP, _JMP32, _LDX, _ST = (int(InsnClass.ALU), int(InsnClass.ALU64), int(InsnClass.JMP),
+                                        int(InsnClass.JMP32), int(InsnClass.LDX), int(InsnClass.ST))
 _ARGS = [sum(1 << r for r in range(1, n + 1)) for n in range(6)]  # r1..rn as a bit mask
 _R0_R5 = 0b111111
 
@@ -201,11 +206,7 @@ def uses_defs(insn: Instruction) -> tuple[int, int]:
     local calls: r1-r5 read, r0-r5 written)."""
     op, cls = insn.opcode, insn.opcode & 0x07
     dst, src = 1 << insn.dst, 1 << insn.src
-    if op == EXIT:
-        return 1, 0
-    if op & 0xF7 == CALL:
-        return _call_args(insn), _R0_R5
-    if cls == InsnClass.ALU or cls == InsnClass.ALU64:
+    if cls == _ALU or cls == _ALU64:
         aop = op & 0xF0
         if aop == 0xD0:  # byte swap: reads and writes dst
             return dst, dst
@@ -213,7 +214,11 @@ def uses_defs(insn: Instruction) -> tuple[int, int]:
         if aop != 0xB0:  # mov does not read dst
             uses |= dst
         return uses, dst
-    if cls == InsnClass.JMP or cls == InsnClass.JMP32:
+    if op == EXIT:
+        return 1, 0
+    if op & 0xF7 == CALL:
+        return _call_args(insn), _R0_R5
+    if cls == _JMP or cls == _JMP32:
         if op & 0xF0 == JmpOp.JA:
             return 0, 0
         return dst | (src if op & 0x08 else 0), 0
@@ -221,9 +226,9 @@ def uses_defs(insn: Instruction) -> tuple[int, int]:
         return 0, dst
     if cls == InsnClass.LD:  # ld_abs/ind
         return (1 << 6) | (src if op & 0xE0 == Mode.IND else 0), _R0_R5
-    if cls == InsnClass.LDX:
+    if cls == _LDX:
         return src, dst
-    if cls == InsnClass.ST:
+    if cls == _ST:
         return dst, 0
     if op & 0xE0 == Mode.ATOMIC:
         if insn.imm == 0xF1:
@@ -237,9 +242,13 @@ def _liveness(prog: Program) -> dict[int, frozenset[int]]:
     by_pc = prog.by_pc
     live = dict.fromkeys(prog.order, 0)
     nodes = []
+    backward = False
     for pc in reversed(prog.order):
         uses, defs = uses_defs(by_pc[pc])
-        nodes.append((pc, [s for s in prog.succ[pc] if s in by_pc], uses | (1 << 10), ~defs))
+        succ = prog.succ[pc]  # (_check_cfg: every successor is an instruction's first slot)
+        if succ and min(succ) <= pc:
+            backward = True
+        nodes.append((pc, succ, uses | (1 << 10), ~defs))
     changed = True
     while changed:
         changed = False
@@ -251,6 +260,8 @@ def _liveness(prog: Program) -> dict[int, frozenset[int]]:
             if new != live[pc]:
                 live[pc] = new
                 changed = True
+        if not backward:
+            break  # every successor came first (reverse order): the first pass is final
     sets: dict[int, frozenset[int]] = {}
     for mask in set(live.values()):
         sets[mask] = frozenset(r for r in range(11) if mask >> r & 1)
