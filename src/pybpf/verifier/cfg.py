@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from pybpf.isa.instruction import VALID_OPCODES, Instruction, func_pointer_targe
 from pybpf.isa.opcodes import CALL, EXIT, JA, JA32, LDDW, InsnClass, JmpOp, Mode, PseudoSrc
 
 ALL_REGS = frozenset(range(11))
+_PSEUDO_SRCS = frozenset(int(p) for p in PseudoSrc)
 
 
 @dataclass
@@ -62,25 +64,27 @@ def build(insns: Sequence[Instruction]) -> Program:
     for insn in insns:
         by_pc[pc] = insn
         order.append(pc)
-        pc += insn.slots
+        pc += 2 if insn.opcode == LDDW else 1
     nslots = pc
     if nslots == 0:
         raise VerifierError("empty program")
     prog = Program(by_pc, order, nslots)
     # resolve_pseudo_ldimm64 and the opcode table come first in the kernel
-    for pc in order:
-        insn = by_pc[pc]
-        if insn.opcode not in VALID_OPCODES:
-            raise VerifierError(f"unknown opcode {insn.opcode:02x}", insn=pc)
-        if insn.opcode == LDDW and insn.src not in tuple(int(p) for p in PseudoSrc):
+    for pc, insn in by_pc.items():  # (in pc order)
+        op = insn.opcode
+        if op not in VALID_OPCODES:
+            raise VerifierError(f"unknown opcode {op:02x}", insn=pc)
+        if op == LDDW and insn.src not in _PSEUDO_SRCS:
             raise VerifierError("invalid bpf_ld_imm64 insn", insn=pc)
     subprogs = {0}
-    for pc in order:
-        insn = by_pc[pc]
+    for pc, insn in by_pc.items():
+        op = insn.opcode
+        if op != CALL and op != LDDW:
+            continue
         target = None
-        if insn.opcode == CALL and insn.src == 1:
+        if op == CALL and insn.src == 1:
             target = pc + insn.imm + 1
-        elif insn.opcode == LDDW and insn.src == PseudoSrc.FUNC:
+        elif op == LDDW and insn.src == PseudoSrc.FUNC:
             target = func_pointer_target(pc, insn)  # insn[1].imm is not looked at, as in the kernel
         if target is not None:
             if target < 0 or target >= nslots:
@@ -94,13 +98,14 @@ def build(insns: Sequence[Instruction]) -> Program:
 
 
 def _check_subprogs(prog: Program) -> None:
+    order, by_pc = prog.order, prog.by_pc
     for start in prog.subprogs:
         end = prog.subprog_end(start)
-        pcs = [p for p in prog.order if start <= p < end]
+        pcs = order[bisect_left(order, start):bisect_left(order, end)]  # (order is sorted)
         for pc in pcs:
-            insn = prog.by_pc[pc]
+            insn = by_pc[pc]
             cls = insn.opcode & 0x07
-            if cls not in (InsnClass.JMP, InsnClass.JMP32):
+            if cls != _JMP and cls != _JMP32:
                 continue
             if insn.opcode in (CALL, EXIT) or insn.opcode & 0xF0 in (JmpOp.CALL, JmpOp.EXIT):
                 continue
@@ -170,13 +175,18 @@ def _check_cfg(prog: Program) -> None:
             insn = prog.by_pc.get(pc)
             if insn is None:
                 continue  # middle of an lddw, reported below
-            succ = prog.succ[pc] = successors(prog, pc)
-            if insn.opcode & 0x07 == _JMP or insn.opcode & 0x07 == _JMP32:  # (no prune point after others)
+            op = insn.opcode
+            if op & 0x07 == _JMP or op & 0x07 == _JMP32:
+                succ = prog.succ[pc] = successors(prog, pc)
                 _mark_prune_points(prog, pc, insn, succ)
+            else:  # (falls through; no prune point)
+                succ = prog.succ[pc] = [pc + 2 if op == LDDW else pc + 1]
             for s in succ:
                 if s >= prog.nslots:
                     raise VerifierError(f"jump out of range from insn {pc} to {s}", insn=pc)
                 work.append(s)
+    if seen == prog.by_pc.keys():
+        return  # every instruction reached, no jump into an lddw
     for pc in range(prog.nslots):
         if pc in prog.by_pc:
             if pc not in seen:
