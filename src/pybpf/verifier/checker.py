@@ -84,6 +84,7 @@ class Checker:
 
     def __post_init__(self) -> None:
         self.refs_by_pc = {r.pc: r for r in self.map_references}
+        self.lddw_regs: dict[int, Reg] = {}  # the register each map-reference lddw loads (shared)
         self.log = StateLog(self.log_enabled)
         self.processed = 0
         self.note: Any = None  # what the instruction being checked leaves for precision (see precision.Entry)
