@@ -80,12 +80,16 @@ class Reg:
                    g("btf_name", self.btf_name))
 
     def with_var(self, var: Scalar) -> Reg:
-        """A copy with another value (the hot case of with_)."""
+        """A copy with another value (the hot case of with_); itself when the value is the same object."""
+        if var is self.var:
+            return self
         return Reg(self.type, var, self.off, self.id, self.ref_obj_id, self.maybe_null, self.rdonly, self.ringbuf,
                    self.range, self.map, self.mem_size, self.frameno, self.subprog, self.btf_name)
 
     def with_id(self, id: int) -> Reg:  # noqa: A002 - the kernel's name
-        """A copy with another id (the other hot case of with_)."""
+        """A copy with another id (the other hot case of with_); itself when the id is the same."""
+        if id == self.id:
+            return self
         return Reg(self.type, self.var, self.off, id, self.ref_obj_id, self.maybe_null, self.rdonly, self.ringbuf,
                    self.range, self.map, self.mem_size, self.frameno, self.subprog, self.btf_name)
 
