@@ -9,7 +9,16 @@ from pybpf.isa.instruction import Instruction
 from pybpf.isa.opcodes import ALU_OP_NAMES, ALU_OP_STRINGS, InsnClass
 from pybpf.verifier import bounds, tnum
 from pybpf.verifier.bounds import MASK32, S64_MIN, Scalar, s64
-from pybpf.verifier.state import PACKET_TYPES, UNKNOWN_SCALAR, Reg, RegType, State, const, scalar
+from pybpf.verifier.state import (
+    NOT_INIT,
+    PACKET_TYPES,
+    UNKNOWN_SCALAR,
+    Reg,
+    RegType,
+    State,
+    const,
+    scalar,
+)
 
 if TYPE_CHECKING:
     from pybpf.verifier.checker import Checker
@@ -18,6 +27,7 @@ MAX_VAR_OFF = 1 << 29
 
 
 _SCALAR = RegType.SCALAR
+_NOT_INIT = RegType.NOT_INIT
 _ALU64 = int(InsnClass.ALU64)
 
 
@@ -60,7 +70,10 @@ def alu(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
     elif insn.src or (insn.off and not (name in ("div", "mod") and insn.off == 1)):
         raise VerifierError("BPF_ALU uses reserved fields", insn=pc)
     if srcx:
-        src = ck.read(st, pc, insn.src)
+        s = insn.src
+        src = regs[s] if s <= 10 else NOT_INIT  # (ck.read, in short; it raises the errors)
+        if src.type is _NOT_INIT:
+            src = ck.read(st, pc, s)
     else:
         src = const(insn.imm & (0xFFFFFFFFFFFFFFFF if is64 else MASK32))
         if name in ("div", "mod") and insn.imm == 0:
@@ -68,7 +81,9 @@ def alu(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
         if name in ("lsh", "rsh", "arsh") and not 0 <= insn.imm < (64 if is64 else 32):
             raise VerifierError(f"invalid shift {insn.imm}", insn=pc)
     d = insn.dst
-    dst = ck.read(st, pc, d)
+    dst = regs[d] if d <= 10 else NOT_INIT
+    if dst.type is _NOT_INIT:
+        dst = ck.read(st, pc, d)
     if d == 10:
         ck.check_dst(st, pc, d)
     if dst.type is not _SCALAR or src.type is not _SCALAR:  # (read registers are initialised)
@@ -121,7 +136,10 @@ def mov(ck: Checker, pc: int, insn: Instruction, st: State, is64: bool, srcx: bo
     if srcx:
         if insn.imm or insn.off not in (0, 8, 16, 32) or (not is64 and insn.off == 32):
             raise VerifierError("BPF_MOV uses reserved fields", insn=pc)
-        src = ck.read(st, pc, insn.src)
+        s = insn.src
+        src = regs[s] if s <= 10 else NOT_INIT
+        if src.type is _NOT_INIT:
+            src = ck.read(st, pc, s)
         ck.check_dst(st, pc, insn.dst)
         if insn.off:
             if src.is_pointer:
