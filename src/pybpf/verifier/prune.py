@@ -106,8 +106,11 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool, imprecise: bool = Fals
         if imprecise:
             return True
         return cur.var.within(old.var) and ids.check_scalar(old.id, cur.id)
-    if (old.maybe_null, old.rdonly, old.ringbuf, old.map, old.frameno, old.mem_size, old.subprog,
-            old.btf_name) != (cur.maybe_null, cur.rdonly, cur.ringbuf, cur.map, cur.frameno, cur.mem_size,
+    om, cm = old.map, cur.map
+    if om is not cm and (om is None or cm is None or om.name != cm.name or om != cm):
+        return False  # (another map: most often another name, without comparing whole specs)
+    if (old.maybe_null, old.rdonly, old.ringbuf, old.frameno, old.mem_size, old.subprog,
+            old.btf_name) != (cur.maybe_null, cur.rdonly, cur.ringbuf, cur.frameno, cur.mem_size,
                               cur.subprog, cur.btf_name):
         return False
     if old.off != cur.off or not cur.var.within(old.var):
@@ -361,4 +364,8 @@ def states_looping(old: State, cur: State, live: Iterable[int] = ALL) -> bool:
     if len(old.frames) != len(cur.frames):
         return False
     a, b = old.cur.regs, cur.cur.regs
-    return all(a[r] == b[r] for r in live)
+    for r in live:
+        x, y = a[r], b[r]
+        if x is not y and x != y:
+            return False
+    return True
