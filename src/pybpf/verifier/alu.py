@@ -9,7 +9,16 @@ from pybpf.isa.instruction import Instruction
 from pybpf.isa.opcodes import ALU_OP_NAMES, ALU_OP_STRINGS, InsnClass
 from pybpf.verifier import bounds, tnum
 from pybpf.verifier.bounds import MASK32, S64_MIN, Scalar, s64
-from pybpf.verifier.state import PACKET_TYPES, UNKNOWN_SCALAR, Reg, RegType, State, const, scalar
+from pybpf.verifier.state import (
+    NOT_INIT,
+    PACKET_TYPES,
+    UNKNOWN_SCALAR,
+    Reg,
+    RegType,
+    State,
+    const,
+    scalar,
+)
 
 if TYPE_CHECKING:
     from pybpf.verifier.checker import Checker
@@ -18,6 +27,7 @@ MAX_VAR_OFF = 1 << 29
 
 
 _SCALAR = RegType.SCALAR
+_NOT_INIT = RegType.NOT_INIT
 _ALU64 = int(InsnClass.ALU64)
 
 
@@ -60,7 +70,10 @@ def alu(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
     elif insn.src or (insn.off and not (name in ("div", "mod") and insn.off == 1)):
         raise VerifierError("BPF_ALU uses reserved fields", insn=pc)
     if srcx:
-        src = ck.read(st, pc, insn.src)
+        s = insn.src
+        src = regs[s] if s <= 10 else NOT_INIT  # (ck.read, in short; it raises the errors)
+        if src.type is _NOT_INIT:
+            src = ck.read(st, pc, s)
     else:
         src = const(insn.imm & (0xFFFFFFFFFFFFFFFF if is64 else MASK32))
         if name in ("div", "mod") and insn.imm == 0:
@@ -68,7 +81,9 @@ def alu(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
         if name in ("lsh", "rsh", "arsh") and not 0 <= insn.imm < (64 if is64 else 32):
             raise VerifierError(f"invalid shift {insn.imm}", insn=pc)
     d = insn.dst
-    dst = ck.read(st, pc, d)
+    dst = regs[d] if d <= 10 else NOT_INIT
+    if dst.type is _NOT_INIT:
+        dst = ck.read(st, pc, d)
     if d == 10:
         ck.check_dst(st, pc, d)
     if dst.type is not _SCALAR or src.type is not _SCALAR:  # (read registers are initialised)
@@ -121,7 +136,10 @@ def mov(ck: Checker, pc: int, insn: Instruction, st: State, is64: bool, srcx: bo
     if srcx:
         if insn.imm or insn.off not in (0, 8, 16, 32) or (not is64 and insn.off == 32):
             raise VerifierError("BPF_MOV uses reserved fields", insn=pc)
-        src = ck.read(st, pc, insn.src)
+        s = insn.src
+        src = regs[s] if s <= 10 else NOT_INIT
+        if src.type is _NOT_INIT:
+            src = ck.read(st, pc, s)
         ck.check_dst(st, pc, insn.dst)
         if insn.off:
             if src.is_pointer:
@@ -191,9 +209,8 @@ def pointer_alu(ck: Checker, pc: int, insn: Instruction, st: State, name: str, o
         allowed = True
     if not allowed:
         raise VerifierError(f"R{d} pointer arithmetic on {ptr.type_str()} prohibited", insn=pc)
-    tname = ptr.type_str()
-    sane_offset(ck, pc, off, tname)
-    sane_offset(ck, pc, ptr, tname)
+    sane_offset(ck, pc, off, ptr)
+    sane_offset(ck, pc, ptr, ptr)
     smin = off.var.smin
     if name == "add":
         if known and -(1 << 31) <= ptr.off + smin < (1 << 31):
@@ -217,23 +234,26 @@ def pointer_alu(ck: Checker, pc: int, insn: Instruction, st: State, name: str, o
         raise VerifierError(f"R{d} bitwise operator {ALU_OP_STRINGS[op]} on pointer prohibited", insn=pc)
     else:
         raise VerifierError(f"R{d} pointer arithmetic with {ALU_OP_STRINGS[op]} operator prohibited", insn=pc)
-    sane_offset(ck, pc, out, tname)
+    sane_offset(ck, pc, out, ptr)
     if not ck.privileged:
         unpriv_pointer_bounds(ck, pc, d, out)
     return out
 
 
-def sane_offset(ck: Checker, pc: int, reg: Reg, tname: str) -> None:
+def sane_offset(ck: Checker, pc: int, reg: Reg, ptr: Reg) -> None:
+    """The kernel's check_reg_sane_offset for `reg`, an operand or result of arithmetic on `ptr`."""
     v = reg.var
-    if v.is_const() and not -MAX_VAR_OFF < s64(v.value) < MAX_VAR_OFF:
-        raise VerifierError(f"math between {tname} pointer and {s64(v.value)} is not allowed", insn=pc)
+    if v.var.mask == 0:
+        if not -MAX_VAR_OFF < s64(v.var.value) < MAX_VAR_OFF:
+            raise VerifierError(f"math between {ptr.type_str()} pointer and {s64(v.value)} is not allowed", insn=pc)
     if not -MAX_VAR_OFF < reg.off < MAX_VAR_OFF:
-        raise VerifierError(f"{tname} pointer offset {reg.off} is not allowed", insn=pc)
-    if v.smin == S64_MIN:
-        raise VerifierError(f"math between {tname} pointer and register with unbounded min value is not "
-                            "allowed", insn=pc)
-    if not -MAX_VAR_OFF < v.smin < MAX_VAR_OFF:
-        raise VerifierError(f"value {v.smin} makes {tname} pointer be out of bounds", insn=pc)
+        raise VerifierError(f"{ptr.type_str()} pointer offset {reg.off} is not allowed", insn=pc)
+    smin = v.smin
+    if smin == S64_MIN:
+        raise VerifierError(f"math between {ptr.type_str()} pointer and register with unbounded min value is "
+                            "not allowed", insn=pc)
+    if not -MAX_VAR_OFF < smin < MAX_VAR_OFF:
+        raise VerifierError(f"value {smin} makes {ptr.type_str()} pointer be out of bounds", insn=pc)
 
 
 def unpriv_pointer_bounds(ck: Checker, pc: int, d: int, out: Reg) -> None:

@@ -69,6 +69,8 @@ class Scalar(NamedTuple):  # a tuple: hashed and compared in C (the caches below
 
     def within(self, other: Scalar) -> bool:
         """Whether every value of self is in other (for state pruning)."""
+        if self is other:  # (values are shared: the memoised operations return the same objects)
+            return True
         outer, inner = other.var, self.var
         return (
             other.umin <= self.umin

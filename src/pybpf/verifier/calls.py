@@ -60,8 +60,7 @@ def check_stack_depth(ck: Checker) -> None:
         depths[sub] = max(depths.get(sub, 0), d)
     ck.subprog_depth = depths
     calls: dict[int, set[int]] = {}
-    for pc in ck.prog.order:
-        insn = ck.prog.by_pc[pc]
+    for pc, insn in ck.prog.by_pc.items():
         if insn.opcode == CALL and insn.src == 1:
             calls.setdefault(ck.prog.subprog_of(pc), set()).add(pc + insn.imm + 1)
 
@@ -83,9 +82,8 @@ def check_stack_depth(ck: Checker) -> None:
 
 def check_tail_calls(ck: Checker) -> None:
     """Tail calls from sub-programs need BTF function info (the kernel's check_subprogs)."""
-    if ck.func_infos:
+    if ck.func_infos or len(ck.prog.subprogs) == 1:  # (one: every pc is in sub-program 0)
         return
-    for pc in ck.prog.order:
-        insn = ck.prog.by_pc[pc]
+    for pc, insn in ck.prog.by_pc.items():
         if insn.opcode == CALL and insn.src == 0 and insn.imm == TAIL_CALL and ck.prog.subprog_of(pc) != 0:
             raise VerifierError("tail_call is not allowed in subprogs without BTF")

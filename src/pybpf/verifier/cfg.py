@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from pybpf.isa.instruction import VALID_OPCODES, Instruction, func_pointer_targe
 from pybpf.isa.opcodes import CALL, EXIT, JA, JA32, LDDW, InsnClass, JmpOp, Mode, PseudoSrc
 
 ALL_REGS = frozenset(range(11))
+_PSEUDO_SRCS = frozenset(int(p) for p in PseudoSrc)
 
 
 @dataclass
@@ -26,7 +28,7 @@ class Program:
     prune_points: set[int] = field(default_factory=set)
     succ: dict[int, list[int]] = field(default_factory=dict)  # control-flow successors by pc
     live_in: dict[int, frozenset[int]] = field(default_factory=dict)
-    back: dict[int, Any] = field(default_factory=dict)  # precision's per-pc step-back table, built on use
+    back: list[Any] = field(default_factory=list)  # precision's step-back tables by pc, built on use
 
     def subprog_of(self, pc: int) -> int:
         start = 0
@@ -62,25 +64,27 @@ def build(insns: Sequence[Instruction]) -> Program:
     for insn in insns:
         by_pc[pc] = insn
         order.append(pc)
-        pc += insn.slots
+        pc += 2 if insn.opcode == LDDW else 1
     nslots = pc
     if nslots == 0:
         raise VerifierError("empty program")
     prog = Program(by_pc, order, nslots)
     # resolve_pseudo_ldimm64 and the opcode table come first in the kernel
-    for pc in order:
-        insn = by_pc[pc]
-        if insn.opcode not in VALID_OPCODES:
-            raise VerifierError(f"unknown opcode {insn.opcode:02x}", insn=pc)
-        if insn.opcode == LDDW and insn.src not in tuple(int(p) for p in PseudoSrc):
+    for pc, insn in by_pc.items():  # (in pc order)
+        op = insn.opcode
+        if op not in VALID_OPCODES:
+            raise VerifierError(f"unknown opcode {op:02x}", insn=pc)
+        if op == LDDW and insn.src not in _PSEUDO_SRCS:
             raise VerifierError("invalid bpf_ld_imm64 insn", insn=pc)
     subprogs = {0}
-    for pc in order:
-        insn = by_pc[pc]
+    for pc, insn in by_pc.items():
+        op = insn.opcode
+        if op != CALL and op != LDDW:
+            continue
         target = None
-        if insn.opcode == CALL and insn.src == 1:
+        if op == CALL and insn.src == 1:
             target = pc + insn.imm + 1
-        elif insn.opcode == LDDW and insn.src == PseudoSrc.FUNC:
+        elif op == LDDW and insn.src == PseudoSrc.FUNC:
             target = func_pointer_target(pc, insn)  # insn[1].imm is not looked at, as in the kernel
         if target is not None:
             if target < 0 or target >= nslots:
@@ -94,13 +98,14 @@ def build(insns: Sequence[Instruction]) -> Program:
 
 
 def _check_subprogs(prog: Program) -> None:
+    order, by_pc = prog.order, prog.by_pc
     for start in prog.subprogs:
         end = prog.subprog_end(start)
-        pcs = [p for p in prog.order if start <= p < end]
+        pcs = order[bisect_left(order, start):bisect_left(order, end)]  # (order is sorted)
         for pc in pcs:
-            insn = prog.by_pc[pc]
+            insn = by_pc[pc]
             cls = insn.opcode & 0x07
-            if cls not in (InsnClass.JMP, InsnClass.JMP32):
+            if cls != _JMP and cls != _JMP32:
                 continue
             if insn.opcode in (CALL, EXIT) or insn.opcode & 0xF0 in (JmpOp.CALL, JmpOp.EXIT):
                 continue
@@ -129,10 +134,12 @@ def successors(prog: Program, pc: int) -> list[int]:
     return [nxt]
 
 
+_COND_JUMP_OPS = frozenset(op for op in range(256) if op & 0x07 in (InsnClass.JMP, InsnClass.JMP32)
+                           and op & 0xF0 not in (JmpOp.JA, JmpOp.CALL, JmpOp.EXIT))
+
+
 def _is_cond_jump_op(op: int) -> bool:
-    cls = op & 0x07
-    return (cls == InsnClass.JMP or cls == InsnClass.JMP32) and op & 0xF0 not in (JmpOp.JA, JmpOp.CALL,
-                                                                                  JmpOp.EXIT)
+    return op in _COND_JUMP_OPS
 
 
 def _calls_back(helper_id: int) -> bool:
@@ -168,12 +175,18 @@ def _check_cfg(prog: Program) -> None:
             insn = prog.by_pc.get(pc)
             if insn is None:
                 continue  # middle of an lddw, reported below
-            succ = prog.succ[pc] = successors(prog, pc)
-            _mark_prune_points(prog, pc, insn, succ)
+            op = insn.opcode
+            if op & 0x07 == _JMP or op & 0x07 == _JMP32:
+                succ = prog.succ[pc] = successors(prog, pc)
+                _mark_prune_points(prog, pc, insn, succ)
+            else:  # (falls through; no prune point)
+                succ = prog.succ[pc] = [pc + 2 if op == LDDW else pc + 1]
             for s in succ:
                 if s >= prog.nslots:
                     raise VerifierError(f"jump out of range from insn {pc} to {s}", insn=pc)
                 work.append(s)
+    if seen == prog.by_pc.keys():
+        return  # every instruction reached, no jump into an lddw
     for pc in range(prog.nslots):
         if pc in prog.by_pc:
             if pc not in seen:
@@ -182,6 +195,8 @@ def _check_cfg(prog: Program) -> None:
             raise VerifierError(f"jump into the middle of ldimm64 insn {pc - 1}", insn=pc - 1)
 
 
+_ALU, _ALU64, _JMP, _JMP32, _LDX, _ST = (int(InsnClass.ALU), int(InsnClass.ALU64), int(InsnClass.JMP),
+                                        int(InsnClass.JMP32), int(InsnClass.LDX), int(InsnClass.ST))
 _ARGS = [sum(1 << r for r in range(1, n + 1)) for n in range(6)]  # r1..rn as a bit mask
 _R0_R5 = 0b111111
 
@@ -201,11 +216,7 @@ def uses_defs(insn: Instruction) -> tuple[int, int]:
     local calls: r1-r5 read, r0-r5 written)."""
     op, cls = insn.opcode, insn.opcode & 0x07
     dst, src = 1 << insn.dst, 1 << insn.src
-    if op == EXIT:
-        return 1, 0
-    if op & 0xF7 == CALL:
-        return _call_args(insn), _R0_R5
-    if cls == InsnClass.ALU or cls == InsnClass.ALU64:
+    if cls == _ALU or cls == _ALU64:
         aop = op & 0xF0
         if aop == 0xD0:  # byte swap: reads and writes dst
             return dst, dst
@@ -213,7 +224,11 @@ def uses_defs(insn: Instruction) -> tuple[int, int]:
         if aop != 0xB0:  # mov does not read dst
             uses |= dst
         return uses, dst
-    if cls == InsnClass.JMP or cls == InsnClass.JMP32:
+    if op == EXIT:
+        return 1, 0
+    if op & 0xF7 == CALL:
+        return _call_args(insn), _R0_R5
+    if cls == _JMP or cls == _JMP32:
         if op & 0xF0 == JmpOp.JA:
             return 0, 0
         return dst | (src if op & 0x08 else 0), 0
@@ -221,9 +236,9 @@ def uses_defs(insn: Instruction) -> tuple[int, int]:
         return 0, dst
     if cls == InsnClass.LD:  # ld_abs/ind
         return (1 << 6) | (src if op & 0xE0 == Mode.IND else 0), _R0_R5
-    if cls == InsnClass.LDX:
+    if cls == _LDX:
         return src, dst
-    if cls == InsnClass.ST:
+    if cls == _ST:
         return dst, 0
     if op & 0xE0 == Mode.ATOMIC:
         if insn.imm == 0xF1:
@@ -237,9 +252,13 @@ def _liveness(prog: Program) -> dict[int, frozenset[int]]:
     by_pc = prog.by_pc
     live = dict.fromkeys(prog.order, 0)
     nodes = []
+    backward = False
     for pc in reversed(prog.order):
         uses, defs = uses_defs(by_pc[pc])
-        nodes.append((pc, [s for s in prog.succ[pc] if s in by_pc], uses | (1 << 10), ~defs))
+        succ = prog.succ[pc]  # (_check_cfg: every successor is an instruction's first slot)
+        if succ and min(succ) <= pc:
+            backward = True
+        nodes.append((pc, succ, uses | (1 << 10), ~defs))
     changed = True
     while changed:
         changed = False
@@ -251,6 +270,8 @@ def _liveness(prog: Program) -> dict[int, frozenset[int]]:
             if new != live[pc]:
                 live[pc] = new
                 changed = True
+        if not backward:
+            break  # every successor came first (reverse order): the first pass is final
     sets: dict[int, frozenset[int]] = {}
     for mask in set(live.values()):
         sets[mask] = frozenset(r for r in range(11) if mask >> r & 1)

@@ -18,7 +18,7 @@ from pybpf.verifier import alu, calls, cfg, exits, global_funcs, jumps, load_sto
 from pybpf.verifier.bounds import S64_MAX
 from pybpf.verifier.context import PACKET_ACCESS
 from pybpf.verifier.log import StateLog
-from pybpf.verifier.prune import Checkpoint, states_equal, states_looping
+from pybpf.verifier.prune import Checkpoint, states_equal, states_looping, subsumes
 from pybpf.verifier.state import NOT_INIT, UNKNOWN_SCALAR, Frame, Reg, RegType, Slot, State
 
 INSN_LIMIT = 1_000_000
@@ -53,12 +53,11 @@ class Outcome:
     log: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Path:
     pc: int
     state: State
     parent: Checkpoint | None
-    last_pc: int = -1
     hist: list[Any] = field(default_factory=list)
     origin: int | None = None  # the jump this path was pushed at (for the log)
 
@@ -85,8 +84,10 @@ class Checker:
 
     def __post_init__(self) -> None:
         self.refs_by_pc = {r.pc: r for r in self.map_references}
+        self.lddw_regs: dict[int, Reg] = {}  # the register each map-reference lddw loads (shared)
         self.log = StateLog(self.log_enabled)
         self.processed = 0
+        self.note: Any = None  # what the instruction being checked leaves for precision (see precision.Entry)
         self.explored: dict[int, list[Checkpoint]] = {}
         self.total_states = 0
         self.peak_states = 0
@@ -105,7 +106,10 @@ class Checker:
 
     def run(self) -> Outcome:
         with _collector_paused():
-            return self._run()
+            try:
+                return self._run()
+            finally:  # free the checkpoints while the collector is paused: it would scan them all once more
+                self.explored = {}
 
     def _run(self) -> Outcome:
         start = time.perf_counter_ns()
@@ -175,39 +179,46 @@ class Checker:
         hist = path.hist
         step = self.step
         alu_insn = alu.alu
-        while True:
-            self.processed += 1
-            if self.processed > INSN_LIMIT:
-                raise VerifierError(f"BPF program is too large. Processed {self.processed} insn", insn=pc)
-            if pc in prune_points and path.last_pc != pc:
-                if self.visit_state(pc, st, path):
+        processed = self.processed
+        try:
+            while True:
+                processed += 1
+                if processed > INSN_LIMIT:
+                    raise VerifierError(f"BPF program is too large. Processed {processed} insn", insn=pc)
+                if pc in prune_points:
+                    self.processed = processed
+                    if self.visit_state(pc, st, path):
+                        if logging:
+                            log.line(f"{pc}: safe")
+                        self.end_path(path)
+                        return
+                    hist = path.hist  # a new checkpoint starts a new history
+                insn = by_pc[pc]
+                if logging:
+                    log.insn(pc, insn, st)
+                hist.append(pc)
+                cls = insn.opcode & 0x07
+                if cls == _ALU or cls == _ALU64:  # the most frequent class, without the call through step
+                    alu_insn(self, pc, insn, st)  # (leaves no note)
                     if logging:
-                        log.line(f"{pc}: safe")
+                        log.after(st)
+                    pc += 1
+                    path.pc = pc
+                    continue
+                self.note = None
+                self.processed = processed
+                nxt = step(pc, insn, st, path, work)
+                if logging:
+                    log.after(st)
+                if self.note is not None:
+                    hist[-1] = (pc, self.note)
+                if nxt is None:
                     self.end_path(path)
                     return
-                hist = path.hist  # a new checkpoint starts a new history
-            path.last_pc = -1
-            insn = by_pc[pc]
-            if logging:
-                log.insn(pc, insn, st)
-            self.note: Any = None
-            hist.append((pc, None))
-            cls = insn.opcode & 0x07
-            nxt: int | None
-            if cls == _ALU or cls == _ALU64:  # the most frequent class, without the call through step
-                alu_insn(self, pc, insn, st)
-                nxt = pc + 1
-            else:
-                nxt = step(pc, insn, st, path, work)
-            if logging:
-                log.after(st)
-            if self.note is not None:
-                hist[-1] = (pc, self.note)
-            if nxt is None:
-                self.end_path(path)
-                return
-            pc = nxt
-            path.pc = pc
+                pc = nxt
+                path.pc = pc
+        finally:
+            self.processed = processed
 
     def end_path(self, path: _Path) -> None:
         cp = path.parent
@@ -231,8 +242,7 @@ class Checker:
                 if (cp.state.callback_unroll == st.callback_unroll and states_looping(cp.state, st, live)
                         and states_equal(cp.state, st, live, exact=True)):
                     raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
-            elif states_equal(cp.state, st, live, False, None if cp.all_precise else cp.precise, cp.by_frame,
-                              uninit_ok, cp.hint):
+            elif subsumes(cp, st, live, uninit_ok):
                 cp.hits += 1
                 self.propagate_precision(cp, st, path)
                 parent = path.parent

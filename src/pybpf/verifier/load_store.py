@@ -98,17 +98,21 @@ def lddw(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
     ref = ck.refs_by_pc.get(pc)
     regs = st.cur.regs
     if ref is not None:
+        known = ck.lddw_regs.get(pc)
+        if known is not None:  # the same map reference each time: one shared (immutable) register
+            regs[insn.dst] = known
+            return
         m = ck.maps.get(ref.map_name)
         if m is None:
             raise VerifierError(f"fd {ref.map_name} is not pointing to valid bpf_map", insn=pc)
         if ref.kind == "fd":
-            regs[insn.dst] = Reg(RegType.CONST_PTR_TO_MAP, map=m)
+            regs[insn.dst] = ck.lddw_regs[pc] = Reg(RegType.CONST_PTR_TO_MAP, map=m)
         else:
             if ref.offset >= max(m.value_size, 1) or ref.offset < 0:
                 raise VerifierError(f"invalid access to map value pointer, value_size={m.value_size} "
                                     f"off={ref.offset}", insn=pc)
-            regs[insn.dst] = Reg(RegType.PTR_TO_MAP_VALUE, map=m, off=ref.offset,
-                                 rdonly=not memory.map_prog_caps(m)[1])
+            regs[insn.dst] = ck.lddw_regs[pc] = Reg(RegType.PTR_TO_MAP_VALUE, map=m, off=ref.offset,
+                                                    rdonly=not memory.map_prog_caps(m)[1])
         return
     if insn.src == PseudoSrc.IMM:
         regs[insn.dst] = const(insn.imm)

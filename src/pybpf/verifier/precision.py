@@ -20,93 +20,95 @@ if TYPE_CHECKING:
     from pybpf.verifier.cfg import Program
     from pybpf.verifier.prune import Checkpoint
 
-# A history entry: (pc, note). note is None, ("stack", frame, slot), ("stackvar",) or ("linked", keys).
-Entry = tuple[int, Any]
+# A history entry: pc, or (pc, note) with note ("stack", frame, slot[, spill]), ("stackvar",), ("frame",) or
+# ("linked", keys).
+Entry = Any
 
 
-_R0_R5 = frozenset(range(6))
+_R0_R5 = 0b111111  # r0-r5 as a bit mask
 
 
 class Fallback(Exception):
     """The walk cannot follow this instruction: mark everything precise."""
 
 
-def _back_alu(insn: Instruction, note: Any, regs: set[int], slots: set[int], frame: int) -> None:
+def _back_alu(insn: Instruction, note: Any, rm: int, slots: set[int], frame: int) -> int:
     d, s, op = insn.dst, insn.src, insn.opcode
-    if d not in regs:
-        return
+    if not rm >> d & 1:
+        return rm
     aop = op & 0xF0
     if aop == 0xB0:  # mov: the destination's value came from the source alone
-        regs.discard(d)
+        rm &= ~(1 << d)
         if op & 0x08:
-            regs.add(s)
+            rm |= 1 << s
     elif op & 0x08 and aop not in (0x80, 0xD0):
-        regs.add(s)
+        rm |= 1 << s
+    return rm
 
 
-def _back_ldx(insn: Instruction, note: Any, regs: set[int], slots: set[int], frame: int) -> None:
-    if insn.dst not in regs:
-        return
-    regs.discard(insn.dst)
+def _back_ldx(insn: Instruction, note: Any, rm: int, slots: set[int], frame: int) -> int:
+    d = insn.dst
+    if not rm >> d & 1:
+        return rm
+    rm &= ~(1 << d)
     if note is not None:  # a fill from the stack: the slot is the source
         if note[0] != "stack" or note[1] != frame:
             raise Fallback
         slots.add(note[2])
+    return rm
 
 
-def _back_store(insn: Instruction, note: Any, regs: set[int], slots: set[int], frame: int) -> None:
+def _back_store(insn: Instruction, note: Any, rm: int, slots: set[int], frame: int) -> int:
     if insn.opcode & 0xE0 == Mode.ATOMIC:
-        if note is not None or insn.src in regs or (insn.imm == 0xF1 and 0 in regs):
+        if note is not None or rm >> insn.src & 1 or (insn.imm == 0xF1 and rm & 1):
             raise Fallback
-        return
+        return rm
     if note is None:
-        return
+        return rm
     if note[0] != "stack" or note[1] != frame:
         if slots:
             raise Fallback
-        return
+        return rm
     slot = note[2]
     if slot in slots:
         if insn.size == 8 or len(note) > 3:  # overwritten whole, or by a (narrower) spill
             slots.discard(slot)
         if insn.opcode & 0x07 == InsnClass.STX:
-            regs.add(insn.src)
+            rm |= 1 << insn.src
+    return rm
 
 
-def _back_jmp(insn: Instruction, note: Any, regs: set[int], slots: set[int], frame: int) -> None:
-    op, s = insn.opcode, insn.src
+def _back_jmp(insn: Instruction, note: Any, rm: int, slots: set[int], frame: int) -> int:
+    op, s, d = insn.opcode, insn.src, insn.dst
     if op == EXIT or (op & 0xF7 == CALL and s == 1):
         raise Fallback
     if op & 0xF7 == CALL:  # a helper call clobbers r0-r5
-        regs.difference_update(_R0_R5)
-        return
+        return rm & ~_R0_R5
     if op & 0xF0 == 0x00:
-        return
+        return rm
     if note is None:  # no scalar linked to the compared ones: the comparison reads dst (and src)
-        d = insn.dst
-        if op & 0x08:
-            if d in regs or s in regs:
-                regs.add(d)
-                regs.add(s)
-        elif d in regs:
-            regs.add(d)
-        return
-    linked: frozenset[Any] = note[1] if note is not None and note[0] == "linked" else frozenset()
-    if ("x", 0) in linked and (regs or slots):
+        if op & 0x08 and (rm >> d & 1 or rm >> s & 1):
+            rm |= (1 << d) | (1 << s)
+        return rm
+    linked: frozenset[Any] = note[1] if note[0] == "linked" else frozenset()
+    if ("x", 0) in linked and (rm or slots):
         raise Fallback
-    involved = {insn.dst} | ({s} if op & 0x08 else set())
-    group_regs = {k[1] for k in linked if k[0] == "r"}
+    involved = (1 << d) | ((1 << s) if op & 0x08 else 0)
+    group_regs = 0
+    for k in linked:
+        if k[0] == "r":
+            group_regs |= 1 << k[1]
     group_slots = {k[1] for k in linked if k[0] == "s"}
-    if involved & regs or group_regs & regs or group_slots & slots:
-        regs.update(involved | group_regs)
+    if involved & rm or group_regs & rm or group_slots & slots:
+        rm |= involved | group_regs
         slots.update(group_slots)
+    return rm
 
 
-def _back_ld(insn: Instruction, note: Any, regs: set[int], slots: set[int], frame: int) -> None:
+def _back_ld(insn: Instruction, note: Any, rm: int, slots: set[int], frame: int) -> int:
     if insn.opcode == LDDW:
-        regs.discard(insn.dst)
-    else:  # ld_abs / ld_ind clobber r0-r5
-        regs.difference_update(_R0_R5)
+        return rm & ~(1 << insn.dst)
+    return rm & ~_R0_R5  # ld_abs / ld_ind clobber r0-r5
 
 
 _BACK = {
@@ -117,55 +119,108 @@ _BACK = {
 
 
 _FALLBACK_NOTES = ("frame", "stackvar")
+_ALWAYS = -1  # the gate of instructions the walk cannot step over (exit, a call into a function)
 
 
-def _table(prog: Program) -> dict[int, tuple[Any, Instruction, int]]:
-    """Per pc: (step-back function, instruction, gate): with no note, an ALU or LDX instruction
-    whose destination (the gate) is not being tracked changes nothing (-1: always step)."""
-    table = prog.back
-    if not table:
+def _gate(insn: Instruction) -> int:
+    """The registers whose tracking makes a step back over `insn` (without a note) change anything,
+    as a bit mask; _ALWAYS when it always gives up."""
+    op, cls, d, s = insn.opcode, insn.opcode & 0x07, insn.dst, insn.src
+    if cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.LDX):
+        return 1 << d
+    if cls in (InsnClass.ST, InsnClass.STX):
+        if op & 0xE0 == Mode.ATOMIC:
+            return (1 << s) | (1 if insn.imm == 0xF1 else 0)
+        return 0
+    if cls == InsnClass.LD:
+        return 1 << d if op == LDDW else _R0_R5
+    if op == EXIT or (op & 0xF7 == CALL and s == 1):
+        return _ALWAYS
+    if op & 0xF7 == CALL:
+        return _R0_R5
+    if op & 0xF0 == 0x00 or not op & 0x08:
+        return 0
+    return (1 << d) | (1 << s)
+
+
+def _table(prog: Program) -> tuple[list[Any], list[int]]:
+    """Per pc: (step-back function, instruction), and the instruction's gate: with no note, an
+    instruction whose gate holds no tracked register changes nothing."""
+    if not prog.back:
+        steps: list[Any] = [None] * prog.nslots
+        gates = [0] * prog.nslots
         for pc, insn in prog.by_pc.items():
-            cls = insn.opcode & 0x07
-            gate = insn.dst if cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.LDX) else -1
-            table[pc] = (_BACK[cls], insn, gate)
-    return table
+            steps[pc] = (_BACK[insn.opcode & 0x07], insn)
+            gates[pc] = _gate(insn)
+        prog.back.extend((steps, gates))
+    return prog.back[0], prog.back[1]
+
+
+_KEYS: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}
+
+
+def _reg_keys(frame: int, rm: int) -> tuple[tuple[int, int], ...]:
+    """The precision keys of the registers in bit mask `rm` of `frame`."""
+    keys = _KEYS.get((frame, rm))
+    if keys is None:
+        keys = _KEYS[(frame, rm)] = tuple((frame, r) for r in range(11) if rm >> r & 1)
+    return keys
+
+
+_REGS = 0x7FF  # r0-r10
+_SLOTS = 0x800  # in the tracked mask: some stack slots are tracked too (an _ALWAYS gate then stops the walk)
 
 
 def backtrack(prog: Program, hist: list[Entry], parent: Checkpoint | None, regs: Iterable[int],
               slots: Iterable[int], frame: int, skip_last: bool) -> None:
-    """Mark the sources of `regs`/`slots` (current frame) precise in every checkpoint up the path."""
-    r, sl = set(regs), set(slots)
-    table = _table(prog)
-    last = len(hist) - 2 if skip_last else len(hist) - 1
-    entries = hist
+    """Mark the sources of `regs`/`slots` (current frame) precise in every checkpoint up the path.
+
+    History entries are a pc (no note) or (pc, note); tracked registers are a bit mask, with
+    _SLOTS set while stack slots are tracked."""
+    rm = 0
+    for r in regs:
+        rm |= 1 << r
+    sl = set(slots)
+    if sl:
+        rm |= _SLOTS
+    if not rm:
+        return
+    steps, gates = _table(prog)
+    it = reversed(hist)
+    if skip_last:
+        next(it, None)
     cp = parent
     try:
         while True:
-            for i in range(last, -1, -1):
-                if not r and not sl:
-                    return
-                pc, note = entries[i]
-                fn, insn, gate = table[pc]
-                if note is None:
-                    if gate < 0 or gate in r:
-                        fn(insn, None, r, sl, frame)
-                elif note[0] in _FALLBACK_NOTES:
-                    raise Fallback
+            for e in it:
+                if e.__class__ is int:
+                    if not gates[e] & rm:
+                        continue
+                    fn, insn = steps[e]
+                    rm = fn(insn, None, rm, sl, frame)
                 else:
-                    fn(insn, note, r, sl, frame)
-            if cp is None or (not r and not sl):
+                    pc, note = e
+                    if note[0] in _FALLBACK_NOTES:
+                        raise Fallback
+                    fn, insn = steps[pc]
+                    rm = fn(insn, note, rm, sl, frame)
+                rm = rm | _SLOTS if sl else rm & _REGS
+                if not rm:
+                    return
+            if cp is None:
                 return
             if len(cp.state.frames) - 1 != frame:
                 raise Fallback
             if cp.all_precise:
                 return
             precise = cp.precise
-            keys = [(frame, reg) for reg in r] + [(frame, -1 - slot) for slot in sl]
+            keys: Any = _reg_keys(frame, rm & _REGS)
+            if sl:
+                keys = keys + tuple((frame, -1 - slot) for slot in sl)
             if precise.issuperset(keys):
                 return  # already marked here, and therefore above
             precise.update(keys)
-            entries = cp.hist
-            last = len(entries) - 1
+            it = reversed(cp.hist)
             cp = cp.parent
     except Fallback:
         while cp is not None:

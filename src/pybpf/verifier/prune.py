@@ -98,14 +98,19 @@ def regsafe(old: Reg, cur: Reg, ids: _IdMap, exact: bool, imprecise: bool = Fals
             return imprecise or not old.id or ids.check_scalar(old.id, old.id)
         if not old.id and not old.ref_obj_id:
             return True
-    elif cur.type is not ot:
+        ref = old.ref_obj_id + (1 << 40) if old.ref_obj_id else 0
+        return ids.check(old.id, old.id) and ids.check(ref, ref)
+    if cur.type is not ot:
         return False
     if ot is _SCALAR:
         if imprecise:
             return True
         return cur.var.within(old.var) and ids.check_scalar(old.id, cur.id)
-    if (old.maybe_null, old.rdonly, old.ringbuf, old.map, old.frameno, old.mem_size, old.subprog,
-            old.btf_name) != (cur.maybe_null, cur.rdonly, cur.ringbuf, cur.map, cur.frameno, cur.mem_size,
+    om, cm = old.map, cur.map
+    if om is not cm and (om is None or cm is None or om.name != cm.name or om != cm):
+        return False  # (another map: most often another name, without comparing whole specs)
+    if (old.maybe_null, old.rdonly, old.ringbuf, old.frameno, old.mem_size, old.subprog,
+            old.btf_name) != (cur.maybe_null, cur.rdonly, cur.ringbuf, cur.frameno, cur.mem_size,
                               cur.subprog, cur.btf_name):
         return False
     if old.off != cur.off or not cur.var.within(old.var):
@@ -178,30 +183,55 @@ def _frame_safe(old: Frame, cur: Frame, live: Iterable[int], ids: _IdMap, exact:
     if old.callsite != cur.callsite or old.subprog != cur.subprog:
         return False
     oregs, cregs = old.regs, cur.regs
+    if not exact:
+        for r in live:
+            o, c = oregs[r], cregs[r]
+            if o is c:
+                if not o.id and not o.ref_obj_id:
+                    continue  # unchanged since the checkpoint and linked to nothing
+            elif o.type is _SCALAR and c.type is _SCALAR and not o.id and not c.id:  # regsafe, in short
+                if precise is None or (fi, r) in precise:
+                    if not c.var.within(o.var):
+                        ids.fail = (fi, r)
+                        return False
+                continue
+            if not regsafe(o, c, ids, False, precise is not None and (fi, r) not in precise):
+                ids.fail = (fi, r)
+                return False
+        return _stack_safe(old.stack, cur.stack, ids, fi, precise, reads, uninit_ok)
     for r in live:
-        o, c = oregs[r], cregs[r]
-        if o is c and not o.id and not o.ref_obj_id and not exact:
-            continue  # unchanged since the checkpoint and linked to nothing
-        if not regsafe(o, c, ids, exact, precise is not None and (fi, r) not in precise):
+        if not regsafe(oregs[r], cregs[r], ids, exact, precise is not None and (fi, r) not in precise):
             ids.fail = (fi, r)
             return False
     empty = EMPTY_SLOT
-    if exact:
-        for i in set(old.stack) | set(cur.stack):
-            if not _slot_exact(old.stack.get(i, empty), cur.stack.get(i, empty), ids):
-                return False
-        return True
-    slots = old.stack if reads is None else reads.get(fi, ())
-    ostack, cstack = old.stack, cur.stack
+    for i in set(old.stack) | set(cur.stack):
+        if not _slot_exact(old.stack.get(i, empty), cur.stack.get(i, empty), ids):
+            return False
+    return True
+
+
+def _stack_safe(ostack: dict[int, Slot], cstack: dict[int, Slot], ids: _IdMap, fi: int,
+                precise: set[tuple[int, int]] | None, reads: Mapping[int, list[int]] | None,
+                uninit_ok: bool) -> bool:
+    """The stack half of _frame_safe (not exact): the slots old's continuations read."""
+    slots = ostack if reads is None else reads.get(fi, ())
+    empty = EMPTY_SLOT
     for i in slots:
         so = ostack.get(i)
         if so is None:
             continue
         sc = cstack.get(i, empty)
+        osp = so.spilled
         if so is sc:
-            sp = so.spilled
-            if sp is None or (not sp.id and not sp.ref_obj_id):
+            if osp is None or (not osp.id and not osp.ref_obj_id):
                 continue  # unchanged since the checkpoint and linked to nothing
+        elif osp is not None and osp.type is _SCALAR and not osp.id and so.kinds == SPILL8:
+            csp = sc.spilled  # two unlinked 64-bit scalar spills: _slot_safe, in short
+            if csp is not None and csp.type is _SCALAR and not csp.id and sc.kinds == SPILL8:
+                if (precise is None or (fi, -1 - i) in precise) and not csp.var.within(osp.var):
+                    ids.fail = (fi, -1 - i)
+                    return False
+                continue
         if not _slot_safe(so, sc, ids, precise is not None and (fi, -1 - i) not in precise, uninit_ok):
             ids.fail = (fi, -1 - i)
             return False
@@ -262,6 +292,15 @@ def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = Fals
         key = hint[0]
         if key is not None and _differs(old, cur, key, precise, uninit_ok):
             return False
+    return _states_safe(old, cur, live, exact, precise, reads, uninit_ok, hint)
+
+
+def _states_safe(old: State, cur: State, live: Iterable[int], exact: bool,
+                 precise: set[tuple[int, int]] | None, reads: Mapping[int, list[int]] | None,
+                 uninit_ok: bool, hint: list[Any] | None) -> bool:
+    """states_equal after its cheap necessary checks (same depth and references, the hint)."""
+    ofr, cfr = old.frames, cur.frames
+    n = len(ofr)
     ids = _IdMap()
     last = n - 1
     for i in range(n):
@@ -276,9 +315,57 @@ def states_equal(old: State, cur: State, live: Iterable[int], exact: bool = Fals
     return True
 
 
+def subsumes(cp: Checkpoint, cur: State, live: Iterable[int], uninit_ok: bool) -> bool:
+    """states_equal(cp.state, cur, ...) with the checkpoint's precision, reads and hint; the hint
+    check for a register inline (most comparisons end there)."""
+    old = cp.state
+    ofr, cfr = old.frames, cur.frames
+    n = len(ofr)
+    if n != len(cfr) or len(old.refs) != len(cur.refs):
+        return False
+    precise = None if cp.all_precise else cp.precise
+    hint = cp.hint
+    key = hint[0]
+    if key is not None:
+        fi, where = key
+        if fi < n:
+            if where >= 0:
+                o, c = ofr[fi].regs[where], cfr[fi].regs[where]
+                if o is not c:
+                    if o.type is _SCALAR:
+                        if c.type is not _SCALAR:
+                            return False
+                        if (precise is None or key in precise) and not c.var.within(o.var):
+                            return False
+                    elif not regsafe(o, c, _FRESH, False, precise is not None and key not in precise):
+                        return False
+            else:
+                so = ofr[fi].stack.get(-1 - where)
+                if so is None:
+                    pass
+                elif so.kinds == SPILL8 and so.spilled is not None and so.spilled.type is _SCALAR:
+                    sc = cfr[fi].stack.get(-1 - where, EMPTY_SLOT)  # two 64-bit scalar spills, in short
+                    if sc is not so:
+                        csp = sc.spilled
+                        if csp is None or sc.kinds != SPILL8 or csp.type is not _SCALAR:
+                            if not _slot_safe(so, sc, _FRESH, precise is not None and key not in precise,
+                                              uninit_ok):
+                                return False
+                        elif (precise is None or key in precise) and not csp.var.within(so.spilled.var):
+                            return False
+                elif not _slot_safe(so, cfr[fi].stack.get(-1 - where, EMPTY_SLOT), _FRESH,
+                                                     precise is not None and key not in precise, uninit_ok):
+                    return False
+    return _states_safe(old, cur, live, False, precise, cp.by_frame, uninit_ok, hint)
+
+
 def states_looping(old: State, cur: State, live: Iterable[int] = ALL) -> bool:
     """The kernel's states_maybe_looping: same frame depth and identical live current-frame registers."""
     if len(old.frames) != len(cur.frames):
         return False
     a, b = old.cur.regs, cur.cur.regs
-    return all(a[r] == b[r] for r in live)
+    for r in live:
+        x, y = a[r], b[r]
+        if x is not y and x != y:
+            return False
+    return True

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from pybpf.verifier import bounds
@@ -78,12 +80,16 @@ class Reg:
                    g("btf_name", self.btf_name))
 
     def with_var(self, var: Scalar) -> Reg:
-        """A copy with another value (the hot case of with_)."""
+        """A copy with another value (the hot case of with_); itself when the value is the same object."""
+        if var is self.var:
+            return self
         return Reg(self.type, var, self.off, self.id, self.ref_obj_id, self.maybe_null, self.rdonly, self.ringbuf,
                    self.range, self.map, self.mem_size, self.frameno, self.subprog, self.btf_name)
 
     def with_id(self, id: int) -> Reg:  # noqa: A002 - the kernel's name
-        """A copy with another id (the other hot case of with_)."""
+        """A copy with another id (the other hot case of with_); itself when the id is the same."""
+        if id == self.id:
+            return self
         return Reg(self.type, self.var, self.off, id, self.ref_obj_id, self.maybe_null, self.rdonly, self.ringbuf,
                    self.range, self.map, self.mem_size, self.frameno, self.subprog, self.btf_name)
 
@@ -126,7 +132,9 @@ NOT_INIT = Reg()
 UNKNOWN_SCALAR = Reg(RegType.SCALAR, bounds.UNKNOWN)
 
 
+@lru_cache(maxsize=1 << 16)
 def scalar(value: Scalar) -> Reg:
+    """A scalar register without links (shared: registers are immutable; most values recur)."""
     return Reg(RegType.SCALAR, value)
 
 
@@ -149,6 +157,7 @@ class Slot:
 
 
 EMPTY_SLOT = Slot()
+_SPILLED = attrgetter("spilled")
 
 
 @dataclass(slots=True)
@@ -224,19 +233,13 @@ class State:
     def clear_singular_ids(self) -> None:
         """Drop scalar ids held by one register or slot only: they link nothing (the kernel's
         clear_singular_ids before a state is cached, so pruning need not match them)."""
-        seen: dict[int, int] = {}
         scalar = RegType.SCALAR
-        for frame in self.frames:
-            for reg in frame.regs:
-                if reg.id and reg.type is scalar:
-                    seen[reg.id] = seen.get(reg.id, 0) + 1
-            for slot in frame.stack.values():
-                sp = slot.spilled
-                if sp is not None and sp.id and sp.type is scalar:
-                    seen[sp.id] = seen.get(sp.id, 0) + 1
-        if not seen:
+        ids = [reg.id for frame in self.frames for reg in frame.regs if reg.id and reg.type is scalar]
+        ids += [sp.id for frame in self.frames for sp in map(_SPILLED, frame.stack.values())
+                if sp is not None and sp.id and sp.type is scalar]
+        if not ids:
             return
-        single = {i for i, n in seen.items() if n == 1}
+        single = {i for i, n in Counter(ids).items() if n == 1}
         if not single:
             return
         for frame in self.frames:
