@@ -20,9 +20,11 @@ from pybpf.vm.jit.cfg import budget_regions, reachable, spent_on_entry, successo
 from pybpf.vm.jit.ircalls import RET_TYPE, CallEmitter, load_slot, store_slot
 from pybpf.vm.jit.ircombine import CheckPlan, plan_checks
 from pybpf.vm.jit.irinsn import InstructionEmitter
+from pybpf.vm.jit.irloop import LoopGuardEmitter
 from pybpf.vm.jit.irmem import MemoryEmitter
 from pybpf.vm.jit.irops import I64, UnsupportedInstruction, c64, cbranch_likely, cbranch_unlikely
 from pybpf.vm.jit.layout import FaultCode, Slot
+from pybpf.vm.jit.loopver import LoopPlan, plan_loops
 
 if TYPE_CHECKING:
     from pybpf.vm.jit.irgen import ModuleTranslator
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 _MEMORY_CLASSES = (InsnClass.LD, InsnClass.LDX, InsnClass.ST, InsnClass.STX)
 
 
-class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
+class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGuardEmitter):
     """Emits one eBPF function."""
 
     def __init__(self, mt: ModuleTranslator, fn: ir.Function, entry_pc: int) -> None:
@@ -44,6 +46,11 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
         self.blocks: dict[int, ir.Block] = {}
         self.bad_jump: dict[int, ir.Block] = {}
         self.plans: dict[int, CheckPlan | None] = {}
+        self.loops: dict[int, LoopPlan] = {}  # versioned loops by header (pybpf.vm.jit.loopver)
+        self.guards: dict[int, ir.Block] = {}  # their entry tests, made when first jumped to
+        self.free_blocks: dict[int, dict[int, ir.Block]] = {}  # their check-free copies
+        self.loop: LoopPlan | None = None  # the loop whose check-free copy is being emitted
+        self.source = -1  # the block being emitted
 
     # --- registers and budget -------------------------------------------------------------
     def get(self, b: ir.IRBuilder, reg: int) -> ir.Value:
@@ -60,7 +67,7 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
         """What is left of the budget here (the fast copy subtracts what it spent since the
         last checkpoint)."""
         left = b.load(self.budget)
-        return b.sub(left, b.load(self.spent)) if self.mode == "fast" else left
+        return b.sub(left, b.load(self.spent)) if self.mode != "exact" else left
 
     def save_budget(self, b: ir.IRBuilder) -> None:
         if self.opt.budget:
@@ -69,7 +76,7 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
     def reload_budget(self, b: ir.IRBuilder) -> None:
         if self.opt.budget:
             b.store(load_slot(b, self.jctx, Slot.BUDGET), self.budget)
-            if self.mode == "fast":
+            if self.mode != "exact":
                 b.store(c64(0), self.spent)
 
     def fault(self, b: ir.IRBuilder, code: int, pc: int, aux: ir.Value | None = None) -> None:
@@ -142,18 +149,48 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
         if dual:
             self.fast_blocks = {pc: self.fn.append_basic_block(f"fast{pc}") for pc in leaders}
             b.branch(self.fast_blocks[self.entry_pc])
+            if self.opt.version_loops:
+                self.loops = plan_loops(self.mt.slots, bodies, checkpoints, maxpath)
         else:
             b.branch(self.blocks[self.entry_pc])
         self.mode = "exact"
         for start, body in bodies.items():
+            self.source = start
             self._emit_block(start, body)
         if dual:
             self.mode = "fast"
             for start, body in bodies.items():
+                self.source = start
                 self._emit_fast_block(start, body, start in checkpoints, maxpath.get(start, 0))
+            self._emit_versioned_loops(bodies, maxpath)
+
+    def _emit_versioned_loops(self, bodies: dict[int, list[int]], maxpath: dict[int, int]) -> None:
+        """The check-free copy of every versioned loop that is entered, and its guard."""
+        for header, block in list(self.guards.items()):
+            plan = self.loops[header]
+            self.free_blocks[header] = {
+                pc: self.fn.append_basic_block(f"free{pc}") for pc in sorted(plan.blocks)}
+            self.mode = "fast"
+            self.emit_loop_guard(ir.IRBuilder(block), plan, self.free_blocks[header][header],
+                                 self.fast_blocks[header])
+            self.mode, self.loop = "free", plan
+            self.unchecked = frozenset(a.pc for a in plan.accesses)
+            try:
+                for start in sorted(plan.blocks):
+                    self.source = start
+                    self._emit_fast_block(start, bodies[start], start == header,
+                                          maxpath.get(start, 0), compare=False)
+            finally:
+                self.mode, self.loop, self.unchecked = "fast", None, frozenset()
 
     def target_block(self, pc: int) -> ir.Block:
-        blocks = self.fast_blocks if self.mode == "fast" else self.blocks
+        if self.mode == "free" and self.loop is not None and pc in self.loop.blocks:
+            return self.free_blocks[self.loop.header][pc]
+        if self.mode != "exact" and pc in self.loops and self.source not in self.loops[pc].blocks:
+            if pc not in self.guards:  # entering a versioned loop: its guard decides the copy
+                self.guards[pc] = self.fn.append_basic_block(f"guard{pc}")
+            return self.guards[pc]
+        blocks = self.fast_blocks if self.mode != "exact" else self.blocks
         if pc in blocks:
             return blocks[pc]
         if pc not in self.bad_jump:
@@ -163,23 +200,26 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
         return self.bad_jump[pc]
 
     def _emit_fast_block(
-        self, start: int, body: list[int], checkpoint: bool, maxpath: int
+        self, start: int, body: list[int], checkpoint: bool, maxpath: int, *, compare: bool = True
     ) -> None:
         """The fast copy of a block: the budget is only compared at checkpoints, against the
         longest path to the next checkpoint; when it might run out there, the exact copy
-        (which compares in every block) takes over at this block.
+        (which compares in every block) takes over at this block. Without `compare` (the copy
+        of a versioned loop, whose guard covered every iteration) the checkpoint only counts.
 
         Between checkpoints the blocks only add to `spent`, which the checkpoint subtracts from
         the budget once: the value carried around a loop changes once per iteration, not in a
         chain through every block of its body (which would be the loop's critical path)."""
-        b = ir.IRBuilder(self.fast_blocks[start])
+        blocks = self.free_blocks[self.loop.header] if self.loop is not None else self.fast_blocks
+        b = ir.IRBuilder(blocks[start])
         if checkpoint:
             left = b.sub(b.load(self.budget), b.load(self.spent))
             b.store(left, self.budget)
             b.store(c64(0), self.spent)
-            cont = self.fn.append_basic_block()
-            cbranch_unlikely(b, b.icmp_signed("<", left, c64(maxpath)), self.blocks[start], cont)
-            b.position_at_end(cont)
+            if compare:
+                cont = self.fn.append_basic_block()
+                cbranch_unlikely(b, b.icmp_signed("<", left, c64(maxpath)), self.blocks[start], cont)
+                b.position_at_end(cont)
             b.store(c64(len(body)), self.spent)
         elif start in self.spent_in:  # the same on every path here: a constant, not a sum
             b.store(c64(self.spent_in[start] + len(body)), self.spent)
@@ -226,7 +266,7 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
 
     def _emit_body(self, b: ir.IRBuilder, start: int, body: list[int]) -> None:
         plan = None
-        if self.opt.checks and self.opt.combine_checks:
+        if self.opt.checks and self.opt.combine_checks and self.mode != "free":
             if start not in self.plans:  # the same for the exact and the fast copy
                 self.plans[start] = plan_checks(self.mt.slots, body)
             plan = self.plans[start]

@@ -50,6 +50,7 @@ class TranslateOptions:
     zero_stack: bool = True  # zero the stack frames at entry (deterministic like the interpreter)
     dual_budget: bool = True  # a fast copy of the code that compares the budget only at loops
     combine_checks: bool = True  # one range check for a block's accesses off one base
+    version_loops: bool = True  # a check-free copy of loops whose whole run a guard can check
     inline_main: bool = True  # inline the program (bpf_fn_0, also the tail-call target) into bpf_entry
     frame_stride: int = 2 * STACK_SIZE  # distance between the r10 of consecutive frames
     ctx_kind: str = ""  # "xdp" / "skb": convert context accesses like the kernel; "": none
