@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from llvmlite import ir
 
-from pybpf.vm.jit.irops import I32, I64, c64
+from pybpf.isa.opcodes import STACK_SIZE, InsnClass
+from pybpf.vm.jit.irops import I32, I64, c64, cbranch_likely
+from pybpf.vm.jit.layout import REGION_WRITABLE
 from pybpf.vm.jit.loopver import Access, Affine, ExitTest, LoopPlan
 
 MAX_VISITS = 1 << 32  # more header visits than this are never versioned
@@ -34,10 +36,6 @@ class LoopGuardEmitter:
     if TYPE_CHECKING:  # provided by FunctionTranslator and MemoryEmitter
         def get(self, b: ir.IRBuilder, reg: int) -> ir.Value: ...
         def budget_left(self, b: ir.IRBuilder) -> ir.Value: ...
-        def _in_packet(self, b: ir.IRBuilder, addr: ir.Value, size: int, write: bool) -> ir.Value: ...
-        def _in_cache(self, b: ir.IRBuilder, addr: ir.Value, size: int, write: bool) -> ir.Value: ...
-        def _in_frame(self, b: ir.IRBuilder, addr: ir.Value, size: int) -> ir.Value: ...
-        def _in_ctx(self, b: ir.IRBuilder, addr: ir.Value) -> ir.Value: ...
 
     def _affine(self, b: ir.IRBuilder, value: Affine) -> ir.Value:
         """The value of `value` for the registers here (i32 when it is a 32-bit value)."""
@@ -85,51 +83,68 @@ class LoopGuardEmitter:
             n = b.select(inside, steps, _const(ty, 0))
         return (b.zext(n, I64) if bits < 64 else n), ok
 
-    def _access_ok(self, b: ir.IRBuilder, access: Access, visits: ir.Value, pc_ctx: bool) -> ir.Value:
-        """Whether every iteration's [address, address + size) lies in one region."""
-        first = b.add(self._affine(b, access.base), c64(access.off))
-        last_off = b.mul(b.sub(visits, c64(1)), c64(abs(access.stride)))
-        low = first if access.stride >= 0 else b.sub(first, last_off)
-        span = b.add(last_off, c64(access.size))
-        ok = self._span_in(b, low, span, access.write, cached=not pc_ctx)
-        return ok
+    def _spans(self, plan: LoopPlan) -> list[tuple[Access, int, bool]]:
+        """The accesses merged by base and stride: (first access, span, write) per group, the
+        span covering every member's bytes in one iteration (one check per group at entry)."""
+        groups: dict[tuple[Affine, int, bool], list[Access]] = {}
+        taint = self.mt.ctx_taint
+        for access in plan.accesses:
+            insn = self.mt.slots[access.pc]
+            base = insn.src if (insn.opcode & 0x07) == InsnClass.LDX else insn.dst
+            ctx = bool(self.opt.ctx_kind) and bool(taint.get(access.pc, -1) >> base & 1)
+            groups.setdefault((access.base, access.stride, ctx), []).append(access)
+        merged = []
+        for (_, _, ctx), members in groups.items():
+            low = min(a.off for a in members)
+            high = max(a.off + a.size for a in members)
+            first = min(members, key=lambda a: a.off)
+            merged.append((first, high - low, any(a.write for a in members), ctx))
+        return [(Access(a.pc, a.base, a.off, span, write, a.stride), span, ctx)
+                for a, span, write, ctx in merged]
 
-    def _span_in(self, b: ir.IRBuilder, low: ir.Value, span: ir.Value, write: bool,
-                 *, cached: bool) -> ir.Value:
-        """[low, low + span) in the packet, the current frame or (unless `cached` is false) the
-        cached region; span is a run-time value here."""
-        from pybpf.isa.opcodes import STACK_SIZE
-        from pybpf.vm.jit.layout import REGION_WRITABLE
-
-        regions = [(self.packet, write)]  # type: ignore[attr-defined]
-        if cached:
-            regions.append((self.cache, write))  # type: ignore[attr-defined]
-        inside: ir.Value = ir.Constant(ir.IntType(1), 0)
-        for region, need_write in regions:
+    def _region_tests(self, b: ir.IRBuilder, low: ir.Value, span: ir.Value, write: bool,
+                      ctx: bool) -> list[ir.Value]:
+        """i1 values, one per region (packet, frame, cached region unless the base may be the
+        context): [low, low + span) lies in it (and it is writable when `write`)."""
+        regions = [self.packet] if ctx else [self.packet, self.cache]  # type: ignore[attr-defined]
+        tests = []
+        for region in regions:
             start = b.load(region[0])
             length = b.sub(b.load(region[1]), start)
             ok = b.and_(b.icmp_unsigned("<=", span, length),
                         b.icmp_unsigned("<=", b.sub(low, start), b.sub(length, span)))
-            if need_write:
+            if write:
                 ok = b.and_(ok, b.icmp_unsigned(
                     "!=", b.and_(b.load(region[2]), c64(REGION_WRITABLE)), c64(0)))
-            inside = b.or_(inside, ok)
+            tests.append(ok)
         stack_low = self.stack_low  # type: ignore[attr-defined]
-        frame = b.and_(b.icmp_unsigned("<=", span, c64(STACK_SIZE)),
-                       b.icmp_unsigned("<=", b.sub(low, stack_low), b.sub(c64(STACK_SIZE), span)))
-        return b.or_(inside, frame)
+        tests.insert(1, b.and_(
+            b.icmp_unsigned("<=", span, c64(STACK_SIZE)),
+            b.icmp_unsigned("<=", b.sub(low, stack_low), b.sub(c64(STACK_SIZE), span))))
+        return tests
 
     def emit_loop_guard(self, b: ir.IRBuilder, plan: LoopPlan, free: ir.Block, checked: ir.Block) -> None:
-        """Branch to the loop's check-free copy `free` when the guard holds, else to `checked`."""
+        """Branch to the loop's check-free copy `free` when the guard holds, else to `checked`.
+        A chain of likely branches: the usual case (a packet access) tests one region."""
         stays, ok = self._stay_count(b, plan.test)
         ok = b.and_(ok, b.icmp_unsigned("<", stays, c64(MAX_VISITS)))
         visits = b.add(stays, c64(1))
-        need = b.mul(visits, c64(plan.cost))
-        ok = b.and_(ok, b.icmp_signed(">=", self.budget_left(b), need))
-        taint = self.mt.ctx_taint
-        for access in plan.accesses:
-            insn = self.mt.slots[access.pc]
-            base = insn.src if (insn.opcode & 0x07) == 1 else insn.dst
-            pc_ctx = bool(self.opt.ctx_kind) and bool(taint.get(access.pc, -1) >> base & 1)
-            ok = b.and_(ok, self._access_ok(b, access, visits, pc_ctx))
-        b.cbranch(ok, free, checked)
+        ok = b.and_(ok, b.icmp_signed(">=", self.budget_left(b), b.mul(visits, c64(plan.cost))))
+        for access, span_one, ctx in self._spans(plan):
+            nxt = self.fn.append_basic_block()
+            cbranch_likely(b, ok, nxt, checked)
+            b.position_at_end(nxt)
+            first = b.add(self._affine(b, access.base), c64(access.off))
+            last_off = b.mul(b.sub(visits, c64(1)), c64(abs(access.stride)))
+            low = first if access.stride >= 0 else b.sub(first, last_off)
+            span = b.add(last_off, c64(span_one))
+            found = self.fn.append_basic_block()
+            tests = self._region_tests(b, low, span, access.write, ctx)
+            for k, test in enumerate(tests):
+                other = self.fn.append_basic_block() if k + 1 < len(tests) else checked
+                cbranch_likely(b, test, found, other)
+                if k + 1 < len(tests):
+                    b.position_at_end(other)
+            b.position_at_end(found)
+            ok = ir.Constant(ir.IntType(1), 1)
+        cbranch_likely(b, ok, free, checked)
