@@ -23,11 +23,11 @@ from pybpf.vm.jit.cfg import (
     find_functions,
     has_backward_jump,
     reachable,
-    stack_bytes_used,
     static_max_depth,
     successors,
 )
 from pybpf.vm.jit.ctxflow import context_taint
+from pybpf.vm.jit.framereach import frame_bytes_reached
 from pybpf.vm.jit.ircalls import FN_TYPE, load_slot, store_slot
 from pybpf.vm.jit.irfunc import FunctionTranslator
 from pybpf.vm.jit.irops import I1, I64, c64
@@ -108,7 +108,7 @@ class ModuleTranslator:
                 "llvm.memset", [ir.IntType(8).as_pointer(), I64]
             )
             frames = static_max_depth(self.insns, self.functions_pcs) + 1
-            used = stack_bytes_used(self.insns)
+            used = frame_bytes_reached(self.slots, self.functions_pcs)
             for k in range(frames if used else 0):
                 low = b.add(fp, c64(k * self.options.frame_stride - used))
                 ptr = b.inttoptr(low, ir.IntType(8).as_pointer())
