@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from llvmlite import ir
 
 from pybpf.isa.opcodes import EXIT, JA, JA32, STACK_SIZE, InsnClass
-from pybpf.vm.jit.cfg import budget_regions, reachable, spent_on_entry, successors
+from pybpf.vm.jit.cfg import budget_regions, reachable, shortest_on_entry, successors
 from pybpf.vm.jit.ircalls import RET_TYPE, CallEmitter, load_slot, store_slot
 from pybpf.vm.jit.ircombine import CheckPlan, plan_checks
 from pybpf.vm.jit.irinsn import InstructionEmitter
@@ -51,6 +51,10 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGua
         self.free_blocks: dict[int, dict[int, ir.Block]] = {}  # their check-free copies
         self.loop: LoopPlan | None = None  # the loop whose check-free copy is being emitted
         self.source = -1  # the block being emitted
+        self.shortest: dict[int, int] = {}
+        self.bodies: dict[int, list[int]] = {}
+        self.checkpoints: set[int] = set()
+        self.edges: dict[tuple[str, int, int, int], ir.Block] = {}  # fast copy's counting edges
 
     # --- registers and budget -------------------------------------------------------------
     def get(self, b: ir.IRBuilder, reg: int) -> ir.Value:
@@ -64,10 +68,19 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGua
         b.store(value, self.regs[reg])
 
     def budget_left(self, b: ir.IRBuilder) -> ir.Value:
-        """What is left of the budget here (the fast copy subtracts what it spent since the
-        last checkpoint)."""
+        """What is left of the budget here, after the current block (the fast copy subtracts
+        what it spent since the last checkpoint: the shortest way here, its block and the
+        excess over that way)."""
         left = b.load(self.budget)
-        return b.sub(left, b.load(self.spent)) if self.mode != "exact" else left
+        if self.mode == "exact":
+            return left
+        return b.sub(left, b.add(b.load(self.spent), c64(self._base())))
+
+    def _base(self) -> int:
+        """The instructions the fast copy counts as spent by the end of the current block
+        without adding them to `spent`: the shortest way to it from the last checkpoint and
+        its own length."""
+        return self.shortest.get(self.source, 0) + len(self.bodies.get(self.source, ()))
 
     def save_budget(self, b: ir.IRBuilder) -> None:
         if self.opt.budget:
@@ -76,8 +89,8 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGua
     def reload_budget(self, b: ir.IRBuilder) -> None:
         if self.opt.budget:
             b.store(load_slot(b, self.jctx, Slot.BUDGET), self.budget)
-            if self.mode != "exact":
-                b.store(c64(0), self.spent)
+            if self.mode != "exact":  # the reloaded budget counts the whole block already
+                b.store(c64(-self._base()), self.spent)
 
     def fault(self, b: ir.IRBuilder, code: int, pc: int, aux: ir.Value | None = None) -> None:
         """Record a fault and unwind (terminates the current block)."""
@@ -106,7 +119,9 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGua
         b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.regs = [b.alloca(I64, name=f"r{i}") for i in range(11)]
         self.budget = b.alloca(I64, name="budget")
-        self.spent = b.alloca(I64, name="spent")  # fast copy: spent since the last checkpoint
+        # fast copy: instructions run since the last checkpoint beyond the shortest way to the
+        # current block (at a checkpoint: all of them)
+        self.spent = b.alloca(I64, name="spent")
         b.store(c64(0), self.spent)
         self.mode = "exact"
         for i in range(11):
@@ -144,7 +159,8 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGua
         dual = self.opt.budget and self.opt.dual_budget
         if dual:
             checkpoints, maxpath = budget_regions(self.mt.slots, self.entry_pc, bodies)
-            self.spent_in = spent_on_entry(self.mt.slots, bodies, checkpoints)
+            self.shortest = shortest_on_entry(self.mt.slots, bodies, checkpoints)
+            self.bodies, self.checkpoints = bodies, checkpoints
             # even without loops: one comparison at entry instead of one per block
         if dual:
             self.fast_blocks = {pc: self.fn.append_basic_block(f"fast{pc}") for pc in leaders}
@@ -170,7 +186,7 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGua
             plan = self.loops[header]
             self.free_blocks[header] = {
                 pc: self.fn.append_basic_block(f"free{pc}") for pc in sorted(plan.blocks)}
-            self.mode = "fast"
+            self.mode, self.source = "fast", -1  # the guard counts what came before the header
             self.emit_loop_guard(ir.IRBuilder(block), plan, self.free_blocks[header][header],
                                  self.fast_blocks[header])
             self.mode, self.loop = "free", plan
@@ -184,6 +200,20 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGua
                 self.mode, self.loop, self.unchecked = "fast", None, frozenset()
 
     def target_block(self, pc: int) -> ir.Block:
+        block = self._target_block(pc)
+        cost = self._edge_cost(pc) if self.mode != "exact" else 0
+        if not cost:
+            return block
+        key = (self.mode, self.loop.header if self.loop is not None else -1, self.source, pc)
+        if key not in self.edges:  # an edge block LLVM folds into a select where it can
+            edge = self.fn.append_basic_block(f"edge{self.source}_{pc}")
+            eb = ir.IRBuilder(edge)
+            eb.store(eb.add(eb.load(self.spent), c64(cost)), self.spent)
+            eb.branch(block)
+            self.edges[key] = edge
+        return self.edges[key]
+
+    def _target_block(self, pc: int) -> ir.Block:
         if self.mode == "free" and self.loop is not None and pc in self.loop.blocks:
             return self.free_blocks[self.loop.header][pc]
         if self.mode != "exact" and pc in self.loops and self.source not in self.loops[pc].blocks:
@@ -205,7 +235,9 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGua
         """The fast copy of a block: the budget is only compared at checkpoints, against the
         longest path to the next checkpoint; when it might run out there, the exact copy
         (which compares in every block) takes over at this block. Without `compare` (the copy
-        of a versioned loop, whose guard covered every iteration) the checkpoint only counts.
+        of a versioned loop, whose guard covered every iteration) the checkpoint only
+        counts (it settles spent into the budget: a sum restarted every iteration keeps the
+        count off the loop's critical path).
 
         Between checkpoints the blocks only add to `spent`, which the checkpoint subtracts from
         the budget once: the value carried around a loop changes once per iteration, not in a
@@ -220,12 +252,19 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGua
                 cont = self.fn.append_basic_block()
                 cbranch_unlikely(b, b.icmp_signed("<", left, c64(maxpath)), self.blocks[start], cont)
                 b.position_at_end(cont)
-            b.store(c64(len(body)), self.spent)
-        elif start in self.spent_in:  # the same on every path here: a constant, not a sum
-            b.store(c64(self.spent_in[start] + len(body)), self.spent)
-        else:
-            b.store(b.add(b.load(self.spent), c64(len(body))), self.spent)
         self._emit_body(b, start, body)
+
+    def _edge_cost(self, target: int) -> int:
+        """What the fast copy adds to `spent` on the edge from the current block to `target`:
+        how far this edge is off the shortest way to target (at a checkpoint: the whole count
+        since the last one)."""
+        body = self.bodies.get(self.source)
+        if not body or target not in self.bodies:
+            return 0
+        here = self.shortest.get(self.source, 0) + len(body)
+        if target in self.checkpoints:
+            return here
+        return here - self.shortest.get(target, 0)
 
     def _emit_block(self, start: int, body: list[int]) -> None:
         b = ir.IRBuilder(self.blocks[start])
