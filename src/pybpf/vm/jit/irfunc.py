@@ -166,7 +166,7 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGua
             self.fast_blocks = {pc: self.fn.append_basic_block(f"fast{pc}") for pc in leaders}
             b.branch(self.fast_blocks[self.entry_pc])
             if self.opt.version_loops:
-                self.loops = plan_loops(self.mt.slots, bodies, checkpoints, maxpath)
+                self.loops = plan_loops(self.mt.slots, bodies, checkpoints, maxpath, self.entry_pc)
         else:
             b.branch(self.blocks[self.entry_pc])
         self.mode = "exact"

@@ -135,10 +135,13 @@ def _transfer(insn: Instruction, regs: list[Value]) -> None:
 
 
 def _body_blocks(
-    header: int, preds: Mapping[int, list[int]], succ: Mapping[int, list[int]]
+    entry: int, header: int, preds: Mapping[int, list[int]], succ: Mapping[int, list[int]]
 ) -> tuple[set[int], list[int]] | None:
-    """The natural loop of `header` (blocks, latches), or None when it has a second entry."""
-    latches = [p for p in preds.get(header, []) if _reaches(succ, header, p)]
+    """The natural loop of `header` (blocks, latches), or None when it has a second entry.
+    Latches are the predecessors the header dominates (not reachable from the entry without
+    passing the header)."""
+    outside = _reachable_without(succ, entry, header)
+    latches = [p for p in dict.fromkeys(preds.get(header, [])) if p not in outside]
     body = {header}
     todo = list(latches)
     while todo:
@@ -152,18 +155,18 @@ def _body_blocks(
     return body, latches
 
 
-def _reaches(succ: Mapping[int, list[int]], start: int, target: int) -> bool:
+def _reachable_without(succ: Mapping[int, list[int]], start: int, avoid: int) -> set[int]:
+    if start == avoid:
+        return set()
     seen = {start}
     todo = [start]
     while todo:
         node = todo.pop()
-        if node == target:
-            return True
         for s in succ.get(node, []):
-            if s not in seen:
+            if s not in seen and s != avoid:
                 seen.add(s)
                 todo.append(s)
-    return False
+    return seen
 
 
 def _topological(header: int, body: set[int], succ: Mapping[int, list[int]]) -> list[int] | None:
@@ -208,8 +211,9 @@ def plan_loops(
     bodies: Mapping[int, Sequence[int]],
     checkpoints: set[int],
     maxpath: Mapping[int, int],
+    entry: int,
 ) -> dict[int, LoopPlan]:
-    """The versionable loops of one function, by header."""
+    """The versionable loops of the function starting at `entry`, by header."""
     succ: dict[int, list[int]] = {}
     preds: dict[int, list[int]] = {s: [] for s in bodies}
     for start, body in bodies.items():
@@ -221,7 +225,7 @@ def plan_loops(
     for header in sorted(checkpoints):
         if header not in bodies or header not in maxpath:
             continue
-        plan = _plan_loop(slots, bodies, succ, preds, checkpoints, header, maxpath[header])
+        plan = _plan_loop(slots, bodies, succ, preds, checkpoints, entry, header, maxpath[header])
         if plan is not None:
             plans[header] = plan
     return plans
@@ -233,10 +237,11 @@ def _plan_loop(
     succ: Mapping[int, list[int]],
     preds: Mapping[int, list[int]],
     checkpoints: set[int],
+    entry: int,
     header: int,
     cost: int,
 ) -> LoopPlan | None:
-    found = _body_blocks(header, preds, succ)
+    found = _body_blocks(entry, header, preds, succ)
     if found is None:
         return None
     body, latches = found
