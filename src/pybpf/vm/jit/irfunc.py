@@ -25,6 +25,7 @@ from pybpf.vm.jit.irmem import MemoryEmitter
 from pybpf.vm.jit.irops import I64, UnsupportedInstruction, c64, cbranch_likely, cbranch_unlikely
 from pybpf.vm.jit.layout import FaultCode, Slot
 from pybpf.vm.jit.loopver import LoopPlan, plan_loops
+from pybpf.vm.jit.pktrange import proven_packet_accesses
 
 if TYPE_CHECKING:
     from pybpf.vm.jit.irgen import ModuleTranslator
@@ -135,6 +136,13 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGua
             self.ctx_len = load_slot(b, self.jctx, Slot.CTX_LEN)
         if self.opt.checks:
             self.init_region_cache(b)
+            if self.opt.ctx_kind == "xdp" and self.entry_pc == 0:
+                # accesses the program's own tests keep in the packet, when r1 is the context
+                taint = self.mt.ctx_taint
+                self.proven, self.ctx_fields = proven_packet_accesses(
+                    self.mt.slots, lambda pc: successors(self.mt.slots, pc),
+                    lambda pc, reg: bool(taint.get(pc, -1) >> reg & 1))
+                self.ctx_ok = b.icmp_unsigned("==", self.args[1], self.ctx_start)
         if self.opt.budget:
             b.store(load_slot(b, self.jctx, Slot.BUDGET), self.budget)
         leaders = self._leaders()
