@@ -189,3 +189,126 @@ def test_write_into_read_only_map_in_a_loop(tmp_path: Path, n: int, at: int) -> 
             results[engine] = run(next(iter(coll.programs.values())), data)
     assert results["jit"] == results["interp"]
     assert (results["interp"][0] == "fault") == (at < n)
+
+
+# --- versioned loops (pybpf.vm.jit.loopver): the guard at the loop's entry must send every run
+# that could fault, run out of budget or wrap its induction variable to the checked copy.
+
+# A signed, downward walk by 2 from an index the packet gives; reads 4 bytes above the index.
+SIGNED_DOWN = """
+    r2 = *(u32 *)(r1 + 0)
+    r7 = *(u8 *)(r2 + 0)
+    r0 = 0
+loop:
+    r4 = r2
+    r4 += r7
+    r5 = *(u8 *)(r4 + 3)
+    r0 += r5
+    r7 += -2
+    if r7 s>= 1 goto loop
+    exit
+"""
+
+# A 32-bit counter that starts just below 2**32 (or, past byte 16, wraps to a small value and
+# would count for four billion iterations) beside a 64-bit pointer walking the packet.
+W32_UP = """
+    r2 = *(u32 *)(r1 + 0)
+    r3 = *(u8 *)(r2 + 0)
+    w3 += -16
+    r0 = 0
+    r6 = r2
+loop:
+    r5 = *(u8 *)(r6 + 1)
+    r0 += r5
+    r6 += 1
+    w3 += 1
+    if w3 < -4 goto loop
+    exit
+"""
+
+# `r3 <= r7` with r7 the largest value never stops (r3 wraps to 0): only the budget ends it.
+WRAP_LE = """
+    r2 = *(u32 *)(r1 + 0)
+    r3 = *(u8 *)(r2 + 0)
+    r3 += -8
+    r7 = *(u8 *)(r2 + 1)
+    r7 = -r7
+    r0 = 0
+loop:
+    r0 += 1
+    r3 += 1
+    if r3 <= r7 goto loop
+    exit
+"""
+
+# A stride of 16 against a limit near the top of the range: r3 can jump over it and wrap.
+STRIDE_LT = """
+    r2 = *(u32 *)(r1 + 0)
+    r3 = *(u8 *)(r2 + 0)
+    r3 += -40
+    r7 = *(u8 *)(r2 + 1)
+    r7 = -r7
+    r0 = 0
+loop:
+    r0 += r3
+    r3 += 16
+    if r3 < r7 goto loop
+    exit
+"""
+
+# Writes every byte of a range the packet gives, counting down with `!=` (stride -1).
+STORE_DOWN = """
+    r2 = *(u32 *)(r1 + 0)
+    r3 = *(u8 *)(r2 + 0)
+    r0 = 0
+loop:
+    r4 = r2
+    r4 += r3
+    *(u8 *)(r4 + 0) = r3
+    r3 += -1
+    if r3 != 0 goto loop
+    exit
+"""
+
+
+@pytest.mark.parametrize("start,size", [(1, 14), (9, 16), (12, 16), (13, 16), (14, 16), (40, 16)])
+def test_signed_downward_walk(start: int, size: int) -> None:
+    expected = same(SIGNED_DOWN, bytes([start]) + bytes(range(50, 49 + size)))
+    assert (expected[0] == "fault") == (start + 3 >= size)
+
+
+@pytest.mark.parametrize("first", [0, 5, 11, 12, 15, 16, 20, 200])
+def test_32_bit_counter_that_may_wrap(first: int) -> None:
+    expected = same(W32_UP, bytes([first]) + bytes(range(1, 40)), budget=5000)
+    # from 15 on the first step wraps the counter to 0: the walk leaves the packet at byte 39
+    assert (expected[0] == "fault") == (first >= 15)
+
+
+@pytest.mark.parametrize("first,second", [(0, 1), (3, 1), (0, 2), (5, 3), (200, 1)])
+def test_limit_at_the_top_of_the_range(first: int, second: int) -> None:
+    expected = same(WRAP_LE, bytes([first, second]) + bytes(30), budget=3000)
+    assert (expected[0] == "fault") == (second == 1)
+
+
+# r3 goes from first - 40 by 16 towards the limit -second: (0, 16) stops at -8, (7, 17) at -17;
+# (0, 1) jumps over -1 to 8, (39, 30) wraps at once to 15, (200, 1) starts far below the limit:
+# those count until the budget ends them.
+@pytest.mark.parametrize("first,second,faults", [
+    (0, 1, True), (0, 16, False), (7, 17, False), (39, 30, True), (200, 1, True)])
+def test_stride_that_could_jump_over_the_limit(first: int, second: int, faults: bool) -> None:
+    expected = same(STRIDE_LT, bytes([first, second]) + bytes(30), budget=3000)
+    assert (expected[0] == "fault") == faults
+
+
+@pytest.mark.parametrize("count,size", [(1, 16), (15, 16), (16, 16), (30, 64), (63, 64), (64, 64)])
+def test_stores_counting_down(count: int, size: int) -> None:
+    expected = same(STORE_DOWN, bytes([count]) + bytes(size - 1))
+    assert (expected[0] == "fault") == (count >= size)
+
+
+# PAIR_WALK on 64 bytes runs 3 + 20 * 8 + 1 = 164 instructions: budgets around that end it in the
+# last iterations (checked copy) or just cover it (the copy without comparisons).
+@pytest.mark.parametrize("budget", [150, 155, 156, 157, 160, 162, 163, 164, 165, 170, 1000])
+def test_budget_around_a_versioned_loops_total(budget: int) -> None:
+    expected = same(PAIR_WALK, bytes(range(3, 67)), budget=budget)
+    assert (expected[0] == "fault") == (budget < 164)

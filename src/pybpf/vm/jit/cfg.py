@@ -188,15 +188,15 @@ def budget_regions(
     return checkpoints, maxpath
 
 
-def spent_on_entry(
+def shortest_on_entry(
     slots: Mapping[int, Instruction], bodies: Mapping[int, Sequence[int]], checkpoints: set[int]
 ) -> dict[int, int]:
-    """Blocks whose instructions-since-the-last-checkpoint is the same on every path into them.
+    """For each block, the fewest instructions any path runs from the last checkpoint to it.
 
-    A checkpoint starts from 0; any other block starts from what its predecessors end with
-    (every edge into it is a forward edge: loop heads and blocks after calls are checkpoints).
-    Where all paths agree the fast copy stores a constant instead of adding to a running sum,
-    so a tree of branches stays plain branches LLVM can turn into a switch.
+    A checkpoint starts from 0; every edge into any other block is a forward edge (loop heads
+    and blocks after calls are checkpoints), so the blocks between checkpoints form a DAG. The
+    fast copy counts only how far a run is above this shortest path, so the count changes only
+    on the edges that leave a shortest path (a skipped-over branch), not in every block.
     """
     preds: dict[int, list[int]] = {start: [] for start in bodies}
     for start, body in bodies.items():
@@ -204,16 +204,15 @@ def spent_on_entry(
             for t in successors(slots, body[-1]):
                 if t in preds:
                     preds[t].append(start)
-    known: dict[int, int | None] = {}
-
-    def entry(block: int) -> int | None:
+    known: dict[int, int] = {}
+    for block in bodies:
         stack = [block]
         while stack:
             node = stack[-1]
             if node in known:
                 stack.pop()
                 continue
-            if node in checkpoints:
+            if node in checkpoints or not preds[node]:
                 known[node] = 0
                 stack.pop()
                 continue
@@ -221,12 +220,6 @@ def spent_on_entry(
             if pending:
                 stack.extend(pending)
                 continue
-            values: set[int | None] = set()
-            for p in preds[node]:
-                before = known[p]
-                values.add(None if before is None else before + len(bodies[p]))
-            known[node] = values.pop() if len(values) == 1 else None
+            known[node] = min(known[p] + len(bodies[p]) for p in preds[node])
             stack.pop()
-        return known[block]
-
-    return {b: v for b in bodies if (v := entry(b)) is not None}
+    return known

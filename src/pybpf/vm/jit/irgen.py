@@ -23,11 +23,11 @@ from pybpf.vm.jit.cfg import (
     find_functions,
     has_backward_jump,
     reachable,
-    stack_bytes_used,
     static_max_depth,
     successors,
 )
 from pybpf.vm.jit.ctxflow import context_taint
+from pybpf.vm.jit.framereach import frame_bytes_reached
 from pybpf.vm.jit.ircalls import FN_TYPE, load_slot, store_slot
 from pybpf.vm.jit.irfunc import FunctionTranslator
 from pybpf.vm.jit.irops import I1, I64, c64
@@ -50,6 +50,7 @@ class TranslateOptions:
     zero_stack: bool = True  # zero the stack frames at entry (deterministic like the interpreter)
     dual_budget: bool = True  # a fast copy of the code that compares the budget only at loops
     combine_checks: bool = True  # one range check for a block's accesses off one base
+    version_loops: bool = True  # a check-free copy of loops whose whole run a guard can check
     inline_main: bool = True  # inline the program (bpf_fn_0, also the tail-call target) into bpf_entry
     frame_stride: int = 2 * STACK_SIZE  # distance between the r10 of consecutive frames
     ctx_kind: str = ""  # "xdp" / "skb": convert context accesses like the kernel; "": none
@@ -107,7 +108,7 @@ class ModuleTranslator:
                 "llvm.memset", [ir.IntType(8).as_pointer(), I64]
             )
             frames = static_max_depth(self.insns, self.functions_pcs) + 1
-            used = stack_bytes_used(self.insns)
+            used = frame_bytes_reached(self.slots, self.functions_pcs)
             for k in range(frames if used else 0):
                 low = b.add(fp, c64(k * self.options.frame_stride - used))
                 ptr = b.inttoptr(low, ir.IntType(8).as_pointer())

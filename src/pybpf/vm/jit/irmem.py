@@ -16,7 +16,7 @@ Every load/store address is classified at run time, cheapest first:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llvmlite import ir
@@ -58,6 +58,9 @@ class MemoryEmitter:
     ctx_start: ir.Value
     ctx_len: ir.Value
     unchecked: frozenset[int] = frozenset()  # pcs a combined check covers in this copy
+    proven: frozenset[int] = frozenset()  # pcs in the packet when ctx_ok (pybpf.vm.jit.pktrange)
+    ctx_fields: Mapping[int, int] = {}  # pc -> ctx field offset, loaded off r1 when ctx_ok
+    ctx_ok: ir.Value
 
     if TYPE_CHECKING:  # provided by FunctionTranslator and the other mixin
         def get(self, b: ir.IRBuilder, reg: int) -> ir.Value: ...
@@ -153,6 +156,8 @@ class MemoryEmitter:
                  lambda: self._in_cache(b, addr, size, write)]
         if frame_first:
             tests.insert(0, tests.pop(1))
+        if pc in self.proven:  # the program's own test covered it (r1 was the context)
+            tests.insert(0, lambda: self.ctx_ok)
         for k, test in enumerate(tests):
             after = self.fn.append_basic_block() if k + 1 < len(tests) else slow
             cbranch_likely(b, test(), fast, after)
@@ -208,12 +213,28 @@ class MemoryEmitter:
         self, b: ir.IRBuilder, pc: int, base: int, off: int, size: int, signed: bool
     ) -> ir.Value:
         addr = b.add(self.get(b, base), c64(off))
+        incoming: list[tuple[ir.Value, ir.Block]] = []
+        join = self.fn.append_basic_block() if pc in self.ctx_fields else None
+        if join is not None:  # r1 was the context: the field's slot, no classification
+            field_slot = CTX_POINTER_FIELDS[self.opt.ctx_kind][self.ctx_fields[pc]]
+            inline = self.fn.append_basic_block()
+            general = self.fn.append_basic_block()
+            cbranch_likely(b, self.ctx_ok, inline, general)
+            ib = ir.IRBuilder(inline)
+            incoming.append((ib.load(_slot(ib, self.jctx, field_slot)), inline))
+            ib.branch(join)
+            b.position_at_end(general)
         paths = self._paths(b, addr, size, pc, base)
         if len(paths) == 1:
             checked = self.checked_address(b, pc, addr, size, False, frame_first=base == 10)
-            return emit_load(b, checked, size, signed, frame=base == 10)
-        join = self.fn.append_basic_block()
-        incoming: list[tuple[ir.Value, ir.Block]] = []
+            value = emit_load(b, checked, size, signed, frame=base == 10)
+            if join is None:
+                return value
+            incoming.append((value, b.block))
+            b.branch(join)
+            return phi_at(b, join, incoming)
+        if join is None:
+            join = self.fn.append_basic_block()
         for kind, block in paths:
             b.position_at_end(block)
             if kind == "frame":

@@ -1,0 +1,125 @@
+"""Packet accesses the program's own bounds tests prove (pybpf.vm.jit.pktrange): which the
+analysis accepts (read off the programs by hand), and the JIT against the interpreter where a
+test covers less than the access, or a helper moves the packet after the test."""
+
+from __future__ import annotations
+
+import pytest
+
+from pybpf.abi import ProgramType
+from pybpf.engines import Runtime
+from pybpf.errors import RuntimeFault
+from pybpf.isa import assemble
+from pybpf.isa.instruction import iter_slots
+from pybpf.object.spec import ProgramSpec
+from pybpf.vm.jit.cfg import successors
+from pybpf.vm.jit.pktrange import proven_packet_accesses
+
+HEAD = """
+    r2 = *(u32 *)(r1 + 4)
+    r3 = *(u32 *)(r1 + 0)
+    r4 = r3
+    r4 += 14
+"""
+
+
+def proven(text: str) -> tuple[list[int], list[int]]:
+    slots = dict(iter_slots(list(assemble(text, syntax="llvm"))))
+    found, fields = proven_packet_accesses(
+        slots, lambda pc: successors(slots, pc), lambda pc, reg: False)
+    return sorted(found), sorted(fields)
+
+
+def test_accesses_inside_the_tested_bytes() -> None:
+    # pc 5: the last two bytes below data + 14; pc 6: one byte past them; pc 7: before data
+    assert proven(HEAD + """
+        if r4 > r2 goto out
+        r0 = *(u16 *)(r3 + 12)
+        r0 = *(u16 *)(r3 + 13)
+        r0 = *(u8 *)(r3 - 1)
+    out:
+        exit
+    """) == ([5], [0, 1])
+
+
+def test_mirrored_and_inclusive_tests() -> None:
+    # data_end < data + 14 fails on the fall-through; data + 14 <= data_end holds when taken
+    assert proven(HEAD + "if r2 < r4 goto out\nr0 = *(u32 *)(r3 + 10)\nout:\nexit")[0] == [5]
+    assert proven(HEAD + "if r4 <= r2 goto in\nexit\nin:\nr0 = *(u32 *)(r3 + 10)\nexit")[0] == [6]
+    # the wrong side of the test proves nothing
+    assert proven(HEAD + "if r4 > r2 goto bad\nexit\nbad:\nr0 = *(u8 *)(r3 + 0)\nexit")[0] == []
+
+
+def test_joined_paths_keep_the_smaller_range() -> None:
+    # one path tests 14 bytes, the other 8: a read of bytes 8-11 is proven on one path only
+    assert proven(HEAD + """
+        if r1 == 0 goto short
+        if r4 > r2 goto out
+        goto read
+    short:
+        r4 = r3
+        r4 += 8
+        if r4 > r2 goto out
+    read:
+        r0 = *(u32 *)(r3 + 4)
+        r0 = *(u32 *)(r3 + 8)
+    out:
+        exit
+    """)[0] == [10]  # bytes 4-7 on both paths; 8-11 only on the 14-byte one
+
+
+def test_calls_and_context_stores_forget() -> None:
+    assert proven(HEAD + "if r4 > r2 goto out\ncall 7\nr0 = *(u8 *)(r3 + 0)\nout:\nexit")[0] == []
+    slots = dict(iter_slots(list(assemble(
+        HEAD + "if r4 > r2 goto out\n*(u32 *)(r1 + 0) = r2\nr0 = *(u8 *)(r3 + 0)\nout:\nexit",
+        syntax="llvm"))))
+    found, _ = proven_packet_accesses(slots, lambda pc: successors(slots, pc), lambda pc, reg: reg == 1)
+    assert found == frozenset()
+
+
+def outcome(engine: str, text: str, data: bytes):
+    spec = ProgramSpec("p", tuple(assemble(text, syntax="llvm")), type=ProgramType.XDP)
+    with Runtime(engine, verify=False).load(spec) as coll:
+        try:
+            r = coll.programs["p"].run(data)
+        except RuntimeFault as exc:
+            return ("fault", exc.reason.split(" at 0x")[0], exc.pc, exc.size)
+        return (r.retval, r.data_out, r.instructions)
+
+
+# The program tests 20 bytes, then reads and writes around the end of them; the packet is
+# sometimes shorter than the test, sometimes shorter than the access.
+EDGES = HEAD.replace("r4 += 14", "r4 += 20") + """
+    if r4 > r2 goto out
+    r0 = *(u32 *)(r3 + 16)
+    *(u8 *)(r3 + 19) = r0
+    r5 = *(u32 *)(r3 + 18)
+    r0 += r5
+out:
+    exit
+"""
+
+# A helper moves the packet's start after the test: the old pointer is not trusted any more.
+ADJUST = HEAD.replace("r4 += 14", "r4 += 24") + """
+    if r4 > r2 goto out
+    r6 = r3
+    r2 = 16
+    call 44
+    r0 = *(u64 *)(r6 + 8)
+out:
+    exit
+"""
+
+
+@pytest.mark.parametrize("size", [14, 19, 20, 21, 22, 64])
+def test_accesses_around_the_tested_bytes(size: int) -> None:
+    data = bytes(range(7, 7 + size))
+    expected = outcome("interp", EDGES, data)
+    assert outcome("jit", EDGES, data) == expected
+    assert (expected[0] == "fault") == (20 <= size < 22)
+
+
+@pytest.mark.parametrize("size", [24, 40])
+def test_a_helper_that_moves_the_packet(size: int) -> None:
+    data = bytes(range(size))
+    assert outcome("jit", ADJUST, data) == outcome("interp", ADJUST, data)
