@@ -5,31 +5,15 @@ from __future__ import annotations
 
 from pybpf.isa import assemble
 from pybpf.isa.instruction import iter_slots
-from pybpf.vm.jit.cfg import budget_regions
+from pybpf.vm.jit.cfg import block_bodies, block_leaders, budget_regions
 from pybpf.vm.jit.loopver import Affine, LoopPlan, plan_loops
 
 
 def plans(text: str) -> dict[int, LoopPlan]:
     insns = list(assemble(text, syntax="llvm"))
     slots = dict(iter_slots(insns))
-    starts = {0}
-    for pc, insn in slots.items():
-        if (insn.opcode & 0x07) in (0x05, 0x06) and insn.opcode not in (0x85, 0x95):
-            starts.update({pc + 1, pc + 1 + insn.off})
-        elif insn.opcode == 0x85:
-            starts.add(pc + 1)
-    starts = {s for s in starts if s in slots}
-    bodies: dict[int, list[int]] = {}
-    for start in sorted(starts):
-        body, pc = [], start
-        while pc in slots:
-            body.append(pc)
-            if (slots[pc].opcode & 0x07) in (0x05, 0x06):
-                break
-            pc += slots[pc].slots
-            if pc in starts:
-                break
-        bodies[start] = body
+    pcs = sorted(slots)
+    bodies = block_bodies(slots, pcs, block_leaders(slots, pcs, 0))  # the blocks the JIT builds
     checkpoints, maxpath = budget_regions(slots, 0, bodies)
     return plan_loops(slots, bodies, checkpoints, maxpath, 0)
 

@@ -122,6 +122,37 @@ def reachable(slots: Mapping[int, Instruction], entry: int) -> list[int]:
     return sorted(seen)
 
 
+def block_leaders(slots: Mapping[int, Instruction], pcs: Sequence[int], entry: int) -> list[int]:
+    """The first pc of every basic block among `pcs`: the entry, jump targets and what follows a branch."""
+    leaders = {entry}
+    for pc in pcs:
+        insn = slots[pc]
+        if insn.opcode & 0x07 in (InsnClass.JMP, InsnClass.JMP32):
+            leaders.update(s for s in successors(slots, pc) if s in slots)
+            if insn.opcode not in (EXIT, JA, JA32):
+                leaders.add(pc + insn.slots)
+    pcset = set(pcs)
+    return sorted(p for p in leaders if p in pcset)
+
+
+def block_bodies(slots: Mapping[int, Instruction], pcs: Sequence[int], leaders: Sequence[int]) -> dict[int, list[int]]:
+    """Leader -> the pcs of its block, up to its jump or the next leader."""
+    pcset = set(pcs)
+    bodies: dict[int, list[int]] = {}
+    for index, start in enumerate(leaders):
+        end = leaders[index + 1] if index + 1 < len(leaders) else None
+        body: list[int] = []
+        pc = start
+        while pc in pcset and (end is None or pc < end):
+            body.append(pc)
+            insn = slots[pc]
+            if insn.opcode & 0x07 in (InsnClass.JMP, InsnClass.JMP32):
+                break
+            pc += insn.slots
+        bodies[start] = body
+    return bodies
+
+
 def budget_regions(
     slots: Mapping[int, Instruction], entry: int, bodies: Mapping[int, Sequence[int]]
 ) -> tuple[set[int], dict[int, int]]:

@@ -15,8 +15,15 @@ from typing import TYPE_CHECKING
 
 from llvmlite import ir
 
-from pybpf.isa.opcodes import EXIT, JA, JA32, STACK_SIZE, InsnClass
-from pybpf.vm.jit.cfg import budget_regions, reachable, shortest_on_entry, successors
+from pybpf.isa.opcodes import STACK_SIZE, InsnClass
+from pybpf.vm.jit.cfg import (
+    block_bodies,
+    block_leaders,
+    budget_regions,
+    reachable,
+    shortest_on_entry,
+    successors,
+)
 from pybpf.vm.jit.ircalls import RET_TYPE, CallEmitter, load_slot, store_slot
 from pybpf.vm.jit.ircombine import CheckPlan, plan_checks
 from pybpf.vm.jit.irinsn import InstructionEmitter
@@ -102,20 +109,6 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGua
         b.branch(self.unwind)
 
     # --- structure ------------------------------------------------------------------------
-    def _leaders(self) -> list[int]:
-        slots = self.mt.slots
-        leaders = {self.entry_pc}
-        for pc in self.pcs:
-            insn = slots[pc]
-            succ = successors(slots, pc)
-            cls = insn.opcode & 0x07
-            if cls in (InsnClass.JMP, InsnClass.JMP32):
-                leaders.update(s for s in succ if s in slots)
-                if insn.opcode not in (EXIT, JA, JA32):
-                    leaders.add(pc + insn.slots)
-        pcset = set(self.pcs)
-        return sorted(p for p in leaders if p in pcset)
-
     def build(self) -> None:
         b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.regs = [b.alloca(I64, name=f"r{i}") for i in range(11)]
@@ -145,25 +138,13 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGua
                 self.ctx_ok = b.icmp_unsigned("==", self.args[1], self.ctx_start)
         if self.opt.budget:
             b.store(load_slot(b, self.jctx, Slot.BUDGET), self.budget)
-        leaders = self._leaders()
+        leaders = block_leaders(self.mt.slots, self.pcs, self.entry_pc)
         for pc in leaders:
             self.blocks[pc] = self.fn.append_basic_block(f"pc{pc}")
         self.unwind = self.fn.append_basic_block("unwind")
         ub = ir.IRBuilder(self.unwind)
         ub.ret(ir.Constant(RET_TYPE, None))
-        pcset = set(self.pcs)
-        bodies: dict[int, list[int]] = {}
-        for index, start in enumerate(leaders):
-            end = leaders[index + 1] if index + 1 < len(leaders) else None
-            body: list[int] = []
-            pc = start
-            while pc in pcset and (end is None or pc < end):
-                body.append(pc)
-                insn = self.mt.slots[pc]
-                if (insn.opcode & 0x07) in (InsnClass.JMP, InsnClass.JMP32):
-                    break
-                pc += insn.slots
-            bodies[start] = body
+        bodies = block_bodies(self.mt.slots, self.pcs, leaders)
         dual = self.opt.budget and self.opt.dual_budget
         if dual:
             checkpoints, maxpath = budget_regions(self.mt.slots, self.entry_pc, bodies)
