@@ -255,7 +255,11 @@ def main() -> int:
     t0 = time.perf_counter()
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"pybpf-demo-{os.getuid()}" / "xdp_firewall.o"
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         result = compile_c(EXAMPLE, out)
+    except OSError as exc:
+        say(f"   cannot create {out.parent}: {exc.strerror}")
+        return 1
     except ToolchainError as exc:
         say(f"   cannot compile: {exc}")
         if getattr(exc, "stderr", ""):
