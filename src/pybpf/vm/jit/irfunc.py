@@ -19,6 +19,7 @@ from pybpf.isa.opcodes import EXIT, JA, JA32, STACK_SIZE, InsnClass
 from pybpf.vm.jit.cfg import budget_regions, reachable, spent_on_entry, successors
 from pybpf.vm.jit.ircalls import RET_TYPE, CallEmitter, load_slot, store_slot
 from pybpf.vm.jit.ircombine import CheckPlan, plan_checks
+from pybpf.vm.jit.irctx import EntryCtxEmitter
 from pybpf.vm.jit.irinsn import InstructionEmitter
 from pybpf.vm.jit.irmem import MemoryEmitter
 from pybpf.vm.jit.irops import I64, UnsupportedInstruction, c64, cbranch_likely, cbranch_unlikely
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 _MEMORY_CLASSES = (InsnClass.LD, InsnClass.LDX, InsnClass.ST, InsnClass.STX)
 
 
-class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
+class FunctionTranslator(CallEmitter, EntryCtxEmitter, MemoryEmitter, InstructionEmitter):
     """Emits one eBPF function."""
 
     def __init__(self, mt: ModuleTranslator, fn: ir.Function, entry_pc: int) -> None:
@@ -111,6 +112,7 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter):
         if self.opt.ctx_kind:
             self.ctx_start = load_slot(b, self.jctx, Slot.CTX_START)
             self.ctx_len = load_slot(b, self.jctx, Slot.CTX_LEN)
+            self.init_entry_ctx(b)
         if self.opt.checks:
             self.init_region_cache(b)
         if self.opt.budget:

@@ -59,8 +59,10 @@ class MemoryEmitter:
     ctx_len: ir.Value
     unchecked: frozenset[int] = frozenset()  # pcs a combined check covers in this copy
 
-    if TYPE_CHECKING:  # provided by FunctionTranslator and the other mixin
+    if TYPE_CHECKING:  # provided by FunctionTranslator and the other mixins
+        entry_ctx: ir.Value
         def get(self, b: ir.IRBuilder, reg: int) -> ir.Value: ...
+        def entry_ctx_field(self, pc: int, base: int, off: int, size: int, signed: bool) -> int | None: ...
         def check_fault_after_call(self, b: ir.IRBuilder) -> None: ...
 
     # --- two cached regions (start, end, flags): the packet and the last region that matched --
@@ -205,6 +207,25 @@ class MemoryEmitter:
 
     # --- loads, stores, atomics ------------------------------------------------------------
     def emit_mem_load(
+        self, b: ir.IRBuilder, pc: int, base: int, off: int, size: int, signed: bool
+    ) -> ir.Value:
+        slot = self.entry_ctx_field(pc, base, off, size, signed)
+        if slot is None:
+            return self._emit_mem_load(b, pc, base, off, size, signed)
+        # the base is r1 as the run began: when that was the context, this reads a known field
+        known = self.fn.append_basic_block()
+        general = self.fn.append_basic_block()
+        join = self.fn.append_basic_block()
+        cbranch_likely(b, self.entry_ctx, known, general)
+        b.position_at_end(known)
+        incoming = [(b.load(_slot(b, self.jctx, slot)), b.block)]
+        b.branch(join)
+        b.position_at_end(general)
+        incoming.append((self._emit_mem_load(b, pc, base, off, size, signed), b.block))
+        b.branch(join)
+        return phi_at(b, join, incoming)
+
+    def _emit_mem_load(
         self, b: ir.IRBuilder, pc: int, base: int, off: int, size: int, signed: bool
     ) -> ir.Value:
         addr = b.add(self.get(b, base), c64(off))
