@@ -87,10 +87,31 @@ class CompiledCode:
         return hash(self.key)
 
 
+# Code generation options (process-wide, set once before the first target machine). Callee-saved
+# registers cost a push and a pop on every run: the register allocator's default lets the cold
+# paths of a short program (calls into Python, slow bounds checks) claim them for the whole
+# function, so a run that never leaves its hot path paid six pushes and six pops.
+CODEGEN_OPTIONS: tuple[str, ...] = ("-regalloc-csr-first-time-cost=20",)
+# In loops, x86 code keeps branches where LLVM formed conditional moves, as gcc does: eBPF
+# loops branch mostly on packet bytes and counters, whose branches predict, while a chain of
+# cmovs is paid in full on every iteration (log2_int: 2.6 -> 2.0 us, native gcc 2.1 us).
+X86_CODEGEN_OPTIONS: tuple[str, ...] = ("-x86-cmov-converter-force-all",)
+
+
+@functools.cache
+def _configure_codegen() -> None:
+    options = CODEGEN_OPTIONS
+    if llvm.get_process_triple().startswith(("x86_64", "i686", "i386")):
+        options += X86_CODEGEN_OPTIONS
+    for option in options:
+        llvm.set_option("pybpf", option)
+
+
 def new_target_machine(opt: int = 3) -> llvm.TargetMachine:
     """A host target machine (an execution engine takes ownership of the one it is given)."""
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
+    _configure_codegen()
     target = llvm.Target.from_default_triple()
     return target.create_target_machine(
         cpu=llvm.get_host_cpu_name(),

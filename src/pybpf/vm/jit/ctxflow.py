@@ -92,3 +92,56 @@ def context_taint(
             spilled = True
             continue
         return result
+
+
+def _entry_ctx_transfer(insn: Instruction, state: dict[int, int]) -> dict[int, int]:
+    """The registers still known to be `r1 at entry + offset` after `insn` (see entry_ctx_offsets)."""
+    cls = insn.opcode & 0x07
+    out = dict(state)
+    if cls == InsnClass.ALU64 and insn.opcode & 0xF0 in (AluOp.MOV, AluOp.ADD, AluOp.SUB):
+        op, from_reg = insn.opcode & 0xF0, insn.opcode & 0x08
+        out.pop(insn.dst, None)
+        if op == AluOp.MOV and from_reg and insn.src in state and insn.off == 0:
+            out[insn.dst] = state[insn.src]
+        elif op != AluOp.MOV and not from_reg and insn.dst in state:
+            imm = insn.imm - (1 << 32) if insn.imm & 0x80000000 else insn.imm
+            out[insn.dst] = state[insn.dst] + (imm if op == AluOp.ADD else -imm)
+        return out
+    if cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.LDX):
+        out.pop(insn.dst, None)
+    elif cls == InsnClass.LD:
+        for reg in (insn.dst,) if insn.opcode == LDDW else range(6):
+            out.pop(reg, None)
+    elif cls == InsnClass.STX and insn.opcode & 0xE0 == Mode.ATOMIC:
+        out.pop(0, None)
+        out.pop(insn.src, None)
+    elif insn.opcode in (CALL, CALLX):
+        for reg in range(6):
+            out.pop(reg, None)
+    return out
+
+
+def entry_ctx_offsets(
+    slots: Mapping[int, Instruction], pcs: list[int], successors: Callable[[int], list[int]]
+) -> dict[int, dict[int, int]]:
+    """For every pc of the program's main function: the registers that hold r1 as it was at
+    entry plus a known constant on every path there (reg -> offset).
+
+    A must-analysis (the intersection at joins): when the run started with r1 at the context,
+    a load through such a register reads a known context field, and needs no classification."""
+    members = set(pcs)
+    state_in: dict[int, dict[int, int]] = {0: {1: 0}} if 0 in members else {}
+    work = list(state_in)
+    while work:
+        pc = work.pop()
+        out = _entry_ctx_transfer(slots[pc], state_in[pc])
+        for nxt in successors(pc):
+            if nxt not in members:
+                continue
+            old = state_in.get(nxt)
+            merged = out if old is None else {
+                r: v for r, v in old.items() if out.get(r) == v}
+            if old is None or merged != old:
+                state_in[nxt] = merged
+                work.append(nxt)
+    return state_in

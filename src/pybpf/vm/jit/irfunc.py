@@ -26,6 +26,7 @@ from pybpf.vm.jit.cfg import (
 )
 from pybpf.vm.jit.ircalls import RET_TYPE, CallEmitter, load_slot, store_slot
 from pybpf.vm.jit.ircombine import CheckPlan, plan_checks
+from pybpf.vm.jit.irctx import EntryCtxEmitter
 from pybpf.vm.jit.irinsn import InstructionEmitter
 from pybpf.vm.jit.irloop import LoopGuardEmitter
 from pybpf.vm.jit.irmem import MemoryEmitter
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 _MEMORY_CLASSES = (InsnClass.LD, InsnClass.LDX, InsnClass.ST, InsnClass.STX)
 
 
-class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGuardEmitter):
+class FunctionTranslator(CallEmitter, EntryCtxEmitter, MemoryEmitter, InstructionEmitter, LoopGuardEmitter):
     """Emits one eBPF function."""
 
     def __init__(self, mt: ModuleTranslator, fn: ir.Function, entry_pc: int) -> None:
@@ -127,15 +128,15 @@ class FunctionTranslator(CallEmitter, MemoryEmitter, InstructionEmitter, LoopGua
         if self.opt.ctx_kind:
             self.ctx_start = load_slot(b, self.jctx, Slot.CTX_START)
             self.ctx_len = load_slot(b, self.jctx, Slot.CTX_LEN)
+            self.init_entry_ctx(b)
         if self.opt.checks:
             self.init_region_cache(b)
             if self.opt.ctx_kind == "xdp" and self.entry_pc == 0:
                 # accesses the program's own tests keep in the packet, when r1 is the context
                 taint = self.mt.ctx_taint
-                self.proven, self.ctx_fields = proven_packet_accesses(
+                self.proven = proven_packet_accesses(
                     self.mt.slots, lambda pc: successors(self.mt.slots, pc),
                     lambda pc, reg: bool(taint.get(pc, -1) >> reg & 1))
-                self.ctx_ok = b.icmp_unsigned("==", self.args[1], self.ctx_start)
         if self.opt.budget:
             b.store(load_slot(b, self.jctx, Slot.BUDGET), self.budget)
         leaders = block_leaders(self.mt.slots, self.pcs, self.entry_pc)

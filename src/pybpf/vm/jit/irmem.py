@@ -16,7 +16,7 @@ Every load/store address is classified at run time, cheapest first:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from llvmlite import ir
@@ -58,12 +58,12 @@ class MemoryEmitter:
     ctx_start: ir.Value
     ctx_len: ir.Value
     unchecked: frozenset[int] = frozenset()  # pcs a combined check covers in this copy
-    proven: frozenset[int] = frozenset()  # pcs in the packet when ctx_ok (pybpf.vm.jit.pktrange)
-    ctx_fields: Mapping[int, int] = {}  # pc -> ctx field offset, loaded off r1 when ctx_ok
-    ctx_ok: ir.Value
+    proven: frozenset[int] = frozenset()  # pcs in the packet when entry_ctx (pybpf.vm.jit.pktrange)
 
-    if TYPE_CHECKING:  # provided by FunctionTranslator and the other mixin
+    if TYPE_CHECKING:  # provided by FunctionTranslator and the other mixins
+        entry_ctx: ir.Value
         def get(self, b: ir.IRBuilder, reg: int) -> ir.Value: ...
+        def entry_ctx_field(self, pc: int, base: int, off: int, size: int, signed: bool) -> int | None: ...
         def check_fault_after_call(self, b: ir.IRBuilder) -> None: ...
 
     # --- two cached regions (start, end, flags): the packet and the last region that matched --
@@ -157,7 +157,7 @@ class MemoryEmitter:
         if frame_first:
             tests.insert(0, tests.pop(1))
         if pc in self.proven:  # the program's own test covered it (r1 was the context)
-            tests.insert(0, lambda: self.ctx_ok)
+            tests.insert(0, lambda: self.entry_ctx)
         for k, test in enumerate(tests):
             after = self.fn.append_basic_block() if k + 1 < len(tests) else slow
             cbranch_likely(b, test(), fast, after)
@@ -212,29 +212,32 @@ class MemoryEmitter:
     def emit_mem_load(
         self, b: ir.IRBuilder, pc: int, base: int, off: int, size: int, signed: bool
     ) -> ir.Value:
+        slot = self.entry_ctx_field(pc, base, off, size, signed)
+        if slot is None:
+            return self._emit_mem_load(b, pc, base, off, size, signed)
+        # the base is r1 as the run began: when that was the context, this reads a known field
+        known = self.fn.append_basic_block()
+        general = self.fn.append_basic_block()
+        join = self.fn.append_basic_block()
+        cbranch_likely(b, self.entry_ctx, known, general)
+        b.position_at_end(known)
+        incoming = [(b.load(_slot(b, self.jctx, slot)), b.block)]
+        b.branch(join)
+        b.position_at_end(general)
+        incoming.append((self._emit_mem_load(b, pc, base, off, size, signed), b.block))
+        b.branch(join)
+        return phi_at(b, join, incoming)
+
+    def _emit_mem_load(
+        self, b: ir.IRBuilder, pc: int, base: int, off: int, size: int, signed: bool
+    ) -> ir.Value:
         addr = b.add(self.get(b, base), c64(off))
         incoming: list[tuple[ir.Value, ir.Block]] = []
-        join = self.fn.append_basic_block() if pc in self.ctx_fields else None
-        if join is not None:  # r1 was the context: the field's slot, no classification
-            field_slot = CTX_POINTER_FIELDS[self.opt.ctx_kind][self.ctx_fields[pc]]
-            inline = self.fn.append_basic_block()
-            general = self.fn.append_basic_block()
-            cbranch_likely(b, self.ctx_ok, inline, general)
-            ib = ir.IRBuilder(inline)
-            incoming.append((ib.load(_slot(ib, self.jctx, field_slot)), inline))
-            ib.branch(join)
-            b.position_at_end(general)
         paths = self._paths(b, addr, size, pc, base)
         if len(paths) == 1:
             checked = self.checked_address(b, pc, addr, size, False, frame_first=base == 10)
-            value = emit_load(b, checked, size, signed, frame=base == 10)
-            if join is None:
-                return value
-            incoming.append((value, b.block))
-            b.branch(join)
-            return phi_at(b, join, incoming)
-        if join is None:
-            join = self.fn.append_basic_block()
+            return emit_load(b, checked, size, signed, frame=base == 10)
+        join = self.fn.append_basic_block()
         for kind, block in paths:
             b.position_at_end(block)
             if kind == "frame":

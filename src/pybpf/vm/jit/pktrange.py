@@ -72,10 +72,10 @@ def _learn(insn: Instruction, regs: tuple[Value, ...], taken: bool) -> int:
 def proven_packet_accesses(
     slots: Mapping[int, Instruction], successors: Callable[[int], list[int]],
     may_hit_ctx: Callable[[int, int], bool],
-) -> tuple[frozenset[int], dict[int, int]]:
+) -> frozenset[int]:
     """Pcs of the loads and stores of the program at pc 0 that lie in the bytes its tests proved
-    (see the module docstring), and the loads of ctx->data / ctx->data_end straight off the
-    context (pc -> the field's offset). `may_hit_ctx(pc, reg)`: whether reg at pc may point into the context."""
+    (see the module docstring). `may_hit_ctx(pc, reg)`: whether reg at pc may point into the context.
+    (Loads of ctx->data and ctx->data_end themselves: pybpf.vm.jit.irctx.)"""
     start: State = (tuple(("ctx", 0) if r == 1 else None for r in range(11)), 0)
     states: dict[int, set[State]] = {0: {start}}
     todo: list[tuple[int, State]] = [(0, start)]
@@ -83,7 +83,7 @@ def proven_packet_accesses(
     while todo:
         steps += 1
         if steps > MAX_STEPS:
-            return frozenset(), {}  # prove nothing rather than take long
+            return frozenset()  # prove nothing rather than take long
         pc, state = todo.pop()
         if state not in states.get(pc, ()):
             continue  # merged away meanwhile
@@ -105,23 +105,7 @@ def proven_packet_accesses(
             todo.append((nxt, after))
     proven = {pc for pc, here in states.items()
               if here and all(_in_range(slots[pc], state) for state in here)}
-    fields: dict[int, int] = {}
-    for pc, here in states.items():
-        found = {_ctx_field(slots[pc], state) for state in here}
-        field = found.pop() if len(found) == 1 else None
-        if field is not None:
-            fields[pc] = field
-    return frozenset(proven), fields
-
-
-def _ctx_field(insn: Instruction, state: State) -> int | None:
-    """The offset of ctx->data or ctx->data_end when `insn` loads it off the context itself."""
-    if insn.opcode & 0x07 != InsnClass.LDX or insn.opcode & 0xE0 != Mode.MEM or insn.size != 4:
-        return None
-    base = state[0][insn.src]
-    if base is None or base[0] != "ctx" or base[1] + insn.off not in (XDP_DATA, XDP_DATA_END):
-        return None
-    return base[1] + insn.off
+    return frozenset(proven)
 
 
 def _in_range(insn: Instruction, state: State) -> bool:
