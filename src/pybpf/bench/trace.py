@@ -12,7 +12,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +41,30 @@ def child_env(pycache: str) -> dict[str, str]:
     return env
 
 
+#: a bare interpreter starts each measured command: a child's max RSS counts the memory it had before exec,
+#: which for a child of this (LLVM-laden) process would be this process's size, not the command's
+_LAUNCH = ("import os, sys, time\n"
+           "null = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0) for fd in (1, 2)]\n"
+           "t0 = time.time_ns()\n"
+           "pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ, file_actions=null)\n"
+           "_, _, u = os.wait4(pid, 0)\n"
+           "print(t0, u.ru_utime + u.ru_stime, u.ru_maxrss)\n")
+
+
 def time_to_command(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     """(seconds from launching `argv` until the command it starts runs, CPU seconds and max RSS MiB of the
     whole run); `{sh}` in `argv` stands for the command (a shell script) that stamps the time it runs."""
     with tempfile.TemporaryDirectory() as d:
         stamp, sh = Path(d) / "stamp", Path(d) / "stamp.sh"
         sh.write_text(f"date +%s%N > {stamp}\n")
-        t0 = time.time_ns()
-        proc = subprocess.Popen([a.replace("{sh}", str(sh)) for a in argv], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, _, usage = os.wait4(proc.pid, 0)
-        proc.returncode = 0
+        command = [a.replace("{sh}", str(sh)) for a in argv]
+        command[0] = shutil.which(command[0]) or command[0]
+        launched = subprocess.run([sys.executable, "-I", "-S", "-c", _LAUNCH, *command], env=env,
+                                  capture_output=True, text=True, check=True)
+        t0, cpu, maxrss = launched.stdout.split()
         text = stamp.read_text().strip() if stamp.exists() else ""
-    seconds = (int(text) - t0) / 1e9 if text else float("nan")
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    seconds = (int(text) - int(t0)) / 1e9 if text else float("nan")
+    return seconds, float(cpu), int(maxrss) / 1024
 
 
 def _variants(cache_dir: str) -> dict[str, tuple[list[str], dict[str, str]]]:
