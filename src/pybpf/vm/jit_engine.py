@@ -56,6 +56,7 @@ from pybpf.vm.jit.layout import Slot
 from pybpf.vm.jit.mapdesc import MapDescriptors
 from pybpf.vm.jit.natives import native_helpers_for
 from pybpf.vm.jit.runner import NativeMachine
+from pybpf.vm.jit.skbrun import SkbRunState
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, check_program
 from pybpf.vm.memory import Region
 from pybpf.vm.run_env import RunEnv
@@ -76,7 +77,11 @@ class JitProgram(Program):
         self.env = machine.env
         self.budget = budget
         self.id = next(_program_ids)
-        self._state = XdpRunState(machine, budget) if spec.type == ProgramType.XDP else None
+        self._state: XdpRunState | SkbRunState | None = None
+        if spec.type == ProgramType.XDP:
+            self._state = XdpRunState(machine, budget)
+        elif spec.type in SKB_PROGRAM_TYPES:
+            self._state = SkbRunState(machine, budget, spec.type)
 
     @property
     def program_type(self) -> ProgramType:

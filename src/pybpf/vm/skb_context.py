@@ -8,6 +8,9 @@ accepts; the common context machinery is in pybpf.vm.contexts.
 from __future__ import annotations
 
 import ctypes
+import functools
+import struct
+from typing import Any
 
 from pybpf.abi import ProgramType
 from pybpf.errors import BpfError
@@ -55,9 +58,19 @@ L2_PROGRAM_TYPES = frozenset(
 )
 
 
-def _writable_ranges(program_type: int) -> list[tuple[int, int]]:
+_L3_MIN = {b"\x08\x00": 20, b"\x86\xdd": 40}  # ethertype -> the header BPF_PROG_TEST_RUN requires
+_U32 = struct.Struct("<I")
+_LEN, _PKT_TYPE, _PROTOCOL, _IFINDEX, _WIRE_LEN = (
+    SK_BUFF_FIELDS[n][0] for n in ("len", "pkt_type", "protocol", "ifindex", "wire_len"))
+_CTX_IN_MASK = sum(((1 << 8 * size) - 1) << 8 * offset for offset, size in (SK_BUFF_FIELDS[n] for n in _CTX_IN_FIELDS))
+_WIRE_LEN_BIT = 8 * _WIRE_LEN
+
+
+@functools.cache
+def writable_ranges(program_type: int) -> tuple[tuple[int, int], ...]:
+    """The byte ranges of __sk_buff a program of `program_type` may write."""
     names = _WRITABLE.get(program_type, ("cb",))
-    return [(SK_BUFF_FIELDS[n][0], SK_BUFF_FIELDS[n][0] + SK_BUFF_FIELDS[n][1]) for n in names]
+    return tuple((SK_BUFF_FIELDS[n][0], SK_BUFF_FIELDS[n][0] + SK_BUFF_FIELDS[n][1]) for n in names)
 
 
 class SkbContext(Context):
@@ -72,19 +85,9 @@ class SkbContext(Context):
     ) -> None:
         self.env = env
         data = bytes(data)
-        if len(data) < ETH_HLEN:
-            raise BpfError(f"an skb program needs at least {ETH_HLEN} bytes of packet (Ethernet)")
-        if len(data) > SKB_MAX_TEST_SIZE:
-            raise BpfError(
-                f"an skb test packet is at most {SKB_MAX_TEST_SIZE} bytes (got {len(data)};"
-                " the kernel refuses larger test input too)"
-            )
-        l3_min = {b"\x08\x00": 20, b"\x86\xdd": 40}.get(data[12:14], 0)
-        if len(data) - ETH_HLEN < l3_min:
-            raise BpfError(
-                f"an IPv{4 if l3_min == 20 else 6} frame needs a complete {l3_min}-byte header"
-                f" (got {len(data) - ETH_HLEN} bytes after Ethernet; the kernel refuses it too)"
-            )
+        refused = skb_refusal(data)
+        if refused:
+            raise BpfError(refused)
         self.program_type = program_type
         self.l2 = program_type in L2_PROGRAM_TYPES
         self.frame = (ctypes.c_ubyte * (self.headroom + len(data)))()
@@ -102,37 +105,35 @@ class SkbContext(Context):
                         if any(o <= i < o + n for o, n in SK_BUFF_FIELDS.values()) else "padding"
                     raise BpfError(f"ctx_in: __sk_buff.{name} cannot be set for a test run")
             fields[:] = given
-        self._set(fields, "len", self.data_end - self.data)
-        self._set(fields, "protocol", int.from_bytes(data[12:14], "little"))
-        self._set(fields, "pkt_type", self._pkt_type(data[:6]))
-        if not any(fields[40:44]):
-            self._set(fields, "ifindex", LOOPBACK_IFINDEX)
-        if not any(fields[160:164]):
-            self._set(fields, "wire_len", 0)
-        self.ctx_region = env.add_run_region(
-            Region.allocate(SK_BUFF_SIZE, name="__sk_buff", init=bytes(fields))
-        )
-        self.ctx_region.ctx = self
+        fill_fields(fields, data, self.data_end - self.data)
+        self._adopt(env, Region.allocate(SK_BUFF_SIZE, name="__sk_buff", init=bytes(fields)))
+
+    @classmethod
+    def adopt_frame(cls, env: RunEnv, frame: Any, ctx_region: Region, program_type: int, data: int,
+              data_end: int) -> SkbContext:
+        """The context of a run already under way in a reused frame (pybpf.vm.jit.skbrun): the
+        packet is in `frame` at [data, data_end), `ctx_region` holds the __sk_buff fields.
+        Registers the regions in `env` as __init__ does."""
+        self = cls.__new__(cls)
+        self.program_type = program_type
+        self.l2 = program_type in L2_PROGRAM_TYPES
+        self.frame = frame
+        self.data, self.data_end = data, data_end
+        self._adopt(env, ctx_region)
+        return self
+
+    def _adopt(self, env: RunEnv, ctx_region: Region) -> None:
+        self.env = env
+        self.ctx_region = env.add_run_region(ctx_region)
+        ctx_region.ctx = self
         self.packet_region = env.add_run_region(
             Region.at(self.data, self.data_end - self.data, name="packet", owner=self.frame,
-                      writable=program_type != ProgramType.SOCKET_FILTER)
+                      writable=self.program_type != ProgramType.SOCKET_FILTER)
         )
-        self._writable = _writable_ranges(program_type)
-        self.r1 = self.ctx_region.address
+        self._writable = writable_ranges(self.program_type)
+        self.r1 = ctx_region.address
         self.r2 = 0
         env.context = self
-
-    @staticmethod
-    def _set(fields: bytearray, name: str, value: int) -> None:
-        offset, size = SK_BUFF_FIELDS[name]
-        fields[offset : offset + size] = value.to_bytes(size, "little")
-
-    @staticmethod
-    def _pkt_type(dest: bytes) -> int:
-        """eth_type_trans on the loopback device (address 00:00:00:00:00:00)."""
-        if dest[0] & 1:
-            return 1 if dest == b"\xff" * 6 else 2  # PACKET_BROADCAST / PACKET_MULTICAST
-        return 0 if dest == bytes(6) else 3  # PACKET_HOST / PACKET_OTHERHOST
 
     @property
     def packet(self) -> tuple[int, int] | None:
@@ -173,14 +174,47 @@ class SkbContext(Context):
     def ctx_out(self) -> bytes | None:
         """The fields BPF_PROG_TEST_RUN copies back (the ctx_in ones); the rest reads as zero."""
         assert self.ctx_region is not None
-        now = self.ctx_region.read(0, SK_BUFF_SIZE)
-        out = bytearray(SK_BUFF_SIZE)
-        for name in _CTX_IN_FIELDS:
-            offset, size = SK_BUFF_FIELDS[name]
-            out[offset : offset + size] = now[offset : offset + size]
-        if not any(out[160:164]):  # wire_len defaults to the length of the whole frame
-            self._set(out, "wire_len", len(self.data_out()))
-        return bytes(out)
+        return ctx_out_fields(self.ctx_region.read(0, SK_BUFF_SIZE), len(self.data_out()))
+
+
+def skb_refusal(data: bytes) -> str:
+    """Why BPF_PROG_TEST_RUN would refuse `data` as an skb test packet, or "" when it fits."""
+    if len(data) < ETH_HLEN:
+        return f"an skb program needs at least {ETH_HLEN} bytes of packet (Ethernet)"
+    if len(data) > SKB_MAX_TEST_SIZE:
+        return (f"an skb test packet is at most {SKB_MAX_TEST_SIZE} bytes (got {len(data)};"
+                " the kernel refuses larger test input too)")
+    l3_min = _L3_MIN.get(data[12:14], 0)
+    if len(data) - ETH_HLEN < l3_min:
+        return (f"an IPv{4 if l3_min == 20 else 6} frame needs a complete {l3_min}-byte header"
+                f" (got {len(data) - ETH_HLEN} bytes after Ethernet; the kernel refuses it too)")
+    return ""
+
+
+def fill_fields(fields: bytearray | memoryview, data: bytes, length: int) -> None:
+    """The __sk_buff fields the test run derives from the packet: len (`length`, from the
+    program's first byte), protocol, pkt_type, and ifindex when ctx_in left it zero."""
+    _U32.pack_into(fields, _LEN, length)
+    _U32.pack_into(fields, _PROTOCOL, int.from_bytes(data[12:14], "little"))
+    _U32.pack_into(fields, _PKT_TYPE, _pkt_type(data[:6]))
+    if not _U32.unpack_from(fields, _IFINDEX)[0]:
+        _U32.pack_into(fields, _IFINDEX, LOOPBACK_IFINDEX)
+
+
+def ctx_out_fields(now: bytes, frame_len: int) -> bytes:
+    """What BPF_PROG_TEST_RUN copies back of the __sk_buff `now`: the ctx_in fields, the rest
+    zero; wire_len defaults to `frame_len`, the length of the whole output frame."""
+    out = int.from_bytes(now, "little") & _CTX_IN_MASK
+    if not out >> _WIRE_LEN_BIT & 0xFFFFFFFF:
+        out |= frame_len << _WIRE_LEN_BIT
+    return out.to_bytes(SK_BUFF_SIZE, "little")
+
+
+def _pkt_type(dest: bytes) -> int:
+    """eth_type_trans on the loopback device (address 00:00:00:00:00:00)."""
+    if dest[0] & 1:
+        return 1 if dest == b"\xff" * 6 else 2  # PACKET_BROADCAST / PACKET_MULTICAST
+    return 0 if dest == bytes(6) else 3  # PACKET_HOST / PACKET_OTHERHOST
 
 
 SKB_PROGRAM_TYPES = frozenset(

@@ -22,7 +22,7 @@ from llvmlite import ir
 
 from pybpf.abi import ProgramType
 from pybpf.vm.contexts import Context
-from pybpf.vm.jit.fastrun import _LazyRun
+from pybpf.vm.jit.fastrun import LazyRun
 from pybpf.vm.jit.layout import REGION_WRITABLE, Slot
 from pybpf.vm.memory import Region
 
@@ -75,7 +75,7 @@ def _trampoline(machine: Any, ctx: int, size: int, length: int, budget: int,
     return engine, engine.get_function_address("bpf_ctx_call")
 
 
-class CtxCall(_LazyRun):
+class CtxCall(LazyRun):
     """A typed JIT program called on a plain `size`-byte context with `length` bytes copied in.
 
     `call(address)` runs the program on a copy of [address, address+length) (the rest of the

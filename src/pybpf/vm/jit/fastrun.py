@@ -77,7 +77,7 @@ class _XdpCall(ctypes._CFuncPtr):  # type: ignore[name-defined]
 assert Slot.BOUND_R2 - Slot.CTX_START == 11 and Slot.CTX_DATA_META - Slot.CTX_DATA == 2
 _XDP_MD_IN = _XDP_MD.pack(0, 0, 0, LOOPBACK_IFINDEX, 0, 0)
 
-class _LazyRun:
+class LazyRun:
     """What the reusable runs share: the Python side of a run, built on first need."""
 
     machine: NativeMachine
@@ -126,7 +126,7 @@ class _LazyRun:
         self.busy = False
 
 
-class XdpRunState(_LazyRun):
+class XdpRunState(LazyRun):
     """One JIT XDP program's frame and `xdp_md`, reused by every ordinary `run()`."""
 
     def __init__(self, machine: NativeMachine, budget: int) -> None:
@@ -271,7 +271,7 @@ class XdpRunState(_LazyRun):
 
     def _finish(self) -> None:
         _ENTRY.pack_into(self.entry_view, 0, 0, 0, 0)
-        _LazyRun._finish(self)
+        LazyRun._finish(self)
 
 
 def _xdp_trampoline(state: XdpRunState) -> tuple[Any, int]:
