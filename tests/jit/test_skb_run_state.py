@@ -15,6 +15,7 @@ from pybpf.errors import BpfError, RuntimeFault
 from pybpf.isa import assemble
 from pybpf.object.spec import CollectionSpec, ProgramSpec
 from pybpf.vm.jit.skbrun import SkbRunState
+from pybpf.vm.skb_context import SK_BUFF_SIZE
 from testlib import jit_program
 
 ENGINES = ["interp", "jit"]
@@ -141,3 +142,15 @@ def test_refused_packets_say_why_on_both_engines() -> None:
         outcomes = [_outcomes(e, FIELDS, ProgramType.SCHED_CLS, [packet])[0] for e in ENGINES]
         assert outcomes[0] == outcomes[1]
         assert outcomes[0][0] == "error"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("text", [FIELDS, MARK_AND_WRITE, LOAD_BYTES], ids=["fields", "mark_and_write", "load_bytes"])
+def test_reused_frames_give_what_a_fresh_context_gives(engine: str, text: str) -> None:
+    # an all-zero ctx (ctx_in) makes every run build a fresh SkbContext (the one-off path)
+    with _collection(engine, text, ProgramType.SCHED_CLS) as coll:
+        prog = coll.programs["p"]
+        for packet in PACKETS[:5]:
+            reused, fresh = prog.run(packet), prog.run(packet, ctx=bytes(SK_BUFF_SIZE))
+            assert (reused.retval, reused.data_out, reused.ctx_out, reused.instructions) == \
+                (fresh.retval, fresh.data_out, fresh.ctx_out, fresh.instructions)

@@ -33,7 +33,7 @@ from pybpf.vm.interpreter import DEFAULT_BUDGET, Machine, Tracer
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, may_write_memory
 from pybpf.vm.memory import Region
 from pybpf.vm.run_env import RunEnv
-from pybpf.vm.skb_context import SKB_PROGRAM_TYPES
+from pybpf.vm.skb_context import SKB_PROGRAM_TYPES, SkbFrames
 
 _program_ids = itertools.count(1)
 _XDP = int(ProgramType.XDP)
@@ -87,7 +87,7 @@ def _run_locked(
     data_out: bytes | None = None
     ctx_out: bytes | None = None
     total = 0
-    frames: XdpFrames | None = None
+    frames: XdpFrames | SkbFrames | None = None
     scratch: DataScratch | None = None
     in_place = shared = False
     state = machine.__dict__
@@ -96,6 +96,12 @@ def _run_locked(
         if frames is None:
             frames = machine.xdp_frames = XdpFrames()
         if frames.busy:  # a run of this program inside one of its own runs
+            frames = None
+    elif spec.type in SKB_PROGRAM_TYPES and SkbFrames.fits(data, ctx):
+        frames = state.get("skb_frames")
+        if frames is None:
+            frames = machine.skb_frames = SkbFrames(spec.type)
+        if frames.busy:
             frames = None
     elif spec.type != ProgramType.XDP and spec.type not in SKB_PROGRAM_TYPES and data:
         if repeat == 1 and writable_buffer(data):

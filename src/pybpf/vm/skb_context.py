@@ -60,6 +60,8 @@ L2_PROGRAM_TYPES = frozenset(
 
 _L3_MIN = {b"\x08\x00": 20, b"\x86\xdd": 40}  # ethertype -> the header BPF_PROG_TEST_RUN requires
 _U32 = struct.Struct("<I")
+_BLANK = bytes(SK_BUFF_SIZE)
+_ETH_ZEROS = bytes(ETH_HLEN)
 _LEN, _PKT_TYPE, _PROTOCOL, _IFINDEX, _WIRE_LEN = (
     SK_BUFF_FIELDS[n][0] for n in ("len", "pkt_type", "protocol", "ifindex", "wire_len"))
 _CTX_IN_MASK = sum(((1 << 8 * size) - 1) << 8 * offset for offset, size in (SK_BUFF_FIELDS[n] for n in _CTX_IN_FIELDS))
@@ -135,6 +137,21 @@ class SkbContext(Context):
         self.r2 = 0
         env.context = self
 
+    def rearm(self, data: int, data_end: int) -> None:
+        """Make this context of a finished run (adopt_frame) the context of a new run in the same
+        frame, as adopt_frame would build it: packet at [data, data_end), regions registered again."""
+        env = self.env
+        assert self.ctx_region is not None and self.packet_region is not None
+        env.add_run_region(self.ctx_region)
+        self.ctx_region.ctx = self
+        if (self.data, self.data_end) != (data, data_end):
+            self.data, self.data_end = data, data_end
+            self.packet_region = Region.at(data, data_end - data, name="packet", owner=self.frame,
+                                           writable=self.program_type != ProgramType.SOCKET_FILTER)
+        env.add_run_region(self.packet_region)
+        env.memory.forget()
+        env.context = self
+
     @property
     def packet(self) -> tuple[int, int] | None:
         return (self.data, self.data_end - self.data)
@@ -174,7 +191,8 @@ class SkbContext(Context):
     def ctx_out(self) -> bytes | None:
         """The fields BPF_PROG_TEST_RUN copies back (the ctx_in ones); the rest reads as zero."""
         assert self.ctx_region is not None
-        return ctx_out_fields(self.ctx_region.read(0, SK_BUFF_SIZE), len(self.data_out()))
+        frame_len = self.data_end - self.data + (0 if self.l2 else ETH_HLEN)
+        return ctx_out_fields(self.ctx_region.read(0, SK_BUFF_SIZE), frame_len)
 
 
 def skb_refusal(data: bytes) -> str:
@@ -215,6 +233,64 @@ def _pkt_type(dest: bytes) -> int:
     if dest[0] & 1:
         return 1 if dest == b"\xff" * 6 else 2  # PACKET_BROADCAST / PACKET_MULTICAST
     return 0 if dest == bytes(6) else 3  # PACKET_HOST / PACKET_OTHERHOST
+
+
+class SkbFrames:
+    """One skb frame and `__sk_buff` reused by the ordinary runs of one program (no ctx_in): a run
+    copies its packet in and resets the fields, so it sees what a fresh SkbContext holds (bytes of
+    an earlier packet beyond this one's end lie outside every region); used by both engines."""
+
+    def __init__(self, program_type: int) -> None:
+        self.program_type = program_type
+        self.l2 = program_type in L2_PROGRAM_TYPES
+        self.frame = (ctypes.c_ubyte * (SkbContext.headroom + SKB_MAX_TEST_SIZE))()
+        self.view = memoryview(self.frame).cast("B")
+        self.start = ctypes.addressof(self.frame) + SkbContext.headroom
+        self.ctx_region = Region.allocate(SK_BUFF_SIZE, name="__sk_buff")
+        self.fields = memoryview(self.ctx_region.buffer).cast("B")
+        self.data = self.data_end = self.start
+        self.busy = False
+        self._context: SkbContext | None = None  # the previous run's, rearmed by the next one
+
+    @staticmethod
+    def fits(data: Any, ctx_in: bytes | None) -> bool:
+        return ctx_in is None and type(data) is bytes and not skb_refusal(data)
+
+    def load(self, data: bytes) -> None:
+        """Copy `data` in and reset the fields as BPF_PROG_TEST_RUN derives them (caller: fits())."""
+        head = SkbContext.headroom
+        self.view[head : head + len(data)] = data
+        self.data = self.start if self.l2 else self.start + ETH_HLEN
+        self.data_end = self.start + len(data)
+        fields = self.fields
+        fields[:] = _BLANK
+        fill_fields(fields, data, self.data_end - self.data)
+
+    def adopt(self, env: RunEnv) -> SkbContext:
+        """The Python side of the loaded run: the previous run's context rearmed, or a new one."""
+        context = self._context
+        if context is None or context.env is not env:
+            context = self._context = SkbContext.adopt_frame(
+                env, self.frame, self.ctx_region, self.program_type, self.data, self.data_end)
+        else:
+            context.rearm(self.data, self.data_end)
+        return context
+
+    def context(self, env: RunEnv, data: bytes) -> SkbContext:
+        """A fresh-looking SkbContext on `data` (the caller checked fits() and busy)."""
+        self.load(data)
+        return self.adopt(env)
+
+    def data_out(self) -> bytes:
+        """The packet as SkbContext.data_out gives it, without building the context."""
+        base = self.start - SkbContext.headroom
+        packet = self.view[self.data - base : self.data_end - base].tobytes()
+        return packet if self.l2 else _ETH_ZEROS + packet
+
+    def outputs(self) -> tuple[bytes, bytes]:
+        """(data_out, ctx_out) of the loaded run, as the context would give them."""
+        frame = self.data_out()
+        return frame, ctx_out_fields(self.fields.tobytes(), len(frame))
 
 
 SKB_PROGRAM_TYPES = frozenset(

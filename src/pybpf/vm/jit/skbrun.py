@@ -22,27 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from pybpf.abi import ProgramType
 from pybpf.collection import RunResult, new_result
-from pybpf.vm.contexts import ETH_HLEN
 from pybpf.vm.jit.fastrun import LazyRun
 from pybpf.vm.jit.layout import REGION_WRITABLE, Slot
-from pybpf.vm.memory import Region
-from pybpf.vm.skb_context import (
-    L2_PROGRAM_TYPES,
-    SK_BUFF_SIZE,
-    SKB_MAX_TEST_SIZE,
-    SkbContext,
-    ctx_out_fields,
-    fill_fields,
-    skb_refusal,
-)
+from pybpf.vm.skb_context import SK_BUFF_SIZE, SkbFrames, skb_refusal
 
 if TYPE_CHECKING:
     from pybpf.vm.jit.runner import NativeMachine
 
 _now = time.perf_counter_ns
-_HEAD = SkbContext.headroom
-_BLANK = bytes(SK_BUFF_SIZE)
-_ETH_ZEROS = bytes(ETH_HLEN)
 assert Slot.FAULT - Slot.NREGIONS == 2 and Slot.TAILCALL - Slot.PKT_DATA == 2
 assert Slot.NREGIONS_INIT - Slot.CTX_START == 7
 _FAULT, _PRANDOM_NATIVE, _HARD_START = int(Slot.FAULT), int(Slot.PRANDOM_NATIVE), int(Slot.XDP_HARD_START)
@@ -65,18 +52,12 @@ class SkbRunState(LazyRun):
         self.lock = self.env.run_lock
         self.budget = budget
         self.program_type = int(program_type)
-        self.l2 = program_type in L2_PROGRAM_TYPES
+        self.frames = SkbFrames(program_type)
         self.writable = 0 if program_type == ProgramType.SOCKET_FILTER else REGION_WRITABLE
-        self.frame = (ctypes.c_ubyte * (_HEAD + SKB_MAX_TEST_SIZE))()
-        self.view = memoryview(self.frame).cast("B")
-        self.start = ctypes.addressof(self.frame) + _HEAD
-        self.ctx_region = Region.allocate(SK_BUFF_SIZE, name="__sk_buff")
-        self.fields = memoryview(self.ctx_region.buffer).cast("B")
-        self.data = self.data_end = 0
         self.slot_view = memoryview(machine.s).cast("B")
         self.ctx_cb = int(machine.s[Slot.CTX_CB])
-        self.ctx_address = self.ctx_region.address
-        self.args = (ctypes.c_void_p(machine.jctx_address), ctypes.c_uint64(self.ctx_region.address),
+        self.ctx_address = self.frames.ctx_region.address
+        self.args = (ctypes.c_void_p(machine.jctx_address), ctypes.c_uint64(self.ctx_address),
                      ctypes.c_uint64(0))
 
     def run(self, data: bytes) -> RunResult | None:
@@ -96,14 +77,9 @@ class SkbRunState(LazyRun):
             lock.release()
 
     def _run(self, machine: NativeMachine, data: bytes) -> RunResult:
-        size = len(data)
-        self.view[_HEAD : _HEAD + size] = data
-        start = self.start
-        first = self.data = start if self.l2 else start + ETH_HLEN
-        end = self.data_end = start + size
-        fields = self.fields
-        fields[:] = _BLANK
-        fill_fields(fields, data, end - first)
+        frames = self.frames
+        frames.load(data)
+        first, end = frames.data, frames.data_end
         slots, persistent, budget = self.slot_view, machine.persistent, self.budget
         _SLOTS_RUN.pack_into(slots, _RUN_OFFSET, persistent, budget, 0)
         _SLOTS_PKT.pack_into(slots, _PKT_OFFSET, first, end - first, 0)
@@ -125,23 +101,19 @@ class SkbRunState(LazyRun):
             if s[_FAULT]:
                 self.materialize()
                 retval = machine._finish_fault()
-            left = _BUDGET.unpack_from(self.slot_view, _BUDGET_OFFSET)[0]
-            instructions = machine.instructions = self.budget - max(left, 0)
+            left = _BUDGET.unpack_from(slots, _BUDGET_OFFSET)[0]
+            instructions = machine.instructions = budget - max(left, 0)
             context = self.context
             if context is None:
-                packet = self.view[first - start + _HEAD : size + _HEAD].tobytes()
-                frame_out = packet if self.l2 else _ETH_ZEROS + packet
-                ctx_out = ctx_out_fields(self.fields.tobytes(), len(frame_out))
+                frame_out, ctx_out = frames.outputs()
             else:
-                frame_out = context.data_out()
-                ctx_out = context.ctx_out()
+                frame_out, ctx_out = context.data_out(), context.ctx_out()
             return new_result((retval & 0xFFFFFFFF, frame_out, ctx_out, elapsed, instructions))
         finally:
             self._finish()
 
     def _context(self) -> Any:
-        return SkbContext.adopt_frame(self.env, self.frame, self.ctx_region, self.program_type,
-                                      self.data, self.data_end)
+        return self.frames.adopt(self.env)
 
     def _finish(self) -> None:
         e = self.machine.entries
