@@ -143,6 +143,21 @@ class Context:
         env.context = self
         return self
 
+    @classmethod
+    def adopt_packet(cls, env: RunEnv, region: Region, data_in: bytes | None) -> Context:
+        """The context of a run already under way on the plain input `region` (r1 = its address,
+        r2 = its size; pybpf.vm.jit.plainrun); `data_in`: the bytes object the run reads in place
+        (data_out is then that object), None for a copy."""
+        self = cls.__new__(cls)
+        self.env = env
+        self.ctx_region = None
+        self.data_in = data_in
+        self.packet_region = env.add_run_region(region)
+        self.r1 = region.address
+        self.r2 = region.size
+        env.context = self
+        return self
+
     @property
     def packet(self) -> tuple[int, int] | None:
         """(address, length) of the packet legacy ldabs/ldind read."""

@@ -55,9 +55,10 @@ from pybpf.vm.jit.irgen import TranslateOptions
 from pybpf.vm.jit.layout import Slot
 from pybpf.vm.jit.mapdesc import MapDescriptors
 from pybpf.vm.jit.natives import native_helpers_for
+from pybpf.vm.jit.plainrun import PlainRunState
 from pybpf.vm.jit.runner import NativeMachine
 from pybpf.vm.jit.skbrun import SkbRunState
-from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, check_program
+from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, check_program, may_write_memory
 from pybpf.vm.memory import Region
 from pybpf.vm.run_env import RunEnv
 from pybpf.vm.skb_context import SKB_PROGRAM_TYPES
@@ -77,11 +78,13 @@ class JitProgram(Program):
         self.env = machine.env
         self.budget = budget
         self.id = next(_program_ids)
-        self._state: XdpRunState | SkbRunState | None = None
+        self._state: XdpRunState | SkbRunState | PlainRunState
         if spec.type == ProgramType.XDP:
             self._state = XdpRunState(machine, budget)
         elif spec.type in SKB_PROGRAM_TYPES:
             self._state = SkbRunState(machine, budget, spec.type)
+        else:
+            self._state = PlainRunState(machine, budget, spec.type, may_write_memory(spec.instructions))
 
     @property
     def program_type(self) -> ProgramType:
@@ -199,7 +202,7 @@ class JitProgram(Program):
         retval is r0, truncated to 32 bits for typed programs as the kernel reports it.
         An ordinary XDP run reuses the program's run state (pybpf.vm.jit.fastrun).
         """
-        if self._state is not None and repeat == 1 and ctx is None and type(data) is bytes:
+        if repeat == 1 and ctx is None and type(data) is bytes:
             result = self._state.run(data)
             if result is not None:
                 return result
