@@ -200,7 +200,8 @@ class JitProgram(Program):
         """Run `repeat` times, each on a fresh copy of `data`/`ctx`; maps persist across runs.
 
         retval is r0, truncated to 32 bits for typed programs as the kernel reports it.
-        An ordinary XDP run reuses the program's run state (pybpf.vm.jit.fastrun).
+        An ordinary run reuses the program's run state: XDP pybpf.vm.jit.fastrun, skb
+        pybpf.vm.jit.skbrun, plain data pybpf.vm.jit.plainrun.
         """
         if repeat == 1 and ctx is None and type(data) is bytes:
             result = self._state.run(data)
