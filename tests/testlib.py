@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from pybpf.abi import ProgramType
     from pybpf.collection import Collection
     from pybpf.kernel.kernel_engine import KernelCollection
     from pybpf.kernel.programs import KernelProgram
@@ -74,3 +75,27 @@ def zig_x86_64_freestanding(source: Path, out: Path, *flags: str) -> str:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return str(out)
+
+
+def run_outcomes(engine: str, text: str, ptype: ProgramType, packets: list[bytes]) -> list[Any]:
+    """What `run()` of the assembly `text` as a program of `ptype` gives on each packet, in one
+    collection of `engine`: (r0, data_out, ctx_out, instructions), ("fault", pc, reason without
+    the address, which differs between engines) or ("error", message)."""
+    from pybpf.engines import Runtime
+    from pybpf.errors import BpfError, RuntimeFault
+    from pybpf.isa import assemble
+    from pybpf.object.spec import CollectionSpec, ProgramSpec
+
+    spec = CollectionSpec.single(ProgramSpec("p", tuple(assemble(text, syntax="llvm")), type=ptype))
+    out: list[Any] = []
+    with Runtime(engine, verify=False).load(spec) as coll:
+        prog = coll.programs["p"]
+        for packet in packets:
+            try:
+                r = prog.run(packet)
+                out.append((r.retval, r.data_out, r.ctx_out, r.instructions))
+            except RuntimeFault as exc:
+                out.append(("fault", exc.pc, exc.reason.split(" at 0x")[0]))
+            except BpfError as exc:
+                out.append(("error", str(exc)))
+    return out

@@ -10,12 +10,11 @@ import pytest
 
 from pybpf.abi import ProgramType
 from pybpf.engines import Runtime
-from pybpf.errors import RuntimeFault
 from pybpf.isa import assemble
 from pybpf.object.spec import CollectionSpec, ProgramSpec
 from pybpf.vm.contexts import OUTPUT_IN_PLACE_MIN
 from pybpf.vm.jit.plainrun import PlainRunState
-from testlib import jit_program
+from testlib import jit_program, run_outcomes
 
 # r0 = data[0] + data[len - 1] (r2 is the length)
 READ_ENDS = """
@@ -57,17 +56,7 @@ WIDE = "r0 = -1\nexit"
 
 
 def _outcomes(engine: str, text: str, packets: list[bytes], ptype: ProgramType = ProgramType.UNSPEC) -> list[Any]:
-    spec = CollectionSpec.single(ProgramSpec("p", tuple(assemble(text, syntax="llvm")), type=ptype))
-    out: list[Any] = []
-    with Runtime(engine, verify=False).load(spec) as coll:
-        prog = coll.programs["p"]
-        for packet in packets:
-            try:
-                r = prog.run(packet)
-                out.append((r.retval, r.data_out, r.ctx_out, r.instructions))
-            except RuntimeFault as exc:
-                out.append(("fault", exc.pc, exc.reason.split(" at 0x")[0]))  # addresses differ
-    return out
+    return run_outcomes(engine, text, ptype, packets)
 
 
 PACKETS = [bytes(range(1, 201)), bytes([7, 8, 9]), bytes(range(1, 201)), bytes([250]) * 120, b"\x01\x02"]

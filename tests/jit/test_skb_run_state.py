@@ -11,12 +11,12 @@ import pytest
 
 from pybpf.abi import ProgramType
 from pybpf.engines import Runtime
-from pybpf.errors import BpfError, RuntimeFault
+from pybpf.errors import RuntimeFault
 from pybpf.isa import assemble
 from pybpf.object.spec import CollectionSpec, ProgramSpec
 from pybpf.vm.jit.skbrun import SkbRunState
 from pybpf.vm.skb_context import SK_BUFF_SIZE
-from testlib import jit_program
+from testlib import jit_program, run_outcomes
 
 ENGINES = ["interp", "jit"]
 
@@ -81,18 +81,7 @@ def _collection(engine: str, text: str, ptype: ProgramType) -> Any:
 
 
 def _outcomes(engine: str, text: str, ptype: ProgramType, packets: list[bytes]) -> list[Any]:
-    out: list[Any] = []
-    with _collection(engine, text, ptype) as coll:
-        prog = coll.programs["p"]
-        for packet in packets:
-            try:
-                r = prog.run(packet)
-                out.append((r.retval, r.data_out, r.ctx_out, r.instructions))
-            except RuntimeFault as exc:
-                out.append(("fault", exc.pc, exc.reason.split(" at 0x")[0]))  # addresses differ
-            except BpfError as exc:
-                out.append(("error", str(exc)))
-    return out
+    return run_outcomes(engine, text, ptype, packets)
 
 
 PACKETS = [IPV4, BROADCAST, OTHER_HOST, IPV4[:40], bytes(3000), IPV4]

@@ -48,6 +48,9 @@ _SLOTS_PKT = struct.Struct("<3Q")  # PKT_DATA, PKT_LEN, TAILCALL
 _PKT_OFFSET = 8 * Slot.PKT_DATA
 _SLOTS_CTX = struct.Struct("<12Q")  # CTX_START .. BOUND_R2
 _CTX_OFFSET = 8 * Slot.CTX_START
+_SLOTS_RUN = struct.Struct("<3Q")  # NREGIONS, BUDGET, FAULT
+_RUN_OFFSET = 8 * Slot.NREGIONS
+_SLOTS_ARM = struct.Struct("<8Q")  # CTX_START .. NREGIONS_INIT
 _DATA = struct.Struct("<3Q")  # CTX_DATA, CTX_DATA_END, CTX_DATA_META
 _DATA_OFFSET = 8 * Slot.CTX_DATA
 _ENTRY = struct.Struct("<3Q")  # region table entry 0: the packet
@@ -75,6 +78,7 @@ class _XdpCall(ctypes._CFuncPtr):  # type: ignore[name-defined]
 
 
 assert Slot.BOUND_R2 - Slot.CTX_START == 11 and Slot.CTX_DATA_META - Slot.CTX_DATA == 2
+assert Slot.FAULT - Slot.NREGIONS == 2 and Slot.NREGIONS_INIT - Slot.CTX_START == 7
 _XDP_MD_IN = _XDP_MD.pack(0, 0, 0, LOOPBACK_IFINDEX, 0, 0)
 
 class LazyRun:
@@ -87,9 +91,73 @@ class LazyRun:
     context: Any = None
     saved_machine: Any = None
     busy = False
+    slot_view: memoryview
+    ctx_cb: int
+
+    def __init__(self, machine: NativeMachine, budget: int, program_type: int) -> None:
+        self.machine = machine
+        self.env = machine.env
+        self.budget = budget
+        self.program_type = int(program_type)
+        self.slot_view = memoryview(machine.s).cast("B")
+        self.ctx_cb = int(machine.s[Slot.CTX_CB])
 
     def _context(self) -> Any:
         raise NotImplementedError
+
+    def _run(self, data: bytes) -> RunResult | None:
+        raise NotImplementedError
+
+    def locked(self, data: bytes) -> RunResult | None:
+        """`_run(data)` under the collection's run lock, or None when another run of the collection is
+        under way in this thread (a helper running a program, an open `bind()`): the one-off path."""
+        lock = self.env.run_lock
+        lock.acquire()
+        try:
+            machine = self.machine
+            if machine.lazy is not None or machine.context is not None or self.env.context is not None:
+                return None
+            return self._run(data)
+        finally:
+            lock.release()
+
+    def enter(self, *args: Any) -> tuple[int, int]:
+        """Call the program whose slots are set (inside the caller's try/finally of `_finish`): r0 and
+        the ns it ran; a fault is reported the way the one-off path reports it."""
+        machine = self.machine
+        machine.pending = None
+        machine.tail_target = None
+        self.busy = True
+        machine.lazy = self
+        begin = _now()
+        retval = machine._entry(*args)
+        elapsed = _now() - begin
+        if machine.s[_FAULT]:
+            self.materialize()
+            retval = machine._finish_fault()
+        return retval, elapsed
+
+    def arm(self, first: int, end: int, flags: int, ctx: int = 0, ctx_size: int = 0) -> memoryview:
+        """Write the slots of a run on the input [first, end) (region-table entry 0, with `flags`; also
+        the packet of legacy loads) and, for a converted context at `ctx`, its data pointers; returns
+        the slots as bytes for `spent`."""
+        machine = self.machine
+        slots, persistent, budget = self.slot_view, machine.persistent, self.budget
+        _SLOTS_RUN.pack_into(slots, _RUN_OFFSET, persistent, budget, 0)
+        _SLOTS_PKT.pack_into(slots, _PKT_OFFSET, first, end - first, 0)
+        _SLOTS_ARM.pack_into(slots, _CTX_OFFSET, ctx, ctx_size, first, end, first, self.ctx_cb, budget, persistent)
+        s = machine.s
+        s[_PRANDOM_NATIVE] = getattr(self.env, "prandom_seed", None) is None
+        s[_HARD_START] = 0
+        e = machine.entries
+        e[0], e[1], e[2] = first, end, flags
+        return slots
+
+    def spent(self, slots: memoryview) -> int:
+        """Instructions the run executed (what the budget slot says), as machine.instructions too."""
+        left = _BUDGET.unpack_from(slots, _BUDGET_OFFSET)[0]
+        instructions = self.machine.instructions = self.budget - (left if left > 0 else 0)
+        return instructions
 
     def materialize(self) -> None:
         """Build the run's Python side (context, memory regions) from the native state; the
@@ -108,6 +176,12 @@ class LazyRun:
         context = self.context = self._context()
         machine.packet = context.packet
         machine.bind_context(context)
+
+    def finish_packet_run(self) -> None:
+        """`_finish` for a run whose input was entry 0 of the region table: empty it again."""
+        e = self.machine.entries
+        e[0] = e[1] = e[2] = 0
+        LazyRun._finish(self)
 
     def _finish(self) -> None:
         machine = self.machine
@@ -130,21 +204,14 @@ class XdpRunState(LazyRun):
     """One JIT XDP program's frame and `xdp_md`, reused by every ordinary `run()`."""
 
     def __init__(self, machine: NativeMachine, budget: int) -> None:
-        self.machine = machine
-        self.env = machine.env
-        self.lock = self.env.run_lock
-        self.budget = budget
-        self.program_type = int(ProgramType.XDP)
+        super().__init__(machine, budget, ProgramType.XDP)
         self.frame = (ctypes.c_ubyte * 4096)()
         self.view = memoryview(self.frame).cast("B")
         self.hard_start = ctypes.addressof(self.frame)
         self.data = self.hard_start + XDP_PACKET_HEADROOM
         self.ctx_region = Region.allocate(XdpContext.ctx_size, name="xdp_md", init=_XDP_MD_IN)
-        self.slot_view = memoryview(machine.s).cast("B")
         self.entry_view = memoryview(machine.entries).cast("B")
-        self.entry = machine._entry
         self.ctx_address = self.ctx_region.address
-        self.ctx_cb = int(machine.s[Slot.CTX_CB])
         # what the native set-up leaves after a run: instructions, data_meta, data, data_end
         # (the pointers as offsets into the frame)
         self.out = (ctypes.c_uint64 * 4)()
@@ -163,43 +230,39 @@ class XdpRunState(LazyRun):
         size = len(data)
         if size < ETH_HLEN or size > XDP_MAX_LINEAR:
             return None
-        lock = self.lock
-        lock.acquire()
+        return self.locked(data)
+
+    def _run(self, data: bytes) -> RunResult:
+        native = self.native
+        if native is None:
+            self.runs += 1
+            if self.runs == HOT_RUNS:
+                self._compile()
+            return self._run_python(data)
+        machine = self.machine
+        machine.pending = None
+        machine.tail_target = None
+        machine.lazy = self
         try:
-            machine = self.machine
-            if machine.lazy is not None or machine.context is not None or self.env.context is not None:
-                return None
-            native = self.native
-            if native is None:
-                self.runs += 1
-                if self.runs == HOT_RUNS:
-                    self._compile()
-                return self._run_python(data)
-            machine.pending = None
-            machine.tail_target = None
-            machine.lazy = self
-            try:
-                begin = _now()
-                retval = native(data, size, getattr(self.env, "prandom_seed", None) is None,
-                                machine.persistent)
-                elapsed = _now() - begin
-                if retval == _FAULTED:
-                    self.materialize()
-                    retval = machine._finish_fault()
-                if self.context is None:
-                    insns, meta, first, last = _OUT.unpack_from(self.out_view)
-                    machine.instructions = insns
-                    return new_result((
-                        retval & 0xFFFFFFFF, self.view[meta:last].tobytes(),
-                        _XDP_MD.pack(first - meta, last - meta, 0, LOOPBACK_IFINDEX, 0, 0), elapsed, insns))
-                return self._result(retval, elapsed)
-            finally:
-                if self.context is None:
-                    machine.lazy = None  # the native set-up left the packet's entry empty
-                else:
-                    self._finish()
+            begin = _now()
+            retval = native(data, len(data), getattr(self.env, "prandom_seed", None) is None,
+                            machine.persistent)
+            elapsed = _now() - begin
+            if retval == _FAULTED:
+                self.materialize()
+                retval = machine._finish_fault()
+            if self.context is None:
+                insns, meta, first, last = _OUT.unpack_from(self.out_view)
+                machine.instructions = insns
+                return new_result((
+                    retval & 0xFFFFFFFF, self.view[meta:last].tobytes(),
+                    _XDP_MD.pack(first - meta, last - meta, 0, LOOPBACK_IFINDEX, 0, 0), elapsed, insns))
+            return self._result(retval, elapsed)
         finally:
-            lock.release()
+            if self.context is None:
+                machine.lazy = None  # the native set-up left the packet's entry empty
+            else:
+                self._finish()
 
     def _compile(self) -> None:
         """The native set-up for the runs of a program run often (compiled once, a few ms)."""
@@ -228,17 +291,8 @@ class XdpRunState(LazyRun):
         s[_PRANDOM_NATIVE] = getattr(self.env, "prandom_seed", None) is None
         s[_HARD_START] = self.hard_start
         _ENTRY.pack_into(self.entry_view, 0, start, end, REGION_WRITABLE)
-        machine.pending = None
-        machine.tail_target = None
-        self.busy = True
-        machine.lazy = self
         try:
-            begin = _now()
-            retval = self.entry(*self.args)
-            elapsed = _now() - begin
-            if machine.s[_FAULT]:
-                self.materialize()
-                retval = machine._finish_fault()
+            retval, elapsed = self.enter(*self.args)
             return self._result(retval, elapsed)
         finally:
             self._finish()
@@ -246,8 +300,7 @@ class XdpRunState(LazyRun):
     def _result(self, retval: int, elapsed: int) -> RunResult:
         machine = self.machine
         slots = self.slot_view
-        left = _BUDGET.unpack_from(slots, _BUDGET_OFFSET)[0]
-        instructions = machine.instructions = self.budget - (left if left > 0 else 0)
+        instructions = self.spent(slots)
         context = self.context
         data_out: bytes | None
         if context is None:
@@ -270,8 +323,7 @@ class XdpRunState(LazyRun):
         )
 
     def _finish(self) -> None:
-        _ENTRY.pack_into(self.entry_view, 0, 0, 0, 0)
-        LazyRun._finish(self)
+        self.finish_packet_run()
 
 
 def _xdp_trampoline(state: XdpRunState) -> tuple[Any, int]:

@@ -16,46 +16,25 @@ packet BPF_PROG_TEST_RUN accepts, and no other run of the collection under way i
 from __future__ import annotations
 
 import ctypes
-import struct
-import time
 from typing import TYPE_CHECKING, Any
 
 from pybpf.abi import ProgramType
 from pybpf.collection import RunResult, new_result
 from pybpf.vm.jit.fastrun import LazyRun
-from pybpf.vm.jit.layout import REGION_WRITABLE, Slot
+from pybpf.vm.jit.layout import REGION_WRITABLE
 from pybpf.vm.skb_context import SK_BUFF_SIZE, SkbFrames, skb_refusal
 
 if TYPE_CHECKING:
     from pybpf.vm.jit.runner import NativeMachine
-
-_now = time.perf_counter_ns
-assert Slot.FAULT - Slot.NREGIONS == 2 and Slot.TAILCALL - Slot.PKT_DATA == 2
-assert Slot.NREGIONS_INIT - Slot.CTX_START == 7
-_FAULT, _PRANDOM_NATIVE, _HARD_START = int(Slot.FAULT), int(Slot.PRANDOM_NATIVE), int(Slot.XDP_HARD_START)
-_SLOTS_RUN = struct.Struct("<3Q")  # NREGIONS, BUDGET, FAULT
-_RUN_OFFSET = 8 * Slot.NREGIONS
-_SLOTS_PKT = struct.Struct("<3Q")  # PKT_DATA, PKT_LEN, TAILCALL
-_PKT_OFFSET = 8 * Slot.PKT_DATA
-_SLOTS_CTX = struct.Struct("<8Q")  # CTX_START .. NREGIONS_INIT
-_CTX_OFFSET = 8 * Slot.CTX_START
-_BUDGET = struct.Struct("<q")
-_BUDGET_OFFSET = 8 * Slot.BUDGET
 
 
 class SkbRunState(LazyRun):
     """One JIT skb program's frame and `__sk_buff`, reused by every ordinary `run()`."""
 
     def __init__(self, machine: NativeMachine, budget: int, program_type: int) -> None:
-        self.machine = machine
-        self.env = machine.env
-        self.lock = self.env.run_lock
-        self.budget = budget
-        self.program_type = int(program_type)
+        super().__init__(machine, budget, program_type)
         self.frames = SkbFrames(program_type)
         self.writable = 0 if program_type == ProgramType.SOCKET_FILTER else REGION_WRITABLE
-        self.slot_view = memoryview(machine.s).cast("B")
-        self.ctx_cb = int(machine.s[Slot.CTX_CB])
         self.ctx_address = self.frames.ctx_region.address
         self.args = (ctypes.c_void_p(machine.jctx_address), ctypes.c_uint64(self.ctx_address),
                      ctypes.c_uint64(0))
@@ -66,43 +45,16 @@ class SkbRunState(LazyRun):
         collection under way in this thread (a helper running a program, an open `bind()`)."""
         if skb_refusal(data):
             return None
-        lock = self.lock
-        lock.acquire()
-        try:
-            machine = self.machine
-            if machine.lazy is not None or machine.context is not None or self.env.context is not None:
-                return None
-            return self._run(machine, data)
-        finally:
-            lock.release()
+        return self.locked(data)
 
-    def _run(self, machine: NativeMachine, data: bytes) -> RunResult:
+    def _run(self, data: bytes) -> RunResult:
         frames = self.frames
         frames.load(data)
         first, end = frames.data, frames.data_end
-        slots, persistent, budget = self.slot_view, machine.persistent, self.budget
-        _SLOTS_RUN.pack_into(slots, _RUN_OFFSET, persistent, budget, 0)
-        _SLOTS_PKT.pack_into(slots, _PKT_OFFSET, first, end - first, 0)
-        _SLOTS_CTX.pack_into(slots, _CTX_OFFSET, self.ctx_address, SK_BUFF_SIZE, first, end, first,
-                             self.ctx_cb, budget, persistent)
-        s = machine.s
-        s[_PRANDOM_NATIVE] = getattr(self.env, "prandom_seed", None) is None
-        s[_HARD_START] = 0
-        e = machine.entries
-        e[0], e[1], e[2] = first, end, self.writable
-        machine.pending = None
-        machine.tail_target = None
-        self.busy = True
-        machine.lazy = self
+        slots = self.arm(first, end, self.writable, self.ctx_address, SK_BUFF_SIZE)
         try:
-            begin = _now()
-            retval = machine._entry(*self.args)
-            elapsed = _now() - begin
-            if s[_FAULT]:
-                self.materialize()
-                retval = machine._finish_fault()
-            left = _BUDGET.unpack_from(slots, _BUDGET_OFFSET)[0]
-            instructions = machine.instructions = budget - max(left, 0)
+            retval, elapsed = self.enter(*self.args)
+            instructions = self.spent(slots)
             context = self.context
             if context is None:
                 frame_out, ctx_out = frames.outputs()
@@ -110,12 +62,7 @@ class SkbRunState(LazyRun):
                 frame_out, ctx_out = context.data_out(), context.ctx_out()
             return new_result((retval & 0xFFFFFFFF, frame_out, ctx_out, elapsed, instructions))
         finally:
-            self._finish()
+            self.finish_packet_run()
 
     def _context(self) -> Any:
         return self.frames.adopt(self.env)
-
-    def _finish(self) -> None:
-        e = self.machine.entries
-        e[0] = e[1] = e[2] = 0
-        LazyRun._finish(self)
