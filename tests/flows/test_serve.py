@@ -172,6 +172,7 @@ def test_metrics_scraped_by_prometheus(server: dict[str, Any], tmp_path: Path) -
                     reason="chromium and chromium-driver (Debian packages) are absent")
 def test_web_ui_in_chromium(server: dict[str, Any], tmp_path: Path) -> None:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -185,19 +186,22 @@ def test_web_ui_in_chromium(server: dict[str, Any], tmp_path: Path) -> None:
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         driver.get(server["base"] + "/")
-        wait = WebDriverWait(driver, 20)
+        wait = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#map g.edge"))
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#flows tbody tr")) >= 10)
         shot = tmp_path / "flows-ui.png"
         driver.save_screenshot(str(shot))
         assert shot.stat().st_size > 10000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        nodes = {n.get_attribute("data-ip"): n.get_attribute("data-name")
-                 for n in driver.find_elements(By.CSS_SELECTOR, "#map g.node")}
+        # the map is redrawn every second: read it in one script, not element by element (stale elements)
+        nodes, node_labels, edge_list = driver.execute_script("""
+            const all = (sel) => [...document.querySelectorAll(sel)];
+            return [all('#map g.node').map(n => [n.dataset.ip, n.dataset.name]),
+                    all('#map g.node text').map(t => t.textContent),
+                    all('#map g.edge').map(e => [e.dataset.source, e.dataset.target, e.dataset.verdict])];""")
+        nodes = dict(nodes)
         assert nodes[A_IP] == "client" and nodes[B_IP] == "server"
-        node_labels = [t.text for t in driver.find_elements(By.CSS_SELECTOR, "#map g.node text")]
         assert "client" in node_labels and "server" in node_labels
-        edges = {(e.get_attribute("data-source"), e.get_attribute("data-target")): e.get_attribute("data-verdict")
-                 for e in driver.find_elements(By.CSS_SELECTOR, "#map g.edge")}
+        edges = {(source, target): verdict for source, target, verdict in edge_list}
         assert edges[(A_IP, B_IP)] == "MIXED"
         colour = driver.execute_script(
             "return getComputedStyle(document.querySelector('#map g.edge[data-verdict=MIXED] line')).stroke")
