@@ -82,7 +82,8 @@ def udp_seconds(topo: Any, count: int) -> float:
 
     rx = socket_in(topo.ns_b, socket.AF_INET, socket.SOCK_DGRAM)
     tx = socket_in(topo.ns_a, socket.AF_INET, socket.SOCK_DGRAM)
-    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+    # room for every datagram even when the receiving thread falls behind (FORCE: past rmem_max, as root)
+    rx.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 64 << 20)
     rx.bind((B_IP, UDP_PORT))
     tx.bind((A_IP, 0))
     rx.settimeout(2.0)

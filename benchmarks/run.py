@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as exc:  # a sub-benchmark that cannot run here says why and exits
             if exc.code not in (0, None):
                 print(f"{extra}: exited with {exc.code}")
+                status = status or 1
+        except Exception as exc:  # noqa: BLE001 - one broken sub-benchmark does not stop the others
+            print(f"{extra}: FAILED: {type(exc).__name__}: {exc}", flush=True)
+            status = status or 1
     return status
 
 
