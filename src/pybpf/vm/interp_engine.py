@@ -27,7 +27,7 @@ from pybpf.isa.instruction import Instruction, iter_slots
 from pybpf.isa.opcodes import LDDW, PseudoSrc
 from pybpf.object.spec import CollectionSpec, MapSpec, ProgramSpec
 from pybpf.vm.context_factory import make_context
-from pybpf.vm.contexts import ETH_HLEN, XDP_MAX_LINEAR, DataScratch, XdpFrames, writable_buffer
+from pybpf.vm.contexts import DataScratch, XdpFrames, writable_buffer
 from pybpf.vm.helper_registry import REGISTRY, HelperFn
 from pybpf.vm.interpreter import DEFAULT_BUDGET, Machine, Tracer
 from pybpf.vm.loadcheck import DEFAULT_MAX_SLOTS, may_write_memory
@@ -36,7 +36,6 @@ from pybpf.vm.run_env import RunEnv
 from pybpf.vm.skb_context import SKB_PROGRAM_TYPES, SkbFrames
 
 _program_ids = itertools.count(1)
-_XDP = int(ProgramType.XDP)
 _now = time.perf_counter_ns
 
 
@@ -160,9 +159,12 @@ class InterpProgram(Program):
         self.env = env
         self.budget = budget
         self.id = next(_program_ids)
-        self._xdp = spec.type == ProgramType.XDP
-        self._frames: XdpFrames | None = (
-            machine.__dict__.setdefault("xdp_frames", XdpFrames()) if self._xdp else None)
+        self._type = int(spec.type)
+        self._frames: XdpFrames | SkbFrames | None = None  # the reused frame of ordinary runs
+        if spec.type == ProgramType.XDP:
+            self._frames = machine.__dict__.setdefault("xdp_frames", XdpFrames())
+        elif spec.type in SKB_PROGRAM_TYPES:
+            self._frames = machine.__dict__.setdefault("skb_frames", SkbFrames(spec.type))
 
     @property
     def program_type(self) -> ProgramType:
@@ -174,26 +176,27 @@ class InterpProgram(Program):
         retval is r0, truncated to 32 bits for typed programs as the kernel reports it
         (programs of type UNSPEC, e.g. plain assembly, keep all 64 bits).
         """
-        if self._xdp and repeat == 1 and ctx is None and type(data) is bytes:
+        if self._frames is not None and repeat == 1 and ctx is None and type(data) is bytes:
             result = self._run_in_frame(data)
             if result is not None:
                 return result
         return run_in_contexts(self.spec, self.env, self.machine, self.budget, data, ctx, repeat)
 
     def _run_in_frame(self, data: bytes) -> RunResult | None:
-        """One ordinary XDP run (14..3520 bytes, no ctx_in) in the program's reused frame and
-        context (XdpFrames): what _run_locked does for it, without its general cases. None when
-        the packet does not fit or a run of this program is already under way in this thread."""
-        if not ETH_HLEN <= len(data) <= XDP_MAX_LINEAR:
-            return None
+        """One ordinary XDP or skb run (a packet BPF_PROG_TEST_RUN takes, no ctx_in) in the program's
+        reused frame and context (XdpFrames, SkbFrames): what _run_locked does for it, without its
+        general cases. None when the packet does not fit or a run of this program is already under
+        way in this thread."""
         env, machine, frames = self.env, self.machine, self._frames
         assert frames is not None
+        if not frames.fits(data, None):
+            return None
         with env.run_lock:
             if frames.busy:
                 return None
             frames.busy = True
             try:
-                env.program_type = _XDP
+                env.program_type = self._type
                 context = frames.context(env, data)
                 start = _now()
                 retval = machine.run(context.r1, budget=self.budget)
