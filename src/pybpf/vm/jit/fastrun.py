@@ -39,6 +39,7 @@ from pybpf.vm.contexts import (
     XdpContext,
 )
 from pybpf.vm.jit.layout import REGION_WRITABLE, Slot
+from pybpf.vm.jit.setup_ir import FAULTED, SetupCall
 from pybpf.vm.memory import Region
 
 if TYPE_CHECKING:
@@ -65,16 +66,7 @@ _HEAD = XDP_PACKET_HEADROOM
 _now = time.perf_counter_ns
 _ZEROS = memoryview(bytes(4096))
 HOT_RUNS = 16  # runs of one program before its set-up is compiled to native code
-_FAULTED = 1 << 32
 _OUT = struct.Struct("<4Q")  # XdpRunState.out
-
-
-class _XdpCall(ctypes._CFuncPtr):  # type: ignore[name-defined]
-    """The native set-up's function pointer, with no argument types: ctypes passes bytes as a
-    char pointer and ints as C ints directly."""
-
-    _flags_ = ctypes._FUNCFLAG_CDECL  # type: ignore[attr-defined]
-    _restype_ = ctypes.c_uint64
 
 
 assert Slot.BOUND_R2 - Slot.CTX_START == 11 and Slot.CTX_DATA_META - Slot.CTX_DATA == 2
@@ -248,7 +240,7 @@ class XdpRunState(LazyRun):
             retval = native(data, len(data), getattr(self.env, "prandom_seed", None) is None,
                             machine.persistent)
             elapsed = _now() - begin
-            if retval == _FAULTED:
+            if retval == FAULTED:
                 self.materialize()
                 retval = machine._finish_fault()
             if self.context is None:
@@ -270,7 +262,7 @@ class XdpRunState(LazyRun):
             self._engine, address = _xdp_trampoline(self)
         except Exception:  # noqa: BLE001 - the Python set-up still works
             return
-        self.native = _XdpCall(address)
+        self.native = SetupCall(address)
 
     def _run_python(self, data: bytes) -> RunResult:
         machine = self.machine
@@ -327,66 +319,25 @@ class XdpRunState(LazyRun):
 
 
 def _xdp_trampoline(state: XdpRunState) -> tuple[Any, int]:
-    """u64 run(i8* data, i32 size, i32 prandom_native, i32 nregions_init): what _run_python does
-    before and around its call, for one program and its frame, as native code: zero the frame
-    around the packet, copy it in, write the slots and the packet's region entry, bpf_run, empty
-    the entry again and leave the instruction count and the packet's bounds in `state.out`; the
-    result is r0 as a u32, or _FAULTED. Its arguments are C ints, so ctypes passes Python ints
-    without converting them through argument types (a third of the call's cost)."""
-    from llvmlite import binding as llvm
-    from llvmlite import ir
+    """The native set-up (pybpf.vm.jit.setup_ir) of _run_python for one program and its frame: zero
+    the frame around the packet, copy it in, write the slots, run, and leave the instruction count
+    and the packet's bounds (offsets into the frame) in `state.out`."""
+    from pybpf.vm.jit.setup_ir import SetupBuilder, const  # LLVM only for a program run often
 
-    from pybpf.vm.jit.compiler import new_target_machine
-
-    machine = state.machine
-    i1, i8, i32, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
-    i8p, i64p = i8.as_pointer(), i64.as_pointer()
-    module = ir.Module(name=f"xdprun_{state.hard_start:x}")
-    module.triple = llvm.get_process_triple()
-    fn = ir.Function(module, ir.FunctionType(i64, [i8p, i32, i32, i32]), "bpf_xdp_run")
-    src, size32, prandom32, nregions32 = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    size, prandom, nregions = (b.zext(v, i64) for v in (size32, prandom32, nregions32))
-
-    def const(value: int) -> ir.Constant:
-        return ir.Constant(i64, value)
-
-    memcpy = module.declare_intrinsic("llvm.memcpy", [i8p, i8p, i64])
-    memset = module.declare_intrinsic("llvm.memset", [i8p, i64])
+    setup = SetupBuilder(state.machine, f"xdprun_{state.hard_start:x}", state.budget)
+    b = setup.b
     frame = state.hard_start
     start = const(state.data)
-    end = b.add(start, size)
-    b.call(memset, [b.inttoptr(const(frame), i8p), ir.Constant(i8, 0), const(_HEAD), ir.Constant(i1, 0)])
-    b.call(memcpy, [b.inttoptr(start, i8p), src, size, ir.Constant(i1, 0)])
-    rest = b.sub(const(ctypes.sizeof(state.frame) - _HEAD), size)
-    b.call(memset, [b.inttoptr(end, i8p), ir.Constant(i8, 0), rest, ir.Constant(i1, 0)])
-    jctx = b.inttoptr(const(machine.jctx_address), i64p)
-    slots: dict[int, ir.Value] = {
-        Slot.PKT_DATA: start, Slot.PKT_LEN: size, Slot.TAILCALL: const(0),
+    end = b.add(start, setup.size)
+    setup.zero(const(frame), const(_HEAD))
+    setup.copy_in(start)
+    setup.zero(end, b.sub(const(ctypes.sizeof(state.frame) - _HEAD), setup.size))
+    slots: dict[int, Any] = {
+        Slot.PKT_DATA: start, Slot.PKT_LEN: setup.size, Slot.TAILCALL: const(0),
         Slot.CTX_START: const(state.ctx_address), Slot.CTX_LEN: const(_XDP_MD_SIZE),
         Slot.CTX_DATA: start, Slot.CTX_DATA_END: end, Slot.CTX_DATA_META: start,
-        Slot.BUDGET_INIT: const(state.budget), Slot.NREGIONS_INIT: nregions,
-        Slot.PRANDOM_NATIVE: prandom, Slot.XDP_HARD_START: const(frame),
+        Slot.XDP_HARD_START: const(frame),
     }
-    for slot, value in slots.items():
-        b.store(value, b.gep(jctx, [const(slot)]))
-    table = b.inttoptr(const(ctypes.addressof(machine.table)), i64p)
-    for index, value in enumerate((start, end, const(REGION_WRITABLE))):
-        b.store(value, b.gep(table, [const(index)]))
-    run = machine.code.drivers.get("bpf_run", machine.code.entry)
-    target = b.inttoptr(const(run), ir.FunctionType(i64, [i64p, i64, i64]).as_pointer())
-    r0 = b.call(target, [jctx, const(state.ctx_address), const(0)])
-    for index in range(3):  # the packet is reachable during the run only
-        b.store(const(0), b.gep(table, [const(index)]))
-    left = b.load(b.gep(jctx, [const(Slot.BUDGET)]))
-    spent = b.sub(const(state.budget), b.select(b.icmp_signed(">", left, const(0)), left, const(0)))
-    out = b.inttoptr(const(ctypes.addressof(state.out)), i64p)
-    results = [spent] + [b.sub(b.load(b.gep(jctx, [const(slot)])), const(frame))
-                         for slot in (Slot.CTX_DATA_META, Slot.CTX_DATA, Slot.CTX_DATA_END)]
-    for index, value in enumerate(results):
-        b.store(value, b.gep(out, [const(index)]))
-    faulted = b.icmp_unsigned("!=", b.load(b.gep(jctx, [const(Slot.FAULT)])), const(0))
-    b.ret(b.select(faulted, const(_FAULTED), b.and_(r0, const(0xFFFFFFFF))))
-    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(str(module)), new_target_machine())
-    engine.finalize_object()
-    return engine, engine.get_function_address("bpf_xdp_run")
+    r0 = setup.call_program(slots, start, end, REGION_WRITABLE, state.ctx_address)
+    bounds = [b.sub(setup.slot(slot), const(frame)) for slot in (Slot.CTX_DATA_META, Slot.CTX_DATA, Slot.CTX_DATA_END)]
+    return setup.finish(r0, state.out, bounds)
