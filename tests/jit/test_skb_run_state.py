@@ -143,3 +143,22 @@ def test_reused_frames_give_what_a_fresh_context_gives(engine: str, text: str) -
             reused, fresh = prog.run(packet), prog.run(packet, ctx=bytes(SK_BUFF_SIZE))
             assert (reused.retval, reused.data_out, reused.ctx_out, reused.instructions) == \
                 (fresh.retval, fresh.data_out, fresh.ctx_out, fresh.instructions)
+
+
+@pytest.mark.parametrize("ptype", [ProgramType.SCHED_CLS, ProgramType.SOCKET_FILTER])
+@pytest.mark.parametrize("text", [FIELDS, MARK_AND_WRITE, READ_AT_100, LOAD_BYTES],
+                         ids=["fields", "mark_and_write", "read_at_100", "load_bytes"])
+def test_a_hot_program_keeps_its_results(text: str, ptype: ProgramType) -> None:
+    """After HOT_RUNS runs the set-up is native code: the same results, faults and errors."""
+    from pybpf.vm.jit.fastrun import HOT_RUNS
+
+    packets = (PACKETS * (HOT_RUNS // len(PACKETS) + 2))[: HOT_RUNS + 8] + [bytes(5), IPV4]
+    with _collection("jit", text, ptype) as coll:
+        prog = jit_program(coll, "p")
+        for _ in range(HOT_RUNS):
+            try:
+                prog.run(bytes(range(200)))
+            except RuntimeFault:
+                pass  # a fault counts as a run too
+        assert getattr(prog._state, "native", None) is not None  # the native set-up from here on
+    assert _outcomes("jit", text, ptype, packets) == _outcomes("interp", text, ptype, packets)

@@ -256,12 +256,16 @@ class SkbFrames:
     def fits(data: Any, ctx_in: bytes | None) -> bool:
         return ctx_in is None and type(data) is bytes and not skb_refusal(data)
 
+    def place(self, size: int) -> None:
+        """Where a packet of `size` bytes lies once loaded (data, data_end)."""
+        self.data = self.start if self.l2 else self.start + ETH_HLEN
+        self.data_end = self.start + size
+
     def load(self, data: bytes) -> None:
         """Copy `data` in and reset the fields as BPF_PROG_TEST_RUN derives them (caller: fits())."""
         head = SkbContext.headroom
         self.view[head : head + len(data)] = data
-        self.data = self.start if self.l2 else self.start + ETH_HLEN
-        self.data_end = self.start + len(data)
+        self.place(len(data))
         fields = self.fields
         fields[:] = _BLANK
         fill_fields(fields, data, self.data_end - self.data)

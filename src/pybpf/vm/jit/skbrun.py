@@ -16,16 +16,21 @@ packet BPF_PROG_TEST_RUN accepts, and no other run of the collection under way i
 from __future__ import annotations
 
 import ctypes
+import time
 from typing import TYPE_CHECKING, Any
 
 from pybpf.abi import ProgramType
 from pybpf.collection import RunResult, new_result
-from pybpf.vm.jit.fastrun import LazyRun
-from pybpf.vm.jit.layout import REGION_WRITABLE
-from pybpf.vm.skb_context import SK_BUFF_SIZE, SkbFrames, skb_refusal
+from pybpf.vm.contexts import ETH_HLEN, LOOPBACK_IFINDEX
+from pybpf.vm.jit.fastrun import HOT_RUNS, LazyRun
+from pybpf.vm.jit.layout import REGION_WRITABLE, Slot
+from pybpf.vm.jit.setup_ir import FAULTED, SetupCall
+from pybpf.vm.skb_context import SK_BUFF_FIELDS, SK_BUFF_SIZE, SkbFrames, skb_refusal
 
 if TYPE_CHECKING:
     from pybpf.vm.jit.runner import NativeMachine
+
+_now = time.perf_counter_ns
 
 
 class SkbRunState(LazyRun):
@@ -38,6 +43,10 @@ class SkbRunState(LazyRun):
         self.ctx_address = self.frames.ctx_region.address
         self.args = (ctypes.c_void_p(machine.jctx_address), ctypes.c_uint64(self.ctx_address),
                      ctypes.c_uint64(0))
+        self.runs = 0
+        self.native: Any = None  # the compiled set-up (_skb_setup), once the program is hot
+        self._engine: Any = None
+        self.out = (ctypes.c_uint64 * 1)()  # what the native set-up leaves: instructions executed
 
     def run(self, data: bytes) -> RunResult | None:
         """One run on `data` (bytes; repeat=1, no ctx_in), or None when it cannot take this path:
@@ -48,21 +57,96 @@ class SkbRunState(LazyRun):
         return self.locked(data)
 
     def _run(self, data: bytes) -> RunResult:
+        if self.native is not None:
+            return self._run_native(data)
+        self.runs += 1
+        if self.runs == HOT_RUNS:
+            self._compile()
         frames = self.frames
         frames.load(data)
         first, end = frames.data, frames.data_end
         slots = self.arm(first, end, self.writable, self.ctx_address, SK_BUFF_SIZE)
         try:
             retval, elapsed = self.enter(*self.args)
-            instructions = self.spent(slots)
-            context = self.context
-            if context is None:
-                frame_out, ctx_out = frames.outputs()
-            else:
-                frame_out, ctx_out = context.data_out(), context.ctx_out()
-            return new_result((retval & 0xFFFFFFFF, frame_out, ctx_out, elapsed, instructions))
+            return self._result(retval, elapsed, self.spent(slots))
         finally:
             self.finish_packet_run()
 
+    def _run_native(self, data: bytes) -> RunResult:
+        frames, machine = self.frames, self.machine
+        frames.place(len(data))  # where the native set-up puts the packet (for the Python side, if needed)
+        machine.pending = None
+        machine.tail_target = None
+        machine.lazy = self
+        try:
+            begin = _now()
+            retval = self.native(data, len(data), getattr(self.env, "prandom_seed", None) is None,
+                                 machine.persistent)
+            elapsed = _now() - begin
+            if retval == FAULTED:
+                self.materialize()
+                retval = machine._finish_fault()
+            return self._result(retval, elapsed, self.out[0])
+        finally:
+            if self.context is None:
+                machine.lazy = None  # the native set-up left the packet's entry empty
+            else:
+                self.finish_packet_run()
+
+    def _result(self, retval: int, elapsed: int, instructions: int) -> RunResult:
+        self.machine.instructions = instructions
+        context = self.context
+        if context is None:
+            frame_out, ctx_out = self.frames.outputs()
+        else:
+            frame_out, ctx_out = context.data_out(), context.ctx_out()
+        return new_result((retval & 0xFFFFFFFF, frame_out, ctx_out, elapsed, instructions))
+
+    def _compile(self) -> None:
+        """The native set-up for the runs of a program run often (compiled once, a few ms)."""
+        try:
+            self._engine, address = _skb_setup(self)
+        except Exception:  # noqa: BLE001 - the Python set-up still works
+            return
+        self.native = SetupCall(address)
+
     def _context(self) -> Any:
         return self.frames.adopt(self.env)
+
+
+def _skb_setup(state: SkbRunState) -> tuple[Any, int]:
+    """The native set-up (pybpf.vm.jit.setup_ir) of a Python-path run for one program and its frame:
+    copy the packet in, clear `__sk_buff` and write the fields the test run derives from the packet
+    (as pybpf.vm.skb_context.fill_fields: len, pkt_type, protocol, ifindex), write the slots, run."""
+    from pybpf.vm.jit.setup_ir import (  # LLVM only for a program run often
+        I16,
+        I64,
+        SetupBuilder,
+        const,
+    )
+
+    frames = state.frames
+    setup = SetupBuilder(state.machine, f"skbrun_{frames.start:x}", state.budget)
+    b = setup.b
+    start = const(frames.start)
+    first = const(frames.start if frames.l2 else frames.start + ETH_HLEN)
+    end = b.add(start, setup.size)
+    setup.copy_in(start)
+    ctx = state.ctx_address
+    setup.zero(const(ctx), const(SK_BUFF_SIZE))
+    mac = b.and_(b.load(b.bitcast(setup.src, I64.as_pointer()), align=1), const((1 << 48) - 1))
+    multicast = b.icmp_unsigned("!=", b.and_(mac, const(1)), const(0))
+    pkt_type = b.select(multicast,
+                        b.select(b.icmp_unsigned("==", mac, const((1 << 48) - 1)), const(1), const(2)),
+                        b.select(b.icmp_unsigned("==", mac, const(0)), const(0), const(3)))
+    protocol = b.zext(b.load(b.bitcast(b.gep(setup.src, [const(12)]), I16.as_pointer()), align=1), I64)
+    for field, value in (("len", b.sub(end, first)), ("pkt_type", pkt_type), ("protocol", protocol),
+                         ("ifindex", const(LOOPBACK_IFINDEX))):
+        setup.store(ctx, SK_BUFF_FIELDS[field][0], value)
+    slots: dict[int, Any] = {
+        Slot.PKT_DATA: first, Slot.PKT_LEN: b.sub(end, first), Slot.TAILCALL: const(0),
+        Slot.CTX_START: const(ctx), Slot.CTX_LEN: const(SK_BUFF_SIZE),
+        Slot.CTX_DATA: first, Slot.CTX_DATA_END: end, Slot.CTX_DATA_META: first, Slot.XDP_HARD_START: const(0),
+    }
+    r0 = setup.call_program(slots, first, end, state.writable, ctx)
+    return setup.finish(r0, state.out, [])
