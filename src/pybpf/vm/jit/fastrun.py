@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import struct
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pybpf.abi import ProgramType
@@ -85,6 +86,9 @@ class LazyRun:
     busy = False
     slot_view: memoryview
     ctx_cb: int
+    runs = 0  # ordinary runs so far, up to HOT_RUNS
+    native: Any = None  # the compiled set-up (pybpf.vm.jit.setup_ir), once the program is hot
+    _engine: Any = None  # the LLVM engine holding it
 
     def __init__(self, machine: NativeMachine, budget: int, program_type: int) -> None:
         self.machine = machine
@@ -144,6 +148,18 @@ class LazyRun:
         e = machine.entries
         e[0], e[1], e[2] = first, end, flags
         return slots
+
+    def count_run(self, build: Callable[[Any], tuple[Any, int]]) -> None:
+        """Count an ordinary run on the Python set-up; the HOT_RUNS-th compiles the native one, `build(self)`
+        (a few ms), which the runs from then on take."""
+        self.runs += 1
+        if self.runs != HOT_RUNS:
+            return
+        try:
+            self._engine, address = build(self)
+        except Exception:  # noqa: BLE001 - the Python set-up still works
+            return
+        self.native = SetupCall(address)
 
     def spent(self, slots: memoryview) -> int:
         """Instructions the run executed (what the budget slot says), as machine.instructions too."""
@@ -208,9 +224,6 @@ class XdpRunState(LazyRun):
         # (the pointers as offsets into the frame)
         self.out = (ctypes.c_uint64 * 4)()
         self.out_view = memoryview(self.out).cast("B")
-        self.runs = 0
-        self.native: Any = None  # the compiled set-up (_xdp_trampoline), once the program is hot
-        self._engine: Any = None
         # ctypes converts ready-made argument objects faster than Python ints
         self.args = (ctypes.c_void_p(machine.jctx_address), ctypes.c_uint64(self.ctx_address),
                      ctypes.c_uint64(0))
@@ -227,9 +240,7 @@ class XdpRunState(LazyRun):
     def _run(self, data: bytes) -> RunResult:
         native = self.native
         if native is None:
-            self.runs += 1
-            if self.runs == HOT_RUNS:
-                self._compile()
+            self.count_run(_xdp_trampoline)
             return self._run_python(data)
         machine = self.machine
         machine.pending = None
@@ -255,14 +266,6 @@ class XdpRunState(LazyRun):
                 machine.lazy = None  # the native set-up left the packet's entry empty
             else:
                 self._finish()
-
-    def _compile(self) -> None:
-        """The native set-up for the runs of a program run often (compiled once, a few ms)."""
-        try:
-            self._engine, address = _xdp_trampoline(self)
-        except Exception:  # noqa: BLE001 - the Python set-up still works
-            return
-        self.native = SetupCall(address)
 
     def _run_python(self, data: bytes) -> RunResult:
         machine = self.machine

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from pybpf.abi import ProgramType
 from pybpf.collection import RunResult, new_result
 from pybpf.vm.contexts import ETH_HLEN, LOOPBACK_IFINDEX
-from pybpf.vm.jit.fastrun import HOT_RUNS, LazyRun
+from pybpf.vm.jit.fastrun import LazyRun
 from pybpf.vm.jit.layout import REGION_WRITABLE, Slot
-from pybpf.vm.jit.setup_ir import FAULTED, SetupCall
+from pybpf.vm.jit.setup_ir import FAULTED
 from pybpf.vm.skb_context import SK_BUFF_FIELDS, SK_BUFF_SIZE, SkbFrames, skb_refusal
 
 if TYPE_CHECKING:
@@ -43,9 +43,6 @@ class SkbRunState(LazyRun):
         self.ctx_address = self.frames.ctx_region.address
         self.args = (ctypes.c_void_p(machine.jctx_address), ctypes.c_uint64(self.ctx_address),
                      ctypes.c_uint64(0))
-        self.runs = 0
-        self.native: Any = None  # the compiled set-up (_skb_setup), once the program is hot
-        self._engine: Any = None
         self.out = (ctypes.c_uint64 * 1)()  # what the native set-up leaves: instructions executed
 
     def run(self, data: bytes) -> RunResult | None:
@@ -59,9 +56,7 @@ class SkbRunState(LazyRun):
     def _run(self, data: bytes) -> RunResult:
         if self.native is not None:
             return self._run_native(data)
-        self.runs += 1
-        if self.runs == HOT_RUNS:
-            self._compile()
+        self.count_run(_skb_setup)
         frames = self.frames
         frames.load(data)
         first, end = frames.data, frames.data_end
@@ -101,17 +96,6 @@ class SkbRunState(LazyRun):
         else:
             frame_out, ctx_out = context.data_out(), context.ctx_out()
         return new_result((retval & 0xFFFFFFFF, frame_out, ctx_out, elapsed, instructions))
-
-    def _compile(self) -> None:
-        """The native set-up for the runs of a program run often (compiled once, a few ms)."""
-        try:
-            self._engine, address = _skb_setup(self)
-        except Exception:  # noqa: BLE001 - the Python set-up still works
-            return
-        self.native = SetupCall(address)
-
-    def _context(self) -> Any:
-        return self.frames.adopt(self.env)
 
 
 def _skb_setup(state: SkbRunState) -> tuple[Any, int]:
