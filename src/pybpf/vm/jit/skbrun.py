@@ -97,6 +97,9 @@ class SkbRunState(LazyRun):
             frame_out, ctx_out = context.data_out(), context.ctx_out()
         return new_result((retval & 0xFFFFFFFF, frame_out, ctx_out, elapsed, instructions))
 
+    def _context(self) -> Any:
+        return self.frames.adopt(self.env)
+
 
 def _skb_setup(state: SkbRunState) -> tuple[Any, int]:
     """The native set-up (pybpf.vm.jit.setup_ir) of a Python-path run for one program and its frame:
