@@ -44,10 +44,12 @@ _MEMORY_CLASSES = (InsnClass.LD, InsnClass.LDX, InsnClass.ST, InsnClass.STX)
 class FunctionTranslator(CallEmitter, EntryCtxEmitter, MemoryEmitter, InstructionEmitter, LoopGuardEmitter):
     """Emits one eBPF function."""
 
-    def __init__(self, mt: ModuleTranslator, fn: ir.Function, entry_pc: int) -> None:
+    def __init__(self, mt: ModuleTranslator, fn: ir.Function, entry_pc: int,
+                 assume_entry_ctx: bool | None = None) -> None:
         self.mt = mt
         self.fn = fn
         self.entry_pc = entry_pc
+        self.assume_entry_ctx = assume_entry_ctx
         self.opt = mt.options
         self.jctx, self.fp, self.depth = fn.args[0], fn.args[1], fn.args[2]
         self.args = fn.args[3:13]

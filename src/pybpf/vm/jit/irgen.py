@@ -29,6 +29,7 @@ from pybpf.vm.jit.cfg import (
 from pybpf.vm.jit.ctxflow import context_taint
 from pybpf.vm.jit.framereach import frame_bytes_reached
 from pybpf.vm.jit.ircalls import FN_TYPE, load_slot, store_slot
+from pybpf.vm.jit.irctx import split_entry_ctx, wants_split
 from pybpf.vm.jit.irfunc import FunctionTranslator
 from pybpf.vm.jit.irops import I1, I64, c64
 from pybpf.vm.jit.irslow import build_ctx_load, build_mem_slow
@@ -92,10 +93,17 @@ class ModuleTranslator:
 
     def translate(self) -> ir.Module:
         for pc, fn in self.functions.items():
-            FunctionTranslator(self, fn, pc).build()
+            if wants_split(self, pc):
+                split_entry_ctx(self, fn, self._translate_main_copy)
+            else:
+                FunctionTranslator(self, fn, pc).build()
         entry = self._build_entry()
         build_drivers(self.module, entry, xdp=self.options.ctx_kind == "xdp")
         return self.module
+
+    def _translate_main_copy(self, fn: ir.Function, held: bool) -> None:
+        """One copy of the main function, with the entry test's answer known (irctx)."""
+        FunctionTranslator(self, fn, 0, assume_entry_ctx=held).build()
 
     # --- the out-of-line bounds check: region table scan, then the Python resolver ---------
     def _build_entry(self) -> ir.Function:
