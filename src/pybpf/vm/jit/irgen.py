@@ -98,7 +98,7 @@ class ModuleTranslator:
             else:
                 FunctionTranslator(self, fn, pc).build()
         entry = self._build_entry()
-        build_drivers(self.module, entry, xdp=self.options.ctx_kind == "xdp")
+        build_drivers(self.module, entry, xdp=self.options.ctx_kind == "xdp", budget=self.options.budget)
         return self.module
 
     def _translate_main_copy(self, fn: ir.Function, held: bool) -> None:
