@@ -39,13 +39,19 @@ def _reset(b: ir.IRBuilder, jctx: ir.Value, budget: bool, *, fault: bool = True)
 
 def build_drivers(module: ir.Module, entry: ir.Function, *, xdp: bool, budget: bool = True) -> None:
     """Add bpf_run, bpf_repeat and (for XDP programs) bpf_batch_xdp to `module`; `budget`:
-    whether the code counts the instruction budget (else nothing resets it)."""
+    whether the code counts the instruction budget (else nothing resets or stores it).
+
+    bpf_entry returns (r0, the budget left); only bpf_run stores the budget, for its caller's
+    instruction count: the repeat and batch loops' callers read none."""
     # bpf_run
     fn = ir.Function(module, ir.FunctionType(I64, [I64P, I64, I64]), "bpf_run")
     jctx, r1, r2 = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     _reset(b, jctx, budget)
-    b.ret(b.call(entry, [jctx, r1, r2]))
+    ran = b.call(entry, [jctx, r1, r2])
+    if budget:
+        b.store(b.extract_value(ran, 1), _slot(b, jctx, Slot.BUDGET))
+    b.ret(b.extract_value(ran, 0))
 
     # bpf_repeat
     fn = ir.Function(module, ir.FunctionType(I64, [I64P, I64, I64, I64]), "bpf_repeat")
@@ -67,7 +73,7 @@ def build_drivers(module: ir.Module, entry: ir.Function, *, xdp: bool, budget: b
     _reset(b, jctx, budget, fault=False)
     opaque = b.load(_slot(b, jctx, Slot.ENTRY_FN))
     opaque.set_metadata("invariant.load", module.add_metadata([]))
-    r0 = b.call(b.inttoptr(opaque, entry.type), [jctx, r1, r2])
+    r0 = b.extract_value(b.call(b.inttoptr(opaque, entry.type), [jctx, r1, r2]), 0)
     faulted = b.icmp_unsigned("!=", b.load(_slot(b, jctx, Slot.FAULT)), c64(0))
     nxt = b.add(i, c64(1))
     cont = fn.append_basic_block("cont")
@@ -125,7 +131,7 @@ def _build_batch_xdp(module: ir.Module, entry: ir.Function, budget: bool, *, kee
     b.store(c64(REGION_WRITABLE), b.gep(table, [c64(2)]))
     b.store(i, _slot(b, jctx, Slot.BATCH_INDEX))
     _reset(b, jctx, budget, fault=False)
-    r0 = b.call(entry, [jctx, ctx, c64(0)])
+    r0 = b.extract_value(b.call(entry, [jctx, ctx, c64(0)]), 0)
     faulted = b.icmp_unsigned("!=", b.load(_slot(b, jctx, Slot.FAULT)), c64(0))
     b.cbranch(faulted, done, cont)
     b.position_at_end(cont)

@@ -28,7 +28,7 @@ from pybpf.vm.jit.cfg import (
 )
 from pybpf.vm.jit.ctxflow import context_taint
 from pybpf.vm.jit.framereach import frame_bytes_reached
-from pybpf.vm.jit.ircalls import FN_TYPE, load_slot, store_slot
+from pybpf.vm.jit.ircalls import FN_TYPE, RET_BUDGET, load_slot, store_slot
 from pybpf.vm.jit.irctx import split_entry_ctx, wants_split
 from pybpf.vm.jit.irfunc import FunctionTranslator
 from pybpf.vm.jit.irops import I1, I64, c64
@@ -36,7 +36,9 @@ from pybpf.vm.jit.irslow import build_ctx_load, build_mem_slow
 from pybpf.vm.jit.layout import FaultCode, Slot
 
 I64P = I64.as_pointer()
-ENTRY_TYPE = ir.FunctionType(I64, [I64P, I64, I64])
+# bpf_entry(jctx, r1, r2) -> (r0, the budget left): its callers store the budget where it is read
+ENTRY_RET = ir.LiteralStructType([I64, I64])
+ENTRY_TYPE = ir.FunctionType(ENTRY_RET, [I64P, I64, I64])
 
 # A native helper: fn(translator, builder, pc, (r1..r5)) -> r0, or None to use the trampoline.
 NativeHelper = Callable[["FunctionTranslator", ir.IRBuilder, int, list[ir.Value]], ir.Value]
@@ -128,11 +130,15 @@ class ModuleTranslator:
                 # loops gain nothing from it and LLVM lays them out worse inlined
                 self.functions[0].attributes.add("alwaysinline")
             r = b.call(self.functions[0], args)
-            b.ret(b.extract_value(r, 0))
+            out = b.insert_value(ir.Constant(ENTRY_RET, ir.Undefined), b.extract_value(r, 0), 0)
+            if self.options.budget:
+                out = b.insert_value(out, b.extract_value(r, RET_BUDGET), 1)
+            b.ret(out)
         else:  # an empty program
             store_slot(b, jctx, Slot.FAULT, c64(FaultCode.BAD_JUMP))
             store_slot(b, jctx, Slot.FAULT_PC, c64(0))
-            b.ret(c64(0))
+            out = b.insert_value(ir.Constant(ENTRY_RET, None), c64(0), 0)
+            b.ret(b.insert_value(out, load_slot(b, jctx, Slot.BUDGET), 1))
         return fn
 
 
