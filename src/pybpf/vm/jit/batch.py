@@ -37,12 +37,15 @@ def _reset(b: ir.IRBuilder, jctx: ir.Value, budget: bool, *, fault: bool = True)
     b.store(b.load(_slot(b, jctx, Slot.NREGIONS_INIT)), _slot(b, jctx, Slot.NREGIONS))
 
 
-def build_drivers(module: ir.Module, entry: ir.Function, *, xdp: bool, budget: bool = True) -> None:
+def build_drivers(module: ir.Module, entry: ir.Function, *, xdp: bool, budget: bool = True,
+                  stored: bool = True) -> None:
     """Add bpf_run, bpf_repeat and (for XDP programs) bpf_batch_xdp to `module`; `budget`:
     whether the code counts the instruction budget (else nothing resets or stores it).
 
     bpf_entry returns (r0, the budget left); only bpf_run stores the budget, for its caller's
-    instruction count: the repeat and batch loops' callers read none."""
+    instruction count: the repeat and batch loops' callers read none. Those loops start after
+    Python set the budget slot, so they reset it per run only when the code itself writes it
+    (`stored`: before a call)."""
     # bpf_run
     fn = ir.Function(module, ir.FunctionType(I64, [I64P, I64, I64]), "bpf_run")
     jctx, r1, r2 = fn.args
@@ -70,7 +73,7 @@ def build_drivers(module: ir.Module, entry: ir.Function, *, xdp: bool, budget: b
     last.add_incoming(c64(0), start)
     b.cbranch(b.icmp_unsigned("<", i, n), body, done)
     b.position_at_end(body)
-    _reset(b, jctx, budget, fault=False)
+    _reset(b, jctx, budget and stored, fault=False)
     opaque = b.load(_slot(b, jctx, Slot.ENTRY_FN))
     opaque.set_metadata("invariant.load", module.add_metadata([]))
     r0 = b.extract_value(b.call(b.inttoptr(opaque, entry.type), [jctx, r1, r2]), 0)
@@ -89,8 +92,8 @@ def build_drivers(module: ir.Module, entry: ir.Function, *, xdp: bool, budget: b
     b.ret(result)
 
     if xdp:
-        _build_batch_xdp(module, entry, budget, keep=False)
-        _build_batch_xdp(module, entry, budget, keep=True)
+        _build_batch_xdp(module, entry, budget and stored, keep=False)
+        _build_batch_xdp(module, entry, budget and stored, keep=True)
 
 
 def _build_batch_xdp(module: ir.Module, entry: ir.Function, budget: bool, *, keep: bool) -> None:

@@ -96,6 +96,7 @@ class FunctionTranslator(CallEmitter, EntryCtxEmitter, MemoryEmitter, Instructio
     def save_budget(self, b: ir.IRBuilder) -> None:
         if self.opt.budget:
             store_slot(b, self.jctx, Slot.BUDGET, self.budget_left(b))
+            self.mt.budget_stored = True
 
     def reload_budget(self, b: ir.IRBuilder, value: ir.Value | None = None) -> None:
         """After a call: the budget is `value` (a callee's return) or the slot (a helper's)."""

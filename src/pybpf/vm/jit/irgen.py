@@ -82,6 +82,7 @@ class ModuleTranslator:
             fn = ir.Function(self.module, FN_TYPE, name=f"bpf_fn_{pc}")
             self.functions[pc] = fn
         self.mem_slow = build_mem_slow(self.module)
+        self.budget_stored = False  # whether the code writes the budget slot (before a call)
         self.ctx_taint: dict[int, int] = {}
         if options.ctx_kind:
             bodies = {pc: reachable(self.slots, pc) for pc in self.functions_pcs}
@@ -100,7 +101,8 @@ class ModuleTranslator:
             else:
                 FunctionTranslator(self, fn, pc).build()
         entry = self._build_entry()
-        build_drivers(self.module, entry, xdp=self.options.ctx_kind == "xdp", budget=self.options.budget)
+        build_drivers(self.module, entry, xdp=self.options.ctx_kind == "xdp", budget=self.options.budget,
+                      stored=self.budget_stored)
         return self.module
 
     def _translate_main_copy(self, fn: ir.Function, held: bool) -> None:
