@@ -9,9 +9,8 @@ otherwise it takes the general path, so any other r1 behaves exactly as before.
 
 The main function is translated twice for that (`split_entry_ctx`): a copy where the test held
 (the field loads read their slots, the packet accesses pybpf.vm.jit.pktrange proved need no
-check) and an out-of-line copy where it did not (everything classified; cold and left
-unoptimised, so the second translation costs little compile time); a small dispatcher makes
-the test and calls one of them. The likely copy then carries no branch on the test and
+check) and an out-of-line copy where it did not (everything classified); a small dispatcher
+makes the test and calls one of them. The likely copy then carries no branch on the test and
 none of the general path's registers, so its prologue stays as small as its own code needs.
 """
 
@@ -94,7 +93,6 @@ def split_entry_ctx(mt: ModuleTranslator, fn: ir.Function, translate: Callable[[
     likely.attributes.add("alwaysinline")
     other.attributes.add("noinline")
     other.attributes.add("cold")
-    other.attributes.add("optnone")  # rare (r1 is not the context): compiled quickly, not optimised
     translate(likely, True)
     translate(other, False)
     b = ir.IRBuilder(fn.append_basic_block("entry"))
