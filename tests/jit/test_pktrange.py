@@ -121,3 +121,46 @@ def test_accesses_around_the_tested_bytes(size: int) -> None:
 def test_a_helper_that_moves_the_packet(size: int) -> None:
     data = bytes(range(size))
     assert outcome("jit", ADJUST, data) == outcome("interp", ADJUST, data)
+
+
+# A header length read from the packet (below 2**32: a byte, masked and scaled in 32 bits) moves
+# the pointer by a variable; the test of that pointer proves bytes past it, for that variable.
+VARIABLE = HEAD + """
+    if r4 > r2 goto out
+    r5 = *(u8 *)(r3 + 0)
+    w5 <<= 2
+    w5 &= 60
+    r6 = r3
+    r6 += r5
+    r7 = r6
+    r7 += 4
+    if r7 > r2 goto out
+    r0 = *(u16 *)(r6 + 2)
+    r0 = *(u16 *)(r6 + 3)
+    r0 = *(u8 *)(r6 - 1)
+out:
+    exit
+"""
+
+
+def test_a_variable_offset_keeps_its_own_bytes() -> None:
+    # pc 13: the last two tested bytes past the variable; pc 14: one byte beyond; pc 15: before it
+    # (the bytes proven for data itself say nothing about data + variable)
+    assert proven(VARIABLE) == [5, 13]
+
+
+def test_only_bounded_variables_move_a_packet_pointer() -> None:
+    # a 64-bit shift may leave the scalar anywhere: data + it may wrap below data
+    assert proven(VARIABLE.replace("w5 <<= 2\n    w5 &= 60", "r5 <<= 40\n    r5 |= 1")) == [5]
+    # (a 32-bit operation after it bounds it again)
+    assert proven(VARIABLE.replace("w5 <<= 2", "r5 <<= 40")) == [5, 13]
+    # a second variable on a moved pointer is not followed
+    assert proven(VARIABLE.replace("r6 = r3\n", "r6 = r3\n    r6 += r5\n")) == [5]
+
+
+@pytest.mark.parametrize("size", [14, 16, 20, 21, 22, 23, 64])
+@pytest.mark.parametrize("first", [0, 3, 5])
+def test_variable_offsets_fault_like_the_interpreter(size: int, first: int) -> None:
+    data = bytes([first]) + bytes(range(7, 6 + size))
+    expected = outcome("interp", VARIABLE, data)
+    assert outcome("jit", VARIABLE, data) == expected

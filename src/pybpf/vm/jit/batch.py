@@ -27,20 +27,34 @@ def _slot(b: ir.IRBuilder, jctx: ir.Value, slot: int) -> ir.Value:
     return b.gep(jctx, [c64(slot)])
 
 
-def _reset(b: ir.IRBuilder, jctx: ir.Value) -> None:
-    b.store(c64(0), _slot(b, jctx, Slot.FAULT))
-    b.store(b.load(_slot(b, jctx, Slot.BUDGET_INIT)), _slot(b, jctx, Slot.BUDGET))
+def _reset(b: ir.IRBuilder, jctx: ir.Value, budget: bool, *, fault: bool = True) -> None:
+    """Reset a run's state: the fault (unless the caller's loop stops at one, so it is still 0),
+    the budget (when the code counts one) and the region count."""
+    if fault:
+        b.store(c64(0), _slot(b, jctx, Slot.FAULT))
+    if budget:
+        b.store(b.load(_slot(b, jctx, Slot.BUDGET_INIT)), _slot(b, jctx, Slot.BUDGET))
     b.store(b.load(_slot(b, jctx, Slot.NREGIONS_INIT)), _slot(b, jctx, Slot.NREGIONS))
 
 
-def build_drivers(module: ir.Module, entry: ir.Function, *, xdp: bool) -> None:
-    """Add bpf_run, bpf_repeat and (for XDP programs) bpf_batch_xdp to `module`."""
+def build_drivers(module: ir.Module, entry: ir.Function, *, xdp: bool, budget: bool = True,
+                  stored: bool = True) -> None:
+    """Add bpf_run, bpf_repeat and (for XDP programs) bpf_batch_xdp to `module`; `budget`:
+    whether the code counts the instruction budget (else nothing resets or stores it).
+
+    bpf_entry returns (r0, the budget left); only bpf_run stores the budget, for its caller's
+    instruction count: the repeat and batch loops' callers read none. Those loops start after
+    Python set the budget slot, so they reset it per run only when the code itself writes it
+    (`stored`: before a call)."""
     # bpf_run
     fn = ir.Function(module, ir.FunctionType(I64, [I64P, I64, I64]), "bpf_run")
     jctx, r1, r2 = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    _reset(b, jctx)
-    b.ret(b.call(entry, [jctx, r1, r2]))
+    _reset(b, jctx, budget)
+    ran = b.call(entry, [jctx, r1, r2])
+    if budget:
+        b.store(b.extract_value(ran, 1), _slot(b, jctx, Slot.BUDGET))
+    b.ret(b.extract_value(ran, 0))
 
     # bpf_repeat
     fn = ir.Function(module, ir.FunctionType(I64, [I64P, I64, I64, I64]), "bpf_repeat")
@@ -50,6 +64,7 @@ def build_drivers(module: ir.Module, entry: ir.Function, *, xdp: bool) -> None:
     body = fn.append_basic_block("body")
     done = fn.append_basic_block("done")
     b = ir.IRBuilder(start)
+    b.store(c64(0), _slot(b, jctx, Slot.FAULT))  # the loop stops at a fault: it stays 0 in it
     b.branch(loop)
     b.position_at_end(loop)
     i = b.phi(I64)
@@ -58,10 +73,10 @@ def build_drivers(module: ir.Module, entry: ir.Function, *, xdp: bool) -> None:
     last.add_incoming(c64(0), start)
     b.cbranch(b.icmp_unsigned("<", i, n), body, done)
     b.position_at_end(body)
-    _reset(b, jctx)
+    _reset(b, jctx, budget and stored, fault=False)
     opaque = b.load(_slot(b, jctx, Slot.ENTRY_FN))
     opaque.set_metadata("invariant.load", module.add_metadata([]))
-    r0 = b.call(b.inttoptr(opaque, entry.type), [jctx, r1, r2])
+    r0 = b.extract_value(b.call(b.inttoptr(opaque, entry.type), [jctx, r1, r2]), 0)
     faulted = b.icmp_unsigned("!=", b.load(_slot(b, jctx, Slot.FAULT)), c64(0))
     nxt = b.add(i, c64(1))
     cont = fn.append_basic_block("cont")
@@ -77,11 +92,11 @@ def build_drivers(module: ir.Module, entry: ir.Function, *, xdp: bool) -> None:
     b.ret(result)
 
     if xdp:
-        _build_batch_xdp(module, entry, keep=False)
-        _build_batch_xdp(module, entry, keep=True)
+        _build_batch_xdp(module, entry, budget and stored, keep=False)
+        _build_batch_xdp(module, entry, budget and stored, keep=True)
 
 
-def _build_batch_xdp(module: ir.Module, entry: ir.Function, *, keep: bool) -> None:
+def _build_batch_xdp(module: ir.Module, entry: ir.Function, budget: bool, *, keep: bool) -> None:
     args = [I64P, I8P, I32P, I64, I32P] + ([I8P, I32P, I64] if keep else [])
     fn = ir.Function(module, ir.FunctionType(I64, args),
                      "bpf_batch_xdp_out" if keep else "bpf_batch_xdp")
@@ -96,6 +111,7 @@ def _build_batch_xdp(module: ir.Module, entry: ir.Function, *, keep: bool) -> No
     data = b.load(_slot(b, jctx, Slot.BATCH_DATA))  # where each packet is copied (frame+headroom)
     ctx = b.load(_slot(b, jctx, Slot.CTX_START))
     table = b.inttoptr(b.load(_slot(b, jctx, Slot.REGIONS)), I64P)
+    b.store(c64(0), _slot(b, jctx, Slot.FAULT))  # the loop stops at a fault: it stays 0 in it
     b.branch(loop)
     b.position_at_end(loop)
     i = b.phi(I64)
@@ -117,8 +133,8 @@ def _build_batch_xdp(module: ir.Module, entry: ir.Function, *, keep: bool) -> No
     b.store(end, b.gep(table, [c64(1)]))
     b.store(c64(REGION_WRITABLE), b.gep(table, [c64(2)]))
     b.store(i, _slot(b, jctx, Slot.BATCH_INDEX))
-    _reset(b, jctx)
-    r0 = b.call(entry, [jctx, ctx, c64(0)])
+    _reset(b, jctx, budget, fault=False)
+    r0 = b.extract_value(b.call(entry, [jctx, ctx, c64(0)]), 0)
     faulted = b.icmp_unsigned("!=", b.load(_slot(b, jctx, Slot.FAULT)), c64(0))
     b.cbranch(faulted, done, cont)
     b.position_at_end(cont)

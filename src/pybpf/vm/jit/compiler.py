@@ -74,14 +74,15 @@ class CompiledCode:
     """Native code of one program: entry points and how long it took to build."""
 
     key: str
-    entry: int  # i64 bpf_entry(u64 *jctx, u64 r1, u64 r2)
-    main: int  # i64 bpf_fn_0(u64 *jctx, fp, depth, r1..r5), the tail-call target
+    entry: int  # {r0, budget left} bpf_entry(u64 *jctx, u64 r1, u64 r2): r0 in rax
+    main: int  # {r0..r5, budget left} bpf_fn_0(u64 *jctx, fp, depth, r0..r9), the tail-call target
     engine: llvm.ExecutionEngine
     compile_seconds: float
     from_cache: str  # "", "memory" or "disk"
     object_size: int
     ir_text: str = ""
     drivers: dict[str, int] = field(default_factory=dict)  # bpf_run, bpf_repeat, bpf_batch_xdp
+    budget: bool = True  # whether the code counts the instruction budget (TranslateOptions.budget)
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -276,7 +277,7 @@ def compile_program(
             _CACHE.move_to_end(key)
             return CompiledCode(
                 key, cached.entry, cached.main, cached.engine, 0.0, "memory",
-                cached.object_size, cached.ir_text, cached.drivers,
+                cached.object_size, cached.ir_text, cached.drivers, cached.budget,
             )
         start = time.perf_counter()
         directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -290,7 +291,7 @@ def compile_program(
                 engine, entry, main = _load_object(key, cached_obj)
                 code = CompiledCode(
                     key, entry, main, engine, time.perf_counter() - start, "disk", len(cached_obj),
-                    drivers=_drivers(engine),
+                    drivers=_drivers(engine), budget=options.budget,
                 )
                 _remember(key, code)
                 return code
@@ -313,7 +314,7 @@ def compile_program(
                 pass  # a read-only cache directory only costs the next load a compile
         code = CompiledCode(
             key, entry, main, engine, time.perf_counter() - start, "", len(obj),
-            text if keep_ir else "", _drivers(engine),
+            text if keep_ir else "", _drivers(engine), options.budget,
         )
         _remember(key, code)
         return code

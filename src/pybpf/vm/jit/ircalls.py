@@ -1,8 +1,10 @@
 """LLVM IR for calls: helpers (trampoline into Python), bpf-to-bpf calls, callx and tail calls.
 
 A mixin of FunctionTranslator. Functions return r0-r5 (the interpreter's callee leaves r1-r5
-to its caller); each call checks the JitContext's fault slot afterwards and unwinds on a fault;
-the instruction budget is written back before and reloaded after every call.
+to its caller) and what is left of the instruction budget; each call checks the JitContext's
+fault slot afterwards and unwinds on a fault. The budget is written to its slot before a call
+(the callee starts from it) and taken from the callee's return value after it: an exit stores
+nothing, so a run's last store (bpf_entry's caller) is only made where someone reads it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ if TYPE_CHECKING:
     from pybpf.vm.jit.irgen import ModuleTranslator
 
 I64P = I64.as_pointer()
-# Functions return r0-r5 and take (jctx, fp, depth, r0..r9): a callee starts with the caller's
+# Functions return r0-r5 and the budget left (undefined when the code counts none; on a fault:
+# the budget slot), and take (jctx, fp, depth, r0..r9): a callee starts with the caller's
 # registers, r10 = its own frame.
-RET_TYPE = ir.LiteralStructType([I64] * 6)
+RET_TYPE = ir.LiteralStructType([I64] * 7)
+RET_BUDGET = 6  # the index of the budget left in RET_TYPE
 FN_TYPE = ir.FunctionType(RET_TYPE, [I64P, I64, I64] + [I64] * 10)
 HELPER_TYPE = ir.FunctionType(I64, [I64P, I64, I64, I64, I64, I64, I64])
 TAIL_CALL_HELPER = 12
@@ -52,7 +56,8 @@ class CallEmitter:
         def get(self, b: ir.IRBuilder, reg: int) -> ir.Value: ...
         def set(self, b: ir.IRBuilder, reg: int, value: ir.Value) -> None: ...
         def save_budget(self, b: ir.IRBuilder) -> None: ...
-        def reload_budget(self, b: ir.IRBuilder) -> None: ...
+        def reload_budget(self, b: ir.IRBuilder, value: ir.Value | None = None) -> None: ...
+        def budget_left(self, b: ir.IRBuilder) -> ir.Value: ...
         def reload_region_cache(self, b: ir.IRBuilder) -> None: ...
         def fault(self, b: ir.IRBuilder, code: int, pc: int, aux: ir.Value | None = None) -> None: ...
         def target_block(self, pc: int) -> ir.Block: ...
@@ -64,9 +69,12 @@ class CallEmitter:
         b.position_at_end(cont)
 
     def ret_regs(self, b: ir.IRBuilder) -> None:
-        out = ir.Constant(RET_TYPE, None)
+        """Return r0-r5 and the budget left."""
+        out = ir.Constant(RET_TYPE, ir.Undefined)
         for r in range(6):
             out = b.insert_value(out, self.get(b, r), r)
+        if self.opt.budget:
+            out = b.insert_value(out, self.budget_left(b), RET_BUDGET)
         b.ret(out)
 
     def helper_args(self, b: ir.IRBuilder) -> list[ir.Value]:
@@ -119,7 +127,7 @@ class CallEmitter:
         regs = [self.get(b, r) for r in range(10)]
         result = b.call(callee, [self.jctx, fp, depth, *regs])
         self.check_fault_after_call(b)
-        self.reload_budget(b)
+        self.reload_budget(b, b.extract_value(result, RET_BUDGET))
         self.reload_region_cache(b)
         for r in range(6):
             self.set(b, r, b.extract_value(result, r))
@@ -157,11 +165,13 @@ class CallEmitter:
         # the target replaces this frame (same r10) and counts its own calls from depth 0, as in the kernel
         args = [target_ctx, self.fp, c64(0), c64(0), r1] + [c64(0)] * 8
         result = gb.call(target, args)
-        for slot in (Slot.BUDGET, Slot.FAULT, Slot.FAULT_PC, Slot.FAULT_AUX):
+        for slot in (Slot.FAULT, Slot.FAULT_PC, Slot.FAULT_AUX):
             store_slot(gb, self.jctx, slot, load_slot(gb, target_ctx, slot))
         out = gb.insert_value(ir.Constant(RET_TYPE, None), gb.extract_value(result, 0), 0)
         for r in range(1, 6):
             out = gb.insert_value(out, self.get(gb, r), r)
+        # the target counted on from this program's budget (Python prepared it so)
+        out = gb.insert_value(out, gb.extract_value(result, RET_BUDGET), RET_BUDGET)
         gb.ret(out)
         b.position_at_end(stay)
         self.set(b, 0, r0)

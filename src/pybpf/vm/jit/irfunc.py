@@ -24,7 +24,7 @@ from pybpf.vm.jit.cfg import (
     shortest_on_entry,
     successors,
 )
-from pybpf.vm.jit.ircalls import RET_TYPE, CallEmitter, load_slot, store_slot
+from pybpf.vm.jit.ircalls import RET_BUDGET, RET_TYPE, CallEmitter, load_slot, store_slot
 from pybpf.vm.jit.ircombine import CheckPlan, plan_checks
 from pybpf.vm.jit.irctx import EntryCtxEmitter
 from pybpf.vm.jit.irinsn import InstructionEmitter
@@ -44,10 +44,12 @@ _MEMORY_CLASSES = (InsnClass.LD, InsnClass.LDX, InsnClass.ST, InsnClass.STX)
 class FunctionTranslator(CallEmitter, EntryCtxEmitter, MemoryEmitter, InstructionEmitter, LoopGuardEmitter):
     """Emits one eBPF function."""
 
-    def __init__(self, mt: ModuleTranslator, fn: ir.Function, entry_pc: int) -> None:
+    def __init__(self, mt: ModuleTranslator, fn: ir.Function, entry_pc: int,
+                 assume_entry_ctx: bool | None = None) -> None:
         self.mt = mt
         self.fn = fn
         self.entry_pc = entry_pc
+        self.assume_entry_ctx = assume_entry_ctx
         self.opt = mt.options
         self.jctx, self.fp, self.depth = fn.args[0], fn.args[1], fn.args[2]
         self.args = fn.args[3:13]
@@ -94,10 +96,12 @@ class FunctionTranslator(CallEmitter, EntryCtxEmitter, MemoryEmitter, Instructio
     def save_budget(self, b: ir.IRBuilder) -> None:
         if self.opt.budget:
             store_slot(b, self.jctx, Slot.BUDGET, self.budget_left(b))
+            self.mt.budget_stored = True
 
-    def reload_budget(self, b: ir.IRBuilder) -> None:
+    def reload_budget(self, b: ir.IRBuilder, value: ir.Value | None = None) -> None:
+        """After a call: the budget is `value` (a callee's return) or the slot (a helper's)."""
         if self.opt.budget:
-            b.store(load_slot(b, self.jctx, Slot.BUDGET), self.budget)
+            b.store(load_slot(b, self.jctx, Slot.BUDGET) if value is None else value, self.budget)
             if self.mode != "exact":  # the reloaded budget counts the whole block already
                 b.store(c64(-self._base()), self.spent)
 
@@ -144,7 +148,9 @@ class FunctionTranslator(CallEmitter, EntryCtxEmitter, MemoryEmitter, Instructio
             self.blocks[pc] = self.fn.append_basic_block(f"pc{pc}")
         self.unwind = self.fn.append_basic_block("unwind")
         ub = ir.IRBuilder(self.unwind)
-        ub.ret(ir.Constant(RET_TYPE, None))
+        # a fault leaves the budget as last saved (before a call), as the slot holds it
+        ub.ret(ub.insert_value(ir.Constant(RET_TYPE, None), load_slot(ub, self.jctx, Slot.BUDGET),
+                               RET_BUDGET) if self.opt.budget else ir.Constant(RET_TYPE, None))
         bodies = block_bodies(self.mt.slots, self.pcs, leaders)
         dual = self.opt.budget and self.opt.dual_budget
         if dual:

@@ -28,14 +28,17 @@ from pybpf.vm.jit.cfg import (
 )
 from pybpf.vm.jit.ctxflow import context_taint
 from pybpf.vm.jit.framereach import frame_bytes_reached
-from pybpf.vm.jit.ircalls import FN_TYPE, load_slot, store_slot
+from pybpf.vm.jit.ircalls import FN_TYPE, RET_BUDGET, load_slot, store_slot
+from pybpf.vm.jit.irctx import split_entry_ctx, wants_split
 from pybpf.vm.jit.irfunc import FunctionTranslator
 from pybpf.vm.jit.irops import I1, I64, c64
 from pybpf.vm.jit.irslow import build_ctx_load, build_mem_slow
 from pybpf.vm.jit.layout import FaultCode, Slot
 
 I64P = I64.as_pointer()
-ENTRY_TYPE = ir.FunctionType(I64, [I64P, I64, I64])
+# bpf_entry(jctx, r1, r2) -> (r0, the budget left): its callers store the budget where it is read
+ENTRY_RET = ir.LiteralStructType([I64, I64])
+ENTRY_TYPE = ir.FunctionType(ENTRY_RET, [I64P, I64, I64])
 
 # A native helper: fn(translator, builder, pc, (r1..r5)) -> r0, or None to use the trampoline.
 NativeHelper = Callable[["FunctionTranslator", ir.IRBuilder, int, list[ir.Value]], ir.Value]
@@ -79,6 +82,7 @@ class ModuleTranslator:
             fn = ir.Function(self.module, FN_TYPE, name=f"bpf_fn_{pc}")
             self.functions[pc] = fn
         self.mem_slow = build_mem_slow(self.module)
+        self.budget_stored = False  # whether the code writes the budget slot (before a call)
         self.ctx_taint: dict[int, int] = {}
         if options.ctx_kind:
             bodies = {pc: reachable(self.slots, pc) for pc in self.functions_pcs}
@@ -92,10 +96,18 @@ class ModuleTranslator:
 
     def translate(self) -> ir.Module:
         for pc, fn in self.functions.items():
-            FunctionTranslator(self, fn, pc).build()
+            if wants_split(self, pc):
+                split_entry_ctx(self, fn, self._translate_main_copy)
+            else:
+                FunctionTranslator(self, fn, pc).build()
         entry = self._build_entry()
-        build_drivers(self.module, entry, xdp=self.options.ctx_kind == "xdp")
+        build_drivers(self.module, entry, xdp=self.options.ctx_kind == "xdp", budget=self.options.budget,
+                      stored=self.budget_stored)
         return self.module
+
+    def _translate_main_copy(self, fn: ir.Function, held: bool) -> None:
+        """One copy of the main function, with the entry test's answer known (irctx)."""
+        FunctionTranslator(self, fn, 0, assume_entry_ctx=held).build()
 
     # --- the out-of-line bounds check: region table scan, then the Python resolver ---------
     def _build_entry(self) -> ir.Function:
@@ -120,11 +132,15 @@ class ModuleTranslator:
                 # loops gain nothing from it and LLVM lays them out worse inlined
                 self.functions[0].attributes.add("alwaysinline")
             r = b.call(self.functions[0], args)
-            b.ret(b.extract_value(r, 0))
+            out = b.insert_value(ir.Constant(ENTRY_RET, ir.Undefined), b.extract_value(r, 0), 0)
+            if self.options.budget:
+                out = b.insert_value(out, b.extract_value(r, RET_BUDGET), 1)
+            b.ret(out)
         else:  # an empty program
             store_slot(b, jctx, Slot.FAULT, c64(FaultCode.BAD_JUMP))
             store_slot(b, jctx, Slot.FAULT_PC, c64(0))
-            b.ret(c64(0))
+            out = b.insert_value(ir.Constant(ENTRY_RET, None), c64(0), 0)
+            b.ret(b.insert_value(out, load_slot(b, jctx, Slot.BUDGET), 1))
         return fn
 
 

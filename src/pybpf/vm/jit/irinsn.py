@@ -166,8 +166,7 @@ class InstructionEmitter:
         op = insn.opcode & 0xF0
         cls = insn.opcode & 0x07
         if insn.opcode == EXIT:
-            self.save_budget(b)
-            self.ret_regs(b)
+            self.ret_regs(b)  # with the budget left
             return
         if insn.opcode == JA:
             b.branch(self.target_block(pc + 1 + insn.off))

@@ -26,10 +26,16 @@ I64P = I64.as_pointer()
 RESOLVE_TYPE = ir.FunctionType(I64, [I64P, I64, I64, I64, I64])
 
 
+# The slow paths keep the caller's registers (x86-64 preserve_most: only r11 is clobbered), so
+# values live across a rarely taken call need no callee-saved register in the hot function.
+SLOW_CC = "preserve_mostcc"
+
+
 def build_mem_slow(module: ir.Module) -> ir.Function:
     """i1 bpf_mem_slow(jctx, addr, size, write, pc): 1 when the access is allowed (HIT_* set)."""
     fn = ir.Function(module, ir.FunctionType(I1, [I64P, I64, I64, I64, I64]), "bpf_mem_slow")
     fn.linkage = "internal"
+    fn.calling_convention = SLOW_CC
     fn.attributes.add("noinline")
     jctx, addr, size, write, pc = fn.args
     entry = fn.append_basic_block("entry")
@@ -81,6 +87,7 @@ def build_ctx_load(module: ir.Module, kind: str, size: int) -> ir.Function:
     """i64 ctx_load(jctx, addr, pc): a converted context load (Python for the unusual ones)."""
     fn = ir.Function(module, ir.FunctionType(I64, [I64P, I64, I64]), f"bpf_ctx_load{size}")
     fn.linkage = "internal"
+    fn.calling_convention = SLOW_CC
     fn.attributes.add("noinline")
     jctx, addr, pc = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))

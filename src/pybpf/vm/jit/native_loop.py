@@ -15,7 +15,7 @@ from llvmlite import ir
 
 from pybpf.isa.instruction import func_pointer_target, iter_slots
 from pybpf.isa.opcodes import LDDW, MAX_CALL_FRAMES, PseudoSrc
-from pybpf.vm.jit.ircalls import store_slot
+from pybpf.vm.jit.ircalls import RET_BUDGET, store_slot
 from pybpf.vm.jit.irops import I64, c64, phi_at
 from pybpf.vm.jit.layout import Slot
 
@@ -94,7 +94,7 @@ def _iterate(
     regs = [c64(0), i, ctx] + [c64(0)] * 7
     out = b.call(callee, [t.jctx, fp, depth, *regs])
     t.check_fault_after_call(b)
-    t.reload_budget(b)
+    t.reload_budget(b, b.extract_value(out, RET_BUDGET))
     store_slot(b, t.jctx, Slot.HELPER_PC, c64(pc))
     nxt = b.add(i, c64(1))
     stop = b.icmp_unsigned("!=", b.extract_value(out, 0), c64(0))

@@ -8,6 +8,11 @@ it holds, that the first k bytes are in the packet. A load or store inside those
 check. Every call (a helper may move the packet) and every store that may hit the context
 forgets what was learnt. The JIT still tests once per run that r1 at entry is the context it
 converts (an unverified program may be entered with anything in r1, e.g. by a tail call).
+
+A packet pointer may also carry one variable part: `data + v + k` where v is a scalar below
+2**32 (the result of a 32-bit operation or of a load of at most 4 bytes) added at one pc, its
+tag (a header length, say). A test of `data + v + k` against data_end proves bytes for that tag;
+when the add runs again (a loop), the pointers and bytes of its old value are forgotten.
 """
 
 from __future__ import annotations
@@ -17,9 +22,16 @@ from collections.abc import Callable, Mapping
 from pybpf.isa.instruction import Instruction
 from pybpf.isa.opcodes import CALL, CALLX, EXIT, JA, JA32, AluOp, InsnClass, JmpOp, Mode
 
-# ("ctx", k): the context plus k; ("pkt", k): ctx->data plus k; ("end", 0): ctx->data_end
-Value = tuple[str, int] | None
-State = tuple[tuple[Value, ...], int]  # registers, bytes from data known to lie before data_end
+# ("ctx", k, NONE): the context plus k; ("pkt", k, tag): ctx->data plus k, plus the variable
+# added at pc `tag` (NONE: none); ("end", 0, NONE): ctx->data_end; ("u32", 0, NONE): a scalar
+# known to be below 2**32
+Value = tuple[str, int, int] | None
+NONE = -1
+Known = tuple[tuple[int, int], ...]  # (tag, k): data + v(tag) + k lies at or before data_end
+State = tuple[tuple[Value, ...], Known]  # registers, the bytes proven for each tag
+U32: Value = ("u32", 0, NONE)
+PKT: Value = ("pkt", 0, NONE)
+END: Value = ("end", 0, NONE)
 
 XDP_DATA, XDP_DATA_END = 0, 4  # offsets of data and data_end in struct xdp_md
 MAX_STATES = 16  # states kept apart per instruction (paths); more are joined into one
@@ -28,45 +40,71 @@ MAX_STEPS = 50_000
 
 def _join(a: State, b: State) -> State:
     regs = tuple(x if x == y else None for x, y in zip(a[0], b[0], strict=True))
-    return regs, min(a[1], b[1])
+    theirs = dict(b[1])
+    return regs, tuple((tag, min(k, theirs[tag])) for tag, k in a[1] if tag in theirs)
 
 
 def _forget(state: State) -> State:
     """After a call or a store that may reach the context: no packet pointer survives."""
-    regs = tuple(v if v is not None and v[0] == "ctx" else None for v in state[0])
-    return regs, 0
+    regs = tuple(v if v is not None and v[0] in ("ctx", "u32") else None for v in state[0])
+    return regs, ()
 
 
-def _alu(insn: Instruction, regs: list[Value]) -> None:
+def _bytes(known: Known, tag: int) -> int:
+    return dict(known).get(tag, 0)
+
+
+def _with_bytes(known: Known, tag: int, k: int) -> Known:
+    """`known` with at least k bytes proven for tag."""
+    if k <= _bytes(known, tag):
+        return known
+    return tuple(sorted({**dict(known), tag: k}.items()))
+
+
+def _alu(pc: int, insn: Instruction, regs: list[Value], known: Known) -> Known:
+    """Apply `insn` to regs; returns the proven bytes (an add of a variable at pc renews its tag)."""
     op = insn.opcode & 0xF0
     wide = (insn.opcode & 0x07) == InsnClass.ALU64
-    dst = regs[insn.dst]
+    dst, src = regs[insn.dst], regs[insn.src]
     out: Value = None
-    if wide and op == AluOp.MOV and insn.off == 0 and insn.opcode & 0x08:
-        out = regs[insn.src]
-    elif wide and op in (AluOp.ADD, AluOp.SUB) and not insn.opcode & 0x08 and dst is not None:
-        if dst[0] != "end":
+    if not wide:  # 32-bit results are zero-extended (a byte swap of 64 bits is not one)
+        out = U32 if op != AluOp.END or insn.imm in (16, 32) else None
+    elif op == AluOp.MOV and insn.off == 0 and insn.opcode & 0x08:
+        out = src
+    elif op in (AluOp.MOV, AluOp.AND) and not insn.opcode & 0x08 and 0 <= insn.imm < 1 << 31:
+        out = U32  # a constant, or below one
+    elif op in (AluOp.ADD, AluOp.SUB) and not insn.opcode & 0x08 and dst is not None:
+        if dst[0] in ("ctx", "pkt"):
             imm = ((insn.imm & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
-            out = (dst[0], dst[1] + (imm if op == AluOp.ADD else -imm))
+            out = (dst[0], dst[1] + (imm if op == AluOp.ADD else -imm), dst[2])
+    elif op == AluOp.ADD and insn.opcode & 0x08:
+        pointer = dst if src == U32 else src if dst == U32 else None
+        if pointer is not None and pointer[0] == "pkt" and pointer[2] == NONE:
+            # a new value for this pc's tag: what was known of its old value goes
+            regs[:] = [None if v is not None and v[2] == pc else v for v in regs]
+            known = tuple((tag, k) for tag, k in known if tag != pc)
+            out = ("pkt", pointer[1], pc)
     regs[insn.dst] = out
+    return known
 
 
-def _learn(insn: Instruction, regs: tuple[Value, ...], taken: bool) -> int:
-    """Bytes from data this edge of a conditional jump proves before data_end (0: none)."""
+def _learn(insn: Instruction, regs: tuple[Value, ...], known: Known, taken: bool) -> Known:
+    """The proven bytes on this edge of a conditional jump (a test of a packet pointer against
+    data_end adds the bytes below it, for its tag)."""
     if (insn.opcode & 0x07) != InsnClass.JMP or not insn.opcode & 0x08:
-        return 0
+        return known
     a, b = regs[insn.dst], regs[insn.src]
     op = insn.opcode & 0xF0
-    if a is not None and a[0] == "pkt" and b == ("end", 0):
+    if a is not None and a[0] == "pkt" and b == END:
         # data + k > end (JGT) / >= end (JGE) fails on the fall-through; < / <= holds when taken
         holds: dict[int, bool] = {
             JmpOp.JGT: not taken, JmpOp.JGE: not taken, JmpOp.JLT: taken, JmpOp.JLE: taken}
-        return max(a[1], 0) if holds.get(op, False) else 0
-    if b is not None and b[0] == "pkt" and a == ("end", 0):
+        return _with_bytes(known, a[2], a[1]) if holds.get(op, False) else known
+    if b is not None and b[0] == "pkt" and a == END:
         holds = {
             JmpOp.JLT: not taken, JmpOp.JLE: not taken, JmpOp.JGT: taken, JmpOp.JGE: taken}
-        return max(b[1], 0) if holds.get(op, False) else 0
-    return 0
+        return _with_bytes(known, b[2], b[1]) if holds.get(op, False) else known
+    return known
 
 
 def proven_packet_accesses(
@@ -76,7 +114,7 @@ def proven_packet_accesses(
     """Pcs of the loads and stores of the program at pc 0 that lie in the bytes its tests proved
     (see the module docstring). `may_hit_ctx(pc, reg)`: whether reg at pc may point into the context.
     (Loads of ctx->data and ctx->data_end themselves: pybpf.vm.jit.irctx.)"""
-    start: State = (tuple(("ctx", 0) if r == 1 else None for r in range(11)), 0)
+    start: State = (tuple(("ctx", 0, NONE) if r == 1 else None for r in range(11)), ())
     states: dict[int, set[State]] = {0: {start}}
     todo: list[tuple[int, State]] = [(0, start)]
     steps = 0
@@ -122,7 +160,7 @@ def _in_range(insn: Instruction, state: State) -> bool:
     if base is None or base[0] != "pkt":
         return False
     low = base[1] + insn.off
-    return low >= 0 and low + insn.size <= known
+    return low >= 0 and low + insn.size <= _bytes(known, base[2])
 def _step(
     slots: Mapping[int, Instruction], pc: int, state: State,
     successors: Callable[[int], list[int]], may_hit_ctx: Callable[[int, int], bool],
@@ -133,13 +171,13 @@ def _step(
     regs = list(state[0])
     known = state[1]
     if cls in (InsnClass.ALU, InsnClass.ALU64):
-        _alu(insn, regs)
+        known = _alu(pc, insn, regs, known)
     elif cls == InsnClass.LDX:
         base = regs[insn.src]
-        value: Value = None
+        value: Value = U32 if mode == Mode.MEM and insn.size <= 4 else None  # zero-extended
         if base is not None and base[0] == "ctx" and insn.size == 4 and mode == Mode.MEM:
             field = base[1] + insn.off
-            value = ("pkt", 0) if field == XDP_DATA else ("end", 0) if field == XDP_DATA_END else None
+            value = PKT if field == XDP_DATA else END if field == XDP_DATA_END else value
         regs[insn.dst] = value
     elif cls == InsnClass.LD:
         if mode == Mode.IMM:
@@ -148,19 +186,19 @@ def _step(
             regs[:6] = [None] * 6
     elif cls in (InsnClass.ST, InsnClass.STX):
         if may_hit_ctx(pc, insn.dst):
-            regs, known = list(_forget((tuple(regs), known))[0]), 0
+            regs, known = list(_forget((tuple(regs), known))[0]), ()
         if cls == InsnClass.STX and mode == Mode.ATOMIC:
             regs[insn.src] = None
             regs[0] = None
     elif insn.opcode in (CALL, CALLX):
         forgotten = _forget((tuple(regs), known))
-        regs, known = list(forgotten[0]), 0
+        regs, known = list(forgotten[0]), ()
         regs[:6] = [None] * 6
     out = (tuple(regs), known)
     if insn.opcode == EXIT:
         return []
     if cls in (InsnClass.JMP, InsnClass.JMP32) and insn.opcode not in (CALL, CALLX, JA, JA32):
         fall, taken = pc + insn.slots, pc + 1 + insn.off
-        return [(taken, (out[0], max(known, _learn(insn, out[0], True)))),
-                (fall, (out[0], max(known, _learn(insn, out[0], False))))]
+        return [(taken, (out[0], _learn(insn, out[0], known, True))),
+                (fall, (out[0], _learn(insn, out[0], known, False)))]
     return [(nxt, out) for nxt in successors(pc)]

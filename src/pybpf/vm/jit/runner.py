@@ -51,9 +51,9 @@ BATCH_OUT_CFUNC = ctypes.CFUNCTYPE(
 
 
 class Registers6(ctypes.Structure):
-    """What a compiled function returns: r0-r5."""
+    """What a compiled function returns: r0-r5, then the budget left (pybpf.vm.jit.ircalls)."""
 
-    _fields_ = [("r", ctypes.c_uint64 * 6)]
+    _fields_ = [("r", ctypes.c_uint64 * 7)]
 
 
 FN_CFUNC = ctypes.CFUNCTYPE(Registers6, ctypes.c_void_p, *([ctypes.c_uint64] * 12))
@@ -168,6 +168,8 @@ class NativeMachine:
             # the helper frees what it lent this call (a key, a dynptr's sample) before the next one:
             # nothing the callback resolved may stay in the native table or the hit cache
             self.forget_regions()
+        if self.code.budget:  # the function returns the budget it left (its slot: on a fault)
+            self.s[Slot.BUDGET] = result.r[6]
         self.env.budget_left = int(ctypes.c_int64(self.s[Slot.BUDGET]).value)
         self.s[Slot.HELPER_PC] = saved_pc
         self.s[Slot.HELPER_DEPTH] = saved_depth
