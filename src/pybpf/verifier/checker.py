@@ -230,41 +230,19 @@ class Checker:
 
     def visit_state(self, pc: int, st: State, path: _Path) -> bool:
         """Prune the path if an explored state at pc subsumes it; detect infinite loops."""
-        live = self.prog.live_in.get(pc, cfg.ALL_REGS)
-        add_new = (self.jumps - self.prev_jumps >= 2 and self.processed - self.prev_processed >= 8) \
-            or pc in self.callback_sites
-        keep: list[Checkpoint] = []
-        cps = self.explored.get(pc, [])
         in_callback = pc in self.callback_sites
-        uninit_ok = self.privileged
-        for i, cp in enumerate(cps):
-            if cp.branches and not in_callback:
-                if (cp.state.callback_unroll == st.callback_unroll and states_looping(cp.state, st, live)
-                        and states_equal(cp.state, st, live, exact=True)):
-                    raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
-            elif subsumes(cp, st, live, uninit_ok):
-                cp.hits += 1
-                self.propagate_precision(cp, st, path)
-                parent = path.parent
-                if parent is not None:  # what old's continuation read, cur's would read too
-                    for key in cp.reads.difference(parent.reads, st.written):  # (others: marked)
-                        self.mark_half_read(st, key, parent)
-                keep.extend(cps[i:])
-                self.explored[pc] = keep
-                return True
-            if add_new:
-                cp.misses += 1
-            if cp.misses > cp.hits * 3 + 3:
-                continue  # evict: unlikely to help pruning
-            keep.append(cp)
-        self.explored[pc] = keep
+        add_new = (self.jumps - self.prev_jumps >= 2 and self.processed - self.prev_processed >= 8) or in_callback
+        cps = self.explored.get(pc)
+        if cps and self.pruned(pc, st, path, cps, add_new, in_callback):
+            return True
+        if not add_new:
+            return False
+        keep = self.explored[pc] if cps else self.explored.setdefault(pc, [])
         if in_callback:
             for cp in keep:
                 if cp.branches:
                     widen_scalars(cp.state, st)
                     break
-        if not add_new:
-            return False
         self.prev_jumps, self.prev_processed = self.jumps, self.processed
         st.clear_singular_ids()
         cp = Checkpoint(pc, st.copy(), path.parent, 1)
@@ -277,6 +255,40 @@ class Checker:
         self.cur_states = sum(map(len, self.explored.values())) if self.total_states % 64 == 0 \
             else self.cur_states + 1
         self.peak_states = max(self.peak_states, self.cur_states)
+        return False
+
+    def pruned(self, pc: int, st: State, path: _Path, cps: list[Checkpoint], add_new: bool,
+               in_callback: bool) -> bool:
+        """Compare with the checkpoints at pc in order: prune on the first that subsumes the state,
+        raise on an infinite loop. When `add_new`, count the misses and evict the checkpoints that
+        miss too often (explored[pc] is then the list kept; otherwise no count changes and every
+        checkpoint stays: eviction was decided when its misses last grew)."""
+        live = self.prog.live_in.get(pc, cfg.ALL_REGS)
+        uninit_ok = self.privileged
+        keep: list[Checkpoint] = []
+        for i, cp in enumerate(cps):
+            if cp.branches and not in_callback:
+                if (cp.state.callback_unroll == st.callback_unroll and states_looping(cp.state, st, live)
+                        and states_equal(cp.state, st, live, exact=True)):
+                    raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
+            elif subsumes(cp, st, live, uninit_ok):
+                cp.hits += 1
+                self.propagate_precision(cp, st, path)
+                parent = path.parent
+                if parent is not None:  # what old's continuation read, cur's would read too
+                    for key in cp.reads.difference(parent.reads, st.written):  # (others: marked)
+                        self.mark_half_read(st, key, parent)
+                if add_new:
+                    keep.extend(cps[i:])
+                    self.explored[pc] = keep
+                return True
+            if add_new:
+                cp.misses += 1
+                if cp.misses > cp.hits * 3 + 3:
+                    continue  # evict: unlikely to help pruning
+                keep.append(cp)
+        if add_new:
+            self.explored[pc] = keep
         return False
 
     def mark_stack_read(self, st: State, fi: int, slot: int, path: _Path | None = None,
