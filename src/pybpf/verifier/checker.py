@@ -266,8 +266,14 @@ class Checker:
         live = self.prog.live_in.get(pc, cfg.ALL_REGS)
         uninit_ok = self.privileged
         keep: list[Checkpoint] = []
+        cfr = st.frames
+        n = len(cfr)
         for i, cp in enumerate(cps):
-            if cp.branches and not in_callback:
+            hint = cp.hint
+            failed = hint[1]
+            if failed is not None and hint[0][0] < n and cfr[hint[0][0]].regs[hint[0][1]] is failed:
+                pass  # the register this checkpoint rejected last time (subsumes, in short)
+            elif cp.branches and not in_callback:
                 if (cp.state.callback_unroll == st.callback_unroll and states_looping(cp.state, st, live)
                         and states_equal(cp.state, st, live, exact=True)):
                     raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)

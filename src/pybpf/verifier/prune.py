@@ -42,7 +42,9 @@ class Checkpoint:
     reads: set[tuple[int, int]] = field(default_factory=set)
     written: set[tuple[int, int]] = field(default_factory=set)  # halves overwritten on the way from parent
     by_frame: dict[int, list[int]] = field(default_factory=dict)  # the slots read, by frame
-    hint: list[Any] = field(default_factory=lambda: [None])  # where the last comparison failed
+    # where the last comparison failed, and the current register that failed there (rejected again at
+    # once: precision only grows, so a register once rejected stays rejected)
+    hint: list[Any] = field(default_factory=lambda: [None, None])
 
 
 class _IdMap:
@@ -308,6 +310,7 @@ def _states_safe(old: State, cur: State, live: Iterable[int], exact: bool,
                            uninit_ok):
             if hint is not None:
                 hint[0] = ids.fail
+                hint[1] = None
             return False
     for a, b in zip(old.refs, cur.refs, strict=False):
         if not ids.check(a.id + (1 << 40), b.id + (1 << 40)):
@@ -330,14 +333,18 @@ def subsumes(cp: Checkpoint, cur: State, live: Iterable[int], uninit_ok: bool) -
         fi, where = key
         if fi < n:
             if where >= 0:
-                o, c = ofr[fi].regs[where], cfr[fi].regs[where]
+                c = cfr[fi].regs[where]
+                if c is hint[1]:
+                    return False
+                o = ofr[fi].regs[where]
                 if o is not c:
                     if o.type is _SCALAR:
-                        if c.type is not _SCALAR:
-                            return False
-                        if (precise is None or key in precise) and not c.var.within(o.var):
+                        if c.type is not _SCALAR or ((precise is None or key in precise)
+                                                     and not c.var.within(o.var)):
+                            hint[1] = c
                             return False
                     elif not regsafe(o, c, _FRESH, False, precise is not None and key not in precise):
+                        hint[1] = c
                         return False
             else:
                 so = ofr[fi].stack.get(-1 - where)
