@@ -269,3 +269,85 @@ def unpriv_pointer_bounds(ck: Checker, pc: int, d: int, out: Reg) -> None:
         if out.off + out.var.smin < 0 or out.off + out.var.umax >= out.map.value_size:
             raise VerifierError(f"R{d} pointer arithmetic of map value goes out of range, prohibited for !root",
                                 insn=pc)
+
+
+# ---- fast paths -------------------------------------------------------------------------------
+# The commonest ALU instructions on scalars, decoded once per program (a plan per pc): moves of a
+# constant or a register, arithmetic with a constant or a scalar register. A plan exists only for an
+# instruction whose reserved fields are valid and that writes r0-r9, so the fast path never has an
+# error to report; when its operands are not the plain scalars it handles, `fast` declines (before
+# changing anything) and the general `alu` runs.
+
+MOV_K, MOV_R64, MOV_R32, OP_K, OP_R = range(5)
+_FAST_OPS = frozenset({"add", "sub", "mul", "or", "and", "lsh", "rsh", "xor", "arsh"})
+Plan = tuple[int, int, int, str, bool, Scalar | Reg | None]
+
+
+def plan(insn: Instruction) -> Plan | None:
+    """The fast-path plan of an ALU/ALU64 instruction, or None when only `alu` handles it."""
+    opcode = insn.opcode
+    name = ALU_OP_NAMES.get(opcode & 0xF0)
+    is64 = opcode & 0x07 == _ALU64
+    srcx = bool(opcode & 0x08)
+    d, s = insn.dst, insn.src
+    if name is None or d >= 10 or insn.off:
+        return None
+    if name == "mov":
+        if not srcx:
+            return None if s else (MOV_K, d, 0, name, is64, const(insn.imm if is64 else insn.imm & MASK32))
+        if insn.imm or s > 10:
+            return None
+        return (MOV_R64 if is64 else MOV_R32, d, s, name, is64, None)
+    if name not in _FAST_OPS:
+        return None
+    if srcx:
+        return None if insn.imm or s > 10 else (OP_R, d, s, name, is64, None)
+    if s or (name in ("lsh", "rsh", "arsh") and not 0 <= insn.imm < (64 if is64 else 32)):
+        return None
+    return (OP_K, d, 0, name, is64, bounds.known(insn.imm & (0xFFFFFFFFFFFFFFFF if is64 else MASK32)))
+
+
+def _sign_mask(v: Scalar) -> bool:
+    """Whether and/or with a constant forks this value (fork_sign_mask)."""
+    return (v.smin == -1 and v.smax == 0) or (v.s32min == -1 and v.s32max == 0)
+
+
+def fast(p: Plan, st: State) -> bool:
+    """Apply plan `p` when its operands are plain scalars (what `alu` would do); False when it cannot."""
+    kind, d, s, name, is64, k = p
+    regs = st.frames[-1].regs
+    if kind == MOV_K:
+        regs[d] = k  # type: ignore[assignment]
+        return True
+    if kind == OP_K:
+        dst = regs[d]
+        if dst.type is not _SCALAR or ((name == "and" or name == "or") and _sign_mask(dst.var)):
+            return False
+        regs[d] = scalar(bounds.alu(name, dst.var, k, is64))
+        return True
+    src = regs[s]
+    if src.type is not _SCALAR:
+        return False
+    if kind == MOV_R64:
+        if src.id == 0 and src.var.var.mask != 0:
+            src = src.with_id(st.new_id())
+            regs[s] = src
+        regs[d] = src
+        return True
+    if kind == MOV_R32:
+        v = src.var
+        z = bounds.zext32(v)
+        if v.umax <= MASK32 and v.var.mask != 0:
+            if src.id == 0:
+                src = src.with_id(st.new_id())
+                regs[s] = src
+            regs[d] = scalar(z).with_id(src.id)
+        else:
+            regs[d] = scalar(z)
+        return True
+    dst = regs[d]
+    if dst.type is not _SCALAR or ((name == "and" or name == "or") and src.var.var.mask == 0
+                                   and _sign_mask(dst.var)):
+        return False
+    regs[d] = scalar(bounds.alu(name, dst.var, src.var, is64))
+    return True

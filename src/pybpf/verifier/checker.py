@@ -114,6 +114,10 @@ class Checker:
     def _run(self) -> Outcome:
         start = time.perf_counter_ns()
         self.prog = cfg.build(self.insns)
+        self.alu_plans: list[alu.Plan | None] = [None] * self.prog.nslots
+        for pc, insn in self.prog.by_pc.items():
+            if insn.opcode & 0x07 in (_ALU, _ALU64):
+                self.alu_plans[pc] = alu.plan(insn)
         self.log.program = self.prog
         try:
             calls.check_tail_calls(self)
@@ -179,6 +183,8 @@ class Checker:
         hist = path.hist
         step = self.step
         alu_insn = alu.alu
+        alu_fast = alu.fast
+        plans = self.alu_plans
         processed = self.processed
         try:
             while True:
@@ -199,7 +205,9 @@ class Checker:
                 hist.append(pc)
                 cls = insn.opcode & 0x07
                 if cls == _ALU or cls == _ALU64:  # the most frequent class, without the call through step
-                    alu_insn(self, pc, insn, st)  # (leaves no note)
+                    p = plans[pc]  # (leaves no note)
+                    if p is None or not alu_fast(p, st):
+                        alu_insn(self, pc, insn, st)
                     if logging:
                         log.after(st)
                     pc += 1

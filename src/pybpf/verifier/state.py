@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
@@ -239,9 +238,15 @@ class State:
                 if sp is not None and sp.id and sp.type is scalar]
         if not ids:
             return
-        single = {i for i, n in Counter(ids).items() if n == 1}
-        if not single:
-            return
+        single = set(ids)
+        if len(single) != len(ids):  # some ids repeat: drop them
+            seen: set[int] = set()
+            for i in ids:
+                if i in seen:
+                    single.discard(i)
+                seen.add(i)
+            if not single:
+                return
         for frame in self.frames:
             regs = frame.regs
             for r, reg in enumerate(regs):
