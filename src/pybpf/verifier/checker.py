@@ -18,7 +18,7 @@ from pybpf.verifier import alu, calls, cfg, exits, global_funcs, jumps, load_sto
 from pybpf.verifier.bounds import S64_MAX
 from pybpf.verifier.context import PACKET_ACCESS
 from pybpf.verifier.log import StateLog
-from pybpf.verifier.prune import Checkpoint, states_equal, states_looping, subsumes
+from pybpf.verifier.prune import Checkpoint, looping, states_equal, subsumes
 from pybpf.verifier.state import NOT_INIT, UNKNOWN_SCALAR, Frame, Reg, RegType, Slot, State
 
 INSN_LIMIT = 1_000_000
@@ -282,7 +282,7 @@ class Checker:
             if failed is not None and hint[0][0] < n and cfr[hint[0][0]].regs[hint[0][1]] is failed:
                 pass  # the register this checkpoint rejected last time (subsumes, in short)
             elif cp.branches and not in_callback:
-                if (cp.state.callback_unroll == st.callback_unroll and states_looping(cp.state, st, live)
+                if (cp.state.callback_unroll == st.callback_unroll and looping(cp, st, live)
                         and states_equal(cp.state, st, live, exact=True)):
                     raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
             elif subsumes(cp, st, live, uninit_ok):

@@ -45,6 +45,7 @@ class Checkpoint:
     # where the last comparison failed, and the current register that failed there (rejected again at
     # once: precision only grows, so a register once rejected stays rejected)
     hint: list[Any] = field(default_factory=lambda: [None, None])
+    loop_hint: int = 0  # the register that differed when this (branching) checkpoint was last checked for a loop
 
 
 class _IdMap:
@@ -374,5 +375,24 @@ def states_looping(old: State, cur: State, live: Iterable[int] = ALL) -> bool:
     for r in live:
         x, y = a[r], b[r]
         if x is not y and x != y:
+            return False
+    return True
+
+
+def looping(cp: Checkpoint, cur: State, live: Iterable[int]) -> bool:
+    """states_looping(cp.state, cur, live) for a checkpoint whose paths are still explored (its
+    state is final): the register that differed last time is compared first (most checks end there)."""
+    old = cp.state
+    if len(old.frames) != len(cur.frames):
+        return False
+    a, b = old.frames[-1].regs, cur.frames[-1].regs
+    r = cp.loop_hint
+    x, y = a[r], b[r]
+    if x is not y and x != y and r in live:
+        return False
+    for r in live:
+        x, y = a[r], b[r]
+        if x is not y and x != y:
+            cp.loop_hint = r
             return False
     return True

@@ -6,7 +6,6 @@ import itertools
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
-from operator import attrgetter
 from typing import Any
 
 from pybpf.verifier import bounds
@@ -156,7 +155,6 @@ class Slot:
 
 
 EMPTY_SLOT = Slot()
-_SPILLED = attrgetter("spilled")
 
 
 @dataclass(slots=True)
@@ -233,26 +231,27 @@ class State:
         """Drop scalar ids held by one register or slot only: they link nothing (the kernel's
         clear_singular_ids before a state is cached, so pruning need not match them)."""
         scalar = RegType.SCALAR
-        ids = [reg.id for frame in self.frames for reg in frame.regs if reg.id and reg.type is scalar]
-        ids += [sp.id for frame in self.frames for sp in map(_SPILLED, frame.stack.values())
-                if sp is not None and sp.id and sp.type is scalar]
-        if not ids:
+        held: list[tuple[int, Frame, int]] = []  # (id, frame, register or -1-slot)
+        for frame in self.frames:
+            held += [(reg.id, frame, r) for r, reg in enumerate(frame.regs) if reg.id and reg.type is scalar]
+            if frame.stack:
+                held += [(sp.id, frame, -1 - i) for i, slot in frame.stack.items()
+                         if (sp := slot.spilled) is not None and sp.id and sp.type is scalar]
+        if not held:
             return
-        single = set(ids)
-        if len(single) != len(ids):  # some ids repeat: drop them
+        single = {h[0] for h in held}
+        if len(single) != len(held):  # some ids repeat: drop them
             seen: set[int] = set()
-            for i in ids:
-                if i in seen:
-                    single.discard(i)
-                seen.add(i)
+            for h in held:
+                if h[0] in seen:
+                    single.discard(h[0])
+                seen.add(h[0])
             if not single:
                 return
-        for frame in self.frames:
-            regs = frame.regs
-            for r, reg in enumerate(regs):
-                if reg.id in single and reg.type is RegType.SCALAR:
-                    regs[r] = reg.with_id(0)
-            for i, slot in frame.stack.items():
-                sp = slot.spilled
-                if sp is not None and sp.id in single and sp.type is RegType.SCALAR:
-                    frame.stack[i] = Slot(slot.kinds, sp.with_id(0))
+        for i, frame, where in held:
+            if i in single:
+                if where >= 0:
+                    frame.regs[where] = frame.regs[where].with_id(0)
+                else:
+                    slot = frame.stack[-1 - where]
+                    frame.stack[-1 - where] = Slot(slot.kinds, slot.spilled.with_id(0))  # type: ignore[union-attr]
