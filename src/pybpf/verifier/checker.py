@@ -19,7 +19,16 @@ from pybpf.verifier.bounds import S64_MAX
 from pybpf.verifier.context import PACKET_ACCESS
 from pybpf.verifier.log import StateLog
 from pybpf.verifier.prune import Checkpoint, looping, states_equal, subsumes
-from pybpf.verifier.state import NOT_INIT, UNKNOWN_SCALAR, Frame, Reg, RegType, Slot, State
+from pybpf.verifier.state import (
+    EMPTY_SLOT,
+    NOT_INIT,
+    UNKNOWN_SCALAR,
+    Frame,
+    Reg,
+    RegType,
+    Slot,
+    State,
+)
 
 INSN_LIMIT = 1_000_000
 _NOT_INIT = RegType.NOT_INIT
@@ -279,8 +288,8 @@ class Checker:
         for i, cp in enumerate(cps):
             hint = cp.hint
             failed = hint[1]
-            if failed is not None and hint[0][0] < n and cfr[hint[0][0]].regs[hint[0][1]] is failed:
-                pass  # the register this checkpoint rejected last time (subsumes, in short)
+            if failed is not None and _failed_again(hint[0], failed, cfr, n):
+                pass  # the register or slot this checkpoint rejected last time (subsumes, in short)
             elif cp.branches and not in_callback:
                 if (cp.state.callback_unroll == st.callback_unroll and looping(cp, st, live)
                         and states_equal(cp.state, st, live, exact=True)):
@@ -426,6 +435,15 @@ class Checker:
     def is_ptr_leak(self, reg: Reg) -> bool:
         return not self.privileged and reg.is_pointer
 
+
+
+def _failed_again(key: tuple[int, int], failed: Reg | Slot, frames: list[Frame], n: int) -> bool:
+    """Whether the current register or slot at a checkpoint's hint is the one it last rejected."""
+    fi, where = key
+    if fi >= n:
+        return False
+    frame = frames[fi]
+    return (frame.regs[where] if where >= 0 else frame.stack.get(-1 - where, EMPTY_SLOT)) is failed
 
 
 def widen_scalars(old: State, cur: State) -> None:

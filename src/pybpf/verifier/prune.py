@@ -348,22 +348,25 @@ def subsumes(cp: Checkpoint, cur: State, live: Iterable[int], uninit_ok: bool) -
                         hint[1] = c
                         return False
             else:
+                sc = cfr[fi].stack.get(-1 - where, EMPTY_SLOT)
+                if sc is hint[1]:
+                    return False
                 so = ofr[fi].stack.get(-1 - where)
-                if so is None:
-                    pass
-                elif so.kinds == SPILL8 and so.spilled is not None and so.spilled.type is _SCALAR:
-                    sc = cfr[fi].stack.get(-1 - where, EMPTY_SLOT)  # two 64-bit scalar spills, in short
-                    if sc is not so:
-                        csp = sc.spilled
+                if so is not None and sc is not so:  # (a slot is safe against itself)
+                    osp = so.spilled
+                    if so.kinds == SPILL8 and osp is not None and osp.type is _SCALAR:
+                        csp = sc.spilled  # two 64-bit scalar spills, in short
                         if csp is None or sc.kinds != SPILL8 or csp.type is not _SCALAR:
                             if not _slot_safe(so, sc, _FRESH, precise is not None and key not in precise,
                                               uninit_ok):
+                                hint[1] = sc
                                 return False
-                        elif (precise is None or key in precise) and not csp.var.within(so.spilled.var):
+                        elif (precise is None or key in precise) and not csp.var.within(osp.var):
+                            hint[1] = sc
                             return False
-                elif not _slot_safe(so, cfr[fi].stack.get(-1 - where, EMPTY_SLOT), _FRESH,
-                                                     precise is not None and key not in precise, uninit_ok):
-                    return False
+                    elif not _slot_safe(so, sc, _FRESH, precise is not None and key not in precise, uninit_ok):
+                        hint[1] = sc
+                        return False
     return _states_safe(old, cur, live, False, precise, cp.by_frame, uninit_ok, hint)
 
 
