@@ -34,6 +34,7 @@ INSN_LIMIT = 1_000_000
 _NOT_INIT = RegType.NOT_INIT
 _ALU, _ALU64, _LDX, _ST, _STX, _LD = (int(InsnClass.ALU), int(InsnClass.ALU64), int(InsnClass.LDX),
                                       int(InsnClass.ST), int(InsnClass.STX), int(InsnClass.LD))
+_JMP, _JMP32 = int(InsnClass.JMP), int(InsnClass.JMP32)
 
 
 @contextmanager
@@ -124,9 +125,13 @@ class Checker:
         start = time.perf_counter_ns()
         self.prog = cfg.build(self.insns)
         self.alu_plans: list[alu.Plan | None] = [None] * self.prog.nslots
+        self.jump_plans: list[jumps.JumpPlan | None] = [None] * self.prog.nslots
         for pc, insn in self.prog.by_pc.items():
-            if insn.opcode & 0x07 in (_ALU, _ALU64):
+            cls = insn.opcode & 0x07
+            if cls == _ALU or cls == _ALU64:
                 self.alu_plans[pc] = alu.plan(insn)
+            elif (cls == _JMP or cls == _JMP32) and insn.opcode & 0xF0 not in (0x00, 0x80, 0x90):
+                self.jump_plans[pc] = jumps.plan(insn)  # (conditional jumps: not ja, call, exit)
         self.log.program = self.prog
         try:
             calls.check_tail_calls(self)
