@@ -293,8 +293,10 @@ class Checker:
         for i, cp in enumerate(cps):
             hint = cp.hint
             failed = hint[1]
-            if failed is not None and _failed_again(hint[0], failed, cfr, n):
-                pass  # the register or slot this checkpoint rejected last time (subsumes, in short)
+            if failed is not None and (fi := hint[0][0]) < n and (  # the register or slot this checkpoint
+                    cfr[fi].regs[w] if (w := hint[0][1]) >= 0  # rejected last time (subsumes, in short)
+                    else cfr[fi].stack.get(-1 - w, EMPTY_SLOT)) is failed:
+                pass
             elif cp.branches and not in_callback:
                 if (cp.state.callback_unroll == st.callback_unroll and looping(cp, st, live)
                         and states_equal(cp.state, st, live, exact=True)):
@@ -440,15 +442,6 @@ class Checker:
     def is_ptr_leak(self, reg: Reg) -> bool:
         return not self.privileged and reg.is_pointer
 
-
-
-def _failed_again(key: tuple[int, int], failed: Reg | Slot, frames: list[Frame], n: int) -> bool:
-    """Whether the current register or slot at a checkpoint's hint is the one it last rejected."""
-    fi, where = key
-    if fi >= n:
-        return False
-    frame = frames[fi]
-    return (frame.regs[where] if where >= 0 else frame.stack.get(-1 - where, EMPTY_SLOT)) is failed
 
 
 def widen_scalars(old: State, cur: State) -> None:

@@ -156,14 +156,14 @@ def _table(prog: Program) -> tuple[list[Any], list[int]]:
     return prog.back[0], prog.back[1]
 
 
-_KEYS: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}
+_KEYS: dict[tuple[int, int], frozenset[tuple[int, int]]] = {}
 
 
-def _reg_keys(frame: int, rm: int) -> tuple[tuple[int, int], ...]:
-    """The precision keys of the registers in bit mask `rm` of `frame`."""
+def _reg_keys(frame: int, rm: int) -> frozenset[tuple[int, int]]:
+    """The precision keys of the registers in bit mask `rm` of `frame` (a set: subset checks need no copy)."""
     keys = _KEYS.get((frame, rm))
     if keys is None:
-        keys = _KEYS[(frame, rm)] = tuple((frame, r) for r in range(11) if rm >> r & 1)
+        keys = _KEYS[(frame, rm)] = frozenset((frame, r) for r in range(11) if rm >> r & 1)
     return keys
 
 
@@ -214,10 +214,10 @@ def backtrack(prog: Program, hist: list[Entry], parent: Checkpoint | None, regs:
             if cp.all_precise:
                 return
             precise = cp.precise
-            keys: Any = _reg_keys(frame, rm & _REGS)
+            keys = _reg_keys(frame, rm & _REGS)
             if sl:
-                keys = keys + tuple((frame, -1 - slot) for slot in sl)
-            if precise.issuperset(keys):
+                keys = keys.union([(frame, -1 - slot) for slot in sl])
+            if keys <= precise:
                 return  # already marked here, and therefore above
             precise.update(keys)
             it = reversed(cp.hist)
