@@ -326,8 +326,49 @@ class Checker:
         """A read of (4-byte halves of) stack slot `slot` of frame `fi`: the checkpoints whose value it
         is must compare the slot. A half overwritten on the way screens the checkpoints above."""
         parent = (path or self.cur_path).parent
+        k0, k1 = (fi, 2 * slot), (fi, 2 * slot + 1)
+        if len(halves) == 2 and k0 not in st.written and k1 not in st.written:
+            self.mark_slot_read(st, k0, k1, parent)
+            return
         for h in halves:
             self.mark_half_read(st, (fi, 2 * slot + h), parent)
+
+    def mark_slot_read(self, st: State, k0: tuple[int, int], k1: tuple[int, int], cp: Checkpoint | None) -> None:
+        """mark_half_read of both halves of a slot (neither overwritten on this path), in one walk: at
+        each checkpoint the first half's step, then the second's, as the two walks would leave them."""
+        fi = k0[0]
+        slot = k0[1] >> 1
+        uid = st.frames[fi].uid
+        a0 = a1 = True  # the halves whose walk goes on
+        while cp is not None:
+            reads = cp.reads
+            if a0:
+                if k0 in reads:
+                    a0 = False
+                else:
+                    frames = cp.state.frames
+                    if len(frames) <= fi or frames[fi].uid != uid:
+                        return  # (the other half's walk stops here too)
+                    if k1 not in reads:
+                        cp.by_frame.setdefault(fi, []).append(slot)
+                    reads.add(k0)
+                    if k0 in cp.written:
+                        a0 = False
+            if a1:
+                if k1 in reads:
+                    a1 = False
+                else:
+                    frames = cp.state.frames
+                    if len(frames) <= fi or frames[fi].uid != uid:
+                        return
+                    if k0 not in reads:
+                        cp.by_frame.setdefault(fi, []).append(slot)
+                    reads.add(k1)
+                    if k1 in cp.written:
+                        a1 = False
+            if not (a0 or a1):
+                return
+            cp = cp.parent
 
     def mark_half_read(self, st: State, key: tuple[int, int], cp: Checkpoint | None) -> None:
         if key in st.written:
