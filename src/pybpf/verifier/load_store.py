@@ -12,11 +12,72 @@ from pybpf.verifier.bounds import MASK32
 from pybpf.verifier.context import LD_ABS_TYPES
 from pybpf.verifier.state import NOT_INIT, UNKNOWN_SCALAR, Reg, RegType, State, const, scalar
 
+_SCALAR = RegType.SCALAR
+
 if TYPE_CHECKING:
     from pybpf.verifier.checker import Checker
 
 
+_STACK = RegType.PTR_TO_STACK
+_NOT_INIT = RegType.NOT_INIT
+_LDX_DW, _STX_DW = 0x79, 0x7B  # BPF_LDX|BPF_MEM|BPF_DW, BPF_STX|BPF_MEM|BPF_DW
+_SPILL8 = memory.SPILL * 8
+
+
+def _fixed_slot(st: State, reg: Reg, off: int) -> int | None:
+    """fp+start of an aligned 8-byte access through a stack pointer at a constant offset, inside the
+    stack and the frame's depth so far; None for any other access (the general path checks it)."""
+    if reg.type is not _STACK or reg.var.var.mask or reg.maybe_null:
+        return None
+    start = reg.off + off + bounds.s64(reg.var.var.value)
+    if start % 8 or not -memory.STACK_SIZE <= start <= -8 or -start > st.frames[reg.frameno].depth:
+        return None
+    return start
+
+
+def fill8(ck: Checker, pc: int, insn: Instruction, st: State) -> bool:
+    """An 8-byte load from a fixed stack slot (a fill): what ldx does, without its general checks."""
+    regs = st.frames[-1].regs
+    reg = regs[insn.src]
+    start = _fixed_slot(st, reg, insn.off)
+    if start is None:
+        return False
+    fi = reg.frameno
+    frame = st.frames[fi]
+    slot = (-start - 1) // 8
+    ck.note = ("stack", fi, slot)
+    ck.mark_stack_read(st, fi, slot)
+    if ck.privileged:
+        memory.link_fill(st, frame, slot, start, 8)
+    regs[insn.dst] = memory.read_stack_fixed(ck, frame, pc, start, 8, insn.off)
+    return True
+
+
+def spill8(ck: Checker, insn: Instruction, st: State) -> bool:
+    """An 8-byte store of a register to a fixed stack slot (privileged: a spill): what store does,
+    without its general checks."""
+    regs = st.frames[-1].regs
+    value = regs[insn.src]
+    reg = regs[insn.dst]
+    if value.type is _NOT_INIT or not ck.privileged:
+        return False
+    start = _fixed_slot(st, reg, insn.off)
+    if start is None:
+        return False
+    if value.type is _SCALAR and value.id == 0 and value.var.var.mask:  # the spill keeps the value linked
+        value = value.with_id(st.new_id())
+        regs[insn.src] = value
+    fi = reg.frameno
+    slot = (-start - 1) // 8
+    st.frames[fi].stack[slot] = memory.Slot(_SPILL8, value)
+    st.written.update(((fi, 2 * slot), (fi, 2 * slot + 1)))
+    ck.note = ("stack", fi, slot, True)
+    return True
+
+
 def ldx(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
+    if insn.opcode == _LDX_DW and not insn.imm and insn.dst < 10 and insn.src <= 10 and fill8(ck, pc, insn, st):
+        return
     mode = insn.opcode & 0xE0
     if mode not in (Mode.MEM, Mode.MEMSX) or insn.imm:
         raise VerifierError("BPF_LDX uses reserved fields", insn=pc)
@@ -34,6 +95,8 @@ def ldx(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
 
 
 def store(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
+    if insn.opcode == _STX_DW and not insn.imm and insn.dst <= 10 and insn.src <= 10 and spill8(ck, insn, st):
+        return
     mode = insn.opcode & 0xE0
     cls = insn.opcode & 0x07
     size = insn.size

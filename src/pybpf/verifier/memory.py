@@ -236,7 +236,7 @@ def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: in
         b = start % 8
         ck.mark_stack_read(st, reg.frameno, slot, halves=(0, 1) if b < 4 < b + size else (b // 4,))
         if ck.privileged:
-            _link_fill(st, frame, slot, start, size)
+            link_fill(st, frame, slot, start, size)
         return read_stack_fixed(ck, frame, pc, start, size, off)
     # variable offset
     ck.note = ("stackvar",)
@@ -263,7 +263,7 @@ def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: in
     return _loaded(size)
 
 
-def _link_fill(st: State, frame: Frame, slot: int, start: int, size: int) -> None:
+def link_fill(st: State, frame: Frame, slot: int, start: int, size: int) -> None:
     """A fill of a whole spilled scalar shares an id with the slot (the kernel's
     assign_scalar_id_before_mov on fill), so what a branch learns of one applies to the other."""
     sl = frame.stack.get(slot)
