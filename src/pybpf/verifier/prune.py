@@ -45,6 +45,7 @@ class Checkpoint:
     # where the last comparison failed, and the current register that failed there (rejected again at
     # once: precision only grows, so a register once rejected stays rejected)
     hint: list[Any] = field(default_factory=lambda: [None, None])
+    walks: dict[int, tuple[int, frozenset[int]]] = field(default_factory=dict)  # precision walks over hist
     loop_hint: int = 0  # the register that differed when this (branching) checkpoint was last checked for a loop
 
 
