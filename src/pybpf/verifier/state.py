@@ -70,12 +70,11 @@ class Reg:
 
     def with_(self, **changes: Any) -> Reg:
         """A copy with some fields changed (dataclasses.replace is several times slower)."""
-        g = changes.get
-        return Reg(g("type", self.type), g("var", self.var), g("off", self.off), g("id", self.id),
-                   g("ref_obj_id", self.ref_obj_id), g("maybe_null", self.maybe_null), g("rdonly", self.rdonly),
-                   g("ringbuf", self.ringbuf), g("range", self.range), g("map", self.map),
-                   g("mem_size", self.mem_size), g("frameno", self.frameno), g("subprog", self.subprog),
-                   g("btf_name", self.btf_name))
+        r = Reg(self.type, self.var, self.off, self.id, self.ref_obj_id, self.maybe_null, self.rdonly, self.ringbuf,
+                self.range, self.map, self.mem_size, self.frameno, self.subprog, self.btf_name)
+        for name, value in changes.items():  # (a new register: nothing else holds it yet)
+            setattr(r, name, value)
+        return r
 
     def with_var(self, var: Scalar) -> Reg:
         """A copy with another value (the hot case of with_); itself when the value is the same object."""
