@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pybpf.errors import VerifierError
 from pybpf.isa.instruction import Instruction
@@ -280,7 +280,7 @@ def unpriv_pointer_bounds(ck: Checker, pc: int, d: int, out: Reg) -> None:
 
 MOV_K, MOV_R64, MOV_R32, OP_K, OP_R = range(5)
 _FAST_OPS = frozenset({"add", "sub", "mul", "or", "and", "lsh", "rsh", "xor", "arsh"})
-Plan = tuple[int, int, int, str, bool, Scalar | Reg | None]
+Plan = tuple[int, int, int, str, bool, Any, dict[Scalar, Reg]]  # ..., constant operand, results by value
 
 
 def plan(insn: Instruction) -> Plan | None:
@@ -294,17 +294,17 @@ def plan(insn: Instruction) -> Plan | None:
         return None
     if name == "mov":
         if not srcx:
-            return None if s else (MOV_K, d, 0, name, is64, const(insn.imm if is64 else insn.imm & MASK32))
+            return None if s else (MOV_K, d, 0, name, is64, const(insn.imm if is64 else insn.imm & MASK32), {})
         if insn.imm or s > 10:
             return None
-        return (MOV_R64 if is64 else MOV_R32, d, s, name, is64, None)
+        return (MOV_R64 if is64 else MOV_R32, d, s, name, is64, None, {})
     if name not in _FAST_OPS:
         return None
     if srcx:
-        return None if insn.imm or s > 10 else (OP_R, d, s, name, is64, None)
+        return None if insn.imm or s > 10 else (OP_R, d, s, name, is64, None, {})
     if s or (name in ("lsh", "rsh", "arsh") and not 0 <= insn.imm < (64 if is64 else 32)):
         return None
-    return (OP_K, d, 0, name, is64, bounds.known(insn.imm & (0xFFFFFFFFFFFFFFFF if is64 else MASK32)))
+    return (OP_K, d, 0, name, is64, bounds.known(insn.imm & (0xFFFFFFFFFFFFFFFF if is64 else MASK32)), {})
 
 
 def _sign_mask(v: Scalar) -> bool:
@@ -314,16 +314,22 @@ def _sign_mask(v: Scalar) -> bool:
 
 def fast(p: Plan, st: State) -> bool:
     """Apply plan `p` when its operands are plain scalars (what `alu` would do); False when it cannot."""
-    kind, d, s, name, is64, k = p
+    kind, d, s, name, is64, k, results = p
     regs = st.frames[-1].regs
     if kind == MOV_K:
-        regs[d] = k  # type: ignore[assignment]
+        regs[d] = k
         return True
     if kind == OP_K:
         dst = regs[d]
         if dst.type is not _SCALAR or ((name == "and" or name == "or") and _sign_mask(dst.var)):
             return False
-        regs[d] = scalar(bounds.alu(name, dst.var, k, is64))
+        v = dst.var
+        out = results.get(v)  # (one lookup by value instead of two cached calls)
+        if out is None:
+            if len(results) >= 4096:
+                results.clear()
+            out = results[v] = scalar(bounds.alu(name, v, k, is64))
+        regs[d] = out
         return True
     src = regs[s]
     if src.type is not _SCALAR:
