@@ -439,10 +439,10 @@ class Checker:
             alu.alu(self, pc, insn, st)
             return pc + 1
         if cls == _LDX:
-            load_store.ldx(self, pc, insn, st)
+            load_store.fast_ldx(self, pc, insn, st)
             return pc + 1
         if cls == _STX or cls == _ST:
-            load_store.store(self, pc, insn, st)
+            load_store.fast_store(self, pc, insn, st)
             return pc + 1
         if op == LDDW:
             load_store.lddw(self, pc, insn, st)

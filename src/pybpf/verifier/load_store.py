@@ -75,9 +75,19 @@ def spill8(ck: Checker, insn: Instruction, st: State) -> bool:
     return True
 
 
+def fast_ldx(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
+    """ldx, with the fast path for a fill tried first."""
+    if insn.opcode != _LDX_DW or insn.imm or insn.dst >= 10 or insn.src > 10 or not fill8(ck, pc, insn, st):
+        ldx(ck, pc, insn, st)
+
+
+def fast_store(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
+    """store, with the fast path for a spill tried first."""
+    if insn.opcode != _STX_DW or insn.imm or insn.dst > 10 or insn.src > 10 or not spill8(ck, insn, st):
+        store(ck, pc, insn, st)
+
+
 def ldx(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
-    if insn.opcode == _LDX_DW and not insn.imm and insn.dst < 10 and insn.src <= 10 and fill8(ck, pc, insn, st):
-        return
     mode = insn.opcode & 0xE0
     if mode not in (Mode.MEM, Mode.MEMSX) or insn.imm:
         raise VerifierError("BPF_LDX uses reserved fields", insn=pc)
@@ -95,8 +105,6 @@ def ldx(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
 
 
 def store(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
-    if insn.opcode == _STX_DW and not insn.imm and insn.dst <= 10 and insn.src <= 10 and spill8(ck, insn, st):
-        return
     mode = insn.opcode & 0xE0
     cls = insn.opcode & 0x07
     size = insn.size
