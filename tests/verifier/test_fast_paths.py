@@ -84,16 +84,22 @@ def test_alu_plan_matches_alu(opcode: int, imm: int) -> None:
         assert _snapshot(got_st) == want, (insn, r1, r2)
 
 
-@pytest.mark.parametrize("off", [-8, -16, -12, -520, -64, 0])
+STACK_CASES = [(size_bits, off) for size_bits in (0x18, 0x00, 0x08, 0x10) for off in (-8, -16, -12, -4, -3, -520, -64, 0)]
+
+
+@pytest.mark.parametrize(("size_bits", "off"), STACK_CASES)
 @pytest.mark.parametrize("base", [10, 2])
-def test_fill_and_spill_match_load_store(off: int, base: int) -> None:
+def test_stack_loads_and_stores_match_load_store(size_bits: int, off: int, base: int) -> None:
+    insns = [
+        (I(0x61 | size_bits, 1, base, off, 0), lambda c, s, i: load_store.fill(c, 0, i, s), load_store.ldx),
+        (I(0x63 | size_bits, base, 1, off, 0), lambda c, s, i: load_store.stack_store(c, 0, i, s), load_store.store),
+        (I(0x62 | size_bits, base, 0, off, -5), lambda c, s, i: load_store.stack_store(c, 0, i, s), load_store.store),
+    ]
     for r1, r2 in itertools.product(VALUES, VALUES):
-        for insn, fast in ((I(0x79, 1, base, off, 0), lambda c, s, i: load_store.fill8(c, 0, i, s)),
-                           (I(0x7B, base, 1, off, 0), lambda c, s, i: load_store.spill8(c, i, s))):
+        for insn, fast, general in insns:
             want_st, got_st = _state(r1, r2), _state(r1, r2)
             ck_want, ck_got = _checker([insn]), _checker([insn])
-            want = _general(lambda c, s, i=insn: load_store.ldx(c, 0, i, s) if i.opcode == 0x79
-                            else load_store.store(c, 0, i, s), ck_want, want_st)
+            want = _general(lambda c, s, i=insn, g=general: g(c, 0, i, s), ck_want, want_st)
             before = _snapshot(got_st)
             try:
                 done = fast(ck_got, got_st, insn)
