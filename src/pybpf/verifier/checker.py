@@ -268,6 +268,13 @@ class Checker:
         self.prev_jumps, self.prev_processed = self.jumps, self.processed
         st.clear_singular_ids()
         cp = Checkpoint(pc, st.copy(), path.parent, 1)
+        if keep:  # start from the live register where the newest comparison at pc failed
+            live = self.prog.live_in.get(pc, cfg.ALL_REGS)
+            for other in reversed(keep):
+                key = other.hint[0]
+                if key is not None and key[1] in live:
+                    cp.hint[0] = key
+                    break
         cp.written, st.written = st.written, set()
         cp.hist = path.hist
         path.hist = []
