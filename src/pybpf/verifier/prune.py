@@ -312,7 +312,8 @@ def _states_safe(old: State, cur: State, live: Iterable[int], exact: bool,
                            uninit_ok):
             if hint is not None:
                 hint[0] = ids.fail
-                hint[1] = None
+                if len(hint) > 1:  # (a checkpoint's hint: the register it rejected is another one now)
+                    hint[1] = None
             return False
     for a, b in zip(old.refs, cur.refs, strict=False):
         if not ids.check(a.id + (1 << 40), b.id + (1 << 40)):
