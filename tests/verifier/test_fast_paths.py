@@ -29,6 +29,9 @@ VALUES = [
     scalar(bounds.unsigned_range(0, 0xFFFF)).with_id(5),
     Reg(RegType.PTR_TO_STACK, off=-16),
     Reg(RegType.PTR_TO_CTX),
+    Reg(RegType.PTR_TO_PACKET, off=14, range=20, id=3),
+    Reg(RegType.PTR_TO_MAP_VALUE, var=bounds.unsigned_range(0, 64), maybe_null=True),
+    Reg(RegType.PTR_TO_MEM, var=bounds.unsigned_range(0, 64), off=(1 << 29) - 2),
 ]
 
 
@@ -65,17 +68,19 @@ ALU_CASES = [
     (cls | op | src, imm)
     for cls in (0x07, 0x04)
     for op in OPS.values()
-    for src, imm in ((0x00, 5), (0x00, -3), (0x00, 40), (0x08, 0))
+    for src, imm in ((0x00, 5), (0x00, -3), (0x00, 40), (0x00, (1 << 29) - 1), (0x08, 0))
 ]
 
 
 @pytest.mark.parametrize(("opcode", "imm"), ALU_CASES)
-def test_alu_plan_matches_alu(opcode: int, imm: int) -> None:
+@pytest.mark.parametrize("privileged", [True, False])
+def test_alu_plan_matches_alu(opcode: int, imm: int, privileged: bool) -> None:
     insn = I(opcode, 1, 2 if opcode & 0x08 else 0, 0, imm)
-    plan = alu.plan(insn)
+    plan = alu.plan(insn, privileged)
     for r1, r2 in itertools.product(VALUES, VALUES):
         want_st, got_st = _state(r1, r2), _state(r1, r2)
         ck = _checker([insn])
+        ck.privileged = privileged
         want = _general(lambda c, s: alu.alu(c, 0, insn, s), ck, want_st)
         before = _snapshot(got_st)
         if plan is None or not alu.fast(plan, got_st):

@@ -129,7 +129,7 @@ class Checker:
         for pc, insn in self.prog.by_pc.items():
             cls = insn.opcode & 0x07
             if cls == _ALU or cls == _ALU64:
-                self.alu_plans[pc] = alu.plan(insn)
+                self.alu_plans[pc] = alu.plan(insn, self.privileged)
             elif (cls == _JMP or cls == _JMP32) and insn.opcode & 0xF0 not in (0x00, 0x80, 0x90):
                 self.jump_plans[pc] = jumps.plan(insn)  # (conditional jumps: not ja, call, exit)
         self.log.program = self.prog
