@@ -311,14 +311,19 @@ def write_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int,
     if spill is not None:
         old = _slot(frame, s).kinds if _slot(frame, s).spilled is None else MISC * 8
         rest = "".join(k if k == ZERO or (k == INVALID and ck.privileged) else MISC for k in old[size:])
-        frame.stack[s] = Slot(SPILL * size + rest, spill)
+        kinds = SPILL * size + rest
+        was = frame.stack.get(s)
+        if was is None or was.spilled is not spill or was.kinds != kinds:  # (else: the slot as it was, shared)
+            frame.stack[s] = Slot(kinds, spill)
         return
     zero = (value is not None and value.is_scalar and value.var.is_const() and value.var.value == 0) or (
         value is None and st_imm == 0
     )
     slot = _slot(frame, s)  # an aligned store stays inside one slot
     kinds = slot.kinds if slot.spilled is None else slot.kinds.replace(SPILL, MISC)
-    frame.stack[s] = Slot(kinds[:b] + (ZERO if zero else MISC) * size + kinds[b + size:], None)
+    kinds = kinds[:b] + (ZERO if zero else MISC) * size + kinds[b + size:]
+    if slot.spilled is not None or slot.kinds != kinds:  # (else: the slot as it was, shared)
+        frame.stack[s] = Slot(kinds, None)
 
 
 def read_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int, insn_off: int) -> Reg:
