@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pybpf.errors import VerifierError
 from pybpf.isa.instruction import Instruction
@@ -269,3 +269,127 @@ def unpriv_pointer_bounds(ck: Checker, pc: int, d: int, out: Reg) -> None:
         if out.off + out.var.smin < 0 or out.off + out.var.umax >= out.map.value_size:
             raise VerifierError(f"R{d} pointer arithmetic of map value goes out of range, prohibited for !root",
                                 insn=pc)
+
+
+# ---- fast paths -------------------------------------------------------------------------------
+# The commonest ALU instructions on scalars, decoded once per program (a plan per pc): moves of a
+# constant or a register, arithmetic with a constant or a scalar register. A plan exists only for an
+# instruction whose reserved fields are valid and that writes r0-r9, so the fast path never has an
+# error to report; when its operands are not the plain scalars it handles, `fast` declines (before
+# changing anything) and the general `alu` runs.
+
+MOV_K, MOV_R64, MOV_R32, OP_K, OP_R, OP_KP = range(6)  # OP_KP: OP_K that also moves a pointer (privileged)
+_FAST_OPS = frozenset({"add", "sub", "mul", "or", "and", "lsh", "rsh", "xor", "arsh"})
+Plan = tuple[int, int, int, str, bool, Any, dict[Scalar, Reg]]  # ..., constant operand, results by value
+
+
+def plan(insn: Instruction, privileged: bool) -> Plan | None:
+    """The fast-path plan of an ALU/ALU64 instruction, or None when only `alu` handles it."""
+    opcode = insn.opcode
+    name = ALU_OP_NAMES.get(opcode & 0xF0)
+    is64 = opcode & 0x07 == _ALU64
+    srcx = bool(opcode & 0x08)
+    d, s = insn.dst, insn.src
+    if name is None or d >= 10 or insn.off:
+        return None
+    if name == "mov":
+        if not srcx:
+            return None if s else (MOV_K, d, 0, name, is64, const(insn.imm if is64 else insn.imm & MASK32), {})
+        if insn.imm or s > 10:
+            return None
+        return (MOV_R64 if is64 else MOV_R32, d, s, name, is64, None, {})
+    if name not in _FAST_OPS:
+        return None
+    if srcx:
+        return None if insn.imm or s > 10 else (OP_R, d, s, name, is64, None, {})
+    if s or (name in ("lsh", "rsh", "arsh") and not 0 <= insn.imm < (64 if is64 else 32)):
+        return None
+    kind = OP_KP if privileged and is64 and name in ("add", "sub") else OP_K
+    return (kind, d, 0, name, is64, bounds.known(insn.imm & (0xFFFFFFFFFFFFFFFF if is64 else MASK32)), {})
+
+
+_CONST_MOVABLE = frozenset({RegType.PTR_TO_CTX, RegType.PTR_TO_MAP_VALUE, RegType.PTR_TO_MAP_KEY, RegType.PTR_TO_STACK,
+                            RegType.PTR_TO_PACKET, RegType.PTR_TO_PACKET_META, RegType.PTR_TO_BTF_ID,
+                            RegType.PTR_TO_MEM, RegType.PTR_TO_FUNC})
+
+
+def _moved_pointer(ptr: Reg, name: str, k: Scalar) -> Reg | None:
+    """pointer_alu of a (privileged, 64-bit) pointer plus or minus the constant `k` when it only moves
+    the fixed offset and every sane_offset check holds; None otherwise (pointer_alu decides)."""
+    t = ptr.type
+    if t not in _CONST_MOVABLE or ptr.maybe_null or (name == "sub" and t is RegType.PTR_TO_STACK):
+        return None
+    smin = k.smin  # (the constant, signed)
+    v = ptr.var
+    off = ptr.off
+    if not (-MAX_VAR_OFF < smin < MAX_VAR_OFF and -MAX_VAR_OFF < off < MAX_VAR_OFF and v.smin != S64_MIN
+            and -MAX_VAR_OFF < v.smin < MAX_VAR_OFF
+            and (v.var.mask or -MAX_VAR_OFF < s64(v.var.value) < MAX_VAR_OFF)):
+        return None
+    off = off + smin if name == "add" else off - smin
+    if not -MAX_VAR_OFF < off < MAX_VAR_OFF:  # (also inside the 32-bit fixed offset)
+        return None
+    return ptr.with_(off=off)
+
+
+def _sign_mask(v: Scalar) -> bool:
+    """Whether and/or with a constant forks this value (fork_sign_mask)."""
+    return (v.smin == -1 and v.smax == 0) or (v.s32min == -1 and v.s32max == 0)
+
+
+def fast(p: Plan, st: State) -> bool:
+    """Apply plan `p` when its operands are plain scalars (what `alu` would do); False when it cannot."""
+    kind, d, s, name, is64, k, results = p
+    regs = st.frames[-1].regs
+    if kind == MOV_K:
+        regs[d] = k
+        return True
+    if kind == OP_K or kind == OP_KP:
+        dst = regs[d]
+        if dst.type is not _SCALAR:
+            if kind == OP_K or dst.type is _NOT_INIT:
+                return False
+            moved = _moved_pointer(dst, name, k)
+            if moved is None:
+                return False
+            regs[d] = moved
+            return True
+        if (name == "and" or name == "or") and _sign_mask(dst.var):
+            return False
+        v = dst.var
+        out = results.get(v)  # (one lookup by value instead of two cached calls)
+        if out is None:
+            if len(results) >= 4096:
+                results.clear()
+            out = results[v] = scalar(bounds.alu(name, v, k, is64))
+        regs[d] = out
+        return True
+    src = regs[s]
+    if src.type is not _SCALAR:
+        if kind == MOV_R64 and src.type is not _NOT_INIT:  # a pointer copy
+            regs[d] = src
+            return True
+        return False
+    if kind == MOV_R64:
+        if src.id == 0 and src.var.var.mask != 0:
+            src = src.with_id(st.new_id())
+            regs[s] = src
+        regs[d] = src
+        return True
+    if kind == MOV_R32:
+        v = src.var
+        z = bounds.zext32(v)
+        if v.umax <= MASK32 and v.var.mask != 0:
+            if src.id == 0:
+                src = src.with_id(st.new_id())
+                regs[s] = src
+            regs[d] = scalar(z).with_id(src.id)
+        else:
+            regs[d] = scalar(z)
+        return True
+    dst = regs[d]
+    if dst.type is not _SCALAR or ((name == "and" or name == "or") and src.var.var.mask == 0
+                                   and _sign_mask(dst.var)):
+        return False
+    regs[d] = scalar(bounds.alu(name, dst.var, src.var, is64))
+    return True

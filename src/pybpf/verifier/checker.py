@@ -18,13 +18,23 @@ from pybpf.verifier import alu, calls, cfg, exits, global_funcs, jumps, load_sto
 from pybpf.verifier.bounds import S64_MAX
 from pybpf.verifier.context import PACKET_ACCESS
 from pybpf.verifier.log import StateLog
-from pybpf.verifier.prune import Checkpoint, states_equal, states_looping, subsumes
-from pybpf.verifier.state import NOT_INIT, UNKNOWN_SCALAR, Frame, Reg, RegType, Slot, State
+from pybpf.verifier.prune import Checkpoint, looping, states_equal, subsumes
+from pybpf.verifier.state import (
+    EMPTY_SLOT,
+    NOT_INIT,
+    UNKNOWN_SCALAR,
+    Frame,
+    Reg,
+    RegType,
+    Slot,
+    State,
+)
 
 INSN_LIMIT = 1_000_000
 _NOT_INIT = RegType.NOT_INIT
 _ALU, _ALU64, _LDX, _ST, _STX, _LD = (int(InsnClass.ALU), int(InsnClass.ALU64), int(InsnClass.LDX),
                                       int(InsnClass.ST), int(InsnClass.STX), int(InsnClass.LD))
+_JMP, _JMP32 = int(InsnClass.JMP), int(InsnClass.JMP32)
 
 
 @contextmanager
@@ -114,6 +124,14 @@ class Checker:
     def _run(self) -> Outcome:
         start = time.perf_counter_ns()
         self.prog = cfg.build(self.insns)
+        self.alu_plans: list[alu.Plan | None] = [None] * self.prog.nslots
+        self.jump_plans: list[jumps.JumpPlan | None] = [None] * self.prog.nslots
+        for pc, insn in self.prog.by_pc.items():
+            cls = insn.opcode & 0x07
+            if cls == _ALU or cls == _ALU64:
+                self.alu_plans[pc] = alu.plan(insn, self.privileged)
+            elif (cls == _JMP or cls == _JMP32) and insn.opcode & 0xF0 not in (0x00, 0x80, 0x90):
+                self.jump_plans[pc] = jumps.plan(insn)  # (conditional jumps: not ja, call, exit)
         self.log.program = self.prog
         try:
             calls.check_tail_calls(self)
@@ -179,6 +197,8 @@ class Checker:
         hist = path.hist
         step = self.step
         alu_insn = alu.alu
+        alu_fast = alu.fast
+        plans = self.alu_plans
         processed = self.processed
         try:
             while True:
@@ -199,7 +219,9 @@ class Checker:
                 hist.append(pc)
                 cls = insn.opcode & 0x07
                 if cls == _ALU or cls == _ALU64:  # the most frequent class, without the call through step
-                    alu_insn(self, pc, insn, st)  # (leaves no note)
+                    p = plans[pc]  # (leaves no note)
+                    if p is None or not alu_fast(p, st):
+                        alu_insn(self, pc, insn, st)
                     if logging:
                         log.after(st)
                     pc += 1
@@ -230,44 +252,29 @@ class Checker:
 
     def visit_state(self, pc: int, st: State, path: _Path) -> bool:
         """Prune the path if an explored state at pc subsumes it; detect infinite loops."""
-        live = self.prog.live_in.get(pc, cfg.ALL_REGS)
-        add_new = (self.jumps - self.prev_jumps >= 2 and self.processed - self.prev_processed >= 8) \
-            or pc in self.callback_sites
-        keep: list[Checkpoint] = []
-        cps = self.explored.get(pc, [])
         in_callback = pc in self.callback_sites
-        uninit_ok = self.privileged
-        for i, cp in enumerate(cps):
-            if cp.branches and not in_callback:
-                if (cp.state.callback_unroll == st.callback_unroll and states_looping(cp.state, st, live)
-                        and states_equal(cp.state, st, live, exact=True)):
-                    raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
-            elif subsumes(cp, st, live, uninit_ok):
-                cp.hits += 1
-                self.propagate_precision(cp, st, path)
-                parent = path.parent
-                if parent is not None:  # what old's continuation read, cur's would read too
-                    for key in cp.reads.difference(parent.reads, st.written):  # (others: marked)
-                        self.mark_half_read(st, key, parent)
-                keep.extend(cps[i:])
-                self.explored[pc] = keep
-                return True
-            if add_new:
-                cp.misses += 1
-            if cp.misses > cp.hits * 3 + 3:
-                continue  # evict: unlikely to help pruning
-            keep.append(cp)
-        self.explored[pc] = keep
+        add_new = (self.jumps - self.prev_jumps >= 2 and self.processed - self.prev_processed >= 8) or in_callback
+        cps = self.explored.get(pc)
+        if cps and self.pruned(pc, st, path, cps, add_new, in_callback):
+            return True
+        if not add_new:
+            return False
+        keep = self.explored[pc] if cps else self.explored.setdefault(pc, [])
         if in_callback:
             for cp in keep:
                 if cp.branches:
                     widen_scalars(cp.state, st)
                     break
-        if not add_new:
-            return False
         self.prev_jumps, self.prev_processed = self.jumps, self.processed
         st.clear_singular_ids()
         cp = Checkpoint(pc, st.copy(), path.parent, 1)
+        if keep:  # start from the live register where the newest comparison at pc failed
+            live = self.prog.live_in.get(pc, cfg.ALL_REGS)
+            for other in reversed(keep):
+                key = other.hint[0]
+                if key is not None and key[1] in live:
+                    cp.hint[0] = key
+                    break
         cp.written, st.written = st.written, set()
         cp.hist = path.hist
         path.hist = []
@@ -279,13 +286,96 @@ class Checker:
         self.peak_states = max(self.peak_states, self.cur_states)
         return False
 
+    def pruned(self, pc: int, st: State, path: _Path, cps: list[Checkpoint], add_new: bool,
+               in_callback: bool) -> bool:
+        """Compare with the checkpoints at pc in order: prune on the first that subsumes the state,
+        raise on an infinite loop. When `add_new`, count the misses and evict the checkpoints that
+        miss too often (explored[pc] is then the list kept; otherwise no count changes and every
+        checkpoint stays: eviction was decided when its misses last grew)."""
+        live = self.prog.live_in.get(pc, cfg.ALL_REGS)
+        uninit_ok = self.privileged
+        keep: list[Checkpoint] = []
+        cfr = st.frames
+        n = len(cfr)
+        for i, cp in enumerate(cps):
+            hint = cp.hint
+            failed = hint[1]
+            if failed is not None and (fi := hint[0][0]) < n and (  # the register or slot this checkpoint
+                    cfr[fi].regs[w] if (w := hint[0][1]) >= 0  # rejected last time (subsumes, in short)
+                    else cfr[fi].stack.get(-1 - w, EMPTY_SLOT)) is failed:
+                pass
+            elif cp.branches and not in_callback:
+                if (cp.state.callback_unroll == st.callback_unroll and looping(cp, st, live)
+                        and states_equal(cp.state, st, live, exact=True)):
+                    raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
+            elif subsumes(cp, st, live, uninit_ok):
+                cp.hits += 1
+                self.propagate_precision(cp, st, path)
+                parent = path.parent
+                if parent is not None:  # what old's continuation read, cur's would read too
+                    for key in cp.reads.difference(parent.reads, st.written):  # (others: marked)
+                        self.mark_half_read(st, key, parent)
+                if add_new:
+                    keep.extend(cps[i:])
+                    self.explored[pc] = keep
+                return True
+            if add_new:
+                cp.misses += 1
+                if cp.misses > cp.hits * 3 + 3:
+                    continue  # evict: unlikely to help pruning
+                keep.append(cp)
+        if add_new:
+            self.explored[pc] = keep
+        return False
+
     def mark_stack_read(self, st: State, fi: int, slot: int, path: _Path | None = None,
                         halves: tuple[int, ...] = (0, 1)) -> None:
         """A read of (4-byte halves of) stack slot `slot` of frame `fi`: the checkpoints whose value it
         is must compare the slot. A half overwritten on the way screens the checkpoints above."""
         parent = (path or self.cur_path).parent
+        k0, k1 = (fi, 2 * slot), (fi, 2 * slot + 1)
+        if len(halves) == 2 and k0 not in st.written and k1 not in st.written:
+            self.mark_slot_read(st, k0, k1, parent)
+            return
         for h in halves:
             self.mark_half_read(st, (fi, 2 * slot + h), parent)
+
+    def mark_slot_read(self, st: State, k0: tuple[int, int], k1: tuple[int, int], cp: Checkpoint | None) -> None:
+        """mark_half_read of both halves of a slot (neither overwritten on this path), in one walk: at
+        each checkpoint the first half's step, then the second's, as the two walks would leave them."""
+        fi = k0[0]
+        slot = k0[1] >> 1
+        uid = st.frames[fi].uid
+        a0 = a1 = True  # the halves whose walk goes on
+        while cp is not None:
+            reads = cp.reads
+            if a0:
+                if k0 in reads:
+                    a0 = False
+                else:
+                    frames = cp.state.frames
+                    if len(frames) <= fi or frames[fi].uid != uid:
+                        return  # (the other half's walk stops here too)
+                    if k1 not in reads:
+                        cp.by_frame.setdefault(fi, []).append(slot)
+                    reads.add(k0)
+                    if k0 in cp.written:
+                        a0 = False
+            if a1:
+                if k1 in reads:
+                    a1 = False
+                else:
+                    frames = cp.state.frames
+                    if len(frames) <= fi or frames[fi].uid != uid:
+                        return
+                    if k0 not in reads:
+                        cp.by_frame.setdefault(fi, []).append(slot)
+                    reads.add(k1)
+                    if k1 in cp.written:
+                        a1 = False
+            if not (a0 or a1):
+                return
+            cp = cp.parent
 
     def mark_half_read(self, st: State, key: tuple[int, int], cp: Checkpoint | None) -> None:
         if key in st.written:
@@ -356,10 +446,10 @@ class Checker:
             alu.alu(self, pc, insn, st)
             return pc + 1
         if cls == _LDX:
-            load_store.ldx(self, pc, insn, st)
+            load_store.fast_ldx(self, pc, insn, st)
             return pc + 1
         if cls == _STX or cls == _ST:
-            load_store.store(self, pc, insn, st)
+            load_store.fast_store(self, pc, insn, st)
             return pc + 1
         if op == LDDW:
             load_store.lddw(self, pc, insn, st)

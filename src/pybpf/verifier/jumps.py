@@ -22,12 +22,34 @@ _SCALAR = RegType.SCALAR
 _JMP32 = int(InsnClass.JMP32)
 
 
+JumpPlan = tuple[str, int, bool, Reg]
+
+
+def plan(insn: Instruction) -> JumpPlan | None:
+    """(condition, width, register source, the immediate as a register) of a conditional jump whose
+    fields are valid (its scalar case then needs no check), or None."""
+    name = _NAMES.get(insn.opcode & 0xF0)
+    is32 = insn.opcode & 0x07 == _JMP32
+    srcx = bool(insn.opcode & 0x08)
+    if name is None or insn.dst > 10 or (srcx and (insn.imm or insn.src > 10)) or (not srcx and insn.src):
+        return None
+    return name, 32 if is32 else 64, srcx, const(insn.imm if not is32 else insn.imm & MASK32)
+
+
 def cond_jump(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, work: list[_Path]) -> int | None:
     ck.jumps += 1
+    p = ck.jump_plans[pc]
+    if p is not None:  # two scalars: straight to the comparison
+        name, width, srcx, k = p
+        regs = st.frames[-1].regs
+        dst = regs[insn.dst]
+        src = regs[insn.src] if srcx else k
+        if dst.type is _SCALAR and src.type is _SCALAR:
+            return scalar_jump(ck, pc, insn, st, path, work, name, dst, src, srcx, width)
     op = insn.opcode & 0xF0
-    name = _NAMES.get(op)
-    if name is None:
+    if op not in _NAMES:
         raise VerifierError(f"invalid BPF_JMP/JMP32 opcode {op:x}", insn=pc)
+    name = _NAMES[op]
     is32 = insn.opcode & 0x07 == _JMP32
     width = 32 if is32 else 64
     srcx = bool(insn.opcode & 0x08)
@@ -45,18 +67,26 @@ def cond_jump(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, w
     if dst_ptr or src_ptr:
         return pointer_jump(ck, pc, insn, st, path, work, name, dst, src, srcx, is32, target, fall)
 
+    return scalar_jump(ck, pc, insn, st, path, work, name, dst, src, srcx, width)
+
+
+def scalar_jump(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path, work: list[_Path], name: str,
+                dst: Reg, src: Reg, srcx: bool, width: int) -> int:
+    """A comparison of two scalars: the decided branch, or both branches with refined operands."""
+    target = pc + insn.off + 1
     taken = branch.branch_taken(name, dst.var, src.var, width)
     if taken is not None:
         ck.mark_precise(st, [insn.dst, insn.src] if srcx else [insn.dst])
-        return target if taken else fall
-    note_linked(ck, st, insn, srcx, dst, src)
+        return target if taken else pc + 1
+    if dst.id or (srcx and src.id):
+        note_linked(ck, st, insn, srcx, dst, src)
     yes = branch.refine(name, dst.var, src.var, width)
     no = branch.refine(branch.NEGATE[name], dst.var, src.var, width)
     other = st.copy()
     apply_refinement(ck, other, insn, srcx, dst, src, yes)
     apply_refinement(ck, st, insn, srcx, dst, src, no)
     ck.push(work, target, other, path)
-    return fall
+    return pc + 1
 
 
 def note_linked(ck: Checker, st: State, insn: Instruction, srcx: bool, dst: Reg, src: Reg) -> None:

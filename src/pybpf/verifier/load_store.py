@@ -12,8 +12,100 @@ from pybpf.verifier.bounds import MASK32
 from pybpf.verifier.context import LD_ABS_TYPES
 from pybpf.verifier.state import NOT_INIT, UNKNOWN_SCALAR, Reg, RegType, State, const, scalar
 
+_SCALAR = RegType.SCALAR
+
 if TYPE_CHECKING:
     from pybpf.verifier.checker import Checker
+
+
+_STACK = RegType.PTR_TO_STACK
+_NOT_INIT = RegType.NOT_INIT
+_SIZE = {0x00: 4, 0x08: 2, 0x10: 1, 0x18: 8}  # by opcode & 0x18
+_LDX_MEM, _ST_MEM, _STX_MEM = 0x61, 0x62, 0x63  # opcode & 0xE7: BPF_MEM mode of each class
+
+
+def _fixed_slot(st: State, reg: Reg, off: int, size: int) -> int | None:
+    """fp+start of an aligned access of `size` bytes through a stack pointer at a constant offset,
+    inside the stack and the frame's depth so far; None for any other access (the general path
+    checks it)."""
+    if reg.type is not _STACK or reg.var.var.mask or reg.maybe_null:
+        return None
+    start = reg.off + off + bounds.s64(reg.var.var.value)
+    if start % size or not -memory.STACK_SIZE <= start <= -size or -start > st.frames[reg.frameno].depth:
+        return None
+    return start
+
+
+def fast_ldx(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
+    """ldx, with the fast path for a load from a fixed stack slot (a fill) tried first."""
+    if insn.opcode & 0xE7 != _LDX_MEM or insn.imm or insn.dst >= 10 or insn.src > 10 or not fill(ck, pc, insn, st):
+        ldx(ck, pc, insn, st)
+
+
+def fast_store(ck: Checker, pc: int, insn: Instruction, st: State) -> None:
+    """store, with the fast path for a (privileged) store to a fixed stack slot tried first."""
+    op = insn.opcode & 0xE7
+    if not ck.privileged or insn.dst > 10 or not (
+            (op == _STX_MEM and not insn.imm and insn.src <= 10) or (op == _ST_MEM and not insn.src)) \
+            or not stack_store(ck, pc, insn, st):
+        store(ck, pc, insn, st)
+
+
+def fill(ck: Checker, pc: int, insn: Instruction, st: State) -> bool:
+    """A load from a fixed stack slot: what ldx does, without its general checks."""
+    regs = st.frames[-1].regs
+    reg = regs[insn.src]
+    size = _SIZE[insn.opcode & 0x18]
+    start = _fixed_slot(st, reg, insn.off, size)
+    if start is None:
+        return False
+    fi = reg.frameno
+    frame = st.frames[fi]
+    slot = (-start - 1) // 8
+    ck.note = ("stack", fi, slot)
+    b = start % 8
+    ck.mark_stack_read(st, fi, slot, None, (0, 1) if b < 4 < b + size else (b // 4,))
+    if ck.privileged:
+        memory.link_fill(st, frame, slot, start, size)
+    val = memory.read_stack_fixed(ck, frame, pc, start, size, insn.off)
+    if size < 8 and val.type is _SCALAR:
+        val = scalar(bounds.truncate(val.var, size)).with_id(val.id)
+    regs[insn.dst] = val
+    return True
+
+
+def stack_store(ck: Checker, pc: int, insn: Instruction, st: State) -> bool:
+    """A store (privileged) to a fixed stack slot: what store does, without its general checks."""
+    regs = st.frames[-1].regs
+    size = _SIZE[insn.opcode & 0x18]
+    reg = regs[insn.dst]
+    start = _fixed_slot(st, reg, insn.off, size)
+    if start is None:
+        return False
+    value: Reg | None = None
+    imm: int | None = None
+    if insn.opcode & 0x07 == InsnClass.STX:
+        value = regs[insn.src]
+        if value.type is _NOT_INIT:
+            return False
+        if value.type is _SCALAR and value.id == 0 and value.var.var.mask \
+                and value.var.umax.bit_length() <= 8 * size:  # a spill that keeps the value links both
+            value = value.with_id(st.new_id())
+            regs[insn.src] = value
+    else:
+        imm = insn.imm
+    fi = reg.frameno
+    frame = st.frames[fi]
+    slot = (-start - 1) // 8
+    ck.note = ("stack", fi, slot)
+    memory.write_stack_fixed(ck, frame, pc, start, size, value, imm)
+    if size == 8:
+        st.written.update(((fi, 2 * slot), (fi, 2 * slot + 1)))
+    elif size == 4:  # aligned: one whole half of the slot
+        st.written.add((fi, 2 * slot + (start % 8) // 4))
+    if frame.stack[slot].spilled is not None:  # a spill: the slot's value is the register's
+        ck.note = ("stack", fi, slot, True)
+    return True
 
 
 def ldx(ck: Checker, pc: int, insn: Instruction, st: State) -> None:

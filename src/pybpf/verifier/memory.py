@@ -236,7 +236,7 @@ def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: in
         b = start % 8
         ck.mark_stack_read(st, reg.frameno, slot, halves=(0, 1) if b < 4 < b + size else (b // 4,))
         if ck.privileged:
-            _link_fill(st, frame, slot, start, size)
+            link_fill(st, frame, slot, start, size)
         return read_stack_fixed(ck, frame, pc, start, size, off)
     # variable offset
     ck.note = ("stackvar",)
@@ -263,7 +263,7 @@ def _stack_access(ck: Checker, st: State, pc: int, regno: int, reg: Reg, off: in
     return _loaded(size)
 
 
-def _link_fill(st: State, frame: Frame, slot: int, start: int, size: int) -> None:
+def link_fill(st: State, frame: Frame, slot: int, start: int, size: int) -> None:
     """A fill of a whole spilled scalar shares an id with the slot (the kernel's
     assign_scalar_id_before_mov on fill), so what a branch learns of one applies to the other."""
     sl = frame.stack.get(slot)
@@ -311,14 +311,19 @@ def write_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int,
     if spill is not None:
         old = _slot(frame, s).kinds if _slot(frame, s).spilled is None else MISC * 8
         rest = "".join(k if k == ZERO or (k == INVALID and ck.privileged) else MISC for k in old[size:])
-        frame.stack[s] = Slot(SPILL * size + rest, spill)
+        kinds = SPILL * size + rest
+        was = frame.stack.get(s)
+        if was is None or was.spilled is not spill or was.kinds != kinds:  # (else: the slot as it was, shared)
+            frame.stack[s] = Slot(kinds, spill)
         return
     zero = (value is not None and value.is_scalar and value.var.is_const() and value.var.value == 0) or (
         value is None and st_imm == 0
     )
     slot = _slot(frame, s)  # an aligned store stays inside one slot
     kinds = slot.kinds if slot.spilled is None else slot.kinds.replace(SPILL, MISC)
-    frame.stack[s] = Slot(kinds[:b] + (ZERO if zero else MISC) * size + kinds[b + size:], None)
+    kinds = kinds[:b] + (ZERO if zero else MISC) * size + kinds[b + size:]
+    if slot.spilled is not None or slot.kinds != kinds:  # (else: the slot as it was, shared)
+        frame.stack[s] = Slot(kinds, None)
 
 
 def read_stack_fixed(ck: Checker, frame: Frame, pc: int, start: int, size: int, insn_off: int) -> Reg:

@@ -10,7 +10,7 @@ marks every scalar of the affected checkpoints precise, which is always sound.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pybpf.isa.opcodes import CALL, EXIT, LDDW, InsnClass, Mode
@@ -156,14 +156,14 @@ def _table(prog: Program) -> tuple[list[Any], list[int]]:
     return prog.back[0], prog.back[1]
 
 
-_KEYS: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}
+_KEYS: dict[tuple[int, int], frozenset[tuple[int, int]]] = {}
 
 
-def _reg_keys(frame: int, rm: int) -> tuple[tuple[int, int], ...]:
-    """The precision keys of the registers in bit mask `rm` of `frame`."""
+def _reg_keys(frame: int, rm: int) -> frozenset[tuple[int, int]]:
+    """The precision keys of the registers in bit mask `rm` of `frame` (a set: subset checks need no copy)."""
     keys = _KEYS.get((frame, rm))
     if keys is None:
-        keys = _KEYS[(frame, rm)] = tuple((frame, r) for r in range(11) if rm >> r & 1)
+        keys = _KEYS[(frame, rm)] = frozenset((frame, r) for r in range(11) if rm >> r & 1)
     return keys
 
 
@@ -171,12 +171,37 @@ _REGS = 0x7FF  # r0-r10
 _SLOTS = 0x800  # in the tracked mask: some stack slots are tracked too (an _ALWAYS gate then stops the walk)
 
 
+def _walk(steps: list[Any], gates: list[int], entries: Iterator[Entry], rm: int, sl: set[int], frame: int) -> int:
+    """Step back over history entries (newest first) from the tracked registers `rm` and slots `sl`
+    (updated in place): the registers tracked before them, 0 as soon as nothing is tracked."""
+    for e in entries:
+        if e.__class__ is int:
+            if not gates[e] & rm:
+                continue
+            fn, insn = steps[e]
+            rm = fn(insn, None, rm, sl, frame)
+        else:
+            pc, note = e
+            if note[0] in _FALLBACK_NOTES:
+                raise Fallback
+            fn, insn = steps[pc]
+            rm = fn(insn, note, rm, sl, frame)
+        rm = rm | _SLOTS if sl else rm & _REGS
+        if not rm:
+            return 0
+    return rm
+
+
+_FELL_BACK: tuple[int, frozenset[int]] = (-1, frozenset())  # a walk that gave up
+
+
 def backtrack(prog: Program, hist: list[Entry], parent: Checkpoint | None, regs: Iterable[int],
               slots: Iterable[int], frame: int, skip_last: bool) -> None:
     """Mark the sources of `regs`/`slots` (current frame) precise in every checkpoint up the path.
 
     History entries are a pc (no note) or (pc, note); tracked registers are a bit mask, with
-    _SLOTS set while stack slots are tracked."""
+    _SLOTS set while stack slots are tracked. A checkpoint's history (from its parent to it) no
+    longer changes: the walk over it from registers alone is remembered by the checkpoint."""
     rm = 0
     for r in regs:
         rm |= 1 << r
@@ -191,37 +216,37 @@ def backtrack(prog: Program, hist: list[Entry], parent: Checkpoint | None, regs:
         next(it, None)
     cp = parent
     try:
-        while True:
-            for e in it:
-                if e.__class__ is int:
-                    if not gates[e] & rm:
-                        continue
-                    fn, insn = steps[e]
-                    rm = fn(insn, None, rm, sl, frame)
-                else:
-                    pc, note = e
-                    if note[0] in _FALLBACK_NOTES:
-                        raise Fallback
-                    fn, insn = steps[pc]
-                    rm = fn(insn, note, rm, sl, frame)
-                rm = rm | _SLOTS if sl else rm & _REGS
-                if not rm:
-                    return
-            if cp is None:
-                return
+        rm = _walk(steps, gates, it, rm, sl, frame)
+        while rm and cp is not None:
             if len(cp.state.frames) - 1 != frame:
                 raise Fallback
             if cp.all_precise:
                 return
             precise = cp.precise
-            keys: Any = _reg_keys(frame, rm & _REGS)
+            keys = _reg_keys(frame, rm & _REGS)
             if sl:
-                keys = keys + tuple((frame, -1 - slot) for slot in sl)
-            if precise.issuperset(keys):
+                keys = keys.union([(frame, -1 - slot) for slot in sl])
+            if keys <= precise:
                 return  # already marked here, and therefore above
             precise.update(keys)
-            it = reversed(cp.hist)
+            seen, segment = cp.walks, cp.hist
             cp = cp.parent
+            if sl:
+                rm = _walk(steps, gates, reversed(segment), rm, sl, frame)
+                continue
+            done = seen.get(rm)
+            if done is None:
+                out: set[int] = set()
+                try:
+                    done = (_walk(steps, gates, reversed(segment), rm, out, frame), frozenset(out))
+                except Fallback:
+                    done = _FELL_BACK
+                seen[rm] = done
+            if done is _FELL_BACK:
+                raise Fallback
+            rm = done[0]
+            if done[1]:
+                sl = set(done[1])
     except Fallback:
         while cp is not None:
             cp.all_precise = True

@@ -42,7 +42,11 @@ class Checkpoint:
     reads: set[tuple[int, int]] = field(default_factory=set)
     written: set[tuple[int, int]] = field(default_factory=set)  # halves overwritten on the way from parent
     by_frame: dict[int, list[int]] = field(default_factory=dict)  # the slots read, by frame
-    hint: list[Any] = field(default_factory=lambda: [None])  # where the last comparison failed
+    # where the last comparison failed, and the current register that failed there (rejected again at
+    # once: precision only grows, so a register once rejected stays rejected)
+    hint: list[Any] = field(default_factory=lambda: [None, None])
+    walks: dict[int, tuple[int, frozenset[int]]] = field(default_factory=dict)  # precision walks over hist
+    loop_hint: int = 0  # the register that differed when this (branching) checkpoint was last checked for a loop
 
 
 class _IdMap:
@@ -308,6 +312,8 @@ def _states_safe(old: State, cur: State, live: Iterable[int], exact: bool,
                            uninit_ok):
             if hint is not None:
                 hint[0] = ids.fail
+                if len(hint) > 1:  # (a checkpoint's hint: the register it rejected is another one now)
+                    hint[1] = None
             return False
     for a, b in zip(old.refs, cur.refs, strict=False):
         if not ids.check(a.id + (1 << 40), b.id + (1 << 40)):
@@ -330,32 +336,39 @@ def subsumes(cp: Checkpoint, cur: State, live: Iterable[int], uninit_ok: bool) -
         fi, where = key
         if fi < n:
             if where >= 0:
-                o, c = ofr[fi].regs[where], cfr[fi].regs[where]
+                c = cfr[fi].regs[where]
+                if c is hint[1]:
+                    return False
+                o = ofr[fi].regs[where]
                 if o is not c:
                     if o.type is _SCALAR:
-                        if c.type is not _SCALAR:
-                            return False
-                        if (precise is None or key in precise) and not c.var.within(o.var):
+                        if c.type is not _SCALAR or ((precise is None or key in precise)
+                                                     and not c.var.within(o.var)):
+                            hint[1] = c
                             return False
                     elif not regsafe(o, c, _FRESH, False, precise is not None and key not in precise):
+                        hint[1] = c
                         return False
             else:
+                sc = cfr[fi].stack.get(-1 - where, EMPTY_SLOT)
+                if sc is hint[1]:
+                    return False
                 so = ofr[fi].stack.get(-1 - where)
-                if so is None:
-                    pass
-                elif so.kinds == SPILL8 and so.spilled is not None and so.spilled.type is _SCALAR:
-                    sc = cfr[fi].stack.get(-1 - where, EMPTY_SLOT)  # two 64-bit scalar spills, in short
-                    if sc is not so:
-                        csp = sc.spilled
+                if so is not None and sc is not so:  # (a slot is safe against itself)
+                    osp = so.spilled
+                    if so.kinds == SPILL8 and osp is not None and osp.type is _SCALAR:
+                        csp = sc.spilled  # two 64-bit scalar spills, in short
                         if csp is None or sc.kinds != SPILL8 or csp.type is not _SCALAR:
                             if not _slot_safe(so, sc, _FRESH, precise is not None and key not in precise,
                                               uninit_ok):
+                                hint[1] = sc
                                 return False
-                        elif (precise is None or key in precise) and not csp.var.within(so.spilled.var):
+                        elif (precise is None or key in precise) and not csp.var.within(osp.var):
+                            hint[1] = sc
                             return False
-                elif not _slot_safe(so, cfr[fi].stack.get(-1 - where, EMPTY_SLOT), _FRESH,
-                                                     precise is not None and key not in precise, uninit_ok):
-                    return False
+                    elif not _slot_safe(so, sc, _FRESH, precise is not None and key not in precise, uninit_ok):
+                        hint[1] = sc
+                        return False
     return _states_safe(old, cur, live, False, precise, cp.by_frame, uninit_ok, hint)
 
 
@@ -367,5 +380,24 @@ def states_looping(old: State, cur: State, live: Iterable[int] = ALL) -> bool:
     for r in live:
         x, y = a[r], b[r]
         if x is not y and x != y:
+            return False
+    return True
+
+
+def looping(cp: Checkpoint, cur: State, live: Iterable[int]) -> bool:
+    """states_looping(cp.state, cur, live) for a checkpoint whose paths are still explored (its
+    state is final): the register that differed last time is compared first (most checks end there)."""
+    old = cp.state
+    if len(old.frames) != len(cur.frames):
+        return False
+    a, b = old.frames[-1].regs, cur.frames[-1].regs
+    r = cp.loop_hint
+    x, y = a[r], b[r]
+    if x is not y and x != y and r in live:
+        return False
+    for r in live:
+        x, y = a[r], b[r]
+        if x is not y and x != y:
+            cp.loop_hint = r
             return False
     return True

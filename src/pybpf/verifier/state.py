@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
-from operator import attrgetter
 from typing import Any
 
 from pybpf.verifier import bounds
@@ -72,12 +70,11 @@ class Reg:
 
     def with_(self, **changes: Any) -> Reg:
         """A copy with some fields changed (dataclasses.replace is several times slower)."""
-        g = changes.get
-        return Reg(g("type", self.type), g("var", self.var), g("off", self.off), g("id", self.id),
-                   g("ref_obj_id", self.ref_obj_id), g("maybe_null", self.maybe_null), g("rdonly", self.rdonly),
-                   g("ringbuf", self.ringbuf), g("range", self.range), g("map", self.map),
-                   g("mem_size", self.mem_size), g("frameno", self.frameno), g("subprog", self.subprog),
-                   g("btf_name", self.btf_name))
+        r = Reg(self.type, self.var, self.off, self.id, self.ref_obj_id, self.maybe_null, self.rdonly, self.ringbuf,
+                self.range, self.map, self.mem_size, self.frameno, self.subprog, self.btf_name)
+        for name, value in changes.items():  # (a new register: nothing else holds it yet)
+            setattr(r, name, value)
+        return r
 
     def with_var(self, var: Scalar) -> Reg:
         """A copy with another value (the hot case of with_); itself when the value is the same object."""
@@ -157,7 +154,6 @@ class Slot:
 
 
 EMPTY_SLOT = Slot()
-_SPILLED = attrgetter("spilled")
 
 
 @dataclass(slots=True)
@@ -234,20 +230,27 @@ class State:
         """Drop scalar ids held by one register or slot only: they link nothing (the kernel's
         clear_singular_ids before a state is cached, so pruning need not match them)."""
         scalar = RegType.SCALAR
-        ids = [reg.id for frame in self.frames for reg in frame.regs if reg.id and reg.type is scalar]
-        ids += [sp.id for frame in self.frames for sp in map(_SPILLED, frame.stack.values())
-                if sp is not None and sp.id and sp.type is scalar]
-        if not ids:
-            return
-        single = {i for i, n in Counter(ids).items() if n == 1}
-        if not single:
-            return
+        held: list[tuple[int, Frame, int]] = []  # (id, frame, register or -1-slot)
         for frame in self.frames:
-            regs = frame.regs
-            for r, reg in enumerate(regs):
-                if reg.id in single and reg.type is RegType.SCALAR:
-                    regs[r] = reg.with_id(0)
-            for i, slot in frame.stack.items():
-                sp = slot.spilled
-                if sp is not None and sp.id in single and sp.type is RegType.SCALAR:
-                    frame.stack[i] = Slot(slot.kinds, sp.with_id(0))
+            held += [(reg.id, frame, r) for r, reg in enumerate(frame.regs) if reg.id and reg.type is scalar]
+            if frame.stack:
+                held += [(sp.id, frame, -1 - i) for i, slot in frame.stack.items()
+                         if (sp := slot.spilled) is not None and sp.id and sp.type is scalar]
+        if not held:
+            return
+        single = {h[0] for h in held}
+        if len(single) != len(held):  # some ids repeat: drop them
+            seen: set[int] = set()
+            for h in held:
+                if h[0] in seen:
+                    single.discard(h[0])
+                seen.add(h[0])
+            if not single:
+                return
+        for i, frame, where in held:
+            if i in single:
+                if where >= 0:
+                    frame.regs[where] = frame.regs[where].with_id(0)
+                else:
+                    slot = frame.stack[-1 - where]
+                    frame.stack[-1 - where] = Slot(slot.kinds, slot.spilled.with_id(0))  # type: ignore[union-attr]
