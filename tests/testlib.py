@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from pybpf.collection import Collection
     from pybpf.kernel.kernel_engine import KernelCollection
     from pybpf.kernel.programs import KernelProgram
+    from pybpf.object.spec import ProgramSpec
     from pybpf.vm.jit_engine import JitProgram
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,3 +100,16 @@ def run_outcomes(engine: str, text: str, ptype: ProgramType, packets: list[bytes
             except BpfError as exc:
                 out.append(("error", str(exc)))
     return out
+
+
+def xdp_asm_program(name: str, text: str, refs: tuple[str, ...] = ()) -> ProgramSpec:
+    """The assembly `text` as a GPL XDP program; its lddw instructions load the maps `refs` by fd, in order."""
+    from pybpf.abi import ProgramType
+    from pybpf.isa import assemble
+    from pybpf.isa.instruction import iter_slots
+    from pybpf.object.spec import MapReference, ProgramSpec
+
+    insns = assemble(text, syntax="llvm")
+    lddw = [pc for pc, insn in iter_slots(insns) if insn.opcode == 0x18]
+    references = tuple(MapReference(pc=pc, map_name=m, kind="fd") for pc, m in zip(lddw, refs, strict=True))
+    return ProgramSpec(name, tuple(insns), type=ProgramType.XDP, map_references=references, license="GPL")

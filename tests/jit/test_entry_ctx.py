@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from pybpf.abi import MapType, ProgramType
+from pybpf.abi import MapType
 from pybpf.engines import Runtime
 from pybpf.isa import assemble
 from pybpf.isa.instruction import iter_slots
-from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
+from pybpf.object.spec import CollectionSpec, MapSpec
 from pybpf.vm.jit.cfg import reachable, successors
 from pybpf.vm.jit.ctxflow import entry_ctx_offsets
+from testlib import xdp_asm_program
 
 # data and data_end read through a copy of r1 moved past ctx->data: r0 = the packet's length
 LENGTH = """
@@ -40,14 +41,6 @@ r2 -= r3
 r0 = r2
 exit
 """
-
-
-def _program(name: str, text: str, refs: tuple[str, ...] = ()) -> ProgramSpec:
-    insns = assemble(text, syntax="llvm")
-    lddw = [pc for pc, insn in iter_slots(insns) if insn.opcode == 0x18]
-    references = tuple(MapReference(pc=pc, map_name=m, kind="fd") for pc, m in zip(lddw, refs, strict=True))
-    return ProgramSpec(name, tuple(insns), type=ProgramType.XDP, map_references=references,
-                       license="GPL")
 
 
 def _offsets(text: str) -> dict[int, dict[int, int]]:
@@ -82,7 +75,7 @@ exit
 @pytest.mark.parametrize("engine", ["interp", "jit"])
 def test_fields_read_through_an_offset_copy_of_r1(engine: str, unsafe: bool) -> None:
     options = {"unsafe_fast": True} if unsafe and engine == "jit" else {}
-    spec = CollectionSpec(programs={"length": _program("length", LENGTH)}, maps={})
+    spec = CollectionSpec(programs={"length": xdp_asm_program("length", LENGTH)}, maps={})
     with Runtime(engine, verify=False, **options).load(spec) as coll:
         program = coll.programs["length"]
         for n in (14, 60, 61):
@@ -93,7 +86,7 @@ def test_fields_read_through_an_offset_copy_of_r1(engine: str, unsafe: bool) -> 
 def test_a_target_entered_with_another_r1_takes_the_general_path(engine: str) -> None:
     jmp = MapSpec("jmp", MapType.PROG_ARRAY, 4, 4, 1, initial_slots=((0, "target"),))
     spec = CollectionSpec(
-        programs={"entry": _program("entry", ENTRY, ("jmp",)), "target": _program("target", TARGET)},
+        programs={"entry": xdp_asm_program("entry", ENTRY, ("jmp",)), "target": xdp_asm_program("target", TARGET)},
         maps={"jmp": jmp},
     )
     with Runtime(engine, verify=False).load(spec) as coll:

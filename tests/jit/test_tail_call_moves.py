@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from pybpf.abi import MapType, ProgramType
+from pybpf.abi import MapType
 from pybpf.engines import Runtime
-from pybpf.isa import assemble
-from pybpf.isa.instruction import iter_slots
-from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
-from testlib import jit_program
+from pybpf.object.spec import CollectionSpec, MapSpec
+from testlib import jit_program, xdp_asm_program
 
 # entry: packets shorter than 30 bytes return their length; longer ones tail-call `target`, which
 # drops their first 8 bytes (bpf_xdp_adjust_head(ctx, 8)), writes 0xAA at the new start and
@@ -46,18 +44,10 @@ exit
 """
 
 
-def _program(name: str, text: str, refs: tuple[str, ...] = ()) -> ProgramSpec:
-    insns = assemble(text, syntax="llvm")
-    lddw = [pc for pc, insn in iter_slots(insns) if insn.opcode == 0x18]
-    references = tuple(MapReference(pc=pc, map_name=m, kind="fd") for pc, m in zip(lddw, refs, strict=True))
-    return ProgramSpec(name, tuple(insns), type=ProgramType.XDP, map_references=references,
-                       license="GPL")
-
-
 def _spec() -> CollectionSpec:
     jmp = MapSpec("jmp", MapType.PROG_ARRAY, 4, 4, 1, initial_slots=((0, "target"),))
     return CollectionSpec(
-        programs={"entry": _program("entry", ENTRY, ("jmp",)), "target": _program("target", TARGET)},
+        programs={"entry": xdp_asm_program("entry", ENTRY, ("jmp",)), "target": xdp_asm_program("target", TARGET)},
         maps={"jmp": jmp},
     )
 
