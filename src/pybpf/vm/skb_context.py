@@ -192,7 +192,7 @@ class SkbContext(Context):
         """The fields BPF_PROG_TEST_RUN copies back (the ctx_in ones); the rest reads as zero."""
         assert self.ctx_region is not None
         frame_len = self.data_end - self.data + (0 if self.l2 else ETH_HLEN)
-        return ctx_out_fields(self.ctx_region.read(0, SK_BUFF_SIZE), frame_len)
+        return ctx_out_fields(bytes(self.ctx_region.buffer), frame_len)  # the mask keeps the struct
 
 
 def skb_refusal(data: bytes) -> str:
