@@ -33,7 +33,7 @@ from pybpf.vm.jit.irmem import MemoryEmitter
 from pybpf.vm.jit.irops import I64, UnsupportedInstruction, c64, cbranch_likely, cbranch_unlikely
 from pybpf.vm.jit.layout import FaultCode, Slot
 from pybpf.vm.jit.loopver import LoopPlan, plan_loops
-from pybpf.vm.jit.pktrange import proven_packet_accesses
+from pybpf.vm.jit.pktrange import packet_states, proven_in_states
 
 if TYPE_CHECKING:
     from pybpf.vm.jit.irgen import ModuleTranslator
@@ -138,9 +138,10 @@ class FunctionTranslator(CallEmitter, EntryCtxEmitter, MemoryEmitter, Instructio
             if self.opt.ctx_kind == "xdp" and self.entry_pc == 0:
                 # accesses the program's own tests keep in the packet, when r1 is the context
                 taint = self.mt.ctx_taint
-                self.proven = proven_packet_accesses(
+                self.packet_states = packet_states(
                     self.mt.slots, lambda pc: successors(self.mt.slots, pc),
                     lambda pc, reg: bool(taint.get(pc, -1) >> reg & 1))
+                self.proven = proven_in_states(self.mt.slots, self.packet_states)
         if self.opt.budget:
             b.store(load_slot(b, self.jctx, Slot.BUDGET), self.budget)
         leaders = block_leaders(self.mt.slots, self.pcs, self.entry_pc)

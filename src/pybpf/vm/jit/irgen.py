@@ -44,6 +44,9 @@ ENTRY_TYPE = ir.FunctionType(ENTRY_RET, [I64P, I64, I64])
 NativeHelper = Callable[["FunctionTranslator", ir.IRBuilder, int, list[ir.Value]], ir.Value]
 
 
+INLINE_LOOP_SLOTS = 64  # checked programs with loops up to this many instructions are inlined
+
+
 @dataclass(frozen=True)
 class TranslateOptions:
     """What the generated code checks; part of the compile cache key."""
@@ -109,6 +112,16 @@ class ModuleTranslator:
         """One copy of the main function, with the entry test's answer known (irctx)."""
         FunctionTranslator(self, fn, 0, assume_entry_ctx=held).build()
 
+    def _inline_main(self) -> bool:
+        """Whether the main function goes into bpf_entry (depth 0, r3-r9 = 0 fold in): it pays
+        for short programs. Long loops gain nothing from it and LLVM lays them out worse inlined,
+        but a small checked loop program pays more for the call than it saves: its slow copies
+        make it too big for LLVM to inline by itself, as it does the unchecked one, and the
+        call passes 7 registers on the stack and returns the register file through memory."""
+        if not has_backward_jump(self.slots):
+            return True
+        return self.options.checks and len(self.slots) <= INLINE_LOOP_SLOTS
+
     # --- the out-of-line bounds check: region table scan, then the Python resolver ---------
     def _build_entry(self) -> ir.Function:
         fn = ir.Function(self.module, ENTRY_TYPE, name="bpf_entry")
@@ -127,9 +140,7 @@ class ModuleTranslator:
                 b.call(memset, [ptr, ir.Constant(ir.IntType(8), 0), c64(used), ir.Constant(I1, 0)])
         if 0 in self.functions:
             args = [jctx, fp, c64(0), c64(0), r1, r2] + [c64(0)] * 7
-            if self.options.inline_main and not has_backward_jump(self.slots):
-                # the body in the entry (depth 0, r3-r9 = 0 fold in): it pays for short programs;
-                # loops gain nothing from it and LLVM lays them out worse inlined
+            if self.options.inline_main and self._inline_main():
                 self.functions[0].attributes.add("alwaysinline")
             r = b.call(self.functions[0], args)
             out = b.insert_value(ir.Constant(ENTRY_RET, ir.Undefined), b.extract_value(r, 0), 0)

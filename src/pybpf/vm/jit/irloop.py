@@ -18,6 +18,7 @@ from pybpf.isa.opcodes import STACK_SIZE, InsnClass
 from pybpf.vm.jit.irops import I32, I64, c64, cbranch_likely
 from pybpf.vm.jit.layout import REGION_WRITABLE
 from pybpf.vm.jit.loopver import Access, Affine, ExitTest, LoopPlan
+from pybpf.vm.jit.pktrange import packet_pointers_at
 
 MAX_VISITS = 1 << 32  # more header visits than this are never versioned
 
@@ -102,6 +103,24 @@ class LoopGuardEmitter:
         return [(Access(a.pc, a.base, a.off, span, write, a.stride), span, ctx)
                 for a, span, write, ctx in merged]
 
+    def _proven_test(self, b: ir.IRBuilder, header: int, base: Affine, low: ir.Value,
+                     span: ir.Value) -> ir.Value | None:
+        """[low, low + span) lies in packet bytes the program's own tests proved at the loop's
+        header (pybpf.vm.jit.pktrange), for a base that adds a packet pointer: no region table
+        needed (and it folds away when the range is constant), or None."""
+        states = self.packet_states  # type: ignore[attr-defined]
+        if not states or base.w32:
+            return None
+        pointers = packet_pointers_at(states, header)
+        for reg, coeff in base.terms:
+            if coeff == 1 and reg in pointers:
+                k, n = pointers[reg]
+                start = b.sub(self.get(b, reg), c64(k))
+                ok = b.and_(b.icmp_unsigned("<=", span, c64(n)),
+                            b.icmp_unsigned("<=", b.sub(low, start), b.sub(c64(n), span)))
+                return b.and_(self.entry_ctx, ok)  # type: ignore[attr-defined]
+        return None
+
     def _region_tests(self, b: ir.IRBuilder, low: ir.Value, span: ir.Value, write: bool,
                       ctx: bool) -> list[ir.Value]:
         """i1 values, one per region (packet, frame, cached region unless the base may be the
@@ -140,6 +159,9 @@ class LoopGuardEmitter:
             span = b.add(last_off, c64(span_one))
             found = self.fn.append_basic_block()
             tests = self._region_tests(b, low, span, access.write, ctx)
+            proven = self._proven_test(b, plan.header, access.base, low, span)
+            if proven is not None:
+                tests.insert(0, proven)
             for k, test in enumerate(tests):
                 other = self.fn.append_basic_block() if k + 1 < len(tests) else checked
                 cbranch_likely(b, test, found, other)

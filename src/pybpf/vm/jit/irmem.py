@@ -16,7 +16,7 @@ Every load/store address is classified at run time, cheapest first:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llvmlite import ir
@@ -59,6 +59,7 @@ class MemoryEmitter:
     ctx_len: ir.Value
     unchecked: frozenset[int] = frozenset()  # pcs a combined check covers in this copy
     proven: frozenset[int] = frozenset()  # pcs in the packet when entry_ctx (pybpf.vm.jit.pktrange)
+    packet_states: Mapping[int, set[Any]] = {}  # pktrange's states per pc (XDP, main function)
 
     if TYPE_CHECKING:  # provided by FunctionTranslator and the other mixins
         entry_ctx: ir.Value

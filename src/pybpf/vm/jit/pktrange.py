@@ -107,13 +107,12 @@ def _learn(insn: Instruction, regs: tuple[Value, ...], known: Known, taken: bool
     return known
 
 
-def proven_packet_accesses(
+def packet_states(
     slots: Mapping[int, Instruction], successors: Callable[[int], list[int]],
     may_hit_ctx: Callable[[int, int], bool],
-) -> frozenset[int]:
-    """Pcs of the loads and stores of the program at pc 0 that lie in the bytes its tests proved
-    (see the module docstring). `may_hit_ctx(pc, reg)`: whether reg at pc may point into the context.
-    (Loads of ctx->data and ctx->data_end themselves: pybpf.vm.jit.irctx.)"""
+) -> dict[int, set[State]]:
+    """The states that reach each pc of the program at pc 0 (empty: none proven, the analysis
+    gave up). `may_hit_ctx(pc, reg)`: whether reg at pc may point into the context."""
     start: State = (tuple(("ctx", 0, NONE) if r == 1 else None for r in range(11)), ())
     states: dict[int, set[State]] = {0: {start}}
     todo: list[tuple[int, State]] = [(0, start)]
@@ -121,7 +120,7 @@ def proven_packet_accesses(
     while todo:
         steps += 1
         if steps > MAX_STEPS:
-            return frozenset()  # prove nothing rather than take long
+            return {}  # prove nothing rather than take long
         pc, state = todo.pop()
         if state not in states.get(pc, ()):
             continue  # merged away meanwhile
@@ -141,9 +140,43 @@ def proven_packet_accesses(
                 after = merged
             known.add(after)
             todo.append((nxt, after))
+    return states
+
+
+def proven_packet_accesses(
+    slots: Mapping[int, Instruction], successors: Callable[[int], list[int]],
+    may_hit_ctx: Callable[[int, int], bool],
+) -> frozenset[int]:
+    """Pcs of the loads and stores of the program at pc 0 that lie in the bytes its tests proved
+    (see the module docstring; arguments as for packet_states)."""
+    return proven_in_states(slots, packet_states(slots, successors, may_hit_ctx))
+
+
+def proven_in_states(slots: Mapping[int, Instruction], states: Mapping[int, set[State]]) -> frozenset[int]:
+    """proven_packet_accesses from the states packet_states found. (Loads of ctx->data and
+    ctx->data_end themselves: pybpf.vm.jit.irctx.)"""
     proven = {pc for pc, here in states.items()
               if here and all(_in_range(slots[pc], state) for state in here)}
     return frozenset(proven)
+
+
+def packet_pointers_at(states: Mapping[int, set[State]], pc: int) -> dict[int, tuple[int, int]]:
+    """reg -> (k, n) for the registers that hold, on every way to pc, a packet pointer p such
+    that the n bytes from p - k lie in the packet (n > 0): what a loop guard at pc may trust."""
+    here = list(states.get(pc, ()))
+    if not here:
+        return {}
+    joined = here[0]
+    for other in here[1:]:
+        joined = _join(joined, other)
+    regs, known = joined
+    out = {}
+    for reg, value in enumerate(regs):
+        if value is not None and value[0] == "pkt":
+            n = _bytes(known, value[2])
+            if n > 0:
+                out[reg] = (value[1], n)
+    return out
 
 
 def _in_range(insn: Instruction, state: State) -> bool:
