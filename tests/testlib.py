@@ -81,7 +81,7 @@ def zig_x86_64_freestanding(source: Path, out: Path, *flags: str) -> str:
 def run_outcomes(engine: str, text: str, ptype: ProgramType, packets: list[bytes]) -> list[Any]:
     """What `run()` of the assembly `text` as a program of `ptype` gives on each packet, in one
     collection of `engine`: (r0, data_out, ctx_out, instructions), ("fault", pc, reason without
-    the address, which differs between engines) or ("error", message)."""
+    the address, which differs between engines, access size) or ("error", message)."""
     from pybpf.engines import Runtime
     from pybpf.errors import BpfError, RuntimeFault
     from pybpf.isa import assemble
@@ -96,7 +96,7 @@ def run_outcomes(engine: str, text: str, ptype: ProgramType, packets: list[bytes
                 r = prog.run(packet)
                 out.append((r.retval, r.data_out, r.ctx_out, r.instructions))
             except RuntimeFault as exc:
-                out.append(("fault", exc.pc, exc.reason.split(" at 0x")[0]))
+                out.append(("fault", exc.pc, exc.reason.split(" at 0x")[0], exc.size))
             except BpfError as exc:
                 out.append(("error", str(exc)))
     return out

@@ -4,16 +4,16 @@ test covers less than the access, or a helper moves the packet after the test.""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pybpf.abi import ProgramType
-from pybpf.engines import Runtime
-from pybpf.errors import RuntimeFault
 from pybpf.isa import assemble
 from pybpf.isa.instruction import iter_slots
-from pybpf.object.spec import ProgramSpec
 from pybpf.vm.jit.cfg import successors
 from pybpf.vm.jit.pktrange import proven_packet_accesses
+from testlib import run_outcomes
 
 HEAD = """
     r2 = *(u32 *)(r1 + 4)
@@ -75,14 +75,8 @@ def test_calls_and_context_stores_forget() -> None:
     assert found == frozenset()
 
 
-def outcome(engine: str, text: str, data: bytes):
-    spec = ProgramSpec("p", tuple(assemble(text, syntax="llvm")), type=ProgramType.XDP)
-    with Runtime(engine, verify=False).load(spec) as coll:
-        try:
-            r = coll.programs["p"].run(data)
-        except RuntimeFault as exc:
-            return ("fault", exc.reason.split(" at 0x")[0], exc.pc, exc.size)
-        return (r.retval, r.data_out, r.instructions)
+def outcome(engine: str, text: str, data: bytes) -> Any:
+    return run_outcomes(engine, text, ProgramType.XDP, [data])[0]
 
 
 # The program tests 20 bytes, then reads and writes around the end of them; the packet is

@@ -4,16 +4,16 @@ interpreter when the loop stays inside the tested bytes, runs past them, or past
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pybpf.abi import ProgramType
-from pybpf.engines import Runtime
-from pybpf.errors import RuntimeFault
 from pybpf.isa import assemble
 from pybpf.isa.instruction import iter_slots
-from pybpf.object.spec import ProgramSpec
 from pybpf.vm.jit.cfg import successors
 from pybpf.vm.jit.pktrange import packet_pointers_at, packet_states
+from testlib import run_outcomes
 
 # Tests 32 bytes from data (r3), then sums (and overwrites) LIMIT bytes from data + START.
 LOOP = """
@@ -60,14 +60,8 @@ def test_a_moved_pointer_keeps_its_offset() -> None:
     assert packet_pointers_at(states, HEADER + 1) == {3: (4, 32), 4: (32, 32)}
 
 
-def outcome(engine: str, text: str, data: bytes):
-    spec = ProgramSpec("p", tuple(assemble(text, syntax="llvm")), type=ProgramType.XDP)
-    with Runtime(engine, verify=False).load(spec) as coll:
-        try:
-            r = coll.programs["p"].run(data)
-        except RuntimeFault as exc:
-            return ("fault", exc.reason.split(" at 0x")[0], exc.pc, exc.size)
-        return (r.retval, r.data_out, r.instructions)
+def outcome(engine: str, text: str, data: bytes) -> Any:
+    return run_outcomes(engine, text, ProgramType.XDP, [data])[0]
 
 
 @pytest.mark.parametrize("store", [False, True])
