@@ -133,6 +133,30 @@ class LazyRun:
             retval = machine._finish_fault()
         return retval, elapsed
 
+    def enter_native(self, data: bytes) -> tuple[int, int]:
+        """Run `data` through the compiled set-up (`native`, inside the caller's try/finally of
+        `finish_native`): r0 and the ns it ran; a fault is reported as `enter` reports it."""
+        machine = self.machine
+        machine.pending = None
+        machine.tail_target = None
+        machine.lazy = self
+        begin = _now()
+        retval = self.native(data, len(data), getattr(self.env, "prandom_seed", None) is None,
+                             machine.persistent)
+        elapsed = _now() - begin
+        if retval == FAULTED:
+            self.materialize()
+            retval = machine._finish_fault()
+        return retval, elapsed
+
+    def finish_native(self) -> None:
+        """After `enter_native`: the set-up emptied the input's region entry itself; only a run whose
+        Python side was built has more to undo."""
+        if self.context is None:
+            self.machine.lazy = None
+        else:
+            self._finish()
+
     def arm(self, first: int, end: int, flags: int, ctx: int = 0, ctx_size: int = 0) -> memoryview:
         """Write the slots of a run on the input [first, end) (region-table entry 0, with `flags`; also
         the packet of legacy loads) and, for a converted context at `ctx`, its data pointers; returns
@@ -238,34 +262,20 @@ class XdpRunState(LazyRun):
         return self.locked(data)
 
     def _run(self, data: bytes) -> RunResult:
-        native = self.native
-        if native is None:
+        if self.native is None:
             self.count_run(_xdp_trampoline)
             return self._run_python(data)
-        machine = self.machine
-        machine.pending = None
-        machine.tail_target = None
-        machine.lazy = self
         try:
-            begin = _now()
-            retval = native(data, len(data), getattr(self.env, "prandom_seed", None) is None,
-                            machine.persistent)
-            elapsed = _now() - begin
-            if retval == FAULTED:
-                self.materialize()
-                retval = machine._finish_fault()
+            retval, elapsed = self.enter_native(data)
             if self.context is None:
                 insns, meta, first, last = _OUT.unpack_from(self.out_view)
-                machine.instructions = insns
+                self.machine.instructions = insns
                 return new_result((
                     retval & 0xFFFFFFFF, self.view[meta:last].tobytes(),
                     _XDP_MD.pack(first - meta, last - meta, 0, LOOPBACK_IFINDEX, 0, 0), elapsed, insns))
             return self._result(retval, elapsed)
         finally:
-            if self.context is None:
-                machine.lazy = None  # the native set-up left the packet's entry empty
-            else:
-                self._finish()
+            self.finish_native()
 
     def _run_python(self, data: bytes) -> RunResult:
         machine = self.machine

@@ -16,7 +16,6 @@ packet BPF_PROG_TEST_RUN accepts, and no other run of the collection under way i
 from __future__ import annotations
 
 import ctypes
-import time
 from typing import TYPE_CHECKING, Any
 
 from pybpf.abi import ProgramType
@@ -24,13 +23,10 @@ from pybpf.collection import RunResult, new_result
 from pybpf.vm.contexts import ETH_HLEN, LOOPBACK_IFINDEX
 from pybpf.vm.jit.fastrun import LazyRun
 from pybpf.vm.jit.layout import REGION_WRITABLE, Slot
-from pybpf.vm.jit.setup_ir import FAULTED
 from pybpf.vm.skb_context import SK_BUFF_FIELDS, SK_BUFF_SIZE, SkbFrames, skb_refusal
 
 if TYPE_CHECKING:
     from pybpf.vm.jit.runner import NativeMachine
-
-_now = time.perf_counter_ns
 
 
 class SkbRunState(LazyRun):
@@ -68,25 +64,12 @@ class SkbRunState(LazyRun):
             self.finish_packet_run()
 
     def _run_native(self, data: bytes) -> RunResult:
-        frames, machine = self.frames, self.machine
-        frames.place(len(data))  # where the native set-up puts the packet (for the Python side, if needed)
-        machine.pending = None
-        machine.tail_target = None
-        machine.lazy = self
+        self.frames.place(len(data))  # where the native set-up puts the packet (for the Python side, if needed)
         try:
-            begin = _now()
-            retval = self.native(data, len(data), getattr(self.env, "prandom_seed", None) is None,
-                                 machine.persistent)
-            elapsed = _now() - begin
-            if retval == FAULTED:
-                self.materialize()
-                retval = machine._finish_fault()
+            retval, elapsed = self.enter_native(data)
             return self._result(retval, elapsed, self.out[0])
         finally:
-            if self.context is None:
-                machine.lazy = None  # the native set-up left the packet's entry empty
-            else:
-                self.finish_packet_run()
+            self.finish_native()
 
     def _result(self, retval: int, elapsed: int, instructions: int) -> RunResult:
         self.machine.instructions = instructions
