@@ -40,14 +40,24 @@ class DataScratch:
         self.base = 0
         self.busy = False
 
-    def region(self, data: bytes) -> Region:
+    def load(self, data: bytes) -> int:
+        """Copy `data` to the start of the buffer (grown first if it is too small); its address."""
         size = len(data)
         if size > len(self.view):
             self.buffer = (ctypes.c_ubyte * size)()
             self.view = memoryview(self.buffer).cast("B")
             self.base = ctypes.addressof(self.buffer)
         self.view[:size] = data
+        return self.base
+
+    def packet(self, size: int) -> Region:
+        """The first `size` bytes of the buffer as a run's packet region."""
         return Region.within(self.view, self.base, self.base, size, name="packet", owner=self.buffer)
+
+    def region(self, data: bytes) -> Region:
+        """`data` copied in, as a run's packet region."""
+        self.load(data)
+        return self.packet(len(data))
 
 
 # A plain input of at least this many bytes that the program may write is copied straight into

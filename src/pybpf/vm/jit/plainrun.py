@@ -35,7 +35,7 @@ class PlainRunState(LazyRun):
         self.writes = writes
         self.scratch = DataScratch()
         self.jctx = ctypes.c_void_p(machine.jctx_address)
-        self.data: bytes = b""  # the input of the run (in place: the bytes object whose address is `address`)
+        self.data: bytes = b""  # read in place: the last input, whose address is `address`
         self.address = self.size = 0
 
     def run(self, data: bytes) -> RunResult | None:
@@ -50,17 +50,13 @@ class PlainRunState(LazyRun):
     def _run(self, data: bytes) -> RunResult:
         size = len(data)
         if self.writes:
-            scratch = self.scratch
-            if size > len(scratch.view):
-                scratch.region(data)  # grows the buffer
-            scratch.view[:size] = data
-            address, flags = scratch.base, REGION_WRITABLE
+            address, flags = self.scratch.load(data), REGION_WRITABLE
         else:
             if data is not self.data:  # the same bytes object again: its address is known
                 self.data = data
                 self.address = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
             address, flags = self.address, 0
-        self.data, self.address, self.size = data, address, size
+        self.size = size
         slots = self.arm(address, address + size, flags)
         try:
             retval, elapsed = self.enter(self.jctx, address, size)
@@ -75,10 +71,7 @@ class PlainRunState(LazyRun):
 
     def _context(self) -> Any:
         if self.writes:
-            scratch = self.scratch
-            region = Region.within(scratch.view, scratch.base, scratch.base, self.size, name="packet",
-                                   owner=scratch.buffer)
-            return Context.adopt_packet(self.env, region, None)
+            return Context.adopt_packet(self.env, self.scratch.packet(self.size), None)
         region = Region.within(memoryview(self.data), self.address, self.address, self.size, name="packet",
                                writable=False, owner=self.data)
         return Context.adopt_packet(self.env, region, self.data)
