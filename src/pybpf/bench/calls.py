@@ -32,7 +32,7 @@ def _noop() -> Callable[[], Any]:
     return lambda: fn(0)
 
 
-def _xdp_spec(program_type: str = "XDP") -> Any:
+def _pass_spec(program_type: str = "XDP") -> Any:
     """`r0 = 2; exit` as an XDP program (XDP_PASS), or of another type (tc: TC_ACT_SHOT)."""
     from pybpf.abi import ProgramType
     from pybpf.isa import assemble
@@ -69,7 +69,7 @@ def _raw_test_run(stack: ExitStack) -> Callable[[], Any] | None:
     from pybpf.kernel.attr import TestRunAttr, ptr
     from pybpf.kernel.syscall import Cmd, _syscall, syscall_number
 
-    coll = stack.enter_context(Runtime("kernel", verify=False).load(_xdp_spec()))
+    coll = stack.enter_context(Runtime("kernel", verify=False).load(_pass_spec()))
     program: Any = coll.programs["pass"]
     fd = program.fd
     din = ctypes.create_string_buffer(PACKET, len(PACKET))
@@ -100,7 +100,7 @@ def _calls(stack: ExitStack, kernel: bool) -> dict[str, tuple[Callable[[], Any],
     calls: dict[str, tuple[Callable[[], Any], int]] = {"ctypes_noop": (_noop(), 20000)}
     progs: dict[str, Any] = {}
     for engine in ("interp", "jit") + (("kernel",) if kernel else ()):
-        coll = stack.enter_context(Runtime(engine, verify=False).load(_xdp_spec()))
+        coll = stack.enter_context(Runtime(engine, verify=False).load(_pass_spec()))
         progs[engine] = coll.programs["pass"]
     if kernel:
         raw = _raw_test_run(stack)
@@ -109,10 +109,10 @@ def _calls(stack: ExitStack, kernel: bool) -> dict[str, tuple[Callable[[], Any],
     for engine, prog in progs.items():
         calls[f"{engine}_run"] = (_runner(prog, PACKET), 2000 if engine == "interp" else 5000)
     for engine in ("interp", "jit") + (("kernel",) if kernel else ()):  # the same on a tc program
-        coll = stack.enter_context(Runtime(engine, verify=False).load(_xdp_spec("SCHED_CLS")))
+        coll = stack.enter_context(Runtime(engine, verify=False).load(_pass_spec("SCHED_CLS")))
         calls[f"{engine}_run_tc"] = (_runner(coll.programs["pass"], PACKET), 2000 if engine == "interp" else 5000)
     # a bound run holds its collection: it gets one of its own
-    own = stack.enter_context(Runtime("jit", verify=False).load(_xdp_spec()))
+    own = stack.enter_context(Runtime("jit", verify=False).load(_pass_spec()))
     jit_pass: Any = own.programs["pass"]
     bound = stack.enter_context(jit_pass.bind(PACKET))
     calls["jit_bound"] = (bound, 20000)

@@ -84,7 +84,9 @@ class JitProgram(Program):
         elif spec.type in SKB_PROGRAM_TYPES:
             self._state = SkbRunState(machine, budget, spec.type)
         else:
-            self._state = PlainRunState(machine, budget, spec.type, may_write_memory(spec.instructions))
+            # the one-off path reads the same answer off the machine (pybpf.vm.interp_engine)
+            writes = machine.writes_memory = may_write_memory(spec.instructions)
+            self._state = PlainRunState(machine, budget, spec.type, writes)
 
     @property
     def program_type(self) -> ProgramType:

@@ -62,6 +62,8 @@ FN_CFUNC = ctypes.CFUNCTYPE(Registers6, ctypes.c_void_p, *([ctypes.c_uint64] * 1
 class NativeMachine:
     """One compiled program bound to a RunEnv; `run(r1, r2)` returns r0 or raises RuntimeFault."""
 
+    writes_memory: bool  # may the program write memory (pybpf.vm.loadcheck); set where first needed
+
     def __init__(
         self,
         insns: Sequence[Instruction],
