@@ -71,6 +71,21 @@ def run_in_contexts(
         return _run_locked(spec, env, machine, budget, data, ctx, repeat, bind)
 
 
+def reused_frames(machine: Any, program_type: int) -> XdpFrames | SkbFrames | None:
+    """The frame and context the ordinary runs of an XDP or skb program reuse, kept on its machine
+    (made on first need); None for other program types."""
+    frames: XdpFrames | SkbFrames | None = machine.__dict__.get("packet_frames")
+    if frames is None:
+        if program_type == ProgramType.XDP:
+            frames = XdpFrames()
+        elif program_type in SKB_PROGRAM_TYPES:
+            frames = SkbFrames(program_type)
+        else:
+            return None
+        machine.packet_frames = frames
+    return frames
+
+
 def _run_locked(
     spec: ProgramSpec,
     env: RunEnv,
@@ -90,19 +105,12 @@ def _run_locked(
     scratch: DataScratch | None = None
     in_place = shared = False
     state = machine.__dict__
-    if spec.type == ProgramType.XDP and XdpFrames.fits(data, ctx):
-        frames = state.get("xdp_frames")
-        if frames is None:
-            frames = machine.xdp_frames = XdpFrames()
-        if frames.busy:  # a run of this program inside one of its own runs
-            frames = None
-    elif spec.type in SKB_PROGRAM_TYPES and SkbFrames.fits(data, ctx):
-        frames = state.get("skb_frames")
-        if frames is None:
-            frames = machine.skb_frames = SkbFrames(spec.type)
-        if frames.busy:
-            frames = None
-    elif spec.type != ProgramType.XDP and spec.type not in SKB_PROGRAM_TYPES and data:
+    packet_frames = reused_frames(machine, spec.type)
+    if packet_frames is not None:
+        # not while a run of this program is inside one of its own runs
+        if packet_frames.fits(data, ctx) and not packet_frames.busy:
+            frames = packet_frames
+    elif data:
         if repeat == 1 and writable_buffer(data):
             shared = True  # the run reads and writes the caller's buffer: no copy in or out
         writes = state.get("writes_memory")
@@ -160,11 +168,7 @@ class InterpProgram(Program):
         self.budget = budget
         self.id = next(_program_ids)
         self._type = int(spec.type)
-        self._frames: XdpFrames | SkbFrames | None = None  # the reused frame of ordinary runs
-        if spec.type == ProgramType.XDP:
-            self._frames = machine.__dict__.setdefault("xdp_frames", XdpFrames())
-        elif spec.type in SKB_PROGRAM_TYPES:
-            self._frames = machine.__dict__.setdefault("skb_frames", SkbFrames(spec.type))
+        self._frames = reused_frames(machine, spec.type)  # the reused frame of ordinary runs
 
     @property
     def program_type(self) -> ProgramType:
