@@ -128,14 +128,16 @@ class SkbContext(Context):
         self.env = env
         self.ctx_region = env.add_run_region(ctx_region)
         ctx_region.ctx = self
-        self.packet_region = env.add_run_region(
-            Region.at(self.data, self.data_end - self.data, name="packet", owner=self.frame,
-                      writable=self.program_type != ProgramType.SOCKET_FILTER)
-        )
+        self.packet_region = env.add_run_region(self._packet_region())
         self._writable = writable_ranges(self.program_type)
         self.r1 = ctx_region.address
         self.r2 = 0
         env.context = self
+
+    def _packet_region(self) -> Region:
+        """[data, data_end) of the frame; a socket filter may not write it."""
+        return Region.at(self.data, self.data_end - self.data, name="packet", owner=self.frame,
+                         writable=self.program_type != ProgramType.SOCKET_FILTER)
 
     def rearm(self, data: int, data_end: int) -> None:
         """Make this context of a finished run (adopt_frame) the context of a new run in the same
@@ -146,8 +148,7 @@ class SkbContext(Context):
         self.ctx_region.ctx = self
         if (self.data, self.data_end) != (data, data_end):
             self.data, self.data_end = data, data_end
-            self.packet_region = Region.at(data, data_end - data, name="packet", owner=self.frame,
-                                           writable=self.program_type != ProgramType.SOCKET_FILTER)
+            self.packet_region = self._packet_region()
         env.add_run_region(self.packet_region)
         env.memory.forget()
         env.context = self
