@@ -24,9 +24,8 @@ from pybpf.abi import ProgramType
 from pybpf.vm.contexts import Context
 from pybpf.vm.jit.fastrun import LazyRun
 from pybpf.vm.jit.layout import REGION_WRITABLE, Slot
+from pybpf.vm.jit.setup_ir import FAULTED  # what the native function returns for a run that faulted
 from pybpf.vm.memory import Region
-
-FAULTED = 1 << 32  # what the native function returns for a run that faulted
 
 
 def _trampoline(machine: Any, ctx: int, size: int, length: int, budget: int,
