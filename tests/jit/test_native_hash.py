@@ -10,6 +10,7 @@ the key's bytes, finds the absent one. Expected values come from a dict the test
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,42 @@ def test_lookup_by_key_size_matches_the_model(hash_keys_spec, unsafe: bool) -> N
                 packet = (bytes([which]) + key).ljust(64, b"\0")
                 expected = model.get(key, MISS) & 0xFFFFFFFF
                 assert prog.run(packet).retval == expected, (name, key.hex())
+
+
+LOOKUP_AT = """
+    r1 = 0 ll
+    r2 = r10
+    r2 += {offset}
+    call 1
+    r0 = 7
+    exit
+"""
+
+
+def _key_spec(key_size: int, offset: int):
+    from pybpf.abi import MapType
+    from pybpf.isa import assemble
+    from pybpf.object.spec import CollectionSpec, MapReference, MapSpec, ProgramSpec
+
+    program = ProgramSpec("p", tuple(assemble(LOOKUP_AT.format(offset=offset), syntax="llvm")),
+                          map_references=(MapReference(pc=0, map_name="h"),))
+    return CollectionSpec(programs={"p": program}, maps={"h": MapSpec("h", MapType.HASH, key_size, 8, 4)})
+
+
+def _outcome(engine: str, key_size: int, offset: int) -> tuple[object, ...]:
+    from pybpf.errors import RuntimeFault
+
+    with Runtime(engine, verify=False).load(_key_spec(key_size, offset)) as coll:
+        try:
+            return ("ok", coll.programs["p"].run(b"").retval)
+        except RuntimeFault as exc:
+            return ("fault", re.sub(r"0x[0-9a-f]+", "ADDR", exc.reason), exc.pc)  # addresses differ
+
+
+@pytest.mark.parametrize("key_size", [4, 8, 12, 2])
+def test_a_key_crossing_the_frame_top_faults_like_the_interpreter(key_size: int) -> None:
+    """The key's bounds check is made per key-size copy: one byte past r10 faults, flush with it does not."""
+    crossing = _outcome("interp", key_size, 1 - key_size)
+    assert crossing[0] == "fault"
+    assert _outcome("jit", key_size, 1 - key_size) == crossing
+    assert _outcome("jit", key_size, -key_size) == _outcome("interp", key_size, -key_size) == ("ok", 7)

@@ -9,6 +9,7 @@ cost. Every copy finds the same slot as the generic one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from llvmlite import ir
@@ -39,9 +40,11 @@ def _extern(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
 
 
 def hash_find(
-    t: FunctionTranslator, b: ir.IRBuilder, desc: ir.Value, keyp: ir.Value
+    t: FunctionTranslator, b: ir.IRBuilder, desc: ir.Value, keyp: ir.Value,
+    check_key: Callable[[ir.IRBuilder, ir.Value], None],
 ) -> tuple[ir.Value, ir.Value, ir.Block]:
-    """Search the hash map `desc` for the key at `keyp` (already bounds-checked).
+    """Search the hash map `desc` for the key at `keyp`; `check_key(b, size)` bounds-checks the key
+    in each copy first (with a constant size, a key in the frame needs no code at all).
 
     Leaves `b` at the block reached when the key is found and returns (its slot, its entry's
     address) there, and the (empty) block reached when it is not.
@@ -57,8 +60,10 @@ def hash_find(
         block = fn.append_basic_block(f"hash_key{size}")
         switch.add_case(c64(size), block)
         b.position_at_end(block)
+        check_key(b, c64(size))
         hits.append(_probe(t, b, desc, keyp, c64(size), found, miss))
     b.position_at_end(generic)
+    check_key(b, ksize)
     hits.append(_probe(t, b, desc, keyp, ksize, found, miss))
     b.position_at_end(found)
     slot = b.phi(I64)

@@ -205,8 +205,8 @@ def _map_lookup(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.V
 
     # hash: FNV-1a of the key, then linear probing (pybpf.vm.jit.native_hash)
     b.position_at_end(blocks[MAP_KIND_HASH])
-    checked_dynamic(t, b, pc, r2, _word(b, desc, MapDesc.KEY_SIZE), False)
-    slot, entry, pmiss = hash_find(t, b, desc, b.inttoptr(r2, I8P))
+    slot, entry, pmiss = hash_find(t, b, desc, b.inttoptr(r2, I8P),
+                                   lambda kb, size: checked_dynamic(t, kb, pc, r2, size, False))
     value_off = _word(b, desc, MapDesc.VALUE_OFF)
     # per-CPU values live in the run CPU's block, others in the entry; an LRU map marks the
     # element referenced, as the kernel's lookup (and pybpf.maps' prog_lookup) does
