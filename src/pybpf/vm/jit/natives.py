@@ -207,20 +207,26 @@ def _map_lookup(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.V
     b.position_at_end(blocks[MAP_KIND_HASH])
     slot, entry, pmiss = hash_find(t, b, desc, b.inttoptr(r2, I8P),
                                    lambda kb, size: checked_dynamic(t, kb, pc, r2, size, False))
-    value_off = _word(b, desc, MapDesc.VALUE_OFF)
+    in_entry = b.add(entry, _word(b, desc, MapDesc.VALUE_OFF))
     # per-CPU values live in the run CPU's block, others in the entry; an LRU map marks the
-    # element referenced, as the kernel's lookup (and pybpf.maps' prog_lookup) does
-    velem = _word(b, desc, MapDesc.VALUE_ELEM)
-    in_block = b.add(_word(b, desc, MapDesc.VALUE_BASE), b.mul(slot, velem))
-    found = b.select(b.icmp_unsigned("!=", velem, c64(0)), in_block, b.add(entry, value_off))
-    refs = _word(b, desc, MapDesc.REF_BASE)
+    # element referenced, as the kernel's lookup (and pybpf.maps' prog_lookup) does. A plain
+    # hash map (kind MAP_KIND_HASH) has neither, and skips both.
+    plain = b.block
+    ext = fn.append_basic_block("lookup_hash_ext")
     mark = fn.append_basic_block()
     marked = fn.append_basic_block()
+    b.cbranch(b.icmp_unsigned("==", _word(b, desc, MapDesc.KIND), c64(MAP_KIND_HASH)), marked, ext)
+    b.position_at_end(ext)
+    velem = _word(b, desc, MapDesc.VALUE_ELEM)
+    in_block = b.add(_word(b, desc, MapDesc.VALUE_BASE), b.mul(slot, velem))
+    ext_found = b.select(b.icmp_unsigned("!=", velem, c64(0)), in_block, in_entry)
+    refs = _word(b, desc, MapDesc.REF_BASE)
     b.cbranch(b.icmp_unsigned("!=", refs, c64(0)), mark, marked)
     b.position_at_end(mark)
     b.store(ir.Constant(I8, 1), b.inttoptr(b.add(refs, slot), I8P))
     b.branch(marked)
     b.position_at_end(marked)
+    found = phi_at(b, marked, [(in_entry, plain), (ext_found, ext), (ext_found, mark)])
     _set_cache(t, b, desc, found)
     incoming.append((found, b.block))
     b.branch(join)
