@@ -21,7 +21,7 @@ from pybpf.maps.hashtab import fnv1a
 DATA = Path(__file__).resolve().parent / "data"
 MISS = 0xFFFF
 # (map selector, map name, key size, same-hash pairs: the first key is stored, the second never)
-MAPS = (
+MAPS: tuple[tuple[int, str, int, list[tuple[str, str]]], ...] = (
     (0, "k4", 4, [("b0cd0cb2", "02deafa6"), ("f815f9a1", "9c6ec358")]),
     (1, "k8", 8, [("df7b8bcf0b3c4c59", "df7b8bcf2f855040"), ("df7b8bcf723c9fde", "df7b8bcf5eb535d9")]),
     (2, "k12", 12, [("1101646ea07721d41a6a677c", "1101646ea07721d43e0b4147"),
