@@ -442,6 +442,12 @@ class XdpFrames:
             context.rearm(start, start + len(data))
         return context
 
+    def outputs(self) -> tuple[bytes, bytes | None]:
+        """(data_out, ctx_out) of the run in the context context() gave (as SkbFrames.outputs)."""
+        context = self._context
+        assert context is not None
+        return context.data_out(), context.ctx_out()
+
 
 def context_of(env: Any) -> Context | None:
     """The context of the run in progress (for helpers)."""

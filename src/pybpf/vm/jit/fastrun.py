@@ -102,18 +102,46 @@ class LazyRun:
         raise NotImplementedError
 
     def _run(self, data: bytes) -> RunResult | None:
+        """A run on the Python set-up (the state's own; before the program is hot)."""
+        raise NotImplementedError
+
+    def _native_result(self, data: bytes, retval: int, elapsed: int) -> RunResult:
+        """The RunResult of a run of `data` through the native set-up that returned r0 `retval`."""
         raise NotImplementedError
 
     def locked(self, data: bytes) -> RunResult | None:
-        """`_run(data)` under the collection's run lock, or None when another run of the collection is
-        under way in this thread (a helper running a program, an open `bind()`): the one-off path."""
+        """One run of `data` under the collection's run lock, or None when another run of the collection
+        is under way in this thread (a helper running a program, an open `bind()`): the one-off path.
+        Until the program is hot that is `_run(data)`; then the compiled set-up (`native`) runs it,
+        here, in one frame: the ordinary run's whole cost is this function and `_native_result`."""
         lock = self.env.run_lock
         lock.acquire()
         try:
             machine = self.machine
             if machine.lazy is not None or machine.context is not None or self.env.context is not None:
                 return None
-            return self._run(data)
+            native = self.native
+            if native is None:
+                return self._run(data)
+            machine.pending = None
+            machine.tail_target = None
+            machine.lazy = self
+            try:
+                begin = _now()
+                retval = native(data, len(data), getattr(self.env, "prandom_seed", None) is None,
+                                machine.persistent)
+                elapsed = _now() - begin
+                if retval == FAULTED:  # reported the way `enter` reports it
+                    self.materialize()
+                    retval = machine._finish_fault()
+                return self._native_result(data, retval, elapsed)
+            finally:
+                # the set-up emptied the input's region entry itself; only a run whose Python side
+                # was built has more to undo
+                if self.context is None:
+                    machine.lazy = None
+                else:
+                    self._finish()
         finally:
             lock.release()
 
@@ -132,30 +160,6 @@ class LazyRun:
             self.materialize()
             retval = machine._finish_fault()
         return retval, elapsed
-
-    def enter_native(self, data: bytes) -> tuple[int, int]:
-        """Run `data` through the compiled set-up (`native`, inside the caller's try/finally of
-        `finish_native`): r0 and the ns it ran; a fault is reported as `enter` reports it."""
-        machine = self.machine
-        machine.pending = None
-        machine.tail_target = None
-        machine.lazy = self
-        begin = _now()
-        retval = self.native(data, len(data), getattr(self.env, "prandom_seed", None) is None,
-                             machine.persistent)
-        elapsed = _now() - begin
-        if retval == FAULTED:
-            self.materialize()
-            retval = machine._finish_fault()
-        return retval, elapsed
-
-    def finish_native(self) -> None:
-        """After `enter_native`: the set-up emptied the input's region entry itself; only a run whose
-        Python side was built has more to undo."""
-        if self.context is None:
-            self.machine.lazy = None
-        else:
-            self._finish()
 
     def arm(self, first: int, end: int, flags: int, ctx: int = 0, ctx_size: int = 0) -> memoryview:
         """Write the slots of a run on the input [first, end) (region-table entry 0, with `flags`; also
@@ -262,20 +266,17 @@ class XdpRunState(LazyRun):
         return self.locked(data)
 
     def _run(self, data: bytes) -> RunResult:
-        if self.native is None:
-            self.count_run(_xdp_trampoline)
-            return self._run_python(data)
-        try:
-            retval, elapsed = self.enter_native(data)
-            if self.context is None:
-                insns, meta, first, last = _OUT.unpack_from(self.out_view)
-                self.machine.instructions = insns
-                return new_result((
-                    retval & 0xFFFFFFFF, self.view[meta:last].tobytes(),
-                    _XDP_MD.pack(first - meta, last - meta, 0, LOOPBACK_IFINDEX, 0, 0), elapsed, insns))
-            return self._result(retval, elapsed)
-        finally:
-            self.finish_native()
+        self.count_run(_xdp_trampoline)
+        return self._run_python(data)
+
+    def _native_result(self, data: bytes, retval: int, elapsed: int) -> RunResult:
+        if self.context is None:
+            insns, meta, first, last = _OUT.unpack_from(self.out_view)
+            self.machine.instructions = insns
+            return new_result((
+                retval & 0xFFFFFFFF, self.view[meta:last].tobytes(),
+                _XDP_MD.pack(first - meta, last - meta, 0, LOOPBACK_IFINDEX, 0, 0), elapsed, insns))
+        return self._result(retval, elapsed)
 
     def _run_python(self, data: bytes) -> RunResult:
         machine = self.machine

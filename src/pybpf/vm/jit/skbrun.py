@@ -4,7 +4,10 @@ The one-off path builds a `SkbContext` per call: a frame, a `__sk_buff` region, 
 memory-model entries and the JitContext slots, then tears them down: tens of µs for a program that
 runs in nanoseconds. An `SkbRunState` keeps one frame and one `__sk_buff` per program and reuses
 them: a run copies the packet in, writes the fields BPF_PROG_TEST_RUN derives from it and the few
-slots that depend on it, calls the program and reads the packet and fields back.
+slots that depend on it, calls the program and reads the packet and fields back. Once the program
+is hot (HOT_RUNS) that set-up is native code (`_skb_setup`), called from `LazyRun.locked`, and the
+Python left per run is `_native_result`: the packet copied out and ctx_out (`SkbFrames.outputs`,
+the last run's when the fields did not change).
 
 As for XDP (pybpf.vm.jit.fastrun), the Python side of the run (the `SkbContext`, its regions in
 the memory model, `env.context`) is built lazily, by `materialize()`, the first time a Python
@@ -23,7 +26,7 @@ from pybpf.collection import RunResult, new_result
 from pybpf.vm.contexts import ETH_HLEN, LOOPBACK_IFINDEX
 from pybpf.vm.jit.fastrun import LazyRun
 from pybpf.vm.jit.layout import REGION_WRITABLE, Slot
-from pybpf.vm.skb_context import SK_BUFF_FIELDS, SK_BUFF_SIZE, SkbFrames, skb_refusal
+from pybpf.vm.skb_context import SK_BUFF_FIELDS, SK_BUFF_SIZE, SkbFrames, skb_fits
 
 if TYPE_CHECKING:
     from pybpf.vm.jit.runner import NativeMachine
@@ -45,43 +48,34 @@ class SkbRunState(LazyRun):
         """One run on `data` (bytes; repeat=1, no ctx_in), or None when it cannot take this path:
         a packet the test run refuses (the one-off path says why), or another run of the
         collection under way in this thread (a helper running a program, an open `bind()`)."""
-        if skb_refusal(data):
+        if not skb_fits(data):
             return None
         return self.locked(data)
 
     def _run(self, data: bytes) -> RunResult:
-        if self.native is not None:
-            return self._run_native(data)
         self.count_run(_skb_setup)
         frames = self.frames
         frames.load(data)
-        first, end = frames.data, frames.data_end
-        slots = self.arm(first, end, self.writable, self.ctx_address, SK_BUFF_SIZE)
+        slots = self.arm(frames.data, frames.data_end, self.writable, self.ctx_address, SK_BUFF_SIZE)
         try:
             retval, elapsed = self.enter(*self.args)
-            return self._result(retval, elapsed, self.spent(slots))
+            instructions = self.spent(slots)
+            frame_out, ctx_out = frames.outputs()
+            return new_result((retval & 0xFFFFFFFF, frame_out, ctx_out, elapsed, instructions))
         finally:
             self.finish_packet_run()
 
-    def _run_native(self, data: bytes) -> RunResult:
-        self.frames.place(len(data))  # where the native set-up puts the packet (for the Python side, if needed)
-        try:
-            retval, elapsed = self.enter_native(data)
-            return self._result(retval, elapsed, self.out[0])
-        finally:
-            self.finish_native()
-
-    def _result(self, retval: int, elapsed: int, instructions: int) -> RunResult:
-        self.machine.instructions = instructions
-        context = self.context
-        if context is None:
-            frame_out, ctx_out = self.frames.outputs()
-        else:
-            frame_out, ctx_out = context.data_out(), context.ctx_out()
+    def _native_result(self, data: bytes, retval: int, elapsed: int) -> RunResult:
+        frames = self.frames
+        frames.data_end = frames.start + len(data)  # where the native set-up put it
+        instructions = self.machine.instructions = self.out[0]
+        frame_out, ctx_out = frames.outputs()
         return new_result((retval & 0xFFFFFFFF, frame_out, ctx_out, elapsed, instructions))
 
     def _context(self) -> Any:
-        return self.frames.adopt(self.env)
+        frames = self.frames
+        frames.data_end = int(self.machine.s[Slot.CTX_DATA_END])  # a native set-up's run: where it put the packet
+        return frames.adopt(self.env)
 
 
 def _skb_setup(state: SkbRunState) -> tuple[Any, int]:
