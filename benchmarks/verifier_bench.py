@@ -30,6 +30,7 @@ from verifier_agreement import LIMITS, SHARED, load_cases, program_of  # noqa: E
 
 from pybpf.abi import ProgramType  # noqa: E402
 from pybpf.bench.verifier import DECIDE_WITHIN, kernel_stats, straight_line, time_pybpf  # noqa: E402
+from pybpf.verifier import native  # noqa: E402
 
 
 def samples_table(min_insns: int, every: int, budget: int) -> None:
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=int, default=30, help="CPU seconds pybpf may spend on one program")
     args = ap.parse_args(argv)
     print(f"machine: {platform.machine()} {os.cpu_count()} cpus, Linux {platform.release()}, "
-          f"Python {platform.python_version()}; engine: pybpf.verifier vs the kernel verifier")
+          f"Python {platform.python_version()}; engine: pybpf.verifier ({native.status()}) vs the kernel verifier")
     growth_table(args.budget, (1000, 4000, 16000) if args.quick else (1000, 2000, 4000, 8000, 16000, 32000))
     samples_table(args.min_insns, args.every or (4 if args.quick else 1), args.budget)
     return 0

@@ -1,6 +1,6 @@
 """Fingerprint pybpf.verifier on every labelled case, to prove a speed change leaves its results alone.
 
-    .venv/bin/python tools/verifier_fingerprint.py OUT.json [--compare BASE.json]
+    .venv/bin/python tools/verifier_fingerprint.py OUT.json [--compare BASE.json] [--every K]
 
 For each case (those verifier_agreement.py counts): verdict, rejected insn and message, processed
 instructions, total and peak states, stack depth and a hash of the log (the log only for cases the
@@ -21,7 +21,7 @@ from typing import Any
 
 # (pybpf first: verifier_agreement puts this checkout's src first on the path; PYTHONPATH's pybpf is measured)
 from pybpf.errors import BpfError, VerifierError
-from pybpf.verifier import verify
+from pybpf.verifier import native, verify
 
 sys.setrecursionlimit(10000)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,17 +55,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
     ap.add_argument("--compare", type=Path, help="a fingerprint file to compare with")
+    ap.add_argument("--every", type=int, default=1, help="take every K-th case of each source (default: all)")
     args = ap.parse_args()
     out: dict[str, list[Any]] = {}
     t0 = time.process_time()
     for source in ("asm", "c", "random", "samples"):
-        for case in load_cases(source):
+        for case in load_cases(source)[::max(1, args.every)]:
             k = case.get("kernel", {})
             if "unusable" in case or any(m.startswith(LIMITS) for m in k.get("messages", [])):
                 continue
             out[f"{source}:{case['name']}"] = fingerprint(case)
-    print(f"{len(out)} cases, {time.process_time() - t0:.1f} s CPU (pybpf from {Path(sys.modules['pybpf'].__file__ or '').parent})",
-          file=sys.stderr)
+    print(f"{len(out)} cases, {time.process_time() - t0:.1f} s CPU (pybpf from {Path(sys.modules['pybpf'].__file__ or '').parent}, "
+          f"verifier {native.status()})", file=sys.stderr)
     args.out.write_text(json.dumps(out, indent=0))
     if args.compare is None:
         return 0

@@ -148,12 +148,15 @@ def measure(*, quick: bool = False, budget: int = 30) -> dict[str, Any]:
         spec = load_file(build_bpf(PROGRAMS_DIR / source))
         for name, prog in spec.programs.items():
             programs.append(row(f"{source}:{name}", prog, prog.type, spec.maps, budget, quick))
-    return {"growth": growth, "programs": programs, "summary": summary(growth + programs)}
+    from pybpf.verifier import native
+
+    return {"growth": growth, "programs": programs, "summary": summary(growth + programs), "pybpf_verifier": native.status()}
 
 
 def format_verifier(doc: dict[str, Any]) -> str:
     """The rows as a text table and the summary line."""
     lines = ["", "verifier: pybpf vs the kernel on the same programs (pybpf: CPU time; kernel: its own figure)",
+             f"pybpf's verifier: {doc.get('pybpf_verifier', '-')}",
              f"{'program':34} {'k insns':>8} {'k usec':>8} {'p insns':>8} {'p usec':>9} {'us/insn':>8} "
              f"{'insns':>6} {'time':>7}"]
     for r in [*doc.get("growth", []), *doc.get("programs", [])]:
