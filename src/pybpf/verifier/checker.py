@@ -276,7 +276,8 @@ class Checker:
                     break
         self.prev_jumps, self.prev_processed = self.jumps, self.processed
         st.clear_singular_ids()
-        cp = Checkpoint(pc, st.copy(), path.parent, 1)
+        cp = Checkpoint(pc, st.copy(), path.parent, 1, hist=path.hist, written=st.written)  # (the written
+        st.written = set()  # halves and the history since the parent move to the checkpoint)
         if keep:  # start from the live register where the newest comparison at pc failed
             live = self.prog.live_in.get(pc, cfg.ALL_REGS)
             for other in reversed(keep):
@@ -284,8 +285,6 @@ class Checker:
                 if key is not None and key[1] in live:
                     cp.hint[0] = key
                     break
-        cp.written, st.written = st.written, set()
-        cp.hist = path.hist
         path.hist = []
         keep.append(cp)
         path.parent = cp

@@ -245,6 +245,7 @@ def _stack_safe(ostack: dict[int, Slot], cstack: dict[int, Slot], ids: _IdMap, f
 
 
 ALL = range(11)
+_ONE = (0,)  # the frames of a one-frame state (no range built)
 
 
 class _FreshIds(_IdMap):
@@ -311,7 +312,7 @@ def _states_safe(old: State, cur: State, live: Iterable[int], exact: bool,
     n = len(ofr)
     ids = _IdMap()
     last = n - 1
-    for i in range(n):
+    for i in range(n) if n > 1 else _ONE:
         if not _frame_safe(ofr[i], cfr[i], live if i == last else ALL, ids, exact, i, precise, reads,
                            uninit_ok):
             if hint is not None:
