@@ -187,3 +187,11 @@ def test_global_function_is_verified_with_possibly_null_pointer_arguments() -> N
     with pytest.raises(VerifierError) as info:  # the kernel rejects it the same way
         verify(spec.programs["func"], ProgramType.XDP, maps=spec.maps)
     assert info.value.reason == "R1 invalid mem access 'mem_or_null'"
+
+
+def test_infinite_loop_with_equal_registers_that_are_other_objects() -> None:
+    # each helper call leaves r0 an equal register, not the same object: the loop check must compare values
+    # (the check inline in pruned tests its hint register by identity first, then by value)
+    assert reject("l: call 7\nif r0 > 5 goto l\nr0 = 0\nexit").reason.startswith("infinite loop detected")
+    assert reject("l: call 7\n*(u64 *)(r10 - 8) = r0\nr1 = *(u64 *)(r10 - 8)\nif r1 > 5 goto l\nr0 = 0\nexit"
+                  ).reason.startswith("infinite loop detected")

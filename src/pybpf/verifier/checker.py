@@ -199,6 +199,9 @@ class Checker:
         alu_insn = alu.alu
         alu_fast = alu.fast
         plans = self.alu_plans
+        jplans = self.jump_plans
+        cond_jump = jumps.cond_jump
+        ldx_insn = load_store.fast_ldx
         processed = self.processed
         try:
             while True:
@@ -229,7 +232,13 @@ class Checker:
                     continue
                 self.note = None
                 self.processed = processed
-                nxt = step(pc, insn, st, path, work)
+                if jplans[pc] is not None:  # a conditional jump with valid fields: what step would call
+                    nxt = cond_jump(self, pc, insn, st, path, work)
+                elif cls == _LDX:  # (likewise, without the call through step)
+                    ldx_insn(self, pc, insn, st)
+                    nxt = pc + 1
+                else:
+                    nxt = step(pc, insn, st, path, work)
                 if logging:
                     log.after(st)
                 if self.note is not None:
@@ -267,7 +276,8 @@ class Checker:
                     break
         self.prev_jumps, self.prev_processed = self.jumps, self.processed
         st.clear_singular_ids()
-        cp = Checkpoint(pc, st.copy(), path.parent, 1)
+        cp = Checkpoint(pc, st.copy(), path.parent, 1, hist=path.hist, written=st.written)  # (the written
+        st.written = set()  # halves and the history since the parent move to the checkpoint)
         if keep:  # start from the live register where the newest comparison at pc failed
             live = self.prog.live_in.get(pc, cfg.ALL_REGS)
             for other in reversed(keep):
@@ -275,8 +285,6 @@ class Checker:
                 if key is not None and key[1] in live:
                     cp.hint[0] = key
                     break
-        cp.written, st.written = st.written, set()
-        cp.hist = path.hist
         path.hist = []
         keep.append(cp)
         path.parent = cp
@@ -295,19 +303,25 @@ class Checker:
         live = self.prog.live_in.get(pc, cfg.ALL_REGS)
         uninit_ok = self.privileged
         keep: list[Checkpoint] = []
+        evicted = 0  # (the index of a checkpoint is len(keep) + evicted: no enumerate in the hot loop)
         cfr = st.frames
         n = len(cfr)
-        for i, cp in enumerate(cps):
+        for cp in cps:
             hint = cp.hint
             failed = hint[1]
             if failed is not None and (fi := hint[0][0]) < n and (  # the register or slot this checkpoint
                     cfr[fi].regs[w] if (w := hint[0][1]) >= 0  # rejected last time (subsumes, in short)
                     else cfr[fi].stack.get(-1 - w, EMPTY_SLOT)) is failed:
-                pass
+                if not add_new:
+                    continue
             elif cp.branches and not in_callback:
-                if (cp.state.callback_unroll == st.callback_unroll and looping(cp, st, live)
-                        and states_equal(cp.state, st, live, exact=True)):
-                    raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
+                old = cp.state
+                if old.callback_unroll == st.callback_unroll and len(old.frames) == n:
+                    r = cp.loop_hint  # (looping's first test, inline: most loop checks end there)
+                    x, y = old.frames[-1].regs[r], cfr[-1].regs[r]
+                    if (x is y or r not in live or x == y) and looping(cp, st, live) \
+                            and states_equal(old, st, live, exact=True):
+                        raise VerifierError(f"infinite loop detected at insn {pc}", insn=pc)
             elif subsumes(cp, st, live, uninit_ok):
                 cp.hits += 1
                 self.propagate_precision(cp, st, path)
@@ -316,12 +330,13 @@ class Checker:
                     for key in cp.reads.difference(parent.reads, st.written):  # (others: marked)
                         self.mark_half_read(st, key, parent)
                 if add_new:
-                    keep.extend(cps[i:])
+                    keep.extend(cps[len(keep) + evicted:])
                     self.explored[pc] = keep
                 return True
             if add_new:
                 cp.misses += 1
                 if cp.misses > cp.hits * 3 + 3:
+                    evicted += 1
                     continue  # evict: unlikely to help pruning
                 keep.append(cp)
         if add_new:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from pybpf.errors import VerifierError
 from pybpf.isa.instruction import Instruction
 from pybpf.isa.opcodes import InsnClass, JmpOp
-from pybpf.verifier import branch
+from pybpf.verifier import branch, precision
 from pybpf.verifier.bounds import MASK32, Scalar
 from pybpf.verifier.state import PACKET_TYPES, Reg, RegType, Slot, State, const
 
@@ -75,8 +75,9 @@ def scalar_jump(ck: Checker, pc: int, insn: Instruction, st: State, path: _Path,
     """A comparison of two scalars: the decided branch, or both branches with refined operands."""
     target = pc + insn.off + 1
     taken = branch.branch_taken(name, dst.var, src.var, width)
-    if taken is not None:
-        ck.mark_precise(st, [insn.dst, insn.src] if srcx else [insn.dst])
+    if taken is not None:  # (ck.mark_precise, without the call through it: path is ck.cur_path)
+        precision.backtrack(ck.prog, path.hist, path.parent, (insn.dst, insn.src) if srcx else (insn.dst,), (),
+                            len(st.frames) - 1, True)
         return target if taken else pc + 1
     if dst.id or (srcx and src.id):
         note_linked(ck, st, insn, srcx, dst, src)

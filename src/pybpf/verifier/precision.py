@@ -205,25 +205,26 @@ def backtrack(prog: Program, hist: list[Entry], parent: Checkpoint | None, regs:
     rm = 0
     for r in regs:
         rm |= 1 << r
-    sl = set(slots)
+    sl = set(slots) if slots else set()
     if sl:
         rm |= _SLOTS
     if not rm:
         return
-    steps, gates = _table(prog)
+    steps, gates = prog.back if prog.back else _table(prog)
     it = reversed(hist)
     if skip_last:
         next(it, None)
     cp = parent
+    depth = frame + 1
     try:
         rm = _walk(steps, gates, it, rm, sl, frame)
         while rm and cp is not None:
-            if len(cp.state.frames) - 1 != frame:
+            if len(cp.state.frames) != depth:
                 raise Fallback
             if cp.all_precise:
                 return
             precise = cp.precise
-            keys = _reg_keys(frame, rm & _REGS)
+            keys = _KEYS.get((frame, rm & _REGS)) or _reg_keys(frame, rm & _REGS)
             if sl:
                 keys = keys.union([(frame, -1 - slot) for slot in sl])
             if keys <= precise:

@@ -50,6 +50,8 @@ class Checkpoint:
 
 
 class _IdMap:
+    __slots__ = ("fwd", "back", "fail")  # (one per comparison of two states: built often)
+
     def __init__(self) -> None:
         self.fwd: dict[int, int] = {}
         self.back: dict[int, int] = {}
@@ -243,10 +245,13 @@ def _stack_safe(ostack: dict[int, Slot], cstack: dict[int, Slot], ids: _IdMap, f
 
 
 ALL = range(11)
+_ONE = (0,)  # the frames of a one-frame state (no range built)
 
 
 class _FreshIds(_IdMap):
     """What a new, empty id map answers, without building one (for the one-register pre-check)."""
+
+    __slots__ = ()
 
     def check(self, old: int, cur: int) -> bool:
         return old == 0 or cur != 0
@@ -307,7 +312,7 @@ def _states_safe(old: State, cur: State, live: Iterable[int], exact: bool,
     n = len(ofr)
     ids = _IdMap()
     last = n - 1
-    for i in range(n):
+    for i in range(n) if n > 1 else _ONE:
         if not _frame_safe(ofr[i], cfr[i], live if i == last else ALL, ids, exact, i, precise, reads,
                            uninit_ok):
             if hint is not None:
@@ -315,9 +320,10 @@ def _states_safe(old: State, cur: State, live: Iterable[int], exact: bool,
                 if len(hint) > 1:  # (a checkpoint's hint: the register it rejected is another one now)
                     hint[1] = None
             return False
-    for a, b in zip(old.refs, cur.refs, strict=False):
-        if not ids.check(a.id + (1 << 40), b.id + (1 << 40)):
-            return False
+    if old.refs:  # (most states hold no reference)
+        for a, b in zip(old.refs, cur.refs, strict=False):
+            if not ids.check(a.id + (1 << 40), b.id + (1 << 40)):
+                return False
     return True
 
 

@@ -60,6 +60,19 @@ class Reg:
     subprog: int = 0  # PTR_TO_FUNC: slot pc of the callback
     btf_name: str = ""
 
+    def __eq__(self, other: object) -> bool:
+        """The generated __eq__'s answer, the value compared first: most registers compared unequal
+        differ in it (the loop check compares registers often), and the other fields are then not
+        gathered into tuples."""
+        if other.__class__ is not Reg:
+            return NotImplemented
+        o: Reg = other
+        return self.var == o.var and (
+            self.type, self.off, self.id, self.ref_obj_id, self.maybe_null, self.rdonly, self.ringbuf, self.range,
+            self.map, self.mem_size, self.frameno, self.subprog, self.btf_name) == (
+            o.type, o.off, o.id, o.ref_obj_id, o.maybe_null, o.rdonly, o.ringbuf, o.range,
+            o.map, o.mem_size, o.frameno, o.subprog, o.btf_name)
+
     @property
     def is_scalar(self) -> bool:
         return self.type is RegType.SCALAR
