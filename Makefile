@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-full bench lint clean
+.PHONY: venv demo test test-full test-corpus bench lint clean
 
 venv: $(STAMP)
 
@@ -20,8 +20,13 @@ demo: venv
 test: venv
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# the slow tests too, on a sample of each long corpus (about half an hour on 2 cores)
 test-full: venv
 	$(PY) -m pytest -q -p no:cacheprovider -m ''
+
+# test-full with the whole corpora (PYBPF_FULL=1: every seed and case; over an hour)
+test-corpus: venv
+	PYBPF_FULL=1 $(PY) -m pytest -q -p no:cacheprovider -m ''
 
 bench: venv
 	$(PY) benchmarks/run.py
