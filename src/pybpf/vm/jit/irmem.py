@@ -2,8 +2,8 @@
 
 Every load/store address is classified at run time, cheapest first:
 
-1. inside the current stack frame ([r10-512, r10)): a direct access (the test folds away for
-   constant offsets from r10);
+1. inside the current stack frame ([r10-512, r10)): a direct access (no test at all for a
+   constant offset from r10 inside the frame, while the function never writes r10);
 2. inside the converted context (xdp_md, __sk_buff), when the program type has one: the
    field is read like the kernel converts it (see `pybpf.vm.jit.irslow.build_ctx_load`);
 3. anything else: with checks on, against the packet (kept in SSA values reloaded only at entry
