@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv native demo test test-full bench lint clean
+.PHONY: venv native demo test test-full test-corpus bench lint clean
 
 venv: $(STAMP)
 
@@ -25,8 +25,13 @@ demo: venv
 test: native
 	PYBPF_EXPECT_NATIVE=1 $(PY) -m pytest -q -p no:cacheprovider
 
+# the slow tests too, on a sample of each long corpus (about half an hour on 2 cores)
 test-full: native
 	PYBPF_EXPECT_NATIVE=1 $(PY) -m pytest -q -p no:cacheprovider -m ''
+
+# test-full with the whole corpora (PYBPF_FULL=1: every seed and case; over an hour)
+test-corpus: native
+	PYBPF_EXPECT_NATIVE=1 PYBPF_FULL=1 $(PY) -m pytest -q -p no:cacheprovider -m ''
 
 bench: native
 	$(PY) benchmarks/run.py

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -18,6 +19,16 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("PYBPF_SHARED", ROOT.parent / "shared"))
+# PYBPF_FULL=1 (`make test-corpus`): the slow tests run their whole corpora, not the sample
+FULL_CORPORA = os.environ.get("PYBPF_FULL", "") not in ("", "0")
+
+T = TypeVar("T")
+
+
+def sampled(items: Sequence[T], every: int) -> Sequence[T]:
+    """Every `every`-th item of a slow test's corpus (seeds, cases), spread over all of it; the
+    whole corpus with PYBPF_FULL=1. Keeps `make test-full` to about half an hour on 2 cores."""
+    return items if FULL_CORPORA else items[::every]
 
 
 def shared_path(*parts: str) -> Path:

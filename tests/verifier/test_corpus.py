@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from testlib import ROOT, SHARED
+from testlib import ROOT, SHARED, sampled
 
 sys.path.insert(0, str(ROOT / "tools"))
 
@@ -79,7 +79,10 @@ def test_random_corpus_never_accepts_unsafe() -> None:
 
 @pytest.mark.slow
 def test_random_corpus_too_complex_programs_rejected() -> None:
-    figs = _figures([c for c in RANDOM if _too_large(c)])
+    """The 50 cases the kernel refused as too large or complex (seconds each), a quarter of
+    them unless PYBPF_FULL=1."""
+    figs = _figures(list(sampled([c for c in RANDOM if _too_large(c)], 4)))
+    assert figs.cases >= 10
     assert figs.both_accept == 0 and not figs.unsafe_accepts and not figs.nonsafety_accepts
 
 

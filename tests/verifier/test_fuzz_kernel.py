@@ -4,6 +4,7 @@ kernel rejects for safety (the fast run uses seeds the labelled corpus does not 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 
 import pytest
 
@@ -11,7 +12,7 @@ from pybpf.abi import ProgramType
 from pybpf.errors import VerifierError
 from pybpf.object.spec import CollectionSpec, ProgramSpec
 from pybpf.verifier import verify
-from testlib import ROOT
+from testlib import ROOT, sampled
 
 sys.path.insert(0, str(ROOT / "tools"))
 
@@ -20,7 +21,7 @@ from verifier_progen import generate  # noqa: E402
 LIMITS = ("BPF program is too large", "BPF program is too complex")
 
 
-def _fuzz(seeds: range) -> tuple[int, int, list[str]]:
+def _fuzz(seeds: Iterable[int]) -> tuple[int, int, list[str]]:
     from pybpf.kernel.verdict import kernel_verdicts
 
     agree = total = 0
@@ -53,6 +54,7 @@ def test_fuzz_fresh_seeds_against_kernel() -> None:
 @pytest.mark.kernel
 @pytest.mark.slow
 def test_fuzz_long_run_against_kernel() -> None:
-    agree, total, unsafe = _fuzz(range(200_000, 205_000))
+    """5,000 fresh programs, a third of them unless PYBPF_FULL=1."""
+    agree, total, unsafe = _fuzz(sampled(range(200_000, 205_000), 3))
     assert unsafe == []
     assert agree >= 0.97 * total

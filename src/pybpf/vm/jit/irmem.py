@@ -2,8 +2,8 @@
 
 Every load/store address is classified at run time, cheapest first:
 
-1. inside the current stack frame ([r10-512, r10)): a direct access (the test folds away for
-   constant offsets from r10);
+1. inside the current stack frame ([r10-512, r10)): a direct access (no test at all for a
+   constant offset from r10 inside the frame, while the function never writes r10);
 2. inside the converted context (xdp_md, __sk_buff), when the program type has one: the
    field is read like the kernel converts it (see `pybpf.vm.jit.irslow.build_ctx_load`);
 3. anything else: with checks on, against the packet (kept in SSA values reloaded only at entry
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from llvmlite import ir
 
-from pybpf.isa.opcodes import STACK_SIZE
+from pybpf.isa.instruction import Instruction
+from pybpf.isa.opcodes import STACK_SIZE, InsnClass, Mode
 from pybpf.vm.jit.ircombine import Group
 from pybpf.vm.jit.irops import (
     I64,
@@ -45,6 +46,28 @@ def _slot(b: ir.IRBuilder, jctx: ir.Value, slot: int) -> ir.Value:
     return b.gep(jctx, [c64(slot)])
 
 
+def _writes_r10(insn: Instruction) -> bool:
+    """Whether `insn` may write r10 (only an unverified program does): its destination, or an
+    atomic's fetched source register."""
+    cls = insn.opcode & 0x07
+    if cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.LDX, InsnClass.LD):
+        return insn.dst == 10
+    # a fetching atomic writes its source (cmpxchg writes r0: counted too, harmlessly)
+    return (cls == InsnClass.STX and insn.opcode & 0xE0 == Mode.ATOMIC and insn.src == 10
+            and bool(insn.imm & 0x01))
+
+
+def _frame_off(base: int, off: int) -> int | None:
+    """The offset from r10 of an access off register `base`, None when the base is not r10."""
+    return off if base == 10 else None
+
+
+def frame_pointer_fixed(slots: Mapping[int, Instruction], pcs: Sequence[int]) -> bool:
+    """Whether r10 keeps the frame pointer throughout the function made of `pcs`, so that
+    r10+off with -512 <= off <= -size is in the frame whatever the run."""
+    return not any(_writes_r10(slots[pc]) for pc in pcs)
+
+
 class MemoryEmitter:
     """Mixin of FunctionTranslator: the memory-access part of a function's code."""
 
@@ -57,12 +80,14 @@ class MemoryEmitter:
     fp: ir.Value
     ctx_start: ir.Value
     ctx_len: ir.Value
+    fixed_fp = False  # r10 is the frame pointer throughout the function (frame_pointer_fixed)
     unchecked: frozenset[int] = frozenset()  # pcs a combined check covers in this copy
     proven: frozenset[int] = frozenset()  # pcs in the packet when entry_ctx (pybpf.vm.jit.pktrange)
     packet_states: Mapping[int, set[Any]] = {}  # pktrange's states per pc (XDP, main function)
 
     if TYPE_CHECKING:  # provided by FunctionTranslator and the other mixins
         entry_ctx: ir.Value
+        pcs: list[int]
         def get(self, b: ir.IRBuilder, reg: int) -> ir.Value: ...
         def entry_ctx_field(self, pc: int, base: int, off: int, size: int, signed: bool) -> int | None: ...
         def check_fault_after_call(self, b: ir.IRBuilder) -> None: ...
@@ -77,6 +102,7 @@ class MemoryEmitter:
     def init_region_cache(self, b: ir.IRBuilder) -> None:
         self.cache = [b.alloca(I64, name=n) for n in ("cache_start", "cache_end", "cache_flags")]
         self.packet = [b.alloca(I64, name=n) for n in ("pkt_start", "pkt_end", "pkt_flags")]
+        self.fixed_fp = frame_pointer_fixed(self.mt.slots, self.pcs)
         self.reload_region_cache(b)
 
     def _set(self, b: ir.IRBuilder, target: list[ir.Value], start: ir.Value, end: ir.Value,
@@ -145,17 +171,21 @@ class MemoryEmitter:
 
     def checked_address(
         self, b: ir.IRBuilder, pc: int, addr: ir.Value, size: int, write: bool,
-        *, frame_first: bool = False,
+        *, frame_off: int | None = None,
     ) -> ir.Value:
         """Bounds-check [addr, addr+size): the packet, the current frame and the cached region
-        inline (the frame test folds away for constant r10 offsets), then the table and Python."""
+        inline, then the table and Python. `frame_off` says addr is r10+frame_off: the frame is
+        tested first, and when r10 is fixed and the offset in the frame, nothing is emitted (the
+        test would fold to true, and LLVM would then delete the rest: building it is the cost)."""
         if not self.opt.checks or pc in self.unchecked:
+            return addr
+        if frame_off is not None and self.fixed_fp and -STACK_SIZE <= frame_off <= -size:
             return addr
         fast = self.fn.append_basic_block()
         slow = self.fn.append_basic_block()
         tests = [lambda: self._in_packet(b, addr, size, write), lambda: self._in_frame(b, addr, size),
                  lambda: self._in_cache(b, addr, size, write)]
-        if frame_first:
+        if frame_off is not None:
             tests.insert(0, tests.pop(1))
         if pc in self.proven:  # the program's own test covered it (r1 was the context)
             tests.insert(0, lambda: self.entry_ctx)
@@ -236,7 +266,7 @@ class MemoryEmitter:
         incoming: list[tuple[ir.Value, ir.Block]] = []
         paths = self._paths(b, addr, size, pc, base)
         if len(paths) == 1:
-            checked = self.checked_address(b, pc, addr, size, False, frame_first=base == 10)
+            checked = self.checked_address(b, pc, addr, size, False, frame_off=_frame_off(base, off))
             return emit_load(b, checked, size, signed, frame=base == 10)
         join = self.fn.append_basic_block()
         for kind, block in paths:
@@ -272,7 +302,7 @@ class MemoryEmitter:
         addr = b.add(self.get(b, base), c64(off))
         paths = self._paths(b, addr, size, pc, base)
         if len(paths) == 1:
-            checked = self.checked_address(b, pc, addr, size, True, frame_first=base == 10)
+            checked = self.checked_address(b, pc, addr, size, True, frame_off=_frame_off(base, off))
             emit_store(b, checked, size, value, frame=base == 10)
             return
         join = self.fn.append_basic_block()
@@ -292,7 +322,7 @@ class MemoryEmitter:
         addr = b.add(self.get(b, base), c64(off))
         paths = self._paths(b, addr, size, pc, base)
         if len(paths) == 1:
-            return self.checked_address(b, pc, addr, size, True, frame_first=base == 10)
+            return self.checked_address(b, pc, addr, size, True, frame_off=_frame_off(base, off))
         join = self.fn.append_basic_block()
         for kind, block in paths:
             b.position_at_end(block)

@@ -8,6 +8,8 @@ immediates are sign-extended to 64 bits.
 
 from __future__ import annotations
 
+import weakref
+
 from llvmlite import ir
 
 from pybpf.isa.instruction import Instruction
@@ -45,15 +47,30 @@ def sext_imm(imm: int) -> int:
     return imm - (1 << 32) if imm & 0x80000000 else imm
 
 
+# Each module's two branch-weight nodes, made once: add_metadata would build and hash the
+# operands again for every branch (thousands in a checked program) to find the same node.
+_WEIGHTS: weakref.WeakKeyDictionary[ir.Module, tuple[ir.MDValue, ir.MDValue]] = weakref.WeakKeyDictionary()
+
+
+def _weights(module: ir.Module) -> tuple[ir.MDValue, ir.MDValue]:
+    """The module's (hot first, hot second) branch_weights nodes."""
+    nodes = _WEIGHTS.get(module)
+    if nodes is None:
+        nodes = (module.add_metadata(["branch_weights", I32(2000), I32(1)]),
+                 module.add_metadata(["branch_weights", I32(1), I32(2000)]))
+        _WEIGHTS[module] = nodes
+    return nodes
+
+
 def cbranch_likely(b: ir.IRBuilder, cond: ir.Value, likely: ir.Block, unlikely: ir.Block) -> None:
     """A conditional branch with weights telling LLVM which side is hot."""
     br = b.cbranch(cond, likely, unlikely)
-    br.set_metadata("prof", b.module.add_metadata(["branch_weights", I32(2000), I32(1)]))
+    br.set_metadata("prof", _weights(b.module)[0])
 
 
 def cbranch_unlikely(b: ir.IRBuilder, cond: ir.Value, unlikely: ir.Block, likely: ir.Block) -> None:
     br = b.cbranch(cond, unlikely, likely)
-    br.set_metadata("prof", b.module.add_metadata(["branch_weights", I32(1), I32(2000)]))
+    br.set_metadata("prof", _weights(b.module)[1])
 
 
 class UnsupportedInstruction(Exception):
