@@ -32,13 +32,28 @@ def c32(value: int) -> ir.Constant:
     return ir.Constant(I32, value & 0xFFFFFFFF)
 
 
-def phi_at(b: ir.IRBuilder, join: ir.Block, incoming: list[tuple[ir.Value, ir.Block]]) -> ir.Value:
-    """Continue at `join`, where the i64 values flowing in from their blocks meet in one phi."""
+def phi_at(b: ir.IRBuilder, join: ir.Block, incoming: list[tuple[ir.Value, ir.Block]],
+           ty: ir.Type = I64) -> ir.Value:
+    """Continue at `join`, where the values (i64 unless `ty`) flowing in from their blocks meet in one phi."""
     b.position_at_end(join)
-    phi = b.phi(I64)
+    phi = b.phi(ty)
     for value, block in incoming:
         phi.add_incoming(value, block)
     return phi
+
+
+def desc_word(b: ir.IRBuilder, desc: ir.Value, word: int) -> ir.Value:
+    """Word `word` of a map descriptor (or any i64 table) at `desc`."""
+    return b.load(b.gep(desc, [c64(word)]))
+
+
+def extern_function(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
+    """The module's declaration of the external function `name`, made on first use."""
+    fn = module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(module, fnty, name)
+    assert isinstance(fn, ir.Function)
+    return fn
 
 
 def sext_imm(imm: int) -> int:
@@ -115,11 +130,7 @@ def _urem_pow2_fast(b: ir.IRBuilder, x: ir.Value, d: ir.Value) -> ir.Value:
     b.position_at_end(divide)
     divided = b.urem(x, d)
     b.branch(join)
-    b.position_at_end(join)
-    q = b.phi(ty)
-    q.add_incoming(masked, mask)
-    q.add_incoming(divided, divide)
-    return q
+    return phi_at(b, join, [(masked, mask), (divided, divide)], ty)
 
 
 def emit_alu(b: ir.IRBuilder, insn: Instruction, x64: ir.Value, y64: ir.Value) -> ir.Value:

@@ -20,7 +20,7 @@ from llvmlite import ir
 
 from pybpf.isa.opcodes import CALL, CallSrc
 from pybpf.maps.hashtab import EMPTY, FNV_OFFSET, FNV_PRIME, TOMBSTONE
-from pybpf.vm.jit.irops import I8, I32, I64, c64
+from pybpf.vm.jit.irops import I8, I32, I64, c64, desc_word, extern_function
 from pybpf.vm.jit.layout import MapDesc
 
 if TYPE_CHECKING:
@@ -36,18 +36,6 @@ FOUND_TYPE = ir.LiteralStructType([I64, I64])  # (slot, entry address); entry 0:
 FIND_TYPE = ir.FunctionType(FOUND_TYPE, [I64P, I8P])
 
 
-def _word(b: ir.IRBuilder, desc: ir.Value, word: int) -> ir.Value:
-    return b.load(b.gep(desc, [c64(word)]))
-
-
-def _extern(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
-    fn = module.globals.get(name)
-    if fn is None:
-        fn = ir.Function(module, fnty, name)
-    assert isinstance(fn, ir.Function)
-    return fn
-
-
 def hash_find(
     t: FunctionTranslator, b: ir.IRBuilder, desc: ir.Value, keyp: ir.Value,
     check_key: Callable[[ir.IRBuilder, ir.Value], None],
@@ -59,7 +47,7 @@ def hash_find(
     address) there, and the (empty) block reached when it is not.
     """
     fn = t.fn
-    ksize = _word(b, desc, MapDesc.KEY_SIZE)
+    ksize = desc_word(b, desc, MapDesc.KEY_SIZE)
     checked = fn.append_basic_block("hash_key_checked")
     generic = fn.append_basic_block("hash_key_any")
     switch = b.switch(ksize, generic)
@@ -95,7 +83,7 @@ def _find_function(module: ir.Module, *, inline: bool) -> ir.Function:
         fn.attributes.add("alwaysinline")
     desc, keyp = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    ksize = _word(b, desc, MapDesc.KEY_SIZE)
+    ksize = desc_word(b, desc, MapDesc.KEY_SIZE)
     found = fn.append_basic_block("found")
     miss = fn.append_basic_block("miss")
     generic = fn.append_basic_block("key_any")
@@ -150,13 +138,13 @@ def _probe(
     """Hash, then probe from bucket h & mask until the key (-> found) or an empty bucket (-> miss);
     returns (slot, entry address, the block that branches to found)."""
     h = _fnv1a(fn, b, keyp, ksize)
-    base = _word(b, desc, MapDesc.BASE)
-    mask = _word(b, desc, MapDesc.MASK)
-    buckets = b.inttoptr(b.add(base, _word(b, desc, MapDesc.BUCKETS_OFF)), I32P)
-    entries = b.add(base, _word(b, desc, MapDesc.ENTRIES_OFF))
-    esize = _word(b, desc, MapDesc.ELEM_SIZE)
-    key_off = _word(b, desc, MapDesc.KEY_OFF)
-    memcmp = _extern(b.module, "memcmp", ir.FunctionType(I32, [I8P, I8P, I64]))
+    base = desc_word(b, desc, MapDesc.BASE)
+    mask = desc_word(b, desc, MapDesc.MASK)
+    buckets = b.inttoptr(b.add(base, desc_word(b, desc, MapDesc.BUCKETS_OFF)), I32P)
+    entries = b.add(base, desc_word(b, desc, MapDesc.ENTRIES_OFF))
+    esize = desc_word(b, desc, MapDesc.ELEM_SIZE)
+    key_off = desc_word(b, desc, MapDesc.KEY_OFF)
+    memcmp = extern_function(b.module, "memcmp", ir.FunctionType(I32, [I8P, I8P, I64]))
     start = b.and_(b.zext(h, I64), mask)
     pre = b.block
     loop = fn.append_basic_block()

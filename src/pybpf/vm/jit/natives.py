@@ -25,7 +25,7 @@ from llvmlite import ir
 from pybpf.isa.opcodes import STACK_SIZE
 from pybpf.maps.ringbuf import BUSY_BIT, DISCARD_BIT, MAX_RECORD_SIZE, PAGE_SIZE
 from pybpf.vm.helper_registry import REGISTRY, HelperFn
-from pybpf.vm.jit.irops import I1, I8, I32, I64, c64, phi_at
+from pybpf.vm.jit.irops import I1, I8, I32, I64, c64, desc_word, extern_function, phi_at
 from pybpf.vm.jit.layout import (
     DESC_SIZE,
     MAP_KIND_ARRAY,
@@ -60,18 +60,6 @@ I32P = I32.as_pointer()
 
 def _slot(b: ir.IRBuilder, jctx: ir.Value, slot: int) -> ir.Value:
     return b.load(b.gep(jctx, [c64(slot)]))
-
-
-def _word(b: ir.IRBuilder, desc: ir.Value, word: int) -> ir.Value:
-    return b.load(b.gep(desc, [c64(word)]))
-
-
-def _extern(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
-    fn = module.globals.get(name)
-    if fn is None:
-        fn = ir.Function(module, fnty, name)
-    assert isinstance(fn, ir.Function)
-    return fn
 
 
 def checked_dynamic(
@@ -122,7 +110,7 @@ def _map_dispatch(
     b.cbranch(valid, check, fallback)
     b.position_at_end(check)
     desc = b.inttoptr(r1, I64P)
-    kind = _word(b, desc, MapDesc.KIND)
+    kind = desc_word(b, desc, MapDesc.KIND)
     switch = b.switch(kind, fallback)
     blocks = {}
     for k in kinds:
@@ -138,8 +126,8 @@ def _set_cache(t: FunctionTranslator, b: ir.IRBuilder, desc: ir.Value, value: ir
     Python helper returns (which may free them), like those the resolver adds."""
     if not t.opt.checks:
         return
-    size = _word(b, desc, MapDesc.VALUE_SIZE)
-    flags = _word(b, desc, MapDesc.FLAGS)
+    size = desc_word(b, desc, MapDesc.VALUE_SIZE)
+    flags = desc_word(b, desc, MapDesc.FLAGS)
     t.cache_value(b, value, size, flags)
     fn = t.fn
     count_p = b.gep(t.jctx, [c64(Slot.NREGIONS)])
@@ -193,9 +181,9 @@ def _map_lookup(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.V
     index = b.zext(b.load(b.inttoptr(r2, I32P), align=1), I64)
     hit = fn.append_basic_block()
     miss = fn.append_basic_block()
-    b.cbranch(b.icmp_unsigned("<", index, _word(b, desc, MapDesc.MAX_ENTRIES)), hit, miss)
+    b.cbranch(b.icmp_unsigned("<", index, desc_word(b, desc, MapDesc.MAX_ENTRIES)), hit, miss)
     b.position_at_end(hit)
-    value = b.add(_word(b, desc, MapDesc.BASE), b.mul(index, _word(b, desc, MapDesc.ELEM_SIZE)))
+    value = b.add(desc_word(b, desc, MapDesc.BASE), b.mul(index, desc_word(b, desc, MapDesc.ELEM_SIZE)))
     _set_cache(t, b, desc, value)
     incoming.append((value, b.block))
     b.branch(join)
@@ -207,7 +195,7 @@ def _map_lookup(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.V
     b.position_at_end(blocks[MAP_KIND_HASH])
     slot, entry, pmiss = hash_find(t, b, desc, b.inttoptr(r2, I8P),
                                    lambda kb, size: checked_dynamic(t, kb, pc, r2, size, False))
-    in_entry = b.add(entry, _word(b, desc, MapDesc.VALUE_OFF))
+    in_entry = b.add(entry, desc_word(b, desc, MapDesc.VALUE_OFF))
     # per-CPU values live in the run CPU's block, others in the entry; an LRU map marks the
     # element referenced, as the kernel's lookup (and pybpf.maps' prog_lookup) does. A plain
     # hash map (kind MAP_KIND_HASH) has neither, and skips both.
@@ -215,12 +203,12 @@ def _map_lookup(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.V
     ext = fn.append_basic_block("lookup_hash_ext")
     mark = fn.append_basic_block()
     marked = fn.append_basic_block()
-    b.cbranch(b.icmp_unsigned("==", _word(b, desc, MapDesc.KIND), c64(MAP_KIND_HASH)), marked, ext)
+    b.cbranch(b.icmp_unsigned("==", desc_word(b, desc, MapDesc.KIND), c64(MAP_KIND_HASH)), marked, ext)
     b.position_at_end(ext)
-    velem = _word(b, desc, MapDesc.VALUE_ELEM)
-    in_block = b.add(_word(b, desc, MapDesc.VALUE_BASE), b.mul(slot, velem))
+    velem = desc_word(b, desc, MapDesc.VALUE_ELEM)
+    in_block = b.add(desc_word(b, desc, MapDesc.VALUE_BASE), b.mul(slot, velem))
     ext_found = b.select(b.icmp_unsigned("!=", velem, c64(0)), in_block, in_entry)
-    refs = _word(b, desc, MapDesc.REF_BASE)
+    refs = desc_word(b, desc, MapDesc.REF_BASE)
     b.cbranch(b.icmp_unsigned("!=", refs, c64(0)), mark, marked)
     b.position_at_end(mark)
     b.store(ir.Constant(I8, 1), b.inttoptr(b.add(refs, slot), I8P))
@@ -246,12 +234,12 @@ def _map_update(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.V
     incoming: list[tuple[ir.Value, ir.Block]] = []
     b.position_at_end(blocks[MAP_KIND_ARRAY])
     checked_dynamic(t, b, pc, r2, c64(4), False)
-    vsize = _word(b, desc, MapDesc.VALUE_SIZE)
+    vsize = desc_word(b, desc, MapDesc.VALUE_SIZE)
     checked_dynamic(t, b, pc, r3, vsize, False)
     index = b.zext(b.load(b.inttoptr(r2, I32P), align=1), I64)
     outcomes = [
         (b.icmp_unsigned(">", b.and_(r4, c64(~4)), c64(2)), -EINVAL),
-        (b.icmp_unsigned(">=", index, _word(b, desc, MapDesc.MAX_ENTRIES)), -E2BIG),
+        (b.icmp_unsigned(">=", index, desc_word(b, desc, MapDesc.MAX_ENTRIES)), -E2BIG),
         (b.icmp_unsigned("!=", b.and_(r4, c64(1)), c64(0)), -EEXIST),
         (b.icmp_unsigned("!=", b.and_(r4, c64(4)), c64(0)), -EINVAL),
     ]
@@ -263,7 +251,7 @@ def _map_update(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.V
         incoming.append((c64(errno), b.block))
         b.branch(join)
         b.position_at_end(good)
-    dest = b.add(_word(b, desc, MapDesc.BASE), b.mul(index, _word(b, desc, MapDesc.ELEM_SIZE)))
+    dest = b.add(desc_word(b, desc, MapDesc.BASE), b.mul(index, desc_word(b, desc, MapDesc.ELEM_SIZE)))
     memcpy = b.module.declare_intrinsic("llvm.memcpy", [I8P, I8P, I64])
     b.call(memcpy, [b.inttoptr(dest, I8P), b.inttoptr(r3, I8P), vsize, ir.Constant(I1, 0)])
     incoming.append((c64(0), b.block))
@@ -302,10 +290,10 @@ def _ringbuf_output(
     b.branch(join)
     b.position_at_end(flags_ok)
     bail(b.icmp_unsigned(">", r3, c64(MAX_RECORD_SIZE)))
-    mask = _word(b, desc, MapDesc.MASK)
+    mask = desc_word(b, desc, MapDesc.MASK)
     length = b.and_(b.add(r3, c64(15)), c64(~7))
     bail(b.icmp_unsigned(">", length, b.add(mask, c64(1))))
-    base = _word(b, desc, MapDesc.BASE)
+    base = desc_word(b, desc, MapDesc.BASE)
     pos = b.inttoptr(base, I64P)
     hdr = b.inttoptr(b.add(base, c64(2 * PAGE_SIZE)), I32P)
     prod_i, pend_i = c64(PAGE_SIZE // 8), c64(PAGE_SIZE // 8 + 1)
@@ -365,7 +353,7 @@ def _ringbuf_output(
 def _clock(clock_id: int) -> NativeHelper:
     def emit(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Value]) -> ir.Value:
         ts_type = ir.LiteralStructType([I64, I64])
-        fn = _extern(b.module, "clock_gettime", ir.FunctionType(I32, [I32, ts_type.as_pointer()]))
+        fn = extern_function(b.module, "clock_gettime", ir.FunctionType(I32, [I32, ts_type.as_pointer()]))
         entry = t.fn.entry_basic_block
         with b.goto_block(entry):
             b.position_at_start(entry)
@@ -402,11 +390,7 @@ def _prandom(t: FunctionTranslator, b: ir.IRBuilder, pc: int, args: list[ir.Valu
     slow = t.call_trampoline(b, pc, c64(GET_PRANDOM_U32))
     slow_block = b.block
     b.branch(join)
-    b.position_at_end(join)
-    phi = b.phi(I64)
-    phi.add_incoming(fast, fast_block)
-    phi.add_incoming(slow, slow_block)
-    return phi
+    return phi_at(b, join, [(fast, fast_block), (slow, slow_block)])
 
 
 _NATIVE: dict[int, NativeHelper] = {
