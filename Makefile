@@ -22,8 +22,10 @@ native: venv
 demo: venv
 	$(PY) -m pybpf.demo
 
+# everything on the compiled verifier, then the verifier's own tests again on its pure-Python reference
 test: native
 	PYBPF_EXPECT_NATIVE=1 $(PY) -m pytest -q -p no:cacheprovider
+	PYBPF_NATIVE=0 $(PY) -m pytest -q -p no:cacheprovider tests/verifier
 
 # the slow tests too, on a sample of each long corpus (about half an hour on 2 cores)
 test-full: native

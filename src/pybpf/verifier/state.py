@@ -37,7 +37,7 @@ class RegType(Enum):
 PACKET_TYPES = (RegType.PTR_TO_PACKET, RegType.PTR_TO_PACKET_META)
 
 
-@dataclass(slots=True, unsafe_hash=True)  # immutable by convention (frozen=True: 5x slower to build)
+@dataclass(slots=True, eq=False)  # immutable by convention (frozen=True: 5x slower to build); eq and hash below
 class Reg:
     """One register: its type; for pointers a fixed offset `off` plus a variable part `var`.
 
@@ -72,6 +72,12 @@ class Reg:
             self.map, self.mem_size, self.frameno, self.subprog, self.btf_name) == (
             o.type, o.off, o.id, o.ref_obj_id, o.maybe_null, o.rdonly, o.ringbuf, o.range,
             o.map, o.mem_size, o.frameno, o.subprog, o.btf_name)
+
+    def __hash__(self) -> int:
+        """The hash of all fields, as dataclass(unsafe_hash=True) made it (written out: a class compiled by
+        mypyc that defines __eq__ gets no generated __hash__)."""
+        return hash((self.type, self.var, self.off, self.id, self.ref_obj_id, self.maybe_null, self.rdonly,
+                     self.ringbuf, self.range, self.map, self.mem_size, self.frameno, self.subprog, self.btf_name))
 
     @property
     def is_scalar(self) -> bool:
