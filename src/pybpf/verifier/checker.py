@@ -363,31 +363,16 @@ class Checker:
         uid = st.frames[fi].uid
         a0 = a1 = True  # the halves whose walk goes on
         while cp is not None:
-            reads = cp.reads
             if a0:
-                if k0 in reads:
-                    a0 = False
-                else:
-                    frames = cp.state.frames
-                    if len(frames) <= fi or frames[fi].uid != uid:
-                        return  # (the other half's walk stops here too)
-                    if k1 not in reads:
-                        cp.by_frame.setdefault(fi, []).append(slot)
-                    reads.add(k0)
-                    if k0 in cp.written:
-                        a0 = False
+                step = _half_read_step(cp, k0, k1, slot, uid)
+                if step < 0:
+                    return  # (the other half's walk stops here too)
+                a0 = step > 0
             if a1:
-                if k1 in reads:
-                    a1 = False
-                else:
-                    frames = cp.state.frames
-                    if len(frames) <= fi or frames[fi].uid != uid:
-                        return
-                    if k0 not in reads:
-                        cp.by_frame.setdefault(fi, []).append(slot)
-                    reads.add(k1)
-                    if k1 in cp.written:
-                        a1 = False
+                step = _half_read_step(cp, k1, k0, slot, uid)
+                if step < 0:
+                    return
+                a1 = step > 0
             if not (a0 or a1):
                 return
             cp = cp.parent
@@ -522,3 +507,19 @@ def widen_scalars(old: State, cur: State) -> None:
 
 
 __all__ = ["Checker", "Outcome", "INSN_LIMIT", "S64_MAX"]
+
+
+def _half_read_step(cp: Checkpoint, key: tuple[int, int], other: tuple[int, int], slot: int, uid: int) -> int:
+    """One checkpoint's step of a half's read walk (mark_slot_read): 1 go on to the parent, 0 this half's
+    walk ends here, -1 the frame is not this one any more (both walks end)."""
+    reads = cp.reads
+    if key in reads:
+        return 0
+    fi = key[0]
+    frames = cp.state.frames
+    if len(frames) <= fi or frames[fi].uid != uid:
+        return -1
+    if other not in reads:
+        cp.by_frame.setdefault(fi, []).append(slot)
+    reads.add(key)
+    return 0 if key in cp.written else 1
